@@ -1,0 +1,27 @@
+// Shared pieces of the `volt` commands: exit codes (design.md) and error reporting.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "sdk/status.h"
+
+namespace volt::cli {
+
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitInternal = 1,
+    kExitUsage = 2,
+    kExitBadInput = 3,
+    kExitResourceExhausted = 4,
+    kExitCancelled = 5,
+};
+
+int exit_code_for(const Status& status);
+// Prints "volt: <message>" to stderr and returns the exit code for the status.
+int report_error(const Status& status);
+
+// Each command registers its subcommand and returns the function that runs it after parsing.
+using CommandRunner = std::function<int()>;
+CommandRunner add_info_command(CLI::App& app);
+
+}  // namespace volt::cli

@@ -1,0 +1,124 @@
+#include "sdk/checkpoint.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sdk/log.h"
+
+namespace volt {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* kSingle = "model.safetensors";
+constexpr const char* kIndex = "model.safetensors.index.json";
+
+Expected<std::string> read_text_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return not_found(p.string(), ": cannot read");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A shard name from the index must be a plain file name inside the model directory (no "../", no absolute paths).
+bool is_plain_file_name(const std::string& s) {
+    if (s.empty() || s == "." || s == "..") return false;
+    return s.find('/') == std::string::npos && s.find('\\') == std::string::npos;
+}
+
+}  // namespace
+
+bool Checkpoint::exists_in(const fs::path& dir) { return fs::exists(dir / kIndex) || fs::exists(dir / kSingle); }
+
+Expected<Checkpoint> Checkpoint::open(const fs::path& dir) {
+    Checkpoint ck;
+    const fs::path index_path = dir / kIndex;
+    if (!fs::exists(index_path)) {
+        const fs::path single = dir / kSingle;
+        if (!fs::exists(single))
+            return not_found(dir.string(), ": no ", kSingle, " or ", kIndex, " (not a model directory?)");
+        VOLT_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(single));
+        ck.files_.push_back(std::move(f));
+        ck.description_ = single.string();
+        for (const auto& e : ck.files_[0].tensors()) ck.entries_.emplace(e.name, Entry{&ck.files_[0], &e});
+        return ck;
+    }
+
+    ck.description_ = index_path.string();
+    const std::string label = index_path.string();
+    VOLT_ASSIGN_OR_RETURN(std::string text, read_text_file(index_path));
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        return data_loss(label, ": not valid JSON (", e.what(), ")");
+    }
+    if (!j.is_object()) return data_loss(label, ": not a JSON object");
+    auto wm = j.find("weight_map");
+    if (wm == j.end() || !wm->is_object()) return data_loss(label, ": missing object field 'weight_map'");
+    if (wm->empty()) return data_loss(label, ": 'weight_map' lists no tensors");
+
+    // Shards in first-mention order; `files_` is reserved up front so Entry pointers stay valid.
+    std::vector<std::string> shard_names;
+    std::unordered_map<std::string, size_t> shard_of;
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+        if (!it.value().is_string())
+            return data_loss(label, ": weight_map entry for '", it.key(), "' is not a file name string");
+        const std::string shard = it.value().get<std::string>();
+        if (!is_plain_file_name(shard))
+            return data_loss(label, ": weight_map entry for '", it.key(), "' names '", shard,
+                             "', which is not a file in the model directory");
+        if (shard_of.emplace(shard, shard_names.size()).second) shard_names.push_back(shard);
+    }
+    ck.files_.reserve(shard_names.size());
+    for (const std::string& s : shard_names) {
+        const fs::path p = dir / s;
+        if (!fs::exists(p)) return not_found(label, ": shard '", s, "' named in weight_map does not exist in ", dir.string());
+        auto f = SafetensorsFile::open(p);
+        if (!f) return f.status();
+        ck.files_.push_back(std::move(f).value());
+    }
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+        const SafetensorsFile& f = ck.files_[shard_of.at(it.value().get<std::string>())];
+        const SafetensorsEntry* e = f.find(it.key());
+        if (!e) return data_loss(label, ": tensor '", it.key(), "' is listed in shard '", it.value().get<std::string>(),
+                                 "' but that shard does not contain it");
+        ck.entries_.emplace(it.key(), Entry{&f, e});
+    }
+    // Tensors a shard holds but the index does not list are not loaded (the index is authoritative, as in
+    // transformers); say so, since it usually means a stale index.
+    size_t unlisted = 0;
+    for (const auto& f : ck.files_)
+        for (const auto& e : f.tensors())
+            if (!ck.entries_.count(e.name)) ++unlisted;
+    if (unlisted)
+        VOLT_LOG(kWarn, kLoad, label, ": ", unlisted, " tensor(s) in the shards are not listed in weight_map and are ignored");
+    return ck;
+}
+
+const Checkpoint::Entry* Checkpoint::find(const std::string& name) const {
+    auto it = entries_.find(name);
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+Expected<Tensor> Checkpoint::view(const std::string& name) const {
+    const Entry* e = find(name);
+    if (!e) return not_found(description_, ": no tensor '", name, "'");
+    return e->file->view(*e->info);
+}
+
+std::vector<std::string> Checkpoint::names() const {
+    std::vector<std::string> out;
+    out.reserve(entries_.size());
+    for (const auto& [k, v] : entries_) out.push_back(k);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace volt

@@ -1,0 +1,24 @@
+// Checking CUDA calls: every runtime call's result goes through one of these. Include only from CUDA-enabled code.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "sdk/status.h"
+
+namespace volt {
+
+inline Status cuda_status(cudaError_t err, const char* expr, const char* file, int line) {
+    if (err == cudaSuccess) return Status::ok();
+    StatusCode code = err == cudaErrorMemoryAllocation ? StatusCode::kResourceExhausted : StatusCode::kInternal;
+    return Status(code, str_cat(cudaGetErrorName(err), " (", cudaGetErrorString(err), ") from ", expr, " at ", file,
+                                ":", line));
+}
+
+}  // namespace volt
+
+// Status of one CUDA runtime call.
+#define VOLT_CUDA_STATUS(expr) ::volt::cuda_status((expr), #expr, __FILE__, __LINE__)
+// Returns from the enclosing Status/Expected function when a CUDA call fails.
+#define VOLT_CUDA_RETURN_IF_ERROR(expr) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(expr))
+// After a kernel launch: the launch error (bad config) and nothing else; does not synchronise.
+#define VOLT_CUDA_CHECK_LAUNCH() VOLT_CUDA_RETURN_IF_ERROR(cudaGetLastError())

@@ -1,0 +1,47 @@
+// What a model expects in its checkpoint: one row per tensor (name, shape from the config, the component it
+// belongs to). Each model's table lives with the model (text/minimax_text_weights.cpp, vision/minimax_vl_weights.cpp);
+// binding checks a checkpoint against it and reports every problem at once.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sdk/checkpoint.h"
+#include "sdk/tensor.h"
+
+namespace volt {
+
+enum class WeightComponent : uint8_t {
+    kEmbedding, kLightningAttention, kSoftmaxAttention, kNorm, kRouter, kExperts, kLmHead, kVisionTower, kProjector,
+};
+inline constexpr int kWeightComponentCount = 9;
+std::string_view weight_component_name(WeightComponent c);
+
+struct WeightSpec {
+    std::string name;
+    Shape shape;
+    WeightComponent component;
+    int layer = -1;         // decoder / encoder layer, -1 when not per-layer
+    bool optional = false;  // may be absent (e.g. lm_head when embeddings are tied)
+};
+
+struct BindingReport {
+    struct Mismatch {
+        std::string name;
+        Shape expected, actual;
+    };
+    std::vector<std::string> missing;      // expected, not in the checkpoint
+    std::vector<std::string> unexpected;   // in the checkpoint, not expected
+    std::vector<Mismatch> mis_shaped;
+    std::vector<std::string> bad_dtype;    // present but not a floating-point type ("name: I32")
+    size_t present = 0;                    // expected and found with the right shape
+
+    bool ok() const { return missing.empty() && unexpected.empty() && mis_shaped.empty() && bad_dtype.empty(); }
+    // INVALID_ARGUMENT listing every problem (up to `max_listed` per kind, then a count), or OK.
+    Status to_status(const std::string& checkpoint_label, size_t max_listed = 10) const;
+};
+
+BindingReport bind_checkpoint(const Checkpoint& checkpoint, const std::vector<WeightSpec>& specs);
+
+}  // namespace volt
