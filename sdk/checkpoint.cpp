@@ -34,6 +34,31 @@ bool is_plain_file_name(const std::string& s) {
 
 }  // namespace
 
+Expected<std::vector<std::pair<std::string, std::string>>> parse_safetensors_index(std::string_view text,
+                                                                                   const std::string& label) {
+    json j;
+    try {
+        j = json::parse(text.begin(), text.end());
+    } catch (const json::exception& e) {
+        return data_loss(label, ": not valid JSON (", e.what(), ")");
+    }
+    if (!j.is_object()) return data_loss(label, ": not a JSON object");
+    auto wm = j.find("weight_map");
+    if (wm == j.end() || !wm->is_object()) return data_loss(label, ": missing object field 'weight_map'");
+    if (wm->empty()) return data_loss(label, ": 'weight_map' lists no tensors");
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+        if (!it.value().is_string())
+            return data_loss(label, ": weight_map entry for '", it.key(), "' is not a file name string");
+        std::string shard = it.value().get<std::string>();
+        if (!is_plain_file_name(shard))
+            return data_loss(label, ": weight_map entry for '", it.key(), "' names '", shard,
+                             "', which is not a file in the model directory");
+        out.emplace_back(it.key(), std::move(shard));
+    }
+    return out;
+}
+
 bool Checkpoint::exists_in(const fs::path& dir) { return fs::exists(dir / kIndex) || fs::exists(dir / kSingle); }
 
 Expected<Checkpoint> Checkpoint::open(const fs::path& dir) {
@@ -53,29 +78,13 @@ Expected<Checkpoint> Checkpoint::open(const fs::path& dir) {
     ck.description_ = index_path.string();
     const std::string label = index_path.string();
     VOLT_ASSIGN_OR_RETURN(std::string text, read_text_file(index_path));
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception& e) {
-        return data_loss(label, ": not valid JSON (", e.what(), ")");
-    }
-    if (!j.is_object()) return data_loss(label, ": not a JSON object");
-    auto wm = j.find("weight_map");
-    if (wm == j.end() || !wm->is_object()) return data_loss(label, ": missing object field 'weight_map'");
-    if (wm->empty()) return data_loss(label, ": 'weight_map' lists no tensors");
+    VOLT_ASSIGN_OR_RETURN(auto weight_map, parse_safetensors_index(text, label));
 
     // Shards in first-mention order; `files_` is reserved up front so Entry pointers stay valid.
     std::vector<std::string> shard_names;
     std::unordered_map<std::string, size_t> shard_of;
-    for (auto it = wm->begin(); it != wm->end(); ++it) {
-        if (!it.value().is_string())
-            return data_loss(label, ": weight_map entry for '", it.key(), "' is not a file name string");
-        const std::string shard = it.value().get<std::string>();
-        if (!is_plain_file_name(shard))
-            return data_loss(label, ": weight_map entry for '", it.key(), "' names '", shard,
-                             "', which is not a file in the model directory");
+    for (const auto& [tensor, shard] : weight_map)
         if (shard_of.emplace(shard, shard_names.size()).second) shard_names.push_back(shard);
-    }
     ck.files_.reserve(shard_names.size());
     for (const std::string& s : shard_names) {
         const fs::path p = dir / s;
@@ -84,12 +93,12 @@ Expected<Checkpoint> Checkpoint::open(const fs::path& dir) {
         if (!f) return f.status();
         ck.files_.push_back(std::move(f).value());
     }
-    for (auto it = wm->begin(); it != wm->end(); ++it) {
-        const SafetensorsFile& f = ck.files_[shard_of.at(it.value().get<std::string>())];
-        const SafetensorsEntry* e = f.find(it.key());
-        if (!e) return data_loss(label, ": tensor '", it.key(), "' is listed in shard '", it.value().get<std::string>(),
+    for (const auto& [tensor, shard] : weight_map) {
+        const SafetensorsFile& f = ck.files_[shard_of.at(shard)];
+        const SafetensorsEntry* e = f.find(tensor);
+        if (!e) return data_loss(label, ": tensor '", tensor, "' is listed in shard '", shard,
                                  "' but that shard does not contain it");
-        ck.entries_.emplace(it.key(), Entry{&f, e});
+        ck.entries_.emplace(tensor, Entry{&f, e});
     }
     // Tensors a shard holds but the index does not list are not loaded (the index is authoritative, as in
     // transformers); say so, since it usually means a stale index.

@@ -13,6 +13,11 @@
 
 namespace volt {
 
+// The weight_map of a model.safetensors.index.json: tensor name -> shard file name, validated (JSON object,
+// non-empty, every shard a plain file name inside the model directory). Pure: no file access, so it can be fuzzed.
+Expected<std::vector<std::pair<std::string, std::string>>> parse_safetensors_index(std::string_view text,
+                                                                                   const std::string& label);
+
 class Checkpoint {
 public:
     Checkpoint() = default;

@@ -124,6 +124,17 @@ Expected<TextConfig> parse_text(const json& j, const std::string& where, std::ve
         VOLT_ASSIGN_OR_RETURN(c.eos_token_id, f.optional_integer("eos_token_id"));
     }
 
+    // ---- plausibility caps: a corrupt or hostile config must not make later code allocate without bound ----
+    const std::pair<const char*, std::pair<int64_t, int64_t>> caps[] = {
+        {"vocab_size", {c.vocab_size, int64_t(1) << 24}},       {"hidden_size", {c.hidden_size, int64_t(1) << 18}},
+        {"num_hidden_layers", {c.num_layers, 1024}},            {"num_attention_heads", {c.num_heads, 1024}},
+        {"num_key_value_heads", {c.num_kv_heads, 1024}},        {"head_dim", {c.head_dim, 1024}},
+        {"intermediate_size", {c.intermediate_size, int64_t(1) << 20}}, {"num_local_experts", {c.num_experts, 1024}},
+    };
+    for (const auto& [key, vm] : caps)
+        if (vm.first > vm.second)
+            return invalid_argument(f.where(key), ": ", vm.first, " exceeds the supported maximum ", vm.second);
+
     // ---- consistency ----
     if (c.hidden_act != "silu")
         return unimplemented(f.where("hidden_act"), ": '", c.hidden_act, "' is not supported (MiniMax experts use silu)");
@@ -166,6 +177,14 @@ Expected<VisionConfig> parse_vision(const json& j, const std::string& where, std
     if (!f.has("hidden_act")) notes.push_back(str_cat(f.where("hidden_act"), " not set; using quick_gelu"));
     VOLT_ASSIGN_OR_RETURN(v.hidden_act, f.string_or("hidden_act", "quick_gelu"));
     VOLT_ASSIGN_OR_RETURN(v.layer_norm_eps, f.number_or("layer_norm_eps", 1e-5));
+    const std::pair<const char*, std::pair<int64_t, int64_t>> caps[] = {
+        {"hidden_size", {v.hidden_size, 1 << 16}}, {"intermediate_size", {v.intermediate_size, 1 << 18}},
+        {"num_hidden_layers", {v.num_layers, 256}}, {"num_attention_heads", {v.num_heads, 1024}},
+        {"image_size", {v.image_size, 1 << 14}},   {"patch_size", {v.patch_size, 1 << 14}},
+    };
+    for (const auto& [key, vm] : caps)
+        if (vm.first > vm.second)
+            return invalid_argument(f.where(key), ": ", vm.first, " exceeds the supported maximum ", vm.second);
     if (v.hidden_act != "gelu" && v.hidden_act != "quick_gelu")
         return unimplemented(f.where("hidden_act"), ": '", v.hidden_act, "' is not supported (gelu or quick_gelu)");
     if (v.hidden_size % v.num_heads != 0)
@@ -193,9 +212,11 @@ Expected<VLConfig> parse_vl(const json& j, const std::string& label, std::vector
     if (!f.has("image_grid_pinpoints") || !f.raw("image_grid_pinpoints").is_array() || f.raw("image_grid_pinpoints").empty())
         return f.error("image_grid_pinpoints", "a non-empty list of [height, width] pairs");
     for (const auto& p : f.raw("image_grid_pinpoints")) {
-        if (!p.is_array() || p.size() != 2 || !p[0].is_number_unsigned() || !p[1].is_number_unsigned() ||
+        if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number_integer() ||
             p[0].get<int64_t>() <= 0 || p[1].get<int64_t>() <= 0)
             return f.error("image_grid_pinpoints", "a non-empty list of [height, width] pairs of positive integers");
+        if (p[0].get<int64_t>() > (1 << 16) || p[1].get<int64_t>() > (1 << 16))
+            return f.error("image_grid_pinpoints", "pairs of at most 65536 pixels");
         vl.grid_pinpoints.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
     }
     VOLT_ASSIGN_OR_RETURN(vl.projector_hidden_act, f.string_or("projector_hidden_act", "gelu"));

@@ -34,7 +34,11 @@ Expected<ModelInfo> inspect_model(const fs::path& dir) {
     }
     const int64_t vision = info.params_by_component[static_cast<int>(WeightComponent::kVisionTower)] +
                            info.params_by_component[static_cast<int>(WeightComponent::kProjector)];
-    info.active_params_per_token = info.total_params - vision - expert_params +
+    // MiniMax's convention (45.9B of 456B for Text-01): the decoder weights one token touches, i.e. without the
+    // vision side, the embedding and lm_head, and with only experts_per_token of num_experts experts.
+    const int64_t embeddings = info.params_by_component[static_cast<int>(WeightComponent::kEmbedding)] +
+                               info.params_by_component[static_cast<int>(WeightComponent::kLmHead)];
+    info.active_params_per_token = info.total_params - vision - embeddings - expert_params +
                                    expert_params / cfg.text.num_experts * cfg.text.experts_per_token;
 
     if (Checkpoint::exists_in(dir)) {

@@ -25,7 +25,7 @@ struct ModelInfo {
     BindingReport binding;                             // against expected_weights(config)
     std::array<int64_t, kWeightComponentCount> params_by_component{};  // from the table (checkpoint-independent)
     int64_t total_params = 0;
-    int64_t active_params_per_token = 0;               // text backbone with experts_per_token of num_experts
+    int64_t active_params_per_token = 0;               // decoder only, top-k experts (MiniMax's "45.9B active")
     std::map<DType, uint64_t> bytes_by_dtype;          // of the tensors in the checkpoint
     std::vector<std::string> tokenizer_files;          // tokenizer.json, tokenizer_config.json, ...
 };

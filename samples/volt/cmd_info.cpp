@@ -124,7 +124,7 @@ void print_human(const ModelInfo& info) {
                         v.hidden_act.c_str(), (long long)c.vl->vision_feature_layer, c.vl->grid_pinpoints.size(),
                         (long long)c.vl->image_token_index);
         }
-        std::printf("parameters   %s total, %s active per token\n", human_count(info.total_params).c_str(),
+        std::printf("parameters   %s total, %s active per token (decoder, top-k experts)\n", human_count(info.total_params).c_str(),
                     human_count(info.active_params_per_token).c_str());
         for (int i = 0; i < kWeightComponentCount; ++i)
             if (info.params_by_component[i])
