@@ -38,8 +38,8 @@ if(NOT VOLT_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES 90a)
     endif()
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 20)
-    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # CMake 3.25 does not know nvcc's C++20 flag (CUDA_STANDARD 20 fails at generation), so pass it directly.
+    string(APPEND CMAKE_CUDA_FLAGS " -std=c++20 --expt-relaxed-constexpr")
     find_package(CUDAToolkit REQUIRED)
     set(VOLT_HAVE_CUDA ON)
   elseif(VOLT_CUDA STREQUAL "ON")
@@ -66,6 +66,10 @@ if(NOT VOLT_OPENCV STREQUAL "OFF")
     message(FATAL_ERROR "VOLT_OPENCV=ON but OpenCV was not found (Debian: libopencv-dev)")
   endif()
 endif()
+
+# ---- poppler-cpp (optional): PDF documents ---------------------------------------------------------------------------
+pkg_check_modules(POPPLER_CPP QUIET IMPORTED_TARGET poppler-cpp)
+set(VOLT_HAVE_POPPLER ${POPPLER_CPP_FOUND})
 
 # ---- test tooling ----------------------------------------------------------------------------------------------------
 if(VOLT_BUILD_TESTS)
