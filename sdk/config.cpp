@@ -31,6 +31,37 @@ Expected<int64_t> integer_noted(const JsonFields& f, const char* key, int64_t fa
     return f.integer_or(key, fallback, min_value);
 }
 
+// Plausibility caps: a corrupt or hostile config must not make later code allocate without bound.
+struct SizeCap {
+    const char* key;
+    int64_t value, max;
+};
+Status check_caps(const JsonFields& f, std::initializer_list<SizeCap> caps) {
+    for (const SizeCap& c : caps)
+        if (c.value > c.max) return invalid_argument(f.where(c.key), ": ", c.value, " exceeds the supported maximum ", c.max);
+    return Status::ok();
+}
+
+// The six residual scales under their two spellings (original checkpoint config / transformers' native config).
+Status read_residual_scales(const JsonFields& f, bool native, TextConfig& c) {
+    const struct {
+        double* dst;
+        const char* original;
+        const char* native;
+    } fields[] = {
+        {&c.softmax_alpha, "layernorm_full_attention_alpha", "full_attn_alpha_factor"},
+        {&c.softmax_beta, "layernorm_full_attention_beta", "full_attn_beta_factor"},
+        {&c.lightning_alpha, "layernorm_linear_attention_alpha", "linear_attn_alpha_factor"},
+        {&c.lightning_beta, "layernorm_linear_attention_beta", "linear_attn_beta_factor"},
+        {&c.mlp_alpha, "layernorm_mlp_alpha", "mlp_alpha_factor"},
+        {&c.mlp_beta, "layernorm_mlp_beta", "mlp_beta_factor"},
+    };
+    for (const auto& field : fields) {
+        VOLT_ASSIGN_OR_RETURN(*field.dst, f.number_or(native ? field.native : field.original, 1.0));
+    }
+    return Status::ok();
+}
+
 Expected<std::vector<LayerKind>> parse_layer_kinds(const JsonFields& f, bool native, int64_t num_layers) {
     std::vector<LayerKind> kinds;
     if (native) {
@@ -91,25 +122,14 @@ Expected<TextConfig> parse_text(const json& j, const std::string& where, std::ve
             VOLT_ASSIGN_OR_RETURN(theta, number_noted(f, "rope_theta", theta, notes));
         }
         c.rope_theta = theta;
-        VOLT_ASSIGN_OR_RETURN(c.softmax_alpha, f.number_or("full_attn_alpha_factor", 1));
-        VOLT_ASSIGN_OR_RETURN(c.softmax_beta, f.number_or("full_attn_beta_factor", 1));
-        VOLT_ASSIGN_OR_RETURN(c.lightning_alpha, f.number_or("linear_attn_alpha_factor", 1));
-        VOLT_ASSIGN_OR_RETURN(c.lightning_beta, f.number_or("linear_attn_beta_factor", 1));
-        VOLT_ASSIGN_OR_RETURN(c.mlp_alpha, f.number_or("mlp_alpha_factor", 1));
-        VOLT_ASSIGN_OR_RETURN(c.mlp_beta, f.number_or("mlp_beta_factor", 1));
         c.postnorm = true;  // the native decoder layer always takes the residual from the normalised input
     } else {
         VOLT_ASSIGN_OR_RETURN(c.rotary_dim, integer_noted(f, "rotary_dim", c.head_dim, 1, notes));
         VOLT_ASSIGN_OR_RETURN(c.rope_theta, number_noted(f, "rope_theta", 1e6, notes));
-        VOLT_ASSIGN_OR_RETURN(c.softmax_alpha, f.number_or("layernorm_full_attention_alpha", 1));
-        VOLT_ASSIGN_OR_RETURN(c.softmax_beta, f.number_or("layernorm_full_attention_beta", 1));
-        VOLT_ASSIGN_OR_RETURN(c.lightning_alpha, f.number_or("layernorm_linear_attention_alpha", 1));
-        VOLT_ASSIGN_OR_RETURN(c.lightning_beta, f.number_or("layernorm_linear_attention_beta", 1));
-        VOLT_ASSIGN_OR_RETURN(c.mlp_alpha, f.number_or("layernorm_mlp_alpha", 1));
-        VOLT_ASSIGN_OR_RETURN(c.mlp_beta, f.number_or("layernorm_mlp_beta", 1));
         if (!f.has("postnorm")) notes.push_back(str_cat(f.where("postnorm"), " not set; using false (pre-norm residuals)"));
         VOLT_ASSIGN_OR_RETURN(c.postnorm, f.boolean_or("postnorm", false));
     }
+    VOLT_RETURN_IF_ERROR(read_residual_scales(f, native, c));
     VOLT_ASSIGN_OR_RETURN(c.layer_kinds, parse_layer_kinds(f, native, c.num_layers));
     VOLT_ASSIGN_OR_RETURN(c.max_position_embeddings, integer_noted(f, "max_position_embeddings", 4096 * 32, 1, notes));
     VOLT_ASSIGN_OR_RETURN(c.rms_norm_eps, f.number_or("rms_norm_eps", 1e-5));
@@ -124,16 +144,14 @@ Expected<TextConfig> parse_text(const json& j, const std::string& where, std::ve
         VOLT_ASSIGN_OR_RETURN(c.eos_token_id, f.optional_integer("eos_token_id"));
     }
 
-    // ---- plausibility caps: a corrupt or hostile config must not make later code allocate without bound ----
-    const std::pair<const char*, std::pair<int64_t, int64_t>> caps[] = {
-        {"vocab_size", {c.vocab_size, int64_t(1) << 24}},       {"hidden_size", {c.hidden_size, int64_t(1) << 18}},
-        {"num_hidden_layers", {c.num_layers, 1024}},            {"num_attention_heads", {c.num_heads, 1024}},
-        {"num_key_value_heads", {c.num_kv_heads, 1024}},        {"head_dim", {c.head_dim, 1024}},
-        {"intermediate_size", {c.intermediate_size, int64_t(1) << 20}}, {"num_local_experts", {c.num_experts, 1024}},
-    };
-    for (const auto& [key, vm] : caps)
-        if (vm.first > vm.second)
-            return invalid_argument(f.where(key), ": ", vm.first, " exceeds the supported maximum ", vm.second);
+    VOLT_RETURN_IF_ERROR(check_caps(f, {{"vocab_size", c.vocab_size, int64_t(1) << 24},
+                                        {"hidden_size", c.hidden_size, int64_t(1) << 18},
+                                        {"num_hidden_layers", c.num_layers, 1024},
+                                        {"num_attention_heads", c.num_heads, 1024},
+                                        {"num_key_value_heads", c.num_kv_heads, 1024},
+                                        {"head_dim", c.head_dim, 1024},
+                                        {"intermediate_size", c.intermediate_size, int64_t(1) << 20},
+                                        {"num_local_experts", c.num_experts, 1024}}));
 
     // ---- consistency ----
     if (c.hidden_act != "silu")
@@ -177,14 +195,12 @@ Expected<VisionConfig> parse_vision(const json& j, const std::string& where, std
     if (!f.has("hidden_act")) notes.push_back(str_cat(f.where("hidden_act"), " not set; using quick_gelu"));
     VOLT_ASSIGN_OR_RETURN(v.hidden_act, f.string_or("hidden_act", "quick_gelu"));
     VOLT_ASSIGN_OR_RETURN(v.layer_norm_eps, f.number_or("layer_norm_eps", 1e-5));
-    const std::pair<const char*, std::pair<int64_t, int64_t>> caps[] = {
-        {"hidden_size", {v.hidden_size, 1 << 16}}, {"intermediate_size", {v.intermediate_size, 1 << 18}},
-        {"num_hidden_layers", {v.num_layers, 256}}, {"num_attention_heads", {v.num_heads, 1024}},
-        {"image_size", {v.image_size, 1 << 14}},   {"patch_size", {v.patch_size, 1 << 14}},
-    };
-    for (const auto& [key, vm] : caps)
-        if (vm.first > vm.second)
-            return invalid_argument(f.where(key), ": ", vm.first, " exceeds the supported maximum ", vm.second);
+    VOLT_RETURN_IF_ERROR(check_caps(f, {{"hidden_size", v.hidden_size, 1 << 16},
+                                        {"intermediate_size", v.intermediate_size, 1 << 18},
+                                        {"num_hidden_layers", v.num_layers, 256},
+                                        {"num_attention_heads", v.num_heads, 1024},
+                                        {"image_size", v.image_size, 1 << 14},
+                                        {"patch_size", v.patch_size, 1 << 14}}));
     if (v.hidden_act != "gelu" && v.hidden_act != "quick_gelu")
         return unimplemented(f.where("hidden_act"), ": '", v.hidden_act, "' is not supported (gelu or quick_gelu)");
     if (v.hidden_size % v.num_heads != 0)

@@ -110,6 +110,9 @@ TEST(Config, InvalidConfigsNameTheField) {
         {"shared expert", [](json& j) { j["shared_intermediate_size"] = 64; }, StatusCode::kUnimplemented, "shared_intermediate_size"},
         {"postnorm not bool", [](json& j) { j["postnorm"] = "yes"; }, StatusCode::kInvalidArgument, "postnorm: expected true or false"},
         {"negative eps", [](json& j) { j["rms_norm_eps"] = -1; }, StatusCode::kInvalidArgument, "rms_norm_eps"},
+        {"implausible layer count", [](json& j) { j["num_hidden_layers"] = 100000; }, StatusCode::kInvalidArgument, "num_hidden_layers: 100000 exceeds the supported maximum"},
+        {"implausible vocabulary", [](json& j) { j["vocab_size"] = int64_t(1) << 40; }, StatusCode::kInvalidArgument, "vocab_size"},
+        {"native residual scale not a number", [](json& j) { j["model_type"] = "minimax"; j["layer_types"] = {"linear_attention", "full_attention", "linear_attention"}; j["mlp_alpha_factor"] = "x"; }, StatusCode::kInvalidArgument, "mlp_alpha_factor: expected a finite number"},
     };
     for (const auto& c : cases) {
         json j = test::tiny_text_config();
