@@ -25,6 +25,14 @@ endif()
 pkg_check_modules(OPENBLAS QUIET IMPORTED_TARGET openblas)
 volt_require_found(OPENBLAS_FOUND "OpenBLAS" libopenblas-dev)
 
+# Tokenizers: split regexes (PCRE2 with JIT), Unicode normalization (utf8proc), SentencePiece models.
+pkg_check_modules(PCRE2 QUIET IMPORTED_TARGET libpcre2-8)
+volt_require_found(PCRE2_FOUND "PCRE2" libpcre2-dev)
+pkg_check_modules(UTF8PROC QUIET IMPORTED_TARGET libutf8proc)
+volt_require_found(UTF8PROC_FOUND "utf8proc" libutf8proc-dev)
+pkg_check_modules(SENTENCEPIECE QUIET IMPORTED_TARGET sentencepiece)
+volt_require_found(SENTENCEPIECE_FOUND "SentencePiece" libsentencepiece-dev)
+
 # ---- CUDA (optional) -------------------------------------------------------------------------------------------------
 set(VOLT_HAVE_CUDA OFF)
 if(NOT VOLT_CUDA STREQUAL "OFF")
