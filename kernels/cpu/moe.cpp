@@ -1,0 +1,128 @@
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "kernels/activation.h"
+#include "kernels/gemm.h"
+#include "kernels/moe.h"
+#include "sdk/thread_pool.h"
+
+namespace volt {
+
+Status validate(const MoeRouteParams& p) {
+    if (p.num_tokens < 0 || p.num_experts <= 0 || p.top_k <= 0 || p.top_k > p.num_experts)
+        return invalid_argument("moe_route: need num_tokens >= 0 and 0 < top_k (", p.top_k, ") <= num_experts (",
+                                p.num_experts, ")");
+    if (p.num_tokens == 0) return Status::ok();
+    if (!p.logits || !p.expert_ids || !p.weights) return invalid_argument("moe_route: logits, expert_ids, weights must be set");
+    if (p.num_tokens > 1 && p.logits_stride < p.num_experts) return invalid_argument("moe_route: logits_stride < num_experts");
+    return Status::ok();
+}
+
+Status validate(const MoeExpertsParams& p) {
+    if (p.num_tokens < 0 || p.hidden <= 0 || p.intermediate <= 0 || p.num_experts <= 0 || p.top_k <= 0 ||
+        p.top_k > p.num_experts)
+        return invalid_argument("moe_experts: bad sizes T=", p.num_tokens, " H=", p.hidden, " I=", p.intermediate,
+                                " E=", p.num_experts, " k=", p.top_k);
+    if (p.num_tokens == 0) return Status::ok();
+    if (!p.x || !p.expert_ids || !p.weights || !p.w1 || !p.w2 || !p.w3 || !p.out)
+        return invalid_argument("moe_experts: x, expert_ids, weights, w1, w2, w3 and out must be set");
+    for (int e = 0; e < p.num_experts; ++e)
+        if (!p.w1[e] || !p.w2[e] || !p.w3[e]) return invalid_argument("moe_experts: expert ", e, " has a null weight");
+    for (int64_t i = 0; i < p.num_tokens * p.top_k; ++i)
+        if (p.expert_ids[i] < 0 || p.expert_ids[i] >= p.num_experts)
+            return invalid_argument("moe_experts: expert id ", p.expert_ids[i], " outside [0, ", p.num_experts, ")");
+    return Status::ok();
+}
+
+namespace cpu {
+
+Status moe_route(const MoeRouteParams& p) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    const int E = p.num_experts, k = p.top_k;
+    std::vector<float> prob(E);
+    std::vector<int> order(E);
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+        const float* l = p.logits + t * p.logits_stride;
+        float mx = l[0];
+        for (int e = 1; e < E; ++e) mx = std::max(mx, l[e]);
+        float sum = 0;
+        for (int e = 0; e < E; ++e) sum += prob[e] = std::exp(l[e] - mx);
+        for (int e = 0; e < E; ++e) prob[e] /= sum;
+        std::iota(order.begin(), order.end(), 0);
+        // torch.topk order: descending probability; stable so equal probabilities keep the lower index first.
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return prob[a] > prob[b]; });
+        float kept = 0;
+        for (int j = 0; j < k; ++j) kept += prob[order[j]];
+        for (int j = 0; j < k; ++j) {
+            p.expert_ids[t * k + j] = order[j];
+            p.weights[t * k + j] = p.renormalize ? prob[order[j]] / kept : prob[order[j]];
+        }
+    }
+    return Status::ok();
+}
+
+Status moe_experts(const MoeExpertsParams& p) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    const int64_t T = p.num_tokens, H = p.hidden, I = p.intermediate;
+    const int E = p.num_experts, k = p.top_k;
+
+    // Counting sort of the T*k (token, slot) assignments by expert.
+    std::vector<int64_t> start(E + 1, 0);
+    for (int64_t i = 0; i < T * k; ++i) ++start[p.expert_ids[i] + 1];
+    for (int e = 0; e < E; ++e) start[e + 1] += start[e];
+    std::vector<int64_t> assignment(T * k);  // entries: t*k + slot
+    {
+        std::vector<int64_t> fill(start.begin(), start.end() - 1);
+        for (int64_t i = 0; i < T * k; ++i) assignment[fill[p.expert_ids[i]]++] = i;
+    }
+    int64_t max_rows = 0;
+    for (int e = 0; e < E; ++e) max_rows = std::max(max_rows, start[e + 1] - start[e]);
+
+    std::vector<float> xs(static_cast<size_t>(max_rows * H)), gate(static_cast<size_t>(max_rows * I)),
+        up(static_cast<size_t>(max_rows * I));
+    // Each (token, slot) result lands in its own row, then slots are summed in top-k order: deterministic and
+    // independent of the expert processing order.
+    std::vector<float> slot_out(static_cast<size_t>(T * k * H));
+    auto& pool = ThreadPool::global();
+    for (int e = 0; e < E; ++e) {
+        const int64_t n = start[e + 1] - start[e];
+        if (n == 0) continue;
+        const int64_t* rows = assignment.data() + start[e];
+        pool.parallel_for(n, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) std::copy_n(p.x + (rows[r] / k) * H, H, xs.data() + r * H);
+        }, 64);
+        VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = I, .k = H, .a = xs.data(), .lda = H, .b = p.w1[e], .ldb = H,
+                                   .c = gate.data(), .ldc = I}));
+        VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = I, .k = H, .a = xs.data(), .lda = H, .b = p.w3[e], .ldb = H,
+                                   .c = up.data(), .ldc = I}));
+        VOLT_RETURN_IF_ERROR(swiglu({.num_elements = n * I, .gate = gate.data(), .up = up.data(), .out = gate.data()}));
+        // Down projection straight into a contiguous staging block (xs is free now), then scatter by weight.
+        VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = H, .k = I, .a = gate.data(), .lda = I, .b = p.w2[e], .ldb = I,
+                                   .c = xs.data(), .ldc = H}));
+        pool.parallel_for(n, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float w = p.weights[rows[r]];
+                const float* src = xs.data() + r * H;
+                float* dst = slot_out.data() + rows[r] * H;
+                for (int64_t i = 0; i < H; ++i) dst[i] = w * src[i];
+            }
+        }, 64);
+    }
+    pool.parallel_for(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            float* o = p.out + t * H;
+            const float* s0 = slot_out.data() + (t * k) * H;
+            std::copy_n(s0, H, o);
+            for (int j = 1; j < k; ++j) {
+                const float* s = slot_out.data() + (t * k + j) * H;
+                for (int64_t i = 0; i < H; ++i) o[i] += s[i];
+            }
+        }
+    }, 16);
+    return Status::ok();
+}
+
+}  // namespace cpu
+}  // namespace volt
