@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
         commands.emplace_back(app.get_subcommand(name), std::move(run));
     };
     add("info", add_info_command);
+    add("logits", add_logits_command);
+    add("generate", add_generate_command);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,81 @@
+// volt generate --model DIR --ids-file IDS.json --max-new-tokens N (--greedy | sampling options) --out IDS.json
+// Writes the new ids only (JSON array). Stops at a stop id (the config's eos_token_id and every --stop-id; the stop
+// id is written), after N tokens, or when the context is full.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "samples/volt/cli.h"
+#include "samples/volt/ids_file.h"
+#include "sdk/engine/generate.h"
+#include "text/minimax_text_model.h"
+
+namespace volt::cli {
+namespace {
+
+struct GenerateOptions {
+    std::string model, ids_file, out, device = "cpu";
+    int64_t max_new_tokens = 0;
+    bool greedy = false, stats = false;
+    float temperature = 1.0f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
+    int64_t top_k = 0, max_context = 0;
+    uint64_t seed = 0;
+    std::vector<int32_t> stop_ids;
+    int gpus = 1;
+};
+
+Status run_generate(const GenerateOptions& o) {
+    if (o.device == "cuda")
+        return unimplemented("--device cuda: the CUDA text backbone is not available in this build; use --device cpu");
+    VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, read_ids_file(o.ids_file));
+    GenerationOptions g;
+    g.max_new_tokens = o.max_new_tokens;
+    g.seed = o.seed;
+    g.sampling = {.temperature = o.greedy ? 0.0f : o.temperature, .top_k = o.top_k, .top_p = o.top_p,
+                  .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
+    VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
+    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModel::load(o.model));
+    g.stop_ids = o.stop_ids;
+    if (model->config().eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*model->config().eos_token_id));
+    VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model, {.max_context = o.max_context}));
+    VOLT_ASSIGN_OR_RETURN(GenerationResult r, generate(session, prompt, g));
+    if (o.stats)
+        std::fprintf(stderr, "prompt %lld tokens in %.3f s (%.1f tok/s); %zu new tokens in %.3f s (%.1f tok/s); stop: %s\n",
+                     static_cast<long long>(r.prompt_tokens), r.prefill_seconds,
+                     r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), r.ids.size(), r.decode_seconds,
+                     r.ids.size() / std::max(r.decode_seconds, 1e-9), stop_reason_name(r.reason));
+    return write_ids_file(o.out, r.ids);
+}
+
+}  // namespace
+
+CommandRunner add_generate_command(CLI::App& app) {
+    auto o = std::make_shared<GenerateOptions>();
+    CLI::App* cmd = app.add_subcommand("generate", "Generate token ids after a prompt of token ids");
+    cmd->add_option("--model", o->model, "Model directory (config.json + safetensors)")->required();
+    cmd->add_option("--ids-file", o->ids_file, "Prompt: JSON array of token ids")->required();
+    cmd->add_option("--out", o->out, "Output: JSON array of the new token ids")->required();
+    cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most")
+        ->required()->check(CLI::NonNegativeNumber);
+    auto* greedy = cmd->add_flag("--greedy", o->greedy, "Always take the most probable token");
+    cmd->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->excludes(greedy);
+    cmd->add_option("--top-k", o->top_k, "Keep the k most probable tokens (0 = off)")->excludes(greedy);
+    cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->excludes(greedy);
+    cmd->add_option("--min-p", o->min_p, "Drop tokens below min_p x the top probability (0 = off)")->excludes(greedy);
+    cmd->add_option("--repetition-penalty", o->repetition_penalty, "Penalty for ids already in the sequence (1 = off)");
+    cmd->add_option("--seed", o->seed, "Random seed (sampling is reproducible for a given seed)");
+    cmd->add_option("--stop-id", o->stop_ids, "Stop after this id (repeatable; the config's eos_token_id is added)");
+    cmd->add_option("--max-context", o->max_context, "Context limit in tokens (default: max_position_embeddings)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--stats", o->stats, "Print prefill/decode timing to stderr");
+    cmd->add_option("--device", o->device, "cpu or cuda (this build: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    return [o]() -> int {
+        Status st = run_generate(*o);
+        return st.is_ok() ? kExitOk : report_error(st);
+    };
+}
+
+}  // namespace volt::cli

@@ -1,0 +1,73 @@
+// volt logits --model DIR --ids-file IDS.json --out LOGITS.npy [--incremental N] [--image FILE]... [--device cpu|cuda]
+// fp32 logits [n_tokens, vocab] of a full forward; with --incremental N the first N ids are prefilled and every
+// further id runs as one decode step (the rows are then the prefill's followed by each step's).
+#include <algorithm>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "samples/volt/cli.h"
+#include "samples/volt/ids_file.h"
+#include "sdk/engine/session.h"
+#include "sdk/npy.h"
+#include "text/minimax_text_model.h"
+
+namespace volt::cli {
+namespace {
+
+struct LogitsOptions {
+    std::string model, ids_file, out, device = "cpu";
+    std::vector<std::string> images;
+    int64_t incremental = -1;
+    int gpus = 1;
+};
+
+Status run_logits(const LogitsOptions& o) {
+    if (o.device == "cuda")
+        return unimplemented("--device cuda: the CUDA text backbone is not available in this build; use --device cpu");
+    VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, read_ids_file(o.ids_file));
+    const int64_t n = static_cast<int64_t>(ids.size());
+    if (o.incremental > n)
+        return invalid_argument("--incremental ", o.incremental, ": larger than the ", n, " ids in ", o.ids_file);
+    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModel::load(o.model));
+    if (!o.images.empty())
+        return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
+    VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
+    const int64_t V = model->vocab_size();
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, Tensor::empty({n, V}, DType::kF32));
+    float* dst = logits.data_as<float>();
+    const int64_t prefill = o.incremental < 0 ? n : o.incremental;
+    if (prefill > 0) {
+        VOLT_ASSIGN_OR_RETURN(Tensor rows, session.append(std::span(ids).first(prefill), LogitsMode::kAll));
+        std::copy_n(rows.data_as<float>(), prefill * V, dst);
+    }
+    for (int64_t i = prefill; i < n; ++i) {
+        VOLT_ASSIGN_OR_RETURN(Tensor row, session.append(std::span(ids).subspan(i, 1), LogitsMode::kLast));
+        std::copy_n(row.data_as<float>(), V, dst + i * V);
+    }
+    return write_npy(o.out, logits);
+}
+
+}  // namespace
+
+CommandRunner add_logits_command(CLI::App& app) {
+    auto o = std::make_shared<LogitsOptions>();
+    CLI::App* cmd = app.add_subcommand("logits", "Write the fp32 logits [n_tokens, vocab] of a token sequence to .npy");
+    cmd->add_option("--model", o->model, "Model directory (config.json + safetensors)")->required();
+    cmd->add_option("--ids-file", o->ids_file, "JSON array of token ids")->required();
+    cmd->add_option("--out", o->out, "Output .npy (float32 [n_tokens, vocab])")->required();
+    cmd->add_option("--incremental", o->incremental,
+                    "Prefill the first N ids, then run one decode step per remaining id")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--image", o->images, "Image for each image token (MiniMax-VL-01 only)");
+    cmd->add_option("--device", o->device, "cpu or cuda (this build: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    return [o]() -> int {
+        Status st = run_logits(*o);
+        return st.is_ok() ? kExitOk : report_error(st);
+    };
+}
+
+}  // namespace volt::cli

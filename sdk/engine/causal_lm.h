@@ -1,0 +1,70 @@
+// What the engine needs from a language model: a per-sequence cache it can create, and a forward pass that runs
+// tokens after the cache's contents. The MiniMax text backbone (text/minimax_text_model.h) implements it; the engine
+// (session.h, generate.h) never sees layers or kernels.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sdk/status.h"
+#include "sdk/tensor.h"
+
+namespace volt {
+
+// Which logits a forward pass returns.
+enum class LogitsMode : uint8_t {
+    kAll,   // [n, vocab]: one row per token run
+    kLast,  // [1, vocab]: the last token's row only (the lm_head runs on that row alone)
+    kNone,  // no logits (an undefined tensor): fills the cache only
+};
+
+// One decoder layer's per-sequence state. Recurrent (lightning) layers use `state`; softmax layers use k/v.
+struct LayerCache {
+    Tensor state;             // fp32 [H, D, D] (d_k major), zeros before the first token
+    Tensor k, v;              // fp32 [capacity, Hkv, D]; rows [0, length) hold positions 0 .. length-1
+    int64_t kv_heads = 0;     // Hkv (0 for recurrent layers)
+    int64_t head_dim = 0;     // D
+};
+
+// Everything a model keeps for one sequence. KV rows grow geometrically up to max_tokens; recurrent states are
+// fixed-size (MiniMax-Text-01: 4 MiB per lightning layer, independent of the context length).
+class SequenceCache {
+public:
+    std::vector<LayerCache> layers;
+
+    int64_t length() const { return length_; }          // tokens already run
+    int64_t max_tokens() const { return max_tokens_; }  // hard limit set at creation
+    int64_t capacity() const { return capacity_; }      // KV rows allocated
+    size_t bytes() const;                                // host memory held
+
+    void set_max_tokens(int64_t n) { max_tokens_ = n; }
+    // Makes room for `tokens` positions in every KV layer (RESOURCE_EXHAUSTED beyond max_tokens or when memory
+    // runs out). Existing rows are kept.
+    Status reserve(int64_t tokens);
+    void advance(int64_t n) { length_ += n; }  // called by the model after a successful forward
+    // Back to zero tokens: states zeroed, KV rows forgotten (memory kept).
+    void clear();
+    // Deep copy (prefix sharing: fork a cache after a common prompt).
+    Expected<SequenceCache> clone() const;
+
+private:
+    int64_t length_ = 0;
+    int64_t capacity_ = 0;
+    int64_t max_tokens_ = 0;
+};
+
+class CausalLM {
+public:
+    virtual ~CausalLM() = default;
+    virtual int64_t vocab_size() const = 0;
+    virtual int64_t max_context() const = 0;  // the config's max_position_embeddings
+    // A cache for one sequence of at most max_tokens tokens (KV memory is allocated as it fills).
+    virtual Expected<SequenceCache> new_cache(int64_t max_tokens) const = 0;
+    // Runs `ids` (non-empty, each in [0, vocab)) at positions cache.length() .. cache.length()+n-1, updates the
+    // cache and returns fp32 logits as `mode` asks. Invalid input is reported before the cache changes; any later
+    // failure leaves the cache unusable (the caller must clear it).
+    virtual Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const = 0;
+};
+
+}  // namespace volt

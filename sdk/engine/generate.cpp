@@ -1,0 +1,65 @@
+#include "sdk/engine/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace volt {
+
+const char* stop_reason_name(StopReason r) {
+    switch (r) {
+        case StopReason::kMaxNewTokens: return "max_new_tokens";
+        case StopReason::kStopId: return "stop_id";
+        case StopReason::kContextFull: return "context_full";
+        case StopReason::kCancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+Expected<GenerationResult> generate(Session& session, std::span<const int32_t> prompt, const GenerationOptions& options,
+                                    const TokenCallback& on_token) {
+    if (options.max_new_tokens < 0)
+        return invalid_argument("max_new_tokens ", options.max_new_tokens, " must be >= 0");
+    VOLT_RETURN_IF_ERROR(validate(options.sampling));
+    using clock = std::chrono::steady_clock;
+    GenerationResult result;
+    result.prompt_tokens = static_cast<int64_t>(prompt.size());
+
+    auto t0 = clock::now();
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, session.prefill(prompt, LogitsMode::kLast));
+    result.reused_tokens = session.reused_tokens();
+    auto t1 = clock::now();
+    result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
+
+    std::mt19937_64 rng(options.seed);
+    const int64_t V = logits.dim(1);
+    for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+        // 53 random bits -> [0, 1): the same on every platform (std::uniform_real_distribution is not).
+        const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+        const auto& history = session.tokens();
+        VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits.data_as<float>(), .vocab_size = V,
+                                                       .sampling = options.sampling, .history = history.data(),
+                                                       .history_len = static_cast<int64_t>(history.size()),
+                                                       .uniform = u}));
+        result.ids.push_back(id);
+        if (on_token && !on_token(id)) {
+            result.reason = StopReason::kCancelled;
+            break;
+        }
+        if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
+            result.reason = StopReason::kStopId;
+            break;
+        }
+        if (step + 1 == options.max_new_tokens) break;  // the last id needs no decode step
+        if (static_cast<int64_t>(session.tokens().size()) >= session.max_context()) {
+            result.reason = StopReason::kContextFull;
+            break;
+        }
+        const int32_t one[1] = {id};
+        VOLT_ASSIGN_OR_RETURN(logits, session.append(one, LogitsMode::kLast));
+    }
+    result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    return result;
+}
+
+}  // namespace volt

@@ -1,0 +1,43 @@
+// Token generation on a Session: prefill (reusing the session's prefix), then sample / decode until a stop id,
+// max_new_tokens, the context limit, or the callback asks to stop. Sampling options and their order are those of
+// kernels/sampling.h; the RNG is a seeded 64-bit Mersenne Twister, so a seed reproduces a run exactly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "kernels/sampling.h"
+#include "sdk/engine/session.h"
+
+namespace volt {
+
+struct GenerationOptions {
+    int64_t max_new_tokens = 256;
+    SamplingParams sampling;          // temperature 0 = greedy
+    uint64_t seed = 0;
+    std::vector<int32_t> stop_ids;    // generation ends after emitting one of these (it is included in the output)
+};
+
+enum class StopReason : uint8_t { kMaxNewTokens, kStopId, kContextFull, kCancelled };
+const char* stop_reason_name(StopReason r);
+
+struct GenerationResult {
+    std::vector<int32_t> ids;         // new ids only
+    StopReason reason = StopReason::kMaxNewTokens;
+    int64_t prompt_tokens = 0;
+    int64_t reused_tokens = 0;        // prompt tokens the session already held
+    double prefill_seconds = 0;       // running the (non-reused) prompt
+    double decode_seconds = 0;        // sampling + decode steps
+};
+
+// Called with each new id as it is chosen; return false to stop (reason kCancelled).
+using TokenCallback = std::function<bool(int32_t id)>;
+
+// INVALID_ARGUMENT for bad options (max_new_tokens < 0, a sampling option out of range) or a bad prompt;
+// RESOURCE_EXHAUSTED when the prompt alone exceeds the session's context.
+Expected<GenerationResult> generate(Session& session, std::span<const int32_t> prompt, const GenerationOptions& options,
+                                    const TokenCallback& on_token = {});
+
+}  // namespace volt

@@ -1,0 +1,94 @@
+#include "sdk/engine/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace volt {
+
+Expected<Session> Session::create(const CausalLM& model, const SessionOptions& options) {
+    if (options.max_context < 0) return invalid_argument("max_context ", options.max_context, " must be >= 0");
+    const int64_t limit = options.max_context > 0 ? options.max_context : model.max_context();
+    if (options.max_context > model.max_context())
+        return invalid_argument("max_context ", options.max_context, " exceeds the model's max_position_embeddings ",
+                                model.max_context());
+    VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model.new_cache(limit));
+    return Session(&model, std::move(cache));
+}
+
+Status Session::check(std::span<const int32_t> ids) const {
+    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
+    const int64_t V = model_->vocab_size();
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= V)
+            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ", V, ")");
+    const int64_t total = static_cast<int64_t>(tokens_.size() + ids.size());
+    if (total > cache_.max_tokens())
+        return resource_exhausted(tokens_.empty() ? "prompt of " : "session of ", total,
+                                  " tokens exceeds the context of ", cache_.max_tokens(), " tokens",
+                                  tokens_.empty() ? "" : str_cat(" (", tokens_.size(), " already held)"));
+    return Status::ok();
+}
+
+Expected<Tensor> Session::append(std::span<const int32_t> ids, LogitsMode mode) {
+    VOLT_RETURN_IF_ERROR(check(ids));
+    reused_ = 0;
+    // The last row is always kept (prefill of an identical prompt, generation), so ask for at least that.
+    const LogitsMode run_mode = mode == LogitsMode::kNone ? LogitsMode::kLast : mode;
+    auto logits = model_->forward(ids, cache_, run_mode);
+    if (!logits) {
+        reset();  // the cache may be half-updated
+        return logits.status();
+    }
+    tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+    const int64_t rows = logits->dim(0);
+    VOLT_ASSIGN_OR_RETURN(Tensor last, logits->slice(0, rows - 1, rows));
+    VOLT_ASSIGN_OR_RETURN(last_logits_, last.to(DType::kF32));  // own copy: `logits` is returned to the caller
+    if (mode == LogitsMode::kNone) return Tensor();
+    return logits;
+}
+
+Expected<Tensor> Session::prefill(std::span<const int32_t> prompt, LogitsMode mode) {
+    if (prompt.empty()) return invalid_argument("empty prompt: at least one token id is needed");
+    const bool extends = !tokens_.empty() && tokens_.size() <= prompt.size() &&
+                         std::equal(tokens_.begin(), tokens_.end(), prompt.begin());
+    if (extends && tokens_.size() == prompt.size() && mode != LogitsMode::kAll) {
+        reused_ = static_cast<int64_t>(tokens_.size());
+        if (mode == LogitsMode::kNone) return Tensor();
+        return last_logits_.to(DType::kF32);
+    }
+    if (!extends || tokens_.size() == prompt.size()) {
+        // Validate before dropping what the session holds.
+        std::vector<int32_t> held;
+        held.swap(tokens_);
+        Status st = check(prompt);
+        if (!st.is_ok()) {
+            held.swap(tokens_);
+            return st;
+        }
+        reset();
+        return append(prompt, mode);
+    }
+    const int64_t reuse = static_cast<int64_t>(tokens_.size());
+    auto out = append(prompt.subspan(tokens_.size()), mode);
+    if (out) reused_ = reuse;
+    return out;
+}
+
+void Session::reset() {
+    cache_.clear();
+    tokens_.clear();
+    last_logits_ = Tensor();
+    reused_ = 0;
+}
+
+Expected<Session> Session::fork() const {
+    VOLT_ASSIGN_OR_RETURN(SequenceCache cache, cache_.clone());
+    Session s(model_, std::move(cache));
+    s.tokens_ = tokens_;
+    if (last_logits_.defined() && last_logits_.numel() > 0) {
+        VOLT_ASSIGN_OR_RETURN(s.last_logits_, last_logits_.to(DType::kF32));
+    }
+    return s;
+}
+
+}  // namespace volt

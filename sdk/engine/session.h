@@ -1,0 +1,54 @@
+// A Session is one conversation with a model: it owns the sequence's cache (lightning states + softmax KV) and
+// the tokens run so far. Prefill any length, then decode one token at a time; a new prompt that extends the
+// session's tokens reuses them (only the new suffix runs). Sessions are independent; one model may serve many, one
+// call at a time per session.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sdk/engine/causal_lm.h"
+
+namespace volt {
+
+struct SessionOptions {
+    int64_t max_context = 0;  // tokens the session may hold; 0: the model's max_context (max_position_embeddings)
+};
+
+class Session {
+public:
+    static Expected<Session> create(const CausalLM& model, const SessionOptions& options = {});
+
+    // Runs `ids` after the session's tokens and returns their logits (`mode`). Errors, all before any compute:
+    // INVALID_ARGUMENT for an empty list or an id outside the vocabulary (naming its position and value),
+    // RESOURCE_EXHAUSTED when the session would exceed its context. A failure during compute resets the session.
+    Expected<Tensor> append(std::span<const int32_t> ids, LogitsMode mode = LogitsMode::kLast);
+
+    // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
+    // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's
+    // tokens returns the logits kept from the last call (kLast only). kAll returns rows for the tokens run.
+    Expected<Tensor> prefill(std::span<const int32_t> prompt, LogitsMode mode = LogitsMode::kLast);
+
+    void reset();                               // forget every token (memory is kept)
+    Expected<Session> fork() const;             // an independent copy (share a prompt prefix across requests)
+
+    const std::vector<int32_t>& tokens() const { return tokens_; }
+    int64_t max_context() const { return cache_.max_tokens(); }
+    int64_t reused_tokens() const { return reused_; }
+    const Tensor& last_logits() const { return last_logits_; }  // [1, vocab] of the last token run, or undefined
+    const SequenceCache& cache() const { return cache_; }
+    const CausalLM& model() const { return *model_; }
+
+private:
+    Session(const CausalLM* model, SequenceCache cache) : model_(model), cache_(std::move(cache)) {}
+    Status check(std::span<const int32_t> ids) const;
+
+    const CausalLM* model_ = nullptr;
+    SequenceCache cache_;
+    std::vector<int32_t> tokens_;
+    Tensor last_logits_;
+    int64_t reused_ = 0;
+};
+
+}  // namespace volt

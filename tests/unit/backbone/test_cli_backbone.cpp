@@ -1,0 +1,95 @@
+// `volt logits` and `volt generate` as a user runs them (design.md CLI contract, exit codes 0/2/3/4).
+#include <gtest/gtest.h>
+
+#include "backbone_test_util.h"
+#include "tests/integration/cli_runner.h"
+
+namespace volt {
+namespace {
+
+using namespace volt::test;
+
+struct Tmp {
+    fs::path dir = fs::temp_directory_path() / ("volt-cli-backbone-" + std::to_string(::getpid()));
+    Tmp() { fs::create_directories(dir); }
+    ~Tmp() { fs::remove_all(dir); }
+    std::string operator/(const std::string& f) const { return (dir / f).string(); }
+};
+
+const fs::path kTiny = kData / "tiny-text";
+const fs::path kRef = kTiny / "reference";
+
+TEST(CliLogits, MatchesTheReference) {
+    Tmp t;
+    auto r = run_volt("logits --model " + shell_quote(kTiny.string()) + " --ids-file " +
+                      shell_quote((kRef / "ids_257.json").string()) + " --out " + shell_quote(t / "l.npy"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto got = read_npy(t / "l.npy");
+    auto want = read_npy(kRef / "logits_257.npy");
+    ASSERT_TRUE(got.has_value() && want.has_value());
+    ASSERT_EQ(got->shape(), want->shape());
+    EXPECT_LE(rel_fro(got->data_as<float>(), want->data_as<float>(), want->numel()), 1e-4);
+}
+
+TEST(CliLogits, IncrementalEqualsFullPrefill) {
+    Tmp t;
+    const std::string base = "logits --model " + shell_quote(kTiny.string()) + " --ids-file " +
+                             shell_quote((kRef / "ids_600.json").string());
+    ASSERT_EQ(run_volt(base + " --out " + shell_quote(t / "full.npy")).exit_code, 0);
+    auto r = run_volt(base + " --incremental 250 --out " + shell_quote(t / "inc.npy"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto full = read_npy(t / "full.npy");
+    auto inc = read_npy(t / "inc.npy");
+    ASSERT_TRUE(full.has_value() && inc.has_value());
+    ASSERT_EQ(full->shape(), inc->shape());
+    EXPECT_LE(rel_fro(inc->data_as<float>(), full->data_as<float>(), full->numel()), 1e-5);
+}
+
+TEST(CliGenerate, GreedyMatchesTheReference) {
+    Tmp t;
+    auto r = run_volt("generate --model " + shell_quote(kTiny.string()) + " --ids-file " +
+                      shell_quote((kRef / "ids_257.json").string()) + " --max-new-tokens 12 --greedy --out " +
+                      shell_quote(t / "new.json"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_ids(t / "new.json"), read_ids(kRef / "greedy_257.json"));
+}
+
+TEST(CliBadInput, ExitCodesAndOneLineMessages) {
+    Tmp t;
+    const std::string model = " --model " + shell_quote(kTiny.string());
+    auto write = [&](const std::string& name, const std::string& text) {
+        std::ofstream(t / name) << text;
+        return shell_quote(t / name);
+    };
+    struct Case {
+        std::string args, needle;
+        int code;
+    };
+    const std::vector<Case> cases = {
+        {"logits" + model + " --ids-file " + write("oob.json", "[1, 2, 512]") + " --out x.npy",
+         "token id 512 at position 2 is outside the vocabulary", 3},
+        {"logits" + model + " --ids-file " + write("empty.json", "[]") + " --out x.npy", "empty", 3},
+        {"logits" + model + " --ids-file " + write("obj.json", "{\"ids\": [1]}") + " --out x.npy", "expected a JSON array", 3},
+        {"logits" + model + " --ids-file " + write("str.json", "[1, \"a\"]") + " --out x.npy", "element 1", 3},
+        {"logits" + model + " --ids-file " + shell_quote(t / "nope.json") + " --out x.npy", "nope.json", 3},
+        {"logits --model " + shell_quote(t / "no-model") + " --ids-file " + write("ok.json", "[1]") + " --out x.npy", "no-model", 3},
+        {"logits" + model + " --ids-file " + write("ok2.json", "[1, 2]") + " --incremental 3 --out x.npy", "--incremental", 3},
+        {"logits" + model + " --ids-file " + write("ok3.json", "[1]") + " --image a.png --out x.npy", "text-only", 3},
+        {"logits" + model + " --ids-file " + write("long.json", nlohmann::json(std::vector<int>(4097, 1)).dump()) +
+             " --out x.npy", "exceeds the context of 4096 tokens", 4},
+        {"logits" + model + " --out x.npy", "--ids-file", 2},
+        {"generate" + model + " --ids-file " + write("g.json", "[1]") + " --max-new-tokens 2 --greedy --temperature 0.5 --out y.json", "", 2},
+        {"generate" + model + " --ids-file " + write("g2.json", "[1]") + " --max-new-tokens 2 --top-p 1.5 --out y.json", "top_p", 3},
+    };
+    for (const auto& c : cases) {
+        auto r = run_volt(c.args);
+        EXPECT_EQ(r.exit_code, c.code) << c.args << "\n" << r.err;
+        EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << "\n" << r.err;
+        if (c.code == 3 || c.code == 4) {
+            EXPECT_EQ(r.err.rfind("volt: ", 0), 0u) << r.err;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace volt
