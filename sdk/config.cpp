@@ -109,6 +109,15 @@ Expected<TextConfig> parse_text(const json& j, const std::string& where, std::ve
                                 " is not divisible by num_attention_heads ", c.num_heads);
     VOLT_ASSIGN_OR_RETURN(c.head_dim, integer_noted(f, "head_dim", c.hidden_size / c.num_heads, 1, notes));
     VOLT_ASSIGN_OR_RETURN(c.experts_per_token, integer_noted(f, "num_experts_per_tok", 2, 1, notes));
+    // Before anything sized by these numbers is read or built.
+    VOLT_RETURN_IF_ERROR(check_caps(f, {{"vocab_size", c.vocab_size, int64_t(1) << 24},
+                                        {"hidden_size", c.hidden_size, int64_t(1) << 18},
+                                        {"num_hidden_layers", c.num_layers, 1024},
+                                        {"num_attention_heads", c.num_heads, 1024},
+                                        {"num_key_value_heads", c.num_kv_heads, 1024},
+                                        {"head_dim", c.head_dim, 1024},
+                                        {"intermediate_size", c.intermediate_size, int64_t(1) << 20},
+                                        {"num_local_experts", c.num_experts, 1024}}));
 
     if (native) {
         double factor = 1.0;
@@ -143,15 +152,6 @@ Expected<TextConfig> parse_text(const json& j, const std::string& where, std::ve
     } else {
         VOLT_ASSIGN_OR_RETURN(c.eos_token_id, f.optional_integer("eos_token_id"));
     }
-
-    VOLT_RETURN_IF_ERROR(check_caps(f, {{"vocab_size", c.vocab_size, int64_t(1) << 24},
-                                        {"hidden_size", c.hidden_size, int64_t(1) << 18},
-                                        {"num_hidden_layers", c.num_layers, 1024},
-                                        {"num_attention_heads", c.num_heads, 1024},
-                                        {"num_key_value_heads", c.num_kv_heads, 1024},
-                                        {"head_dim", c.head_dim, 1024},
-                                        {"intermediate_size", c.intermediate_size, int64_t(1) << 20},
-                                        {"num_local_experts", c.num_experts, 1024}}));
 
     // ---- consistency ----
     if (c.hidden_act != "silu")
