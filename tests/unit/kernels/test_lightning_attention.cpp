@@ -193,6 +193,39 @@ TEST(LightningAttentionCpu, PrefixContinuationEqualsOnePrefill) {
     EXPECT_LT(rel_error(state, s_whole), 1e-5);
 }
 
+// The weakest decay of the model (last layer, lambda = 0.99995) over 30K decode steps: the steady state amplifies any
+// bias of lambda by 1 / (1 - lambda) = 2e4, so fp32 lambda * S would drift ~1e-3 from float64; S - mu S must not.
+TEST(LightningAttentionCpu, LongDecodeWithWeakDecayTracksFloat64) {
+    const int D = 32, steps = 30000;
+    std::mt19937_64 rng(8);
+    const std::vector<float> q = test::random_activations(static_cast<size_t>(steps) * D, rng),
+                             k = test::random_activations(static_cast<size_t>(steps) * D, rng),
+                             v = test::random_activations(static_cast<size_t>(steps) * D, rng);
+    const float slope = lightning_decay_slope(78, 80, 63, 64);
+    std::vector<float> state(D * D, 0.0f), o(static_cast<size_t>(steps) * D, NAN);
+    LightningAttentionParams p;
+    p.phase = LightningPhase::kDecode;
+    p.dtype = DType::kF32;
+    p.num_tokens = p.num_seqs = p.num_heads = 1;
+    p.head_dim = D;
+    p.q_stride_token = p.k_stride_token = p.v_stride_token = p.o_stride_token = D;
+    p.q_stride_head = p.k_stride_head = p.v_stride_head = p.o_stride_head = D;
+    p.slope = &slope;
+    p.state_in = p.state_out = state.data();
+    for (int t = 0; t < steps; ++t) {
+        p.q = &q[static_cast<size_t>(t) * D];
+        p.k = &k[static_cast<size_t>(t) * D];
+        p.v = &v[static_cast<size_t>(t) * D];
+        p.o = &o[static_cast<size_t>(t) * D];
+        ASSERT_TRUE(cpu::lightning_attention(p).is_ok());
+    }
+    std::vector<double> S(D * D, 0.0), ref;
+    std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
+    test::lightning_recurrence_f64(qd, kd, vd, steps, D, slope, S, ref);
+    EXPECT_LT(rel_error(state, S), 1e-4);
+    EXPECT_LT(rel_error(o, ref), 1e-4);
+}
+
 TEST(LightningAttentionCpu, FusedQkvLayoutWithSiluAndBf16) {
     std::mt19937_64 rng(5);
     const int T = 300, H = 3;

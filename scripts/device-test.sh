@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The GPU machine's one entry point: configure with the `gpu` preset (sm_90a), build the GPU tests and benchmarks,
+# run the GPU tests, compute-sanitizer memcheck + racecheck on a short run, then the benchmarks with their anchors
+# (flash-linear-attention + torch copy/GEMM ceilings) in the same run, and print a table. Logs go under $OUT.
+#
+# Here (dev machine), once:   scripts/device-deps.sh            (Debian -dev packages -> .devdeps/)
+#                             fla wheels -> .whl/                (see bench/lightning_notes.md)
+# Device tool:                run(command="scripts/device-test.sh", carry=[".devdeps", ".whl"])
+# Stages: DEVICE_TEST_STAGES="build test sanitize bench" (default: all); DEVICE_TEST_QUICK=1 trims the benchmark.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/build-gpu/out}
+mkdir -p "$OUT"
+STAGES=${DEVICE_TEST_STAGES:-build test sanitize bench}
+QUICK=${DEVICE_TEST_QUICK:-0}
+export NCCL_NVLS_ENABLE=0
+status=0
+has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+note() { echo "== device-test: $*" | tee -a "$OUT/summary.txt"; }
+
+# ---- dependencies carried as .devdeps (headers, static gtest, OpenBLAS + libgfortran, pkgconf) -----------------------
+DEPS=$ROOT/.devdeps
+if [[ -d $DEPS/usr ]]; then
+  ML=$DEPS/usr/lib/x86_64-linux-gnu
+  for xzf in "$ML"/openblas-pthread/*.so.xz; do  # device-deps.sh ships OpenBLAS compressed
+    [[ -e $xzf && ! -e ${xzf%.xz} ]] &&
+      python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$xzf" "${xzf%.xz}"
+  done
+  export PKG_CONFIG_PATH=$ML/pkgconfig:$DEPS/usr/share/pkgconfig:$DEPS/usr/lib/pkgconfig
+  export PKG_CONFIG_SYSROOT_DIR=$DEPS  # the .pc files say prefix=/usr
+  export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export CMAKE_PREFIX_PATH=$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+  PKGCONF=$(command -v pkg-config || true)
+  [[ -z $PKGCONF ]] && PKGCONF=$DEPS/usr/bin/pkgconf
+else
+  note "no .devdeps: relying on system packages"
+  PKGCONF=$(command -v pkg-config || echo pkg-config)
+fi
+# fla wheels (speed anchor), installed into a private target dir.
+if compgen -G "$ROOT/.whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    "$ROOT"/.whl/*.whl >"$OUT/pip.log" 2>&1 && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
+cat "$OUT/gpu.txt"
+BIN=$ROOT/build-gpu/bin
+
+if has_stage build; then
+  note "configure + build (gpu preset)"
+  if ! cmake --preset gpu -DPKG_CONFIG_EXECUTABLE="$PKGCONF" >"$OUT/configure.log" 2>&1; then
+    tail -30 "$OUT/configure.log"; note "configure FAILED"; exit 1
+  fi
+  if ! cmake --build build-gpu -j"$(nproc)" --target volt_gpu_tests volt_lightning_bench >"$OUT/build.log" 2>&1; then
+    grep -E "error|FAILED" "$OUT/build.log" | head -40; note "build FAILED"; exit 1
+  fi
+  grep -E "spill|warning" "$OUT/build.log" | grep -v "^--" | head -20
+fi
+
+if has_stage test; then
+  note "GPU tests"
+  "$BIN/volt_gpu_tests" --gtest_color=no >"$OUT/gpu_tests.log" 2>&1
+  rc=$?
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|decode 100K|Failure|rel_error|Which is|actual" "$OUT/gpu_tests.log" | head -60
+  [[ $rc -ne 0 ]] && { note "GPU tests FAILED (rc $rc)"; status=1; }
+fi
+
+if has_stage sanitize; then
+  for tool in memcheck racecheck; do
+    note "compute-sanitizer $tool (short run)"
+    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" --gtest_filter='*ShortSanitizerRun*' \
+      >"$OUT/sanitize_$tool.log" 2>&1
+    rc=$?
+    tail -3 "$OUT/sanitize_$tool.log"
+    [[ $rc -ne 0 ]] && { note "$tool FAILED (rc $rc)"; status=1; }
+  done
+fi
+
+if has_stage bench; then
+  QARG=""
+  [[ $QUICK == 1 ]] && QARG="--quick"
+  note "benchmark (Volt)"
+  "$BIN/volt_lightning_bench" --json "$OUT/bench_volt.jsonl" $QARG 2>&1 | tee "$OUT/bench_volt.log" | tail -12
+  note "anchors (torch copy/GEMM ceilings, flash-linear-attention)"
+  PYTHONUNBUFFERED=1 python3 tools/lightning_fla_anchor.py --json "$OUT/bench_anchor.jsonl" $QARG \
+    >"$OUT/bench_anchor.log" 2>&1
+  tail -12 "$OUT/bench_anchor.log"
+  python3 tools/lightning_report.py "$OUT/bench_volt.jsonl" "$OUT/bench_anchor.jsonl" | tee "$OUT/table.md"
+fi
+note "done, status $status"
+exit $status
