@@ -20,6 +20,9 @@ lightning prefill with block 256), patched where it differs from MiniMax's own c
   2. Decay slope. Native uses factor 1 - l/(L-1+1e-5) + 1e-5; MiniMax (and design.md) use 1 - l/(L-1) + 1e-5,
      slope = 2^(-8(h+1)/H) * factor. Patched `get_slope_rate` to the MiniMax rule (H is a power of two in every
      fixture, where native's base**(h+1) rule equals the original ALiBi slopes).
+  3. Decoder layer. Native hard-codes the post-norm residual; patched to the remote code's form, which takes the
+     residual from the raw stream when config postnorm is false (used by the tiny-text-prenorm-tied fixture only;
+     Text-01 is post-norm). For postnorm true the patched forward is the native one.
   Already as MiniMax: no 1/sqrt(d) scaling and no normaliser in lightning attention, SiLU on q, k and v, lightning
   RMSNorm over all heads jointly with eps 1e-6 (MiniMaxRMSNorm's default; decoder norms use rms_norm_eps), sigmoid
   output gate from the normalised layer input, postnorm DeepNorm residuals, fp32 router softmax + top-k + renormalise.
@@ -86,6 +89,19 @@ FIXTURES = [
         prompts=[2, 300], greedy=dict(prompts=[2], new_tokens=10),
         shards=1, seed=99,
     ),
+    # Paths Text-01 itself does not take but the config format allows: pre-norm residuals (postnorm false: the
+    # residual is the raw stream, as in the remote code's `if self.postnorm` branches), tied embeddings (no
+    # lm_head tensor), and top-k equal to the number of experts.
+    dict(
+        name="tiny-text-prenorm-tied",
+        vocab_size=256, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1,
+        head_dim=16, rotary_dim=8, intermediate_size=48, num_local_experts=2, num_experts_per_tok=2,
+        attn_type_list=[0, 1, 0, 0], rope_theta=10000.0,
+        alphas=dict(full=1.0, linear=1.0, mlp=1.0), betas=dict(full=1.0, linear=1.0, mlp=1.0),
+        postnorm=False, tie_word_embeddings=True,
+        prompts=[1, 300], greedy=None,
+        shards=1, seed=2024,
+    ),
 ]
 
 RMS_NORM_EPS = 1e-5
@@ -125,7 +141,28 @@ def _minimax_slope_rate(self):
     return (base * factor).to(torch.float32)[:, None, None]
 
 
+def _decoder_layer_forward(self, hidden_states, position_embeddings=None, attention_mask=None, position_ids=None,
+                           past_key_values=None, use_cache=False, **kwargs):
+    """MiniMax's decoder layer with both residual modes (remote code): postnorm takes the residual from the normalised
+    tensor, pre-norm from the raw stream. Native transformers hard-codes the postnorm form."""
+    residual = hidden_states
+    hidden_states = self.input_layernorm(hidden_states)
+    if self.postnorm:
+        residual = hidden_states
+    hidden_states, _ = self.self_attn(hidden_states=hidden_states, position_embeddings=position_embeddings,
+                                      attention_mask=attention_mask, position_ids=position_ids,
+                                      past_key_values=past_key_values, use_cache=use_cache, **kwargs)
+    hidden_states = residual * self.attn_alpha_factor + hidden_states * self.attn_beta_factor
+    residual = hidden_states
+    hidden_states = self.post_attention_layernorm(hidden_states)
+    if self.postnorm:
+        residual = hidden_states
+    hidden_states = self.mlp(hidden_states)
+    return residual * self.mlp_alpha_factor + hidden_states * self.mlp_beta_factor
+
+
 def patch_transformers():
+    mm.MiniMaxDecoderLayer.forward = _decoder_layer_forward
     mm.MiniMaxRotaryEmbedding.compute_default_rope_parameters = staticmethod(_partial_rotary_inv_freq)
     mm.apply_rotary_pos_emb = _partial_apply_rotary_pos_emb
     mm.MiniMaxLightningAttention.get_slope_rate = _minimax_slope_rate
@@ -158,12 +195,12 @@ def original_config(f):
         "layernorm_linear_attention_beta": f["betas"]["linear"],
         "layernorm_mlp_alpha": f["alphas"]["mlp"],
         "layernorm_mlp_beta": f["betas"]["mlp"],
-        "postnorm": True,
+        "postnorm": f.get("postnorm", True),
         "rms_norm_eps": RMS_NORM_EPS,
         "hidden_act": "silu",
         "max_position_embeddings": 4096,
         "block_size": 256,
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": f.get("tie_word_embeddings", False),
         "bos_token_id": None,
         "eos_token_id": None,
         "torch_dtype": "bfloat16",
@@ -205,7 +242,8 @@ def make_weights(f):
             w[x + "w3.weight"] = lin(I, H)
             w[x + "w2.weight"] = lin(H, I)
     w["model.norm.weight"] = norm(H)
-    w["lm_head.weight"] = lin(V, H, 2.5)
+    if not f.get("tie_word_embeddings", False):
+        w["lm_head.weight"] = lin(V, H, 2.5)
     return {k: v.to(torch.bfloat16).contiguous() for k, v in w.items()}
 
 
@@ -249,7 +287,8 @@ def native_model(f, weights):
         head_dim=f["head_dim"], intermediate_size=f["intermediate_size"], num_local_experts=f["num_local_experts"],
         num_experts_per_tok=f["num_experts_per_tok"], layer_types=layer_types, block_size=256,
         rope_parameters={"rope_type": "default", "rope_theta": f["rope_theta"]}, rms_norm_eps=RMS_NORM_EPS,
-        max_position_embeddings=4096, tie_word_embeddings=False, bos_token_id=None, eos_token_id=None,
+        max_position_embeddings=4096, tie_word_embeddings=f.get("tie_word_embeddings", False), bos_token_id=None,
+        eos_token_id=None,
         full_attn_alpha_factor=f["alphas"]["full"], full_attn_beta_factor=f["betas"]["full"],
         linear_attn_alpha_factor=f["alphas"]["linear"], linear_attn_beta_factor=f["betas"]["linear"],
         mlp_alpha_factor=f["alphas"]["mlp"], mlp_beta_factor=f["betas"]["mlp"],
@@ -261,6 +300,8 @@ def native_model(f, weights):
     except Exception:  # older/newer configs without the switch: eager is the default then
         pass
     model = MiniMaxForCausalLM(cfg).to(torch.float32).eval()
+    for layer in model.model.layers:
+        layer.postnorm = f.get("postnorm", True)  # read by the patched decoder layer forward
 
     # Original names -> native names. qkv_proj: native reshapes the 3*H*D outputs as (H, 3*D) and splits each head
     # into q|k|v, i.e. the same per-head interleave as the original, so rows are copied unchanged. Experts: native
@@ -281,6 +322,10 @@ def native_model(f, weights):
     missing, unexpected = model.load_state_dict(sd, strict=False)
     # Decay buffers are recomputed (not stored in checkpoints); nothing else may be missing.
     missing = [m for m in missing if not m.endswith(("slope_rate", "query_decay", "key_decay", "diagonal_decay"))]
+    if f.get("tie_word_embeddings", False):
+        missing = [m for m in missing if m != "lm_head.weight"]
+        if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
+            sys.exit("tie_word_embeddings: lm_head does not share the embedding")
     if missing or unexpected:
         sys.exit(f"native load: missing {missing} unexpected {unexpected}")
     # The decay buffers must come from the patched slope rule.
@@ -331,6 +376,7 @@ def spec_logits(f, W, ids):
 
     silu = torch.nn.functional.silu
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]
+    postnorm = f.get("postnorm", True)
     for l, kind in enumerate(f["attn_type_list"]):
         p = f"model.layers.{l}."
         xn = rms(x, W[p + "input_layernorm.weight"], RMS_NORM_EPS)
@@ -373,7 +419,7 @@ def spec_logits(f, W, ids):
             o = torch.einsum("hts,shd->thd", torch.softmax(sc, -1), vv).reshape(T, Hn * D)
             a = o @ W[p + "self_attn.o_proj.weight"].T
             alpha, beta = f["alphas"]["full"], f["betas"]["full"]
-        h1 = xn * alpha + a * beta
+        h1 = (xn if postnorm else x) * alpha + a * beta
         yn = rms(h1, W[p + "post_attention_layernorm.weight"], RMS_NORM_EPS)
         probs = torch.softmax(yn @ W[p + "block_sparse_moe.gate.weight"].T, -1)
         top_v, top_i = torch.topk(probs, k_top, -1)
@@ -385,9 +431,10 @@ def spec_logits(f, W, ids):
                 px = p + f"block_sparse_moe.experts.{e}."
                 hidden = silu(W[px + "w1.weight"] @ yn[t]) * (W[px + "w3.weight"] @ yn[t])
                 m[t] += top_v[t, j] * (W[px + "w2.weight"] @ hidden)
-        x = yn * f["alphas"]["mlp"] + m * f["betas"]["mlp"]
+        x = (yn if postnorm else h1) * f["alphas"]["mlp"] + m * f["betas"]["mlp"]
     x = rms(x, W["model.norm.weight"], RMS_NORM_EPS)
-    return x @ W["lm_head.weight"].T
+    head = W["model.embed_tokens.weight"] if f.get("tie_word_embeddings", False) else W["lm_head.weight"]
+    return x @ head.T
 
 
 def rel_fro(a, b):
@@ -447,7 +494,9 @@ def make_fixture(f, out_root):
             fh.write("\n")
         np.save(os.path.join(out_dir, "reference", f"logits_{n}.npy"), logits.numpy().astype("<f4"))
         manifest["cases"].append({"n_tokens": n, "ids": f"ids_{n}.json", "logits": f"logits_{n}.npy",
-                                  "min_top2_logit_gap": gap, "min_router_gap": rg.gap,
+                                  # null when every expert is chosen (top-k == E: no choice to get wrong)
+                                  "min_top2_logit_gap": gap,
+                                  "min_router_gap": rg.gap if math.isfinite(rg.gap) else None,
                                   "rel_fro_vs_fp64_spec": err})
 
     if f["greedy"]:

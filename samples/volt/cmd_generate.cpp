@@ -46,6 +46,9 @@ Status run_generate(const GenerateOptions& o) {
                      static_cast<long long>(r.prompt_tokens), r.prefill_seconds,
                      r.prompt_tokens / std::max(r.prefill_seconds, 1e-9), r.ids.size(), r.decode_seconds,
                      r.ids.size() / std::max(r.decode_seconds, 1e-9), stop_reason_name(r.reason));
+    if (r.reason == StopReason::kContextFull)
+        std::fprintf(stderr, "volt: note: stopped after %zu tokens: the context limit of %lld tokens is reached\n",
+                     r.ids.size(), static_cast<long long>(session.max_context()));
     return write_ids_file(o.out, r.ids);
 }
 

@@ -20,7 +20,7 @@ namespace volt::test {
 
 namespace fs = std::filesystem;
 inline const fs::path kData = VOLT_TEST_DATA_DIR;
-inline const char* const kFixtures[] = {"tiny-text", "tiny-text-sharded", "tiny-text-top1"};
+inline const char* const kFixtures[] = {"tiny-text", "tiny-text-sharded", "tiny-text-top1", "tiny-text-prenorm-tied"};
 
 inline nlohmann::json read_json(const fs::path& p) {
     std::ifstream in(p);
