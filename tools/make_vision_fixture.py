@@ -29,7 +29,23 @@ Part 1 - images and preprocessing references (tests/data/vision/images, tests/da
   before resizing, so RGBA/LA are resized without premultiplication and palette images with BICUBIC instead of
   NEAREST.
 
-Part 2 - tiny VL model (tests/data/vision/tiny-vl): see build_model() below.
+Part 2 - tiny VL model (tests/data/vision/tiny-vl), in the ORIGINAL MiniMax-VL-01 layout:
+  config.json             model_type "minimax_vl_01": text_config = tests/data/tiny-text's MiniMax-Text-01 config,
+                          vision_config = a tiny CLIP (hidden 32, 4 heads, MLP 80, 3 layers, 336/14, exact "gelu"),
+                          the 28 VL-01 grids, image_token_index 500, vision_feature_layer -1
+  preprocessor_config.json  the processor's anyres settings (CLIP mean/std)
+  model.safetensors       bf16: `language_model.` + tiny-text's tensors, `vision_tower.vision_model.*` (no
+                          post_layernorm, as VL-01), `multi_modal_projector.linear_{1,2}` (32 -> 64 -> 64, biases),
+                          `image_newline` [64]. Every LayerNorm weight/bias and Linear bias is randomised (CLIP's
+                          init would leave them at 1/0 and hide mix-ups).
+  reference/              fp32 computed from the bf16-rounded weights:
+    <image>.vit.npy       transformers CLIPVisionModel hidden_states[-1] without CLS, [crops, 576, 32] (photo only)
+    tiny_5x7.vit_layer-2.npy  hidden_states[-2] without CLS (vision_feature_layer other than -1)
+    <image>.packed.npy    projector (torch Linear-GELU-Linear) + packing written below after HF's
+                          pack_image_features/unpad_image (view, permute, unpad, newline per row), [tokens, 64]
+    manifest.json         per image: crops, tokens (processor formula) and the packed row count, which must agree
+  The packing uses the processor's integer unpadding; transformers' unpad_image (float scale) is evaluated too and
+  any disagreement is printed and recorded.
 
 Run from the repository root (CPU; needs torch, transformers, numpy, pillow):
     python3 tools/make_vision_fixture.py [--out tests/data/vision]
@@ -280,6 +296,136 @@ def make_resize_references(image_dir: str, ref_dir: str) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Part 2: tiny VL model and ViT / packed-feature references
+VISION = dict(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=4, image_size=CROP,
+              patch_size=14, num_channels=3, hidden_act="gelu", layer_norm_eps=1e-5, projection_dim=64)
+IMAGE_TOKEN = 500
+FEATURE_IMAGES = ["photo_640x480.jpg", "wide_1500x60.png", "tall_70x1300.png", "tiny_5x7.png"]
+
+
+def bf16_round(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.bfloat16).to(torch.float32)
+
+
+def build_model(data_dir: str, out_dir: str):
+    from safetensors.torch import load_file, save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(2026)
+    text_dir = os.path.join(os.path.dirname(data_dir.rstrip("/")), "tiny-text")
+    with open(os.path.join(text_dir, "config.json")) as f:
+        text_cfg = json.load(f)
+    text_hidden = text_cfg["hidden_size"]
+
+    vcfg = CLIPVisionConfig(**VISION)
+    vcfg._attn_implementation = "eager"
+    vit = CLIPVisionModel(vcfg).eval()
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in vit.named_parameters():
+            if "layer_norm" in name or "layrnorm" in name:
+                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+            elif "class_embedding" in name or "position_embedding" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            p.copy_(bf16_round(p))
+    proj = torch.nn.Sequential(torch.nn.Linear(VISION["hidden_size"], text_hidden), torch.nn.GELU(),
+                               torch.nn.Linear(text_hidden, text_hidden)).eval()
+    with torch.no_grad():
+        for p in proj.parameters():
+            p.copy_(bf16_round(0.3 * torch.randn(p.shape, generator=g)))
+    newline = bf16_round(torch.randn(text_hidden, generator=g))
+
+    tensors = {}
+    for name, t in vit.state_dict().items():
+        if "post_layernorm" in name or "position_ids" in name:
+            continue  # VL-01's checkpoint has no post_layernorm
+        # transformers 5 names CLIPVisionModel's tensors without the `vision_model.` level; VL-01 has it.
+        tensors["vision_tower.vision_model." + name.removeprefix("vision_model.")] = t
+    tensors["multi_modal_projector.linear_1.weight"] = proj[0].weight.data
+    tensors["multi_modal_projector.linear_1.bias"] = proj[0].bias.data
+    tensors["multi_modal_projector.linear_2.weight"] = proj[2].weight.data
+    tensors["multi_modal_projector.linear_2.bias"] = proj[2].bias.data
+    tensors["image_newline"] = newline
+    for name, t in load_file(os.path.join(text_dir, "model.safetensors")).items():
+        tensors["language_model." + name] = t
+    os.makedirs(out_dir, exist_ok=True)
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()},
+              os.path.join(out_dir, "model.safetensors"))
+    config = dict(architectures=["MiniMaxVL01ForConditionalGeneration"], model_type="minimax_vl_01",
+                  text_config=text_cfg, vision_config=dict(model_type="clip_vision_model", **VISION),
+                  image_token_index=IMAGE_TOKEN, vision_feature_layer=-1, vision_feature_select_strategy="default",
+                  image_grid_pinpoints=PINPOINTS, projector_hidden_act="gelu", image_seq_length=576,
+                  torch_dtype="bfloat16")
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
+        json.dump(dict(image_processor_type="ImageProcessor", process_image_mode="anyres", size=[CROP, CROP],
+                       patch_size=14, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD),
+                       image_grid_pinpoints=[[w, h] for h, w in PINPOINTS]), f, indent=1)
+    return vit, proj, newline
+
+
+def unpad_integer(feat: torch.Tensor, w0: int, h0: int) -> torch.Tensor:
+    """feat [C, Hf, Wf]; the processor's get_w_h_num rule (integer), dropping pad rows/cols on both sides."""
+    _, Hf, Wf = feat.shape
+    if w0 / h0 > Wf / Hf:
+        pad = (Hf - (h0 * Wf) // w0) // 2
+        return feat[:, pad:Hf - pad, :]
+    pad = (Wf - (w0 * Hf) // h0) // 2
+    return feat[:, :, pad:Wf - pad]
+
+
+def pack(proj_feats: torch.Tensor, newline: torch.Tensor, w0: int, h0: int, rows: int, cols: int, unpad):
+    """HF LLaVA-NeXT pack_image_features for one image: proj_feats [crops, 576, H]."""
+    p = CROP // 14
+    base, tiles = proj_feats[0], proj_feats[1:]
+    f = tiles.view(rows, cols, p, p, -1).permute(4, 0, 2, 1, 3).contiguous()
+    f = f.flatten(1, 2).flatten(2, 3)                       # [H, rows*p, cols*p]
+    f = unpad(f, w0, h0)
+    f = torch.cat((f, newline[:, None, None].expand(*f.shape[:-1], 1)), dim=-1)
+    f = f.flatten(1, 2).transpose(0, 1)
+    return torch.cat((base, f), dim=0)
+
+
+def make_feature_references(image_dir: str, out_dir: str, vit, proj, newline, entries: dict) -> list[dict]:
+    from transformers.models.llava_next.modeling_llava_next import unpad_image
+
+    ref_dir = os.path.join(out_dir, "reference")
+    os.makedirs(ref_dir, exist_ok=True)
+    out = []
+    for name in FEATURE_IMAGES:
+        with Image.open(os.path.join(image_dir, name)) as f:
+            img = ImageOps.exif_transpose(f)
+            img.load()
+        crops, geom = vl01_crops(img)
+        pv = torch.from_numpy(normalise(crops))
+        with torch.no_grad():
+            hs = vit(pixel_values=pv, output_hidden_states=True).hidden_states
+            feats = hs[-1][:, 1:]
+            packed = pack(proj(feats), newline, img.size[0], img.size[1], geom["rows"], geom["cols"], unpad_integer)
+            packed_hf = pack(proj(feats), newline, img.size[0], img.size[1], geom["rows"], geom["cols"],
+                             lambda t, w0, h0: unpad_image(t, (h0, w0)))
+        base = os.path.splitext(name)[0]
+        np.save(os.path.join(ref_dir, base + ".packed.npy"), packed.numpy().astype(np.float32))
+        e = dict(image=name, crops=len(crops), tokens=num_tokens(*img.size)["tokens"], packed_rows=int(packed.shape[0]),
+                 packed="reference/" + base + ".packed.npy",
+                 hf_unpad_same=bool(packed_hf.shape == packed.shape and torch.equal(packed_hf, packed)))
+        assert e["tokens"] == e["packed_rows"], (name, e)
+        if name == "photo_640x480.jpg":
+            np.save(os.path.join(ref_dir, base + ".vit.npy"), feats.numpy().astype(np.float32))
+            e["vit"] = "reference/" + base + ".vit.npy"
+        if name == "tiny_5x7.png":
+            np.save(os.path.join(ref_dir, base + ".vit_layer-2.npy"), hs[-2][:, 1:].numpy().astype(np.float32))
+            e["vit_layer-2"] = "reference/" + base + ".vit_layer-2.npy"
+        print(f"features {name:24s} crops {len(crops):2d} tokens {e['tokens']:5d} "
+              f"hf unpad_image agrees: {e['hf_unpad_same']}")
+        out.append(e)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/data/vision")
@@ -295,6 +441,12 @@ def main() -> int:
                     resizes=resizes)
     with open(os.path.join(ref_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+    model_dir = os.path.join(args.out, "tiny-vl")
+    vit, proj, newline = build_model(args.out, model_dir)
+    features = make_feature_references(image_dir, model_dir, vit, proj, newline, {e["name"]: e for e in entries})
+    with open(os.path.join(model_dir, "reference", "manifest.json"), "w") as f:
+        json.dump(dict(images=features, vision_feature_layers=[-1, -2], image_token_index=IMAGE_TOKEN), f, indent=1)
     return 0
 
 

@@ -1,0 +1,74 @@
+#include "vision/vl_image_encoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "sdk/weight_spec.h"
+#include "vision/image_packing.h"
+#include "vision/minimax_vl_weights.h"
+
+namespace volt::vision {
+
+Expected<std::unique_ptr<VLImageEncoder>> VLImageEncoder::load(const std::filesystem::path& dir) {
+    VOLT_ASSIGN_OR_RETURN(const ModelConfig cfg, load_model_config(dir));
+    if (!cfg.is_vl() || !cfg.vl)
+        return invalid_argument((dir / "config.json").string(), ": model_type '", cfg.model_type,
+                                "' has no vision tower (a MiniMax-VL-01 model directory is needed)");
+    if (cfg.vl->vision_feature_select_strategy != "default")
+        return unimplemented((dir / "config.json").string(), ": vision_feature_select_strategy '",
+                             cfg.vl->vision_feature_select_strategy, "': anyres packing needs \"default\" (CLS dropped)");
+    auto enc = std::make_unique<VLImageEncoder>();
+    enc->vl_ = *cfg.vl;
+    VOLT_ASSIGN_OR_RETURN(enc->norm_, load_normalize_params(dir));
+    VOLT_ASSIGN_OR_RETURN(enc->checkpoint_, Checkpoint::open(dir));
+    // Only the vision side is checked here: the language_model.* tensors are the text backbone's business.
+    BindingReport report = bind_checkpoint(enc->checkpoint_, minimax_vl_vision_weight_specs(enc->vl_, cfg.text.hidden_size));
+    report.unexpected.clear();
+    VOLT_RETURN_IF_ERROR(report.to_status(enc->checkpoint_.description()));
+    const Checkpoint& ck = enc->checkpoint_;
+    auto lookup = [&ck](const std::string& name) { return ck.view(name); };
+    VOLT_ASSIGN_OR_RETURN(enc->tower_, ClipVisionTower::load(enc->vl_, lookup));
+    VOLT_ASSIGN_OR_RETURN(enc->projector_, VLProjector::load(enc->vl_.vision.hidden_size, cfg.text.hidden_size, lookup));
+    return enc;
+}
+
+Expected<Tensor> VLImageEncoder::vit_features(const Tensor& px, int64_t crops_per_batch) const {
+    if (px.rank() != 4) return invalid_argument("vit_features: pixel values must be [crops, 3, S, S], got ", px.to_string());
+    const int64_t crops = px.dim(0), N = tower_.tokens_per_crop(), D = tower_.hidden_size();
+    const int64_t step = std::max<int64_t>(1, crops_per_batch);
+    VOLT_ASSIGN_OR_RETURN(Tensor out, Tensor::empty({crops, N, D}, DType::kF32));
+    for (int64_t c0 = 0; c0 < crops; c0 += step) {
+        const int64_t c1 = std::min(crops, c0 + step);
+        VOLT_ASSIGN_OR_RETURN(const Tensor batch, px.slice(0, c0, c1));
+        VOLT_ASSIGN_OR_RETURN(const Tensor f, tower_.encode(batch));
+        std::memcpy(out.data_as<float>() + c0 * N * D, f.data(), f.nbytes());
+    }
+    return out;
+}
+
+Expected<EncodedImage> VLImageEncoder::encode(const Image& image, const ImageEncodeOptions& opt) const {
+    VOLT_ASSIGN_OR_RETURN(const int64_t tokens, count_tokens(image.width, image.height));
+    if (opt.max_tokens_per_image > 0 && tokens > opt.max_tokens_per_image)
+        return resource_exhausted("a ", image.width, "x", image.height, " image takes ", tokens,
+                                  " tokens, above the per-image budget of ", opt.max_tokens_per_image,
+                                  " (it is not downscaled automatically: resize it or raise the budget)");
+    EncodedImage out;
+    VOLT_ASSIGN_OR_RETURN(PreprocessedImage pre, preprocess_image(image, vl_, norm_));
+    out.layout = pre.layout;
+    out.pixel_values = std::move(pre.pixel_values);
+    VOLT_ASSIGN_OR_RETURN(const Tensor vit, vit_features(out.pixel_values, opt.crops_per_batch));
+    VOLT_ASSIGN_OR_RETURN(const Tensor flat, vit.reshape({vit.dim(0) * vit.dim(1), vit.dim(2)}));
+    VOLT_ASSIGN_OR_RETURN(const Tensor proj, projector_.project(flat));
+    VOLT_ASSIGN_OR_RETURN(const Tensor per_crop, proj.reshape({vit.dim(0), vit.dim(1), proj.dim(1)}));
+    VOLT_ASSIGN_OR_RETURN(out.features, pack_image_features(per_crop, out.layout, projector_.image_newline()));
+    return out;
+}
+
+Expected<EncodedImage> VLImageEncoder::encode_file(const std::filesystem::path& path, const ImageEncodeOptions& opt) const {
+    VOLT_ASSIGN_OR_RETURN(const Image im, decode_image_file(path, opt.decode));
+    auto r = encode(im, opt);
+    if (!r) return r.status().with_context(path.string());
+    return r;
+}
+
+}  // namespace volt::vision
