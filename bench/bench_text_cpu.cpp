@@ -130,6 +130,17 @@ Row bench_decode(const std::string& name, const MiniMaxTextModel& m, int64_t con
     return {name, "decode @" + std::to_string(context), steps, dt, cpu::blas_stats().seconds, cpu::blas_stats().flops / 1e9};
 }
 
+// The 1-minute load average: this machine is shared, so every table says how busy it was.
+std::string loadavg() {
+    std::FILE* f = std::fopen("/proc/loadavg", "r");
+    if (!f) return "?";
+    char buf[64] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string s(buf, n);
+    return s.substr(0, s.find(' '));
+}
+
 double gemm_roofline_gflops() {
     const int64_t n = 1024;
     std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
@@ -158,6 +169,7 @@ int main(int argc, char** argv) {
     }
     std::printf("threads: volt pool %d, OpenBLAS %d, hardware %u\n", ThreadPool::global().num_threads(),
                 cpu::blas_threads(), std::thread::hardware_concurrency());
+    std::printf("load average at start: %s\n", loadavg().c_str());
     std::printf("anchor: sgemm 1024^3 = %.1f GFLOP/s (best of 5)\n\n", gemm_roofline_gflops());
     std::printf("| model | phase | tokens | seconds | tokens/s | BLAS share | BLAS GFLOP/s |\n|---|---|---|---|---|---|---|\n");
 
@@ -183,5 +195,6 @@ int main(int argc, char** argv) {
             print_row(bench_prefill(name, **big, n, quick ? 1 : 2));
         print_row(bench_decode(name, **big, quick ? 128 : 512, quick ? 8 : 32));
     }
+    std::printf("\nload average at end: %s\n", loadavg().c_str());
     return 0;
 }

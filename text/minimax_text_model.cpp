@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "kernels/embedding.h"
 #include "kernels/gemm.h"
@@ -34,9 +36,39 @@ Status check_config(const TextConfig& c) {
     return Status::ok();
 }
 
+// MemAvailable of /proc/meminfo in bytes, 0 when unknown.
+uint64_t available_host_memory() {
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    uint64_t kib = 0;
+    while (in >> key >> kib >> unit)
+        if (key == "MemAvailable:") return kib * 1024;
+    return 0;
+}
+
+std::string gib(uint64_t b) {
+    std::ostringstream os;
+    os.precision(3);
+    os << b / double(1ull << 30) << " GiB";
+    return os.str();
+}
+
 }  // namespace
 
-Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::filesystem::path& dir) {
+uint64_t MiniMaxTextModel::load_bytes(const TextConfig& config, const Checkpoint& checkpoint) {
+    uint64_t bytes = 0;
+    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
+        const Checkpoint::Entry* e = checkpoint.find(s.name);
+        if (!e) continue;
+        const bool in_place = e->info->dtype == DType::kF32 || s.component == WeightComponent::kEmbedding;
+        if (!in_place) bytes += static_cast<uint64_t>(s.shape.numel()) * sizeof(float);
+    }
+    if (config.tie_word_embeddings) bytes += static_cast<uint64_t>(config.vocab_size * config.hidden_size) * sizeof(float);
+    return bytes;
+}
+
+Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::filesystem::path& dir,
+                                                                   const TextModelLoadOptions& options) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig mc, load_model_config(dir));
     if (mc.is_vl())
         return unimplemented((dir / "config.json").string(), ": model_type '", mc.model_type,
@@ -46,6 +78,11 @@ Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::fi
     VOLT_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
     const BindingReport report = bind_checkpoint(ck, minimax_text_weight_specs(mc.text));
     VOLT_RETURN_IF_ERROR(report.to_status(ck.description()));
+    const uint64_t need = load_bytes(mc.text, ck);
+    const uint64_t budget = options.host_memory_budget ? options.host_memory_budget : available_host_memory();
+    if (budget && need > budget)
+        return resource_exhausted(ck.description(), ": the CPU backend needs ", gib(need),
+                                  " of host memory for the fp32 weights, but ", gib(budget), " is available");
     const Checkpoint* ckp = &ck;
     VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp](const std::string& name) { return ckp->view(name); }));
     model->checkpoint_ = std::move(ck);  // moves keep the mmapped views valid (Checkpoint's contract)

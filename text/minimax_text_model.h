@@ -20,6 +20,13 @@
 
 namespace volt {
 
+struct TextModelLoadOptions {
+    // Host memory the fp32 weights may take. 0: MemAvailable from /proc/meminfo (no check when unreadable).
+    // Loading stops with RESOURCE_EXHAUSTED before allocating when the widened weights would not fit (instead of
+    // the OOM killer ending the process halfway).
+    uint64_t host_memory_budget = 0;
+};
+
 class MiniMaxTextModel final : public CausalLM {
 public:
     // Longest piece of a prompt run through all layers at once; longer prompts run piece by piece (the lightning
@@ -28,7 +35,11 @@ public:
 
     // Reads DIR/config.json and the checkpoint (single file or index + shards). Every tensor is checked against
     // the model's table first and all problems are reported at once (INVALID_ARGUMENT naming the checkpoint).
-    static Expected<std::unique_ptr<MiniMaxTextModel>> load(const std::filesystem::path& dir);
+    static Expected<std::unique_ptr<MiniMaxTextModel>> load(const std::filesystem::path& dir,
+                                                            const TextModelLoadOptions& options = {});
+    // Bytes of host memory load() allocates for this checkpoint (weights widened to fp32; fp32 and the embedding
+    // table are used in place).
+    static uint64_t load_bytes(const TextConfig& config, const Checkpoint& checkpoint);
     // From tensors named as in the checkpoint (benchmarks and tests build synthetic models this way); the same
     // checks as load(). Tensors may be any float dtype.
     static Expected<std::unique_ptr<MiniMaxTextModel>> from_tensors(const TextConfig& config,

@@ -1,7 +1,7 @@
 // A Session is one conversation with a model: it owns the sequence's cache (lightning states + softmax KV) and
 // the tokens run so far. Prefill any length, then decode one token at a time; a new prompt that extends the
 // session's tokens reuses them (only the new suffix runs). Sessions are independent; one model may serve many, one
-// call at a time per session.
+// call at a time per session. A session refers to its model, which must outlive it.
 #pragma once
 
 #include <cstdint>

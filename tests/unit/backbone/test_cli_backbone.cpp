@@ -54,6 +54,21 @@ TEST(CliGenerate, GreedyMatchesTheReference) {
     EXPECT_EQ(read_ids(t / "new.json"), read_ids(kRef / "greedy_257.json"));
 }
 
+TEST(CliGenerate, SamplingIsReproducibleWithASeed) {
+    Tmp t;
+    const std::string base = "generate --model " + shell_quote(kTiny.string()) + " --ids-file " +
+                             shell_quote((kRef / "ids_1.json").string()) +
+                             " --max-new-tokens 16 --temperature 1.2 --top-k 40 --top-p 0.9 --min-p 0.02 "
+                             "--repetition-penalty 1.1";
+    ASSERT_EQ(run_volt(base + " --seed 7 --out " + shell_quote(t / "a.json")).exit_code, 0);
+    ASSERT_EQ(run_volt(base + " --seed 7 --out " + shell_quote(t / "b.json")).exit_code, 0);
+    ASSERT_EQ(run_volt(base + " --seed 8 --out " + shell_quote(t / "c.json")).exit_code, 0);
+    const auto a = read_ids(t / "a.json");
+    EXPECT_EQ(a.size(), 16u);
+    EXPECT_EQ(a, read_ids(t / "b.json"));
+    EXPECT_NE(a, read_ids(t / "c.json"));
+}
+
 TEST(CliBadInput, ExitCodesAndOneLineMessages) {
     Tmp t;
     const std::string model = " --model " + shell_quote(kTiny.string());

@@ -6,6 +6,7 @@
 
 #include "backbone_test_util.h"
 #include "sdk/checkpoint.h"
+#include "sdk/config.h"
 #include "sdk/engine/session.h"
 #include "sdk/safetensors.h"
 
@@ -150,6 +151,21 @@ TEST(BadInput, DirectoryWithoutCheckpoint) {
     EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
     EXPECT_NE(m.status().message().find("model.safetensors"), std::string::npos);
     fs::remove_all(dir);
+}
+
+TEST(BadInput, WeightsThatDoNotFitInHostMemory) {
+    auto ck = Checkpoint::open(kData / "tiny-text");
+    ASSERT_TRUE(ck.has_value());
+    auto cfg = load_model_config(kData / "tiny-text");
+    ASSERT_TRUE(cfg.has_value());
+    // Everything but the bf16 embedding is widened to fp32.
+    const uint64_t need = MiniMaxTextModel::load_bytes(cfg->text, *ck);
+    EXPECT_EQ(need, (427'712ull - 512 * 64) * 4);  // parameters (volt info) minus the embedding table, x 4 bytes
+    auto m = MiniMaxTextModel::load(kData / "tiny-text", {.host_memory_budget = need - 1});
+    ASSERT_FALSE(m.has_value());
+    EXPECT_EQ(m.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_NE(m.status().message().find("host memory"), std::string::npos) << m.status().message();
+    EXPECT_TRUE(MiniMaxTextModel::load(kData / "tiny-text", {.host_memory_budget = need}).has_value());
 }
 
 TEST(BadInput, IdsOutsideVocabularyAndEmptyPrompts) {
