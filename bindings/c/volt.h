@@ -1,0 +1,238 @@
+/* volt.h — the stable C ABI of Volt, an inference SDK for MiniMax-VL-01 and MiniMax-Text-01.
+ *
+ * CONVENTIONS (every function follows them; exceptions are stated where they occur)
+ *  - Errors. Every fallible call returns a volt_status (VOLT_OK == 0). On failure, volt_last_error_message() gives a
+ *    one-line message naming the file, field or argument and what was expected. It is thread-local and valid until
+ *    the next volt_ call on the same thread. No C++ exception ever crosses this boundary.
+ *  - Objects. Opaque handles: volt_model (immutable after loading; shareable by any number of threads and sessions),
+ *    volt_session (one conversation: its cache and tokens; used by one thread at a time). Only volt_*_destroy frees
+ *    an object, and it accepts NULL. Destroy every session of a model before the model.
+ *  - Params structs begin with `uint32_t struct_size`. Fill them with the matching *_init function (which sets
+ *    struct_size and every default), then change what you need, and pass them by pointer. Fields are only ever
+ *    appended; a caller built against an older, smaller struct keeps working (fields it does not know take their
+ *    defaults). Output structs (volt_model_info) are filled up to the caller's struct_size.
+ *  - Buffers. Variable-size output goes into a caller buffer: the call always stores the size it needs in *out_len;
+ *    it writes the buffer only if the buffer is large enough, else returns VOLT_RESOURCE_EXHAUSTED. Passing
+ *    NULL/0 is a pure size query and returns VOLT_OK.
+ *  - Strings are UTF-8 (file paths too) and NUL-terminated unless a length is passed with them.
+ *  - Thread safety is stated per function: "any thread" (safe concurrently), "model: shared" (safe concurrently on
+ *    one model), "session: exclusive" (one call at a time per session; different sessions run in parallel).
+ *  - Callbacks run on the thread that made the call, synchronously, unless stated otherwise.
+ *
+ * VERSIONING. VOLT_ABI_MAJOR changes when something is removed or reordered; VOLT_ABI_MINOR when something is
+ * appended. The shared library's SONAME carries the major version (libvolt.so.0).
+ */
+#ifndef VOLT_H
+#define VOLT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(VOLT_BUILDING_LIBRARY)
+#    define VOLT_API __declspec(dllexport)
+#  else
+#    define VOLT_API __declspec(dllimport)
+#  endif
+#else
+#  define VOLT_API __attribute__((visibility("default")))
+#endif
+
+#define VOLT_ABI_MAJOR 0
+#define VOLT_ABI_MINOR 1
+
+/* ---- status ---------------------------------------------------------------------------------------------------- */
+typedef int32_t volt_status;
+#define VOLT_OK 0
+#define VOLT_INVALID_ARGUMENT 1    /* a malformed argument, file field or option */
+#define VOLT_NOT_FOUND 2           /* a file, tensor or key that should exist does not */
+#define VOLT_DATA_LOSS 3           /* a file is corrupt or truncated */
+#define VOLT_RESOURCE_EXHAUSTED 4  /* memory, context length, a buffer too small */
+#define VOLT_CANCELLED 5           /* the caller asked to stop */
+#define VOLT_UNIMPLEMENTED 6       /* valid, but not supported by this build (e.g. CUDA in a CPU-only build) */
+#define VOLT_INTERNAL 7            /* a bug in Volt */
+
+/* Any thread. Static strings. */
+VOLT_API const char* volt_version(void);              /* "0.1.0" */
+VOLT_API uint32_t volt_abi_major(void);               /* the library's VOLT_ABI_MAJOR */
+VOLT_API uint32_t volt_abi_minor(void);
+VOLT_API const char* volt_status_name(volt_status s); /* "RESOURCE_EXHAUSTED"; "UNKNOWN" for other values */
+/* Any thread. The message of the last failed call on this thread ("" if none); valid until the next volt_ call on
+ * this thread. */
+VOLT_API const char* volt_last_error_message(void);
+
+/* ---- logging ---------------------------------------------------------------------------------------------------- */
+typedef int32_t volt_log_level;
+#define VOLT_LOG_DEBUG 0
+#define VOLT_LOG_INFO 1
+#define VOLT_LOG_WARN 2
+#define VOLT_LOG_ERROR 3
+#define VOLT_LOG_OFF 4
+
+typedef int32_t volt_log_category;
+#define VOLT_LOG_GENERAL 0
+#define VOLT_LOG_LOAD 1
+#define VOLT_LOG_KERNEL 2
+#define VOLT_LOG_NCCL 3
+#define VOLT_LOG_VISION 4
+#define VOLT_LOG_TEXT 5
+#define VOLT_LOG_ENGINE 6
+
+/* Called for every message at or above the level; from any thread Volt logs on (calls are serialised, so the
+ * callback itself need not lock). `message` is valid during the call only. */
+typedef void (*volt_log_fn)(void* user_data, volt_log_level level, volt_log_category category, const char* message);
+/* Any thread. fn NULL restores the default (stderr). */
+VOLT_API volt_status volt_log_set(volt_log_fn fn, void* user_data, volt_log_level min_level);
+
+/* ---- devices ---------------------------------------------------------------------------------------------------- */
+typedef int32_t volt_device;
+#define VOLT_DEVICE_CPU 0
+#define VOLT_DEVICE_CUDA 1
+/* Any thread. GPUs this build and driver can use (0 in a CPU-only build). */
+VOLT_API int32_t volt_cuda_device_count(void);
+
+/* ---- models ----------------------------------------------------------------------------------------------------- */
+typedef struct volt_model volt_model;
+
+typedef int32_t volt_load_phase;
+#define VOLT_LOAD_CONFIG 0     /* reading config.json and the checkpoint index */
+#define VOLT_LOAD_WEIGHTS 1    /* mapping and converting weights (fraction 0 at the start, 1 at the end) */
+#define VOLT_LOAD_TOKENIZER 2
+#define VOLT_LOAD_DONE 3
+
+/* Progress of volt_model_load; return nonzero to abort it (the load then returns VOLT_CANCELLED). */
+typedef int32_t (*volt_progress_fn)(void* user_data, volt_load_phase phase, float fraction);
+
+typedef struct volt_model_params {
+    uint32_t struct_size;
+    const char* path;            /* model directory (config.json, safetensors, tokenizer.json); required */
+    volt_device device;          /* VOLT_DEVICE_CPU (default) or VOLT_DEVICE_CUDA */
+    const int32_t* gpu_ids;      /* CUDA devices to use (NULL: device 0); copied during the call */
+    int32_t num_gpus;
+    volt_progress_fn progress;   /* may be NULL */
+    void* progress_user_data;
+} volt_model_params;
+
+VOLT_API void volt_model_params_init(volt_model_params* params);
+/* Any thread. Loads a model directory. A directory without a tokenizer loads (token ids only). */
+VOLT_API volt_status volt_model_load(const volt_model_params* params, volt_model** out_model);
+VOLT_API void volt_model_destroy(volt_model* model);
+
+typedef struct volt_model_info {
+    uint32_t struct_size;
+    const char* model_type;       /* config.json model_type; valid as long as the model */
+    int32_t is_vision_language;   /* 1 for MiniMax-VL-01 directories */
+    int32_t has_tokenizer;
+    int64_t vocab_size;
+    int64_t hidden_size;
+    int64_t num_layers;
+    int64_t num_softmax_layers;   /* the rest are lightning-attention layers */
+    int64_t max_context;          /* tokens a session may hold at most */
+    int64_t total_params;
+    int64_t active_params;        /* per token: decoder with top-k experts (MiniMax's "45.9B active") */
+    int32_t eos_token_id;         /* -1 if none */
+} volt_model_info;
+
+VOLT_API void volt_model_info_init(volt_model_info* info);
+/* Model: shared. */
+VOLT_API volt_status volt_model_get_info(const volt_model* model, volt_model_info* info);
+
+/* ---- tokens ----------------------------------------------------------------------------------------------------- */
+/* Model: shared. text: `text_len` bytes of UTF-8. add_special: apply the tokenizer's post-processor. */
+VOLT_API volt_status volt_tokenize(const volt_model* model, const char* text, size_t text_len, int32_t add_special,
+                                   int32_t* ids, size_t ids_capacity, size_t* out_num_ids);
+/* Model: shared. Writes UTF-8 plus a NUL; *out_len excludes the NUL (capacity must be at least *out_len + 1). */
+VOLT_API volt_status volt_detokenize(const volt_model* model, const int32_t* ids, size_t num_ids, int32_t skip_special,
+                                     char* text, size_t text_capacity, size_t* out_len);
+
+/* ---- sessions --------------------------------------------------------------------------------------------------- */
+typedef struct volt_session volt_session;
+
+typedef struct volt_session_params {
+    uint32_t struct_size;
+    int64_t max_context;   /* tokens the session may hold; 0: the model's maximum */
+} volt_session_params;
+
+VOLT_API void volt_session_params_init(volt_session_params* params);
+/* Model: shared (any number of sessions per model). */
+VOLT_API volt_status volt_session_create(volt_model* model, const volt_session_params* params, volt_session** out);
+VOLT_API void volt_session_destroy(volt_session* session);
+/* Session: exclusive. Forget every token (memory is kept). */
+VOLT_API volt_status volt_session_reset(volt_session* session);
+/* Session: exclusive. Tokens the session holds (prompt and generated). */
+VOLT_API int64_t volt_session_num_tokens(const volt_session* session);
+
+/* ---- generation ------------------------------------------------------------------------------------------------- */
+typedef struct volt_generate_params {
+    uint32_t struct_size;
+    int64_t max_new_tokens;      /* default 256 */
+    float temperature;           /* 0: greedy (default 0.7) */
+    int32_t top_k;               /* 0: off (default) */
+    float top_p;                 /* 1: off (default) */
+    float min_p;                 /* 0: off (default) */
+    float repetition_penalty;    /* 1: off (default) */
+    uint64_t seed;               /* same seed, same prompt, same params: same tokens */
+    const int32_t* stop_ids;     /* extra stop ids besides the model's eos; copied during the call */
+    size_t num_stop_ids;
+} volt_generate_params;
+
+VOLT_API void volt_generate_params_init(volt_generate_params* params);
+
+typedef int32_t volt_event_type;
+#define VOLT_EVENT_TOKEN 1   /* one new token; `text` holds the UTF-8 that became final (complete characters only) */
+#define VOLT_EVENT_DONE 2    /* always the last event of a successful call: usage and timings */
+#define VOLT_EVENT_ERROR 3   /* the call failed after it started streaming; `status` and `text` say why */
+
+typedef int32_t volt_finish_reason;
+#define VOLT_FINISH_LENGTH 0     /* max_new_tokens reached */
+#define VOLT_FINISH_STOP 1       /* a stop id (eos) was generated */
+#define VOLT_FINISH_CONTEXT 2    /* the session's context is full */
+#define VOLT_FINISH_CANCELLED 3  /* volt_session_cancel or a nonzero callback return */
+
+typedef struct volt_event {
+    uint32_t struct_size;
+    volt_event_type type;
+    int32_t token_id;              /* TOKEN */
+    const char* text;              /* TOKEN: new text (may be empty); ERROR: the message. Valid during the call. */
+    size_t text_len;
+    volt_finish_reason finish_reason;  /* DONE */
+    int64_t prompt_tokens;         /* DONE: tokens of the prompt */
+    int64_t reused_tokens;         /* DONE: prompt tokens the session already held (not recomputed) */
+    int64_t completion_tokens;     /* DONE */
+    double prefill_seconds;        /* DONE */
+    double decode_seconds;         /* DONE */
+    double tokens_per_second;      /* DONE: completion_tokens / decode_seconds */
+    volt_status status;            /* ERROR */
+} volt_event;
+
+/* Return nonzero to stop generating (the call then sends DONE with VOLT_FINISH_CANCELLED and returns VOLT_CANCELLED). */
+typedef int32_t (*volt_event_fn)(void* user_data, const volt_event* event);
+
+/* Session: exclusive. `prompt_ids` is the WHOLE prompt (e.g. the rendered conversation so far): when the session's
+ * tokens are a prefix of it, only the rest is computed (DONE.reused_tokens says how many were reused); otherwise the
+ * session starts over. Then generates, streaming events to `on_event` (may be NULL); the generated tokens stay in
+ * the session. Returns VOLT_OK when generation ended by length, stop id or full context; VOLT_CANCELLED when
+ * volt_session_cancel or a nonzero callback return stopped it (DONE is still sent, with VOLT_FINISH_CANCELLED, and
+ * the session stays usable); other errors before the first token are returned without events, later ones come as
+ * an ERROR event (the last event) and are returned. Cancellation is checked once per generated token. */
+VOLT_API volt_status volt_session_generate(volt_session* session, const int32_t* prompt_ids, size_t num_prompt_ids,
+                                           const volt_generate_params* params, volt_event_fn on_event,
+                                           void* user_data);
+/* Any thread, idempotent. Stops the session's running (or next) generation at the next token; the session stays
+ * usable and holds the tokens produced so far. */
+VOLT_API volt_status volt_session_cancel(volt_session* session);
+
+/* Model: shared. Full-forward logits of `ids` on a fresh cache (for validation against a reference): float32
+ * [num_ids, vocab_size] row-major into `logits`; *out_count = num_ids * vocab_size. */
+VOLT_API volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_t num_ids, float* logits,
+                                       size_t logits_capacity, size_t* out_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VOLT_H */
