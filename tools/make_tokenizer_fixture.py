@@ -394,9 +394,52 @@ def conversations():
     ]
 
 
+# Small templates, one Jinja feature each, rendered by transformers' Jinja environment (trim_blocks, lstrip_blocks,
+# tojson, raise_exception): the expected outputs of Volt's template engine.
+CONSTRUCTS = [
+    ("{{ 'a' }}{{ \"b\" }}{{ 1 }}{{ 1.5 }}{{ 1.0 }}{{ true }}{{ none }}{{ [1, 'x', none] }}{{ {'k': 'v'} }}", {}),
+    ("{{ x }}|{{ x.y is defined }}|{{ y is defined }}|{{ y | default('dflt') }}|{{ '' | default('e', true) }}", {"x": {"y": 1}}),
+    ("{% for m in ms %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.length }}/{{ loop.first }}/{{ loop.last }}/{{ loop.revindex }};{% endfor %}", {"ms": ["a", "b", "c"]}),
+    ("{% for m in ms if m != 'b' %}{{ m }}{{ ',' if not loop.last }}{% else %}none{% endfor %}", {"ms": ["a", "b", "c"]}),
+    ("{% for m in [] %}x{% else %}empty{% endfor %}", {}),
+    ("{% for k, v in d.items() %}{{ k }}={{ v }} {% endfor %}{% for k in d %}{{ k }}{% endfor %}", {"d": {"z": 1, "a": [2], "m": None}}),
+    ("{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i > 5 %}{% break %}{% endif %}{{ i }}{% endfor %}", {}),
+    ("{% set ns = namespace(n=0, s='') %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% set ns.s = ns.s ~ i %}{% endfor %}{{ ns.n }} {{ ns.s }}", {}),
+    ("{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}", {}),
+    ("{% set a, b = 1, 'two' %}{{ a }}{{ b }}{% set blk %}inside {{ a }}{% endset %}[{{ blk }}]", {}),
+    ("{% macro greet(name, punct='!') %}Hello {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(name='C', punct='.') }}", {}),
+    ("{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 'ab' * 3 }} {{ 10 - 2.5 }}", {}),
+    ("{{ 'x' ~ 1 ~ none }} {{ 'a' + 'b' }} {{ [1] + [2, 3] }} {{ 1 < 2 < 3 }} {{ 'b' > 'a' }} {{ 2 in [1, 2] }} {{ 'el' in 'hello' }} {{ 'k' not in {'k': 1} }}", {}),
+    ("{{ s[1:3] }}|{{ s[-2:] }}|{{ s[::-1] }}|{{ l[1:] }}|{{ l[:-1] }}|{{ l[::2] }}|{{ s[0] }}|{{ l[-1] }}", {"s": "héllo wörld", "l": [1, 2, 3, 4, 5]}),
+    ("{{ '  pad  ' | trim }}|{{ 'xxhixx' | trim('x') }}|{{ 'Hello' | upper }}|{{ 'Hello' | lower }}|{{ 'hello world' | title }}|{{ 'hELLO' | capitalize }}", {}),
+    ("{{ [3, 1, 2] | sort }}|{{ [3, 1, 2] | sort(reverse=true) }}|{{ ['b', 'A', 'c'] | sort }}|{{ [1, 2, 2, 3, 1] | unique | list }}|{{ [1, 2, 3] | reverse | list }}|{{ [4, 9] | max }}|{{ [4, 9] | min }}|{{ [1, 2.5] | sum }}", {}),
+    ("{{ items | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(', ') }}|{{ items | rejectattr('type', 'eq', 'text') | list | length }}|{{ items | map(attribute='type') | first }}|{{ items | last }}", {"items": [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"}]}),
+    ("{{ [1, 2, 3, 4] | select('odd') | list }} {{ [1, 2, 3, 4] | reject('even') | list }} {{ ['a', 'b'] | map('upper') | list }} {{ [0, 1, none, 'x'] | select | list }}", {}),
+    ("{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ 'é\"\n' | tojson }}|{{ [] | tojson }}|{{ {} | tojson }}|{{ 1.5 | tojson }}", {"d": {"b": [1, 2.0, None, True], "a": {"x": "中文"}}}),
+    ("{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'x-y-z'.split('-', 1) }}|{{ 'Hi'.startswith('H') }}|{{ 'Hi'.endswith(('x', 'i')) }}|{{ 'aXbX'.replace('X', '.') }}|{{ '  s '.strip() }}|{{ 'xxsxx'.lstrip('x') }}|{{ 'abc'.upper() }}|{{ ', '.join(['a', 'b']) }}|{{ 'hello'.find('l') }}|{{ 'a\nb\r\nc'.splitlines() }}", {}),
+    ("{{ d.get('a') }}|{{ d.get('zz', 'fallback') }}|{{ d.get('zz') }}|{{ d.keys() | list }}|{{ d.values() | list }}|{{ d['a'] }}|{{ d.a }}", {"d": {"a": 1, "b": "two"}}),
+    ("{{ 3 is odd }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ 'x' is string }} {{ 1 is number }} {{ 1 is integer }} {{ 1.0 is float }} {{ none is none }} {{ {} is mapping }} {{ [] is sequence }} {{ 'a' is in 'abc' }} {{ 2 is gt(1) }} {{ x is undefined }} {{ true is boolean }} {{ 'abc' is lower }}", {}),
+    ("{{ 'yes' if flag else 'no' }} {{ 'y' if not flag else 'n' }} {{ flag and 'both' }} {{ none or 'dflt' }} {{ 0 or '' or 'last' }}", {"flag": True}),
+    ("{{ [1, 2, 3] | length }} {{ 'héllo' | length }} {{ {'a': 1} | count }} {{ '12' | int + 1 }} {{ '2.5' | float }} {{ -3 | abs }} {{ 2.567 | round(2) }} {{ 'x' | string }} {{ 5 | string | length }}", {}),
+    ("{{ 'line1\nline2\n\nline4' | indent(2) }}|{{ 'a\nb' | indent(4, true) }}|{{ 'one two  three' | wordcount }}|{{ '<a href=\"x\">' | e }}|{{ {'b': 1, 'a': 2} | dictsort }}|{{ {'x': 1} | items | list }}", {}),
+    # Whitespace control and the trim_blocks / lstrip_blocks environment.
+    ("line1\n{% if true %}\nkept\n{% endif %}\nline3\n    {% if true %}indented-tag{% endif %}\n  {{ 'expr keeps indent' }}\n", {}),
+    ("a  {%- if true -%}  b  {%- endif -%}  c\n{{- ' d ' -}}\n e {# comment #}f\n  {#- trimmed comment -#}  g", {}),
+    ("{% for i in range(3) %}\n  item {{ i }}\n{% endfor %}\n{%+ if true %}plus{% endif %}", {}),
+    ("{% raw %}{{ not rendered }}{% endraw %}|{{ '{{' }}|{{ \"%}\" }}", {}),
+    ("{% if a is defined and a.b is defined and a.b.c > 1 %}deep{% elif a is defined %}shallow{% else %}none{% endif %}", {"a": {"b": {"c": 2}}}),
+    ("{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for c in m.content %}{{ c.text | default('') }}{% endfor %}{% endif %}{% endfor %}", {"messages": [{"role": "user", "content": "s"}, {"role": "user", "content": [{"text": "l1"}, {"type": "image"}]}]}),
+    ("{{ messages[0]['content'][0]['text'] }}|{{ messages[-1].role }}|{{ (messages | length) > 1 }}|{{ messages[1:] | length }}", {"messages": [{"role": "system", "content": [{"text": "sys"}]}, {"role": "user", "content": "u"}]}),
+    ("{{ 'caf\u00e9 \x41 \\n' }}|{{ \"it's\" }}|{{ 'say \"hi\"' }}|{{ ['it\\'s'] }}", {}),
+    ("{{ loop_count | default(0) + 1 }}{% set items = [1, 2] %}{% for x in items %}{% for y in items %}{{ loop.index }}{% endfor %}{{ loop.index }}|{% endfor %}", {}),
+]
+
+
 def build_chat_fixture():
-    from transformers.utils.chat_template_utils import render_jinja_template
-    out = {"templates": {"minimax_vl01": VL01_TEMPLATE, "minimax_text01_style": TEXT01_TEMPLATE}, "cases": []}
+    from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
+    out = {"templates": {"minimax_vl01": VL01_TEMPLATE, "minimax_text01_style": TEXT01_TEMPLATE}, "cases": [],
+           "constructs": [{"template": t, "variables": v, "rendered": _compile_jinja_template(t).render(**v)}
+                          for t, v in CONSTRUCTS]}
     for name, template in out["templates"].items():
         for conv in conversations():
             if name == "minimax_vl01" and any(isinstance(m["content"], str) or m["role"] == "tool"

@@ -88,7 +88,9 @@ TEST_P(ReferenceIds, RoundTripWhereReferenceRoundTrips) {
         ASSERT_EQ(*text, c.text);
     }
     // Byte-level BPE without a normalizer or prefix space is lossless for every string.
-    if (GetParam() == "bpe_gpt2") EXPECT_EQ(lossless, cases_.size());
+    if (GetParam() == "bpe_gpt2") {
+        EXPECT_EQ(lossless, cases_.size());
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixture, ReferenceIds, ::testing::ValuesIn(test::reference_tokenizer_names()),
