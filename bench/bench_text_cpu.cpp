@@ -15,7 +15,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "kernels/gemm.h"
+#include "kernels/lightning_attention.h"
 #include "sdk/engine/generate.h"
 #include "sdk/engine/session.h"
 #include "sdk/thread_pool.h"
@@ -153,6 +155,53 @@ double gemm_roofline_gflops() {
     return best;
 }
 
+// The non-BLAS ops of one synthetic prefill of T tokens, timed alone at the model's shapes (best of 3): where the
+// time outside BLAS goes. Inputs are random; costs do not depend on values (except denormals, noted in RESULTS).
+void op_breakdown(const TextConfig& c, int64_t T) {
+    const int64_t Hq = c.num_heads, D = c.head_dim, W = Hq * D, Hkv = c.num_kv_heads;
+    std::vector<float> qkv(T * 3 * W), o(T * W), q(T * W), k(T * Hkv * D), v(T * Hkv * D);
+    std::mt19937 g(3);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (auto* buf : {&qkv, &q, &k, &v})
+        for (auto& x : *buf) x = u(g);
+    std::vector<float> state(Hq * D * D, 0.0f);
+    const auto slopes = lightning_decay_slopes(0, int(c.num_layers), int(Hq));
+    auto best = [](auto&& fn) {
+        double b = 1e30;
+        for (int r = 0; r < 3; ++r) {
+            auto t0 = clock_type::now();
+            fn();
+            b = std::min(b, seconds_since(t0));
+        }
+        return b;
+    };
+    const double lightning = best([&] {
+        LightningAttentionParams p;
+        p.dtype = DType::kF32;
+        p.silu_inputs = true;
+        p.num_tokens = T, p.num_seqs = 1, p.num_heads = int(Hq), p.head_dim = int(D);
+        p.q = qkv.data(), p.k = qkv.data() + D, p.v = qkv.data() + 2 * D;
+        p.q_stride_token = p.k_stride_token = p.v_stride_token = 3 * W;
+        p.q_stride_head = p.k_stride_head = p.v_stride_head = 3 * D;
+        p.o = o.data(), p.o_stride_token = W, p.o_stride_head = D;
+        p.slope = slopes.data(), p.state_in = state.data(), p.state_out = state.data();
+        (void)cpu::lightning_attention(p);
+    });
+    const double attention = best([&] {
+        (void)cpu::attention({.num_tokens = T, .past_len = 0, .num_heads = int(Hq), .num_kv_heads = int(Hkv),
+                              .head_dim = int(D), .scale = 1.0f / std::sqrt(float(D)), .q = q.data(),
+                              .q_stride_token = W, .q_stride_head = D, .k = k.data(), .k_stride_token = Hkv * D,
+                              .k_stride_head = D, .v = v.data(), .v_stride_token = Hkv * D, .v_stride_head = D,
+                              .o = o.data(), .o_stride_token = W, .o_stride_head = D});
+    });
+    const int64_t nl = c.num_lightning_layers(), ns = c.num_softmax_layers();
+    std::printf("\nnon-BLAS ops of one %lld-token prefill (each timed alone, best of 3):\n", (long long)T);
+    std::printf("  lightning_attention (CPU op, 1 layer): %.3f s  x %lld layers = %.3f s\n", lightning, (long long)nl,
+                lightning * nl);
+    std::printf("  softmax attention   (1 layer):         %.3f s  x %lld layers = %.3f s\n", attention, (long long)ns,
+                attention * ns);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +243,7 @@ int main(int argc, char** argv) {
         for (int64_t n : quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512, 2048})
             print_row(bench_prefill(name, **big, n, quick ? 1 : 2));
         print_row(bench_decode(name, **big, quick ? 128 : 512, quick ? 8 : 32));
+        op_breakdown(c, quick ? 128 : 2048);
     }
     std::printf("\nload average at end: %s\n", loadavg().c_str());
     return 0;
