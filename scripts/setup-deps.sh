@@ -23,7 +23,7 @@ if [[ "${VOLT_SETUP_MINIMAL:-0}" != 1 ]]; then
   APT_PACKAGES+=(libopencv-dev qt6-base-dev qt6-pdf-dev libpoppler-cpp-dev xvfb xauth)
 fi
 
-PIP_PACKAGES=(numpy)
+PIP_PACKAGES=(numpy pytest)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then

@@ -38,7 +38,11 @@ struct volt_model {
 struct volt_session {
     volt_model* model = nullptr;
     volt::Session session;
-    std::atomic<bool> cancel_requested{false};
+    // Cancellation targets one run: each generation takes a new run id, and volt_session_cancel marks the run in
+    // progress. A cancel that arrives when nothing runs marks nothing, so no stale request can stop a later run.
+    std::atomic<uint64_t> current_run{0};
+    std::atomic<bool> running{false};
+    std::atomic<uint64_t> cancelled_run{0};
 };
 
 namespace {
@@ -356,8 +360,11 @@ volt_status volt_session_generate(volt_session* session, const int32_t* prompt_i
         if (model->tokenizer) stream = std::make_unique<volt::text::StreamDecoder>(*model->tokenizer, /*skip_special=*/true);
         volt::Status stream_error;
         bool caller_stopped = false;
+        const uint64_t run = session->current_run.fetch_add(1) + 1;
+        session->running.store(true);
+        auto cancelled = [&] { return session->cancelled_run.load() == run; };
         auto on_token = [&](int32_t id) -> bool {
-            if (session->cancel_requested.load()) return false;
+            if (cancelled()) return false;
             std::string piece;
             if (stream) {
                 auto text = stream->push(id);
@@ -379,10 +386,10 @@ volt_status volt_session_generate(volt_session* session, const int32_t* prompt_i
                     return false;
                 }
             }
-            return !session->cancel_requested.load();
+            return !cancelled();
         };
         auto result = volt::generate(session->session, std::span<const int32_t>(prompt_ids, num_prompt_ids), g, on_token);
-        session->cancel_requested.store(false);  // a cancel applies to one generation
+        session->running.store(false);
         const volt::Status status = !result ? result.status() : stream_error;
         if (!status.is_ok()) {
             if (on_event && result) {  // failed after streaming began: say so in-stream too
@@ -438,7 +445,7 @@ volt_status volt_session_generate(volt_session* session, const int32_t* prompt_i
 volt_status volt_session_cancel(volt_session* session) {
     return guarded("volt_session_cancel", [&]() -> volt_status {
         if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_cancel: session is NULL");
-        session->cancel_requested.store(true);
+        if (session->running.load()) session->cancelled_run.store(session->current_run.load());
         return VOLT_OK;
     });
 }

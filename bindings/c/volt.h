@@ -222,8 +222,9 @@ typedef int32_t (*volt_event_fn)(void* user_data, const volt_event* event);
 VOLT_API volt_status volt_session_generate(volt_session* session, const int32_t* prompt_ids, size_t num_prompt_ids,
                                            const volt_generate_params* params, volt_event_fn on_event,
                                            void* user_data);
-/* Any thread, idempotent. Stops the session's running (or next) generation at the next token; the session stays
- * usable and holds the tokens produced so far. */
+/* Any thread, idempotent. Stops the generation running on the session at its next token (it then returns
+ * VOLT_CANCELLED); the session stays usable and holds the tokens produced so far. No effect when no generation is
+ * running: a late cancel never stops a later generation. */
 VOLT_API volt_status volt_session_cancel(volt_session* session);
 
 /* Model: shared. Full-forward logits of `ids` on a fresh cache (for validation against a reference): float32

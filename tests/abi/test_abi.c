@@ -301,6 +301,12 @@ static void test_cancel_and_stop(volt_model* m) {
     g.max_new_tokens = 3;
     CHECK(volt_session_generate(s, prompt, 4, &g, on_event, &after) == VOLT_OK);
     CHECK(after.n_tokens >= 1 && after.done == 1);
+    /* A cancel while nothing runs is a no-op: the next generation is not affected. */
+    CHECK(volt_session_cancel(s) == VOLT_OK);
+    stream_log idle;
+    memset(&idle, 0, sizeof idle);
+    CHECK(volt_session_generate(s, prompt, 4, &g, on_event, &idle) == VOLT_OK);
+    CHECK(idle.n_tokens == 3 && idle.reason != VOLT_FINISH_CANCELLED);
     /* A nonzero callback return stops it too. */
     stream_log stop;
     memset(&stop, 0, sizeof stop);

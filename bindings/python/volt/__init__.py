@@ -1,0 +1,283 @@
+"""Python bindings for Volt over its stable C ABI (libvolt.so, volt.h) through ctypes.
+
+    import volt
+    model = volt.Model("tests/data/tiny-text")
+    session = model.session()
+    for event in session.stream([1, 2, 3], max_new_tokens=8, temperature=0):
+        print(event.token_id, event.text)
+
+The library is found through $VOLT_LIBRARY, then next to this package's source tree (build/lib), then the system
+library path. Errors raise VoltError carrying the status code and Volt's one-line message.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from . import _abi
+
+__all__ = ["VoltError", "Model", "Session", "Event", "version", "Status", "FinishReason"]
+
+
+class Status:
+    OK, INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS, RESOURCE_EXHAUSTED, CANCELLED, UNIMPLEMENTED, INTERNAL = range(8)
+
+
+class FinishReason:
+    LENGTH, STOP, CONTEXT, CANCELLED = range(4)
+
+
+class VoltError(RuntimeError):
+    """A failed Volt call: `status` is the volt_status code, the message says what was wrong and where."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{_lib().volt_status_name(status).decode()}: {message}")
+        self.status = status
+        self.message = message
+
+
+_LIB = None
+_LIB_LOCK = threading.Lock()
+
+
+def _lib() -> ctypes.CDLL:
+    global _LIB
+    with _LIB_LOCK:
+        if _LIB is None:
+            candidates = []
+            if os.environ.get("VOLT_LIBRARY"):
+                candidates.append(os.environ["VOLT_LIBRARY"])
+            repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+            candidates.append(os.path.join(repo, "build", "lib", "libvolt.so"))
+            found = ctypes.util.find_library("volt")
+            if found:
+                candidates.append(found)
+            errors = []
+            for c in candidates:
+                try:
+                    lib = ctypes.CDLL(c)
+                    break
+                except OSError as e:
+                    errors.append(f"{c}: {e}")
+            else:
+                raise OSError("libvolt not found (set VOLT_LIBRARY): " + "; ".join(errors))
+            _abi.declare(lib)
+            if lib.volt_abi_major() != _abi.ABI_MAJOR:
+                raise OSError(f"libvolt ABI major {lib.volt_abi_major()} != bindings' {_abi.ABI_MAJOR}")
+            _LIB = lib
+        return _LIB
+
+
+def _check(status: int) -> None:
+    if status != Status.OK:
+        raise VoltError(status, _lib().volt_last_error_message().decode("utf-8", "replace"))
+
+
+def version() -> str:
+    return _lib().volt_version().decode()
+
+
+@dataclass
+class Event:
+    """One streamed generation event (see volt_event in volt.h)."""
+    type: str                      # "token", "done" or "error"
+    token_id: int = -1
+    text: str = ""
+    finish_reason: int = -1
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_second: float = 0.0
+    status: int = 0
+
+
+def _event_from_c(e: "_abi.Event") -> Event:
+    text = ctypes.string_at(e.text, e.text_len).decode("utf-8") if e.text else ""
+    if e.type == _abi.EVENT_TOKEN:
+        return Event("token", token_id=e.token_id, text=text)
+    if e.type == _abi.EVENT_DONE:
+        return Event("done", finish_reason=e.finish_reason, prompt_tokens=e.prompt_tokens,
+                     reused_tokens=e.reused_tokens, completion_tokens=e.completion_tokens,
+                     tokens_per_second=e.tokens_per_second)
+    return Event("error", text=text, status=e.status)
+
+
+class Model:
+    """A loaded model (immutable, shareable between threads and sessions)."""
+
+    def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None):
+        lib = _lib()
+        params = _abi.ModelParams()
+        lib.volt_model_params_init(ctypes.byref(params))
+        self._path = os.fspath(path).encode()
+        params.path = self._path
+        cb = None
+        if progress is not None:
+            # The callback returns True to continue; the C side wants nonzero to abort.
+            cb = _abi.PROGRESS_FN(lambda _ud, phase, fraction: 0 if progress(phase, fraction) in (None, True) else 1)
+            params.progress = cb
+        handle = ctypes.c_void_p()
+        _check(lib.volt_model_load(ctypes.byref(params), ctypes.byref(handle)))
+        self._handle = handle
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            _lib().volt_model_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def info(self) -> dict:
+        info = _abi.ModelInfo()
+        _lib().volt_model_info_init(ctypes.byref(info))
+        _check(_lib().volt_model_get_info(self._handle, ctypes.byref(info)))
+        out = {name: getattr(info, name) for name, _ in _abi.ModelInfo._fields_ if name != "struct_size"}
+        out["model_type"] = out["model_type"].decode()
+        return out
+
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        n = ctypes.c_size_t()
+        _check(_lib().volt_tokenize(self._handle, data, len(data), int(add_special), None, 0, ctypes.byref(n)))
+        ids = (ctypes.c_int32 * max(n.value, 1))()
+        _check(_lib().volt_tokenize(self._handle, data, len(data), int(add_special), ids, n.value, ctypes.byref(n)))
+        return list(ids[: n.value])
+
+    def detokenize(self, ids: Sequence[int], skip_special: bool = False) -> str:
+        arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
+        n = ctypes.c_size_t()
+        _check(_lib().volt_detokenize(self._handle, arr, len(ids), int(skip_special), None, 0, ctypes.byref(n)))
+        buf = ctypes.create_string_buffer(n.value + 1)
+        _check(_lib().volt_detokenize(self._handle, arr, len(ids), int(skip_special), buf, n.value + 1, ctypes.byref(n)))
+        return buf.raw[: n.value].decode("utf-8")
+
+    def logits(self, ids: Sequence[int]):
+        """Full-forward float32 logits [len(ids), vocab] as a numpy array."""
+        import numpy as np
+        arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
+        count = ctypes.c_size_t()
+        _check(_lib().volt_model_logits(self._handle, arr, len(ids), None, 0, ctypes.byref(count)))
+        out = np.empty(count.value, dtype=np.float32)
+        _check(_lib().volt_model_logits(self._handle, arr, len(ids), out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                        count.value, ctypes.byref(count)))
+        return out.reshape(len(ids), -1)
+
+    def session(self, max_context: int = 0) -> "Session":
+        return Session(self, max_context)
+
+
+class Session:
+    """One conversation: its cache and tokens. Use from one thread at a time; cancel() from any thread."""
+
+    def __init__(self, model: Model, max_context: int = 0):
+        params = _abi.SessionParams()
+        _lib().volt_session_params_init(ctypes.byref(params))
+        params.max_context = max_context
+        handle = ctypes.c_void_p()
+        _check(_lib().volt_session_create(model._handle, ctypes.byref(params), ctypes.byref(handle)))
+        self._model = model  # keeps the model alive
+        self._handle = handle
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            _lib().volt_session_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    @property
+    def num_tokens(self) -> int:
+        return _lib().volt_session_num_tokens(self._handle)
+
+    def reset(self) -> None:
+        _check(_lib().volt_session_reset(self._handle))
+
+    def cancel(self) -> None:
+        _check(_lib().volt_session_cancel(self._handle))
+
+    def generate(self, prompt_ids: Sequence[int], on_event: Callable[[Event], bool | None] | None = None, *,
+                 max_new_tokens: int = 256, temperature: float = 0.7, top_k: int = 0, top_p: float = 1.0,
+                 min_p: float = 0.0, repetition_penalty: float = 1.0, seed: int = 0,
+                 stop_ids: Sequence[int] = ()) -> list[Event]:
+        """Generates after `prompt_ids` (the whole prompt; a cached prefix is reused). Calls on_event for each
+        event (return False to stop). Returns all events. Raises VoltError; a cancelled generation raises with
+        status CANCELLED after the DONE event was delivered."""
+        params = _abi.GenerateParams()
+        _lib().volt_generate_params_init(ctypes.byref(params))
+        params.max_new_tokens = max_new_tokens
+        params.temperature = temperature
+        params.top_k = top_k
+        params.top_p = top_p
+        params.min_p = min_p
+        params.repetition_penalty = repetition_penalty
+        params.seed = seed
+        stops = (ctypes.c_int32 * max(len(stop_ids), 1))(*stop_ids)
+        params.stop_ids = stops
+        params.num_stop_ids = len(stop_ids)
+        events: list[Event] = []
+        failure: list[BaseException] = []
+
+        def trampoline(_ud, event_ptr):
+            try:
+                ev = _event_from_c(event_ptr.contents)
+                events.append(ev)
+                if on_event is not None and on_event(ev) is False:
+                    return 1
+                return 0
+            except BaseException as e:  # never unwind through C: stop and re-raise afterwards
+                failure.append(e)
+                return 1
+
+        cb = _abi.EVENT_FN(trampoline)
+        ids = (ctypes.c_int32 * max(len(prompt_ids), 1))(*prompt_ids)
+        status = _lib().volt_session_generate(self._handle, ids, len(prompt_ids), ctypes.byref(params), cb, None)
+        if failure:
+            raise failure[0]
+        _check(status)
+        return events
+
+    def stream(self, prompt_ids: Sequence[int], **options) -> Iterator[Event]:
+        """Like generate(), as an iterator. Generation runs on a worker thread; closing the iterator early cancels
+        it (the CANCELLED status that follows is not raised)."""
+        q: "queue.Queue[Event | BaseException | None]" = queue.Queue()
+        closed = threading.Event()
+
+        def run():
+            try:
+                self.generate(prompt_ids, lambda ev: (q.put(ev), not closed.is_set())[1], **options)
+            except VoltError as e:
+                if not (closed.is_set() and e.status == Status.CANCELLED):
+                    q.put(e)
+            except BaseException as e:
+                q.put(e)
+            finally:
+                q.put(None)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            closed.set()
+            self.cancel()  # a no-op if the generation already ended
+            worker.join()

@@ -1,0 +1,84 @@
+"""ctypes declarations mirroring bindings/c/volt.h (ABI major 0). Structs are declared field for field; their
+struct_size is set by the library's *_init functions, so an older binding keeps working with a newer library."""
+import ctypes
+
+ABI_MAJOR = 0
+EVENT_TOKEN, EVENT_DONE, EVENT_ERROR = 1, 2, 3
+
+PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_float)
+
+
+class ModelParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("path", ctypes.c_char_p), ("device", ctypes.c_int32),
+                ("gpu_ids", ctypes.POINTER(ctypes.c_int32)), ("num_gpus", ctypes.c_int32),
+                ("progress", PROGRESS_FN), ("progress_user_data", ctypes.c_void_p)]
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("model_type", ctypes.c_char_p),
+                ("is_vision_language", ctypes.c_int32), ("has_tokenizer", ctypes.c_int32),
+                ("vocab_size", ctypes.c_int64), ("hidden_size", ctypes.c_int64), ("num_layers", ctypes.c_int64),
+                ("num_softmax_layers", ctypes.c_int64), ("max_context", ctypes.c_int64),
+                ("total_params", ctypes.c_int64), ("active_params", ctypes.c_int64), ("eos_token_id", ctypes.c_int32)]
+
+
+class SessionParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("max_context", ctypes.c_int64)]
+
+
+class GenerateParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("max_new_tokens", ctypes.c_int64), ("temperature", ctypes.c_float),
+                ("top_k", ctypes.c_int32), ("top_p", ctypes.c_float), ("min_p", ctypes.c_float),
+                ("repetition_penalty", ctypes.c_float), ("seed", ctypes.c_uint64),
+                ("stop_ids", ctypes.POINTER(ctypes.c_int32)), ("num_stop_ids", ctypes.c_size_t)]
+
+
+class Event(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("type", ctypes.c_int32), ("token_id", ctypes.c_int32),
+                ("text", ctypes.c_void_p), ("text_len", ctypes.c_size_t), ("finish_reason", ctypes.c_int32),
+                ("prompt_tokens", ctypes.c_int64), ("reused_tokens", ctypes.c_int64),
+                ("completion_tokens", ctypes.c_int64), ("prefill_seconds", ctypes.c_double),
+                ("decode_seconds", ctypes.c_double), ("tokens_per_second", ctypes.c_double),
+                ("status", ctypes.c_int32)]
+
+
+EVENT_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Event))
+
+
+def declare(lib: ctypes.CDLL) -> None:
+    """Sets argtypes/restype of every function the bindings call (mismatches would corrupt the stack silently)."""
+    c_size_p = ctypes.POINTER(ctypes.c_size_t)
+    i32p = ctypes.POINTER(ctypes.c_int32)
+    sigs = {
+        "volt_version": (ctypes.c_char_p, []),
+        "volt_abi_major": (ctypes.c_uint32, []),
+        "volt_abi_minor": (ctypes.c_uint32, []),
+        "volt_status_name": (ctypes.c_char_p, [ctypes.c_int32]),
+        "volt_last_error_message": (ctypes.c_char_p, []),
+        "volt_cuda_device_count": (ctypes.c_int32, []),
+        "volt_model_params_init": (None, [ctypes.POINTER(ModelParams)]),
+        "volt_model_load": (ctypes.c_int32, [ctypes.POINTER(ModelParams), ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_model_destroy": (None, [ctypes.c_void_p]),
+        "volt_model_info_init": (None, [ctypes.POINTER(ModelInfo)]),
+        "volt_model_get_info": (ctypes.c_int32, [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]),
+        "volt_tokenize": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int32, i32p,
+                                           ctypes.c_size_t, c_size_p]),
+        "volt_detokenize": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t, ctypes.c_int32, ctypes.c_char_p,
+                                             ctypes.c_size_t, c_size_p]),
+        "volt_session_params_init": (None, [ctypes.POINTER(SessionParams)]),
+        "volt_session_create": (ctypes.c_int32, [ctypes.c_void_p, ctypes.POINTER(SessionParams),
+                                                 ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_session_destroy": (None, [ctypes.c_void_p]),
+        "volt_session_reset": (ctypes.c_int32, [ctypes.c_void_p]),
+        "volt_session_num_tokens": (ctypes.c_int64, [ctypes.c_void_p]),
+        "volt_generate_params_init": (None, [ctypes.POINTER(GenerateParams)]),
+        "volt_session_generate": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t,
+                                                   ctypes.POINTER(GenerateParams), EVENT_FN, ctypes.c_void_p]),
+        "volt_session_cancel": (ctypes.c_int32, [ctypes.c_void_p]),
+        "volt_model_logits": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t,
+                                               ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, c_size_p]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
