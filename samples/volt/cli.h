@@ -23,7 +23,10 @@ int report_error(const Status& status);
 // Each command registers its subcommand and returns the function that runs it after parsing.
 using CommandRunner = std::function<int()>;
 CommandRunner add_info_command(CLI::App& app);
+CommandRunner add_tokenize_command(CLI::App& app);
+CommandRunner add_detokenize_command(CLI::App& app);
 CommandRunner add_logits_command(CLI::App& app);
 CommandRunner add_generate_command(CLI::App& app);
+CommandRunner add_embed_image_command(CLI::App& app);
 
 }  // namespace volt::cli
