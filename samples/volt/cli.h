@@ -25,8 +25,6 @@ using CommandRunner = std::function<int()>;
 CommandRunner add_info_command(CLI::App& app);
 CommandRunner add_tokenize_command(CLI::App& app);
 CommandRunner add_detokenize_command(CLI::App& app);
-CommandRunner add_tokenize_command(CLI::App& app);
-CommandRunner add_detokenize_command(CLI::App& app);
 CommandRunner add_logits_command(CLI::App& app);
 CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_embed_image_command(CLI::App& app);

@@ -20,8 +20,6 @@ int main(int argc, char** argv) {
     add("info", add_info_command);
     add("tokenize", add_tokenize_command);
     add("detokenize", add_detokenize_command);
-    add("tokenize", add_tokenize_command);
-    add("detokenize", add_detokenize_command);
     add("logits", add_logits_command);
     add("generate", add_generate_command);
     add("embed-image", add_embed_image_command);
