@@ -107,11 +107,15 @@ void emit(const std::string& line) {
 
 int main(int argc, char** argv) {
     std::string json_path;
-    bool quick = false;
+    bool quick = false, prefill_only = false;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
+        if (!std::strcmp(argv[i], "--prefill-only")) prefill_only = true;
     }
+    // The prefill kernel variant the library picks (kernels/cuda/lightning_attention.cu reads the same variable).
+    const char* variant_env = std::getenv("VOLT_LIGHTNING_PREFILL");
+    const std::string variant = variant_env && std::string(variant_env) == "mma_sync" ? "mma_sync" : "wgmma";
     if (!json_path.empty()) g_json = std::fopen(json_path.c_str(), "w");
     cudaDeviceProp prop{};
     CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -188,9 +192,10 @@ int main(int argc, char** argv) {
             // Useful FLOPs of the C = 64 chunked form: intra 2 * (C^2/2 + C/2) * D * 2, inter + update 4 * D * D.
             const double flops = double(T) * H * (2.0 * (64 + 1) * kD + 4.0 * kD * kD);
             std::snprintf(line, sizeof line,
-                          "{\"op\": \"prefill\", \"T\": %lld, \"B\": 1, \"H\": %d, \"ms\": %.4f, \"bytes\": %.0f, "
-                          "\"flops\": %.0f, \"tbps\": %.3f, \"tflops\": %.1f}",
-                          static_cast<long long>(T), H, ms, bytes, flops, bytes / ms / 1e9, flops / ms / 1e9);
+                          "{\"op\": \"prefill\", \"variant\": \"%s\", \"T\": %lld, \"B\": 1, \"H\": %d, "
+                          "\"ms\": %.4f, \"bytes\": %.0f, \"flops\": %.0f, \"tbps\": %.3f, \"tflops\": %.1f}",
+                          variant.c_str(), static_cast<long long>(T), H, ms, bytes, flops, bytes / ms / 1e9,
+                          flops / ms / 1e9);
             emit(line);
         }
         CHECK(cudaFree(q));
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
 
     // ---- decode: B sequences x 64 heads, state rotated over sets so it is read from HBM ----
     for (int B : {1, 8, 64}) {
+        if (prefill_only) break;
         const size_t state_elems = static_cast<size_t>(B) * H * kD * kD;
         const int sets = std::max(2, static_cast<int>((size_t{512} << 20) / (state_elems * 4)));  // >= 512 MiB
         const size_t tok = static_cast<size_t>(B) * H * kD;
@@ -268,7 +274,7 @@ int main(int argc, char** argv) {
     }
 
     // ---- RMSNorm + gate epilogue: T tokens x 8192 channels ----
-    {
+    if (!prefill_only) {
         const int64_t T = 16384;
         const int W = H * kD;
         __nv_bfloat16 *x, *g, *w, *y;

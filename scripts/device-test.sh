@@ -64,6 +64,12 @@ if has_stage test; then
   rc=$?
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|decode 100K|Failure|rel_error|Which is|actual" "$OUT/gpu_tests.log" | head -60
   [[ $rc -ne 0 ]] && { note "GPU tests FAILED (rc $rc)"; status=1; }
+  note "GPU prefill tests, mma.sync baseline kernel"
+  VOLT_LIGHTNING_PREFILL=mma_sync "$BIN/volt_gpu_tests" --gtest_color=no \
+    --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*' >"$OUT/gpu_tests_mma_sync.log" 2>&1
+  rc=$?
+  grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_mma_sync.log" | head -20
+  [[ $rc -ne 0 ]] && { note "GPU tests (mma_sync) FAILED (rc $rc)"; status=1; }
 fi
 
 if has_stage sanitize; then
@@ -82,6 +88,9 @@ if has_stage bench; then
   [[ $QUICK == 1 ]] && QARG="--quick"
   note "benchmark (Volt)"
   "$BIN/volt_lightning_bench" --json "$OUT/bench_volt.jsonl" $QARG 2>&1 | tee "$OUT/bench_volt.log" | tail -12
+  VOLT_LIGHTNING_PREFILL=mma_sync "$BIN/volt_lightning_bench" --prefill-only --quick --json "$OUT/bench_mma.jsonl" \
+    2>&1 | grep prefill
+  grep prefill "$OUT/bench_mma.jsonl" >>"$OUT/bench_volt.jsonl"
   note "anchors (torch copy/GEMM ceilings, flash-linear-attention)"
   PYTHONUNBUFFERED=1 python3 tools/lightning_fla_anchor.py --json "$OUT/bench_anchor.jsonl" $QARG \
     >"$OUT/bench_anchor.log" 2>&1
@@ -89,4 +98,6 @@ if has_stage bench; then
   python3 tools/lightning_report.py "$OUT/bench_volt.jsonl" "$OUT/bench_anchor.jsonl" | tee "$OUT/table.md"
 fi
 note "done, status $status"
+# The device tool returns at most 8 files: keep the table and the raw numbers, pack the logs.
+(cd "$OUT" && tar czf logs.tgz --remove-files $(ls | grep -vE '^(table.md|bench_volt.jsonl|bench_anchor.jsonl|summary.txt|logs.tgz)$') 2>/dev/null)
 exit $status

@@ -1,10 +1,11 @@
 // CUDA lightning attention (kernels/lightning_attention.h): prefill, decode and the RMSNorm + sigmoid-gate epilogue.
 // Exact MiniMax math (no 1/sqrt(d) scale, decay lambda_h = exp(-slope_h)), bf16 I/O, fp32 state.
 //
-// Prefill (one CTA per (value-column slice, head, sequence), 4 warps, chunks of C = 64 tokens):
+// Prefill (one CTA per (value-column slice, head, sequence), 8 warps, chunks of C = 64 tokens):
 //   The CTA walks its sequence chunk by chunk keeping its slice of the state S[128 x 64] in fp32 registers (the mma
-//   accumulators of the update), so q, k, v are read once and o written once. Per chunk, warp w owns the 16 query
-//   rows [16w, 16w+16) and the 32 state rows d_k in [32w, 32w+32):
+//   accumulators of the update), so q, k, v are read once and o written once. Per chunk, output warp w (0-3) owns
+//   the 16 query rows [16w, 16w+16) and state warp w (4-7) the 32 state rows d_k in [32(w-4), 32(w-4)+32); both
+//   roles read only S_{c-1}, so they overlap:
 //     inter  O  = diag(lambda^{i+1}) Q S_prev                      (Q from smem, S_prev as bf16 in smem)
 //     intra  O += (Q K^T . lambda^{i-j} [j <= i]) V                (P kept in registers, FlashAttention-2 style)
 //     update S  = lambda^m S + (diag(lambda^{m-1-j}) K)^T V         (decayed K split into bf16 hi + lo: exact to
@@ -22,6 +23,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "kernels/lightning_attention.h"
 #include "sdk/cuda_check.h"
@@ -33,7 +36,7 @@ constexpr int kD = 128;          // head dim (q/k/v)
 constexpr int kC = 64;           // tokens per chunk
 constexpr int kDVS = 64;         // value columns per prefill CTA
 constexpr int kSlices = kD / kDVS;
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;  // 4 output warps + 4 state warps
 constexpr int kThreads = kWarps * 32;
 constexpr int kStages = 3;
 constexpr float kLog2e = 1.4426950408889634f;
@@ -181,6 +184,9 @@ __device__ __forceinline__ void silu_own_chunks(char* smem, int st, int tid) {
     }
 }
 
+// Warp roles (one CTA barrier per chunk): warps 0-3 produce the outputs of chunk c from S_{c-1}, warps 4-7 advance
+// the state to S_c from the same S_{c-1}; both need only S_{c-1}, so they run concurrently, and the bf16 copy of S_c
+// goes to the other half of a double buffer that the output warps read in chunk c+1.
 __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs a) {
     extern __shared__ __align__(128) char smem[];
     char* s_state = smem + kStages * kStageBytes;  // 2 x [128 d_k][64 d_v] bf16
@@ -189,36 +195,38 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs 
     const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
+    const bool output_role = warp < kWarps / 2;
+    const int rw = output_role ? warp : warp - kWarps / 2;  // warp index within its role
     const int64_t tok_begin = a.cu_seqlens ? a.cu_seqlens[n] : 0;
     const int64_t len = a.cu_seqlens ? a.cu_seqlens[n + 1] - tok_begin : a.num_tokens;
     const int64_t slot = a.state_slots ? a.state_slots[n] : n;
-    const float nl2 = -a.slope[h] * kLog2e;  // lambda^x = exp2(nl2 * x)
+    const float slope = a.slope[h];
+    const float nl2 = -slope * kLog2e;  // lambda^x = exp2(nl2 * x)
 
-    // State slice in registers: sacc[mt][nt] covers d_k rows 32w + 16mt + {g, g+8}, d_v cols 8nt + 2t4 + {0,1}.
+    // State warps: sacc[mt][nt] covers d_k rows 32 rw + 16 mt + {g, g+8}, d_v cols 8 nt + 2 t4 + {0,1} of the slice.
     float sacc[2][8][4];
     const size_t state_off = (static_cast<size_t>(slot) * a.num_heads + h) * kD * kD + slice * kDVS;
+    if (!output_role) {
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
+        for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
+            for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-                const int r = 32 * warp + 16 * mt + g + 8 * hf, c = 8 * nt + 2 * t4;
-                float2 v2 = make_float2(0.0f, 0.0f);
-                if (a.state_in) v2 = *reinterpret_cast<const float2*>(a.state_in + state_off + r * kD + c);
-                sacc[mt][nt][2 * hf] = v2.x;
-                sacc[mt][nt][2 * hf + 1] = v2.y;
-                *reinterpret_cast<uint32_t*>(s_state + swz<8>(r, c)) = pack_bf16(v2.x, v2.y);
-            }
+                for (int hf = 0; hf < 2; ++hf) {
+                    const int r = 32 * rw + 16 * mt + g + 8 * hf, c = 8 * nt + 2 * t4;
+                    float2 v2 = make_float2(0.0f, 0.0f);
+                    if (a.state_in) v2 = *reinterpret_cast<const float2*>(a.state_in + state_off + r * kD + c);
+                    sacc[mt][nt][2 * hf] = v2.x;
+                    sacc[mt][nt][2 * hf + 1] = v2.y;
+                    *reinterpret_cast<uint32_t*>(s_state + swz<8>(r, c)) = pack_bf16(v2.x, v2.y);
+                }
+    }
 
     const int nchunks = static_cast<int>((len + kC - 1) / kC);
     // Prologue: chunks 0 .. kStages-2 in flight. One commit group per chunk (possibly empty) keeps the counting exact.
 #pragma unroll
     for (int c = 0; c < kStages - 1; ++c) {
-        if (c < nchunks) {
-            const int m = chunk_rows(len, c);
-            load_chunk(a, smem, c, tok_begin + int64_t{c} * kC, m, h, slice, tid);
-        }
+        if (c < nchunks) load_chunk(a, smem, c, tok_begin + int64_t{c} * kC, chunk_rows(len, c), h, slice, tid);
         cp_async_commit();
     }
 
@@ -227,197 +235,507 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs 
         const int m = chunk_rows(len, c);
         cp_async_wait<kStages - 2>();
         if (a.silu) silu_own_chunks(smem, st, tid);
-        __syncthreads();  // chunk c visible to all; every warp is done with chunk c-1 (its stage and state buffer)
+        __syncthreads();  // chunk c and S_{c-1} visible to all; every warp is done with chunk c-1's stage and buffer
         {
             const int cn = c + kStages - 1;
-            if (cn < nchunks) {
-                const int mn = chunk_rows(len, cn);
-                load_chunk(a, smem, cn % kStages, tok_begin + int64_t{cn} * kC, mn, h, slice, tid);
-            }
+            if (cn < nchunks) load_chunk(a, smem, cn % kStages, tok_begin + int64_t{cn} * kC, chunk_rows(len, cn), h,
+                                         slice, tid);
             cp_async_commit();
         }
         const char* sq = smem + st * kStageBytes;
         const char* sk = sq + kQBytes;
         const char* sv = sk + kKBytes;
-        const char* s_prev = s_state + (c & 1) * kSBytes;
-        char* s_next = s_state + ((c + 1) & 1) * kSBytes;
 
-        // ---- inter: O = Q_w S_prev (16 x 64), Q fragments kept for the intra product --------------------------------
-        uint32_t qa[8][4];
-        float oacc[8][4];
+        if (output_role) {
+            const char* s_prev = s_state + (c & 1) * kSBytes;
+            // ---- inter: O = Q_w S_prev (16 x 64), Q fragments kept for the intra product ----------------------------
+            uint32_t qa[8][4];
+            float oacc[8][4];
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) oacc[nt][0] = oacc[nt][1] = oacc[nt][2] = oacc[nt][3] = 0.0f;
+            for (int nt = 0; nt < 8; ++nt) oacc[nt][0] = oacc[nt][1] = oacc[nt][2] = oacc[nt][3] = 0.0f;
 #pragma unroll
-        for (int kk = 0; kk < 8; ++kk) {
-            const int arow = 16 * warp + (lane & 7) + 8 * ((lane >> 3) & 1);
-            const int acol = 16 * kk + 8 * (lane >> 4);
-            ldsm_x4(smem_u32(sq + swz<16>(arow, acol)), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3]);
+            for (int kk = 0; kk < 8; ++kk) {
+                const int arow = 16 * rw + (lane & 7) + 8 * ((lane >> 3) & 1);
+                const int acol = 16 * kk + 8 * (lane >> 4);
+                ldsm_x4(smem_u32(sq + swz<16>(arow, acol)), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3]);
 #pragma unroll
-            for (int np = 0; np < 4; ++np) {
-                const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
-                const int ncol = 16 * np + 8 * (lane >> 4);
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4_t(smem_u32(s_prev + swz<8>(krow, ncol)), b0, b1, b2, b3);
-                mma_bf16(oacc[2 * np], qa[kk], b0, b1);
-                mma_bf16(oacc[2 * np + 1], qa[kk], b2, b3);
+                for (int np = 0; np < 4; ++np) {
+                    const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
+                    const int ncol = 16 * np + 8 * (lane >> 4);
+                    uint32_t b0, b1, b2, b3;
+                    ldsm_x4_t(smem_u32(s_prev + swz<8>(krow, ncol)), b0, b1, b2, b3);
+                    mma_bf16(oacc[2 * np], qa[kk], b0, b1);
+                    mma_bf16(oacc[2 * np + 1], qa[kk], b2, b3);
+                }
             }
-        }
-        const int row0 = 16 * warp + g;  // chunk-local rows row0 and row0 + 8 of this thread
-        {
-            const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
-            const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+            const int row0 = 16 * rw + g;  // chunk-local rows row0 and row0 + 8 of this thread
+            {
+                const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
+                const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+#pragma unroll
+                for (int nt = 0; nt < 8; ++nt) {
+                    oacc[nt][0] *= f0;
+                    oacc[nt][1] *= f0;
+                    oacc[nt][2] *= f1;
+                    oacc[nt][3] *= f1;
+                }
+            }
+            // ---- intra: P = Q_w K^T over key columns j < 16(rw+1), decayed and causally masked ----------------------
+            float pacc[8][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) pacc[nt][0] = pacc[nt][1] = pacc[nt][2] = pacc[nt][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk) {
+#pragma unroll
+                for (int np = 0; np < 4; ++np) {
+                    if (np > rw) continue;  // key tiles entirely above the diagonal of this warp's rows
+                    const int nrow = 16 * np + (lane & 7) + 8 * (lane >> 4);
+                    const int kcol = 16 * kk + 8 * ((lane >> 3) & 1);
+                    uint32_t b0, b1, b2, b3;
+                    ldsm_x4(smem_u32(sk + swz<16>(nrow, kcol)), b0, b1, b2, b3);
+                    mma_bf16(pacc[2 * np], qa[kk], b0, b1);
+                    mma_bf16(pacc[2 * np + 1], qa[kk], b2, b3);
+                }
+            }
+            uint32_t pa[4][4];  // P as bf16 A fragments of the P V product (k = key index)
 #pragma unroll
             for (int nt = 0; nt < 8; ++nt) {
-                oacc[nt][0] *= f0;
-                oacc[nt][1] *= f0;
-                oacc[nt][2] *= f1;
-                oacc[nt][3] *= f1;
+                float w[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int i = row0 + 8 * (e >> 1);
+                    const int j = 8 * nt + 2 * t4 + (e & 1);
+                    w[e] = j <= i ? pacc[nt][e] * exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+                }
+                pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
+                pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
             }
-        }
-
-        // ---- intra: P = Q_w K^T over key columns j < 16(w+1), decayed and causally masked --------------------------
-        float pacc[8][4];
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) pacc[nt][0] = pacc[nt][1] = pacc[nt][2] = pacc[nt][3] = 0.0f;
+            for (int kk = 0; kk < 4; ++kk) {
+                if (kk > rw) continue;
 #pragma unroll
-        for (int kk = 0; kk < 8; ++kk) {
-#pragma unroll
-            for (int np = 0; np < 4; ++np) {
-                if (np > warp) continue;  // key tiles entirely above the diagonal of this warp's rows
-                const int nrow = 16 * np + (lane & 7) + 8 * (lane >> 4);
-                const int kcol = 16 * kk + 8 * ((lane >> 3) & 1);
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4(smem_u32(sk + swz<16>(nrow, kcol)), b0, b1, b2, b3);
-                mma_bf16(pacc[2 * np], qa[kk], b0, b1);
-                mma_bf16(pacc[2 * np + 1], qa[kk], b2, b3);
+                for (int np = 0; np < 4; ++np) {
+                    const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
+                    const int ncol = 16 * np + 8 * (lane >> 4);
+                    uint32_t b0, b1, b2, b3;
+                    ldsm_x4_t(smem_u32(sv + swz<8>(krow, ncol)), b0, b1, b2, b3);
+                    mma_bf16(oacc[2 * np], pa[kk], b0, b1);
+                    mma_bf16(oacc[2 * np + 1], pa[kk], b2, b3);
+                }
             }
-        }
-        uint32_t pa[4][4];  // P as bf16 A fragments of the P V product (k = key index)
+            // ---- output: stage the warp's 16 rows in shared memory, then 16-byte coalesced stores -------------------
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-            float w[4];
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int i = row0 + 8 * (e >> 1);
-                const int j = 8 * nt + 2 * t4 + (e & 1);
-                w[e] = j <= i ? pacc[nt][e] * exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+            for (int nt = 0; nt < 8; ++nt) {
+                const int col = 8 * nt + 2 * t4;
+                *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0, col)) = pack_bf16(oacc[nt][0], oacc[nt][1]);
+                *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0 + 8, col)) = pack_bf16(oacc[nt][2], oacc[nt][3]);
             }
-            pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
-            pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
-        }
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-            if (kk > warp) continue;
-#pragma unroll
-            for (int np = 0; np < 4; ++np) {
-                const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
-                const int ncol = 16 * np + 8 * (lane >> 4);
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4_t(smem_u32(sv + swz<8>(krow, ncol)), b0, b1, b2, b3);
-                mma_bf16(oacc[2 * np], pa[kk], b0, b1);
-                mma_bf16(oacc[2 * np + 1], pa[kk], b2, b3);
-            }
-        }
-
-        // ---- output: stage the warp's 16 rows in shared memory, then 16-byte coalesced stores -----------------------
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-            const int col = 8 * nt + 2 * t4;
-            *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0, col)) = pack_bf16(oacc[nt][0], oacc[nt][1]);
-            *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0 + 8, col)) = pack_bf16(oacc[nt][2], oacc[nt][3]);
-        }
-        __syncwarp();
-        {
+            __syncwarp();
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
 #pragma unroll
             for (int it = 0; it < 4; ++it) {
                 const int idx = it * 32 + lane;
-                const int row = 16 * warp + (idx >> 3), ch = idx & 7;
+                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
                 if (row < m) {
                     const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz<8>(row, ch * 8));
                     *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
                 }
             }
-        }
-        __syncwarp();
-
-        // ---- update: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V, decayed K as bf16 hi + lo ----------------------
-        {
-            // lambda^m S as S - mu S, mu = -expm1(-slope m): no bias from rounding lambda^m near 1 (see decode).
-            const float mu = -expm1f(-a.slope[h] * static_cast<float>(m));
+            __syncwarp();
+        } else {
+            char* s_next = s_state + ((c + 1) & 1) * kSBytes;
+            // ---- update: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V, decayed K as bf16 hi + lo ------------------
+            {
+                // lambda^m S as S - mu S, mu = -expm1(-slope m): no bias from rounding lambda^m near 1 (see decode).
+                const float mu = -expm1f(-slope * static_cast<float>(m));
+#pragma unroll
+                for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+                    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) sacc[mt][nt][e] = fmaf(-mu, sacc[mt][nt][e], sacc[mt][nt][e]);
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                // Key indices of this thread's A-fragment elements: j0 + {0,1} (regs 0,1) and j0 + 8 + {0,1} (2,3).
+                const int j0 = 16 * kk + 2 * t4;
+                float kd[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int j = j0 + (e & 1) + 8 * (e >> 1);
+                    kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+                }
+                uint32_t ahi[2][4], alo[2][4];
+#pragma unroll
+                for (int mt = 0; mt < 2; ++mt) {
+                    const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+                    const int mcol = 32 * rw + 16 * mt + 8 * ((lane >> 3) & 1);
+                    uint32_t r[4];
+                    ldsm_x4_t(smem_u32(sk + swz<16>(krow, mcol)), r[0], r[1], r[2], r[3]);
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const float2 f = unpack_bf16(r[e]);
+                        const float d0 = kd[(e >> 1) * 2], d1 = kd[(e >> 1) * 2 + 1];
+                        const float x0 = f.x * d0, x1 = f.y * d1;
+                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                        const float2 hf = __bfloat1622float2(hi);
+                        ahi[mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                        alo[mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                    }
+                }
+#pragma unroll
+                for (int np = 0; np < 4; ++np) {
+                    const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
+                    const int ncol = 16 * np + 8 * (lane >> 4);
+                    uint32_t b0, b1, b2, b3;
+                    ldsm_x4_t(smem_u32(sv + swz<8>(krow, ncol)), b0, b1, b2, b3);
+#pragma unroll
+                    for (int mt = 0; mt < 2; ++mt) {
+                        mma_bf16(sacc[mt][2 * np], ahi[mt], b0, b1);
+                        mma_bf16(sacc[mt][2 * np], alo[mt], b0, b1);
+                        mma_bf16(sacc[mt][2 * np + 1], ahi[mt], b2, b3);
+                        mma_bf16(sacc[mt][2 * np + 1], alo[mt], b2, b3);
+                    }
+                }
+            }
+            // bf16 copy of S_c for the output warps' next chunk (the buffer they are not reading now).
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-                for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) sacc[mt][nt][e] = fmaf(-mu, sacc[mt][nt][e], sacc[mt][nt][e]);
-        }
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-            // Key indices of this thread's A-fragment elements: j0 + {0,1} (regs 0,1) and j0 + 8 + {0,1} (regs 2,3).
-            const int j0 = 16 * kk + 2 * t4;
-            float kd[4];
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int j = j0 + (e & 1) + 8 * (e >> 1);
-                kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
-            }
-            uint32_t ahi[2][4], alo[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt) {
-                const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
-                const int mcol = 32 * warp + 16 * mt + 8 * ((lane >> 3) & 1);
-                uint32_t r[4];
-                ldsm_x4_t(smem_u32(sk + swz<16>(krow, mcol)), r[0], r[1], r[2], r[3]);
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float2 f = unpack_bf16(r[e]);
-                    const float d0 = kd[(e >> 1) * 2], d1 = kd[(e >> 1) * 2 + 1];
-                    const float x0 = f.x * d0, x1 = f.y * d1;
-                    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                    const float2 hf = __bfloat1622float2(hi);
-                    ahi[mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                    alo[mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                for (int nt = 0; nt < 8; ++nt) {
+                    const int r = 32 * rw + 16 * mt + g, col = 8 * nt + 2 * t4;
+                    *reinterpret_cast<uint32_t*>(s_next + swz<8>(r, col)) =
+                        pack_bf16(sacc[mt][nt][0], sacc[mt][nt][1]);
+                    *reinterpret_cast<uint32_t*>(s_next + swz<8>(r + 8, col)) =
+                        pack_bf16(sacc[mt][nt][2], sacc[mt][nt][3]);
                 }
-            }
-#pragma unroll
-            for (int np = 0; np < 4; ++np) {
-                const int krow = 16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1);
-                const int ncol = 16 * np + 8 * (lane >> 4);
-                uint32_t b0, b1, b2, b3;
-                ldsm_x4_t(smem_u32(sv + swz<8>(krow, ncol)), b0, b1, b2, b3);
-#pragma unroll
-                for (int mt = 0; mt < 2; ++mt) {
-                    mma_bf16(sacc[mt][2 * np], ahi[mt], b0, b1);
-                    mma_bf16(sacc[mt][2 * np], alo[mt], b0, b1);
-                    mma_bf16(sacc[mt][2 * np + 1], ahi[mt], b2, b3);
-                    mma_bf16(sacc[mt][2 * np + 1], alo[mt], b2, b3);
-                }
-            }
         }
-        // bf16 copy of the new state for the next chunk's inter product (the other buffer: no barrier needed here).
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const int r = 32 * warp + 16 * mt + g, col = 8 * nt + 2 * t4;
-                *reinterpret_cast<uint32_t*>(s_next + swz<8>(r, col)) = pack_bf16(sacc[mt][nt][0], sacc[mt][nt][1]);
-                *reinterpret_cast<uint32_t*>(s_next + swz<8>(r + 8, col)) =
-                    pack_bf16(sacc[mt][nt][2], sacc[mt][nt][3]);
-            }
     }
     cp_async_wait<0>();
 
-    if (a.state_out) {
+    if (!output_role && a.state_out) {
 #pragma unroll
         for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
             for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
                 for (int hf = 0; hf < 2; ++hf) {
-                    const int r = 32 * warp + 16 * mt + g + 8 * hf, col = 8 * nt + 2 * t4;
+                    const int r = 32 * rw + 16 * mt + g + 8 * hf, col = 8 * nt + 2 * t4;
                     *reinterpret_cast<float2*>(a.state_out + state_off + r * kD + col) =
                         make_float2(sacc[mt][nt][2 * hf], sacc[mt][nt][2 * hf + 1]);
+                }
+    }
+}
+
+// ---- prefill on wgmma (sm_90a) --------------------------------------------------------------------------------------
+// Same algorithm and warp roles as prefill_kernel, with the four products on warpgroup MMAs: warpgroup 0 (output)
+// issues O = Q S_prev and P = Q K^T (8 + 8 wgmma m64n64k16, A = Q fragments from ldmatrix, B = S_prev / K from
+// shared memory), then O += P V (4 wgmma, A = the masked P in registers); warpgroup 1 (state) issues
+// S += Kd_hi^T V + Kd_lo^T V (2 x 2 x 4 wgmma). Shared tiles use the canonical 128-byte-swizzled layout: rows of
+// 128 B (64 bf16) in 1 KiB atoms of 8 rows, 16-byte chunk index XOR row % 8; 128-wide tiles are two such column
+// blocks. Every tile starts 1 KiB-aligned.
+constexpr int kWgStageBytes = kQBytes + kKBytes + kVBytes;  // 40 KiB, a multiple of 1 KiB
+constexpr int kWgSmemBytes = kStages * kWgStageBytes + 2 * kSBytes + kOBytes + 1024;  // + alignment slack
+
+// Byte offset of (row, col) in a tile of kRows rows whose 128-wide rows are split into 64-column blocks.
+template <int kRows>
+__device__ __forceinline__ uint32_t swz128(int row, int col) {
+    const int cb = col >> 6, c = col & 63;
+    return static_cast<uint32_t>(cb * kRows * 128 + row * 128 + ((((c >> 3) ^ row) & 7) << 4) + (c & 7) * 2);
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle (PTX ISA "matrix descriptor"): start address, leading and
+// stride byte offsets (>> 4), layout type 1 = SWIZZLE_128B in bits 62-63; base offset 0 (atoms 1 KiB-aligned).
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+    return static_cast<uint64_t>((saddr & 0x3ffff) >> 4) | (static_cast<uint64_t>((lbo >> 4) & 0x3fff) << 16) |
+           (static_cast<uint64_t>((sbo >> 4) & 0x3fff) << 32) | (uint64_t{1} << 62);
+}
+
+// Pins accumulator registers at this point of the program (CUTLASS's warpgroup_fence_operand): keeps the compiler
+// from moving their ordinary uses across the wgmma fence/wait, which would make it inject serialising waits.
+__device__ __forceinline__ void fence_regs(float (&d)[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// D[64 x 64] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows) * B[16 x 64] (shared memory,
+// descriptor). kTransB = 0: B is K-major (each of its 64 columns contiguous along k); 1: MN-major (rows along k).
+// Asynchronous: wgmma_commit + wgmma_wait before the accumulators or A registers are touched again.
+template <int kTransB>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB));
+}
+
+
+__device__ __forceinline__ void wg_load_chunk(const PrefillArgs& a, char* tiles, int st, int64_t tok0, int m, int h,
+                                              int slice, int tid) {
+    char* sq = tiles + st * kWgStageBytes;
+    char* sk = sq + kQBytes;
+    char* sv = sk + kKBytes;
+#pragma unroll
+    for (int it = 0; it < (kC * kD / 8) / kThreads; ++it) {
+        const int idx = it * kThreads + tid;
+        const int row = idx >> 4, ch = idx & 15;
+        const bool in = row < m;
+        const int64_t t = tok0 + (in ? row : 0);
+        cp_async16(smem_u32(sq + swz128<kC>(row, ch * 8)), a.q + t * a.q_st + h * a.q_sh + ch * 8, in ? 16 : 0);
+        cp_async16(smem_u32(sk + swz128<kC>(row, ch * 8)), a.k + t * a.k_st + h * a.k_sh + ch * 8, in ? 16 : 0);
+    }
+#pragma unroll
+    for (int it = 0; it < (kC * kDVS / 8) / kThreads; ++it) {
+        const int idx = it * kThreads + tid;
+        const int row = idx >> 3, ch = idx & 7;
+        const bool in = row < m;
+        const int64_t t = tok0 + (in ? row : 0);
+        cp_async16(smem_u32(sv + swz128<kC>(row, ch * 8)), a.v + t * a.v_st + h * a.v_sh + slice * kDVS + ch * 8,
+                   in ? 16 : 0);
+    }
+}
+
+__device__ __forceinline__ void wg_silu_own_chunks(char* tiles, int st, int tid) {
+    char* sq = tiles + st * kWgStageBytes;
+    char* sk = sq + kQBytes;
+    char* sv = sk + kKBytes;
+#pragma unroll
+    for (int it = 0; it < (kC * kD / 8) / kThreads; ++it) {
+        const int idx = it * kThreads + tid;
+        const int row = idx >> 4, ch = idx & 15;
+        silu_chunk(sq + swz128<kC>(row, ch * 8));
+        silu_chunk(sk + swz128<kC>(row, ch * 8));
+    }
+#pragma unroll
+    for (int it = 0; it < (kC * kDVS / 8) / kThreads; ++it) {
+        const int idx = it * kThreads + tid;
+        silu_chunk(sv + swz128<kC>(idx >> 3, (idx & 7) * 8));
+    }
+}
+
+__global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
+    extern __shared__ __align__(1024) char smem_raw[];
+    // Dynamic shared memory is not promised 1 KiB alignment: round the tile base up (slack is allocated).
+    char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+    char* s_state = tiles + kStages * kWgStageBytes;  // 2 x [128 d_k][64 d_v] bf16, swizzled 128-byte rows
+    char* s_out = s_state + 2 * kSBytes;              // [64 rows][64 d_v] bf16
+
+    const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int g = lane >> 2, t4 = lane & 3;
+    // Warpgroup index through a shuffle so the compiler sees it warp-uniform (else it serialises the wgmma ops).
+    const bool output_role = __shfl_sync(0xffffffffu, tid / 128, 0) == 0;
+    const int rw = warp & 3;  // warp index within its warpgroup
+    const int64_t tok_begin = a.cu_seqlens ? a.cu_seqlens[n] : 0;
+    const int64_t len = a.cu_seqlens ? a.cu_seqlens[n + 1] - tok_begin : a.num_tokens;
+    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
+    const float slope = a.slope[h];
+    const float nl2 = -slope * kLog2e;
+
+    // State warpgroup: sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)] of the slice.
+    float sacc[2][32];
+    const size_t state_off = (static_cast<size_t>(slot) * a.num_heads + h) * kD * kD + slice * kDVS;
+    if (!output_role) {
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+                for (int hf = 0; hf < 2; ++hf) {
+                    const int r = 64 * mt + 16 * rw + g + 8 * hf, c = 8 * nt + 2 * t4;
+                    float2 v2 = make_float2(0.0f, 0.0f);
+                    if (a.state_in) v2 = *reinterpret_cast<const float2*>(a.state_in + state_off + r * kD + c);
+                    sacc[mt][4 * nt + 2 * hf] = v2.x;
+                    sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
+                    *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, c)) = pack_bf16(v2.x, v2.y);
+                }
+        fence_proxy_async();
+    }
+
+    const int nchunks = static_cast<int>((len + kC - 1) / kC);
+#pragma unroll
+    for (int c = 0; c < kStages - 1; ++c) {
+        if (c < nchunks) wg_load_chunk(a, tiles, c, tok_begin + int64_t{c} * kC, chunk_rows(len, c), h, slice, tid);
+        cp_async_commit();
+    }
+
+    for (int c = 0; c < nchunks; ++c) {
+        const int st = c % kStages;
+        const int m = chunk_rows(len, c);
+        cp_async_wait<kStages - 2>();
+        if (a.silu) wg_silu_own_chunks(tiles, st, tid);
+        fence_proxy_async();  // this thread's cp.async / SiLU writes -> wgmma operand reads
+        __syncthreads();
+        {
+            const int cn = c + kStages - 1;
+            if (cn < nchunks) wg_load_chunk(a, tiles, cn % kStages, tok_begin + int64_t{cn} * kC,
+                                            chunk_rows(len, cn), h, slice, tid);
+            cp_async_commit();
+        }
+        const char* sq = tiles + st * kWgStageBytes;
+        const char* sk = sq + kQBytes;
+        const char* sv = sk + kKBytes;
+        const uint32_t sv_u32 = smem_u32(sv), sk_u32 = smem_u32(sk);
+
+        if (output_role) {
+            const uint32_t sprev_u32 = smem_u32(s_state + (c & 1) * kSBytes);
+            uint32_t qa[8][4];
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk) {
+                const int arow = 16 * rw + (lane & 7) + 8 * ((lane >> 3) & 1);
+                const int acol = 16 * kk + 8 * (lane >> 4);
+                ldsm_x4(smem_u32(sq + swz128<kC>(arow, acol)), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3]);
+            }
+            float oacc[32], pacc[32];
+#pragma unroll
+            for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = 0.0f;
+            fence_regs(oacc);
+            fence_regs(pacc);
+            wgmma_fence();
+            // inter: O = Q S_prev, B = S_prev rows d_k (MN-major), 16 rows = 2 KiB per k step.
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk)
+                wgmma_m64n64k16_rs<1>(oacc, qa[kk], sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
+            // intra scores: P = Q K^T, B = K (K-major: key rows of d_k), k step = 32 B within a 64-column block.
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk)
+                wgmma_m64n64k16_rs<0>(pacc, qa[kk],
+                                      sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
+            wgmma_commit();
+            wgmma_wait0();
+            fence_regs(oacc);
+            fence_regs(pacc);
+            const int row0 = 16 * rw + g;
+            const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
+            const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+            uint32_t pa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                oacc[4 * nt + 0] *= f0;
+                oacc[4 * nt + 1] *= f0;
+                oacc[4 * nt + 2] *= f1;
+                oacc[4 * nt + 3] *= f1;
+                float w[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int i = row0 + 8 * (e >> 1);
+                    const int j = 8 * nt + 2 * t4 + (e & 1);
+                    w[e] = j <= i ? pacc[4 * nt + e] * exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+                }
+                pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
+                pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
+            }
+            fence_regs(oacc);
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk)
+                wgmma_m64n64k16_rs<1>(oacc, pa[kk], sw128_desc(sv_u32 + kk * 2048, 8192, 1024));
+            wgmma_commit();
+            wgmma_wait0();
+            fence_regs(oacc);
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                const int col = 8 * nt + 2 * t4;
+                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) =
+                    pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
+                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) =
+                    pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
+            }
+            __syncwarp();
+            const int64_t tok0 = tok_begin + int64_t{c} * kC;
+#pragma unroll
+            for (int it = 0; it < 4; ++it) {
+                const int idx = it * 32 + lane;
+                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
+                if (row < m) {
+                    const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
+                    *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
+                }
+            }
+            __syncwarp();
+        } else {
+            char* s_next = s_state + ((c + 1) & 1) * kSBytes;
+            const float mu = -expm1f(-slope * static_cast<float>(m));
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+                for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
+            // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index.
+            uint32_t ahi[4][2][4], alo[4][2][4];
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                const int j0 = 16 * kk + 2 * t4;
+                float kd[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int j = j0 + (e & 1) + 8 * (e >> 1);
+                    kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+                }
+#pragma unroll
+                for (int mt = 0; mt < 2; ++mt) {
+                    const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+                    const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
+                    uint32_t r[4];
+                    ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const float2 f = unpack_bf16(r[e]);
+                        const float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
+                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                        const float2 hf = __bfloat1622float2(hi);
+                        ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                        alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                    }
+                }
+            }
+            fence_regs(sacc[0]);
+            fence_regs(sacc[1]);
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                const uint64_t dv = sw128_desc(sv_u32 + kk * 2048, 8192, 1024);
+#pragma unroll
+                for (int mt = 0; mt < 2; ++mt) {
+                    wgmma_m64n64k16_rs<1>(sacc[mt], ahi[kk][mt], dv);
+                    wgmma_m64n64k16_rs<1>(sacc[mt], alo[kk][mt], dv);
+                }
+            }
+            wgmma_commit();
+            wgmma_wait0();
+            fence_regs(sacc[0]);
+            fence_regs(sacc[1]);
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < 8; ++nt) {
+                    const int r = 64 * mt + 16 * rw + g, col = 8 * nt + 2 * t4;
+                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r, col)) =
+                        pack_bf16(sacc[mt][4 * nt + 0], sacc[mt][4 * nt + 1]);
+                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
+                        pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
+                }
+            fence_proxy_async();  // S_c (st.shared) -> next chunk's wgmma reads
+        }
+    }
+    cp_async_wait<0>();
+
+    if (!output_role && a.state_out) {
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+                for (int hf = 0; hf < 2; ++hf) {
+                    const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
+                    *reinterpret_cast<float2*>(a.state_out + state_off + r * kD + col) =
+                        make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
                 }
     }
 }
@@ -589,6 +907,17 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
     }
 }
 
+// Prefill kernel choice: wgmma (default) or the mma.sync kernel (VOLT_LIGHTNING_PREFILL=mma_sync), kept as the
+// portable baseline and for A/B timing in the benchmark. Read once per process.
+enum class PrefillVariant { kWgmma, kMmaSync };
+PrefillVariant prefill_variant() {
+    static const PrefillVariant v = [] {
+        const char* e = std::getenv("VOLT_LIGHTNING_PREFILL");
+        return e && std::string_view(e) == "mma_sync" ? PrefillVariant::kMmaSync : PrefillVariant::kWgmma;
+    }();
+    return v;
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 Status check_cuda_params(const LightningAttentionParams& p) {
@@ -631,13 +960,21 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
         VOLT_CUDA_CHECK_LAUNCH();
         return Status::ok();
     }
-    static const cudaError_t attr_status =
-        cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-    VOLT_CUDA_RETURN_IF_ERROR(attr_status);
     PrefillArgs a{q, k, v, o, p.q_stride_token, p.q_stride_head, p.k_stride_token, p.k_stride_head, p.v_stride_token,
                   p.v_stride_head, p.o_stride_token, p.o_stride_head, p.cu_seqlens, p.num_tokens, p.slope,
                   p.state_slots, p.state_in, p.state_out, p.num_heads, p.silu_inputs};
-    prefill_kernel<<<dim3(kSlices, p.num_heads, p.num_seqs), kThreads, kSmemBytes, stream>>>(a);
+    const dim3 grid(kSlices, p.num_heads, p.num_seqs);
+    if (prefill_variant() == PrefillVariant::kMmaSync) {
+        static const cudaError_t attr =
+            cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
+        VOLT_CUDA_RETURN_IF_ERROR(attr);
+        prefill_kernel<<<grid, kThreads, kSmemBytes, stream>>>(a);
+    } else {
+        static const cudaError_t attr =
+            cudaFuncSetAttribute(prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes);
+        VOLT_CUDA_RETURN_IF_ERROR(attr);
+        prefill_wgmma_kernel<<<grid, kThreads, kWgSmemBytes, stream>>>(a);
+    }
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }
