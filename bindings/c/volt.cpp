@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "sdk/checkpoint.h"
 #include "sdk/config.h"
 #include "sdk/cuda_memory.h"
+#include "sdk/document.h"
 #include "sdk/engine/generate.h"
 #include "sdk/engine/session.h"
 #include "sdk/log.h"
@@ -24,6 +26,7 @@
 #include "sdk/status.h"
 #include "text/minimax_text_model.h"
 #include "text/minimax_text_weights.h"
+#include "text/tokenizer/chat_template.h"
 #include "text/tokenizer/stream_decoder.h"
 #include "text/tokenizer/tokenizer.h"
 
@@ -32,6 +35,7 @@ struct volt_model {
     std::string model_type;
     std::unique_ptr<volt::MiniMaxTextModel> lm;
     std::unique_ptr<volt::text::Tokenizer> tokenizer;  // null for a directory without tokenizer files
+    std::optional<volt::text::ChatTemplate> chat_template;  // absent when the directory has none
     std::vector<int32_t> eos_ids;
 };
 
@@ -43,6 +47,8 @@ struct volt_session {
     std::atomic<uint64_t> current_run{0};
     std::atomic<bool> running{false};
     std::atomic<uint64_t> cancelled_run{0};
+    nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // the conversation, template-ready
+    std::vector<volt::Document> pending_documents;                      // go into the next user message
 };
 
 namespace {
@@ -209,6 +215,11 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
             if (tok) model->tokenizer = std::move(tok).value();
             else if (tok.status().code() != volt::StatusCode::kNotFound) return fail(tok.status());
         }
+        if (model->tokenizer) {
+            auto tmpl = volt::text::ChatTemplate::from_model_dir(dir);
+            if (tmpl) model->chat_template = std::move(tmpl).value();
+            else if (tmpl.status().code() != volt::StatusCode::kNotFound) return fail(tmpl.status());
+        }
         if (model->info.config->text.eos_token_id) model->eos_ids.push_back(static_cast<int32_t>(*model->info.config->text.eos_token_id));
         if (auto s = progress.report(VOLT_LOAD_DONE, 1.0f); !s.is_ok()) return fail(s);
         VOLT_LOG(kInfo, kLoad, "loaded ", dir.string(), ": ", model->model_type, ", ", model->info.total_params,
@@ -337,109 +348,234 @@ void volt_generate_params_init(volt_generate_params* p) {
     p->repetition_penalty = 1.0f;
 }
 
+}  // extern "C"
+
+namespace {
+
+// The body of volt_session_generate and volt_session_reply: generation with streaming events, cancellation by run
+// id, DONE last. `reply_ids` (may be null) receives the generated ids. Runs inside guarded().
+volt_status run_generation(volt_session* session, std::span<const int32_t> prompt, const volt_generate_params* in,
+                           volt_event_fn on_event, void* user_data, std::vector<int32_t>* reply_ids) {
+    volt_generate_params p;
+    volt_status err = VOLT_OK;
+    if (!read_params(in, &p, volt_generate_params_init, "volt_session_generate", &err)) return err;
+    if (p.num_stop_ids && !p.stop_ids)
+        return fail(VOLT_INVALID_ARGUMENT, "volt_session_generate: params.stop_ids is NULL but num_stop_ids is not 0");
+    volt::GenerationOptions g;
+    g.max_new_tokens = p.max_new_tokens;
+    g.seed = p.seed;
+    g.sampling = {.temperature = p.temperature, .top_k = p.top_k, .top_p = p.top_p, .min_p = p.min_p,
+                  .repetition_penalty = p.repetition_penalty};
+    g.stop_ids = session->model->eos_ids;
+    g.stop_ids.insert(g.stop_ids.end(), p.stop_ids, p.stop_ids + p.num_stop_ids);
+
+    const volt_model* model = session->model;
+    std::unique_ptr<volt::text::StreamDecoder> stream;
+    if (model->tokenizer) stream = std::make_unique<volt::text::StreamDecoder>(*model->tokenizer, /*skip_special=*/true);
+    volt::Status stream_error;
+    bool caller_stopped = false;
+    const uint64_t run = session->current_run.fetch_add(1) + 1;
+    session->running.store(true);
+    auto cancelled = [&] { return session->cancelled_run.load() == run; };
+    auto on_token = [&](int32_t id) -> bool {
+        if (reply_ids) reply_ids->push_back(id);
+        if (cancelled()) return false;
+        std::string piece;
+        if (stream) {
+            auto text = stream->push(id);
+            if (!text) {
+                stream_error = text.status();
+                return false;
+            }
+            piece = std::move(text).value();
+        }
+        if (on_event) {
+            volt_event e{};
+            e.struct_size = sizeof e;
+            e.type = VOLT_EVENT_TOKEN;
+            e.token_id = id;
+            e.text = piece.c_str();
+            e.text_len = piece.size();
+            if (on_event(user_data, &e) != 0) {
+                caller_stopped = true;
+                return false;
+            }
+        }
+        return !cancelled();
+    };
+    auto result = volt::generate(session->session, prompt, g, on_token);
+    session->running.store(false);
+    const volt::Status status = !result ? result.status() : stream_error;
+    if (!status.is_ok()) {
+        if (on_event && result) {  // failed after streaming began: say so in-stream too
+            volt_event e{};
+            e.struct_size = sizeof e;
+            e.type = VOLT_EVENT_ERROR;
+            e.status = static_cast<volt_status>(status.code());
+            e.text = status.message().c_str();
+            e.text_len = status.message().size();
+            on_event(user_data, &e);
+        }
+        return fail(status);
+    }
+    std::string tail;
+    if (stream) {
+        auto rest = stream->finish();
+        if (rest) tail = std::move(rest).value();
+    }
+    if (on_event) {
+        if (!tail.empty()) {  // the last characters, held back until they were complete
+            volt_event e{};
+            e.struct_size = sizeof e;
+            e.type = VOLT_EVENT_TOKEN;
+            e.token_id = -1;
+            e.text = tail.c_str();
+            e.text_len = tail.size();
+            on_event(user_data, &e);
+        }
+        volt_event done{};
+        done.struct_size = sizeof done;
+        done.type = VOLT_EVENT_DONE;
+        switch (result->reason) {
+            case volt::StopReason::kMaxNewTokens: done.finish_reason = VOLT_FINISH_LENGTH; break;
+            case volt::StopReason::kStopId: done.finish_reason = VOLT_FINISH_STOP; break;
+            case volt::StopReason::kContextFull: done.finish_reason = VOLT_FINISH_CONTEXT; break;
+            case volt::StopReason::kCancelled: done.finish_reason = VOLT_FINISH_CANCELLED; break;
+        }
+        done.prompt_tokens = result->prompt_tokens;
+        done.reused_tokens = result->reused_tokens;
+        done.completion_tokens = static_cast<int64_t>(result->ids.size());
+        done.prefill_seconds = result->prefill_seconds;
+        done.decode_seconds = result->decode_seconds;
+        done.tokens_per_second = result->decode_seconds > 0 ? done.completion_tokens / result->decode_seconds : 0.0;
+        on_event(user_data, &done);
+    }
+    if (result->reason == volt::StopReason::kCancelled)
+        return fail(VOLT_CANCELLED, caller_stopped ? "volt_session_generate: stopped by the event callback"
+                                                   : "volt_session_generate: cancelled");
+    return VOLT_OK;
+}
+
+const char* role_name(volt_role role) {
+    switch (role) {
+        case VOLT_ROLE_SYSTEM: return "system";
+        case VOLT_ROLE_USER: return "user";
+        case VOLT_ROLE_ASSISTANT: return "assistant";
+    }
+    return nullptr;
+}
+
+// The conversation rendered by the chat template (with the reply prompt) and tokenized.
+volt::Expected<std::vector<int32_t>> render_conversation(const volt_session* session) {
+    const volt_model* m = session->model;
+    if (!m->tokenizer) return volt::not_found(m->info.dir.string(), ": the model directory has no tokenizer");
+    if (!m->chat_template)
+        return volt::not_found(m->info.dir.string(), ": the model directory has no chat template "
+                                                     "(chat_template.json or tokenizer_config.json chat_template)");
+    VOLT_ASSIGN_OR_RETURN(std::string text, m->chat_template->render(session->messages, {}));
+    return m->tokenizer->encode(text, /*add_special=*/false);
+}
+
+}  // namespace
+
+extern "C" {
+
 volt_status volt_session_generate(volt_session* session, const int32_t* prompt_ids, size_t num_prompt_ids,
                                   const volt_generate_params* in, volt_event_fn on_event, void* user_data) {
     return guarded("volt_session_generate", [&]() -> volt_status {
         if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_generate: session is NULL");
         if (!prompt_ids && num_prompt_ids) return fail(VOLT_INVALID_ARGUMENT, "volt_session_generate: prompt_ids is NULL");
-        volt_generate_params p;
-        volt_status err = VOLT_OK;
-        if (!read_params(in, &p, volt_generate_params_init, "volt_session_generate", &err)) return err;
-        if (p.num_stop_ids && !p.stop_ids)
-            return fail(VOLT_INVALID_ARGUMENT, "volt_session_generate: params.stop_ids is NULL but num_stop_ids is not 0");
-        volt::GenerationOptions g;
-        g.max_new_tokens = p.max_new_tokens;
-        g.seed = p.seed;
-        g.sampling = {.temperature = p.temperature, .top_k = p.top_k, .top_p = p.top_p, .min_p = p.min_p,
-                      .repetition_penalty = p.repetition_penalty};
-        g.stop_ids = session->model->eos_ids;
-        g.stop_ids.insert(g.stop_ids.end(), p.stop_ids, p.stop_ids + p.num_stop_ids);
+        return run_generation(session, std::span<const int32_t>(prompt_ids, num_prompt_ids), in, on_event, user_data,
+                              nullptr);
+    });
+}
 
-        const volt_model* model = session->model;
-        std::unique_ptr<volt::text::StreamDecoder> stream;
-        if (model->tokenizer) stream = std::make_unique<volt::text::StreamDecoder>(*model->tokenizer, /*skip_special=*/true);
-        volt::Status stream_error;
-        bool caller_stopped = false;
-        const uint64_t run = session->current_run.fetch_add(1) + 1;
-        session->running.store(true);
-        auto cancelled = [&] { return session->cancelled_run.load() == run; };
-        auto on_token = [&](int32_t id) -> bool {
-            if (cancelled()) return false;
-            std::string piece;
-            if (stream) {
-                auto text = stream->push(id);
-                if (!text) {
-                    stream_error = text.status();
-                    return false;
-                }
-                piece = std::move(text).value();
-            }
-            if (on_event) {
-                volt_event e{};
-                e.struct_size = sizeof e;
-                e.type = VOLT_EVENT_TOKEN;
-                e.token_id = id;
-                e.text = piece.c_str();
-                e.text_len = piece.size();
-                if (on_event(user_data, &e) != 0) {
-                    caller_stopped = true;
-                    return false;
-                }
-            }
-            return !cancelled();
-        };
-        auto result = volt::generate(session->session, std::span<const int32_t>(prompt_ids, num_prompt_ids), g, on_token);
-        session->running.store(false);
-        const volt::Status status = !result ? result.status() : stream_error;
-        if (!status.is_ok()) {
-            if (on_event && result) {  // failed after streaming began: say so in-stream too
-                volt_event e{};
-                e.struct_size = sizeof e;
-                e.type = VOLT_EVENT_ERROR;
-                e.status = static_cast<volt_status>(status.code());
-                e.text = status.message().c_str();
-                e.text_len = status.message().size();
-                on_event(user_data, &e);
-            }
-            return fail(status);
-        }
-        std::string tail;
-        if (stream) {
-            auto rest = stream->finish();
-            if (rest) tail = std::move(rest).value();
-        }
-        if (on_event) {
-            if (!tail.empty()) {  // the last characters, held back until they were complete
-                volt_event e{};
-                e.struct_size = sizeof e;
-                e.type = VOLT_EVENT_TOKEN;
-                e.token_id = -1;
-                e.text = tail.c_str();
-                e.text_len = tail.size();
-                on_event(user_data, &e);
-            }
-            volt_event done{};
-            done.struct_size = sizeof done;
-            done.type = VOLT_EVENT_DONE;
-            switch (result->reason) {
-                case volt::StopReason::kMaxNewTokens: done.finish_reason = VOLT_FINISH_LENGTH; break;
-                case volt::StopReason::kStopId: done.finish_reason = VOLT_FINISH_STOP; break;
-                case volt::StopReason::kContextFull: done.finish_reason = VOLT_FINISH_CONTEXT; break;
-                case volt::StopReason::kCancelled: done.finish_reason = VOLT_FINISH_CANCELLED; break;
-            }
-            done.prompt_tokens = result->prompt_tokens;
-            done.reused_tokens = result->reused_tokens;
-            done.completion_tokens = static_cast<int64_t>(result->ids.size());
-            done.prefill_seconds = result->prefill_seconds;
-            done.decode_seconds = result->decode_seconds;
-            done.tokens_per_second = result->decode_seconds > 0 ? done.completion_tokens / result->decode_seconds : 0.0;
-            on_event(user_data, &done);
-        }
-        if (result->reason == volt::StopReason::kCancelled)
-            return fail(VOLT_CANCELLED, caller_stopped ? "volt_session_generate: stopped by the event callback"
-                                                       : "volt_session_generate: cancelled");
+volt_status volt_session_add_message(volt_session* session, volt_role role, const char* text, size_t text_len) {
+    return guarded("volt_session_add_message", [&]() -> volt_status {
+        if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_add_message: session is NULL");
+        if (!text && text_len) return fail(VOLT_INVALID_ARGUMENT, "volt_session_add_message: text is NULL");
+        const char* name = role_name(role);
+        if (!name) return fail(VOLT_INVALID_ARGUMENT, "volt_session_add_message: role " + std::to_string(role) + " is not a volt_role");
+        std::string content(text ? text : "", text_len);
+        size_t replaced = 0;
+        auto clean = volt::decode_text_to_utf8(content, "volt_session_add_message: text", &replaced);
+        if (!clean || replaced) return fail(VOLT_INVALID_ARGUMENT, "volt_session_add_message: text is not valid UTF-8");
+        if (role != VOLT_ROLE_USER && !session->pending_documents.empty())
+            return fail(VOLT_INVALID_ARGUMENT, "volt_session_add_message: documents are attached; they go with a user message");
+        // VL-01's content-list form: documents as text parts, then the message text.
+        nlohmann::ordered_json parts = nlohmann::ordered_json::array();
+        for (const volt::Document& d : session->pending_documents)
+            parts.push_back({{"type", "text"}, {"text", "[document: " + std::filesystem::path(d.name).filename().string() +
+                                                            "]\n" + d.text() + "\n[end of document]\n\n"}});
+        parts.push_back({{"type", "text"}, {"text", content}});
+        session->messages.push_back({{"role", name}, {"content", parts}});
+        session->pending_documents.clear();
         return VOLT_OK;
     });
+}
+
+volt_status volt_session_attach_document(volt_session* session, const char* path, int64_t* out_tokens) {
+    return guarded("volt_session_attach_document", [&]() -> volt_status {
+        if (!session || !path) return fail(VOLT_INVALID_ARGUMENT, "volt_session_attach_document: session and path must not be NULL");
+        auto doc = volt::load_document(path);
+        if (!doc) return fail(doc.status());
+        for (const auto& w : doc->warnings) VOLT_LOG(kWarn, kGeneral, path, ": ", w);
+        if (out_tokens) {
+            *out_tokens = -1;
+            if (session->model->tokenizer) {
+                auto ids = session->model->tokenizer->encode(doc->text());
+                if (!ids) return fail(ids.status());
+                *out_tokens = static_cast<int64_t>(ids->size());
+            }
+        }
+        session->pending_documents.push_back(std::move(doc).value());
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens) {
+    return guarded("volt_session_count_prompt_tokens", [&]() -> volt_status {
+        if (!session || !out_tokens) return fail(VOLT_INVALID_ARGUMENT, "volt_session_count_prompt_tokens: NULL argument");
+        auto ids = render_conversation(session);
+        if (!ids) return fail(ids.status());
+        *out_tokens = static_cast<int64_t>(ids->size());
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_session_reply(volt_session* session, const volt_generate_params* params, volt_event_fn on_event,
+                               void* user_data) {
+    return guarded("volt_session_reply", [&]() -> volt_status {
+        if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_reply: session is NULL");
+        if (session->messages.empty()) return fail(VOLT_INVALID_ARGUMENT, "volt_session_reply: the conversation has no messages");
+        auto prompt = render_conversation(session);
+        if (!prompt) return fail(prompt.status());
+        std::vector<int32_t> reply;
+        const volt_status status = run_generation(session, *prompt, params, on_event, user_data, &reply);
+        if (status != VOLT_OK && status != VOLT_CANCELLED) return status;
+        const std::string message = t_last_error;  // keep CANCELLED's message across the decode below
+        const auto& stops = session->model->eos_ids;
+        if (!reply.empty() && std::find(stops.begin(), stops.end(), reply.back()) != stops.end()) reply.pop_back();
+        auto text = session->model->tokenizer->decode(reply, /*skip_special=*/true);
+        if (!text) return fail(text.status());
+        session->messages.push_back(
+            {{"role", "assistant"}, {"content", nlohmann::ordered_json::array({{{"type", "text"}, {"text", *text}}})}});
+        if (status == VOLT_CANCELLED) return fail(VOLT_CANCELLED, message);
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_session_clear_messages(volt_session* session) {
+    return guarded("volt_session_clear_messages", [&]() -> volt_status {
+        if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_clear_messages: session is NULL");
+        session->messages = nlohmann::ordered_json::array();
+        session->pending_documents.clear();
+        return VOLT_OK;
+    });
+}
+
+int64_t volt_session_num_messages(const volt_session* session) {
+    return session ? static_cast<int64_t>(session->messages.size()) : 0;
 }
 
 volt_status volt_session_cancel(volt_session* session) {

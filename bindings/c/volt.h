@@ -227,6 +227,33 @@ VOLT_API volt_status volt_session_generate(volt_session* session, const int32_t*
  * running: a late cancel never stops a later generation. */
 VOLT_API volt_status volt_session_cancel(volt_session* session);
 
+/* ---- chat ------------------------------------------------------------------------------------------------------
+ * A session also keeps a conversation: messages (and attached documents) rendered by the model's chat template
+ * (chat_template.json / tokenizer_config.json) when a reply is asked for. Each reply re-renders the whole
+ * conversation; the session reuses the cached prefix, so earlier turns are not recomputed. */
+typedef int32_t volt_role;
+#define VOLT_ROLE_SYSTEM 0
+#define VOLT_ROLE_USER 1
+#define VOLT_ROLE_ASSISTANT 2
+
+/* Session: exclusive. Appends a message. Documents attached since the last user message go into this one (user
+ * messages only), each as a text part before `text`. */
+VOLT_API volt_status volt_session_add_message(volt_session* session, volt_role role, const char* text, size_t text_len);
+/* Session: exclusive. Reads a document now (PDF text or a text file; errors name the file) and attaches it to the
+ * next user message. *out_tokens (may be NULL) receives the tokens its text takes, before anything is sent. */
+VOLT_API volt_status volt_session_attach_document(volt_session* session, const char* path, int64_t* out_tokens);
+/* Session: exclusive. Tokens the conversation would take now, with the reply prompt (for a context meter). */
+VOLT_API volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens);
+/* Session: exclusive. Renders the conversation, generates the assistant's reply as volt_session_generate does
+ * (same events and statuses), and appends the reply (its text, special tokens removed) as an assistant message,
+ * also when cancelled (then with the text produced so far). */
+VOLT_API volt_status volt_session_reply(volt_session* session, const volt_generate_params* params,
+                                        volt_event_fn on_event, void* user_data);
+/* Session: exclusive. Forgets the conversation's messages and pending documents (the token cache stays for reuse). */
+VOLT_API volt_status volt_session_clear_messages(volt_session* session);
+/* Session: exclusive. */
+VOLT_API int64_t volt_session_num_messages(const volt_session* session);
+
 /* Model: shared. Full-forward logits of `ids` on a fresh cache (for validation against a reference): float32
  * [num_ids, vocab_size] row-major into `logits`; *out_count = num_ids * vocab_size. */
 VOLT_API volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_t num_ids, float* logits,

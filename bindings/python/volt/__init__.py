@@ -21,11 +21,15 @@ from typing import Callable, Iterator, Sequence
 
 from . import _abi
 
-__all__ = ["VoltError", "Model", "Session", "Event", "version", "Status", "FinishReason"]
+__all__ = ["VoltError", "Model", "Session", "Event", "version", "Status", "FinishReason", "Role"]
 
 
 class Status:
     OK, INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS, RESOURCE_EXHAUSTED, CANCELLED, UNIMPLEMENTED, INTERNAL = range(8)
+
+
+class Role:
+    SYSTEM, USER, ASSISTANT = range(3)
 
 
 class FinishReason:
@@ -209,22 +213,51 @@ class Session:
     def cancel(self) -> None:
         _check(_lib().volt_session_cancel(self._handle))
 
-    def generate(self, prompt_ids: Sequence[int], on_event: Callable[[Event], bool | None] | None = None, *,
-                 max_new_tokens: int = 256, temperature: float = 0.7, top_k: int = 0, top_p: float = 1.0,
-                 min_p: float = 0.0, repetition_penalty: float = 1.0, seed: int = 0,
-                 stop_ids: Sequence[int] = ()) -> list[Event]:
+    def generate(self, prompt_ids: Sequence[int], on_event: Callable[[Event], bool | None] | None = None,
+                 **options) -> list[Event]:
         """Generates after `prompt_ids` (the whole prompt; a cached prefix is reused). Calls on_event for each
         event (return False to stop). Returns all events. Raises VoltError; a cancelled generation raises with
-        status CANCELLED after the DONE event was delivered."""
+        status CANCELLED after the DONE event was delivered. Options: max_new_tokens, temperature, top_k, top_p,
+        min_p, repetition_penalty, seed, stop_ids."""
+        ids = (ctypes.c_int32 * max(len(prompt_ids), 1))(*prompt_ids)
+        return self._run(lambda params, cb: _lib().volt_session_generate(self._handle, ids, len(prompt_ids), params,
+                                                                         cb, None), on_event, options)
+
+    # ---- chat ----
+    def add_message(self, role: int, text: str) -> None:
+        data = text.encode("utf-8")
+        _check(_lib().volt_session_add_message(self._handle, role, data, len(data)))
+
+    def attach_document(self, path: str | os.PathLike) -> int:
+        """Attaches a PDF or text file to the next user message; returns the tokens its text takes (-1: unknown)."""
+        tokens = ctypes.c_int64()
+        _check(_lib().volt_session_attach_document(self._handle, os.fspath(path).encode(), ctypes.byref(tokens)))
+        return tokens.value
+
+    def count_prompt_tokens(self) -> int:
+        n = ctypes.c_int64()
+        _check(_lib().volt_session_count_prompt_tokens(self._handle, ctypes.byref(n)))
+        return n.value
+
+    @property
+    def num_messages(self) -> int:
+        return _lib().volt_session_num_messages(self._handle)
+
+    def clear_messages(self) -> None:
+        _check(_lib().volt_session_clear_messages(self._handle))
+
+    def reply(self, on_event: Callable[[Event], bool | None] | None = None, **options) -> list[Event]:
+        """Renders the conversation with the chat template, generates the assistant's reply and appends it."""
+        return self._run(lambda params, cb: _lib().volt_session_reply(self._handle, params, cb, None), on_event, options)
+
+    def _run(self, call, on_event, options) -> list[Event]:
         params = _abi.GenerateParams()
         _lib().volt_generate_params_init(ctypes.byref(params))
-        params.max_new_tokens = max_new_tokens
-        params.temperature = temperature
-        params.top_k = top_k
-        params.top_p = top_p
-        params.min_p = min_p
-        params.repetition_penalty = repetition_penalty
-        params.seed = seed
+        stop_ids = options.pop("stop_ids", ())
+        for key, value in options.items():
+            if key not in dict(_abi.GenerateParams._fields_) or key in ("struct_size", "stop_ids", "num_stop_ids"):
+                raise TypeError(f"unknown generation option {key!r}")
+            setattr(params, key, value)
         stops = (ctypes.c_int32 * max(len(stop_ids), 1))(*stop_ids)
         params.stop_ids = stops
         params.num_stop_ids = len(stop_ids)
@@ -243,8 +276,7 @@ class Session:
                 return 1
 
         cb = _abi.EVENT_FN(trampoline)
-        ids = (ctypes.c_int32 * max(len(prompt_ids), 1))(*prompt_ids)
-        status = _lib().volt_session_generate(self._handle, ids, len(prompt_ids), ctypes.byref(params), cb, None)
+        status = call(ctypes.byref(params), cb)
         if failure:
             raise failure[0]
         _check(status)
