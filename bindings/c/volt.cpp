@@ -49,6 +49,12 @@ struct volt_session {
     std::atomic<uint64_t> cancelled_run{0};
     nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // the conversation, template-ready
     std::vector<volt::Document> pending_documents;                      // go into the next user message
+    // What the model has run for the conversation, as text and as the exact ids it ran: the last reply's prompt
+    // plus the generated ids. A recurrent (lightning) state cannot be rolled back, so the cache is reusable only
+    // when the next prompt extends these ids exactly; re-tokenizing the reply's text would usually not (the text
+    // may tokenize differently, and the template adds end markers), and every turn would recompute everything.
+    std::string anchor_text;
+    std::vector<int32_t> anchor_ids;
 };
 
 namespace {
@@ -465,15 +471,29 @@ const char* role_name(volt_role role) {
     return nullptr;
 }
 
-// The conversation rendered by the chat template (with the reply prompt) and tokenized.
-volt::Expected<std::vector<int32_t>> render_conversation(const volt_session* session) {
+struct RenderedPrompt {
+    std::string text;
+    std::vector<int32_t> ids;
+};
+
+// The conversation rendered by the chat template (with the reply prompt) and tokenized. When the rendered text
+// extends the session's anchor, the anchor's ids are kept as they are and only the new text is tokenized.
+volt::Expected<RenderedPrompt> render_conversation(const volt_session* session) {
     const volt_model* m = session->model;
     if (!m->tokenizer) return volt::not_found(m->info.dir.string(), ": the model directory has no tokenizer");
     if (!m->chat_template)
         return volt::not_found(m->info.dir.string(), ": the model directory has no chat template "
                                                      "(chat_template.json or tokenizer_config.json chat_template)");
-    VOLT_ASSIGN_OR_RETURN(std::string text, m->chat_template->render(session->messages, {}));
-    return m->tokenizer->encode(text, /*add_special=*/false);
+    RenderedPrompt r;
+    VOLT_ASSIGN_OR_RETURN(r.text, m->chat_template->render(session->messages, {}));
+    std::string_view rest = r.text;
+    if (!session->anchor_text.empty() && rest.starts_with(session->anchor_text)) {
+        r.ids = session->anchor_ids;
+        rest.remove_prefix(session->anchor_text.size());
+    }
+    VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> tail, m->tokenizer->encode(rest, /*add_special=*/false));
+    r.ids.insert(r.ids.end(), tail.begin(), tail.end());
+    return r;
 }
 
 }  // namespace
@@ -536,9 +556,9 @@ volt_status volt_session_attach_document(volt_session* session, const char* path
 volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens) {
     return guarded("volt_session_count_prompt_tokens", [&]() -> volt_status {
         if (!session || !out_tokens) return fail(VOLT_INVALID_ARGUMENT, "volt_session_count_prompt_tokens: NULL argument");
-        auto ids = render_conversation(session);
-        if (!ids) return fail(ids.status());
-        *out_tokens = static_cast<int64_t>(ids->size());
+        auto prompt = render_conversation(session);
+        if (!prompt) return fail(prompt.status());
+        *out_tokens = static_cast<int64_t>(prompt->ids.size());
         return VOLT_OK;
     });
 }
@@ -551,12 +571,18 @@ volt_status volt_session_reply(volt_session* session, const volt_generate_params
         auto prompt = render_conversation(session);
         if (!prompt) return fail(prompt.status());
         std::vector<int32_t> reply;
-        const volt_status status = run_generation(session, *prompt, params, on_event, user_data, &reply);
+        const volt_status status = run_generation(session, prompt->ids, params, on_event, user_data, &reply);
         if (status != VOLT_OK && status != VOLT_CANCELLED) return status;
-        const std::string message = t_last_error;  // keep CANCELLED's message across the decode below
+        const std::string message = t_last_error;  // keep CANCELLED's message across the decodes below
+        const volt::text::Tokenizer& tok = *session->model->tokenizer;
+        auto ran = tok.decode(reply, /*skip_special=*/false);  // as the model saw it, end marker included
+        if (!ran) return fail(ran.status());
+        session->anchor_text = prompt->text + *ran;
+        session->anchor_ids = std::move(prompt->ids);
+        session->anchor_ids.insert(session->anchor_ids.end(), reply.begin(), reply.end());
         const auto& stops = session->model->eos_ids;
         if (!reply.empty() && std::find(stops.begin(), stops.end(), reply.back()) != stops.end()) reply.pop_back();
-        auto text = session->model->tokenizer->decode(reply, /*skip_special=*/true);
+        auto text = tok.decode(reply, /*skip_special=*/true);
         if (!text) return fail(text.status());
         session->messages.push_back(
             {{"role", "assistant"}, {"content", nlohmann::ordered_json::array({{{"type", "text"}, {"text", *text}}})}});
@@ -570,6 +596,8 @@ volt_status volt_session_clear_messages(volt_session* session) {
         if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_clear_messages: session is NULL");
         session->messages = nlohmann::ordered_json::array();
         session->pending_documents.clear();
+        session->anchor_text.clear();
+        session->anchor_ids.clear();
         return VOLT_OK;
     });
 }
