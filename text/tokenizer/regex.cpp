@@ -17,6 +17,12 @@ struct Regex::Matcher {
     pcre2_match_data* data = nullptr;
     pcre2_jit_stack* stack = nullptr;
     pcre2_match_context* context = nullptr;
+    Matcher() = default;
+    Matcher(Matcher&& o) noexcept : data(o.data), stack(o.stack), context(o.context) {
+        o.data = nullptr;
+        o.stack = nullptr;
+        o.context = nullptr;
+    }
     ~Matcher() {
         if (data) pcre2_match_data_free(data);
         if (context) pcre2_match_context_free(context);
@@ -111,23 +117,31 @@ Expected<Regex> Regex::compile(std::string_view onig_pattern, std::string_view w
     return r;
 }
 
-std::shared_ptr<Regex::Matcher> Regex::new_matcher() const {
-    auto m = std::make_shared<Matcher>();
-    m->data = pcre2_match_data_create_from_pattern(compiled_->code, nullptr);
-    if (compiled_->jit) {
-        m->stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-        m->context = pcre2_match_context_create(nullptr);
-        if (m->stack && m->context) pcre2_jit_stack_assign(m->context, nullptr, m->stack);
-    }
+Regex::Matcher& Regex::thread_matcher() {
+    // One per thread, reused for every match: allocating match data and a JIT stack per call would dominate
+    // pipelines that split many small pieces (Sequence of several Split steps).
+    thread_local Matcher m = [] {
+        Matcher x;
+        x.data = pcre2_match_data_create(1, nullptr);  // the whole match only; groups are never read
+        x.stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+        x.context = pcre2_match_context_create(nullptr);
+        if (x.stack && x.context) pcre2_jit_stack_assign(x.context, nullptr, x.stack);
+        return x;
+    }();
     return m;
 }
 
 int Regex::match_at(Matcher& m, std::string_view subject, size_t offset, size_t* b, size_t* e, Status* err) const {
+    if (!m.data) {
+        *err = resource_exhausted(where_, ": out of memory for regular expression match data");
+        return -1;
+    }
     const auto* s = reinterpret_cast<PCRE2_SPTR>(subject.data());
     // NO_UTF_CHECK: callers validate UTF-8 once at the API boundary; rechecking per match would be quadratic.
     int rc = compiled_->jit ? pcre2_jit_match(compiled_->code, s, subject.size(), offset, PCRE2_NO_UTF_CHECK, m.data, m.context)
                             : pcre2_match(compiled_->code, s, subject.size(), offset, PCRE2_NO_UTF_CHECK, m.data, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    // rc == 0: the match data holds fewer pairs than the pattern has groups; the whole match is still set.
     if (rc < 0) {
         *err = resource_exhausted(where_, ": regular expression matching failed: ", pcre2_message(rc));
         return -1;

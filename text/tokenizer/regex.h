@@ -49,17 +49,18 @@ private:
     std::string pattern_;
     std::string where_;
 
-    std::shared_ptr<Matcher> new_matcher() const;
+    // The calling thread's match state, shared by all patterns (only the whole-match offsets are read).
+    static Matcher& thread_matcher();
 };
 
 template <typename F>
 Status Regex::for_each(std::string_view subject, F&& on_match) const {
-    std::shared_ptr<Matcher> m = new_matcher();
+    Matcher& m = thread_matcher();
     size_t offset = 0;
     while (offset <= subject.size()) {
         size_t b = 0, e = 0;
         Status err;
-        int rc = match_at(*m, subject, offset, &b, &e, &err);
+        int rc = match_at(m, subject, offset, &b, &e, &err);
         if (rc < 0) return err;
         if (rc == 0) break;
         on_match(b, e);
