@@ -301,7 +301,12 @@ def make_resize_references(image_dir: str, ref_dir: str) -> list[dict]:
 VISION = dict(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=4, image_size=CROP,
               patch_size=14, num_channels=3, hidden_act="gelu", layer_norm_eps=1e-5, projection_dim=64)
 IMAGE_TOKEN = 500
-FEATURE_IMAGES = ["photo_640x480.jpg", "wide_1500x60.png", "tall_70x1300.png", "tiny_5x7.png"]
+FEATURE_IMAGES = ["photo_640x480.jpg", "wide_1500x60.png", "tall_70x1300.png", "tiny_5x7.png", "exif_rot8_160x90.png"]
+# Prompts for the VL logits references: each IMAGE_TOKEN stands for the next image (volt logits --image rule).
+VL_PROMPTS = [
+    dict(name="1img", ids=[3, 17, IMAGE_TOKEN, 42, 99], images=["tiny_5x7.png"]),
+    dict(name="2img", ids=[5, IMAGE_TOKEN, 7, 8, IMAGE_TOKEN, 11], images=["tiny_5x7.png", "exif_rot8_160x90.png"]),
+]
 
 
 def bf16_round(t: torch.Tensor) -> torch.Tensor:
@@ -396,6 +401,7 @@ def make_feature_references(image_dir: str, out_dir: str, vit, proj, newline, en
     ref_dir = os.path.join(out_dir, "reference")
     os.makedirs(ref_dir, exist_ok=True)
     out = []
+    packed_by_image = {}
     for name in FEATURE_IMAGES:
         with Image.open(os.path.join(image_dir, name)) as f:
             img = ImageOps.exif_transpose(f)
@@ -409,6 +415,7 @@ def make_feature_references(image_dir: str, out_dir: str, vit, proj, newline, en
             packed_hf = pack(proj(feats), newline, img.size[0], img.size[1], geom["rows"], geom["cols"],
                              lambda t, w0, h0: unpad_image(t, (h0, w0)))
         base = os.path.splitext(name)[0]
+        packed_by_image[name] = packed
         np.save(os.path.join(ref_dir, base + ".packed.npy"), packed.numpy().astype(np.float32))
         e = dict(image=name, crops=len(crops), tokens=num_tokens(*img.size)["tokens"], packed_rows=int(packed.shape[0]),
                  packed="reference/" + base + ".packed.npy",
@@ -422,6 +429,45 @@ def make_feature_references(image_dir: str, out_dir: str, vit, proj, newline, en
             e["vit_layer-2"] = "reference/" + base + ".vit_layer-2.npy"
         print(f"features {name:24s} crops {len(crops):2d} tokens {e['tokens']:5d} "
               f"hf unpad_image agrees: {e['hf_unpad_same']}")
+        out.append(e)
+    return out, packed_by_image
+
+
+def make_logits_references(data_dir: str, out_dir: str, packed_by_image: dict) -> list[dict]:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_text_fixture as mtf
+
+    mtf.patch_transformers()
+    spec = next(f for f in mtf.FIXTURES if f["name"] == "tiny-text")
+    weights = mtf.read_checkpoint(os.path.join(os.path.dirname(data_dir.rstrip("/")), "tiny-text"))
+    model = mtf.native_model(spec, weights)
+    ref_dir = os.path.join(out_dir, "reference")
+    out = []
+    for prompt in VL_PROMPTS:
+        feats = [packed_by_image[name] for name in prompt["images"]]
+        expanded, rows = [], []
+        k = 0
+        for t in prompt["ids"]:
+            if t == IMAGE_TOKEN:
+                expanded += [IMAGE_TOKEN] * feats[k].shape[0]
+                k += 1
+            else:
+                expanded.append(t)
+        assert k == len(feats)
+        ids = torch.tensor([expanded])
+        with torch.no_grad():
+            emb = model.model.embed_tokens(ids)[0].clone()
+            pos = (ids[0] == IMAGE_TOKEN).nonzero()[:, 0]
+            emb[pos] = torch.cat(feats, 0).to(emb.dtype)
+            logits = model(inputs_embeds=emb[None], use_cache=False).logits[0].float()
+        with open(os.path.join(ref_dir, f"ids_{prompt['name']}.json"), "w") as f:
+            json.dump(prompt["ids"], f)
+        np.save(os.path.join(ref_dir, f"logits_{prompt['name']}.npy"), logits.numpy().astype(np.float32))
+        top2 = torch.topk(logits, 2, dim=-1).values
+        e = dict(name=prompt["name"], ids=f"reference/ids_{prompt['name']}.json", images=prompt["images"],
+                 expanded_tokens=len(expanded), logits=f"reference/logits_{prompt['name']}.npy",
+                 min_top2_gap=float((top2[:, 0] - top2[:, 1]).min()))
+        print(f"VL logits {prompt['name']}: {len(prompt['images'])} image(s), {len(expanded)} expanded tokens")
         out.append(e)
     return out
 
@@ -444,9 +490,11 @@ def main() -> int:
 
     model_dir = os.path.join(args.out, "tiny-vl")
     vit, proj, newline = build_model(args.out, model_dir)
-    features = make_feature_references(image_dir, model_dir, vit, proj, newline, {e["name"]: e for e in entries})
+    features, packed = make_feature_references(image_dir, model_dir, vit, proj, newline, {e["name"]: e for e in entries})
+    prompts = make_logits_references(args.out, model_dir, packed)
     with open(os.path.join(model_dir, "reference", "manifest.json"), "w") as f:
-        json.dump(dict(images=features, vision_feature_layers=[-1, -2], image_token_index=IMAGE_TOKEN), f, indent=1)
+        json.dump(dict(images=features, prompts=prompts, vision_feature_layers=[-1, -2],
+                       image_token_index=IMAGE_TOKEN), f, indent=1)
     return 0
 
 

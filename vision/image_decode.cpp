@@ -37,12 +37,29 @@ Image apply_exif_orientation(const Image& src, int orientation) {
     return out;
 }
 
+namespace {
+
+Status check_pixel_cap(const ImageProbe& probe, const std::string& label, int64_t max_pixels) {
+    if (probe.width > max_pixels / probe.height)
+        return resource_exhausted(label, ": ", probe.width, "x", probe.height, " image has ", probe.width * probe.height,
+                                  " pixels, above the limit of ", max_pixels,
+                                  " (DecodeOptions::max_pixels); downscale it before passing it in");
+    return Status::ok();
+}
+
+}  // namespace
+
+Expected<ImageSize> probe_image_size(const uint8_t* data, size_t size, const std::string& label,
+                                     const DecodeOptions& opt) {
+    VOLT_ASSIGN_OR_RETURN(const ImageProbe probe, probe_image(data, size, label));
+    VOLT_RETURN_IF_ERROR(check_pixel_cap(probe, label, opt.max_pixels));
+    const bool swap = opt.apply_exif_orientation && probe.orientation >= 5;
+    return ImageSize{swap ? probe.height : probe.width, swap ? probe.width : probe.height};
+}
+
 Expected<Image> decode_image(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt) {
     VOLT_ASSIGN_OR_RETURN(const ImageProbe probe, probe_image(data, size, label));
-    if (probe.width > opt.max_pixels / probe.height)
-        return resource_exhausted(label, ": ", probe.width, "x", probe.height, " image has ", probe.width * probe.height,
-                                  " pixels, above the limit of ", opt.max_pixels,
-                                  " (DecodeOptions::max_pixels); downscale it before passing it in");
+    VOLT_RETURN_IF_ERROR(check_pixel_cap(probe, label, opt.max_pixels));
     DecoderBackend backend = opt.backend;
     if (backend == DecoderBackend::kAuto)
         backend = (detail::opencv_compiled_in() && probe.format != ImageFormat::kGIF) ? DecoderBackend::kOpenCV

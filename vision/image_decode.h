@@ -40,6 +40,15 @@ Expected<Image> decode_image(const uint8_t* data, size_t size, const std::string
                              const DecodeOptions& options = {});
 Expected<Image> decode_image_file(const std::filesystem::path& path, const DecodeOptions& options = {});
 
+// The size the image will have after decoding and EXIF orientation, from the header alone (no pixel is decoded):
+// what callers need to count an image's tokens (count_image_tokens) before paying for decoding. Same checks as
+// decode_image up to the pixel cap.
+struct ImageSize {
+    int64_t width = 0, height = 0;
+};
+Expected<ImageSize> probe_image_size(const uint8_t* data, size_t size, const std::string& label,
+                                     const DecodeOptions& options = {});
+
 // PIL's ImageOps.exif_transpose for orientation 1..8 (2: mirror, 3: rotate 180, 6: rotate 90 clockwise, ...).
 Image apply_exif_orientation(const Image& image, int orientation);
 

@@ -54,6 +54,10 @@ TEST(ImageDecode, EveryFixtureDecodesToItsDisplayedSizeFromFileAndMemory) {
     for (const auto& e : manifest()["images"]) {
         const std::string name = e["name"];
         SCOPED_TRACE(name);
+        if (!test::format_supported(name)) {
+            EXPECT_EQ(decode_image_file(image_path(name)).status().code(), StatusCode::kUnimplemented);
+            continue;
+        }
         auto from_file = decode_image_file(image_path(name));
         ASSERT_TRUE(from_file) << from_file.status().to_string();
         EXPECT_EQ(from_file->width, e["width"].get<int>());
@@ -69,6 +73,11 @@ TEST(ImageDecode, EveryFixtureDecodesToItsDisplayedSizeFromFileAndMemory) {
         auto from_memory = decode_image(bytes.data(), bytes.size(), "buffer");
         ASSERT_TRUE(from_memory) << from_memory.status().to_string();
         EXPECT_EQ(from_memory->pixels, from_file->pixels);
+        // The header alone gives the displayed size (token counting before decoding).
+        auto size = probe_image_size(bytes.data(), bytes.size(), "buffer");
+        ASSERT_TRUE(size);
+        EXPECT_EQ(size->width, from_file->width);
+        EXPECT_EQ(size->height, from_file->height);
     }
 }
 

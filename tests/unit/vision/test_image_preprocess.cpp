@@ -24,6 +24,7 @@ TEST(ImagePreprocess, CropsMatchTheReferenceProcessorForEveryImage) {
     for (const auto& e : test::manifest()["images"]) {
         const std::string name = e["name"];
         SCOPED_TRACE(name);
+        if (!test::format_supported(name)) continue;  // covered by ImageDecode (UNIMPLEMENTED without OpenCV)
         auto im = decode_image_file(test::image_path(name));
         ASSERT_TRUE(im) << im.status().to_string();
         auto pre = preprocess_image(*im, vl, norm);
@@ -47,12 +48,13 @@ TEST(ImagePreprocess, CropsMatchTheReferenceProcessorForEveryImage) {
                     worst_value = std::max(worst_value, std::fabs(double(px[(static_cast<size_t>(k) * 3 + c) * S * S + i]) - want));
                 }
         }
-        if (e["exact"].get<bool>()) {
+        if (e["exact"].get<bool>() && test::decode_exact(name)) {
             EXPECT_EQ(worst, 0) << "8-bit crops differ from PIL";
             EXPECT_LE(worst_value, 1.0 / 255) << "pixel values";
         } else {
-            // CMYK: OpenCV's CMYK->RGB rule versus PIL's resize-in-CMYK-then-convert; bounded, not exact.
-            EXPECT_LE(worst, 4);  // measured: 3
+            // CMYK: OpenCV's CMYK->RGB rule versus PIL's resize-in-CMYK-then-convert (measured: 3); stb_image's
+            // JPEG IDCT in builds without OpenCV. Bounded, not exact.
+            EXPECT_LE(worst, test::decode_exact(name) ? 4 : 8);
         }
         RecordProperty(name + "_max_u8_diff", worst);
     }

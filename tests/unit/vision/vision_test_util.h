@@ -14,6 +14,7 @@
 
 #include "sdk/config.h"
 #include "vision/image.h"
+#include "vision/image_decode.h"
 
 namespace volt::vision::test {
 
@@ -47,6 +48,17 @@ inline VLConfig vl01_geometry() {
     for (const auto& p : manifest()["pinpoints"]) vl.grid_pinpoints.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
     return vl;
 }
+
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+// WebP and TIFF need OpenCV; builds without it (stb_image only) refuse them with UNIMPLEMENTED.
+inline bool format_supported(const std::string& name) {
+    return opencv_available() || !(ends_with(name, ".webp") || ends_with(name, ".tif"));
+}
+// Whether decoding is expected to be byte-identical to PIL: libjpeg (through OpenCV) is; stb_image's JPEG IDCT
+// differs by +-1 on some pixels.
+inline bool decode_exact(const std::string& name) { return opencv_available() || !ends_with(name, ".jpg"); }
 
 // Largest absolute difference of two same-sized 8-bit images (255+1 if their shapes differ).
 inline int max_abs_diff(const Image& a, const Image& b) {
