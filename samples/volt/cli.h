@@ -28,5 +28,6 @@ CommandRunner add_detokenize_command(CLI::App& app);
 CommandRunner add_logits_command(CLI::App& app);
 CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_embed_image_command(CLI::App& app);
+CommandRunner add_run_command(CLI::App& app);
 
 }  // namespace volt::cli

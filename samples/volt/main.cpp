@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     add("logits", add_logits_command);
     add("generate", add_generate_command);
     add("embed-image", add_embed_image_command);
+    add("run", add_run_command);
 
     try {
         app.parse(argc, argv);
