@@ -16,4 +16,10 @@ bool opencv_compiled_in();
 Expected<Image> decode_with_opencv(const uint8_t* data, size_t size, const ImageProbe& probe, const std::string& label);
 Expected<Image> decode_with_stb(const uint8_t* data, size_t size, const ImageProbe& probe, const std::string& label);
 
+// CMYK JPEGs through libjpeg directly (built when libjpeg is found): the raw, inverted CMYK samples PIL holds
+// ("CMYK;I"), layout kCMYK, so resizing and the CMYK->RGB conversion can follow PIL exactly. OpenCV and stb_image
+// only return their own RGB conversion.
+bool libjpeg_compiled_in();
+Expected<Image> decode_cmyk_jpeg(const uint8_t* data, size_t size, const std::string& label);
+
 }  // namespace volt::vision::detail

@@ -19,8 +19,17 @@ Image to_rgb(const Image& src) {
     const int c = src.channels();
     const uint8_t* s = src.pixels.data();
     uint8_t* d = out.pixels.data();
+    const bool cmyk = src.layout == PixelLayout::kCMYK;
     for (size_t i = 0; i < n; ++i, s += c, d += 3) {
-        if (c <= 2) {
+        if (cmyk) {
+            // Pillow Convert.c cmyk2rgb: nk = 255 - k; out = CLIP8(nk - MULDIV255(c, nk)).
+            const int nk = 255 - s[3];
+            for (int ch = 0; ch < 3; ++ch) {
+                const int t = s[ch] * nk + 128;
+                const int v = nk - (((t >> 8) + t) >> 8);
+                d[ch] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        } else if (c <= 2) {
             d[0] = d[1] = d[2] = s[0];
         } else {
             d[0] = s[0];

@@ -6,6 +6,8 @@
 //   kGrayAlpha (PIL "LA")    2 channels, bicubic on alpha-premultiplied values, then un-premultiplied
 //   kRGB (PIL "RGB")         3 channels, bicubic per channel
 //   kRGBA (PIL "RGBA")       4 channels, premultiplied like kGrayAlpha
+//   kCMYK (PIL "CMYK")       4 channels (PIL's inverted-Adobe convention), bicubic per channel; converted to RGB
+//                            with PIL's cmyk2rgb after resizing
 // `nearest_resample` marks images PIL holds as palette ("P") or bilevel ("1"): PIL silently resizes those with
 // NEAREST whatever filter is asked for, so the reference does too.
 #pragma once
@@ -16,9 +18,9 @@
 
 namespace volt::vision {
 
-enum class PixelLayout : uint8_t { kGray = 1, kGrayAlpha = 2, kRGB = 3, kRGBA = 4 };
+enum class PixelLayout : uint8_t { kGray = 1, kGrayAlpha = 2, kRGB = 3, kRGBA = 4, kCMYK = 5 };
 
-inline int channel_count(PixelLayout l) { return static_cast<int>(l); }
+inline int channel_count(PixelLayout l) { return l == PixelLayout::kCMYK ? 4 : static_cast<int>(l); }
 inline bool has_alpha(PixelLayout l) { return l == PixelLayout::kGrayAlpha || l == PixelLayout::kRGBA; }
 
 struct Image {
@@ -37,7 +39,8 @@ struct Image {
 // A blank image of the given size and layout (zero-filled).
 Image make_image(int width, int height, PixelLayout layout);
 
-// The image's colour channels as RGB, dropping alpha without compositing (PIL's convert("RGB") on L/LA/RGB/RGBA).
+// The image as RGB, as PIL's convert("RGB"): grey replicated, alpha dropped without compositing, CMYK through
+// PIL's cmyk2rgb (r = 255 - k - c * (255 - k) / 255 in 8-bit fixed point).
 Image to_rgb(const Image& image);
 
 }  // namespace volt::vision

@@ -8,6 +8,7 @@
 namespace volt::vision {
 
 bool opencv_available() { return detail::opencv_compiled_in(); }
+bool cmyk_jpeg_exact() { return detail::libjpeg_compiled_in(); }
 
 Image apply_exif_orientation(const Image& src, int orientation) {
     if (orientation < 2 || orientation > 8) return src;
@@ -66,8 +67,10 @@ Expected<Image> decode_image(const uint8_t* data, size_t size, const std::string
                                                                                       : DecoderBackend::kStb;
     if (backend == DecoderBackend::kOpenCV && !detail::opencv_compiled_in())
         return unimplemented(label, ": this build has no OpenCV decoder");
-    Expected<Image> decoded = backend == DecoderBackend::kOpenCV ? detail::decode_with_opencv(data, size, probe, label)
-                                                                 : detail::decode_with_stb(data, size, probe, label);
+    const bool raw_cmyk = probe.cmyk && opt.backend == DecoderBackend::kAuto && detail::libjpeg_compiled_in();
+    Expected<Image> decoded = raw_cmyk ? detail::decode_cmyk_jpeg(data, size, label)
+                              : backend == DecoderBackend::kOpenCV ? detail::decode_with_opencv(data, size, probe, label)
+                                                                   : detail::decode_with_stb(data, size, probe, label);
     if (!decoded) return decoded.status();
     Image im = std::move(decoded).value();
     if (im.width != probe.width || im.height != probe.height)

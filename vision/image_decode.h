@@ -5,8 +5,10 @@
 // truncated files are refused. The EXIF orientation is applied afterwards, as transformers' load_image does with
 // PIL.ImageOps.exif_transpose before the processor runs.
 //
-// Differences from PIL that remain (tests pin the rest to exact equality): CMYK JPEGs are converted to RGB by
-// OpenCV's formula (PIL resizes in CMYK and converts afterwards); stb_image's JPEG IDCT differs from libjpeg's by
+// CMYK JPEGs are read with libjpeg directly when the build has it (raw inverted CMYK, resized in CMYK and converted
+// with PIL's formula afterwards, as PIL does).
+// Differences from PIL that remain (tests pin the rest to exact equality): without libjpeg, CMYK JPEGs are
+// converted to RGB by OpenCV's or stb_image's formula before resizing; stb_image's JPEG IDCT differs from libjpeg's by
 // +-1 on some pixels; transparent pixels of a GIF decoded by stb_image are black where PIL shows the palette colour;
 // 16-bit images keep their high byte (PIL does the same for RGB, but resizes 16-bit grey in 32-bit mode).
 #pragma once
@@ -34,6 +36,7 @@ struct DecodeOptions {
 };
 
 bool opencv_available();  // this build decodes with OpenCV
+bool cmyk_jpeg_exact();    // this build reads CMYK JPEGs with libjpeg (PIL-exact)
 
 // `label` names the source in errors (a path, or e.g. "image #2 (memory)").
 Expected<Image> decode_image(const uint8_t* data, size_t size, const std::string& label,

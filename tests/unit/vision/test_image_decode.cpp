@@ -64,8 +64,10 @@ TEST(ImageDecode, EveryFixtureDecodesToItsDisplayedSizeFromFileAndMemory) {
         EXPECT_EQ(from_file->height, e["height"].get<int>());
         EXPECT_EQ(from_file->nearest_resample, e["pil_mode"] == "P");
         const std::string mode = e["pil_mode"];
-        const PixelLayout want = mode == "L" ? PixelLayout::kGray : mode == "RGBA" || mode == "LA" ? PixelLayout::kRGBA
-                                                                                                     : PixelLayout::kRGB;
+        const PixelLayout want = mode == "L"                         ? PixelLayout::kGray
+                                 : mode == "RGBA" || mode == "LA"     ? PixelLayout::kRGBA
+                                 : mode == "CMYK" && cmyk_jpeg_exact() ? PixelLayout::kCMYK
+                                                                       : PixelLayout::kRGB;
         if (mode != "LA" || opencv_available()) {  // stb keeps LA as 2 channels
             EXPECT_EQ(from_file->layout, want);
         }

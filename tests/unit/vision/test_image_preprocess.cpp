@@ -1,6 +1,6 @@
 // Preprocessing end to end (decode -> anyres crops -> normalised float32) against MiniMax-VL-01's processor rules
 // run on PIL (tools/make_vision_fixture.py): the 8-bit crops must be identical for every image except the CMYK
-// JPEG (see image_decode.h), and the float pixel values within 1/255 (they are in fact bit-identical).
+// JPEG when the build lacks libjpeg (see image_decode.h), and the float pixel values within 1/255 (they are in fact bit-identical).
 #include <cmath>
 
 #include "sdk/npy.h"
@@ -48,12 +48,13 @@ TEST(ImagePreprocess, CropsMatchTheReferenceProcessorForEveryImage) {
                     worst_value = std::max(worst_value, std::fabs(double(px[(static_cast<size_t>(k) * 3 + c) * S * S + i]) - want));
                 }
         }
-        if (e["exact"].get<bool>() && test::decode_exact(name)) {
+        const bool exact = test::decode_exact(name) && (e["pil_mode"] != "CMYK" || cmyk_jpeg_exact());
+        if (exact) {
             EXPECT_EQ(worst, 0) << "8-bit crops differ from PIL";
             EXPECT_LE(worst_value, 1.0 / 255) << "pixel values";
         } else {
-            // CMYK: OpenCV's CMYK->RGB rule versus PIL's resize-in-CMYK-then-convert (measured: 3); stb_image's
-            // JPEG IDCT in builds without OpenCV. Bounded, not exact.
+            // CMYK without libjpeg: OpenCV's CMYK->RGB rule before resizing versus PIL's resize-in-CMYK-then-
+            // convert (measured: 3); stb_image's JPEG IDCT in builds without OpenCV. Bounded, not exact.
             EXPECT_LE(worst, test::decode_exact(name) ? 4 : 8);
         }
         RecordProperty(name + "_max_u8_diff", worst);
