@@ -30,7 +30,8 @@ Expected<std::vector<int32_t>> read_ids(const std::string& path) {
     ids.reserve(j.size());
     for (size_t i = 0; i < j.size(); ++i) {
         if (!j[i].is_number_integer() || j[i].get<int64_t>() < INT32_MIN || j[i].get<int64_t>() > INT32_MAX)
-            return invalid_argument(path, ": element ", i, ": expected an integer token id, got ", j[i].dump());
+            return invalid_argument(path, ": element ", i, ": expected an integer token id, got ",
+                                    j[i].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         ids.push_back(j[i].get<int32_t>());
     }
     return ids;

@@ -11,6 +11,7 @@ namespace volt::text {
 namespace {
 constexpr size_t kCacheMaxWords = 1 << 18;
 constexpr size_t kCacheMaxPieceBytes = 256;  // longer pieces are rare and would crowd the cache
+constexpr int64_t kMaxIdGap = 1 << 24;
 }  // namespace
 
 // Open-addressing hash table from a symbol pair (left id, right id) to (rank, merged id). Pairs are looked up for
@@ -90,10 +91,15 @@ Expected<std::unique_ptr<BpeModel>> BpeModel::from_json(const nlohmann::json& j,
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
         if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX)
             return invalid_argument(where, ".vocab[\"", it.key(), "\"]: expected a non-negative integer id");
+        if (!utf8_is_valid(it.key())) return invalid_argument(where, ".vocab: a token is not valid UTF-8 (id ", it.value(), ")");
         int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
         m->vocab_.emplace(it.key(), id);
         max_id = std::max<int64_t>(max_id, id);
     }
+    // Ids index dense tables; a vocabulary may leave gaps (padding rows), but not billions of them.
+    if (max_id >= int64_t(vocab.size()) + kMaxIdGap)
+        return invalid_argument(where, ".vocab: largest id ", max_id, " is far beyond the ", vocab.size(),
+                                " entries (ids must be dense enough to index a table)");
     m->id_to_token_.resize(size_t(max_id + 1));
     m->has_token_.assign(size_t(max_id + 1), false);
     for (const auto& [tok, id] : m->vocab_) {

@@ -1,6 +1,7 @@
 #include "text/tokenizer/chat_template.h"
 
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "text/tokenizer/jinja_interpreter.h"
@@ -101,7 +102,11 @@ Expected<std::string> ChatTemplate::render(const nlohmann::ordered_json& message
     // Like transformers: tools/documents are only defined when given.
     if (!options.tools.is_null()) vars.dict->set("tools", jinja::Value::from_json(options.tools));
     if (!options.documents.is_null()) vars.dict->set("documents", jinja::Value::from_json(options.documents));
-    return jinja::render(*tmpl_, vars, where_);
+    try {
+        return jinja::render(*tmpl_, vars, where_);
+    } catch (const std::bad_alloc&) {
+        return resource_exhausted(where_, ": out of memory while rendering the chat template");
+    }
 }
 
 nlohmann::ordered_json ChatTemplate::message(const std::string& role, const std::string& text, int images) {

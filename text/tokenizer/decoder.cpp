@@ -186,7 +186,9 @@ Expected<std::string> string_field(const nlohmann::json& j, const char* key, con
         return invalid_argument(where, ".", key, ": missing");
     }
     if (!j.at(key).is_string()) return invalid_argument(where, ".", key, ": expected a string");
-    return j.at(key).get<std::string>();
+    std::string s = j.at(key).get<std::string>();
+    if (!utf8_is_valid(s)) return invalid_argument(where, ".", key, ": not valid UTF-8");
+    return s;
 }
 
 Expected<size_t> count_field(const nlohmann::json& j, const char* key, const std::string& where) {

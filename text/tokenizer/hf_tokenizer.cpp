@@ -1,6 +1,7 @@
 #include "text/tokenizer/hf_tokenizer.h"
 
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "text/tokenizer/bpe_model.h"
@@ -27,8 +28,8 @@ Expected<std::vector<AddedToken>> parse_added_tokens(const nlohmann::json& j, co
         if (!t.is_object() || !t.contains("id") || !t.at("id").is_number_integer() || t.at("id").get<int64_t>() < 0 ||
             t.at("id").get<int64_t>() > INT32_MAX)
             return invalid_argument(at, ".id: expected a non-negative integer");
-        if (!t.contains("content") || !t.at("content").is_string())
-            return invalid_argument(at, ".content: expected a string");
+        if (!t.contains("content") || !t.at("content").is_string() || !utf8_is_valid(t.at("content").get<std::string>()))
+            return invalid_argument(at, ".content: expected a UTF-8 string");
         AddedToken a;
         a.id = t.at("id").get<int32_t>();
         a.content = t.at("content").get<std::string>();
@@ -48,6 +49,18 @@ Expected<std::vector<AddedToken>> parse_added_tokens(const nlohmann::json& j, co
 }  // namespace
 
 Expected<std::unique_ptr<HfTokenizer>> HfTokenizer::from_json(const nlohmann::json& j, const std::string& label) {
+    // The builders check every field's type before reading it; this is the backstop that keeps a JSON shape they
+    // did not anticipate (or an allocation failure) a Status rather than an exception crossing the API.
+    try {
+        return build(j, label);
+    } catch (const nlohmann::json::exception& e) {
+        return invalid_argument(label, ": unexpected JSON structure: ", e.what());
+    } catch (const std::bad_alloc&) {
+        return resource_exhausted(label, ": out of memory while loading the tokenizer");
+    }
+}
+
+Expected<std::unique_ptr<HfTokenizer>> HfTokenizer::build(const nlohmann::json& j, const std::string& label) {
     std::unique_ptr<HfTokenizer> t(new HfTokenizer());
     t->label_ = label;
     if (!j.is_object()) return invalid_argument(label, ": expected a JSON object");
@@ -71,7 +84,13 @@ Expected<std::unique_ptr<HfTokenizer>> HfTokenizer::from_json(const nlohmann::js
     VOLT_ASSIGN_OR_RETURN(t->post_processor_, make_post_processor(null_or("post_processor"), where + " post_processor"));
     VOLT_ASSIGN_OR_RETURN(auto added, parse_added_tokens(j, where + " added_tokens"));
     t->id_limit_ = t->model_->id_limit();
-    for (const auto& a : added) t->id_limit_ = std::max(t->id_limit_, a.id + 1);
+    for (const auto& a : added) {
+        // MiniMax puts special tokens just above the BPE vocabulary (200019..); anything far past it is an error.
+        if (a.id >= t->model_->id_limit() + (1 << 24))
+            return invalid_argument(where, " added_tokens: id ", a.id, " of \"", a.content,
+                                    "\" is far beyond the vocabulary (", t->model_->id_limit(), " ids)");
+        t->id_limit_ = std::max(t->id_limit_, a.id + 1);
+    }
     VOLT_RETURN_IF_ERROR(t->added_.build(std::move(added), t->normalizer_.get()));
     return t;
 }

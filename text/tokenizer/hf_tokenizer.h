@@ -36,6 +36,7 @@ public:
 
 private:
     HfTokenizer();
+    static Expected<std::unique_ptr<HfTokenizer>> build(const nlohmann::json& j, const std::string& label);
     // Normalized text without added tokens -> ids.
     Status encode_segment(std::string_view text, bool at_origin, std::vector<int32_t>& ids) const;
 

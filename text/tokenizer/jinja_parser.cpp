@@ -247,6 +247,16 @@ Expected<std::vector<Token>> lex(std::string_view s, const std::string& where, i
 
 // ---- stage 3: recursive descent --------------------------------------------------------------------------------
 
+// Recursion bound for expressions and blocks: real templates nest a handful of levels; a hostile one must not
+// exhaust the stack.
+constexpr int kMaxNesting = 200;
+
+struct DepthGuard {
+    explicit DepthGuard(int& d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+    int& depth;
+};
+
 class ExprParser {
 public:
     ExprParser(std::vector<Token> toks, const std::string& where, int line) : t_(std::move(toks)), where_(where), line_(line) {}
@@ -275,6 +285,8 @@ public:
     }
 
     Expected<ExprPtr> expression() {  // conditional expression
+        DepthGuard guard(depth_);
+        if (depth_ > kMaxNesting) return error("expression nested too deeply");
         VOLT_ASSIGN_OR_RETURN(ExprPtr e, or_expr());
         if (peek_name("if")) {
             ++p_;
@@ -340,6 +352,8 @@ private:
         return l;
     }
     Expected<ExprPtr> not_expr() {
+        DepthGuard guard(depth_);
+        if (depth_ > kMaxNesting) return error("expression nested too deeply");
         if (accept_name("not")) {
             auto e = make(Expr::Kind::kUnary);
             e->name = "not";
@@ -410,6 +424,8 @@ private:
     }
     // Jinja applies filters and tests to the negated operand: `-3 | abs` is 3.
     Expected<ExprPtr> unary(bool with_filters = true) {
+        DepthGuard guard(depth_);
+        if (depth_ > kMaxNesting) return error("expression nested too deeply");
         ExprPtr e;
         if (peek_op("-") || peek_op("+")) {
             e = make(Expr::Kind::kUnary);
@@ -616,6 +632,7 @@ private:
     size_t p_ = 0;
     const std::string& where_;
     int line_;
+    int depth_ = 0;
 };
 
 class TemplateParser {
@@ -684,6 +701,8 @@ private:
     }
 
     Status statement(const std::string& kw, ExprParser& p, int line, NodeList& out) {
+        DepthGuard guard(depth_);
+        if (depth_ > kMaxNesting) return error(line, "blocks nested too deeply");
         std::string stop;
         if (kw == "if") {
             auto n = node(Node::Kind::kIf, line);
@@ -807,6 +826,7 @@ private:
     size_t i_ = 0;
     const std::string& where_;
     std::unique_ptr<ExprParser> current_;  // parser of the stop tag parse_body returned at
+    int depth_ = 0;
 };
 
 }  // namespace

@@ -131,10 +131,13 @@ private:
     std::vector<std::unique_ptr<Normalizer>> steps_;
 };
 
+// Strings a normalizer inserts into the text must be valid UTF-8: later stages match on it without rechecking.
 Expected<std::string> string_field(const nlohmann::json& j, const char* key, const std::string& where) {
     if (!j.contains(key) || !j.at(key).is_string())
         return invalid_argument(where, ".", key, ": expected a string");
-    return j.at(key).get<std::string>();
+    std::string s = j.at(key).get<std::string>();
+    if (!utf8_is_valid(s)) return invalid_argument(where, ".", key, ": not valid UTF-8");
+    return s;
 }
 
 bool bool_field(const nlohmann::json& j, const char* key, bool fallback) {

@@ -1,11 +1,14 @@
 #include "text/tokenizer/pattern.h"
 
+#include "text/tokenizer/utf8.h"
+
 namespace volt::text {
 
 Expected<Pattern> Pattern::from_json(const nlohmann::json& j, const std::string& where) {
     Pattern p;
     if (j.is_object() && j.contains("String") && j.at("String").is_string()) {
         p.literal_ = j.at("String").get<std::string>();
+        if (!utf8_is_valid(p.literal_)) return invalid_argument(where, ".String: not valid UTF-8");
         return p;
     }
     if (j.is_object() && j.contains("Regex") && j.at("Regex").is_string()) {
@@ -13,7 +16,8 @@ Expected<Pattern> Pattern::from_json(const nlohmann::json& j, const std::string&
         p.regex_ = std::move(r);
         return p;
     }
-    return invalid_argument(where, ": expected {\"String\": ...} or {\"Regex\": ...}, got ", j.dump());
+    return invalid_argument(where, ": expected {\"String\": ...} or {\"Regex\": ...}, got ",
+                            j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Pattern Pattern::literal(std::string s) {

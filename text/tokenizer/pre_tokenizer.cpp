@@ -281,7 +281,8 @@ Expected<std::unique_ptr<PreTokenizer>> make_pre_tokenizer(const nlohmann::json&
             if (!j.at("replacement").is_string()) return invalid_argument(at, ".replacement: expected a string");
             replacement = j.at("replacement").get<std::string>();
         }
-        if (replacement.empty()) return invalid_argument(at, ".replacement: expected one character");
+        if (replacement.empty() || !utf8_is_valid(replacement))
+            return invalid_argument(at, ".replacement: expected one character");
         // prepend_scheme (tokenizers >= 0.14); older files carry add_prefix_space instead.
         auto prepend = MetaspacePreTokenizer::Prepend::kAlways;
         if (j.contains("prepend_scheme") && j.at("prepend_scheme").is_string()) {
