@@ -15,12 +15,14 @@ namespace {
 
 const std::string kPrefix = "vision_tower.vision_model.";
 
-Expected<Tensor> fetch(const ClipVisionTower::Lookup& lookup, const std::string& name, const Shape& shape) {
+// A contiguous fp32 copy of checkpoint tensor `name`, which must have exactly `shape`; `as` (optional) reshapes it.
+Expected<Tensor> fetch(const ClipVisionTower::Lookup& lookup, const std::string& name, const Shape& shape,
+                       const Shape& as = {}) {
     VOLT_ASSIGN_OR_RETURN(Tensor t, lookup(name));
-    if (t.shape().numel() != shape.numel())
+    if (!(t.shape() == shape))
         return invalid_argument("tensor '", name, "' has shape ", t.shape().to_string(), ", expected ", shape.to_string());
-    VOLT_ASSIGN_OR_RETURN(Tensor f, t.to(DType::kF32));  // contiguous fp32 copy
-    return f.reshape(shape);
+    VOLT_ASSIGN_OR_RETURN(Tensor f, t.to(DType::kF32));
+    return as.rank() ? f.reshape(as) : Expected<Tensor>(std::move(f));
 }
 
 }  // namespace
@@ -44,7 +46,8 @@ Expected<ClipVisionTower> ClipVisionTower::load(const VLConfig& vl, const Lookup
     t.layers_run_ = static_cast<int>(layer);
     t.keep_cls_ = vl.vision_feature_select_strategy == "full";
     const int64_t D = v.hidden_size, F = v.intermediate_size, P = v.patch_size;
-    VOLT_ASSIGN_OR_RETURN(t.patch_w_, fetch(lookup, kPrefix + "embeddings.patch_embedding.weight", {D, 3 * P * P}));
+    VOLT_ASSIGN_OR_RETURN(t.patch_w_,
+                          fetch(lookup, kPrefix + "embeddings.patch_embedding.weight", {D, 3, P, P}, {D, 3 * P * P}));
     VOLT_ASSIGN_OR_RETURN(t.class_emb_, fetch(lookup, kPrefix + "embeddings.class_embedding", {D}));
     VOLT_ASSIGN_OR_RETURN(t.pos_emb_, fetch(lookup, kPrefix + "embeddings.position_embedding.weight", {v.num_patches() + 1, D}));
     VOLT_ASSIGN_OR_RETURN(t.pre_ln_w_, fetch(lookup, kPrefix + "pre_layrnorm.weight", {D}));

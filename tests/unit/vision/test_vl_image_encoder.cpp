@@ -108,6 +108,14 @@ TEST(VLImageEncoder, HonoursOtherFeatureLayers) {
         ASSERT_TRUE(ref);
         EXPECT_LE(rel_err(*f, *ref), 1e-4);
     }
+    // A transposed weight (same element count) is refused, naming the tensor.
+    const std::string fc1 = "vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight";
+    auto transposed = ClipVisionTower::load(vl, [&](const std::string& n) -> Expected<Tensor> {
+        VOLT_ASSIGN_OR_RETURN(Tensor t, ck->view(n));
+        return n == fc1 ? t.transpose(0, 1) : Expected<Tensor>(t);
+    });
+    EXPECT_EQ(transposed.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(transposed.status().message().find(fc1), std::string::npos);
     vl.vision_feature_layer = 7;  // beyond the 3 layers
     EXPECT_EQ(ClipVisionTower::load(vl, [&](const std::string& n) { return ck->view(n); }).status().code(),
               StatusCode::kInvalidArgument);
