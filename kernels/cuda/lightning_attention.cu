@@ -434,8 +434,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs 
 // S += Kd_hi^T V + Kd_lo^T V (2 x 2 x 4 wgmma). Shared tiles use the canonical 128-byte-swizzled layout: rows of
 // 128 B (64 bf16) in 1 KiB atoms of 8 rows, 16-byte chunk index XOR row % 8; 128-wide tiles are two such column
 // blocks. Every tile starts 1 KiB-aligned.
+constexpr int kWgStages = 3;  // 4 stages measured 5% slower at T = 128K (bench/lightning_notes.md)
 constexpr int kWgStageBytes = kQBytes + kKBytes + kVBytes;  // 40 KiB, a multiple of 1 KiB
-constexpr int kWgSmemBytes = kStages * kWgStageBytes + 2 * kSBytes + kOBytes + 1024;  // + alignment slack
+constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 2 * kSBytes + kOBytes + 1024;  // + alignment slack
 
 // Byte offset of (row, col) in a tile of kRows rows whose 128-wide rows are split into 64-column blocks.
 template <int kRows>
@@ -477,28 +478,48 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
 }
 
 
-__device__ __forceinline__ void wg_load_chunk(const PrefillArgs& a, char* tiles, int st, int64_t tok0, int m, int h,
-                                              int slice, int tid) {
+// D[64 x 64] (+)= A[64 x 16] * B[16 x 64], both from shared memory (descriptors); A K-major.
+template <int kTransB>
+__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %34;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(desc_a), "l"(desc_b), "n"(kTransB));
+}
+
+// Per-thread cp.async plan of the wgmma kernel: with 256 threads each thread always copies the same 16-byte column
+// chunk (tid & 15 of Q/K rows, tid & 7 of V rows) of rows tid / 16 + 16 it (Q, K) and tid / 8 + 32 it (V), so the
+// global addresses are a fixed per-thread base plus the chunk's token offset.
+struct WgLoadPlan {
+    const __nv_bfloat16* q;  // row (tid >> 4) of the sequence, this thread's column chunk
+    const __nv_bfloat16* k;
+    const __nv_bfloat16* v;
+    int64_t q_st, k_st, v_st;
+    int qk_row, v_row;  // first row of this thread
+};
+
+__device__ __forceinline__ void wg_load_chunk(const WgLoadPlan& lp, char* tiles, int st, int c, int m) {
     char* sq = tiles + st * kWgStageBytes;
     char* sk = sq + kQBytes;
     char* sv = sk + kKBytes;
+    const int64_t t0 = int64_t{c} * kC;
+    const int qch = (threadIdx.x & 15) * 8, vch = (threadIdx.x & 7) * 8;
 #pragma unroll
     for (int it = 0; it < (kC * kD / 8) / kThreads; ++it) {
-        const int idx = it * kThreads + tid;
-        const int row = idx >> 4, ch = idx & 15;
+        const int row = lp.qk_row + 16 * it;
         const bool in = row < m;
-        const int64_t t = tok0 + (in ? row : 0);
-        cp_async16(smem_u32(sq + swz128<kC>(row, ch * 8)), a.q + t * a.q_st + h * a.q_sh + ch * 8, in ? 16 : 0);
-        cp_async16(smem_u32(sk + swz128<kC>(row, ch * 8)), a.k + t * a.k_st + h * a.k_sh + ch * 8, in ? 16 : 0);
+        const int64_t t = t0 + (in ? row : 0);
+        cp_async16(smem_u32(sq + swz128<kC>(row, qch)), lp.q + t * lp.q_st, in ? 16 : 0);
+        cp_async16(smem_u32(sk + swz128<kC>(row, qch)), lp.k + t * lp.k_st, in ? 16 : 0);
     }
 #pragma unroll
     for (int it = 0; it < (kC * kDVS / 8) / kThreads; ++it) {
-        const int idx = it * kThreads + tid;
-        const int row = idx >> 3, ch = idx & 7;
+        const int row = lp.v_row + 32 * it;
         const bool in = row < m;
-        const int64_t t = tok0 + (in ? row : 0);
-        cp_async16(smem_u32(sv + swz128<kC>(row, ch * 8)), a.v + t * a.v_st + h * a.v_sh + slice * kDVS + ch * 8,
-                   in ? 16 : 0);
+        const int64_t t = t0 + (in ? row : 0);
+        cp_async16(smem_u32(sv + swz128<kC>(row, vch)), lp.v + t * lp.v_st, in ? 16 : 0);
     }
 }
 
@@ -524,7 +545,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
     extern __shared__ __align__(1024) char smem_raw[];
     // Dynamic shared memory is not promised 1 KiB alignment: round the tile base up (slack is allocated).
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-    char* s_state = tiles + kStages * kWgStageBytes;  // 2 x [128 d_k][64 d_v] bf16, swizzled 128-byte rows
+    char* s_state = tiles + kWgStages * kWgStageBytes;  // 2 x [128 d_k][64 d_v] bf16, swizzled 128-byte rows
     char* s_out = s_state + 2 * kSBytes;              // [64 rows][64 d_v] bf16
 
     const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
@@ -559,26 +580,56 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
         fence_proxy_async();
     }
 
-    const int nchunks = static_cast<int>((len + kC - 1) / kC);
+    // Chunk-invariant decay factors, computed once (MUFU ex2 would otherwise sit on each chunk's critical path):
+    // output warps: dec[4 nt + e] = lambda^{i-j} (0 above the diagonal) for this thread's score elements, and the
+    // inter-term row factors lambda^{i+1}; state warps: kd_full[kk][e] = lambda^{C-1-j} for its key indices (a
+    // shorter last chunk recomputes them).
+    const int row0 = 16 * rw + g;  // output warps: chunk-local rows row0 and row0 + 8 of this thread
+    float dec[32], kd_full[4][4];
+    const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
+    const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
 #pragma unroll
-    for (int c = 0; c < kStages - 1; ++c) {
-        if (c < nchunks) wg_load_chunk(a, tiles, c, tok_begin + int64_t{c} * kC, chunk_rows(len, c), h, slice, tid);
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int i = row0 + 8 * (e >> 1), j = 8 * nt + 2 * t4 + (e & 1);
+            dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+        }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
+
+    const int nchunks = static_cast<int>((len + kC - 1) / kC);
+    WgLoadPlan lp;
+    lp.q = a.q + tok_begin * a.q_st + h * a.q_sh + (tid & 15) * 8;
+    lp.k = a.k + tok_begin * a.k_st + h * a.k_sh + (tid & 15) * 8;
+    lp.v = a.v + tok_begin * a.v_st + h * a.v_sh + slice * kDVS + (tid & 7) * 8;
+    lp.q_st = a.q_st;
+    lp.k_st = a.k_st;
+    lp.v_st = a.v_st;
+    lp.qk_row = tid >> 4;
+    lp.v_row = tid >> 3;
+#pragma unroll
+    for (int c = 0; c < kWgStages - 1; ++c) {
+        if (c < nchunks) wg_load_chunk(lp, tiles, c, c, chunk_rows(len, c));
         cp_async_commit();
     }
+    // Loads of chunk c + kWgStages - 1, issued by each role once its tensor-core work for chunk c is in flight.
+    auto issue_next_loads = [&](int c) {
+        const int cn = c + kWgStages - 1;
+        if (cn < nchunks) wg_load_chunk(lp, tiles, cn % kWgStages, cn, chunk_rows(len, cn));
+        cp_async_commit();
+    };
 
     for (int c = 0; c < nchunks; ++c) {
-        const int st = c % kStages;
+        const int st = c % kWgStages;
         const int m = chunk_rows(len, c);
-        cp_async_wait<kStages - 2>();
+        cp_async_wait<kWgStages - 2>();
         if (a.silu) wg_silu_own_chunks(tiles, st, tid);
         fence_proxy_async();  // this thread's cp.async / SiLU writes -> wgmma operand reads
         __syncthreads();
-        {
-            const int cn = c + kStages - 1;
-            if (cn < nchunks) wg_load_chunk(a, tiles, cn % kStages, tok_begin + int64_t{cn} * kC,
-                                            chunk_rows(len, cn), h, slice, tid);
-            cp_async_commit();
-        }
         const char* sq = tiles + st * kWgStageBytes;
         const char* sk = sq + kQBytes;
         const char* sv = sk + kKBytes;
@@ -586,13 +637,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
 
         if (output_role) {
             const uint32_t sprev_u32 = smem_u32(s_state + (c & 1) * kSBytes);
-            uint32_t qa[8][4];
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk) {
-                const int arow = 16 * rw + (lane & 7) + 8 * ((lane >> 3) & 1);
-                const int acol = 16 * kk + 8 * (lane >> 4);
-                ldsm_x4(smem_u32(sq + swz128<kC>(arow, acol)), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3]);
-            }
+            const uint32_t sq_u32 = smem_u32(sq);
             float oacc[32], pacc[32];
 #pragma unroll
             for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = 0.0f;
@@ -600,21 +645,21 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
             fence_regs(pacc);
             wgmma_fence();
             // inter: O = Q S_prev, B = S_prev rows d_k (MN-major), 16 rows = 2 KiB per k step.
+            // A = Q straight from shared memory (K-major: token rows of d_k, k step = 32 B within a 64-column block).
 #pragma unroll
             for (int kk = 0; kk < 8; ++kk)
-                wgmma_m64n64k16_rs<1>(oacc, qa[kk], sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
-            // intra scores: P = Q K^T, B = K (K-major: key rows of d_k), k step = 32 B within a 64-column block.
+                wgmma_m64n64k16_ss<1>(oacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
+                                      sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
+            // intra scores: P = Q K^T, B = K (K-major: key rows of d_k).
 #pragma unroll
             for (int kk = 0; kk < 8; ++kk)
-                wgmma_m64n64k16_rs<0>(pacc, qa[kk],
+                wgmma_m64n64k16_ss<0>(pacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
                                       sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
             wgmma_commit();
+            issue_next_loads(c);
             wgmma_wait0();
             fence_regs(oacc);
             fence_regs(pacc);
-            const int row0 = 16 * rw + g;
-            const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
-            const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
             uint32_t pa[4][4];
 #pragma unroll
             for (int nt = 0; nt < 8; ++nt) {
@@ -624,11 +669,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
                 oacc[4 * nt + 3] *= f1;
                 float w[4];
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int i = row0 + 8 * (e >> 1);
-                    const int j = 8 * nt + 2 * t4 + (e & 1);
-                    w[e] = j <= i ? pacc[4 * nt + e] * exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
-                }
+                for (int e = 0; e < 4; ++e) w[e] = pacc[4 * nt + e] * dec[4 * nt + e];
                 pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
                 pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
             }
@@ -671,12 +712,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
             uint32_t ahi[4][2][4], alo[4][2][4];
 #pragma unroll
             for (int kk = 0; kk < 4; ++kk) {
-                const int j0 = 16 * kk + 2 * t4;
                 float kd[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
-                    const int j = j0 + (e & 1) + 8 * (e >> 1);
-                    kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+                    const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
+                    kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
                 }
 #pragma unroll
                 for (int mt = 0; mt < 2; ++mt) {
@@ -708,6 +748,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
                 }
             }
             wgmma_commit();
+            issue_next_loads(c);
             wgmma_wait0();
             fence_regs(sacc[0]);
             fence_regs(sacc[1]);
@@ -907,13 +948,17 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
     }
 }
 
-// Prefill kernel choice: wgmma (default) or the mma.sync kernel (VOLT_LIGHTNING_PREFILL=mma_sync), kept as the
-// portable baseline and for A/B timing in the benchmark. Read once per process.
-enum class PrefillVariant { kWgmma, kMmaSync };
+// Prefill kernel choice, read once per process from VOLT_LIGHTNING_PREFILL, for A/B timing in the benchmark:
+//   wgmma (default); wgmma_cluster: the same kernel with the two value slices of a head launched as a 2-CTA cluster
+//   (co-scheduled, so the second read of q and k is more surely an L2 hit); mma_sync: the portable baseline kernel.
+enum class PrefillVariant { kWgmma, kWgmmaCluster, kMmaSync };
 PrefillVariant prefill_variant() {
     static const PrefillVariant v = [] {
         const char* e = std::getenv("VOLT_LIGHTNING_PREFILL");
-        return e && std::string_view(e) == "mma_sync" ? PrefillVariant::kMmaSync : PrefillVariant::kWgmma;
+        const std::string_view s = e ? e : "";
+        if (s == "mma_sync") return PrefillVariant::kMmaSync;
+        if (s == "wgmma_cluster") return PrefillVariant::kWgmmaCluster;
+        return PrefillVariant::kWgmma;
     }();
     return v;
 }
@@ -964,7 +1009,8 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
                   p.v_stride_head, p.o_stride_token, p.o_stride_head, p.cu_seqlens, p.num_tokens, p.slope,
                   p.state_slots, p.state_in, p.state_out, p.num_heads, p.silu_inputs};
     const dim3 grid(kSlices, p.num_heads, p.num_seqs);
-    if (prefill_variant() == PrefillVariant::kMmaSync) {
+    const PrefillVariant variant = prefill_variant();
+    if (variant == PrefillVariant::kMmaSync) {
         static const cudaError_t attr =
             cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
         VOLT_CUDA_RETURN_IF_ERROR(attr);
@@ -973,7 +1019,21 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
         static const cudaError_t attr =
             cudaFuncSetAttribute(prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes);
         VOLT_CUDA_RETURN_IF_ERROR(attr);
-        prefill_wgmma_kernel<<<grid, kThreads, kWgSmemBytes, stream>>>(a);
+        cudaLaunchConfig_t cfg{};
+        cfg.gridDim = grid;
+        cfg.blockDim = dim3(kThreads);
+        cfg.dynamicSmemBytes = kWgSmemBytes;
+        cfg.stream = stream;
+        cudaLaunchAttribute cluster{};
+        cluster.id = cudaLaunchAttributeClusterDimension;
+        cluster.val.clusterDim.x = kSlices;
+        cluster.val.clusterDim.y = 1;
+        cluster.val.clusterDim.z = 1;
+        if (variant == PrefillVariant::kWgmmaCluster) {
+            cfg.attrs = &cluster;
+            cfg.numAttrs = 1;
+        }
+        VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, prefill_wgmma_kernel, a));
     }
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
