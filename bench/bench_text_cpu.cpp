@@ -83,12 +83,28 @@ struct Row {
     std::string model, phase;
     int64_t tokens = 0;
     double seconds = 0, blas_seconds = 0, blas_gflop = 0;
+    double weight_bytes_per_token = 0;  // decode: fp32 weights a step reads (attention, router, top-k experts, lm_head)
 };
 
+// fp32 bytes of the weights one decode step touches.
+double active_weight_bytes(const TextConfig& c) {
+    const double H = double(c.hidden_size), W = double(c.num_heads * c.head_dim), KV = double(c.num_kv_heads * c.head_dim);
+    double params = 0;
+    for (LayerKind k : c.layer_kinds) {
+        params += k == LayerKind::kLightning ? 3 * W * H + W * H + H * W : W * H + 2 * KV * H + H * W;
+        params += double(c.num_experts) * H + double(c.experts_per_token) * 3 * double(c.intermediate_size) * H;
+    }
+    params += double(c.vocab_size) * H;  // lm_head
+    return params * 4;
+}
+
 void print_row(const Row& r) {
-    std::printf("| %s | %s | %lld | %.3f | %.1f | %.0f%% | %.1f |\n", r.model.c_str(), r.phase.c_str(),
-                (long long)r.tokens, r.seconds, r.tokens / r.seconds, 100.0 * r.blas_seconds / r.seconds,
-                r.blas_seconds > 0 ? r.blas_gflop / r.blas_seconds : 0.0);
+    const double tps = r.tokens / r.seconds;
+    char gbs[32] = "-";
+    if (r.weight_bytes_per_token > 0) std::snprintf(gbs, sizeof gbs, "%.1f", r.weight_bytes_per_token * tps / 1e9);
+    std::printf("| %s | %s | %lld | %.3f | %.1f | %.0f%% | %.1f | %.1f | %s |\n", r.model.c_str(), r.phase.c_str(),
+                (long long)r.tokens, r.seconds, tps, 100.0 * r.blas_seconds / r.seconds,
+                r.blas_seconds > 0 ? r.blas_gflop / r.blas_seconds : 0.0, r.blas_gflop / r.seconds, gbs);
     std::fflush(stdout);
 }
 
@@ -129,7 +145,8 @@ Row bench_decode(const std::string& name, const MiniMaxTextModel& m, int64_t con
         next[0] = int32_t(std::max_element(l->data_as<float>(), l->data_as<float>() + m.vocab_size()) - l->data_as<float>());
     }
     const double dt = seconds_since(t0);
-    return {name, "decode @" + std::to_string(context), steps, dt, cpu::blas_stats().seconds, cpu::blas_stats().flops / 1e9};
+    return {name, "decode @" + std::to_string(context), steps, dt, cpu::blas_stats().seconds,
+            cpu::blas_stats().flops / 1e9, active_weight_bytes(m.config())};
 }
 
 // The 1-minute load average: this machine is shared, so every table says how busy it was.
@@ -141,6 +158,33 @@ std::string loadavg() {
     std::fclose(f);
     std::string s(buf, n);
     return s.substr(0, s.find(' '));
+}
+
+// Read bandwidth ceiling for decode (which streams the active weights once per token): a sum over 512 MiB,
+// threaded like the model's ops, best of 3.
+double read_bandwidth_gbs() {
+    const int64_t n = int64_t(512) << 20 >> 2;
+    std::vector<float> a(n, 1.0f);
+    double best = 0;
+    for (int r = 0; r < 3; ++r) {
+        std::vector<double> part(64, 0.0);
+        auto t0 = clock_type::now();
+        ThreadPool::global().parallel_for(64, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) {
+                float acc[16] = {};
+                const float* p = a.data() + c * (n / 64);
+                for (int64_t i = 0; i < n / 64; i += 16)
+                    for (int l = 0; l < 16; ++l) acc[l] += p[i + l];
+                for (float x : acc) part[c] += x;
+            }
+        });
+        const double dt = seconds_since(t0);
+        double total = 0;
+        for (double x : part) total += x;
+        if (total != double(n)) std::fprintf(stderr, "bandwidth check sum mismatch\n");
+        best = std::max(best, n * 4.0 / dt / 1e9);
+    }
+    return best;
 }
 
 double gemm_roofline_gflops() {
@@ -219,8 +263,10 @@ int main(int argc, char** argv) {
     std::printf("threads: volt pool %d, OpenBLAS %d, hardware %u\n", ThreadPool::global().num_threads(),
                 cpu::blas_threads(), std::thread::hardware_concurrency());
     std::printf("load average at start: %s\n", loadavg().c_str());
-    std::printf("anchor: sgemm 1024^3 = %.1f GFLOP/s (best of 5)\n\n", gemm_roofline_gflops());
-    std::printf("| model | phase | tokens | seconds | tokens/s | BLAS share | BLAS GFLOP/s |\n|---|---|---|---|---|---|---|\n");
+    std::printf("anchor: sgemm 1024^3 = %.1f GFLOP/s (best of 5); read bandwidth %.1f GB/s (512 MiB, best of 3)\n\n",
+                gemm_roofline_gflops(), read_bandwidth_gbs());
+    std::printf("| model | phase | tokens | seconds | tokens/s | BLAS share | GFLOP/s in BLAS | GEMM GFLOP/s over wall | "
+                "weights GB/s |\n|---|---|---|---|---|---|---|---|---|\n");
 
     auto tiny = MiniMaxTextModel::load(fixture);
     if (!tiny) {
