@@ -10,6 +10,12 @@ namespace volt::text {
 
 // UTF-8 encoding of the character that stands for each byte.
 const std::array<std::string, 256>& byte_level_chars();
+// The same as fixed-size records for the hot loop: every stand-in is U+0021..U+0143, one or two UTF-8 bytes.
+struct ByteLevelChar {
+    uint8_t length;
+    char utf8[2];
+};
+const std::array<ByteLevelChar, 256>& byte_level_table();
 // The byte a character stands for, or -1 when the character is not part of the mapping.
 int byte_level_byte(char32_t cp);
 

@@ -146,15 +146,24 @@ public:
         if (add_prefix_space_) prefix_spaces(list);
         if (regex_) VOLT_RETURN_IF_ERROR(split_all(list, SplitBehavior::kIsolated, pattern_segmenter(*regex_, false)));
         // Map every byte to its printable stand-in; pieces keep their order, so one pass over the buffer suffices.
-        const auto& chars = byte_level_chars();
-        std::string mapped;
-        mapped.reserve(list.text.size() + list.text.size() / 2);
+        const auto& table = byte_level_table();
+        size_t total = 0;
+        for (const auto& p : list.pieces) total += p.end - p.begin;
+        std::string mapped(total * 2, '\0');  // at most two UTF-8 bytes per input byte
+        char* out = mapped.data();
+        const char* in = list.text.data();
         for (auto& p : list.pieces) {
-            uint32_t b = uint32_t(mapped.size());
-            for (uint32_t i = p.begin; i < p.end; ++i) mapped += chars[static_cast<unsigned char>(list.text[i])];
+            const uint32_t b = uint32_t(out - mapped.data());
+            for (uint32_t i = p.begin; i < p.end; ++i) {
+                const ByteLevelChar& c = table[static_cast<unsigned char>(in[i])];
+                out[0] = c.utf8[0];
+                out[1] = c.utf8[1];  // harmless when length is 1: the next write overwrites it
+                out += c.length;
+            }
             p.begin = b;
-            p.end = uint32_t(mapped.size());
+            p.end = uint32_t(out - mapped.data());
         }
+        mapped.resize(size_t(out - mapped.data()));
         list.text.swap(mapped);
         return Status::ok();
     }
