@@ -2,6 +2,7 @@
 // fp32 logits [n_tokens, vocab] of a full forward; with --incremental N the first N ids are prefilled and every
 // further id runs as one decode step (the rows are then the prefill's followed by each step's).
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,6 +25,16 @@ struct LogitsOptions {
     int gpus = 1;
 };
 
+// MemAvailable of /proc/meminfo in bytes, 0 when unknown.
+uint64_t available_host_memory() {
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    uint64_t kib = 0;
+    while (in >> key >> kib >> unit)
+        if (key == "MemAvailable:") return kib * 1024;
+    return 0;
+}
+
 Status run_logits(const LogitsOptions& o) {
     if (o.device == "cuda")
         return unimplemented("--device cuda: the CUDA text backbone is not available in this build; use --device cpu");
@@ -36,6 +47,11 @@ Status run_logits(const LogitsOptions& o) {
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
+    // The output holds n x vocab floats (twice while a prefill's rows are copied): refuse before the OOM killer does.
+    const uint64_t need = 2 * static_cast<uint64_t>(n) * static_cast<uint64_t>(V) * sizeof(float);
+    if (const uint64_t avail = available_host_memory(); avail && need > avail)
+        return resource_exhausted("logits of ", n, " tokens x ", V, " vocab need ", need >> 20, " MiB of host memory; ",
+                                  avail >> 20, " MiB is available");
     VOLT_ASSIGN_OR_RETURN(Tensor logits, Tensor::empty({n, V}, DType::kF32));
     float* dst = logits.data_as<float>();
     const int64_t prefill = o.incremental < 0 ? n : o.incremental;
