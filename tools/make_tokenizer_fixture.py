@@ -290,8 +290,10 @@ def build_sentencepiece(strings):
         cases = []
         for s in strings:
             ids = sp.encode(s)
+            # Skipping special tokens = transformers' rule for SentencePiece tokenizers: drop control and unknown ids.
+            kept = [i for i in ids if not (sp.is_control(i) or sp.is_unknown(i))]
             cases.append({"ids": ids, "ids_special": ([sp.bos_id()] if sp.bos_id() >= 0 else []) + ids,
-                          "decoded": sp.decode(ids)})
+                          "decoded": sp.decode(ids), "decoded_skip_special": sp.decode(kept)})
         out[name] = (model, cases)
     return out
 

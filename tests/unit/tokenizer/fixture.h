@@ -15,7 +15,7 @@ struct ReferenceCase {
     std::vector<int32_t> ids;          // encode(text, add_special=false)
     std::vector<int32_t> ids_special;  // encode(text, add_special=true)
     std::string decoded;               // decode(ids)
-    std::string decoded_skip_special;  // decode(ids, skip_special=true); empty for SentencePiece
+    std::string decoded_skip_special;  // decode(ids, skip_special=true)
 };
 
 std::filesystem::path tokenizer_data_dir();
