@@ -10,7 +10,8 @@
 
 namespace volt::cpu::simd {
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+// Not under ThreadSanitizer: the clones' IFUNC resolvers run during relocation, before its runtime is up (crash).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define VOLT_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VOLT_CPU_CLONES
