@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/build-gpu/out}
 mkdir -p "$OUT"
-STAGES=${DEVICE_TEST_STAGES:-build test sanitize bench}
+STAGES=${DEVICE_TEST_STAGES:-build test sanitize bench}  # also: profile (ncu)
 QUICK=${DEVICE_TEST_QUICK:-0}
 export NCCL_NVLS_ENABLE=0
 status=0
@@ -64,12 +64,14 @@ if has_stage test; then
   rc=$?
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|decode 100K|Failure|rel_error|Which is|actual" "$OUT/gpu_tests.log" | head -60
   [[ $rc -ne 0 ]] && { note "GPU tests FAILED (rc $rc)"; status=1; }
-  note "GPU prefill tests, mma.sync baseline kernel"
-  VOLT_LIGHTNING_PREFILL=mma_sync "$BIN/volt_gpu_tests" --gtest_color=no \
-    --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*' >"$OUT/gpu_tests_mma_sync.log" 2>&1
-  rc=$?
-  grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_mma_sync.log" | head -20
-  [[ $rc -ne 0 ]] && { note "GPU tests (mma_sync) FAILED (rc $rc)"; status=1; }
+  for variant in wgmma mma_sync; do
+    note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
+    VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
+      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*' >"$OUT/gpu_tests_$variant.log" 2>&1
+    rc=$?
+    grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_$variant.log" | head -20
+    [[ $rc -ne 0 ]] && { note "GPU tests ($variant) FAILED (rc $rc)"; status=1; }
+  done
 fi
 
 if has_stage sanitize; then
@@ -83,14 +85,25 @@ if has_stage sanitize; then
   done
 fi
 
+if has_stage profile; then
+  # DRAM bytes and tensor-pipe activity of one T=128K prefill (clocks left as found: --clock-control none).
+  note "ncu: prefill T=131072"
+  ncu --clock-control none --kernel-name regex:prefill --launch-skip 33 --launch-count 1 \
+    --section SpeedOfLight --section WarpStateStats --metrics dram__bytes_read.sum,dram__bytes_write.sum \
+    "$BIN/volt_lightning_bench" --prefill-only --quick >"$OUT/ncu.log" 2>&1
+  grep -E "dram__|Duration|Throughput|Stall|stall|Warp Cycles|==PROF==|Error" "$OUT/ncu.log" | head -30
+fi
+
 if has_stage bench; then
   QARG=""
   [[ $QUICK == 1 ]] && QARG="--quick"
   note "benchmark (Volt)"
   "$BIN/volt_lightning_bench" --json "$OUT/bench_volt.jsonl" $QARG 2>&1 | tee "$OUT/bench_volt.log" | tail -12
-  VOLT_LIGHTNING_PREFILL=mma_sync "$BIN/volt_lightning_bench" --prefill-only --quick --json "$OUT/bench_mma.jsonl" \
-    2>&1 | grep prefill
-  grep prefill "$OUT/bench_mma.jsonl" >>"$OUT/bench_volt.jsonl"
+  for variant in wgmma mma_sync; do  # A/B of the other prefill variants, same run
+    VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_lightning_bench" --prefill-only --quick \
+      --json "$OUT/bench_$variant.jsonl" 2>&1 | grep prefill
+    grep prefill "$OUT/bench_$variant.jsonl" >>"$OUT/bench_volt.jsonl"
+  done
   note "anchors (torch copy/GEMM ceilings, flash-linear-attention)"
   PYTHONUNBUFFERED=1 python3 tools/lightning_fla_anchor.py --json "$OUT/bench_anchor.jsonl" $QARG \
     >"$OUT/bench_anchor.log" 2>&1

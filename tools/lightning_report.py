@@ -41,7 +41,7 @@ def main():
     for r in ours:
         if r["op"] == "prefill":
             T = r["T"]
-            if r.get("variant", "wgmma") != "wgmma":  # baseline variant rows: time and ratio only
+            if r.get("variant", "wgmma_cluster") != "wgmma_cluster":  # baseline variant rows: time and ratio only
                 f = fla_pre.get(T)
                 out.append(f"| prefill ({r['variant']}) | T={T}, B=1, H={r['H']} | {r['ms']:.3f} | {r['tbps']:.2f} | "
                            f"{100 * r['tbps'] / ceiling:.0f}% | | {'%.3f' % f if f else 'n/a'} | "
