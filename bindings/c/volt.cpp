@@ -2,6 +2,7 @@
 // (INTERNAL), and failures leave a thread-local message. Nothing here computes: it adapts handles, structs and
 // callbacks to sdk/engine (ChatModel, ChatSession, generate_streaming).
 #include "bindings/c/volt.h"
+#include "bindings/c/abi_guard.h"
 
 #include <algorithm>
 #include <cstring>
@@ -27,50 +28,9 @@ struct volt_session {
 
 namespace {
 
-thread_local std::string t_last_error;
-
-volt_status fail(const volt::Status& s) {
-    t_last_error = s.message();
-    return static_cast<volt_status>(s.code());
-}
-
-volt_status fail(volt_status code, std::string message) {
-    t_last_error = std::move(message);
-    return code;
-}
-
-// Runs `body` (returning volt_status); converts escaping exceptions. Clears the thread's message first, so that a
-// message always belongs to the last call.
-template <typename Fn>
-volt_status guarded(const char* fn_name, Fn&& body) noexcept {
-    t_last_error.clear();
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return fail(VOLT_RESOURCE_EXHAUSTED, std::string(fn_name) + ": out of memory");
-    } catch (const std::exception& e) {
-        return fail(VOLT_INTERNAL, std::string(fn_name) + ": internal error: " + e.what());
-    } catch (...) {
-        return fail(VOLT_INTERNAL, std::string(fn_name) + ": internal error");
-    }
-}
-
-// The number of leading bytes of a params struct the caller knows; fields past it keep the defaults.
-template <typename T>
-bool read_params(const T* in, T* out, void (*init)(T*), const char* fn, volt_status* err) {
-    init(out);
-    if (!in) return true;  // NULL params: all defaults
-    const uint32_t size = in->struct_size;
-    if (size < sizeof(uint32_t) || size > (1u << 16)) {
-        *err = fail(VOLT_INVALID_ARGUMENT, std::string(fn) + ": params.struct_size " + std::to_string(size) +
-                                               " is not a size (fill the struct with its *_params_init function)");
-        return false;
-    }
-    const uint32_t n = std::min<uint32_t>(size, sizeof(T));
-    std::memcpy(static_cast<void*>(out), in, n);
-    out->struct_size = sizeof(T);
-    return true;
-}
+using volt::capi::fail;
+using volt::capi::guarded;
+using volt::capi::read_params;
 
 volt::LogLevel to_level(volt_log_level l) {
     return static_cast<volt::LogLevel>(std::clamp<int32_t>(l, VOLT_LOG_DEBUG, VOLT_LOG_OFF));
@@ -89,7 +49,7 @@ const char* volt_status_name(volt_status s) {
     return volt::status_code_name(static_cast<volt::StatusCode>(s)).data();  // static, NUL-terminated literals
 }
 
-const char* volt_last_error_message(void) { return t_last_error.c_str(); }
+const char* volt_last_error_message(void) { return volt::capi::last_error().c_str(); }
 
 volt_status volt_log_set(volt_log_fn fn, void* user_data, volt_log_level min_level) {
     return guarded("volt_log_set", [&] {

@@ -1,0 +1,66 @@
+// The C ABI's firewall, shared by every volt_ entry point (internal; not installed): failures leave a thread-local
+// message, escaping C++ exceptions become VOLT_INTERNAL / VOLT_RESOURCE_EXHAUSTED, and params structs are read up
+// to the caller's struct_size. Header-only so that tests can drive it with bodies that throw.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "bindings/c/volt.h"
+#include "sdk/status.h"
+
+namespace volt::capi {
+
+inline std::string& last_error() {
+    thread_local std::string message;
+    return message;
+}
+
+inline volt_status fail(const Status& s) {
+    last_error() = s.message();
+    return static_cast<volt_status>(s.code());
+}
+
+inline volt_status fail(volt_status code, std::string message) {
+    last_error() = std::move(message);
+    return code;
+}
+
+// Runs `body` (returning volt_status); converts escaping exceptions. Clears the thread's message first, so that a
+// message always belongs to the last call.
+template <typename Fn>
+volt_status guarded(const char* fn_name, Fn&& body) noexcept {
+    try {
+        last_error().clear();
+        return body();
+    } catch (const std::bad_alloc&) {
+        return fail(VOLT_RESOURCE_EXHAUSTED, std::string(fn_name) + ": out of memory");
+    } catch (const std::exception& e) {
+        return fail(VOLT_INTERNAL, std::string(fn_name) + ": internal error: " + e.what());
+    } catch (...) {
+        return fail(VOLT_INTERNAL, std::string(fn_name) + ": internal error");
+    }
+}
+
+// Copies the leading struct_size bytes the caller knows into a default-initialised struct; fields past them keep
+// their defaults. NULL means all defaults.
+template <typename T>
+bool read_params(const T* in, T* out, void (*init)(T*), const char* fn, volt_status* err) {
+    init(out);
+    if (!in) return true;
+    const uint32_t size = in->struct_size;
+    if (size < sizeof(uint32_t) || size > (1u << 16)) {
+        *err = fail(VOLT_INVALID_ARGUMENT, std::string(fn) + ": params.struct_size " + std::to_string(size) +
+                                               " is not a size (fill the struct with its *_params_init function)");
+        return false;
+    }
+    std::memcpy(static_cast<void*>(out), in, std::min<uint32_t>(size, sizeof(T)));
+    out->struct_size = sizeof(T);
+    return true;
+}
+
+}  // namespace volt::capi
