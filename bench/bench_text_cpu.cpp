@@ -129,7 +129,7 @@ Row bench_prefill(const std::string& name, const MiniMaxTextModel& m, int64_t n,
     return best;
 }
 
-// Greedy decode of `steps` tokens after a `context`-token prompt; times the decode steps only.
+// Greedy decode after a `context`-token prompt; times the decode steps only.
 Row bench_decode(const std::string& name, const MiniMaxTextModel& m, int64_t context, int64_t steps) {
     std::mt19937 g(8);
     std::vector<int32_t> ids(context);
@@ -137,16 +137,22 @@ Row bench_decode(const std::string& name, const MiniMaxTextModel& m, int64_t con
     auto s = Session::create(m);
     if (!s->prefill(ids)) std::exit(1);
     std::vector<int32_t> next = {1};
-    cpu::reset_blas_stats();
-    auto t0 = clock_type::now();
-    for (int64_t i = 0; i < steps; ++i) {
-        auto l = s->append(next, LogitsMode::kLast);
-        if (!l) std::exit(1);
-        next[0] = int32_t(std::max_element(l->data_as<float>(), l->data_as<float>() + m.vocab_size()) - l->data_as<float>());
+    // Three windows of `steps` greedy steps; the fastest window is reported (the machine is shared).
+    Row best{name, "decode @" + std::to_string(context), steps, 1e30, 0, 0, active_weight_bytes(m.config())};
+    for (int w = 0; w < 3; ++w) {
+        cpu::reset_blas_stats();
+        auto t0 = clock_type::now();
+        for (int64_t i = 0; i < steps; ++i) {
+            auto l = s->append(next, LogitsMode::kLast);
+            if (!l) std::exit(1);
+            next[0] = int32_t(std::max_element(l->data_as<float>(), l->data_as<float>() + m.vocab_size()) -
+                              l->data_as<float>());
+        }
+        const double dt = seconds_since(t0);
+        if (dt < best.seconds) best.seconds = dt, best.blas_seconds = cpu::blas_stats().seconds,
+                               best.blas_gflop = cpu::blas_stats().flops / 1e9;
     }
-    const double dt = seconds_since(t0);
-    return {name, "decode @" + std::to_string(context), steps, dt, cpu::blas_stats().seconds,
-            cpu::blas_stats().flops / 1e9, active_weight_bytes(m.config())};
+    return best;
 }
 
 // The 1-minute load average: this machine is shared, so every table says how busy it was.
@@ -273,8 +279,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", tiny.status().to_string().c_str());
         return 3;
     }
-    for (int64_t n : {256, 600}) print_row(bench_prefill("tiny-text", **tiny, n, 3));
-    print_row(bench_decode("tiny-text", **tiny, 256, 256));
+    for (int64_t n : {256, 600}) print_row(bench_prefill("tiny-text", **tiny, n, 5));
+    print_row(bench_decode("tiny-text", **tiny, 256, 128));
 
     if (synthetic) {
         const TextConfig c = synthetic_config();
@@ -287,8 +293,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "synthetic model built in %.1f s\n", seconds_since(t0));
         const std::string name = "synthetic-1024x8";
         for (int64_t n : quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512, 2048})
-            print_row(bench_prefill(name, **big, n, quick ? 1 : 2));
-        print_row(bench_decode(name, **big, quick ? 128 : 512, quick ? 8 : 32));
+            print_row(bench_prefill(name, **big, n, quick ? 1 : 3));
+        print_row(bench_decode(name, **big, quick ? 128 : 512, quick ? 8 : 16));
         op_breakdown(c, quick ? 128 : 2048);
     }
     std::printf("\nload average at end: %s\n", loadavg().c_str());
