@@ -67,7 +67,7 @@ if has_stage test; then
   for variant in wgmma mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
-      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*' >"$OUT/gpu_tests_$variant.log" 2>&1
+      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*:*Sanitizer*' >"$OUT/gpu_tests_$variant.log" 2>&1
     rc=$?
     grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_$variant.log" | head -20
     [[ $rc -ne 0 ]] && { note "GPU tests ($variant) FAILED (rc $rc)"; status=1; }
@@ -75,13 +75,15 @@ if has_stage test; then
 fi
 
 if has_stage sanitize; then
-  for tool in memcheck racecheck; do
-    note "compute-sanitizer $tool (short run)"
-    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" --gtest_filter='*ShortSanitizerRun*' \
-      >"$OUT/sanitize_$tool.log" 2>&1
-    rc=$?
-    tail -3 "$OUT/sanitize_$tool.log"
-    [[ $rc -ne 0 ]] && { note "$tool FAILED (rc $rc)"; status=1; }
+  for variant in wgmma_cluster mma_sync; do
+    for tool in memcheck racecheck; do
+      note "compute-sanitizer $tool (short run, $variant)"
+      VOLT_LIGHTNING_PREFILL=$variant compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" \
+        --gtest_filter='*ShortSanitizerRun*' >"$OUT/sanitize_${tool}_$variant.log" 2>&1
+      rc=$?
+      tail -2 "$OUT/sanitize_${tool}_$variant.log"
+      [[ $rc -ne 0 ]] && { note "$tool ($variant) FAILED (rc $rc)"; status=1; }
+    done
   done
 fi
 
