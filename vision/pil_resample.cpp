@@ -116,8 +116,8 @@ Image pil_resize_bicubic(const Image& src, int out_w, int out_h) {
     // Pillow ImagingResampleInner (Pillow 13): two passes with an 8-bit rounded intermediate. The horizontal pass
     // runs first (over just the source rows the vertical filter will read), unless the height shrinks by more than
     // twice as many pixels as the width: then the vertical pass runs first. The order changes the result (the
-    // intermediate is rounded), so it is part of the contract. Older Pillow releases always ran the horizontal pass first; the
-    // fixtures pin Pillow 13.0.0.
+    // intermediate is rounded), so it is part of the contract. Older Pillow releases always ran the horizontal pass
+    // first; the fixtures pin Pillow 13.0.0.
     const bool need_h = out_w != src.width, need_v = out_h != src.height;
     const int dh = src.height - out_h, dw = src.width - out_w;
     const bool horizontal_first = !(dh > 0 && dh > dw * 2);

@@ -1,6 +1,7 @@
 // Preprocessing end to end (decode -> anyres crops -> normalised float32) against MiniMax-VL-01's processor rules
 // run on PIL (tools/make_vision_fixture.py): the 8-bit crops must be identical for every image except the CMYK
-// JPEG when the build lacks libjpeg (see image_decode.h), and the float pixel values within 1/255 (they are in fact bit-identical).
+// JPEG when the build lacks libjpeg (see image_decode.h), and the float pixel values within 1/255 (they are in fact
+// bit-identical).
 #include <cmath>
 
 #include "sdk/npy.h"
