@@ -113,9 +113,13 @@ Status lightning_norm_gate(const LightningNormGateParams& p);
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
 namespace cuda {
-// All pointers are device pointers. bf16 q/k/v/o, fp32 slopes and states, head_dim 128. Asynchronous on `stream`;
-// returns the launch status only.
+// All pointers are device pointers. bf16 q/k/v/o, fp32 slopes and states, head_dim 128; q/k/v/o and states 16-byte
+// aligned, strides multiples of 8 elements; at most 65535 heads and sequences per call. Asynchronous on `stream`;
+// returns the launch status only. Prefill runs one CTA per (64-column value slice, head, sequence), so a single
+// sequence fills the GPU only with >= ~64 heads (2 CTAs per head); the kernel variant can be forced with
+// VOLT_LIGHTNING_PREFILL=wgmma_cluster (default) | wgmma | mma_sync (for A/B timing).
 Status run(const LightningAttentionParams& p, cudaStream_t stream);
+// Norm + gate: width a multiple of 8, at most 16384.
 Status run(const LightningNormGateParams& p, cudaStream_t stream);
 }  // namespace cuda
 #endif
