@@ -1,0 +1,173 @@
+// The conversation model, its JSON form, the Markdown export and the on-disk store (no model needed).
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "conversation_model.h"
+#include "conversation_store.h"
+
+using namespace volt::desktop;
+
+class TestConversationModel : public QObject {
+    Q_OBJECT
+
+    static Conversation sample() {
+        Conversation c = Conversation::createNew();
+        Message u;
+        u.role = Role::User;
+        u.text = "Which city is **north** of the river?";
+        u.attachments.append({Attachment::Kind::Document, "/tmp/x/map.pdf", "map.pdf", 321, 3});
+        Message a;
+        a.role = Role::Assistant;
+        a.text = "Belmont.\n\n| City | Pop |\n|---|---|\n| Belmont | 12400 |\n";
+        a.state = Message::State::Stopped;
+        a.stats.timeToFirstToken = 0.25;
+        a.stats.tokensPerSecond = 41.5;
+        a.stats.completionTokens = 12;
+        c.messages = {u, a};
+        return c;
+    }
+
+private slots:
+    void streamingChangesOnlyTheRow() {
+        ConversationModel m;
+        QSignalSpy inserted(&m, &QAbstractItemModel::rowsInserted);
+        QSignalSpy changed(&m, &QAbstractItemModel::dataChanged);
+        Message u;
+        u.text = "hi";
+        QCOMPARE(m.append(u), 0);
+        Message a;
+        a.role = Role::Assistant;
+        a.state = Message::State::Streaming;
+        const int row = m.append(a);
+        QCOMPARE(row, 1);
+        QCOMPARE(inserted.count(), 2);
+        m.appendText(row, "Hel");
+        m.appendText(row, "");  // empty pieces (held-back bytes) change nothing
+        m.appendText(row, "lo");
+        QCOMPARE(changed.count(), 2);
+        QCOMPARE(changed.last().at(0).value<QModelIndex>().row(), 1);
+        QCOMPARE(m.data(m.index(row), ConversationModel::TextRole).toString(), QString("Hello"));
+        QCOMPARE(m.data(m.index(row), ConversationModel::StateRole).toInt(), int(Message::State::Streaming));
+        ReplyStats s;
+        s.timeToFirstToken = 0.5;
+        s.tokensPerSecond = 20;
+        s.completionTokens = 2;
+        m.finish(row, Message::State::Complete, s);
+        const QString stats = m.data(m.index(row), ConversationModel::StatsTextRole).toString();
+        QVERIFY2(stats.contains("0.50 s to first token") && stats.contains("20.0 tokens/s"), qPrintable(stats));
+        QVERIFY(m.data(m.index(0), ConversationModel::StatsTextRole).toString().isEmpty());  // user rows: none
+    }
+
+    void truncateRemovesTail() {
+        ConversationModel m;
+        m.setConversation(sample());
+        QSignalSpy removed(&m, &QAbstractItemModel::rowsRemoved);
+        m.truncate(1);
+        QCOMPARE(m.rowCount(), 1);
+        QCOMPARE(removed.count(), 1);
+        m.truncate(5);  // nothing to remove
+        QCOMPARE(removed.count(), 1);
+        QCOMPARE(m.data(m.index(0), ConversationModel::AttachmentsTextRole).toString(),
+                 QString("map.pdf · 3 pages · 321 tokens"));
+    }
+
+    void jsonRoundTrip() {
+        const Conversation c = sample();
+        const QByteArray bytes = QJsonDocument(toJson(c)).toJson();
+        Conversation back;
+        QString error;
+        QVERIFY2(fromJson(QJsonDocument::fromJson(bytes).object(), &back, &error), qPrintable(error));
+        QCOMPARE(back.id, c.id);
+        QCOMPARE(back.messages.size(), 2);
+        QCOMPARE(back.messages[0].text, c.messages[0].text);
+        QCOMPARE(back.messages[0].attachments.size(), 1);
+        QCOMPARE(back.messages[0].attachments[0].tokens, 321);
+        QCOMPARE(back.messages[0].attachments[0].pages, 3);
+        QCOMPARE(back.messages[1].state, Message::State::Stopped);
+        QCOMPARE(back.messages[1].stats.completionTokens, 12);
+        QCOMPARE(back.messages[1].stats.tokensPerSecond, 41.5);
+    }
+
+    void jsonRejectsForeignFiles() {
+        Conversation back;
+        QString error;
+        QVERIFY(!fromJson(QJsonObject{{"id", "x"}}, &back, &error));
+        QVERIFY(error.contains("format"));
+        QJsonObject o = toJson(sample());
+        QJsonArray msgs = o["messages"].toArray();
+        QJsonObject m0 = msgs[0].toObject();
+        m0["role"] = "robot";
+        msgs[0] = m0;
+        o["messages"] = msgs;
+        QVERIFY(!fromJson(o, &back, &error));
+        QVERIFY2(error.contains("robot"), qPrintable(error));
+    }
+
+    void streamingStateReloadsAsStopped() {
+        QCOMPARE(stateFromName("streaming"), Message::State::Stopped);
+    }
+
+    void markdownExport() {
+        const QString md = toMarkdown(sample(), "Be brief.");
+        QVERIFY(md.startsWith("# Which city is **north** of the river?"));
+        QVERIFY(md.contains("## System\n\nBe brief."));
+        QVERIFY(md.contains("## User\n\n> Attached: **map.pdf**, 3 pages, 321 tokens"));
+        QVERIFY(md.contains("| Belmont | 12400 |"));
+        QVERIFY(md.contains("_(stopped)_"));
+        QVERIFY(md.indexOf("## User") < md.indexOf("## Assistant"));
+    }
+
+    void storeSavesListsLoadsAndDeletes() {
+        QTemporaryDir dir;
+        ConversationStore store(dir.path());
+        QTemporaryDir src;
+        const QString original = src.filePath("notes.txt");
+        {
+            QFile f(original);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("hello");
+        }
+        Conversation c = sample();
+        QString error;
+        const QString copy = store.importAttachment(c.id, original, &error);
+        QVERIFY2(!copy.isEmpty(), qPrintable(error));
+        QVERIFY(copy.startsWith(store.directory()));
+        const QString copy2 = store.importAttachment(c.id, original, &error);  // same name: a second file
+        QVERIFY(copy2 != copy && QFile::exists(copy2));
+        QCOMPARE(store.importAttachment(c.id, copy, &error), copy);  // already inside: kept as is
+        c.messages[0].attachments[0].path = copy;
+        QVERIFY2(store.save(c, &error), qPrintable(error));
+
+        Conversation older = Conversation::createNew();
+        older.updated = QDateTime::currentDateTimeUtc().addDays(-1);
+        older.messages = {sample().messages[0]};
+        older.messages[0].text = "older question";
+        QVERIFY(store.save(older, &error));
+        {
+            QFile junk(QDir(store.directory()).filePath("junk.json"));
+            QVERIFY(junk.open(QIODevice::WriteOnly));
+            junk.write("{not json");
+        }
+        QStringList warnings;
+        const auto list = store.list(&warnings);
+        QCOMPARE(list.size(), 2);
+        QCOMPARE(list[0].id, c.id);  // newest first
+        QCOMPARE(list[1].title, QString("older question"));
+        QCOMPARE(warnings.size(), 1);
+
+        Conversation back;
+        QVERIFY2(store.load(c.id, &back, &error), qPrintable(error));
+        QCOMPARE(back.messages[0].attachments[0].path, copy);
+        QVERIFY(store.remove(c.id, &error));
+        QVERIFY(!QFile::exists(copy));
+        QVERIFY(!store.load(c.id, &back, &error));
+        QVERIFY(!store.load("../../etc/passwd", &back, &error));  // ids never name paths outside the store
+        QVERIFY(error.contains("invalid"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestConversationModel)
+#include "test_conversation_model.moc"
