@@ -207,6 +207,60 @@ int main(int argc, char** argv) {
         }
     }
 
+    // ---- prefill with 8 heads (a tensor-parallel shard of the model's 64), T = 128K: one wave of 16 CTAs without
+    // context-parallel segments, segments with the workspace the kernel asks for ----
+    {
+        const int H8 = 8;
+        const int64_t T = 131072;
+        const size_t n = static_cast<size_t>(T) * H8 * kD;
+        __nv_bfloat16 *q, *k, *v, *o;
+        float* state;
+        CHECK(cudaMalloc(&q, n * 2));
+        CHECK(cudaMalloc(&k, n * 2));
+        CHECK(cudaMalloc(&v, n * 2));
+        CHECK(cudaMalloc(&o, n * 2));
+        CHECK(cudaMalloc(&state, size_t{H8} * kD * kD * 4));
+        fill_activations<<<4096, 256>>>(q, n, 41);
+        fill_activations<<<4096, 256>>>(k, n, 42);
+        fill_activations<<<4096, 256>>>(v, n, 43);
+        CHECK(cudaGetLastError());
+        volt::LightningAttentionParams p;
+        p.num_tokens = T;
+        p.num_seqs = 1;
+        p.num_heads = H8;
+        p.head_dim = kD;
+        p.q = q;
+        p.k = k;
+        p.v = v;
+        p.o = o;
+        p.q_stride_token = p.k_stride_token = p.v_stride_token = p.o_stride_token = int64_t{H8} * kD;
+        p.q_stride_head = p.k_stride_head = p.v_stride_head = p.o_stride_head = kD;
+        p.slope = d_slope;  // the first 8 of the 64-head slopes: any decay, the speed does not depend on it
+        p.state_out = state;
+        p.max_seqlen = T;
+        const size_t ws_bytes = volt::cuda::prefill_workspace_bytes(p);
+        void* ws = nullptr;
+        if (ws_bytes) CHECK(cudaMalloc(&ws, ws_bytes));
+        for (int cp = 0; cp < 2; ++cp) {
+            p.workspace = cp ? ws : nullptr;
+            p.workspace_bytes = cp ? ws_bytes : 0;
+            const double ms = median_ms([&](int) { CHECK_STATUS(volt::cuda::run(p, nullptr)); }, 2, 10);
+            const double bytes = 4.0 * T * H8 * kD * 2 + double(H8) * kD * kD * 4;
+            std::snprintf(line, sizeof line,
+                          "{\"op\": \"prefill_h8\", \"variant\": \"%s\", \"T\": %lld, \"H\": %d, \"segments\": %s, "
+                          "\"workspace_mb\": %.1f, \"ms\": %.4f, \"bytes\": %.0f, \"tbps\": %.3f}",
+                          variant.c_str(), static_cast<long long>(T), H8, cp ? "true" : "false",
+                          cp ? ws_bytes / 1048576.0 : 0.0, ms, bytes, bytes / ms / 1e9);
+            emit(line);
+        }
+        if (ws) CHECK(cudaFree(ws));
+        CHECK(cudaFree(q));
+        CHECK(cudaFree(k));
+        CHECK(cudaFree(v));
+        CHECK(cudaFree(o));
+        CHECK(cudaFree(state));
+    }
+
     // ---- decode: B sequences x 64 heads, state rotated over sets so it is read from HBM ----
     for (int B : {1, 8, 64}) {
         if (prefill_only) break;

@@ -73,6 +73,13 @@ struct LightningAttentionParams {
     // [slots, H, D(k), D(v)] fp32 state after the last token; may alias state_in (updated in place).
     // Null: not written (prefill only; decode needs it).
     float* state_out = nullptr;
+
+    // CUDA prefill only: device scratch of cuda::prefill_workspace_bytes(params) bytes. When the (value slice,
+    // head, sequence) CTAs cannot fill the GPU (few heads per GPU under tensor parallelism, one long sequence), the
+    // kernel cuts sequences into context-parallel segments and needs it; null or too small: no segments (correct,
+    // slower). Unused by the CPU twin and by decode.
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
 };
 
 // y = RMSNorm over all H*D channels of one token (fp32 statistics), times weight, times sigmoid(gate):
@@ -119,6 +126,9 @@ namespace cuda {
 // sequence fills the GPU only with >= ~64 heads (2 CTAs per head); the kernel variant can be forced with
 // VOLT_LIGHTNING_PREFILL=wgmma_cluster (default) | wgmma | mma_sync (for A/B timing).
 Status run(const LightningAttentionParams& p, cudaStream_t stream);
+// Scratch bytes `run` wants in p.workspace for this prefill on the current device (0: none). Depends on the shapes,
+// max_seqlen and the device's SM count, not on pointers.
+size_t prefill_workspace_bytes(const LightningAttentionParams& p);
 // Norm + gate: width a multiple of 8, at most 16384.
 Status run(const LightningNormGateParams& p, cudaStream_t stream);
 }  // namespace cuda

@@ -67,7 +67,7 @@ if has_stage test; then
   for variant in wgmma mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
-      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*:*Sanitizer*' >"$OUT/gpu_tests_$variant.log" 2>&1
+      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*:*Sanitizer*:*ContextParallel*' >"$OUT/gpu_tests_$variant.log" 2>&1
     rc=$?
     grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_$variant.log" | head -20
     [[ $rc -ne 0 ]] && { note "GPU tests ($variant) FAILED (rc $rc)"; status=1; }

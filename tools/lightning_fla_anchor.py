@@ -68,6 +68,14 @@ def main():
             q = k = v = None
             torch.cuda.empty_cache()
 
+    # An 8-head shard (tensor parallel) at T = 128K, for the context-parallel comparison.
+    q, k, v = (rand_act(1, 131072, 8, D) for _ in range(3))
+    fn = lambda: chunk_lightning_attn(q, k, v, layer_idx=0, num_layers=80, output_final_state=True)  # noqa: E731
+    ms = triton.testing.do_bench(fn, warmup=100, rep=500, return_mode="median")
+    emit({"op": "fla_prefill_h8", "T": 131072, "H": 8, "ms": ms}, fh)
+    q = k = v = None
+    torch.cuda.empty_cache()
+
     for B in (1, 8, 64):
         q, k, v = (rand_act(B, 1, H, D) for _ in range(3))
         # Rotate over state sets (>= 512 MiB in all) so the state is read from HBM, as the C++ benchmark does.

@@ -63,6 +63,13 @@ def main():
                        f"{100 * r['tbps'] / ceiling:.0f}% | {roof:.4f} | "
                        f"{'%.4f' % f if f else 'n/a'} | {'%.2fx' % (f / r['ms']) if f else 'n/a'} | "
                        f"{('<= %.3f ms: ' % tgt + ('met' if r['ms'] <= tgt else 'missed')) if tgt else ''} |")
+        elif r["op"] == "prefill_h8":
+            f = next((x["ms"] for x in anchor if x["op"] == "fla_prefill_h8"), None)
+            roof = r["bytes"] / (ceiling * 1e9)
+            seg = "context-parallel segments" if r["segments"] else "no segments"
+            out.append(f"| prefill, 8 heads ({seg}, {r['variant']}) | T={r['T']}, B=1, H=8 | {r['ms']:.3f} | "
+                       f"{r['tbps']:.2f} | {100 * r['tbps'] / ceiling:.0f}% | {roof:.3f} | "
+                       f"{'%.3f' % f if f else 'n/a'} | {'%.2fx' % (f / r['ms']) if f else 'n/a'} | |")
         elif r["op"] == "norm_gate":
             roof = r["bytes"] / (ceiling * 1e9)
             out.append(f"| norm+gate | T={r['T']}, W={r['W']} | {r['ms']:.4f} | {r['tbps']:.2f} | "

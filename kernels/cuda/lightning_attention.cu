@@ -22,6 +22,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -64,7 +65,23 @@ struct PrefillArgs {
     float* state_out;
     int num_heads;
     bool silu;
+    // Context-parallel segments (wgmma kernel only): every sequence is cut into `segs` segments of whole chunks and
+    // blockIdx.z = n * segs + p. segs == 1: no cut, states come from state_in/state_out directly.
+    int segs;
+    float* seg_start;        // [N * segs, H, D, D] state entering each segment (written by the combine kernel)
+    float* seg_local;        // [N * segs, H, D, D] each segment's end state from a zero start (state-only pass)
 };
+
+// Tokens [begin, begin + len) of segment p of sequence n: ceil(L / segs) rounded up to whole chunks, so every segment
+// but the last starts chunk-aligned relative to its sequence and the decay algebra is the same as one pass.
+__device__ __forceinline__ void segment_range(const PrefillArgs& a, int n, int p, int64_t& begin, int64_t& len) {
+    const int64_t b0 = a.cu_seqlens ? a.cu_seqlens[n] : 0;
+    const int64_t total = a.cu_seqlens ? a.cu_seqlens[n + 1] - b0 : a.num_tokens;
+    const int64_t per = ((total + a.segs - 1) / a.segs + kC - 1) / kC * kC;
+    const int64_t s0 = per * p < total ? per * p : total;
+    begin = b0 + s0;
+    len = (s0 + per < total ? s0 + per : total) - s0;
+}
 
 // ---- small PTX helpers ----------------------------------------------------------------------------------------------
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
@@ -501,6 +518,7 @@ struct WgLoadPlan {
     int qk_row, v_row;  // first row of this thread
 };
 
+template <bool kWithQ>
 __device__ __forceinline__ void wg_load_chunk(const WgLoadPlan& lp, char* tiles, int st, int c, int m) {
     char* sq = tiles + st * kWgStageBytes;
     char* sk = sq + kQBytes;
@@ -512,7 +530,7 @@ __device__ __forceinline__ void wg_load_chunk(const WgLoadPlan& lp, char* tiles,
         const int row = lp.qk_row + 16 * it;
         const bool in = row < m;
         const int64_t t = t0 + (in ? row : 0);
-        cp_async16(smem_u32(sq + swz128<kC>(row, qch)), lp.q + t * lp.q_st, in ? 16 : 0);
+        if constexpr (kWithQ) cp_async16(smem_u32(sq + swz128<kC>(row, qch)), lp.q + t * lp.q_st, in ? 16 : 0);
         cp_async16(smem_u32(sk + swz128<kC>(row, qch)), lp.k + t * lp.k_st, in ? 16 : 0);
     }
 #pragma unroll
@@ -524,6 +542,7 @@ __device__ __forceinline__ void wg_load_chunk(const WgLoadPlan& lp, char* tiles,
     }
 }
 
+template <bool kWithQ>
 __device__ __forceinline__ void wg_silu_own_chunks(char* tiles, int st, int tid) {
     char* sq = tiles + st * kWgStageBytes;
     char* sk = sq + kQBytes;
@@ -532,7 +551,7 @@ __device__ __forceinline__ void wg_silu_own_chunks(char* tiles, int st, int tid)
     for (int it = 0; it < (kC * kD / 8) / kThreads; ++it) {
         const int idx = it * kThreads + tid;
         const int row = idx >> 4, ch = idx & 15;
-        silu_chunk(sq + swz128<kC>(row, ch * 8));
+        if constexpr (kWithQ) silu_chunk(sq + swz128<kC>(row, ch * 8));
         silu_chunk(sk + swz128<kC>(row, ch * 8));
     }
 #pragma unroll
@@ -542,6 +561,8 @@ __device__ __forceinline__ void wg_silu_own_chunks(char* tiles, int st, int tid)
     }
 }
 
+// kStateOnly: the context-parallel first pass: only each segment's end state from a zero start (no Q, no outputs).
+template <bool kStateOnly>
 __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const PrefillArgs a) {
     extern __shared__ __align__(1024) char smem_raw[];
     // Dynamic shared memory is not promised 1 KiB alignment: round the tile base up (slack is allocated).
@@ -549,21 +570,30 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
     char* s_state = tiles + kWgStages * kWgStageBytes;  // 2 x [128 d_k][64 d_v] bf16, swizzled 128-byte rows
     char* s_out = s_state + 2 * kSBytes;              // [64 rows][64 d_v] bf16
 
-    const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
+    const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z / a.segs, seg = blockIdx.z % a.segs;
+    if (kStateOnly && seg == a.segs - 1) return;  // the last segment's end state is the combine's business
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
     // Warpgroup index through a shuffle so the compiler sees it warp-uniform (else it serialises the wgmma ops).
     const bool output_role = __shfl_sync(0xffffffffu, tid / 128, 0) == 0;
     const int rw = warp & 3;  // warp index within its warpgroup
-    const int64_t tok_begin = a.cu_seqlens ? a.cu_seqlens[n] : 0;
-    const int64_t len = a.cu_seqlens ? a.cu_seqlens[n + 1] - tok_begin : a.num_tokens;
+    int64_t tok_begin, len;
+    segment_range(a, n, seg, tok_begin, len);
     const int64_t slot = a.state_slots ? a.state_slots[n] : n;
     const float slope = a.slope[h];
     const float nl2 = -slope * kLog2e;
+    // Where this CTA's state slice comes from and goes to.
+    const size_t head_state = static_cast<size_t>(a.num_heads) * kD * kD;
+    const size_t seg_off = (static_cast<size_t>(blockIdx.z) * a.num_heads + h) * kD * kD + slice * kDVS;
+    const size_t user_off = static_cast<size_t>(slot) * head_state + static_cast<size_t>(h) * kD * kD + slice * kDVS;
+    const float* st_in = kStateOnly ? nullptr : a.segs > 1 ? a.seg_start + seg_off : a.state_in ? a.state_in + user_off
+                                                                                                  : nullptr;
+    float* st_out = kStateOnly           ? a.seg_local + seg_off
+                    : seg == a.segs - 1 ? (a.state_out ? a.state_out + user_off : nullptr)
+                                        : nullptr;
 
     // State warpgroup: sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)] of the slice.
     float sacc[2][32];
-    const size_t state_off = (static_cast<size_t>(slot) * a.num_heads + h) * kD * kD + slice * kDVS;
     if (!output_role) {
 #pragma unroll
         for (int mt = 0; mt < 2; ++mt)
@@ -573,7 +603,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
                 for (int hf = 0; hf < 2; ++hf) {
                     const int r = 64 * mt + 16 * rw + g + 8 * hf, c = 8 * nt + 2 * t4;
                     float2 v2 = make_float2(0.0f, 0.0f);
-                    if (a.state_in) v2 = *reinterpret_cast<const float2*>(a.state_in + state_off + r * kD + c);
+                    if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + c);
                     sacc[mt][4 * nt + 2 * hf] = v2.x;
                     sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
                     *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, c)) = pack_bf16(v2.x, v2.y);
@@ -614,13 +644,13 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
     lp.v_row = tid >> 3;
 #pragma unroll
     for (int c = 0; c < kWgStages - 1; ++c) {
-        if (c < nchunks) wg_load_chunk(lp, tiles, c, c, chunk_rows(len, c));
+        if (c < nchunks) wg_load_chunk<!kStateOnly>(lp, tiles, c, c, chunk_rows(len, c));
         cp_async_commit();
     }
     // Loads of chunk c + kWgStages - 1, issued by each role once its tensor-core work for chunk c is in flight.
     auto issue_next_loads = [&](int c) {
         const int cn = c + kWgStages - 1;
-        if (cn < nchunks) wg_load_chunk(lp, tiles, cn % kWgStages, cn, chunk_rows(len, cn));
+        if (cn < nchunks) wg_load_chunk<!kStateOnly>(lp, tiles, cn % kWgStages, cn, chunk_rows(len, cn));
         cp_async_commit();
     };
 
@@ -628,7 +658,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
         const int st = c % kWgStages;
         const int m = chunk_rows(len, c);
         cp_async_wait<kWgStages - 2>();
-        if (a.silu) wg_silu_own_chunks(tiles, st, tid);
+        if (a.silu) wg_silu_own_chunks<!kStateOnly>(tiles, st, tid);
         fence_proxy_async();  // this thread's cp.async / SiLU writes -> wgmma operand reads
         __syncthreads();
         const char* sq = tiles + st * kWgStageBytes;
@@ -636,7 +666,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
         const char* sv = sk + kKBytes;
         const uint32_t sv_u32 = smem_u32(sv), sk_u32 = smem_u32(sk);
 
-        if (output_role) {
+        if (kStateOnly && output_role) {
+            issue_next_loads(c);  // the output warpgroup only shares the loading in the state-only pass
+        } else if (output_role) {
             const uint32_t sprev_u32 = smem_u32(s_state + (c & 1) * kSBytes);
             const uint32_t sq_u32 = smem_u32(sq);
             // Three commit groups so the masking of P overlaps the inter product: (1) P = Q K^T, (2) O = Q S_prev;
@@ -774,7 +806,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
     }
     cp_async_wait<0>();
 
-    if (!output_role && a.state_out) {
+    if (!output_role && st_out) {
 #pragma unroll
         for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -782,9 +814,37 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
 #pragma unroll
                 for (int hf = 0; hf < 2; ++hf) {
                     const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
-                    *reinterpret_cast<float2*>(a.state_out + state_off + r * kD + col) =
+                    *reinterpret_cast<float2*>(st_out + r * kD + col) =
                         make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
                 }
+    }
+}
+
+// Context-parallel combine: start state of every segment, S_0 = the sequence's initial state (or 0) and
+// S_p = lambda^{len_{p-1}} S_{p-1} + local_{p-1}, the decay applied as S - mu S (mu = -expm1(-slope len)) like the
+// kernels. One thread per float4 of a (sequence, head) state; grid (D*D/4/256, H, N).
+__global__ void __launch_bounds__(256) segment_combine_kernel(const PrefillArgs a) {
+    const int h = blockIdx.y, n = blockIdx.z;
+    const int e4 = blockIdx.x * 256 + threadIdx.x;
+    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
+    const size_t head4 = kD * kD / 4;
+    float4 S = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (a.state_in)
+        S = reinterpret_cast<const float4*>(a.state_in)[(static_cast<size_t>(slot) * a.num_heads + h) * head4 + e4];
+    const float slope = a.slope[h];
+    for (int p = 0; p < a.segs; ++p) {
+        const size_t idx = ((static_cast<size_t>(n) * a.segs + p) * a.num_heads + h) * head4 + e4;
+        if (p > 0) {
+            int64_t b, len;
+            segment_range(a, n, p - 1, b, len);
+            const float mu = -expm1f(-slope * static_cast<float>(len));
+            const float4 L = reinterpret_cast<const float4*>(a.seg_local)[idx - a.num_heads * head4];
+            S.x = fmaf(-mu, S.x, S.x) + L.x;
+            S.y = fmaf(-mu, S.y, S.y) + L.y;
+            S.z = fmaf(-mu, S.z, S.z) + L.z;
+            S.w = fmaf(-mu, S.w, S.w) + L.w;
+        }
+        reinterpret_cast<float4*>(a.seg_start)[idx] = S;
     }
 }
 
@@ -971,6 +1031,52 @@ PrefillVariant prefill_variant() {
     return v;
 }
 
+template <bool kStateOnly>
+Status launch_wgmma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
+    static const cudaError_t attr = cudaFuncSetAttribute(
+        prefill_wgmma_kernel<kStateOnly>, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes);
+    VOLT_CUDA_RETURN_IF_ERROR(attr);
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = kWgSmemBytes;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr_cluster{};
+    attr_cluster.id = cudaLaunchAttributeClusterDimension;
+    attr_cluster.val.clusterDim.x = kSlices;
+    attr_cluster.val.clusterDim.y = 1;
+    attr_cluster.val.clusterDim.z = 1;
+    if (cluster) {
+        cfg.attrs = &attr_cluster;
+        cfg.numAttrs = 1;
+    }
+    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, prefill_wgmma_kernel<kStateOnly>, a));
+    return Status::ok();
+}
+
+// Context-parallel segments per sequence for a prefill: 1 when the (slice, head, sequence) CTAs already fill the
+// GPU once; else as many as fit in one wave (a second, partial wave would cost a whole extra step time), and each
+// segment at least 8 chunks (512 tokens) so the extra state-only pass stays small against the main one.
+Expected<int> plan_segments(const LightningAttentionParams& p) {
+    if (p.phase != LightningPhase::kPrefill || prefill_variant() == PrefillVariant::kMmaSync) return 1;
+    int device = 0, sms = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int64_t ctas = int64_t{kSlices} * p.num_heads * p.num_seqs;
+    const int64_t max_len = p.max_seqlen > 0 ? p.max_seqlen : p.num_tokens;
+    int64_t segs = ctas > 0 ? sms / ctas : 1;
+    segs = std::min<int64_t>(segs, max_len / (8 * kC));
+    segs = std::min<int64_t>(segs, 64);
+    segs = std::min<int64_t>(segs, 65535 / std::max(p.num_seqs, 1));
+    return static_cast<int>(std::max<int64_t>(segs, 1));
+}
+
+// Two fp32 states per (segment, sequence, head): the segments' local end states and their start states.
+size_t segment_workspace_bytes(const LightningAttentionParams& p, int segs) {
+    if (segs <= 1) return 0;
+    return 2 * static_cast<size_t>(segs) * p.num_seqs * p.num_heads * kD * kD * sizeof(float);
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 Status check_cuda_params(const LightningAttentionParams& p) {
@@ -986,8 +1092,9 @@ Status check_cuda_params(const LightningAttentionParams& p) {
                           p.v_stride_head, p.o_stride_token, p.o_stride_head})
             if (s % 8 != 0) return invalid_argument("lightning_attention (CUDA): strides must be multiples of 8");
     }
-    if ((p.state_in && !aligned16(p.state_in)) || (p.state_out && !aligned16(p.state_out)))
-        return invalid_argument("lightning_attention (CUDA): states must be 16-byte aligned");
+    if ((p.state_in && !aligned16(p.state_in)) || (p.state_out && !aligned16(p.state_out)) ||
+        (p.workspace && !aligned16(p.workspace)))
+        return invalid_argument("lightning_attention (CUDA): states and workspace must be 16-byte aligned");
     return Status::ok();
 }
 
@@ -1015,36 +1122,37 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
     }
     PrefillArgs a{q, k, v, o, p.q_stride_token, p.q_stride_head, p.k_stride_token, p.k_stride_head, p.v_stride_token,
                   p.v_stride_head, p.o_stride_token, p.o_stride_head, p.cu_seqlens, p.num_tokens, p.slope,
-                  p.state_slots, p.state_in, p.state_out, p.num_heads, p.silu_inputs};
-    const dim3 grid(kSlices, p.num_heads, p.num_seqs);
+                  p.state_slots, p.state_in, p.state_out, p.num_heads, p.silu_inputs, 1, nullptr, nullptr};
     const PrefillVariant variant = prefill_variant();
     if (variant == PrefillVariant::kMmaSync) {
         static const cudaError_t attr =
             cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
         VOLT_CUDA_RETURN_IF_ERROR(attr);
-        prefill_kernel<<<grid, kThreads, kSmemBytes, stream>>>(a);
-    } else {
-        static const cudaError_t attr =
-            cudaFuncSetAttribute(prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes);
-        VOLT_CUDA_RETURN_IF_ERROR(attr);
-        cudaLaunchConfig_t cfg{};
-        cfg.gridDim = grid;
-        cfg.blockDim = dim3(kThreads);
-        cfg.dynamicSmemBytes = kWgSmemBytes;
-        cfg.stream = stream;
-        cudaLaunchAttribute cluster{};
-        cluster.id = cudaLaunchAttributeClusterDimension;
-        cluster.val.clusterDim.x = kSlices;
-        cluster.val.clusterDim.y = 1;
-        cluster.val.clusterDim.z = 1;
-        if (variant == PrefillVariant::kWgmmaCluster) {
-            cfg.attrs = &cluster;
-            cfg.numAttrs = 1;
-        }
-        VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, prefill_wgmma_kernel, a));
+        prefill_kernel<<<dim3(kSlices, p.num_heads, p.num_seqs), kThreads, kSmemBytes, stream>>>(a);
+        VOLT_CUDA_CHECK_LAUNCH();
+        return Status::ok();
     }
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    const bool cluster = variant == PrefillVariant::kWgmmaCluster;
+    VOLT_ASSIGN_OR_RETURN(const int segs, plan_segments(p));
+    const size_t need = segment_workspace_bytes(p, segs);
+    if (segs > 1 && p.workspace && p.workspace_bytes >= need) {
+        // Context parallel: segment end states from k, v alone, the prefix combine, then every segment in parallel.
+        const size_t half = need / 2;
+        a.segs = segs;
+        a.seg_local = static_cast<float*>(p.workspace);
+        a.seg_start = reinterpret_cast<float*>(static_cast<char*>(p.workspace) + half);
+        const dim3 grid(kSlices, p.num_heads, p.num_seqs * segs);
+        VOLT_RETURN_IF_ERROR(launch_wgmma_prefill<true>(a, grid, cluster, stream));
+        segment_combine_kernel<<<dim3(kD * kD / 4 / 256, p.num_heads, p.num_seqs), 256, 0, stream>>>(a);
+        VOLT_CUDA_CHECK_LAUNCH();
+        return launch_wgmma_prefill<false>(a, grid, cluster, stream);
+    }
+    return launch_wgmma_prefill<false>(a, dim3(kSlices, p.num_heads, p.num_seqs), cluster, stream);
+}
+
+size_t prefill_workspace_bytes(const LightningAttentionParams& p) {
+    auto segs = plan_segments(p);
+    return segs.has_value() ? segment_workspace_bytes(p, *segs) : 0;
 }
 
 Status run(const LightningNormGateParams& p, cudaStream_t stream) {

@@ -6,8 +6,11 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <random>
 #include <thread>
 #include <vector>
@@ -136,8 +139,9 @@ void cpu_reference(const Inputs& in, const std::vector<float>* state_in, std::ve
     ASSERT_TRUE(cpu::lightning_attention(p).is_ok());
 }
 
-// Runs the GPU prefill of `in` (optionally from initial states) and compares with the CPU twin.
-void check_prefill(const Inputs& in, bool with_initial_state, uint64_t seed) {
+// Runs the GPU prefill of `in` (optionally from initial states; with_workspace: the context-parallel segments the
+// kernel asks for, which must then be more than one) and compares with the CPU twin.
+void check_prefill(const Inputs& in, bool with_initial_state, uint64_t seed, bool with_workspace = false) {
     const size_t nstate = static_cast<size_t>(in.N()) * in.H * kD * kD;
     std::vector<float> s0;
     if (with_initial_state) {
@@ -167,6 +171,19 @@ void check_prefill(const Inputs& in, bool with_initial_state, uint64_t seed) {
     p.slope = slope.ptr;
     p.state_in = with_initial_state ? state.ptr : nullptr;
     p.state_out = state.ptr;
+    int64_t max_len = 0;
+    for (int n = 0; n < in.N(); ++n) max_len = std::max<int64_t>(max_len, in.cu[n + 1] - in.cu[n]);
+    p.max_seqlen = max_len;
+    DevBuf<char> workspace(with_workspace ? cuda::prefill_workspace_bytes(p) : 0);
+    // The mma.sync baseline kernel (VOLT_LIGHTNING_PREFILL=mma_sync) has no segments and asks for no workspace.
+    const char* variant = std::getenv("VOLT_LIGHTNING_PREFILL");
+    const bool has_segments = !(variant && std::string_view(variant) == "mma_sync");
+    if (with_workspace && has_segments) {
+        ASSERT_GT(workspace.n, 0u) << "expected context-parallel segments for this shape";
+        ASSERT_TRUE(workspace.fill_bytes(0xff));  // poison: the kernels must write before they read
+        p.workspace = workspace.ptr;
+        p.workspace_bytes = workspace.n;
+    }
     ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
     CUDA_OK(cudaDeviceSynchronize());
 
@@ -210,6 +227,13 @@ TEST_F(LightningGpu, PrefillLongSequenceMatchesCpu) {
 TEST_F(LightningGpu, RaggedBatchWithInitialStatesMatchesCpu) {
     check_prefill(make_inputs({1, 63, 64, 255, 0, 256, 257, 1000, 3}, 4, 30), true, 30);
     check_prefill(make_inputs({129, 2, 700}, 3, 31), false, 31);
+}
+
+// Few heads (tensor-parallel shards): the kernel cuts sequences into context-parallel segments; in-place states.
+TEST_F(LightningGpu, ContextParallelSegmentsMatchCpu) {
+    check_prefill(make_inputs({4097}, 2, 35), true, 35, true);
+    check_prefill(make_inputs({3000, 1, 2100, 0, 700}, 2, 36), true, 36, true);
+    check_prefill(make_inputs({65536}, 1, 37), false, 37, true);
 }
 
 // Prefix reuse: prefill the first part, then continue from the cached state through slots (in place), and compare
@@ -497,6 +521,7 @@ TEST_F(LightningGpu, NormGateMatchesCpu) {
 // Small and quick: what scripts/device-test.sh runs under compute-sanitizer memcheck and racecheck.
 TEST_F(LightningGpu, ShortSanitizerRun) {
     check_prefill(make_inputs({1, 70, 0, 130}, 2, 100), true, 100);
+    check_prefill(make_inputs({1100}, 1, 102), true, 102, true);  // two context-parallel segments
     const int B = 3, H = 2;
     const size_t row = static_cast<size_t>(H) * kD;
     std::mt19937_64 rng(101);
