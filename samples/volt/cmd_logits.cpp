@@ -47,17 +47,23 @@ Status run_logits(const LogitsOptions& o) {
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
-    // The output holds n x vocab floats (twice while a prefill's rows are copied): refuse before the OOM killer does.
-    const uint64_t need = 2 * static_cast<uint64_t>(n) * static_cast<uint64_t>(V) * sizeof(float);
+    const int64_t prefill = o.incremental < 0 ? n : o.incremental;
+    // The output holds n x vocab floats (plus the prefill's rows while --incremental copies them): refuse before
+    // the OOM killer does.
+    const uint64_t rows = static_cast<uint64_t>(n + (prefill < n ? prefill : 0));
+    const uint64_t need = rows * static_cast<uint64_t>(V) * sizeof(float);
     if (const uint64_t avail = available_host_memory(); avail && need > avail)
         return resource_exhausted("logits of ", n, " tokens x ", V, " vocab need ", need >> 20, " MiB of host memory; ",
                                   avail >> 20, " MiB is available");
+    if (prefill == n) {  // one prefill: its [n, vocab] result is the output
+        VOLT_ASSIGN_OR_RETURN(Tensor logits, session.append(ids, LogitsMode::kAll));
+        return write_npy(o.out, logits);
+    }
     VOLT_ASSIGN_OR_RETURN(Tensor logits, Tensor::empty({n, V}, DType::kF32));
     float* dst = logits.data_as<float>();
-    const int64_t prefill = o.incremental < 0 ? n : o.incremental;
     if (prefill > 0) {
-        VOLT_ASSIGN_OR_RETURN(Tensor rows, session.append(std::span(ids).first(prefill), LogitsMode::kAll));
-        std::copy_n(rows.data_as<float>(), prefill * V, dst);
+        VOLT_ASSIGN_OR_RETURN(Tensor first, session.append(std::span(ids).first(prefill), LogitsMode::kAll));
+        std::copy_n(first.data_as<float>(), prefill * V, dst);
     }
     for (int64_t i = prefill; i < n; ++i) {
         VOLT_ASSIGN_OR_RETURN(Tensor row, session.append(std::span(ids).subspan(i, 1), LogitsMode::kLast));
