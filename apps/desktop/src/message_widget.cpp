@@ -1,0 +1,109 @@
+#include "message_widget.h"
+
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QStyle>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "conversation_model.h"
+#include "markdown_view.h"
+
+namespace volt::desktop {
+
+MessageWidget::MessageWidget(QWidget* parent) : QFrame(parent) {
+    setObjectName(QStringLiteral("message"));
+    setFrameShape(QFrame::StyledPanel);
+    auto* v = new QVBoxLayout(this);
+    v->setContentsMargins(10, 6, 10, 6);
+    v->setSpacing(4);
+
+    auto* header = new QHBoxLayout;
+    role_ = new QLabel(this);
+    QFont bold = role_->font();
+    bold.setBold(true);
+    role_->setFont(bold);
+    stats_ = new QLabel(this);
+    stats_->setObjectName(QStringLiteral("stats"));
+    stats_->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    header->addWidget(role_);
+    header->addSpacing(8);
+    header->addWidget(stats_, 1);
+    copy_ = new QToolButton(this);
+    copy_->setText(tr("Copy"));
+    copy_->setToolTip(tr("Copy this message as Markdown"));
+    edit_ = new QToolButton(this);
+    edit_->setText(tr("Edit"));
+    edit_->setToolTip(tr("Edit this message and ask again (the messages after it are replaced)"));
+    regenerate_ = new QToolButton(this);
+    regenerate_->setText(tr("Regenerate"));
+    regenerate_->setToolTip(tr("Write this answer again"));
+    for (QToolButton* b : {copy_, edit_, regenerate_}) {
+        b->setAutoRaise(true);
+        header->addWidget(b);
+    }
+    v->addLayout(header);
+
+    attachments_ = new QWidget(this);
+    attachmentsLayout_ = new QHBoxLayout(attachments_);
+    attachmentsLayout_->setContentsMargins(0, 0, 0, 0);
+    attachmentsLayout_->addStretch(1);
+    v->addWidget(attachments_);
+
+    body_ = new MarkdownView(this);
+    v->addWidget(body_);
+    error_ = new QLabel(this);
+    error_->setWordWrap(true);
+    error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    error_->setStyleSheet(QStringLiteral("color: #b00020;"));
+    v->addWidget(error_);
+
+    connect(copy_, &QToolButton::clicked, this, &MessageWidget::copyRequested);
+    connect(edit_, &QToolButton::clicked, this, &MessageWidget::editRequested);
+    connect(regenerate_, &QToolButton::clicked, this, &MessageWidget::regenerateRequested);
+}
+
+void MessageWidget::setMessage(const Message& m, bool last, bool busy) {
+    const bool user = m.role == Role::User;
+    setProperty("role", roleName(m.role));
+    setStyleSheet(user ? QStringLiteral("QFrame#message { background: #eef3fb; border: 1px solid #d6e0f0; border-radius: 8px; }")
+                       : QStringLiteral("QFrame#message { background: palette(base); border: 1px solid palette(midlight); border-radius: 8px; }"));
+    role_->setText(user ? tr("You") : tr("Assistant"));
+    QString stats = ConversationModel::statsText(m);
+    if (m.state == Message::State::Streaming) stats = m.text.isEmpty() ? tr("reading the prompt…") : tr("writing…");
+    stats_->setText(stats);
+    edit_->setVisible(user);
+    edit_->setEnabled(!busy);
+    regenerate_->setVisible(!user && last && m.state != Message::State::Streaming);
+    regenerate_->setEnabled(!busy);
+    copy_->setEnabled(!m.text.isEmpty());
+
+    if (m.attachments.size() != shown_.size() ||
+        !std::equal(m.attachments.begin(), m.attachments.end(), shown_.begin(),
+                    [](const Attachment& a, const Attachment& b) { return a.path == b.path && a.tokens == b.tokens; })) {
+        while (attachmentsLayout_->count() > 1) delete attachmentsLayout_->takeAt(0)->widget();
+        for (const Attachment& a : m.attachments) {
+            auto* chip = new QToolButton(attachments_);
+            chip->setIcon(style()->standardIcon(QStyle::SP_FileIcon));
+            chip->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+            QString label = a.name;
+            if (a.pages > 0) label += QStringLiteral(" · ") + countText(a.pages, tr("page"), tr("pages"));
+            if (a.tokens >= 0) label += QStringLiteral(" · ") + countText(a.tokens, tr("token"), tr("tokens"));
+            chip->setText(label);
+            chip->setToolTip(tr("Open %1").arg(a.path));
+            connect(chip, &QToolButton::clicked, this, [this, a] { emit attachmentActivated(a.path, a.name); });
+            attachmentsLayout_->insertWidget(attachmentsLayout_->count() - 1, chip);
+        }
+        shown_ = m.attachments;
+    }
+    attachments_->setVisible(!m.attachments.isEmpty());
+    body_->setVisible(!m.text.isEmpty() || m.state != Message::State::Failed);
+    setText(m.text);
+    error_->setText(m.error);
+    error_->setVisible(!m.error.isEmpty());
+}
+
+void MessageWidget::setText(const QString& markdown) { body_->setMarkdownText(markdown); }
+QString MessageWidget::text() const { return body_->markdownText(); }
+
+}  // namespace volt::desktop
