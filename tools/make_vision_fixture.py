@@ -51,6 +51,9 @@ Part 2 - tiny VL model (tests/data/vision/tiny-vl), in the ORIGINAL MiniMax-VL-0
 
 Run from the repository root (CPU; needs torch, transformers, numpy, pillow):
     python3 tools/make_vision_fixture.py [--out tests/data/vision]
+Cross-check beyond the fixtures (writes nothing under tests/): random sizes, aspect ratios and PIL modes through
+`volt embed-image --pixels-out`, compared with the reference preprocessing; exits non-zero on any difference:
+    python3 tools/make_vision_fixture.py --sweep 40 --volt build/bin/volt
 """
 from __future__ import annotations
 
@@ -474,12 +477,47 @@ def make_logits_references(data_dir: str, out_dir: str, packed_by_image: dict) -
     return out
 
 
+def sweep(count: int, volt: str, model_dir: str) -> int:
+    import subprocess
+    import tempfile
+
+    rng = np.random.default_rng(123)
+    worst, checked = 0.0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path, feats, pix = (os.path.join(tmp, n) for n in ("sweep.png", "f.npy", "p.npy"))
+        for i in range(count):
+            w, h = (int(v) for v in rng.integers(1, 2600, 2))
+            if rng.random() < 0.3:
+                h = max(1, int(w * rng.uniform(0.02, 0.2)))
+            mode = ["RGB", "RGBA", "L", "P"][i % 4]
+            im = drawing(w, h, i) if i % 2 else photo(w, h, i)
+            im = {"RGBA": lambda x: with_alpha(x, i), "L": lambda x: x.convert("L"),
+                  "P": lambda x: x.quantize(50)}.get(mode, lambda x: x)(im)
+            im.save(path)
+            crops, _ = vl01_crops(im)
+            r = subprocess.run([volt, "embed-image", "--model", model_dir, "--image", path, "--out", feats,
+                                "--pixels-out", pix], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"{w}x{h} {mode}: volt failed: {r.stderr.strip()}")
+                return 1
+            d = float(np.abs(np.load(pix) - normalise(crops)).max())
+            worst, checked = max(worst, d), checked + 1
+            if d > 0:
+                print(f"{w}x{h} {mode}: max |diff| {d}")
+    print(f"sweep: {checked} images, max |pixel value diff| {worst}")
+    return 0 if worst == 0 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/data/vision")
+    ap.add_argument("--sweep", type=int, default=0, help="cross-check N random images against `volt embed-image`")
+    ap.add_argument("--volt", default="build/bin/volt")
     args = ap.parse_args()
     if PIL.__version__ != PILLOW_VERSION:
         sys.exit(f"Pillow {PILLOW_VERSION} is required (found {PIL.__version__}): pip install pillow=={PILLOW_VERSION}")
+    if args.sweep:
+        return sweep(args.sweep, args.volt, os.path.join(args.out, "tiny-vl"))
     image_dir = os.path.join(args.out, "images")
     ref_dir = os.path.join(args.out, "reference")
     specs = make_images(image_dir)
