@@ -2,18 +2,21 @@
 // Exact MiniMax math (no 1/sqrt(d) scale, decay lambda_h = exp(-slope_h)), bf16 I/O, fp32 state.
 //
 // Prefill (one CTA per (value-column slice, head, sequence), 8 warps, chunks of C = 64 tokens):
-//   The CTA walks its sequence chunk by chunk keeping its slice of the state S[128 x 64] in fp32 registers (the mma
-//   accumulators of the update), so q, k, v are read once and o written once. Per chunk, output warp w (0-3) owns
-//   the 16 query rows [16w, 16w+16) and state warp w (4-7) the 32 state rows d_k in [32(w-4), 32(w-4)+32); both
-//   roles read only S_{c-1}, so they overlap:
-//     inter  O  = diag(lambda^{i+1}) Q S_prev                      (Q from smem, S_prev as bf16 in smem)
+//   The CTA walks its sequence chunk by chunk keeping its slice of the state S[128 x 64] in fp32 registers (the
+//   accumulators of the update), so q, k, v are read once and o written once. Warpgroup 0 produces the outputs of
+//   chunk c, warpgroup 1 advances the state; both read only S_{c-1}, so they overlap:
+//     inter  O  = diag(lambda^{i+1}) Q S_prev                      (S_prev as bf16 in smem)
 //     intra  O += (Q K^T . lambda^{i-j} [j <= i]) V                (P kept in registers, FlashAttention-2 style)
 //     update S  = lambda^m S + (diag(lambda^{m-1-j}) K)^T V         (decayed K split into bf16 hi + lo: exact to
 //                                                                  ~2^-17 so the fp32 state keeps ~1e-5 accuracy)
 //   The chunk of 64 keeps the FLOPs near the byte floor: per token and head 4*C*D (intra) + 4*D*D (inter + update).
-//   The two value slices of a head are adjacent CTAs and run in lockstep, so their second read of q and k is
-//   served from L2. Loads are cp.async 16 B into a 3-stage XOR-swizzled ring; outputs are staged through shared
-//   memory for 16-byte coalesced stores. Tensor cores: mma.sync m16n8k16 bf16 -> fp32.
+//   The two value slices of a head run as a 2-CTA cluster, so their second read of q and k is served from L2.
+//   Loads are cp.async 16 B into a 3-stage swizzled ring; outputs are staged through shared memory for 16-byte
+//   coalesced stores. Two kernels: prefill_wgmma_kernel (default; wgmma m64n64k16, 128-byte-swizzled tiles) and
+//   prefill_kernel (mma.sync m16n8k16, the portable baseline, VOLT_LIGHTNING_PREFILL=mma_sync).
+//   When these CTAs cannot fill the GPU (few heads per GPU), sequences are cut into context-parallel segments:
+//   a state-only pass, a prefix combine of the segment states, then all segments at once (needs a workspace).
+//   Numbers, versions and what limits them: bench/lightning_notes.md.
 //
 // Decode (one CTA per (value slice, head, sequence)): S = lambda S + k^T v, o = q S over the fp32 state slice with
 //   16-byte streaming loads/stores, all of a thread's loads in flight before the first use.
@@ -23,6 +26,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -1031,11 +1035,23 @@ PrefillVariant prefill_variant() {
     return v;
 }
 
+// Raises `kernel`'s dynamic shared-memory limit on the current device, once per (kernel, device): the attribute is
+// per device, so a process driving several GPUs (tensor parallel) must set it on each.
+template <auto kernel>
+Status allow_smem(int bytes) {
+    constexpr int kMaxDevices = 64;
+    static std::atomic<bool> done[kMaxDevices];  // per kernel (template argument) and device; a repeat is harmless
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return Status::ok();
+    VOLT_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
+    return Status::ok();
+}
+
 template <bool kStateOnly>
 Status launch_wgmma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
-    static const cudaError_t attr = cudaFuncSetAttribute(
-        prefill_wgmma_kernel<kStateOnly>, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes);
-    VOLT_CUDA_RETURN_IF_ERROR(attr);
+    VOLT_RETURN_IF_ERROR(allow_smem<prefill_wgmma_kernel<kStateOnly>>(kWgSmemBytes));
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = dim3(kThreads);
@@ -1125,9 +1141,7 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
                   p.state_slots, p.state_in, p.state_out, p.num_heads, p.silu_inputs, 1, nullptr, nullptr};
     const PrefillVariant variant = prefill_variant();
     if (variant == PrefillVariant::kMmaSync) {
-        static const cudaError_t attr =
-            cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-        VOLT_CUDA_RETURN_IF_ERROR(attr);
+        VOLT_RETURN_IF_ERROR(allow_smem<prefill_kernel>(kSmemBytes));
         prefill_kernel<<<dim3(kSlices, p.num_heads, p.num_seqs), kThreads, kSmemBytes, stream>>>(a);
         VOLT_CUDA_CHECK_LAUNCH();
         return Status::ok();
