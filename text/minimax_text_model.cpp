@@ -55,9 +55,9 @@ std::string gib(uint64_t b) {
 
 }  // namespace
 
-uint64_t MiniMaxTextModel::load_bytes(const TextConfig& config, const Checkpoint& checkpoint) {
+uint64_t MiniMaxTextModel::load_bytes(const TextConfig& config, const Checkpoint& checkpoint, const std::string& prefix) {
     uint64_t bytes = 0;
-    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
+    for (const WeightSpec& s : minimax_text_weight_specs(config, prefix)) {
         const Checkpoint::Entry* e = checkpoint.find(s.name);
         if (!e) continue;
         const bool in_place = e->info->dtype == DType::kF32 || s.component == WeightComponent::kEmbedding;
@@ -70,21 +70,26 @@ uint64_t MiniMaxTextModel::load_bytes(const TextConfig& config, const Checkpoint
 Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::filesystem::path& dir,
                                                                    const TextModelLoadOptions& options) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig mc, load_model_config(dir));
-    if (mc.is_vl())
+    if (mc.is_vl() && !options.language_model_of_vl)
         return unimplemented((dir / "config.json").string(), ": model_type '", mc.model_type,
                              "' is MiniMax-VL-01; this command runs MiniMax-Text-01 model directories only");
     if (!Checkpoint::exists_in(dir))
         return not_found(dir.string(), ": no model.safetensors or model.safetensors.index.json");
     VOLT_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
-    const BindingReport report = bind_checkpoint(ck, minimax_text_weight_specs(mc.text));
+    const std::string prefix = mc.is_vl() ? "language_model." : "";
+    BindingReport report = bind_checkpoint(ck, minimax_text_weight_specs(mc.text, prefix));
+    // In a VL checkpoint the vision tower and projector tensors belong to the vision side.
+    std::erase_if(report.unexpected, [&](const std::string& n) { return n.rfind(prefix, 0) != 0; });
     VOLT_RETURN_IF_ERROR(report.to_status(ck.description()));
-    const uint64_t need = load_bytes(mc.text, ck);
+    const uint64_t need = load_bytes(mc.text, ck, prefix);
     const uint64_t budget = options.host_memory_budget ? options.host_memory_budget : available_host_memory();
     if (budget && need > budget)
         return resource_exhausted(ck.description(), ": the CPU backend needs ", gib(need),
                                   " of host memory for the fp32 weights, but ", gib(budget), " is available");
     const Checkpoint* ckp = &ck;
-    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp](const std::string& name) { return ckp->view(name); }));
+    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix](const std::string& name) {
+                              return ckp->view(prefix + name);
+                          }));
     model->checkpoint_ = std::move(ck);  // moves keep the mmapped views valid (Checkpoint's contract)
     return model;
 }
@@ -193,13 +198,41 @@ Expected<SequenceCache> MiniMaxTextModel::new_cache(int64_t max_tokens) const {
     return cache;
 }
 
-Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const {
-    const int64_t n = static_cast<int64_t>(ids.size());
-    if (n == 0) return invalid_argument("empty token list: at least one token id is needed");
-    for (int64_t i = 0; i < n; ++i)
+Status MiniMaxTextModel::check_ids(std::span<const int32_t> ids) const {
+    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
+    for (size_t i = 0; i < ids.size(); ++i)
         if (ids[i] < 0 || ids[i] >= config_.vocab_size)
             return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
                                     config_.vocab_size, ")");
+    return Status::ok();
+}
+
+Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const {
+    VOLT_RETURN_IF_ERROR(check_ids(ids));
+    return run(ids.data(), nullptr, static_cast<int64_t>(ids.size()), cache, mode);
+}
+
+Expected<Tensor> MiniMaxTextModel::forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const {
+    if (!embeds.device().is_cpu() || embeds.rank() != 2 || embeds.dim(1) != config_.hidden_size || embeds.dim(0) < 1)
+        return invalid_argument("input embeddings must be a CPU tensor [n >= 1, hidden ", config_.hidden_size,
+                                "], got ", embeds.to_string());
+    if (!dtype_is_float(embeds.dtype())) return invalid_argument("input embeddings must be floating point, got ", embeds.to_string());
+    VOLT_ASSIGN_OR_RETURN(Tensor e, as_f32(embeds));
+    return run(nullptr, e.data_as<float>(), e.dim(0), cache, mode);
+}
+
+Expected<Tensor> MiniMaxTextModel::embed(std::span<const int32_t> ids) const {
+    VOLT_RETURN_IF_ERROR(check_ids(ids));
+    const int64_t n = static_cast<int64_t>(ids.size()), H = config_.hidden_size;
+    VOLT_ASSIGN_OR_RETURN(Tensor out, Tensor::empty({n, H}, DType::kF32));
+    VOLT_RETURN_IF_ERROR(cpu::embedding({.num_tokens = n, .ids = ids.data(), .vocab_size = config_.vocab_size,
+                                         .hidden = H, .table = embed_.data(), .table_dtype = embed_.dtype(),
+                                         .out = out.data_as<float>(), .out_stride = H}));
+    return out;
+}
+
+Expected<Tensor> MiniMaxTextModel::run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache,
+                                       LogitsMode mode) const {
     if (cache.layers.size() != layers_.size())
         return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", layers_.size());
     std::lock_guard<std::mutex> lock(mu_);
@@ -210,13 +243,15 @@ Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, Sequenc
         if (!t) return resource_exhausted("cannot allocate logits: ", t.status().message());
         logits = std::move(*t);
     }
+    const int64_t H = config_.hidden_size;
     for (int64_t c0 = 0; c0 < n; c0 += kMaxChunkTokens) {
         const int64_t m = std::min(kMaxChunkTokens, n - c0);
         const bool last_chunk = c0 + m == n;
         float* out = nullptr;
         if (mode == LogitsMode::kAll) out = logits.data_as<float>() + c0 * config_.vocab_size;
         else if (mode == LogitsMode::kLast && last_chunk) out = logits.data_as<float>();
-        VOLT_RETURN_IF_ERROR(run_chunk(ids.data() + c0, m, cache, out, mode == LogitsMode::kAll));
+        VOLT_RETURN_IF_ERROR(run_chunk(ids ? ids + c0 : nullptr, embeds ? embeds + c0 * H : nullptr, m, cache, out,
+                                       mode == LogitsMode::kAll));
         cache.advance(m);
     }
     return logits;
@@ -227,8 +262,8 @@ Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, Sequenc
 //   yn = RMSNorm_post(h1); m = MoE(yn); h = r2*alpha_mlp + m*beta_mlp with r2 = yn (postnorm) or h1 (prenorm)
 // The residual combination is fused into the next RMSNorm (the norm op's residual input), so h is only
 // materialised when the pre-norm stream needs it.
-Status MiniMaxTextModel::run_chunk(const int32_t* ids, int64_t T, SequenceCache& cache, float* logits,
-                                   bool all_rows) const {
+Status MiniMaxTextModel::run_chunk(const int32_t* ids, const float* embeds, int64_t T, SequenceCache& cache,
+                                   float* logits, bool all_rows) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size;
     const int64_t past = cache.length();
@@ -239,9 +274,13 @@ Status MiniMaxTextModel::run_chunk(const int32_t* ids, int64_t T, SequenceCache&
     } catch (const std::bad_alloc&) {
         return resource_exhausted("cannot allocate activations for ", T, " tokens");
     }
-    VOLT_RETURN_IF_ERROR(cpu::embedding({.num_tokens = T, .ids = ids, .vocab_size = V, .hidden = H,
-                                         .table = embed_.data(), .table_dtype = embed_.dtype(), .out = h.data(),
-                                         .out_stride = H}));
+    if (ids) {
+        VOLT_RETURN_IF_ERROR(cpu::embedding({.num_tokens = T, .ids = ids, .vocab_size = V, .hidden = H,
+                                             .table = embed_.data(), .table_dtype = embed_.dtype(), .out = h.data(),
+                                             .out_stride = H}));
+    } else {
+        std::copy_n(embeds, T * H, h.data());
+    }
     // The pending residual of the previous layer's MoE: r2 (yn or h) * alpha_mlp + mo * beta_mlp.
     const float* pending = nullptr;
     for (size_t l = 0; l < layers_.size(); ++l) {

@@ -25,6 +25,9 @@ struct TextModelLoadOptions {
     // Loading stops with RESOURCE_EXHAUSTED before allocating when the widened weights would not fit (instead of
     // the OOM killer ending the process halfway).
     uint64_t host_memory_budget = 0;
+    // A MiniMax-VL-01 directory: load its text backbone (the language_model.* tensors; the vision tower's tensors
+    // are left alone). Off: VL directories are refused (UNIMPLEMENTED), since ids alone cannot carry images.
+    bool language_model_of_vl = false;
 };
 
 class MiniMaxTextModel final : public CausalLM {
@@ -39,7 +42,7 @@ public:
                                                             const TextModelLoadOptions& options = {});
     // Bytes of host memory load() allocates for this checkpoint (weights widened to fp32; fp32 and the embedding
     // table are used in place).
-    static uint64_t load_bytes(const TextConfig& config, const Checkpoint& checkpoint);
+    static uint64_t load_bytes(const TextConfig& config, const Checkpoint& checkpoint, const std::string& prefix = "");
     // From tensors named as in the checkpoint (benchmarks and tests build synthetic models this way); the same
     // checks as load(). Tensors may be any float dtype.
     static Expected<std::unique_ptr<MiniMaxTextModel>> from_tensors(const TextConfig& config,
@@ -48,10 +51,15 @@ public:
 
     const TextConfig& config() const { return config_; }
     int64_t vocab_size() const override { return config_.vocab_size; }
+    int64_t hidden_size() const override { return config_.hidden_size; }
     int64_t max_context() const override { return config_.max_position_embeddings; }
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
     // Thread-safe: concurrent calls (different caches) are serialised, since BLAS is threaded already.
     Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const override;
+    Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const override;
+    // Token embeddings fp32 [n, hidden] of `ids` (what forward() feeds the first layer): VL-01 splices image
+    // features into these rows and runs forward_embeddings().
+    Expected<Tensor> embed(std::span<const int32_t> ids) const;
 
 private:
     struct Layer {
@@ -64,7 +72,11 @@ private:
 
     using Lookup = std::function<Expected<Tensor>(const std::string& name)>;
     static Expected<std::unique_ptr<MiniMaxTextModel>> build(const TextConfig& config, const Lookup& lookup);
-    Status run_chunk(const int32_t* ids, int64_t n, SequenceCache& cache, float* logits, bool all_rows) const;
+    // One piece through every layer, from ids or (ids == nullptr) from embeddings [n, H].
+    Status run_chunk(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, float* logits,
+                     bool all_rows) const;
+    Expected<Tensor> run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, LogitsMode mode) const;
+    Status check_ids(std::span<const int32_t> ids) const;
 
     TextConfig config_;
     Checkpoint checkpoint_;  // keeps the mmapped embedding table alive

@@ -58,6 +58,7 @@ class CausalLM {
 public:
     virtual ~CausalLM() = default;
     virtual int64_t vocab_size() const = 0;
+    virtual int64_t hidden_size() const = 0;
     virtual int64_t max_context() const = 0;  // the config's max_position_embeddings
     // A cache for one sequence of at most max_tokens tokens (KV memory is allocated as it fills).
     virtual Expected<SequenceCache> new_cache(int64_t max_tokens) const = 0;
@@ -65,6 +66,9 @@ public:
     // cache and returns fp32 logits as `mode` asks. Invalid input is reported before the cache changes; any later
     // failure leaves the cache unusable (the caller must clear it).
     virtual Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const = 0;
+    // The same from input embeddings instead of ids: embeds fp32 [n, hidden] (CPU), e.g. a VL-01 prompt's token
+    // embeddings with the image features spliced in. Same cache and logits rules.
+    virtual Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const = 0;
 };
 
 }  // namespace volt

@@ -31,12 +31,26 @@ Status Session::check(std::span<const int32_t> ids) const {
 
 Expected<Tensor> Session::append(std::span<const int32_t> ids, LogitsMode mode) {
     VOLT_RETURN_IF_ERROR(check(ids));
-    reused_ = 0;
     // The last row is always kept (prefill of an identical prompt, generation), so ask for at least that.
     const LogitsMode run_mode = mode == LogitsMode::kNone ? LogitsMode::kLast : mode;
-    auto logits = model_->forward(ids, cache_, run_mode);
+    return finish(model_->forward(ids, cache_, run_mode), ids, mode);
+}
+
+Expected<Tensor> Session::append_embeddings(const Tensor& embeds, std::span<const int32_t> ids, LogitsMode mode) {
+    VOLT_RETURN_IF_ERROR(check(ids));
+    if (embeds.rank() != 2 || embeds.dim(0) != static_cast<int64_t>(ids.size()) || embeds.dim(1) != model_->hidden_size())
+        return invalid_argument("embeddings ", embeds.shape().to_string(), " do not match ", ids.size(),
+                                " ids x hidden size ", model_->hidden_size());
+    const LogitsMode run_mode = mode == LogitsMode::kNone ? LogitsMode::kLast : mode;
+    auto out = finish(model_->forward_embeddings(embeds, cache_, run_mode), ids, mode);
+    if (out.has_value()) holds_embeddings_ = true;
+    return out;
+}
+
+Expected<Tensor> Session::finish(Expected<Tensor> logits, std::span<const int32_t> ids, LogitsMode mode) {
+    reused_ = 0;
     if (!logits) {
-        reset();  // the cache may be half-updated
+        reset();  // the cache may be half-updated (check() already caught bad input, so this is rare)
         return logits.status();
     }
     tokens_.insert(tokens_.end(), ids.begin(), ids.end());
@@ -49,7 +63,7 @@ Expected<Tensor> Session::append(std::span<const int32_t> ids, LogitsMode mode) 
 
 Expected<Tensor> Session::prefill(std::span<const int32_t> prompt, LogitsMode mode) {
     if (prompt.empty()) return invalid_argument("empty prompt: at least one token id is needed");
-    const bool extends = !tokens_.empty() && tokens_.size() <= prompt.size() &&
+    const bool extends = !tokens_.empty() && !holds_embeddings_ && tokens_.size() <= prompt.size() &&
                          std::equal(tokens_.begin(), tokens_.end(), prompt.begin());
     if (extends && tokens_.size() == prompt.size() && mode != LogitsMode::kAll) {
         reused_ = static_cast<int64_t>(tokens_.size());
@@ -79,12 +93,14 @@ void Session::reset() {
     tokens_.clear();
     last_logits_ = Tensor();
     reused_ = 0;
+    holds_embeddings_ = false;
 }
 
 Expected<Session> Session::fork() const {
     VOLT_ASSIGN_OR_RETURN(SequenceCache cache, cache_.clone());
     Session s(model_, std::move(cache));
     s.tokens_ = tokens_;
+    s.holds_embeddings_ = holds_embeddings_;
     if (last_logits_.defined() && last_logits_.numel() > 0) {
         VOLT_ASSIGN_OR_RETURN(s.last_logits_, last_logits_.to(DType::kF32));
     }

@@ -25,6 +25,12 @@ public:
     // RESOURCE_EXHAUSTED when the session would exceed its context. A failure during compute resets the session.
     Expected<Tensor> append(std::span<const int32_t> ids, LogitsMode mode = LogitsMode::kLast);
 
+    // Runs input embeddings fp32 [n, hidden] (VL-01: token embeddings with image features spliced in); `ids` (n of
+    // them, e.g. the prompt with its image-token ids) are what tokens() records. Since ids no longer describe what
+    // ran, a later prefill() does not reuse these positions (it starts over). Same errors as append().
+    Expected<Tensor> append_embeddings(const Tensor& embeds, std::span<const int32_t> ids,
+                                       LogitsMode mode = LogitsMode::kLast);
+
     // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
     // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's
     // tokens returns the logits kept from the last call (kLast only). kAll returns rows for the tokens run.
@@ -43,12 +49,14 @@ public:
 private:
     Session(const CausalLM* model, SequenceCache cache) : model_(model), cache_(std::move(cache)) {}
     Status check(std::span<const int32_t> ids) const;
+    Expected<Tensor> finish(Expected<Tensor> logits, std::span<const int32_t> ids, LogitsMode mode);
 
     const CausalLM* model_ = nullptr;
     SequenceCache cache_;
     std::vector<int32_t> tokens_;
     Tensor last_logits_;
     int64_t reused_ = 0;
+    bool holds_embeddings_ = false;  // some positions ran from embeddings: no prefix reuse
 };
 
 }  // namespace volt

@@ -172,6 +172,49 @@ TEST_F(Engine, StopsAtStopIdsMaxTokensAndTheContext) {
     EXPECT_EQ(generate(*s, prompt, {.sampling = {.top_p = 2}}).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Input embeddings (the VL-01 path): the model's own token embeddings fed back in give the ids' logits, and a
+// session that ran embeddings does not reuse them as a prefix.
+TEST_F(Engine, EmbeddingsInputEqualsIdsInput) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    const auto ids = random_ids(270, V, 17);
+    auto emb = model_->embed(ids);
+    ASSERT_TRUE(emb.has_value());
+    EXPECT_EQ(emb->shape(), (Shape{270, model_->hidden_size()}));
+    auto a = Session::create(*model_);
+    auto b = Session::create(*model_);
+    auto la = a->append(ids, LogitsMode::kAll);
+    auto lb = b->append_embeddings(*emb, ids, LogitsMode::kAll);
+    ASSERT_TRUE(la.has_value() && lb.has_value()) << lb.status().to_string();
+    EXPECT_EQ(rel_fro(lb->data_as<float>(), la->data_as<float>(), 270 * V), 0.0);  // same arithmetic, same order
+    EXPECT_EQ(b->tokens(), ids);
+    // A longer prompt starting with the same ids must not reuse embedding-fed positions.
+    auto longer = ids;
+    longer.push_back(3);
+    ASSERT_TRUE(b->prefill(longer).has_value());
+    EXPECT_EQ(b->reused_tokens(), 0);
+    // Shape errors name both sides.
+    auto bad = Session::create(*model_);
+    auto r = bad->append_embeddings(*emb, std::span(ids).first(5));
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("do not match"), std::string::npos);
+}
+
+TEST(VLBackbone, LoadsTheLanguageModelOfAVlCheckpointOnlyWhenAsked) {
+    const fs::path vl = kData / "vision" / "tiny-vl";
+    if (!fs::exists(vl / "config.json")) GTEST_SKIP() << "no VL fixture at " << vl;
+    auto refused = MiniMaxTextModel::load(vl);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnimplemented);
+    auto m = MiniMaxTextModel::load(vl, {.language_model_of_vl = true});
+    ASSERT_TRUE(m.has_value()) << m.status().to_string();
+    auto s = Session::create(**m);
+    const std::vector<int32_t> ids = {1, 2, 3};
+    auto l = s->append(ids, LogitsMode::kAll);
+    ASSERT_TRUE(l.has_value());
+    for (int64_t i = 0; i < l->numel(); ++i) ASSERT_TRUE(std::isfinite(l->data_as<float>()[i]));
+}
+
 TEST_F(Engine, CancelFromTheCallback) {
     ASSERT_TRUE(model_);
     auto s = Session::create(*model_);
