@@ -6,6 +6,7 @@
 
 #include "text/tokenizer/jinja_interpreter.h"
 #include "text/tokenizer/jinja_parser.h"
+#include "text/tokenizer/utf8.h"
 
 namespace volt::text {
 namespace {
@@ -31,6 +32,21 @@ nlohmann::ordered_json special_token_strings(const nlohmann::ordered_json& confi
         else if (v.is_object() && v.contains("content") && v.at("content").is_string()) out[key] = v.at("content");
     }
     return out;
+}
+
+// Messages built in code (not parsed from a file) may carry invalid UTF-8; the template engine assumes valid text.
+Status check_utf8(const nlohmann::ordered_json& j, const std::string& path) {
+    if (j.is_string()) {
+        if (!utf8_is_valid(j.get_ref<const std::string&>())) return invalid_argument(path, ": not valid UTF-8");
+    } else if (j.is_array()) {
+        for (size_t i = 0; i < j.size(); ++i) VOLT_RETURN_IF_ERROR(check_utf8(j[i], str_cat(path, "[", i, "]")));
+    } else if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            if (!utf8_is_valid(it.key())) return invalid_argument(path, ": a key is not valid UTF-8");
+            VOLT_RETURN_IF_ERROR(check_utf8(it.value(), path + "." + it.key()));
+        }
+    }
+    return Status::ok();
 }
 
 }  // namespace
@@ -92,6 +108,10 @@ Expected<std::string> ChatTemplate::render(const nlohmann::ordered_json& message
     for (size_t i = 0; i < messages.size(); ++i)
         if (!messages[i].is_object() || !messages[i].contains("role") || !messages[i].at("role").is_string())
             return invalid_argument("messages[", i, "]: expected an object with a string \"role\"");
+    VOLT_RETURN_IF_ERROR(check_utf8(messages, "messages"));
+    VOLT_RETURN_IF_ERROR(check_utf8(options.tools, "tools"));
+    VOLT_RETURN_IF_ERROR(check_utf8(options.documents, "documents"));
+    VOLT_RETURN_IF_ERROR(check_utf8(options.extra, "template variables"));
     jinja::Value vars = jinja::Value::make_dict();
     for (const auto& [k, v] : special_tokens_.items()) vars.dict->set(k, jinja::Value::from_json(v));
     if (options.extra.is_object())

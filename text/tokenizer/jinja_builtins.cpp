@@ -12,6 +12,8 @@
 namespace volt::text::jinja {
 namespace {
 
+__extension__ typedef __int128 Wide;  // GCC/Clang extension; -Wpedantic would flag a plain use
+
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 // Python str.strip() with no argument strips Unicode whitespace; with chars, exactly those characters.
@@ -414,14 +416,17 @@ Expected<Value> apply_filter(const std::string& name, const Value& v, std::vecto
             Value x = attr ? attribute_path(item, attr->str()) : item;
             if (!x.is_number()) return invalid_argument(what, ": cannot add '", x.type_name(), "'");
             ints = ints && x.kind == Value::Kind::kInt;
-            si += x.kind == Value::Kind::kInt ? x.i : 0;
+            if (ints && __builtin_add_overflow(si, x.i, &si)) return invalid_argument(what, ": integer overflow");
             sf += x.as_double();
         }
         return ints ? Value::integer(si) : Value::number(sf);
     }
     if (name == "int") {
         if (v.kind == Value::Kind::kInt) return v;
-        if (v.kind == Value::Kind::kFloat) return Value::integer(int64_t(v.f));
+        if (v.kind == Value::Kind::kFloat) {
+            if (!std::isfinite(v.f) || std::fabs(v.f) >= 9.2e18) return invalid_argument(what, ": ", v.str(), " does not fit an integer");
+            return Value::integer(int64_t(v.f));
+        }
         if (v.kind == Value::Kind::kBool) return Value::integer(v.b);
         if (v.is_string()) {
             try { return Value::integer(std::stoll(strip(v.s, true, true, nullptr))); } catch (...) {}
@@ -453,6 +458,7 @@ Expected<Value> apply_filter(const std::string& name, const Value& v, std::vecto
     }
     if (name == "indent") {
         VOLT_ASSIGN_OR_RETURN(int64_t width, int_arg(arg(args, kwargs, 0, "width"), 4, what.c_str()));
+        if (width > 4096) return invalid_argument(what, ": width ", width, " is unreasonably large");
         const Value* first = arg(args, kwargs, 1, "first");
         const Value* blank = arg(args, kwargs, 2, "blank");
         std::string pad(size_t(std::max<int64_t>(width, 0)), ' '), s = v.str(), out;
@@ -668,10 +674,12 @@ Value builtin_globals() {
         else return invalid_argument("range() takes 1 to 3 integers");
         if (step == 0) return invalid_argument("range() step must not be zero");
         List out;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            if (out.size() >= (1u << 20)) return resource_exhausted("range() longer than 1M items");
-            out.push_back(Value::integer(i));
-        }
+        // 128-bit arithmetic: stop - start and the step walk must not overflow for extreme arguments.
+        const Wide span = step > 0 ? Wide(stop) - start : Wide(start) - stop;
+        const Wide stride = step > 0 ? Wide(step) : -Wide(step);
+        const Wide count = span > 0 ? (span - 1) / stride + 1 : 0;
+        if (count > (1 << 20)) return resource_exhausted("range() longer than 1M items");
+        for (Wide k = 0; k < count; ++k) out.push_back(Value::integer(int64_t(start + k * step)));
         return Value::make_list(std::move(out));
     }));
     g.dict->set("namespace", make_callable([](std::vector<Value>& a, Kwargs& k) -> Expected<Value> {

@@ -1,5 +1,6 @@
 #include "text/tokenizer/jinja_interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -81,12 +82,37 @@ private:
         return Flow::kNormal;
     }
 
+    // Whether `v` is or contains (through lists and dicts) the dict `target`.
+    static bool reaches(const Value& v, const Dict* target) {
+        std::vector<const Value*> stack = {&v};
+        std::vector<const void*> seen;
+        while (!stack.empty()) {
+            const Value* x = stack.back();
+            stack.pop_back();
+            const void* id = x->is_dict() ? static_cast<const void*>(x->dict.get())
+                             : x->is_list() ? static_cast<const void*>(x->list.get()) : nullptr;
+            if (!id) continue;
+            if (id == target) return true;
+            if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
+            seen.push_back(id);
+            if (x->is_list())
+                for (const auto& e : *x->list) stack.push_back(&e);
+            else
+                for (const auto& [k, e] : x->dict->items()) stack.push_back(&e);
+        }
+        return false;
+    }
+
     Status assign(const Node& n, Value v) {
         if (!n.target_attr.empty()) {
             Value* ns = lookup_ref(n.targets[0]);
             if (!ns || !ns->is_dict() || !ns->is_namespace)
                 return error(n.line, "cannot set attribute '" + n.target_attr + "' of '" + n.targets[0] +
                                          "': only namespace() objects take attribute assignment");
+            // Values are reference-counted: a namespace that (transitively) held itself would never be freed.
+            if (reaches(v, ns->dict.get()))
+                return error(n.line, "cannot set '" + n.targets[0] + "." + n.target_attr + "' to a value that contains '" +
+                                         n.targets[0] + "' itself");
             ns->dict->set(n.target_attr, std::move(v));
             return Status::ok();
         }
@@ -314,7 +340,11 @@ private:
                 if (e.name == "not") return Value::boolean(!v.truthy());
                 if (!v.is_number()) return invalid_argument("bad operand type for unary ", e.name, ": '", v.type_name(), "'");
                 if (e.name == "+") return v;
-                return v.kind == Value::Kind::kInt ? Value::integer(-v.i) : Value::number(-v.f);
+                if (v.kind == Value::Kind::kInt) {
+                    if (v.i == INT64_MIN) return invalid_argument("integer overflow");
+                    return Value::integer(-v.i);
+                }
+                return Value::number(-v.f);
             }
             case Expr::Kind::kBinary: return eval_binary(e);
             case Expr::Kind::kCompare: {
@@ -419,7 +449,10 @@ private:
         };
         int64_t start = clamp(bound[0], step > 0 ? 0 : n - 1), stop = clamp(bound[1], step > 0 ? n : -1);
         std::vector<Value> out;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(seq[size_t(i)]);
+        // start and stop are clamped to [-1, n], so the count cannot overflow; stepping by index avoids i += step.
+        const int64_t span = step > 0 ? stop - start : start - stop, stride = step > 0 ? step : -step;
+        const int64_t count = span > 0 ? (span - 1) / stride + 1 : 0;
+        for (int64_t k = 0; k < count; ++k) out.push_back(seq[size_t(start + (step > 0 ? k * stride : -k * stride))]);
         if (!is_str) return Value::make_list(std::move(out));
         std::string s;
         for (auto& v : out) s += v.s;
@@ -478,13 +511,20 @@ private:
             const Value* seq = a.is_string() || a.is_list() ? &a : b.is_string() || b.is_list() ? &b : nullptr;
             const Value* count = seq == &a ? &b : &a;
             if (seq && count->kind == Value::Kind::kInt) {
+                // Empty sequences stay empty whatever the count (and must not loop count times).
+                const int64_t n = (seq->is_string() ? seq->s.empty() : seq->list->empty()) ? 0 : std::max<int64_t>(count->i, 0);
                 if (seq->is_string()) {
+                    if (n > 0 && seq->s.size() > kMaxOutputBytes / size_t(n))
+                        return resource_exhausted("string repetition longer than 64 MiB");
                     std::string s;
-                    for (int64_t k = 0; k < count->i && s.size() < kMaxOutputBytes; ++k) s += seq->s;
+                    s.reserve(seq->s.size() * size_t(n));
+                    for (int64_t k = 0; k < n; ++k) s += seq->s;
                     return Value::string(std::move(s));
                 }
+                if (n > 0 && seq->list->size() > (size_t(1) << 20) / size_t(n))
+                    return resource_exhausted("list repetition longer than 1M items");
                 List l;
-                for (int64_t k = 0; k < count->i && l.size() < (1u << 20); ++k) l.insert(l.end(), seq->list->begin(), seq->list->end());
+                for (int64_t k = 0; k < n; ++k) l.insert(l.end(), seq->list->begin(), seq->list->end());
                 return Value::make_list(std::move(l));
             }
         }
@@ -497,18 +537,40 @@ private:
         if (!x || !y) return type_error();
         bool ints = x->kind == Value::Kind::kInt && y->kind == Value::Kind::kInt;
         double p = x->as_double(), q = y->as_double();
-        if (op == "+") return ints ? Value::integer(x->i + y->i) : Value::number(p + q);
-        if (op == "-") return ints ? Value::integer(x->i - y->i) : Value::number(p - q);
-        if (op == "*") return ints ? Value::integer(x->i * y->i) : Value::number(p * q);
+        // Python integers are unbounded; Volt's are 64-bit and overflow is an error rather than a wrong number.
+        int64_t r = 0;
+        if (op == "+") {
+            if (!ints) return Value::number(p + q);
+            if (__builtin_add_overflow(x->i, y->i, &r)) return invalid_argument("integer overflow");
+            return Value::integer(r);
+        }
+        if (op == "-") {
+            if (!ints) return Value::number(p - q);
+            if (__builtin_sub_overflow(x->i, y->i, &r)) return invalid_argument("integer overflow");
+            return Value::integer(r);
+        }
+        if (op == "*") {
+            if (!ints) return Value::number(p * q);
+            if (__builtin_mul_overflow(x->i, y->i, &r)) return invalid_argument("integer overflow");
+            return Value::integer(r);
+        }
         if (op == "**") {
             if (ints && y->i >= 0) {
-                int64_t r = 1;
-                for (int64_t k = 0; k < y->i && k < 64; ++k) r *= x->i;
-                return Value::integer(r);
+                int64_t acc = 1;
+                for (int64_t k = 0; k < y->i; ++k) {
+                    if (__builtin_mul_overflow(acc, x->i, &acc)) return invalid_argument("integer overflow");
+                    if (acc == 0 || acc == 1) break;  // 0**n, 1**n
+                    if (acc == -1 && k + 1 < y->i) {   // (-1)**n
+                        acc = (y->i % 2 == 0) ? 1 : -1;
+                        break;
+                    }
+                }
+                return Value::integer(acc);
             }
             return Value::number(std::pow(p, q));
         }
         if (q == 0) return invalid_argument("division by zero");
+        if (ints && x->i == INT64_MIN && y->i == -1) return invalid_argument("integer overflow");
         if (op == "/") return Value::number(p / q);
         if (op == "//") {
             if (ints) {

@@ -832,6 +832,9 @@ private:
 }  // namespace
 
 Expected<std::shared_ptr<const Template>> parse_template(std::string_view source, const std::string& where) {
+    // String operations walk code points; they assume valid UTF-8, as every later stage does.
+    if (size_t bad = utf8_find_invalid(source); bad != std::string_view::npos)
+        return invalid_argument(where, ": line ", line_of(source, bad), ": the template is not valid UTF-8");
     VOLT_ASSIGN_OR_RETURN(auto chunks, split_chunks(source, where));
     TemplateParser parser(std::move(chunks), where);
     return parser.parse();

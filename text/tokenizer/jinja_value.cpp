@@ -23,6 +23,13 @@ void Dict::set(std::string key, Value value) {
     else items_.emplace_back(std::move(key), std::move(value));
 }
 
+Value Value::make_dict() {
+    Value v;
+    v.kind = Kind::kDict;
+    v.dict = std::make_shared<Dict>();
+    return v;
+}
+
 Value Value::from_json(const nlohmann::ordered_json& j) {
     switch (j.type()) {
         case nlohmann::ordered_json::value_t::null: return none();
@@ -78,7 +85,7 @@ std::string Value::type_name() const {
 std::string python_float(double x) {
     if (std::isnan(x)) return "nan";
     if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-    // Shortest round-trip digits, then Python's layout: fixed for 1e-4 <= |x| < 1e16, else d.ddde+XX.
+    // Shortest round-trip digits, then Python's repr layout: fixed for 1e-4 <= |x| < 1e16, else d.ddde+XX.
     char buf[64];
     auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
     std::string sci(buf, r.ptr);
@@ -90,7 +97,7 @@ std::string python_float(double x) {
     std::string digits;
     for (char c : mant) if (c != '.') digits += c;
     std::string out;
-    if (exp >= -5 && exp < 16) {
+    if (exp >= -4 && exp < 16) {
         if (exp >= 0) {
             if (digits.size() <= size_t(exp) + 1) out = digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
             else out = digits.substr(0, size_t(exp) + 1) + "." + digits.substr(size_t(exp) + 1);
@@ -99,12 +106,16 @@ std::string python_float(double x) {
         }
     } else {
         out = digits.substr(0, 1);
-        if (digits.size() > 1) out += "." + digits.substr(1);
+        if (digits.size() > 1) {
+            out += '.';
+            out += digits.substr(1);
+        }
         char e[16];
         std::snprintf(e, sizeof e, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
         out += e;
     }
-    return neg ? "-" + out : out;
+    if (neg) out.insert(out.begin(), '-');
+    return out;
 }
 
 namespace {

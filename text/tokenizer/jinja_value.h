@@ -21,18 +21,7 @@ namespace volt::text::jinja {
 struct Value;
 using List = std::vector<Value>;
 
-// Insertion-ordered string-keyed map (JSON objects, Python dicts of a template).
-class Dict {
-public:
-    const Value* find(std::string_view key) const;
-    Value* find(std::string_view key);
-    void set(std::string key, Value value);
-    const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-    size_t size() const { return items_.size(); }
-
-private:
-    std::vector<std::pair<std::string, Value>> items_;
-};
+class Dict;
 
 // A callable: a macro, a builtin global (range, namespace, raise_exception) or a bound method ("a".upper).
 struct Callable;
@@ -59,7 +48,7 @@ struct Value {
     static Value string(std::string x) { Value v; v.kind = Kind::kString; v.s = std::move(x); return v; }
     static Value make_list(List items = {}) { Value v; v.kind = Kind::kList; v.list = std::make_shared<List>(std::move(items)); return v; }
     static Value make_tuple(List items) { Value v = make_list(std::move(items)); v.is_tuple = true; return v; }
-    static Value make_dict() { Value v; v.kind = Kind::kDict; v.dict = std::make_shared<Dict>(); return v; }
+    static Value make_dict();
     static Value from_json(const nlohmann::ordered_json& j);
 
     bool is_undefined() const { return kind == Kind::kUndefined; }
@@ -74,6 +63,19 @@ struct Value {
     std::string type_name() const;  // Python's: 'str', 'int', 'list', 'dict', 'NoneType', ...
     std::string str() const;        // Python str(); undefined prints as ""
     std::string repr() const;       // Python repr()
+};
+
+// Insertion-ordered string-keyed map (JSON objects, Python dicts of a template).
+class Dict {
+public:
+    const Value* find(std::string_view key) const;
+    Value* find(std::string_view key);
+    void set(std::string key, Value value);
+    const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+    size_t size() const { return items_.size(); }
+
+private:
+    std::vector<std::pair<std::string, Value>> items_;
 };
 
 bool equals(const Value& a, const Value& b);

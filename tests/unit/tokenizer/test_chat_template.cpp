@@ -118,8 +118,27 @@ TEST(ChatTemplate, RuntimeErrorsNameTheProblem) {
     expect_render_error("{{ 'a' + 1 }}", {"unsupported operand"});
     expect_render_error("{{ undefined_fn() }}", {"undefined_fn"});
     expect_render_error("{% set x.y = 1 %}", {"namespace"}, {{"x", {{"y", 0}}}});
+    // A namespace holding itself would be a reference cycle (leaked memory): refused.
+    expect_render_error("{% set ns = namespace(a=1) %}{% set ns.self = [1, {'k': ns}] %}", {"contains 'ns' itself"});
+    expect_render_error("{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = b %}", {"contains 'a' itself"});
     expect_render_error("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", {"recursed"});
     expect_render_error("{{ 1 // 0 }}", {"division by zero"});
+    // 64-bit integers: overflow is an error, never undefined behaviour or a wrapped number.
+    expect_render_error("{{ 9223372036854775807 + 1 }}", {"integer overflow"});
+    expect_render_error("{{ 3 ** 1010 }}", {"integer overflow"});
+    expect_render_error("{{ (-9223372036854775807 - 1) // -1 }}", {"integer overflow"});
+    expect_render_error("{{ 'ab' * 100000000 }}", {"64 MiB"});
+    expect_render_error("{{ range(0, 9223372036854775807) | length }}", {"range()"});
+    expect_render_error("{{ 'x' | indent(100000000) }}", {"indent"});
+}
+
+TEST(ChatTemplate, HugeRepeatCountsOfEmptySequencesFinish) {
+    auto t = ChatTemplate::from_string("[{{ '' * 9223372036854775807 }}{{ ([] * 9223372036854775807) | length }}]", "tmpl");
+    ASSERT_TRUE(t.has_value());
+    ChatOptions o;
+    auto out = t->render(nlohmann::ordered_json::array(), o);
+    ASSERT_TRUE(out.has_value()) << out.status().to_string();
+    EXPECT_EQ(out->size(), 3u);  // "[" + "" + "0" + "]"
 }
 
 TEST(ChatTemplate, MissingTemplateInModelDirectory) {
