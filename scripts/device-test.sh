@@ -52,13 +52,21 @@ if has_stage build; then
   if ! cmake --preset gpu -DPKG_CONFIG_EXECUTABLE="$PKGCONF" >"$OUT/configure.log" 2>&1; then
     tail -30 "$OUT/configure.log"; note "configure FAILED"; exit 1
   fi
-  if ! cmake --build build-gpu -j"$(nproc)" --target volt_gpu_tests volt_lightning_bench >"$OUT/build.log" 2>&1; then
+  if ! cmake --build build-gpu -j"$(nproc)" --target volt_gpu_tests volt_lightning_bench volt_unit_tests \
+      >"$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" "$OUT/build.log" | head -40; note "build FAILED"; exit 1
   fi
   grep -E "spill|warning" "$OUT/build.log" | grep -v "^--" | head -20
 fi
 
 if has_stage test; then
+  # The core's unit tests on a machine with a GPU: CudaMemory (the caching, stream-ordered allocator, device copies,
+  # out-of-memory as RESOURCE_EXHAUSTED) runs only here; the rest checks the core builds and passes on this image.
+  note "core unit tests (CUDA allocator included)"
+  "$BIN/volt_unit_tests" --gtest_color=no >"$OUT/unit_tests.log" 2>&1
+  rc=$?
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |CudaMemory|Failure" "$OUT/unit_tests.log" | head -20
+  [[ $rc -ne 0 ]] && { note "core unit tests FAILED (rc $rc)"; status=1; }
   note "GPU tests"
   "$BIN/volt_gpu_tests" --gtest_color=no >"$OUT/gpu_tests.log" 2>&1
   rc=$?
