@@ -20,6 +20,8 @@ ChatController::ChatController(ConversationStore* store, QObject* parent)
     connect(worker_, &ModelWorker::tokensCounted, this, &ChatController::onTokensCounted);
     thread_.start();
 
+    savePool_.setMaxThreadCount(1);
+    savePool_.setObjectName(QStringLiteral("volt-conversation-saver"));
     countTimer_.setSingleShot(true);
     countTimer_.setInterval(250);  // typing: count once the user pauses
     connect(&countTimer_, &QTimer::timeout, this, &ChatController::runCount);
@@ -35,6 +37,7 @@ ChatController::~ChatController() {
     thread_.quit();
     thread_.wait();
     delete worker_;
+    savePool_.waitForDone();  // the last answer reaches the disk before the app goes
 }
 
 void ChatController::setState(State s) {
@@ -78,7 +81,13 @@ void ChatController::openModel(const QString& dir, const DeviceChoice& device) {
 
 void ChatController::cancelLoad() {
     if (!activeLoad_) return;
+    // Like Stop, Cancel takes effect in the window at once: the worker aborts at its next progress report, and a
+    // load that finished anyway is freed by the unload queued behind it.
     worker_->abortLoad(activeLoad_);
+    activeLoad_ = 0;
+    info_ = {};
+    setState(State::NoModel);
+    QMetaObject::invokeMethod(worker_, [w = worker_] { w->unload(); }, Qt::QueuedConnection);
 }
 
 void ChatController::onLoaded(quint64 loadId, const ModelInfo& info) {
@@ -304,12 +313,21 @@ void ChatController::onTokensCounted(quint64 requestId, qint64 tokens, const QSt
 // ---- conversations -------------------------------------------------------------------------------------------------
 
 void ChatController::save() {
-    const Conversation& c = model_.conversation();
-    if (c.messages.isEmpty()) return;  // an untouched "new conversation" is not worth a file
-    QString err;
-    if (!store_->save(c, &err)) emit errorOccurred(tr("The conversation was not saved"), err);
-    emit conversationsChanged();
+    const Conversation c = model_.conversation();  // a snapshot: the model goes on changing while it is written
+    if (c.messages.isEmpty()) return;                // an untouched "new conversation" is not worth a file
+    ConversationStore* store = store_;
+    savePool_.start([this, store, c] {
+        QString err;
+        const bool ok = store->save(c, &err);
+        // Back on the GUI thread; the destructor waits for this pool, so `this` is alive when this is posted.
+        QMetaObject::invokeMethod(this, [this, ok, err] {
+            if (!ok) emit errorOccurred(tr("The conversation was not saved"), err);
+            emit conversationsChanged();
+        }, Qt::QueuedConnection);
+    });
 }
+
+void ChatController::flushSaves() { savePool_.waitForDone(); }
 
 void ChatController::newConversation() {
     if (activeReply_) stop();
@@ -319,6 +337,7 @@ void ChatController::newConversation() {
 }
 
 bool ChatController::openConversation(const QString& id, QString* err) {
+    flushSaves();  // it may be the conversation just left, still being written
     Conversation c;
     if (!store_->load(id, &c, err)) return false;
     if (activeReply_) stop();
@@ -331,6 +350,7 @@ bool ChatController::openConversation(const QString& id, QString* err) {
 bool ChatController::deleteConversation(const QString& id, QString* err) {
     const bool current = id == model_.conversation().id;
     if (current && activeReply_) stop();
+    flushSaves();  // else a pending save would write the file back after it was deleted
     if (!store_->remove(id, err)) return false;
     if (current) {
         model_.setConversation(Conversation::createNew());

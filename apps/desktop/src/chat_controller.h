@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QThread>
+#include <QThreadPool>
 #include <QTimer>
 
 #include "conversation_model.h"
@@ -62,6 +63,8 @@ public:
     bool openConversation(const QString& id, QString* error);
     bool deleteConversation(const QString& id, QString* error);
     QString exportMarkdown() const;
+    // Waits until every save issued so far is on disk (rarely needed: before reading or deleting a file).
+    void flushSaves();
 
     // The worker object, for tests that need to observe it directly.
     ModelWorker* worker() const { return worker_; }
@@ -111,6 +114,9 @@ private:
     double liveFirstToken_ = -1;
     double liveElapsed_ = 0;
     qint64 liveTokens_ = 0;
+
+    // Saves run here, one at a time and in order (QSaveFile syncs to disk, which can stall for a while).
+    QThreadPool savePool_;
 
     QString draftText_;
     QList<Attachment> draftAttachments_;

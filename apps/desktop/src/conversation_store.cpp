@@ -30,15 +30,26 @@ QString ConversationStore::attachmentDir(const QString& id) const { return QDir(
 QList<ConversationSummary> ConversationStore::list(QStringList* warnings) const {
     QList<ConversationSummary> out;
     const QDir dir(directory());
+    QHash<QString, Cached> seen;
     for (const QFileInfo& fi : dir.entryInfoList({QStringLiteral("*.json")}, QDir::Files)) {
+        const QString id = fi.completeBaseName();
+        auto hit = cache_.constFind(id);
+        if (hit != cache_.constEnd() && hit->modified == fi.lastModified() && hit->size == fi.size()) {
+            seen.insert(id, *hit);
+            out.append(hit->summary);
+            continue;
+        }
         Conversation c;
         QString error;
-        if (!load(fi.completeBaseName(), &c, &error)) {
+        if (!load(id, &c, &error)) {
             if (warnings) warnings->append(error);
             continue;
         }
-        out.append({c.id, c.displayTitle(), c.updated});
+        const ConversationSummary summary{c.id, c.displayTitle(), c.updated};
+        seen.insert(id, {fi.lastModified(), fi.size(), summary});
+        out.append(summary);
     }
+    cache_ = std::move(seen);
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.updated > b.updated; });
     return out;
 }

@@ -4,6 +4,8 @@
 // Writes go to a temporary file renamed over the old one (QSaveFile), so a crash never leaves half a conversation.
 #pragma once
 
+#include <QDateTime>
+#include <QHash>
 #include <QList>
 #include <QString>
 
@@ -39,6 +41,14 @@ private:
     QString filePath(const QString& id) const;
     QString attachmentDir(const QString& id) const;
     QString root_;
+    // list() runs after every save; re-parsing every conversation each time would grow with the history, so
+    // summaries are kept per file and re-read only when the file's time or size changed.
+    struct Cached {
+        QDateTime modified;
+        qint64 size = 0;
+        ConversationSummary summary;
+    };
+    mutable QHash<QString, Cached> cache_;
 };
 
 }  // namespace volt::desktop

@@ -158,6 +158,10 @@ private slots:
         QCOMPARE(list[1].title, QString("older question"));
         QCOMPARE(warnings.size(), 1);
 
+        older.messages[0].text = "older question, edited";  // list() sees changes behind its cache
+        QVERIFY(store.save(older, &error));
+        QCOMPARE(store.list()[1].title, QString("older question, edited"));
+
         Conversation back;
         QVERIFY2(store.load(c.id, &back, &error), qPrintable(error));
         QCOMPARE(back.messages[0].attachments[0].path, copy);
