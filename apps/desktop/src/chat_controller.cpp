@@ -148,6 +148,7 @@ bool ChatController::startReply(QString* whyNot) {
 bool ChatController::send(const QString& text, const QList<Attachment>& attachments, QString* whyNot) {
     if (state_ != State::Ready) {
         *whyNot = state_ == State::Generating ? tr("An answer is still being written: stop it or wait.")
+                  : state_ == State::Loading  ? tr("The model is still loading.")
                                               : tr("Open a model first.");
         return false;
     }

@@ -65,9 +65,12 @@ MessageWidget::MessageWidget(QWidget* parent) : QFrame(parent) {
 
 void MessageWidget::setMessage(const Message& m, bool last, bool busy) {
     const bool user = m.role == Role::User;
-    setProperty("role", roleName(m.role));
-    setStyleSheet(user ? QStringLiteral("QFrame#message { background: #eef3fb; border: 1px solid #d6e0f0; border-radius: 8px; }")
-                       : QStringLiteral("QFrame#message { background: palette(base); border: 1px solid palette(midlight); border-radius: 8px; }"));
+    // Style sheets re-polish the whole widget tree; set it once per role, not on every streamed refresh.
+    if (property("role").toString() != roleName(m.role)) {
+        setProperty("role", roleName(m.role));
+        setStyleSheet(user ? QStringLiteral("QFrame#message { background: #eef3fb; border: 1px solid #d6e0f0; border-radius: 8px; }")
+                           : QStringLiteral("QFrame#message { background: palette(base); border: 1px solid palette(midlight); border-radius: 8px; }"));
+    }
     role_->setText(user ? tr("You") : tr("Assistant"));
     QString stats = ConversationModel::statsText(m);
     if (m.state == Message::State::Streaming) stats = m.text.isEmpty() ? tr("reading the prompt…") : tr("writing…");
