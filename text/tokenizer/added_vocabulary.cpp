@@ -56,18 +56,46 @@ Status AddedVocabulary::build(std::vector<AddedToken> tokens, const Normalizer* 
         // HF matches normalized tokens against normalized text, so their content is normalized the same way.
         if (t.normalized && normalizer) VOLT_RETURN_IF_ERROR(normalizer->normalize(content));
         Matcher& m = t.normalized ? normalized_ : raw_;
-        m.contents.resize(tokens_.size());
-        m.contents[i] = content;
+        m.lengths.resize(tokens_.size(), 0);
         if (content.empty()) continue;  // an empty token can never match
-        m.by_first_byte[static_cast<unsigned char>(content[0])].push_back(uint32_t(i));
-        m.empty = false;
+        m.add(content, uint32_t(i));
     }
-    for (Matcher* m : {&raw_, &normalized_})
-        for (auto& bucket : m->by_first_byte)
-            std::stable_sort(bucket.begin(), bucket.end(), [m](uint32_t a, uint32_t b) {
-                return m->contents[a].size() > m->contents[b].size();
-            });
     return Status::ok();
+}
+
+void AddedVocabulary::Matcher::add(std::string_view content, uint32_t token_index) {
+    uint32_t node = 0;
+    for (unsigned char c : content) {
+        auto& kids = nodes[node].children;
+        auto it = std::lower_bound(kids.begin(), kids.end(), c, [](const auto& kid, unsigned char b) { return kid.first < b; });
+        if (it != kids.end() && it->first == c) {
+            node = it->second;
+            continue;
+        }
+        const uint32_t child = uint32_t(nodes.size());
+        kids.insert(it, {c, child});  // `kids` may dangle after the push_back below; it is not used again
+        nodes.emplace_back();
+        node = child;
+    }
+    // Two tokens with the same content: the first one listed wins.
+    if (nodes[node].token < 0) nodes[node].token = int32_t(token_index);
+    lengths[token_index] = uint32_t(content.size());
+    first_byte[static_cast<unsigned char>(content[0])] = true;
+    empty = false;
+}
+
+int32_t AddedVocabulary::Matcher::longest_at(std::string_view text, size_t pos) const {
+    int32_t best = -1;
+    uint32_t node = 0;
+    for (size_t i = pos; i < text.size(); ++i) {
+        const auto& kids = nodes[node].children;
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        auto it = std::lower_bound(kids.begin(), kids.end(), c, [](const auto& kid, unsigned char b) { return kid.first < b; });
+        if (it == kids.end() || it->first != c) break;
+        node = it->second;
+        if (nodes[node].token >= 0) best = nodes[node].token;
+    }
+    return best;
 }
 
 const AddedToken* AddedVocabulary::find_by_id(int32_t id) const {
@@ -89,21 +117,13 @@ void AddedVocabulary::split_with(const Matcher& m, std::string_view text, std::v
     size_t pos = 0;      // where the next search starts (end of the last match, kept or not)
     while (pos < text.size()) {
         // Leftmost-longest: the first position with any match, the longest match there.
-        const auto& bucket = m.by_first_byte[static_cast<unsigned char>(text[pos])];
-        int32_t hit = -1;
-        for (uint32_t idx : bucket) {
-            const std::string& c = m.contents[idx];
-            if (text.compare(pos, c.size(), c) == 0) {
-                hit = int32_t(idx);
-                break;
-            }
-        }
+        const int32_t hit = m.first_byte[static_cast<unsigned char>(text[pos])] ? m.longest_at(text, pos) : -1;
         if (hit < 0) {
             ++pos;
             continue;
         }
         const AddedToken& t = tokens_[size_t(hit)];
-        size_t start = pos, stop = pos + m.contents[size_t(hit)].size();
+        size_t start = pos, stop = pos + m.lengths[size_t(hit)];
         pos = stop;  // the search resumes after the match even when single_word rejects it
         if (t.single_word && (ends_with_word(text.substr(0, start)) || starts_with_word(text.substr(stop)))) continue;
         if (t.lstrip) start = std::max(trailing_space_start(text.substr(0, start)), emitted);

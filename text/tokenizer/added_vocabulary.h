@@ -44,11 +44,21 @@ public:
     const AddedToken* find_by_id(int32_t id) const;
 
 private:
+    // A byte trie of the token contents: the longest token at a position is found in one walk, however many
+    // tokens share a prefix (MiniMax has many "<...>" tokens, and code/HTML has many '<').
     struct Matcher {
-        // Token indices bucketed by first byte, each bucket longest first, so the first hit is the longest match.
-        std::array<std::vector<uint32_t>, 256> by_first_byte;
-        std::vector<std::string> contents;  // matched form (normalized content for normalized tokens)
+        struct Node {
+            std::vector<std::pair<unsigned char, uint32_t>> children;  // sorted by byte
+            int32_t token = -1;                                        // index into tokens_ ending here
+        };
+        std::vector<Node> nodes{1};               // nodes[0] is the root
+        std::array<bool, 256> first_byte{};       // quick reject before walking
+        std::vector<uint32_t> lengths;            // matched byte length per token index
         bool empty = true;
+
+        void add(std::string_view content, uint32_t token_index);
+        // Index of the longest token starting at text[pos], or -1; its length in *length.
+        int32_t longest_at(std::string_view text, size_t pos) const;
     };
     void split_with(const Matcher& m, std::string_view text, std::vector<AddedTokenSplit>& out) const;
 
