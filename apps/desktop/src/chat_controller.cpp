@@ -4,6 +4,38 @@
 
 namespace volt::desktop {
 
+DeviceChoice DeviceChoice::fromKey(const QString& key, int gpuCount, bool* ok) {
+    DeviceChoice d;
+    bool good = true;
+    if (key == QLatin1String("all")) {
+        for (int i = 0; i < gpuCount; ++i) d.gpuIds << i;
+    } else if (key.startsWith(QLatin1String("gpu:")) || key.startsWith(QLatin1String("gpus:"))) {
+        for (const QString& part : key.section(QLatin1Char(':'), 1).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+            bool num = false;
+            const int id = part.trimmed().toInt(&num);
+            if (!num || id < 0 || id >= gpuCount || d.gpuIds.contains(id)) {
+                good = false;
+                break;
+            }
+            d.gpuIds << id;
+        }
+    } else if (key != QLatin1String("cpu")) {
+        good = false;
+    }
+    if (!good) d.gpuIds.clear();
+    d.cuda = !d.gpuIds.isEmpty();
+    if (ok) *ok = good && (key == QLatin1String("cpu") || d.cuda);
+    return d;
+}
+
+QString DeviceChoice::keyFor(const QList<int>& gpuIds) {
+    if (gpuIds.isEmpty()) return QStringLiteral("cpu");
+    if (gpuIds.size() == 1) return QStringLiteral("gpu:%1").arg(gpuIds.first());
+    QStringList parts;
+    for (int id : gpuIds) parts << QString::number(id);
+    return QStringLiteral("gpus:") + parts.join(QLatin1Char(','));
+}
+
 ChatController::ChatController(ConversationStore* store, QObject* parent)
     : QObject(parent), store_(store), worker_(new ModelWorker) {
     thread_.setObjectName(QStringLiteral("volt-model-worker"));

@@ -19,6 +19,11 @@ namespace volt::desktop {
 struct DeviceChoice {
     bool cuda = false;
     QList<int> gpuIds;
+
+    // The device picker's keys: "cpu", "gpu:N", "gpus:0,2" (a chosen set), "all" (every GPU of `gpuCount`).
+    // Unknown keys, and GPUs this machine does not have, fall back to the CPU (ok false).
+    static DeviceChoice fromKey(const QString& key, int gpuCount, bool* ok = nullptr);
+    static QString keyFor(const QList<int>& gpuIds);  // "gpu:N" for one, "gpus:a,b" for several
 };
 
 class ChatController : public QObject {

@@ -1,6 +1,6 @@
 // volt-desktop: chat with MiniMax-Text-01 / MiniMax-VL-01 model directories through libvolt.
 //
-//   volt-desktop [--model DIR] [--device cpu|gpu:N|all] [--data-dir DIR]
+//   volt-desktop [--model DIR] [--device cpu|gpu:N|gpus:A,B|all] [--data-dir DIR]
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     cli.addVersionOption();
     QCommandLineOption model(QStringLiteral("model"), QStringLiteral("Model directory to open at start."),
                              QStringLiteral("DIR"));
-    QCommandLineOption device(QStringLiteral("device"), QStringLiteral("cpu, gpu:N or all."), QStringLiteral("DEVICE"));
+    QCommandLineOption device(QStringLiteral("device"), QStringLiteral("cpu, gpu:N, gpus:A,B (a set; the first is the main GPU) or all."), QStringLiteral("DEVICE"));
     QCommandLineOption dataDir(QStringLiteral("data-dir"),
                                QStringLiteral("Where conversations are kept (default: the app data directory)."),
                                QStringLiteral("DIR"));
@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
     volt::desktop::ChatController controller(&store);
     volt::desktop::MainWindow window(&controller, &settings);
     if (cli.isSet(device) && !window.selectDevice(cli.value(device)))
-        qWarning("volt-desktop: unknown device \"%s\" (cpu, gpu:N, all)", qPrintable(cli.value(device)));
+        qWarning("volt-desktop: device \"%s\" is not available here (cpu, gpu:N, gpus:A,B, all; %d GPUs found)",
+                 qPrintable(cli.value(device)), int(volt_cuda_device_count()));
     window.show();
     if (cli.isSet(model)) window.openModel(cli.value(model));
     return app.exec();

@@ -4,7 +4,9 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QCloseEvent>
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDialogButtonBox>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -547,36 +549,78 @@ void MainWindow::fillDevices() {
     device_->clear();
     device_->addItem(tr("CPU"), QStringLiteral("cpu"));
     for (int i = 0; i < gpuCount_; ++i) device_->addItem(tr("GPU %1").arg(i), QStringLiteral("gpu:%1").arg(i));
-    if (gpuCount_ > 1) device_->addItem(tr("All %1 GPUs").arg(gpuCount_), QStringLiteral("all"));
+    if (gpuCount_ > 1) {
+        device_->addItem(tr("All %1 GPUs").arg(gpuCount_), QStringLiteral("all"));
+        device_->addItem(tr("Choose GPUs…"), QStringLiteral("choose"));
+    }
     device_->setToolTip(gpuCount_ == 0 ? tr("No GPU: this Volt build has no CUDA, or no GPU was found. Models run on "
                                             "the CPU.")
                                        : tr("Where the model runs. Changing it reloads the model."));
-    const QString saved = settings_->value("device", gpuCount_ > 0 ? QStringLiteral("gpu:0") : QStringLiteral("cpu")).toString();
-    if (!selectDevice(saved)) device_->setCurrentIndex(0);
-    connect(device_, &QComboBox::currentIndexChanged, this, [this] {
+    const QString fallback = gpuCount_ > 0 ? QStringLiteral("gpu:0") : QStringLiteral("cpu");
+    const QString saved = settings_->value("device", fallback).toString();
+    if (!selectDevice(saved)) {
+        selectDevice(fallback);
+        showBanner(tr("Device changed"), tr("The device used last time (%1) is not available; models now load on %2.")
+                                             .arg(saved, device_->currentText()));
+    }
+    lastDeviceIndex_ = device_->currentIndex();
+    connect(device_, &QComboBox::activated, this, [this](int index) {
+        if (device_->itemData(index).toString() == QLatin1String("choose") && !chooseGpus()) {
+            device_->setCurrentIndex(lastDeviceIndex_);  // cancelled: keep what was there
+            return;
+        }
+        if (device_->currentIndex() == lastDeviceIndex_) return;
+        lastDeviceIndex_ = device_->currentIndex();
         settings_->setValue("device", device_->currentData().toString());
         if (controller_->hasModel()) openModel(controller_->modelInfo().path);  // takes effect now, not next time
     });
 }
 
+bool MainWindow::chooseGpus() {
+    QDialog d(this);
+    d.setWindowTitle(tr("Choose GPUs"));
+    auto* v = new QVBoxLayout(&d);
+    v->addWidget(new QLabel(tr("Run the model on these GPUs (the first checked is the main one):"), &d));
+    const DeviceChoice current = deviceChoice();
+    QList<QCheckBox*> boxes;
+    for (int i = 0; i < gpuCount_; ++i) {
+        const int item = device_->findData(QStringLiteral("gpu:%1").arg(i));
+        auto* box = new QCheckBox(item >= 0 ? device_->itemText(item) : tr("GPU %1").arg(i), &d);
+        box->setChecked(current.gpuIds.contains(i));
+        boxes << box;
+        v->addWidget(box);
+    }
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &d);
+    connect(buttons, &QDialogButtonBox::accepted, &d, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &d, &QDialog::reject);
+    v->addWidget(buttons);
+    if (d.exec() != QDialog::Accepted) return false;
+    QList<int> ids;
+    for (int i = 0; i < boxes.size(); ++i)
+        if (boxes[i]->isChecked()) ids << i;
+    if (ids.isEmpty()) return false;
+    return selectDevice(DeviceChoice::keyFor(ids));
+}
+
 bool MainWindow::selectDevice(const QString& key) {
-    const int i = device_->findData(key);
+    bool ok = false;
+    const DeviceChoice choice = DeviceChoice::fromKey(key, gpuCount_, &ok);
+    if (!ok) return false;
+    int i = device_->findData(key);
+    if (i < 0 && key.startsWith(QLatin1String("gpus:"))) {  // a chosen set: its own entry, before "Choose GPUs…"
+        QStringList ids;
+        for (int id : choice.gpuIds) ids << QString::number(id);
+        i = device_->count() - 1;
+        device_->insertItem(i, tr("GPUs %1").arg(ids.join(QStringLiteral(", "))), key);
+    }
     if (i < 0) return false;
     device_->setCurrentIndex(i);
+    lastDeviceIndex_ = i;
     return true;
 }
 
 DeviceChoice MainWindow::deviceChoice() const {
-    const QString key = device_->currentData().toString();
-    DeviceChoice d;
-    if (key == QLatin1String("all")) {
-        d.cuda = true;
-        for (int i = 0; i < gpuCount_; ++i) d.gpuIds << i;
-    } else if (key.startsWith(QLatin1String("gpu:"))) {
-        d.cuda = true;
-        d.gpuIds << key.mid(4).toInt();
-    }
-    return d;
+    return DeviceChoice::fromKey(device_->currentData().toString(), gpuCount_);
 }
 
 void MainWindow::pollGpus() {

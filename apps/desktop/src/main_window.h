@@ -76,6 +76,7 @@ private:
     void rebuildRecentMenu();
     void fillDevices();
     void pollGpus();
+    bool chooseGpus();  // the "Choose GPUs…" dialog; false when cancelled
     DeviceChoice deviceChoice() const;
     void updateTitle();
 
@@ -108,6 +109,7 @@ private:
 
     int editingRow_ = -1;
     int gpuCount_ = 0;
+    int lastDeviceIndex_ = 0;
     QString loadingDir_;
     QTimer gpuTimer_;
     QFutureWatcher<QList<GpuStatus>> gpuWatcher_;

@@ -92,6 +92,23 @@ private slots:
         QString why;
         QVERIFY(!c.send("hello", {}, &why));
         QVERIFY(why.contains("Open a model"));
+
+        // A truncated checkpoint: the message names the file.
+        QTemporaryDir broken;
+        QVERIFY(QFile::copy(modelDir() + "/config.json", broken.filePath("config.json")));
+        QVERIFY(QFile::copy(modelDir() + "/tokenizer.json", broken.filePath("tokenizer.json")));
+        QFile src(modelDir() + "/model.safetensors");
+        QVERIFY(src.open(QIODevice::ReadOnly));
+        QFile dst(broken.filePath("model.safetensors"));
+        QVERIFY(dst.open(QIODevice::WriteOnly));
+        dst.write(src.read(src.size() / 2));
+        dst.close();
+        c.openModel(broken.path(), {});
+        QTRY_COMPARE_WITH_TIMEOUT(err.count(), 3, 30000);
+        const QString truncated = err.last().at(1).toString();
+        qInfo("truncated checkpoint: %s", qPrintable(truncated));
+        QVERIFY2(truncated.contains("model.safetensors"), qPrintable(truncated));
+        QCOMPARE(c.state(), ChatController::State::NoModel);
     }
 
     void loadReportsPhasesAndInfo() {

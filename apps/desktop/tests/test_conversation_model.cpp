@@ -6,6 +6,7 @@
 #include <QtTest>
 
 #include "conversation_model.h"
+#include "chat_controller.h"
 #include "conversation_store.h"
 
 using namespace volt::desktop;
@@ -118,6 +119,27 @@ private slots:
         QVERIFY(md.contains("| Belmont | 12400 |"));
         QVERIFY(md.contains("_(stopped)_"));
         QVERIFY(md.indexOf("## User") < md.indexOf("## Assistant"));
+    }
+
+    void deviceKeys() {
+        bool ok = false;
+        DeviceChoice d = DeviceChoice::fromKey("cpu", 4, &ok);
+        QVERIFY(ok && !d.cuda && d.gpuIds.isEmpty());
+        d = DeviceChoice::fromKey("gpu:2", 4, &ok);
+        QVERIFY(ok && d.cuda);
+        QCOMPARE(d.gpuIds, QList<int>{2});
+        d = DeviceChoice::fromKey("gpus:3,1", 4, &ok);  // the user's order is kept (the first is the main GPU)
+        QVERIFY(ok);
+        QCOMPARE(d.gpuIds, (QList<int>{3, 1}));
+        d = DeviceChoice::fromKey("all", 2, &ok);
+        QCOMPARE(d.gpuIds, (QList<int>{0, 1}));
+        for (const char* bad : {"gpu:4", "gpus:0,0", "gpus:x", "all", "tpu"}) {
+            d = DeviceChoice::fromKey(bad, QByteArray(bad) == "all" ? 0 : 4, &ok);
+            QVERIFY2(!ok && !d.cuda, bad);  // refused: the window says so rather than run elsewhere silently
+        }
+        QCOMPARE(DeviceChoice::keyFor({}), QString("cpu"));
+        QCOMPARE(DeviceChoice::keyFor({1}), QString("gpu:1"));
+        QCOMPARE(DeviceChoice::keyFor({0, 2}), QString("gpus:0,2"));
     }
 
     void storeSavesListsLoadsAndDeletes() {
