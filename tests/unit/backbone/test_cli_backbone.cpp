@@ -45,6 +45,45 @@ TEST(CliLogits, IncrementalEqualsFullPrefill) {
     EXPECT_LE(rel_fro(inc->data_as<float>(), full->data_as<float>(), full->numel()), 1e-5);
 }
 
+// MiniMax-VL-01 (the vision side's fixture, tools/make_vision_fixture.py): image tokens expand to the images'
+// features, spliced into the backbone's input embeddings; the logits cover the expanded prompt.
+TEST(CliLogits, VisionLanguagePromptsMatchTheReference) {
+    const fs::path vl = kData / "vision" / "tiny-vl";
+    if (!fs::exists(vl / "reference" / "manifest.json")) GTEST_SKIP() << "no VL fixture at " << vl;
+    const auto manifest = read_json(vl / "reference" / "manifest.json");
+    Tmp t;
+    int checked = 0;
+    for (const auto& p : manifest["prompts"]) {
+        std::string images;
+        for (const auto& img : p["images"]) images += " --image " + shell_quote((kData / "vision" / "images" / img.get<std::string>()).string());
+        const std::string base = "logits --model " + shell_quote(vl.string()) + " --ids-file " +
+                                 shell_quote((vl / p["ids"].get<std::string>()).string()) + images;
+        auto r = run_volt(base + " --out " + shell_quote(t / "vl.npy"));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        auto got = read_npy(t / "vl.npy");
+        auto want = read_npy(vl / p["logits"].get<std::string>());
+        ASSERT_TRUE(got.has_value() && want.has_value());
+        ASSERT_EQ(got->shape(), want->shape());
+        const double err = rel_fro(got->data_as<float>(), want->data_as<float>(), want->numel());
+        std::printf("  %s: %lld expanded positions, rel_fro %.3e\n", p["name"].get<std::string>().c_str(),
+                    (long long)want->dim(0), err);
+        EXPECT_LE(err, 1e-4) << p["name"];
+        if (checked++ == 0) {
+            // Decode steps through image positions (embedding rows) equal the full prefill.
+            auto inc = run_volt(base + " --incremental 300 --out " + shell_quote(t / "vl_inc.npy"));
+            ASSERT_EQ(inc.exit_code, 0) << inc.err;
+            auto gi = read_npy(t / "vl_inc.npy");
+            ASSERT_TRUE(gi.has_value());
+            EXPECT_LE(rel_fro(gi->data_as<float>(), got->data_as<float>(), got->numel()), 1e-5);
+        }
+    }
+    EXPECT_EQ(checked, 2);
+    // One image token, no --image: the counts are named.
+    auto r = run_volt("logits --model " + shell_quote(vl.string()) + " --ids-file " +
+                      shell_quote((vl / "reference" / "ids_1img.json").string()) + " --out " + shell_quote(t / "x.npy"));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
 TEST(CliGenerate, GreedyMatchesTheReference) {
     Tmp t;
     auto r = run_volt("generate --model " + shell_quote(kTiny.string()) + " --ids-file " +
