@@ -191,20 +191,21 @@ bool ChatController::send(const QString& text, const QList<Attachment>& attachme
     Message m;
     m.role = Role::User;
     m.text = text;
-    // The conversation keeps its own copy of each file: it must re-enter the prompt on every later turn and after
-    // a restart, whatever happens to the original.
-    for (Attachment a : attachments) {
-        QString err;
-        const QString copy = store_->importAttachment(model_.conversation().id, a.path, &err);
-        if (copy.isEmpty()) {
-            *whyNot = err;
-            return false;
-        }
-        a.path = copy;
-        m.attachments.append(a);
-    }
+    m.attachments = attachments;
+    if (!importAll(&m.attachments, whyNot)) return false;
     model_.append(m);
     return startReply(whyNot);
+}
+
+bool ChatController::importAll(QList<Attachment>* attachments, QString* whyNot) {
+    // The conversation keeps its own copy of each file: it must re-enter the prompt on every later turn and after
+    // a restart, whatever happens to the original.
+    for (Attachment& a : *attachments) {
+        const QString copy = store_->importAttachment(model_.conversation().id, a.path, whyNot);
+        if (copy.isEmpty()) return false;
+        a.path = copy;
+    }
+    return true;
 }
 
 void ChatController::stop() {
@@ -244,7 +245,7 @@ bool ChatController::regenerate(QString* whyNot) {
     return startReply(whyNot);
 }
 
-bool ChatController::editAndResend(int row, const QString& text, QString* whyNot) {
+bool ChatController::editAndResend(int row, const QString& text, QString* whyNot, const QList<Attachment>& added) {
     if (state_ != State::Ready) {
         *whyNot = tr("Wait for the model to be ready.");
         return false;
@@ -253,12 +254,15 @@ bool ChatController::editAndResend(int row, const QString& text, QString* whyNot
         *whyNot = tr("Only your own messages can be edited.");
         return false;
     }
-    if (text.trimmed().isEmpty() && model_.message(row).attachments.isEmpty()) {
+    if (text.trimmed().isEmpty() && model_.message(row).attachments.isEmpty() && added.isEmpty()) {
         *whyNot = tr("The edited message is empty.");
         return false;
     }
+    QList<Attachment> more = added;
+    if (!importAll(&more, whyNot)) return false;
     model_.truncate(row + 1);
     model_.setText(row, text);
+    if (!more.isEmpty()) model_.setAttachments(row, model_.message(row).attachments + more);
     return startReply(whyNot);
 }
 

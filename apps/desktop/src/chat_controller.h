@@ -54,8 +54,9 @@ public:
     void stop();  // takes effect in the view at once; the worker stops at its next token
     bool canRegenerate() const;
     bool regenerate(QString* whyNot);
-    // Replaces user message `row` and drops everything after it, then asks again (its attachments are kept).
-    bool editAndResend(int row, const QString& text, QString* whyNot);
+    // Replaces user message `row` and drops everything after it, then asks again. Its attachments are kept;
+    // `added` ones join them.
+    bool editAndResend(int row, const QString& text, QString* whyNot, const QList<Attachment>& added = {});
 
     // ---- attachments and the context meter ----
     void measureAttachment(const QString& path);
@@ -89,6 +90,7 @@ signals:
 
 private:
     void setState(State s);
+    bool importAll(QList<Attachment>* attachments, QString* whyNot);
     QList<WireMessage> wire(int upToRow) const;  // system prompt + messages [0, upToRow)
     bool startReply(QString* whyNot);
     void finishActive(Message::State state, const ReplyStats& stats, const QString& error);

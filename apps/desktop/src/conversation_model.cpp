@@ -57,6 +57,13 @@ void ConversationModel::setText(int row, const QString& text) {
     touch();
 }
 
+void ConversationModel::setAttachments(int row, const QList<Attachment>& attachments) {
+    if (row < 0 || row >= conv_.messages.size()) return;
+    conv_.messages[row].attachments = attachments;
+    rowChanged(row, {AttachmentsTextRole, StateRole});  // StateRole: views refresh the whole message at once
+    touch();
+}
+
 void ConversationModel::finish(int row, Message::State state, const ReplyStats& stats, const QString& error) {
     if (row < 0 || row >= conv_.messages.size()) return;
     conv_.messages[row].stats = stats;

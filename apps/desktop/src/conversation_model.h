@@ -34,6 +34,7 @@ public:
     int append(const Message& m);                     // returns the new row
     void appendText(int row, const QString& text);    // streaming
     void setText(int row, const QString& text);
+    void setAttachments(int row, const QList<Attachment>& attachments);
     void finish(int row, Message::State state, const ReplyStats& stats, const QString& error = {});
     void setState(int row, Message::State state, const QString& error = {});
     void truncate(int rows);                          // keep the first `rows` messages

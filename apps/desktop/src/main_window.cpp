@@ -213,7 +213,8 @@ void MainWindow::buildUi() {
     editBar_->setStyleSheet(QStringLiteral("QFrame { background: #fff8e1; border-radius: 4px; }"));
     auto* eh = new QHBoxLayout(editBar_);
     eh->setContentsMargins(8, 2, 2, 2);
-    eh->addWidget(new QLabel(tr("Editing your message: Send replaces it and the answers after it."), editBar_), 1);
+    eh->addWidget(new QLabel(tr("Editing your message: Send replaces it and the answers after it (its attachments stay; "
+                                "files attached now are added)."), editBar_), 1);
     auto* cancelEditButton = new QToolButton(editBar_);
     cancelEditButton->setText(tr("Cancel edit"));
     connect(cancelEditButton, &QToolButton::clicked, this, &MainWindow::cancelEdit);
@@ -402,7 +403,7 @@ void MainWindow::onSendOrStop() {
     }
     QString why;
     const QString text = composer_->toPlainText();
-    const bool ok = editingRow_ >= 0 ? controller_->editAndResend(editingRow_, text, &why)
+    const bool ok = editingRow_ >= 0 ? controller_->editAndResend(editingRow_, text, &why, tray_->attachments())
                                      : controller_->send(text, tray_->attachments(), &why);
     if (!ok) {
         showBanner(tr("Not sent"), why);
@@ -419,7 +420,6 @@ void MainWindow::startEdit(int row) {
     if (row < 0 || row > controller_->model()->lastRow()) return;
     editingRow_ = row;
     editBar_->show();
-    attach_->setEnabled(false);  // an edited message keeps its attachments
     composer_->setPlainText(controller_->model()->message(row).text);
     composer_->setFocus();
     composer_->moveCursor(QTextCursor::End);
@@ -429,7 +429,6 @@ void MainWindow::cancelEdit() {
     if (editingRow_ < 0) return;
     editingRow_ = -1;
     editBar_->hide();
-    attach_->setEnabled(true);
     composer_->clear();
 }
 

@@ -264,6 +264,15 @@ private slots:
         waitReply(*c);
         QCOMPARE(c->model()->message(0).text, kQuestion);
         QCOMPARE(c->model()->message(1).text, greedyText_);
+
+        // Files attached while editing join the message (copied like any attachment) and enter the prompt.
+        const qint64 before = c->model()->message(1).stats.promptTokens;
+        Attachment doc{Attachment::Kind::Document, docPath("notes_crlf.txt"), "notes_crlf.txt", 9, 0};
+        QVERIFY2(c->editAndResend(0, kQuestion, &why, {doc}), qPrintable(why));
+        waitReply(*c);
+        QCOMPARE(c->model()->message(0).attachments.size(), 1);
+        QVERIFY(c->model()->message(0).attachments[0].path.startsWith(store_->directory()));
+        QVERIFY(c->model()->message(1).stats.promptTokens > before + 5);
     }
 
     void documentsShowTheirCostAndReadableErrors() {
