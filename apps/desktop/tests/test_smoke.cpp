@@ -4,7 +4,9 @@
 #include <QDir>
 #include <QDropEvent>
 #include <QMimeData>
+#include <QDialog>
 #include <QPushButton>
+#include <QToolButton>
 #include <QSettings>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -100,6 +102,20 @@ private slots:
         const QString shot = QDir(artifacts).filePath("volt-desktop-smoke.png");
         QVERIFY(w.grab().save(shot));
         qInfo("screenshot: %s", qPrintable(shot));
+
+        // The attachment in the sent message opens in the document viewer (PDF pages when QtPdf is there).
+        QToolButton* chip = nullptr;
+        for (auto* b : w.chatView()->messageWidget(0)->findChildren<QToolButton*>())
+            if (b->text().startsWith("three_pages.pdf")) chip = b;
+        QVERIFY(chip);
+        QVERIFY2(chip->text().contains("3 pages") || !chip->text().contains("page"), qPrintable(chip->text()));
+        chip->click();
+        QDialog* viewer = nullptr;
+        QTRY_VERIFY((viewer = w.findChild<QDialog*>()) != nullptr && viewer->isVisible());
+        QVERIFY(viewer->windowTitle() == "three_pages.pdf");
+        QTest::qWait(200);
+        QVERIFY(viewer->grab().save(QDir(artifacts).filePath("volt-desktop-document.png")));
+        viewer->close();
 
         // Stop from the button: the answer stops at once and says so.
         gs.maxTokens = 4000;
