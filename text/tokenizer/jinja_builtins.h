@@ -14,8 +14,8 @@ namespace volt::text::jinja {
 
 Expected<Value> apply_filter(const std::string& name, const Value& subject, std::vector<Value>& args, Kwargs& kwargs);
 Expected<bool> apply_test(const std::string& name, const Value& subject, std::vector<Value>& args);
-// obj.name as a value: a bound method when `name` is a method of obj's type, else std::nullopt semantics via
-// an undefined Value with is_undefined().
+// obj.name as a bound method when `name` is a method of obj's type (str.strip, dict.items, ...); otherwise an
+// undefined Value.
 Value get_method(const Value& obj, const std::string& name);
 // The builtin global functions (range, namespace, raise_exception, strftime_now, dict) as a dict of callables.
 Value builtin_globals();

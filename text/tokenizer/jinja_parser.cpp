@@ -209,7 +209,7 @@ Expected<std::vector<Token>> lex(std::string_view s, const std::string& where, i
                     case '"': value += '"'; break;
                     case 'u': case 'x': case 'U': {
                         size_t len = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-                        if (j + len >= s.size() + 0 && j + len > s.size() - 1 + 1) return error("truncated escape in string literal");
+                        if (j + len >= s.size()) return error("truncated escape in string literal");
                         std::string hex(s.substr(j + 1, len));
                         char* endp = nullptr;
                         unsigned long cp = std::strtoul(hex.c_str(), &endp, 16);
