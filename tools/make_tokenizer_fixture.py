@@ -458,6 +458,32 @@ def build_chat_fixture():
     return out
 
 
+# Character classes whose meaning differs between Oniguruma (HF tokenizers) and PCRE2 (Volt translates them).
+REGEX_CLASSES = [r"\w", r"\W", r"\s", r"\S", r"\d", r"[[:punct:]]", r"[^\s\p{L}\p{N}]", r"[\w\s]", r"\p{L}"]
+
+
+def regex_class_members():
+    """For each class, the code points U+0021..U+2FFFF (no surrogates) that HF's Oniguruma matches, as ranges."""
+    from tokenizers import pre_tokenizers as pt
+    cps = [c for c in range(0x21, 0x30000) if not 0xD800 <= c <= 0xDFFF]
+    text = "".join(map(chr, cps))
+    out = []
+    for pattern in REGEX_CLASSES:
+        kept = set()
+        for _, (a, b) in pt.Split(Regex(pattern), behavior="removed").pre_tokenize_str(text):
+            kept.update(range(a, b))
+        ranges = []
+        for i, c in enumerate(cps):
+            if i in kept:
+                continue
+            if ranges and ranges[-1][1] == c - 1:
+                ranges[-1][1] = c
+            else:
+                ranges.append([c, c])
+        out.append({"pattern": pattern, "ranges": ranges})
+    return out
+
+
 def lossy_cases():
     """Byte strings and Python's errors="replace" decode (the same maximal-subpart rule as Rust's from_utf8_lossy)."""
     samples = [b"", b"abc", "é".encode(), "中".encode()[:2], "😀".encode()[:3], b"\xff", b"\xc0\x80", b"\xe0\x80\x80",
@@ -495,6 +521,7 @@ def main():
             f.write(model)
         fixture["tokenizers"][name] = {"kind": "sentencepiece", "cases": cases}
     fixture["lossy_utf8"] = lossy_cases()
+    fixture["regex_classes"] = regex_class_members()
     with open(os.path.join(OUT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(fixture, f, ensure_ascii=False, separators=(",", ":"))
     with open(os.path.join(OUT, "chat_templates.json"), "w", encoding="utf-8") as f:

@@ -42,6 +42,8 @@ namespace {
 // Unicode White_Space, and Oniguruma's \w (checked code point by code point against tokenizers' Oniguruma).
 constexpr std::string_view kSpaceSet = R"(\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
 constexpr std::string_view kWordSet = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{B2}\x{B3}\x{B9}\x{BC}-\x{BE})";
+// Inside a bracket expression Oniguruma's \w lacks the Latin-1 superscripts and fractions (tests/data: regex_classes).
+constexpr std::string_view kWordSetInClass = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc})";
 }  // namespace
 
 std::string oniguruma_to_pcre2(std::string_view p) {
@@ -55,7 +57,7 @@ std::string oniguruma_to_pcre2(std::string_view p) {
             std::string_view set = (e == 's' || e == 'S') ? kSpaceSet : (e == 'w' || e == 'W') ? kWordSet : "";
             bool negated = e == 'S' || e == 'W';
             if (!set.empty() && in_class && !negated) {
-                out += set;
+                out += set == kWordSet ? kWordSetInClass : set;
             } else if (!set.empty() && !in_class) {
                 out += negated ? "[^" : "[";
                 out += set;

@@ -16,7 +16,9 @@ namespace volt::text {
 // Rewrites the Oniguruma constructs whose meaning differs in PCRE2 into explicit Unicode classes, so a pattern
 // written for Hugging Face `tokenizers` (which uses Oniguruma) matches the same characters:
 //   \s \S  -> White_Space (PCRE2 also counts U+180E)      \w \W -> Alphabetic|Mark|Nd|Pc (+ Oniguruma's Latin-1
-//   [:punct:] -> \p{P}\p{S} (PCRE2: P + symbols < 256)     superscripts/fractions; PCRE2 lacks marks and Nl)
+//   [:punct:] -> \p{P}\p{S} (PCRE2: P + symbols < 256)     superscripts/fractions outside brackets; PCRE2 lacks
+//                                                          marks and Nl)
+// Verified code point by code point against tokenizers' Oniguruma (test_regex_dialect.cpp).
 // Negated forms inside a bracket expression (`[\S]`, `[\W]`) cannot be rewritten and keep PCRE2's meaning.
 std::string oniguruma_to_pcre2(std::string_view pattern);
 
