@@ -484,6 +484,25 @@ def regex_class_members():
     return out
 
 
+def whitespace_pre_tokenizer_classes():
+    """HF's Whitespace pre-tokenizer runs on Rust's `regex` crate, not Oniguruma: how it treats each code point c in
+    "a" + c + "a" (0 = joins the word, 1 = removed as whitespace, 2 = split off as a symbol), as ranges per class."""
+    from tokenizers import pre_tokenizers as pt
+    ws = pt.Whitespace()
+    ranges = {0: [], 1: [], 2: []}
+    for c in range(0x21, 0x30000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        n = len(ws.pre_tokenize_str("a" + chr(c) + "a"))
+        kind = 0 if n == 1 else 1 if n == 2 else 2
+        r = ranges[kind]
+        if r and r[-1][1] == c - 1:
+            r[-1][1] = c
+        else:
+            r.append([c, c])
+    return {"word": ranges[0], "space": ranges[1], "symbol": ranges[2]}
+
+
 def lossy_cases():
     """Byte strings and Python's errors="replace" decode (the same maximal-subpart rule as Rust's from_utf8_lossy)."""
     samples = [b"", b"abc", "é".encode(), "中".encode()[:2], "😀".encode()[:3], b"\xff", b"\xc0\x80", b"\xe0\x80\x80",
@@ -522,6 +541,7 @@ def main():
         fixture["tokenizers"][name] = {"kind": "sentencepiece", "cases": cases}
     fixture["lossy_utf8"] = lossy_cases()
     fixture["regex_classes"] = regex_class_members()
+    fixture["whitespace_classes"] = whitespace_pre_tokenizer_classes()
     with open(os.path.join(OUT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(fixture, f, ensure_ascii=False, separators=(",", ":"))
     with open(os.path.join(OUT, "chat_templates.json"), "w", encoding="utf-8") as f:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/tokenizer/fixture.h"
+#include "text/tokenizer/pre_tokenizer.h"
 #include "text/tokenizer/regex.h"
 #include "text/tokenizer/utf8.h"
 
@@ -42,6 +43,46 @@ TEST(RegexDialect, ClassesMatchOniguruma) {
         EXPECT_EQ(mismatches, 0u) << pattern;
         EXPECT_GT(checked, 140000u);
     }
+}
+
+}  // namespace
+}  // namespace volt::text
+
+namespace volt::text {
+namespace {
+
+// HF's Whitespace pre-tokenizer uses Rust's `regex` crate (UTS #18 \w, White_Space \s): each code point c in
+// "a" + c + "a" joins the word, is removed, or is split off, exactly as the fixture recorded.
+TEST(RegexDialect, WhitespacePreTokenizerMatchesRustRegex) {
+    auto pre = make_pre_tokenizer(nlohmann::json{{"type", "Whitespace"}}, "test");
+    ASSERT_TRUE(pre.has_value()) << pre.status().to_string();
+    auto unassigned = Regex::compile(R"(\p{Cn})", "test", Regex::Dialect::kPcre2);
+    ASSERT_TRUE(unassigned.has_value());
+    std::vector<int8_t> expected(0x30000, -1);
+    const auto& classes = test::reference_fixture().at("whitespace_classes");
+    int kind = 0;
+    for (const char* name : {"word", "space", "symbol"}) {
+        for (const auto& range : classes.at(name))
+            for (uint32_t cp = range[0].get<uint32_t>(); cp <= range[1].get<uint32_t>(); ++cp) expected[cp] = int8_t(kind);
+        ++kind;
+    }
+    size_t checked = 0, mismatches = 0;
+    for (char32_t cp = 0x21; cp < 0x30000; ++cp) {
+        if (expected[cp] < 0) continue;
+        std::string c;
+        utf8_append(c, cp);
+        if (matches_whole(*unassigned, c)) continue;
+        PieceList list;
+        list.text = "a" + c + "a";
+        list.pieces.push_back({0, uint32_t(list.text.size()), true});
+        ASSERT_TRUE((*pre)->apply(list).is_ok());
+        const int got = list.pieces.size() == 1 ? 0 : list.pieces.size() == 2 ? 1 : 2;
+        ++checked;
+        if (got != expected[cp] && ++mismatches <= 5)
+            ADD_FAILURE() << "U+" << std::hex << uint32_t(cp) << ": Volt " << got << ", HF " << int(expected[cp]);
+    }
+    EXPECT_EQ(mismatches, 0u);
+    EXPECT_GT(checked, 140000u);
 }
 
 }  // namespace
