@@ -503,6 +503,21 @@ def whitespace_pre_tokenizer_classes():
     return {"word": ranges[0], "space": ranges[1], "symbol": ranges[2]}
 
 
+def normalizer_code_points():
+    """HF's Lowercase / NFC / NFKC on every single code point U+0020..U+2FFFF: the ones that change, with results."""
+    out = {}
+    for name, norm in [("Lowercase", normalizers.Lowercase()), ("NFC", normalizers.NFC()), ("NFKC", normalizers.NFKC())]:
+        changed = []
+        for c in range(0x20, 0x30000):
+            if 0xD800 <= c <= 0xDFFF:
+                continue
+            r = norm.normalize_str(chr(c))
+            if r != chr(c):
+                changed.append([c, r])
+        out[name] = changed
+    return out
+
+
 def lossy_cases():
     """Byte strings and Python's errors="replace" decode (the same maximal-subpart rule as Rust's from_utf8_lossy)."""
     samples = [b"", b"abc", "é".encode(), "中".encode()[:2], "😀".encode()[:3], b"\xff", b"\xc0\x80", b"\xe0\x80\x80",
@@ -542,6 +557,7 @@ def main():
     fixture["lossy_utf8"] = lossy_cases()
     fixture["regex_classes"] = regex_class_members()
     fixture["whitespace_classes"] = whitespace_pre_tokenizer_classes()
+    fixture["normalizer_code_points"] = normalizer_code_points()
     with open(os.path.join(OUT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(fixture, f, ensure_ascii=False, separators=(",", ":"))
     with open(os.path.join(OUT, "chat_templates.json"), "w", encoding="utf-8") as f:

@@ -12,6 +12,9 @@
 namespace volt::text {
 namespace {
 
+// NFC/NFD/NFKC/NFKD through utf8proc (Unicode 15 with libutf8proc 2.8). HF's tables are older (pre-Unicode 12):
+// about a hundred compatibility decompositions added since (U+32FF, U+A7F2..4, U+1078x, ...) are applied here and
+// not by HF; every mapping HF knows is reproduced (test_normalizer.cpp checks each code point).
 class UnicodeNormalizer final : public Normalizer {
 public:
     explicit UnicodeNormalizer(int options) : options_(options) {}
