@@ -429,6 +429,7 @@ CONSTRUCTS = [
     ("line1\n{% if true %}\nkept\n{% endif %}\nline3\n    {% if true %}indented-tag{% endif %}\n  {{ 'expr keeps indent' }}\n", {}),
     ("a  {%- if true -%}  b  {%- endif -%}  c\n{{- ' d ' -}}\n e {# comment #}f\n  {#- trimmed comment -#}  g", {}),
     ("{% for i in range(3) %}\n  item {{ i }}\n{% endfor %}\n{%+ if true %}plus{% endif %}", {}),
+    ("{% if true +%}\nkept newline\n{% endif %}\n  {%+ if true +%}\nboth\n{%- endif %}", {}),
     ("{% raw %}{{ not rendered }}{% endraw %}|{{ '{{' }}|{{ \"%}\" }}", {}),
     ("{% if a is defined and a.b is defined and a.b.c > 1 %}deep{% elif a is defined %}shallow{% else %}none{% endif %}", {"a": {"b": {"c": 2}}}),
     ("{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for c in m.content %}{{ c.text | default('') }}{% endfor %}{% endif %}{% endfor %}", {"messages": [{"role": "user", "content": "s"}, {"role": "user", "content": [{"text": "l1"}, {"type": "image"}]}]}),

@@ -105,9 +105,11 @@ Expected<std::vector<Chunk>> split_chunks(std::string_view src, const std::strin
         if (close == std::string_view::npos)
             return invalid_argument(where, ": line ", line, ": unclosed '", kind == '{' ? "{{" : "{%", "'");
         strip_next = close > body && src[close - 1] == '-';
-        size_t content_end = strip_next ? close - 1 : close;
+        // `+%}` keeps the newline after a block tag that trim_blocks would drop.
+        const bool keep_newline = kind == '%' && close > body && src[close - 1] == '+';
+        size_t content_end = strip_next || keep_newline ? close - 1 : close;
         std::string content(src.substr(body, content_end - body));
-        trim_newline = kind == '%';
+        trim_newline = kind == '%' && !keep_newline;
         pos = close + 2;
         // {% raw %} ... {% endraw %}: the body is text, not template syntax.
         std::string trimmed = content;
