@@ -156,7 +156,7 @@ QList<WireMessage> ChatController::wire(int upToRow) const {
     return out;
 }
 
-bool ChatController::startReply(QString* whyNot) {
+void ChatController::startReply() {
     Message reply;
     reply.role = Role::Assistant;
     reply.state = Message::State::Streaming;
@@ -173,8 +173,6 @@ bool ChatController::startReply(QString* whyNot) {
     save();
     emit liveStats(-1, 0, 0);
     QMetaObject::invokeMethod(worker_, [w = worker_, r] { w->reply(r); }, Qt::QueuedConnection);
-    Q_UNUSED(whyNot);
-    return true;
 }
 
 bool ChatController::send(const QString& text, const QList<Attachment>& attachments, QString* whyNot) {
@@ -194,7 +192,8 @@ bool ChatController::send(const QString& text, const QList<Attachment>& attachme
     m.attachments = attachments;
     if (!importAll(&m.attachments, whyNot)) return false;
     model_.append(m);
-    return startReply(whyNot);
+    startReply();
+    return true;
 }
 
 bool ChatController::importAll(QList<Attachment>* attachments, QString* whyNot) {
@@ -242,7 +241,8 @@ bool ChatController::regenerate(QString* whyNot) {
         return false;
     }
     model_.truncate(model_.lastRow());
-    return startReply(whyNot);
+    startReply();
+    return true;
 }
 
 bool ChatController::editAndResend(int row, const QString& text, QString* whyNot, const QList<Attachment>& added) {
@@ -263,7 +263,8 @@ bool ChatController::editAndResend(int row, const QString& text, QString* whyNot
     model_.truncate(row + 1);
     model_.setText(row, text);
     if (!more.isEmpty()) model_.setAttachments(row, model_.message(row).attachments + more);
-    return startReply(whyNot);
+    startReply();
+    return true;
 }
 
 void ChatController::onToken(quint64 replyId, const QString& text, double elapsed, qint64 tokens) {

@@ -92,7 +92,7 @@ private:
     void setState(State s);
     bool importAll(QList<Attachment>* attachments, QString* whyNot);
     QList<WireMessage> wire(int upToRow) const;  // system prompt + messages [0, upToRow)
-    bool startReply(QString* whyNot);
+    void startReply();  // appends the streaming answer row and queues the reply
     void finishActive(Message::State state, const ReplyStats& stats, const QString& error);
     void save();
     void scheduleCount();

@@ -344,7 +344,6 @@ void MainWindow::onStateChanged() {
         meter_->setUsage(-1, 0, 0);
     }
     if (loading) modelLabel_->setText(tr("  Loading %1…").arg(QFileInfo(loadingDir_).fileName()));
-    if (!generating) liveStats_->setText(liveStats_->text());
 }
 
 void MainWindow::onModelLoaded(const ModelInfo& info) {
