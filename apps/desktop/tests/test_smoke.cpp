@@ -124,6 +124,24 @@ private slots:
         QTest::keyClicks(w.composer(), "Tell me everything.");
         QTest::mouseClick(w.sendButton(), Qt::LeftButton);
         QTRY_VERIFY_WITH_TIMEOUT(!controller.model()->message(3).text.isEmpty(), 30000);
+        // The window stays responsive while the answer streams and re-renders: no event-loop stall over 250 ms
+        // (generous for a loaded 2-core CI machine; typical gaps are a few ms).
+        QElapsedTimer clock;
+        clock.start();
+        qint64 last = 0, worstGap = 0;
+        QTimer tick;
+        tick.setInterval(5);
+        connect(&tick, &QTimer::timeout, [&] {
+            worstGap = std::max(worstGap, clock.elapsed() - last);
+            last = clock.elapsed();
+        });
+        tick.start();
+        QTest::qWait(400);  // well inside the answer: ~3700 tokens at a few thousand tokens/s on a fast CPU
+        tick.stop();
+        QVERIFY2(controller.state() == ChatController::State::Generating, "the long answer was still streaming");
+        QVERIFY2(worstGap < 250, qPrintable(QString("GUI stalled %1 ms").arg(worstGap)));
+        qInfo("longest event-loop gap while streaming: %lld ms (%lld characters streamed)", worstGap,
+              qint64(controller.model()->message(3).text.size()));
         QTest::mouseClick(w.sendButton(), Qt::LeftButton);
         QCOMPARE(controller.state(), ChatController::State::Ready);
         QCOMPARE(controller.model()->message(3).state, Message::State::Stopped);
