@@ -4,6 +4,7 @@
 #include <QAbstractButton>
 #include <QLabel>
 #include <QMimeData>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTextBlock>
@@ -19,6 +20,7 @@
 #include "conversation_model.h"
 #include "markdown_view.h"
 #include "message_widget.h"
+#include "settings_dialog.h"
 
 using namespace volt::desktop;
 
@@ -168,6 +170,34 @@ private slots:
         for (auto* l : w.findChildren<QLabel*>())
             if (l->text() == m.error) shown = l->isVisibleTo(&w);
         QVERIFY(shown);
+    }
+
+    void settingsRoundTrip() {
+        GenerationSettings s;
+        s.systemPrompt = "Answer in French.";
+        s.temperature = 0.35;
+        s.topP = 0.9;
+        s.topK = 40;
+        s.maxTokens = 777;
+        s.contextLength = 2048;
+        s.seed = 12345678901234ull;
+        SettingsDialog d(s, 4096);
+        QCOMPARE(d.settings(), s);  // the dialog shows and returns every field unchanged
+
+        QTemporaryDir dir;
+        {
+            QSettings ini(dir.filePath("s.ini"), QSettings::IniFormat);
+            s.save(ini);
+        }
+        QSettings ini(dir.filePath("s.ini"), QSettings::IniFormat);
+        GenerationSettings back;
+        back.load(ini);
+        QCOMPARE(back, s);
+        ini.setValue("generation/temperature", 9.0);  // out of range from a hand-edited file: clamped
+        ini.setValue("generation/max_tokens", -5);
+        back.load(ini);
+        QCOMPARE(back.temperature, 2.0);
+        QCOMPARE(back.maxTokens, 1);
     }
 
     void trayRefusesWhatCannotBeAttached() {
