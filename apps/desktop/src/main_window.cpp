@@ -90,6 +90,11 @@ MainWindow::MainWindow(ChatController* controller, QSettings* settings, QWidget*
         cancelEdit();
         refreshConversationList();
         updateTitle();
+        settings_->setValue("last_conversation", controller_->model()->conversation().id);
+    });
+    connect(controller_, &ChatController::conversationsChanged, this, [this] {
+        if (!controller_->model()->conversation().messages.isEmpty())
+            settings_->setValue("last_conversation", controller_->model()->conversation().id);
     });
     connect(controller_, &ChatController::replyFinished, this, [this] { updateTitle(); });
     connect(log_, &LogBridge::message, this, [this](int level, const QString& text) {
@@ -115,6 +120,11 @@ MainWindow::MainWindow(ChatController* controller, QSettings* settings, QWidget*
         gpuTimer_.start();
     }
 
+    // The app opens where the user left off (a conversation that was deleted or cannot be read: a new one).
+    if (const QString last = settings_->value("last_conversation").toString(); !last.isEmpty()) {
+        QString ignored;
+        controller_->openConversation(last, &ignored);
+    }
     refreshConversationList();
     rebuildRecentMenu();
     onStateChanged();

@@ -154,6 +154,34 @@ private slots:
         QVERIFY(w.tray()->isEmpty());
         QVERIFY2(w.bannerText().contains("image input is not available"), qPrintable(w.bannerText()));
     }
+
+    void theNextStartReopensTheLastConversation() {
+        QTemporaryDir tmp;
+        QSettings settings(tmp.filePath("settings.ini"), QSettings::IniFormat);
+        settings.setValue("device", "cpu");
+        ConversationStore store(tmp.path());
+        QString id;
+        {
+            ChatController controller(&store);
+            MainWindow w(&controller, &settings);
+            w.show();
+            w.openModel(dataDir() + "/tiny-chat");
+            QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 60000);
+            GenerationSettings gs;
+            gs.maxTokens = 8;
+            controller.setSettings(gs);
+            QTest::keyClicks(w.composer(), "Remember me");
+            QTest::keyClick(w.composer(), Qt::Key_Return);  // Enter sends
+            QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 60000);
+            id = controller.model()->conversation().id;
+        }  // the app quits: its last save is on disk before the controller is gone
+        ChatController controller(&store);
+        MainWindow w(&controller, &settings);
+        QCOMPARE(controller.model()->conversation().id, id);
+        QCOMPARE(w.chatView()->count(), 2);
+        QCOMPARE(controller.model()->message(0).text, QString("Remember me"));
+        QCOMPARE(controller.model()->message(1).state, Message::State::Complete);
+    }
 };
 
 QTEST_MAIN(TestSmoke)
