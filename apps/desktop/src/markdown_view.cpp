@@ -1,6 +1,10 @@
 #include "markdown_view.h"
 
 #include <QAbstractTextDocumentLayout>
+#include <QApplication>
+#include <QClipboard>
+#include <QContextMenuEvent>
+#include <QMenu>
 #include <QScrollBar>
 #include <QTextBlock>
 #include <QTextCursor>
@@ -8,6 +12,7 @@
 #include <QTextTable>
 
 #include <cmath>
+#include <memory>
 
 namespace volt::desktop {
 
@@ -73,6 +78,34 @@ void MarkdownView::fitHeight() {
     if (horizontalScrollBar()->isVisible() || document()->idealWidth() > viewport()->width() + 1)
         h += horizontalScrollBar()->sizeHint().height();
     if (h != height()) setFixedHeight(std::max(h, fontMetrics().height() + 4));
+}
+
+namespace {
+bool isCode(const QTextBlock& b) {
+    return b.isValid() && (b.blockFormat().hasProperty(QTextFormat::BlockCodeFence) || b.blockFormat().nonBreakableLines());
+}
+}  // namespace
+
+QString MarkdownView::codeBlockAt(int position) const {
+    QTextBlock b = document()->findBlock(position);
+    if (!isCode(b)) return {};
+    QTextBlock first = b;
+    while (isCode(first.previous())) first = first.previous();
+    QStringList lines;
+    for (QTextBlock it = first; isCode(it); it = it.next()) lines << it.text();
+    return lines.join(QLatin1Char('\n'));
+}
+
+void MarkdownView::contextMenuEvent(QContextMenuEvent* event) {
+    std::unique_ptr<QMenu> menu(createStandardContextMenu(event->pos()));
+    const QString code = codeBlockAt(cursorForPosition(event->pos()).position());
+    if (!code.isEmpty()) {
+        QAction* copyCode = new QAction(tr("Copy code block"), menu.get());
+        connect(copyCode, &QAction::triggered, this, [code] { QApplication::clipboard()->setText(code); });
+        menu->insertAction(menu->actions().value(0), copyCode);
+        menu->insertSeparator(menu->actions().value(1));
+    }
+    menu->exec(event->globalPos());
 }
 
 QSize MarkdownView::sizeHint() const { return {QTextBrowser::sizeHint().width(), height()}; }

@@ -74,6 +74,12 @@ private slots:
             if (auto* t = qobject_cast<QTextTable*>(f)) table = t;
         QVERIFY(table);
         QCOMPARE(table->rows(), 2);
+        // "Copy code block" takes the whole block from any of its lines, and nothing outside code.
+        MarkdownView code;
+        code.setMarkdownText("Run:\n\n```sh\ncmake --preset default\nmake test\n```\n\nDone.");
+        const int second = code.document()->find("make test").selectionStart();
+        QCOMPARE(code.codeBlockAt(second), QString("cmake --preset default\nmake test"));
+        QCOMPARE(code.codeBlockAt(code.document()->find("Done").selectionStart()), QString());
         QCOMPARE(table->format().border(), 1.0);
         const int oneLine = [&] {
             MarkdownView one;
