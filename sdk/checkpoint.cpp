@@ -1,12 +1,11 @@
 #include "sdk/checkpoint.h"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "sdk/file_io.h"
 #include "sdk/log.h"
 
 namespace volt {
@@ -17,14 +16,6 @@ using json = nlohmann::json;
 
 constexpr const char* kSingle = "model.safetensors";
 constexpr const char* kIndex = "model.safetensors.index.json";
-
-Expected<std::string> read_text_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return not_found(p.string(), ": cannot read");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // A shard name from the index must be a plain file name inside the model directory (no "../", no absolute paths).
 bool is_plain_file_name(const std::string& s) {
@@ -77,7 +68,7 @@ Expected<Checkpoint> Checkpoint::open(const fs::path& dir) {
 
     ck.description_ = index_path.string();
     const std::string label = index_path.string();
-    VOLT_ASSIGN_OR_RETURN(std::string text, read_text_file(index_path));
+    VOLT_ASSIGN_OR_RETURN(std::string text, read_file(index_path));
     VOLT_ASSIGN_OR_RETURN(auto weight_map, parse_safetensors_index(text, label));
 
     // Shards in first-mention order; `files_` is reserved up front so Entry pointers stay valid.

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sdk/file_io.h"
 #include "sdk/json_fields.h"
 
 namespace volt {
@@ -282,11 +283,9 @@ Expected<ModelConfig> parse_model_config_text(std::string_view text, const std::
 
 Expected<ModelConfig> load_model_config(const std::filesystem::path& model_dir) {
     const auto path = model_dir / "config.json";
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(path.string(), ": cannot read (is ", model_dir.string(), " a model directory?)");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse_model_config_text(ss.str(), path.string());
+    auto text = read_file(path);
+    if (!text) return text.status().with_context(str_cat("model directory ", model_dir.string()));
+    return parse_model_config_text(*text, path.string());
 }
 
 }  // namespace volt

@@ -1,5 +1,7 @@
 #include "sdk/document.h"
 
+#include "sdk/file_io.h"
+
 #include <cstring>
 #include <fstream>
 
@@ -158,20 +160,9 @@ Expected<Document> load_document_from_memory(std::span<const std::byte> bytes, s
 }
 
 Expected<Document> load_document(const std::filesystem::path& path, const DocumentLimits& limits) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) return not_found(path.string(), ": no such file");
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) return invalid_argument(path.string(), ": cannot read size: ", ec.message());
-    if (size > limits.max_bytes)
-        return resource_exhausted(path.string(), ": ", size, " bytes exceeds the document limit of ", limits.max_bytes);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return invalid_argument(path.string(), ": cannot open for reading");
-    std::string bytes(size, '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(size));
-    if (static_cast<uint64_t>(in.gcount()) != size) return data_loss(path.string(), ": short read");
-    auto doc = load_document_from_memory({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()},
-                                         path.string(), limits);
-    return doc;
+    VOLT_ASSIGN_OR_RETURN(const std::string bytes, read_file(path, limits.max_bytes));
+    return load_document_from_memory({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, path.string(),
+                                     limits);
 }
 
 }  // namespace volt

@@ -1,5 +1,7 @@
 #include "sdk/npy.h"
 
+#include "sdk/file_io.h"
+
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -56,9 +58,7 @@ Status write_npy(const std::filesystem::path& path, const Tensor& tensor) {
 
 Expected<Tensor> read_npy(const std::filesystem::path& path) {
     const std::string label = path.string();
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(label, ": cannot read");
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    VOLT_ASSIGN_OR_RETURN(const std::string data, read_file(path));
     if (data.size() < 10 || std::memcmp(data.data(), "\x93NUMPY", 6) != 0) return data_loss(label, ": not a .npy file");
     const int major = static_cast<uint8_t>(data[6]);
     size_t header_len, offset;

@@ -1,5 +1,7 @@
 #include "text/minimax_text_model.h"
 
+#include "sdk/file_io.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -36,15 +38,6 @@ Status check_config(const TextConfig& c) {
     return Status::ok();
 }
 
-// MemAvailable of /proc/meminfo in bytes, 0 when unknown.
-uint64_t available_host_memory() {
-    std::ifstream in("/proc/meminfo");
-    std::string key, unit;
-    uint64_t kib = 0;
-    while (in >> key >> kib >> unit)
-        if (key == "MemAvailable:") return kib * 1024;
-    return 0;
-}
 
 std::string gib(uint64_t b) {
     std::ostringstream os;

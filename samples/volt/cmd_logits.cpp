@@ -13,6 +13,7 @@
 
 #include "kernels/gemm.h"
 #include "samples/volt/cli.h"
+#include "sdk/file_io.h"
 #include "samples/volt/ids_file.h"
 #include "sdk/engine/session.h"
 #include "sdk/npy.h"
@@ -30,15 +31,6 @@ struct LogitsOptions {
     int gpus = 1;
 };
 
-// MemAvailable of /proc/meminfo in bytes, 0 when unknown.
-uint64_t available_host_memory() {
-    std::ifstream in("/proc/meminfo");
-    std::string key, unit;
-    uint64_t kib = 0;
-    while (in >> key >> kib >> unit)
-        if (key == "MemAvailable:") return kib * 1024;
-    return 0;
-}
 
 Status run_logits(const LogitsOptions& o) {
     if (o.device == "cuda")

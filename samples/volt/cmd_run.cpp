@@ -3,14 +3,13 @@
 // The first Ctrl+C stops generating (exit 5, what was generated stays printed); a second one exits at once.
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "samples/volt/cli.h"
 #include "sdk/engine/chat_session.h"
+#include "sdk/file_io.h"
 #include "sdk/log.h"
 
 namespace volt::cli {
@@ -35,13 +34,7 @@ extern "C" void on_sigint(int) {
 }
 
 Expected<std::string> read_prompt(const RunOptions& o) {
-    if (!o.prompt_file.empty()) {
-        std::ifstream in(o.prompt_file, std::ios::binary);
-        if (!in) return not_found(o.prompt_file, ": cannot read the prompt file");
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
+    if (!o.prompt_file.empty()) return read_file(o.prompt_file);
     return o.prompt;
 }
 

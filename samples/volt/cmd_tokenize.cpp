@@ -11,16 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "samples/volt/cli.h"
+#include "sdk/file_io.h"
 #include "text/tokenizer/tokenizer.h"
 
 namespace volt::cli {
 namespace {
 
-Expected<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(path, ": cannot open");
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 Expected<std::vector<int32_t>> read_ids(const std::string& path) {
     VOLT_ASSIGN_OR_RETURN(std::string text, read_file(path));

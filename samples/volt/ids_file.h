@@ -11,17 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sdk/file_io.h"
 #include "sdk/status.h"
 
 namespace volt::cli {
 
 // INVALID_ARGUMENT / NOT_FOUND naming the file and what is wrong (not an array, a non-integer element, empty).
 inline Expected<std::vector<int32_t>> read_ids_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(path.string(), ": cannot open the ids file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+    VOLT_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return invalid_argument(path.string(), ": not valid JSON (expected an array of token ids)");
     if (!j.is_array()) return invalid_argument(path.string(), ": expected a JSON array of token ids, found ", j.type_name());
     if (j.empty()) return invalid_argument(path.string(), ": the array of token ids is empty");

@@ -1,5 +1,7 @@
 #include "text/tokenizer/chat_template.h"
 
+#include "sdk/file_io.h"
+
 #include <fstream>
 #include <new>
 #include <sstream>
@@ -12,11 +14,8 @@ namespace volt::text {
 namespace {
 
 Expected<nlohmann::ordered_json> read_json(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(path.string(), ": cannot open");
-    std::stringstream s;
-    s << in.rdbuf();
-    auto j = nlohmann::ordered_json::parse(s.str(), nullptr, false);
+    VOLT_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+    auto j = nlohmann::ordered_json::parse(text, nullptr, false);
     if (j.is_discarded()) return data_loss(path.string(), ": not valid JSON");
     return j;
 }
@@ -70,10 +69,8 @@ Expected<ChatTemplate> ChatTemplate::from_model_dir(const std::filesystem::path&
     }
     // transformers' order: a standalone .jinja file, the processor's chat_template.json, tokenizer_config.json.
     if (std::filesystem::exists(dir / "chat_template.jinja", ec)) {
-        std::ifstream in(dir / "chat_template.jinja", std::ios::binary);
-        std::stringstream s;
-        s << in.rdbuf();
-        return from_string(s.str(), (dir / "chat_template.jinja").string(), config);
+        VOLT_ASSIGN_OR_RETURN(const std::string source, read_file(dir / "chat_template.jinja"));
+        return from_string(source, (dir / "chat_template.jinja").string(), config);
     }
     if (std::filesystem::exists(dir / "chat_template.json", ec)) {
         VOLT_ASSIGN_OR_RETURN(auto j, read_json(dir / "chat_template.json"));

@@ -1,5 +1,7 @@
 #include "text/tokenizer/hf_tokenizer.h"
 
+#include "sdk/file_io.h"
+
 #include <fstream>
 #include <new>
 #include <sstream>
@@ -96,11 +98,8 @@ Expected<std::unique_ptr<HfTokenizer>> HfTokenizer::build(const nlohmann::json& 
 }
 
 Expected<std::unique_ptr<HfTokenizer>> HfTokenizer::from_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return not_found(path.string(), ": cannot open");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    nlohmann::json j = nlohmann::json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+    VOLT_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return data_loss(path.string(), ": not valid JSON");
     return from_json(j, path.string());
 }
