@@ -20,7 +20,7 @@ APT_PACKAGES=(
   libstb-dev
 )
 if [[ "${VOLT_SETUP_MINIMAL:-0}" != 1 ]]; then
-  APT_PACKAGES+=(libopencv-dev qt6-base-dev qt6-pdf-dev libpoppler-cpp-dev xvfb xauth)
+  APT_PACKAGES+=(libopencv-dev libjpeg-dev qt6-base-dev qt6-pdf-dev libpoppler-cpp-dev xvfb xauth)
 fi
 
 PIP_PACKAGES=(numpy pytest)
