@@ -16,6 +16,7 @@
 #include "sdk/engine/chat_session.h"
 #include "sdk/log.h"
 #include "sdk/status.h"
+#include "vision/image_decode.h"
 
 struct volt_model {
     std::unique_ptr<volt::ChatModel> chat;
@@ -24,6 +25,11 @@ struct volt_model {
 struct volt_session {
     volt_model* model = nullptr;
     volt::ChatSession chat;
+};
+
+struct volt_image {
+    volt::vision::Image image;
+    std::string name;  // labels the image in errors
 };
 
 namespace {
@@ -216,7 +222,11 @@ volt_status volt_session_create(volt_model* model, const volt_session_params* in
         volt_status err = VOLT_OK;
         if (!read_params(in, &p, volt_session_params_init, "volt_session_create", &err)) return err;
         if (p.max_context < 0) return fail(VOLT_INVALID_ARGUMENT, "volt_session_create: max_context must be >= 0");
-        auto chat = volt::ChatSession::create(*model->chat, {.max_context = p.max_context});
+        if (p.max_tokens_per_image < 0)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_session_create: max_tokens_per_image must be >= 0 (0: no limit)");
+        auto chat = volt::ChatSession::create(
+            *model->chat, volt::ChatSessionOptions{.session = {.max_context = p.max_context},
+                                                   .max_tokens_per_image = p.max_tokens_per_image});
         if (!chat) return fail(chat.status());
         *out = new volt_session{model, std::move(chat).value()};
         return VOLT_OK;
@@ -235,6 +245,96 @@ volt_status volt_session_reset(volt_session* session) {
 
 int64_t volt_session_num_tokens(const volt_session* session) {
     return session ? static_cast<int64_t>(const_cast<volt_session*>(session)->chat.session().tokens().size()) : 0;
+}
+
+volt_status volt_session_fork(volt_session* session, volt_session** out) {
+    return guarded("volt_session_fork", [&]() -> volt_status {
+        if (!session || !out) return fail(VOLT_INVALID_ARGUMENT, "volt_session_fork: session and out must not be NULL");
+        *out = nullptr;
+        auto copy = session->chat.fork();
+        if (!copy) return fail(copy.status());
+        *out = new volt_session{session->model, std::move(copy).value()};
+        return VOLT_OK;
+    });
+}
+
+namespace {
+
+volt_status new_image(volt::Expected<volt::vision::Image> decoded, std::string name, volt_image** out) {
+    if (!decoded) return fail(decoded.status());
+    *out = new volt_image{std::move(decoded).value(), std::move(name)};
+    return VOLT_OK;
+}
+
+}  // namespace
+
+volt_status volt_image_load_file(const char* path, volt_image** out) {
+    return guarded("volt_image_load_file", [&]() -> volt_status {
+        if (!path || !out) return fail(VOLT_INVALID_ARGUMENT, "volt_image_load_file: path and out must not be NULL");
+        *out = nullptr;
+        if (!*path) return fail(VOLT_INVALID_ARGUMENT, "volt_image_load_file: path is empty");
+        return new_image(volt::vision::decode_image_file(path), path, out);
+    });
+}
+
+volt_status volt_image_load_bytes(const void* data, size_t size, const char* name, volt_image** out) {
+    return guarded("volt_image_load_bytes", [&]() -> volt_status {
+        if (!out) return fail(VOLT_INVALID_ARGUMENT, "volt_image_load_bytes: out is NULL");
+        *out = nullptr;
+        if (!data || size == 0) return fail(VOLT_INVALID_ARGUMENT, "volt_image_load_bytes: no data (data is NULL or size 0)");
+        const std::string label = name && *name ? std::string(name) : "image (" + std::to_string(size) + " bytes in memory)";
+        return new_image(volt::vision::decode_image(static_cast<const uint8_t*>(data), size, label), label, out);
+    });
+}
+
+volt_status volt_image_from_rgb(const uint8_t* pixels, int32_t width, int32_t height, size_t stride, volt_image** out) {
+    return guarded("volt_image_from_rgb", [&]() -> volt_status {
+        if (!out) return fail(VOLT_INVALID_ARGUMENT, "volt_image_from_rgb: out is NULL");
+        *out = nullptr;
+        if (!pixels) return fail(VOLT_INVALID_ARGUMENT, "volt_image_from_rgb: pixels is NULL");
+        if (width <= 0 || height <= 0)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_image_from_rgb: size " + std::to_string(width) + "x" +
+                                                   std::to_string(height) + " (both must be > 0)");
+        const int64_t area = static_cast<int64_t>(width) * height;
+        if (area > volt::vision::kDefaultMaxImagePixels)
+            return fail(VOLT_RESOURCE_EXHAUSTED, "volt_image_from_rgb: " + std::to_string(width) + "x" +
+                                                     std::to_string(height) + " exceeds the limit of " +
+                                                     std::to_string(volt::vision::kDefaultMaxImagePixels) + " pixels");
+        const size_t row = static_cast<size_t>(width) * 3;
+        if (stride == 0) stride = row;
+        if (stride < row)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_image_from_rgb: stride " + std::to_string(stride) +
+                                                   " is less than 3 * width = " + std::to_string(row));
+        volt::vision::Image image = volt::vision::make_image(width, height, volt::vision::PixelLayout::kRGB);
+        for (int32_t y = 0; y < height; ++y) std::memcpy(image.row(y), pixels + static_cast<size_t>(y) * stride, row);
+        *out = new volt_image{std::move(image), "RGB image " + std::to_string(width) + "x" + std::to_string(height)};
+        return VOLT_OK;
+    });
+}
+
+void volt_image_destroy(volt_image* image) { delete image; }
+
+volt_status volt_image_size(const volt_image* image, int32_t* out_width, int32_t* out_height) {
+    return guarded("volt_image_size", [&]() -> volt_status {
+        if (!image || !out_width || !out_height) return fail(VOLT_INVALID_ARGUMENT, "volt_image_size: NULL argument");
+        *out_width = image->image.width;
+        *out_height = image->image.height;
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_model_image_tokens(const volt_model* model, const volt_image* image, int64_t* out_tokens) {
+    return guarded("volt_model_image_tokens", [&]() -> volt_status {
+        if (!model || !image || !out_tokens) return fail(VOLT_INVALID_ARGUMENT, "volt_model_image_tokens: NULL argument");
+        const volt::ChatModel& m = *model->chat;
+        if (!m.vision)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_model_image_tokens: " + m.info.dir.string() +
+                                                   " is a text-only model; images need a MiniMax-VL-01 model");
+        auto n = m.vision->count_tokens(image->image.width, image->image.height);
+        if (!n) return fail(n.status());
+        *out_tokens = *n;
+        return VOLT_OK;
+    });
 }
 
 void volt_generate_params_init(volt_generate_params* p) {
@@ -290,7 +390,8 @@ struct EventSink {
     volt_status finish(const volt::Expected<volt::StreamedGeneration>& gen, bool streamed) {
         if (!gen) {
             if (fn && streamed) {
-                const std::string& msg = gen.status().message();
+                const volt::Status st = gen.status();  // by value: message() must not outlive it
+                const std::string& msg = st.message();
                 volt_event e{};
                 e.struct_size = sizeof e;
                 e.type = VOLT_EVENT_ERROR;
@@ -385,6 +486,16 @@ volt_status volt_session_attach_document(volt_session* session, const char* path
     });
 }
 
+volt_status volt_session_attach_image(volt_session* session, const volt_image* image, int64_t* out_tokens) {
+    return guarded("volt_session_attach_image", [&]() -> volt_status {
+        if (!session || !image) return fail(VOLT_INVALID_ARGUMENT, "volt_session_attach_image: session and image must not be NULL");
+        auto tokens = session->chat.attach_image(image->image, image->name);
+        if (!tokens) return fail(tokens.status());
+        if (out_tokens) *out_tokens = *tokens;
+        return VOLT_OK;
+    });
+}
+
 volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens) {
     return guarded("volt_session_count_prompt_tokens", [&]() -> volt_status {
         if (!session || !out_tokens) return fail(VOLT_INVALID_ARGUMENT, "volt_session_count_prompt_tokens: NULL argument");
@@ -418,6 +529,14 @@ volt_status volt_session_clear_messages(volt_session* session) {
         if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_clear_messages: session is NULL");
         session->chat.clear_messages();
         return VOLT_OK;
+    });
+}
+
+volt_status volt_session_truncate_messages(volt_session* session, size_t num_messages) {
+    return guarded("volt_session_truncate_messages", [&]() -> volt_status {
+        if (!session) return fail(VOLT_INVALID_ARGUMENT, "volt_session_truncate_messages: session is NULL");
+        volt::Status s = session->chat.truncate_messages(num_messages);
+        return s.is_ok() ? VOLT_OK : fail(s);
     });
 }
 

@@ -5,7 +5,8 @@
  *    one-line message naming the file, field or argument and what was expected. It is thread-local and valid until
  *    the next volt_ call on the same thread. No C++ exception ever crosses this boundary.
  *  - Objects. Opaque handles: volt_model (immutable after loading; shareable by any number of threads and sessions),
- *    volt_session (one conversation: its cache and tokens; used by one thread at a time). Only volt_*_destroy frees
+ *    volt_session (one conversation: its cache and tokens; used by one thread at a time), volt_image (decoded
+ *    pixels; immutable, any thread). Only volt_*_destroy frees
  *    an object, and it accepts NULL. Destroy every session of a model before the model.
  *  - Params structs begin with `uint32_t struct_size`. Fill them with the matching *_init function (which sets
  *    struct_size and every default), then change what you need, and pass them by pointer. Fields are only ever
@@ -43,7 +44,7 @@ extern "C" {
 #endif
 
 #define VOLT_ABI_MAJOR 0
-#define VOLT_ABI_MINOR 1
+#define VOLT_ABI_MINOR 2  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image */
 
 /* ---- status ---------------------------------------------------------------------------------------------------- */
 typedef int32_t volt_status;
@@ -149,12 +150,39 @@ VOLT_API volt_status volt_tokenize(const volt_model* model, const char* text, si
 VOLT_API volt_status volt_detokenize(const volt_model* model, const int32_t* ids, size_t num_ids, int32_t skip_special,
                                      char* text, size_t text_capacity, size_t* out_len);
 
+/* ---- images (ABI 0.2) ------------------------------------------------------------------------------------------
+ * A volt_image holds decoded pixels, ready to attach to a conversation; nothing model-specific is computed until a
+ * reply needs it. Decoding: PNG, JPEG (grey, colour, CMYK), GIF (first frame), BMP, and WebP/TIFF when the build has
+ * OpenCV; the EXIF orientation is applied; alpha and palette images become RGB the way MiniMax-VL-01's processor
+ * does it. Images above 178,956,970 pixels (PIL's limit) are refused with VOLT_RESOURCE_EXHAUSTED before any pixel is
+ * decoded; corrupt or truncated data gives VOLT_DATA_LOSS or VOLT_INVALID_ARGUMENT naming the source. */
+typedef struct volt_image volt_image;
+
+/* Any thread. Reads and decodes an image file (errors name the file). */
+VOLT_API volt_status volt_image_load_file(const char* path, volt_image** out);
+/* Any thread. Decodes an encoded image held in memory (a file's bytes; copied during the call). `name` (may be NULL)
+ * labels the image in errors. */
+VOLT_API volt_status volt_image_load_bytes(const void* data, size_t size, const char* name, volt_image** out);
+/* Any thread. 8-bit RGB pixels, row-major, `stride` bytes from one row to the next (>= 3 * width; 0: 3 * width);
+ * copied during the call. */
+VOLT_API volt_status volt_image_from_rgb(const uint8_t* pixels, int32_t width, int32_t height, size_t stride,
+                                         volt_image** out);
+VOLT_API void volt_image_destroy(volt_image* image);
+/* Any thread. The image's size after EXIF orientation. */
+VOLT_API volt_status volt_image_size(const volt_image* image, int32_t* out_width, int32_t* out_height);
+/* Model: shared. Prompt tokens the image takes with this model, computed from its size alone (nothing is encoded):
+ * MiniMax-VL-01: 576 + h'w' + h' for the tile grid chosen for it. VOLT_INVALID_ARGUMENT for a text-only model. */
+VOLT_API volt_status volt_model_image_tokens(const volt_model* model, const volt_image* image, int64_t* out_tokens);
+
 /* ---- sessions --------------------------------------------------------------------------------------------------- */
 typedef struct volt_session volt_session;
 
 typedef struct volt_session_params {
     uint32_t struct_size;
     int64_t max_context;   /* tokens the session may hold; 0: the model's maximum */
+    /* ABI 0.2: volt_session_attach_image refuses (VOLT_RESOURCE_EXHAUSTED, naming the cost) an image that takes more
+     * tokens than this; 0 (default): no limit. Images are never downscaled behind the caller's back. */
+    int64_t max_tokens_per_image;
 } volt_session_params;
 
 VOLT_API void volt_session_params_init(volt_session_params* params);
@@ -165,6 +193,11 @@ VOLT_API void volt_session_destroy(volt_session* session);
 VOLT_API volt_status volt_session_reset(volt_session* session);
 /* Session: exclusive. Tokens the session holds (prompt and generated). */
 VOLT_API int64_t volt_session_num_tokens(const volt_session* session);
+/* Session: exclusive on `session` (ABI 0.2). An independent copy of the session: its conversation, attachments and
+ * everything the model has computed for it (the cache is copied, so the copy costs memory like the original). A
+ * branch continues from there without recomputing: fork before volt_session_reply to regenerate the same turn, or
+ * before volt_session_add_message to edit-and-resend it. The copy uses the same model; destroy it like any session. */
+VOLT_API volt_status volt_session_fork(volt_session* session, volt_session** out);
 
 /* ---- generation ------------------------------------------------------------------------------------------------- */
 typedef struct volt_generate_params {
@@ -236,12 +269,19 @@ typedef int32_t volt_role;
 #define VOLT_ROLE_USER 1
 #define VOLT_ROLE_ASSISTANT 2
 
-/* Session: exclusive. Appends a message. Documents attached since the last user message go into this one (user
- * messages only), each as a text part before `text`. */
+/* Session: exclusive. Appends a message. Images and documents attached since the last user message go into this one
+ * (user messages only): the images first (in the order attached), then each document as a text part, then `text`.
+ * With a VL model, `text` may not contain "<image>" (the template's image placeholder): VOLT_INVALID_ARGUMENT. */
 VOLT_API volt_status volt_session_add_message(volt_session* session, volt_role role, const char* text, size_t text_len);
 /* Session: exclusive. Reads a document now (PDF text or a text file; errors name the file) and attaches it to the
  * next user message. *out_tokens (may be NULL) receives the tokens its text takes, before anything is sent. */
 VOLT_API volt_status volt_session_attach_document(volt_session* session, const char* path, int64_t* out_tokens);
+/* Session: exclusive (ABI 0.2). Attaches an image to the next user message (a MiniMax-VL-01 model; else
+ * VOLT_INVALID_ARGUMENT). The pixels are copied: the handle may be destroyed right after. *out_tokens (may be NULL)
+ * receives the tokens it takes (volt_model_image_tokens). VOLT_RESOURCE_EXHAUSTED above the session's
+ * max_tokens_per_image or context. The vision encoder runs during the first reply that needs the image; later
+ * replies reuse what was computed. */
+VOLT_API volt_status volt_session_attach_image(volt_session* session, const volt_image* image, int64_t* out_tokens);
 /* Session: exclusive. Tokens the conversation would take now, with the reply prompt (for a context meter). */
 VOLT_API volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens);
 /* Session: exclusive. Renders the conversation, generates the assistant's reply as volt_session_generate does
@@ -249,8 +289,13 @@ VOLT_API volt_status volt_session_count_prompt_tokens(volt_session* session, int
  * also when cancelled (then with the text produced so far). */
 VOLT_API volt_status volt_session_reply(volt_session* session, const volt_generate_params* params,
                                         volt_event_fn on_event, void* user_data);
-/* Session: exclusive. Forgets the conversation's messages and pending documents (the token cache stays for reuse). */
+/* Session: exclusive. Forgets the conversation's messages and pending attachments (the token cache stays for reuse). */
 VOLT_API volt_status volt_session_clear_messages(volt_session* session);
+/* Session: exclusive (ABI 0.2). Keeps the first `num_messages` messages (<= volt_session_num_messages) and their
+ * images; pending attachments stay. Regenerate: drop the last reply and reply again; edit: drop from the edited
+ * message on and add it anew. What the model computed is reused only as far as the conversation still matches it
+ * exactly (a lightning-attention state cannot be rolled back): fork to keep a restore point instead. */
+VOLT_API volt_status volt_session_truncate_messages(volt_session* session, size_t num_messages);
 /* Session: exclusive. */
 VOLT_API int64_t volt_session_num_messages(const volt_session* session);
 

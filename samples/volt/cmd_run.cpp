@@ -1,5 +1,6 @@
-// volt run --model DIR [--doc FILE]... (--prompt TEXT | --prompt-file F) [--system TEXT] [sampling...]
-// Asks one question and streams the answer to stdout as it is generated (complete UTF-8 characters only).
+// volt run --model DIR [--image FILE]... [--doc FILE]... (--prompt TEXT | --prompt-file F) [--system TEXT] [sampling...]
+// Asks one question (about images with a MiniMax-VL-01 model, and documents) and streams the answer to stdout as it
+// is generated (complete UTF-8 characters only).
 // The first Ctrl+C stops generating (exit 5, what was generated stays printed); a second one exits at once.
 #include <csignal>
 #include <cstdio>
@@ -18,7 +19,7 @@ namespace {
 struct RunOptions {
     std::string model, prompt, prompt_file, system, device = "cpu";
     std::vector<std::string> images, docs;
-    int64_t max_new_tokens = 512, top_k = 0, max_context = 0;
+    int64_t max_new_tokens = 512, top_k = 0, max_context = 0, max_image_tokens = 0;
     float temperature = 0.7f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
     uint64_t seed = 0;
     int gpus = 1;
@@ -29,7 +30,8 @@ ChatSession* g_active = nullptr;  // for the SIGINT handler: cancel() only touch
 volatile std::sig_atomic_t g_interrupts = 0;
 
 extern "C" void on_sigint(int) {
-    if (++g_interrupts > 1) std::_Exit(130);
+    g_interrupts = g_interrupts + 1;  // (++ on a volatile is deprecated in C++20)
+    if (g_interrupts > 1) std::_Exit(130);
     if (g_active) g_active->cancel();
 }
 
@@ -41,9 +43,6 @@ Expected<std::string> read_prompt(const RunOptions& o) {
 Status run(const RunOptions& o) {
     if (o.device == "cuda")
         return unimplemented("--device cuda: the CUDA backend is not available in this build yet; use --device cpu");
-    if (!o.images.empty())
-        return unimplemented("--image: answering about images needs the vision path in volt run, which has not landed "
-                             "yet (volt embed-image computes image features)");
     VOLT_ASSIGN_OR_RETURN(std::string prompt, read_prompt(o));
     if (prompt.empty()) return invalid_argument("the prompt is empty (--prompt or --prompt-file)");
     GenerationOptions g;
@@ -54,8 +53,14 @@ Status run(const RunOptions& o) {
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
     VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
-    VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model, {.max_context = o.max_context}));
+    VOLT_ASSIGN_OR_RETURN(ChatSession chat,
+                          ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
+                                                                         .max_tokens_per_image = o.max_image_tokens}));
     if (!o.system.empty()) VOLT_RETURN_IF_ERROR(chat.add_message(Role::kSystem, o.system));
+    for (const std::string& image : o.images) {
+        VOLT_ASSIGN_OR_RETURN(int64_t tokens, chat.attach_image(image));
+        if (o.verbose) std::fprintf(stderr, "[%s: %lld tokens]\n", image.c_str(), static_cast<long long>(tokens));
+    }
     for (const std::string& doc : o.docs) {
         VOLT_ASSIGN_OR_RETURN(int64_t tokens, chat.attach_document(doc));
         if (o.verbose) std::fprintf(stderr, "[%s: %lld tokens]\n", doc.c_str(), static_cast<long long>(tokens));
@@ -65,7 +70,7 @@ Status run(const RunOptions& o) {
     const int64_t limit = chat.session().max_context();
     if (prompt_tokens >= limit)
         return resource_exhausted("the prompt takes ", prompt_tokens, " tokens; the context holds ", limit,
-                                  " (documents and prompt must leave room for the answer)");
+                                  " (images, documents and prompt must leave room for the answer)");
 
     g_active = &chat;
     std::signal(SIGINT, on_sigint);
@@ -94,12 +99,15 @@ Status run(const RunOptions& o) {
 
 CommandRunner add_run_command(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
-    CLI::App* cmd = app.add_subcommand("run", "Ask a question (with documents) and stream the answer");
+    CLI::App* cmd = app.add_subcommand("run", "Ask a question (about images and documents) and stream the answer");
     cmd->add_option("--model", o->model, "Model directory (config.json, safetensors, tokenizer, chat template)")->required();
     auto* p = cmd->add_option("--prompt", o->prompt, "The question");
     auto* pf = cmd->add_option("--prompt-file", o->prompt_file, "Read the question from a file");
     p->excludes(pf);
-    cmd->add_option("--image", o->images, "An image to ask about (repeatable; VL-01 models)");
+    cmd->add_option("--image", o->images, "An image to ask about (repeatable, in order; MiniMax-VL-01 models)");
+    cmd->add_option("--max-image-tokens", o->max_image_tokens,
+                    "Refuse an image that takes more tokens than this (0: no limit; never downscaled)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--doc", o->docs, "A document (PDF, .txt, .md) to put before the question (repeatable)");
     cmd->add_option("--system", o->system, "System prompt");
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most")->check(CLI::NonNegativeNumber);

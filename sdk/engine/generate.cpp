@@ -16,21 +16,35 @@ const char* stop_reason_name(StopReason r) {
     return "unknown";
 }
 
-Expected<GenerationResult> generate(Session& session, std::span<const int32_t> prompt, const GenerationOptions& options,
-                                    const TokenCallback& on_token) {
+Status validate(const GenerationOptions& options) {
     if (options.max_new_tokens < 0)
         return invalid_argument("max_new_tokens ", options.max_new_tokens, " must be >= 0");
-    VOLT_RETURN_IF_ERROR(validate(options.sampling));
+    return validate(options.sampling);
+}
+
+Expected<GenerationResult> generate(Session& session, std::span<const int32_t> prompt, const GenerationOptions& options,
+                                    const TokenCallback& on_token) {
+    VOLT_RETURN_IF_ERROR(validate(options));
+    const auto t0 = std::chrono::steady_clock::now();
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, session.prefill(prompt, LogitsMode::kLast));
+    const double prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int64_t reused = session.reused_tokens();
+    VOLT_ASSIGN_OR_RETURN(GenerationResult result, continue_generation(session, std::move(logits), options, on_token));
+    result.prompt_tokens = static_cast<int64_t>(prompt.size());
+    result.reused_tokens = reused;
+    result.prefill_seconds = prefill_seconds;
+    return result;
+}
+
+Expected<GenerationResult> continue_generation(Session& session, Tensor logits, const GenerationOptions& options,
+                                               const TokenCallback& on_token) {
+    VOLT_RETURN_IF_ERROR(validate(options));
+    if (logits.rank() != 2 || logits.dim(0) != 1 || logits.dtype() != DType::kF32)
+        return invalid_argument("continue_generation: logits ", logits.shape().to_string(),
+                                " must be f32 [1, vocab] (the last position's row)");
     using clock = std::chrono::steady_clock;
     GenerationResult result;
-    result.prompt_tokens = static_cast<int64_t>(prompt.size());
-
-    auto t0 = clock::now();
-    VOLT_ASSIGN_OR_RETURN(Tensor logits, session.prefill(prompt, LogitsMode::kLast));
-    result.reused_tokens = session.reused_tokens();
-    auto t1 = clock::now();
-    result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-
+    const auto t1 = clock::now();
     std::mt19937_64 rng(options.seed);
     const int64_t V = logits.dim(1);
     for (int64_t step = 0; step < options.max_new_tokens; ++step) {

@@ -40,4 +40,14 @@ using TokenCallback = std::function<bool(int32_t id)>;
 Expected<GenerationResult> generate(Session& session, std::span<const int32_t> prompt, const GenerationOptions& options,
                                     const TokenCallback& on_token = {});
 
+// INVALID_ARGUMENT for max_new_tokens < 0 or a sampling option out of range (callers that run the prompt themselves
+// check before paying for it).
+Status validate(const GenerationOptions& options);
+
+// The sampling/decode loop alone, for callers that ran the prompt themselves (e.g. from embeddings with image
+// features spliced in): `logits` f32 [1, vocab] of the session's last position. Fills ids, reason and
+// decode_seconds of the result; the prompt fields are the caller's.
+Expected<GenerationResult> continue_generation(Session& session, Tensor logits, const GenerationOptions& options,
+                                               const TokenCallback& on_token = {});
+
 }  // namespace volt

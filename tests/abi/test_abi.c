@@ -24,6 +24,8 @@ static const char* g_test = "";
     } while (0)
 
 static char g_model_dir[4096];
+static char g_vl_dir[4096];    /* optional: a MiniMax-VL-01 chat model (tests/data/tiny-vl-chat) */
+static char g_image[4096];     /* and an image for it */
 
 /* ---- tiny readers for the fixture files (JSON int arrays, float32 .npy) ---- */
 static int read_ids(const char* path, int32_t* out, int cap) {
@@ -428,12 +430,175 @@ static void test_log_hook(void) {
     CHECK(volt_log_set(NULL, NULL, VOLT_LOG_WARN) == VOLT_OK);
 }
 
+/* ---- images and branching conversations (ABI 0.2), on a VL chat model ---- */
+typedef struct {
+    int n_tokens, n_done;
+    int32_t ids[64];
+    int64_t prompt_tokens, reused_tokens;
+} reply_log;
+
+static int32_t on_reply_event(void* ud, const volt_event* e) {
+    reply_log* log = ud;
+    if (e->type == VOLT_EVENT_TOKEN && e->token_id >= 0 && log->n_tokens < 64) log->ids[log->n_tokens++] = e->token_id;
+    if (e->type == VOLT_EVENT_DONE) {
+        ++log->n_done;
+        log->prompt_tokens = e->prompt_tokens;
+        log->reused_tokens = e->reused_tokens;
+    }
+    return 0;
+}
+
+static unsigned char* read_all(const char* path, size_t* size) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char* data = malloc((size_t)n);
+    *size = fread(data, 1, (size_t)n, f);
+    fclose(f);
+    return data;
+}
+
+static void test_images(volt_model* text_model) {
+    g_test = "images";
+    volt_image* img = NULL;
+    /* Decoding: a file, the same bytes from memory, RGB pixels; errors name the source. */
+    CHECK(volt_image_load_file(g_image, &img) == VOLT_OK);
+    int32_t w = 0, h = 0;
+    CHECK(volt_image_size(img, &w, &h) == VOLT_OK && w == 640 && h == 480);
+    size_t size = 0;
+    unsigned char* bytes = read_all(g_image, &size);
+    CHECK(bytes != NULL && size > 0);
+    volt_image* from_bytes = NULL;
+    CHECK(volt_image_load_bytes(bytes, size, "photo bytes", &from_bytes) == VOLT_OK);
+    volt_image* cut = NULL;
+    CHECK(volt_image_load_bytes(bytes, size / 3, "cut short", &cut) != VOLT_OK); /* truncated */
+    CHECK(strstr(volt_last_error_message(), "cut short") != NULL);
+    CHECK(cut == NULL);
+    free(bytes);
+    volt_image* missing = NULL;
+    CHECK(volt_image_load_file("/nonexistent/map.png", &missing) == VOLT_NOT_FOUND);
+    CHECK(strstr(volt_last_error_message(), "/nonexistent/map.png") != NULL && missing == NULL);
+    unsigned char rgb[2 * 8] = {0};
+    for (int i = 0; i < 16; ++i) rgb[i] = (unsigned char)(i * 13 + 7);
+    volt_image* small = NULL;
+    CHECK(volt_image_from_rgb(rgb, 2, 2, 8, &small) == VOLT_OK); /* stride 8 > 6: padded rows */
+    CHECK(volt_image_size(small, &w, &h) == VOLT_OK && w == 2 && h == 2);
+    volt_image* bad = NULL;
+    CHECK(volt_image_from_rgb(rgb, 2, 2, 5, &bad) == VOLT_INVALID_ARGUMENT && bad == NULL); /* stride < 3 * width */
+    CHECK(strstr(volt_last_error_message(), "stride") != NULL);
+    CHECK(volt_image_from_rgb(NULL, 2, 2, 0, &bad) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_image_from_rgb(rgb, 0, 2, 0, &bad) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_image_from_rgb(rgb, 30000, 30000, 0, &bad) == VOLT_RESOURCE_EXHAUSTED); /* refused before reading */
+    CHECK(volt_image_load_file(NULL, &bad) == VOLT_INVALID_ARGUMENT);
+    volt_image_destroy(NULL);
+
+    volt_model_params p;
+    volt_model_params_init(&p);
+    p.path = g_vl_dir;
+    volt_model* m = NULL;
+    CHECK(volt_model_load(&p, &m) == VOLT_OK);
+    if (!m) return;
+    volt_model_info info;
+    volt_model_info_init(&info);
+    CHECK(volt_model_get_info(m, &info) == VOLT_OK && info.is_vision_language == 1);
+    /* Token cost before anything is encoded: 576 + 48*36 + 36 for 640x480 (grid 672x672... unpadded 48x36). */
+    int64_t tokens = 0, tokens_bytes = 0, tokens_small = 0;
+    CHECK(volt_model_image_tokens(m, img, &tokens) == VOLT_OK && tokens == 2340);
+    CHECK(volt_model_image_tokens(m, from_bytes, &tokens_bytes) == VOLT_OK && tokens_bytes == tokens);
+    CHECK(volt_model_image_tokens(m, small, &tokens_small) == VOLT_OK && tokens_small > 576);
+    CHECK(volt_model_image_tokens(text_model, img, &tokens) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "text-only") != NULL);
+    CHECK(volt_model_image_tokens(m, NULL, &tokens) == VOLT_INVALID_ARGUMENT);
+
+    /* A text-only model's session refuses images. */
+    volt_session* ts = NULL;
+    CHECK(volt_session_create(text_model, NULL, &ts) == VOLT_OK);
+    CHECK(volt_session_attach_image(ts, img, NULL) == VOLT_INVALID_ARGUMENT);
+    volt_session_destroy(ts);
+
+    /* A per-image budget refuses (never downscales); an old, smaller params struct still works. */
+    volt_session_params sp;
+    volt_session_params_init(&sp);
+    sp.max_tokens_per_image = 1000;
+    volt_session* tight = NULL;
+    CHECK(volt_session_create(m, &sp, &tight) == VOLT_OK);
+    CHECK(volt_session_attach_image(tight, img, NULL) == VOLT_RESOURCE_EXHAUSTED);
+    CHECK(strstr(volt_last_error_message(), "2340 tokens") != NULL);
+    volt_session_destroy(tight);
+    struct { uint32_t struct_size; int64_t max_context; } old_params = {sizeof old_params, 0};
+    volt_session* s = NULL;
+    CHECK(volt_session_create(m, (const volt_session_params*)&old_params, &s) == VOLT_OK);
+    if (!s) return;
+
+    /* Ask about the image; the handle can be destroyed once attached (the pixels were copied). */
+    int64_t attached = 0;
+    CHECK(volt_session_attach_image(s, img, &attached) == VOLT_OK && attached == 2340);
+    volt_image_destroy(img);
+    const char* q = "What is shown?";
+    CHECK(volt_session_add_message(s, VOLT_ROLE_USER, "<image>", 7) == VOLT_INVALID_ARGUMENT); /* the placeholder */
+    CHECK(volt_session_add_message(s, VOLT_ROLE_USER, q, strlen(q)) == VOLT_OK);
+    int64_t prompt_tokens = 0;
+    CHECK(volt_session_count_prompt_tokens(s, &prompt_tokens) == VOLT_OK && prompt_tokens > 2340);
+    volt_session* branch = NULL;
+    CHECK(volt_session_fork(s, &branch) == VOLT_OK && branch != NULL); /* restore point for a regenerate */
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.max_new_tokens = 5;
+    g.temperature = 0.0f;
+    reply_log first, regen, from_mem;
+    memset(&first, 0, sizeof first);
+    memset(&regen, 0, sizeof regen);
+    memset(&from_mem, 0, sizeof from_mem);
+    CHECK(volt_session_reply(s, &g, on_reply_event, &first) == VOLT_OK);
+    CHECK(first.n_done == 1 && first.n_tokens >= 1 && first.prompt_tokens == prompt_tokens);
+    CHECK(volt_session_num_messages(s) == 2);
+    CHECK(volt_session_reply(branch, &g, on_reply_event, &regen) == VOLT_OK);
+    CHECK(regen.n_tokens == first.n_tokens && memcmp(regen.ids, first.ids, sizeof(int32_t) * (size_t)first.n_tokens) == 0);
+    volt_session_destroy(branch);
+
+    /* The same image from memory gives the same answer. */
+    volt_session* s2 = NULL;
+    CHECK(volt_session_create(m, NULL, &s2) == VOLT_OK);
+    CHECK(volt_session_attach_image(s2, from_bytes, NULL) == VOLT_OK);
+    CHECK(volt_session_add_message(s2, VOLT_ROLE_USER, q, strlen(q)) == VOLT_OK);
+    CHECK(volt_session_reply(s2, &g, on_reply_event, &from_mem) == VOLT_OK);
+    CHECK(from_mem.n_tokens == first.n_tokens && memcmp(from_mem.ids, first.ids, sizeof(int32_t) * (size_t)first.n_tokens) == 0);
+    volt_session_destroy(s2);
+    volt_image_destroy(from_bytes);
+
+    /* A second turn reuses the image. Regenerating it by truncating the reply recomputes the conversation (a
+     * lightning state cannot be rolled back; fork before replying to avoid that) and gives the same answer. */
+    const char* q2 = "And the colours?";
+    CHECK(volt_session_add_message(s, VOLT_ROLE_USER, q2, strlen(q2)) == VOLT_OK);
+    reply_log second, again;
+    memset(&second, 0, sizeof second);
+    memset(&again, 0, sizeof again);
+    CHECK(volt_session_reply(s, &g, on_reply_event, &second) == VOLT_OK);
+    CHECK(second.reused_tokens > 2340);
+    CHECK(volt_session_truncate_messages(s, 3) == VOLT_OK && volt_session_num_messages(s) == 3);
+    CHECK(volt_session_truncate_messages(s, 9) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_session_reply(s, &g, on_reply_event, &again) == VOLT_OK);
+    CHECK(again.reused_tokens == 0);
+    CHECK(again.n_tokens == second.n_tokens && memcmp(again.ids, second.ids, sizeof(int32_t) * (size_t)second.n_tokens) == 0);
+    CHECK(volt_session_fork(NULL, &branch) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_session_attach_image(s, NULL, NULL) == VOLT_INVALID_ARGUMENT);
+    volt_session_destroy(s);
+    volt_image_destroy(small);
+    volt_model_destroy(m);
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MODEL_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL_DIR [VL_CHAT_MODEL_DIR IMAGE]\n", argv[0]);
         return 2;
     }
     snprintf(g_model_dir, sizeof g_model_dir, "%s", argv[1]);
+    if (argc >= 4) {
+        snprintf(g_vl_dir, sizeof g_vl_dir, "%s", argv[2]);
+        snprintf(g_image, sizeof g_image, "%s", argv[3]);
+    }
     test_version();
     test_null_and_bad_arguments();
     test_load_info_and_old_structs();
@@ -447,6 +612,7 @@ int main(int argc, char** argv) {
     test_cancel_and_stop(m);
     test_no_tokenizer(m);
     test_threads(m);
+    if (g_vl_dir[0]) test_images(m);
     volt_model_destroy(m);
     test_log_hook();
     printf("%d passed, %d failed\n", g_passed, g_failed);

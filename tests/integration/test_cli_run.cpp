@@ -73,5 +73,35 @@ TEST(CliRun, BadInputExitCodes) {
     EXPECT_EQ(sampling.exit_code, 3) << sampling.err;
 }
 
+TEST(CliRun, AsksAboutImages) {
+    // tiny-vl-chat: the tiny VL model with a chat tokenizer (what its reply computes is checked against the spliced
+    // embeddings path in tests/unit/vision/test_vl_chat.cpp); here the command line around it.
+    const fs::path images = fs::path(VOLT_TEST_DATA_DIR) / "vision" / "images";
+    const std::string model = " --model " + shell_quote((fs::path(VOLT_TEST_DATA_DIR) / "tiny-vl-chat").string());
+    const std::string photo = shell_quote((images / "photo_640x480.jpg").string());
+    const std::string tall = shell_quote((images / "tall_70x1300.png").string());
+    const std::string ask = " --prompt 'What is shown?' --temperature 0 --max-new-tokens 4 -v";
+    auto r = run_volt("run" + model + " --image " + photo + " --image " + tall + ask);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("photo_640x480.jpg: 2340 tokens"), std::string::npos) << r.err;  // 576 + 48*36 + 36
+    EXPECT_NE(r.err.find("tall_70x1300.png: 1248 tokens"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("4 new tokens"), std::string::npos) << r.err;
+    auto swapped = run_volt("run" + model + " --image " + tall + " --image " + photo + ask);
+    ASSERT_EQ(swapped.exit_code, 0) << swapped.err;
+    EXPECT_EQ(run_volt("run" + model + " --image " + photo + " --image " + tall + ask).out, r.out);  // deterministic
+
+    auto text_only = run_volt("run --model " + shell_quote(kChat.string()) + " --image " + photo + " --prompt q");
+    EXPECT_EQ(text_only.exit_code, 3);
+    EXPECT_NE(text_only.err.find("text-only"), std::string::npos) << text_only.err;
+    auto budget = run_volt("run" + model + " --image " + photo + " --max-image-tokens 1000 --prompt q");
+    EXPECT_EQ(budget.exit_code, 4);
+    EXPECT_NE(budget.err.find("2340 tokens, more than the per-image budget of 1000"), std::string::npos) << budget.err;
+    auto missing = run_volt("run" + model + " --image /nonexistent/map.png --prompt q");
+    EXPECT_EQ(missing.exit_code, 3);
+    EXPECT_NE(missing.err.find("/nonexistent/map.png"), std::string::npos) << missing.err;
+    auto context = run_volt("run" + model + " --image " + photo + " --max-context 2000 --prompt q");
+    EXPECT_EQ(context.exit_code, 4) << context.err;
+}
+
 }  // namespace
 }  // namespace volt

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 from . import _abi
 
-__all__ = ["VoltError", "Model", "Session", "Event", "version", "Status", "FinishReason", "Role"]
+__all__ = ["VoltError", "Model", "Session", "Image", "Event", "version", "Status", "FinishReason", "Role"]
 
 
 class Status:
@@ -111,6 +111,48 @@ def _event_from_c(e: "_abi.Event") -> Event:
     return Event("error", text=text, status=e.status)
 
 
+class Image:
+    """Decoded pixels to attach to a conversation (immutable; any thread). From a file path, encoded bytes (a file's
+    contents), or an RGB array (numpy uint8 [height, width, 3], or anything exposing that buffer)."""
+
+    def __init__(self, source, name: str | None = None):
+        handle = ctypes.c_void_p()
+        lib = _lib()
+        if isinstance(source, (str, os.PathLike)):
+            _check(lib.volt_image_load_file(os.fspath(source).encode(), ctypes.byref(handle)))
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            _check(lib.volt_image_load_bytes(data, len(data), name.encode() if name else None, ctypes.byref(handle)))
+        else:
+            import numpy as np
+            arr = np.ascontiguousarray(source, dtype=np.uint8)
+            if arr.ndim != 3 or arr.shape[2] != 3:
+                raise VoltError(Status.INVALID_ARGUMENT, f"RGB image array must be [height, width, 3], got {arr.shape}")
+            _check(lib.volt_image_from_rgb(arr.ctypes.data_as(ctypes.c_void_p), arr.shape[1], arr.shape[0], 0,
+                                           ctypes.byref(handle)))
+        self._handle = handle
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) after EXIF orientation."""
+        w, h = ctypes.c_int32(), ctypes.c_int32()
+        _check(_lib().volt_image_size(self._handle, ctypes.byref(w), ctypes.byref(h)))
+        return w.value, h.value
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            _lib().volt_image_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+
+def _as_image(image) -> tuple["Image", bool]:
+    """An Image for `image` (an Image, a path, bytes or an RGB array) and whether it was made here (to close)."""
+    return (image, False) if isinstance(image, Image) else (Image(image), True)
+
+
 class Model:
     """A loaded model (immutable, shareable between threads and sessions)."""
 
@@ -179,21 +221,41 @@ class Model:
                                         count.value, ctypes.byref(count)))
         return out.reshape(len(ids), -1)
 
-    def session(self, max_context: int = 0) -> "Session":
-        return Session(self, max_context)
+    def image_tokens(self, image) -> int:
+        """Prompt tokens an image (Image, path, bytes or RGB array) takes with this model; nothing is encoded."""
+        img, own = _as_image(image)
+        try:
+            n = ctypes.c_int64()
+            _check(_lib().volt_model_image_tokens(self._handle, img._handle, ctypes.byref(n)))
+            return n.value
+        finally:
+            if own:
+                img.close()
+
+    def session(self, max_context: int = 0, max_tokens_per_image: int = 0) -> "Session":
+        return Session(self, max_context, max_tokens_per_image)
 
 
 class Session:
     """One conversation: its cache and tokens. Use from one thread at a time; cancel() from any thread."""
 
-    def __init__(self, model: Model, max_context: int = 0):
-        params = _abi.SessionParams()
-        _lib().volt_session_params_init(ctypes.byref(params))
-        params.max_context = max_context
-        handle = ctypes.c_void_p()
-        _check(_lib().volt_session_create(model._handle, ctypes.byref(params), ctypes.byref(handle)))
+    def __init__(self, model: Model, max_context: int = 0, max_tokens_per_image: int = 0, _handle=None):
+        if _handle is None:
+            params = _abi.SessionParams()
+            _lib().volt_session_params_init(ctypes.byref(params))
+            params.max_context = max_context
+            params.max_tokens_per_image = max_tokens_per_image
+            _handle = ctypes.c_void_p()
+            _check(_lib().volt_session_create(model._handle, ctypes.byref(params), ctypes.byref(_handle)))
         self._model = model  # keeps the model alive
-        self._handle = handle
+        self._handle = _handle
+
+    def fork(self) -> "Session":
+        """An independent copy (conversation, attachments, computed cache): branch to regenerate or edit a turn
+        without recomputing the conversation."""
+        handle = ctypes.c_void_p()
+        _check(_lib().volt_session_fork(self._handle, ctypes.byref(handle)))
+        return Session(self._model, _handle=handle)
 
     def close(self) -> None:
         if getattr(self, "_handle", None):
@@ -233,6 +295,22 @@ class Session:
         tokens = ctypes.c_int64()
         _check(_lib().volt_session_attach_document(self._handle, os.fspath(path).encode(), ctypes.byref(tokens)))
         return tokens.value
+
+    def attach_image(self, image) -> int:
+        """Attaches an image (Image, path, bytes or RGB array) to the next user message, before its text; returns
+        the tokens it takes. VL models only; refused above the session's max_tokens_per_image (never downscaled)."""
+        img, own = _as_image(image)
+        try:
+            tokens = ctypes.c_int64()
+            _check(_lib().volt_session_attach_image(self._handle, img._handle, ctypes.byref(tokens)))
+            return tokens.value
+        finally:
+            if own:
+                img.close()
+
+    def truncate_messages(self, num_messages: int) -> None:
+        """Keeps the first num_messages messages (regenerate: drop the last reply; edit: drop from the edited one)."""
+        _check(_lib().volt_session_truncate_messages(self._handle, num_messages))
 
     def count_prompt_tokens(self) -> int:
         n = ctypes.c_int64()

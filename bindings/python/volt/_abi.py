@@ -23,7 +23,8 @@ class ModelInfo(ctypes.Structure):
 
 
 class SessionParams(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint32), ("max_context", ctypes.c_int64)]
+    _fields_ = [("struct_size", ctypes.c_uint32), ("max_context", ctypes.c_int64),
+                ("max_tokens_per_image", ctypes.c_int64)]  # ABI 0.2
 
 
 class GenerateParams(ctypes.Structure):
@@ -83,6 +84,17 @@ def declare(lib: ctypes.CDLL) -> None:
                                                 ctypes.c_void_p]),
         "volt_session_clear_messages": (ctypes.c_int32, [ctypes.c_void_p]),
         "volt_session_num_messages": (ctypes.c_int64, [ctypes.c_void_p]),
+        "volt_session_fork": (ctypes.c_int32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_session_truncate_messages": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_size_t]),
+        "volt_session_attach_image": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64)]),
+        "volt_image_load_file": (ctypes.c_int32, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_image_load_bytes": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p,
+                                                   ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_image_from_rgb": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_size_t,
+                                                 ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_image_destroy": (None, [ctypes.c_void_p]),
+        "volt_image_size": (ctypes.c_int32, [ctypes.c_void_p, i32p, i32p]),
+        "volt_model_image_tokens": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64)]),
         "volt_model_logits": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t,
                                                ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, c_size_p]),
     }
