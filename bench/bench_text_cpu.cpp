@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/ceilings.h"
 #include "kernels/gemm.h"
 #include "kernels/lightning_attention.h"
 #include "sdk/engine/generate.h"
@@ -166,45 +167,6 @@ std::string loadavg() {
     return s.substr(0, s.find(' '));
 }
 
-// Read bandwidth ceiling for decode (which streams the active weights once per token): a sum over 512 MiB,
-// threaded like the model's ops, best of 3.
-double read_bandwidth_gbs() {
-    const int64_t n = int64_t(512) << 20 >> 2;
-    std::vector<float> a(n, 1.0f);
-    double best = 0;
-    for (int r = 0; r < 3; ++r) {
-        std::vector<double> part(64, 0.0);
-        auto t0 = clock_type::now();
-        ThreadPool::global().parallel_for(64, [&](int64_t c0, int64_t c1) {
-            for (int64_t c = c0; c < c1; ++c) {
-                float acc[16] = {};
-                const float* p = a.data() + c * (n / 64);
-                for (int64_t i = 0; i < n / 64; i += 16)
-                    for (int l = 0; l < 16; ++l) acc[l] += p[i + l];
-                for (float x : acc) part[c] += x;
-            }
-        });
-        const double dt = seconds_since(t0);
-        double total = 0;
-        for (double x : part) total += x;
-        if (total != double(n)) std::fprintf(stderr, "bandwidth check sum mismatch\n");
-        best = std::max(best, n * 4.0 / dt / 1e9);
-    }
-    return best;
-}
-
-double gemm_roofline_gflops() {
-    const int64_t n = 1024;
-    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-    double best = 0;
-    for (int r = 0; r < 5; ++r) {
-        auto t0 = clock_type::now();
-        (void)cpu::gemm({.m = n, .n = n, .k = n, .a = a.data(), .lda = n, .b = b.data(), .ldb = n, .c = c.data(), .ldc = n});
-        best = std::max(best, 2.0 * n * n * n / seconds_since(t0) / 1e9);
-    }
-    return best;
-}
-
 // The non-BLAS ops of one synthetic prefill of T tokens, timed alone at the model's shapes (best of 3): where the
 // time outside BLAS goes. Inputs are random; costs do not depend on values (except denormals, noted in RESULTS).
 void op_breakdown(const TextConfig& c, int64_t T) {
@@ -270,7 +232,7 @@ int main(int argc, char** argv) {
                 cpu::blas_threads(), std::thread::hardware_concurrency());
     std::printf("load average at start: %s\n", loadavg().c_str());
     std::printf("anchor: sgemm 1024^3 = %.1f GFLOP/s (best of 5); read bandwidth %.1f GB/s (512 MiB, best of 3)\n\n",
-                gemm_roofline_gflops(), read_bandwidth_gbs());
+                cpu::measure_sgemm_gflops(1024, 5), cpu::measure_read_gbs());
     std::printf("| model | phase | tokens | seconds | tokens/s | BLAS share | GFLOP/s in BLAS | GEMM GFLOP/s over wall | "
                 "weights GB/s |\n|---|---|---|---|---|---|---|---|---|\n");
 

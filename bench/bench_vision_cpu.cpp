@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/ceilings.h"
 #include "kernels/gemm.h"
 #include "sdk/thread_pool.h"
 #include "vision/clip_vision_tower.h"
@@ -53,26 +54,6 @@ VLConfig vl01_config(int layers) {
     return vl;
 }
 
-double sgemm_gflops() {
-    const int64_t n = 2048;
-    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-    GemmParams g;
-    g.m = g.n = g.k = n;
-    g.a = a.data();
-    g.lda = n;
-    g.b = b.data();
-    g.ldb = n;
-    g.c = c.data();
-    g.ldc = n;
-    (void)cpu::gemm(g);
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
-        const auto t0 = clock_type::now();
-        (void)cpu::gemm(g);
-        best = std::min(best, seconds_since(t0));
-    }
-    return 2.0 * n * n * n / best * 1e-9;
-}
 
 }  // namespace
 
@@ -119,7 +100,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "load failed: %s %s\n", tower.status().to_string().c_str(), projector.status().to_string().c_str());
         return 1;
     }
-    const double roof = sgemm_gflops();
+    const double roof = cpu::measure_sgemm_gflops(2048, 3);
 
     const double layer_flops = 2.0 * T * (4.0 * D * D + 2.0 * D * F) + 4.0 * T * T * D;
     const double crop_flops = layers * layer_flops + 2.0 * 576 * 588 * D;

@@ -29,5 +29,6 @@ CommandRunner add_logits_command(CLI::App& app);
 CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_embed_image_command(CLI::App& app);
 CommandRunner add_run_command(CLI::App& app);
+CommandRunner add_bench_command(CLI::App& app);
 
 }  // namespace volt::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     add("generate", add_generate_command);
     add("embed-image", add_embed_image_command);
     add("run", add_run_command);
+    add("bench", add_bench_command);
 
     try {
         app.parse(argc, argv);

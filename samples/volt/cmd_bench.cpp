@@ -1,0 +1,277 @@
+// volt bench: timings on a real model directory, each read against this machine's ceilings measured in the same run
+// (kernels/ceilings.h: one large sgemm, a threaded read of 512 MiB). Prints a markdown table; --json writes the same
+// numbers (with the device, the command and the ceilings) for bench/RESULTS.md and tracking.
+//   volt bench text   --model DIR [--prompt-tokens N] [--decode-tokens N] [--reps R] [--json F]
+//       backbone prefill of N random token ids (best of R) and greedy decode steps after it
+//   volt bench vision --model DIR [--image FILE | --size WxH] [--reps R] [--json F]        (MiniMax-VL-01)
+//       one 336x336 crop through the ViT, and a whole image through preprocessing, ViT, projector and packing
+//   volt bench run    --model DIR [--image FILE]... [--doc FILE]... --prompt TEXT [--max-new-tokens N] [--json F]
+//       end to end through a chat session: time to first token, prefill and decode rates
+// Inputs are random (seeded) or the caller's; never zeros. --device cuda answers UNIMPLEMENTED until the CUDA
+// backend runs whole models.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/ceilings.h"
+#include "kernels/gemm.h"
+#include "samples/volt/cli.h"
+#include "sdk/engine/chat_session.h"
+#include "sdk/engine/generate.h"
+#include "sdk/thread_pool.h"
+#include "vision/image.h"
+
+namespace volt::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+struct BenchOptions {
+    std::string model, json, device = "cpu", image_size = "1008x672", prompt;
+    std::vector<std::string> images, docs;
+    int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
+    int reps = 3, gpus = 1;
+};
+
+struct Report {
+    nlohmann::ordered_json json = nlohmann::ordered_json::object();
+    std::vector<std::pair<std::string, std::string>> rows;  // markdown: measure, value
+
+    void add(const std::string& measure, const std::string& value) { rows.emplace_back(measure, value); }
+};
+
+std::string fmt(const char* format, double a, double b = 0, double c = 0) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, format, a, b, c);
+    return buf;
+}
+
+Status check_device(const BenchOptions& o) {
+    if (o.device == "cuda")
+        return unimplemented("--device cuda: the CUDA backend does not run whole models yet (its kernels have their "
+                             "own benchmark: scripts/device-test.sh); use --device cpu");
+    if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
+    return Status::ok();
+}
+
+Report start_report(const char* what, const BenchOptions& o) {
+    Report r;
+    r.json["bench"] = what;
+    r.json["model"] = o.model;
+    r.json["device"] = "cpu";
+    r.json["threads"] = ThreadPool::global().num_threads();
+    const double sgemm = cpu::measure_sgemm_gflops();
+    const double read = cpu::measure_read_gbs();
+    r.json["ceilings"] = {{"sgemm_gflops", sgemm}, {"read_gbs", read}};
+    r.add("ceiling: sgemm 2048^3 (best of 3)", fmt("%.1f GFLOP/s", sgemm));
+    r.add("ceiling: read 512 MiB (best of 3)", fmt("%.1f GB/s", read));
+    return r;
+}
+
+Status finish(const Report& r, const BenchOptions& o) {
+    std::printf("| %s | value |\n|---|---|\n", r.json["bench"].get<std::string>().c_str());
+    for (const auto& [measure, value] : r.rows) std::printf("| %s | %s |\n", measure.c_str(), value.c_str());
+    std::fflush(stdout);
+    if (o.json.empty()) return Status::ok();
+    std::ofstream out(o.json);
+    out << r.json.dump(2) << "\n";
+    if (!out) return invalid_argument(o.json, ": cannot write the JSON report");
+    return Status::ok();
+}
+
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& x : ids) x = static_cast<int32_t>(g() % static_cast<uint32_t>(vocab));
+    return ids;
+}
+
+Status bench_text(const BenchOptions& o) {
+    VOLT_RETURN_IF_ERROR(check_device(o));
+    if (o.prompt_tokens < 1 || o.decode_tokens < 0)
+        return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
+    const MiniMaxTextModel& lm = *model->lm;
+    if (o.prompt_tokens + o.decode_tokens > lm.max_context())
+        return resource_exhausted("--prompt-tokens + --decode-tokens = ", o.prompt_tokens + o.decode_tokens,
+                                  " exceeds the model's context of ", lm.max_context());
+    Report r = start_report("text", o);
+    const std::vector<int32_t> ids = random_ids(o.prompt_tokens, lm.vocab_size(), 7);
+
+    double best = 1e30, blas_s = 0, blas_gflop = 0;
+    for (int rep = 0; rep < o.reps; ++rep) {
+        VOLT_ASSIGN_OR_RETURN(Session s, Session::create(lm));
+        cpu::reset_blas_stats();
+        const auto t0 = clock_type::now();
+        VOLT_ASSIGN_OR_RETURN(Tensor logits, s.append(ids, LogitsMode::kLast));
+        const double dt = seconds_since(t0);
+        if (dt < best) best = dt, blas_s = cpu::blas_stats().seconds, blas_gflop = cpu::blas_stats().flops / 1e9;
+    }
+    const double sgemm = r.json["ceilings"]["sgemm_gflops"].get<double>();
+    r.json["prefill"] = {{"tokens", o.prompt_tokens}, {"seconds", best}, {"tokens_per_second", o.prompt_tokens / best},
+                         {"blas_gflops", blas_gflop / best}, {"fraction_of_sgemm", blas_gflop / best / sgemm}};
+    r.add(fmt("prefill %.0f tokens (best of %.0f)", double(o.prompt_tokens), double(o.reps)),
+          fmt("%.3f s, %.1f tok/s", best, o.prompt_tokens / best));
+    r.add("prefill GEMM rate (whole prefill)", fmt("%.1f GFLOP/s = %.0f%% of sgemm (%.0f%% of the time in BLAS)",
+                                                   blas_gflop / best, 100 * blas_gflop / best / sgemm,
+                                                   100 * blas_s / best));
+    if (o.decode_tokens > 0) {
+        VOLT_ASSIGN_OR_RETURN(Session s, Session::create(lm));
+        GenerationOptions g;
+        g.max_new_tokens = o.decode_tokens;
+        g.sampling.temperature = 0;
+        VOLT_ASSIGN_OR_RETURN(GenerationResult gen, generate(s, ids, g));
+        const double steps = std::max<double>(double(gen.ids.size()) - 1, 1);  // the last id needs no step
+        const double per_token = gen.decode_seconds / steps;
+        // fp32 weights one step reads (the CPU backend widens weights to fp32): the active decoder parameters and
+        // the lm_head (the tied embedding when there is none).
+        const auto& by = model->info.params_by_component;
+        int64_t head = by[static_cast<int>(WeightComponent::kLmHead)];
+        if (head == 0) head = by[static_cast<int>(WeightComponent::kEmbedding)];
+        const double bytes = double(model->info.active_params_per_token + head) * 4.0;
+        const double read = r.json["ceilings"]["read_gbs"].get<double>();
+        r.json["decode"] = {{"context", o.prompt_tokens}, {"steps", steps}, {"ms_per_token", per_token * 1e3},
+                            {"tokens_per_second", 1 / per_token}, {"weight_gbs", bytes / per_token / 1e9},
+                            {"fraction_of_read", bytes / per_token / 1e9 / read}};
+        r.add(fmt("decode after %.0f tokens (%.0f steps)", double(o.prompt_tokens), steps),
+              fmt("%.2f ms/token, %.1f tok/s", per_token * 1e3, 1 / per_token));
+        r.add("decode weight stream (fp32 active weights)",
+              fmt("%.1f GB/s = %.0f%% of the read ceiling", bytes / per_token / 1e9, 100 * bytes / per_token / 1e9 / read));
+    }
+    return finish(r, o);
+}
+
+Expected<vision::Image> bench_image(const BenchOptions& o, int* w, int* h) {
+    if (std::sscanf(o.image_size.c_str(), "%dx%d", w, h) != 2 || *w < 1 || *h < 1 || *w > 30000 || *h > 30000)
+        return invalid_argument("--size ", o.image_size, ": expected WIDTHxHEIGHT, e.g. 1008x672");
+    vision::Image img = vision::make_image(*w, *h, vision::PixelLayout::kRGB);
+    std::mt19937 g(11);
+    for (uint8_t& p : img.pixels) p = static_cast<uint8_t>(1 + g() % 255);  // random, never all zeros
+    return img;
+}
+
+Status bench_vision(const BenchOptions& o) {
+    VOLT_RETURN_IF_ERROR(check_device(o));
+    if (o.images.size() > 1) return invalid_argument("volt bench vision takes at most one --image");
+    VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model));
+    vision::Image image;
+    std::string label;
+    if (!o.images.empty()) {
+        VOLT_ASSIGN_OR_RETURN(image, vision::decode_image_file(o.images.front()));
+        label = o.images.front();
+    } else {
+        int w = 0, h = 0;
+        VOLT_ASSIGN_OR_RETURN(image, bench_image(o, &w, &h));
+        label = "of random pixels";
+    }
+    Report r = start_report("vision", o);
+    // One crop: random normalised pixels [1, 3, S, S].
+    const int64_t S = encoder->config().vision.image_size;
+    VOLT_ASSIGN_OR_RETURN(Tensor crop, Tensor::empty({1, 3, S, S}, DType::kF32));
+    std::mt19937 g(5);
+    std::uniform_real_distribution<float> u(-1.5f, 1.5f);
+    for (int64_t i = 0; i < crop.numel(); ++i) crop.data_as<float>()[i] = u(g);
+    double crop_s = 1e30;
+    for (int rep = 0; rep < o.reps; ++rep) {
+        const auto t0 = clock_type::now();
+        VOLT_ASSIGN_OR_RETURN(Tensor f, encoder->vit_features(crop));
+        crop_s = std::min(crop_s, seconds_since(t0));
+    }
+    double image_s = 1e30;
+    int64_t crops = 0, tokens = 0;
+    for (int rep = 0; rep < o.reps; ++rep) {
+        const auto t0 = clock_type::now();
+        VOLT_ASSIGN_OR_RETURN(vision::EncodedImage e, encoder->encode(image));
+        image_s = std::min(image_s, seconds_since(t0));
+        crops = e.pixel_values.dim(0);
+        tokens = e.features.dim(0);
+    }
+    r.json["crop"] = {{"size", S}, {"ms", crop_s * 1e3}};
+    r.json["image"] = {{"source", label}, {"width", image.width}, {"height", image.height}, {"crops", crops},
+                       {"tokens", tokens}, {"ms", image_s * 1e3}, {"ms_per_crop", image_s * 1e3 / double(crops)}};
+    r.add(fmt("ViT, one %.0fx%.0f crop (best of %.0f)", double(S), double(S), double(o.reps)), fmt("%.1f ms", crop_s * 1e3));
+    r.add("image " + label + fmt(" (%.0fx%.0f): %.0f crops", image.width, image.height, double(crops)),
+          fmt("%.1f ms (%.1f ms per crop), %.0f tokens", image_s * 1e3, image_s * 1e3 / double(crops), double(tokens)));
+    return finish(r, o);
+}
+
+Status bench_run(const BenchOptions& o) {
+    VOLT_RETURN_IF_ERROR(check_device(o));
+    if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
+    const auto load0 = clock_type::now();
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
+    const double load_s = seconds_since(load0);
+    Report r = start_report("run", o);
+    VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model));
+    for (const std::string& image : o.images) VOLT_RETURN_IF_ERROR(chat.attach_image(image).status());
+    for (const std::string& doc : o.docs) VOLT_RETURN_IF_ERROR(chat.attach_document(doc).status());
+    VOLT_RETURN_IF_ERROR(chat.add_message(Role::kUser, o.prompt));
+    GenerationOptions g;
+    g.max_new_tokens = o.max_new_tokens;
+    g.sampling.temperature = 0;
+    const auto t0 = clock_type::now();
+    double first_token_s = -1;
+    VOLT_ASSIGN_OR_RETURN(ChatSession::Reply reply, chat.reply(g, [&](int32_t, std::string_view) {
+        if (first_token_s < 0) first_token_s = seconds_since(t0);
+        return true;
+    }));
+    const GenerationResult& res = reply.generation.result;
+    const double steps = std::max<double>(double(res.ids.size()) - 1, 1);
+    r.json["load_seconds"] = load_s;
+    r.json["prompt_tokens"] = res.prompt_tokens;
+    r.json["time_to_first_token_seconds"] = first_token_s;
+    r.json["prefill_tokens_per_second"] = double(res.prompt_tokens) / res.prefill_seconds;
+    r.json["new_tokens"] = res.ids.size();
+    r.json["decode_tokens_per_second"] = steps / std::max(res.decode_seconds, 1e-9);
+    r.add("model load", fmt("%.2f s", load_s));
+    r.add(fmt("prompt: %.0f tokens (%.0f images)", double(res.prompt_tokens), double(o.images.size())),
+          fmt("prefill %.2f s (%.1f tok/s, image encoding included)", res.prefill_seconds,
+              double(res.prompt_tokens) / res.prefill_seconds));
+    r.add("time to first token", fmt("%.2f s", first_token_s));
+    r.add(fmt("decode: %.0f new tokens", double(res.ids.size())),
+          fmt("%.1f tok/s", steps / std::max(res.decode_seconds, 1e-9)));
+    return finish(r, o);
+}
+
+CLI::App* add_common(CLI::App* cmd, BenchOptions& o) {
+    cmd->add_option("--model", o.model, "Model directory")->required();
+    cmd->add_option("--json", o.json, "Also write the numbers as JSON to this file");
+    cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--gpus", o.gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    return cmd;
+}
+
+}  // namespace
+
+CommandRunner add_bench_command(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    CLI::App* bench = app.add_subcommand("bench", "Time a model against this machine's measured ceilings");
+    bench->require_subcommand(1);
+    CLI::App* text = add_common(bench->add_subcommand("text", "Backbone prefill and decode rates"), *o);
+    text->add_option("--prompt-tokens", o->prompt_tokens, "Random prompt length");
+    text->add_option("--decode-tokens", o->decode_tokens, "Greedy tokens to generate after the prompt");
+    text->add_option("--reps", o->reps, "Repetitions (the best is reported)");
+    CLI::App* vis = add_common(bench->add_subcommand("vision", "ViT per crop and a whole image (VL models)"), *o);
+    vis->add_option("--image", o->images, "An image file (default: random pixels of --size)");
+    vis->add_option("--size", o->image_size, "Random image size WIDTHxHEIGHT");
+    vis->add_option("--reps", o->reps, "Repetitions (the best is reported)");
+    CLI::App* run = add_common(bench->add_subcommand("run", "End to end through a chat session"), *o);
+    run->add_option("--image", o->images, "An image to ask about (repeatable)");
+    run->add_option("--doc", o->docs, "A document (repeatable)");
+    run->add_option("--prompt", o->prompt, "The question")->required();
+    run->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most");
+    return [o, text, vis, run]() -> int {
+        Status s = text->parsed() ? bench_text(*o) : vis->parsed() ? bench_vision(*o) : bench_run(*o);
+        return s.is_ok() ? kExitOk : report_error(s);
+    };
+}
+
+}  // namespace volt::cli
