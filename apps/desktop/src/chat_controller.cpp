@@ -49,11 +49,14 @@ ChatController::ChatController(ConversationStore* store, QObject* parent)
     connect(worker_, &ModelWorker::replyFinished, this, &ChatController::onReplyFinished);
     connect(worker_, &ModelWorker::replyFailed, this, &ChatController::onReplyFailed);
     connect(worker_, &ModelWorker::documentMeasured, this, &ChatController::attachmentMeasured);
+    connect(worker_, &ModelWorker::imageMeasured, this, &ChatController::imageMeasured);
     connect(worker_, &ModelWorker::tokensCounted, this, &ChatController::onTokensCounted);
     thread_.start();
 
     savePool_.setMaxThreadCount(1);
     savePool_.setObjectName(QStringLiteral("volt-conversation-saver"));
+    measurePool_.setMaxThreadCount(1);  // one decode at a time: the machine's other cores run the model
+    measurePool_.setObjectName(QStringLiteral("volt-image-measure"));
     countTimer_.setSingleShot(true);
     countTimer_.setInterval(250);  // typing: count once the user pauses
     connect(&countTimer_, &QTimer::timeout, this, &ChatController::runCount);
@@ -68,6 +71,7 @@ ChatController::~ChatController() {
     worker_->requestStop(nextReplyId_);
     thread_.quit();
     thread_.wait();
+    measurePool_.waitForDone();  // they use the worker
     delete worker_;
     savePool_.waitForDone();  // the last answer reaches the disk before the app goes
 }
@@ -149,9 +153,7 @@ QList<WireMessage> ChatController::wire(int upToRow) const {
         const Message& m = msgs[i];
         // A failed reply never reached the model's context; a stopped one did, as far as it went.
         if (m.role == Role::Assistant && (m.state == Message::State::Failed || m.text.isEmpty())) continue;
-        WireMessage w{m.role, m.text, {}};
-        for (const Attachment& a : m.attachments) w.documents.append(a.path);
-        out.append(w);
+        out.append(WireMessage{m.role, m.text, m.attachments});
     }
     return out;
 }
@@ -183,9 +185,10 @@ bool ChatController::send(const QString& text, const QList<Attachment>& attachme
         return false;
     }
     if (text.trimmed().isEmpty() && attachments.isEmpty()) {
-        *whyNot = tr("Type a message or attach a document.");
+        *whyNot = tr("Type a message or attach a file.");
         return false;
     }
+    if (refuseImages(attachments, whyNot)) return false;
     Message m;
     m.role = Role::User;
     m.text = text;
@@ -196,13 +199,45 @@ bool ChatController::send(const QString& text, const QList<Attachment>& attachme
     return true;
 }
 
+QString ChatController::imageRefusal(const QString& name) const {
+    if (!hasModel() || info_.visionLanguage) return {};
+    return textOnlyRefusal(name, QFileInfo(info_.path).fileName());
+}
+
+bool ChatController::refuseImages(const QList<Attachment>& attachments, QString* whyNot) const {
+    for (const Attachment& a : attachments) {
+        if (!a.isImage()) continue;
+        if (const QString why = imageRefusal(a.name); !why.isEmpty()) {
+            *whyNot = why;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool ChatController::importAll(QList<Attachment>* attachments, QString* whyNot) {
     // The conversation keeps its own copy of each file: it must re-enter the prompt on every later turn and after
     // a restart, whatever happens to the original.
+    const QString id = model_.conversation().id;
     for (Attachment& a : *attachments) {
-        const QString copy = store_->importAttachment(model_.conversation().id, a.path, whyNot);
-        if (copy.isEmpty()) return false;
-        a.path = copy;
+        if (!a.path.isEmpty()) {
+            const QString copy = store_->importAttachment(id, a.path, whyNot);
+            if (copy.isEmpty()) return false;
+            a.path = copy;
+            continue;
+        }
+        // Pasted pixels: their file is reserved now and written as PNG in the background (in order, before the
+        // conversation that names it); the message keeps the pixels, so the worker never waits for the file.
+        const QString file = store_->reserveAttachment(id, a.name, whyNot);
+        if (file.isEmpty()) return false;
+        a.path = file;
+        const QImage pixels = a.pixels;
+        savePool_.start([this, file, pixels] {
+            if (toRgb888(pixels).save(file, "PNG")) return;
+            const QString err = tr("cannot write %1").arg(file);
+            QMetaObject::invokeMethod(this, [this, err] { emit errorOccurred(tr("The pasted image was not saved"), err); },
+                                      Qt::QueuedConnection);
+        });
     }
     return true;
 }
@@ -258,6 +293,7 @@ bool ChatController::editAndResend(int row, const QString& text, QString* whyNot
         *whyNot = tr("The edited message is empty.");
         return false;
     }
+    if (refuseImages(added, whyNot)) return false;
     QList<Attachment> more = added;
     if (!importAll(&more, whyNot)) return false;
     model_.truncate(row + 1);
@@ -302,6 +338,19 @@ void ChatController::measureAttachment(const QString& path) {
     QMetaObject::invokeMethod(worker_, [w = worker_, path] { w->measureDocument(path); }, Qt::QueuedConnection);
 }
 
+void ChatController::measureImage(const Attachment& image) {
+    if (!hasModel()) {
+        emit imageMeasured(image.key(), -1, 0, 0, {});  // counted once a model is loaded
+        return;
+    }
+    if (const QString why = imageRefusal(image.name); !why.isEmpty()) {
+        emit imageMeasured(image.key(), -1, 0, 0, why);
+        return;
+    }
+    const qint64 limit = contextLimit();
+    measurePool_.start([w = worker_, image, limit] { w->measureImage(image, limit); });
+}
+
 void ChatController::setDraft(const QString& text, const QList<Attachment>& attachments) {
     draftText_ = text;
     draftAttachments_ = attachments;
@@ -315,11 +364,8 @@ void ChatController::scheduleCount() {
 void ChatController::runCount() {
     if (!hasModel()) return;
     QList<WireMessage> msgs = wire(int(model_.conversation().messages.size()));
-    if (!draftText_.isEmpty() || !draftAttachments_.isEmpty()) {
-        WireMessage d{Role::User, draftText_, {}};
-        for (const Attachment& a : draftAttachments_) d.documents.append(a.path);
-        msgs.append(d);
-    }
+    if (!draftText_.isEmpty() || !draftAttachments_.isEmpty())
+        msgs.append(WireMessage{Role::User, draftText_, draftAttachments_});
     if (msgs.isEmpty() || msgs.last().role != Role::User) {
         // Nothing to answer yet: the meter shows what the conversation holds (no reply prompt to render).
         if (msgs.isEmpty()) {

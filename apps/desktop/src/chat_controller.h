@@ -59,7 +59,10 @@ public:
     bool editAndResend(int row, const QString& text, QString* whyNot, const QList<Attachment>& added = {});
 
     // ---- attachments and the context meter ----
-    void measureAttachment(const QString& path);
+    void measureAttachment(const QString& path);  // a document: attachmentMeasured
+    void measureImage(const Attachment& image);   // an image (file or pasted pixels): imageMeasured
+    // Empty when the loaded model takes images (or none is loaded yet); else why `name` cannot be attached.
+    QString imageRefusal(const QString& name) const;
     // What the user is composing; the meter counts the conversation plus this draft (debounced).
     void setDraft(const QString& text, const QList<Attachment>& attachments);
     qint64 lastContextUsed() const { return contextUsed_; }
@@ -81,6 +84,8 @@ signals:
     void modelLoaded(const volt::desktop::ModelInfo& info);
     void errorOccurred(const QString& title, const QString& message);
     void attachmentMeasured(const QString& path, qint64 tokens, int pages, const QString& error);
+    // key: Attachment::key(); tokens -1 with an empty error: counted once a model is loaded.
+    void imageMeasured(const QString& key, qint64 tokens, int width, int height, const QString& error);
     // used: tokens of the conversation + draft with the reply prompt; limit: context; reserve: max new tokens.
     void contextUsageChanged(qint64 used, qint64 limit, qint64 reserve);
     void liveStats(double timeToFirstToken, double tokensPerSecond, qint64 tokens);
@@ -92,6 +97,7 @@ private:
     void setState(State s);
     bool importAll(QList<Attachment>* attachments, QString* whyNot);
     QList<WireMessage> wire(int upToRow) const;  // system prompt + messages [0, upToRow)
+    bool refuseImages(const QList<Attachment>& attachments, QString* whyNot) const;
     void startReply();  // appends the streaming answer row and queues the reply
     void finishActive(Message::State state, const ReplyStats& stats, const QString& error);
     void save();
@@ -124,6 +130,8 @@ private:
 
     // Saves run here, one at a time and in order (QSaveFile syncs to disk, which can stall for a while).
     QThreadPool savePool_;
+    // Image measurements run here, beside the worker thread: a cost shows while an answer is being written.
+    QThreadPool measurePool_;
 
     QString draftText_;
     QList<Attachment> draftAttachments_;

@@ -17,9 +17,9 @@ ChatView::ChatView(ConversationModel* model, QWidget* parent) : QScrollArea(pare
     layout_ = new QVBoxLayout(column_);
     layout_->setContentsMargins(16, 12, 16, 12);
     layout_->setSpacing(10);
-    auto* hint = new QLabel(tr("<h3>Ask about a document, a table or anything else.</h3>"
-                               "<p>Open a model, type a question, and attach PDF, text or Markdown files with the "
-                               "paper clip, by dragging them here, or by pasting them.</p>"),
+    auto* hint = new QLabel(tr("<h3>Ask about an image, a document, a table or anything else.</h3>"
+                               "<p>Open a model, type a question, and attach images (with a MiniMax-VL-01 model), PDF, "
+                               "text or Markdown files with Attach…, by dragging them here, or by pasting them.</p>"),
                             column_);
     hint->setAlignment(Qt::AlignCenter);
     hint->setWordWrap(true);

@@ -6,6 +6,8 @@
 #include <QScrollArea>
 #include <QTimer>
 
+#include "conversation.h"
+
 class QVBoxLayout;
 
 namespace volt::desktop {
@@ -25,7 +27,7 @@ signals:
     void copyRequested(int row);
     void editRequested(int row);
     void regenerateRequested();
-    void attachmentActivated(const QString& path, const QString& name);
+    void attachmentActivated(const volt::desktop::Attachment& attachment);
 
 private:
     void rebuild();

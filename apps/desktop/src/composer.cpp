@@ -36,7 +36,7 @@ void Composer::insertFromMimeData(const QMimeData* source) {
         }
     }
     if (source->hasImage()) {
-        emit imageDataPasted();
+        emit imageDataPasted(qvariant_cast<QImage>(source->imageData()));
         return;
     }
     QPlainTextEdit::insertFromMimeData(source);

@@ -1,7 +1,8 @@
-// The message editor: Enter sends, Shift+Enter starts a new line; pasted or dropped files go to the attachment
-// tray instead of becoming their path as text.
+// The message editor: Enter sends, Shift+Enter starts a new line; pasted or dropped files and image data (a
+// screenshot on the clipboard) go to the attachment tray instead of becoming text.
 #pragma once
 
+#include <QImage>
 #include <QPlainTextEdit>
 
 namespace volt::desktop {
@@ -15,7 +16,7 @@ public:
 signals:
     void submitted();
     void filesPasted(const QStringList& paths);
-    void imageDataPasted();
+    void imageDataPasted(const QImage& image);
 
 protected:
     void keyPressEvent(QKeyEvent* event) override;

@@ -9,6 +9,40 @@ QString countText(qint64 n, const QString& one, const QString& many) {
     return QStringLiteral("%1 %2").arg(n).arg(n == 1 ? one : many);
 }
 
+QImage toRgb888(const QImage& image) {
+    if (image.isNull() || image.format() == QImage::Format_RGB888) return image;
+    if (!image.hasAlphaChannel()) return image.convertToFormat(QImage::Format_RGB888);
+    // Qt's own conversion would blend onto black; PIL's convert("RGB") keeps each pixel's colour and drops alpha.
+    const QImage rgba = image.convertToFormat(QImage::Format_RGBA8888);  // straight alpha, bytes R G B A
+    QImage out(rgba.size(), QImage::Format_RGB888);
+    if (rgba.isNull() || out.isNull()) return {};  // out of memory
+    for (int y = 0; y < rgba.height(); ++y) {
+        const uchar* src = rgba.constScanLine(y);
+        uchar* dst = out.scanLine(y);
+        for (int x = 0; x < rgba.width(); ++x, src += 4, dst += 3) {
+            dst[0] = src[0];
+            dst[1] = src[1];
+            dst[2] = src[2];
+        }
+    }
+    return out;
+}
+
+QString Attachment::key() const {
+    if (!path.isEmpty() || pixels.isNull()) return path;
+    return QStringLiteral("clipboard:%1").arg(pixels.cacheKey());
+}
+
+QStringList Attachment::details() const {
+    QStringList out;
+    if (pages > 0) out << countText(pages, QObject::tr("page"), QObject::tr("pages"));
+    if (width > 0 && height > 0) out << QStringLiteral("%1×%2").arg(width).arg(height);
+    if (tokens >= 0) out << countText(tokens, QObject::tr("token"), QObject::tr("tokens"));
+    return out;
+}
+
+QString Attachment::describe() const { return (QStringList{name} + details()).join(QStringLiteral(" · ")); }
+
 QString roleName(Role role) {
     switch (role) {
         case Role::System: return QStringLiteral("system");
@@ -70,8 +104,10 @@ QString Conversation::displayTitle() const {
 namespace {
 
 QJsonObject toJson(const Attachment& a) {
-    QJsonObject o{{"kind", "document"}, {"path", a.path}, {"name", a.name}, {"tokens", a.tokens}};
+    QJsonObject o{{"kind", a.isImage() ? "image" : "document"}, {"path", a.path}, {"name", a.name}, {"tokens", a.tokens}};
     if (a.pages > 0) o["pages"] = a.pages;
+    if (a.width > 0) o["width"] = a.width;
+    if (a.height > 0) o["height"] = a.height;
     return o;
 }
 
@@ -133,10 +169,14 @@ bool fromJson(const QJsonObject& o, Conversation* out, QString* error) {
         for (const QJsonValue& v : mo.value("attachments").toArray()) {
             const QJsonObject ao = v.toObject();
             Attachment a;
+            a.kind = ao.value("kind").toString() == QLatin1String("image") ? Attachment::Kind::Image
+                                                                            : Attachment::Kind::Document;
             a.path = ao.value("path").toString();
             a.name = ao.value("name").toString();
             a.tokens = ao.value("tokens").toInteger(-1);
             a.pages = ao.value("pages").toInt();
+            a.width = ao.value("width").toInt();
+            a.height = ao.value("height").toInt();
             m.attachments.append(a);
         }
         const QJsonObject so = mo.value("stats").toObject();
@@ -159,9 +199,8 @@ QString toMarkdown(const Conversation& c, const QString& systemPrompt) {
     for (const Message& m : c.messages) {
         md += m.role == Role::User ? QStringLiteral("## User\n\n") : QStringLiteral("## Assistant\n\n");
         for (const Attachment& a : m.attachments) {
-            md += QStringLiteral("> Attached: **%1**").arg(a.name);
-            if (a.pages > 0) md += ", " + countText(a.pages, QObject::tr("page"), QObject::tr("pages"));
-            if (a.tokens >= 0) md += ", " + countText(a.tokens, QObject::tr("token"), QObject::tr("tokens"));
+            md += (a.isImage() ? QObject::tr("> Attached image: **%1**") : QObject::tr("> Attached: **%1**")).arg(a.name);
+            for (const QString& d : a.details()) md += ", " + d;
             md += QStringLiteral("\n\n");
         }
         md += m.text.trimmed();

@@ -1,10 +1,13 @@
 // The conversation as the app keeps it: the source of truth for what was said. The volt_session is only an executor
-// that the worker re-fills from this before every reply (volt.h has no "remove message"; regenerate and edit need
-// one), so everything the session must know (documents included) is recorded here.
+// that the worker brings in line with this before every reply (continuing, branching from a restore point or
+// truncating, see model_worker.h), so everything the session must know (images and documents included) is recorded
+// here.
 #pragma once
 
 #include <QDateTime>
+#include <QImage>
 #include <QJsonObject>
+#include <QMetaType>
 #include <QList>
 #include <QString>
 
@@ -15,18 +18,35 @@ enum class Role { System, User, Assistant };
 // "1 page", "3 pages" (the app ships no translations, so tr()'s %n plurals would read "page(s)").
 QString countText(qint64 n, const QString& one, const QString& many);
 
+// Pixels as Volt takes them from memory (volt_image_from_rgb) and as a pasted image is saved: 8-bit RGB, alpha
+// dropped the way MiniMax-VL-01's processor drops it.
+QImage toRgb888(const QImage& image);
+
 QString roleName(Role role);                 // "system", "user", "assistant" (the JSON and Markdown spelling)
 bool roleFromName(const QString& name, Role* out);
 
 // A file attached to a user message. `path` is where the app reads it from (the conversation's own copy once sent,
 // so a moved or deleted original does not break reloading); `name` is what the user attached.
+// Images pasted from the clipboard have no file until they are sent: `pixels` holds them (RGB888, exactly what is
+// measured and sent) and the conversation writes them as PNG next to its other attachments.
 struct Attachment {
-    enum class Kind { Document };
+    enum class Kind { Document, Image };
     Kind kind = Kind::Document;
     QString path;
     QString name;
-    qint64 tokens = -1;  // tokens its text takes in the prompt (-1: not measured)
+    qint64 tokens = -1;  // tokens it takes in the prompt (-1: not measured)
     int pages = 0;       // PDF pages (0: not a PDF or not known)
+    int width = 0;       // images: size after EXIF orientation (0: not known yet)
+    int height = 0;
+    QImage pixels;       // pasted images, in memory (not saved in the JSON; the PNG copy is)
+
+    bool isImage() const { return kind == Kind::Image; }
+    // Identifies the attachment in the tray and in measurements: its path, or for pixels in memory their key.
+    QString key() const;
+    // What is known about it: {"3 pages", "321 tokens"} or {"640×480", "2340 tokens"} (unknown parts left out).
+    QStringList details() const;
+    // "photo.jpg · 640×480 · 2340 tokens": the tray, the messages and the model's attachment lines.
+    QString describe() const;
 };
 
 // How one reply ran, as reported by the worker (DONE event plus the wall clock to the first token).
@@ -74,3 +94,5 @@ bool fromJson(const QJsonObject& o, Conversation* out, QString* error);
 QString toMarkdown(const Conversation& c, const QString& systemPrompt);
 
 }  // namespace volt::desktop
+
+Q_DECLARE_METATYPE(volt::desktop::Attachment)

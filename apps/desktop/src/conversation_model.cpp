@@ -114,12 +114,7 @@ QString ConversationModel::statsText(const Message& m) {
 
 QString ConversationModel::attachmentsText(const Message& m) {
     QStringList lines;
-    for (const Attachment& a : m.attachments) {
-        QString line = a.name;
-        if (a.pages > 0) line += QStringLiteral(" · ") + countText(a.pages, tr("page"), tr("pages"));
-        if (a.tokens >= 0) line += QStringLiteral(" · ") + countText(a.tokens, tr("token"), tr("tokens"));
-        lines << line;
-    }
+    for (const Attachment& a : m.attachments) lines << a.describe();
     return lines.join(QLatin1Char('\n'));
 }
 

@@ -113,25 +113,43 @@ bool ConversationStore::remove(const QString& id, QString* error) const {
     return true;
 }
 
-QString ConversationStore::importAttachment(const QString& conversationId, const QString& source, QString* error) const {
+QString ConversationStore::freePath(const QString& conversationId, const QString& fileName, QString* error) const {
     if (!validId(conversationId)) {
         *error = QObject::tr("invalid conversation id \"%1\"").arg(conversationId);
         return {};
     }
     const QString dirPath = attachmentDir(conversationId);
-    const QFileInfo src(source);
-    if (src.absolutePath() == QFileInfo(dirPath).absoluteFilePath()) return src.absoluteFilePath();
     if (!QDir().mkpath(dirPath)) {
         *error = QObject::tr("cannot create %1").arg(dirPath);
         return {};
     }
     const QDir dir(dirPath);
-    QString name = src.fileName();
+    const QFileInfo fi(fileName);
+    QString name = fi.fileName();
     for (int n = 2; dir.exists(name); ++n)
-        name = QStringLiteral("%1 (%2)%3").arg(src.completeBaseName()).arg(n).arg(src.suffix().isEmpty() ? QString() : "." + src.suffix());
-    const QString dest = dir.filePath(name);
+        name = QStringLiteral("%1 (%2)%3").arg(fi.completeBaseName()).arg(n).arg(fi.suffix().isEmpty() ? QString() : "." + fi.suffix());
+    return dir.filePath(name);
+}
+
+QString ConversationStore::importAttachment(const QString& conversationId, const QString& source, QString* error) const {
+    const QFileInfo src(source);
+    if (validId(conversationId) && src.absolutePath() == QFileInfo(attachmentDir(conversationId)).absoluteFilePath())
+        return src.absoluteFilePath();
+    const QString dest = freePath(conversationId, src.fileName(), error);
+    if (dest.isEmpty()) return {};
     if (!QFile::copy(source, dest)) {
         *error = QObject::tr("cannot copy %1 into the conversation: %2").arg(source, QFile(source).exists() ? QObject::tr("copy failed") : QObject::tr("the file no longer exists"));
+        return {};
+    }
+    return dest;
+}
+
+QString ConversationStore::reserveAttachment(const QString& conversationId, const QString& fileName, QString* error) const {
+    const QString dest = freePath(conversationId, fileName, error);
+    if (dest.isEmpty()) return {};
+    QFile f(dest);
+    if (!f.open(QIODevice::WriteOnly)) {
+        *error = QObject::tr("cannot create %1: %2").arg(dest, f.errorString());
         return {};
     }
     return dest;

@@ -1,6 +1,7 @@
 // Conversations on disk: one JSON file per conversation under <root>/conversations/, and the attached files copied
-// into <root>/conversations/<id>/ so that a conversation reloads (and its documents re-enter the prompt) even when
-// the originals moved. JSON rather than SQLite: no Qt SQL driver to install, files a user can read and back up.
+// into <root>/conversations/<id>/ so that a conversation reloads (and its images and documents re-enter the prompt)
+// even when the originals moved or were deleted. Images are copied byte for byte (never re-encoded or downscaled);
+// images pasted from the clipboard are written there as lossless PNG. JSON rather than SQLite: no Qt SQL driver to install, files a user can read and back up.
 // Writes go to a temporary file renamed over the old one (QSaveFile), so a crash never leaves half a conversation.
 #pragma once
 
@@ -36,10 +37,15 @@ public:
     // Copies `source` into the conversation's attachment folder (a unique name there) and returns the copy's path,
     // or an empty string with *error set. A file already inside that folder is returned as it is.
     QString importAttachment(const QString& conversationId, const QString& source, QString* error) const;
+    // A new, unique path for `fileName` in the conversation's attachment folder, created empty so that no other
+    // attachment takes the name before the caller writes the file; empty with *error on failure.
+    QString reserveAttachment(const QString& conversationId, const QString& fileName, QString* error) const;
 
 private:
     QString filePath(const QString& id) const;
     QString attachmentDir(const QString& id) const;
+    // The conversation's attachment folder (created) and a name in it that no file has yet.
+    QString freePath(const QString& conversationId, const QString& fileName, QString* error) const;
     QString root_;
     // list() runs after every save; re-parsing every conversation each time would grow with the history, so
     // summaries are kept per file and re-read only when the file's time or size changed.

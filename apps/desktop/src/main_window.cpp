@@ -37,6 +37,7 @@
 #include "composer.h"
 #include "context_meter.h"
 #include "document_viewer.h"
+#include "image_viewer.h"
 #include "log_bridge.h"
 #include "settings_dialog.h"
 #include "volt.h"
@@ -46,6 +47,7 @@ namespace volt::desktop {
 namespace {
 
 constexpr int kMaxRecent = 8;
+const QString kDocumentPatterns = QStringLiteral("*.pdf *.txt *.md *.markdown *.rst *.csv *.json *.log");
 
 QString humanCount(qint64 n) {
     if (n >= 1000000000) return QString::number(n / 1e9, 'f', 1) + QStringLiteral("B");
@@ -217,7 +219,7 @@ void MainWindow::buildUi() {
         QString why;
         if (!controller_->regenerate(&why)) showBanner(tr("Cannot regenerate"), why);
     });
-    connect(chatView_, &ChatView::attachmentActivated, this, &MainWindow::openDocument);
+    connect(chatView_, &ChatView::attachmentActivated, this, &MainWindow::openAttachment);
 
     editBar_ = new QFrame(right);
     editBar_->setStyleSheet(QStringLiteral("QFrame { background: #fff8e1; border-radius: 4px; }"));
@@ -235,7 +237,7 @@ void MainWindow::buildUi() {
     tray_ = new AttachmentTray(controller_, right);
     connect(tray_, &AttachmentTray::refused, this, [this](const QString& why) { showBanner(tr("Not attached"), why); });
     connect(tray_, &AttachmentTray::changed, this, &MainWindow::pushDraft);
-    connect(tray_, &AttachmentTray::openRequested, this, &MainWindow::openDocument);
+    connect(tray_, &AttachmentTray::openRequested, this, &MainWindow::openAttachment);
     rv->addWidget(tray_);
 
     auto* meterRow = new QHBoxLayout;
@@ -251,7 +253,8 @@ void MainWindow::buildUi() {
     attach_->setIcon(style()->standardIcon(QStyle::SP_FileDialogNewFolder));
     attach_->setText(tr("Attach…"));
     attach_->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    attach_->setToolTip(tr("Attach PDF, text or Markdown files (or drop them on the window, or paste them)"));
+    attach_->setToolTip(tr("Attach images, PDF, text or Markdown files (or drop them on the window, or paste them; "
+                           "a screenshot on the clipboard pastes as an image)"));
     attach_->setAccessibleName(tr("Attach files"));
     connect(attach_, &QToolButton::clicked, this, &MainWindow::chooseAttachments);
     composer_ = new Composer(right);
@@ -259,10 +262,7 @@ void MainWindow::buildUi() {
     connect(composer_, &Composer::submitted, this, &MainWindow::onSendOrStop);
     connect(composer_, &Composer::textChanged, this, &MainWindow::pushDraft);
     connect(composer_, &Composer::filesPasted, tray_, &AttachmentTray::addFiles);
-    connect(composer_, &Composer::imageDataPasted, this, [this] {
-        showBanner(tr("Not attached"), tr("Image input is not available yet: this Volt build's C API has no image "
-                                          "functions. Attach PDF, text or Markdown files."));
-    });
+    connect(composer_, &Composer::imageDataPasted, tray_, &AttachmentTray::addImageData);
     send_ = new QPushButton(tr("Send"), right);
     send_->setDefault(true);
     send_->setMinimumWidth(80);
@@ -359,7 +359,7 @@ void MainWindow::onStateChanged() {
 void MainWindow::onModelLoaded(const ModelInfo& info) {
     const QLocale loc;
     QString text = QStringLiteral("  <b>%1</b> · %2").arg(QFileInfo(info.path).fileName().toHtmlEscaped(), info.modelType);
-    if (info.visionLanguage) text += tr(" (vision-language; images are not available in this build)");
+    text += info.visionLanguage ? tr(" · vision-language") : tr(" · text only");
     text += tr(" · %1 layers (%2 softmax) · %3 params, %4 active · context %5 · %6 · loaded in %7 s")
                 .arg(info.numLayers)
                 .arg(info.numSoftmaxLayers)
@@ -474,36 +474,39 @@ void MainWindow::openSettings() {
     controller_->setSettings(s);
 }
 
-void MainWindow::openDocument(const QString& path, const QString& name) {
-    if (!QFileInfo::exists(path)) {
-        showBanner(tr("Cannot open %1").arg(name), tr("%1 no longer exists.").arg(path));
+void MainWindow::openAttachment(const Attachment& a) {
+    if (a.pixels.isNull() && !QFileInfo::exists(a.path)) {
+        showBanner(tr("Cannot open %1").arg(a.name), tr("%1 no longer exists.").arg(a.path));
         return;
     }
-    (new DocumentViewer(path, name, this))->show();
+    QDialog* viewer = a.isImage() ? static_cast<QDialog*>(new ImageViewer(a, this))
+                                  : static_cast<QDialog*>(new DocumentViewer(a.path, a.name, this));
+    viewer->show();
 }
 
 void MainWindow::chooseAttachments() {
     const QStringList files = QFileDialog::getOpenFileNames(
         this, tr("Attach files"), settings_->value("last_attach_dir").toString(),
-        tr("Documents (*.pdf *.txt *.md *.markdown *.rst *.csv *.json *.log);;All files (*)"));
+        tr("Images and documents (%1 %2);;Images (%1);;Documents (%2);;All files (*)")
+            .arg(QStringLiteral("*.") + AttachmentTray::imageSuffixes().join(QStringLiteral(" *.")), kDocumentPatterns));
     if (files.isEmpty()) return;
     settings_->setValue("last_attach_dir", QFileInfo(files.first()).absolutePath());
     tray_->addFiles(files);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-    if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+    if (event->mimeData()->hasUrls() || event->mimeData()->hasImage()) event->acceptProposedAction();
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
     QStringList paths;
     for (const QUrl& u : event->mimeData()->urls())
         if (u.isLocalFile()) paths << u.toLocalFile();
-    // A dropped model directory opens the model; files become attachments.
+    // A dropped model directory opens the model; files and image data become attachments.
     if (paths.size() == 1 && QFileInfo(paths.first()).isDir()) {
         openModel(paths.first());
-    } else if (!paths.isEmpty()) {
-        tray_->addFiles(paths);
+    } else {
+        tray_->addMime(event->mimeData());
     }
     event->acceptProposedAction();
 }

@@ -68,7 +68,7 @@ private:
     void copyMessage(int row);
     void exportConversation();
     void openSettings();
-    void openDocument(const QString& path, const QString& name);
+    void openAttachment(const Attachment& attachment);  // the image viewer or the document viewer
     void chooseModelDirectory();
     void chooseAttachments();
     void refreshConversationList();

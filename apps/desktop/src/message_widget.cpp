@@ -8,8 +8,13 @@
 
 #include "conversation_model.h"
 #include "markdown_view.h"
+#include "thumbnails.h"
 
 namespace volt::desktop {
+
+namespace {
+constexpr int kThumbnail = 160;  // message thumbnails: longest side (logical pixels)
+}
 
 MessageWidget::MessageWidget(QWidget* parent) : QFrame(parent) {
     setObjectName(QStringLiteral("message"));
@@ -47,6 +52,7 @@ MessageWidget::MessageWidget(QWidget* parent) : QFrame(parent) {
     attachments_ = new QWidget(this);
     attachmentsLayout_ = new QHBoxLayout(attachments_);
     attachmentsLayout_->setContentsMargins(0, 0, 0, 0);
+    attachmentsLayout_->setAlignment(Qt::AlignLeft | Qt::AlignTop);
     attachmentsLayout_->addStretch(1);
     v->addWidget(attachments_);
 
@@ -58,6 +64,10 @@ MessageWidget::MessageWidget(QWidget* parent) : QFrame(parent) {
     error_->setStyleSheet(QStringLiteral("color: #b00020;"));
     v->addWidget(error_);
 
+    connect(Thumbnails::instance(), &Thumbnails::ready, this, [this](const QString& key) {
+        QToolButton* b = thumbnails_.value(key);
+        if (b) showThumbnail(b, Thumbnails::instance()->get(shown_[b->property("index").toInt()]));
+    });
     connect(copy_, &QToolButton::clicked, this, &MessageWidget::copyRequested);
     connect(edit_, &QToolButton::clicked, this, &MessageWidget::editRequested);
     connect(regenerate_, &QToolButton::clicked, this, &MessageWidget::regenerateRequested);
@@ -83,27 +93,45 @@ void MessageWidget::setMessage(const Message& m, bool last, bool busy) {
 
     if (m.attachments.size() != shown_.size() ||
         !std::equal(m.attachments.begin(), m.attachments.end(), shown_.begin(),
-                    [](const Attachment& a, const Attachment& b) { return a.path == b.path && a.tokens == b.tokens; })) {
+                    [](const Attachment& a, const Attachment& b) { return a.key() == b.key() && a.tokens == b.tokens; })) {
         while (attachmentsLayout_->count() > 1) delete attachmentsLayout_->takeAt(0)->widget();
-        for (const Attachment& a : m.attachments) {
-            auto* chip = new QToolButton(attachments_);
-            chip->setIcon(style()->standardIcon(QStyle::SP_FileIcon));
-            chip->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-            QString label = a.name;
-            if (a.pages > 0) label += QStringLiteral(" · ") + countText(a.pages, tr("page"), tr("pages"));
-            if (a.tokens >= 0) label += QStringLiteral(" · ") + countText(a.tokens, tr("token"), tr("tokens"));
-            chip->setText(label);
-            chip->setToolTip(tr("Open %1").arg(a.path));
-            connect(chip, &QToolButton::clicked, this, [this, a] { emit attachmentActivated(a.path, a.name); });
-            attachmentsLayout_->insertWidget(attachmentsLayout_->count() - 1, chip);
-        }
+        thumbnails_.clear();
         shown_ = m.attachments;
+        for (qsizetype i = 0; i < shown_.size(); ++i) {
+            const Attachment& a = shown_[i];
+            auto* chip = new QToolButton(attachments_);
+            chip->setText(a.describe());
+            if (a.isImage()) {
+                // The picture itself, at thumbnail size (it arrives from the decoding thread if not made yet).
+                chip->setToolButtonStyle(Qt::ToolButtonTextUnderIcon);
+                chip->setIconSize(QSize(kThumbnail, kThumbnail));
+                chip->setAutoRaise(true);
+                chip->setProperty("index", int(i));
+                chip->setIcon(style()->standardIcon(QStyle::SP_FileIcon));  // until the picture is decoded
+                showThumbnail(chip, Thumbnails::instance()->get(a));
+                chip->setToolTip(tr("Open %1 (zoom and pan)").arg(a.name));
+                chip->setAccessibleName(tr("Image %1").arg(a.name));
+                thumbnails_.insert(a.key(), chip);
+            } else {
+                chip->setIcon(style()->standardIcon(QStyle::SP_FileIcon));
+                chip->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+                chip->setToolTip(tr("Open %1").arg(a.path));
+            }
+            connect(chip, &QToolButton::clicked, this, [this, a] { emit attachmentActivated(a); });
+            attachmentsLayout_->insertWidget(attachmentsLayout_->count() - 1, chip, 0, Qt::AlignTop);
+        }
     }
     attachments_->setVisible(!m.attachments.isEmpty());
     body_->setVisible(!m.text.isEmpty() || m.state != Message::State::Failed);
     setText(m.text);
     error_->setText(m.error);
     error_->setVisible(!m.error.isEmpty());
+}
+
+void MessageWidget::showThumbnail(QToolButton* button, const QImage& thumbnail) {
+    if (thumbnail.isNull()) return;
+    button->setIcon(QIcon(QPixmap::fromImage(thumbnail)));
+    button->setIconSize(thumbnail.size().scaled(kThumbnail, kThumbnail, Qt::KeepAspectRatio));  // no empty bands
 }
 
 void MessageWidget::setText(const QString& markdown) { body_->setMarkdownText(markdown); }

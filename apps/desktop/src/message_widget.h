@@ -1,11 +1,14 @@
-// One message in the chat view: who said it, its Markdown, its attachments, how the reply ran, and the actions
-// that apply to it (copy; edit for the user's messages; regenerate for the last answer).
+// One message in the chat view: who said it, its Markdown, its attachments (images as thumbnails, documents as
+// chips; clicking opens them), how the reply ran, and the actions that apply to it (copy; edit for the user's
+// messages; regenerate for the last answer).
 #pragma once
 
 #include <QFrame>
+#include <QHash>
 
 #include "conversation.h"
 
+class QImage;
 class QLabel;
 class QHBoxLayout;
 class QToolButton;
@@ -27,9 +30,11 @@ signals:
     void copyRequested();
     void editRequested();
     void regenerateRequested();
-    void attachmentActivated(const QString& path, const QString& name);
+    void attachmentActivated(const volt::desktop::Attachment& attachment);
 
 private:
+    static void showThumbnail(QToolButton* button, const QImage& thumbnail);
+
     QLabel* role_;
     QLabel* stats_;
     QWidget* attachments_;
@@ -40,6 +45,7 @@ private:
     QToolButton* edit_;
     QToolButton* regenerate_;
     QList<Attachment> shown_;
+    QHash<QString, QToolButton*> thumbnails_;  // image key -> its button (the thumbnail arrives later)
 };
 
 }  // namespace volt::desktop

@@ -3,6 +3,8 @@
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QMutexLocker>
+#include <QReadLocker>
+#include <QWriteLocker>
 #include <QRandomGenerator>
 
 #include <vector>
@@ -14,6 +16,34 @@
 #endif
 
 namespace volt::desktop {
+
+namespace {
+
+// Decoded images kept for reuse (RGB bytes); the least recently used go first beyond this.
+constexpr qint64 kImageCacheBytes = qint64(512) << 20;
+
+bool sameAttachments(const QList<Attachment>& a, const QList<Attachment>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Attachment& x, const Attachment& y) { return x.kind == y.kind && x.key() == y.key(); });
+}
+
+// How many leading messages two conversations share.
+qsizetype commonPrefix(const QList<WireMessage>& a, const QList<WireMessage>& b) {
+    qsizetype n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+    return n;
+}
+
+}  // namespace
+
+QString textOnlyRefusal(const QString& imageName, const QString& modelName) {
+    return ModelWorker::tr("%1: %2 is a text-only model and does not take images. Open a MiniMax-VL-01 model to ask "
+                           "about images.").arg(imageName, modelName);
+}
+
+bool WireMessage::operator==(const WireMessage& other) const {
+    return role == other.role && text == other.text && sameAttachments(attachments, other.attachments);
+}
 
 // What one volt_session_reply call accumulates from its events (worker thread only).
 struct ModelWorker::ReplyRun {
@@ -35,7 +65,10 @@ ModelWorker::ModelWorker(QObject* parent) : QObject(parent) {
     qRegisterMetaType<FinishReason>();
 }
 
-ModelWorker::~ModelWorker() { destroyAll(); }
+ModelWorker::~ModelWorker() {
+    destroyAll();
+    clearImages();
+}
 
 QString ModelWorker::phaseName(int phase) {
     switch (phase) {
@@ -88,17 +121,89 @@ int32_t ModelWorker::onProgress(void* self, int32_t phase, float fraction) {
 }
 
 void ModelWorker::destroyAll() {
-    {
-        QMutexLocker lock(&sessionMutex_);
-        volt_session_destroy(session_);  // sessions before their model (volt.h)
-        session_ = nullptr;
-    }
+    setSession(nullptr);  // sessions before their model (volt.h)
+    dropRestorePoint();
     volt_session_destroy(scratch_);
     scratch_ = nullptr;
-    sessionMessages_.clear();
     sessionContext_ = -1;
-    volt_model_destroy(model_);
-    model_ = nullptr;
+    {
+        QWriteLocker lock(&modelLock_);  // an image measurement may be using it on a pool thread
+        volt_model_destroy(model_);
+        model_ = nullptr;
+        visionLanguage_ = false;
+        modelName_.clear();
+    }
+    clearImages();  // images outlive models, but a new model is a good moment to give their memory back
+}
+
+void ModelWorker::setSession(volt_session* session) {
+    volt_session* old = nullptr;
+    {
+        QMutexLocker lock(&sessionMutex_);  // requestStop may be cancelling the old one right now
+        old = session_;
+        session_ = session;
+    }
+    volt_session_destroy(old);
+    sessionMessages_.clear();
+}
+
+void ModelWorker::dropRestorePoint() {
+    volt_session_destroy(restore_);
+    restore_ = nullptr;
+    restoreMessages_.clear();
+}
+
+void ModelWorker::clearImages() {
+    QMutexLocker lock(&imagesMutex_);
+    images_.clear();
+    imageBytes_ = 0;
+}
+
+std::shared_ptr<volt_image> ModelWorker::decodedImage(const Attachment& a, QString* error) {
+    const QString key = a.key();
+    {
+        QMutexLocker lock(&imagesMutex_);
+        if (auto it = images_.find(key); it != images_.end()) {
+            it->used = ++imageClock_;
+            return it->image;
+        }
+    }
+    volt_image* image = nullptr;
+    volt_status s = VOLT_OK;
+    if (!a.pixels.isNull()) {
+        // Pasted pixels: exactly what the conversation writes as PNG (toRgb888), handed over without re-encoding.
+        const QImage rgb = toRgb888(a.pixels);
+        if (rgb.isNull()) {
+            *error = tr("%1: not enough memory to convert the pasted image (%2×%3)")
+                         .arg(a.name).arg(a.pixels.width()).arg(a.pixels.height());
+            return {};
+        }
+        s = volt_image_from_rgb(rgb.constBits(), rgb.width(), rgb.height(), size_t(rgb.bytesPerLine()), &image);
+    } else {
+        const QByteArray path = a.path.toUtf8();
+        s = volt_image_load_file(path.constData(), &image);
+    }
+    if (s != VOLT_OK) {
+        *error = lastError(a.pixels.isNull() ? "volt_image_load_file" : "volt_image_from_rgb", s);
+        if (!a.pixels.isNull() && !error->contains(a.name)) *error = a.name + QStringLiteral(": ") + *error;
+        return {};
+    }
+    std::shared_ptr<volt_image> shared(image, &volt_image_destroy);
+    int32_t w = 0, h = 0;
+    volt_image_size(image, &w, &h);
+    const qint64 bytes = qint64(w) * h * 3;
+    QMutexLocker lock(&imagesMutex_);
+    if (auto it = images_.find(key); it != images_.end()) return it->image;  // decoded meanwhile on another thread
+    images_.insert(key, {shared, bytes, ++imageClock_});
+    imageBytes_ += bytes;
+    while (imageBytes_ > kImageCacheBytes && images_.size() > 1) {
+        auto oldest = images_.end();
+        for (auto it = images_.begin(); it != images_.end(); ++it)
+            if (it.key() != key && (oldest == images_.end() || it->used < oldest->used)) oldest = it;
+        imageBytes_ -= oldest->bytes;
+        images_.erase(oldest);
+    }
+    return shared;
 }
 
 void ModelWorker::unload() {
@@ -135,7 +240,10 @@ void ModelWorker::load(const LoadRequest& r) {
                         s == VOLT_CANCELLED);
         return;
     }
-    model_ = model;
+    {
+        QWriteLocker lock(&modelLock_);
+        model_ = model;
+    }
 
     volt_model_info vi;
     volt_model_info_init(&vi);
@@ -158,6 +266,11 @@ void ModelWorker::load(const LoadRequest& r) {
     info.totalParams = vi.total_params;
     info.activeParams = vi.active_params;
     modelMaxContext_ = vi.max_context;
+    {
+        QWriteLocker lock(&modelLock_);
+        visionLanguage_ = info.visionLanguage;
+        modelName_ = QFileInfo(r.path).fileName();
+    }
     if (!r.cuda) {
         info.device = tr("CPU");
     } else {
@@ -196,23 +309,18 @@ bool ModelWorker::ensureSession(qint64 contextLength, QString* error) {
         }
     }
     if (session_ && want == sessionContext_) return true;
-    sessionMessages_.clear();
     volt_session_params sp;
     volt_session_params_init(&sp);
     sp.max_context = want;
     volt_session* s = nullptr;
-    {
-        QMutexLocker lock(&sessionMutex_);
-        volt_session_destroy(session_);
-        session_ = nullptr;
-    }
+    setSession(nullptr);
+    dropRestorePoint();  // it has the old context size
     if (const volt_status st = volt_session_create(model_, &sp, &s); st != VOLT_OK) {
         *error = lastError("volt_session_create", st);
         sessionContext_ = -1;
         return false;
     }
-    QMutexLocker lock(&sessionMutex_);
-    session_ = s;
+    setSession(s);
     sessionContext_ = want;
     return true;
 }
@@ -221,10 +329,18 @@ bool ModelWorker::addMessages(volt_session* session, const QList<WireMessage>& m
                               QString* error) {
     for (qsizetype i = from; i < messages.size(); ++i) {
         const WireMessage& m = messages[i];
-        for (const QString& doc : m.documents) {
-            const QByteArray p = doc.toUtf8();
-            if (const volt_status s = volt_session_attach_document(session, p.constData(), nullptr); s != VOLT_OK) {
-                *error = lastError("volt_session_attach_document", s);
+        for (const Attachment& a : m.attachments) {
+            volt_status s = VOLT_OK;
+            if (a.isImage()) {
+                const std::shared_ptr<volt_image> image = decodedImage(a, error);
+                if (!image) return false;
+                s = volt_session_attach_image(session, image.get(), nullptr);
+            } else {
+                const QByteArray p = a.path.toUtf8();
+                s = volt_session_attach_document(session, p.constData(), nullptr);
+            }
+            if (s != VOLT_OK) {
+                *error = lastError(a.isImage() ? "volt_session_attach_image" : "volt_session_attach_document", s);
                 return false;
             }
         }
@@ -241,13 +357,32 @@ bool ModelWorker::addMessages(volt_session* session, const QList<WireMessage>& m
 }
 
 bool ModelWorker::syncReplySession(const QList<WireMessage>& messages, QString* error) {
-    const bool extends = sessionMessages_.size() <= messages.size() &&
-                         std::equal(sessionMessages_.begin(), sessionMessages_.end(), messages.begin());
-    qsizetype from = sessionMessages_.size();
-    if (!extends) {
-        volt_session_clear_messages(session_);
-        from = 0;
+    const bool extends = commonPrefix(sessionMessages_, messages) == sessionMessages_.size();
+    // The restore point's cache covers its messages but the last (the question it was taken after), so it serves
+    // any request that keeps all of those: Regenerate (the same messages) and an edited last question.
+    const bool restoreFits = restore_ && commonPrefix(restoreMessages_, messages) >= restoreMessages_.size() - 1;
+    if (restoreFits && (!extends || restoreMessages_.size() - 1 > sessionMessages_.size())) {
+        volt_session* branch = nullptr;
+        if (volt_session_fork(restore_, &branch) == VOLT_OK) {
+            setSession(branch);
+            sessionMessages_ = restoreMessages_;
+        } else {
+            qWarning("volt-desktop: no branch from the restore point (%s); recomputing instead",
+                     volt_last_error_message());
+        }
     }
+    // Keep what still matches (its decoded images and vision features stay) and add the rest; the engine reuses
+    // cached tokens as far as the rendered conversation still extends them.
+    const qsizetype keep = commonPrefix(sessionMessages_, messages);
+    if (keep < sessionMessages_.size()) {
+        if (keep > 0 && volt_session_truncate_messages(session_, size_t(keep)) == VOLT_OK) {
+            sessionMessages_.resize(keep);
+        } else {
+            volt_session_clear_messages(session_);
+            sessionMessages_.clear();
+        }
+    }
+    const qsizetype from = sessionMessages_.size();
     sessionMessages_ = messages;
     if (!addMessages(session_, messages, from, error)) {
         volt_session_clear_messages(session_);
@@ -255,6 +390,20 @@ bool ModelWorker::syncReplySession(const QList<WireMessage>& messages, QString* 
         return false;
     }
     return true;
+}
+
+void ModelWorker::keepRestorePoint(const QList<WireMessage>& messages) {
+    if (messages.isEmpty() || messages.last().role != Role::User) return;
+    if (restore_ && restoreMessages_ == messages) return;  // the branch just taken from it: it stays as it is
+    dropRestorePoint();  // first, so that the cache is never held three times
+    volt_session* copy = nullptr;
+    if (volt_session_fork(session_, &copy) != VOLT_OK) {
+        qWarning("volt-desktop: no restore point for this turn (%s); Regenerate will recompute it",
+                 volt_last_error_message());
+        return;
+    }
+    restore_ = copy;
+    restoreMessages_ = messages;
 }
 
 bool ModelWorker::fillScratch(const QList<WireMessage>& messages, QString* error) {
@@ -326,6 +475,7 @@ void ModelWorker::reply(const ReplyRequest& r) {
                                    .arg(limit));
         return;
     }
+    keepRestorePoint(r.messages);
 
     volt_generate_params gp;
     volt_generate_params_init(&gp);
@@ -348,7 +498,7 @@ void ModelWorker::reply(const ReplyRequest& r) {
     }
     QString msg = lastError("volt_session_reply", s);
     if (msg.isEmpty()) msg = run.streamError;
-    volt_session_clear_messages(session_);  // the failed turn leaves nothing behind
+    volt_session_clear_messages(session_);  // the failed turn leaves nothing behind (the restore point stays)
     sessionMessages_.clear();
     emit replyFailed(r.id, msg);
 }
@@ -374,6 +524,32 @@ void ModelWorker::measureDocument(const QString& path) {
     if (s != VOLT_OK) error = lastError("volt_session_attach_document", s);
     volt_session_clear_messages(scratch_);
     emit documentMeasured(path, s == VOLT_OK ? tokens : -1, pages, error);
+}
+
+void ModelWorker::measureImage(const Attachment& image, qint64 contextLimit) {
+    const QString key = image.key();
+    auto report = [&](qint64 tokens, int w, int h, const QString& error) { emit imageMeasured(key, tokens, w, h, error); };
+    {
+        QReadLocker lock(&modelLock_);
+        if (!model_) return report(-1, 0, 0, tr("Load a model to count image tokens."));
+        if (!visionLanguage_) return report(-1, 0, 0, textOnlyRefusal(image.name, modelName_));
+    }
+    QString error;
+    const std::shared_ptr<volt_image> decoded = decodedImage(image, &error);  // the slow part: outside the lock
+    if (!decoded) return report(-1, 0, 0, error);
+    int32_t w = 0, h = 0;
+    volt_image_size(decoded.get(), &w, &h);
+    int64_t tokens = -1;
+    QReadLocker lock(&modelLock_);
+    if (!model_) return report(-1, w, h, tr("The model was closed."));
+    if (const volt_status s = volt_model_image_tokens(model_, decoded.get(), &tokens); s != VOLT_OK)
+        return report(-1, w, h, lastError("volt_model_image_tokens", s));
+    // Never downscaled behind the user's back: an image that cannot fit is refused with its numbers.
+    if (contextLimit > 0 && tokens >= contextLimit)
+        error = tr("%1 (%2×%3) takes %4 tokens but the context holds %5. Volt never downscales images: crop or "
+                   "shrink it yourself, or raise the context length in Settings.")
+                    .arg(image.name).arg(w).arg(h).arg(tokens).arg(contextLimit);
+    report(tokens, w, h, error);
 }
 
 void ModelWorker::countTokens(quint64 requestId, const QList<WireMessage>& messages, qint64 contextLength) {

@@ -20,6 +20,14 @@ class TestConversationModel : public QObject {
         u.role = Role::User;
         u.text = "Which city is **north** of the river?";
         u.attachments.append({Attachment::Kind::Document, "/tmp/x/map.pdf", "map.pdf", 321, 3});
+        Attachment photo;
+        photo.kind = Attachment::Kind::Image;
+        photo.path = "/tmp/x/harbour.jpg";
+        photo.name = "harbour.jpg";
+        photo.tokens = 2340;
+        photo.width = 640;
+        photo.height = 480;
+        u.attachments.append(photo);
         Message a;
         a.role = Role::Assistant;
         a.text = "Belmont.\n\n| City | Pop |\n|---|---|\n| Belmont | 12400 |\n";
@@ -72,7 +80,7 @@ private slots:
         m.truncate(5);  // nothing to remove
         QCOMPARE(removed.count(), 1);
         QCOMPARE(m.data(m.index(0), ConversationModel::AttachmentsTextRole).toString(),
-                 QString("map.pdf · 3 pages · 321 tokens"));
+                 QString("map.pdf · 3 pages · 321 tokens\nharbour.jpg · 640×480 · 2340 tokens"));
     }
 
     void jsonRoundTrip() {
@@ -84,9 +92,16 @@ private slots:
         QCOMPARE(back.id, c.id);
         QCOMPARE(back.messages.size(), 2);
         QCOMPARE(back.messages[0].text, c.messages[0].text);
-        QCOMPARE(back.messages[0].attachments.size(), 1);
+        QCOMPARE(back.messages[0].attachments.size(), 2);
         QCOMPARE(back.messages[0].attachments[0].tokens, 321);
         QCOMPARE(back.messages[0].attachments[0].pages, 3);
+        QVERIFY(!back.messages[0].attachments[0].isImage());
+        const Attachment& img = back.messages[0].attachments[1];
+        QVERIFY(img.isImage());
+        QCOMPARE(img.path, QString("/tmp/x/harbour.jpg"));
+        QCOMPARE(img.tokens, 2340);
+        QCOMPARE(img.width, 640);
+        QCOMPARE(img.height, 480);
         QCOMPARE(back.messages[1].state, Message::State::Stopped);
         QCOMPARE(back.messages[1].stats.completionTokens, 12);
         QCOMPARE(back.messages[1].stats.tokensPerSecond, 41.5);
@@ -116,9 +131,36 @@ private slots:
         QVERIFY(md.startsWith("# Which city is **north** of the river?"));
         QVERIFY(md.contains("## System\n\nBe brief."));
         QVERIFY(md.contains("## User\n\n> Attached: **map.pdf**, 3 pages, 321 tokens"));
+        QVERIFY(md.contains("> Attached image: **harbour.jpg**, 640×480, 2340 tokens"));
         QVERIFY(md.contains("| Belmont | 12400 |"));
         QVERIFY(md.contains("_(stopped)_"));
         QVERIFY(md.indexOf("## User") < md.indexOf("## Assistant"));
+    }
+
+    void pastedPixelsBecomeRgbWithoutBlending() {
+        // Alpha is dropped the way MiniMax-VL-01's processor (PIL convert("RGB")) drops it: each pixel keeps its
+        // own colour, even fully transparent ones; nothing is blended onto black or white.
+        QImage argb(2, 1, QImage::Format_ARGB32);
+        argb.setPixel(0, 0, qRgba(200, 100, 50, 0));
+        argb.setPixel(1, 0, qRgba(10, 20, 30, 128));
+        const QImage rgb = toRgb888(argb);
+        QCOMPARE(rgb.format(), QImage::Format_RGB888);
+        QCOMPARE(rgb.pixel(0, 0), qRgb(200, 100, 50));
+        QCOMPARE(rgb.pixel(1, 0), qRgb(10, 20, 30));
+        QImage pre = QImage(2, 1, QImage::Format_ARGB32_Premultiplied);
+        pre.setPixel(0, 0, qRgba(100, 50, 25, 128));  // straight (200, 100, 50) at half opacity
+        QVERIFY(qAbs(qRed(toRgb888(pre).pixel(0, 0)) - 199) <= 2);
+        QImage grey(3, 2, QImage::Format_Grayscale8);
+        grey.fill(77);
+        QCOMPARE(toRgb888(grey).pixel(2, 1), qRgb(77, 77, 77));
+
+        Attachment a;
+        a.kind = Attachment::Kind::Image;
+        a.name = "Pasted image.png";
+        a.pixels = argb;
+        QVERIFY(a.key().startsWith("clipboard:"));
+        a.path = "/data/c/Pasted image.png";  // once written, the file names it
+        QCOMPARE(a.key(), a.path);
     }
 
     void deviceKeys() {
@@ -160,6 +202,10 @@ private slots:
         const QString copy2 = store.importAttachment(c.id, original, &error);  // same name: a second file
         QVERIFY(copy2 != copy && QFile::exists(copy2));
         QCOMPARE(store.importAttachment(c.id, copy, &error), copy);  // already inside: kept as is
+        const QString png = store.reserveAttachment(c.id, "Pasted image.png", &error);
+        const QString png2 = store.reserveAttachment(c.id, "Pasted image.png", &error);
+        QVERIFY2(png.endsWith("/Pasted image.png") && png2.endsWith("/Pasted image (2).png"), qPrintable(png2));
+        QVERIFY(QFile::exists(png) && QFileInfo(png).size() == 0);  // reserved: no other attachment takes the name
         c.messages[0].attachments[0].path = copy;
         QVERIFY2(store.save(c, &error), qPrintable(error));
 

@@ -1,6 +1,12 @@
-// Smoke test of the whole app window: load the fixture model through the window, drop a PDF on it, type a
-// question, click Send, wait for the streamed answer, save a screenshot (test artifact), then check Stop from the
-// button and the refusal of an image. Runs under xvfb-run (xcb) where available, else QT_QPA_PLATFORM=offscreen.
+// Smoke test of the whole app window: load the tiny MiniMax-VL-01 fixture through the window, drop a photo and a
+// PDF on it, type a question, click Send, wait for the streamed answer, save a screenshot with the photo's
+// thumbnail in the conversation (test artifact; VOLT_DESKTOP_SCREENSHOT=PATH saves it there too, which is how
+// apps/desktop/screenshot.png is made), open the image viewer and the document viewer, paste a screenshot from the
+// clipboard, refuse a corrupt image with its reason; then switch to the text-only tiny-chat (images refused with the
+// reason) and check Stop from the button. Runs under xvfb-run (xcb)
+// where available, else QT_QPA_PLATFORM=offscreen.
+#include <QApplication>
+#include <QClipboard>
 #include <QDir>
 #include <QDropEvent>
 #include <QMimeData>
@@ -16,6 +22,8 @@
 #include "chat_view.h"
 #include "composer.h"
 #include "context_meter.h"
+#include "document_viewer.h"
+#include "image_viewer.h"
 #include "main_window.h"
 #include "message_widget.h"
 
@@ -26,6 +34,12 @@ namespace {
 QString dataDir() {
     const QByteArray env = qgetenv("VOLT_TEST_DATA");
     return env.isEmpty() ? QStringLiteral(VOLT_SOURCE_DIR "/tests/data") : QString::fromLocal8Bit(env);
+}
+
+QString artifactsDir() {
+    const QString dir = qEnvironmentVariable("VOLT_TEST_ARTIFACTS", QDir::currentPath());
+    QDir().mkpath(dir);
+    return dir;
 }
 
 void dropFiles(QWidget* target, const QStringList& paths) {
@@ -42,12 +56,21 @@ void dropFiles(QWidget* target, const QStringList& paths) {
     QVERIFY(drop.isAccepted());
 }
 
+// The button of `root` whose text starts with `text` (attachment chips and thumbnails are labelled by file name).
+QToolButton* buttonStartingWith(QWidget* root, const QString& text) {
+    for (auto* b : root->findChildren<QToolButton*>())
+        if (b->text().startsWith(text)) return b;
+    return nullptr;
+}
+
+bool hasPicture(QToolButton* b) { return b && !b->icon().availableSizes().isEmpty() && b->icon().availableSizes().first().width() > 64; }
+
 }  // namespace
 
 class TestSmoke : public QObject {
     Q_OBJECT
 private slots:
-    void appAnswersAQuestionAboutADroppedPdf() {
+    void appAnswersAQuestionAboutADroppedImage() {
         QTemporaryDir tmp;
         QSettings settings(tmp.filePath("settings.ini"), QSettings::IniFormat);
         settings.setValue("device", "cpu");
@@ -59,24 +82,36 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(&w));
 
         GenerationSettings gs;
-        gs.systemPrompt = "You answer questions about maps.";
+        gs.systemPrompt = "You answer questions about maps and pictures.";
         gs.temperature = 0;
         gs.maxTokens = 40;
         controller.setSettings(gs);
 
-        w.openModel(dataDir() + "/tiny-chat");
+        w.openModel(dataDir() + "/tiny-vl-chat");
         QCOMPARE(controller.state(), ChatController::State::Loading);
         QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 60000);
-        QVERIFY2(w.modelText().contains("minimax_text_01") && w.modelText().contains("CPU"), qPrintable(w.modelText()));
-        QCOMPARE(settings.value("recent_models").toStringList().value(0), QDir(dataDir() + "/tiny-chat").absolutePath());
+        QVERIFY2(w.modelText().contains("minimax_vl_01") && w.modelText().contains("vision-language") &&
+                     w.modelText().contains("CPU"), qPrintable(w.modelText()));
+        QCOMPARE(settings.value("recent_models").toStringList().value(0), QDir(dataDir() + "/tiny-vl-chat").absolutePath());
 
-        dropFiles(&w, {dataDir() + "/documents/three_pages.pdf"});
+        // A photo and a PDF dropped on the window: each shows its token cost before anything is sent, the photo
+        // with its thumbnail.
+        const QString photo = dataDir() + "/vision/images/photo_640x480.jpg";
+        dropFiles(&w, {photo, dataDir() + "/documents/three_pages.pdf"});
         QVERIFY(!w.tray()->isEmpty());
         QTRY_VERIFY_WITH_TIMEOUT(w.tray()->blockingReason().isEmpty(), 30000);
-        QCOMPARE(w.tray()->attachments().size(), 1);
-        QVERIFY(w.tray()->attachments()[0].tokens > 0);
+        QCOMPARE(w.tray()->attachments().size(), 2);
+        const Attachment image = w.tray()->attachments()[0];
+        QVERIFY(image.isImage());
+        QCOMPARE(image.tokens, 2340);
+        QCOMPARE(image.width, 640);
+        QVERIFY(w.tray()->attachments()[1].tokens > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(buttonStartingWith(w.tray(), "photo_640x480.jpg") &&
+                                     !buttonStartingWith(w.tray(), "photo_640x480.jpg")->icon().isNull(), 10000);
+        QVERIFY2(buttonStartingWith(w.tray(), "photo_640x480.jpg")->text().contains("640×480 · 2340 tokens"),
+                 qPrintable(buttonStartingWith(w.tray(), "photo_640x480.jpg")->text()));
 
-        QTest::keyClicks(w.composer(), "Which city is north of the river?");
+        QTest::keyClicks(w.composer(), "What is in the photo, and which city is north of the river?");
         w.composer()->insertPlainText("\n\n| City | Population |\n|---|---|\n| Belmont | 12400 |\n| Corvo | 8150 |\n\n"
                                       "Answer like `city: name`.");
         QTRY_VERIFY_WITH_TIMEOUT(w.contextMeter()->level() == ContextMeter::Level::Ok, 10000);
@@ -92,38 +127,101 @@ private slots:
         const Message& answer = controller.model()->message(1);
         QCOMPARE(answer.state, Message::State::Complete);
         QVERIFY(!answer.text.isEmpty());
+        QVERIFY(answer.stats.promptTokens > 2340);  // the image went into the prompt
         QCOMPARE(w.chatView()->count(), 2);
         QTRY_COMPARE(w.chatView()->messageWidget(1)->text(), answer.text);  // the view shows the streamed answer
-        QCOMPARE(controller.model()->message(0).attachments.size(), 1);
+        QCOMPARE(controller.model()->message(0).attachments.size(), 2);
 
+        // The photo's thumbnail in the sent message.
+        QToolButton* thumb = buttonStartingWith(w.chatView()->messageWidget(0), "photo_640x480.jpg");
+        QVERIFY(thumb);
+        QTRY_VERIFY_WITH_TIMEOUT(hasPicture(thumb), 10000);
         QTest::qWait(100);  // let the last layout pass settle before the picture
-        const QString artifacts = qEnvironmentVariable("VOLT_TEST_ARTIFACTS", QDir::currentPath());
-        QDir().mkpath(artifacts);
-        const QString shot = QDir(artifacts).filePath("volt-desktop-smoke.png");
-        QVERIFY(w.grab().save(shot));
+        const QString shot = QDir(artifactsDir()).filePath("volt-desktop-smoke.png");
+        const QImage picture = w.grab().toImage();
+        QVERIFY(picture.save(shot));
         qInfo("screenshot: %s", qPrintable(shot));
+        if (const QString extra = qEnvironmentVariable("VOLT_DESKTOP_SCREENSHOT"); !extra.isEmpty()) QVERIFY(picture.save(extra));
 
-        // The attachment in the sent message opens in the document viewer (PDF pages when QtPdf is there).
-        QToolButton* chip = nullptr;
-        for (auto* b : w.chatView()->messageWidget(0)->findChildren<QToolButton*>())
-            if (b->text().startsWith("three_pages.pdf")) chip = b;
+        // Clicking the thumbnail opens the image viewer: fit at first, zoom with the keys.
+        thumb->click();
+        ImageViewer* viewer = nullptr;
+        QTRY_VERIFY((viewer = w.findChild<ImageViewer*>()) != nullptr && viewer->isVisible());
+        QCOMPARE(viewer->windowTitle(), QString("photo_640x480.jpg"));
+        QTRY_VERIFY_WITH_TIMEOUT(viewer->isLoaded(), 10000);
+        QVERIFY2(viewer->statusText().contains("640×480") && viewer->statusText().contains("2340 tokens"),
+                 qPrintable(viewer->statusText()));
+        QVERIFY(viewer->fitting());
+        QTest::keyClick(viewer, Qt::Key_1);
+        QCOMPARE(viewer->zoom(), 1.0);
+        QTest::keyClick(viewer, Qt::Key_Plus);
+        QCOMPARE(viewer->zoom(), 1.25);
+        QTest::qWait(100);
+        QVERIFY(viewer->grab().save(QDir(artifactsDir()).filePath("volt-desktop-image.png")));
+        viewer->close();
+
+        // The PDF in the sent message opens in the document viewer (PDF pages when QtPdf is there).
+        QToolButton* chip = buttonStartingWith(w.chatView()->messageWidget(0), "three_pages.pdf");
         QVERIFY(chip);
         QVERIFY2(chip->text().contains("3 pages") || !chip->text().contains("page"), qPrintable(chip->text()));
         chip->click();
-        QDialog* viewer = nullptr;
-        QTRY_VERIFY((viewer = w.findChild<QDialog*>()) != nullptr && viewer->isVisible());
-        QVERIFY(viewer->windowTitle() == "three_pages.pdf");
+        DocumentViewer* doc = nullptr;
+        QTRY_VERIFY((doc = w.findChild<DocumentViewer*>()) != nullptr && doc->isVisible());
+        QCOMPARE(doc->windowTitle(), QString("three_pages.pdf"));
         QTest::qWait(200);
-        QVERIFY(viewer->grab().save(QDir(artifacts).filePath("volt-desktop-document.png")));
-        viewer->close();
+        QVERIFY(doc->grab().save(QDir(artifactsDir()).filePath("volt-desktop-document.png")));
+        doc->close();
 
-        // Stop from the button: the answer stops at once and says so.
+        // A screenshot on the clipboard pastes into the composer as an image attachment, measured like a file.
+        QImage clip(320, 200, QImage::Format_RGB32);
+        clip.fill(QColor(30, 120, 200));
+        QApplication::clipboard()->setImage(clip);
+        w.composer()->setFocus();
+        QTest::keyClick(w.composer(), Qt::Key_V, Qt::ControlModifier);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.tray()->isEmpty() && w.tray()->blockingReason().isEmpty(), 30000);
+        QCOMPARE(w.tray()->attachments().size(), 1);
+        QCOMPARE(w.tray()->attachments()[0].name, QString("Pasted image.png"));
+        QVERIFY(w.tray()->attachments()[0].tokens > 576);
+        QVERIFY(w.composer()->toPlainText().isEmpty());  // no text was pasted
+        w.tray()->clear();
+
+        // A corrupt image: the tray says why, and Send refuses with that reason.
+        const QString broken = QDir(QDir::tempPath()).filePath("volt-smoke-broken.png");
+        {
+            QFile f(broken);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("\x89PNG\r\n\x1a\n truncated");
+        }
+        dropFiles(&w, {broken});
+        QTRY_VERIFY_WITH_TIMEOUT(!w.tray()->blockingReason().startsWith("Still"), 30000);
+        QVERIFY2(w.tray()->blockingReason().contains("volt-smoke-broken.png"), qPrintable(w.tray()->blockingReason()));
+        QTest::keyClicks(w.composer(), "And this one?");
+        QTest::mouseClick(w.sendButton(), Qt::LeftButton);
+        QCOMPARE(controller.state(), ChatController::State::Ready);
+        QVERIFY2(w.bannerText().contains("Not sent") && w.bannerText().contains("volt-smoke-broken.png"),
+                 qPrintable(w.bannerText()));
+        QFile::remove(broken);
+        w.tray()->clear();
+        w.composer()->clear();
+
+        // A text-only model: an image is refused with the reason, never dropped silently.
+        w.openModel(dataDir() + "/tiny-chat");
+        QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 60000);
+        QVERIFY2(w.modelText().contains("text only"), qPrintable(w.modelText()));
+        dropFiles(&w, {photo});
+        QVERIFY(w.tray()->isEmpty());
+        QVERIFY2(w.bannerText().contains("does not take images") && w.bannerText().contains("tiny-chat"),
+                 qPrintable(w.bannerText()));
+
+        // Stop from the button, in a new conversation with tiny-chat (whose greedy noise never says eos, so the
+        // answer runs long): the answer stops at once and says so.
+        controller.newConversation();
         gs.maxTokens = 4000;
         gs.temperature = 0;
         controller.setSettings(gs);
         QTest::keyClicks(w.composer(), "Tell me everything.");
         QTest::mouseClick(w.sendButton(), Qt::LeftButton);
-        QTRY_VERIFY_WITH_TIMEOUT(!controller.model()->message(3).text.isEmpty(), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(!controller.model()->message(1).text.isEmpty(), 30000);
         // The window stays responsive while the answer streams and re-renders: no event-loop stall over 250 ms
         // (generous for a loaded 2-core CI machine; typical gaps are a few ms).
         QElapsedTimer clock;
@@ -136,23 +234,15 @@ private slots:
             last = clock.elapsed();
         });
         tick.start();
-        QTest::qWait(400);  // well inside the answer: ~3700 tokens at a few thousand tokens/s on a fast CPU
+        QTest::qWait(400);  // well inside the answer: ~3900 tokens at a few thousand tokens/s on a fast CPU
         tick.stop();
         QVERIFY2(controller.state() == ChatController::State::Generating, "the long answer was still streaming");
         QVERIFY2(worstGap < 250, qPrintable(QString("GUI stalled %1 ms").arg(worstGap)));
         qInfo("longest event-loop gap while streaming: %lld ms (%lld characters streamed)", worstGap,
-              qint64(controller.model()->message(3).text.size()));
+              qint64(controller.model()->message(1).text.size()));
         QTest::mouseClick(w.sendButton(), Qt::LeftButton);
         QCOMPARE(controller.state(), ChatController::State::Ready);
-        QCOMPARE(controller.model()->message(3).state, Message::State::Stopped);
-
-        // Images are refused with the reason (volt.h has no image input yet), never dropped silently.
-        QTemporaryDir imgDir;
-        const QString png = imgDir.filePath("map.png");
-        QImage(8, 8, QImage::Format_RGB32).save(png);
-        dropFiles(&w, {png});
-        QVERIFY(w.tray()->isEmpty());
-        QVERIFY2(w.bannerText().contains("image input is not available"), qPrintable(w.bannerText()));
+        QCOMPARE(controller.model()->message(1).state, Message::State::Stopped);
     }
 
     void theNextStartReopensTheLastConversation() {

@@ -1,7 +1,10 @@
 // The view classes without a model: the context meter's levels, Markdown rendering (code, tables), the composer's
-// keys and pasted files, the chat view's handling of a streaming model and its per-message actions, the tray's
-// refusals. (The tray's measuring and the whole window run against the fixture model in test_smoke.)
+// keys and pasted files and images, the chat view's handling of a streaming model and its per-message actions,
+// image thumbnails in messages, the image viewer's zoom and pan, the tray's refusals and pasted images. (The tray's
+// measuring and the whole window run against the fixture models in test_smoke.)
 #include <QAbstractButton>
+#include <QGraphicsView>
+#include <QScrollBar>
 #include <QLabel>
 #include <QMimeData>
 #include <QSettings>
@@ -18,6 +21,7 @@
 #include "composer.h"
 #include "context_meter.h"
 #include "conversation_model.h"
+#include "image_viewer.h"
 #include "markdown_view.h"
 #include "message_widget.h"
 #include "settings_dialog.h"
@@ -111,9 +115,11 @@ private slots:
         QCOMPARE(files.count(), 1);
         QCOMPARE(files.first().first().toStringList(), QStringList{"/tmp/a.pdf"});
         QMimeData img;
-        img.setImageData(QImage(4, 4, QImage::Format_RGB32));
+        img.setImageData(QImage(4, 3, QImage::Format_RGB32));
         c.insertFromMimeData(&img);
         QCOMPARE(image.count(), 1);
+        QCOMPARE(image.first().first().value<QImage>().size(), QSize(4, 3));  // the pixels go to the tray
+        QVERIFY(c.toPlainText().endsWith("ab\nc"));
         QMimeData text;
         text.setText(" pasted");
         c.insertFromMimeData(&text);
@@ -217,17 +223,161 @@ private slots:
         QVERIFY(txt.open(QIODevice::WriteOnly));
         txt.write("hello");
         txt.close();
-        QCOMPARE(tray.addFiles({data.filePath("notes.txt"), data.filePath("map.PNG"), data.path()}), 1);
+        QVERIFY(QImage(30, 20, QImage::Format_RGB32).save(data.filePath("map.PNG")));
+        QCOMPARE(tray.addFiles({data.filePath("notes.txt"), data.filePath("map.PNG"), data.path(),
+                                data.filePath("gone.png")}), 2);
         QCOMPARE(refused.count(), 1);
         const QString why = refused.first().first().toString();
-        QVERIFY2(why.contains("map.PNG: image input is not available") && why.contains("not a file"), qPrintable(why));
+        QVERIFY2(why.contains(data.path() + ": not a file") && why.contains("gone.png: not a file"), qPrintable(why));
         QCOMPARE(tray.addFiles({data.filePath("notes.txt")}), 0);  // already there
-        QCOMPARE(tray.attachments().size(), 1);
+        QCOMPARE(tray.attachments().size(), 2);
         QCOMPARE(tray.attachments()[0].tokens, -1);
+        QVERIFY(!tray.attachments()[0].isImage());
+        QVERIFY(tray.attachments()[1].isImage());  // by its extension, whatever its case
         QVERIFY(tray.blockingReason().isEmpty());  // no model: nothing to wait for (Send says "open a model")
+        bool waitingForModel = false;
+        for (auto* b : tray.findChildren<QToolButton*>())
+            waitingForModel |= b->text().startsWith("map.PNG") && b->text().contains("once a model is loaded");
+        QVERIFY(waitingForModel);
         QCOMPARE(changed.count(), 1);
         tray.clear();
         QVERIFY(tray.isEmpty());
+    }
+
+    void trayTakesPastedAndDroppedImageData() {
+        QTemporaryDir data;
+        ConversationStore store(data.path());
+        ChatController controller(&store);
+        AttachmentTray tray(&controller);
+        QSignalSpy refused(&tray, &AttachmentTray::refused);
+        QImage shot(64, 48, QImage::Format_ARGB32);
+        shot.fill(Qt::blue);
+        QVERIFY(tray.addImageData(shot));
+        QMimeData mime;  // dragged out of a browser: image data without a file
+        mime.setImageData(QImage(10, 10, QImage::Format_RGB32));
+        QVERIFY(tray.addMime(&mime));
+        QVERIFY(!tray.addImageData(QImage()));
+        QCOMPARE(refused.count(), 1);
+        const auto list = tray.attachments();
+        QCOMPARE(list.size(), 2);
+        QCOMPARE(list[0].name, QString("Pasted image.png"));
+        QCOMPARE(list[1].name, QString("Pasted image 2.png"));
+        QVERIFY(list[0].isImage() && list[0].path.isEmpty() && list[0].pixels.size() == QSize(64, 48));
+        QCOMPARE(list[0].describe(), QString("Pasted image.png · 64×48"));
+        QVERIFY(list[0].key() != list[1].key());
+        QMimeData plain;
+        plain.setText("just text");
+        QVERIFY(!tray.addMime(&plain));
+    }
+
+    void messagesShowImageThumbnails() {
+        QTemporaryDir data;
+        const QString path = data.filePath("harbour.png");
+        QImage picture(800, 400, QImage::Format_RGB32);
+        picture.fill(Qt::darkGreen);
+        QVERIFY(picture.save(path));
+        Message m;
+        m.text = "What is in the picture?";
+        Attachment a;
+        a.kind = Attachment::Kind::Image;
+        a.path = path;
+        a.name = "harbour.png";
+        a.tokens = 1234;
+        a.width = 800;
+        a.height = 400;
+        m.attachments = {a};
+        MessageWidget w;
+        w.setMessage(m, false, false);
+        QToolButton* thumb = nullptr;
+        for (auto* b : w.findChildren<QToolButton*>())
+            if (b->text().startsWith("harbour.png")) thumb = b;
+        QVERIFY(thumb);
+        QCOMPARE(thumb->text(), QString("harbour.png · 800×400 · 1234 tokens"));
+        QCOMPARE(thumb->toolButtonStyle(), Qt::ToolButtonTextUnderIcon);
+        // Made off the GUI thread, then shown: the picture's own pixels (green), at thumbnail size.
+        QTRY_VERIFY_WITH_TIMEOUT(!thumb->icon().availableSizes().isEmpty() &&
+                                     thumb->icon().pixmap(QSize(160, 160)).toImage().pixelColor(10, 10) == QColor(Qt::darkGreen),
+                                 10000);
+        QCOMPARE(thumb->icon().availableSizes().first(), QSize(320, 160));
+        QSignalSpy open(&w, &MessageWidget::attachmentActivated);
+        thumb->click();
+        QCOMPARE(open.count(), 1);
+        QCOMPARE(open.first().first().value<Attachment>().path, path);
+    }
+
+    void imageViewerZoomsAndPans() {
+        QTemporaryDir data;
+        const QString path = data.filePath("map.png");
+        QImage map(2400, 1600, QImage::Format_RGB32);
+        map.fill(Qt::white);
+        for (int x = 0; x < map.width(); x += 100)
+            for (int y = 0; y < map.height(); ++y) map.setPixel(x, y, qRgb(0, 0, 0));
+        QVERIFY(map.save(path));
+        Attachment a;
+        a.kind = Attachment::Kind::Image;
+        a.path = path;
+        a.name = "map.png";
+        a.tokens = 4000;
+        ImageViewer v(a);
+        v.resize(800, 600);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        QTRY_VERIFY_WITH_TIMEOUT(v.isLoaded(), 10000);  // decoded off the GUI thread
+        QVERIFY(v.fitting());
+        QVERIFY2(v.zoom() < 0.4 && v.zoom() > 0.2, qPrintable(QString::number(v.zoom())));
+        QVERIFY2(v.statusText().contains("2400×1600") && v.statusText().contains("4000 tokens") &&
+                     v.statusText().contains("(fit)"), qPrintable(v.statusText()));
+        const double fit = v.zoom();
+        v.zoomBy(1.25);
+        QVERIFY(!v.fitting());
+        QCOMPARE(v.zoom(), fit * 1.25);
+        QTest::keyClick(&v, Qt::Key_Minus);
+        QVERIFY(qAbs(v.zoom() - fit) < 1e-9);
+        v.actualSize();
+        QCOMPARE(v.zoom(), 1.0);
+        QVERIFY(v.statusText().contains("100%"));
+
+        // Wheel: zooms (around the pointer) instead of scrolling.
+        QWidget* port = v.view()->viewport();
+        const QPointF at(port->width() / 2.0, port->height() / 2.0);
+        QWheelEvent wheel(at, port->mapToGlobal(at), {}, {0, 120}, Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+        QCoreApplication::sendEvent(port, &wheel);
+        QCOMPARE(v.zoom(), 1.25);
+
+        // Drag: pans.
+        QScrollBar* hbar = v.view()->horizontalScrollBar();
+        QScrollBar* vbar = v.view()->verticalScrollBar();
+        QVERIFY(hbar->maximum() > 0 && vbar->maximum() > 0);
+        const int h0 = hbar->value(), v0 = vbar->value();
+        const QPoint from = at.toPoint();
+        QTest::mousePress(port, Qt::LeftButton, {}, from);
+        for (int step = 1; step <= 5; ++step) {
+            QMouseEvent move(QEvent::MouseMove, from + QPoint(20 * step, 10 * step), port->mapToGlobal(from + QPoint(20 * step, 10 * step)),
+                             Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+            QCoreApplication::sendEvent(port, &move);
+        }
+        QTest::mouseRelease(port, Qt::LeftButton, {}, from + QPoint(100, 50));
+        QCOMPARE(hbar->value(), h0 - 100);  // the image follows the pointer
+        QCOMPARE(vbar->value(), v0 - 50);
+
+        QTest::keyClick(&v, Qt::Key_0);  // fit again, and it keeps fitting as the window resizes
+        QVERIFY(v.fitting());
+        v.resize(1200, 900);
+        QTRY_VERIFY(v.zoom() > fit);
+
+        // A file that cannot be read: a message, no crash.
+        const QString junk = data.filePath("junk.png");
+        QFile f(junk);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("not a png");
+        f.close();
+        a.path = junk;
+        a.name = "junk.png";
+        ImageViewer bad(a);
+        QTRY_VERIFY_WITH_TIMEOUT(bad.isLoaded(), 10000);
+        QVERIFY2(bad.statusText().startsWith("Cannot show the image") && bad.statusText().contains("junk.png"),
+                 qPrintable(bad.statusText()));
+        bad.zoomBy(2);  // nothing to zoom: harmless
     }
 };
 
