@@ -14,94 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.cuh"
 #include "kernels/lightning_attention.h"
 
 namespace {
 
-#define CHECK(expr)                                                                                   \
-    do {                                                                                              \
-        cudaError_t e_ = (expr);                                                                      \
-        if (e_ != cudaSuccess) {                                                                      \
-            std::fprintf(stderr, "%s failed: %s (%s:%d)\n", #expr, cudaGetErrorString(e_), __FILE__, \
-                         __LINE__);                                                                   \
-            std::exit(1);                                                                             \
-        }                                                                                             \
-    } while (0)
-#define CHECK_STATUS(expr)                                                    \
-    do {                                                                      \
-        volt::Status s_ = (expr);                                             \
-        if (!s_.is_ok()) {                                                    \
-            std::fprintf(stderr, "%s failed: %s\n", #expr, s_.to_string().c_str()); \
-            std::exit(1);                                                     \
-        }                                                                     \
-    } while (0)
-
+using namespace volt::bench;
 constexpr int kD = 128;
-
-__device__ uint32_t hash32(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return static_cast<uint32_t>(x);
-}
-
-// SiLU of an approximately standard normal value (sum of 4 uniforms, rescaled), as bf16.
-__global__ void fill_activations(__nv_bfloat16* p, size_t n, uint64_t seed) {
-    for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-        const uint32_t a = hash32(seed * 0x9e3779b97f4a7c15ULL + i);
-        const uint32_t b = hash32(seed * 0x9e3779b97f4a7c15ULL + i + 0x1234567ULL * n);
-        const float u = ((a & 0xffff) + (a >> 16) + (b & 0xffff) + (b >> 16)) / 65536.0f;  // mean 2, var 1/3
-        const float z = (u - 2.0f) * 1.7320508f;
-        p[i] = __float2bfloat16_rn(z / (1.0f + __expf(-z)));
-    }
-}
-__global__ void fill_state(float* p, size_t n, uint64_t seed) {
-    for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x)
-        p[i] = (hash32(seed + i) & 0xffffff) / 16777216.0f - 0.5f;
-}
-
-struct Timer {
-    cudaEvent_t a, b;
-    Timer() {
-        CHECK(cudaEventCreate(&a));
-        CHECK(cudaEventCreate(&b));
-    }
-    ~Timer() {
-        cudaEventDestroy(a);
-        cudaEventDestroy(b);
-    }
-};
-
-template <typename F>
-double median_ms(F&& fn, int warmup, int reps) {
-    Timer t;
-    for (int i = 0; i < warmup; ++i) fn(i);
-    CHECK(cudaDeviceSynchronize());
-    std::vector<double> ms;
-    for (int i = 0; i < reps; ++i) {
-        CHECK(cudaEventRecord(t.a));
-        fn(warmup + i);
-        CHECK(cudaEventRecord(t.b));
-        CHECK(cudaEventSynchronize(t.b));
-        float m = 0;
-        CHECK(cudaEventElapsedTime(&m, t.a, t.b));
-        ms.push_back(m);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-}
-
-FILE* g_json = nullptr;
-void emit(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-    if (g_json) {
-        std::fprintf(g_json, "%s\n", line.c_str());
-        std::fflush(g_json);
-    }
-}
 
 }  // namespace
 
@@ -116,7 +35,7 @@ int main(int argc, char** argv) {
     // The prefill kernel variant the library picks (kernels/cuda/lightning_attention.cu reads the same variable).
     const char* variant_env = std::getenv("VOLT_LIGHTNING_PREFILL");
     const std::string variant = variant_env && *variant_env ? variant_env : "wgmma_cluster";
-    if (!json_path.empty()) g_json = std::fopen(json_path.c_str(), "w");
+    if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
     cudaDeviceProp prop{};
     CHECK(cudaGetDeviceProperties(&prop, 0));
     char line[512];
@@ -362,6 +281,6 @@ int main(int argc, char** argv) {
         CHECK(cudaFree(w));
     }
     CHECK(cudaFree(d_slope));
-    if (g_json) std::fclose(g_json);
+    if (json_file()) std::fclose(json_file());
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "kernels/cuda/device_common.cuh"
 #include "kernels/lightning_attention.h"
 #include "sdk/cuda_check.h"
 
@@ -87,65 +88,11 @@ __device__ __forceinline__ void segment_range(const PrefillArgs& a, int n, int p
     len = (s0 + per < total ? s0 + per : total) - s0;
 }
 
-// ---- small PTX helpers ----------------------------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte async copy global -> shared; src_bytes == 0 fills the 16 bytes with zeros (rows past a sequence's end).
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(addr));
-}
-
-// D += A(16x16, row) * B(16x8, col), bf16 inputs, fp32 accumulators.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-__device__ __forceinline__ float2 unpack_bf16(uint32_t x) {
-    __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162*>(&x);
-    return __bfloat1622float2(v);
-}
-
-// Byte offset of element (row, col) in a tile of rows of `kRowChunks` 16-byte chunks, XOR-swizzled so that the 8
-// row addresses of one ldmatrix phase (same column, consecutive rows) hit 8 different bank groups.
-template <int kRowChunks>
-__device__ __forceinline__ uint32_t swz(int row, int col) {
-    const int chunk = (col >> 3) ^ (row & 7);
-    return static_cast<uint32_t>(row * kRowChunks * 16 + chunk * 16 + (col & 7) * 2);
-}
-
 // Rows of chunk c of a sequence of `len` tokens.
 __device__ __forceinline__ int chunk_rows(int64_t len, int c) {
     const int64_t rest = len - int64_t{c} * kC;
     return rest < kC ? static_cast<int>(rest) : kC;
 }
-
-__device__ __forceinline__ float silu_f(float x) { return x / (1.0f + __expf(-x)); }
 
 // SiLU in place over one 16-byte chunk of 8 bf16 in shared memory.
 __device__ __forceinline__ void silu_chunk(char* p) {
@@ -946,8 +893,6 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_kernel(const DecodeArgs
 constexpr int kNormThreads = 256;
 constexpr int kNormMaxVec = 8;  // 16-byte vectors per thread kept in registers: width <= 256 * 8 * 8 = 16384
 
-__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
-
 // kVec 16-byte vectors per thread (registers hold the whole token): 4 for widths up to 8192, 8 up to 16384.
 template <int kVec>
 __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const __nv_bfloat16* __restrict__ o, int64_t o_st,
@@ -984,15 +929,7 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
             }
         }
     }
-    __shared__ float wsum[kNormThreads / 32];
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, d);
-    if ((tid & 31) == 0) wsum[tid >> 5] = ss;
-    __syncthreads();
-    float tot = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kNormThreads / 32; ++i) tot += wsum[i];
-    const float inv = rsqrtf(tot / static_cast<float>(width) + eps);
+    const float inv = rsqrtf(block_sum_once<kNormThreads>(ss) / static_cast<float>(width) + eps);
 
     const uint4* wrow = reinterpret_cast<const uint4*>(weight);
     uint4* yrow = reinterpret_cast<uint4*>(out + t * out_st);
@@ -1033,20 +970,6 @@ PrefillVariant prefill_variant() {
         return PrefillVariant::kWgmmaCluster;
     }();
     return v;
-}
-
-// Raises `kernel`'s dynamic shared-memory limit on the current device, once per (kernel, device): the attribute is
-// per device, so a process driving several GPUs (tensor parallel) must set it on each.
-template <auto kernel>
-Status allow_smem(int bytes) {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<bool> done[kMaxDevices];  // per kernel (template argument) and device; a repeat is harmless
-    int device = 0;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
-    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return Status::ok();
-    VOLT_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
-    return Status::ok();
 }
 
 template <bool kStateOnly>
@@ -1092,8 +1015,6 @@ size_t segment_workspace_bytes(const LightningAttentionParams& p, int segs) {
     if (segs <= 1) return 0;
     return 2 * static_cast<size_t>(segs) * p.num_seqs * p.num_heads * kD * kD * sizeof(float);
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 Status check_cuda_params(const LightningAttentionParams& p) {
     VOLT_RETURN_IF_ERROR(validate(p));

@@ -18,63 +18,21 @@
 #include "kernels/lightning_attention.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/dtype.h"
+#include "tests/gpu/gpu_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
 
 namespace volt {
 namespace {
 
+using test::count_nan;
+using test::DevBuf;
+using test::from_bf16;
 using test::rel_error;
+using test::to_bf16;
+class LightningGpu : public test::GpuTest {};
 constexpr int kD = 128;
 constexpr double kOutTol = 1e-2;
 constexpr double kStateTol = 1e-4;
-
-#define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr << ": " << cudaGetErrorString(cudaGetLastError())
-
-// Device buffer that frees itself.
-template <typename T>
-struct DevBuf {
-    T* ptr = nullptr;
-    size_t n = 0;
-    DevBuf() = default;
-    explicit DevBuf(size_t count) : n(count) {
-        if (cudaMalloc(&ptr, std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) ptr = nullptr;
-    }
-    ~DevBuf() { cudaFree(ptr); }
-    DevBuf(const DevBuf&) = delete;
-    DevBuf& operator=(const DevBuf&) = delete;
-    bool upload(const std::vector<T>& h) {
-        return cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess;
-    }
-    std::vector<T> download() const {
-        std::vector<T> h(n);
-        if (cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) h.clear();
-        return h;
-    }
-    bool fill_bytes(int byte) { return cudaMemset(ptr, byte, std::max<size_t>(n, 1) * sizeof(T)) == cudaSuccess; }
-};
-
-class LightningGpu : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU on this machine: GPU tests run on the device";
-    }
-};
-
-std::vector<uint16_t> to_bf16(const std::vector<float>& x) {
-    std::vector<uint16_t> b(x.size());
-    for (size_t i = 0; i < x.size(); ++i) b[i] = f32_to_bf16(x[i]);
-    return b;
-}
-std::vector<float> from_bf16(const std::vector<uint16_t>& b) {
-    std::vector<float> x(b.size());
-    for (size_t i = 0; i < b.size(); ++i) x[i] = bf16_to_f32(b[i]);
-    return x;
-}
-size_t count_nan(const std::vector<float>& x) {
-    size_t n = 0;
-    for (float e : x) n += std::isnan(e) ? 1 : 0;
-    return n;
-}
 
 // Slopes spanning the model's range: layer-0 head-0 (lambda 0.40), mid, and the last layer's weakest (0.99995).
 std::vector<float> test_slopes(int H) {

@@ -1,0 +1,151 @@
+// Device helpers shared by the CUDA kernels (kernels/cuda/*.cu): PTX wrappers for cp.async, ldmatrix and the
+// mma.sync bf16 tensor-core product, bf16 pair packing, SiLU, 16-byte alignment, and the per-(kernel, device)
+// dynamic shared-memory opt-in. Include only from .cu files.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "sdk/cuda_check.h"
+#include "sdk/status.h"
+
+namespace volt::cuda {
+
+// ---- small PTX helpers ----------------------------------------------------------------------------------------------
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared; src_bytes == 0 fills the 16 bytes with zeros (rows past a sequence's end).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(addr));
+}
+
+// D += A(16x16, row) * B(16x8, col), bf16 inputs, fp32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Byte offset of bf16 element (row, col) in a tile of rows of `kRowChunks` 16-byte chunks, XOR-swizzled so that the
+// 8 row addresses of one ldmatrix phase (same column, consecutive rows) hit 8 different bank groups.
+template <int kRowChunks>
+__device__ __forceinline__ uint32_t swz(int row, int col) {
+    const int chunk = (col >> 3) ^ (row & 7);
+    return static_cast<uint32_t>(row * kRowChunks * 16 + chunk * 16 + (col & 7) * 2);
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+__device__ __forceinline__ float2 unpack_bf16(uint32_t x) {
+    __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162*>(&x);
+    return __bfloat1622float2(v);
+}
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+// 8 bf16 in a 16-byte vector <-> 8 floats.
+__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
+    const uint32_t* w = reinterpret_cast<const uint32_t*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 p = unpack_bf16(w[i]);
+        f[2 * i] = p.x;
+        f[2 * i + 1] = p.y;
+    }
+}
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+    uint4 u;
+    uint32_t* w = reinterpret_cast<uint32_t*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) w[i] = pack_bf16(f[2 * i], f[2 * i + 1]);
+    return u;
+}
+
+__device__ __forceinline__ float silu_f(float x) { return x / (1.0f + __expf(-x)); }
+
+// Sum of v over a CTA of kThreads threads (a multiple of 32), returned to every thread; fixed summation order.
+// Uses one static shared array and one barrier: call it at most once per kernel.
+template <int kThreads>
+__device__ __forceinline__ float block_sum_once(float v) {
+    __shared__ float part[kThreads / 32];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float tot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kThreads / 32; ++i) tot += part[i];
+    return tot;
+}
+
+// Warp-wide argmax: the largest value, ties to the lower index; every lane ends with the winner.
+template <typename Index>
+__device__ __forceinline__ void warp_argmax(float& v, Index& i) {
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, d);
+        const Index oi = __shfl_xor_sync(0xffffffffu, i, d);
+        if (ov > v || (ov == v && oi < i)) {
+            v = ov;
+            i = oi;
+        }
+    }
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Raises `kernel`'s dynamic shared-memory limit on the current device, once per (kernel, device): the attribute is
+// per device, so a process driving several GPUs (tensor parallel) must set it on each.
+template <auto kernel>
+Status allow_smem(int bytes) {
+    constexpr int kMaxDevices = 64;
+    static std::atomic<bool> done[kMaxDevices];  // per kernel (template argument) and device; a repeat is harmless
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return Status::ok();
+    VOLT_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
+    return Status::ok();
+}
+
+// Multiprocessor count of the current device (cached per device).
+inline Expected<int> sm_count() {
+    constexpr int kMaxDevices = 64;
+    static std::atomic<int> cached[kMaxDevices];
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    if (device < kMaxDevices) {
+        const int c = cached[device].load(std::memory_order_relaxed);
+        if (c > 0) return c;
+    }
+    int sms = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    if (device < kMaxDevices) cached[device].store(sms, std::memory_order_relaxed);
+    return sms;
+}
+
+}  // namespace volt::cuda
