@@ -25,7 +25,7 @@ struct Document {
     Format format = Format::kText;
     std::string title;  // PDF Info title when present
     std::vector<DocumentPage> pages;  // text files: split at form feeds ('\f'), else one page
-    std::vector<std::string> warnings;  // e.g. "3 bytes were not UTF-8 and were replaced with U+FFFD"
+    std::vector<std::string> warnings;  // e.g. "3 invalid UTF-8 sequence(s) were replaced with U+FFFD"
 
     size_t num_chars() const;  // bytes of UTF-8 text over all pages
     std::string text() const;  // pages joined with a blank line
@@ -43,7 +43,7 @@ Expected<Document> load_document_from_memory(std::span<const std::byte> bytes, s
                                              const DocumentLimits& limits = {});
 
 // Decodes text bytes to UTF-8: strips a UTF-8 BOM, converts UTF-16 (with BOM), turns CRLF/CR into LF, replaces
-// invalid UTF-8 bytes with U+FFFD (counted in *replaced). Returns INVALID_ARGUMENT for binary data (NUL bytes).
+// each maximal invalid UTF-8 subpart with one U+FFFD, as Python's errors="replace" (counted in *replaced). Returns INVALID_ARGUMENT for binary data (NUL bytes).
 Expected<std::string> decode_text_to_utf8(std::string_view bytes, const std::string& label, size_t* replaced);
 
 }  // namespace volt
