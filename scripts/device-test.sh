@@ -7,6 +7,12 @@
 #                             fla wheels -> .whl/                (see bench/lightning_notes.md)
 # Device tool:                run(command="scripts/device-test.sh", carry=[".devdeps", ".whl"])
 # Stages: DEVICE_TEST_STAGES="build test sanitize bench" (default: all); DEVICE_TEST_QUICK=1 trims the benchmark.
+# Parts: DEVICE_TEST_PARTS="lightning ops model" (default: all) selects the lightning attention (issue 6), the
+# issue-7 ops (GEMM, MoE, softmax attention, small kernels: bench/ops_bench.cu + tools/ops_torch_anchor.py) in the
+# test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
+# tests/gpu/model); the main GPU test run always runs every kernel test.
+# cuDNN SDPA: scripts/device-deps.sh puts cudnn-frontend's headers under .devdeps/cudnn_frontend; libcudnn comes from
+# the machine's Python (nvidia-cudnn) and is put on LD_LIBRARY_PATH here.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,6 +20,9 @@ OUT=${OUT:-$ROOT/build-gpu/out}
 mkdir -p "$OUT"
 STAGES=${DEVICE_TEST_STAGES:-build test sanitize bench}  # also: profile (ncu)
 QUICK=${DEVICE_TEST_QUICK:-0}
+PARTS=${DEVICE_TEST_PARTS:-lightning ops model}
+UNIT=${DEVICE_TEST_UNIT:-1}  # 0: skip building and running the core unit tests (saves device time)
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 export NCCL_NVLS_ENABLE=0
 status=0
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -43,6 +52,10 @@ if compgen -G "$ROOT/.whl/*.whl" >/dev/null; then
     "$ROOT"/.whl/*.whl >"$OUT/pip.log" 2>&1 && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 
+# libcudnn.so.9 for the cuDNN SDPA path (dlopen'ed by kernels/cuda/attention_cudnn.cu).
+CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
+[[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] && export LD_LIBRARY_PATH=$CUDNN_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"
 BIN=$ROOT/build-gpu/bin
@@ -52,7 +65,12 @@ if has_stage build; then
   if ! cmake --preset gpu -DPKG_CONFIG_EXECUTABLE="$PKGCONF" >"$OUT/configure.log" 2>&1; then
     tail -30 "$OUT/configure.log"; note "configure FAILED"; exit 1
   fi
-  if ! cmake --build build-gpu -j"$(nproc)" --target volt_gpu_tests volt_lightning_bench volt_unit_tests \
+  TARGETS="volt_gpu_tests"
+  has_part lightning && TARGETS+=" volt_lightning_bench"
+  has_part ops && TARGETS+=" volt_ops_bench"
+  has_part model && TARGETS+=" volt_gpu_model_tests volt"
+  [[ $UNIT != 0 ]] && TARGETS+=" volt_unit_tests"
+  if ! cmake --build build-gpu -j"$(nproc)" --target $TARGETS \
       >"$OUT/build.log" 2>&1; then
     grep -E "error|FAILED" "$OUT/build.log" | head -40; note "build FAILED"; exit 1
   fi
@@ -62,20 +80,30 @@ fi
 if has_stage test; then
   # The core's unit tests on a machine with a GPU: CudaMemory (the caching, stream-ordered allocator, device copies,
   # out-of-memory as RESOURCE_EXHAUSTED) runs only here; the rest checks the core builds and passes on this image.
-  note "core unit tests (CUDA allocator included)"
-  "$BIN/volt_unit_tests" --gtest_color=no >"$OUT/unit_tests.log" 2>&1
-  rc=$?
-  grep -E "^\[  (FAILED|PASSED|SKIPPED) |CudaMemory|Failure" "$OUT/unit_tests.log" | head -20
-  [[ $rc -ne 0 ]] && { note "core unit tests FAILED (rc $rc)"; status=1; }
+  if [[ $UNIT != 0 ]]; then
+    note "core unit tests (CUDA allocator included)"
+    "$BIN/volt_unit_tests" --gtest_color=no >"$OUT/unit_tests.log" 2>&1
+    rc=$?
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |CudaMemory|Failure" "$OUT/unit_tests.log" | head -20
+    [[ $rc -ne 0 ]] && { note "core unit tests FAILED (rc $rc)"; status=1; }
+  fi
   note "GPU tests"
   "$BIN/volt_gpu_tests" --gtest_color=no >"$OUT/gpu_tests.log" 2>&1
   rc=$?
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|decode 100K|Failure|rel_error|Which is|actual" "$OUT/gpu_tests.log" | head -60
   [[ $rc -ne 0 ]] && { note "GPU tests FAILED (rc $rc)"; status=1; }
-  for variant in wgmma mma_sync; do
+  if has_part model; then
+    # The whole backbone on the GPU against the CPU backbone (text/cuda, issue 12).
+    note "GPU backbone tests"
+    "$BIN/volt_gpu_model_tests" --gtest_color=no >"$OUT/gpu_model_tests.log" 2>&1
+    rc=$?
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_model_tests.log" | head -40
+    [[ $rc -ne 0 ]] && { note "GPU backbone tests FAILED (rc $rc)"; status=1; }
+  fi
+  has_part lightning && for variant in wgmma mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
-      --gtest_filter='*Prefill*:*Ragged*:*Continuation*:*Fused*:*Sanitizer*:*ContextParallel*' >"$OUT/gpu_tests_$variant.log" 2>&1
+      --gtest_filter='LightningGpu.*Prefill*:LightningGpu.*Ragged*:LightningGpu.*Continuation*:LightningGpu.*Fused*:LightningGpu.*Sanitizer*:LightningGpu.*ContextParallel*' >"$OUT/gpu_tests_$variant.log" 2>&1
     rc=$?
     grep -E "^\[  (FAILED|PASSED) |Failure|actual" "$OUT/gpu_tests_$variant.log" | head -20
     [[ $rc -ne 0 ]] && { note "GPU tests ($variant) FAILED (rc $rc)"; status=1; }
@@ -83,15 +111,23 @@ if has_stage test; then
 fi
 
 if has_stage sanitize; then
-  for variant in wgmma_cluster mma_sync; do
+  has_part lightning && for variant in wgmma_cluster mma_sync; do
     for tool in memcheck racecheck; do
       note "compute-sanitizer $tool (short run, $variant)"
       VOLT_LIGHTNING_PREFILL=$variant compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" \
-        --gtest_filter='*ShortSanitizerRun*' >"$OUT/sanitize_${tool}_$variant.log" 2>&1
+        --gtest_filter='LightningGpu.ShortSanitizerRun' >"$OUT/sanitize_${tool}_$variant.log" 2>&1
       rc=$?
       tail -2 "$OUT/sanitize_${tool}_$variant.log"
       [[ $rc -ne 0 ]] && { note "$tool ($variant) FAILED (rc $rc)"; status=1; }
     done
+  done
+  has_part ops && for tool in memcheck racecheck; do
+    note "compute-sanitizer $tool (short runs of the issue-7 ops)"
+    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" \
+      --gtest_filter='*ShortSanitizerRun*:-LightningGpu.*' >"$OUT/sanitize_${tool}_ops.log" 2>&1
+    rc=$?
+    grep -E "ERROR SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_ops.log" | tail -3
+    [[ $rc -ne 0 ]] && { note "$tool (ops) FAILED (rc $rc)"; status=1; }
   done
 fi
 
@@ -104,9 +140,19 @@ if has_stage profile; then
   grep -E "dram__|Duration|Throughput|Stall|stall|Warp Cycles|==PROF==|Error" "$OUT/ncu.log" | head -30
 fi
 
-if has_stage bench; then
-  QARG=""
-  [[ $QUICK == 1 ]] && QARG="--quick"
+QARG=""
+[[ $QUICK == 1 ]] && QARG="--quick"
+if has_stage bench && has_part ops; then
+  note "benchmark of the issue-7 ops (Volt), then the torch anchors"
+  "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" $QARG >"$OUT/ops_bench.log" 2>&1
+  rc=$?
+  [[ $rc -ne 0 ]] && { tail -5 "$OUT/ops_bench.log"; note "ops benchmark FAILED (rc $rc)"; status=1; }
+  PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" $QARG \
+    >"$OUT/ops_anchor.log" 2>&1 || { tail -5 "$OUT/ops_anchor.log"; note "ops anchors FAILED"; }
+  python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"
+fi
+
+if has_stage bench && has_part lightning; then
   note "benchmark (Volt)"
   "$BIN/volt_lightning_bench" --json "$OUT/bench_volt.jsonl" $QARG 2>&1 | tee "$OUT/bench_volt.log" | tail -12
   for variant in wgmma mma_sync; do  # A/B of the other prefill variants, same run
@@ -122,5 +168,5 @@ if has_stage bench; then
 fi
 note "done, status $status"
 # The device tool returns at most 8 files: keep the table and the raw numbers, pack the logs.
-(cd "$OUT" && tar czf logs.tgz --remove-files $(ls | grep -vE '^(table.md|bench_volt.jsonl|bench_anchor.jsonl|summary.txt|logs.tgz)$') 2>/dev/null)
+(cd "$OUT" && tar czf logs.tgz --remove-files $(ls | grep -vE '^(table.md|ops_table.md|bench_volt.jsonl|bench_anchor.jsonl|ops_volt.jsonl|ops_anchor.jsonl|summary.txt|logs.tgz)$') 2>/dev/null)
 exit $status

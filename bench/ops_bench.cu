@@ -1,0 +1,345 @@
+// Benchmark of the issue-7 CUDA ops on the GPU machine (run by scripts/device-test.sh next to the torch anchors of
+// tools/ops_torch_anchor.py, joined by tools/ops_report.py): dense GEMMs (cuBLASLt) at MiniMax shapes, the MoE
+// (router, grouped decode path, per-expert GEMM prefill path), softmax attention (causal GQA prefill: own kernel and
+// cuDNN SDPA; split-KV decode), and the small fused kernels, with the copy ceiling measured in the same process.
+// One JSON object per line, e.g. {"op": "gemm", "name": "square", "m": 8192, ..., "ms": ..., "tflops": ...}.
+// Inputs are random (hashed normals), never zeros; times are CUDA-event medians after warm-up.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bench/bench_common.cuh"
+#include "kernels/attention_cuda.h"
+#include "kernels/embedding_cuda.h"
+#include "kernels/gemm_cuda.h"
+#include "kernels/moe_cuda.h"
+#include "kernels/norm_cuda.h"
+#include "kernels/rope_cuda.h"
+#include "kernels/sampling_cuda.h"
+
+namespace {
+
+using namespace volt::bench;
+namespace vc = volt::cuda;
+constexpr int kD = 128;
+
+char g_line[1024];
+template <typename... A>
+void emitf(const char* fmt, A... a) {
+    std::snprintf(g_line, sizeof g_line, fmt, a...);
+    emit(g_line);
+}
+
+template <typename T>
+T* dalloc(size_t n) {
+    void* p = nullptr;
+    CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
+    return static_cast<T*>(p);
+}
+__nv_bfloat16* rand_bf16(size_t n, uint64_t seed, float scale = 1.0f) {
+    auto* p = dalloc<__nv_bfloat16>(n);
+    fill_normal<<<4096, 256>>>(p, n, seed, scale);
+    CHECK(cudaGetLastError());
+    return p;
+}
+
+// ---- GEMM ---------------------------------------------------------------------------------------------------------
+void bench_gemm(bool quick) {
+    struct Shape {
+        const char* name;
+        int64_t m, n, k;
+        vc::GemmEpilogue epi;
+    };
+    std::vector<Shape> shapes = {
+        {"square_8192", 8192, 8192, 8192, vc::GemmEpilogue::kNone},
+        {"qkv_prefill", 4096, 24576, 6144, vc::GemmEpilogue::kNone},
+        {"out_prefill", 4096, 6144, 8192, vc::GemmEpilogue::kNone},
+        {"vit_fc1_bias_gelu", 4616, 4096, 1024, vc::GemmEpilogue::kBiasGelu},
+        {"qkv_decode", 1, 24576, 6144, vc::GemmEpilogue::kNone},
+        {"out_decode_b8", 8, 6144, 8192, vc::GemmEpilogue::kNone},
+        {"lm_head_decode", 1, 200064, 6144, vc::GemmEpilogue::kNone},
+    };
+    if (quick) shapes.erase(shapes.begin() + 2, shapes.begin() + 4);
+    for (const Shape& s : shapes) {
+        __nv_bfloat16* a = rand_bf16(s.m * s.k, 1);
+        __nv_bfloat16* b = rand_bf16(s.n * s.k, 2, 1.0f / std::sqrt(float(s.k)));
+        __nv_bfloat16* bias = rand_bf16(s.n, 3);
+        auto* c = dalloc<__nv_bfloat16>(s.m * s.n);
+        vc::GemmParams p;
+        p.m = s.m, p.n = s.n, p.k = s.k, p.a = a, p.lda = s.k, p.b = b, p.ldb = s.k, p.c = c, p.ldc = s.n;
+        p.epilogue = s.epi;
+        p.bias = s.epi == vc::GemmEpilogue::kNone ? nullptr : bias;
+        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, s.m == 8192 ? 20 : 50);
+        const double flops = 2.0 * s.m * s.n * s.k;
+        const double bytes = 2.0 * (s.m * s.k + s.n * s.k + s.m * s.n);
+        emitf("{\"op\": \"gemm\", \"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"ms\": %.4f, "
+              "\"tflops\": %.1f, \"tbps\": %.3f}",
+              s.name, (long long)s.m, (long long)s.n, (long long)s.k, ms, flops / ms / 1e9, bytes / ms / 1e9);
+        dfree(a, b, bias, c);
+    }
+}
+
+// ---- MoE ----------------------------------------------------------------------------------------------------------
+void bench_moe(bool quick) {
+    const int E = 32, k = 2;
+    const int64_t H = 6144, I = 9216;
+    const size_t per = static_cast<size_t>(I * H);
+    __nv_bfloat16* w = rand_bf16(3 * E * per, 11, 0.02f);  // 10.9 GB: [w1 | w3 | w2] per expert
+    std::vector<const void*> w1(E), w3(E), w2(E);
+    for (int e = 0; e < E; ++e) {
+        w1[e] = w + (3 * e) * per;
+        w3[e] = w + (3 * e + 1) * per;
+        w2[e] = w + (3 * e + 2) * per;
+    }
+    auto* wg = dalloc<float>(E * H);
+    fill_normal_f32<<<1024, 256>>>(wg, E * H, 12, 1.0f / std::sqrt(float(H)));
+    CHECK(cudaGetLastError());
+    std::vector<int64_t> tokens = {1, 8, 64, 8192};
+    if (quick) tokens = {1, 64, 8192};
+    for (int64_t T : tokens) {
+        __nv_bfloat16* x = rand_bf16(T * H, 13 + T);
+        auto* out = dalloc<__nv_bfloat16>(T * H);
+        auto* ids = dalloc<int32_t>(T * k);
+        auto* wts = dalloc<float>(T * k);
+        auto* logits = dalloc<float>(T * E);
+        vc::MoeRouterParams r;
+        r.num_tokens = T, r.hidden = H, r.num_experts = E, r.top_k = k, r.x = x, r.x_stride = H;
+        r.gate_weight = wg, r.logits = logits, r.expert_ids = ids, r.weights = wts;
+        const double router_ms = median_ms([&](int) { CHECK_STATUS(vc::run(r, nullptr)); }, 3, 20);
+        std::vector<int32_t> hids(T * k);
+        CHECK(cudaMemcpy(hids.data(), ids, hids.size() * 4, cudaMemcpyDeviceToHost));
+        const std::set<int32_t> touched(hids.begin(), hids.end());
+        vc::MoeExpertsParams p;
+        p.num_tokens = T, p.hidden = H, p.intermediate = I, p.num_experts = E, p.top_k = k;
+        p.x = x, p.x_stride = H, p.expert_ids = ids, p.weights = wts;
+        p.w1 = w1.data(), p.w3 = w3.data(), p.w2 = w2.data(), p.out = out, p.out_stride = H;
+        const size_t ws_bytes = vc::moe_workspace_bytes(p);
+        void* ws = dalloc<char>(ws_bytes);
+        p.workspace = ws, p.workspace_bytes = ws_bytes;
+        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 3, T >= 1024 ? 10 : 50);
+        const double total_ms = median_ms(
+            [&](int) {
+                CHECK_STATUS(vc::run(r, nullptr));
+                CHECK_STATUS(vc::run(p, nullptr));
+            },
+            3, T >= 1024 ? 10 : 50);
+        const double flops = 2.0 * 3 * T * k * H * I;
+        const double bytes = 3.0 * touched.size() * per * 2 + 4.0 * T * H;
+        emitf("{\"op\": \"moe\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
+              "\"router_ms\": %.4f, \"total_ms\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f, \"w13_fused\": true}",
+              (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm", ms, router_ms,
+              total_ms, flops / ms / 1e9, bytes / ms / 1e9);
+        dfree(x, out, ids, wts, logits, ws);
+    }
+    dfree(w, wg);
+}
+
+// ---- attention ----------------------------------------------------------------------------------------------------
+void bench_attention_prefill(bool quick) {
+    const int Hq = 64, Hkv = 8;
+    std::vector<int64_t> lengths = {8192, 32768, 131072};
+    if (quick) lengths = {8192, 32768};
+    for (int64_t T : lengths) {
+        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 21);
+        __nv_bfloat16* kk = rand_bf16(T * Hkv * kD, 22);
+        __nv_bfloat16* v = rand_bf16(T * Hkv * kD, 23);
+        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
+        // own and cudnn on the model's token-major layout [T, H, D]; cudnn_bhsd on head-major [H, T, D] buffers
+        // (the layout torch's SDPA anchor uses), to separate layout effects from kernel speed.
+        for (const char* variant : {"own", "cudnn", "cudnn_bhsd"}) {
+            const bool own = variant[0] == 'o', bhsd = std::strlen(variant) > 5;
+            if (!own && !vc::cudnn_attention_available()) {
+                emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"ms\": null, "
+                      "\"note\": \"cuDNN SDPA unavailable\"}",
+                      variant, (long long)T);
+                continue;
+            }
+            vc::AttentionParams p;
+            p.prefill_backend = own ? vc::AttentionBackend::kOwn : vc::AttentionBackend::kCudnn;
+            p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
+            p.scale = 1.0f / std::sqrt(float(kD));
+            const int64_t tq = bhsd ? kD : Hq * kD, hq = bhsd ? T * kD : kD;
+            const int64_t tk = bhsd ? kD : Hkv * kD, hk = bhsd ? T * kD : kD;
+            p.q = q, p.q_stride_token = tq, p.q_stride_head = hq;
+            p.k = kk, p.k_stride_token = tk, p.k_stride_head = hk;
+            p.v = v, p.v_stride_token = tk, p.v_stride_head = hk;
+            p.o = o, p.o_stride_token = tq, p.o_stride_head = hq;
+            const int reps = T >= 131072 ? 3 : T >= 32768 ? 5 : 20;
+            const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, reps);
+            const double flops = 2.0 * T * T * kD * Hq;  // causal: half of 4 T^2 D H
+            emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"Hq\": %d, \"Hkv\": %d, "
+                  "\"ms\": %.3f, \"tflops\": %.1f}",
+                  variant, (long long)T, Hq, Hkv, ms,
+                  flops / ms / 1e9);
+        }
+        dfree(q, kk, v, o);
+    }
+}
+
+void bench_attention_decode(bool quick) {
+    const int Hq = 64, Hkv = 8;
+    struct Case {
+        int B;
+        int64_t L;
+    };
+    std::vector<Case> cases = {{1, 262144}, {16, 32768}, {64, 4096}};
+    if (quick) cases.pop_back();
+    for (const Case& c : cases) {
+        __nv_bfloat16* q = rand_bf16(c.B * Hq * kD, 31);
+        __nv_bfloat16* kk = rand_bf16(c.B * c.L * Hkv * kD, 32);
+        __nv_bfloat16* v = rand_bf16(c.B * c.L * Hkv * kD, 33);
+        auto* o = dalloc<__nv_bfloat16>(c.B * Hq * kD);
+        std::vector<int32_t> lens(c.B, static_cast<int32_t>(c.L)), start(c.B);
+        for (int n = 0; n < c.B; ++n) start[n] = static_cast<int32_t>(n * c.L);
+        auto* dlens = dalloc<int32_t>(c.B);
+        auto* dstart = dalloc<int32_t>(c.B);
+        CHECK(cudaMemcpy(dlens, lens.data(), c.B * 4, cudaMemcpyHostToDevice));
+        CHECK(cudaMemcpy(dstart, start.data(), c.B * 4, cudaMemcpyHostToDevice));
+        vc::AttentionParams p;
+        p.phase = vc::AttentionPhase::kDecode;
+        p.num_tokens = c.B, p.num_seqs = c.B, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        p.kv_lens = dlens, p.kv_start = dstart, p.max_seqlen_kv = c.L;
+        const size_t ws_bytes = vc::attention_workspace_bytes(p);
+        void* ws = dalloc<char>(ws_bytes);
+        p.workspace = ws, p.workspace_bytes = ws_bytes;
+        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, 50);
+        const double bytes = 2.0 * 2 * c.B * c.L * Hkv * kD + 2.0 * 2 * c.B * Hq * kD;
+        emitf("{\"op\": \"attn_decode\", \"B\": %d, \"L\": %lld, \"Hq\": %d, \"Hkv\": %d, \"ms\": %.4f, "
+              "\"tbps\": %.3f, \"workspace_mb\": %.1f}",
+              c.B, (long long)c.L, Hq, Hkv, ms, bytes / ms / 1e9, ws_bytes / 1048576.0);
+        dfree(q, kk, v, o, dlens, dstart, ws);
+    }
+}
+
+// ---- small kernels ------------------------------------------------------------------------------------------------
+void bench_small() {
+    const int64_t T = 8192, W = 6144;
+    {
+        __nv_bfloat16* x = rand_bf16(T * W, 41);
+        __nv_bfloat16* r = rand_bf16(T * W, 42);
+        __nv_bfloat16* w = rand_bf16(W, 43);
+        auto* out = dalloc<__nv_bfloat16>(T * W);
+        auto* sum = dalloc<__nv_bfloat16>(T * W);
+        vc::RmsNormParams p;
+        p.num_tokens = T, p.width = W, p.x = x, p.x_stride = W, p.residual = r, p.residual_stride = W;
+        p.residual_alpha = 3.5566f, p.weight = w, p.out = out, p.out_stride = W, p.sum_out = sum, p.sum_stride = W;
+        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, 50);
+        emitf("{\"op\": \"rms_norm_residual\", \"T\": %lld, \"W\": %lld, \"ms\": %.4f, \"tbps\": %.3f}",
+              (long long)T, (long long)W, ms, 4.0 * 2 * T * W / ms / 1e9);
+        __nv_bfloat16* q = rand_bf16(T * 64 * kD, 44);
+        __nv_bfloat16* kh = rand_bf16(T * 8 * kD, 45);
+        vc::RopeParams rp;
+        rp.num_tokens = T, rp.head_dim = kD, rp.rotary_dim = 64, rp.theta = 1e7, rp.start_position = 100000;
+        rp.x = q, rp.num_heads = 64, rp.stride_token = 64 * kD, rp.stride_head = kD;
+        rp.x2 = kh, rp.num_heads2 = 8, rp.stride_token2 = 8 * kD, rp.stride_head2 = kD;
+        const double rms = median_ms([&](int) { CHECK_STATUS(vc::run(rp, nullptr)); }, 5, 50);
+        // Bytes touched: the rotated halves only (read + write).
+        emitf("{\"op\": \"rope\", \"T\": %lld, \"heads\": 72, \"ms\": %.4f, \"tbps\": %.3f}", (long long)T, rms,
+              2.0 * 2 * T * 72 * 64 / rms / 1e9);
+        dfree(q, kh);
+        vc::SwigluParams sp;
+        sp.rows = T / 2, sp.width = W, sp.gate = x, sp.gate_stride = 2 * W, sp.up = x + W, sp.up_stride = 2 * W;
+        sp.out = out, sp.out_stride = W;
+        const double sms = median_ms([&](int) { CHECK_STATUS(vc::run(sp, nullptr)); }, 5, 50);
+        emitf("{\"op\": \"swiglu\", \"rows\": %lld, \"I\": %lld, \"ms\": %.4f, \"tbps\": %.3f}", (long long)(T / 2),
+              (long long)W, sms, 3.0 * 2 * (T / 2) * W / sms / 1e9);
+        dfree(x, r, w, out, sum);
+    }
+    const int64_t V = 200064;
+    {
+        __nv_bfloat16* table = rand_bf16(V * W, 51);
+        std::vector<int32_t> ids(T);
+        for (int64_t t = 0; t < T; ++t) ids[t] = static_cast<int32_t>((t * 7919) % V);
+        auto* dids = dalloc<int32_t>(T);
+        CHECK(cudaMemcpy(dids, ids.data(), T * 4, cudaMemcpyHostToDevice));
+        auto* out = dalloc<__nv_bfloat16>(T * W);
+        vc::EmbeddingParams p{.num_tokens = T, .ids = dids, .vocab_size = V, .hidden = W, .table = table,
+                              .out = out, .out_stride = W};
+        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, 50);
+        emitf("{\"op\": \"embedding\", \"T\": %lld, \"H\": %lld, \"ms\": %.4f, \"tbps\": %.3f}", (long long)T,
+              (long long)W, ms, 2.0 * 2 * T * W / ms / 1e9);
+        dfree(table, dids, out);
+    }
+    {
+        const int64_t N = 64;
+        auto* logits = dalloc<float>(N * V);
+        fill_normal_f32<<<4096, 256>>>(logits, N * V, 61, 3.0f);
+        CHECK(cudaGetLastError());
+        std::vector<double> u(N);
+        for (int64_t i = 0; i < N; ++i) u[i] = (i * 0.618033988749895) - std::floor(i * 0.618033988749895);
+        auto* du = dalloc<double>(N);
+        CHECK(cudaMemcpy(du, u.data(), N * 8, cudaMemcpyHostToDevice));
+        auto* out = dalloc<int32_t>(N);
+        struct Mode {
+            const char* name;
+            volt::SamplingParams s;
+        };
+        const Mode modes[] = {{"greedy", {.temperature = 0.0f}},
+                              {"top_k50", {.temperature = 0.8f, .top_k = 50}},
+                              {"top_p0.9", {.temperature = 0.8f, .top_p = 0.9f}}};
+        for (const Mode& m : modes) {
+            vc::SampleParams p;
+            p.num_rows = N, p.vocab_size = V, p.logits = logits, p.logits_stride = V, p.sampling = m.s;
+            p.uniform = du, p.out_ids = out;
+            const size_t ws_bytes = vc::sample_workspace_bytes(p);
+            void* ws = dalloc<char>(ws_bytes);
+            p.workspace = ws, p.workspace_bytes = ws_bytes;
+            const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 3, 20);
+            emitf("{\"op\": \"sample\", \"mode\": \"%s\", \"N\": %lld, \"V\": %lld, \"ms\": %.4f, \"tbps\": %.3f}",
+                  m.name, (long long)N, (long long)V, ms, 4.0 * N * V / ms / 1e9);
+            dfree(ws);
+        }
+        dfree(logits, du, out);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string json_path, only;
+    bool quick = false;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        if (!std::strcmp(argv[i], "--quick")) quick = true;
+        // Comma-separated parts: gemm,moe,prefill,decode,small (default: all).
+        if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
+    if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
+    cudaDeviceProp prop{};
+    CHECK(cudaGetDeviceProperties(&prop, 0));
+    emitf("{\"op\": \"device\", \"name\": \"%s\", \"sms\": %d, \"l2_mb\": %.1f, \"cudnn\": %s}", prop.name,
+          prop.multiProcessorCount, prop.l2CacheSize / 1048576.0, vc::cudnn_attention_available() ? "true" : "false");
+    {
+        const size_t bytes = size_t{2} << 30;
+        void *src = nullptr, *dst = nullptr;
+        CHECK(cudaMalloc(&src, bytes));
+        CHECK(cudaMalloc(&dst, bytes));
+        fill_normal<<<1024, 256>>>(static_cast<__nv_bfloat16*>(src), bytes / 2, 1, 1.0f);
+        CHECK(cudaGetLastError());
+        const double ms =
+            median_ms([&](int) { CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); }, 3, 20);
+        emitf("{\"op\": \"copy\", \"bytes\": %zu, \"ms\": %.4f, \"tbps\": %.3f}", 2 * bytes, ms, 2.0 * bytes / ms / 1e9);
+        dfree(src, dst);
+    }
+    auto want = [&](const char* s) { return only.empty() || ("," + only + ",").find("," + std::string(s) + ",") != std::string::npos; };
+    if (want("gemm")) bench_gemm(quick);
+    if (want("moe")) bench_moe(quick);
+    if (want("decode")) bench_attention_decode(quick);
+    if (want("small")) bench_small();
+    if (want("prefill")) bench_attention_prefill(quick);
+    if (json_file()) std::fclose(json_file());
+    return 0;
+}

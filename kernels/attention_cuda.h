@@ -1,0 +1,80 @@
+// Causal softmax attention with grouped KV heads on the GPU (MiniMax softmax layers, architecture §3). CUDA-only
+// interface; the CPU twin is cpu::attention (kernels/attention.h): query i of a sequence with P cached positions sits
+// at position P + i and attends to keys [0, P + i]:
+//     o_{t,h} = sum_j softmax_j(scale * q_{t,h} . k_{j,g}) v_{j,g},   g = h / (Hq / Hkv)
+// bf16 q/k/v/o, fp32 scores, softmax and accumulation, head_dim 128 (partial RoPE already applied to q and k).
+//
+// Sequences are batched: sequence n owns queries [cu_seqlens[n], cu_seqlens[n+1]) of q/o and keys
+// [kv_start[n], kv_start[n] + kv_lens[n]) of k/v (a packed prefill batch, or a KV cache with one region per
+// sequence); its cached prefix is P_n = kv_lens[n] - q_len_n >= 0.
+//   kDecode: exactly one query per sequence (query n belongs to sequence n; cu_seqlens ignored). Split-KV
+//     ("flash decoding"): one CTA per (key split, kv head, sequence) scores all Hq/Hkv query heads of the group
+//     against each key on tensor cores, so every K/V element is read once per group; splits are sized to fill the
+//     GPU and merged by a second kernel (needs the workspace, else one split per sequence).
+//   kPrefill: FlashAttention-2-style CTAs of 64 queries x one head (mma.sync, online softmax, causal tiles skipped);
+//     with cudnn-frontend at build time (VOLT_HAVE_CUDNN_FRONTEND) and libcudnn loadable at run time, a single
+//     sequence without a cached prefix goes to cuDNN's SDPA instead (AttentionParams::prefill_backend; kAuto reads
+//     VOLT_ATTENTION_PREFILL=own|cudnn once per process, for A/B timing).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sdk/status.h"
+
+namespace volt::cuda {
+
+enum class AttentionPhase : uint8_t { kPrefill, kDecode };
+// Prefill kernel: kAuto = cuDNN when the batch qualifies and cuDNN is available, else the own kernel; kCudnn fails
+// with UNIMPLEMENTED when it cannot be used.
+enum class AttentionBackend : uint8_t { kAuto, kOwn, kCudnn };
+
+struct AttentionParams {
+    AttentionPhase phase = AttentionPhase::kPrefill;
+    AttentionBackend prefill_backend = AttentionBackend::kAuto;
+    int64_t num_tokens = 0;     // T: queries of all sequences (decode: T == N)
+    int num_seqs = 0;           // N
+    int num_heads = 0;          // Hq
+    int num_kv_heads = 0;       // Hkv, divides Hq; Hq / Hkv <= 16
+    int head_dim = 128;         // D (128 only)
+    float scale = 0.0f;         // usually 1/sqrt(D)
+
+    const void* q = nullptr;    // [T, Hq, D] bf16: (t, h, d) at q[t*q_stride_token + h*q_stride_head + d]
+    int64_t q_stride_token = 0, q_stride_head = 0;
+    const void* k = nullptr;    // [rows, Hkv, D] bf16
+    int64_t k_stride_token = 0, k_stride_head = 0;
+    const void* v = nullptr;    // [rows, Hkv, D] bf16
+    int64_t v_stride_token = 0, v_stride_head = 0;
+    void* o = nullptr;          // [T, Hq, D] bf16
+    int64_t o_stride_token = 0, o_stride_head = 0;
+
+    // [N + 1] device, prefill only: cu_seqlens[0] == 0, sequence n owns queries [cu_seqlens[n], cu_seqlens[n+1]),
+    // last == T. Null: one sequence of T queries (N must be 1).
+    const int32_t* cu_seqlens = nullptr;
+    // [N] device keys of each sequence (cached prefix + its new tokens). Null: kv_lens[n] = q_len_n (prefill without
+    // a prefix); required in decode.
+    const int32_t* kv_lens = nullptr;
+    // [N] device row of k/v where sequence n's key 0 sits. Null: cu_seqlens[n] (k/v packed like q; 0 without
+    // cu_seqlens); required in decode when N > 1.
+    const int32_t* kv_start = nullptr;
+    // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence.
+    int64_t max_seqlen_q = 0;
+    int64_t max_seqlen_kv = 0;
+
+    // Device scratch of attention_workspace_bytes(p) bytes (decode split-KV partials; prefill needs none — the cuDNN
+    // path keeps its workspace with its cached graph). Null or too small: decode runs one split per sequence
+    // (correct, slower on long contexts).
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
+};
+
+Status validate(const AttentionParams& p);
+// Scratch bytes `run` wants for this call on the current device (depends on shapes, max_seqlen_kv, the SM count).
+size_t attention_workspace_bytes(const AttentionParams& p);
+Status run(const AttentionParams& p, cudaStream_t stream);
+// Whether this build and machine can route prefill to cuDNN (cudnn-frontend compiled in, libcudnn loadable).
+bool cudnn_attention_available();
+
+}  // namespace volt::cuda

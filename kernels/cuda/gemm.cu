@@ -1,0 +1,297 @@
+// Dense bf16 GEMM through cuBLASLt (kernels/gemm_cuda.h), plus the SwiGLU and erf-GELU elementwise passes.
+//
+// Row-major C[M, N] = A[M, K] op(B) is computed as the column-major product C^T[N, M] = op(B)^T-ish x A^T: cuBLASLt's
+// "A" operand is the weight (stored column-major as [K, N] with ld = ldb when b_transposed, op = T — the "TN"
+// layout cuBLASLt is fastest at), its "B" operand the activations ([K, M], ld = lda, op = N), and the output [N, M]
+// with ld = ldc. The bias is then per row of the column-major output, i.e. per output feature, as cuBLASLt's BIAS
+// epilogue wants. Heuristic results are cached per shape, strides, epilogue and pointer alignment (the heuristic
+// excludes kernels that need more alignment than the pointers have; it assumes 256 bytes unless told).
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/gemm_cuda.h"
+#include "sdk/cuda_check.h"
+
+namespace volt::cuda {
+namespace {
+
+Status cublas_status(cublasStatus_t st, const char* expr, int line) {
+    if (st == CUBLAS_STATUS_SUCCESS) return Status::ok();
+    const StatusCode code = st == CUBLAS_STATUS_ALLOC_FAILED ? StatusCode::kResourceExhausted
+                            : st == CUBLAS_STATUS_NOT_SUPPORTED ? StatusCode::kUnimplemented
+                                                                 : StatusCode::kInternal;
+    return Status(code, str_cat(cublasLtGetStatusName(st), " (", cublasLtGetStatusString(st), ") from ", expr,
+                                " at kernels/cuda/gemm.cu:", line));
+}
+#define VOLT_CUBLAS_RETURN_IF_ERROR(expr) VOLT_RETURN_IF_ERROR(cublas_status((expr), #expr, __LINE__))
+
+// Largest power of two (<= 256) dividing the address: what the heuristic may assume about a buffer.
+uint32_t alignment_of(const void* p) {
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    uint32_t al = 256;
+    while (al > 1 && (a & (al - 1)) != 0) al >>= 1;
+    return al;
+}
+
+cublasLtEpilogue_t lt_epilogue(GemmEpilogue e) {
+    return (e == GemmEpilogue::kBias || e == GemmEpilogue::kBiasGelu) ? CUBLASLT_EPILOGUE_BIAS
+                                                                      : CUBLASLT_EPILOGUE_DEFAULT;
+}
+bool has_gelu(GemmEpilogue e) { return e == GemmEpilogue::kGelu || e == GemmEpilogue::kBiasGelu; }
+
+// ---- elementwise passes ---------------------------------------------------------------------------------------------
+constexpr int kEwThreads = 256;
+
+__device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+// One thread per 16-byte vector (8 elements) of a [rows, width] matrix: blockIdx.y walks rows (grid-stride beyond
+// 65535), x covers the row's vectors; no 64-bit division in the index math.
+__global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate, int64_t gs, const __nv_bfloat16* __restrict__ up,
+                              int64_t us, __nv_bfloat16* out, int64_t os, int64_t rows, int vec_per_row) {
+    const int v = blockIdx.x * blockDim.x + threadIdx.x;
+    if (v >= vec_per_row) return;
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        float g[8], u[8], y[8];
+        unpack8(*reinterpret_cast<const uint4*>(gate + r * gs + v * 8), g);
+        unpack8(*reinterpret_cast<const uint4*>(up + r * us + v * 8), u);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.0f + expf(-g[e])) * u[e];
+        *reinterpret_cast<uint4*>(out + r * os + v * 8) = pack8(y);
+    }
+}
+
+__global__ void gelu_kernel(const __nv_bfloat16* x, int64_t xs, const __nv_bfloat16* __restrict__ bias,
+                            __nv_bfloat16* out, int64_t os, int64_t rows, int vec_per_row) {
+    const int v = blockIdx.x * blockDim.x + threadIdx.x;
+    if (v >= vec_per_row) return;
+    float b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (bias) unpack8(*reinterpret_cast<const uint4*>(bias + v * 8), b);
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        float val[8];
+        unpack8(*reinterpret_cast<const uint4*>(x + r * xs + v * 8), val);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) val[e] = gelu_erf(val[e] + b[e]);
+        *reinterpret_cast<uint4*>(out + r * os + v * 8) = pack8(val);
+    }
+}
+
+dim3 ew_grid(int64_t rows, int64_t vec_per_row) {
+    return dim3(static_cast<unsigned>((vec_per_row + kEwThreads - 1) / kEwThreads),
+                static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+}
+
+bool ew_layout_ok(const void* p, int64_t stride) { return aligned16(p) && stride % 8 == 0; }
+
+}  // namespace
+
+Status validate(const GemmParams& p) {
+    if (p.m < 0 || p.n < 0 || p.k < 0) return invalid_argument("gemm (CUDA): negative size M=", p.m, " N=", p.n, " K=", p.k);
+    if (p.m == 0 || p.n == 0) return Status::ok();
+    if (p.k == 0) return invalid_argument("gemm (CUDA): K must be positive");
+    if (!p.a || !p.b || !p.c) return invalid_argument("gemm (CUDA): A, B and C must be set");
+    if (p.lda < p.k) return invalid_argument("gemm (CUDA): lda ", p.lda, " < K ", p.k);
+    if (p.ldb < (p.b_transposed ? p.k : p.n)) return invalid_argument("gemm (CUDA): ldb ", p.ldb, " too small");
+    if (p.ldc < p.n) return invalid_argument("gemm (CUDA): ldc ", p.ldc, " < N ", p.n);
+    const bool wants_bias = p.epilogue == GemmEpilogue::kBias || p.epilogue == GemmEpilogue::kBiasGelu;
+    if (wants_bias != (p.bias != nullptr))
+        return invalid_argument("gemm (CUDA): bias must be set exactly for the bias epilogues");
+    if (has_gelu(p.epilogue) && (p.n % 8 != 0 || !ew_layout_ok(p.c, p.ldc) || (p.bias && !aligned16(p.bias))))
+        return invalid_argument("gemm (CUDA): the GELU epilogues need N and ldc multiples of 8 and 16-byte aligned C");
+    const int64_t limit = 0x7fffffff;
+    if (p.m > limit || p.n > limit || p.k > limit)
+        return invalid_argument("gemm (CUDA): a size exceeds 2^31-1 (M=", p.m, " N=", p.n, " K=", p.k, ")");
+    return Status::ok();
+}
+
+// ---- the plan -------------------------------------------------------------------------------------------------------
+struct GemmPlan::Impl {
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool, uint32_t, uint32_t,
+                           uint32_t, uint32_t>;
+    struct Entry {
+        cublasLtMatmulDesc_t desc = nullptr;
+        cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+        cublasLtMatmulAlgo_t algo{};
+        ~Entry() {
+            if (la) cublasLtMatrixLayoutDestroy(la);
+            if (lb) cublasLtMatrixLayoutDestroy(lb);
+            if (lc) cublasLtMatrixLayoutDestroy(lc);
+            if (desc) cublasLtMatmulDescDestroy(desc);
+        }
+    };
+    cublasLtHandle_t handle = nullptr;
+    std::shared_ptr<void> workspace;
+    size_t workspace_bytes = 0;
+    int device = 0;
+    mutable std::mutex mu;
+    std::map<Key, std::unique_ptr<Entry>> cache;
+
+    ~Impl() {
+        cache.clear();
+        if (handle) cublasLtDestroy(handle);
+    }
+
+    Expected<Entry*> plan(const GemmParams& p) {
+        const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
+                      p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
+                      p.bias ? alignment_of(p.bias) : 256u};
+        auto it = cache.find(key);
+        if (it != cache.end()) return it->second.get();
+        auto e = std::make_unique<Entry>();
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&e->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        const cublasOperation_t ta = p.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+        const cublasLtEpilogue_t epi = lt_epilogue(p.epilogue);
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        if (epi == CUBLASLT_EPILOGUE_BIAS) {
+            const cudaDataType_t bt = CUDA_R_16BF;
+            VOLT_CUBLAS_RETURN_IF_ERROR(
+                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+        }
+        // Stored (pre-op) shapes of the column-major operands.
+        const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lb, CUDA_R_16BF, p.k, p.m, p.lda));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lc, CUDA_R_16BF, p.n, p.m, p.ldc));
+
+        cublasLtMatmulPreference_t pref = nullptr;
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
+        std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, decltype(&cublasLtMatmulPreferenceDestroy)>
+            pref_guard(pref, cublasLtMatmulPreferenceDestroy);
+        const uint64_t ws = workspace_bytes;
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+        const uint32_t al_a = alignment_of(p.b), al_b = alignment_of(p.a), al_c = alignment_of(p.c);
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+        cublasLtMatmulHeuristicResult_t result{};
+        int found = 0;
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle, e->desc, e->la, e->lb, e->lc, e->lc, pref,
+                                                                   1, &result, &found));
+        if (found < 1)
+            return unimplemented("gemm (CUDA): cuBLASLt has no algorithm for M=", p.m, " N=", p.n, " K=", p.k,
+                                 " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc);
+        e->algo = result.algo;
+        Entry* raw = e.get();
+        cache.emplace(key, std::move(e));
+        return raw;
+    }
+};
+
+GemmPlan::GemmPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GemmPlan::~GemmPlan() = default;
+
+Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes) {
+    auto impl = std::make_unique<Impl>();
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&impl->device));
+    VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&impl->handle));
+    if (workspace_bytes > 0) {
+        void* ws = nullptr;
+        VOLT_CUDA_RETURN_IF_ERROR(cudaMalloc(&ws, workspace_bytes));
+        impl->workspace = std::shared_ptr<void>(ws, [](void* q) { cudaFree(q); });
+    }
+    impl->workspace_bytes = workspace_bytes;
+    return std::unique_ptr<GemmPlan>(new GemmPlan(std::move(impl)));
+}
+
+size_t GemmPlan::cached_shapes() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return impl_->cache.size();
+}
+
+Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    if (p.m == 0 || p.n == 0) return Status::ok();
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p));
+        if (p.bias) {
+            const void* bias = p.bias;
+            VOLT_CUBLAS_RETURN_IF_ERROR(
+                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        }
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(impl_->handle, e->desc, &p.alpha, p.b, e->la, p.a, e->lb, &p.beta,
+                                                   p.c, e->lc, p.c, e->lc, &e->algo, impl_->workspace.get(),
+                                                   impl_->workspace_bytes, stream));
+    }
+    if (has_gelu(p.epilogue)) {
+        // The bias is already in C (cuBLASLt epilogue); GELU in place.
+        const int64_t vpr = p.n / 8;
+        gelu_kernel<<<ew_grid(p.m, vpr), kEwThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(p.c), p.ldc,
+                                                                   nullptr, static_cast<__nv_bfloat16*>(p.c), p.ldc,
+                                                                   p.m, static_cast<int>(vpr));
+        VOLT_CUDA_CHECK_LAUNCH();
+    }
+    return Status::ok();
+}
+
+Status run(const GemmParams& p, cudaStream_t stream) {
+    static std::mutex mu;
+    // Never destroyed: cuBLASLt handles must not be torn down after the CUDA context at process exit.
+    static auto* plans = new std::map<std::pair<int, cudaStream_t>, std::unique_ptr<GemmPlan>>();
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    GemmPlan* plan = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        auto& slot = (*plans)[{device, stream}];
+        if (!slot) {
+            VOLT_ASSIGN_OR_RETURN(slot, GemmPlan::create());
+        }
+        plan = slot.get();
+    }
+    return plan->run(p, stream);
+}
+
+Status run(const SwigluParams& p, cudaStream_t stream) {
+    if (p.rows < 0 || p.width <= 0 || p.width % 8 != 0)
+        return invalid_argument("swiglu (CUDA): rows (", p.rows, ") >= 0 and width (", p.width,
+                                ") a positive multiple of 8");
+    if (p.rows == 0) return Status::ok();
+    if (!p.gate || !p.up || !p.out) return invalid_argument("swiglu (CUDA): gate, up and out must be set");
+    if (!ew_layout_ok(p.gate, p.gate_stride) || !ew_layout_ok(p.up, p.up_stride) || !ew_layout_ok(p.out, p.out_stride) ||
+        (p.rows > 1 && (p.gate_stride < p.width || p.up_stride < p.width || p.out_stride < p.width)))
+        return invalid_argument("swiglu (CUDA): 16-byte aligned rows, strides >= width and multiples of 8");
+    const int64_t vpr = p.width / 8;
+    swiglu_kernel<<<ew_grid(p.rows, vpr), kEwThreads, 0, stream>>>(
+        static_cast<const __nv_bfloat16*>(p.gate), p.gate_stride, static_cast<const __nv_bfloat16*>(p.up),
+        p.up_stride, static_cast<__nv_bfloat16*>(p.out), p.out_stride, p.rows, static_cast<int>(vpr));
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+Status run(const GeluParams& p, cudaStream_t stream) {
+    if (p.rows < 0 || p.width <= 0 || p.width % 8 != 0)
+        return invalid_argument("gelu (CUDA): rows (", p.rows, ") >= 0 and width (", p.width,
+                                ") a positive multiple of 8");
+    if (p.rows == 0) return Status::ok();
+    if (!p.x || !p.out) return invalid_argument("gelu (CUDA): x and out must be set");
+    if (!ew_layout_ok(p.x, p.x_stride) || !ew_layout_ok(p.out, p.out_stride) || (p.bias && !aligned16(p.bias)) ||
+        (p.rows > 1 && (p.x_stride < p.width || p.out_stride < p.width)))
+        return invalid_argument("gelu (CUDA): 16-byte aligned rows, strides >= width and multiples of 8");
+    const int64_t vpr = p.width / 8;
+    gelu_kernel<<<ew_grid(p.rows, vpr), kEwThreads, 0, stream>>>(
+        static_cast<const __nv_bfloat16*>(p.x), p.x_stride, static_cast<const __nv_bfloat16*>(p.bias),
+        static_cast<__nv_bfloat16*>(p.out), p.out_stride, p.rows, static_cast<int>(vpr));
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+}  // namespace volt::cuda

@@ -1,0 +1,578 @@
+// MoE router and experts on the GPU (kernels/moe_cuda.h).
+//
+// Router, large batches: one CTA per 32 tokens; the hidden dimension walks in chunks of 128 staged in shared memory
+// (the fp32 gate weight chunk [E, 128], rows padded against bank conflicts, and the tokens' x chunk widened to fp32);
+// lane e of a warp accumulates expert e's logit for the warp's 4 tokens, so the router weight is read from L2 once
+// per 32 tokens. Softmax, top-k and renormalisation then run in the same warp (one lane per expert). Small batches
+// (<= kMoeDecodeMaxTokens): one CTA of E warps per 8 tokens, each warp streaming one expert's weight row with all
+// its loads in flight (the chunked kernel took 0.14 ms for one token, latency-bound on one SM).
+//
+// Experts (see the header for the two paths). Grouped GEMV work item = (expert, block of output rows); 8 warps, each
+// warp kVecRows weight rows; the x (or intermediate) rows of up to 8 of the expert's tokens are staged in shared
+// memory per 2048-column chunk and every weight vector loaded (16 bytes, kUnroll * kVecRows in flight per lane) is
+// used against all of them. Output rows are warp-reduced at the end of the item.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/gemm_cuda.h"
+#include "kernels/moe_cuda.h"
+#include "sdk/cuda_check.h"
+
+namespace volt::cuda {
+namespace {
+
+// ---- router ---------------------------------------------------------------------------------------------------------
+constexpr int kRouterThreads = 256;
+constexpr int kRouterTokensPerWarp = 4;
+constexpr int kRouterTokens = kRouterThreads / 32 * kRouterTokensPerWarp;  // 32 per CTA
+constexpr int kRouterChunk = 128;
+constexpr int kRouterPad = kRouterChunk + 4;  // row stride of the weight chunk (floats): conflict-free float4 reads
+constexpr int kRouterSmallTokens = 8;         // small batches: tokens per CTA of the per-expert logit kernel
+
+// Softmax over the warp's E logits (lane e holds expert e's, lanes >= E hold -inf), then the top k by repeated warp
+// argmax (larger probability, then lower index), renormalised. Run twice so that the renormalising sum is known
+// before the weights are written (no per-thread arrays); lane 0 writes token t's ids and weights.
+__device__ __forceinline__ void route_token(float l, int lane, int E, int k, bool renorm, int64_t t, int32_t* ids_out,
+                                            float* w_out) {
+    float mx = l;
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, d));
+    const float ex = lane < E ? expf(l - mx) : 0.0f;
+    float sum = ex;
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
+    const float prob = lane < E ? ex / sum : -1.0f;  // -1: never chosen
+    float kept = 0.0f;
+    for (int pass = 0; pass < 2; ++pass) {
+        float mine = prob;
+#pragma unroll 1
+        for (int s = 0; s < k; ++s) {
+            float bp = mine;
+            int be = lane;
+            warp_argmax(bp, be);
+            if (lane == be) mine = -2.0f;  // taken
+            if (pass == 0) {
+                kept += bp;
+            } else if (lane == 0) {
+                ids_out[t * k + s] = be;
+                w_out[t * k + s] = renorm ? bp / kept : bp;
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(kRouterThreads) router_kernel(const __nv_bfloat16* __restrict__ x, int64_t xs,
+                                                                const float* __restrict__ wg, int64_t T, int64_t H,
+                                                                int E, int k, bool renorm, float* logits_out,
+                                                                int32_t* ids_out, float* w_out) {
+    __shared__ __align__(16) float sw[kMoeMaxExperts][kRouterPad];
+    __shared__ __align__(16) float sx[kRouterTokens][kRouterChunk];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int64_t t0 = int64_t{blockIdx.x} * kRouterTokens;
+    float acc[kRouterTokensPerWarp] = {};
+    for (int64_t h0 = 0; h0 < H; h0 += kRouterChunk) {
+        const int width = static_cast<int>(std::min<int64_t>(kRouterChunk, H - h0));  // a multiple of 8
+        __syncthreads();
+        for (int i = tid; i < E * (kRouterChunk / 4); i += kRouterThreads) {
+            const int e = i / (kRouterChunk / 4), c = (i % (kRouterChunk / 4)) * 4;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (c < width) v = *reinterpret_cast<const float4*>(wg + e * H + h0 + c);  // H % 8 == 0: aligned
+            *reinterpret_cast<float4*>(&sw[e][c]) = v;
+        }
+        for (int i = tid; i < kRouterTokens * (kRouterChunk / 8); i += kRouterThreads) {
+            const int r = i / (kRouterChunk / 8), c = (i % (kRouterChunk / 8)) * 8;
+            float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (t0 + r < T && c < width) unpack8(*reinterpret_cast<const uint4*>(x + (t0 + r) * xs + h0 + c), f);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) sx[r][c + e] = f[e];
+        }
+        __syncthreads();
+        if (lane < E) {
+#pragma unroll 4
+            for (int c = 0; c < width; c += 4) {
+                const float4 w = *reinterpret_cast<const float4*>(&sw[lane][c]);
+#pragma unroll
+                for (int j = 0; j < kRouterTokensPerWarp; ++j) {
+                    const float4 xv = *reinterpret_cast<const float4*>(&sx[warp * kRouterTokensPerWarp + j][c]);
+                    acc[j] = fmaf(w.x, xv.x, fmaf(w.y, xv.y, fmaf(w.z, xv.z, fmaf(w.w, xv.w, acc[j]))));
+                }
+            }
+        }
+    }
+    // Softmax + top-k per token, one lane per expert (unrolled: acc[j] stays in registers).
+#pragma unroll
+    for (int j = 0; j < kRouterTokensPerWarp; ++j) {
+        const int64_t t = t0 + warp * kRouterTokensPerWarp + j;
+        if (t >= T) break;
+        const float l = lane < E ? acc[j] : -INFINITY;
+        if (logits_out && lane < E) logits_out[t * E + lane] = l;
+        route_token(l, lane, E, k, renorm, t, ids_out, w_out);
+    }
+}
+
+// Small batches (decode): one CTA of E warps per 8 tokens; warp e streams expert e's fp32 weight row with 16-byte
+// loads (all E rows in flight at once) against the 8 tokens' x, so the router weight is read once per 8 tokens; the
+// logits meet in shared memory and warp j routes token j. Summation order is fixed (per-lane strided sums, then a
+// fixed shuffle tree).
+__global__ void __launch_bounds__(32 * kMoeMaxExperts) router_small_kernel(const __nv_bfloat16* __restrict__ x,
+                                                                          int64_t xs, const float* __restrict__ wg,
+                                                                          int64_t T, int64_t H, int E, int k,
+                                                                          bool renorm, float* logits_out,
+                                                                          int32_t* ids_out, float* w_out) {
+    __shared__ float sl[kRouterSmallTokens][kMoeMaxExperts];
+    const int e = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t t0 = int64_t{blockIdx.x} * kRouterSmallTokens;
+    const int nt = static_cast<int>(std::min<int64_t>(kRouterSmallTokens, T - t0));
+    float acc[kRouterSmallTokens] = {};
+    const float* w = wg + e * H;
+    for (int64_t v = lane; e < E && v < H / 8; v += 32) {  // warps past E (E < 8) only route
+        const float4 w0 = *reinterpret_cast<const float4*>(w + v * 8);
+        const float4 w1 = *reinterpret_cast<const float4*>(w + v * 8 + 4);
+#pragma unroll
+        for (int j = 0; j < kRouterSmallTokens; ++j) {
+            if (j >= nt) break;
+            float f[8];
+            unpack8(*reinterpret_cast<const uint4*>(x + (t0 + j) * xs + v * 8), f);
+            acc[j] = fmaf(w0.x, f[0], fmaf(w0.y, f[1], fmaf(w0.z, f[2], fmaf(w0.w, f[3], acc[j]))));
+            acc[j] = fmaf(w1.x, f[4], fmaf(w1.y, f[5], fmaf(w1.z, f[6], fmaf(w1.w, f[7], acc[j]))));
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < kRouterSmallTokens; ++j) {
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], d);
+        if (lane == 0 && e < E) sl[j][e] = acc[j];
+    }
+    __syncthreads();
+    const int j = e;  // warp j routes token t0 + j
+    if (j < nt) {
+        const int64_t t = t0 + j;
+        const float l = lane < E ? sl[j][lane] : -INFINITY;
+        if (logits_out && lane < E) logits_out[t * E + lane] = l;
+        route_token(l, lane, E, k, renorm, t, ids_out, w_out);
+    }
+}
+
+// ---- permutation ----------------------------------------------------------------------------------------------------
+constexpr int kPermThreads = 1024;
+constexpr int kMaxExperts = 256;
+
+// Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
+// inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
+// per-warp expert counts in shared memory, running per-expert bases across chunks.
+__global__ void __launch_bounds__(kPermThreads) permute_kernel(const int32_t* __restrict__ ids, int64_t n, int E,
+                                                               int32_t* offsets, int32_t* perm, int32_t* inv) {
+    __shared__ int32_t count[kMaxExperts];
+    __shared__ int32_t base[kMaxExperts];
+    __shared__ int32_t warp_count[kPermThreads / 32][kMaxExperts];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    for (int e = tid; e < E; e += kPermThreads) count[e] = 0;
+    __syncthreads();
+    for (int64_t i = tid; i < n; i += kPermThreads) {
+        const int e = ids[i];
+        if (e >= 0 && e < E) atomicAdd(&count[e], 1);
+    }
+    __syncthreads();
+    if (tid == 0) {
+        int32_t run = 0;
+        for (int e = 0; e < E; ++e) {
+            offsets[e] = run;
+            base[e] = run;
+            run += count[e];
+        }
+        offsets[E] = run;
+    }
+    __syncthreads();
+    for (int64_t c0 = 0; c0 < n; c0 += kPermThreads) {
+        for (int e = lane; e < E; e += 32) warp_count[warp][e] = 0;
+        __syncthreads();
+        const int64_t i = c0 + tid;
+        const int e = i < n ? ids[i] : -1;
+        const bool valid = e >= 0 && e < E;
+        const unsigned peers = __match_any_sync(0xffffffffu, valid ? e : -1);
+        const int rank = __popc(peers & ((1u << lane) - 1));
+        if (valid && rank == 0) warp_count[warp][e] = __popc(peers);
+        __syncthreads();
+        if (valid) {
+            int before = 0;
+            for (int w = 0; w < warp; ++w) before += warp_count[w][e];
+            const int pos = base[e] + before + rank;
+            perm[pos] = static_cast<int32_t>(i);
+            inv[i] = pos;
+        } else if (i < n) {
+            inv[i] = -1;
+        }
+        __syncthreads();
+        for (int ee = tid; ee < E; ee += kPermThreads) {
+            int tot = 0;
+            for (int w = 0; w < kPermThreads / 32; ++w) tot += warp_count[w][ee];
+            base[ee] += tot;
+        }
+        __syncthreads();
+    }
+}
+
+// x_perm[pos] = x[perm[pos] / k] for every placed assignment (GEMM path).
+__global__ void gather_kernel(const __nv_bfloat16* __restrict__ x, int64_t xs, const int32_t* __restrict__ perm,
+                              const int32_t* __restrict__ offsets, int E, int k, int64_t vec_per_row,
+                              __nv_bfloat16* xp) {
+    const int64_t rows = offsets[E];
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * vec_per_row;
+         i += int64_t{gridDim.x} * blockDim.x) {
+        const int64_t r = i / vec_per_row, c = (i - r * vec_per_row) * 8;
+        const int64_t t = perm[r] / k;
+        *reinterpret_cast<uint4*>(xp + r * vec_per_row * 8 + c) = *reinterpret_cast<const uint4*>(x + t * xs + c);
+    }
+}
+
+// out[t] = sum over slots s in order of weight[t, s] * y[inv[t*k + s]] (fp32), bf16 out.
+__global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, const int32_t* __restrict__ inv,
+                               const float* __restrict__ w, int64_t T, int k, int64_t vec_per_row, __nv_bfloat16* out,
+                               int64_t os) {
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < T * vec_per_row;
+         i += int64_t{gridDim.x} * blockDim.x) {
+        const int64_t t = i / vec_per_row, c = (i - t * vec_per_row) * 8;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int s = 0; s < k; ++s) {
+            const int32_t pos = inv[t * k + s];
+            if (pos < 0) continue;
+            const float ws = w[t * k + s];
+            float v[8];
+            unpack8(*reinterpret_cast<const uint4*>(y + pos * ys + c), v);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[e] = fmaf(ws, v[e], acc[e]);
+        }
+        *reinterpret_cast<uint4*>(out + t * os + c) = pack8(acc);
+    }
+}
+
+// ---- grouped GEMV (decode path) -------------------------------------------------------------------------------------
+constexpr int kGemvThreads = 256;
+constexpr int kGemvWarps = kGemvThreads / 32;
+constexpr int kTileTokens = 8;
+constexpr int kChunk = 2048;  // columns of the staged input rows per pass (32 KiB for 8 tokens)
+
+struct GemvArgs {
+    const void* w_a[kMaxExperts];  // gated: w1; down: w2
+    const void* w_b[kMaxExperts];  // gated: w3
+    const __nv_bfloat16* in;       // gated: x [T, H] (rows gathered through perm / k); down: h [rows, I] (permuted)
+    int64_t in_stride;
+    const int32_t* perm;
+    const int32_t* offsets;
+    int k;
+    int E;
+    int64_t rows_out;  // I (gated) or H (down)
+    int64_t K;         // H (gated) or I (down)
+    __nv_bfloat16* out;  // gated: h [rows, I]; down: y [rows, H] (permuted order)
+    int64_t out_stride;
+};
+
+// kGated: out = SiLU(w1 x) * (w3 x), rows kR per warp from each of w1 and w3; else out = w2 x, kR rows per warp.
+template <bool kGated, int kR, int kUnroll>
+__global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a) {
+    constexpr int kVR = kGated ? 2 * kR : kR;  // weight row vectors per warp
+    constexpr int kRowsPerItem = kGemvWarps * kR;
+    __shared__ __align__(16) __nv_bfloat16 sx[kTileTokens][kChunk];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int64_t items_per_expert = (a.rows_out + kRowsPerItem - 1) / kRowsPerItem;
+    const int64_t items = items_per_expert * a.E;
+    for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+        const int e = static_cast<int>(item / items_per_expert);
+        const int64_t row0 = (item - e * items_per_expert) * kRowsPerItem + int64_t{warp} * kR;
+        const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
+        if (count == 0) continue;  // uniform across the CTA
+        const __nv_bfloat16* wa = static_cast<const __nv_bfloat16*>(a.w_a[e]);
+        const __nv_bfloat16* wb = kGated ? static_cast<const __nv_bfloat16*>(a.w_b[e]) : nullptr;
+        // Row pointers of this warp (rows past the end clamp to the last row; their results are not stored).
+        const __nv_bfloat16* wrow[kVR];
+#pragma unroll
+        for (int r = 0; r < kVR; ++r) {
+            const int64_t row = std::min<int64_t>(row0 + (r % kR), a.rows_out - 1);
+            wrow[r] = (kGated && r >= kR ? wb : wa) + row * a.K;
+        }
+        for (int tile = 0; tile < count; tile += kTileTokens) {
+            const int nt = min(kTileTokens, count - tile);
+            float acc[kVR][kTileTokens];
+#pragma unroll
+            for (int r = 0; r < kVR; ++r)
+#pragma unroll
+                for (int t = 0; t < kTileTokens; ++t) acc[r][t] = 0.0f;
+            for (int64_t k0 = 0; k0 < a.K; k0 += kChunk) {
+                const int width = static_cast<int>(std::min<int64_t>(kChunk, a.K - k0));
+                const int nvec = width / 8;
+                __syncthreads();  // the previous chunk's readers are done
+                for (int i = tid; i < nt * nvec; i += kGemvThreads) {
+                    const int t = i / nvec, c = (i - t * nvec) * 8;
+                    const int32_t pos = off + tile + t;
+                    const int64_t src_row = kGated ? a.perm[pos] / a.k : pos;
+                    *reinterpret_cast<uint4*>(&sx[t][c]) =
+                        *reinterpret_cast<const uint4*>(a.in + src_row * a.in_stride + k0 + c);
+                }
+                __syncthreads();
+                for (int v0 = lane; v0 < nvec; v0 += 32 * kUnroll) {
+                    uint4 wv[kUnroll][kVR];
+#pragma unroll
+                    for (int u = 0; u < kUnroll; ++u) {
+                        const int v = v0 + u * 32;
+#pragma unroll
+                        for (int r = 0; r < kVR; ++r)
+                            wv[u][r] = v < nvec ? __ldcs(reinterpret_cast<const uint4*>(wrow[r] + k0) + v)
+                                                : make_uint4(0, 0, 0, 0);
+                    }
+#pragma unroll
+                    for (int u = 0; u < kUnroll; ++u) {
+                        const int v = v0 + u * 32;
+                        if (v >= nvec) break;
+                        float wf[kVR][8];
+#pragma unroll
+                        for (int r = 0; r < kVR; ++r) unpack8(wv[u][r], wf[r]);
+#pragma unroll
+                        for (int t = 0; t < kTileTokens; ++t) {
+                            if (t >= nt) break;
+                            float xf[8];
+                            unpack8(*reinterpret_cast<const uint4*>(&sx[t][v * 8]), xf);
+#pragma unroll
+                            for (int r = 0; r < kVR; ++r)
+#pragma unroll
+                                for (int q = 0; q < 8; ++q) acc[r][t] = fmaf(wf[r][q], xf[q], acc[r][t]);
+                        }
+                    }
+                }
+            }
+            // Warp reduction and the store (lane 0 holds the sums).
+#pragma unroll
+            for (int r = 0; r < kVR; ++r)
+#pragma unroll
+                for (int t = 0; t < kTileTokens; ++t)
+#pragma unroll
+                    for (int d = 16; d > 0; d >>= 1) acc[r][t] += __shfl_xor_sync(0xffffffffu, acc[r][t], d);
+            if (lane == 0) {
+#pragma unroll
+                for (int t = 0; t < kTileTokens; ++t) {
+                    if (t >= nt) break;
+                    __nv_bfloat16* orow = a.out + int64_t{off + tile + t} * a.out_stride;
+#pragma unroll
+                    for (int r = 0; r < kR; ++r) {
+                        const int64_t row = row0 + r;
+                        if (row >= a.rows_out) break;
+                        float y;
+                        if constexpr (kGated) {
+                            const float g = acc[r][t], u = acc[r + kR][t];
+                            y = g / (1.0f + expf(-g)) * u;
+                        } else {
+                            y = acc[r][t];
+                        }
+                        orow[row] = __float2bfloat16_rn(y);
+                    }
+                }
+            }
+        }
+    }
+}
+
+constexpr int kGatedRows = 2, kGatedUnroll = 2;  // 4 weight vectors x 2 = 8 16-byte loads in flight per lane
+constexpr int kDownRows = 2, kDownUnroll = 4;    // 2 x 4 = 8
+
+// ---- workspace ------------------------------------------------------------------------------------------------------
+struct Layout {
+    size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, total = 0;
+};
+size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
+
+bool use_gemm(const MoeExpertsParams& p) {
+    return p.path == MoePath::kGemm || (p.path == MoePath::kAuto && p.num_tokens > kMoeDecodeMaxTokens);
+}
+
+Layout layout(const MoeExpertsParams& p) {
+    Layout L;
+    const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
+    size_t at = 0;
+    L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
+    L.perm = at, at += align_up(n * sizeof(int32_t));
+    L.inv = at, at += align_up(n * sizeof(int32_t));
+    if (use_gemm(p)) {
+        L.a = at, at += align_up(n * p.hidden * 2);            // x gathered in expert order
+        L.b = at, at += align_up(n * 2 * p.intermediate * 2);  // [w1 x | w3 x], then the SwiGLU in the first half
+    } else {
+        L.b = at, at += align_up(n * p.intermediate * 2);      // SwiGLU intermediate
+    }
+    L.y = at, at += align_up(n * p.hidden * 2);                // expert outputs, permuted order
+    L.total = at;
+    return L;
+}
+
+unsigned ew_grid(int64_t work) {
+    return static_cast<unsigned>(std::clamp<int64_t>((work + 255) / 256, 1, 65535 * 8));
+}
+
+}  // namespace
+
+Status run(const MoeRouterParams& p, cudaStream_t stream) {
+    if (p.num_tokens < 0 || p.hidden <= 0 || p.hidden % 8 != 0 || p.num_experts <= 0 ||
+        p.num_experts > kMoeMaxExperts || p.top_k <= 0 || p.top_k > p.num_experts)
+        return invalid_argument("moe_router (CUDA): need T >= 0, H a positive multiple of 8, 0 < E <= ", kMoeMaxExperts,
+                                ", 0 < k <= E (T=", p.num_tokens, " H=", p.hidden, " E=", p.num_experts,
+                                " k=", p.top_k, ")");
+    if (p.num_tokens == 0) return Status::ok();
+    if (!p.x || !p.gate_weight || !p.expert_ids || !p.weights)
+        return invalid_argument("moe_router (CUDA): x, gate_weight, expert_ids and weights must be set");
+    if (!aligned16(p.x) || !aligned16(p.gate_weight) || p.x_stride % 8 != 0 || (p.num_tokens > 1 && p.x_stride < p.hidden))
+        return invalid_argument("moe_router (CUDA): x and gate_weight 16-byte aligned, x_stride >= H, multiple of 8");
+    const auto* x = static_cast<const __nv_bfloat16*>(p.x);
+    if (p.num_tokens <= kMoeDecodeMaxTokens) {
+        // At least 8 warps so that warps 0..7 exist to route the 8 tokens of a CTA.
+        const int threads = 32 * std::max(p.num_experts, kRouterSmallTokens);
+        const unsigned blocks = static_cast<unsigned>((p.num_tokens + kRouterSmallTokens - 1) / kRouterSmallTokens);
+        router_small_kernel<<<blocks, threads, 0, stream>>>(x, p.x_stride, p.gate_weight, p.num_tokens, p.hidden,
+                                                            p.num_experts, p.top_k, p.renormalize, p.logits,
+                                                            p.expert_ids, p.weights);
+        VOLT_CUDA_CHECK_LAUNCH();
+        return Status::ok();
+    }
+    const int64_t blocks = (p.num_tokens + kRouterTokens - 1) / kRouterTokens;
+    if (blocks > 0x7fffffff) return invalid_argument("moe_router (CUDA): too many tokens");
+    router_kernel<<<static_cast<unsigned>(blocks), kRouterThreads, 0, stream>>>(
+        x, p.x_stride, p.gate_weight, p.num_tokens, p.hidden, p.num_experts, p.top_k, p.renormalize, p.logits,
+        p.expert_ids, p.weights);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+Status validate(const MoeExpertsParams& p) {
+    if (p.num_tokens < 0 || p.hidden <= 0 || p.hidden % 8 != 0 || p.intermediate <= 0 || p.intermediate % 8 != 0 ||
+        p.num_experts <= 0 || p.num_experts > kMaxExperts || p.top_k <= 0 || p.top_k > p.num_experts)
+        return invalid_argument("moe_experts (CUDA): bad sizes T=", p.num_tokens, " H=", p.hidden, " I=",
+                                p.intermediate, " E=", p.num_experts, " k=", p.top_k,
+                                " (H, I multiples of 8; E <= ", kMaxExperts, "; k <= E)");
+    if (p.num_tokens == 0) return Status::ok();
+    if (p.num_tokens * p.top_k >= 0x7fffffff) return invalid_argument("moe_experts (CUDA): too many tokens");
+    if (!p.x || !p.expert_ids || !p.weights || !p.w1 || !p.w2 || !p.w3 || !p.out)
+        return invalid_argument("moe_experts (CUDA): x, expert_ids, weights, w1, w2, w3 and out must be set");
+    for (int e = 0; e < p.num_experts; ++e) {
+        if (!p.w1[e] || !p.w2[e] || !p.w3[e]) return invalid_argument("moe_experts (CUDA): expert ", e, " has a null weight");
+        if (!aligned16(p.w1[e]) || !aligned16(p.w2[e]) || !aligned16(p.w3[e]))
+            return invalid_argument("moe_experts (CUDA): expert ", e, "'s weights must be 16-byte aligned");
+    }
+    if (!aligned16(p.x) || !aligned16(p.out) || p.x_stride % 8 != 0 || p.out_stride % 8 != 0 ||
+        (p.num_tokens > 1 && (p.x_stride < p.hidden || p.out_stride < p.hidden)))
+        return invalid_argument("moe_experts (CUDA): x and out 16-byte aligned, strides >= H and multiples of 8");
+    if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
+        return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
+    return Status::ok();
+}
+
+size_t moe_workspace_bytes(const MoeExpertsParams& p) { return p.num_tokens > 0 ? layout(p).total : 0; }
+
+Status run(const MoeExpertsParams& p, cudaStream_t stream) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    if (p.num_tokens == 0) return Status::ok();
+    const Layout L = layout(p);
+    if (!p.workspace || p.workspace_bytes < L.total || !aligned16(p.workspace))
+        return invalid_argument("moe_experts (CUDA): a 16-byte aligned workspace of ", L.total,
+                                " bytes is needed (moe_workspace_bytes)");
+    char* ws = static_cast<char*>(p.workspace);
+    auto* offsets = reinterpret_cast<int32_t*>(ws + L.offsets);
+    auto* perm = reinterpret_cast<int32_t*>(ws + L.perm);
+    auto* inv = reinterpret_cast<int32_t*>(ws + L.inv);
+    auto* y = reinterpret_cast<__nv_bfloat16*>(ws + L.y);
+    const int64_t n = p.num_tokens * p.top_k;
+    const int E = p.num_experts;
+    const int64_t H = p.hidden, I = p.intermediate;
+    const auto* x = static_cast<const __nv_bfloat16*>(p.x);
+
+    permute_kernel<<<1, kPermThreads, 0, stream>>>(p.expert_ids, n, E, offsets, perm, inv);
+    VOLT_CUDA_CHECK_LAUNCH();
+
+    if (!use_gemm(p)) {
+        auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
+        VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
+        GemvArgs g{};
+        for (int e = 0; e < E; ++e) {
+            g.w_a[e] = p.w1[e];
+            g.w_b[e] = p.w3[e];
+        }
+        g.in = x;
+        g.in_stride = p.x_stride;
+        g.perm = perm;
+        g.offsets = offsets;
+        g.k = p.top_k;
+        g.E = E;
+        g.rows_out = I;
+        g.K = H;
+        g.out = h;
+        g.out_stride = I;
+        const unsigned grid = static_cast<unsigned>(2 * sms);  // persistent: 2 CTAs per SM
+        gemv_kernel<true, kGatedRows, kGatedUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        VOLT_CUDA_CHECK_LAUNCH();
+        for (int e = 0; e < E; ++e) {
+            g.w_a[e] = p.w2[e];
+            g.w_b[e] = nullptr;
+        }
+        g.in = h;
+        g.in_stride = I;
+        g.rows_out = H;
+        g.K = I;
+        g.out = y;
+        g.out_stride = H;
+        gemv_kernel<false, kDownRows, kDownUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        VOLT_CUDA_CHECK_LAUNCH();
+    } else {
+        auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
+        auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
+        gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8, xp);
+        VOLT_CUDA_CHECK_LAUNCH();
+        // The per-expert row counts decide the GEMM shapes: read them back (pinned, per thread, grown as needed).
+        thread_local std::unique_ptr<int32_t, decltype(&cudaFreeHost)> host_off(nullptr, cudaFreeHost);
+        thread_local int host_cap = 0;
+        if (host_cap < E + 1) {
+            int32_t* ptr = nullptr;
+            VOLT_CUDA_RETURN_IF_ERROR(cudaMallocHost(&ptr, (E + 1) * sizeof(int32_t)));
+            host_off.reset(ptr);
+            host_cap = E + 1;
+        }
+        VOLT_CUDA_RETURN_IF_ERROR(
+            cudaMemcpyAsync(host_off.get(), offsets, (E + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+        const int32_t* off = host_off.get();
+        const int64_t rows = off[E];
+        // C[c, n] = A[c, k] W^T for one expert's rows (W a Linear weight [n, k]).
+        auto expert_gemm = [&](int64_t c, int64_t n, int64_t k, const void* a, int64_t lda, const void* w,
+                                void* out, int64_t ldc) {
+            GemmParams gp;
+            gp.m = c, gp.n = n, gp.k = k, gp.a = a, gp.lda = lda, gp.b = w, gp.ldb = k, gp.c = out, gp.ldc = ldc;
+            return run(gp, stream);
+        };
+        for (int e = 0; e < E; ++e) {
+            const int64_t c = off[e + 1] - off[e];
+            if (c == 0) continue;
+            const __nv_bfloat16* xe = xp + off[e] * H;
+            __nv_bfloat16* ge = gu + off[e] * 2 * I;
+            // w3 stored right after w1 (one [2I, H] allocation per expert): a single GEMM of N = 2I writes both halves.
+            if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
+                VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I));
+            } else {
+                VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I));
+                VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w3[e], ge + I, 2 * I));
+            }
+        }
+        VOLT_RETURN_IF_ERROR(run(SwigluParams{.rows = rows, .width = I, .gate = gu, .gate_stride = 2 * I,
+                                              .up = gu + I, .up_stride = 2 * I, .out = gu, .out_stride = 2 * I},
+                                 stream));
+        for (int e = 0; e < E; ++e) {
+            const int64_t c = off[e + 1] - off[e];
+            if (c > 0) VOLT_RETURN_IF_ERROR(expert_gemm(c, H, I, gu + off[e] * 2 * I, 2 * I, p.w2[e], y + off[e] * H, H));
+        }
+    }
+    combine_kernel<<<ew_grid(p.num_tokens * (H / 8)), 256, 0, stream>>>(
+        y, H, inv, p.weights, p.num_tokens, p.top_k, H / 8, static_cast<__nv_bfloat16*>(p.out), p.out_stride);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+}  // namespace volt::cuda

@@ -1,0 +1,102 @@
+// Dense GEMM on the GPU through cuBLASLt, and the fused SwiGLU (SiLU(gate) * up) that sits between the MoE / MLP
+// projections. CUDA-only interface (include from CUDA-enabled code); the CPU twin is kernels/gemm.h (fp32 OpenBLAS)
+// and kernels/activation.h.
+//
+//     C = alpha * A * op(B) + beta * C   [+ bias]   [GELU]
+// bf16 A, B, C (and bias), fp32 accumulation and epilogue arithmetic, row-major like the CPU twin: A [M, K],
+// B a Linear weight [N, K] (op = transpose, the default) or [K, N], C [M, N]. The bias is per output column (N).
+// GELU is the exact erf form (config "gelu": the CLIP tower and the VL projector). cuBLASLt's own GELU epilogue is
+// the tanh approximation, so GELU runs as one vectorised pass over C after the (bias) epilogue.
+//
+// Plan/run split: a GemmPlan owns a cuBLASLt handle, a workspace and a cache of matmul descriptors + the heuristic's
+// algorithm per shape (M, N, K, strides, op, epilogue, beta != 0); the first run of a shape queries the heuristic,
+// later runs only launch. A plan serves one stream at a time (its workspace is shared by the launches it enqueues);
+// the free run() keeps one plan per (device, stream).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "sdk/status.h"
+
+namespace volt::cuda {
+
+enum class GemmEpilogue : uint8_t {
+    kNone,      // C = alpha A op(B) + beta C
+    kBias,      // ... + bias[n]
+    kGelu,      // GELU(alpha A op(B) + beta C)
+    kBiasGelu,  // GELU(alpha A op(B) + beta C + bias[n])
+};
+
+struct GemmParams {
+    int64_t m = 0, n = 0, k = 0;  // M, N, K
+    const void* a = nullptr;      // [M, K] bf16 row-major, row stride lda (>= K)
+    int64_t lda = 0;
+    const void* b = nullptr;      // b_transposed: [N, K] bf16 (a Linear weight), row stride ldb >= K; else [K, N]
+    int64_t ldb = 0;
+    bool b_transposed = true;
+    void* c = nullptr;            // [M, N] bf16 row-major, row stride ldc (>= N)
+    int64_t ldc = 0;
+    const void* bias = nullptr;   // [N] bf16, for kBias / kBiasGelu
+    GemmEpilogue epilogue = GemmEpilogue::kNone;
+    float alpha = 1.0f;
+    float beta = 0.0f;            // 0: C is overwritten (its previous contents may be garbage)
+};
+
+// Shape, pointer and stride checks (device contents are not read). 16-byte alignment of A, B, C and strides that
+// are multiples of 8 elements let cuBLASLt use its fastest kernels; other layouts are still accepted.
+Status validate(const GemmParams& p);
+
+class GemmPlan {
+public:
+    // A plan for the current device with `workspace_bytes` of cuBLASLt workspace (32 MiB suits Hopper).
+    static Expected<std::unique_ptr<GemmPlan>> create(size_t workspace_bytes = size_t{32} << 20);
+    ~GemmPlan();
+    GemmPlan(const GemmPlan&) = delete;
+    GemmPlan& operator=(const GemmPlan&) = delete;
+
+    // Asynchronous on `stream`; returns the launch status. Thread-safe (the shape cache is locked), but launches from
+    // several threads on different streams share the workspace: give each stream its own plan.
+    Status run(const GemmParams& p, cudaStream_t stream);
+    size_t cached_shapes() const;  // distinct shapes planned so far
+
+    struct Impl;
+
+private:
+    explicit GemmPlan(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Through the calling thread's device's plan for `stream` (created on first use, kept for the process).
+Status run(const GemmParams& p, cudaStream_t stream);
+
+// out = SiLU(gate) * up, elementwise in fp32 on bf16 rows; gate/up may be the two halves of one [T, 2I] buffer
+// (the w1 | w3 GEMM output). The CPU twin is cpu::swiglu (kernels/activation.h).
+struct SwigluParams {
+    int64_t rows = 0;             // T
+    int64_t width = 0;            // I (a multiple of 8)
+    const void* gate = nullptr;   // [T, I] bf16, row stride gate_stride
+    int64_t gate_stride = 0;
+    const void* up = nullptr;     // [T, I] bf16, row stride up_stride
+    int64_t up_stride = 0;
+    void* out = nullptr;          // [T, I] bf16, row stride out_stride; may alias gate or up
+    int64_t out_stride = 0;
+};
+Status run(const SwigluParams& p, cudaStream_t stream);
+
+// out = GELU(x + bias) (exact erf), in place allowed: the pass GemmEpilogue::kGelu uses, exposed for the MLP paths
+// that keep an fp32-free bf16 stream. The CPU twin is cpu::gelu (kernels/gelu.h).
+struct GeluParams {
+    int64_t rows = 0;             // T
+    int64_t width = 0;            // W (a multiple of 8)
+    const void* x = nullptr;      // [T, W] bf16, row stride x_stride
+    int64_t x_stride = 0;
+    const void* bias = nullptr;   // optional [W] bf16
+    void* out = nullptr;          // [T, W] bf16, row stride out_stride; may alias x
+    int64_t out_stride = 0;
+};
+Status run(const GeluParams& p, cudaStream_t stream);
+
+}  // namespace volt::cuda

@@ -1,0 +1,73 @@
+// Mixture of experts on the GPU (MiniMax block_sparse_moe, architecture §4). CUDA-only interface; the CPU twins are
+// cpu::moe_route and cpu::moe_experts (kernels/moe.h), whose rules these follow:
+//   router:  logits = x W_gate^T in fp32 (bf16 x widened, fp32 gate weight), p = softmax(logits) over all E experts,
+//            the top k (most probable first, equal probabilities: lower expert index first), renormalised to sum 1.
+//   experts: out[t] = sum over t's k experts, in top-k order, of weight * W2_e (SiLU(W1_e x_t) * (W3_e x_t)).
+// bf16 activations and weights, fp32 accumulation; the SwiGLU intermediate is rounded to bf16 once.
+//
+// Expert paths (MoeExpertsParams::path):
+//   kGrouped (decode, T <= kMoeDecodeMaxTokens): a stable counting sort of the T*k (token, slot) assignments by
+//     expert, then two grouped GEMV-style kernels over (expert, row block) work items — w1 and w3 with the SwiGLU
+//     fused, then w2 — in a persistent grid that skips experts no token chose, so each touched expert's weights are
+//     read once (per 8 tokens); a combine kernel sums each token's slots in top-k order. No host synchronisation.
+//   kGemm (prefill): the same sort, the tokens gathered in expert order, per-expert cuBLASLt GEMMs (w1 and w3 into
+//     the two halves of one [rows, 2I] buffer — one GEMM of N = 2I when an expert's w3 directly follows its w1 in
+//     memory, so allocate them as one [2I, H] block — the SwiGLU pass, w2), the combine. Reads the per-expert counts back
+//     to the host (one stream synchronisation), so it is not CUDA-graph capturable.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sdk/status.h"
+
+namespace volt::cuda {
+
+inline constexpr int kMoeMaxExperts = 32;        // router: E <= 32 (one warp lane per expert); experts: E <= 256
+inline constexpr int64_t kMoeDecodeMaxTokens = 64;
+
+struct MoeRouterParams {
+    int64_t num_tokens = 0;            // T
+    int64_t hidden = 0;                // H: a multiple of 8
+    int num_experts = 0;               // E <= kMoeMaxExperts
+    int top_k = 0;                     // k <= E
+    bool renormalize = true;           // MiniMax: true
+    const void* x = nullptr;           // [T, H] bf16, row stride x_stride (multiple of 8, 16-byte aligned rows)
+    int64_t x_stride = 0;
+    const float* gate_weight = nullptr;  // [E, H] fp32 contiguous (the router's Linear weight, kept in fp32)
+    float* logits = nullptr;           // optional out [T, E] fp32
+    int32_t* expert_ids = nullptr;     // [T, k] out
+    float* weights = nullptr;          // [T, k] out
+};
+Status run(const MoeRouterParams& p, cudaStream_t stream);
+
+enum class MoePath : uint8_t { kAuto, kGrouped, kGemm };
+
+struct MoeExpertsParams {
+    int64_t num_tokens = 0;               // T
+    int64_t hidden = 0;                   // H: a multiple of 8
+    int64_t intermediate = 0;             // I (per expert): a multiple of 8
+    int num_experts = 0;                  // E <= 256
+    int top_k = 0;                        // k <= E
+    const void* x = nullptr;              // [T, H] bf16, row stride x_stride
+    int64_t x_stride = 0;
+    const int32_t* expert_ids = nullptr;  // [T, k] device (ids outside [0, E) are skipped: their slot adds nothing)
+    const float* weights = nullptr;       // [T, k] device
+    // Host arrays of E device pointers (copied by value into the launch; the arrays may be freed after run()).
+    const void* const* w1 = nullptr;      // [E] each [I, H] bf16 contiguous (gate projection)
+    const void* const* w3 = nullptr;      // [E] each [I, H] bf16 contiguous (up projection)
+    const void* const* w2 = nullptr;      // [E] each [H, I] bf16 contiguous (down projection)
+    void* out = nullptr;                  // [T, H] bf16, row stride out_stride; overwritten
+    int64_t out_stride = 0;
+    MoePath path = MoePath::kAuto;        // kAuto: kGrouped for T <= kMoeDecodeMaxTokens, else kGemm
+    void* workspace = nullptr;            // device scratch of moe_workspace_bytes(p) bytes
+    size_t workspace_bytes = 0;
+};
+
+Status validate(const MoeExpertsParams& p);
+size_t moe_workspace_bytes(const MoeExpertsParams& p);
+Status run(const MoeExpertsParams& p, cudaStream_t stream);
+
+}  // namespace volt::cuda

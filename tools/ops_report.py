@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Joins the issue-7 ops benchmark's JSON lines (bench/ops_bench.cu) with the torch anchors'
+(tools/ops_torch_anchor.py) from one device run and prints Markdown tables: time, rate, the ratio to the same-run
+anchor and to the measured ceilings (copy TB/s, 8192^3 bf16 GEMM TFLOP/s), and the issue-7 targets."""
+import sys
+
+from lightning_report import load  # tools/ is the script's directory: the same JSON-lines reader
+
+
+def fmt(x, spec=".3f"):
+    return "n/a" if x is None else format(x, spec)
+
+
+def main():
+    ours, anchor = load(sys.argv[1]), load(sys.argv[2])
+    dev = next((r for r in ours if r["op"] == "device"), {})
+    copy = next((r["tbps"] for r in anchor if r["op"] == "torch_copy"), None)
+    copy_cpp = next((r["tbps"] for r in ours if r["op"] == "copy"), None)
+    ceil_bw = copy or copy_cpp or 1.0
+    gemm_ceiling = next((r["tflops"] for r in anchor if r["op"] == "torch_gemm"), None)
+    env = next((r for r in anchor if r["op"] == "torch_env"), {})
+    out = [f"Device: {dev.get('name', '?')} ({dev.get('sms', '?')} SMs, L2 {dev.get('l2_mb', '?')} MB), cuDNN SDPA "
+           f"{'available' if dev.get('cudnn') else 'unavailable'}; torch {env.get('torch', '?')} (cuDNN "
+           f"{env.get('cudnn', '?')}). Ceilings this run: copy {fmt(copy, '.2f')} TB/s (torch; cudaMemcpy "
+           f"{fmt(copy_cpp, '.2f')}), bf16 GEMM {fmt(gemm_ceiling, '.0f')} TFLOP/s (torch 8192^3).", ""]
+
+    tg = {r["name"]: r for r in anchor if r["op"] == "torch_gemm_shape"}
+    out += ["| GEMM (cuBLASLt) | M x N x K | Volt ms | TFLOP/s | TB/s | torch ms | Volt vs torch | % GEMM ceiling | "
+            "% copy ceiling |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in ours:
+        if r["op"] != "gemm":
+            continue
+        a = tg.get(r["name"])
+        out.append(f"| {r['name']} | {r['m']} x {r['n']} x {r['k']} | {r['ms']:.4f} | {r['tflops']:.0f} | "
+                   f"{r['tbps']:.2f} | {fmt(a and a['ms'], '.4f')} | {fmt(a and a['ms'] / r['ms'], '.2f')}x | "
+                   f"{fmt(gemm_ceiling and 100 * r['tflops'] / gemm_ceiling, '.0f')}% | {100 * r['tbps'] / ceil_bw:.0f}% |")
+
+    tm = {r["T"]: r for r in anchor if r["op"] == "torch_moe"}
+    # Targets on router + experts (the torch anchor times both too).
+    moe_targets = {1: ("<= 0.30 ms", lambda r, tot: tot <= 0.30),
+                   8192: (">= 560 TFLOP/s (experts)", lambda r, tot: r["tflops"] >= 560)}
+    out += ["", "| MoE 32 experts, 6144 -> 9216, top-2 | path | experts touched | Volt experts ms (router ms) | "
+            "router + experts ms | experts TFLOP/s | experts TB/s (% copy) | torch eager ms | Volt vs torch | target |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ours:
+        if r["op"] != "moe":
+            continue
+        a = tm.get(r["T"])
+        tgt = moe_targets.get(r["T"])
+        tot = r.get("total_ms", r["ms"] + r["router_ms"])
+        out.append(f"| T = {r['T']} | {r['path']} | {r['experts_touched']} | {r['ms']:.3f} ({r['router_ms']:.3f}) | "
+                   f"{tot:.3f} | {r['tflops']:.0f} | {r['tbps']:.2f} ({100 * r['tbps'] / ceil_bw:.0f}%) | "
+                   f"{fmt(a and a['ms'])} | {fmt(a and a['ms'] / tot, '.2f')}x | "
+                   f"{(tgt[0] + ': ' + ('met' if tgt[1](r, tot) else 'missed')) if tgt else ''} |")
+
+    tp = {r["T"]: r for r in anchor if r["op"] == "torch_sdpa_prefill"}
+    out += ["", "| softmax prefill, causal GQA 64/8, d=128 | backend | Volt ms | TFLOP/s | torch SDPA ms (TFLOP/s) | "
+            "Volt vs torch | target |", "|---|---|---|---|---|---|---|"]
+    for r in ours:
+        if r["op"] != "attn_prefill":
+            continue
+        a = tp.get(r["T"])
+        if r.get("ms") is None:
+            out.append(f"| T = {r['T']} | {r['backend']} | n/a ({r.get('note', '')}) | | | | |")
+            continue
+        ratio = a["ms"] / r["ms"] if a else None
+        out.append(f"| T = {r['T']} | {r['backend']} | {r['ms']:.3f} | {r['tflops']:.0f} | "
+                   f"{fmt(a and a['ms'])} ({fmt(a and a['tflops'], '.0f')}) | {fmt(ratio, '.2f')}x | "
+                   f">= 1.0x torch: {'met' if ratio and ratio >= 1.0 else 'missed'} |")
+
+    td = {(r["B"], r["L"]): r for r in anchor if r["op"] == "torch_sdpa_decode"}
+    out += ["", "| softmax decode, q = 1, GQA 64/8 | Volt ms | TB/s | % copy ceiling | torch SDPA ms | Volt vs torch | "
+            "target |", "|---|---|---|---|---|---|---|"]
+    for r in ours:
+        if r["op"] != "attn_decode":
+            continue
+        a = td.get((r["B"], r["L"]))
+        ratio = a["ms"] / r["ms"] if a else None
+        pct = 100 * r["tbps"] / ceil_bw
+        if (r["B"], r["L"]) == (1, 262144):
+            tgt = f">= 1.0x torch: {'met' if ratio and ratio >= 1.0 else 'missed'}"
+        elif (r["B"], r["L"]) == (16, 32768):
+            tgt = f">= 85% copy: {'met' if pct >= 85 else 'missed'}"
+        else:
+            tgt = ""
+        out.append(f"| B = {r['B']} x {r['L']} keys | {r['ms']:.4f} | {r['tbps']:.2f} | {pct:.0f}% | "
+                   f"{fmt(a and a['ms'], '.4f')} | {fmt(ratio, '.2f')}x | {tgt} |")
+
+    out += ["", "| small kernel | shape | Volt ms | TB/s | % copy ceiling |", "|---|---|---|---|---|"]
+    for r in ours:
+        if r["op"] == "rms_norm_residual":
+            shape = f"T={r['T']}, W={r['W']}, residual + sum out"
+        elif r["op"] == "rope":
+            shape = f"T={r['T']}, {r['heads']} heads, rotary 64 of 128"
+        elif r["op"] == "swiglu":
+            shape = f"{r['rows']} rows x {r['I']}"
+        elif r["op"] == "embedding":
+            shape = f"T={r['T']}, H={r['H']}"
+        elif r["op"] == "sample":
+            shape = f"{r['mode']}, {r['N']} rows x V={r['V']}"
+        else:
+            continue
+        out.append(f"| {r['op']} | {shape} | {r['ms']:.4f} | {r['tbps']:.2f} | {100 * r['tbps'] / ceil_bw:.0f}% |")
+    errs = [r for r in anchor if r["op"] == "anchor_error"]
+    for e in errs:
+        out.append(f"\nanchor error in {e['part']}: {e['error']}")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

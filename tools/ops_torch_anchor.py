@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Speed anchors for the issue-7 ops benchmark (bench/ops_bench.cu), run on the GPU machine by
+scripts/device-test.sh in the same run: torch matmul (cuBLAS) at the same GEMM shapes, torch SDPA (causal GQA
+prefill, q=1 decode over a KV cache), torch eager MoE (the Hugging Face loop over experts), and the measured
+ceilings (device-to-device copy, 8192^3 bf16 GEMM). Random inputs, never zeros; medians of triton's do_bench.
+Prints one JSON object per line, like the C++ benchmark.
+"""
+import argparse
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+import triton.testing
+
+from lightning_fla_anchor import emit  # same JSON-lines writer (tools/ is the script's directory)
+
+D = 128
+
+
+def bench(fn, rep=200, warmup=25):
+    return triton.testing.do_bench(fn, warmup=warmup, rep=rep, return_mode="median")
+
+
+def gemm_anchors(fh, quick):
+    shapes = [("square_8192", 8192, 8192, 8192), ("qkv_prefill", 4096, 24576, 6144), ("out_prefill", 4096, 6144, 8192),
+              ("vit_fc1_bias_gelu", 4616, 4096, 1024), ("qkv_decode", 1, 24576, 6144),
+              ("out_decode_b8", 8, 6144, 8192), ("lm_head_decode", 1, 200064, 6144)]
+    if quick:
+        shapes = shapes[:2] + shapes[4:]
+    for name, m, n, k in shapes:
+        a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) / math.sqrt(k)
+        if name.endswith("bias_gelu"):
+            b = torch.randn(n, device="cuda", dtype=torch.bfloat16)
+            fn = lambda: F.gelu(F.linear(a, w, b))  # noqa: E731 - erf GELU, as Volt's epilogue
+        else:
+            fn = lambda: F.linear(a, w)  # noqa: E731
+        ms = bench(fn)
+        emit({"op": "torch_gemm_shape", "name": name, "m": m, "n": n, "k": k, "ms": ms,
+              "tflops": 2 * m * n * k / ms / 1e9, "tbps": 2 * (m * k + n * k + m * n) / ms / 1e9}, fh)
+        del a, w
+    torch.cuda.empty_cache()
+
+
+def moe_anchor(fh, quick):
+    """Hugging Face-style eager MoE (MiniMax block_sparse_moe): router softmax/top-2/renormalise, then a loop over
+    experts with index_select / SwiGLU / index_add_."""
+    E, H, I, k = 32, 6144, 9216, 2
+    w1 = [torch.randn(I, H, device="cuda", dtype=torch.bfloat16) * 0.02 for _ in range(E)]
+    w3 = [torch.randn(I, H, device="cuda", dtype=torch.bfloat16) * 0.02 for _ in range(E)]
+    w2 = [torch.randn(H, I, device="cuda", dtype=torch.bfloat16) * 0.02 for _ in range(E)]
+    wg = torch.randn(E, H, device="cuda", dtype=torch.float32) / math.sqrt(H)
+
+    def moe(x):
+        logits = x.float() @ wg.t()
+        p = torch.softmax(logits, dim=-1)
+        wts, ids = torch.topk(p, k, dim=-1)
+        wts = (wts / wts.sum(-1, keepdim=True)).to(x.dtype)
+        out = torch.zeros_like(x)
+        mask = F.one_hot(ids, E).permute(2, 1, 0)
+        for e in range(E):
+            slot, tok = torch.where(mask[e])
+            if tok.numel() == 0:
+                continue
+            xs = x[tok]
+            y = F.linear(F.silu(F.linear(xs, w1[e])) * F.linear(xs, w3[e]), w2[e]) * wts[tok, slot, None]
+            out.index_add_(0, tok, y)
+        return out
+
+    for T in ([1, 64, 8192] if quick else [1, 8, 64, 8192]):
+        x = torch.randn(T, H, device="cuda", dtype=torch.bfloat16)
+        ms = bench(lambda: moe(x), rep=300 if T < 1024 else 500)
+        emit({"op": "torch_moe", "T": T, "ms": ms, "tflops": 2 * 3 * T * k * H * I / ms / 1e9}, fh)
+    del w1, w3, w2
+    torch.cuda.empty_cache()
+
+
+def sdpa_anchors(fh, quick):
+    Hq, Hkv = 64, 8
+    for T in ([8192, 32768] if quick else [8192, 32768, 131072]):
+        q = torch.randn(1, Hq, T, D, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, Hkv, T, D, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, Hkv, T, D, device="cuda", dtype=torch.bfloat16)
+        note = "enable_gqa"
+        try:
+            fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)  # noqa: E731
+            fn()
+        except Exception:  # noqa: BLE001 - fall back to expanded K/V (MHA)
+            note = "expanded kv"
+            ke, ve = k.repeat_interleave(Hq // Hkv, 1), v.repeat_interleave(Hq // Hkv, 1)
+            fn = lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=True)  # noqa: E731
+        ms = bench(fn, rep=300 if T < 131072 else 3000, warmup=25 if T < 131072 else 1000)
+        emit({"op": "torch_sdpa_prefill", "T": T, "Hq": Hq, "Hkv": Hkv, "ms": ms,
+              "tflops": 2 * T * T * D * Hq / ms / 1e9, "note": note}, fh)
+        del q, k, v
+        torch.cuda.empty_cache()
+    for B, L in ([(1, 262144), (16, 32768)] if quick else [(1, 262144), (16, 32768), (64, 4096)]):
+        q = torch.randn(B, Hq, 1, D, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.bfloat16)
+        fn = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # noqa: E731
+        ms = bench(fn)
+        emit({"op": "torch_sdpa_decode", "B": B, "L": L, "ms": ms,
+              "tbps": 2 * 2 * B * L * Hkv * D / ms / 1e9}, fh)
+        del q, k, v
+        torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    fh = open(args.json, "w") if args.json else None
+    emit({"op": "torch_env", "torch": torch.__version__, "device": torch.cuda.get_device_name(),
+          "cudnn": torch.backends.cudnn.version()}, fh)
+
+    n = 1 << 30
+    src = torch.randn(n, device="cuda", dtype=torch.float32).to(torch.bfloat16)
+    dst = torch.empty_like(src)
+    ms = bench(lambda: dst.copy_(src), rep=300, warmup=50)
+    emit({"op": "torch_copy", "bytes": 4 * n, "ms": ms, "tbps": 4 * n / ms / 1e9}, fh)
+    del src, dst
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    ms = bench(lambda: a @ b, rep=300, warmup=50)
+    emit({"op": "torch_gemm", "mnk": 8192, "ms": ms, "tflops": 2 * 8192**3 / ms / 1e9}, fh)
+    del a, b
+    torch.cuda.empty_cache()
+
+    for part in (gemm_anchors, moe_anchor, sdpa_anchors):
+        try:
+            part(fh, args.quick)
+        except Exception as e:  # noqa: BLE001 - report and carry on
+            emit({"op": "anchor_error", "part": part.__name__, "error": repr(e)}, fh)
+            torch.cuda.empty_cache()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
