@@ -62,18 +62,10 @@ uint64_t MiniMaxTextModel::load_bytes(const TextConfig& config, const Checkpoint
 
 Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::filesystem::path& dir,
                                                                    const TextModelLoadOptions& options) {
-    VOLT_ASSIGN_OR_RETURN(ModelConfig mc, load_model_config(dir));
-    if (mc.is_vl() && !options.language_model_of_vl)
-        return unimplemented((dir / "config.json").string(), ": model_type '", mc.model_type,
-                             "' is MiniMax-VL-01; this command runs MiniMax-Text-01 model directories only");
-    if (!Checkpoint::exists_in(dir))
-        return not_found(dir.string(), ": no model.safetensors or model.safetensors.index.json");
-    VOLT_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
-    const std::string prefix = mc.is_vl() ? "language_model." : "";
-    BindingReport report = bind_checkpoint(ck, minimax_text_weight_specs(mc.text, prefix));
-    // In a VL checkpoint the vision tower and projector tensors belong to the vision side.
-    std::erase_if(report.unexpected, [&](const std::string& n) { return n.rfind(prefix, 0) != 0; });
-    VOLT_RETURN_IF_ERROR(report.to_status(ck.description()));
+    VOLT_ASSIGN_OR_RETURN(TextCheckpoint tc, open_text_checkpoint(dir, options.language_model_of_vl));
+    const ModelConfig& mc = tc.config;
+    Checkpoint& ck = tc.checkpoint;
+    const std::string& prefix = tc.prefix;
     const uint64_t need = load_bytes(mc.text, ck, prefix);
     const uint64_t budget = options.host_memory_budget ? options.host_memory_budget : available_host_memory();
     if (budget && need > budget)

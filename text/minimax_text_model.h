@@ -59,7 +59,7 @@ public:
     Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const override;
     // Token embeddings fp32 [n, hidden] of `ids` (what forward() feeds the first layer): VL-01 splices image
     // features into these rows and runs forward_embeddings().
-    Expected<Tensor> embed(std::span<const int32_t> ids) const;
+    Expected<Tensor> embed(std::span<const int32_t> ids) const override;
 
 private:
     struct Layer {

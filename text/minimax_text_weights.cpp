@@ -40,4 +40,21 @@ std::vector<WeightSpec> minimax_text_weight_specs(const TextConfig& c, const std
     return w;
 }
 
+Expected<TextCheckpoint> open_text_checkpoint(const std::filesystem::path& dir, bool language_model_of_vl) {
+    TextCheckpoint t;
+    VOLT_ASSIGN_OR_RETURN(t.config, load_model_config(dir));
+    if (t.config.is_vl() && !language_model_of_vl)
+        return unimplemented((dir / "config.json").string(), ": model_type '", t.config.model_type,
+                             "' is MiniMax-VL-01; this command runs MiniMax-Text-01 model directories only");
+    if (!Checkpoint::exists_in(dir))
+        return not_found(dir.string(), ": no model.safetensors or model.safetensors.index.json");
+    VOLT_ASSIGN_OR_RETURN(t.checkpoint, Checkpoint::open(dir));
+    t.prefix = t.config.is_vl() ? "language_model." : "";
+    BindingReport report = bind_checkpoint(t.checkpoint, minimax_text_weight_specs(t.config.text, t.prefix));
+    // In a VL checkpoint the vision tower and projector tensors belong to the vision side.
+    std::erase_if(report.unexpected, [&](const std::string& n) { return n.rfind(t.prefix, 0) != 0; });
+    VOLT_RETURN_IF_ERROR(report.to_status(t.checkpoint.description()));
+    return t;
+}
+
 }  // namespace volt

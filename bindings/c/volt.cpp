@@ -100,8 +100,16 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
         if (!p.path || !*p.path) return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.path is empty");
         if (p.device != VOLT_DEVICE_CPU && p.device != VOLT_DEVICE_CUDA)
             return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.device " + std::to_string(p.device) + " is not a volt_device");
-        if (p.device == VOLT_DEVICE_CUDA)
-            return fail(VOLT_UNIMPLEMENTED, "volt_model_load: the CUDA backend is not available yet; use VOLT_DEVICE_CPU");
+        volt::Device device = volt::Device::cpu();
+        if (p.device == VOLT_DEVICE_CUDA) {
+            if (p.num_gpus < 0 || (p.num_gpus > 0 && !p.gpu_ids))
+                return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.num_gpus " + std::to_string(p.num_gpus) +
+                                                       " needs gpu_ids with that many entries");
+            if (p.num_gpus > 1)
+                return fail(VOLT_UNIMPLEMENTED, "volt_model_load: one model across " + std::to_string(p.num_gpus) +
+                                                    " GPUs is not available yet; pass one GPU");
+            device = volt::Device::cuda(p.num_gpus == 1 ? p.gpu_ids[0] : 0);
+        }
         volt::LoadProgress progress;
         if (p.progress) {
             progress = [fn = p.progress, ud = p.progress_user_data](volt::LoadPhase phase, float fraction) {
@@ -110,7 +118,7 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
                 return volt::Status::ok();
             };
         }
-        auto chat = volt::ChatModel::load(p.path, progress);
+        auto chat = volt::ChatModel::load(p.path, progress, device);
         if (!chat) return fail(chat.status());
         *out_model = new volt_model{std::move(chat).value()};
         return VOLT_OK;
@@ -550,7 +558,7 @@ volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_
         if (!model || !out_count) return fail(VOLT_INVALID_ARGUMENT, "volt_model_logits: model and out_count must not be NULL");
         if (!ids || num_ids == 0) return fail(VOLT_INVALID_ARGUMENT, "volt_model_logits: ids must hold at least one id");
         if (!logits && logits_capacity) return fail(VOLT_INVALID_ARGUMENT, "volt_model_logits: logits is NULL but logits_capacity is not 0");
-        const volt::MiniMaxTextModel& lm = *model->chat->lm;
+        const volt::CausalLM& lm = *model->chat->lm;
         *out_count = num_ids * static_cast<size_t>(lm.vocab_size());
         if (!logits && logits_capacity == 0) return VOLT_OK;  // size query: nothing runs
         if (logits_capacity < *out_count)

@@ -26,6 +26,7 @@
 #include "sdk/engine/chat_session.h"
 #include "sdk/engine/generate.h"
 #include "sdk/thread_pool.h"
+#include "text/backbone.h"
 #include "vision/image.h"
 
 namespace volt::cli {
@@ -54,19 +55,16 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0) {
     return buf;
 }
 
-Status check_device(const BenchOptions& o) {
-    if (o.device == "cuda")
-        return unimplemented("--device cuda: the CUDA backend does not run whole models yet (its kernels have their "
-                             "own benchmark: scripts/device-test.sh); use --device cpu");
+Status check_options(const BenchOptions& o) {
     if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
-    return Status::ok();
+    return parse_device(o.device, o.gpus).status();
 }
 
 Report start_report(const char* what, const BenchOptions& o) {
     Report r;
     r.json["bench"] = what;
     r.json["model"] = o.model;
-    r.json["device"] = "cpu";
+    r.json["device"] = o.device;
     r.json["threads"] = ThreadPool::global().num_threads();
     const double sgemm = cpu::measure_sgemm_gflops();
     const double read = cpu::measure_read_gbs();
@@ -95,11 +93,12 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
 }
 
 Status bench_text(const BenchOptions& o) {
-    VOLT_RETURN_IF_ERROR(check_device(o));
+    VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt_tokens < 1 || o.decode_tokens < 0)
         return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
-    const MiniMaxTextModel& lm = *model->lm;
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
+    const CausalLM& lm = *model->lm;
     if (o.prompt_tokens + o.decode_tokens > lm.max_context())
         return resource_exhausted("--prompt-tokens + --decode-tokens = ", o.prompt_tokens + o.decode_tokens,
                                   " exceeds the model's context of ", lm.max_context());
@@ -120,7 +119,8 @@ Status bench_text(const BenchOptions& o) {
                          {"blas_gflops", blas_gflop / best}, {"fraction_of_sgemm", blas_gflop / best / sgemm}};
     r.add(fmt("prefill %.0f tokens (best of %.0f)", double(o.prompt_tokens), double(o.reps)),
           fmt("%.3f s, %.1f tok/s", best, o.prompt_tokens / best));
-    r.add("prefill GEMM rate (whole prefill)", fmt("%.1f GFLOP/s = %.0f%% of sgemm (%.0f%% of the time in BLAS)",
+    if (!device.is_cpu()) r.add("note", "GPU run: the ceilings above are the host's; GPU ceilings: scripts/device-test.sh");
+    if (device.is_cpu()) r.add("prefill GEMM rate (whole prefill)", fmt("%.1f GFLOP/s = %.0f%% of sgemm (%.0f%% of the time in BLAS)",
                                                    blas_gflop / best, 100 * blas_gflop / best / sgemm,
                                                    100 * blas_s / best));
     if (o.decode_tokens > 0) {
@@ -143,7 +143,7 @@ Status bench_text(const BenchOptions& o) {
                             {"fraction_of_read", bytes / per_token / 1e9 / read}};
         r.add(fmt("decode after %.0f tokens (%.0f steps)", double(o.prompt_tokens), steps),
               fmt("%.2f ms/token, %.1f tok/s", per_token * 1e3, 1 / per_token));
-        r.add("decode weight stream (fp32 active weights)",
+        if (device.is_cpu()) r.add("decode weight stream (fp32 active weights)",
               fmt("%.1f GB/s = %.0f%% of the read ceiling", bytes / per_token / 1e9, 100 * bytes / per_token / 1e9 / read));
     }
     return finish(r, o);
@@ -159,7 +159,8 @@ Expected<vision::Image> bench_image(const BenchOptions& o, int* w, int* h) {
 }
 
 Status bench_vision(const BenchOptions& o) {
-    VOLT_RETURN_IF_ERROR(check_device(o));
+    VOLT_RETURN_IF_ERROR(check_options(o));
+    if (o.device != "cpu") return unimplemented("volt bench vision: the vision tower runs on the CPU in this build");
     if (o.images.size() > 1) return invalid_argument("volt bench vision takes at most one --image");
     VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model));
     vision::Image image;
@@ -204,10 +205,11 @@ Status bench_vision(const BenchOptions& o) {
 }
 
 Status bench_run(const BenchOptions& o) {
-    VOLT_RETURN_IF_ERROR(check_device(o));
+    VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
     const double load_s = seconds_since(load0);
     Report r = start_report("run", o);
     VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model));

@@ -10,7 +10,8 @@
 #include "samples/volt/cli.h"
 #include "samples/volt/ids_file.h"
 #include "sdk/engine/generate.h"
-#include "text/minimax_text_model.h"
+#include "sdk/config.h"
+#include "text/backbone.h"
 
 namespace volt::cli {
 namespace {
@@ -27,8 +28,7 @@ struct GenerateOptions {
 };
 
 Status run_generate(const GenerateOptions& o) {
-    if (o.device == "cuda")
-        return unimplemented("--device cuda: the CUDA text backbone is not available in this build; use --device cpu");
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
     VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, read_ids_file(o.ids_file));
     GenerationOptions g;
     g.max_new_tokens = o.max_new_tokens;
@@ -36,9 +36,13 @@ Status run_generate(const GenerateOptions& o) {
     g.sampling = {.temperature = o.greedy ? 0.0f : o.temperature, .top_k = o.top_k, .top_p = o.top_p,
                   .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
-    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModel::load(o.model));
+    VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
+    if (config.is_vl())  // ids alone cannot carry images: `volt run --image` answers about them
+        return unimplemented((std::filesystem::path(o.model) / "config.json").string(), ": model_type '",
+                             config.model_type, "' is MiniMax-VL-01; this command runs MiniMax-Text-01 model directories only");
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device));
     g.stop_ids = o.stop_ids;
-    if (model->config().eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*model->config().eos_token_id));
+    if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model, {.max_context = o.max_context}));
     VOLT_ASSIGN_OR_RETURN(GenerationResult r, generate(session, prompt, g));
     if (o.stats)
@@ -73,7 +77,7 @@ CommandRunner add_generate_command(CLI::App& app) {
     cmd->add_option("--max-context", o->max_context, "Context limit in tokens (default: max_position_embeddings)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--stats", o->stats, "Print prefill/decode timing to stderr");
-    cmd->add_option("--device", o->device, "cpu or cuda (this build: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     return [o]() -> int {
         Status st = run_generate(*o);

@@ -17,7 +17,7 @@
 #include "samples/volt/ids_file.h"
 #include "sdk/engine/session.h"
 #include "sdk/npy.h"
-#include "text/minimax_text_model.h"
+#include "text/backbone.h"
 #include "vision/image_prompt.h"
 #include "vision/vl_image_encoder.h"
 
@@ -33,8 +33,7 @@ struct LogitsOptions {
 
 
 Status run_logits(const LogitsOptions& o) {
-    if (o.device == "cuda")
-        return unimplemented("--device cuda: the CUDA text backbone is not available in this build; use --device cpu");
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
     VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, read_ids_file(o.ids_file));
     int64_t n = static_cast<int64_t>(ids.size());
     if (o.incremental > n && o.images.empty())
@@ -42,7 +41,7 @@ Status run_logits(const LogitsOptions& o) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
     if (!config.is_vl() && !o.images.empty())
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
-    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModel::load(o.model, {.language_model_of_vl = config.is_vl()}));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
     // VL: expand image tokens and build the spliced input embeddings (text-only prompts of a VL model too).
@@ -110,7 +109,7 @@ CommandRunner add_logits_command(CLI::App& app) {
                     "Prefill the first N ids, then run one decode step per remaining id")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--image", o->images, "Image for each image-token id, in order (MiniMax-VL-01 only)");
-    cmd->add_option("--device", o->device, "cpu or cuda (this build: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     return [o]() -> int {
         Status st = run_logits(*o);

@@ -12,6 +12,7 @@
 #include "sdk/engine/chat_session.h"
 #include "sdk/file_io.h"
 #include "sdk/log.h"
+#include "text/backbone.h"
 
 namespace volt::cli {
 namespace {
@@ -41,8 +42,7 @@ Expected<std::string> read_prompt(const RunOptions& o) {
 }
 
 Status run(const RunOptions& o) {
-    if (o.device == "cuda")
-        return unimplemented("--device cuda: the CUDA backend is not available in this build yet; use --device cpu");
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
     VOLT_ASSIGN_OR_RETURN(std::string prompt, read_prompt(o));
     if (prompt.empty()) return invalid_argument("the prompt is empty (--prompt or --prompt-file)");
     GenerationOptions g;
@@ -52,7 +52,7 @@ Status run(const RunOptions& o) {
                   .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
     VOLT_ASSIGN_OR_RETURN(ChatSession chat,
                           ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
                                                                          .max_tokens_per_image = o.max_image_tokens}));

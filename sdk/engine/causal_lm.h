@@ -22,7 +22,8 @@ enum class LogitsMode : uint8_t {
 // One decoder layer's per-sequence state. Recurrent (lightning) layers use `state`; softmax layers use k/v.
 struct LayerCache {
     Tensor state;             // fp32 [H, D, D] (d_k major), zeros before the first token
-    Tensor k, v;              // fp32 [capacity, Hkv, D]; rows [0, length) hold positions 0 .. length-1
+    Tensor k, v;              // [capacity, Hkv, D] (kv_dtype on the cache's device); rows [0, length) hold
+                              // positions 0 .. length-1
     int64_t kv_heads = 0;     // Hkv (0 for recurrent layers)
     int64_t head_dim = 0;     // D
 };
@@ -39,6 +40,11 @@ public:
     size_t bytes() const;                                // host memory held
 
     void set_max_tokens(int64_t n) { max_tokens_ = n; }
+    // Where the KV rows live and their element type (default: host fp32, the CPU backend's; the CUDA backend keeps
+    // bf16 rows on its GPU). Set before the first reserve(); states are allocated by the model on the same device.
+    void set_kv_storage(Device device, DType dtype) { kv_device_ = device, kv_dtype_ = dtype; }
+    Device kv_device() const { return kv_device_; }
+    DType kv_dtype() const { return kv_dtype_; }
     // Makes room for `tokens` positions in every KV layer (RESOURCE_EXHAUSTED beyond max_tokens or when memory
     // runs out). Existing rows are kept.
     Status reserve(int64_t tokens);
@@ -52,6 +58,8 @@ private:
     int64_t length_ = 0;
     int64_t capacity_ = 0;
     int64_t max_tokens_ = 0;
+    Device kv_device_ = Device::cpu();
+    DType kv_dtype_ = DType::kF32;
 };
 
 class CausalLM {
@@ -69,6 +77,9 @@ public:
     // The same from input embeddings instead of ids: embeds fp32 [n, hidden] (CPU), e.g. a VL-01 prompt's token
     // embeddings with the image features spliced in. Same cache and logits rules.
     virtual Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const = 0;
+    // Token embeddings fp32 [n, hidden] on the host (what forward() feeds the first layer, as forward_embeddings
+    // takes it): VL-01 splices image features into these rows.
+    virtual Expected<Tensor> embed(std::span<const int32_t> ids) const = 0;
 };
 
 }  // namespace volt

@@ -7,7 +7,7 @@
 
 #include "sdk/checkpoint.h"
 #include "sdk/log.h"
-#include "text/minimax_text_weights.h"
+#include "text/backbone.h"
 #include "text/tokenizer/stream_decoder.h"
 #include "text/tokenizer/utf8.h"
 #include "vision/image_decode.h"
@@ -18,20 +18,6 @@ namespace {
 
 Status report(const LoadProgress& progress, LoadPhase phase, float fraction) {
     return progress ? progress(phase, fraction) : Status::ok();
-}
-
-// The backbone's tensors under their Text-01 names (VL-01 keeps them under "language_model."); views keep the
-// mapping alive, so nothing is copied here.
-Expected<std::unique_ptr<MiniMaxTextModel>> load_backbone(const std::filesystem::path& dir, const ModelConfig& config) {
-    VOLT_ASSIGN_OR_RETURN(Checkpoint ck, Checkpoint::open(dir));
-    const std::string prefix = config.is_vl() ? "language_model." : "";
-    std::unordered_map<std::string, Tensor> tensors;
-    for (const WeightSpec& spec : minimax_text_weight_specs(config.text, prefix)) {
-        if (!ck.find(spec.name)) continue;  // optional ones (a tied lm_head); the binding check covered the rest
-        VOLT_ASSIGN_OR_RETURN(Tensor t, ck.view(spec.name));
-        tensors.emplace(spec.name.substr(prefix.size()), std::move(t));
-    }
-    return MiniMaxTextModel::from_tensors(config.text, tensors, ck.description());
 }
 
 const char* role_name(Role role) {
@@ -45,7 +31,8 @@ const char* role_name(Role role) {
 
 }  // namespace
 
-Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path& dir, const LoadProgress& progress) {
+Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path& dir, const LoadProgress& progress,
+                                                     Device device) {
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kConfig, 0.0f));
     auto model = std::make_unique<ChatModel>();
     VOLT_ASSIGN_OR_RETURN(model->info, inspect_model(dir));
@@ -57,7 +44,8 @@ Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kConfig, 1.0f));
 
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.0f));
-    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, *model->info.config));
+    model->device = device;
+    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device));
     if (model->info.config->is_vl()) {
         VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.9f));
         VOLT_ASSIGN_OR_RETURN(model->vision, vision::VLImageEncoder::load(dir));

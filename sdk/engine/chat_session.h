@@ -38,7 +38,8 @@ using LoadProgress = std::function<Status(LoadPhase, float)>;
 
 struct ChatModel {
     ModelInfo info;
-    std::unique_ptr<MiniMaxTextModel> lm;
+    Device device = Device::cpu();                 // where the backbone runs (the vision path runs on the CPU)
+    std::unique_ptr<CausalLM> lm;
     std::unique_ptr<text::Tokenizer> tokenizer;    // null: the directory has no tokenizer (ids only)
     std::optional<text::ChatTemplate> chat_template;
     std::vector<int32_t> stop_ids;                 // the config's eos
@@ -46,8 +47,10 @@ struct ChatModel {
     int32_t image_token_id = -1;                   // VL-01: config image_token_index (`<image>`)
 
     // Text-01 and VL-01 directories (VL: the language model under "language_model."). Checks the checkpoint
-    // against the config first and reports every problem at once.
-    static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {});
+    // against the config first and reports every problem at once. `device`: the CPU, or one CUDA GPU (a build with
+    // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run).
+    static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {},
+                                                     Device device = Device::cpu());
 };
 
 // Generation whose tokens come with the text that became final (complete UTF-8 characters only; empty without a

@@ -3,7 +3,28 @@
 
 #include "sdk/engine/causal_lm.h"
 
+#include "sdk/cuda_memory.h"
+
 namespace volt {
+
+namespace {
+
+// A copy of `t` (same dtype, same device), any device.
+Expected<Tensor> copy_of(const Tensor& t) {
+    VOLT_ASSIGN_OR_RETURN(Tensor c, Tensor::empty(t.shape(), t.dtype(), t.device()));
+    VOLT_RETURN_IF_ERROR(c.copy_from(t));
+    return c;
+}
+
+// Rows [0, n) of `src` into rows [0, n) of `dst` (same dtype and device).
+Status copy_rows(Tensor& dst, const Tensor& src, int64_t n) {
+    if (n == 0) return Status::ok();
+    VOLT_ASSIGN_OR_RETURN(Tensor to, dst.slice(0, 0, n));
+    VOLT_ASSIGN_OR_RETURN(Tensor from, src.slice(0, 0, n));
+    return to.copy_from(from);
+}
+
+}  // namespace
 
 size_t SequenceCache::bytes() const {
     size_t b = 0;
@@ -25,16 +46,13 @@ Status SequenceCache::reserve(int64_t tokens) {
             continue;
         }
         const Shape shape{cap, l.kv_heads, l.head_dim};
-        auto k = Tensor::empty(shape, DType::kF32);
-        auto v = Tensor::empty(shape, DType::kF32);
+        auto k = Tensor::empty(shape, kv_dtype_, kv_device_);
+        auto v = Tensor::empty(shape, kv_dtype_, kv_device_);
         if (!k || !v)
-            return resource_exhausted("cannot allocate the KV cache for ", cap, " tokens (",
-                                      (k ? v.status() : k.status()).message(), ")");
-        const size_t row = static_cast<size_t>(l.kv_heads * l.head_dim) * sizeof(float);
-        if (length_ > 0) {
-            std::memcpy(k->data(), l.k.data(), row * static_cast<size_t>(length_));
-            std::memcpy(v->data(), l.v.data(), row * static_cast<size_t>(length_));
-        }
+            return resource_exhausted("cannot allocate the KV cache for ", cap, " tokens on ", kv_device_.to_string(),
+                                      " (", (k ? v.status() : k.status()).message(), ")");
+        VOLT_RETURN_IF_ERROR(copy_rows(*k, l.k, length_));
+        VOLT_RETURN_IF_ERROR(copy_rows(*v, l.v, length_));
         grown.emplace_back(std::move(*k), std::move(*v));
     }
     for (size_t i = 0; i < layers.size(); ++i)
@@ -47,8 +65,15 @@ Status SequenceCache::reserve(int64_t tokens) {
 }
 
 void SequenceCache::clear() {
-    for (auto& l : layers)
-        if (l.state.defined() && l.state.numel() > 0) std::memset(l.state.data(), 0, l.state.nbytes());
+    for (auto& l : layers) {
+        if (!l.state.defined() || l.state.numel() == 0) continue;
+        if (l.state.device().is_cpu()) {
+            std::memset(l.state.data(), 0, l.state.nbytes());
+        } else {
+            // A failure here means the device is gone; the next forward reports it.
+            (void)cuda_memset_zero(l.state.device().index, l.state.data(), l.state.nbytes());
+        }
+    }
     length_ = 0;
 }
 
@@ -57,18 +82,20 @@ Expected<SequenceCache> SequenceCache::clone() const {
     c.length_ = length_;
     c.capacity_ = length_;  // only the used rows are copied; the copy grows on demand
     c.max_tokens_ = max_tokens_;
+    c.kv_device_ = kv_device_;
+    c.kv_dtype_ = kv_dtype_;
     for (const auto& l : layers) {
         LayerCache n;
         n.kv_heads = l.kv_heads;
         n.head_dim = l.head_dim;
         if (l.state.defined() && l.state.numel() > 0) {
-            VOLT_ASSIGN_OR_RETURN(n.state, l.state.to(DType::kF32));  // a copy
+            VOLT_ASSIGN_OR_RETURN(n.state, copy_of(l.state));
         }
         if (l.kv_heads != 0 && length_ > 0) {
             VOLT_ASSIGN_OR_RETURN(Tensor k, l.k.slice(0, 0, length_));
             VOLT_ASSIGN_OR_RETURN(Tensor v, l.v.slice(0, 0, length_));
-            VOLT_ASSIGN_OR_RETURN(n.k, k.to(DType::kF32));
-            VOLT_ASSIGN_OR_RETURN(n.v, v.to(DType::kF32));
+            VOLT_ASSIGN_OR_RETURN(n.k, copy_of(k));
+            VOLT_ASSIGN_OR_RETURN(n.v, copy_of(v));
         }
         c.layers.push_back(std::move(n));
     }

@@ -122,3 +122,13 @@ def test_exception_in_callback_stops_and_propagates(model):
         raise KeyError("from the callback")
     with pytest.raises(KeyError):
         model.session().generate([1, 2], boom, max_new_tokens=50, temperature=0.0)
+
+
+def test_device_choice_is_checked():
+    with pytest.raises(volt.VoltError) as e:
+        volt.Model(TINY, device="tpu")
+    assert e.value.status == volt.Status.INVALID_ARGUMENT
+    if volt.cuda_device_count() == 0:  # CPU-only machine or build: a clear refusal, never a crash
+        with pytest.raises(volt.VoltError) as e:
+            volt.Model(TINY, device="cuda")
+        assert e.value.status in (volt.Status.INVALID_ARGUMENT, volt.Status.UNIMPLEMENTED)

@@ -21,7 +21,8 @@ from typing import Callable, Iterator, Sequence
 
 from . import _abi
 
-__all__ = ["VoltError", "Model", "Session", "Image", "Event", "version", "Status", "FinishReason", "Role"]
+__all__ = ["VoltError", "Model", "Session", "Image", "Event", "version", "cuda_device_count", "Status", "FinishReason",
+           "Role"]
 
 
 class Status:
@@ -84,6 +85,11 @@ def _check(status: int) -> None:
 
 def version() -> str:
     return _lib().volt_version().decode()
+
+
+def cuda_device_count() -> int:
+    """GPUs this build and driver can use (0 in a CPU-only build)."""
+    return _lib().volt_cuda_device_count()
 
 
 @dataclass
@@ -156,12 +162,21 @@ def _as_image(image) -> tuple["Image", bool]:
 class Model:
     """A loaded model (immutable, shareable between threads and sessions)."""
 
-    def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None):
+    def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None,
+                 device: str = "cpu", gpu: int = 0):
+        """device "cpu", or "cuda" (the text backbone on GPU `gpu`; a build with CUDA)."""
         lib = _lib()
         params = _abi.ModelParams()
         lib.volt_model_params_init(ctypes.byref(params))
         self._path = os.fspath(path).encode()
         params.path = self._path
+        if device not in ("cpu", "cuda"):
+            raise VoltError(Status.INVALID_ARGUMENT, f"device {device!r}: expected 'cpu' or 'cuda'")
+        self._gpu_ids = (ctypes.c_int32 * 1)(gpu)
+        if device == "cuda":
+            params.device = 1
+            params.gpu_ids = self._gpu_ids
+            params.num_gpus = 1
         cb = None
         if progress is not None:
             # The callback returns True to continue; the C side wants nonzero to abort.

@@ -1,0 +1,311 @@
+// The MiniMax-Text-01 backbone on the GPU (text/cuda) against the CPU backbone on the same bf16 weights: a synthetic
+// model with the real head size (D = 128), lightning and softmax layers, MoE top-2, post-norm DeepNorm residuals.
+// Tolerances (design.md): bf16 activations give <= 2e-2 relative logits and >= 99% argmax agreement on rows whose
+// top-2 margin is not a near tie.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+#include <random>
+#include <unordered_map>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sdk/cuda_memory.h"
+#include "sdk/engine/chat_session.h"
+#include "sdk/npy.h"
+#include "sdk/safetensors.h"
+#include "tests/integration/cli_runner.h"
+#include "sdk/engine/session.h"
+#include "text/cuda/minimax_text_model_cuda.h"
+#include "text/minimax_text_model.h"
+#include "text/minimax_text_weights.h"
+
+namespace volt {
+namespace {
+
+TextConfig synthetic_config(bool postnorm = true) {
+    TextConfig c;
+    c.model_type = "minimax_text_01";
+    c.vocab_size = 1024;
+    c.hidden_size = 256;
+    c.num_layers = 4;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 128;
+    c.rotary_dim = 64;
+    c.rope_theta = 1e7;
+    c.intermediate_size = 384;
+    c.num_experts = 4;
+    c.experts_per_token = 2;
+    c.max_position_embeddings = 16384;
+    c.postnorm = postnorm;
+    c.softmax_alpha = c.lightning_alpha = c.mlp_alpha = std::pow(2.0 * 4, 0.25);
+    c.layer_kinds = {LayerKind::kLightning, LayerKind::kSoftmax, LayerKind::kLightning, LayerKind::kSoftmax};
+    return c;
+}
+
+// Random weights rounded to bf16 (both backends then read identical values): N(0,1)-like embedding,
+// 1/sqrt(fan_in) linears, norms around 1.
+std::unordered_map<std::string, Tensor> synthetic_weights(const TextConfig& c, uint64_t seed) {
+    std::unordered_map<std::string, Tensor> w;
+    std::mt19937_64 g(seed);
+    for (const WeightSpec& s : minimax_text_weight_specs(c)) {
+        if (s.optional) continue;
+        Tensor t = *Tensor::empty(s.shape, DType::kF32);
+        const bool norm = s.shape.rank() == 1;
+        const float scale = norm ? 0.1f : s.component == WeightComponent::kEmbedding ? 1.0f : 1.0f / std::sqrt(float(s.shape[1]));
+        std::uniform_real_distribution<float> u(-1.7320508f * scale, 1.7320508f * scale);
+        float* p = t.data_as<float>();
+        for (int64_t i = 0; i < t.numel(); ++i) p[i] = (norm ? 1.0f : 0.0f) + u(g);
+        w.emplace(s.name, *t.to(DType::kBF16));
+    }
+    return w;
+}
+
+struct Models {
+    std::unique_ptr<MiniMaxTextModel> cpu;
+    std::unique_ptr<MiniMaxTextModelCuda> gpu;
+};
+
+Models make_models(const TextConfig& c) {
+    const auto w = synthetic_weights(c, 42);
+    Models m;
+    auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
+    EXPECT_TRUE(cpu) << cpu.status().to_string();
+    auto gpu = MiniMaxTextModelCuda::from_tensors(c, w);
+    EXPECT_TRUE(gpu) << gpu.status().to_string();
+    if (cpu) m.cpu = std::move(cpu).value();
+    if (gpu) m.gpu = std::move(gpu).value();
+    return m;
+}
+
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::vector<int32_t> ids(n);
+    for (auto& x : ids) x = int32_t(g() % vocab);
+    return ids;
+}
+
+struct Agreement {
+    double rel = 0;            // Frobenius relative difference
+    double argmax = 0;         // fraction of clear rows (top-2 margin > 0.05) with equal argmax
+    int64_t clear_rows = 0;
+};
+
+Agreement compare(const Tensor& gpu, const Tensor& cpu) {
+    Agreement a;
+    const int64_t rows = cpu.dim(0), V = cpu.dim(1);
+    double num = 0, den = 0;
+    int64_t same = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* x = gpu.data_as<float>() + r * V;
+        const float* y = cpu.data_as<float>() + r * V;
+        int64_t ax = 0, ay = 0;
+        float top1 = -1e30f, top2 = -1e30f;
+        for (int64_t j = 0; j < V; ++j) {
+            num += double(x[j] - y[j]) * (x[j] - y[j]);
+            den += double(y[j]) * y[j];
+            if (x[j] > x[ax]) ax = j;
+            if (y[j] > top1) top2 = top1, top1 = y[j], ay = j;
+            else if (y[j] > top2) top2 = y[j];
+        }
+        if (top1 - top2 > 0.05f) {
+            ++a.clear_rows;
+            same += ax == ay;
+        }
+    }
+    a.rel = std::sqrt(num / den);
+    a.argmax = a.clear_rows ? double(same) / double(a.clear_rows) : 1.0;
+    return a;
+}
+
+class TextModelGpu : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU on this machine: GPU tests run on the device";
+    }
+};
+
+void expect_close(const Tensor& gpu, const Tensor& cpu, const char* what) {
+    ASSERT_EQ(gpu.shape(), cpu.shape()) << what;
+    const Agreement a = compare(gpu, cpu);
+    std::printf("[%s] rows %lld: rel %.3e, argmax %.4f over %lld clear rows\n", what, (long long)cpu.dim(0), a.rel,
+                a.argmax, (long long)a.clear_rows);
+    EXPECT_LE(a.rel, 2e-2) << what;
+    EXPECT_GE(a.argmax, 0.99) << what;
+}
+
+TEST_F(TextModelGpu, PrefillLogitsMatchTheCpuBackbone) {
+    for (bool postnorm : {true, false}) {
+        SCOPED_TRACE(postnorm ? "post-norm" : "pre-norm");
+        const TextConfig c = synthetic_config(postnorm);
+        Models m = make_models(c);
+        ASSERT_TRUE(m.cpu && m.gpu);
+        for (int64_t T : {1, 127, 257, 600}) {
+            const auto ids = random_ids(T, c.vocab_size, 1 + uint32_t(T));
+            auto cc = m.cpu->new_cache(T);
+            auto gc = m.gpu->new_cache(T);
+            ASSERT_TRUE(cc && gc);
+            auto ref = m.cpu->forward(ids, *cc, LogitsMode::kAll);
+            auto got = m.gpu->forward(ids, *gc, LogitsMode::kAll);
+            ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
+            expect_close(*got, *ref, ("prefill T=" + std::to_string(T)).c_str());
+        }
+    }
+}
+
+TEST_F(TextModelGpu, DecodeAndPrefixReuseFollowTheCpu) {
+    const TextConfig c = synthetic_config();
+    Models m = make_models(c);
+    ASSERT_TRUE(m.cpu && m.gpu);
+    const auto ids = random_ids(300, c.vocab_size, 9);
+    auto cs = Session::create(*m.cpu);
+    auto gs = Session::create(*m.gpu);
+    ASSERT_TRUE(cs && gs);
+    // Prefill in two pieces (the second continues from the cached states and KV rows), then 16 decode steps fed
+    // with the CPU's greedy tokens so both run the same sequence.
+    auto span = std::span<const int32_t>(ids);
+    ASSERT_TRUE(cs->append(span.first(200)) && gs->append(span.first(200)));
+    auto ref = cs->append(span.subspan(200), LogitsMode::kAll);
+    auto got = gs->append(span.subspan(200), LogitsMode::kAll);
+    ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, "second prefill piece after 200 cached");
+    Tensor ref_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
+    Tensor got_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
+    Tensor last = cs->last_logits();
+    for (int step = 0; step < 16; ++step) {
+        const float* row = last.data_as<float>();
+        const int32_t next[1] = {int32_t(std::max_element(row, row + c.vocab_size) - row)};
+        auto r = cs->append(next);
+        auto g = gs->append(next);
+        ASSERT_TRUE(r && g) << (g ? r.status() : g.status()).to_string();
+        std::copy_n(r->data_as<float>(), c.vocab_size, ref_rows.data_as<float>() + step * c.vocab_size);
+        std::copy_n(g->data_as<float>(), c.vocab_size, got_rows.data_as<float>() + step * c.vocab_size);
+        last = *r;
+    }
+    expect_close(got_rows, ref_rows, "16 decode steps");
+    // A fork on the GPU continues like the original.
+    auto fork = gs->fork();
+    ASSERT_TRUE(fork) << fork.status().to_string();
+    const int32_t one[1] = {7};
+    auto a = gs->append(one);
+    auto b = fork->append(one);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
+}
+
+TEST_F(TextModelGpu, LongPrefillAndEmbeddingsInput) {
+    const TextConfig c = synthetic_config();
+    Models m = make_models(c);
+    ASSERT_TRUE(m.cpu && m.gpu);
+    const auto ids = random_ids(4097, c.vocab_size, 5);
+    auto cc = m.cpu->new_cache(4097);
+    auto gc = m.gpu->new_cache(4097);
+    auto ref = m.cpu->forward(ids, *cc, LogitsMode::kLast);
+    auto got = m.gpu->forward(ids, *gc, LogitsMode::kLast);
+    ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, "prefill T=4097, last row");
+    // The same tokens as embeddings (what VL-01 feeds after splicing images) give the same logits.
+    const auto short_ids = random_ids(64, c.vocab_size, 6);
+    auto embeds = m.cpu->embed(short_ids);
+    ASSERT_TRUE(embeds);
+    auto c1 = m.gpu->new_cache(64);
+    auto c2 = m.gpu->new_cache(64);
+    auto from_ids = m.gpu->forward(short_ids, *c1, LogitsMode::kAll);
+    auto from_embeds = m.gpu->forward_embeddings(*embeds, *c2, LogitsMode::kAll);
+    ASSERT_TRUE(from_ids && from_embeds) << (from_ids ? from_embeds.status() : from_ids.status()).to_string();
+    EXPECT_EQ(std::memcmp(from_ids->data(), from_embeds->data(), from_ids->nbytes()), 0);  // bf16 rows both ways
+}
+
+// A model directory (config.json + safetensors) of the synthetic model, loaded the way users load models.
+std::filesystem::path write_model_dir(const TextConfig& c, const std::unordered_map<std::string, Tensor>& w) {
+    const auto dir = std::filesystem::temp_directory_path() / ("volt-gpu-model-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::vector<NamedTensor> tensors;
+    for (const auto& [name, t] : w) tensors.push_back({name, t});
+    EXPECT_TRUE(write_safetensors(dir / "model.safetensors", tensors).is_ok());
+    nlohmann::json attn = nlohmann::json::array();
+    for (LayerKind k : c.layer_kinds) attn.push_back(k == LayerKind::kSoftmax ? 1 : 0);
+    const nlohmann::json j = {
+        {"architectures", {"MiniMaxText01ForCausalLM"}}, {"model_type", "minimax_text_01"},
+        {"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size}, {"num_hidden_layers", c.num_layers},
+        {"num_attention_heads", c.num_heads}, {"num_key_value_heads", c.num_kv_heads}, {"head_dim", c.head_dim},
+        {"rotary_dim", c.rotary_dim}, {"rope_theta", c.rope_theta}, {"intermediate_size", c.intermediate_size},
+        {"num_local_experts", c.num_experts}, {"num_experts_per_tok", c.experts_per_token},
+        {"shared_intermediate_size", 0}, {"attn_type_list", attn},
+        {"layernorm_full_attention_alpha", c.softmax_alpha}, {"layernorm_full_attention_beta", 1.0},
+        {"layernorm_linear_attention_alpha", c.lightning_alpha}, {"layernorm_linear_attention_beta", 1.0},
+        {"layernorm_mlp_alpha", c.mlp_alpha}, {"layernorm_mlp_beta", 1.0}, {"postnorm", c.postnorm},
+        {"rms_norm_eps", c.rms_norm_eps}, {"hidden_act", "silu"},
+        {"max_position_embeddings", c.max_position_embeddings}, {"block_size", 256},
+        {"tie_word_embeddings", false}, {"torch_dtype", "bfloat16"}};
+    std::ofstream(dir / "config.json") << j.dump(1);
+    return dir;
+}
+
+TEST_F(TextModelGpu, ModelDirectoryThroughChatModelAndCli) {
+    const TextConfig c = synthetic_config();
+    const auto w = synthetic_weights(c, 42);
+    const auto dir = write_model_dir(c, w);
+    auto gpu = ChatModel::load(dir, {}, Device::cuda(0));
+    ASSERT_TRUE(gpu) << gpu.status().to_string();
+    auto cpu = ChatModel::load(dir);
+    ASSERT_TRUE(cpu) << cpu.status().to_string();
+    const auto ids = random_ids(100, c.vocab_size, 11);
+    auto gs = Session::create(*(*gpu)->lm);
+    auto cs = Session::create(*(*cpu)->lm);
+    ASSERT_TRUE(gs && cs);
+    auto got = gs->append(ids, LogitsMode::kAll);
+    auto ref = cs->append(ids, LogitsMode::kAll);
+    ASSERT_TRUE(got && ref) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, "ChatModel on cuda:0 vs cpu");
+
+    // The CLI contract: volt logits --device cuda against --device cpu.
+    const auto ids_file = dir / "ids.json";
+    std::ofstream(ids_file) << nlohmann::json(ids).dump();
+    const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                             test::shell_quote(ids_file.string()) + " --out ";
+    auto r1 = test::run_volt(base + test::shell_quote((dir / "gpu.npy").string()) + " --device cuda");
+    auto r2 = test::run_volt(base + test::shell_quote((dir / "cpu.npy").string()) + " --device cpu");
+    ASSERT_EQ(r1.exit_code, 0) << r1.err;
+    ASSERT_EQ(r2.exit_code, 0) << r2.err;
+    auto a = read_npy(dir / "gpu.npy");
+    auto b = read_npy(dir / "cpu.npy");
+    ASSERT_TRUE(a && b);
+    expect_close(*a, *b, "volt logits --device cuda vs cpu");
+    std::filesystem::remove_all(dir);
+}
+
+TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
+    TextConfig c = synthetic_config();
+    c.head_dim = 64;
+    c.rotary_dim = 32;
+    auto w = synthetic_weights(c, 1);
+    auto m = MiniMaxTextModelCuda::from_tensors(c, w);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
+    EXPECT_NE(m.status().message().find("head_dim 128"), std::string::npos);
+    const TextConfig ok = synthetic_config();
+    auto w2 = synthetic_weights(ok, 2);
+    w2.erase("model.norm.weight");
+    auto missing = MiniMaxTextModelCuda::from_tensors(ok, w2, {}, "synthetic");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.status().message().find("model.norm.weight"), std::string::npos);
+    Models models = make_models(ok);
+    ASSERT_TRUE(models.gpu);
+    auto cache = models.gpu->new_cache(8);
+    const int32_t bad[2] = {1, 5000};
+    EXPECT_EQ(models.gpu->forward(bad, *cache, LogitsMode::kLast).status().code(), StatusCode::kInvalidArgument);
+    auto cpu_cache = models.cpu->new_cache(8);
+    const int32_t good[1] = {1};
+    EXPECT_EQ(models.gpu->forward(good, *cpu_cache, LogitsMode::kLast).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace volt

@@ -1,0 +1,38 @@
+#include "text/backbone.h"
+
+#include "sdk/config.h"
+#include "sdk/cuda_memory.h"
+#include "text/minimax_text_model.h"
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+#include "text/cuda/minimax_text_model_cuda.h"
+#endif
+
+namespace volt {
+
+Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device) {
+    VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+    if (device.is_cpu()) {
+        VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = config.is_vl()}));
+        return std::unique_ptr<CausalLM>(std::move(cpu));
+    }
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+    if (device.index < 0 || device.index >= cuda_device_count())
+        return invalid_argument(dir.string(), ": CUDA device ", device.index, " does not exist (this machine has ",
+                                cuda_device_count(), " GPUs)");
+    VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = device.index,
+                                                                     .language_model_of_vl = config.is_vl()}));
+    return std::unique_ptr<CausalLM>(std::move(gpu));
+#else
+    return unimplemented(dir.string(), ": this build has no CUDA backend (configured without CUDA); use the CPU");
+#endif
+}
+
+Expected<Device> parse_device(const std::string& name, int gpus) {
+    if (name == "cpu") return Device::cpu();
+    if (name != "cuda") return invalid_argument("device '", name, "': expected cpu or cuda");
+    if (gpus != 1)
+        return unimplemented("--gpus ", gpus, ": running one model across several GPUs is not available yet; use 1");
+    return Device::cuda(0);
+}
+
+}  // namespace volt

@@ -1,0 +1,21 @@
+// One entry point for the MiniMax-Text-01 backbone on any device: the CPU backend (text/minimax_text_model.h) or
+// one GPU (text/cuda/minimax_text_model_cuda.h, builds with CUDA). MiniMax-VL-01 directories load their
+// language_model.* backbone (images are the caller's: vision/).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "sdk/engine/causal_lm.h"
+#include "sdk/tensor.h"
+
+namespace volt {
+
+// INVALID_ARGUMENT for a CUDA device that does not exist; UNIMPLEMENTED for CUDA in a build without it or for
+// shapes its kernels do not run; the backends' own load errors otherwise (all naming the directory).
+Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu());
+
+// "cpu" or "cuda" (+ GPU count) as the CLI takes them: the device to load on (multi-GPU: not yet, issue 8).
+Expected<Device> parse_device(const std::string& name, int gpus = 1);
+
+}  // namespace volt

@@ -1,0 +1,515 @@
+#include "text/cuda/minimax_text_model_cuda.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/attention_cuda.h"
+#include "kernels/embedding_cuda.h"
+#include "kernels/gemm_cuda.h"
+#include "kernels/lightning_attention.h"
+#include "kernels/moe_cuda.h"
+#include "kernels/norm_cuda.h"
+#include "kernels/rope_cuda.h"
+#include "sdk/cuda_check.h"
+#include "sdk/weight_spec.h"
+#include "text/minimax_text_weights.h"
+
+namespace volt {
+
+struct MiniMaxTextModelCuda::Layer {
+    LayerKind kind = LayerKind::kLightning;
+    Tensor input_norm, post_norm;  // [H] bf16
+    // lightning
+    Tensor qkv;          // [3*Hq*D, H], rows per-head interleaved [q_h | k_h | v_h]
+    Tensor output_gate;  // [Hq*D, H]
+    Tensor norm;         // [Hq*D]
+    Tensor out_proj;     // [H, Hq*D]
+    Tensor slopes;       // [Hq] fp32
+    // softmax
+    Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
+    // MoE
+    Tensor router;                       // [E, H] fp32
+    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]
+    std::vector<const void*> w1p, w3p, w2p;
+};
+
+namespace {
+
+constexpr cudaStream_t kStream = nullptr;  // the legacy default stream: the caching allocator's stream
+
+Status check_config(const TextConfig& c) {
+    if (c.layer_kinds.size() != static_cast<size_t>(c.num_layers))
+        return invalid_argument("config: ", c.layer_kinds.size(), " layer kinds for ", c.num_layers, " layers");
+    if (c.num_heads % c.num_kv_heads != 0)
+        return invalid_argument("config: num_key_value_heads ", c.num_kv_heads, " does not divide num_attention_heads ",
+                                c.num_heads);
+    if (c.head_dim != 128)
+        return unimplemented("the CUDA backend runs head_dim 128 (MiniMax-Text-01's); this config has ", c.head_dim);
+    if (c.num_experts > cuda::kMoeMaxExperts)
+        return unimplemented("the CUDA router takes at most ", cuda::kMoeMaxExperts, " experts; this config has ",
+                             c.num_experts);
+    if (c.hidden_size % 8 != 0 || c.intermediate_size % 8 != 0)
+        return unimplemented("the CUDA kernels need hidden_size and intermediate_size multiples of 8");
+    if (c.num_heads / c.num_kv_heads > 16) return unimplemented("the CUDA attention takes at most 16 query heads per kv head");
+    return Status::ok();
+}
+
+// A host tensor (any float dtype) as `dtype` on the GPU.
+Expected<Tensor> upload(const Tensor& host, DType dtype, int device) {
+    Tensor t = host;
+    if (t.dtype() != dtype || !t.is_contiguous()) {
+        VOLT_ASSIGN_OR_RETURN(t, t.to(dtype));
+    }
+    return t.to(Device::cuda(device));
+}
+
+Expected<Tensor> device_buffer(int64_t elements, DType dtype, int device) {
+    auto t = Tensor::empty({std::max<int64_t>(elements, 1)}, dtype, Device::cuda(device));
+    if (!t) return resource_exhausted("GPU ", device, ": cannot allocate ", elements * int64_t(dtype_size(dtype)),
+                                      " bytes of activations (", t.status().message(), ")");
+    return t;
+}
+
+uint16_t* bf16(const Tensor& t) { return static_cast<uint16_t*>(t.data()); }
+
+Status blas_status(cublasStatus_t s, const char* what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return Status::ok();
+    return internal_error(what, ": cuBLAS status ", static_cast<int>(s));
+}
+
+// y[T, out] = x[T, in] W^T through cuBLASLt (bf16 in and out, fp32 accumulation).
+Status linear(const void* x, int64_t T, const Tensor& W, void* y, int64_t ldy = 0) {
+    const int64_t out = W.dim(0), in = W.dim(1);
+    cuda::GemmParams g;
+    g.m = T, g.n = out, g.k = in;
+    g.a = x, g.lda = in;
+    g.b = W.data(), g.ldb = in, g.b_transposed = true;
+    g.c = y, g.ldc = ldy ? ldy : out;
+    return cuda::run(g, kStream);
+}
+
+}  // namespace
+
+MiniMaxTextModelCuda::~MiniMaxTextModelCuda() {
+    if (blas_) cublasDestroy(static_cast<cublasHandle_t>(blas_));
+}
+
+Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const std::filesystem::path& dir,
+                                                                           const CudaTextModelOptions& options) {
+    VOLT_ASSIGN_OR_RETURN(TextCheckpoint tc, open_text_checkpoint(dir, options.language_model_of_vl));
+    const ModelConfig& mc = tc.config;
+    const Checkpoint& ck = tc.checkpoint;
+    const std::string& prefix = tc.prefix;
+    // bf16 weights on the GPU (the router gate fp32): refuse before uploading what would not fit.
+    uint64_t need = 0;
+    for (const WeightSpec& s : minimax_text_weight_specs(mc.text, prefix))
+        if (ck.find(s.name)) need += static_cast<uint64_t>(s.shape.numel()) * 2;
+    size_t free_b = 0, total_b = 0;
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
+    if (need > free_b)
+        return resource_exhausted(ck.description(), ": the bf16 weights need ", need >> 20, " MiB on GPU ",
+                                  options.device, ", which has ", free_b >> 20, " MiB free (use more GPUs)");
+    const Checkpoint* ckp = &ck;
+    return build(mc.text, [ckp, prefix](const std::string& name) { return ckp->view(prefix + name); }, options);
+}
+
+Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tensors(
+    const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors, const CudaTextModelOptions& options,
+    const std::string& label) {
+    BindingReport r;
+    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
+        auto it = tensors.find(s.name);
+        if (it == tensors.end()) {
+            if (!s.optional) r.missing.push_back(s.name);
+        } else if (!(it->second.shape() == s.shape)) {
+            r.mis_shaped.push_back({s.name, s.shape, it->second.shape()});
+        } else {
+            ++r.present;
+        }
+    }
+    VOLT_RETURN_IF_ERROR(r.to_status(label));
+    return build(config, [&tensors](const std::string& name) -> Expected<Tensor> { return tensors.at(name); }, options);
+}
+
+Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(const TextConfig& c, const Lookup& get,
+                                                                            const CudaTextModelOptions& options) {
+    VOLT_RETURN_IF_ERROR(check_config(c));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
+    std::unique_ptr<MiniMaxTextModelCuda> m(new MiniMaxTextModelCuda());
+    m->config_ = c;
+    m->device_ = options.device;
+    const int dev = options.device;
+    auto bf = [&](const std::string& name) -> Expected<Tensor> {
+        VOLT_ASSIGN_OR_RETURN(Tensor t, get(name));
+        return upload(t, DType::kBF16, dev);
+    };
+    const std::string p = "model.";
+    VOLT_ASSIGN_OR_RETURN(m->embed_, bf(p + "embed_tokens.weight"));
+    for (int l = 0; l < c.num_layers; ++l) {
+        const std::string lp = p + "layers." + std::to_string(l) + ".";
+        auto L = std::make_unique<Layer>();
+        L->kind = c.layer_kinds[l];
+        VOLT_ASSIGN_OR_RETURN(L->input_norm, bf(lp + "input_layernorm.weight"));
+        VOLT_ASSIGN_OR_RETURN(L->post_norm, bf(lp + "post_attention_layernorm.weight"));
+        if (L->kind == LayerKind::kLightning) {
+            VOLT_ASSIGN_OR_RETURN(L->qkv, bf(lp + "self_attn.qkv_proj.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->output_gate, bf(lp + "self_attn.output_gate.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->norm, bf(lp + "self_attn.norm.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->out_proj, bf(lp + "self_attn.out_proj.weight"));
+            // The layer index counts every layer (softmax ones too), per the decay rule.
+            std::vector<float> s = lightning_decay_slopes(l, static_cast<int>(c.num_layers), static_cast<int>(c.num_heads));
+            Tensor host = Tensor::borrow(s.data(), {static_cast<int64_t>(s.size())}, DType::kF32);
+            VOLT_ASSIGN_OR_RETURN(L->slopes, host.to(Device::cuda(dev)));
+        } else {
+            VOLT_ASSIGN_OR_RETURN(L->q_proj, bf(lp + "self_attn.q_proj.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->k_proj, bf(lp + "self_attn.k_proj.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->v_proj, bf(lp + "self_attn.v_proj.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->o_proj, bf(lp + "self_attn.o_proj.weight"));
+        }
+        VOLT_ASSIGN_OR_RETURN(Tensor gate, get(lp + "block_sparse_moe.gate.weight"));
+        VOLT_ASSIGN_OR_RETURN(L->router, upload(gate, DType::kF32, dev));
+        for (int e = 0; e < c.num_experts; ++e) {
+            const std::string ep = lp + "block_sparse_moe.experts." + std::to_string(e) + ".";
+            VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
+            VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
+            VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
+            L->w1p.push_back(w1.data());
+            L->w3p.push_back(w3.data());
+            L->w2p.push_back(w2.data());
+            L->w1.push_back(std::move(w1));
+            L->w3.push_back(std::move(w3));
+            L->w2.push_back(std::move(w2));
+        }
+        m->layers_.push_back(std::move(L));
+    }
+    VOLT_ASSIGN_OR_RETURN(m->final_norm_, bf(p + "norm.weight"));
+    if (c.tie_word_embeddings) {
+        m->lm_head_ = m->embed_;
+    } else {
+        VOLT_ASSIGN_OR_RETURN(m->lm_head_, bf("lm_head.weight"));
+    }
+    cublasHandle_t h = nullptr;
+    VOLT_RETURN_IF_ERROR(blas_status(cublasCreate(&h), "cublasCreate"));
+    m->blas_ = h;
+    return m;
+}
+
+Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) const {
+    if (max_tokens < 1) return invalid_argument("cache size ", max_tokens, " must be positive");
+    SequenceCache cache;
+    cache.set_max_tokens(max_tokens);
+    cache.set_kv_storage(Device::cuda(device_), DType::kBF16);
+    for (const auto& L : layers_) {
+        LayerCache lc;
+        lc.head_dim = config_.head_dim;
+        if (L->kind == LayerKind::kLightning) {
+            auto s = Tensor::zeros({config_.num_heads, config_.head_dim, config_.head_dim}, DType::kF32,
+                                   Device::cuda(device_));
+            if (!s) return resource_exhausted("GPU ", device_, ": cannot allocate a lightning state: ", s.status().message());
+            lc.state = std::move(*s);
+        } else {
+            lc.kv_heads = config_.num_kv_heads;
+        }
+        cache.layers.push_back(std::move(lc));
+    }
+    return cache;
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const {
+    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
+                                    config_.vocab_size, ")");
+    Tensor host = Tensor::borrow(const_cast<int32_t*>(ids.data()), {static_cast<int64_t>(ids.size())}, DType::kI32);
+    return run(host, /*from_ids=*/true, cache, mode);
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const {
+    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
+                                    config_.vocab_size, ")");
+    std::lock_guard<std::mutex> lock(mu_);
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device_)));
+    const int64_t n = static_cast<int64_t>(ids.size()), H = config_.hidden_size;
+    Tensor host_ids = Tensor::borrow(const_cast<int32_t*>(ids.data()), {n}, DType::kI32);
+    VOLT_ASSIGN_OR_RETURN(Tensor dev_ids, host_ids.to(Device::cuda(device_)));
+    VOLT_ASSIGN_OR_RETURN(Tensor rows, Tensor::empty({n, H}, DType::kBF16, Device::cuda(device_)));
+    VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = n, .ids = dev_ids.data_as<int32_t>(),
+                                                         .vocab_size = config_.vocab_size, .hidden = H,
+                                                         .table = embed_.data(), .out = rows.data(), .out_stride = H},
+                                   kStream));
+    VOLT_ASSIGN_OR_RETURN(Tensor host, rows.to(Device::cpu()));
+    return host.to(DType::kF32);
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::forward_embeddings(const Tensor& embeds, SequenceCache& cache,
+                                                          LogitsMode mode) const {
+    if (!embeds.device().is_cpu() || embeds.rank() != 2 || embeds.dim(1) != config_.hidden_size || embeds.dim(0) < 1 ||
+        !dtype_is_float(embeds.dtype()))
+        return invalid_argument("input embeddings must be a floating-point CPU tensor [n >= 1, hidden ",
+                                config_.hidden_size, "], got ", embeds.to_string());
+    return run(embeds, /*from_ids=*/false, cache, mode);
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
+                                           LogitsMode mode) const {
+    if (cache.layers.size() != layers_.size())
+        return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", layers_.size());
+    if (cache.kv_device() != Device::cuda(device_) || cache.kv_dtype() != DType::kBF16)
+        return invalid_argument("the cache is not this model's (it lives on ", cache.kv_device().to_string(), ")");
+    std::lock_guard<std::mutex> lock(mu_);
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device_)));
+    const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size;
+    VOLT_RETURN_IF_ERROR(cache.reserve(cache.length() + n));
+    // The whole input on the GPU at once (ids, or the embeddings as bf16).
+    Tensor dev_input;
+    if (from_ids) {
+        VOLT_ASSIGN_OR_RETURN(dev_input, input.to(Device::cuda(device_)));
+    } else {
+        VOLT_ASSIGN_OR_RETURN(dev_input, upload(input, DType::kBF16, device_));
+    }
+    const int64_t rows = mode == LogitsMode::kAll ? n : 1;
+    Tensor logits_dev;
+    if (mode != LogitsMode::kNone) {
+        VOLT_ASSIGN_OR_RETURN(logits_dev, Tensor::empty({rows, V}, DType::kF32, Device::cuda(device_)));
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += kMaxChunkTokens) {
+        const int64_t m = std::min(kMaxChunkTokens, n - c0);
+        const bool last_chunk = c0 + m == n;
+        float* out = nullptr;
+        if (mode == LogitsMode::kAll) out = logits_dev.data_as<float>() + c0 * V;
+        else if (mode == LogitsMode::kLast && last_chunk) out = logits_dev.data_as<float>();
+        const void* ids = from_ids ? static_cast<const int32_t*>(dev_input.data()) + c0 : nullptr;
+        const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(dev_input.data()) + c0 * H;
+        VOLT_RETURN_IF_ERROR(run_chunk(ids, emb, m, cache, out, mode == LogitsMode::kAll));
+        cache.advance(m);
+    }
+    if (mode == LogitsMode::kNone) {
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));
+        return Tensor();
+    }
+    return logits_dev.to(Device::cpu());  // synchronous copy: also the end of the forward
+}
+
+// One piece through every layer; the same residual wiring as MiniMaxTextModel::run_chunk (see there):
+//   xn = RMSNorm_in(h); a = Attn(xn); yn = RMSNorm_post(r1*alpha + a*beta); mo = MoE(yn); pending = yn or h
+Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_dev, int64_t T, SequenceCache& cache,
+                                       float* logits, bool all_rows) const {
+    const TextConfig& c = config_;
+    const int64_t H = c.hidden_size, V = c.vocab_size, Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+    const int64_t W = Hq * D, I = c.intermediate_size;
+    const int E = static_cast<int>(c.num_experts), K = static_cast<int>(c.experts_per_token);
+    const int64_t past = cache.length();
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const int dev = device_;
+    VOLT_ASSIGN_OR_RETURN(Tensor h, device_buffer(T * H, DType::kBF16, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor xn, device_buffer(T * H, DType::kBF16, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor a, device_buffer(T * H, DType::kBF16, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor yn, device_buffer(T * H, DType::kBF16, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor mo, device_buffer(T * H, DType::kBF16, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor wide, device_buffer(T * 3 * W, DType::kBF16, dev));  // qkv / q
+    VOLT_ASSIGN_OR_RETURN(Tensor att, device_buffer(T * W, DType::kBF16, dev));       // attention output
+    VOLT_ASSIGN_OR_RETURN(Tensor gate, device_buffer(T * W, DType::kBF16, dev));      // lightning gate
+    VOLT_ASSIGN_OR_RETURN(Tensor gated, device_buffer(T * W, DType::kBF16, dev));     // norm(o) * sigmoid(gate)
+    VOLT_ASSIGN_OR_RETURN(Tensor expert_ids, device_buffer(T * K, DType::kI32, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor expert_w, device_buffer(T * K, DType::kF32, dev));
+    VOLT_ASSIGN_OR_RETURN(Tensor kv_len, device_buffer(1, DType::kI32, dev));
+    {
+        int32_t len = static_cast<int32_t>(past + T);
+        Tensor host = Tensor::borrow(&len, {1}, DType::kI32);
+        VOLT_RETURN_IF_ERROR(kv_len.copy_from(host));
+    }
+
+    if (ids_dev) {
+        VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = T, .ids = static_cast<const int32_t*>(ids_dev),
+                                                             .vocab_size = V, .hidden = H, .table = embed_.data(),
+                                                             .out = h.data(), .out_stride = H},
+                                       kStream));
+    } else {
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
+            cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, kStream)));
+    }
+
+    // Scratch sized once per chunk for the largest user.
+    Tensor workspace;
+    size_t workspace_bytes = 0;
+    auto ensure_workspace = [&](size_t bytes) -> Status {
+        if (bytes <= workspace_bytes) return Status::ok();
+        VOLT_ASSIGN_OR_RETURN(workspace, device_buffer(static_cast<int64_t>(bytes), DType::kU8, dev));
+        workspace_bytes = bytes;
+        return Status::ok();
+    };
+
+    const void* pending = nullptr;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const Layer& L = *layers_[l];
+        LayerCache& lc = cache.layers[l];
+        cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
+                               .weight = L.input_norm.data(), .eps = eps, .out = xn.data(), .out_stride = H};
+        if (pending) {
+            in.x = mo.data();
+            in.x_beta = static_cast<float>(c.mlp_beta);
+            in.residual = pending;
+            in.residual_stride = H;
+            in.residual_alpha = static_cast<float>(c.mlp_alpha);
+            if (!c.postnorm) in.sum_out = h.data(), in.sum_stride = H;
+        }
+        VOLT_RETURN_IF_ERROR(cuda::run(in, kStream));
+
+        const bool lightning = L.kind == LayerKind::kLightning;
+        if (lightning) {
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.qkv, wide.data()));
+            LightningAttentionParams p;
+            p.phase = T == 1 ? LightningPhase::kDecode : LightningPhase::kPrefill;
+            p.dtype = DType::kBF16;
+            p.silu_inputs = true;
+            p.num_tokens = T;
+            p.num_seqs = 1;
+            p.num_heads = static_cast<int>(Hq);
+            p.head_dim = static_cast<int>(D);
+            p.q = bf16(wide);
+            p.k = bf16(wide) + D;
+            p.v = bf16(wide) + 2 * D;
+            p.q_stride_token = p.k_stride_token = p.v_stride_token = 3 * W;
+            p.q_stride_head = p.k_stride_head = p.v_stride_head = 3 * D;
+            p.o = att.data();
+            p.o_stride_token = W;
+            p.o_stride_head = D;
+            p.max_seqlen = T;
+            p.slope = L.slopes.data_as<float>();
+            p.state_in = lc.state.data_as<float>();
+            p.state_out = lc.state.data_as<float>();
+            if (p.phase == LightningPhase::kPrefill) {
+                VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::prefill_workspace_bytes(p)));
+                p.workspace = workspace.data();
+                p.workspace_bytes = workspace_bytes;
+            }
+            VOLT_RETURN_IF_ERROR(cuda::run(p, kStream));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.output_gate, gate.data()));
+            LightningNormGateParams n;
+            n.dtype = DType::kBF16;
+            n.num_tokens = T;
+            n.width = static_cast<int>(W);
+            n.eps = static_cast<float>(c.lightning_norm_eps);
+            n.o = att.data();
+            n.o_stride_token = W;
+            n.gate = gate.data();
+            n.gate_stride_token = W;
+            n.weight = L.norm.data();
+            n.out = gated.data();
+            n.out_stride_token = W;
+            VOLT_RETURN_IF_ERROR(cuda::run(n, kStream));
+            VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data()));
+        } else {
+            uint16_t* k_rows = bf16(lc.k) + past * Hkv * D;  // [T, Hkv, D] inside the cache
+            uint16_t* v_rows = bf16(lc.v) + past * Hkv * D;
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.q_proj, wide.data()));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.k_proj, k_rows));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.v_proj, v_rows));
+            cuda::RopeParams r;
+            r.num_tokens = T;
+            r.head_dim = static_cast<int>(D);
+            r.rotary_dim = static_cast<int>(c.rotary_dim);
+            r.theta = c.rope_theta;
+            r.start_position = past;
+            r.x = wide.data();
+            r.num_heads = static_cast<int>(Hq);
+            r.stride_token = Hq * D;
+            r.stride_head = D;
+            r.x2 = k_rows;
+            r.num_heads2 = static_cast<int>(Hkv);
+            r.stride_token2 = Hkv * D;
+            r.stride_head2 = D;
+            VOLT_RETURN_IF_ERROR(cuda::run(r, kStream));
+            cuda::AttentionParams ap;
+            ap.phase = T == 1 ? cuda::AttentionPhase::kDecode : cuda::AttentionPhase::kPrefill;
+            ap.num_tokens = T;
+            ap.num_seqs = 1;
+            ap.num_heads = static_cast<int>(Hq);
+            ap.num_kv_heads = static_cast<int>(Hkv);
+            ap.head_dim = static_cast<int>(D);
+            ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+            ap.q = wide.data(), ap.q_stride_token = Hq * D, ap.q_stride_head = D;
+            ap.k = lc.k.data(), ap.k_stride_token = Hkv * D, ap.k_stride_head = D;
+            ap.v = lc.v.data(), ap.v_stride_token = Hkv * D, ap.v_stride_head = D;
+            ap.o = att.data(), ap.o_stride_token = Hq * D, ap.o_stride_head = D;
+            ap.kv_lens = kv_len.data_as<int32_t>();
+            ap.max_seqlen_q = T;
+            ap.max_seqlen_kv = past + T;
+            VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));
+            ap.workspace = workspace.data();
+            ap.workspace_bytes = workspace_bytes;
+            VOLT_RETURN_IF_ERROR(cuda::run(ap, kStream));
+            VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data()));
+        }
+        cuda::RmsNormParams post{.num_tokens = T, .width = H, .x = a.data(), .x_stride = H,
+                                 .x_beta = static_cast<float>(lightning ? c.lightning_beta : c.softmax_beta),
+                                 .residual = c.postnorm ? xn.data() : h.data(), .residual_stride = H,
+                                 .residual_alpha = static_cast<float>(lightning ? c.lightning_alpha : c.softmax_alpha),
+                                 .weight = L.post_norm.data(), .eps = eps, .out = yn.data(), .out_stride = H};
+        if (!c.postnorm) post.sum_out = h.data(), post.sum_stride = H;
+        VOLT_RETURN_IF_ERROR(cuda::run(post, kStream));
+
+        cuda::MoeRouterParams rp;
+        rp.num_tokens = T;
+        rp.hidden = H;
+        rp.num_experts = E;
+        rp.top_k = K;
+        rp.renormalize = true;
+        rp.x = yn.data();
+        rp.x_stride = H;
+        rp.gate_weight = L.router.data_as<float>();
+        rp.expert_ids = expert_ids.data_as<int32_t>();
+        rp.weights = expert_w.data_as<float>();
+        VOLT_RETURN_IF_ERROR(cuda::run(rp, kStream));
+        cuda::MoeExpertsParams ep;
+        ep.num_tokens = T;
+        ep.hidden = H;
+        ep.intermediate = I;
+        ep.num_experts = E;
+        ep.top_k = K;
+        ep.x = yn.data();
+        ep.x_stride = H;
+        ep.expert_ids = expert_ids.data_as<int32_t>();
+        ep.weights = expert_w.data_as<float>();
+        ep.w1 = L.w1p.data();
+        ep.w3 = L.w3p.data();
+        ep.w2 = L.w2p.data();
+        ep.out = mo.data();
+        ep.out_stride = H;
+        VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::moe_workspace_bytes(ep)));
+        ep.workspace = workspace.data();
+        ep.workspace_bytes = workspace_bytes;
+        VOLT_RETURN_IF_ERROR(cuda::run(ep, kStream));
+        pending = c.postnorm ? yn.data() : h.data();
+    }
+    if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());
+    // Final norm and lm_head on the rows asked for; logits in fp32 (cuBLAS: bf16 inputs, fp32 output and compute).
+    const int64_t first = all_rows ? 0 : T - 1, rows = T - first;
+    cuda::RmsNormParams fin{.num_tokens = rows, .width = H, .x = bf16(mo) + first * H, .x_stride = H,
+                            .x_beta = static_cast<float>(c.mlp_beta),
+                            .residual = static_cast<const uint16_t*>(pending) + first * H, .residual_stride = H,
+                            .residual_alpha = static_cast<float>(c.mlp_alpha), .weight = final_norm_.data(),
+                            .eps = eps, .out = xn.data(), .out_stride = H};
+    VOLT_RETURN_IF_ERROR(cuda::run(fin, kStream));
+    // Row-major logits[rows, V] = xn[rows, H] lm_head[V, H]^T is column-major logits^T[V, rows] = lm_head^T' x xn'.
+    const float alpha = 1.0f, beta = 0.0f;
+    auto* blas = static_cast<cublasHandle_t>(blas_);
+    VOLT_RETURN_IF_ERROR(blas_status(cublasSetStream(blas, kStream), "cublasSetStream"));
+    VOLT_RETURN_IF_ERROR(blas_status(
+        cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(V), static_cast<int>(rows), static_cast<int>(H),
+                     &alpha, lm_head_.data(), CUDA_R_16BF, static_cast<int>(H), xn.data(), CUDA_R_16BF,
+                     static_cast<int>(H), &beta, logits, CUDA_R_32F, static_cast<int>(V), CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT),
+        "lm_head cublasGemmEx"));
+    return VOLT_CUDA_STATUS(cudaGetLastError());
+}
+
+}  // namespace volt
