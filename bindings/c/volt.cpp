@@ -65,6 +65,7 @@ volt_status volt_log_set(volt_log_fn fn, void* user_data, volt_log_level min_lev
             volt::set_log_sink([fn, user_data](volt::LogLevel l, volt::LogCategory c, std::string_view m) {
                 std::string msg(m);  // NUL-terminated copy for C
                 fn(user_data, static_cast<volt_log_level>(l), static_cast<volt_log_category>(c), msg.c_str());
+                volt::capi::clear_upper_simd_state();
             });
         } else {
             volt::set_log_sink(nullptr);
@@ -113,8 +114,9 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
         volt::LoadProgress progress;
         if (p.progress) {
             progress = [fn = p.progress, ud = p.progress_user_data](volt::LoadPhase phase, float fraction) {
-                if (fn(ud, static_cast<volt_load_phase>(phase), fraction) != 0)
-                    return volt::cancelled("model load aborted by the progress callback");
+                const bool abort = fn(ud, static_cast<volt_load_phase>(phase), fraction) != 0;
+                volt::capi::clear_upper_simd_state();
+                if (abort) return volt::cancelled("model load aborted by the progress callback");
                 return volt::Status::ok();
             };
         }
@@ -390,6 +392,7 @@ struct EventSink {
         e.text = text.data();
         e.text_len = text.size();
         if (fn(user_data, &e) != 0) caller_stopped = true;
+        volt::capi::clear_upper_simd_state();
         return !caller_stopped;
     }
 
