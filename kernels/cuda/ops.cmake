@@ -3,8 +3,11 @@
 # prefill). An object library folded into volt_core like volt_lightning_cuda (see lightning.cmake for why
 # CUDA_STANDARD_REQUIRED is OFF).
 # cuDNN's SDPA (kernels/cuda/attention_cudnn.cu) is compiled only when the header-only cudnn-frontend is found
-# (VOLT_CUDNN_FRONTEND_DIR, default .devdeps/cudnn_frontend/include: scripts/device-deps.sh puts it there) together
-# with cudnn.h; it loads libcudnn at run time (dlopen), so nothing links against cuDNN and CI builds without it.
+# (VOLT_CUDNN_FRONTEND_DIR, default .devdeps/cudnn_frontend/include) together with cudnn.h (there or in the CUDA
+# toolkit); it loads libcudnn at run time (dlopen), so nothing links against cuDNN and CI builds without it (~25 s
+# more compile when present). To provide it (dev machine, then carried to the GPU machine with .devdeps):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 #     -d /tmp/fe nvidia-cudnn-frontend && unzip -o /tmp/fe/*.whl 'include/*' -d .devdeps/cudnn_frontend
+#   cp /usr/local/cuda/include/cudnn*.h .devdeps/cudnn_frontend/include/
 add_library(volt_ops_cuda OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/gemm.cu ${CMAKE_CURRENT_LIST_DIR}/norm.cu ${CMAKE_CURRENT_LIST_DIR}/rope.cu
   ${CMAKE_CURRENT_LIST_DIR}/embedding.cu ${CMAKE_CURRENT_LIST_DIR}/sampling.cu ${CMAKE_CURRENT_LIST_DIR}/moe.cu
