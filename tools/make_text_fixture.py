@@ -279,7 +279,8 @@ def read_checkpoint(out_dir):
 # ---------------------------------------------------------------------------------------------------------------------
 # The reference: patched native transformers model, loaded from the original-layout weights.
 
-def native_model(f, weights):
+def native_config(f):
+    """transformers' MiniMaxConfig for fixture/spec dict `f` (the patched RoPE reads `rotary_dim` from it)."""
     layer_types = ["full_attention" if k == 1 else "linear_attention" for k in f["attn_type_list"]]
     cfg = MiniMaxConfig(
         vocab_size=f["vocab_size"], hidden_size=f["hidden_size"], num_hidden_layers=f["num_hidden_layers"],
@@ -287,8 +288,8 @@ def native_model(f, weights):
         head_dim=f["head_dim"], intermediate_size=f["intermediate_size"], num_local_experts=f["num_local_experts"],
         num_experts_per_tok=f["num_experts_per_tok"], layer_types=layer_types, block_size=256,
         rope_parameters={"rope_type": "default", "rope_theta": f["rope_theta"]}, rms_norm_eps=RMS_NORM_EPS,
-        max_position_embeddings=4096, tie_word_embeddings=f.get("tie_word_embeddings", False), bos_token_id=None,
-        eos_token_id=None,
+        max_position_embeddings=f.get("max_position_embeddings", 4096),
+        tie_word_embeddings=f.get("tie_word_embeddings", False), bos_token_id=None, eos_token_id=None,
         full_attn_alpha_factor=f["alphas"]["full"], full_attn_beta_factor=f["betas"]["full"],
         linear_attn_alpha_factor=f["alphas"]["linear"], linear_attn_beta_factor=f["betas"]["linear"],
         mlp_alpha_factor=f["alphas"]["mlp"], mlp_beta_factor=f["betas"]["mlp"],
@@ -299,13 +300,13 @@ def native_model(f, weights):
         cfg._experts_implementation = "eager"
     except Exception:  # older/newer configs without the switch: eager is the default then
         pass
-    model = MiniMaxForCausalLM(cfg).to(torch.float32).eval()
-    for layer in model.model.layers:
-        layer.postnorm = f.get("postnorm", True)  # read by the patched decoder layer forward
+    return cfg
 
-    # Original names -> native names. qkv_proj: native reshapes the 3*H*D outputs as (H, 3*D) and splits each head
-    # into q|k|v, i.e. the same per-head interleave as the original, so rows are copied unchanged. Experts: native
-    # stacks gate_up_proj[e] = [w1; w3] (gate first, chunk(2) order) and down_proj[e] = w2.
+
+def native_state_dict(f, weights):
+    """Original names -> native names. qkv_proj: native reshapes the 3*H*D outputs as (H, 3*D) and splits each head
+    into q|k|v, i.e. the same per-head interleave as the original, so rows are copied unchanged. Experts: native
+    stacks gate_up_proj[e] = [w1; w3] (gate first, chunk(2) order) and down_proj[e] = w2."""
     sd = {}
     E = f["num_local_experts"]
     for name, t in weights.items():
@@ -319,6 +320,39 @@ def native_model(f, weights):
             [torch.cat([weights[f"{p}{e}.w1.weight"], weights[f"{p}{e}.w3.weight"]], 0).float() for e in range(E)])
         sd[f"model.layers.{l}.mlp.experts.down_proj"] = torch.stack(
             [weights[f"{p}{e}.w2.weight"].float() for e in range(E)])
+    return sd
+
+
+def original_state_dict(f, native):
+    """The inverse of native_state_dict: a native MiniMaxForCausalLM state dict -> original-layout tensors (decay
+    buffers dropped: checkpoints never store them)."""
+    out = {}
+    I = f["intermediate_size"]
+    for name, t in native.items():
+        if name.endswith(("slope_rate", "query_decay", "key_decay", "diagonal_decay", "rotary_emb.inv_freq",
+                          "rotary_emb.original_inv_freq")):
+            continue
+        if ".mlp.experts.gate_up_proj" in name:
+            p = name.replace(".mlp.experts.gate_up_proj", ".block_sparse_moe.experts.")
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.w1.weight"] = t[e, :I]
+                out[f"{p}{e}.w3.weight"] = t[e, I:]
+        elif ".mlp.experts.down_proj" in name:
+            p = name.replace(".mlp.experts.down_proj", ".block_sparse_moe.experts.")
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.w2.weight"] = t[e]
+        elif f.get("tie_word_embeddings", False) and name == "lm_head.weight":
+            continue
+        else:
+            out[name.replace(".mlp.gate.", ".block_sparse_moe.gate.")] = t
+    return out
+
+
+def native_model(f, weights):
+    model = MiniMaxForCausalLM(native_config(f)).to(torch.float32).eval()
+    for layer in model.model.layers:
+        layer.postnorm = f.get("postnorm", True)  # read by the patched decoder layer forward
+    sd = native_state_dict(f, weights)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     # Decay buffers are recomputed (not stored in checkpoints); nothing else may be missing.
     missing = [m for m in missing if not m.endswith(("slope_rate", "query_decay", "key_decay", "diagonal_decay"))]

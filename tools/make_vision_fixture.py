@@ -69,19 +69,12 @@ import PIL
 import torch
 from PIL import Image, ImageDraw, ImageOps
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vl01_reference import (CLIP_MEAN, CLIP_STD, CROP, PINPOINTS, normalise, num_tokens, pack,  # noqa: E402
+                            preprocessor_config, unpad_integer, vl01_crops)
+
 PILLOW_VERSION = "13.0.0"  # see the docstring: the resampling order is version-dependent
 
-CROP = 336
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-# MiniMax-VL-01's 28 grids, (height, width), in its config order.
-PINPOINTS = ([[336, w] for w in (336, 672, 1008, 1344, 1680, 2016)] +
-             [[672, w] for w in (336, 672, 1008, 1344, 1680, 2016)] +
-             [[1008, w] for w in (336, 672, 1008, 1344, 1680, 2016)] +
-             [[1344, w] for w in (336, 672, 1008, 1344)] +
-             [[1680, w] for w in (336, 672, 1008)] +
-             [[2016, w] for w in (336, 672, 1008)])
-assert len(PINPOINTS) == 28
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -174,67 +167,7 @@ def make_images(out_dir: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The VL-01 processor rules (anyres), on PIL images
-def select_best_resolution(w0: int, h0: int, pinpoints) -> tuple[int, int]:
-    """Returns (width, height); `pinpoints` are (height, width) as in config.json."""
-    best, max_eff, min_waste = None, 0, float("inf")
-    for hh, ww in pinpoints:
-        scale = min(ww / w0, hh / h0)
-        eff = min(int(w0 * scale) * int(h0 * scale), w0 * h0)
-        waste = ww * hh - eff
-        if eff > max_eff or (eff == max_eff and waste < min_waste):
-            best, max_eff, min_waste = (ww, hh), eff, waste
-    return best
-
-
-def keepratio_geometry(w: int, h: int, W: int, H: int):
-    if w / h > W / H:
-        new_w, new_h = W, int(W * h / w)
-        return new_w, new_h, 0, (H - new_h) // 2
-    new_w, new_h = int(H * w / h), H
-    return new_w, new_h, (W - new_w) // 2, 0
-
-
-def vl01_crops(img: Image.Image):
-    w, h = img.size
-    W, H = select_best_resolution(w, h, PINPOINTS)
-    new_w, new_h, px, py = keepratio_geometry(w, h, W, H)
-    resized = img.resize((new_w, new_h), Image.BICUBIC)
-    canvas = Image.new("RGB", (W, H), (0, 0, 0))
-    canvas.paste(resized, (px, py))
-    tiles = [canvas.crop((x, y, x + CROP, y + CROP)) for y in range(0, H, CROP) for x in range(0, W, CROP)]
-    thumb = img.resize((CROP, CROP), Image.BICUBIC)
-    crops = [c.convert("RGB") for c in [thumb] + tiles]
-    geom = dict(canvas_w=W, canvas_h=H, resized_w=new_w, resized_h=new_h, pad_left=px, pad_top=py,
-                rows=H // CROP, cols=W // CROP)
-    return crops, geom
-
-
-def normalise(crops) -> np.ndarray:
-    """torchvision ToTensor + Normalize, float32 throughout."""
-    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32)[:, None, None]
-    std = torch.tensor(CLIP_STD, dtype=torch.float32)[:, None, None]
-    out = []
-    for c in crops:
-        t = torch.from_numpy(np.array(c, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
-        out.append(((t - mean) / std).numpy())
-    return np.stack(out).astype(np.float32)
-
-
-def num_tokens(w0: int, h0: int, patch: int = 14) -> dict:
-    """The processor's get_num_token / get_w_h_num (integer unpadding in feature units)."""
-    W, H = select_best_resolution(w0, h0, PINPOINTS)
-    cw, ch = W // patch, H // patch
-    if w0 / h0 > cw / ch:
-        new_h = (h0 * cw) // w0
-        pad = (ch - new_h) // 2
-        wn, hn, top, left = cw, ch - 2 * pad, pad, 0
-    else:
-        new_w = (w0 * ch) // h0
-        pad = (cw - new_w) // 2
-        wn, hn, top, left = cw - 2 * pad, ch, 0, pad
-    return dict(tokens=(wn + 1) * hn + (CROP // patch) ** 2, unpadded_h=hn, unpadded_w=wn, unpad_top=top,
-                unpad_left=left)
+# The VL-01 processor rules (anyres) live in vl01_reference.py (shared with tools/train_demo).
 
 
 def llava_next_compare(img: Image.Image, ours: np.ndarray) -> dict:
@@ -372,32 +305,8 @@ def build_model(data_dir: str, out_dir: str):
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
     with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
-        json.dump(dict(image_processor_type="ImageProcessor", process_image_mode="anyres", size=[CROP, CROP],
-                       patch_size=14, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD),
-                       image_grid_pinpoints=[[w, h] for h, w in PINPOINTS]), f, indent=1)
+        json.dump(preprocessor_config(), f, indent=1)
     return vit, proj, newline
-
-
-def unpad_integer(feat: torch.Tensor, w0: int, h0: int) -> torch.Tensor:
-    """feat [C, Hf, Wf]; the processor's get_w_h_num rule (integer), dropping pad rows/cols on both sides."""
-    _, Hf, Wf = feat.shape
-    if w0 / h0 > Wf / Hf:
-        pad = (Hf - (h0 * Wf) // w0) // 2
-        return feat[:, pad:Hf - pad, :]
-    pad = (Wf - (w0 * Hf) // h0) // 2
-    return feat[:, :, pad:Wf - pad]
-
-
-def pack(proj_feats: torch.Tensor, newline: torch.Tensor, w0: int, h0: int, rows: int, cols: int, unpad):
-    """HF LLaVA-NeXT pack_image_features for one image: proj_feats [crops, 576, H]."""
-    p = CROP // 14
-    base, tiles = proj_feats[0], proj_feats[1:]
-    f = tiles.view(rows, cols, p, p, -1).permute(4, 0, 2, 1, 3).contiguous()
-    f = f.flatten(1, 2).flatten(2, 3)                       # [H, rows*p, cols*p]
-    f = unpad(f, w0, h0)
-    f = torch.cat((f, newline[:, None, None].expand(*f.shape[:-1], 1)), dim=-1)
-    f = f.flatten(1, 2).transpose(0, 1)
-    return torch.cat((base, f), dim=0)
 
 
 def make_feature_references(image_dir: str, out_dir: str, vit, proj, newline, entries: dict) -> list[dict]:
