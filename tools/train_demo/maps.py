@@ -4,7 +4,10 @@ Each map (deterministic in its seed) has: a river crossing it west to east, a la
 exactly one lies north of the river, roads between cities (one of them a coloured highway), a bridge wherever a
 road crosses the river, a compass rose and a scale bar. Questions: which city is north of the river, how many
 bridges, what colour the highway is, which city is nearest the lake, and the straight-line distance between two
-cities read off the scale bar. Sizes vary (square, wide, tall) so that any-resolution tiling is exercised.
+cities read off the scale bar (`qa`, the original five); `questions` adds, as (kind, question, answer), how many
+cities there are, what the scale bar says, which side of the river the lake is on, and a one-sentence description.
+Sizes vary (square, wide, tall) so that any-resolution tiling is exercised; callers may pass their own `sizes` (the
+demo model uses small ones to keep image token counts moderate) and a minimum label size.
 
 The answers come from the same numbers that drew the map (never from the picture), and `check_map` re-derives them
 independently, so a drawing bug cannot silently teach wrong answers.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
@@ -51,6 +55,7 @@ class MapSample:
     bridges: list[tuple[float, float]]
     km_per_px: float
     meta: dict = field(default_factory=dict)
+    questions: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, canonical question, answer)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -81,9 +86,11 @@ def _segment_crossings(a: tuple[float, float], b: tuple[float, float], river) ->
     return out
 
 
-def make_map(seed: int) -> MapSample:
+def make_map(seed: int, sizes: list[tuple[int, int]] | None = None, min_font: int = 14) -> MapSample:
+    """The map of `seed` (deterministic). `sizes` (width, height) defaults to SIZES; labels are at least `min_font`
+    pixels. The random draws do not depend on either, so only the picture's size and lettering change with them."""
     rng = random.Random(seed)
-    w, h = rng.choice(SIZES)
+    w, h = rng.choice(sizes or SIZES)
     img = Image.new("RGB", (w, h), LAND)
     d = ImageDraw.Draw(img)
 
@@ -147,11 +154,13 @@ def make_map(seed: int) -> MapSample:
     for (bx, by) in bridges:
         s = river_w * 0.9
         d.rectangle([bx - s, by - s, bx + s, by + s], outline=BRIDGE, width=3)
-    font = _font(max(14, min(w, h) // 30))
+    font = _font(max(min_font, min(w, h) // 30))
+    labels = []
     for c in cities:
         r = 7
         d.ellipse([c.x - r, c.y - r, c.x + r, c.y + r], fill=(30, 30, 30))
         d.text((c.x + 10, c.y - 8), c.name, fill=(10, 10, 10), font=font)
+        labels.append(d.textbbox((c.x + 10, c.y - 8), c.name, font=font))
     # Compass (north up), top right.
     ox, oy = w - 40, 50
     d.polygon([(ox, oy - 28), (ox - 9, oy), (ox + 9, oy)], fill=(10, 10, 10))
@@ -162,6 +171,8 @@ def make_map(seed: int) -> MapSample:
     sx, sy = 20, h - 30
     d.rectangle([sx, sy, sx + bar_px, sy + 6], fill=(10, 10, 10))
     d.text((sx, sy - 8 - font.size), f"{bar_km} km", fill=(10, 10, 10), font=font)
+    furniture = [d.textbbox((ox - 6, oy + 2), "N", font=font), (ox - 9, oy - 28, ox + 9, oy),
+                 d.textbbox((sx, sy - 8 - font.size), f"{bar_km} km", font=font), (sx, sy, sx + bar_px, sy + 6)]
     km_per_px = bar_km / bar_px
 
     # Questions and answers, from the geometry above.
@@ -174,8 +185,22 @@ def make_map(seed: int) -> MapSample:
     km = math.hypot(cities[a].x - cities[b].x, cities[a].y - cities[b].y) * km_per_px
     qa.append((f"About how far is it from {cities[a].name} to {cities[b].name} in a straight line?",
                f"{int(round(km / 5.0) * 5)} km"))
+    # Further questions, derived from the same numbers without further random draws (so `qa` and the picture stay
+    # what they were for every seed).
+    lake_side = "north" if cy < river_y(river, cx) else "south"
+    n_bridges = len(bridges)
+    describe = (f"A map with {len(cities)} cities, a river crossed by {n_bridges} "
+                f"bridge{'s' if n_bridges != 1 else ''}, a lake and {'an' if colour == 'orange' else 'a'} "
+                f"{colour} highway.")
+    kinds = ["north", "bridges", "colour", "lake", "distance"]
+    questions = [(k, q, ans) for k, (q, ans) in zip(kinds, qa)]
+    questions += [("cities", "How many cities are on the map?", str(len(cities))),
+                  ("scale", "What distance does the scale bar show?", f"{bar_km} km"),
+                  ("lake_side", "Is the lake north or south of the river?", lake_side),
+                  ("describe", "Describe the map.", describe)]
     return MapSample(seed, img, qa, cities, river, lake, roads, highway, colour, bridges, km_per_px,
-                     {"size": (w, h), "bar_km": bar_km, "bar_px": bar_px})
+                     {"size": (w, h), "bar_km": bar_km, "bar_px": bar_px, "distance_pair": (a, b),
+                      "labels": labels, "furniture": furniture, "river_w": river_w}, questions)
 
 
 def check_map(m: MapSample) -> None:
@@ -195,3 +220,55 @@ def check_map(m: MapSample) -> None:
     rgb = HIGHWAY_COLOURS[m.highway_colour]
     assert any(m.image.getpixel((int(ax + t / 20 * (bx - ax)), int(ay + t / 20 * (by - ay)))) == rgb
                for t in range(3, 18)), m.seed
+    # The further questions, re-derived from the geometry.
+    got = {k: ans for k, _, ans in m.questions}
+    assert got["cities"] == str(len(m.cities)), m.seed
+    assert got["scale"] == f"{m.meta['bar_km']} km", m.seed
+    cx, cy, _, _ = m.lake
+    assert got["lake_side"] == ("north" if cy < river_y(m.river, cx) else "south"), m.seed
+    nums = [int(t) for t in re.findall(r"\d+", got["describe"])]
+    assert nums == [len(m.cities), len(m.bridges)] and m.highway_colour in got["describe"], (m.seed, got["describe"])
+    # Distance: recomputed from the pair's pixel distance and the scale bar's own numbers.
+    a, b = m.meta["distance_pair"]
+    km = math.hypot(m.cities[a].x - m.cities[b].x, m.cities[a].y - m.cities[b].y) * m.meta["bar_km"] / m.meta["bar_px"]
+    assert got["distance"] == f"{int(round(km / 5.0) * 5)} km", m.seed
+
+
+def legibility_problems(m: MapSample) -> list[str]:
+    """Reasons a reader could not answer from the picture, although the answers are right by construction: city
+    labels cut off by the border or overlapping each other, the compass or the scale bar; two bridges drawn on top
+    of each other (a count a reader cannot see); a road running through a city it does not end at (it then looks
+    like two roads, or hides the highway). Training data for a model that reads the picture skips such maps."""
+    w, h = m.meta["size"]
+    out = []
+
+    def overlap(a, b, margin=2):
+        return not (a[2] + margin <= b[0] or b[2] + margin <= a[0] or a[3] + margin <= b[1] or b[3] + margin <= a[1])
+
+    labels = m.meta["labels"]
+    for i, box in enumerate(labels):
+        if box[0] < 0 or box[1] < 0 or box[2] > w - 2 or box[3] > h - 2:
+            out.append(f"label {m.cities[i].name} leaves the picture")
+        for j in range(i + 1, len(labels)):
+            if overlap(box, labels[j]):
+                out.append(f"labels {m.cities[i].name} and {m.cities[j].name} overlap")
+        for f in m.meta["furniture"]:
+            if overlap(box, f):
+                out.append(f"label {m.cities[i].name} overlaps the compass or the scale bar")
+        for j, c in enumerate(m.cities):
+            if j != i and overlap(box, (c.x - 8, c.y - 8, c.x + 8, c.y + 8)):
+                out.append(f"label {m.cities[i].name} covers city {c.name}")
+    for i, (ax, ay) in enumerate(m.bridges):
+        for bx, by in m.bridges[i + 1:]:
+            if math.hypot(ax - bx, ay - by) < 2.5 * m.meta["river_w"] + 6:
+                out.append("two bridges drawn on top of each other")
+    for a, b in m.roads:
+        (ax, ay), (bx, by) = (m.cities[a].x, m.cities[a].y), (m.cities[b].x, m.cities[b].y)
+        length = math.hypot(bx - ax, by - ay)
+        for j, c in enumerate(m.cities):
+            if j in (a, b):
+                continue
+            t = ((c.x - ax) * (bx - ax) + (c.y - ay) * (by - ay)) / (length * length)
+            if 0 < t < 1 and math.hypot(ax + t * (bx - ax) - c.x, ay + t * (by - ay) - c.y) < 14:
+                out.append(f"road {m.cities[a].name}-{m.cities[b].name} runs through {c.name}")
+    return out
