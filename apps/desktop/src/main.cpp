@@ -1,9 +1,12 @@
 // volt-desktop: chat with MiniMax-Text-01 / MiniMax-VL-01 model directories through libvolt.
 //
 //   volt-desktop [--model DIR] [--device cpu|gpu:N|gpus:A,B|all] [--data-dir DIR]
+//
+// Without --model the app opens the model used last, or else the demo model bundled with Volt.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFileInfo>
 #include <QSettings>
 #include <QStandardPaths>
 
@@ -11,6 +14,32 @@
 #include "conversation_store.h"
 #include "main_window.h"
 #include "volt.h"
+
+namespace {
+
+bool isModelDir(const QString& dir) { return !dir.isEmpty() && QFileInfo::exists(dir + QStringLiteral("/config.json")); }
+
+// The demo model shipped with Volt (models/volt-demo-vl: a tiny MiniMax-VL-01 trained on synthetic maps and
+// documents, so that a new user has a model that answers without downloading the real one). Looked for in
+// $VOLT_DEMO_MODEL, then next to an installed app (<prefix>/share/volt/models/volt-demo-vl), then in the source
+// tree above a build directory (<source>/build/bin/volt-desktop).
+QString bundledDemoModel() {
+    if (qEnvironmentVariableIsSet("VOLT_DEMO_MODEL")) {
+        const QString dir = qEnvironmentVariable("VOLT_DEMO_MODEL");
+        return isModelDir(dir) ? dir : QString();
+    }
+    QDir dir(QCoreApplication::applicationDirPath());
+    for (int up = 0; up < 4; ++up) {
+        for (const char* rel : {"share/volt/models/volt-demo-vl", "models/volt-demo-vl"}) {
+            const QString candidate = QDir::cleanPath(dir.absoluteFilePath(QString::fromLatin1(rel)));
+            if (isModelDir(candidate)) return candidate;
+        }
+        if (!dir.cdUp()) break;
+    }
+    return {};
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     // NVML (free memory) numbers GPUs by PCI bus; make CUDA (Volt) agree unless the user chose otherwise.
@@ -44,6 +73,18 @@ int main(int argc, char** argv) {
         qWarning("volt-desktop: device \"%s\" is not available here (cpu, gpu:N, gpus:A,B, all; %d GPUs found)",
                  qPrintable(cli.value(device)), int(volt_cuda_device_count()));
     window.show();
-    if (cli.isSet(model)) window.openModel(cli.value(model));
+    if (cli.isSet(model)) {
+        window.openModel(cli.value(model));
+    } else {
+        // Where the user left off (the most recent model that still exists), else the bundled demo model.
+        QString start;
+        for (const QString& dir : settings.value("recent_models").toStringList())
+            if (isModelDir(dir)) {
+                start = dir;
+                break;
+            }
+        if (start.isEmpty()) start = bundledDemoModel();
+        if (!start.isEmpty()) window.openModel(start);
+    }
     return app.exec();
 }
