@@ -59,6 +59,7 @@ def test_path_bytes_and_array_agree(model):
     assert t_arr == t_png == model.image_tokens(rgb)
     assert ids_arr == ids_png and len(ids_arr) == 5
     assert done.type == "done" and done.prompt_tokens > t_arr
+    assert done.prefill_seconds > 0 and done.decode_seconds > 0
     img = volt.Image(PHOTO)
     assert img.size == (640, 480)
     assert model.image_tokens(img) == 2340 == model.image_tokens(PHOTO)

@@ -102,6 +102,8 @@ class Event:
     prompt_tokens: int = 0
     reused_tokens: int = 0
     completion_tokens: int = 0
+    prefill_seconds: float = 0.0   # done: running the prompt (image encoding included)
+    decode_seconds: float = 0.0    # done: sampling and decode steps
     tokens_per_second: float = 0.0
     status: int = 0
 
@@ -113,6 +115,7 @@ def _event_from_c(e: "_abi.Event") -> Event:
     if e.type == _abi.EVENT_DONE:
         return Event("done", finish_reason=e.finish_reason, prompt_tokens=e.prompt_tokens,
                      reused_tokens=e.reused_tokens, completion_tokens=e.completion_tokens,
+                     prefill_seconds=e.prefill_seconds, decode_seconds=e.decode_seconds,
                      tokens_per_second=e.tokens_per_second)
     return Event("error", text=text, status=e.status)
 
