@@ -30,5 +30,7 @@ CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_embed_image_command(CLI::App& app);
 CommandRunner add_run_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
+// `volt bench e2e` (a subcommand of `bench`); its runner returns -1 when e2e was not the subcommand parsed.
+CommandRunner add_bench_e2e_command(CLI::App* bench);
 
 }  // namespace volt::cli

@@ -7,6 +7,7 @@
 //       one 336x336 crop through the ViT, and a whole image through preprocessing, ViT, projector and packing
 //   volt bench run    --model DIR [--image FILE]... [--doc FILE]... --prompt TEXT [--max-new-tokens N] [--json F]
 //       end to end through a chat session: time to first token, prefill and decode rates
+//   volt bench e2e    --synthetic CONFIG [--layers N] --device cuda ...   (cmd_bench_e2e.cpp: GPU, no files)
 // Inputs are random (seeded) or the caller's; never zeros. --device cuda answers UNIMPLEMENTED until the CUDA
 // backend runs whole models.
 #include <algorithm>
@@ -270,7 +271,9 @@ CommandRunner add_bench_command(CLI::App& app) {
     run->add_option("--doc", o->docs, "A document (repeatable)");
     run->add_option("--prompt", o->prompt, "The question")->required();
     run->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most");
-    return [o, text, vis, run]() -> int {
+    CommandRunner e2e = add_bench_e2e_command(bench);
+    return [o, text, vis, run, e2e]() -> int {
+        if (const int rc = e2e(); rc >= 0) return rc;
         Status s = text->parsed() ? bench_text(*o) : vis->parsed() ? bench_vision(*o) : bench_run(*o);
         return s.is_ok() ? kExitOk : report_error(s);
     };

@@ -12,6 +12,7 @@
 #include "kernels/lightning_attention.h"
 #include "kernels/moe_cuda.h"
 #include "kernels/norm_cuda.h"
+#include "kernels/random_fill_cuda.h"
 #include "kernels/rope_cuda.h"
 #include "sdk/cuda_check.h"
 #include "sdk/weight_spec.h"
@@ -114,7 +115,11 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
         return resource_exhausted(ck.description(), ": the bf16 weights need ", need >> 20, " MiB on GPU ",
                                   options.device, ", which has ", free_b >> 20, " MiB free (use more GPUs)");
     const Checkpoint* ckp = &ck;
-    return build(mc.text, [ckp, prefix](const std::string& name) { return ckp->view(prefix + name); }, options);
+    const int dev = options.device;
+    return build(mc.text, [ckp, prefix, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
+        VOLT_ASSIGN_OR_RETURN(Tensor t, ckp->view(prefix + name));
+        return upload(t, dtype, dev);
+    }, options);
 }
 
 Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tensors(
@@ -132,10 +137,51 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tenso
         }
     }
     VOLT_RETURN_IF_ERROR(r.to_status(label));
-    return build(config, [&tensors](const std::string& name) -> Expected<Tensor> { return tensors.at(name); }, options);
+    const int dev = options.device;
+    return build(config, [&tensors, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
+        return upload(tensors.at(name), dtype, dev);
+    }, options);
 }
 
-Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(const TextConfig& c, const Lookup& get,
+Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(const TextConfig& config,
+                                                                               const CudaTextModelOptions& options,
+                                                                               uint64_t seed) {
+    VOLT_RETURN_IF_ERROR(check_config(config));
+    std::unordered_map<std::string, WeightSpec> specs;
+    uint64_t need = 0;
+    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
+        if (s.optional) continue;
+        need += static_cast<uint64_t>(s.shape.numel()) * 2;
+        specs.emplace(s.name, s);
+    }
+    size_t free_b = 0, total_b = 0;
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
+    if (need + (size_t{2} << 30) > free_b)  // and room for activations
+        return resource_exhausted("synthetic model: the bf16 weights need ", need >> 20, " MiB on GPU ", options.device,
+                                  ", which has ", free_b >> 20, " MiB free (use fewer layers)");
+    const int dev = options.device;
+    uint64_t counter = seed * 1000003;
+    return build(config, [&specs, dev, &counter](const std::string& name, DType dtype) -> Expected<Tensor> {
+        const WeightSpec& s = specs.at(name);
+        VOLT_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(s.shape, dtype, Device::cuda(dev)));
+        const bool norm = s.shape.rank() == 1;
+        cuda::RandomFillParams f;
+        f.out = t.data();
+        f.bf16 = dtype == DType::kBF16;
+        f.n = t.numel();
+        f.scale = norm ? 0.1f
+                  : s.component == WeightComponent::kEmbedding ? 1.0f
+                                                                : 1.0f / std::sqrt(float(s.shape[s.shape.rank() - 1]));
+        f.offset = norm ? 1.0f : 0.0f;
+        f.seed = ++counter;
+        VOLT_RETURN_IF_ERROR(cuda::run(f, kStream));
+        return t;
+    }, options);
+}
+
+Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(const TextConfig& c,
+                                                                            const DeviceLookup& get,
                                                                             const CudaTextModelOptions& options) {
     VOLT_RETURN_IF_ERROR(check_config(c));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
@@ -143,10 +189,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
     m->config_ = c;
     m->device_ = options.device;
     const int dev = options.device;
-    auto bf = [&](const std::string& name) -> Expected<Tensor> {
-        VOLT_ASSIGN_OR_RETURN(Tensor t, get(name));
-        return upload(t, DType::kBF16, dev);
-    };
+    auto bf = [&](const std::string& name) { return get(name, DType::kBF16); };
     const std::string p = "model.";
     VOLT_ASSIGN_OR_RETURN(m->embed_, bf(p + "embed_tokens.weight"));
     for (int l = 0; l < c.num_layers; ++l) {
@@ -170,8 +213,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
             VOLT_ASSIGN_OR_RETURN(L->v_proj, bf(lp + "self_attn.v_proj.weight"));
             VOLT_ASSIGN_OR_RETURN(L->o_proj, bf(lp + "self_attn.o_proj.weight"));
         }
-        VOLT_ASSIGN_OR_RETURN(Tensor gate, get(lp + "block_sparse_moe.gate.weight"));
-        VOLT_ASSIGN_OR_RETURN(L->router, upload(gate, DType::kF32, dev));
+        VOLT_ASSIGN_OR_RETURN(L->router, get(lp + "block_sparse_moe.gate.weight", DType::kF32));
         for (int e = 0; e < c.num_experts; ++e) {
             const std::string ep = lp + "block_sparse_moe.experts." + std::to_string(e) + ".";
             VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
@@ -280,8 +322,9 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     if (mode != LogitsMode::kNone) {
         VOLT_ASSIGN_OR_RETURN(logits_dev, Tensor::empty({rows, V}, DType::kF32, Device::cuda(device_)));
     }
-    for (int64_t c0 = 0; c0 < n; c0 += kMaxChunkTokens) {
-        const int64_t m = std::min(kMaxChunkTokens, n - c0);
+    const int64_t chunk = chunk_tokens();
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+        const int64_t m = std::min(chunk, n - c0);
         const bool last_chunk = c0 + m == n;
         float* out = nullptr;
         if (mode == LogitsMode::kAll) out = logits_dev.data_as<float>() + c0 * V;
@@ -296,6 +339,18 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
         return Tensor();
     }
     return logits_dev.to(Device::cpu());  // synchronous copy: also the end of the forward
+}
+
+int64_t MiniMaxTextModelCuda::chunk_tokens() const {
+    const TextConfig& c = config_;
+    const int64_t H = c.hidden_size, W = c.num_heads * c.head_dim, I = c.intermediate_size, K = c.experts_per_token;
+    // bf16 bytes per token: h, xn, a, yn, mo; qkv (3W), attention out, gate, gated; the MoE's gathered rows and
+    // [w1 | w3] intermediate per routed slot.
+    const int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 8192;
+    const int64_t fit = static_cast<int64_t>(0.7 * double(free_b)) / per_token;
+    return std::clamp<int64_t>(fit / 256 * 256, 1024, kMaxChunkTokens);
 }
 
 // One piece through every layer; the same residual wiring as MiniMaxTextModel::run_chunk (see there):

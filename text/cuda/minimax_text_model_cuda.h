@@ -28,8 +28,10 @@ struct CudaTextModelOptions {
 
 class MiniMaxTextModelCuda final : public CausalLM {
 public:
-    // Longest piece of a prompt run through all layers at once (bounds activation memory); the caches carry over.
-    static constexpr int64_t kMaxChunkTokens = 8192;
+    // Longest piece of a prompt run through all layers at once; the caches carry over. Long pieces keep the softmax
+    // layers on cuDNN's SDPA (which takes a sequence without a cached prefix) and the GEMMs large; the piece actually
+    // used is the largest that fits the GPU's free memory (chunk_tokens()).
+    static constexpr int64_t kMaxChunkTokens = 65536;
 
     // DIR/config.json + checkpoint, checked against the model's weight table first (all problems at once); the
     // weights are converted to bf16 (the router's gate to fp32) and uploaded. RESOURCE_EXHAUSTED when they do not
@@ -40,6 +42,11 @@ public:
     static Expected<std::unique_ptr<MiniMaxTextModelCuda>> from_tensors(
         const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors,
         const CudaTextModelOptions& options = {}, const std::string& label = "tensors");
+    // Random bf16 weights generated on the GPU (no files): benchmarks at full geometry. Embedding ~N(0,1)-scaled,
+    // linears 1/sqrt(fan_in), norms 1 +- 0.1, router fp32. RESOURCE_EXHAUSTED (with the numbers) when they do not fit.
+    static Expected<std::unique_ptr<MiniMaxTextModelCuda>> synthetic(const TextConfig& config,
+                                                                     const CudaTextModelOptions& options = {},
+                                                                     uint64_t seed = 1);
     ~MiniMaxTextModelCuda() override;
 
     const TextConfig& config() const { return config_; }
@@ -60,12 +67,16 @@ public:
 
 private:
     MiniMaxTextModelCuda() = default;
-    using Lookup = std::function<Expected<Tensor>(const std::string& name)>;
-    static Expected<std::unique_ptr<MiniMaxTextModelCuda>> build(const TextConfig& config, const Lookup& lookup,
+    // The named weight (Text-01 checkpoint naming) as a device tensor of `dtype`.
+    using DeviceLookup = std::function<Expected<Tensor>(const std::string& name, DType dtype)>;
+    static Expected<std::unique_ptr<MiniMaxTextModelCuda>> build(const TextConfig& config, const DeviceLookup& lookup,
                                                                  const CudaTextModelOptions& options);
     Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode) const;
     Status run_chunk(const void* ids_dev, const void* embeds_dev, int64_t T, SequenceCache& cache, float* logits_dev,
                      bool all_rows) const;
+    // Tokens per piece: kMaxChunkTokens, or fewer when the activations of that many would not fit in 70% of the
+    // free memory (at least 1024).
+    int64_t chunk_tokens() const;
 
     TextConfig config_;
     int device_ = 0;

@@ -1,0 +1,277 @@
+// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--prompt-tokens T]... [--decode-context C]
+//                [--decode-steps S] [--reps R] [--json F]
+// The text backbone end to end on one GPU with random bf16 weights generated on the GPU (no files), at any geometry:
+// CONFIG is "minimax-text-01" (the real geometry) or a config.json (file or model directory); --layers N keeps the
+// first N layers of the period (N < 8: the last one is the softmax layer, so 2 = one lightning + one softmax, as the
+// transformers anchor in issue 12; 8 = one 7 + 1 period). Reports prefill time and rate per prompt length and the
+// decode step at a context, against the GPU's GEMM and copy ceilings measured in the same run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "samples/volt/cli.h"
+#include "sdk/config.h"
+#include "sdk/engine/session.h"
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/gemm_cuda.h"
+#include "kernels/random_fill_cuda.h"
+#include "sdk/cuda_check.h"
+#include "sdk/cuda_memory.h"
+#include "text/cuda/minimax_text_model_cuda.h"
+#endif
+
+namespace volt::cli {
+namespace {
+
+struct E2eOptions {
+    std::string synthetic, json, device = "cuda";
+    int64_t layers = 0, decode_context = 4096, decode_steps = 32;
+    std::vector<int64_t> prompt_tokens{8192, 32768};
+    int reps = 3;
+};
+
+// MiniMax-Text-01's geometry (minimax01-architecture.md §0; config.json of MiniMaxAI/MiniMax-Text-01).
+TextConfig minimax_text_01_config() {
+    TextConfig c;
+    c.model_type = "minimax_text_01";
+    c.vocab_size = 200064;
+    c.hidden_size = 6144;
+    c.num_layers = 80;
+    c.num_heads = 64;
+    c.num_kv_heads = 8;
+    c.head_dim = 128;
+    c.rotary_dim = 64;
+    c.rope_theta = 10000000.0;
+    c.intermediate_size = 9216;
+    c.num_experts = 32;
+    c.experts_per_token = 2;
+    c.max_position_embeddings = 10240000;
+    c.softmax_alpha = c.lightning_alpha = c.mlp_alpha = 3.5565588200778455;  // (2 * 80)^(1/4)
+    for (int l = 0; l < 80; ++l) c.layer_kinds.push_back((l + 1) % 8 == 0 ? LayerKind::kSoftmax : LayerKind::kLightning);
+    return c;
+}
+
+Expected<TextConfig> synthetic_config(const E2eOptions& o) {
+    TextConfig c;
+    if (o.synthetic == "minimax-text-01") {
+        c = minimax_text_01_config();
+    } else {
+        std::filesystem::path p = o.synthetic;
+        if (std::filesystem::is_directory(p)) p /= "config.json";
+        std::ifstream in(p);
+        if (!in) return not_found(p.string(), ": no such config (or use --synthetic minimax-text-01)");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        VOLT_ASSIGN_OR_RETURN(ModelConfig mc, parse_model_config_text(text, p.string()));
+        c = mc.text;
+    }
+    if (o.layers < 0 || o.layers > c.num_layers)
+        return invalid_argument("--layers ", o.layers, ": the config has ", c.num_layers, " layers");
+    if (o.layers > 0 && o.layers < c.num_layers) {
+        c.layer_kinds.resize(static_cast<size_t>(o.layers));
+        if (o.layers < 8) {  // keep one softmax layer: the period's last
+            std::fill(c.layer_kinds.begin(), c.layer_kinds.end(), LayerKind::kLightning);
+            c.layer_kinds.back() = LayerKind::kSoftmax;
+        }
+        c.num_layers = o.layers;
+    }
+    return c;
+}
+
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// Event-timed best of `reps` for `fn` (enqueues work on the default stream).
+template <typename Fn>
+Expected<double> time_gpu(int reps, Fn&& fn) {
+    cudaEvent_t a, b;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreate(&a));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreate(&b));
+    VOLT_RETURN_IF_ERROR(fn());  // warm-up
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(a));
+        VOLT_RETURN_IF_ERROR(fn());
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(b));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(b));
+        float ms = 0;
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, a, b));
+        best = std::min(best, double(ms) * 1e-3);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return best;
+}
+
+struct Ceilings {
+    double gemm_tflops = 0;  // bf16 8192^3 through cuBLASLt
+    double copy_tbs = 0;     // device-to-device copy of 1 GiB, (read + write) bytes / time
+};
+
+Expected<Ceilings> measure_gpu_ceilings(int device) {
+    Ceilings c;
+    const int64_t n = 8192;
+    VOLT_ASSIGN_OR_RETURN(Tensor a, Tensor::empty({n, n}, DType::kBF16, Device::cuda(device)));
+    VOLT_ASSIGN_OR_RETURN(Tensor b, Tensor::empty({n, n}, DType::kBF16, Device::cuda(device)));
+    VOLT_ASSIGN_OR_RETURN(Tensor d, Tensor::empty({n, n}, DType::kBF16, Device::cuda(device)));
+    for (auto [t, seed] : {std::pair{&a, 1}, std::pair{&b, 2}})
+        VOLT_RETURN_IF_ERROR(cuda::run(cuda::RandomFillParams{.out = t->data(), .n = t->numel(), .scale = 0.05f,
+                                                              .seed = uint64_t(seed)},
+                                       nullptr));
+    cuda::GemmParams g;
+    g.m = g.n = g.k = n;
+    g.a = a.data(), g.lda = n, g.b = b.data(), g.ldb = n, g.c = d.data(), g.ldc = n;
+    VOLT_ASSIGN_OR_RETURN(double gemm_s, time_gpu(5, [&] { return cuda::run(g, nullptr); }));
+    c.gemm_tflops = 2.0 * double(n) * n * n / gemm_s / 1e12;
+    const int64_t bytes = int64_t{1} << 30;
+    VOLT_ASSIGN_OR_RETURN(Tensor src, Tensor::empty({bytes / 2}, DType::kBF16, Device::cuda(device)));
+    VOLT_ASSIGN_OR_RETURN(Tensor dst, Tensor::empty({bytes / 2}, DType::kBF16, Device::cuda(device)));
+    VOLT_RETURN_IF_ERROR(cuda::run(cuda::RandomFillParams{.out = src.data(), .n = src.numel(), .seed = 3}, nullptr));
+    VOLT_ASSIGN_OR_RETURN(double copy_s, time_gpu(5, [&] {
+        return VOLT_CUDA_STATUS(cudaMemcpyAsync(dst.data(), src.data(), size_t(bytes), cudaMemcpyDeviceToDevice));
+    }));
+    c.copy_tbs = 2.0 * double(bytes) / copy_s / 1e12;
+    return c;
+}
+
+// Weights the linear layers of one token touch (batch 1: top-k experts per layer), in parameters.
+double linear_params_per_token(const TextConfig& c) {
+    const double H = double(c.hidden_size), W = double(c.num_heads * c.head_dim), KV = double(c.num_kv_heads * c.head_dim);
+    double p = 0;
+    for (LayerKind k : c.layer_kinds) {
+        p += k == LayerKind::kLightning ? 3 * W * H + W * H + H * W : W * H + 2 * KV * H + H * W;
+        p += double(c.experts_per_token) * 3 * double(c.intermediate_size) * H;
+    }
+    return p;
+}
+
+Status bench_e2e(const E2eOptions& o) {
+    VOLT_ASSIGN_OR_RETURN(TextConfig c, synthetic_config(o));
+    if (o.device != "cuda") return unimplemented("volt bench e2e runs on the GPU (--device cuda)");
+    if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
+        return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
+    if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
+    for (int64_t t : o.prompt_tokens)
+        if (t < 1 || t > c.max_position_embeddings) return invalid_argument("--prompt-tokens ", t, " is out of range");
+    VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(0));
+    const auto load0 = clock_type::now();
+    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(c, {.device = 0}, 7));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+    const double load_s = seconds_since(load0);
+    cudaDeviceProp prop{};
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+
+    nlohmann::ordered_json j;
+    j["bench"] = "e2e";
+    j["gpu"] = prop.name;
+    j["config"] = o.synthetic;
+    j["layers"] = c.num_layers;
+    j["softmax_layers"] = c.num_softmax_layers();
+    j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
+    j["synthetic_weights_seconds"] = load_s;
+    std::printf("| e2e (%s, %lld layers, %s) | value |\n|---|---|\n", o.synthetic.c_str(), (long long)c.num_layers,
+                prop.name);
+    std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
+    std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
+
+    const double gemm_flops_per_token = 2.0 * linear_params_per_token(c);
+    std::mt19937 g(11);
+    nlohmann::ordered_json prefill = nlohmann::ordered_json::array();
+    for (int64_t T : o.prompt_tokens) {
+        std::vector<int32_t> ids(static_cast<size_t>(T));
+        for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
+        double best = 1e30;
+        for (int r = 0; r < o.reps + 1; ++r) {  // the first run warms plans and the allocator
+            VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model->new_cache(T));
+            const auto t0 = clock_type::now();
+            VOLT_ASSIGN_OR_RETURN(Tensor logits, model->forward(ids, cache, LogitsMode::kLast));
+            if (r > 0) best = std::min(best, seconds_since(t0));
+        }
+        // FLOPs: the linear layers, plus softmax attention's causal QK^T and PV (lightning's core is not counted).
+        const double attn = double(c.num_softmax_layers()) * 2.0 * 2.0 * double(T) * double(T) / 2.0 *
+                            double(c.num_heads * c.head_dim);
+        const double flops = gemm_flops_per_token * double(T) + attn + 2.0 * double(c.vocab_size) * c.hidden_size;
+        const double tflops = flops / best / 1e12;
+        prefill.push_back({{"tokens", T}, {"ms", best * 1e3}, {"tokens_per_second", double(T) / best},
+                           {"tflops", tflops}, {"fraction_of_gemm", tflops / ceil.gemm_tflops}});
+        std::printf("| prefill %lld tokens (best of %d) | %.1f ms, %.0f tok/s, %.0f TFLOP/s = %.0f%% of GEMM |\n",
+                    (long long)T, o.reps, best * 1e3, double(T) / best, tflops, 100 * tflops / ceil.gemm_tflops);
+        std::fflush(stdout);
+    }
+    j["prefill"] = prefill;
+
+    // Decode at a context: one session, prefill, then timed single-token steps (each returns its logits to the host).
+    VOLT_ASSIGN_OR_RETURN(Session s, Session::create(*model, {.max_context = o.decode_context + o.decode_steps + 1}));
+    std::vector<int32_t> ctx(static_cast<size_t>(o.decode_context));
+    for (auto& x : ctx) x = int32_t(g() % uint32_t(c.vocab_size));
+    VOLT_ASSIGN_OR_RETURN(Tensor first, s.append(ctx));
+    const int32_t one[1] = {17};
+    VOLT_ASSIGN_OR_RETURN(Tensor warm, s.append(one));
+    const auto t1 = clock_type::now();
+    for (int64_t i = 0; i < o.decode_steps; ++i) {
+        VOLT_ASSIGN_OR_RETURN(Tensor step, s.append(one));
+    }
+    const double step_s = seconds_since(t1) / double(o.decode_steps);
+    const double kv = double(c.num_softmax_layers()) * double(o.decode_context) * double(c.num_kv_heads * c.head_dim) * 2 * 2;
+    const double state = double(c.num_lightning_layers()) * double(c.num_heads * c.head_dim * c.head_dim) * 4 * 2;
+    const double bytes = linear_params_per_token(c) * 2 + double(c.vocab_size) * c.hidden_size * 2 + kv + state +
+                         double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4;
+    const double roofline_ms = bytes / (ceil.copy_tbs * 1e12) * 1e3;
+    j["decode"] = {{"context", o.decode_context}, {"steps", o.decode_steps}, {"ms_per_token", step_s * 1e3},
+                   {"bytes_per_token", bytes}, {"roofline_ms", roofline_ms},
+                   {"fraction_of_roofline", roofline_ms / (step_s * 1e3)}};
+    std::printf("| decode step at %lld context, batch 1, incl. lm_head (%lld steps) | %.2f ms (bytes roofline %.2f ms: "
+                "%.0f%%) |\n",
+                (long long)o.decode_context, (long long)o.decode_steps, step_s * 1e3, roofline_ms,
+                100 * roofline_ms / (step_s * 1e3));
+    if (!o.json.empty()) {
+        std::ofstream out(o.json);
+        out << j.dump(2) << "\n";
+        if (!out) return invalid_argument(o.json, ": cannot write the JSON report");
+    }
+    return Status::ok();
+}
+
+#else
+
+Status bench_e2e(const E2eOptions& o) {
+    VOLT_RETURN_IF_ERROR(synthetic_config(o).status());  // the config errors come first, as on a GPU build
+    return unimplemented("volt bench e2e: this build has no CUDA backend (configured without CUDA)");
+}
+
+#endif
+
+}  // namespace
+
+CommandRunner add_bench_e2e_command(CLI::App* bench) {
+    auto o = std::make_shared<E2eOptions>();
+    CLI::App* cmd = bench->add_subcommand("e2e", "The text backbone on one GPU with synthetic weights (no files)");
+    cmd->add_option("--synthetic", o->synthetic, "minimax-text-01, or a config.json (file or model directory)")
+        ->required();
+    cmd->add_option("--layers", o->layers, "Keep the first N layers (N < 8: the last is the softmax layer)");
+    cmd->add_option("--prompt-tokens", o->prompt_tokens, "Prefill lengths to time (repeatable)");
+    cmd->add_option("--decode-context", o->decode_context, "Context of the timed decode steps");
+    cmd->add_option("--decode-steps", o->decode_steps, "Decode steps to time");
+    cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
+    cmd->add_option("--json", o->json, "Also write the numbers as JSON to this file");
+    cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    return [o, cmd]() -> int {
+        if (!cmd->parsed()) return -1;
+        Status s = bench_e2e(*o);
+        return s.is_ok() ? kExitOk : report_error(s);
+    };
+}
+
+}  // namespace volt::cli
