@@ -1,16 +1,19 @@
 // Smoke test of the whole app window: load the tiny MiniMax-VL-01 fixture through the window, drop a photo and a
 // PDF on it, type a question, click Send, wait for the streamed answer, save a screenshot with the photo's
-// thumbnail in the conversation (test artifact; VOLT_DESKTOP_SCREENSHOT=PATH saves it there too, which is how
-// apps/desktop/screenshot.png is made), open the image viewer and the document viewer, paste a screenshot from the
+// thumbnail in the conversation (test artifact; VOLT_DESKTOP_SCREENSHOT=PATH saves it there too), open the image viewer and the document viewer, paste a screenshot from the
 // clipboard, refuse a corrupt image with its reason; then switch to the text-only tiny-chat (images refused with the
-// reason) and check Stop from the button. Runs under xvfb-run (xcb)
-// where available, else QT_QPA_PLATFORM=offscreen.
+// reason) and check Stop from the button. Then the bundled demo model describes its sample map exactly as the CLI
+// and PyTorch do (VOLT_DESKTOP_README_SCREENSHOT=apps/desktop/screenshot.png makes the README's picture from it).
+// Runs under xvfb-run (xcb) where available, else QT_QPA_PLATFORM=offscreen.
 #include <QApplication>
 #include <QClipboard>
 #include <QDir>
 #include <QDropEvent>
 #include <QMimeData>
 #include <QDialog>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QPushButton>
 #include <QToolButton>
 #include <QSettings>
@@ -243,6 +246,45 @@ private slots:
         QTest::mouseClick(w.sendButton(), Qt::LeftButton);
         QCOMPARE(controller.state(), ChatController::State::Ready);
         QCOMPARE(controller.model()->message(1).state, Message::State::Stopped);
+    }
+
+    // The README's screenshot: the bundled demo model (models/volt-demo-vl) asked about its bundled sample map answers
+    // what it answers through the CLI and in PyTorch (models/volt-demo-vl/eval/expected.json, "demo").
+    void theDemoModelDescribesTheBundledMap() {
+        const QString demo = QStringLiteral(VOLT_SOURCE_DIR "/models/volt-demo-vl");
+        QFile expectedFile(demo + "/eval/expected.json");
+        QVERIFY(expectedFile.open(QIODevice::ReadOnly));
+        const QJsonObject expected = QJsonDocument::fromJson(expectedFile.readAll()).object()["demo"].toObject();
+        QTemporaryDir tmp;
+        QSettings settings(tmp.filePath("settings.ini"), QSettings::IniFormat);
+        settings.setValue("device", "cpu");
+        ConversationStore store(tmp.path());
+        ChatController controller(&store);
+        MainWindow w(&controller, &settings);
+        w.resize(1180, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        GenerationSettings gs;
+        gs.temperature = 0;
+        gs.maxTokens = 64;
+        controller.setSettings(gs);
+        w.openModel(demo);
+        QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 60000);
+        dropFiles(&w, {demo + "/" + expected["image"].toString()});
+        QTRY_VERIFY_WITH_TIMEOUT(w.tray()->blockingReason().isEmpty() && !w.tray()->isEmpty(), 30000);
+        QTest::keyClicks(w.composer(), expected["question"].toString());
+        QTest::mouseClick(w.sendButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(controller.state(), ChatController::State::Ready, 120000);
+        const Message& answer = controller.model()->message(1);
+        QCOMPARE(answer.state, Message::State::Complete);
+        QCOMPARE(answer.text, expected["answer"].toString());
+        QToolButton* thumb = buttonStartingWith(w.chatView()->messageWidget(0), "map.png");
+        QTRY_VERIFY_WITH_TIMEOUT(hasPicture(thumb), 10000);
+        QTest::qWait(100);
+        const QImage picture = w.grab().toImage();
+        QVERIFY(picture.save(QDir(artifactsDir()).filePath("volt-desktop-demo.png")));
+        if (const QString extra = qEnvironmentVariable("VOLT_DESKTOP_README_SCREENSHOT"); !extra.isEmpty())
+            QVERIFY(picture.save(extra));
     }
 
     void theNextStartReopensTheLastConversation() {
