@@ -80,7 +80,7 @@ Expected<ClipVisionTower> ClipVisionTower::load(const VLConfig& vl, const Lookup
     return t;
 }
 
-Expected<Tensor> ClipVisionTower::encode(const Tensor& px) const {
+Expected<Tensor> ClipVisionTower::encode(const Tensor& px, const std::function<bool()>& cancelled) const {
     const VisionConfig& v = cfg_;
     const int64_t S = v.image_size, D = v.hidden_size, F = v.intermediate_size, H = v.num_heads;
     if (px.dtype() != DType::kF32 || !px.device().is_cpu() || px.rank() != 4 || px.dim(1) != 3 || px.dim(2) != S ||
@@ -132,6 +132,7 @@ Expected<Tensor> ClipVisionTower::encode(const Tensor& px) const {
 
     const int64_t hd = D / H;
     for (const Layer& ly : layers_) {
+        if (cancelled && cancelled()) return volt::cancelled("image encoding cancelled");
         VOLT_RETURN_IF_ERROR(layer_norm(xs, ly.ln1_w, ly.ln1_b, hs));
         VOLT_RETURN_IF_ERROR(dense(hs, rows, D, ly.qkv_w, &ly.qkv_b, qkv.data_as<float>(), 3 * D));
         EncoderAttentionParams at;

@@ -32,7 +32,8 @@ Expected<std::unique_ptr<VLImageEncoder>> VLImageEncoder::load(const std::filesy
     return enc;
 }
 
-Expected<Tensor> VLImageEncoder::vit_features(const Tensor& px, int64_t crops_per_batch) const {
+Expected<Tensor> VLImageEncoder::vit_features(const Tensor& px, int64_t crops_per_batch,
+                                              const std::function<bool()>& cancelled) const {
     if (px.rank() != 4) return invalid_argument("vit_features: pixel values must be [crops, 3, S, S], got ", px.to_string());
     const int64_t crops = px.dim(0), N = tower_.tokens_per_crop(), D = tower_.hidden_size();
     const int64_t step = std::max<int64_t>(1, crops_per_batch);
@@ -40,7 +41,7 @@ Expected<Tensor> VLImageEncoder::vit_features(const Tensor& px, int64_t crops_pe
     for (int64_t c0 = 0; c0 < crops; c0 += step) {
         const int64_t c1 = std::min(crops, c0 + step);
         VOLT_ASSIGN_OR_RETURN(const Tensor batch, px.slice(0, c0, c1));
-        VOLT_ASSIGN_OR_RETURN(const Tensor f, tower_.encode(batch));
+        VOLT_ASSIGN_OR_RETURN(const Tensor f, tower_.encode(batch, cancelled));
         std::memcpy(out.data_as<float>() + c0 * N * D, f.data(), f.nbytes());
     }
     return out;
@@ -56,7 +57,7 @@ Expected<EncodedImage> VLImageEncoder::encode(const Image& image, const ImageEnc
     VOLT_ASSIGN_OR_RETURN(PreprocessedImage pre, preprocess_image(image, vl_, norm_));
     out.layout = pre.layout;
     out.pixel_values = std::move(pre.pixel_values);
-    VOLT_ASSIGN_OR_RETURN(const Tensor vit, vit_features(out.pixel_values, opt.crops_per_batch));
+    VOLT_ASSIGN_OR_RETURN(const Tensor vit, vit_features(out.pixel_values, opt.crops_per_batch, opt.cancelled));
     VOLT_ASSIGN_OR_RETURN(const Tensor flat, vit.reshape({vit.dim(0) * vit.dim(1), vit.dim(2)}));
     VOLT_ASSIGN_OR_RETURN(const Tensor proj, projector_.project(flat));
     VOLT_ASSIGN_OR_RETURN(const Tensor per_crop, proj.reshape({vit.dim(0), vit.dim(1), proj.dim(1)}));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "sdk/checkpoint.h"
@@ -25,6 +26,8 @@ struct ImageEncodeOptions {
     int64_t max_tokens_per_image = 0;
     int64_t crops_per_batch = 8;  // ViT batch: bounds activation memory (~40 MB a crop for VL-01)
     DecodeOptions decode;
+    // Asked between ViT layers (may be empty): true stops the encoding with CANCELLED.
+    std::function<bool()> cancelled;
 };
 
 struct EncodedImage {
@@ -49,7 +52,8 @@ public:
     Expected<EncodedImage> encode_file(const std::filesystem::path& path, const ImageEncodeOptions& options = {}) const;
 
     // The tower's features of preprocessed crops, f32 [crops, 576, vision hidden] (tests and benchmarks).
-    Expected<Tensor> vit_features(const Tensor& pixel_values, int64_t crops_per_batch = 8) const;
+    Expected<Tensor> vit_features(const Tensor& pixel_values, int64_t crops_per_batch = 8,
+                                  const std::function<bool()>& cancelled = {}) const;
 
 private:
     VLConfig vl_;

@@ -288,7 +288,9 @@ VOLT_API volt_status volt_session_attach_image(volt_session* session, const volt
 VOLT_API volt_status volt_session_count_prompt_tokens(volt_session* session, int64_t* out_tokens);
 /* Session: exclusive. Renders the conversation, generates the assistant's reply as volt_session_generate does
  * (same events and statuses), and appends the reply (its text, special tokens removed) as an assistant message,
- * also when cancelled (then with the text produced so far). */
+ * also when cancelled (then with the text produced so far). A volt_session_cancel while the prompt's images are
+ * being encoded (checked between ViT layers) returns VOLT_CANCELLED before any event and appends nothing; the session
+ * stays usable. */
 VOLT_API volt_status volt_session_reply(volt_session* session, const volt_generate_params* params,
                                         volt_event_fn on_event, void* user_data);
 /* Session: exclusive. Forgets the conversation's messages and pending attachments (the token cache stays for reuse). */

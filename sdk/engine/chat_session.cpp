@@ -246,10 +246,12 @@ Expected<int64_t> ChatSession::count_prompt_tokens() const {
     return static_cast<int64_t>(r.ids.size());
 }
 
-Expected<std::shared_ptr<const Tensor>> ChatSession::image_features(const AttachedImage& image) {
+Expected<std::shared_ptr<const Tensor>> ChatSession::image_features(const AttachedImage& image,
+                                                                    const std::function<bool()>& cancelled) {
     if (auto it = features_.find(image.serial); it != features_.end()) return it->second;
     vision::ImageEncodeOptions options;
     options.crops_per_batch = options_.crops_per_batch;
+    options.cancelled = cancelled;
     auto encoded = model_->vision->encode(image.image, options);
     if (!encoded) return encoded.status().with_context(image.name);
     auto features = std::make_shared<const Tensor>(std::move(encoded->features));
@@ -257,7 +259,8 @@ Expected<std::shared_ptr<const Tensor>> ChatSession::image_features(const Attach
     return features;
 }
 
-Expected<Tensor> ChatSession::run_prompt(const Rendered& prompt, int64_t begin) {
+Expected<Tensor> ChatSession::run_prompt(const Rendered& prompt, int64_t begin,
+                                         const std::function<bool()>& cancelled) {
     const auto ids = std::span<const int32_t>(prompt.ids).subspan(begin);
     vision::ExpandedPrompt piece;  // the images inside [begin, n), positions relative to begin
     std::vector<Tensor> features;
@@ -265,7 +268,7 @@ Expected<Tensor> ChatSession::run_prompt(const Rendered& prompt, int64_t begin) 
     for (const vision::ImageSpan& span : prompt.spans) {
         if (span.begin + span.length <= begin) continue;
         const AttachedImage& image = *images_[span.image];
-        VOLT_ASSIGN_OR_RETURN(std::shared_ptr<const Tensor> f, image_features(image));
+        VOLT_ASSIGN_OR_RETURN(std::shared_ptr<const Tensor> f, image_features(image, cancelled));
         features.push_back(*f);  // a view of the cached features (shares the storage)
         piece.spans.push_back({static_cast<int64_t>(features.size() - 1), span.begin - begin, span.length});
         serials.push_back(image.serial);
@@ -318,7 +321,8 @@ Expected<ChatSession::Reply> ChatSession::reply(const GenerationOptions& options
     };
     auto generate_run = [&](const TokenCallback& cb) -> Expected<GenerationResult> {
         const auto t0 = std::chrono::steady_clock::now();
-        Expected<Tensor> logits = start < n ? run_prompt(prompt, start) : session_.last_logits().to(DType::kF32);
+        const auto stop = [&] { return canceller_->cancelled(run); };
+        Expected<Tensor> logits = start < n ? run_prompt(prompt, start, stop) : session_.last_logits().to(DType::kF32);
         if (!logits) {
             session_serials_.clear();  // a failed run resets the session
             return logits.status();

@@ -103,7 +103,9 @@ public:
         std::string text;  // the reply as appended to the conversation (special tokens removed)
     };
     // Renders, generates (options.stop_ids gets the model's stop ids added), appends the reply as an assistant
-    // message (also when stopped early). A stop by `on_token` or cancel() ends with reason kCancelled.
+    // message (also when stopped early). A stop by `on_token` or cancel() ends with reason kCancelled; a cancel()
+    // while the prompt's images are being encoded returns CANCELLED instead (nothing is appended, the session is
+    // usable and the images encoded so far stay cached).
     Expected<Reply> reply(const GenerationOptions& options, const TextTokenCallback& on_token = {});
 
     void cancel() { canceller_->cancel(); }  // any thread: stops the reply in progress at its next token
@@ -136,8 +138,10 @@ private:
     Expected<Rendered> render() const;
     // Runs positions [begin, end) of the prompt into the session (image rows from their features) and returns
     // the last position's logits f32 [1, vocab].
-    Expected<Tensor> run_prompt(const Rendered& prompt, int64_t begin);
-    Expected<std::shared_ptr<const Tensor>> image_features(const AttachedImage& image);
+    // `cancelled` is asked between ViT layers while images are encoded (CANCELLED then, the session unchanged).
+    Expected<Tensor> run_prompt(const Rendered& prompt, int64_t begin, const std::function<bool()>& cancelled);
+    Expected<std::shared_ptr<const Tensor>> image_features(const AttachedImage& image,
+                                                           const std::function<bool()>& cancelled);
 
     const ChatModel* model_;
     Session session_;

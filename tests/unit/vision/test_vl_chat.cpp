@@ -3,7 +3,9 @@
 // token embeddings with the packed features spliced in -> the backbone from embeddings, greedy decode), later turns
 // reuse what the model ran (images included), forks and truncation branch the conversation without recomputing it,
 // and bad input (text-only model, corrupt file, budget, the placeholder typed as text) gets a clear error.
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -221,6 +223,41 @@ TEST(VLChat, BadInputIsRefusedClearly) {
     wrong.height = 4;
     wrong.pixels.resize(10);
     EXPECT_EQ(chat->attach_image(std::move(wrong), "buffer").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(VLChat, CancelStopsImageEncodingAndTheSessionStaysUsable) {
+    // The encoder asks between ViT layers.
+    vision::ImageEncodeOptions stop_now;
+    stop_now.cancelled = [] { return true; };
+    auto img = vision::decode_image_file(kPhoto);
+    ASSERT_TRUE(img);
+    auto encoded = model().vision->encode(*img, stop_now);
+    ASSERT_FALSE(encoded);
+    EXPECT_EQ(encoded.status().code(), StatusCode::kCancelled);
+
+    // A reply cancelled from another thread (while the image is encoded or while tokens stream, whichever the
+    // cancel lands in) ends as cancelled; the next reply in the same session is the uncancelled computation.
+    auto chat = ChatSession::create(model());
+    ASSERT_TRUE(chat);
+    ASSERT_TRUE(chat->attach_image(kPhoto));
+    ASSERT_TRUE(chat->add_message(Role::kUser, "What is shown?").is_ok());
+    std::atomic<bool> done{false};
+    std::thread canceller([&] {
+        while (!done.load()) chat->cancel();
+    });
+    auto reply = chat->reply(greedy(200));
+    done = true;
+    canceller.join();
+    if (reply) {
+        EXPECT_EQ(reply->generation.result.reason, StopReason::kCancelled);
+        ASSERT_TRUE(chat->truncate_messages(1).is_ok());  // drop the partial answer
+    } else {
+        EXPECT_EQ(reply.status().code(), StatusCode::kCancelled) << reply.status().to_string();
+        EXPECT_EQ(chat->num_messages(), 1u);
+    }
+    auto again = chat->reply(greedy(6));
+    ASSERT_TRUE(again) << again.status().to_string();
+    EXPECT_EQ(again->generation.result.ids, expected_reply({kPhoto}, "What is shown?", 6));
 }
 
 TEST(VLChat, TextOnlyModelsRefuseImages) {
