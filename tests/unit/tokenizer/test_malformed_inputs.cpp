@@ -67,7 +67,9 @@ TEST(MalformedInputs, MutatedTokenizerJsonNeverCrashes) {
                 auto ids = (*tok)->encode(p, true);
                 if (!ids) continue;
                 auto text = (*tok)->decode(*ids);
-                if (text) EXPECT_TRUE(utf8_is_valid(*text));
+                if (text) {
+                    EXPECT_TRUE(utf8_is_valid(*text));
+                }
             }
         }
     }
@@ -128,7 +130,9 @@ TEST(MalformedInputs, MutatedTemplatesNeverCrash) {
             ChatOptions o;
             o.tools = c.at("tools");
             auto out = t->render(c.at("messages"), o);
-            if (out) EXPECT_TRUE(utf8_is_valid(*out));
+            if (out) {
+                EXPECT_TRUE(utf8_is_valid(*out));
+            }
         }
     }
     EXPECT_GT(failed, 0);
