@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <queue>
 
 #include "text/tokenizer/utf8.h"
 
@@ -271,19 +270,25 @@ void BpeModel::merge_word(std::string_view w, std::vector<int32_t>& ids) const {
     // 2. Merge the lowest-ranked adjacent pair until none is left; ties go to the leftmost pair.
     struct Candidate {
         int32_t rank, pos, merged;
-        bool operator<(const Candidate& o) const {  // std::priority_queue is a max-heap: invert
+        bool operator<(const Candidate& o) const {  // the heap below is a max-heap: invert
             return rank != o.rank ? rank > o.rank : pos > o.pos;
         }
     };
-    std::vector<Candidate> storage;
-    storage.reserve(symbols.size() * 2);
-    std::priority_queue<Candidate> queue(std::less<Candidate>(), std::move(storage));
+    // A max-heap by operator< (what std::priority_queue does), on a vector reserved up front; spelled out because
+    // priority_queue's container constructor trips a gcc 13 false positive (-Waggressive-loop-optimizations).
+    std::vector<Candidate> queue;
+    queue.reserve(symbols.size() * 2);
+    const auto push = [&queue](Candidate c) {
+        queue.push_back(c);
+        std::push_heap(queue.begin(), queue.end());
+    };
     for (int32_t i = 0; i + 1 < int32_t(symbols.size()); ++i)
         if (const auto* m = merges_->find(symbols[size_t(i)].id, symbols[size_t(i) + 1].id))
-            queue.push({m->rank, i, m->merged});
+            push({m->rank, i, m->merged});
     while (!queue.empty()) {
-        Candidate top = queue.top();
-        queue.pop();
+        std::pop_heap(queue.begin(), queue.end());
+        const Candidate top = queue.back();
+        queue.pop_back();
         Symbol& left = symbols[size_t(top.pos)];
         if (left.removed || left.next < 0) continue;
         Symbol& right = symbols[size_t(left.next)];
@@ -296,10 +301,10 @@ void BpeModel::merge_word(std::string_view w, std::vector<int32_t>& ids) const {
         if (left.next >= 0) symbols[size_t(left.next)].prev = top.pos;
         if (left.prev >= 0)
             if (const auto* pm = merges_->find(symbols[size_t(left.prev)].id, left.id))
-                queue.push({pm->rank, left.prev, pm->merged});
+                push({pm->rank, left.prev, pm->merged});
         if (left.next >= 0)
             if (const auto* nm = merges_->find(left.id, symbols[size_t(left.next)].id))
-                queue.push({nm->rank, top.pos, nm->merged});
+                push({nm->rank, top.pos, nm->merged});
     }
     for (const auto& s : symbols)
         if (!s.removed) ids.push_back(s.id);
