@@ -46,6 +46,29 @@ BindingReport bind_checkpoint(const Checkpoint& checkpoint, const std::vector<We
     return r;
 }
 
+BindingReport bind_tensors(const std::unordered_map<std::string, Tensor>& tensors, const std::vector<WeightSpec>& specs) {
+    BindingReport r;
+    std::unordered_set<std::string> expected;
+    for (const WeightSpec& s : specs) {
+        expected.insert(s.name);
+        auto it = tensors.find(s.name);
+        if (it == tensors.end()) {
+            if (!s.optional) r.missing.push_back(s.name);
+        } else if (!(it->second.shape() == s.shape)) {
+            r.mis_shaped.push_back({s.name, s.shape, it->second.shape()});
+        } else if (!dtype_is_float(it->second.dtype()) || !it->second.device().is_cpu()) {
+            r.bad_dtype.push_back(str_cat(s.name, ": ", dtype_name(it->second.dtype()), " on ",
+                                          it->second.device().to_string()));
+        } else {
+            ++r.present;
+        }
+    }
+    for (const auto& [name, t] : tensors)
+        if (!expected.count(name)) r.unexpected.push_back(name);
+    std::sort(r.unexpected.begin(), r.unexpected.end());
+    return r;
+}
+
 Status BindingReport::to_status(const std::string& label, size_t max_listed) const {
     if (ok()) return Status::ok();
     std::ostringstream os;

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sdk/checkpoint.h"
@@ -43,5 +44,8 @@ struct BindingReport {
 };
 
 BindingReport bind_checkpoint(const Checkpoint& checkpoint, const std::vector<WeightSpec>& specs);
+// The same report for tensors held in memory (benchmarks and tests build models this way): they must be
+// floating-point host tensors; unexpected names are listed sorted.
+BindingReport bind_tensors(const std::unordered_map<std::string, Tensor>& tensors, const std::vector<WeightSpec>& specs);
 
 }  // namespace volt

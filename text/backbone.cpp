@@ -1,6 +1,5 @@
 #include "text/backbone.h"
 
-#include "sdk/config.h"
 #include "sdk/cuda_memory.h"
 #include "text/minimax_text_model.h"
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -9,10 +8,10 @@
 
 namespace volt {
 
-Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device) {
-    VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device,
+                                                  bool language_model_of_vl) {
     if (device.is_cpu()) {
-        VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = config.is_vl()}));
+        VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = language_model_of_vl}));
         return std::unique_ptr<CausalLM>(std::move(cpu));
     }
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -20,7 +19,7 @@ Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& d
         return invalid_argument(dir.string(), ": CUDA device ", device.index, " does not exist (this machine has ",
                                 cuda_device_count(), " GPUs)");
     VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = device.index,
-                                                                     .language_model_of_vl = config.is_vl()}));
+                                                                     .language_model_of_vl = language_model_of_vl}));
     return std::unique_ptr<CausalLM>(std::move(gpu));
 #else
     return unimplemented(dir.string(), ": this build has no CUDA backend (configured without CUDA); use the CPU");

@@ -13,7 +13,10 @@ namespace volt {
 
 // INVALID_ARGUMENT for a CUDA device that does not exist; UNIMPLEMENTED for CUDA in a build without it or for
 // shapes its kernels do not run; the backends' own load errors otherwise (all naming the directory).
-Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu());
+// `language_model_of_vl` false: VL-01 directories are refused (UNIMPLEMENTED), for commands whose ids cannot carry
+// images.
+Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
+                                                  bool language_model_of_vl = true);
 
 // "cpu" or "cuda" (+ GPU count) as the CLI takes them: the device to load on (multi-GPU: not yet, issue 8).
 Expected<Device> parse_device(const std::string& name, int gpus = 1);

@@ -82,28 +82,7 @@ Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::fi
 Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::from_tensors(
     const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors, const std::string& label) {
     VOLT_RETURN_IF_ERROR(check_config(config));
-    // The same report as bind_checkpoint, for tensors held in memory.
-    BindingReport r;
-    const auto specs = minimax_text_weight_specs(config);
-    std::unordered_map<std::string, bool> expected;
-    for (const WeightSpec& s : specs) {
-        expected[s.name] = true;
-        auto it = tensors.find(s.name);
-        if (it == tensors.end()) {
-            if (!s.optional) r.missing.push_back(s.name);
-        } else if (!(it->second.shape() == s.shape)) {
-            r.mis_shaped.push_back({s.name, s.shape, it->second.shape()});
-        } else if (!dtype_is_float(it->second.dtype()) || !it->second.device().is_cpu()) {
-            r.bad_dtype.push_back(str_cat(s.name, ": ", dtype_name(it->second.dtype()), " on ",
-                                          it->second.device().to_string()));
-        } else {
-            ++r.present;
-        }
-    }
-    for (const auto& [name, t] : tensors)
-        if (!expected.count(name)) r.unexpected.push_back(name);
-    std::sort(r.unexpected.begin(), r.unexpected.end());
-    VOLT_RETURN_IF_ERROR(r.to_status(label));
+    VOLT_RETURN_IF_ERROR(bind_tensors(tensors, minimax_text_weight_specs(config)).to_status(label));
     return build(config, [&tensors](const std::string& name) -> Expected<Tensor> { return tensors.at(name); });
 }
 

@@ -36,11 +36,9 @@ Status run_generate(const GenerateOptions& o) {
     g.sampling = {.temperature = o.greedy ? 0.0f : o.temperature, .top_k = o.top_k, .top_p = o.top_p,
                   .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
-    VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
-    if (config.is_vl())  // ids alone cannot carry images: `volt run --image` answers about them
-        return unimplemented((std::filesystem::path(o.model) / "config.json").string(), ": model_type '",
-                             config.model_type, "' is MiniMax-VL-01; this command runs MiniMax-Text-01 model directories only");
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device));
+    // Ids alone cannot carry images, so VL-01 directories are refused (`volt run --image` answers about images).
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false));
+    VOLT_ASSIGN_OR_RETURN(const ModelConfig config, load_model_config(o.model));
     g.stop_ids = o.stop_ids;
     if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model, {.max_context = o.max_context}));

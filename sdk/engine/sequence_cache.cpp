@@ -9,13 +9,6 @@ namespace volt {
 
 namespace {
 
-// A copy of `t` (same dtype, same device), any device.
-Expected<Tensor> copy_of(const Tensor& t) {
-    VOLT_ASSIGN_OR_RETURN(Tensor c, Tensor::empty(t.shape(), t.dtype(), t.device()));
-    VOLT_RETURN_IF_ERROR(c.copy_from(t));
-    return c;
-}
-
 // Rows [0, n) of `src` into rows [0, n) of `dst` (same dtype and device).
 Status copy_rows(Tensor& dst, const Tensor& src, int64_t n) {
     if (n == 0) return Status::ok();
@@ -89,13 +82,13 @@ Expected<SequenceCache> SequenceCache::clone() const {
         n.kv_heads = l.kv_heads;
         n.head_dim = l.head_dim;
         if (l.state.defined() && l.state.numel() > 0) {
-            VOLT_ASSIGN_OR_RETURN(n.state, copy_of(l.state));
+            VOLT_ASSIGN_OR_RETURN(n.state, l.state.to(l.state.device()));  // a copy
         }
         if (l.kv_heads != 0 && length_ > 0) {
             VOLT_ASSIGN_OR_RETURN(Tensor k, l.k.slice(0, 0, length_));
             VOLT_ASSIGN_OR_RETURN(Tensor v, l.v.slice(0, 0, length_));
-            VOLT_ASSIGN_OR_RETURN(n.k, copy_of(k));
-            VOLT_ASSIGN_OR_RETURN(n.v, copy_of(v));
+            VOLT_ASSIGN_OR_RETURN(n.k, k.to(k.device()));
+            VOLT_ASSIGN_OR_RETURN(n.v, v.to(v.device()));
         }
         c.layers.push_back(std::move(n));
     }

@@ -76,6 +76,19 @@ Expected<Tensor> device_buffer(int64_t elements, DType dtype, int device) {
 
 uint16_t* bf16(const Tensor& t) { return static_cast<uint16_t*>(t.data()); }
 
+// RESOURCE_EXHAUSTED (naming `what` and the numbers) unless `weight_bytes` plus `headroom` fit in the device's free
+// memory: checked before anything is uploaded or generated. Makes `device` current.
+Status check_fits_on_gpu(uint64_t weight_bytes, uint64_t headroom, int device, const std::string& what,
+                         const char* advice) {
+    size_t free_b = 0, total_b = 0;
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
+    if (weight_bytes + headroom <= free_b) return Status::ok();
+    return resource_exhausted(what, ": the bf16 weights need ", weight_bytes >> 20, " MiB",
+                              headroom ? str_cat(" (+ ", headroom >> 20, " MiB for activations)") : std::string(),
+                              " on GPU ", device, ", which has ", free_b >> 20, " MiB free (", advice, ")");
+}
+
 Status blas_status(cublasStatus_t s, const char* what) {
     if (s == CUBLAS_STATUS_SUCCESS) return Status::ok();
     return internal_error(what, ": cuBLAS status ", static_cast<int>(s));
@@ -108,12 +121,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     uint64_t need = 0;
     for (const WeightSpec& s : minimax_text_weight_specs(mc.text, prefix))
         if (ck.find(s.name)) need += static_cast<uint64_t>(s.shape.numel()) * 2;
-    size_t free_b = 0, total_b = 0;
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
-    if (need > free_b)
-        return resource_exhausted(ck.description(), ": the bf16 weights need ", need >> 20, " MiB on GPU ",
-                                  options.device, ", which has ", free_b >> 20, " MiB free (use more GPUs)");
+    VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, 0, options.device, ck.description(), "use more GPUs"));
     const Checkpoint* ckp = &ck;
     const int dev = options.device;
     return build(mc.text, [ckp, prefix, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
@@ -125,18 +133,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
 Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tensors(
     const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors, const CudaTextModelOptions& options,
     const std::string& label) {
-    BindingReport r;
-    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
-        auto it = tensors.find(s.name);
-        if (it == tensors.end()) {
-            if (!s.optional) r.missing.push_back(s.name);
-        } else if (!(it->second.shape() == s.shape)) {
-            r.mis_shaped.push_back({s.name, s.shape, it->second.shape()});
-        } else {
-            ++r.present;
-        }
-    }
-    VOLT_RETURN_IF_ERROR(r.to_status(label));
+    VOLT_RETURN_IF_ERROR(bind_tensors(tensors, minimax_text_weight_specs(config)).to_status(label));
     const int dev = options.device;
     return build(config, [&tensors, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
         return upload(tensors.at(name), dtype, dev);
@@ -154,12 +151,9 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
         need += static_cast<uint64_t>(s.shape.numel()) * 2;
         specs.emplace(s.name, s);
     }
-    size_t free_b = 0, total_b = 0;
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
-    if (need + (size_t{2} << 30) > free_b)  // and room for activations
-        return resource_exhausted("synthetic model: the bf16 weights need ", need >> 20, " MiB on GPU ", options.device,
-                                  ", which has ", free_b >> 20, " MiB free (use fewer layers)");
+    // With room for activations: a synthetic model exists to be run.
+    VOLT_RETURN_IF_ERROR(
+        check_fits_on_gpu(need, uint64_t{2} << 30, options.device, "synthetic model", "use fewer layers"));
     const int dev = options.device;
     uint64_t counter = seed * 1000003;
     return build(config, [&specs, dev, &counter](const std::string& name, DType dtype) -> Expected<Tensor> {
