@@ -47,12 +47,17 @@ Expected<Tensor> VLImageEncoder::vit_features(const Tensor& px, int64_t crops_pe
     return out;
 }
 
+Expected<int64_t> VLImageEncoder::count_tokens_within(int64_t width, int64_t height, int64_t max_tokens) const {
+    VOLT_ASSIGN_OR_RETURN(const int64_t tokens, count_tokens(width, height));
+    if (max_tokens > 0 && tokens > max_tokens)
+        return resource_exhausted("a ", width, "x", height, " image takes ", tokens,
+                                  " tokens, more than the per-image budget of ", max_tokens,
+                                  " (images are never downscaled silently: resize it or raise the budget)");
+    return tokens;
+}
+
 Expected<EncodedImage> VLImageEncoder::encode(const Image& image, const ImageEncodeOptions& opt) const {
-    VOLT_ASSIGN_OR_RETURN(const int64_t tokens, count_tokens(image.width, image.height));
-    if (opt.max_tokens_per_image > 0 && tokens > opt.max_tokens_per_image)
-        return resource_exhausted("a ", image.width, "x", image.height, " image takes ", tokens,
-                                  " tokens, above the per-image budget of ", opt.max_tokens_per_image,
-                                  " (it is not downscaled automatically: resize it or raise the budget)");
+    VOLT_RETURN_IF_ERROR(count_tokens_within(image.width, image.height, opt.max_tokens_per_image).status());
     EncodedImage out;
     VOLT_ASSIGN_OR_RETURN(PreprocessedImage pre, preprocess_image(image, vl_, norm_));
     out.layout = pre.layout;

@@ -47,6 +47,9 @@ public:
 
     // Tokens an image of this size (after EXIF orientation) takes in the prompt.
     Expected<int64_t> count_tokens(int64_t width, int64_t height) const { return count_image_tokens(width, height, vl_); }
+    // The same, RESOURCE_EXHAUSTED (naming size, cost and budget) above `max_tokens` (0: no budget): the one check
+    // behind ImageEncodeOptions::max_tokens_per_image and the chat sessions' budget.
+    Expected<int64_t> count_tokens_within(int64_t width, int64_t height, int64_t max_tokens) const;
 
     Expected<EncodedImage> encode(const Image& image, const ImageEncodeOptions& options = {}) const;
     Expected<EncodedImage> encode_file(const std::filesystem::path& path, const ImageEncodeOptions& options = {}) const;

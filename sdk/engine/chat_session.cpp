@@ -162,33 +162,26 @@ Expected<int64_t> ChatSession::attach_document(const std::filesystem::path& path
     return tokens;
 }
 
-int64_t ChatSession::image_tokens(const vision::Image& image) const {
-    if (!model_->vision) return -1;
-    auto n = model_->vision->count_tokens(image.width, image.height);
-    return n ? *n : -1;
+Status ChatSession::check_takes_images(const std::string& name) const {
+    if (model_->vision) return Status::ok();
+    return invalid_argument(name, ": ", model_->info.dir.string(), " is a text-only model; images need a MiniMax-VL-01 model");
 }
 
 Expected<int64_t> ChatSession::attach_image(const std::filesystem::path& path) {
-    if (!model_->vision)
-        return invalid_argument(path.string(), ": ", model_->info.dir.string(),
-                                " is a text-only model; images need a MiniMax-VL-01 model");
+    VOLT_RETURN_IF_ERROR(check_takes_images(path.string()));  // before paying for the decode
     VOLT_ASSIGN_OR_RETURN(vision::Image image, vision::decode_image_file(path));
     return attach_image(std::move(image), path.string());
 }
 
 Expected<int64_t> ChatSession::attach_image(vision::Image image, std::string name) {
-    if (!model_->vision)
-        return invalid_argument(name, ": ", model_->info.dir.string(),
-                                " is a text-only model; images need a MiniMax-VL-01 model");
+    VOLT_RETURN_IF_ERROR(check_takes_images(name));
     if (image.width <= 0 || image.height <= 0 ||
         image.pixels.size() != static_cast<size_t>(image.height) * image.row_bytes())
         return invalid_argument(name, ": image of ", image.width, "x", image.height, " with ", image.pixels.size(),
                                 " pixel bytes (expected width x height x ", image.channels(), ")");
-    VOLT_ASSIGN_OR_RETURN(int64_t tokens, model_->vision->count_tokens(image.width, image.height));
-    if (options_.max_tokens_per_image > 0 && tokens > options_.max_tokens_per_image)
-        return resource_exhausted(name, ": a ", image.width, "x", image.height, " image takes ", tokens,
-                                  " tokens, more than the per-image budget of ", options_.max_tokens_per_image,
-                                  " (images are never downscaled silently: resize it or raise the budget)");
+    auto counted = model_->vision->count_tokens_within(image.width, image.height, options_.max_tokens_per_image);
+    if (!counted) return counted.status().with_context(name);
+    const int64_t tokens = *counted;
     if (tokens > session_.max_context())
         return resource_exhausted(name, ": a ", image.width, "x", image.height, " image takes ", tokens,
                                   " tokens, more than the session's context of ", session_.max_context());
@@ -324,7 +317,9 @@ Expected<ChatSession::Reply> ChatSession::reply(const GenerationOptions& options
         const auto stop = [&] { return canceller_->cancelled(run); };
         Expected<Tensor> logits = start < n ? run_prompt(prompt, start, stop) : session_.last_logits().to(DType::kF32);
         if (!logits) {
-            session_serials_.clear();  // a failed run resets the session
+            // A failure inside the backbone resets the session; one before it (an image that did not encode, a
+            // cancel between ViT layers) leaves the session, and what it holds, as it was.
+            if (session_.tokens().empty()) session_serials_.clear();
             return logits.status();
         }
         const double prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

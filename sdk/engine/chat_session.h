@@ -96,7 +96,6 @@ public:
     Expected<int64_t> attach_image(const std::filesystem::path& path);
     Expected<int64_t> attach_image(vision::Image image, std::string name);
     Expected<int64_t> count_prompt_tokens() const;  // the conversation with the reply prompt, as it would run
-    int64_t image_tokens(const vision::Image& image) const;  // tokens an image would take (-1: not a VL model)
 
     struct Reply {
         StreamedGeneration generation;
@@ -136,6 +135,7 @@ private:
     ChatSession(const ChatModel* model, Session session, const ChatSessionOptions& options)
         : model_(model), session_(std::move(session)), options_(options) {}
     Expected<Rendered> render() const;
+    Status check_takes_images(const std::string& name) const;  // INVALID_ARGUMENT for a text-only model
     // Runs positions [begin, end) of the prompt into the session (image rows from their features) and returns
     // the last position's logits f32 [1, vocab].
     // `cancelled` is asked between ViT layers while images are encoded (CANCELLED then, the session unchanged).
