@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <string>
@@ -51,7 +52,71 @@ __nv_bfloat16* rand_bf16(size_t n, uint64_t seed, float scale = 1.0f) {
     return p;
 }
 
+// The anchors' timing (triton's do_bench): before every timed call a 256 MiB memset flushes L2 and keeps the GPU busy,
+// so the host-side launch cost of the call is hidden behind it; median of `reps` CUDA-event times. median_ms (every
+// call starts on an idle GPU, inputs still in L2 from the previous call) is kept beside it for the earlier runs.
+void* g_flush = nullptr;
+constexpr size_t kFlushBytes = size_t{256} << 20;
+template <typename F>
+double flush_ms(F&& fn, int warmup, int reps) {
+    if (!g_flush) CHECK(cudaMalloc(&g_flush, kFlushBytes));
+    Timer t;
+    for (int i = 0; i < warmup; ++i) fn(i);
+    CHECK(cudaDeviceSynchronize());
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+        CHECK(cudaMemsetAsync(g_flush, i & 0xff, kFlushBytes));
+        CHECK(cudaEventRecord(t.a));
+        fn(warmup + i);
+        CHECK(cudaEventRecord(t.b));
+        CHECK(cudaEventSynchronize(t.b));
+        float m = 0;
+        CHECK(cudaEventElapsedTime(&m, t.a, t.b));
+        ms.push_back(m);
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
 // ---- GEMM ---------------------------------------------------------------------------------------------------------
+// GEMM + bias + GELU at the CLIP fc1 shape, taken apart (same process): the default plan (plan-time tuning of the
+// bias/GELU shapes), an untuned plan (the heuristic's first pick, the earlier runs' path), the GEMM alone, the GEMM
+// with cuBLASLt's bias epilogue, and the GELU pass alone.
+void bench_gelu_parts() {
+    const int64_t m = 4616, n = 4096, k = 1024;
+    __nv_bfloat16* a = rand_bf16(m * k, 1);
+    __nv_bfloat16* b = rand_bf16(n * k, 2, 1.0f / std::sqrt(float(k)));
+    __nv_bfloat16* bias = rand_bf16(n, 3);
+    auto* c = dalloc<__nv_bfloat16>(m * n);
+    auto untuned = vc::GemmPlan::create(size_t{32} << 20, false);
+    CHECK_STATUS(untuned.status());
+    auto emit_one = [&](const char* variant, auto&& fn) {
+        const double ms = median_ms(fn, 5, 50), fms = flush_ms(fn, 5, 100);
+        emitf("{\"op\": \"gemm_part\", \"name\": \"vit_fc1\", \"variant\": \"%s\", \"m\": %lld, \"n\": %lld, "
+              "\"k\": %lld, \"ms\": %.4f, \"ms_flush\": %.4f}",
+              variant, (long long)m, (long long)n, (long long)k, ms, fms);
+    };
+    vc::GemmParams p;
+    p.m = m, p.n = n, p.k = k, p.a = a, p.lda = k, p.b = b, p.ldb = k, p.c = c, p.ldc = n;
+    for (auto [variant, epi] : {std::pair{"bias_gelu_tuned", vc::GemmEpilogue::kBiasGelu},
+                                std::pair{"bias_tuned", vc::GemmEpilogue::kBias},
+                                std::pair{"plain", vc::GemmEpilogue::kNone}}) {
+        p.epilogue = epi;
+        p.bias = epi == vc::GemmEpilogue::kNone ? nullptr : bias;
+        emit_one(variant, [&](int) { CHECK_STATUS(vc::run(p, nullptr)); });
+    }
+    for (auto [variant, epi] : {std::pair{"bias_gelu_untuned", vc::GemmEpilogue::kBiasGelu},
+                                std::pair{"bias_untuned", vc::GemmEpilogue::kBias}}) {
+        p.epilogue = epi;
+        p.bias = bias;
+        emit_one(variant, [&](int) { CHECK_STATUS((*untuned)->run(p, nullptr)); });
+    }
+    vc::GeluParams g;
+    g.rows = m, g.width = n, g.x = c, g.x_stride = n, g.bias = bias, g.out = c, g.out_stride = n;
+    emit_one("gelu_pass_with_bias", [&](int) { CHECK_STATUS(vc::run(g, nullptr)); });
+    dfree(a, b, bias, c);
+}
+
 void bench_gemm(bool quick) {
     struct Shape {
         const char* name;
@@ -77,12 +142,14 @@ void bench_gemm(bool quick) {
         p.m = s.m, p.n = s.n, p.k = s.k, p.a = a, p.lda = s.k, p.b = b, p.ldb = s.k, p.c = c, p.ldc = s.n;
         p.epilogue = s.epi;
         p.bias = s.epi == vc::GemmEpilogue::kNone ? nullptr : bias;
-        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, s.m == 8192 ? 20 : 50);
+        auto fn = [&](int) { CHECK_STATUS(vc::run(p, nullptr)); };
+        const double ms = median_ms(fn, 5, s.m == 8192 ? 20 : 50);
+        const double fms = flush_ms(fn, 5, s.m == 8192 ? 40 : 100);
         const double flops = 2.0 * s.m * s.n * s.k;
         const double bytes = 2.0 * (s.m * s.k + s.n * s.k + s.m * s.n);
         emitf("{\"op\": \"gemm\", \"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"ms\": %.4f, "
-              "\"tflops\": %.1f, \"tbps\": %.3f}",
-              s.name, (long long)s.m, (long long)s.n, (long long)s.k, ms, flops / ms / 1e9, bytes / ms / 1e9);
+              "\"ms_flush\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f}",
+              s.name, (long long)s.m, (long long)s.n, (long long)s.k, ms, fms, flops / ms / 1e9, bytes / ms / 1e9);
         dfree(a, b, bias, c);
     }
 }
@@ -143,10 +210,11 @@ void bench_moe(bool quick) {
 }
 
 // ---- attention ----------------------------------------------------------------------------------------------------
-void bench_attention_prefill(bool quick) {
+void bench_attention_prefill(bool quick, bool cudnn_only = false) {
     const int Hq = 64, Hkv = 8;
     std::vector<int64_t> lengths = {8192, 32768, 131072};
     if (quick) lengths = {8192, 32768};
+    if (cudnn_only) lengths = {32768, 131072};
     for (int64_t T : lengths) {
         __nv_bfloat16* q = rand_bf16(T * Hq * kD, 21);
         __nv_bfloat16* kk = rand_bf16(T * Hkv * kD, 22);
@@ -156,6 +224,7 @@ void bench_attention_prefill(bool quick) {
         // (the layout torch's SDPA anchor uses), to separate layout effects from kernel speed.
         for (const char* variant : {"own", "cudnn", "cudnn_bhsd"}) {
             const bool own = variant[0] == 'o', bhsd = std::strlen(variant) > 5;
+            if (cudnn_only && (own || bhsd)) continue;
             if (!own && !vc::cudnn_attention_available()) {
                 emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"ms\": null, "
                       "\"note\": \"cuDNN SDPA unavailable\"}",
@@ -212,19 +281,33 @@ void bench_attention_decode(bool quick) {
         p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
         p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
         p.kv_lens = dlens, p.kv_start = dstart, p.max_seqlen_kv = c.L;
-        const size_t ws_bytes = vc::attention_workspace_bytes(p);
-        void* ws = dalloc<char>(ws_bytes);
-        p.workspace = ws, p.workspace_bytes = ws_bytes;
-        const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 5, 50);
         const double bytes = 2.0 * 2 * c.B * c.L * Hkv * kD + 2.0 * 2 * c.B * Hq * kD;
-        emitf("{\"op\": \"attn_decode\", \"B\": %d, \"L\": %lld, \"Hq\": %d, \"Hkv\": %d, \"ms\": %.4f, "
-              "\"tbps\": %.3f, \"workspace_mb\": %.1f}",
-              c.B, (long long)c.L, Hq, Hkv, ms, bytes / ms / 1e9, ws_bytes / 1048576.0);
-        dfree(q, kk, v, o, dlens, dstart, ws);
+        // The planned split count (first), then for B = 1 a few forced ones (VOLT_ATTENTION_DECODE_SPLITS) for A/B.
+        std::vector<int> forced = {0};
+        if (c.B == 1 && !quick) forced = {0, 33, 66, 256};
+        for (int f : forced) {
+            if (f > 0) setenv("VOLT_ATTENTION_DECODE_SPLITS", std::to_string(f).c_str(), 1);
+            const size_t ws_bytes = vc::attention_workspace_bytes(p);
+            void* ws = dalloc<char>(ws_bytes);
+            p.workspace = ws, p.workspace_bytes = ws_bytes;
+            auto fn = [&](int) { CHECK_STATUS(vc::run(p, nullptr)); };
+            const double ms = median_ms(fn, 5, 50), fms = flush_ms(fn, 5, 100);
+            const int splits = ws_bytes == 0 ? 1
+                                             : static_cast<int>(ws_bytes / (size_t(c.B) * Hq * (kD + 1) * sizeof(float)));
+            emitf("{\"op\": \"attn_decode\", \"B\": %d, \"L\": %lld, \"Hq\": %d, \"Hkv\": %d, \"ms\": %.4f, "
+                  "\"ms_flush\": %.4f, \"tbps\": %.3f, \"tbps_flush\": %.3f, \"workspace_mb\": %.1f, "
+                  "\"splits\": %d, \"forced\": %s}",
+                  c.B, (long long)c.L, Hq, Hkv, ms, fms, bytes / ms / 1e9, bytes / fms / 1e9, ws_bytes / 1048576.0,
+                  splits, f > 0 ? "true" : "false");
+            dfree(ws);
+            if (f > 0) unsetenv("VOLT_ATTENTION_DECODE_SPLITS");
+        }
+        dfree(q, kk, v, o, dlens, dstart);
     }
 }
 
 // ---- small kernels ------------------------------------------------------------------------------------------------
+void bench_sampling();
 void bench_small() {
     const int64_t T = 8192, W = 6144;
     {
@@ -273,6 +356,11 @@ void bench_small() {
               (long long)W, ms, 2.0 * 2 * T * W / ms / 1e9);
         dfree(table, dids, out);
     }
+    bench_sampling();
+}
+
+void bench_sampling() {
+    const int64_t V = 200064;
     {
         const int64_t N = 64;
         auto* logits = dalloc<float>(N * V);
@@ -289,7 +377,9 @@ void bench_small() {
         };
         const Mode modes[] = {{"greedy", {.temperature = 0.0f}},
                               {"top_k50", {.temperature = 0.8f, .top_k = 50}},
-                              {"top_p0.9", {.temperature = 0.8f, .top_p = 0.9f}}};
+                              {"top_p0.9", {.temperature = 0.8f, .top_p = 0.9f}},
+                              {"top_k50_top_p0.9", {.temperature = 0.8f, .top_k = 50, .top_p = 0.9f}},
+                              {"top_k5000_full_sort", {.temperature = 0.8f, .top_k = 5000}}};
         for (const Mode& m : modes) {
             vc::SampleParams p;
             p.num_rows = N, p.vocab_size = V, p.logits = logits, p.logits_stride = V, p.sampling = m.s;
@@ -297,9 +387,11 @@ void bench_small() {
             const size_t ws_bytes = vc::sample_workspace_bytes(p);
             void* ws = dalloc<char>(ws_bytes);
             p.workspace = ws, p.workspace_bytes = ws_bytes;
-            const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 3, 20);
-            emitf("{\"op\": \"sample\", \"mode\": \"%s\", \"N\": %lld, \"V\": %lld, \"ms\": %.4f, \"tbps\": %.3f}",
-                  m.name, (long long)N, (long long)V, ms, 4.0 * N * V / ms / 1e9);
+            auto fn = [&](int) { CHECK_STATUS(vc::run(p, nullptr)); };
+            const double ms = median_ms(fn, 3, 20), fms = flush_ms(fn, 3, 50);
+            emitf("{\"op\": \"sample\", \"mode\": \"%s\", \"N\": %lld, \"V\": %lld, \"ms\": %.4f, "
+                  "\"ms_flush\": %.4f, \"tbps\": %.3f}",
+                  m.name, (long long)N, (long long)V, ms, fms, 4.0 * N * V / ms / 1e9);
             dfree(ws);
         }
         dfree(logits, du, out);
@@ -314,7 +406,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,moe,prefill,decode,small (default: all).
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample (default: all but the
+        // subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
@@ -336,10 +429,13 @@ int main(int argc, char** argv) {
     }
     auto want = [&](const char* s) { return only.empty() || ("," + only + ",").find("," + std::string(s) + ",") != std::string::npos; };
     if (want("gemm")) bench_gemm(quick);
+    if (want("gemm") || want("gelu")) bench_gelu_parts();
     if (want("moe")) bench_moe(quick);
     if (want("decode")) bench_attention_decode(quick);
     if (want("small")) bench_small();
+    if (!want("small") && want("sample")) bench_sampling();
     if (want("prefill")) bench_attention_prefill(quick);
+    if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
     if (json_file()) std::fclose(json_file());
     return 0;
 }

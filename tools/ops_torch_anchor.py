@@ -34,6 +34,12 @@ def gemm_anchors(fh, quick):
         if name.endswith("bias_gelu"):
             b = torch.randn(n, device="cuda", dtype=torch.bfloat16)
             fn = lambda: F.gelu(F.linear(a, w, b))  # noqa: E731 - erf GELU, as Volt's epilogue
+            # The parts, as bench/ops_bench.cu takes Volt's apart: linear with bias alone, GELU alone, plain linear.
+            y = F.linear(a, w, b)
+            for variant, part in (("bias", lambda: F.linear(a, w, b)), ("gelu_only", lambda: F.gelu(y)),
+                                  ("plain", lambda: F.linear(a, w))):
+                emit({"op": "torch_gemm_part", "name": "vit_fc1", "variant": variant, "ms": bench(part)}, fh)
+            del y
         else:
             fn = lambda: F.linear(a, w)  # noqa: E731
         ms = bench(fn)
@@ -76,9 +82,9 @@ def moe_anchor(fh, quick):
     torch.cuda.empty_cache()
 
 
-def sdpa_anchors(fh, quick):
+def sdpa_anchors(fh, quick, prefill=True, decode=True, lengths=None):
     Hq, Hkv = 64, 8
-    for T in ([8192, 32768] if quick else [8192, 32768, 131072]):
+    for T in (lengths or ([8192, 32768] if quick else [8192, 32768, 131072])) if prefill else []:
         q = torch.randn(1, Hq, T, D, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(1, Hkv, T, D, device="cuda", dtype=torch.bfloat16)
         v = torch.randn(1, Hkv, T, D, device="cuda", dtype=torch.bfloat16)
@@ -95,7 +101,7 @@ def sdpa_anchors(fh, quick):
               "tflops": 2 * T * T * D * Hq / ms / 1e9, "note": note}, fh)
         del q, k, v
         torch.cuda.empty_cache()
-    for B, L in ([(1, 262144), (16, 32768)] if quick else [(1, 262144), (16, 32768), (64, 4096)]):
+    for B, L in ([(1, 262144), (16, 32768)] if quick else [(1, 262144), (16, 32768), (64, 4096)]) if decode else []:
         q = torch.randn(B, Hq, 1, D, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.bfloat16)
         v = torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.bfloat16)
@@ -111,7 +117,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
+    # Comma-separated subset of gemm, moe, sdpa, sdpa_decode, sdpa_prefill_long (32K and 128K only; for runs
+    # interleaved with bench/ops_bench.cu --only prefill_cudnn); default all but sdpa_prefill_long. The ceilings
+    # always run.
+    ap.add_argument("--only", default="")
     args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    want = lambda part: not only or part in only  # noqa: E731
     fh = open(args.json, "w") if args.json else None
     emit({"op": "torch_env", "torch": torch.__version__, "device": torch.cuda.get_device_name(),
           "cudnn": torch.backends.cudnn.version()}, fh)
@@ -129,11 +141,16 @@ def main():
     del a, b
     torch.cuda.empty_cache()
 
-    for part in (gemm_anchors, moe_anchor, sdpa_anchors):
+    parts = [p for name, p in (("gemm", gemm_anchors), ("moe", moe_anchor), ("sdpa", sdpa_anchors)) if want(name)]
+    if not want("sdpa") and want("sdpa_decode"):
+        parts.append(lambda fh, quick: sdpa_anchors(fh, quick, prefill=False))
+    if only and "sdpa_prefill_long" in only:
+        parts.append(lambda fh, quick: sdpa_anchors(fh, quick, decode=False, lengths=[32768, 131072]))
+    for part in parts:
         try:
             part(fh, args.quick)
         except Exception as e:  # noqa: BLE001 - report and carry on
-            emit({"op": "anchor_error", "part": part.__name__, "error": repr(e)}, fh)
+            emit({"op": "anchor_error", "part": getattr(part, "__name__", "sdpa"), "error": repr(e)}, fh)
             torch.cuda.empty_cache()
     return 0
 

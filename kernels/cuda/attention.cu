@@ -291,22 +291,62 @@ __global__ void __launch_bounds__(kDecThreads, 1) decode_kernel(const AttnArgs a
     }
 }
 
-// out[n, h] = sum_s part_o[s] * 2^(lse_s - LSE), LSE = log2 sum_s 2^lse_s. One CTA of 128 threads per (head, seq).
-__global__ void __launch_bounds__(kD) decode_combine_kernel(const AttnArgs a) {
-    const int h = blockIdx.x, n = blockIdx.y, d = threadIdx.x;
-    const size_t base = (static_cast<size_t>(n) * a.num_heads + h) * a.splits;
-    float M = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) M = fmaxf(M, a.part_lse[base + s]);
-    const float mb = M == -INFINITY ? 0.0f : M;
-    float wsum = 0.0f, acc = 0.0f;
-    for (int s = 0; s < a.splits; ++s) {
-        const float lse = a.part_lse[base + s];
-        if (lse == -INFINITY) continue;
-        const float w = exp2f(lse - mb);
-        wsum += w;
-        acc += w * a.part_o[(base + s) * kD + d];
+// out[n, h] = sum_s part_o[s] * 2^(lse_s - LSE), LSE = log2 sum_s 2^lse_s. One CTA of 256 threads per (head, seq),
+// parallel over the splits (a serial walk over 132 splits per column cost ~80 us of L2 round trips at B = 1 x 256K):
+// the weights come from one block max / sum over the splits' lse, then thread (group r, column quad c) sums the
+// float4 columns 4c..4c+3 over splits r, r + 8, ... (independent loads, all in flight), and the 8 groups are added
+// in shared memory.
+constexpr int kCmbThreads = 256;
+constexpr int kCmbGroups = kCmbThreads / (kD / 4);  // 8 split groups x 32 column quads
+constexpr int kMaxSplits = 256;
+static_assert(kMaxSplits <= kCmbThreads, "one split lse per combine thread");
+
+__device__ __forceinline__ float block_reduce_cmb(float v, float* red, bool is_max) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float x = __shfl_xor_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, x) : v + x;
     }
-    a.o[n * a.o_st + int64_t{h} * a.o_sh + d] = __float2bfloat16_rn(wsum > 0.0f ? acc / wsum : 0.0f);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float r = red[0];
+#pragma unroll
+    for (int w = 1; w < kCmbThreads / 32; ++w) r = is_max ? fmaxf(r, red[w]) : r + red[w];
+    __syncthreads();  // red is reused by the next reduction
+    return r;
+}
+
+__global__ void __launch_bounds__(kCmbThreads) decode_combine_kernel(const AttnArgs a) {
+    __shared__ float w[kMaxSplits];
+    __shared__ float red[kCmbThreads / 32];
+    __shared__ float4 part[kCmbGroups][kD / 4];
+    const int h = blockIdx.x, n = blockIdx.y, tid = threadIdx.x;
+    const size_t base = (static_cast<size_t>(n) * a.num_heads + h) * a.splits;
+    const float lse = tid < a.splits ? a.part_lse[base + tid] : -INFINITY;
+    const float M = block_reduce_cmb(lse, red, true);
+    const float mb = M == -INFINITY ? 0.0f : M;
+    const float ws = lse == -INFINITY ? 0.0f : exp2f(lse - mb);
+    if (tid < a.splits) w[tid] = ws;
+    const float wsum = block_reduce_cmb(ws, red, false);  // its barrier also publishes w[]
+    const int grp = tid / (kD / 4), c4 = tid % (kD / 4);
+    const float4* po = reinterpret_cast<const float4*>(a.part_o + base * kD) + c4;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+    for (int s = grp; s < a.splits; s += kCmbGroups) {
+        const float f = w[s];
+        const float4 x = po[static_cast<size_t>(s) * (kD / 4)];
+        acc.x += f * x.x, acc.y += f * x.y, acc.z += f * x.z, acc.w += f * x.w;
+    }
+    part[grp][c4] = acc;
+    __syncthreads();
+    if (tid < kD) {
+        const float* pf = reinterpret_cast<const float*>(part);
+        float o = 0.0f;
+#pragma unroll
+        for (int g = 0; g < kCmbGroups; ++g) o += pf[g * kD + tid];
+        a.o[n * a.o_st + int64_t{h} * a.o_sh + tid] = __float2bfloat16_rn(wsum > 0.0f ? o / wsum : 0.0f);
+    }
 }
 
 // ---- prefill --------------------------------------------------------------------------------------------------------
@@ -429,10 +469,14 @@ __global__ void __launch_bounds__(kPreThreads, 2) prefill_kernel(const AttnArgs 
 // so that the last, partly filled wave and CTA-to-CTA speed differences cost little (B = 1, 8 kv heads at 256K keys
 // ran 82% of the copy ceiling with 2 waves of 33 splits); among the counts from there to twice that, the one whose
 // last wave is fullest. Each split keeps >= kDecMinSplitKeys keys, and at most 256 splits.
+// VOLT_ATTENTION_DECODE_SPLITS=n (read on every call, for A/B timing in the benchmark) replaces the count by n, still
+// clamped to the limits; attention_workspace_bytes reads it too.
 int plan_splits(const AttentionParams& p, int sms) {
     const int64_t max_kv = p.max_seqlen_kv > 0 ? p.max_seqlen_kv : p.num_tokens;
     const int64_t base = int64_t{p.num_seqs} * p.num_kv_heads;
-    const int64_t max_splits = std::clamp<int64_t>(max_kv / kDecMinSplitKeys, 1, 256);
+    const int64_t max_splits = std::clamp<int64_t>(max_kv / kDecMinSplitKeys, 1, kMaxSplits);
+    if (const char* e = std::getenv("VOLT_ATTENTION_DECODE_SPLITS"); e && std::atoi(e) > 0)
+        return static_cast<int>(std::clamp<int64_t>(std::atoi(e), 1, max_splits));
     const int64_t first = std::clamp<int64_t>((8 * int64_t{sms} + base - 1) / base, 1, max_splits);
     int best = static_cast<int>(first);
     double best_eff = 0.0;
@@ -538,7 +582,7 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
         decode_kernel<<<dim3(p.num_kv_heads, splits, p.num_seqs), kDecThreads, kDecSmem, stream>>>(a);
         VOLT_CUDA_CHECK_LAUNCH();
         if (splits > 1) {
-            decode_combine_kernel<<<dim3(p.num_heads, p.num_seqs), kD, 0, stream>>>(a);
+            decode_combine_kernel<<<dim3(p.num_heads, p.num_seqs), kCmbThreads, 0, stream>>>(a);
             VOLT_CUDA_CHECK_LAUNCH();
         }
         return Status::ok();

@@ -1,12 +1,20 @@
 // Logits processing + sampling on the GPU (kernels/sampling_cuda.h), the CPU twin's algorithm step for step:
 //   greedy:  one CTA per row: penalty (a bitmap of the history ids in shared memory, so each distinct id counts once)
 //            and argmax with the lowest id on ties.
+//   top-k (k <= kCap) or top-p without top-k — the prefix path, no full sort:
+//            prefix (one CTA per row): a radix select over the order-preserving 32-bit image of the penalised logits
+//            (digits of 11, 11, 10 bits, a shared-memory histogram per pass over the row) finds the bucket where the
+//            running count from the top reaches k — or, for top-p, where the running probability mass (the row's
+//            softmax, fp32 histogram with a 1e-3 margin; the exact fp64 normaliser Z over the whole row is summed in
+//            the same pass) reaches top_p. The candidates (everything above that bucket, plus the bucket; for a
+//            fully resolved tie at k, the lowest ids of the tie) — a prefix of the twin's sorted order, at most kCap —
+//            are gathered and bitonic-sorted in shared memory by (logit descending, id ascending). A top-p row whose
+//            prefix exceeds kCap (a flat distribution) writes its whole row for the sort below instead.
 //   else:    prepare (one CTA per row: penalised logits + ids into the workspace, NaN check) ->
-//            CUB segmented radix sort, descending and stable (equal logits keep ascending ids, the twin's order) ->
-//            select (one CTA per row): fp64 probabilities exp(l/T - l0/T) over the top-k prefix, the top-p cut (first
-//            cumulative probability >= top_p), the min-p cut, then the inverse CDF of the row's uniform draw — each
-//            a block-wide scan over the sorted prefix in tiles.
-// The full sort costs ~V log V per row; a radix-select of the top-k prefix would avoid it for small k (not done yet).
+//            CUB segmented radix sort, descending and stable (equal logits keep ascending ids, the twin's order).
+//   select (one CTA per row, both paths): fp64 probabilities exp(l/T - l0/T) over the top-k prefix (or the given Z),
+//            the top-p cut (first cumulative probability >= top_p), the min-p cut, then the inverse CDF of the row's
+//            uniform draw — each a block-wide scan over the sorted prefix in tiles.
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
@@ -26,6 +34,8 @@ constexpr int kThreads = 1024;      // greedy / prepare: one CTA per row
 constexpr int kSelThreads = 512;    // select: fp64 scans need the registers of a 512-thread CTA
 constexpr int kItems = 8;           // sorted items per thread per tile of the select walk
 constexpr int kTile = kSelThreads * kItems;
+constexpr int kCap = 4096;          // prefix path: candidates per row (bitonic sort of kCap 64-bit keys in 32 KiB)
+constexpr int kPreThreads = 1024;   // prefix path: one CTA per row
 
 struct Penalty {
     const int32_t* history;
@@ -189,23 +199,36 @@ __device__ int64_t first_crossing(SelectShared& sh, const float* key, int64_t fr
     return n;
 }
 
+// The prefix path (prefix.len set): rows with prefix.len[row] > 0 read their sorted candidates from prefix.keys/ids
+// (kCap per row) and, when prefix.z[row] > 0, use it as the normaliser (top-p without top-k: Z over the whole row);
+// other rows (len 0: too many candidates) read the fully sorted row.
+struct PrefixOut {
+    float* keys;     // [rows, kCap]
+    int32_t* ids;    // [rows, kCap]
+    int32_t* len;    // [rows] candidates (0: the row went to the full sort)
+    double* z;       // [rows] Z over the whole row (top-p without top-k), else 0
+};
+
 __global__ void __launch_bounds__(kSelThreads) select_kernel(const float* __restrict__ sorted_keys,
                                                           const int32_t* __restrict__ sorted_ids,
                                                           const int32_t* __restrict__ nan_flag, int64_t vocab,
                                                           volt::SamplingParams s, const double* __restrict__ uniform,
-                                                          int32_t* out) {
+                                                          int32_t* out, PrefixOut prefix) {
     __shared__ SelectShared sh;
     const int64_t row = blockIdx.x;
     if (nan_flag[row]) {
         if (threadIdx.x == 0) out[row] = -1;
         return;
     }
-    const float* key = sorted_keys + row * vocab;
-    const int32_t* id = sorted_ids + row * vocab;
+    const int64_t cand = prefix.len ? prefix.len[row] : 0;
+    const float* key = cand > 0 ? prefix.keys + row * kCap : sorted_keys + row * vocab;
+    const int32_t* id = cand > 0 ? prefix.ids + row * kCap : sorted_ids + row * vocab;
     const double temp = static_cast<double>(s.temperature);
     const double mx = static_cast<double>(key[0]) / temp;
     int64_t n = s.top_k > 0 && s.top_k < vocab ? s.top_k : vocab;
-    const double z = block_sum(sh, key, n, temp, mx, 1.0);
+    if (cand > 0) n = std::min<int64_t>(n, cand);
+    const double zg = cand > 0 ? prefix.z[row] : 0.0;
+    const double z = zg > 0.0 ? zg : block_sum(sh, key, n, temp, mx, 1.0);
     const double inv_z = 1.0 / z;
     // prob_i = weight_i / z; the twin divides each weight by the sum before accumulating, so do the same (scale).
     if (s.top_p < 1.0f) {
@@ -240,29 +263,323 @@ __global__ void __launch_bounds__(kSelThreads) select_kernel(const float* __rest
     if (threadIdx.x == 0) out[row] = id[i];
 }
 
+// ---- prefix path ----------------------------------------------------------------------------------------------------
+// Order-preserving image of a float (no NaN here): larger float <-> larger unsigned; and back.
+__device__ __forceinline__ uint32_t order_key(float x) {
+    const uint32_t u = __float_as_uint(x);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ float key_value(uint32_t o) {
+    return __uint_as_float((o & 0x80000000u) ? (o & 0x7fffffffu) : ~o);
+}
+
+constexpr int kBins = 2048;                      // 11-bit digits: bits 31..21, 20..10, then 9..0 (10 bits)
+using PreScanI = cub::BlockScan<int, kPreThreads>;
+using PreScanF = cub::BlockScan<float, kPreThreads>;
+using PreReduceD = cub::BlockReduce<double, kPreThreads>;
+
+struct PrefixShared {
+    union {
+        unsigned long long cand[kCap];           // gathered (~order_key << 32 | id), then sorted ascending
+        float mass[kBins];                       // top-p: probability mass per bin (before the gather)
+    } u;
+    int hist[kBins];                             // elements per bin
+    union {
+        typename PreScanI::TempStorage si;
+        typename PreScanF::TempStorage sf;
+        typename PreReduceD::TempStorage rd;
+    } t;
+    float red[kPreThreads / 32];
+    int warp_cnt[kPreThreads / 32];
+    int sel_rank, cnt_before, n_cand;
+    float mass_before;
+    double z;
+};
+
+// Over the digit's nb bins ordered from the top (bin nb - 1 first): the first bin where the running count (count
+// mode) or mass reaches `remaining`. Sets sh.sel_rank (nb when none), sh.cnt_before, sh.mass_before.
+__device__ void find_crossing(PrefixShared& sh, int nb, bool count_mode, int rem_c, float rem_m) {
+    const int tid = threadIdx.x, r0 = 2 * tid, r1 = r0 + 1;
+    const int c0 = r0 < nb ? sh.hist[nb - 1 - r0] : 0, c1 = r1 < nb ? sh.hist[nb - 1 - r1] : 0;
+    const float m0 = !count_mode && r0 < nb ? sh.u.mass[nb - 1 - r0] : 0.0f;
+    const float m1 = !count_mode && r1 < nb ? sh.u.mass[nb - 1 - r1] : 0.0f;
+    int cb = 0;
+    PreScanI(sh.t.si).ExclusiveSum(c0 + c1, cb);
+    __syncthreads();
+    float mb = 0.0f;
+    if (!count_mode) {
+        PreScanF(sh.t.sf).ExclusiveSum(m0 + m1, mb);
+        __syncthreads();
+    }
+    if (tid == 0) sh.sel_rank = nb;
+    __syncthreads();
+    int hit = -1;
+    if (count_mode) {
+        if (cb < rem_c && cb + c0 >= rem_c) hit = r0;
+        else if (cb + c0 < rem_c && cb + c0 + c1 >= rem_c) hit = r1;
+    } else {
+        if (mb < rem_m && mb + m0 >= rem_m) hit = r0;
+        else if (mb + m0 < rem_m && mb + m0 + m1 >= rem_m) hit = r1;
+    }
+    if (hit >= 0 && hit < nb) atomicMin(&sh.sel_rank, hit);  // rounding in the fp32 scan: the highest bin wins
+    __syncthreads();
+    if (hit >= 0 && hit == sh.sel_rank) {
+        sh.cnt_before = hit == r0 ? cb : cb + c0;
+        sh.mass_before = hit == r0 ? mb : mb + m0;
+    }
+    __syncthreads();
+}
+
+__device__ __forceinline__ float block_max(PrefixShared& sh, float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if ((threadIdx.x & 31) == 0) sh.red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float r = sh.red[0];
+    for (int w = 1; w < kPreThreads / 32; ++w) r = fmaxf(r, sh.red[w]);
+    __syncthreads();
+    return r;
+}
+
+// One CTA per row: the candidates of the row's sorted prefix (see the file comment) into po, or, when a top-p prefix
+// does not fit kCap, the whole row into full_keys/ids with its sort segment [seg_begin, seg_end) (empty otherwise).
+__global__ void __launch_bounds__(kPreThreads) prefix_kernel(const float* __restrict__ logits, int64_t stride,
+                                                          int64_t vocab, Penalty pen, volt::SamplingParams s,
+                                                          PrefixOut po, float* full_keys, int32_t* full_ids,
+                                                          int32_t* seg_begin, int32_t* seg_end, int32_t* nan_flag) {
+    extern __shared__ uint32_t bits[];
+    __shared__ PrefixShared sh;
+    const int64_t row = blockIdx.x;
+    const int tid = threadIdx.x;
+    const bool active = build_bitmap(bits, vocab, pen, row);
+    const float* l = logits + row * stride;
+    const bool count_mode = s.top_k > 0 && s.top_k < vocab;  // else top-p (top_p < 1) without top-k
+    auto key_at = [&](int64_t i) { return penalised(l[i], i, bits, active, pen.r) + 0.0f; };  // -0 -> +0
+
+    // Pass 1: NaN, max; count mode: the first digit's histogram.
+    for (int b = tid; b < kBins; b += kPreThreads) sh.hist[b] = 0;
+    __syncthreads();
+    bool nan = false;
+    float mx = -INFINITY;
+    for (int64_t i = tid; i < vocab; i += kPreThreads) {
+        const float x = key_at(i);
+        nan |= x != x;
+        mx = fmaxf(mx, x);
+        if (count_mode) atomicAdd(&sh.hist[order_key(x) >> 21], 1);
+    }
+    nan = __syncthreads_or(nan);
+    if (nan) {
+        if (tid == 0) {
+            nan_flag[row] = 1;
+            po.len[row] = 0;
+            seg_begin[row] = seg_end[row] = static_cast<int32_t>(row * vocab);
+        }
+        return;
+    }
+    mx = block_max(sh, mx);
+    const double temp = static_cast<double>(s.temperature), mx_t = static_cast<double>(mx) / temp;
+    double z = 0.0;
+    if (!count_mode) {
+        // Pass 1b: Z in fp64 (the twin's normaliser: every weight exp(l/T - max/T)), the first digit's count and
+        // mass histograms.
+        for (int b = tid; b < kBins; b += kPreThreads) sh.u.mass[b] = 0.0f;
+        __syncthreads();
+        for (int64_t i = tid; i < vocab; i += kPreThreads) {
+            const float x = key_at(i);
+            const double w = exp(static_cast<double>(x) / temp - mx_t);
+            z += w;
+            const uint32_t b = order_key(x) >> 21;
+            atomicAdd(&sh.hist[b], 1);
+            atomicAdd(&sh.u.mass[b], static_cast<float>(w));
+        }
+        z = PreReduceD(sh.t.rd).Sum(z);
+        if (tid == 0) sh.z = z;
+        __syncthreads();
+        z = sh.z;
+    }
+    __syncthreads();
+
+    // Radix select: narrow the bucket holding the k-th element / the top-p crossing until the candidates fit.
+    auto digit_shift = [](int d) { return d == 0 ? 21 : d == 1 ? 10 : 0; };  // digits of 11, 11, 10 bits
+    auto digit_bits = [](int d) { return d == 2 ? 10 : 11; };
+    const int k = static_cast<int>(count_mode ? s.top_k : 0);
+    // Mass target with a margin over the fp32 histogram's rounding: the candidates' exact mass then exceeds top_p Z.
+    const float target_m = static_cast<float>(static_cast<double>(s.top_p) * (1.0 + 1e-3) * z);
+    uint32_t prefix = 0;  // the chosen bins' bits so far
+    int above = 0, shift = 32;
+    float above_m = 0.0f;
+    bool tie = false, overflow = false;
+    for (int d = 0; d < 3; ++d) {
+        const int nb = 1 << digit_bits(d);
+        if (d > 0) {
+            for (int b = tid; b < kBins; b += kPreThreads) {
+                sh.hist[b] = 0;
+                if (!count_mode) sh.u.mass[b] = 0.0f;
+            }
+            __syncthreads();
+            for (int64_t i = tid; i < vocab; i += kPreThreads) {
+                const float x = key_at(i);
+                const uint32_t o = order_key(x);
+                if ((o >> shift) != prefix) continue;
+                const uint32_t b = (o >> digit_shift(d)) & static_cast<uint32_t>(nb - 1);
+                atomicAdd(&sh.hist[b], 1);
+                if (!count_mode)
+                    atomicAdd(&sh.u.mass[b], static_cast<float>(exp(static_cast<double>(x) / temp - mx_t)));
+            }
+            __syncthreads();
+        }
+        find_crossing(sh, nb, count_mode, k - above, target_m - above_m);
+        const int rank = sh.sel_rank;
+        if (rank >= nb) {  // top-p: the mass target was not reached (the margin needs the whole row)
+            overflow = true;
+            break;
+        }
+        const int bin = nb - 1 - rank;
+        above += sh.cnt_before;
+        above_m += sh.mass_before;
+        prefix = (d == 0 ? 0u : prefix << digit_bits(d)) | static_cast<uint32_t>(bin);
+        shift = digit_shift(d);
+        const int cnt_b = sh.hist[bin];
+        __syncthreads();  // everyone has read sh before the next pass rewrites it
+        if (above + cnt_b <= kCap) break;  // the whole bucket fits
+        if (!count_mode && above > kCap) {
+            overflow = true;
+            break;
+        }
+        if (d == 2) {  // fully resolved: bucket = one value
+            if (count_mode) tie = true;   // the k - above lowest ids of the tie (above < k <= kCap)
+            else overflow = true;
+        }
+    }
+
+    if (overflow) {
+        for (int64_t i = tid; i < vocab; i += kPreThreads) {
+            full_keys[row * vocab + i] = key_at(i);
+            full_ids[row * vocab + i] = static_cast<int32_t>(i);
+        }
+        if (tid == 0) {
+            nan_flag[row] = 0;
+            po.len[row] = 0;
+            seg_begin[row] = static_cast<int32_t>(row * vocab);
+            seg_end[row] = static_cast<int32_t>(row * vocab + vocab);
+        }
+        return;
+    }
+
+    // Gather: order_key >= lo (the bucket and everything above it); for a tie only the first k - above of the tie,
+    // counted in id order tile by tile.
+    const uint32_t lo = prefix << shift;
+    if (tid == 0) sh.n_cand = 0;
+    __syncthreads();
+    const int need_tie = k - above;
+    int tie_seen = 0;
+    for (int64_t base = 0; base < vocab; base += kPreThreads) {
+        const int64_t i = base + tid;
+        const uint32_t o = i < vocab ? order_key(key_at(i)) : 0u;
+        const bool in = i < vocab && (tie ? o > lo : o >= lo);
+        if (in) {
+            const int pos = atomicAdd(&sh.n_cand, 1);
+            if (pos < kCap) sh.u.cand[pos] = (static_cast<unsigned long long>(~o) << 32) | static_cast<uint32_t>(i);
+        }
+        if (tie) {
+            const bool t = i < vocab && o == lo;
+            const unsigned bal = __ballot_sync(0xffffffffu, t);
+            const int lane = tid & 31, warp = tid >> 5;
+            if (lane == 0) sh.warp_cnt[warp] = __popc(bal);
+            __syncthreads();
+            int before = tie_seen, total = 0;
+            for (int w = 0; w < kPreThreads / 32; ++w) {
+                const int c = sh.warp_cnt[w];
+                if (w < warp) before += c;
+                total += c;
+            }
+            before += __popc(bal & ((1u << lane) - 1u));
+            if (t && before < need_tie) {
+                const int pos = atomicAdd(&sh.n_cand, 1);
+                if (pos < kCap)
+                    sh.u.cand[pos] = (static_cast<unsigned long long>(~o) << 32) | static_cast<uint32_t>(i);
+            }
+            tie_seen += total;
+            __syncthreads();
+            if (tie_seen >= need_tie && base + kPreThreads < vocab) {
+                // The tie is complete; the rest of the row can only add elements above lo.
+                for (int64_t j = base + kPreThreads + tid; j < vocab; j += kPreThreads) {
+                    const uint32_t oj = order_key(key_at(j));
+                    if (oj > lo) {
+                        const int pos = atomicAdd(&sh.n_cand, 1);
+                        if (pos < kCap)
+                            sh.u.cand[pos] = (static_cast<unsigned long long>(~oj) << 32) | static_cast<uint32_t>(j);
+                    }
+                }
+                break;
+            }
+        }
+    }
+    __syncthreads();
+    const int n = min(sh.n_cand, kCap);
+    int p2 = 2;
+    while (p2 < n) p2 <<= 1;
+    for (int i = n + tid; i < p2; i += kPreThreads) sh.u.cand[i] = ~0ull;
+    __syncthreads();
+    // Bitonic sort, ascending: logit descending, then id ascending (the twin's order).
+    for (int kk = 2; kk <= p2; kk <<= 1)
+        for (int j = kk >> 1; j > 0; j >>= 1) {
+            for (int i = tid; i < p2; i += kPreThreads) {
+                const int ixj = i ^ j;
+                if (ixj > i) {
+                    const unsigned long long a = sh.u.cand[i], b = sh.u.cand[ixj];
+                    if ((a > b) == ((i & kk) == 0)) {
+                        sh.u.cand[i] = b;
+                        sh.u.cand[ixj] = a;
+                    }
+                }
+            }
+            __syncthreads();
+        }
+    for (int i = tid; i < n; i += kPreThreads) {
+        const unsigned long long c = sh.u.cand[i];
+        po.keys[row * kCap + i] = key_value(~static_cast<uint32_t>(c >> 32));
+        po.ids[row * kCap + i] = static_cast<int32_t>(c & 0xffffffffu);
+    }
+    if (tid == 0) {
+        nan_flag[row] = 0;
+        po.len[row] = n;
+        po.z[row] = count_mode ? 0.0 : z;
+        seg_begin[row] = seg_end[row] = static_cast<int32_t>(row * vocab);
+    }
+}
+
 struct SortLayout {
-    size_t keys_in = 0, ids_in = 0, keys_out = 0, ids_out = 0, offsets = 0, nan = 0, temp = 0, temp_bytes = 0,
-           total = 0;
+    size_t keys_in = 0, ids_in = 0, keys_out = 0, ids_out = 0, offsets = 0, seg_end = 0, nan = 0, cand_keys = 0,
+           cand_ids = 0, cand_len = 0, cand_z = 0, temp = 0, temp_bytes = 0, total = 0;
 };
 
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
-SortLayout sort_layout(int64_t rows, int64_t vocab) {
+// full: the per-row sort arrays (the sort path, and the top-p prefix path's fallback); the top-k prefix path needs
+// only the candidate arrays.
+SortLayout sort_layout(int64_t rows, int64_t vocab, bool full) {
     SortLayout L;
-    const size_t n = static_cast<size_t>(rows * vocab);
+    const size_t n = full ? static_cast<size_t>(rows * vocab) : 0;
+    const size_t r = static_cast<size_t>(rows);
     size_t at = 0;
     L.keys_in = at, at += align_up(n * sizeof(float));
     L.ids_in = at, at += align_up(n * sizeof(int32_t));
     L.keys_out = at, at += align_up(n * sizeof(float));
     L.ids_out = at, at += align_up(n * sizeof(int32_t));
-    L.offsets = at, at += align_up((rows + 1) * sizeof(int32_t));
-    L.nan = at, at += align_up(rows * sizeof(int32_t));
+    L.offsets = at, at += align_up((r + 1) * sizeof(int32_t));
+    L.seg_end = at, at += align_up(r * sizeof(int32_t));
+    L.nan = at, at += align_up(r * sizeof(int32_t));
+    L.cand_keys = at, at += align_up(r * kCap * sizeof(float));
+    L.cand_ids = at, at += align_up(r * kCap * sizeof(int32_t));
+    L.cand_len = at, at += align_up(r * sizeof(int32_t));
+    L.cand_z = at, at += align_up(r * sizeof(double));
     size_t temp = 0;
-    cub::DeviceSegmentedRadixSort::SortPairsDescending(nullptr, temp, static_cast<const float*>(nullptr),
-                                                       static_cast<float*>(nullptr), static_cast<const int32_t*>(nullptr),
-                                                       static_cast<int32_t*>(nullptr), static_cast<int64_t>(n),
-                                                       static_cast<int64_t>(rows), static_cast<const int32_t*>(nullptr),
-                                                       static_cast<const int32_t*>(nullptr));
+    if (full)
+        cub::DeviceSegmentedRadixSort::SortPairsDescending(
+            nullptr, temp, static_cast<const float*>(nullptr), static_cast<float*>(nullptr),
+            static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), static_cast<int64_t>(n),
+            static_cast<int64_t>(rows), static_cast<const int32_t*>(nullptr), static_cast<const int32_t*>(nullptr));
     L.temp = at, at += align_up(temp);
     L.temp_bytes = temp;
     L.total = at;
@@ -274,6 +591,18 @@ bool greedy(const SampleParams& p) { return p.sampling.temperature == 0.0f; }
 size_t bitmap_bytes(const SampleParams& p) {
     const bool active = p.sampling.repetition_penalty != 1.0f && p.history;
     return active ? static_cast<size_t>((p.vocab_size + 31) / 32) * 4 : 0;
+}
+
+// Which non-greedy path a call takes: the prefix path for top-k <= kCap (count mode) or top-p without top-k (mass
+// mode, with the full sort as the fallback for rows whose prefix exceeds kCap), else the full sort.
+enum class Path { kSort, kPrefixTopK, kPrefixTopP };
+Path choose_path(const SampleParams& p) {
+    const auto& s = p.sampling;
+    // The prefix kernel's shared memory: its static part plus the penalty bitmap.
+    if (bitmap_bytes(p) + sizeof(PrefixShared) > 227 * 1024) return Path::kSort;
+    const bool top_k = s.top_k > 0 && s.top_k < p.vocab_size;
+    if (top_k) return s.top_k <= kCap ? Path::kPrefixTopK : Path::kSort;
+    return s.top_p < 1.0f ? Path::kPrefixTopP : Path::kSort;
 }
 
 }  // namespace
@@ -297,7 +626,7 @@ Status validate(const SampleParams& p) {
 
 size_t sample_workspace_bytes(const SampleParams& p) {
     if (greedy(p) || p.num_rows <= 0 || p.vocab_size <= 0) return 0;
-    return sort_layout(p.num_rows, p.vocab_size).total;
+    return sort_layout(p.num_rows, p.vocab_size, choose_path(p) != Path::kPrefixTopK).total;
 }
 
 Status run(const SampleParams& p, cudaStream_t stream) {
@@ -312,7 +641,8 @@ Status run(const SampleParams& p, cudaStream_t stream) {
         VOLT_CUDA_CHECK_LAUNCH();
         return Status::ok();
     }
-    const SortLayout L = sort_layout(p.num_rows, p.vocab_size);
+    const Path path = choose_path(p);
+    const SortLayout L = sort_layout(p.num_rows, p.vocab_size, path != Path::kPrefixTopK);
     if (!p.workspace || p.workspace_bytes < L.total)
         return invalid_argument("sample (CUDA): workspace of ", L.total, " bytes needed (sample_workspace_bytes)");
     char* ws = static_cast<char*>(p.workspace);
@@ -321,17 +651,35 @@ Status run(const SampleParams& p, cudaStream_t stream) {
     auto* keys_out = reinterpret_cast<float*>(ws + L.keys_out);
     auto* ids_out = reinterpret_cast<int32_t*>(ws + L.ids_out);
     auto* offsets = reinterpret_cast<int32_t*>(ws + L.offsets);
+    auto* seg_end = reinterpret_cast<int32_t*>(ws + L.seg_end);
     auto* nan = reinterpret_cast<int32_t*>(ws + L.nan);
-    if (smem > 48 * 1024) VOLT_RETURN_IF_ERROR(allow_smem<prepare_kernel>(static_cast<int>(smem)));
-    prepare_kernel<<<rows, kThreads, smem, stream>>>(p.logits, p.logits_stride, p.vocab_size, pen, keys_in, ids_in,
-                                                     offsets, nan, p.num_rows);
-    VOLT_CUDA_CHECK_LAUNCH();
-    size_t temp = L.temp_bytes;
-    VOLT_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-        ws + L.temp, temp, keys_in, keys_out, ids_in, ids_out, p.num_rows * p.vocab_size, p.num_rows, offsets,
-        offsets + 1, 0, static_cast<int>(sizeof(float) * 8), stream));
+    PrefixOut po{};
+    if (path != Path::kSort) {
+        po = PrefixOut{reinterpret_cast<float*>(ws + L.cand_keys), reinterpret_cast<int32_t*>(ws + L.cand_ids),
+                       reinterpret_cast<int32_t*>(ws + L.cand_len), reinterpret_cast<double*>(ws + L.cand_z)};
+        VOLT_RETURN_IF_ERROR(allow_smem<prefix_kernel>(static_cast<int>(227 * 1024 - sizeof(PrefixShared))));
+        prefix_kernel<<<rows, kPreThreads, smem, stream>>>(p.logits, p.logits_stride, p.vocab_size, pen, p.sampling,
+                                                           po, keys_in, ids_in, offsets, seg_end, nan);
+        VOLT_CUDA_CHECK_LAUNCH();
+        if (path == Path::kPrefixTopP) {
+            // Rows whose prefix did not fit have a non-empty segment; the others' segments are empty.
+            size_t temp = L.temp_bytes;
+            VOLT_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+                ws + L.temp, temp, keys_in, keys_out, ids_in, ids_out, p.num_rows * p.vocab_size, p.num_rows, offsets,
+                seg_end, 0, static_cast<int>(sizeof(float) * 8), stream));
+        }
+    } else {
+        if (smem > 48 * 1024) VOLT_RETURN_IF_ERROR(allow_smem<prepare_kernel>(static_cast<int>(smem)));
+        prepare_kernel<<<rows, kThreads, smem, stream>>>(p.logits, p.logits_stride, p.vocab_size, pen, keys_in, ids_in,
+                                                         offsets, nan, p.num_rows);
+        VOLT_CUDA_CHECK_LAUNCH();
+        size_t temp = L.temp_bytes;
+        VOLT_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+            ws + L.temp, temp, keys_in, keys_out, ids_in, ids_out, p.num_rows * p.vocab_size, p.num_rows, offsets,
+            offsets + 1, 0, static_cast<int>(sizeof(float) * 8), stream));
+    }
     select_kernel<<<rows, kSelThreads, 0, stream>>>(keys_out, ids_out, nan, p.vocab_size, p.sampling, p.uniform,
-                                                 p.out_ids);
+                                                    p.out_ids, po);
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }

@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -177,11 +179,24 @@ TEST_F(AttentionGpu, DecodeSplitKvAgainstCpu) {
     check_decode({500, 9}, 6, 3, true, 26);                      // group of 2
 }
 
+// The split merge with the most splits it allows (256; VOLT_ATTENTION_DECODE_SPLITS overrides the plan) and with
+// sequences so short that most of their splits are empty (log-sum-exp -inf).
+TEST_F(AttentionGpu, DecodeManySplitsAgainstCpu) {
+    ASSERT_EQ(setenv("VOLT_ATTENTION_DECODE_SPLITS", "256", 1), 0);
+    check_decode({2, 5000, 131072}, 64, 8, true, 27);
+    ASSERT_EQ(setenv("VOLT_ATTENTION_DECODE_SPLITS", "37", 1), 0);
+    check_decode({40000, 1, 777}, 16, 2, true, 28);
+    ASSERT_EQ(unsetenv("VOLT_ATTENTION_DECODE_SPLITS"), 0);
+}
+
 TEST_F(AttentionGpu, ShortSanitizerRun) {
     check_prefill(make_batch({70}, {0}, 4, 2, 31), Layout::kPacked, cuda::AttentionBackend::kOwn);
     check_prefill(make_batch({3, 66}, {5, 0}, 4, 2, 32), Layout::kCache, cuda::AttentionBackend::kOwn);
     check_decode({1, 700}, 8, 2, true, 33);
     check_decode({1, 700}, 8, 2, false, 34);
+    ASSERT_EQ(setenv("VOLT_ATTENTION_DECODE_SPLITS", "4", 1), 0);  // the split merge under the sanitizer
+    check_decode({3, 2100}, 8, 2, true, 35);
+    ASSERT_EQ(unsetenv("VOLT_ATTENTION_DECODE_SPLITS"), 0);
 }
 
 }  // namespace

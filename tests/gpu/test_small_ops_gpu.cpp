@@ -160,14 +160,21 @@ TEST_F(SmallOpsGpu, EmbeddingGatherAgainstCpu) {
 }
 
 // ---- sampling ---------------------------------------------------------------------------------------------------------
-void check_sampling(int64_t N, int64_t V, SamplingParams s, bool with_history, uint64_t seed, bool ties = false) {
+// flat_odd_rows: odd rows' logits scaled by 0.01 (a near-uniform distribution: a top-p prefix far beyond the GPU
+// prefix path's capacity, so those rows take its full-sort fallback while the even rows do not).
+void check_sampling(int64_t N, int64_t V, SamplingParams s, bool with_history, uint64_t seed, bool ties = false,
+                    bool flat_odd_rows = false) {
     SCOPED_TRACE(testing::Message() << "N=" << N << " V=" << V << " T=" << s.temperature << " top_k=" << s.top_k
                                     << " top_p=" << s.top_p << " min_p=" << s.min_p
-                                    << " penalty=" << s.repetition_penalty);
+                                    << " penalty=" << s.repetition_penalty << " ties=" << ties
+                                    << " flat_odd_rows=" << flat_odd_rows);
     std::mt19937_64 rng(seed);
     std::vector<float> logits = random_normal(N * V, rng, 3.0f);
     if (ties)  // coarse values: many equal logits, including the maximum
         for (auto& l : logits) l = std::round(l);
+    if (flat_odd_rows)
+        for (int64_t n = 1; n < N; n += 2)
+            for (int64_t i = 0; i < V; ++i) logits[n * V + i] *= 0.01f;
     const int64_t hist_stride = 40;
     std::vector<int32_t> hist(N * hist_stride), hist_len(N);
     std::uniform_int_distribution<int32_t> uid(-2, static_cast<int32_t>(V) + 1);  // some ids out of range
@@ -222,11 +229,30 @@ TEST_F(SmallOpsGpu, SamplingMatchesCpuExactly) {
                    true, 39);
 }
 
+// The prefix path's edges (top-k up to 4096 and top-p without top-k skip the full sort): k at the capacity and just
+// past it (full sort), ties straddling the k-th place (the lowest ids of the tie), top-p over coarse ties, rows whose
+// top-p prefix overflows the capacity next to rows that fit, the penalty with top-p, and small vocabularies.
+TEST_F(SmallOpsGpu, SamplingPrefixPathMatchesCpuExactly) {
+    check_sampling(8, 200064, {.temperature = 0.8f, .top_k = 4096}, false, 61);
+    check_sampling(4, 200064, {.temperature = 0.8f, .top_k = 4097}, false, 62);
+    check_sampling(8, 200064, {.temperature = 0.8f, .top_k = 50}, false, 63, /*ties=*/true);
+    check_sampling(8, 200064, {.temperature = 1.0f, .top_k = 3000, .top_p = 0.5f}, false, 64, /*ties=*/true);
+    check_sampling(8, 200064, {.temperature = 0.9f, .top_p = 0.95f}, false, 65, /*ties=*/true);
+    check_sampling(8, 200064, {.temperature = 0.8f, .top_p = 0.9f}, false, 66, false, /*flat_odd_rows=*/true);
+    check_sampling(8, 200064, {.temperature = 0.7f, .top_p = 0.8f, .min_p = 0.02f, .repetition_penalty = 1.3f},
+                   true, 67);
+    check_sampling(8, 1000, {.temperature = 1.1f, .top_p = 0.97f}, true, 68);
+    check_sampling(8, 7, {.temperature = 1.0f, .top_k = 3}, false, 69, /*ties=*/true);
+    check_sampling(8, 300, {.temperature = 2.0f, .top_p = 0.999f}, false, 70);
+}
+
 TEST_F(SmallOpsGpu, ShortSanitizerRun) {
     check_rms_norm(3, 24, true, false, 41);
     check_rope(3, 4, 2, 9, true, 42);
     check_sampling(3, 300, {.temperature = 0.0f, .repetition_penalty = 1.2f}, true, 43);
     check_sampling(3, 300, {.temperature = 0.8f, .top_k = 20, .top_p = 0.9f, .min_p = 0.01f}, true, 44);
+    check_sampling(4, 5000, {.temperature = 0.8f, .top_p = 0.9f}, true, 45, false, /*flat_odd_rows=*/true);
+    check_sampling(3, 5000, {.temperature = 0.8f, .top_k = 7}, false, 46, /*ties=*/true);
 }
 
 }  // namespace
