@@ -35,6 +35,7 @@ volt_require_found(SENTENCEPIECE_FOUND "SentencePiece" libsentencepiece-dev)
 
 # ---- CUDA (optional) -------------------------------------------------------------------------------------------------
 set(VOLT_HAVE_CUDA OFF)
+set(VOLT_HAVE_NCCL OFF)
 if(NOT VOLT_CUDA STREQUAL "OFF")
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -50,6 +51,15 @@ if(NOT VOLT_CUDA STREQUAL "OFF")
     string(APPEND CMAKE_CUDA_FLAGS " -std=c++20 --expt-relaxed-constexpr")
     find_package(CUDAToolkit REQUIRED)
     set(VOLT_HAVE_CUDA ON)
+    # NCCL (one model over several GPUs, issue 8): the CUDA toolkit's copy, or the PyPI nvidia-nccl-cu13 package's
+    # (VOLT_NCCL_ROOT = its nvidia/nccl directory; the GPU machine has it through PyTorch). Optional: without it,
+    # multi-GPU loads say UNIMPLEMENTED.
+    set(VOLT_NCCL_ROOT "" CACHE PATH "NCCL install directory (include/nccl.h, lib/libnccl.so*)")
+    find_path(VOLT_NCCL_INCLUDE_DIR nccl.h HINTS ${VOLT_NCCL_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS})
+    find_library(VOLT_NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${VOLT_NCCL_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR})
+    if(VOLT_NCCL_INCLUDE_DIR AND VOLT_NCCL_LIBRARY)
+      set(VOLT_HAVE_NCCL ON)
+    endif()
   elseif(VOLT_CUDA STREQUAL "ON")
     message(FATAL_ERROR "VOLT_CUDA=ON but no CUDA compiler was found (set CMAKE_CUDA_COMPILER)")
   endif()

@@ -1,6 +1,5 @@
 #include "text/backbone.h"
 
-#include "sdk/cuda_memory.h"
 #include "text/minimax_text_model.h"
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
 #include "text/cuda/minimax_text_model_cuda.h"
@@ -9,16 +8,14 @@
 namespace volt {
 
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device,
-                                                  bool language_model_of_vl) {
+                                                  bool language_model_of_vl, int gpus) {
     if (device.is_cpu()) {
+        if (gpus != 1) return invalid_argument(dir.string(), ": ", gpus, " GPUs asked for with the CPU device");
         VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = language_model_of_vl}));
         return std::unique_ptr<CausalLM>(std::move(cpu));
     }
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
-    if (device.index < 0 || device.index >= cuda_device_count())
-        return invalid_argument(dir.string(), ": CUDA device ", device.index, " does not exist (this machine has ",
-                                cuda_device_count(), " GPUs)");
-    VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = device.index,
+    VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = device.index, .gpus = gpus,
                                                                      .language_model_of_vl = language_model_of_vl}));
     return std::unique_ptr<CausalLM>(std::move(gpu));
 #else
@@ -27,10 +24,12 @@ Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& d
 }
 
 Expected<Device> parse_device(const std::string& name, int gpus) {
-    if (name == "cpu") return Device::cpu();
+    if (name == "cpu") {
+        if (gpus != 1) return invalid_argument("--gpus ", gpus, " needs --device cuda");
+        return Device::cpu();
+    }
     if (name != "cuda") return invalid_argument("device '", name, "': expected cpu or cuda");
-    if (gpus != 1)
-        return unimplemented("--gpus ", gpus, ": running one model across several GPUs is not available yet; use 1");
+    if (gpus < 1) return invalid_argument("--gpus ", gpus, ": at least 1");
     return Device::cuda(0);
 }
 

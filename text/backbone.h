@@ -1,5 +1,5 @@
 // One entry point for the MiniMax-Text-01 backbone on any device: the CPU backend (text/minimax_text_model.h) or
-// one GPU (text/cuda/minimax_text_model_cuda.h, builds with CUDA). MiniMax-VL-01 directories load their
+// one or several GPUs (text/cuda/minimax_text_model_cuda.h, builds with CUDA; several need NCCL). MiniMax-VL-01 directories load their
 // language_model.* backbone (images are the caller's: vision/).
 #pragma once
 
@@ -14,11 +14,12 @@ namespace volt {
 // INVALID_ARGUMENT for a CUDA device that does not exist; UNIMPLEMENTED for CUDA in a build without it or for
 // shapes its kernels do not run; the backends' own load errors otherwise (all naming the directory).
 // `language_model_of_vl` false: VL-01 directories are refused (UNIMPLEMENTED), for commands whose ids cannot carry
-// images.
+// images. `gpus` > 1 (CUDA only): the model split over GPUs device.index .. device.index + gpus - 1.
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
-                                                  bool language_model_of_vl = true);
+                                                  bool language_model_of_vl = true, int gpus = 1);
 
-// "cpu" or "cuda" (+ GPU count) as the CLI takes them: the device to load on (multi-GPU: not yet, issue 8).
+// "cpu" or "cuda" with a GPU count, as the CLI takes them: the (first) device to load on. INVALID_ARGUMENT for
+// another name, a count below 1, or several GPUs with the CPU.
 Expected<Device> parse_device(const std::string& name, int gpus = 1);
 
 }  // namespace volt

@@ -98,7 +98,7 @@ Status bench_text(const BenchOptions& o) {
     if (o.prompt_tokens < 1 || o.decode_tokens < 0)
         return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
     VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
     const CausalLM& lm = *model->lm;
     if (o.prompt_tokens + o.decode_tokens > lm.max_context())
         return resource_exhausted("--prompt-tokens + --decode-tokens = ", o.prompt_tokens + o.decode_tokens,
@@ -210,7 +210,7 @@ Status bench_run(const BenchOptions& o) {
     if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
     VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
     const double load_s = seconds_since(load0);
     Report r = start_report("run", o);
     VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model));

@@ -1,6 +1,7 @@
-// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--prompt-tokens T]... [--decode-context C]
-//                [--decode-steps S] [--reps R] [--json F]
-// The text backbone end to end on one GPU with random bf16 weights generated on the GPU (no files), at any geometry:
+// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--prompt-tokens T]...
+//                [--decode-context C] [--decode-steps S] [--reps R] [--json F]
+// The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
+// generated on the GPUs (no files), at any geometry:
 // CONFIG is "minimax-text-01" (the real geometry) or a config.json (file or model directory); --layers N keeps the
 // first N layers of the period (N < 8: the last one is the softmax layer, so 2 = one lightning + one softmax, as the
 // transformers anchor in issue 12; 8 = one 7 + 1 period). Reports prefill time and rate per prompt length and the
@@ -37,7 +38,8 @@ struct E2eOptions {
     std::string synthetic, json, device = "cuda";
     int64_t layers = 0, decode_context = 4096, decode_steps = 32;
     std::vector<int64_t> prompt_tokens{8192, 32768};
-    int reps = 3;
+    int reps = 3, gpus = 1;
+    bool replicate_experts = false;
 };
 
 // MiniMax-Text-01's geometry (minimax01-architecture.md §0; config.json of MiniMaxAI/MiniMax-Text-01).
@@ -162,12 +164,19 @@ Status bench_e2e(const E2eOptions& o) {
     if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
         return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
+    if (o.gpus < 1 || o.gpus > cuda_device_count())
+        return invalid_argument("--gpus ", o.gpus, ": this machine has ", cuda_device_count(), " GPUs");
     for (int64_t t : o.prompt_tokens)
         if (t < 1 || t > c.max_position_embeddings) return invalid_argument("--prompt-tokens ", t, " is out of range");
     VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(0));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(c, {.device = 0}, 7));
-    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(
+                                          c, {.device = 0, .gpus = o.gpus, .replicate_experts = o.replicate_experts}, 7));
+    for (int d = 0; d < o.gpus; ++d) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(d));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+    }
+    VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
     const double load_s = seconds_since(load0);
     cudaDeviceProp prop{};
     VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
@@ -178,10 +187,12 @@ Status bench_e2e(const E2eOptions& o) {
     j["config"] = o.synthetic;
     j["layers"] = c.num_layers;
     j["softmax_layers"] = c.num_softmax_layers();
+    j["gpus"] = o.gpus;
+    j["experts"] = o.replicate_experts ? "replicated" : "spread";
     j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
     j["synthetic_weights_seconds"] = load_s;
-    std::printf("| e2e (%s, %lld layers, %s) | value |\n|---|---|\n", o.synthetic.c_str(), (long long)c.num_layers,
-                prop.name);
+    std::printf("| e2e (%s, %lld layers, %d x %s) | value |\n|---|---|\n", o.synthetic.c_str(),
+                (long long)c.num_layers, o.gpus, prop.name);
     std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
     std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
 
@@ -227,7 +238,9 @@ Status bench_e2e(const E2eOptions& o) {
     const double state = double(c.num_lightning_layers()) * double(c.num_heads * c.head_dim * c.head_dim) * 4 * 2;
     const double bytes = linear_params_per_token(c) * 2 + double(c.vocab_size) * c.hidden_size * 2 + kv + state +
                          double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4;
-    const double roofline_ms = bytes / (ceil.copy_tbs * 1e12) * 1e3;
+    // Split over G GPUs the bytes are read in parallel: the ideal is the single-GPU roofline over G (the touched
+    // experts may sit on fewer GPUs than that, so with experts spread this is a lower bound).
+    const double roofline_ms = bytes / (ceil.copy_tbs * 1e12) * 1e3 / o.gpus;
     j["decode"] = {{"context", o.decode_context}, {"steps", o.decode_steps}, {"ms_per_token", step_s * 1e3},
                    {"bytes_per_token", bytes}, {"roofline_ms", roofline_ms},
                    {"fraction_of_roofline", roofline_ms / (step_s * 1e3)}};
@@ -265,6 +278,10 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--decode-steps", o->decode_steps, "Decode steps to time");
     cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
     cmd->add_option("--json", o->json, "Also write the numbers as JSON to this file");
+    cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--replicate-experts", o->replicate_experts,
+                  "With --gpus: every GPU holds every expert (no MoE all-reduce) instead of spreading them");
     cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     return [o, cmd]() -> int {

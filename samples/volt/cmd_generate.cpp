@@ -37,7 +37,7 @@ Status run_generate(const GenerateOptions& o) {
                   .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
     // Ids alone cannot carry images, so VL-01 directories are refused (`volt run --image` answers about images).
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false, o.gpus));
     VOLT_ASSIGN_OR_RETURN(const ModelConfig config, load_model_config(o.model));
     g.stop_ids = o.stop_ids;
     if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));

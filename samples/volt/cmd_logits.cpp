@@ -41,13 +41,13 @@ Status run_logits(const LogitsOptions& o) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
     if (!config.is_vl() && !o.images.empty())
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/true, o.gpus));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
     // VL: expand image tokens and build the spliced input embeddings (text-only prompts of a VL model too).
     Tensor embeds;
     if (config.is_vl()) {
-        VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model));
+        VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model, device));
         std::vector<Tensor> features;
         std::vector<int64_t> counts;
         for (const std::string& path : o.images) {

@@ -52,7 +52,7 @@ Status run(const RunOptions& o) {
                   .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
     VOLT_ASSIGN_OR_RETURN(ChatSession chat,
                           ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
                                                                          .max_tokens_per_image = o.max_image_tokens}));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct LayerCache {
                               // positions 0 .. length-1
     int64_t kv_heads = 0;     // Hkv (0 for recurrent layers)
     int64_t head_dim = 0;     // D
+    std::optional<Device> kv_device;  // where k/v live when not on the cache's kv_device() (a model split over
+                                      // several GPUs keeps each GPU's layers on that GPU)
 };
 
 // Everything a model keeps for one sequence. KV rows grow geometrically up to max_tokens; recurrent states are

@@ -39,6 +39,7 @@ using LoadProgress = std::function<Status(LoadPhase, float)>;
 struct ChatModel {
     ModelInfo info;
     Device device = Device::cpu();                 // where the backbone runs (the vision path runs on the CPU)
+    int gpus = 1;                                  // CUDA: the backbone split over GPUs device.index .. + gpus - 1
     std::unique_ptr<CausalLM> lm;
     std::unique_ptr<text::Tokenizer> tokenizer;    // null: the directory has no tokenizer (ids only)
     std::optional<text::ChatTemplate> chat_template;
@@ -47,10 +48,11 @@ struct ChatModel {
     int32_t image_token_id = -1;                   // VL-01: config image_token_index (`<image>`)
 
     // Text-01 and VL-01 directories (VL: the language model under "language_model."). Checks the checkpoint
-    // against the config first and reports every problem at once. `device`: the CPU, or one CUDA GPU (a build with
-    // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run).
+    // against the config first and reports every problem at once. `device`: the CPU, or a CUDA GPU (a build with
+    // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run); `gpus` > 1 splits the backbone
+    // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL).
     static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {},
-                                                     Device device = Device::cpu());
+                                                     Device device = Device::cpu(), int gpus = 1);
 };
 
 // Generation whose tokens come with the text that became final (complete UTF-8 characters only; empty without a

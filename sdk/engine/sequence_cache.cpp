@@ -39,10 +39,11 @@ Status SequenceCache::reserve(int64_t tokens) {
             continue;
         }
         const Shape shape{cap, l.kv_heads, l.head_dim};
-        auto k = Tensor::empty(shape, kv_dtype_, kv_device_);
-        auto v = Tensor::empty(shape, kv_dtype_, kv_device_);
+        const Device device = l.kv_device.value_or(kv_device_);
+        auto k = Tensor::empty(shape, kv_dtype_, device);
+        auto v = Tensor::empty(shape, kv_dtype_, device);
         if (!k || !v)
-            return resource_exhausted("cannot allocate the KV cache for ", cap, " tokens on ", kv_device_.to_string(),
+            return resource_exhausted("cannot allocate the KV cache for ", cap, " tokens on ", device.to_string(),
                                       " (", (k ? v.status() : k.status()).message(), ")");
         VOLT_RETURN_IF_ERROR(copy_rows(*k, l.k, length_));
         VOLT_RETURN_IF_ERROR(copy_rows(*v, l.v, length_));
@@ -81,6 +82,7 @@ Expected<SequenceCache> SequenceCache::clone() const {
         LayerCache n;
         n.kv_heads = l.kv_heads;
         n.head_dim = l.head_dim;
+        n.kv_device = l.kv_device;
         if (l.state.defined() && l.state.numel() > 0) {
             VOLT_ASSIGN_OR_RETURN(n.state, l.state.to(l.state.device()));  // a copy
         }

@@ -14,12 +14,17 @@
 #include "kernels/norm_cuda.h"
 #include "kernels/random_fill_cuda.h"
 #include "kernels/rope_cuda.h"
+#include "kernels/tensor_parallel_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_memory.h"
+#include "sdk/nccl_group.h"
+#include "sdk/rank_threads.h"
 #include "sdk/weight_spec.h"
 #include "text/minimax_text_weights.h"
 
 namespace volt {
 
+// Shapes are this GPU's: Hq, Hkv its heads, E its experts (all of them without a split).
 struct MiniMaxTextModelCuda::Layer {
     LayerKind kind = LayerKind::kLightning;
     Tensor input_norm, post_norm;  // [H] bf16
@@ -32,9 +37,27 @@ struct MiniMaxTextModelCuda::Layer {
     // softmax
     Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
     // MoE
-    Tensor router;                       // [E, H] fp32
+    Tensor router;                       // [E_all, H] fp32 (every GPU routes every token)
     std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]
     std::vector<const void*> w1p, w3p, w2p;
+};
+
+struct MiniMaxTextModelCuda::Rank {
+    int device = 0;
+    ParallelMapping map;
+    int64_t heads = 0, kv_heads = 0;  // this GPU's query and key/value heads
+    IndexRange experts, vocab;        // this GPU's experts and vocabulary rows
+    Tensor embed;                     // [V_r, H] bf16
+    std::vector<std::unique_ptr<Layer>> layers;
+    Tensor final_norm;                // [H] bf16
+    Tensor lm_head;                   // [V_r, H] bf16 (the embedding slice when tied)
+    void* blas = nullptr;             // cublasHandle_t for the fp32-output lm_head GEMM
+    ~Rank() {
+        if (blas) {
+            (void)cudaSetDevice(device);
+            cublasDestroy(static_cast<cublasHandle_t>(blas));
+        }
+    }
 };
 
 namespace {
@@ -65,6 +88,12 @@ Expected<Tensor> upload(const Tensor& host, DType dtype, int device) {
         VOLT_ASSIGN_OR_RETURN(t, t.to(dtype));
     }
     return t.to(Device::cuda(device));
+}
+
+// The part of `full` a rank holds (a view: the bytes are read when it is uploaded).
+Expected<Tensor> take(const Tensor& full, const WeightSlice& slice) {
+    if (slice.dim < 0) return full;
+    return full.slice(slice.dim, slice.range.begin, slice.range.end());
 }
 
 Expected<Tensor> device_buffer(int64_t elements, DType dtype, int device) {
@@ -107,8 +136,26 @@ Status linear(const void* x, int64_t T, const Tensor& W, void* y, int64_t ldy = 
 
 }  // namespace
 
-MiniMaxTextModelCuda::~MiniMaxTextModelCuda() {
-    if (blas_) cublasDestroy(static_cast<cublasHandle_t>(blas_));
+MiniMaxTextModelCuda::MiniMaxTextModelCuda() = default;
+MiniMaxTextModelCuda::~MiniMaxTextModelCuda() = default;
+
+int MiniMaxTextModelCuda::device() const { return ranks_.front()->device; }
+
+Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const TextConfig& c,
+                                                                      const CudaTextModelOptions& o) {
+    if (o.gpus < 1) return invalid_argument("GPU count ", o.gpus, " must be at least 1");
+    const int count = cuda_device_count();
+    if (o.device < 0 || o.device + o.gpus > count)
+        return invalid_argument(o.gpus == 1 ? str_cat("CUDA device ", o.device)
+                                            : str_cat("GPUs ", o.device, "..", o.device + o.gpus - 1),
+                                " do not exist (this machine has ", count, " GPUs)");
+    std::vector<ParallelMapping> maps;
+    for (int r = 0; r < o.gpus; ++r) {
+        ParallelMapping m{.tp_size = o.gpus, .ep_size = o.replicate_experts ? 1 : o.gpus, .rank = r};
+        VOLT_RETURN_IF_ERROR(m.validate(c));
+        maps.push_back(m);
+    }
+    return maps;
 }
 
 Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const std::filesystem::path& dir,
@@ -117,16 +164,21 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     const ModelConfig& mc = tc.config;
     const Checkpoint& ck = tc.checkpoint;
     const std::string& prefix = tc.prefix;
-    // bf16 weights on the GPU (the router gate fp32): refuse before uploading what would not fit.
-    uint64_t need = 0;
-    for (const WeightSpec& s : minimax_text_weight_specs(mc.text, prefix))
-        if (ck.find(s.name)) need += static_cast<uint64_t>(s.shape.numel()) * 2;
-    VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, 0, options.device, ck.description(), "use more GPUs"));
+    // bf16 weights on each GPU (the router gate fp32): refuse before uploading what would not fit.
+    auto maps = mappings(mc.text, options);
+    if (!maps) return maps.status().with_context(dir.string());
+    for (const ParallelMapping& m : *maps) {
+        uint64_t need = 0;
+        for (const WeightSpec& s : minimax_text_weight_specs(mc.text))
+            if (ck.find(prefix + s.name)) need += static_cast<uint64_t>(m.slice_of(s.name, mc.text).shape_of(s.shape).numel()) * 2;
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, 0, options.device + m.rank, ck.description(), "use more GPUs"));
+    }
     const Checkpoint* ckp = &ck;
-    const int dev = options.device;
-    return build(mc.text, [ckp, prefix, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
+    return build(mc.text, [ckp, prefix](const std::string& name, DType dtype, const WeightSlice& slice,
+                                        int device) -> Expected<Tensor> {
         VOLT_ASSIGN_OR_RETURN(Tensor t, ckp->view(prefix + name));
-        return upload(t, dtype, dev);
+        VOLT_ASSIGN_OR_RETURN(Tensor part, take(t, slice));
+        return upload(part, dtype, device);
     }, options);
 }
 
@@ -134,9 +186,10 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tenso
     const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors, const CudaTextModelOptions& options,
     const std::string& label) {
     VOLT_RETURN_IF_ERROR(bind_tensors(tensors, minimax_text_weight_specs(config)).to_status(label));
-    const int dev = options.device;
-    return build(config, [&tensors, dev](const std::string& name, DType dtype) -> Expected<Tensor> {
-        return upload(tensors.at(name), dtype, dev);
+    return build(config, [&tensors](const std::string& name, DType dtype, const WeightSlice& slice,
+                                    int device) -> Expected<Tensor> {
+        VOLT_ASSIGN_OR_RETURN(Tensor part, take(tensors.at(name), slice));
+        return upload(part, dtype, device);
     }, options);
 }
 
@@ -144,21 +197,23 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
                                                                                const CudaTextModelOptions& options,
                                                                                uint64_t seed) {
     VOLT_RETURN_IF_ERROR(check_config(config));
+    VOLT_ASSIGN_OR_RETURN(std::vector<ParallelMapping> maps, mappings(config, options));
     std::unordered_map<std::string, WeightSpec> specs;
-    uint64_t need = 0;
-    for (const WeightSpec& s : minimax_text_weight_specs(config)) {
-        if (s.optional) continue;
-        need += static_cast<uint64_t>(s.shape.numel()) * 2;
-        specs.emplace(s.name, s);
-    }
+    for (const WeightSpec& s : minimax_text_weight_specs(config))
+        if (!s.optional) specs.emplace(s.name, s);
     // With room for activations: a synthetic model exists to be run.
-    VOLT_RETURN_IF_ERROR(
-        check_fits_on_gpu(need, uint64_t{2} << 30, options.device, "synthetic model", "use fewer layers"));
-    const int dev = options.device;
+    for (const ParallelMapping& m : maps) {
+        uint64_t need = 0;
+        for (const auto& [name, s] : specs) need += static_cast<uint64_t>(m.slice_of(name, config).shape_of(s.shape).numel()) * 2;
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, uint64_t{2} << 30, options.device + m.rank, "synthetic model",
+                                               "use fewer layers or more GPUs"));
+    }
+    // Each GPU draws its own slices: the split model is a random model, not a split of one drawn whole.
     uint64_t counter = seed * 1000003;
-    return build(config, [&specs, dev, &counter](const std::string& name, DType dtype) -> Expected<Tensor> {
+    return build(config, [&specs, &counter](const std::string& name, DType dtype, const WeightSlice& slice,
+                                           int device) -> Expected<Tensor> {
         const WeightSpec& s = specs.at(name);
-        VOLT_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(s.shape, dtype, Device::cuda(dev)));
+        VOLT_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(slice.shape_of(s.shape), dtype, Device::cuda(device)));
         const bool norm = s.shape.rank() == 1;
         cuda::RandomFillParams f;
         f.out = t.data();
@@ -178,59 +233,78 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                                                                             const DeviceLookup& get,
                                                                             const CudaTextModelOptions& options) {
     VOLT_RETURN_IF_ERROR(check_config(c));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(options.device)));
+    VOLT_ASSIGN_OR_RETURN(std::vector<ParallelMapping> maps, mappings(c, options));
     std::unique_ptr<MiniMaxTextModelCuda> m(new MiniMaxTextModelCuda());
     m->config_ = c;
-    m->device_ = options.device;
-    const int dev = options.device;
-    auto bf = [&](const std::string& name) { return get(name, DType::kBF16); };
-    const std::string p = "model.";
-    VOLT_ASSIGN_OR_RETURN(m->embed_, bf(p + "embed_tokens.weight"));
-    for (int l = 0; l < c.num_layers; ++l) {
-        const std::string lp = p + "layers." + std::to_string(l) + ".";
-        auto L = std::make_unique<Layer>();
-        L->kind = c.layer_kinds[l];
-        VOLT_ASSIGN_OR_RETURN(L->input_norm, bf(lp + "input_layernorm.weight"));
-        VOLT_ASSIGN_OR_RETURN(L->post_norm, bf(lp + "post_attention_layernorm.weight"));
-        if (L->kind == LayerKind::kLightning) {
-            VOLT_ASSIGN_OR_RETURN(L->qkv, bf(lp + "self_attn.qkv_proj.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->output_gate, bf(lp + "self_attn.output_gate.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->norm, bf(lp + "self_attn.norm.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->out_proj, bf(lp + "self_attn.out_proj.weight"));
-            // The layer index counts every layer (softmax ones too), per the decay rule.
-            std::vector<float> s = lightning_decay_slopes(l, static_cast<int>(c.num_layers), static_cast<int>(c.num_heads));
-            Tensor host = Tensor::borrow(s.data(), {static_cast<int64_t>(s.size())}, DType::kF32);
-            VOLT_ASSIGN_OR_RETURN(L->slopes, host.to(Device::cuda(dev)));
+    for (const ParallelMapping& map : maps) {
+        auto rk = std::make_unique<Rank>();
+        rk->device = options.device + map.rank;
+        rk->map = map;
+        rk->heads = map.heads(c).size;
+        rk->kv_heads = map.kv_heads(c).size;
+        rk->experts = map.experts(c);
+        rk->vocab = map.vocab(c);
+        const int dev = rk->device;
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
+        auto weight = [&](const std::string& name, DType dtype) { return get(name, dtype, map.slice_of(name, c), dev); };
+        auto bf = [&](const std::string& name) { return weight(name, DType::kBF16); };
+        const std::string p = "model.";
+        VOLT_ASSIGN_OR_RETURN(rk->embed, bf(p + "embed_tokens.weight"));
+        for (int l = 0; l < c.num_layers; ++l) {
+            const std::string lp = p + "layers." + std::to_string(l) + ".";
+            auto L = std::make_unique<Layer>();
+            L->kind = c.layer_kinds[l];
+            VOLT_ASSIGN_OR_RETURN(L->input_norm, bf(lp + "input_layernorm.weight"));
+            VOLT_ASSIGN_OR_RETURN(L->post_norm, bf(lp + "post_attention_layernorm.weight"));
+            if (L->kind == LayerKind::kLightning) {
+                VOLT_ASSIGN_OR_RETURN(L->qkv, bf(lp + "self_attn.qkv_proj.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->output_gate, bf(lp + "self_attn.output_gate.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->norm, bf(lp + "self_attn.norm.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->out_proj, bf(lp + "self_attn.out_proj.weight"));
+                // The layer index counts every layer (softmax ones too), per the decay rule; this GPU's heads.
+                std::vector<float> s =
+                    lightning_decay_slopes(l, static_cast<int>(c.num_layers), static_cast<int>(c.num_heads));
+                const IndexRange h = map.heads(c);
+                Tensor host = Tensor::borrow(s.data() + h.begin, {h.size}, DType::kF32);
+                VOLT_ASSIGN_OR_RETURN(L->slopes, host.to(Device::cuda(dev)));
+            } else {
+                VOLT_ASSIGN_OR_RETURN(L->q_proj, bf(lp + "self_attn.q_proj.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->k_proj, bf(lp + "self_attn.k_proj.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->v_proj, bf(lp + "self_attn.v_proj.weight"));
+                VOLT_ASSIGN_OR_RETURN(L->o_proj, bf(lp + "self_attn.o_proj.weight"));
+            }
+            VOLT_ASSIGN_OR_RETURN(L->router, weight(lp + "block_sparse_moe.gate.weight", DType::kF32));
+            for (int64_t e = rk->experts.begin; e < rk->experts.end(); ++e) {
+                const std::string ep = lp + "block_sparse_moe.experts." + std::to_string(e) + ".";
+                VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
+                VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
+                VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
+                L->w1p.push_back(w1.data());
+                L->w3p.push_back(w3.data());
+                L->w2p.push_back(w2.data());
+                L->w1.push_back(std::move(w1));
+                L->w3.push_back(std::move(w3));
+                L->w2.push_back(std::move(w2));
+            }
+            rk->layers.push_back(std::move(L));
+        }
+        VOLT_ASSIGN_OR_RETURN(rk->final_norm, bf(p + "norm.weight"));
+        if (c.tie_word_embeddings) {
+            rk->lm_head = rk->embed;
         } else {
-            VOLT_ASSIGN_OR_RETURN(L->q_proj, bf(lp + "self_attn.q_proj.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->k_proj, bf(lp + "self_attn.k_proj.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->v_proj, bf(lp + "self_attn.v_proj.weight"));
-            VOLT_ASSIGN_OR_RETURN(L->o_proj, bf(lp + "self_attn.o_proj.weight"));
+            VOLT_ASSIGN_OR_RETURN(rk->lm_head, bf("lm_head.weight"));
         }
-        VOLT_ASSIGN_OR_RETURN(L->router, get(lp + "block_sparse_moe.gate.weight", DType::kF32));
-        for (int e = 0; e < c.num_experts; ++e) {
-            const std::string ep = lp + "block_sparse_moe.experts." + std::to_string(e) + ".";
-            VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
-            VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
-            VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
-            L->w1p.push_back(w1.data());
-            L->w3p.push_back(w3.data());
-            L->w2p.push_back(w2.data());
-            L->w1.push_back(std::move(w1));
-            L->w3.push_back(std::move(w3));
-            L->w2.push_back(std::move(w2));
-        }
-        m->layers_.push_back(std::move(L));
+        cublasHandle_t h = nullptr;
+        VOLT_RETURN_IF_ERROR(blas_status(cublasCreate(&h), "cublasCreate"));
+        rk->blas = h;
+        m->ranks_.push_back(std::move(rk));
     }
-    VOLT_ASSIGN_OR_RETURN(m->final_norm_, bf(p + "norm.weight"));
-    if (c.tie_word_embeddings) {
-        m->lm_head_ = m->embed_;
-    } else {
-        VOLT_ASSIGN_OR_RETURN(m->lm_head_, bf("lm_head.weight"));
+    if (maps.size() > 1) {
+        std::vector<int> devices;
+        for (const auto& rk : m->ranks_) devices.push_back(rk->device);
+        VOLT_ASSIGN_OR_RETURN(m->comm_, NcclGroup::create(devices));
+        m->threads_ = std::make_unique<RankThreads>(static_cast<int>(devices.size()));
     }
-    cublasHandle_t h = nullptr;
-    VOLT_RETURN_IF_ERROR(blas_status(cublasCreate(&h), "cublasCreate"));
-    m->blas_ = h;
     return m;
 }
 
@@ -238,19 +312,24 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
     if (max_tokens < 1) return invalid_argument("cache size ", max_tokens, " must be positive");
     SequenceCache cache;
     cache.set_max_tokens(max_tokens);
-    cache.set_kv_storage(Device::cuda(device_), DType::kBF16);
-    for (const auto& L : layers_) {
-        LayerCache lc;
-        lc.head_dim = config_.head_dim;
-        if (L->kind == LayerKind::kLightning) {
-            auto s = Tensor::zeros({config_.num_heads, config_.head_dim, config_.head_dim}, DType::kF32,
-                                   Device::cuda(device_));
-            if (!s) return resource_exhausted("GPU ", device_, ": cannot allocate a lightning state: ", s.status().message());
-            lc.state = std::move(*s);
-        } else {
-            lc.kv_heads = config_.num_kv_heads;
+    cache.set_kv_storage(Device::cuda(device()), DType::kBF16);
+    const int64_t D = config_.head_dim;
+    for (const auto& rk : ranks_) {
+        for (const auto& L : rk->layers) {
+            LayerCache lc;
+            lc.head_dim = D;
+            lc.kv_device = Device::cuda(rk->device);
+            if (L->kind == LayerKind::kLightning) {
+                auto s = Tensor::zeros({rk->heads, D, D}, DType::kF32, Device::cuda(rk->device));
+                if (!s)
+                    return resource_exhausted("GPU ", rk->device, ": cannot allocate a lightning state: ",
+                                              s.status().message());
+                lc.state = std::move(*s);
+            } else {
+                lc.kv_heads = rk->kv_heads;
+            }
+            cache.layers.push_back(std::move(lc));
         }
-        cache.layers.push_back(std::move(lc));
     }
     return cache;
 }
@@ -272,17 +351,21 @@ Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const
             return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
                                     config_.vocab_size, ")");
     std::lock_guard<std::mutex> lock(mu_);
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device_)));
+    if (comm_ && comm_->aborted())
+        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
     const int64_t n = static_cast<int64_t>(ids.size()), H = config_.hidden_size;
     Tensor host_ids = Tensor::borrow(const_cast<int32_t*>(ids.data()), {n}, DType::kI32);
-    VOLT_ASSIGN_OR_RETURN(Tensor dev_ids, host_ids.to(Device::cuda(device_)));
-    VOLT_ASSIGN_OR_RETURN(Tensor rows, Tensor::empty({n, H}, DType::kBF16, Device::cuda(device_)));
-    VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = n, .ids = dev_ids.data_as<int32_t>(),
-                                                         .vocab_size = config_.vocab_size, .hidden = H,
-                                                         .table = embed_.data(), .out = rows.data(), .out_stride = H},
-                                   kStream));
-    VOLT_ASSIGN_OR_RETURN(Tensor host, rows.to(Device::cpu()));
-    return host.to(DType::kF32);
+    VOLT_ASSIGN_OR_RETURN(Tensor out, Tensor::empty({n, H}, DType::kBF16));
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) -> Status {
+        const Rank& rk = *ranks_[r];
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
+        VOLT_ASSIGN_OR_RETURN(Tensor dev_ids, host_ids.to(Device::cuda(rk.device)));
+        VOLT_ASSIGN_OR_RETURN(Tensor rows, Tensor::empty({n, H}, DType::kBF16, Device::cuda(rk.device)));
+        VOLT_RETURN_IF_ERROR(gather_embeddings(rk, dev_ids.data_as<int32_t>(), n, rows.data()));
+        if (r == 0) VOLT_RETURN_IF_ERROR(out.copy_from(rows));
+        return Status::ok();
+    }));
+    return out.to(DType::kF32);
 }
 
 Expected<Tensor> MiniMaxTextModelCuda::forward_embeddings(const Tensor& embeds, SequenceCache& cache,
@@ -296,68 +379,130 @@ Expected<Tensor> MiniMaxTextModelCuda::forward_embeddings(const Tensor& embeds, 
 
 Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
                                            LogitsMode mode) const {
-    if (cache.layers.size() != layers_.size())
-        return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", layers_.size());
-    if (cache.kv_device() != Device::cuda(device_) || cache.kv_dtype() != DType::kBF16)
-        return invalid_argument("the cache is not this model's (it lives on ", cache.kv_device().to_string(), ")");
+    const size_t L = static_cast<size_t>(config_.num_layers);
+    if (cache.layers.size() != L * ranks_.size())
+        return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", L * ranks_.size(),
+                                ranks_.size() > 1 ? str_cat(" (", L, " on each of ", ranks_.size(), " GPUs)") : "");
+    bool ours = cache.kv_device() == Device::cuda(device()) && cache.kv_dtype() == DType::kBF16;
+    for (size_t i = 0; ours && i < cache.layers.size(); ++i)
+        ours = cache.layers[i].kv_device == Device::cuda(ranks_[i / L]->device);
+    if (!ours) return invalid_argument("the cache is not this model's (it lives on ", cache.kv_device().to_string(), ")");
     std::lock_guard<std::mutex> lock(mu_);
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device_)));
-    const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size;
+    if (comm_ && comm_->aborted())
+        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    const int64_t n = input.dim(0), V = config_.vocab_size;
     VOLT_RETURN_IF_ERROR(cache.reserve(cache.length() + n));
-    // The whole input on the GPU at once (ids, or the embeddings as bf16).
-    Tensor dev_input;
-    if (from_ids) {
-        VOLT_ASSIGN_OR_RETURN(dev_input, input.to(Device::cuda(device_)));
-    } else {
-        VOLT_ASSIGN_OR_RETURN(dev_input, upload(input, DType::kBF16, device_));
-    }
-    const int64_t rows = mode == LogitsMode::kAll ? n : 1;
-    Tensor logits_dev;
+    Tensor logits;
     if (mode != LogitsMode::kNone) {
-        VOLT_ASSIGN_OR_RETURN(logits_dev, Tensor::empty({rows, V}, DType::kF32, Device::cuda(device_)));
+        VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({mode == LogitsMode::kAll ? n : 1, V}, DType::kF32));
     }
     const int64_t chunk = chunk_tokens();
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
+        return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr);
+    }));
+    cache.advance(n);
+    return logits;
+}
+
+Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk,
+                                      LogitsMode mode, float* host_logits) const {
+    const Rank& rk = *ranks_[r];
+    const int dev = rk.device;
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
+    const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size, Vr = rk.vocab.size;
+    // The whole input on this GPU at once (ids, or the embeddings as bf16).
+    Tensor dev_input;
+    if (from_ids) {
+        VOLT_ASSIGN_OR_RETURN(dev_input, input.to(Device::cuda(dev)));
+    } else {
+        VOLT_ASSIGN_OR_RETURN(dev_input, upload(input, DType::kBF16, dev));
+    }
+    const int64_t rows = mode == LogitsMode::kAll ? n : 1;
+    Tensor logits_dev;  // this GPU's vocabulary columns [rows, V_r]
+    if (mode != LogitsMode::kNone) {
+        VOLT_ASSIGN_OR_RETURN(logits_dev, device_buffer(rows * Vr, DType::kF32, dev));
+    }
+    const size_t L = static_cast<size_t>(config_.num_layers);
+    std::span<LayerCache> caches(cache.layers.data() + static_cast<size_t>(r) * L, L);
     for (int64_t c0 = 0; c0 < n; c0 += chunk) {
         const int64_t m = std::min(chunk, n - c0);
         const bool last_chunk = c0 + m == n;
         float* out = nullptr;
-        if (mode == LogitsMode::kAll) out = logits_dev.data_as<float>() + c0 * V;
+        if (mode == LogitsMode::kAll) out = logits_dev.data_as<float>() + c0 * Vr;
         else if (mode == LogitsMode::kLast && last_chunk) out = logits_dev.data_as<float>();
         const void* ids = from_ids ? static_cast<const int32_t*>(dev_input.data()) + c0 : nullptr;
         const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(dev_input.data()) + c0 * H;
-        VOLT_RETURN_IF_ERROR(run_chunk(ids, emb, m, cache, out, mode == LogitsMode::kAll));
-        cache.advance(m);
+        VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, cache.length() + c0, out, mode == LogitsMode::kAll));
     }
-    if (mode == LogitsMode::kNone) {
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));
-        return Tensor();
+    if (mode == LogitsMode::kNone) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+    // This GPU's columns into the host rows (synchronous: also the end of its forward).
+    return VOLT_CUDA_STATUS(cudaMemcpy2D(host_logits + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev.data(),
+                                         static_cast<size_t>(Vr) * 4, static_cast<size_t>(Vr) * 4,
+                                         static_cast<size_t>(rows), cudaMemcpyDeviceToHost));
+}
+
+Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const {
+    if (!comm_) return Status::ok();
+    return comm_->all_reduce_sum(rank.map.rank, data, count, dtype, kStream);
+}
+
+Status MiniMaxTextModelCuda::on_ranks(const std::function<Status(int)>& fn) const {
+    if (!threads_) return fn(0);
+    return threads_->run(fn, [this] { comm_->abort(); });
+}
+
+// Rows of the embedding table for device ids [n] into out [n, H] bf16: with the vocabulary split, each GPU gathers
+// the rows it holds (zeros for the others') and the sum over GPUs is the full gather.
+Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* ids, int64_t n, void* out) const {
+    const int64_t H = config_.hidden_size;
+    const int32_t* local = ids;
+    Tensor remapped;
+    if (comm_) {
+        VOLT_ASSIGN_OR_RETURN(remapped, device_buffer(n, DType::kI32, rk.device));
+        VOLT_RETURN_IF_ERROR(cuda::run(cuda::LocalIdsParams{.n = n, .ids = ids, .lo = rk.vocab.begin,
+                                                            .hi = rk.vocab.end(), .out = remapped.data_as<int32_t>()},
+                                       kStream));
+        local = remapped.data_as<int32_t>();
     }
-    return logits_dev.to(Device::cpu());  // synchronous copy: also the end of the forward
+    VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = n, .ids = local, .vocab_size = rk.vocab.size,
+                                                         .hidden = H, .table = rk.embed.data(), .out = out,
+                                                         .out_stride = H},
+                                   kStream));
+    return all_reduce(rk, out, n * H, DType::kBF16);
 }
 
 int64_t MiniMaxTextModelCuda::chunk_tokens() const {
     const TextConfig& c = config_;
-    const int64_t H = c.hidden_size, W = c.num_heads * c.head_dim, I = c.intermediate_size, K = c.experts_per_token;
-    // bf16 bytes per token: h, xn, a, yn, mo; qkv (3W), attention out, gate, gated; the MoE's gathered rows and
-    // [w1 | w3] intermediate per routed slot.
-    const int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);
-    size_t free_b = 0, total_b = 0;
-    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return 8192;
-    const int64_t fit = static_cast<int64_t>(0.7 * double(free_b)) / per_token;
-    return std::clamp<int64_t>(fit / 256 * 256, 1024, kMaxChunkTokens);
+    const int64_t H = c.hidden_size, I = c.intermediate_size, K = c.experts_per_token;
+    int64_t tokens = kMaxChunkTokens;
+    for (const auto& rk : ranks_) {
+        const int64_t W = rk->heads * c.head_dim;
+        // bf16 bytes per token: h, xn, a, yn, mo; qkv (3W), attention out, gate, gated; the MoE's gathered rows and
+        // [w1 | w3] intermediate per routed slot.
+        const int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);
+        size_t free_b = 0, total_b = 0;
+        if (cudaSetDevice(rk->device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
+            return 8192;
+        const int64_t fit = static_cast<int64_t>(0.7 * double(free_b)) / per_token;
+        tokens = std::min(tokens, std::clamp<int64_t>(fit / 256 * 256, 1024, kMaxChunkTokens));
+    }
+    return tokens;
 }
 
 // One piece through every layer; the same residual wiring as MiniMaxTextModel::run_chunk (see there):
 //   xn = RMSNorm_in(h); a = Attn(xn); yn = RMSNorm_post(r1*alpha + a*beta); mo = MoE(yn); pending = yn or h
-Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_dev, int64_t T, SequenceCache& cache,
-                                       float* logits, bool all_rows) const {
+//   With several GPUs (sizes below are this GPU's: Hq, Hkv heads, E experts, V vocabulary rows), `a` and `mo` are
+//   partial sums completed by all-reduces, and the lightning norm's statistic is summed over GPUs before it is used.
+Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, const void* embeds_dev, int64_t T,
+                                       std::span<LayerCache> caches, int64_t past, float* logits, bool all_rows) const {
     const TextConfig& c = config_;
-    const int64_t H = c.hidden_size, V = c.vocab_size, Hq = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+    const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
     const int64_t W = Hq * D, I = c.intermediate_size;
-    const int E = static_cast<int>(c.num_experts), K = static_cast<int>(c.experts_per_token);
-    const int64_t past = cache.length();
+    const int E_all = static_cast<int>(c.num_experts), E = static_cast<int>(rk.experts.size);
+    const int K = static_cast<int>(c.experts_per_token);
+    const bool split_heads = rk.map.tp_size > 1, split_experts = rk.map.ep_size > 1;
     const float eps = static_cast<float>(c.rms_norm_eps);
-    const int dev = device_;
+    const int dev = rk.device;
     VOLT_ASSIGN_OR_RETURN(Tensor h, device_buffer(T * H, DType::kBF16, dev));
     VOLT_ASSIGN_OR_RETURN(Tensor xn, device_buffer(T * H, DType::kBF16, dev));
     VOLT_ASSIGN_OR_RETURN(Tensor a, device_buffer(T * H, DType::kBF16, dev));
@@ -369,6 +514,13 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
     VOLT_ASSIGN_OR_RETURN(Tensor gated, device_buffer(T * W, DType::kBF16, dev));     // norm(o) * sigmoid(gate)
     VOLT_ASSIGN_OR_RETURN(Tensor expert_ids, device_buffer(T * K, DType::kI32, dev));
     VOLT_ASSIGN_OR_RETURN(Tensor expert_w, device_buffer(T * K, DType::kF32, dev));
+    Tensor local_experts, square_sums;  // split experts: ids made local; split heads: the lightning norm statistic
+    if (split_experts) {
+        VOLT_ASSIGN_OR_RETURN(local_experts, device_buffer(T * K, DType::kI32, dev));
+    }
+    if (split_heads) {
+        VOLT_ASSIGN_OR_RETURN(square_sums, device_buffer(T, DType::kF32, dev));
+    }
     VOLT_ASSIGN_OR_RETURN(Tensor kv_len, device_buffer(1, DType::kI32, dev));
     {
         int32_t len = static_cast<int32_t>(past + T);
@@ -377,10 +529,7 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
     }
 
     if (ids_dev) {
-        VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = T, .ids = static_cast<const int32_t*>(ids_dev),
-                                                             .vocab_size = V, .hidden = H, .table = embed_.data(),
-                                                             .out = h.data(), .out_stride = H},
-                                       kStream));
+        VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data()));
     } else {
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
             cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, kStream)));
@@ -397,9 +546,9 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
     };
 
     const void* pending = nullptr;
-    for (size_t l = 0; l < layers_.size(); ++l) {
-        const Layer& L = *layers_[l];
-        LayerCache& lc = cache.layers[l];
+    for (size_t l = 0; l < rk.layers.size(); ++l) {
+        const Layer& L = *rk.layers[l];
+        LayerCache& lc = caches[l];
         cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
                                .weight = L.input_norm.data(), .eps = eps, .out = xn.data(), .out_stride = H};
         if (pending) {
@@ -442,19 +591,36 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
             }
             VOLT_RETURN_IF_ERROR(cuda::run(p, kStream));
             VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.output_gate, gate.data()));
-            LightningNormGateParams n;
-            n.dtype = DType::kBF16;
-            n.num_tokens = T;
-            n.width = static_cast<int>(W);
-            n.eps = static_cast<float>(c.lightning_norm_eps);
-            n.o = att.data();
-            n.o_stride_token = W;
-            n.gate = gate.data();
-            n.gate_stride_token = W;
-            n.weight = L.norm.data();
-            n.out = gated.data();
-            n.out_stride_token = W;
-            VOLT_RETURN_IF_ERROR(cuda::run(n, kStream));
+            if (split_heads) {
+                // The norm spans every GPU's heads: sum the per-token statistic over GPUs first.
+                VOLT_RETURN_IF_ERROR(cuda::run(cuda::SquareSumParams{.num_tokens = T, .width = static_cast<int>(W),
+                                                                     .x = att.data(), .x_stride = W,
+                                                                     .out = square_sums.data_as<float>()},
+                                               kStream));
+                VOLT_RETURN_IF_ERROR(all_reduce(rk, square_sums.data(), T, DType::kF32));
+                VOLT_RETURN_IF_ERROR(cuda::run(
+                    cuda::SplitNormGateParams{.num_tokens = T, .width = static_cast<int>(W),
+                                              .total_width = c.num_heads * D,
+                                              .eps = static_cast<float>(c.lightning_norm_eps),
+                                              .sum_squares = square_sums.data_as<float>(), .o = att.data(),
+                                              .o_stride = W, .gate = gate.data(), .gate_stride = W,
+                                              .weight = L.norm.data(), .out = gated.data(), .out_stride = W},
+                    kStream));
+            } else {
+                LightningNormGateParams n;
+                n.dtype = DType::kBF16;
+                n.num_tokens = T;
+                n.width = static_cast<int>(W);
+                n.eps = static_cast<float>(c.lightning_norm_eps);
+                n.o = att.data();
+                n.o_stride_token = W;
+                n.gate = gate.data();
+                n.gate_stride_token = W;
+                n.weight = L.norm.data();
+                n.out = gated.data();
+                n.out_stride_token = W;
+                VOLT_RETURN_IF_ERROR(cuda::run(n, kStream));
+            }
             VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data()));
         } else {
             uint16_t* k_rows = bf16(lc.k) + past * Hkv * D;  // [T, Hkv, D] inside the cache
@@ -498,6 +664,8 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
             VOLT_RETURN_IF_ERROR(cuda::run(ap, kStream));
             VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data()));
         }
+        // Row-parallel output projections: each GPU holds its heads' share of the sum.
+        if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
         cuda::RmsNormParams post{.num_tokens = T, .width = H, .x = a.data(), .x_stride = H,
                                  .x_beta = static_cast<float>(lightning ? c.lightning_beta : c.softmax_beta),
                                  .residual = c.postnorm ? xn.data() : h.data(), .residual_stride = H,
@@ -509,7 +677,7 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
         cuda::MoeRouterParams rp;
         rp.num_tokens = T;
         rp.hidden = H;
-        rp.num_experts = E;
+        rp.num_experts = E_all;
         rp.top_k = K;
         rp.renormalize = true;
         rp.x = yn.data();
@@ -518,6 +686,15 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
         rp.expert_ids = expert_ids.data_as<int32_t>();
         rp.weights = expert_w.data_as<float>();
         VOLT_RETURN_IF_ERROR(cuda::run(rp, kStream));
+        // Experts spread over GPUs: each adds the slots routed to the experts it holds (ids made local, -1 skipped).
+        const int32_t* ids_for_experts = expert_ids.data_as<int32_t>();
+        if (split_experts) {
+            VOLT_RETURN_IF_ERROR(cuda::run(cuda::LocalIdsParams{.n = T * K, .ids = ids_for_experts,
+                                                                .lo = rk.experts.begin, .hi = rk.experts.end(),
+                                                                .out = local_experts.data_as<int32_t>()},
+                                           kStream));
+            ids_for_experts = local_experts.data_as<int32_t>();
+        }
         cuda::MoeExpertsParams ep;
         ep.num_tokens = T;
         ep.hidden = H;
@@ -526,7 +703,7 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
         ep.top_k = K;
         ep.x = yn.data();
         ep.x_stride = H;
-        ep.expert_ids = expert_ids.data_as<int32_t>();
+        ep.expert_ids = ids_for_experts;
         ep.weights = expert_w.data_as<float>();
         ep.w1 = L.w1p.data();
         ep.w3 = L.w3p.data();
@@ -537,6 +714,7 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
         ep.workspace = workspace.data();
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, kStream));
+        if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());
@@ -545,16 +723,16 @@ Status MiniMaxTextModelCuda::run_chunk(const void* ids_dev, const void* embeds_d
     cuda::RmsNormParams fin{.num_tokens = rows, .width = H, .x = bf16(mo) + first * H, .x_stride = H,
                             .x_beta = static_cast<float>(c.mlp_beta),
                             .residual = static_cast<const uint16_t*>(pending) + first * H, .residual_stride = H,
-                            .residual_alpha = static_cast<float>(c.mlp_alpha), .weight = final_norm_.data(),
+                            .residual_alpha = static_cast<float>(c.mlp_alpha), .weight = rk.final_norm.data(),
                             .eps = eps, .out = xn.data(), .out_stride = H};
     VOLT_RETURN_IF_ERROR(cuda::run(fin, kStream));
     // Row-major logits[rows, V] = xn[rows, H] lm_head[V, H]^T is column-major logits^T[V, rows] = lm_head^T' x xn'.
     const float alpha = 1.0f, beta = 0.0f;
-    auto* blas = static_cast<cublasHandle_t>(blas_);
+    auto* blas = static_cast<cublasHandle_t>(rk.blas);
     VOLT_RETURN_IF_ERROR(blas_status(cublasSetStream(blas, kStream), "cublasSetStream"));
     VOLT_RETURN_IF_ERROR(blas_status(
         cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(V), static_cast<int>(rows), static_cast<int>(H),
-                     &alpha, lm_head_.data(), CUDA_R_16BF, static_cast<int>(H), xn.data(), CUDA_R_16BF,
+                     &alpha, rk.lm_head.data(), CUDA_R_16BF, static_cast<int>(H), xn.data(), CUDA_R_16BF,
                      static_cast<int>(H), &beta, logits, CUDA_R_32F, static_cast<int>(V), CUBLAS_COMPUTE_32F,
                      CUBLAS_GEMM_DEFAULT),
         "lm_head cublasGemmEx"));

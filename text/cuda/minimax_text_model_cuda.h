@@ -3,6 +3,13 @@
 // kernels/lightning_attention.h. Numerics (design.md): bf16 weights, activations and KV cache, fp32 accumulation;
 // fp32 lightning states, decay slopes, RoPE angles, RMSNorm statistics, router (fp32 gate weight) and final logits.
 // Built only with CUDA (VOLT_HAVE_CUDA); the kernels need head_dim 128 (MiniMax-Text-01's).
+//
+// Several GPUs (issue 8): with options.gpus > 1 the model is split as text/parallel_mapping.h describes (heads,
+// projections and vocabulary over every GPU, experts spread or replicated), one host thread per GPU
+// (sdk/rank_threads.h) and NCCL all-reduces (sdk/nccl_group.h) after each attention block's output projection, the
+// MoE (experts spread) and the embedding gather, and of the lightning norm's per-token statistic. Each GPU writes
+// its vocabulary columns of the logits straight into the host result. The one-GPU model is the same code with one
+// rank and no collectives.
 #pragma once
 
 #include <filesystem>
@@ -18,11 +25,17 @@
 #include "sdk/config.h"
 #include "sdk/engine/causal_lm.h"
 #include "sdk/tensor.h"
+#include "text/parallel_mapping.h"
 
 namespace volt {
 
+class NcclGroup;
+class RankThreads;
+
 struct CudaTextModelOptions {
-    int device = 0;                     // CUDA device index
+    int device = 0;                     // CUDA device index (the first of `gpus`)
+    int gpus = 1;                       // GPUs device .. device + gpus - 1, tensor parallel (needs NCCL when > 1)
+    bool replicate_experts = false;     // true: every GPU holds every expert (no MoE all-reduce); false: spread
     bool language_model_of_vl = false;  // a MiniMax-VL-01 directory: load its language_model.* backbone
 };
 
@@ -34,8 +47,10 @@ public:
     static constexpr int64_t kMaxChunkTokens = 65536;
 
     // DIR/config.json + checkpoint, checked against the model's weight table first (all problems at once); the
-    // weights are converted to bf16 (the router's gate to fp32) and uploaded. RESOURCE_EXHAUSTED when they do not
-    // fit the GPU's free memory; UNIMPLEMENTED for shapes the kernels do not run (head_dim != 128, > 32 experts).
+    // weights are converted to bf16 (the router's gate to fp32) and uploaded, each GPU reading only its slices of
+    // the mmapped shards. RESOURCE_EXHAUSTED when they do not fit a GPU's free memory; UNIMPLEMENTED for shapes the
+    // kernels do not run (head_dim != 128, > 32 experts) or splits the mapping cannot make; INVALID_ARGUMENT for
+    // GPUs that do not exist.
     static Expected<std::unique_ptr<MiniMaxTextModelCuda>> load(const std::filesystem::path& dir,
                                                                 const CudaTextModelOptions& options = {});
     // From host tensors named as in a Text-01 checkpoint (tests, benchmarks); any float dtype.
@@ -50,11 +65,13 @@ public:
     ~MiniMaxTextModelCuda() override;
 
     const TextConfig& config() const { return config_; }
-    int device() const { return device_; }
+    int device() const;  // the first GPU
+    int gpus() const { return static_cast<int>(ranks_.size()); }
     int64_t vocab_size() const override { return config_.vocab_size; }
     int64_t hidden_size() const override { return config_.hidden_size; }
     int64_t max_context() const override { return config_.max_position_embeddings; }
-    // Lightning states fp32 and KV rows bf16, on the model's GPU.
+    // Lightning states fp32 and KV rows bf16, each GPU's heads on that GPU (layers rank-major: GPU r's layer l is
+    // cache.layers[r * num_layers + l]).
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
     // ids on the host; logits come back to the host as fp32 (mode as in CausalLM). Calls are serialised.
     Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const override;
@@ -63,28 +80,40 @@ public:
     // Gathered on the GPU from the bf16 table, returned as host fp32 (exact: bf16 widens exactly).
     Expected<Tensor> embed(std::span<const int32_t> ids) const override;
 
-    struct Layer;  // device weights of one decoder layer (defined in the .cpp)
+    struct Layer;  // device weights of one decoder layer on one GPU (defined in the .cpp)
+    struct Rank;   // one GPU's part of the model
 
 private:
-    MiniMaxTextModelCuda() = default;
-    // The named weight (Text-01 checkpoint naming) as a device tensor of `dtype`.
-    using DeviceLookup = std::function<Expected<Tensor>(const std::string& name, DType dtype)>;
+    MiniMaxTextModelCuda();
+    // The slice `slice` of the named weight (Text-01 checkpoint naming) as a tensor of `dtype` on GPU `device`.
+    using DeviceLookup =
+        std::function<Expected<Tensor>(const std::string& name, DType dtype, const WeightSlice& slice, int device)>;
     static Expected<std::unique_ptr<MiniMaxTextModelCuda>> build(const TextConfig& config, const DeviceLookup& lookup,
                                                                  const CudaTextModelOptions& options);
+    // The mappings of options.gpus ranks, checked against the config and the machine.
+    static Expected<std::vector<ParallelMapping>> mappings(const TextConfig& config, const CudaTextModelOptions& o);
     Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode) const;
-    Status run_chunk(const void* ids_dev, const void* embeds_dev, int64_t T, SequenceCache& cache, float* logits_dev,
-                     bool all_rows) const;
-    // Tokens per piece: kMaxChunkTokens, or fewer when the activations of that many would not fit in 70% of the
-    // free memory (at least 1024).
+    // GPU r's share of one forward: every piece of the input through its layers, then its logits columns into
+    // `host_logits` ([rows, V] fp32, null for kNone).
+    Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
+                    float* host_logits) const;
+    Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
+                     std::span<LayerCache> caches, int64_t past, float* logits_dev, bool all_rows) const;
+    // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
+    // its rows, zeros elsewhere, then the sum over GPUs).
+    Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
+    // In-place sum over the GPUs (nothing with one GPU).
+    Status all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const;
+    // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
+    Status on_ranks(const std::function<Status(int rank)>& fn) const;
+    // Tokens per piece: kMaxChunkTokens, or fewer when the activations of that many would not fit in 70% of some
+    // GPU's free memory (at least 1024); the same on every GPU, so they make the same collectives.
     int64_t chunk_tokens() const;
 
     TextConfig config_;
-    int device_ = 0;
-    Tensor embed_;       // [V, H] bf16 device
-    std::vector<std::unique_ptr<Layer>> layers_;
-    Tensor final_norm_;  // [H] bf16 device
-    Tensor lm_head_;     // [V, H] bf16 device (the embedding when tied)
-    void* blas_ = nullptr;  // cublasHandle_t for the fp32-output lm_head GEMM
+    std::vector<std::unique_ptr<Rank>> ranks_;
+    std::unique_ptr<NcclGroup> comm_;       // null with one GPU
+    std::unique_ptr<RankThreads> threads_;  // null with one GPU
     mutable std::mutex mu_;
 };
 

@@ -1,0 +1,68 @@
+#include "sdk/rank_threads.h"
+
+namespace volt {
+
+RankThreads::RankThreads(int ranks) {
+    workers_.reserve(static_cast<size_t>(ranks));
+    for (int r = 0; r < ranks; ++r) workers_.emplace_back([this, r] { work(r); });
+}
+
+RankThreads::~RankThreads() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void RankThreads::work(int rank) {
+    uint64_t seen = 0;
+    for (;;) {
+        const std::function<Status(int)>* job = nullptr;
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+            if (stop_) return;
+            seen = generation_;
+            job = job_;
+        }
+        Status s = (*job)(rank);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!s.is_ok() && !failed_) {
+                failed_ = true;
+                first_failure_ = Status(s.code(), str_cat("rank ", rank, ": ", s.message()));
+            }
+            --pending_;
+        }
+        done_.notify_all();
+    }
+}
+
+Status RankThreads::run(const std::function<Status(int)>& fn, const std::function<void()>& on_failure) {
+    std::lock_guard<std::mutex> serial(run_mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    job_ = &fn;
+    pending_ = size();
+    failed_ = false;
+    first_failure_ = Status::ok();
+    ++generation_;
+    wake_.notify_all();
+    bool told = false;
+    while (pending_ > 0) {
+        done_.wait(lock, [&] { return pending_ == 0 || (failed_ && !told); });
+        if (failed_ && !told) {
+            told = true;
+            if (on_failure) {
+                lock.unlock();  // the failure handler may wait for the workers' resources (e.g. ncclCommAbort)
+                on_failure();
+                lock.lock();
+            }
+        }
+    }
+    job_ = nullptr;
+    return failed_ ? first_failure_ : Status::ok();
+}
+
+}  // namespace volt

@@ -1,0 +1,47 @@
+// One worker thread per rank for a process that drives several GPUs itself (the desktop app, the C ABI): each GPU
+// keeps one host thread, so its launches and host synchronisations never wait on another GPU's. run() hands the same
+// function to every worker and waits for all of them.
+//
+// Collectives make failures dangerous: when one rank fails before a collective, the others block in it forever.
+// run() therefore calls `on_failure` (once, as soon as the first rank fails, from the calling thread) — the caller
+// aborts its communicator there so the blocked ranks return — and still waits for every rank before returning.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "sdk/status.h"
+
+namespace volt {
+
+class RankThreads {
+public:
+    explicit RankThreads(int ranks);
+    ~RankThreads();
+    RankThreads(const RankThreads&) = delete;
+    RankThreads& operator=(const RankThreads&) = delete;
+
+    int size() const { return static_cast<int>(workers_.size()); }
+    // fn(rank) on every worker at once. Returns OK, or the first failure (by time) prefixed with its rank. Calls
+    // are serialised (one job at a time).
+    Status run(const std::function<Status(int rank)>& fn, const std::function<void()>& on_failure = {});
+
+private:
+    void work(int rank);
+
+    std::mutex run_mu_;  // one run() at a time
+    std::mutex mu_;
+    std::condition_variable wake_, done_;
+    const std::function<Status(int)>* job_ = nullptr;
+    uint64_t generation_ = 0;  // bumped per job: a worker runs each generation once
+    int pending_ = 0;
+    Status first_failure_;
+    bool failed_ = false;
+    bool stop_ = false;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace volt

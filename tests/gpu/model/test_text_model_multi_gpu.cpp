@@ -1,0 +1,216 @@
+// The backbone split over 2 GPUs (text/parallel_mapping.h: heads, projections and vocabulary over both, experts
+// spread or replicated; NCCL all-reduces) against the same model on one GPU and on the CPU. Needs 2 GPUs (the
+// nvidia-h200-x2 machine); skips with a message otherwise. Tolerances as in test_text_model_gpu.cpp: the split
+// changes only the order of bf16 sums (partial output projections and expert outputs added by the all-reduce).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+#include "sdk/cuda_memory.h"
+#include "sdk/engine/chat_session.h"
+#include "sdk/engine/session.h"
+#include "sdk/npy.h"
+#include "tests/gpu/model/model_test_util.h"
+#include "tests/integration/cli_runner.h"
+#include "text/cuda/minimax_text_model_cuda.h"
+#include "text/minimax_text_model.h"
+
+namespace volt {
+namespace {
+
+using namespace gpu_model_test;
+
+class TextModelMultiGpu : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (cuda_device_count() < 2)
+            GTEST_SKIP() << cuda_device_count() << " CUDA GPU(s) here: the split backbone needs 2 (nvidia-h200-x2)";
+    }
+};
+
+struct Trio {
+    std::unique_ptr<MiniMaxTextModel> cpu;
+    std::unique_ptr<MiniMaxTextModelCuda> one, two;  // one GPU; split over two
+};
+
+Trio make_trio(const TextConfig& c, bool replicate_experts) {
+    const auto w = synthetic_weights(c, 42);
+    Trio t;
+    auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
+    auto one = MiniMaxTextModelCuda::from_tensors(c, w);
+    auto two = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = 2, .replicate_experts = replicate_experts});
+    EXPECT_TRUE(cpu) << cpu.status().to_string();
+    EXPECT_TRUE(one) << one.status().to_string();
+    EXPECT_TRUE(two) << two.status().to_string();
+    if (cpu) t.cpu = std::move(cpu).value();
+    if (one) t.one = std::move(one).value();
+    if (two) t.two = std::move(two).value();
+    return t;
+}
+
+Expected<Tensor> prefill(const CausalLM& m, std::span<const int32_t> ids, LogitsMode mode = LogitsMode::kAll) {
+    VOLT_ASSIGN_OR_RETURN(SequenceCache cache, m.new_cache(static_cast<int64_t>(ids.size())));
+    return m.forward(ids, cache, mode);
+}
+
+TEST_F(TextModelMultiGpu, SplitPrefillMatchesOneGpuAndTheCpu) {
+    struct Variant {
+        bool postnorm;
+        int k;
+        bool replicate;
+        const char* name;
+    };
+    for (const Variant v : {Variant{true, 4, false, "post-norm, all experts, experts spread"},
+                            Variant{false, 4, true, "pre-norm, all experts, experts replicated"},
+                            Variant{true, 2, false, "post-norm, top-2, experts spread"}}) {
+        SCOPED_TRACE(v.name);
+        const TextConfig c = synthetic_config(v.postnorm, v.k);
+        Trio m = make_trio(c, v.replicate);
+        ASSERT_TRUE(m.cpu && m.one && m.two);
+        EXPECT_EQ(m.two->gpus(), 2);
+        for (int64_t T : {1, 127, 600}) {
+            const auto ids = random_ids(T, c.vocab_size, 1 + uint32_t(T));
+            auto ref = prefill(*m.cpu, ids);
+            auto one = prefill(*m.one, ids);
+            auto two = prefill(*m.two, ids);
+            ASSERT_TRUE(ref && one && two) << (two ? (one ? ref.status() : one.status()) : two.status()).to_string();
+            const std::string what = std::string(v.name) + ", prefill T=" + std::to_string(T);
+            expect_close(*two, *one, (what + ", 2 GPUs vs 1").c_str(), v.k < 4);
+            expect_close(*two, *ref, (what + ", 2 GPUs vs cpu").c_str(), v.k < 4);
+        }
+    }
+}
+
+TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
+    const TextConfig c = synthetic_config(true, 4);  // continuous routing: every row must match
+    Trio m = make_trio(c, false);
+    ASSERT_TRUE(m.cpu && m.two);
+    const auto ids = random_ids(300, c.vocab_size, 9);
+    auto cs = Session::create(*m.cpu);
+    auto gs = Session::create(*m.two);
+    ASSERT_TRUE(cs && gs);
+    auto span = std::span<const int32_t>(ids);
+    ASSERT_TRUE(cs->append(span.first(200)) && gs->append(span.first(200)));
+    auto ref = cs->append(span.subspan(200), LogitsMode::kAll);
+    auto got = gs->append(span.subspan(200), LogitsMode::kAll);
+    ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, "2 GPUs: second prefill piece after 200 cached", false);
+    Tensor ref_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
+    Tensor got_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
+    Tensor last = cs->last_logits();
+    for (int step = 0; step < 16; ++step) {
+        const float* row = last.data_as<float>();
+        const int32_t next[1] = {int32_t(std::max_element(row, row + c.vocab_size) - row)};
+        auto r = cs->append(next);
+        auto g = gs->append(next);
+        ASSERT_TRUE(r && g) << (g ? r.status() : g.status()).to_string();
+        std::copy_n(r->data_as<float>(), c.vocab_size, ref_rows.data_as<float>() + step * c.vocab_size);
+        std::copy_n(g->data_as<float>(), c.vocab_size, got_rows.data_as<float>() + step * c.vocab_size);
+        last = *r;
+    }
+    expect_close(got_rows, ref_rows, "2 GPUs: 16 decode steps", false);
+    // A fork (each GPU's states and KV rows copied on that GPU) continues exactly like the original.
+    auto fork = gs->fork();
+    ASSERT_TRUE(fork) << fork.status().to_string();
+    const int32_t one[1] = {7};
+    auto a = gs->append(one);
+    auto b = fork->append(one);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
+
+    const auto long_ids = random_ids(4097, c.vocab_size, 5);
+    auto lref = prefill(*m.cpu, long_ids, LogitsMode::kLast);
+    auto lgot = prefill(*m.two, long_ids, LogitsMode::kLast);
+    ASSERT_TRUE(lref && lgot) << (lgot ? lref.status() : lgot.status()).to_string();
+    expect_close(*lgot, *lref, "2 GPUs: prefill T=4097, last row", false);
+}
+
+TEST_F(TextModelMultiGpu, VocabularySplitEmbeddingsAreExact) {
+    const TextConfig c = synthetic_config(true, 4);
+    Trio m = make_trio(c, false);
+    ASSERT_TRUE(m.one && m.two);
+    auto ids = random_ids(64, c.vocab_size, 6);
+    ids[0] = 0, ids[1] = int32_t(c.vocab_size - 1), ids[2] = int32_t(c.vocab_size / 2 - 1), ids[3] = int32_t(c.vocab_size / 2);
+    auto e1 = m.one->embed(ids);
+    auto e2 = m.two->embed(ids);
+    ASSERT_TRUE(e1 && e2) << (e1 ? e2.status() : e1.status()).to_string();
+    EXPECT_EQ(std::memcmp(e1->data(), e2->data(), e1->nbytes()), 0) << "a gather plus zeros must be exact";
+    auto c1 = m.two->new_cache(64);
+    auto c2 = m.two->new_cache(64);
+    auto from_ids = m.two->forward(ids, *c1, LogitsMode::kAll);
+    auto from_embeds = m.two->forward_embeddings(*e2, *c2, LogitsMode::kAll);
+    ASSERT_TRUE(from_ids && from_embeds) << (from_ids ? from_embeds.status() : from_ids.status()).to_string();
+    EXPECT_EQ(std::memcmp(from_ids->data(), from_embeds->data(), from_ids->nbytes()), 0);
+}
+
+TEST_F(TextModelMultiGpu, ModelDirectoryThroughChatModelAndCli) {
+    const TextConfig c = synthetic_config();
+    const auto w = synthetic_weights(c, 42);
+    const auto dir = write_model_dir(c, w, "volt-multi-gpu-model");
+    auto two = ChatModel::load(dir, {}, Device::cuda(0), 2);
+    ASSERT_TRUE(two) << two.status().to_string();
+    auto cpu = ChatModel::load(dir);
+    ASSERT_TRUE(cpu) << cpu.status().to_string();
+    const auto ids = random_ids(100, c.vocab_size, 11);
+    auto gs = Session::create(*(*two)->lm);
+    auto cs = Session::create(*(*cpu)->lm);
+    ASSERT_TRUE(gs && cs);
+    auto got = gs->append(ids, LogitsMode::kAll);
+    auto ref = cs->append(ids, LogitsMode::kAll);
+    ASSERT_TRUE(got && ref) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, "ChatModel on 2 GPUs vs cpu");
+
+    const auto ids_file = dir / "ids.json";
+    std::ofstream(ids_file) << nlohmann::json(ids).dump();
+    const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                             test::shell_quote(ids_file.string()) + " --device cuda --out ";
+    auto r1 = test::run_volt(base + test::shell_quote((dir / "two.npy").string()) + " --gpus 2");
+    auto r2 = test::run_volt(base + test::shell_quote((dir / "one.npy").string()) + " --gpus 1");
+    ASSERT_EQ(r1.exit_code, 0) << r1.err;
+    ASSERT_EQ(r2.exit_code, 0) << r2.err;
+    auto a = read_npy(dir / "two.npy");
+    auto b = read_npy(dir / "one.npy");
+    ASSERT_TRUE(a && b);
+    expect_close(*a, *b, "volt logits --gpus 2 vs --gpus 1");
+    auto r3 = test::run_volt(base + test::shell_quote((dir / "x.npy").string()) + " --gpus 64");
+    EXPECT_NE(r3.exit_code, 0);
+    EXPECT_NE(r3.err.find("do not exist"), std::string::npos) << r3.err;
+    std::filesystem::remove_all(dir);
+}
+
+TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
+    TextConfig c = synthetic_config();
+    c.num_kv_heads = 1;
+    auto w = synthetic_weights(c, 1);
+    auto bad = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = 2});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.status().code(), StatusCode::kUnimplemented);
+    EXPECT_NE(bad.status().message().find("num_key_value_heads 1"), std::string::npos) << bad.status().to_string();
+    auto too_many = MiniMaxTextModelCuda::from_tensors(synthetic_config(), synthetic_weights(synthetic_config(), 1),
+                                                       {.device = 1, .gpus = cuda_device_count()});
+    ASSERT_FALSE(too_many);
+    EXPECT_EQ(too_many.status().code(), StatusCode::kInvalidArgument);
+
+    const TextConfig ok = synthetic_config(true, 4);
+    Trio m = make_trio(ok, false);
+    ASSERT_TRUE(m.one && m.two);
+    // A one-GPU cache is not the split model's; an over-long input is refused before any GPU works.
+    auto one_cache = m.one->new_cache(8);
+    const int32_t good[1] = {1};
+    EXPECT_EQ(m.two->forward(good, *one_cache, LogitsMode::kLast).status().code(), StatusCode::kInvalidArgument);
+    auto small = m.two->new_cache(4);
+    const int32_t five[5] = {1, 2, 3, 4, 5};
+    EXPECT_EQ(m.two->forward(five, *small, LogitsMode::kLast).status().code(), StatusCode::kResourceExhausted);
+    const int32_t out_of_vocab[2] = {1, int32_t(ok.vocab_size)};
+    EXPECT_EQ(m.two->forward(out_of_vocab, *small, LogitsMode::kLast).status().code(), StatusCode::kInvalidArgument);
+    // ... and the model still runs, and agrees with one GPU.
+    const auto ids = random_ids(33, ok.vocab_size, 4);
+    auto a = prefill(*m.two, ids);
+    auto b = prefill(*m.one, ids);
+    ASSERT_TRUE(a && b) << (a ? b.status() : a.status()).to_string();
+    expect_close(*a, *b, "2 GPUs after refusals vs 1", false);
+}
+
+}  // namespace
+}  // namespace volt
