@@ -5,6 +5,10 @@
 //       backbone prefill of N random token ids (best of R) and greedy decode steps after it
 //   volt bench vision --model DIR [--image FILE | --size WxH] [--reps R] [--json F]        (MiniMax-VL-01)
 //       one 336x336 crop through the ViT, and a whole image through preprocessing, ViT, projector and packing
+//   volt bench vision --device cuda (--model DIR | --synthetic vit-l-336) [--crops N]... [--reps R] [--json F]
+//       the ViT on the GPU for each crop count (CUDA graphs and eager), against the GPU's GEMM ceiling measured in
+//       the same run; with --model also a whole image through the encoder on the GPU. --synthetic: ViT-L/14-336 with
+//       random bf16 weights generated on the GPU (no files). Anchor: tools/vit_hf_anchor.py (same shapes).
 //   volt bench run    --model DIR [--image FILE]... [--doc FILE]... --prompt TEXT [--max-new-tokens N] [--json F]
 //       end to end through a chat session: time to first token, prefill and decode rates
 //   volt bench e2e    --synthetic CONFIG [--layers N] --device cuda ...   (cmd_bench_e2e.cpp: GPU, no files)
@@ -29,6 +33,11 @@
 #include "sdk/thread_pool.h"
 #include "text/backbone.h"
 #include "vision/image.h"
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+#include "samples/volt/gpu_ceilings.h"
+#include "sdk/cuda_memory.h"
+#include "vision/cuda/clip_vision_tower_cuda.h"
+#endif
 
 namespace volt::cli {
 namespace {
@@ -37,8 +46,9 @@ using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
 struct BenchOptions {
-    std::string model, json, device = "cpu", image_size = "1008x672", prompt;
+    std::string model, json, device = "cpu", image_size = "1008x672", prompt, synthetic;
     std::vector<std::string> images, docs;
+    std::vector<int64_t> crops{1, 37};
     int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
     int reps = 3, gpus = 1;
 };
@@ -159,9 +169,100 @@ Expected<vision::Image> bench_image(const BenchOptions& o, int* w, int* h) {
     return img;
 }
 
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+// CLIP ViT-L/14-336, MiniMax-VL-01's tower (minimax01-architecture.md §5).
+VLConfig vit_l_336() {
+    VLConfig vl;
+    vl.vision = {.hidden_size = 1024, .intermediate_size = 4096, .num_layers = 24, .num_heads = 16, .image_size = 336,
+                 .patch_size = 14, .num_channels = 3, .hidden_act = "gelu", .layer_norm_eps = 1e-5};
+    vl.vision_feature_layer = -1;
+    vl.vision_feature_select_strategy = "default";
+    return vl;
+}
+
+Status bench_vision_cuda(const BenchOptions& o) {
+    if (cuda_device_count() == 0) return invalid_argument("volt bench vision --device cuda: this machine has no CUDA GPU");
+    if (o.model.empty() == o.synthetic.empty())
+        return invalid_argument("volt bench vision --device cuda: give --model DIR or --synthetic vit-l-336");
+    if (!o.synthetic.empty() && o.synthetic != "vit-l-336")
+        return invalid_argument("--synthetic ", o.synthetic, ": the one synthetic tower is vit-l-336");
+    for (int64_t c : o.crops)
+        if (c < 1 || c > 1024) return invalid_argument("--crops ", c, ": expected 1..1024");
+    VOLT_ASSIGN_OR_RETURN(const Ceilings ceil, measure_gpu_ceilings(0));
+    std::unique_ptr<vision::VLImageEncoder> encoder;
+    std::unique_ptr<vision::ClipVisionTowerCuda> synthetic;
+    const auto load0 = clock_type::now();
+    if (!o.synthetic.empty()) {
+        VOLT_ASSIGN_OR_RETURN(synthetic, vision::ClipVisionTowerCuda::synthetic(vit_l_336(), 0, 1));
+    } else {
+        VOLT_ASSIGN_OR_RETURN(encoder, vision::VLImageEncoder::load(o.model, Device::cuda(0)));
+    }
+    const double load_s = seconds_since(load0);
+    const vision::ClipVisionTowerCuda& tower = synthetic ? *synthetic : *encoder->cuda_tower();
+    cudaDeviceProp prop{};
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+    Report r;
+    r.json["bench"] = "vision";
+    r.json["device"] = prop.name;
+    r.json["model"] = o.synthetic.empty() ? o.model : o.synthetic;
+    r.json["attention"] = tower.attention_backend();
+    r.json["load_seconds"] = load_s;
+    r.json["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
+    r.add(std::string("device: ") + prop.name + ", attention: " + tower.attention_backend(),
+          fmt("weights ready in %.2f s", load_s));
+    r.add("ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5)", fmt("%.0f TFLOP/s", ceil.gemm_tflops));
+    const auto stream = static_cast<cudaStream_t>(tower.stream());
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (int64_t crops : o.crops) {
+        VOLT_RETURN_IF_ERROR(tower.fill_random_pixels(crops, 9));
+        tower.set_use_graphs(false);
+        VOLT_ASSIGN_OR_RETURN(const double eager_s, time_gpu(o.reps, [&] { return tower.run_resident(crops); }, stream));
+        tower.set_use_graphs(true);
+        for (int w = 0; w < 2; ++w) VOLT_RETURN_IF_ERROR(tower.run_resident(crops));  // eager once, then the capture
+        VOLT_ASSIGN_OR_RETURN(const double graph_s, time_gpu(o.reps, [&] { return tower.run_resident(crops); }, stream));
+        const double tflops = double(crops) * tower.flops_per_crop() / graph_s / 1e12;
+        rows.push_back({{"crops", crops}, {"ms_graphs", graph_s * 1e3}, {"ms_eager", eager_s * 1e3},
+                        {"tflops", tflops}, {"fraction_of_gemm_ceiling", tflops / ceil.gemm_tflops}});
+        r.add(fmt("ViT, %.0f crop(s), CUDA graphs (best of %.0f)", double(crops), double(o.reps)),
+              fmt("%.3f ms, %.0f TFLOP/s = %.0f%% of the GEMM ceiling", graph_s * 1e3, tflops,
+                  100 * tflops / ceil.gemm_tflops));
+        r.add(fmt("ViT, %.0f crop(s), eager", double(crops)), fmt("%.3f ms", eager_s * 1e3));
+    }
+    r.json["vit"] = rows;
+    if (encoder) {  // a whole image through the encoder on the GPU (decode and preprocessing on the host)
+        int w = 0, h = 0;
+        VOLT_ASSIGN_OR_RETURN(const vision::Image image, o.images.empty() ? bench_image(o, &w, &h)
+                                                                          : vision::decode_image_file(o.images.front()));
+        double image_s = 1e30;
+        int64_t n_crops = 0, tokens = 0;
+        for (int rep = 0; rep < o.reps + 1; ++rep) {  // the first run captures the graphs of this crop count
+            const auto t0 = clock_type::now();
+            VOLT_ASSIGN_OR_RETURN(vision::EncodedImage e, encoder->encode(image));
+            if (rep > 0) image_s = std::min(image_s, seconds_since(t0));
+            n_crops = e.pixel_values.dim(0);
+            tokens = e.features.dim(0);
+        }
+        r.json["image"] = {{"width", image.width}, {"height", image.height}, {"crops", n_crops}, {"tokens", tokens},
+                           {"ms", image_s * 1e3}};
+        r.add(fmt("image %.0fx%.0f: %.0f crops", image.width, image.height, double(n_crops)),
+              fmt("%.1f ms end to end (preprocessing, ViT, projector, packing), %.0f tokens", image_s * 1e3,
+                  double(tokens)));
+    }
+    return finish(r, o);
+}
+#endif
+
 Status bench_vision(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
-    if (o.device != "cpu") return unimplemented("volt bench vision: the vision tower runs on the CPU in this build");
+    if (o.device == "cuda") {
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+        return bench_vision_cuda(o);
+#else
+        return unimplemented("volt bench vision --device cuda: this build has no CUDA backend");
+#endif
+    }
+    if (!o.synthetic.empty()) return invalid_argument("--synthetic: only with --device cuda (no files on the CPU)");
+    if (o.model.empty()) return invalid_argument("volt bench vision needs --model DIR");
     if (o.images.size() > 1) return invalid_argument("volt bench vision takes at most one --image");
     VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model));
     vision::Image image;
@@ -244,8 +345,9 @@ Status bench_run(const BenchOptions& o) {
     return finish(r, o);
 }
 
-CLI::App* add_common(CLI::App* cmd, BenchOptions& o) {
-    cmd->add_option("--model", o.model, "Model directory")->required();
+CLI::App* add_common(CLI::App* cmd, BenchOptions& o, bool model_required = true) {
+    auto* model = cmd->add_option("--model", o.model, "Model directory");
+    if (model_required) model->required();
     cmd->add_option("--json", o.json, "Also write the numbers as JSON to this file");
     cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o.gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
@@ -262,7 +364,9 @@ CommandRunner add_bench_command(CLI::App& app) {
     text->add_option("--prompt-tokens", o->prompt_tokens, "Random prompt length");
     text->add_option("--decode-tokens", o->decode_tokens, "Greedy tokens to generate after the prompt");
     text->add_option("--reps", o->reps, "Repetitions (the best is reported)");
-    CLI::App* vis = add_common(bench->add_subcommand("vision", "ViT per crop and a whole image (VL models)"), *o);
+    CLI::App* vis = add_common(bench->add_subcommand("vision", "ViT per crop and a whole image (VL models)"), *o, false);
+    vis->add_option("--synthetic", o->synthetic, "--device cuda: vit-l-336 with random weights instead of --model");
+    vis->add_option("--crops", o->crops, "--device cuda: crop counts to time (repeatable; default 1 and 37)");
     vis->add_option("--image", o->images, "An image file (default: random pixels of --size)");
     vis->add_option("--size", o->image_size, "Random image size WIDTHxHEIGHT");
     vis->add_option("--reps", o->reps, "Repetitions (the best is reported)");

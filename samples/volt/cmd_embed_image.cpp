@@ -7,6 +7,7 @@
 #include <string>
 
 #include "samples/volt/cli.h"
+#include "text/backbone.h"
 #include "sdk/npy.h"
 #include "vision/vl_image_encoder.h"
 
@@ -20,9 +21,8 @@ struct EmbedImageOptions {
 };
 
 Status run_embed_image(const EmbedImageOptions& o) {
-    if (o.device == "cuda")
-        return unimplemented("--device cuda: the CUDA vision tower is not available in this build; use --device cpu");
-    VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model));
+    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model, device));
     vision::ImageEncodeOptions opt;
     opt.max_tokens_per_image = o.max_image_tokens;
     VOLT_ASSIGN_OR_RETURN(const vision::EncodedImage enc, encoder->encode_file(o.image, opt));
@@ -48,7 +48,7 @@ CommandRunner add_embed_image_command(CLI::App& app) {
     cmd->add_option("--max-image-tokens", o->max_image_tokens,
                     "Refuse (exit 4) an image needing more tokens than this (0: no limit); never downscales")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--device", o->device, "cpu or cuda (this build: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     return [o]() -> int {
         Status st = run_embed_image(*o);

@@ -49,7 +49,7 @@ Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path
     VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus));
     if (model->info.config->is_vl()) {
         VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.9f));
-        VOLT_ASSIGN_OR_RETURN(model->vision, vision::VLImageEncoder::load(dir));
+        VOLT_ASSIGN_OR_RETURN(model->vision, vision::VLImageEncoder::load(dir, device));  // ViT + projector there too
         model->image_token_id = static_cast<int32_t>(model->info.config->vl->image_token_index);
     }
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 1.0f));

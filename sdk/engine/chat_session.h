@@ -38,7 +38,7 @@ using LoadProgress = std::function<Status(LoadPhase, float)>;
 
 struct ChatModel {
     ModelInfo info;
-    Device device = Device::cpu();                 // where the backbone runs (the vision path runs on the CPU)
+    Device device = Device::cpu();                 // where the backbone, the ViT and the projector run
     int gpus = 1;                                  // CUDA: the backbone split over GPUs device.index .. + gpus - 1
     std::unique_ptr<CausalLM> lm;
     std::unique_ptr<text::Tokenizer> tokenizer;    // null: the directory has no tokenizer (ids only)

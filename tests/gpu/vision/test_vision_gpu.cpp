@@ -1,0 +1,375 @@
+// The CLIP ViT and the projector on the GPU (vision/cuda) against the CPU tower, which matches transformers
+// (tests/unit/vision): the tiny VL fixture (every crop of an image, graphs replayed, cancellation), the projector,
+// a whole image's packed features, the attention kernels alone (cuDNN and the own kernel vs the CPU op), the full
+// ViT-L/14-336 geometry with random weights on one crop, `volt logits --image --device cuda` against --device cpu on
+// a VL directory whose backbone has the CUDA kernels' head size, and bad input. bf16 tolerance: 2e-2 relative
+// (Frobenius) on features and logits.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/encoder_attention.h"
+#include "sdk/cuda_memory.h"
+#include "sdk/npy.h"
+#include "sdk/safetensors.h"
+#include "tests/gpu/gpu_test_util.h"
+#include "tests/integration/cli_runner.h"
+#include "text/minimax_text_weights.h"
+#include "vision/clip_vision_tower.h"
+#include "vision/cuda/clip_vision_tower_cuda.h"
+#include "vision/cuda/vit_kernels.h"
+#include "vision/image_decode.h"
+#include "vision/image_preprocess.h"
+#include "vision/minimax_vl_weights.h"
+#include "vision/vl_image_encoder.h"
+
+namespace volt::vision {
+namespace {
+
+const std::filesystem::path kData = VOLT_TEST_DATA_DIR;
+std::filesystem::path tiny_vl() { return kData / "vision" / "tiny-vl"; }
+std::filesystem::path image(const std::string& name) { return kData / "vision" / "images" / name; }
+
+double rel_fro(const float* a, const float* b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double d = double(a[i]) - b[i];
+        num += d * d;
+        den += double(b[i]) * b[i];
+    }
+    return std::sqrt(num / den);
+}
+double rel_fro(const Tensor& got, const Tensor& ref) {
+    EXPECT_EQ(got.shape(), ref.shape());
+    if (!(got.shape() == ref.shape())) return 1e9;
+    return rel_fro(got.data_as<float>(), ref.data_as<float>(), ref.numel());
+}
+size_t nans(const Tensor& t) {
+    size_t n = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) n += std::isnan(t.data_as<float>()[i]) ? 1 : 0;
+    return n;
+}
+
+class VisionGpu : public test::GpuTest {};
+
+struct Pair {
+    std::unique_ptr<VLImageEncoder> cpu, gpu;
+};
+Pair load_pair(const std::filesystem::path& dir) {
+    Pair p;
+    auto c = VLImageEncoder::load(dir);
+    auto g = VLImageEncoder::load(dir, Device::cuda(0));
+    EXPECT_TRUE(c) << c.status().to_string();
+    EXPECT_TRUE(g) << g.status().to_string();
+    if (c) p.cpu = std::move(c).value();
+    if (g) p.gpu = std::move(g).value();
+    return p;
+}
+
+// Preprocessed crops of a fixture image (PNG: identical decoding with or without OpenCV).
+Tensor crops_of(const VLImageEncoder& enc, const std::string& name) {
+    auto im = decode_image_file(image(name));
+    EXPECT_TRUE(im) << im.status().to_string();
+    auto norm = load_normalize_params(tiny_vl());
+    EXPECT_TRUE(norm);
+    auto pre = preprocess_image(*im, enc.config(), *norm);
+    EXPECT_TRUE(pre) << pre.status().to_string();
+    return pre->pixel_values;
+}
+
+TEST_F(VisionGpu, TinyTowerFeaturesMatchTheCpuTowerAndGraphsReplayExactly) {
+    Pair p = load_pair(tiny_vl());
+    ASSERT_TRUE(p.cpu && p.gpu);
+    ASSERT_NE(p.gpu->cuda_tower(), nullptr);
+    std::printf("[tiny] attention backend: %s\n", p.gpu->cuda_tower()->attention_backend());
+    for (const char* name : {"wide_1500x60.png", "tall_70x1300.png"}) {
+        SCOPED_TRACE(name);
+        const Tensor px = crops_of(*p.cpu, name);
+        auto ref = p.cpu->vit_features(px);
+        auto first = p.gpu->vit_features(px);   // eager (first forward of this crop count)
+        auto second = p.gpu->vit_features(px);  // captured, then replayed
+        auto third = p.gpu->vit_features(px);   // replayed
+        ASSERT_TRUE(ref && first && second && third) << (first ? second.status() : first.status()).to_string();
+        EXPECT_EQ(nans(*first), 0u);
+        const double rel = rel_fro(*first, *ref);
+        std::printf("[tiny %s] %lld crops: ViT features rel %.3e\n", name, (long long)px.dim(0), rel);
+        EXPECT_LE(rel, 2e-2);
+        EXPECT_EQ(std::memcmp(first->data(), second->data(), first->nbytes()), 0) << "graph replay differs from eager";
+        EXPECT_EQ(std::memcmp(first->data(), third->data(), first->nbytes()), 0);
+    }
+    // One crop at a time, after a larger batch (smaller crop count on the grown buffers).
+    const Tensor px = crops_of(*p.cpu, "wide_1500x60.png");
+    auto one = px.slice(0, 0, 1);
+    ASSERT_TRUE(one);
+    auto c1 = one->contiguous();
+    ASSERT_TRUE(c1);
+    auto ref = p.cpu->vit_features(*c1);
+    auto got = p.gpu->vit_features(*c1);
+    ASSERT_TRUE(ref && got);
+    EXPECT_LE(rel_fro(*got, *ref), 2e-2);
+}
+
+TEST_F(VisionGpu, ProjectorAndWholeImageMatchTheCpu) {
+    Pair p = load_pair(tiny_vl());
+    ASSERT_TRUE(p.cpu && p.gpu);
+    std::mt19937_64 rng(3);
+    const int64_t rows = 700, D = p.cpu->config().vision.hidden_size;
+    auto f = Tensor::empty({rows, D}, DType::kF32);
+    ASSERT_TRUE(f);
+    const auto v = test::random_normal(size_t(rows * D), rng);
+    std::memcpy(f->data(), v.data(), f->nbytes());
+    auto ref = p.cpu->project(*f);
+    auto got = p.gpu->project(*f);
+    ASSERT_TRUE(ref && got) << (ref ? got.status() : ref.status()).to_string();
+    const double rel = rel_fro(*got, *ref);
+    std::printf("[tiny] projector rel %.3e\n", rel);
+    EXPECT_LE(rel, 2e-2);
+    for (const char* name : {"wide_1500x60.png", "tiny_5x7.png"}) {
+        SCOPED_TRACE(name);
+        auto a = p.cpu->encode_file(image(name));
+        auto b = p.gpu->encode_file(image(name));
+        ASSERT_TRUE(a && b) << (a ? b.status() : a.status()).to_string();
+        const double r = rel_fro(b->features, a->features);
+        std::printf("[tiny %s] packed features rel %.3e (%lld tokens)\n", name, r, (long long)a->features.dim(0));
+        EXPECT_LE(r, 2e-2);
+    }
+}
+
+TEST_F(VisionGpu, CancellationBetweenLayersLeavesTheTowerUsable) {
+    Pair p = load_pair(tiny_vl());
+    ASSERT_TRUE(p.cpu && p.gpu);
+    const Tensor px = crops_of(*p.cpu, "tall_70x1300.png");
+    auto ref = p.cpu->vit_features(px);
+    ASSERT_TRUE(ref);
+    for (int round = 0; round < 3; ++round) {  // eager, capture, replay: each path stops when asked
+        std::atomic<int> asked{0};
+        auto stop_after_one = [&] { return ++asked > 1; };
+        auto r = p.gpu->vit_features(px, 8, stop_after_one);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().to_string();
+        EXPECT_EQ(asked.load(), 2);  // asked before layer 0 (no) and before layer 1 (yes)
+        auto ok = p.gpu->vit_features(px);
+        ASSERT_TRUE(ok) << ok.status().to_string();
+        EXPECT_LE(rel_fro(*ok, *ref), 2e-2);
+    }
+    ImageEncodeOptions opt;
+    opt.cancelled = [] { return true; };
+    auto e = p.gpu->encode_file(image("tall_70x1300.png"), opt);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.status().code(), StatusCode::kCancelled);
+}
+
+TEST_F(VisionGpu, BadInputIsRefusedWithAClearError) {
+    Pair p = load_pair(tiny_vl());
+    ASSERT_TRUE(p.gpu);
+    auto wrong = Tensor::zeros({1, 3, 224, 224}, DType::kF32);
+    ASSERT_TRUE(wrong);
+    auto r = p.gpu->vit_features(*wrong);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("[crops, 3, 336, 336]"), std::string::npos) << r.status().to_string();
+    auto f16 = Tensor::zeros({1, 3, 336, 336}, DType::kF16);
+    ASSERT_TRUE(f16);
+    EXPECT_EQ(p.gpu->vit_features(*f16).status().code(), StatusCode::kInvalidArgument);
+    auto on_gpu = Tensor::zeros({1, 3, 336, 336}, DType::kF32, Device::cuda(0));
+    ASSERT_TRUE(on_gpu);
+    EXPECT_EQ(p.gpu->vit_features(*on_gpu).status().code(), StatusCode::kInvalidArgument);
+    auto feats = Tensor::zeros({4, 7}, DType::kF32);  // wrong width for the projector
+    ASSERT_TRUE(feats);
+    EXPECT_EQ(p.gpu->project(*feats).status().code(), StatusCode::kInvalidArgument);
+    auto none = VLImageEncoder::load(tiny_vl(), Device::cuda(cuda_device_count()));
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument) << none.status().to_string();
+    // The tower is still fine after the refusals.
+    const Tensor px = crops_of(*p.gpu, "tiny_5x7.png");
+    EXPECT_TRUE(p.gpu->vit_features(px));
+}
+
+// The attention kernels alone against the CPU op: both backends at ViT-L's head size and the tiny one's.
+TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
+    struct Case {
+        int64_t B, T;
+        int H, hd;
+    };
+    for (const Case c : {Case{2, 577, 16, 64}, Case{3, 577, 4, 8}, Case{1, 50, 2, 32}}) {
+        SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H << " hd=" << c.hd);
+        const int64_t D = int64_t(c.H) * c.hd, n = c.B * c.T * 3 * D;
+        std::mt19937_64 rng(c.T + c.hd);
+        const auto qkv = test::bf16_round(test::random_normal(size_t(n), rng, 1.5f));
+        std::vector<float> ref(size_t(c.B * c.T * D));
+        EncoderAttentionParams at;
+        at.batch = c.B, at.tokens = c.T, at.heads = c.H, at.head_dim = c.hd;
+        at.scale = 1.0f / std::sqrt(float(c.hd));
+        at.q = qkv.data(), at.k = at.q + D, at.v = at.q + 2 * D;
+        at.qkv_token_stride = 3 * D, at.qkv_batch_stride = c.T * 3 * D;
+        at.o = ref.data(), at.o_token_stride = D, at.o_batch_stride = c.T * D;
+        ASSERT_TRUE(cpu::encoder_attention(at).is_ok());
+        test::DevBuf<uint16_t> dq{size_t(n)}, dout{ref.size()};
+        ASSERT_TRUE(dq.upload(test::to_bf16(qkv)));
+        for (auto backend : {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kCudnn}) {
+            cuda::VitAttentionParams g;
+            g.backend = backend;
+            g.batch = c.B, g.tokens = c.T, g.heads = c.H, g.head_dim = c.hd, g.scale = at.scale;
+            g.qkv = dq.ptr, g.token_stride = 3 * D, g.batch_stride = c.T * 3 * D, g.k_offset = D, g.v_offset = 2 * D;
+            g.o = dout.ptr, g.o_token_stride = D, g.o_batch_stride = c.T * D;
+            ASSERT_TRUE(dout.fill_bytes(0xff));
+            const Status s = cuda::run(g, nullptr);
+            if (backend == cuda::VitAttentionBackend::kCudnn && s.code() == StatusCode::kUnimplemented) {
+                std::printf("[attention] cuDNN unavailable here: %s\n", s.to_string().c_str());
+                continue;
+            }
+            ASSERT_TRUE(s.is_ok()) << s.to_string();
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            const auto got = test::from_bf16(dout.download());
+            EXPECT_EQ(test::count_nan(got), 0u);
+            const double rel = rel_fro(got.data(), ref.data(), int64_t(ref.size()));
+            std::printf("[attention %s] B=%lld T=%lld H=%d hd=%d rel %.3e\n",
+                        backend == cuda::VitAttentionBackend::kOwn ? "own" : "cudnn", (long long)c.B,
+                        (long long)c.T, c.H, c.hd, rel);
+            EXPECT_LE(rel, 1e-2);
+        }
+    }
+}
+
+// ---- full ViT-L/14-336 geometry, random weights --------------------------------------------------------------------
+VLConfig vit_l() {
+    VLConfig vl;
+    vl.vision = {.hidden_size = 1024, .intermediate_size = 4096, .num_layers = 24, .num_heads = 16, .image_size = 336,
+                 .patch_size = 14, .num_channels = 3, .hidden_act = "gelu", .layer_norm_eps = 1e-5};
+    vl.vision_feature_layer = -1;
+    vl.vision_feature_select_strategy = "default";
+    return vl;
+}
+
+// Random bf16 weights for every spec (uniform, std `scale`): norms 1 +- 0.1, other vectors 0.05, matrices
+// 1/sqrt(fan_in) (embedding tables 1).
+std::unordered_map<std::string, Tensor> random_weights(const std::vector<WeightSpec>& specs, uint64_t seed) {
+    std::unordered_map<std::string, Tensor> w;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    auto next = [&s] {  // xorshift64*: fast enough for 300M values
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        return float((s * 0x2545F4914F6CDD1Dull) >> 40) / float(1 << 24) * 2.0f - 1.0f;  // [-1, 1)
+    };
+    for (const WeightSpec& sp : specs) {
+        if (sp.optional) continue;
+        auto t = Tensor::empty(sp.shape, DType::kF32);
+        EXPECT_TRUE(t);
+        const bool norm = sp.shape.rank() == 1 && sp.name.find("norm") != std::string::npos &&
+                          sp.name.ends_with("weight");
+        const bool table = sp.name.find("embed_tokens") != std::string::npos;
+        const float scale = norm ? 0.1f : sp.shape.rank() == 1 ? 0.05f
+                                    : table ? 1.0f : 1.0f / std::sqrt(float(sp.shape.numel() / sp.shape[0]));
+        const bool router = sp.name.find("block_sparse_moe.gate") != std::string::npos;
+        float* p = t->data_as<float>();
+        for (int64_t i = 0; i < t->numel(); ++i) p[i] = (norm ? 1.0f : 0.0f) + (router ? 8.0f : 1.0f) * 1.7320508f * scale * next();
+        w.emplace(sp.name, *t->to(DType::kBF16));
+    }
+    return w;
+}
+
+TEST_F(VisionGpu, VitL336RandomWeightsOneCropMatchesTheCpuTower) {
+    const VLConfig vl = vit_l();
+    const auto w = random_weights(minimax_vl_vision_weight_specs(vl, 64), 5);
+    auto lookup = [&w](const std::string& name) -> Expected<Tensor> {
+        auto it = w.find(name);
+        if (it == w.end()) return not_found(name);
+        return it->second;
+    };
+    auto cpu = ClipVisionTower::load(vl, lookup);
+    ASSERT_TRUE(cpu) << cpu.status().to_string();
+    auto gpu = ClipVisionTowerCuda::load(vl, lookup, 0);
+    ASSERT_TRUE(gpu) << gpu.status().to_string();
+    auto px = Tensor::empty({1, 3, 336, 336}, DType::kF32);
+    ASSERT_TRUE(px);
+    std::mt19937_64 rng(8);
+    const auto v = test::random_normal(size_t(px->numel()), rng, 0.9f);
+    std::memcpy(px->data(), v.data(), px->nbytes());
+    auto ref = cpu->encode(*px);
+    ASSERT_TRUE(ref) << ref.status().to_string();
+    for (int i = 0; i < 3; ++i) {  // eager, captured, replayed
+        auto got = (*gpu)->encode(*px);
+        ASSERT_TRUE(got) << got.status().to_string();
+        EXPECT_EQ(nans(*got), 0u);
+        const double rel = rel_fro(*got, *ref);
+        std::printf("[ViT-L/14-336, random weights, 1 crop, run %d, attention %s] rel %.3e\n", i,
+                    (*gpu)->attention_backend(), rel);
+        EXPECT_LE(rel, 2e-2);
+    }
+}
+
+// ---- end to end through the CLI -------------------------------------------------------------------------------------
+// A VL-01 directory: the tiny fixture's vision config and preprocessing, random vision + projector weights, and a
+// backbone with the CUDA kernels' head size (128) whose MoE uses every expert (no routing flips under bf16).
+std::filesystem::path write_vl_dir() {
+    const auto dir = std::filesystem::temp_directory_path() / ("volt-gpu-vl-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ifstream in(tiny_vl() / "config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    auto& t = j["text_config"];
+    t["hidden_size"] = 256, t["num_hidden_layers"] = 2, t["num_attention_heads"] = 4, t["num_key_value_heads"] = 2;
+    t["head_dim"] = 128, t["rotary_dim"] = 64, t["intermediate_size"] = 256, t["num_local_experts"] = 2;
+    t["num_experts_per_tok"] = 2, t["attn_type_list"] = {0, 1};
+    std::ofstream(dir / "config.json") << j.dump(1);
+    std::filesystem::copy_file(tiny_vl() / "preprocessor_config.json", dir / "preprocessor_config.json",
+                               std::filesystem::copy_options::overwrite_existing);
+    auto cfg = load_model_config(dir);
+    EXPECT_TRUE(cfg) << cfg.status().to_string();
+    auto specs = minimax_vl_vision_weight_specs(*cfg->vl, cfg->text.hidden_size);
+    for (auto& s : minimax_text_weight_specs(cfg->text, "language_model.")) specs.push_back(s);
+    std::vector<NamedTensor> tensors;
+    for (auto& [name, tensor] : random_weights(specs, 21)) tensors.push_back({name, tensor});
+    EXPECT_TRUE(write_safetensors(dir / "model.safetensors", tensors).is_ok());
+    return dir;
+}
+
+TEST_F(VisionGpu, VoltLogitsWithAnImageOnCudaMatchesCpu) {
+    const auto dir = write_vl_dir();
+    auto cfg = load_model_config(dir);
+    ASSERT_TRUE(cfg) << cfg.status().to_string();
+    const int32_t image_token = int32_t(cfg->vl->image_token_index);
+    const std::vector<int32_t> ids = {1, 17, 42, image_token, 7, 99, 300, 12};
+    std::ofstream(dir / "ids.json") << nlohmann::json(ids).dump();
+    const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                             test::shell_quote((dir / "ids.json").string()) + " --image " +
+                             test::shell_quote(image("wide_1500x60.png").string()) + " --out ";
+    auto g = test::run_volt(base + test::shell_quote((dir / "gpu.npy").string()) + " --device cuda");
+    auto c = test::run_volt(base + test::shell_quote((dir / "cpu.npy").string()) + " --device cpu");
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    auto a = read_npy(dir / "gpu.npy");
+    auto b = read_npy(dir / "cpu.npy");
+    ASSERT_TRUE(a && b);
+    ASSERT_EQ(a->shape(), b->shape());
+    EXPECT_GT(a->dim(0), int64_t(ids.size()));  // the image expanded to its tokens
+    const double rel = rel_fro(*a, *b);
+    int64_t same = 0;
+    const int64_t V = b->dim(1);
+    for (int64_t r = 0; r < b->dim(0); ++r) {
+        const float* x = a->data_as<float>() + r * V;
+        const float* y = b->data_as<float>() + r * V;
+        same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+    }
+    std::printf("[volt logits --image, cuda vs cpu] %lld rows: rel %.3e, argmax agreement %.4f\n",
+                (long long)b->dim(0), rel, double(same) / double(b->dim(0)));
+    EXPECT_LE(rel, 2e-2);
+    EXPECT_GE(double(same) / double(b->dim(0)), 0.99);
+    // Bad input through the CLI: an image file that does not exist is exit 3 on cuda as on cpu.
+    auto bad = test::run_volt("logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                              test::shell_quote((dir / "ids.json").string()) + " --image /nonexistent.png --out " +
+                              test::shell_quote((dir / "x.npy").string()) + " --device cuda");
+    EXPECT_EQ(bad.exit_code, 3) << bad.err;
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace volt::vision

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One GPU-machine call for the CUDA vision tower (issue 12, vision/cuda): build only its targets through
+# scripts/device-test.sh, run tests/gpu/vision (cuDNN attention, then the own attention kernel), compute-sanitizer
+# memcheck on the tiny-fixture tests, then `volt bench vision --device cuda --synthetic vit-l-336` (1 and 37 crops)
+# and its transformers anchor (tools/vit_hf_anchor.py) in the same run. Logs and JSON under $OUT.
+#   run(command="tools/vit_device_run.sh", carry=["build-opsdeps"], kind="nvidia-h100-x1")
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/build-gpu/out}
+mkdir -p "$OUT"
+[[ -d .devdeps/usr ]] || python3 -c "import tarfile; tarfile.open('build-opsdeps/devdeps.tar.xz').extractall('.')"
+mkdir -p "$OUT/build"
+OUT="$OUT/build" DEVICE_TEST_STAGES=build DEVICE_TEST_UNIT=0 DEVICE_TEST_TARGETS="volt_gpu_vision_tests volt" \
+  scripts/device-test.sh >"$OUT/build_stage.log" 2>&1 || { tail -40 "$OUT/build_stage.log"; exit 1; }
+ML=$PWD/.devdeps/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
+[[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] && export LD_LIBRARY_PATH=$CUDNN_LIB:$LD_LIBRARY_PATH
+export NCCL_NVLS_ENABLE=0
+BIN=build-gpu/bin
+status=0
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+echo "== tests/gpu/vision"
+"$BIN/volt_gpu_vision_tests" --gtest_color=no >"$OUT/vision_tests.log" 2>&1 || status=1
+grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[(tiny|attention|ViT|volt)|Failure|Which is|actual|rel_" "$OUT/vision_tests.log" | head -50
+echo "== tests/gpu/vision, own attention kernel"
+VOLT_VIT_ATTENTION=own "$BIN/volt_gpu_vision_tests" --gtest_color=no \
+  --gtest_filter='VisionGpu.Tiny*:VisionGpu.Cancel*:VisionGpu.VitL*' >"$OUT/vision_tests_own.log" 2>&1 || status=1
+grep -E "^\[  (FAILED|PASSED) |^\[(tiny|ViT)|Failure|actual" "$OUT/vision_tests_own.log" | head -20
+echo "== compute-sanitizer memcheck (tiny fixture)"
+timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/volt_gpu_vision_tests" --gtest_color=no \
+  --gtest_filter='VisionGpu.Tiny*:VisionGpu.Cancel*:VisionGpu.Bad*' >"$OUT/memcheck.log" 2>&1 || status=1
+grep -E "ERROR SUMMARY|^\[  (FAILED|PASSED) " "$OUT/memcheck.log" | tail -3
+echo "== bench: Volt (cuDNN attention), Volt (own attention), transformers anchor"
+"$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 20 \
+  --json "$OUT/vit_volt.json" 2>&1 | tee "$OUT/vit_volt.md" || status=1
+VOLT_VIT_ATTENTION=own "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 5 \
+  --json "$OUT/vit_volt_own.json" 2>&1 | grep -E "ViT|attention" || status=1
+PYTHONUNBUFFERED=1 python3 tools/vit_hf_anchor.py --crops 1 37 --reps 20 --json "$OUT/vit_anchor.jsonl" \
+  >"$OUT/vit_anchor.log" 2>&1 || { tail -5 "$OUT/vit_anchor.log"; status=1; }
+cat "$OUT/vit_anchor.jsonl"
+(cd "$OUT" && tar czf vision_logs.tgz --remove-files *.log logs.tgz 2>/dev/null)
+echo "== status $status"
+exit $status

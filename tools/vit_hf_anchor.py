@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Speed anchor of `volt bench vision --device cuda --synthetic vit-l-336` (issue 12): transformers' CLIPVisionModel
+at ViT-L/14-336 geometry (MiniMax-VL-01's tower: hidden 1024, 24 layers, 16 heads, MLP 4096, exact GELU), random
+weights, bf16, torch SDPA attention, hidden_states of the last layer (what VL-01 feeds the projector), run on the
+same GPU in the same script as Volt. Event-timed best of --reps after warm-ups, for each crop count; also a 8192^3
+bf16 torch.matmul as the GEMM ceiling of this run. Prints one JSON object per line.
+
+    python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--json F]
+"""
+import argparse
+import json
+import sys
+
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+
+def emit(obj, fh):
+    line = json.dumps(obj)
+    print(line, flush=True)
+    if fh:
+        fh.write(line + "\n")
+        fh.flush()
+
+
+def best_ms(fn, reps, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        best = min(best, a.elapsed_time(b))
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--crops", type=int, nargs="+", default=[1, 37])
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    fh = open(args.json, "w") if args.json else None
+    torch.manual_seed(0)
+    dev = "cuda"
+    n = 8192
+    a = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    ms = best_ms(lambda: a @ b, 5)
+    emit({"op": "torch_gemm_ceiling", "n": n, "ms": ms, "tflops": 2 * n ** 3 / ms / 1e9,
+          "device": torch.cuda.get_device_name()}, fh)
+    del a, b
+    cfg = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                           image_size=336, patch_size=14, num_channels=3, hidden_act="gelu", layer_norm_eps=1e-5,
+                           projection_dim=768, attn_implementation="sdpa")
+    model = CLIPVisionModel(cfg).to(device=dev, dtype=torch.bfloat16).eval()
+    impl = getattr(model.config, "_attn_implementation", "?")
+    T, D, F, L = 577, 1024, 4096, 24
+    flops_per_crop = 2 * 576 * 588 * D + L * (2 * T * D * (4 * D + 2 * F) + 4 * T * T * D)
+    for crops in args.crops:
+        px = torch.randn(crops, 3, 336, 336, device=dev, dtype=torch.bfloat16)
+        with torch.inference_mode():
+            fn = lambda: model(pixel_values=px, output_hidden_states=True).hidden_states[-1]  # noqa: E731
+            ms = best_ms(fn, args.reps)
+        emit({"op": "hf_clip_vit", "crops": crops, "ms": ms, "tflops": crops * flops_per_crop / ms / 1e9,
+              "attn_implementation": impl, "transformers": __import__("transformers").__version__,
+              "torch": torch.__version__}, fh)
+        del px
+        torch.cuda.empty_cache()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
