@@ -7,7 +7,7 @@
 #                             fla wheels -> .whl/                (see bench/lightning_notes.md)
 # Device tool:                run(command="scripts/device-test.sh", carry=[".devdeps", ".whl"])
 # Stages: DEVICE_TEST_STAGES="build test sanitize bench" (default: all); DEVICE_TEST_QUICK=1 trims the benchmark.
-# Parts: DEVICE_TEST_PARTS="lightning ops model" (default: all) selects the lightning attention (issue 6), the
+# Parts: DEVICE_TEST_PARTS="lightning ops model multigpu" (default: lightning ops model) selects the lightning attention (issue 6), the
 # issue-7 ops (GEMM, MoE, softmax attention, small kernels: bench/ops_bench.cu + tools/ops_torch_anchor.py) in the
 # test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
 # tests/gpu/model); the main GPU test run always runs every kernel test.
@@ -58,19 +58,26 @@ fi
 CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
 [[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] && export LD_LIBRARY_PATH=$CUDNN_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
+# NCCL (the backbone across GPUs, issue 8): the toolkit's if it has one, else the PyPI nvidia-nccl package PyTorch
+# brings (headers + libnccl.so.2), passed to CMake as VOLT_NCCL_ROOT and put on LD_LIBRARY_PATH.
+NCCL_ROOT=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null)
+[[ -n $NCCL_ROOT && -d $NCCL_ROOT/lib ]] && export LD_LIBRARY_PATH=$NCCL_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"
 BIN=$ROOT/build-gpu/bin
 
 if has_stage build; then
   note "configure + build (gpu preset)"
-  if ! cmake --preset gpu -DPKG_CONFIG_EXECUTABLE="$PKGCONF" >"$OUT/configure.log" 2>&1; then
+  if ! cmake --preset gpu -DPKG_CONFIG_EXECUTABLE="$PKGCONF" ${NCCL_ROOT:+-DVOLT_NCCL_ROOT="$NCCL_ROOT"} \
+      >"$OUT/configure.log" 2>&1; then
     tail -30 "$OUT/configure.log"; note "configure FAILED"; exit 1
   fi
   TARGETS="volt_gpu_tests"
   has_part lightning && TARGETS+=" volt_lightning_bench"
   has_part ops && TARGETS+=" volt_ops_bench"
   has_part model && TARGETS+=" volt_gpu_model_tests volt"
+  has_part multigpu && TARGETS+=" volt_gpu_model_tests volt"
   TARGETS=${DEVICE_TEST_TARGETS:-$TARGETS}  # e.g. "volt_gpu_model_tests volt": build only those
   [[ $UNIT != 0 ]] && TARGETS+=" volt_unit_tests"
   if ! cmake --build build-gpu -j"$(nproc)" --target $TARGETS \
@@ -106,6 +113,14 @@ if has_stage test; then
     rc=$?
     grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_model_tests.log" | head -40
     [[ $rc -ne 0 ]] && { note "GPU backbone tests FAILED (rc $rc)"; status=1; }
+  fi
+  if has_part multigpu; then
+    # The backbone split over every GPU of the machine against one GPU and the CPU (issue 8; needs >= 2 GPUs).
+    note "multi-GPU tests ($(nvidia-smi -L | wc -l) GPUs)"
+    "$BIN/volt_gpu_model_tests" --gtest_color=no --gtest_filter='TextModelMultiGpu.*' >"$OUT/gpu_multi_tests.log" 2>&1
+    rc=$?
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_multi_tests.log" | head -60
+    [[ $rc -ne 0 ]] && { note "multi-GPU tests FAILED (rc $rc)"; status=1; }
   fi
   has_part lightning && for variant in wgmma mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
@@ -149,6 +164,17 @@ fi
 
 QARG=""
 [[ $QUICK == 1 ]] && QARG="--quick"
+if has_stage bench && has_part multigpu; then
+  # The real MiniMax-Text-01 geometry with synthetic weights on 1 GPU and split over all of them, same run
+  # (DEVICE_TEST_E2E_ARGS: layers and lengths; default 2 layers = 1 lightning + 1 softmax, 8K and 32K).
+  E2E_ARGS=${DEVICE_TEST_E2E_ARGS:---layers 2 --prompt-tokens 8192 --prompt-tokens 32768}
+  for g in $(seq 1 "$(nvidia-smi -L | wc -l)"); do
+    note "volt bench e2e --gpus $g $E2E_ARGS"
+    "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --gpus "$g" $E2E_ARGS \
+      --json "$OUT/e2e_gpus$g.json" 2>&1 | tee "$OUT/e2e_gpus$g.log" | tail -8
+  done
+fi
+
 if has_stage bench && has_part ops; then
   note "benchmark of the issue-7 ops (Volt), then the torch anchors"
   "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" $QARG >"$OUT/ops_bench.log" 2>&1

@@ -30,9 +30,12 @@ void RankThreads::work(int rank) {
         Status s = (*job)(rank);
         {
             std::lock_guard<std::mutex> lock(mu_);
-            if (!s.is_ok() && !failed_) {
+            if (!s.is_ok()) {
+                Status tagged(s.code(), str_cat("rank ", rank, ": ", s.message()));
+                if (!failed_ || (first_failure_.code() == StatusCode::kCancelled && s.code() != StatusCode::kCancelled))
+                    first_failure_ = tagged;
                 failed_ = true;
-                first_failure_ = Status(s.code(), str_cat("rank ", rank, ": ", s.message()));
+                unhandled_.push_back(std::move(tagged));
             }
             --pending_;
         }
@@ -40,26 +43,28 @@ void RankThreads::work(int rank) {
     }
 }
 
-Status RankThreads::run(const std::function<Status(int)>& fn, const std::function<void()>& on_failure) {
+Status RankThreads::run(const std::function<Status(int)>& fn, const std::function<void(const Status&)>& on_failure) {
     std::lock_guard<std::mutex> serial(run_mu_);
     std::unique_lock<std::mutex> lock(mu_);
     job_ = &fn;
     pending_ = size();
     failed_ = false;
     first_failure_ = Status::ok();
+    unhandled_.clear();
     ++generation_;
     wake_.notify_all();
-    bool told = false;
-    while (pending_ > 0) {
-        done_.wait(lock, [&] { return pending_ == 0 || (failed_ && !told); });
-        if (failed_ && !told) {
-            told = true;
+    for (;;) {
+        done_.wait(lock, [&] { return pending_ == 0 || !unhandled_.empty(); });
+        while (!unhandled_.empty()) {
+            Status s = std::move(unhandled_.front());
+            unhandled_.erase(unhandled_.begin());
             if (on_failure) {
                 lock.unlock();  // the failure handler may wait for the workers' resources (e.g. ncclCommAbort)
-                on_failure();
+                on_failure(s);
                 lock.lock();
             }
         }
+        if (pending_ == 0) break;
     }
     job_ = nullptr;
     return failed_ ? first_failure_ : Status::ok();

@@ -3,8 +3,9 @@
 // function to every worker and waits for all of them.
 //
 // Collectives make failures dangerous: when one rank fails before a collective, the others block in it forever.
-// run() therefore calls `on_failure` (once, as soon as the first rank fails, from the calling thread) — the caller
-// aborts its communicator there so the blocked ranks return — and still waits for every rank before returning.
+// run() therefore calls `on_failure(status)` for each failing rank as soon as it fails (from the calling thread) —
+// the caller aborts its communicator there so the blocked ranks return, unless the failure is one all ranks take at
+// the same point, like an agreed stop — and still waits for every rank before returning.
 #pragma once
 
 #include <condition_variable>
@@ -25,9 +26,10 @@ public:
     RankThreads& operator=(const RankThreads&) = delete;
 
     int size() const { return static_cast<int>(workers_.size()); }
-    // fn(rank) on every worker at once. Returns OK, or the first failure (by time) prefixed with its rank. Calls
-    // are serialised (one job at a time).
-    Status run(const std::function<Status(int rank)>& fn, const std::function<void()>& on_failure = {});
+    // fn(rank) on every worker at once. Returns OK, or the first failure (by time; one that is not CANCELLED
+    // before any CANCELLED) prefixed with its rank. Calls are serialised (one job at a time).
+    Status run(const std::function<Status(int rank)>& fn,
+               const std::function<void(const Status&)>& on_failure = {});
 
 private:
     void work(int rank);
@@ -40,6 +42,7 @@ private:
     int pending_ = 0;
     Status first_failure_;
     bool failed_ = false;
+    std::vector<Status> unhandled_;  // failures not yet given to on_failure
     bool stop_ = false;
     std::vector<std::thread> workers_;
 };

@@ -171,18 +171,20 @@ Status MiniMaxTextModel::check_ids(std::span<const int32_t> ids) const {
     return Status::ok();
 }
 
-Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const {
+Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
+                                           const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_ids(ids));
-    return run(ids.data(), nullptr, static_cast<int64_t>(ids.size()), cache, mode);
+    return run(ids.data(), nullptr, static_cast<int64_t>(ids.size()), cache, mode, cancelled);
 }
 
-Expected<Tensor> MiniMaxTextModel::forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const {
+Expected<Tensor> MiniMaxTextModel::forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode,
+                                                      const CancelCheck& cancelled) const {
     if (!embeds.device().is_cpu() || embeds.rank() != 2 || embeds.dim(1) != config_.hidden_size || embeds.dim(0) < 1)
         return invalid_argument("input embeddings must be a CPU tensor [n >= 1, hidden ", config_.hidden_size,
                                 "], got ", embeds.to_string());
     if (!dtype_is_float(embeds.dtype())) return invalid_argument("input embeddings must be floating point, got ", embeds.to_string());
     VOLT_ASSIGN_OR_RETURN(Tensor e, as_f32(embeds));
-    return run(nullptr, e.data_as<float>(), e.dim(0), cache, mode);
+    return run(nullptr, e.data_as<float>(), e.dim(0), cache, mode, cancelled);
 }
 
 Expected<Tensor> MiniMaxTextModel::embed(std::span<const int32_t> ids) const {
@@ -196,7 +198,7 @@ Expected<Tensor> MiniMaxTextModel::embed(std::span<const int32_t> ids) const {
 }
 
 Expected<Tensor> MiniMaxTextModel::run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache,
-                                       LogitsMode mode) const {
+                                       LogitsMode mode, const CancelCheck& cancelled) const {
     if (cache.layers.size() != layers_.size())
         return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", layers_.size());
     std::lock_guard<std::mutex> lock(mu_);
@@ -215,7 +217,7 @@ Expected<Tensor> MiniMaxTextModel::run(const int32_t* ids, const float* embeds, 
         if (mode == LogitsMode::kAll) out = logits.data_as<float>() + c0 * config_.vocab_size;
         else if (mode == LogitsMode::kLast && last_chunk) out = logits.data_as<float>();
         VOLT_RETURN_IF_ERROR(run_chunk(ids ? ids + c0 : nullptr, embeds ? embeds + c0 * H : nullptr, m, cache, out,
-                                       mode == LogitsMode::kAll));
+                                       mode == LogitsMode::kAll, cancelled));
         cache.advance(m);
     }
     return logits;
@@ -227,7 +229,7 @@ Expected<Tensor> MiniMaxTextModel::run(const int32_t* ids, const float* embeds, 
 // The residual combination is fused into the next RMSNorm (the norm op's residual input), so h is only
 // materialised when the pre-norm stream needs it.
 Status MiniMaxTextModel::run_chunk(const int32_t* ids, const float* embeds, int64_t T, SequenceCache& cache,
-                                   float* logits, bool all_rows) const {
+                                   float* logits, bool all_rows, const CancelCheck& cancelled) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size;
     const int64_t past = cache.length();
@@ -248,6 +250,7 @@ Status MiniMaxTextModel::run_chunk(const int32_t* ids, const float* embeds, int6
     // The pending residual of the previous layer's MoE: r2 (yn or h) * alpha_mlp + mo * beta_mlp.
     const float* pending = nullptr;
     for (size_t l = 0; l < layers_.size(); ++l) {
+        if (cancelled && cancelled()) return volt::cancelled("stopped before layer ", l, " of a ", T, "-token piece");
         const Layer& L = layers_[l];
         RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H, .weight = L.input_norm.data_as<float>(),
                          .eps = eps, .out = xn.data(), .out_stride = H};

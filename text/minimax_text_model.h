@@ -55,8 +55,11 @@ public:
     int64_t max_context() const override { return config_.max_position_embeddings; }
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
     // Thread-safe: concurrent calls (different caches) are serialised, since BLAS is threaded already.
-    Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const override;
-    Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const override;
+    // `cancelled` is asked before every layer of every piece.
+    Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
+                             const CancelCheck& cancelled = {}) const override;
+    Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode,
+                                        const CancelCheck& cancelled = {}) const override;
     // Token embeddings fp32 [n, hidden] of `ids` (what forward() feeds the first layer): VL-01 splices image
     // features into these rows and runs forward_embeddings().
     Expected<Tensor> embed(std::span<const int32_t> ids) const override;
@@ -74,8 +77,9 @@ private:
     static Expected<std::unique_ptr<MiniMaxTextModel>> build(const TextConfig& config, const Lookup& lookup);
     // One piece through every layer, from ids or (ids == nullptr) from embeddings [n, H].
     Status run_chunk(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, float* logits,
-                     bool all_rows) const;
-    Expected<Tensor> run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, LogitsMode mode) const;
+                     bool all_rows, const CancelCheck& cancelled) const;
+    Expected<Tensor> run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, LogitsMode mode,
+                         const CancelCheck& cancelled) const;
     Status check_ids(std::span<const int32_t> ids) const;
 
     TextConfig config_;

@@ -7,6 +7,7 @@
 // transformers anchor in issue 12; 8 = one 7 + 1 period). Reports prefill time and rate per prompt length and the
 // decode step at a context, against the GPU's GEMM and copy ceilings measured in the same run.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -169,6 +171,33 @@ Status bench_e2e(const E2eOptions& o) {
         std::fflush(stdout);
     }
     j["prefill"] = prefill;
+
+    // Stop latency: cancel the longest prefill halfway (from another thread, as the desktop app's Stop does) and
+    // time from the request to forward() returning CANCELLED; the decode below then runs on the same model.
+    {
+        const int64_t T = *std::max_element(o.prompt_tokens.begin(), o.prompt_tokens.end());
+        std::vector<int32_t> ids(static_cast<size_t>(T));
+        for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
+        VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model->new_cache(T));
+        const double half_s = prefill.back()["ms"].get<double>() * 1e-3 / 2;
+        std::atomic<bool> stop{false};
+        Status result;
+        clock_type::time_point returned;
+        std::thread run([&] {
+            result = model->forward(ids, cache, LogitsMode::kLast, [&] { return stop.load(); }).status();
+            returned = clock_type::now();
+        });
+        std::this_thread::sleep_for(std::chrono::duration<double>(half_s));
+        const auto asked = clock_type::now();
+        stop = true;
+        run.join();
+        const double latency_ms = std::chrono::duration<double>(returned - asked).count() * 1e3;
+        const bool stopped = result.code() == StatusCode::kCancelled;
+        j["cancel"] = {{"tokens", T}, {"after_ms", half_s * 1e3}, {"stopped", stopped}, {"latency_ms", latency_ms}};
+        std::printf("| cancel %lld-token prefill after %.0f ms | %s %.1f ms after the request |\n", (long long)T,
+                    half_s * 1e3, stopped ? "stopped" : "finished (not stopped)", latency_ms);
+        std::fflush(stdout);
+    }
 
     // Decode at a context: one session, prefill, then timed single-token steps (each returns its logits to the host).
     VOLT_ASSIGN_OR_RETURN(Session s, Session::create(*model, {.max_context = o.decode_context + o.decode_steps + 1}));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -65,6 +66,10 @@ private:
     DType kv_dtype_ = DType::kF32;
 };
 
+// Asked between layers during a forward pass (may be empty): true stops it with CANCELLED, leaving the cache
+// unusable like any failure during compute. Long prompts run for minutes, so a stop cannot wait for the next token.
+using CancelCheck = std::function<bool()>;
+
 class CausalLM {
 public:
     virtual ~CausalLM() = default;
@@ -76,10 +81,12 @@ public:
     // Runs `ids` (non-empty, each in [0, vocab)) at positions cache.length() .. cache.length()+n-1, updates the
     // cache and returns fp32 logits as `mode` asks. Invalid input is reported before the cache changes; any later
     // failure leaves the cache unusable (the caller must clear it).
-    virtual Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const = 0;
+    virtual Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
+                                     const CancelCheck& cancelled = {}) const = 0;
     // The same from input embeddings instead of ids: embeds fp32 [n, hidden] (CPU), e.g. a VL-01 prompt's token
     // embeddings with the image features spliced in. Same cache and logits rules.
-    virtual Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const = 0;
+    virtual Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode,
+                                                const CancelCheck& cancelled = {}) const = 0;
     // Token embeddings fp32 [n, hidden] on the host (what forward() feeds the first layer, as forward_embeddings
     // takes it): VL-01 splices image features into these rows.
     virtual Expected<Tensor> embed(std::span<const int32_t> ids) const = 0;

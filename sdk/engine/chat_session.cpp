@@ -267,11 +267,11 @@ Expected<Tensor> ChatSession::run_prompt(const Rendered& prompt, int64_t begin,
         piece.spans.push_back({static_cast<int64_t>(features.size() - 1), span.begin - begin, span.length});
         serials.push_back(image.serial);
     }
-    if (features.empty()) return session_.append(ids, LogitsMode::kLast);
+    if (features.empty()) return session_.append(ids, LogitsMode::kLast, cancelled);
     piece.ids.assign(ids.begin(), ids.end());
     VOLT_ASSIGN_OR_RETURN(Tensor embeds, model_->lm->embed(ids));
     VOLT_RETURN_IF_ERROR(vision::splice_image_features(embeds, piece, features));
-    auto logits = session_.append_embeddings(embeds, ids, LogitsMode::kLast);
+    auto logits = session_.append_embeddings(embeds, ids, LogitsMode::kLast, cancelled);
     if (logits) session_serials_.insert(session_serials_.end(), serials.begin(), serials.end());
     return logits;
 }

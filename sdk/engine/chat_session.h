@@ -105,11 +105,12 @@ public:
     };
     // Renders, generates (options.stop_ids gets the model's stop ids added), appends the reply as an assistant
     // message (also when stopped early). A stop by `on_token` or cancel() ends with reason kCancelled; a cancel()
-    // while the prompt's images are being encoded returns CANCELLED instead (nothing is appended, the session is
-    // usable and the images encoded so far stay cached).
+    // while the prompt's images are being encoded, or while the prompt runs through the backbone (checked between
+    // layers), returns CANCELLED instead (nothing is appended, the session is usable and the images encoded so far
+    // stay cached; a backbone stop makes the next reply run the prompt from the start).
     Expected<Reply> reply(const GenerationOptions& options, const TextTokenCallback& on_token = {});
 
-    void cancel() { canceller_->cancel(); }  // any thread: stops the reply in progress at its next token
+    void cancel() { canceller_->cancel(); }  // any thread: stops the reply in progress at its next token or layer
     void clear_messages();
     // Keeps the first n messages (n <= num_messages()), e.g. to regenerate or edit the last turn; pending
     // attachments are kept. What the model already ran is reused as far as the conversation still matches it.
@@ -140,7 +141,8 @@ private:
     Status check_takes_images(const std::string& name) const;  // INVALID_ARGUMENT for a text-only model
     // Runs positions [begin, end) of the prompt into the session (image rows from their features) and returns
     // the last position's logits f32 [1, vocab].
-    // `cancelled` is asked between ViT layers while images are encoded (CANCELLED then, the session unchanged).
+    // `cancelled` is asked between ViT layers while images are encoded (CANCELLED then, the session unchanged) and
+    // between backbone layers (CANCELLED then, the session reset).
     Expected<Tensor> run_prompt(const Rendered& prompt, int64_t begin, const std::function<bool()>& cancelled);
     Expected<std::shared_ptr<const Tensor>> image_features(const AttachedImage& image,
                                                            const std::function<bool()>& cancelled);

@@ -29,20 +29,21 @@ Status Session::check(std::span<const int32_t> ids) const {
     return Status::ok();
 }
 
-Expected<Tensor> Session::append(std::span<const int32_t> ids, LogitsMode mode) {
+Expected<Tensor> Session::append(std::span<const int32_t> ids, LogitsMode mode, const CancelCheck& cancelled) {
     VOLT_RETURN_IF_ERROR(check(ids));
     // The last row is always kept (prefill of an identical prompt, generation), so ask for at least that.
     const LogitsMode run_mode = mode == LogitsMode::kNone ? LogitsMode::kLast : mode;
-    return finish(model_->forward(ids, cache_, run_mode), ids, mode);
+    return finish(model_->forward(ids, cache_, run_mode, cancelled), ids, mode);
 }
 
-Expected<Tensor> Session::append_embeddings(const Tensor& embeds, std::span<const int32_t> ids, LogitsMode mode) {
+Expected<Tensor> Session::append_embeddings(const Tensor& embeds, std::span<const int32_t> ids, LogitsMode mode,
+                                            const CancelCheck& cancelled) {
     VOLT_RETURN_IF_ERROR(check(ids));
     if (embeds.rank() != 2 || embeds.dim(0) != static_cast<int64_t>(ids.size()) || embeds.dim(1) != model_->hidden_size())
         return invalid_argument("embeddings ", embeds.shape().to_string(), " do not match ", ids.size(),
                                 " ids x hidden size ", model_->hidden_size());
     const LogitsMode run_mode = mode == LogitsMode::kNone ? LogitsMode::kLast : mode;
-    auto out = finish(model_->forward_embeddings(embeds, cache_, run_mode), ids, mode);
+    auto out = finish(model_->forward_embeddings(embeds, cache_, run_mode, cancelled), ids, mode);
     if (out.has_value()) holds_embeddings_ = true;
     return out;
 }

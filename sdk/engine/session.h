@@ -22,14 +22,16 @@ public:
 
     // Runs `ids` after the session's tokens and returns their logits (`mode`). Errors, all before any compute:
     // INVALID_ARGUMENT for an empty list or an id outside the vocabulary (naming its position and value),
-    // RESOURCE_EXHAUSTED when the session would exceed its context. A failure during compute resets the session.
-    Expected<Tensor> append(std::span<const int32_t> ids, LogitsMode mode = LogitsMode::kLast);
+    // RESOURCE_EXHAUSTED when the session would exceed its context. A failure during compute resets the session;
+    // so does a stop by `cancelled` (asked between layers: CANCELLED).
+    Expected<Tensor> append(std::span<const int32_t> ids, LogitsMode mode = LogitsMode::kLast,
+                            const CancelCheck& cancelled = {});
 
     // Runs input embeddings fp32 [n, hidden] (VL-01: token embeddings with image features spliced in); `ids` (n of
     // them, e.g. the prompt with its image-token ids) are what tokens() records. Since ids no longer describe what
     // ran, a later prefill() does not reuse these positions (it starts over). Same errors as append().
     Expected<Tensor> append_embeddings(const Tensor& embeds, std::span<const int32_t> ids,
-                                       LogitsMode mode = LogitsMode::kLast);
+                                       LogitsMode mode = LogitsMode::kLast, const CancelCheck& cancelled = {});
 
     // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
     // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's

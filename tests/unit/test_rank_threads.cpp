@@ -42,15 +42,31 @@ TEST(RankThreads, AFailureReleasesTheWaitingRanksThroughTheHandler) {
             while (!released) std::this_thread::sleep_for(std::chrono::milliseconds(1));
             return internal_error("aborted");
         },
-        [&] {
+        [&](const Status& failure) {
             ++handler_calls;
-            released = true;
+            if (failure.code() == StatusCode::kInvalidArgument) released = true;
         });
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(s.message(), "rank 1: bad shard");
-    EXPECT_EQ(handler_calls, 1);
+    EXPECT_EQ(handler_calls, 3);  // each rank's failure, the first one releasing the others
     // Still usable afterwards.
     EXPECT_TRUE(ranks.run([](int) { return Status::ok(); }));
+}
+
+TEST(RankThreads, AnAgreedStopGivesWayToARealFailure) {
+    RankThreads ranks(2);
+    std::atomic<bool> cancelled_first{false};
+    const Status s = ranks.run([&](int r) -> Status {
+        if (r == 0) {
+            cancelled_first = true;
+            return cancelled("stopped");
+        }
+        while (!cancelled_first) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return data_loss("bad weights");
+    });
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_EQ(s.message(), "rank 1: bad weights");
 }
 
 }  // namespace

@@ -334,14 +334,15 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
     return cache;
 }
 
-Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const {
+Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
+                                               const CancelCheck& cancelled) const {
     if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
     for (size_t i = 0; i < ids.size(); ++i)
         if (ids[i] < 0 || ids[i] >= config_.vocab_size)
             return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
                                     config_.vocab_size, ")");
     Tensor host = Tensor::borrow(const_cast<int32_t*>(ids.data()), {static_cast<int64_t>(ids.size())}, DType::kI32);
-    return run(host, /*from_ids=*/true, cache, mode);
+    return run(host, /*from_ids=*/true, cache, mode, cancelled);
 }
 
 Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const {
@@ -369,16 +370,45 @@ Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const
 }
 
 Expected<Tensor> MiniMaxTextModelCuda::forward_embeddings(const Tensor& embeds, SequenceCache& cache,
-                                                          LogitsMode mode) const {
+                                                          LogitsMode mode, const CancelCheck& cancelled) const {
     if (!embeds.device().is_cpu() || embeds.rank() != 2 || embeds.dim(1) != config_.hidden_size || embeds.dim(0) < 1 ||
         !dtype_is_float(embeds.dtype()))
         return invalid_argument("input embeddings must be a floating-point CPU tensor [n >= 1, hidden ",
                                 config_.hidden_size, "], got ", embeds.to_string());
-    return run(embeds, /*from_ids=*/false, cache, mode);
+    return run(embeds, /*from_ids=*/false, cache, mode, cancelled);
 }
 
+// Where every GPU stops after a cancel. Each rank asks before queueing layer `step` (counted over the whole
+// forward); a rank that has asked about step p may have queued layer p with its collectives, so once the cancel is
+// seen the stop is put after the furthest layer any other rank has started (or at the asker's own step when no
+// other rank is that far), and every rank stops there: no rank waits in a collective the others never join.
+class MiniMaxTextModelCuda::StopPoint {
+public:
+    StopPoint(const CancelCheck& cancelled, int ranks) : cancelled_(cancelled), asked_(size_t(ranks), -1) {}
+    bool active() const { return static_cast<bool>(cancelled_); }
+    bool stop_before(int rank, int64_t step) {
+        if (!cancelled_) return false;
+        std::lock_guard<std::mutex> lock(mu_);
+        asked_[size_t(rank)] = step;
+        if (stop_ == kNever && cancelled_()) {
+            int64_t others = -1;
+            for (size_t r = 0; r < asked_.size(); ++r)
+                if (r != size_t(rank)) others = std::max(others, asked_[r]);
+            stop_ = std::max(step, others + 1);
+        }
+        return step >= stop_;
+    }
+
+private:
+    static constexpr int64_t kNever = INT64_MAX;
+    const CancelCheck& cancelled_;
+    std::mutex mu_;
+    std::vector<int64_t> asked_;
+    int64_t stop_ = kNever;
+};
+
 Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
-                                           LogitsMode mode) const {
+                                           LogitsMode mode, const CancelCheck& cancelled) const {
     const size_t L = static_cast<size_t>(config_.num_layers);
     if (cache.layers.size() != L * ranks_.size())
         return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", L * ranks_.size(),
@@ -397,15 +427,17 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
         VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({mode == LogitsMode::kAll ? n : 1, V}, DType::kF32));
     }
     const int64_t chunk = chunk_tokens();
+    StopPoint stop(cancelled, gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
-        return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr);
+        return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr,
+                        &stop);
     }));
     cache.advance(n);
     return logits;
 }
 
 Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk,
-                                      LogitsMode mode, float* host_logits) const {
+                                      LogitsMode mode, float* host_logits, StopPoint* stop) const {
     const Rank& rk = *ranks_[r];
     const int dev = rk.device;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
@@ -432,7 +464,8 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
         else if (mode == LogitsMode::kLast && last_chunk) out = logits_dev.data_as<float>();
         const void* ids = from_ids ? static_cast<const int32_t*>(dev_input.data()) + c0 : nullptr;
         const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(dev_input.data()) + c0 * H;
-        VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, cache.length() + c0, out, mode == LogitsMode::kAll));
+        VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, cache.length() + c0, out, mode == LogitsMode::kAll, stop,
+                                       c0 / chunk * int64_t(L)));
     }
     if (mode == LogitsMode::kNone) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
     // This GPU's columns into the host rows (synchronous: also the end of its forward).
@@ -448,7 +481,10 @@ Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t co
 
 Status MiniMaxTextModelCuda::on_ranks(const std::function<Status(int)>& fn) const {
     if (!threads_) return fn(0);
-    return threads_->run(fn, [this] { comm_->abort(); });
+    // An agreed stop (CANCELLED) leaves no collective half-joined; anything else may, so the group is aborted.
+    return threads_->run(fn, [this](const Status& failure) {
+        if (failure.code() != StatusCode::kCancelled) comm_->abort();
+    });
 }
 
 // Rows of the embedding table for device ids [n] into out [n, H] bf16: with the vocabulary split, each GPU gathers
@@ -494,7 +530,8 @@ int64_t MiniMaxTextModelCuda::chunk_tokens() const {
 //   With several GPUs (sizes below are this GPU's: Hq, Hkv heads, E experts, V vocabulary rows), `a` and `mo` are
 //   partial sums completed by all-reduces, and the lightning norm's statistic is summed over GPUs before it is used.
 Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, const void* embeds_dev, int64_t T,
-                                       std::span<LayerCache> caches, int64_t past, float* logits, bool all_rows) const {
+                                       std::span<LayerCache> caches, int64_t past, float* logits, bool all_rows,
+                                       StopPoint* stop, int64_t first_step) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
     const int64_t W = Hq * D, I = c.intermediate_size;
@@ -546,7 +583,25 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     };
 
     const void* pending = nullptr;
+    // While a stop can come, the host stays within two layers of the GPU (events of the last two layers queued), so
+    // the stop is not behind a long queue of already launched work; decode steps (T == 1) are short enough as is.
+    const bool bounded = stop->active() && T > 1;
+    cudaEvent_t layer_done[2] = {nullptr, nullptr};
+    struct EventsGuard {
+        cudaEvent_t* e;
+        ~EventsGuard() {
+            for (int i = 0; i < 2; ++i)
+                if (e[i]) cudaEventDestroy(e[i]);
+        }
+    } events_guard{layer_done};
+    if (bounded)
+        for (auto& e : layer_done) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)));
     for (size_t l = 0; l < rk.layers.size(); ++l) {
+        if (bounded && l >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[l % 2])));
+        if (stop->stop_before(rk.map.rank, first_step + int64_t(l))) {
+            VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));  // nothing of ours left running
+            return cancelled("stopped before layer ", l, " of a ", T, "-token piece");
+        }
         const Layer& L = *rk.layers[l];
         LayerCache& lc = caches[l];
         cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
@@ -715,6 +770,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, kStream));
         if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
+        if (bounded) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(layer_done[l % 2], kStream)));
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());

@@ -74,14 +74,19 @@ public:
     // cache.layers[r * num_layers + l]).
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
     // ids on the host; logits come back to the host as fp32 (mode as in CausalLM). Calls are serialised.
-    Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode) const override;
+    // `cancelled` is asked before each layer is queued; while it is set, the host stays at most two layers ahead of
+    // the GPU so that a stop takes effect within about two layers' time, and all GPUs stop at the same layer.
+    Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
+                             const CancelCheck& cancelled = {}) const override;
     // embeds: host fp32 [n, hidden] (e.g. VL-01 token embeddings with image features spliced in), run as bf16.
-    Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode) const override;
+    Expected<Tensor> forward_embeddings(const Tensor& embeds, SequenceCache& cache, LogitsMode mode,
+                                        const CancelCheck& cancelled = {}) const override;
     // Gathered on the GPU from the bf16 table, returned as host fp32 (exact: bf16 widens exactly).
     Expected<Tensor> embed(std::span<const int32_t> ids) const override;
 
-    struct Layer;  // device weights of one decoder layer on one GPU (defined in the .cpp)
-    struct Rank;   // one GPU's part of the model
+    struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
+    struct Rank;       // one GPU's part of the model
+    class StopPoint;   // where every GPU stops after a cancel
 
 private:
     MiniMaxTextModelCuda();
@@ -92,13 +97,16 @@ private:
                                                                  const CudaTextModelOptions& options);
     // The mappings of options.gpus ranks, checked against the config and the machine.
     static Expected<std::vector<ParallelMapping>> mappings(const TextConfig& config, const CudaTextModelOptions& o);
-    Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode) const;
+    Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode,
+                         const CancelCheck& cancelled) const;
     // GPU r's share of one forward: every piece of the input through its layers, then its logits columns into
     // `host_logits` ([rows, V] fp32, null for kNone).
     Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
-                    float* host_logits) const;
+                    float* host_logits, StopPoint* stop) const;
+    // `first_step`: the index of this piece's first layer among all layers of the forward (piece * layers).
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
-                     std::span<LayerCache> caches, int64_t past, float* logits_dev, bool all_rows) const;
+                     std::span<LayerCache> caches, int64_t past, float* logits_dev, bool all_rows, StopPoint* stop,
+                     int64_t first_step) const;
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
     // its rows, zeros elsewhere, then the sum over GPUs).
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;

@@ -178,6 +178,31 @@ TEST_F(TextModelGpu, ModelDirectoryThroughChatModelAndCli) {
     std::filesystem::remove_all(dir);
 }
 
+// A stop between layers (the cancel check is asked before each layer is queued): CANCELLED at the layer asked
+// for, nothing left running, and the next forward on a fresh cache is bitwise the uncancelled one.
+TEST_F(TextModelGpu, CancelBetweenLayersLeavesTheModelUsable) {
+    const TextConfig c = synthetic_config(true, 4);
+    Models m = make_models(c);
+    ASSERT_TRUE(m.gpu);
+    const auto ids = random_ids(3000, c.vocab_size, 21);
+    auto want_cache = m.gpu->new_cache(3000);
+    auto want = m.gpu->forward(ids, *want_cache, LogitsMode::kLast);
+    ASSERT_TRUE(want) << want.status().to_string();
+    for (int stop_at : {0, 3}) {
+        int asked = 0;
+        auto cache = m.gpu->new_cache(3000);
+        auto r = m.gpu->forward(ids, *cache, LogitsMode::kLast, [&] { return asked++ >= stop_at; });
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+        EXPECT_NE(r.status().message().find("before layer " + std::to_string(stop_at)), std::string::npos)
+            << r.status().to_string();
+        auto fresh = m.gpu->new_cache(3000);
+        auto again = m.gpu->forward(ids, *fresh, LogitsMode::kLast, [] { return false; });
+        ASSERT_TRUE(again) << again.status().to_string();
+        EXPECT_EQ(std::memcmp(again->data(), want->data(), want->nbytes()), 0);
+    }
+}
+
 TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
     TextConfig c = synthetic_config();
     c.head_dim = 64;

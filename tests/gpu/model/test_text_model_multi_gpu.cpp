@@ -4,6 +4,7 @@
 // changes only the order of bf16 sums (partial output projections and expert outputs added by the all-reduce).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 
@@ -177,6 +178,27 @@ TEST_F(TextModelMultiGpu, ModelDirectoryThroughChatModelAndCli) {
     EXPECT_NE(r3.exit_code, 0);
     EXPECT_NE(r3.err.find("do not exist"), std::string::npos) << r3.err;
     std::filesystem::remove_all(dir);
+}
+
+// A cancel seen by one GPU's thread stops both at the same layer (no rank left in an all-reduce), the group is not
+// aborted, and the next forward is bitwise the uncancelled one.
+TEST_F(TextModelMultiGpu, CancelStopsEveryGpuAtTheSameLayer) {
+    const TextConfig c = synthetic_config(true, 4);
+    Trio m = make_trio(c, false);
+    ASSERT_TRUE(m.two);
+    const auto ids = random_ids(3000, c.vocab_size, 21);
+    auto want = prefill(*m.two, ids, LogitsMode::kLast);
+    ASSERT_TRUE(want) << want.status().to_string();
+    for (int stop_at : {0, 1, 5}) {
+        std::atomic<int> asked{0};
+        auto cache = m.two->new_cache(3000);
+        auto r = m.two->forward(ids, *cache, LogitsMode::kLast, [&] { return asked++ >= stop_at; });
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().to_string();
+        auto again = prefill(*m.two, ids, LogitsMode::kLast);
+        ASSERT_TRUE(again) << again.status().to_string();
+        EXPECT_EQ(std::memcmp(again->data(), want->data(), want->nbytes()), 0);
+    }
 }
 
 TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {

@@ -226,5 +226,25 @@ TEST_F(Engine, CancelFromTheCallback) {
     EXPECT_EQ(r->ids.size(), 4u);
 }
 
+// A long prompt stops between layers (it cannot wait for a token): CANCELLED, the session reset, and the next run
+// exact. Checked at every layer of every piece, so a stop asked at the k-th check lands before layer k.
+TEST_F(Engine, CancelBetweenLayersOfAPrompt) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    const auto ids = random_ids(300, V, 17);
+    auto s = Session::create(*model_);
+    ASSERT_TRUE(s->append(random_ids(10, V, 18)).has_value());
+    int asked = 0;
+    auto r = s->append(ids, LogitsMode::kLast, [&] { return ++asked > 1; });
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+    EXPECT_NE(r.status().message().find("before layer 1"), std::string::npos) << r.status().to_string();
+    EXPECT_EQ(asked, 2);
+    EXPECT_TRUE(s->tokens().empty()) << "a half-run cache must not be reused";
+    auto again = s->append(ids, LogitsMode::kLast, [] { return false; });
+    ASSERT_TRUE(again.has_value()) << again.status().to_string();
+    EXPECT_EQ(rel_fro(again->data_as<float>(), last_row_fresh(ids).data_as<float>(), V), 0.0);
+}
+
 }  // namespace
 }  // namespace volt
