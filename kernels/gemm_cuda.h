@@ -9,9 +9,9 @@
 // the tanh approximation, so GELU runs as one vectorised pass over C after the (bias) epilogue.
 //
 // Plan/run split: a GemmPlan owns a cuBLASLt handle, a workspace and a cache of matmul descriptors + the heuristic's
-// algorithm per shape (M, N, K, strides, op, epilogue, beta != 0); the first run of a shape queries the heuristic
-// (and for bias / GELU epilogues times its top picks, see create), later runs only launch. A plan serves one stream
-// at a time (its workspace is shared by the launches it enqueues); the free run() keeps one plan per (device, stream).
+// algorithm per shape (M, N, K, strides, op, epilogue, beta != 0); the first run of a shape queries the heuristic,
+// later runs only launch. A plan serves one stream at a time (its workspace is shared by the launches it enqueues);
+// the free run() keeps one plan per (device, stream).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -53,11 +53,6 @@ class GemmPlan {
 public:
     // A plan for the current device with `workspace_bytes` of cuBLASLt workspace (32 MiB suits Hopper).
     static Expected<std::unique_ptr<GemmPlan>> create(size_t workspace_bytes = size_t{32} << 20);
-    // autotune (the default above is true): the first run of a bias / GELU shape with beta == 0, outside stream
-    // capture, times the heuristic's top few algorithms on the caller's buffers — for kBiasGelu also the plain GEMM
-    // with the bias added in the GELU pass — and keeps the fastest (a few ms once per shape; VOLT_GEMM_TUNE=0 turns
-    // it off process-wide). Other shapes take the heuristic's first pick.
-    static Expected<std::unique_ptr<GemmPlan>> create(size_t workspace_bytes, bool autotune);
     ~GemmPlan();
     GemmPlan(const GemmPlan&) = delete;
     GemmPlan& operator=(const GemmPlan&) = delete;

@@ -43,8 +43,7 @@ def main():
     if parts:
         out += ["", "| vit_fc1 4616 x 4096 x 1024, taken apart | Volt ms | Volt ms (flush) | torch part | torch ms |",
                 "|---|---|---|---|---|"]
-        tmap = {"bias_gelu_tuned": None, "bias_tuned": "bias", "bias_untuned": "bias", "plain": "plain",
-                "gelu_pass_with_bias": "gelu_only"}
+        tmap = {"bias": "bias", "plain": "plain", "gelu_pass_with_bias": "gelu_only"}
         for r in parts:
             t = tparts.get(tmap.get(r["variant"]) or "")
             out.append(f"| {r['variant']} | {r['ms']:.4f} | {r['ms_flush']:.4f} | {t['variant'] if t else ''} | "

@@ -465,10 +465,11 @@ __global__ void __launch_bounds__(kPreThreads, 2) prefill_kernel(const AttnArgs 
     }
 }
 
-// Splits per sequence for decode. The CTAs (N * Hkv * splits, one per SM at a time) should make at least ~8 waves,
-// so that the last, partly filled wave and CTA-to-CTA speed differences cost little (B = 1, 8 kv heads at 256K keys
-// ran 82% of the copy ceiling with 2 waves of 33 splits); among the counts from there to twice that, the one whose
-// last wave is fullest. Each split keeps >= kDecMinSplitKeys keys, and at most 256 splits.
+// Splits per sequence for decode. The CTAs (N * Hkv * splits, one per SM at a time) should make at least 2 waves and
+// not many more: each CTA pays a pipeline fill and drain, so fewer, longer CTAs win once the merge is parallel — at
+// B = 1 x 256K keys (8 kv heads) 33 splits (2 waves) ran 0.361 ms, 66 0.368, 132 0.373, 256 0.377 (run v4; with the
+// old serial merge 132 splits cost 0.448). Among the counts from there to twice that, the one whose last wave is
+// fullest. Each split keeps >= kDecMinSplitKeys keys, and at most kMaxSplits splits.
 // VOLT_ATTENTION_DECODE_SPLITS=n (read on every call, for A/B timing in the benchmark) replaces the count by n, still
 // clamped to the limits; attention_workspace_bytes reads it too.
 int plan_splits(const AttentionParams& p, int sms) {
@@ -477,7 +478,7 @@ int plan_splits(const AttentionParams& p, int sms) {
     const int64_t max_splits = std::clamp<int64_t>(max_kv / kDecMinSplitKeys, 1, kMaxSplits);
     if (const char* e = std::getenv("VOLT_ATTENTION_DECODE_SPLITS"); e && std::atoi(e) > 0)
         return static_cast<int>(std::clamp<int64_t>(std::atoi(e), 1, max_splits));
-    const int64_t first = std::clamp<int64_t>((8 * int64_t{sms} + base - 1) / base, 1, max_splits);
+    const int64_t first = std::clamp<int64_t>((2 * int64_t{sms} + base - 1) / base, 1, max_splits);
     int best = static_cast<int>(first);
     double best_eff = 0.0;
     for (int64_t s = first; s <= std::min<int64_t>(2 * first, max_splits); ++s) {

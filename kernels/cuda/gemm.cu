@@ -11,8 +11,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -21,7 +19,6 @@
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/gemm_cuda.h"
 #include "sdk/cuda_check.h"
-#include "sdk/log.h"
 
 namespace volt::cuda {
 namespace {
@@ -71,18 +68,27 @@ __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate, int64_t gs
     }
 }
 
+// Two rows per thread and iteration (both loads in flight before the erf math): blockIdx.y walks row pairs.
 __global__ void gelu_kernel(const __nv_bfloat16* x, int64_t xs, const __nv_bfloat16* __restrict__ bias,
                             __nv_bfloat16* out, int64_t os, int64_t rows, int vec_per_row) {
     const int v = blockIdx.x * blockDim.x + threadIdx.x;
     if (v >= vec_per_row) return;
     float b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     if (bias) unpack8(*reinterpret_cast<const uint4*>(bias + v * 8), b);
-    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-        float val[8];
-        unpack8(*reinterpret_cast<const uint4*>(x + r * xs + v * 8), val);
+    for (int64_t r = 2 * int64_t{blockIdx.y}; r < rows; r += 2 * int64_t{gridDim.y}) {
+        const bool two = r + 1 < rows;
+        const uint4 u0 = *reinterpret_cast<const uint4*>(x + r * xs + v * 8);
+        const uint4 u1 = two ? *reinterpret_cast<const uint4*>(x + (r + 1) * xs + v * 8) : u0;
+        float v0[8], v1[8];
+        unpack8(u0, v0);
+        unpack8(u1, v1);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) val[e] = gelu_erf(val[e] + b[e]);
-        *reinterpret_cast<uint4*>(out + r * os + v * 8) = pack8(val);
+        for (int e = 0; e < 8; ++e) {
+            v0[e] = gelu_erf(v0[e] + b[e]);
+            v1[e] = gelu_erf(v1[e] + b[e]);
+        }
+        *reinterpret_cast<uint4*>(out + r * os + v * 8) = pack8(v0);
+        if (two) *reinterpret_cast<uint4*>(out + (r + 1) * os + v * 8) = pack8(v1);
     }
 }
 
@@ -90,6 +96,7 @@ dim3 ew_grid(int64_t rows, int64_t vec_per_row) {
     return dim3(static_cast<unsigned>((vec_per_row + kEwThreads - 1) / kEwThreads),
                 static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
 }
+dim3 gelu_grid(int64_t rows, int64_t vec_per_row) { return ew_grid((rows + 1) / 2, vec_per_row); }
 
 bool ew_layout_ok(const void* p, int64_t stride) { return aligned16(p) && stride % 8 == 0; }
 
@@ -115,42 +122,6 @@ Status validate(const GemmParams& p) {
 }
 
 // ---- the plan -------------------------------------------------------------------------------------------------------
-namespace {
-
-void launch_gelu(const GemmParams& p, const void* bias, cudaStream_t stream) {
-    const int64_t vpr = p.n / 8;
-    gelu_kernel<<<ew_grid(p.m, vpr), kEwThreads, 0, stream>>>(
-        static_cast<const __nv_bfloat16*>(p.c), p.ldc, static_cast<const __nv_bfloat16*>(bias),
-        static_cast<__nv_bfloat16*>(p.c), p.ldc, p.m, static_cast<int>(vpr));
-}
-
-// VOLT_GEMM_TUNE=0 turns the plan-time timing off process-wide (read once).
-bool tuning_enabled_by_env() {
-    static const bool on = [] {
-        const char* e = std::getenv("VOLT_GEMM_TUNE");
-        return !(e && e[0] == '0');
-    }();
-    return on;
-}
-
-// Owns a matmul descriptor (moves only).
-struct LtDesc {
-    cublasLtMatmulDesc_t d = nullptr;
-    LtDesc() = default;
-    LtDesc(const LtDesc&) = delete;
-    LtDesc& operator=(const LtDesc&) = delete;
-    LtDesc& operator=(LtDesc&& o) noexcept {
-        std::swap(d, o.d);
-        return *this;
-    }
-    ~LtDesc() {
-        if (d) cublasLtMatmulDescDestroy(d);
-    }
-    cublasLtMatmulDesc_t release() { return std::exchange(d, nullptr); }
-};
-
-}  // namespace
-
 struct GemmPlan::Impl {
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool, uint32_t, uint32_t,
                            uint32_t, uint32_t>;
@@ -158,7 +129,6 @@ struct GemmPlan::Impl {
         cublasLtMatmulDesc_t desc = nullptr;
         cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
         cublasLtMatmulAlgo_t algo{};
-        bool lt_bias = false;       // desc has the BIAS epilogue (else the GELU pass adds the bias, if any)
         ~Entry() {
             if (la) cublasLtMatrixLayoutDestroy(la);
             if (lb) cublasLtMatrixLayoutDestroy(lb);
@@ -170,7 +140,6 @@ struct GemmPlan::Impl {
     std::shared_ptr<void> workspace;
     size_t workspace_bytes = 0;
     int device = 0;
-    bool autotune = true;
     mutable std::mutex mu;
     std::map<Key, std::unique_ptr<Entry>> cache;
 
@@ -179,27 +148,33 @@ struct GemmPlan::Impl {
         if (handle) cublasLtDestroy(handle);
     }
 
-    static Status make_desc(const GemmParams& p, cublasLtEpilogue_t epi, LtDesc& desc) {
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&desc.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-        cublasLtMatmulDesc_t d = desc.d;
+    Expected<Entry*> plan(const GemmParams& p) {
+        const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
+                      p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
+                      p.bias ? alignment_of(p.bias) : 256u};
+        auto it = cache.find(key);
+        if (it != cache.end()) return it->second.get();
+        auto e = std::make_unique<Entry>();
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&e->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         const cublasOperation_t ta = p.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+        const cublasLtEpilogue_t epi = lt_epilogue(p.epilogue);
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
         if (epi == CUBLASLT_EPILOGUE_BIAS) {
             const cudaDataType_t bt = CUDA_R_16BF;
             VOLT_CUBLAS_RETURN_IF_ERROR(
-                cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
         }
-        return Status::ok();
-    }
+        // Stored (pre-op) shapes of the column-major operands.
+        const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lb, CUDA_R_16BF, p.k, p.m, p.lda));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lc, CUDA_R_16BF, p.n, p.m, p.ldc));
 
-    // Up to `want` heuristic results for this descriptor, best first.
-    struct Candidates {
-        cublasLtMatmulHeuristicResult_t r[8];
-        int n = 0;
-    };
-    Status heuristic(const GemmParams& p, cublasLtMatmulDesc_t desc, const Entry& e, int want, Candidates& res) {
         cublasLtMatmulPreference_t pref = nullptr;
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
         std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, decltype(&cublasLtMatmulPreferenceDestroy)>
@@ -216,115 +191,14 @@ struct GemmPlan::Impl {
             pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
             pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
-        res.n = 0;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle, desc, e.la, e.lb, e.lc, e.lc, pref,
-                                                                   std::min(want, 8), res.r, &res.n));
-        return Status::ok();
-    }
-
-    // One launch of the op with a given descriptor and algorithm (+ the GELU pass).
-    Status launch(const GemmParams& p, const Entry& e, cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t& algo,
-                  bool lt_bias, cudaStream_t stream) {
-        if (lt_bias) {
-            const void* bias = p.bias;
-            VOLT_CUBLAS_RETURN_IF_ERROR(
-                cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-        }
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle, desc, &p.alpha, p.b, e.la, p.a, e.lb, &p.beta, p.c, e.lc,
-                                                   p.c, e.lc, &algo, workspace.get(), workspace_bytes, stream));
-        if (has_gelu(p.epilogue)) {
-            // The bias is already in C when cuBLASLt added it; else the pass adds it. GELU in place.
-            launch_gelu(p, lt_bias ? nullptr : p.bias, stream);
-            VOLT_CUDA_CHECK_LAUNCH();
-        }
-        return Status::ok();
-    }
-
-    // Plan-time tuning (the vision tower's GELU/bias GEMMs: few, fixed shapes): cuBLASLt's heuristic ranks by a model,
-    // and for GEMM + bias + GELU at 4616 x 4096 x 1024 its first BIAS-epilogue pick ran 0.80x torch. Times each of
-    // the heuristic's top kTuneAlgos for the bias epilogue, and — for the GELU epilogues with a bias — the plain
-    // GEMM's top kTuneAlgos with the bias added in the GELU pass, on the caller's buffers (beta == 0: C is only
-    // written), and keeps the fastest. Only outside stream capture; any failure keeps the heuristic's first pick.
-    static constexpr int kTuneAlgos = 6;
-    static constexpr int kTuneReps = 5;
-    bool should_tune(const GemmParams& p, cudaStream_t stream) const {
-        if (!autotune || !tuning_enabled_by_env() || p.beta != 0.0f) return false;
-        if (!has_gelu(p.epilogue) && p.epilogue != GemmEpilogue::kBias) return false;
-        cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-        if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) return false;
-        return true;
-    }
-
-    Expected<Entry*> plan(const GemmParams& p, cudaStream_t stream) {
-        const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(p.epilogue),
-                      p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
-                      p.bias ? alignment_of(p.bias) : 256u};
-        auto it = cache.find(key);
-        if (it != cache.end()) return it->second.get();
-        auto e = std::make_unique<Entry>();
-        // Stored (pre-op) shapes of the column-major operands.
-        const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lb, CUDA_R_16BF, p.k, p.m, p.lda));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lc, CUDA_R_16BF, p.n, p.m, p.ldc));
-
-        const cublasLtEpilogue_t epi = lt_epilogue(p.epilogue);
-        LtDesc desc;
-        VOLT_RETURN_IF_ERROR(make_desc(p, epi, desc));
-        const bool tune = should_tune(p, stream);
-        Candidates res;
-        VOLT_RETURN_IF_ERROR(heuristic(p, desc.d, *e, tune ? kTuneAlgos : 1, res));
-        if (res.n < 1)
+        cublasLtMatmulHeuristicResult_t result{};
+        int found = 0;
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle, e->desc, e->la, e->lb, e->lc, e->lc, pref,
+                                                                   1, &result, &found));
+        if (found < 1)
             return unimplemented("gemm (CUDA): cuBLASLt has no algorithm for M=", p.m, " N=", p.n, " K=", p.k,
                                  " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc);
-        e->algo = res.r[0].algo;
-        e->lt_bias = epi == CUBLASLT_EPILOGUE_BIAS;
-        if (tune) {
-            LtDesc plain;
-            Candidates res_plain;
-            if (p.epilogue == GemmEpilogue::kBiasGelu &&
-                (!make_desc(p, CUBLASLT_EPILOGUE_DEFAULT, plain).is_ok() ||
-                 !heuristic(p, plain.d, *e, kTuneAlgos, res_plain).is_ok()))
-                res_plain.n = 0;
-            float best_ms = INFINITY;
-            int best_i = 0;
-            bool best_plain = false;
-            cudaEvent_t ev0 = nullptr, ev1 = nullptr;
-            if (cudaEventCreate(&ev0) == cudaSuccess && cudaEventCreate(&ev1) == cudaSuccess) {
-                auto time_one = [&](cublasLtMatmulDesc_t d, const cublasLtMatmulAlgo_t& algo, bool lt_bias) {
-                    if (!launch(p, *e, d, algo, lt_bias, stream).is_ok()) return INFINITY;  // warm-up, and support
-                    if (cudaEventRecord(ev0, stream) != cudaSuccess) return INFINITY;
-                    for (int r = 0; r < kTuneReps; ++r)
-                        if (!launch(p, *e, d, algo, lt_bias, stream).is_ok()) return INFINITY;
-                    float ms = INFINITY;
-                    if (cudaEventRecord(ev1, stream) != cudaSuccess || cudaEventSynchronize(ev1) != cudaSuccess ||
-                        cudaEventElapsedTime(&ms, ev0, ev1) != cudaSuccess)
-                        return INFINITY;
-                    return ms;
-                };
-                for (int i = 0; i < res.n; ++i) {
-                    const float ms = time_one(desc.d, res.r[i].algo, e->lt_bias);
-                    if (ms < best_ms) best_ms = ms, best_i = i, best_plain = false;
-                }
-                for (int i = 0; i < res_plain.n; ++i) {
-                    const float ms = time_one(plain.d, res_plain.r[i].algo, false);
-                    if (ms < best_ms) best_ms = ms, best_i = i, best_plain = true;
-                }
-            }
-            if (ev0) cudaEventDestroy(ev0);
-            if (ev1) cudaEventDestroy(ev1);
-            if (best_plain) {
-                desc = std::move(plain);
-                e->algo = res_plain.r[best_i].algo;
-                e->lt_bias = false;
-            } else {
-                e->algo = res.r[best_i].algo;
-            }
-            VOLT_LOG(kDebug, kKernel, "gemm tune M=", p.m, " N=", p.n, " K=", p.k, ": ",
-                     best_plain ? "plain GEMM + bias in the GELU pass" : "cuBLASLt epilogue", ", heuristic rank ",
-                     best_i, ", ", best_ms / kTuneReps, " ms");
-        }
-        e->desc = desc.release();
+        e->algo = result.algo;
         Entry* raw = e.get();
         cache.emplace(key, std::move(e));
         return raw;
@@ -334,11 +208,8 @@ struct GemmPlan::Impl {
 GemmPlan::GemmPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GemmPlan::~GemmPlan() = default;
 
-Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes) { return create(workspace_bytes, true); }
-
-Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes, bool autotune) {
+Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes) {
     auto impl = std::make_unique<Impl>();
-    impl->autotune = autotune;
     VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&impl->device));
     VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&impl->handle));
     if (workspace_bytes > 0) {
@@ -358,9 +229,27 @@ size_t GemmPlan::cached_shapes() const {
 Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {
     VOLT_RETURN_IF_ERROR(validate(p));
     if (p.m == 0 || p.n == 0) return Status::ok();
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p, stream));
-    return impl_->launch(p, *e, e->desc, e->algo, e->lt_bias, stream);
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p));
+        if (p.bias) {
+            const void* bias = p.bias;
+            VOLT_CUBLAS_RETURN_IF_ERROR(
+                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        }
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(impl_->handle, e->desc, &p.alpha, p.b, e->la, p.a, e->lb, &p.beta,
+                                                   p.c, e->lc, p.c, e->lc, &e->algo, impl_->workspace.get(),
+                                                   impl_->workspace_bytes, stream));
+    }
+    if (has_gelu(p.epilogue)) {
+        // The bias is already in C (cuBLASLt epilogue); GELU in place.
+        const int64_t vpr = p.n / 8;
+        gelu_kernel<<<gelu_grid(p.m, vpr), kEwThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(p.c), p.ldc,
+                                                                   nullptr, static_cast<__nv_bfloat16*>(p.c), p.ldc,
+                                                                   p.m, static_cast<int>(vpr));
+        VOLT_CUDA_CHECK_LAUNCH();
+    }
+    return Status::ok();
 }
 
 Status run(const GemmParams& p, cudaStream_t stream) {
@@ -408,7 +297,7 @@ Status run(const GeluParams& p, cudaStream_t stream) {
         (p.rows > 1 && (p.x_stride < p.width || p.out_stride < p.width)))
         return invalid_argument("gelu (CUDA): 16-byte aligned rows, strides >= width and multiples of 8");
     const int64_t vpr = p.width / 8;
-    gelu_kernel<<<ew_grid(p.rows, vpr), kEwThreads, 0, stream>>>(
+    gelu_kernel<<<gelu_grid(p.rows, vpr), kEwThreads, 0, stream>>>(
         static_cast<const __nv_bfloat16*>(p.x), p.x_stride, static_cast<const __nv_bfloat16*>(p.bias),
         static_cast<__nv_bfloat16*>(p.out), p.out_stride, p.rows, static_cast<int>(vpr));
     VOLT_CUDA_CHECK_LAUNCH();
