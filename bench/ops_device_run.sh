@@ -5,6 +5,7 @@
 # decode, sampling, cuDNN prefill 32K/128K) with the torch anchors in the same machine session, and two more rounds of
 # cuDNN prefill interleaved with torch SDPA for the run spread. Usage (device tool, carry ["build-opsdeps"]):
 #   bench/ops_device_run.sh            logs and JSON lines under $OUT
+# OPS_ONLY / ANCHOR_ONLY / PREFILL_ROUNDS override the benchmark subsets and the extra interleaved rounds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/build-gpu/out}
@@ -33,15 +34,16 @@ for tool in memcheck racecheck; do
     >"$OUT/sanitize_$tool.log" 2>&1 || status=1
   grep -E "ERROR SUMMARY|FAILED|PASSED" "$OUT/sanitize_$tool.log" | tail -3
 done
-note "benchmark (Volt): gemm, decode, sample, prefill_cudnn"
-VOLT_LOG_LEVEL=debug "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" --only gemm,decode,sample,prefill_cudnn \
+OPS_ONLY=${OPS_ONLY:-gemm,decode,sample,prefill_cudnn}
+note "benchmark (Volt): $OPS_ONLY"
+VOLT_LOG_LEVEL=debug "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" --only "$OPS_ONLY" \
   >"$OUT/ops_bench.log" 2>&1 || { tail -5 "$OUT/ops_bench.log"; status=1; }
 grep -i "tune" "$OUT/ops_bench.log" | head
 note "anchors (torch)"
 PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" \
-  --only gemm,sdpa_decode,sdpa_prefill_long >"$OUT/ops_anchor.log" 2>&1 || tail -5 "$OUT/ops_anchor.log"
+  --only "${ANCHOR_ONLY:-gemm,sdpa_decode,sdpa_prefill_long}" >"$OUT/ops_anchor.log" 2>&1 || tail -5 "$OUT/ops_anchor.log"
 python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"
-for r in 2 3; do
+for r in $(seq 2 $((1 + ${PREFILL_ROUNDS:-2}))); do
   note "cuDNN prefill round $r (Volt, then torch SDPA)"
   "$BIN/volt_ops_bench" --json "$OUT/prefill_volt_r$r.jsonl" --only prefill_cudnn >/dev/null 2>&1
   PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/prefill_anchor_r$r.jsonl" \
