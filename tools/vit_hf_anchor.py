@@ -8,19 +8,12 @@ bf16 torch.matmul as the GEMM ceiling of this run. Prints one JSON object per li
     python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--json F]
 """
 import argparse
-import json
 import sys
 
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-
-def emit(obj, fh):
-    line = json.dumps(obj)
-    print(line, flush=True)
-    if fh:
-        fh.write(line + "\n")
-        fh.flush()
+from lightning_fla_anchor import emit  # same JSON-lines writer (tools/ is the script's directory)
 
 
 def best_ms(fn, reps, warmup=3):

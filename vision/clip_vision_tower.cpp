@@ -29,10 +29,8 @@ Expected<Tensor> fetch(const ClipVisionTower::Lookup& lookup, const std::string&
 
 int64_t ClipVisionTower::tokens_per_crop() const { return cfg_.num_patches() + (keep_cls_ ? 1 : 0); }
 
-Expected<ClipVisionTower> ClipVisionTower::load(const VLConfig& vl, const Lookup& lookup) {
-    ClipVisionTower t;
-    t.cfg_ = vl.vision;
-    const VisionConfig& v = t.cfg_;
+Expected<int> ClipVisionTower::layers_to_run(const VLConfig& vl) {
+    const VisionConfig& v = vl.vision;
     if (v.hidden_act != "gelu")
         return unimplemented("vision_config.hidden_act '", v.hidden_act, "': only exact \"gelu\" is implemented");
     if (v.num_channels != 3) return unimplemented("vision_config.num_channels ", v.num_channels, ": only 3 (RGB)");
@@ -43,7 +41,14 @@ Expected<ClipVisionTower> ClipVisionTower::load(const VLConfig& vl, const Lookup
     const int64_t layer = vl.vision_feature_layer < 0 ? L + 1 + vl.vision_feature_layer : vl.vision_feature_layer;
     if (layer < 0 || layer > L)
         return invalid_argument("vision_feature_layer ", vl.vision_feature_layer, " is outside [-", L + 1, ", ", L, "]");
-    t.layers_run_ = static_cast<int>(layer);
+    return static_cast<int>(layer);
+}
+
+Expected<ClipVisionTower> ClipVisionTower::load(const VLConfig& vl, const Lookup& lookup) {
+    ClipVisionTower t;
+    t.cfg_ = vl.vision;
+    const VisionConfig& v = t.cfg_;
+    VOLT_ASSIGN_OR_RETURN(t.layers_run_, layers_to_run(vl));
     t.keep_cls_ = vl.vision_feature_select_strategy == "full";
     const int64_t D = v.hidden_size, F = v.intermediate_size, P = v.patch_size;
     VOLT_ASSIGN_OR_RETURN(t.patch_w_,

@@ -21,6 +21,9 @@ public:
     // Looks tensors up by their checkpoint name (prefix `vision_tower.vision_model.` included).
     using Lookup = std::function<Expected<Tensor>(const std::string& name)>;
     static Expected<ClipVisionTower> load(const VLConfig& vl, const Lookup& lookup);
+    // The checks load makes on the config (activation, channels, heads, feature layer); the number of encoder layers
+    // that run (the CUDA twin shares them).
+    static Expected<int> layers_to_run(const VLConfig& vl);
 
     // pixel_values f32 [B, 3, S, S] -> f32 [B, N, D] (N = 576 for "default", 577 for "full"). `cancelled` (may be
     // empty) is asked before every layer: true stops with CANCELLED (a ViT-L layer is ~0.3 s per crop on 2 cores).

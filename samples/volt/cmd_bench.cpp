@@ -170,16 +170,6 @@ Expected<vision::Image> bench_image(const BenchOptions& o, int* w, int* h) {
 }
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
-// CLIP ViT-L/14-336, MiniMax-VL-01's tower (minimax01-architecture.md §5).
-VLConfig vit_l_336() {
-    VLConfig vl;
-    vl.vision = {.hidden_size = 1024, .intermediate_size = 4096, .num_layers = 24, .num_heads = 16, .image_size = 336,
-                 .patch_size = 14, .num_channels = 3, .hidden_act = "gelu", .layer_norm_eps = 1e-5};
-    vl.vision_feature_layer = -1;
-    vl.vision_feature_select_strategy = "default";
-    return vl;
-}
-
 Status bench_vision_cuda(const BenchOptions& o) {
     if (cuda_device_count() == 0) return invalid_argument("volt bench vision --device cuda: this machine has no CUDA GPU");
     if (o.model.empty() == o.synthetic.empty())
@@ -193,7 +183,7 @@ Status bench_vision_cuda(const BenchOptions& o) {
     std::unique_ptr<vision::ClipVisionTowerCuda> synthetic;
     const auto load0 = clock_type::now();
     if (!o.synthetic.empty()) {
-        VOLT_ASSIGN_OR_RETURN(synthetic, vision::ClipVisionTowerCuda::synthetic(vit_l_336(), 0, 1));
+        VOLT_ASSIGN_OR_RETURN(synthetic, vision::ClipVisionTowerCuda::synthetic(vision::vit_l_14_336_config(), 0, 1));
     } else {
         VOLT_ASSIGN_OR_RETURN(encoder, vision::VLImageEncoder::load(o.model, Device::cuda(0)));
     }

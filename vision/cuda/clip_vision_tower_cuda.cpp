@@ -12,6 +12,7 @@
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/log.h"
+#include "vision/clip_vision_tower.h"
 #include "vision/cuda/vit_kernels.h"
 
 namespace volt::vision {
@@ -50,25 +51,16 @@ Expected<Tensor> random_weight(const std::string& name, const Shape& shape, int 
     return t;
 }
 
+// The CPU tower's config checks, plus the widths the GELU pass and the vectorised LayerNorm need.
 Status check_config(const VLConfig& vl, int* layers_run) {
+    VOLT_ASSIGN_OR_RETURN(*layers_run, ClipVisionTower::layers_to_run(vl));
     const VisionConfig& v = vl.vision;
-    if (v.hidden_act != "gelu")
-        return unimplemented("vision_config.hidden_act '", v.hidden_act, "': only exact \"gelu\" is implemented");
-    if (v.num_channels != 3) return unimplemented("vision_config.num_channels ", v.num_channels, ": only 3 (RGB)");
-    if (v.num_heads <= 0 || v.hidden_size % v.num_heads != 0)
-        return invalid_argument("vision_config: hidden_size ", v.hidden_size, " is not divisible by num_attention_heads ",
-                                v.num_heads);
     if (v.patch_size <= 0 || v.image_size % v.patch_size != 0)
         return invalid_argument("vision_config: image_size ", v.image_size, " is not a multiple of patch_size ",
                                 v.patch_size);
     if (v.hidden_size % 8 != 0 || v.intermediate_size % 8 != 0)
         return unimplemented("vision tower (CUDA): hidden_size ", v.hidden_size, " and intermediate_size ",
                              v.intermediate_size, " must be multiples of 8");
-    const int64_t L = v.num_layers;
-    const int64_t layer = vl.vision_feature_layer < 0 ? L + 1 + vl.vision_feature_layer : vl.vision_feature_layer;
-    if (layer < 0 || layer > L)
-        return invalid_argument("vision_feature_layer ", vl.vision_feature_layer, " is outside [-", L + 1, ", ", L, "]");
-    *layers_run = static_cast<int>(layer);
     return Status::ok();
 }
 
@@ -83,6 +75,15 @@ struct DeviceScope {
 };
 
 }  // namespace
+
+VLConfig vit_l_14_336_config() {
+    VLConfig vl;
+    vl.vision = {.hidden_size = 1024, .intermediate_size = 4096, .num_layers = 24, .num_heads = 16, .image_size = 336,
+                 .patch_size = 14, .num_channels = 3, .hidden_act = "gelu", .layer_norm_eps = 1e-5};
+    vl.vision_feature_layer = -1;
+    vl.vision_feature_select_strategy = "default";
+    return vl;
+}
 
 struct ClipVisionTowerCuda::Impl {
     struct Layer {

@@ -27,6 +27,10 @@
 
 namespace volt::vision {
 
+// CLIP ViT-L/14-336, MiniMax-VL-01's tower (minimax01-architecture.md §5): the geometry of the synthetic benchmark
+// and of the full-size GPU test.
+VLConfig vit_l_14_336_config();
+
 class ClipVisionTowerCuda {
 public:
     // Host tensors by checkpoint name (prefix `vision_tower.vision_model.` included), any float dtype; converted to

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -242,15 +244,6 @@ TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
 }
 
 // ---- full ViT-L/14-336 geometry, random weights --------------------------------------------------------------------
-VLConfig vit_l() {
-    VLConfig vl;
-    vl.vision = {.hidden_size = 1024, .intermediate_size = 4096, .num_layers = 24, .num_heads = 16, .image_size = 336,
-                 .patch_size = 14, .num_channels = 3, .hidden_act = "gelu", .layer_norm_eps = 1e-5};
-    vl.vision_feature_layer = -1;
-    vl.vision_feature_select_strategy = "default";
-    return vl;
-}
-
 // Random bf16 weights for every spec (uniform, std `scale`): norms 1 +- 0.1, other vectors 0.05, matrices
 // 1/sqrt(fan_in) (embedding tables 1).
 std::unordered_map<std::string, Tensor> random_weights(const std::vector<WeightSpec>& specs, uint64_t seed) {
@@ -278,7 +271,7 @@ std::unordered_map<std::string, Tensor> random_weights(const std::vector<WeightS
 }
 
 TEST_F(VisionGpu, VitL336RandomWeightsOneCropMatchesTheCpuTower) {
-    const VLConfig vl = vit_l();
+    const VLConfig vl = vit_l_14_336_config();
     const auto w = random_weights(minimax_vl_vision_weight_specs(vl, 64), 5);
     auto lookup = [&w](const std::string& name) -> Expected<Tensor> {
         auto it = w.find(name);
@@ -352,17 +345,24 @@ TEST_F(VisionGpu, VoltLogitsWithAnImageOnCudaMatchesCpu) {
     ASSERT_EQ(a->shape(), b->shape());
     EXPECT_GT(a->dim(0), int64_t(ids.size()));  // the image expanded to its tokens
     const double rel = rel_fro(*a, *b);
-    int64_t same = 0;
+    // Argmax agreement on the rows whose top-2 margin is not a near tie (random weights make many near ties; a
+    // bf16 rounding flips those, as in tests/gpu/model).
+    int64_t same = 0, clear = 0;
     const int64_t V = b->dim(1);
     for (int64_t r = 0; r < b->dim(0); ++r) {
         const float* x = a->data_as<float>() + r * V;
         const float* y = b->data_as<float>() + r * V;
+        std::vector<float> top(y, y + V);
+        std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());
+        if (top[0] - top[1] <= 0.05f) continue;
+        ++clear;
         same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
     }
-    std::printf("[volt logits --image, cuda vs cpu] %lld rows: rel %.3e, argmax agreement %.4f\n",
-                (long long)b->dim(0), rel, double(same) / double(b->dim(0)));
+    const double agree = clear ? double(same) / double(clear) : 1.0;
+    std::printf("[volt logits --image, cuda vs cpu] %lld rows: rel %.3e, argmax agreement %.4f over %lld clear rows\n",
+                (long long)b->dim(0), rel, agree, (long long)clear);
     EXPECT_LE(rel, 2e-2);
-    EXPECT_GE(double(same) / double(b->dim(0)), 0.99);
+    EXPECT_GE(agree, 0.99);
     // Bad input through the CLI: an image file that does not exist is exit 3 on cuda as on cpu.
     auto bad = test::run_volt("logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
                               test::shell_quote((dir / "ids.json").string()) + " --image /nonexistent.png --out " +
