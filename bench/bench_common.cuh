@@ -92,14 +92,19 @@ struct Timer {
     }
 };
 
-// Median time of fn(i) over `reps` runs after `warmup` runs, CUDA events on the default stream.
-template <typename F>
-double median_ms(F&& fn, int warmup, int reps) {
+// Median time of fn(i) over `reps` runs after `warmup` runs, CUDA events on the default stream; before(i), untimed,
+// is enqueued ahead of each timed run (e.g. an L2 flush).
+struct NoBefore {
+    void operator()(int) const {}
+};
+template <typename F, typename B = NoBefore>
+double median_ms(F&& fn, int warmup, int reps, B&& before = {}) {
     Timer t;
     for (int i = 0; i < warmup; ++i) fn(i);
     CHECK(cudaDeviceSynchronize());
     std::vector<double> ms;
     for (int i = 0; i < reps; ++i) {
+        before(i);
         CHECK(cudaEventRecord(t.a));
         fn(warmup + i);
         CHECK(cudaEventRecord(t.b));

@@ -60,22 +60,7 @@ constexpr size_t kFlushBytes = size_t{256} << 20;
 template <typename F>
 double flush_ms(F&& fn, int warmup, int reps) {
     if (!g_flush) CHECK(cudaMalloc(&g_flush, kFlushBytes));
-    Timer t;
-    for (int i = 0; i < warmup; ++i) fn(i);
-    CHECK(cudaDeviceSynchronize());
-    std::vector<double> ms;
-    for (int i = 0; i < reps; ++i) {
-        CHECK(cudaMemsetAsync(g_flush, i & 0xff, kFlushBytes));
-        CHECK(cudaEventRecord(t.a));
-        fn(warmup + i);
-        CHECK(cudaEventRecord(t.b));
-        CHECK(cudaEventSynchronize(t.b));
-        float m = 0;
-        CHECK(cudaEventElapsedTime(&m, t.a, t.b));
-        ms.push_back(m);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
+    return median_ms(fn, warmup, reps, [](int i) { CHECK(cudaMemsetAsync(g_flush, i & 0xff, kFlushBytes)); });
 }
 
 // ---- GEMM ---------------------------------------------------------------------------------------------------------
