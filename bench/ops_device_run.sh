@@ -12,15 +12,11 @@ OUT=${OUT:-$PWD/build-gpu/out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 note() { echo "== [$(($(date +%s) - t0)) s] $*" | tee -a "$OUT/summary.txt"; }
-[[ -d .devdeps/usr ]] || python3 -c "import tarfile; tarfile.open('build-opsdeps/devdeps.tar.xz').extractall('.')"
 note "build"
 OUT=$OUT/build DEVICE_TEST_STAGES=build DEVICE_TEST_PARTS=ops DEVICE_TEST_UNIT=0 \
   DEVICE_TEST_TARGETS="volt_gpu_tests volt_ops_bench" scripts/device-test.sh >"$OUT/build_stage.log" 2>&1 ||
   { tail -40 "$OUT/build_stage.log"; note "build FAILED"; exit 1; }
-ML=$PWD/.devdeps/usr/lib/x86_64-linux-gnu
-CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
-export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread${CUDNN_LIB:+:$CUDNN_LIB}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export NCCL_NVLS_ENABLE=0
+source scripts/device-env.sh  # .devdeps, cuDNN, NCCL, NCCL_NVLS_ENABLE=0
 BIN=build-gpu/bin
 status=0
 note "GPU tests (attention, GEMM, small ops)"

@@ -50,7 +50,8 @@ struct MoeExpertsParams {
     int64_t hidden = 0;                   // H: a multiple of 8
     int64_t intermediate = 0;             // I (per expert): a multiple of 8
     int num_experts = 0;                  // E <= 256
-    int top_k = 0;                        // k <= E
+    int top_k = 0;                        // k slots per token (k may exceed E when the slots of experts held
+                                          // elsewhere carry ids outside [0, E): expert parallelism)
     const void* x = nullptr;              // [T, H] bf16, row stride x_stride
     int64_t x_stride = 0;
     const int32_t* expert_ids = nullptr;  // [T, k] device (ids outside [0, E) are skipped: their slot adds nothing)

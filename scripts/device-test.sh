@@ -30,38 +30,9 @@ status=0
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 note() { echo "== device-test: $*" | tee -a "$OUT/summary.txt"; }
 
-# ---- dependencies carried as .devdeps (headers, static gtest, OpenBLAS + libgfortran, pkgconf) -----------------------
-DEPS=$ROOT/.devdeps
-if [[ -d $DEPS/usr ]]; then
-  ML=$DEPS/usr/lib/x86_64-linux-gnu
-  for xzf in "$ML"/openblas-pthread/*.so.xz; do  # device-deps.sh ships OpenBLAS compressed
-    [[ -e $xzf && ! -e ${xzf%.xz} ]] &&
-      python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$xzf" "${xzf%.xz}"
-  done
-  export PKG_CONFIG_PATH=$ML/pkgconfig:$DEPS/usr/share/pkgconfig:$DEPS/usr/lib/pkgconfig
-  export PKG_CONFIG_SYSROOT_DIR=$DEPS  # the .pc files say prefix=/usr
-  export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export CMAKE_PREFIX_PATH=$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
-  PKGCONF=$(command -v pkg-config || true)
-  [[ -z $PKGCONF ]] && PKGCONF=$DEPS/usr/bin/pkgconf
-else
-  note "no .devdeps: relying on system packages"
-  PKGCONF=$(command -v pkg-config || echo pkg-config)
-fi
-# fla wheels (speed anchor), installed into a private target dir.
-if compgen -G "$ROOT/.whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    "$ROOT"/.whl/*.whl >"$OUT/pip.log" 2>&1 && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-
-# libcudnn.so.9 for the cuDNN SDPA path (dlopen'ed by kernels/cuda/attention_cudnn.cu).
-CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
-[[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] && export LD_LIBRARY_PATH=$CUDNN_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-
-# NCCL (the backbone across GPUs, issue 8): the toolkit's if it has one, else the PyPI nvidia-nccl package PyTorch
-# brings (headers + libnccl.so.2), passed to CMake as VOLT_NCCL_ROOT and put on LD_LIBRARY_PATH.
-NCCL_ROOT=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null)
-[[ -n $NCCL_ROOT && -d $NCCL_ROOT/lib ]] && export LD_LIBRARY_PATH=$NCCL_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# ---- dependencies: .devdeps, fla wheels, cuDNN, NCCL (LD_LIBRARY_PATH, PKGCONF, NCCL_ROOT) -------------------------
+source "$ROOT/scripts/device-env.sh"
+[[ -d $ROOT/.devdeps/usr ]] || note "no .devdeps: relying on system packages"
 
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"

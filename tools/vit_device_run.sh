@@ -8,18 +8,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/build-gpu/out}
 mkdir -p "$OUT"
-[[ -d .devdeps/usr ]] || python3 -c "import tarfile; tarfile.open('build-opsdeps/devdeps.tar.xz').extractall('.')"
 mkdir -p "$OUT/build"
 OUT="$OUT/build" DEVICE_TEST_STAGES=build DEVICE_TEST_UNIT=0 DEVICE_TEST_TARGETS="volt_gpu_vision_tests volt" \
   scripts/device-test.sh >"$OUT/build_stage.log" 2>&1 || { tail -40 "$OUT/build_stage.log"; exit 1; }
-CUDNN_LIB=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
-ML=$PWD/.devdeps/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# (found from python without .devdeps on the library path; else searched for)
-[[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] || CUDNN_LIB=$(dirname "$(find / -name 'libcudnn.so.9' -not -path '*/proc/*' 2>/dev/null | head -1)")
-echo "libcudnn: $CUDNN_LIB"
-[[ -n $CUDNN_LIB && -d $CUDNN_LIB ]] && export LD_LIBRARY_PATH=$CUDNN_LIB:$LD_LIBRARY_PATH
-export NCCL_NVLS_ENABLE=0
+source scripts/device-env.sh  # .devdeps, cuDNN (looked up before .devdeps joins the library path), NCCL
+echo "libcudnn: ${CUDNN_LIB:-not found}"
 BIN=build-gpu/bin
 status=0
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"

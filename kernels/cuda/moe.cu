@@ -446,10 +446,10 @@ Status run(const MoeRouterParams& p, cudaStream_t stream) {
 
 Status validate(const MoeExpertsParams& p) {
     if (p.num_tokens < 0 || p.hidden <= 0 || p.hidden % 8 != 0 || p.intermediate <= 0 || p.intermediate % 8 != 0 ||
-        p.num_experts <= 0 || p.num_experts > kMaxExperts || p.top_k <= 0 || p.top_k > p.num_experts)
+        p.num_experts <= 0 || p.num_experts > kMaxExperts || p.top_k <= 0 || p.top_k > kMaxExperts)
         return invalid_argument("moe_experts (CUDA): bad sizes T=", p.num_tokens, " H=", p.hidden, " I=",
                                 p.intermediate, " E=", p.num_experts, " k=", p.top_k,
-                                " (H, I multiples of 8; E <= ", kMaxExperts, "; k <= E)");
+                                " (H, I multiples of 8; E and k in 1..", kMaxExperts, ")");
     if (p.num_tokens == 0) return Status::ok();
     if (p.num_tokens * p.top_k >= 0x7fffffff) return invalid_argument("moe_experts (CUDA): too many tokens");
     if (!p.x || !p.expert_ids || !p.weights || !p.w1 || !p.w2 || !p.w3 || !p.out)
