@@ -426,7 +426,8 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     if (mode != LogitsMode::kNone) {
         VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({mode == LogitsMode::kAll ? n : 1, V}, DType::kF32));
     }
-    const int64_t chunk = chunk_tokens();
+    // Short inputs (decode steps) run as one piece without asking every GPU for its free memory.
+    const int64_t chunk = n <= kMinChunkTokens ? n : chunk_tokens();
     StopPoint stop(cancelled, gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
         return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr,
@@ -520,7 +521,7 @@ int64_t MiniMaxTextModelCuda::chunk_tokens() const {
         if (cudaSetDevice(rk->device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
             return 8192;
         const int64_t fit = static_cast<int64_t>(0.7 * double(free_b)) / per_token;
-        tokens = std::min(tokens, std::clamp<int64_t>(fit / 256 * 256, 1024, kMaxChunkTokens));
+        tokens = std::min(tokens, std::clamp<int64_t>(fit / 256 * 256, kMinChunkTokens, kMaxChunkTokens));
     }
     return tokens;
 }

@@ -45,6 +45,7 @@ public:
     // layers on cuDNN's SDPA (which takes a sequence without a cached prefix) and the GEMMs large; the piece actually
     // used is the largest that fits the GPU's free memory (chunk_tokens()).
     static constexpr int64_t kMaxChunkTokens = 65536;
+    static constexpr int64_t kMinChunkTokens = 1024;  // pieces are never cut smaller than this
 
     // DIR/config.json + checkpoint, checked against the model's weight table first (all problems at once); the
     // weights are converted to bf16 (the router's gate to fp32) and uploaded, each GPU reading only its slices of
@@ -115,7 +116,7 @@ private:
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
     Status on_ranks(const std::function<Status(int rank)>& fn) const;
     // Tokens per piece: kMaxChunkTokens, or fewer when the activations of that many would not fit in 70% of some
-    // GPU's free memory (at least 1024); the same on every GPU, so they make the same collectives.
+    // GPU's free memory (at least kMinChunkTokens); the same on every GPU, so they make the same collectives.
     int64_t chunk_tokens() const;
 
     TextConfig config_;
