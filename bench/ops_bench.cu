@@ -25,6 +25,7 @@
 #include "kernels/norm_cuda.h"
 #include "kernels/rope_cuda.h"
 #include "kernels/sampling_cuda.h"
+#include "sdk/dtype.h"
 
 namespace {
 
@@ -142,6 +143,24 @@ void bench_moe(bool quick) {
         w3[e] = w + (3 * e + 1) * per;
         w2[e] = w + (3 * e + 2) * per;
     }
+    // The same experts as FP8 (e4m3 bytes + 128 x 128 block scales, quantised here): 5.4 GB.
+    const int64_t sc = vc::fp8_scale_count(I, H);  // = fp8_scale_count(H, I) at these sizes (both multiples of 128)
+    auto* wq = dalloc<uint8_t>(3 * E * per);
+    auto* ws8 = dalloc<float>(3 * E * sc);
+    std::vector<const void*> q1(E), q3(E), q2(E);
+    std::vector<const float*> s1(E), s3(E), s2(E);
+    for (int e = 0; e < E; ++e) {
+        for (int m = 0; m < 3; ++m) {
+            const bool down = m == 2;
+            CHECK_STATUS(vc::run(vc::Fp8QuantizeParams{.rows = down ? H : I, .cols = down ? I : H,
+                                                       .in = w + (3 * e + m) * per, .out = wq + (3 * e + m) * per,
+                                                       .scales = ws8 + (3 * e + m) * sc},
+                                 nullptr));
+        }
+        q1[e] = wq + (3 * e) * per, q3[e] = wq + (3 * e + 1) * per, q2[e] = wq + (3 * e + 2) * per;
+        s1[e] = ws8 + (3 * e) * sc, s3[e] = ws8 + (3 * e + 1) * sc, s2[e] = ws8 + (3 * e + 2) * sc;
+    }
+    CHECK(cudaDeviceSynchronize());
     auto* wg = dalloc<float>(E * H);
     fill_normal_f32<<<1024, 256>>>(wg, E * H, 12, 1.0f / std::sqrt(float(H)));
     CHECK(cudaGetLastError());
@@ -180,9 +199,32 @@ void bench_moe(bool quick) {
               "\"router_ms\": %.4f, \"total_ms\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f, \"w13_fused\": true}",
               (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm", ms, router_ms,
               total_ms, flops / ms / 1e9, bytes / ms / 1e9);
-        dfree(x, out, ids, wts, logits, ws);
+        // FP8 experts, same routing and inputs (same process, right after the bf16 row): time, bytes moved, and how
+        // far the output moves from the bf16 one.
+        std::vector<uint16_t> out_bf16(T * H), out_fp8(T * H);
+        CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
+        vc::MoeExpertsParams p8 = p;
+        p8.w1 = q1.data(), p8.w3 = q3.data(), p8.w2 = q2.data();
+        p8.weight_type = vc::MoeWeightType::kFp8E4M3;
+        p8.s1 = s1.data(), p8.s3 = s3.data(), p8.s2 = s2.data();
+        const size_t ws8_bytes = vc::moe_workspace_bytes(p8);
+        void* wsp8 = dalloc<char>(ws8_bytes);
+        p8.workspace = wsp8, p8.workspace_bytes = ws8_bytes;
+        const double ms8 = median_ms([&](int) { CHECK_STATUS(vc::run(p8, nullptr)); }, 3, T >= 1024 ? 10 : 50);
+        CHECK(cudaMemcpy(out_fp8.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < T * H; ++i) {
+            const double a = volt::bf16_to_f32(out_fp8[i]), b = volt::bf16_to_f32(out_bf16[i]);
+            num += (a - b) * (a - b), den += b * b;
+        }
+        const double bytes8 = 3.0 * touched.size() * (per + sc * 4.0) + 4.0 * T * H;
+        emitf("{\"op\": \"moe_fp8\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
+              "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e}",
+              (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", ms8, ms,
+              ms / ms8, flops / ms8 / 1e9, bytes8 / ms8 / 1e9, std::sqrt(num / std::max(den, 1e-30)));
+        dfree(x, out, ids, wts, logits, ws, wsp8);
     }
-    dfree(w, wg);
+    dfree(w, wg, wq, ws8);
 }
 
 // ---- attention ----------------------------------------------------------------------------------------------------

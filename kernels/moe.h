@@ -45,6 +45,15 @@ Status moe_route(const MoeRouteParams& p);
 // (down), weighted scatter-add. Each token's contributions are added in its top-k order, so a token's result does
 // not depend on which other tokens share the batch (beyond BLAS's own blocking).
 Status moe_experts(const MoeExpertsParams& p);
+
+// FP8 (e4m3) block-scaled weights, the twin of cuda::Fp8QuantizeParams (kernels/moe_cuda.h), bit-exact: per 128 x 128
+// block of a row-major [rows, cols] matrix, scale = amax / 448 (1 when the block is all zeros), byte =
+// fp8e4m3_saturating(w / scale) (fp32 division). scales: [ceil(rows/128), ceil(cols/128)] row-major; given_scales:
+// they are inputs. dequantize: w = e4m3 value * scale (fp32).
+uint8_t fp8e4m3_saturating(float v);  // round to nearest even; beyond +-448 (and +-inf) -> +-448; NaN -> 0x7f/0xff
+Status fp8_block_quantize(int64_t rows, int64_t cols, const float* in, uint8_t* out, float* scales,
+                          bool given_scales = false);
+Status fp8_block_dequantize(int64_t rows, int64_t cols, const uint8_t* in, const float* scales, float* out);
 }  // namespace cpu
 
 }  // namespace volt

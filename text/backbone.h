@@ -15,8 +15,10 @@ namespace volt {
 // shapes its kernels do not run; the backends' own load errors otherwise (all naming the directory).
 // `language_model_of_vl` false: VL-01 directories are refused (UNIMPLEMENTED), for commands whose ids cannot carry
 // images. `gpus` > 1 (CUDA only): the model split over GPUs device.index .. device.index + gpus - 1.
+// `fp8_experts` (CUDA only): expert weights quantised to FP8 at load (CudaTextModelOptions::fp8_experts).
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
-                                                  bool language_model_of_vl = true, int gpus = 1);
+                                                  bool language_model_of_vl = true, int gpus = 1,
+                                                  bool fp8_experts = false);
 
 // "cpu" or "cuda" with a GPU count, as the CLI takes them: the (first) device to load on. INVALID_ARGUMENT for
 // another name, a count below 1, or several GPUs with the CPU.

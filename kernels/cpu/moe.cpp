@@ -6,6 +6,7 @@
 #include "kernels/activation.h"
 #include "kernels/gemm.h"
 #include "kernels/moe.h"
+#include "sdk/dtype.h"
 #include "sdk/thread_pool.h"
 
 namespace volt {
@@ -121,6 +122,54 @@ Status moe_experts(const MoeExpertsParams& p) {
             }
         }
     }, 16);
+    return Status::ok();
+}
+
+
+// ---- FP8 (e4m3) block-scaled weights ------------------------------------------------------------------------------
+namespace {
+constexpr int64_t kFp8Block = 128;
+
+Status check_fp8_args(int64_t rows, int64_t cols, const void* in, const void* out, const float* scales,
+                      const char* what) {
+    if (rows < 0 || cols < 0) return invalid_argument(what, ": bad shape [", rows, ", ", cols, "]");
+    if (rows * cols > 0 && (!in || !out || !scales)) return invalid_argument(what, ": in, out and scales must be set");
+    return Status::ok();
+}
+}  // namespace
+
+uint8_t fp8e4m3_saturating(float v) {
+    const uint8_t b = f32_to_fp8e4m3(v);  // round to nearest even; NaN beyond 448
+    if (!std::isnan(v) && (b & 0x7f) == 0x7f) return static_cast<uint8_t>((b & 0x80) | 0x7e);  // saturate at 448
+    return b;
+}
+
+Status fp8_block_quantize(int64_t rows, int64_t cols, const float* in, uint8_t* out, float* scales,
+                          bool given_scales) {
+    VOLT_RETURN_IF_ERROR(check_fp8_args(rows, cols, in, out, scales, "fp8_block_quantize"));
+    const int64_t cb = (cols + kFp8Block - 1) / kFp8Block;
+    for (int64_t r0 = 0; r0 < rows; r0 += kFp8Block)
+        for (int64_t c0 = 0; c0 < cols; c0 += kFp8Block) {
+            const int64_t r1 = std::min(rows, r0 + kFp8Block), c1 = std::min(cols, c0 + kFp8Block);
+            float& scale = scales[(r0 / kFp8Block) * cb + c0 / kFp8Block];
+            if (!given_scales) {
+                float amax = 0.0f;
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t c = c0; c < c1; ++c) amax = std::fmax(amax, std::fabs(in[r * cols + c]));
+                scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+            }
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t c = c0; c < c1; ++c) out[r * cols + c] = fp8e4m3_saturating(in[r * cols + c] / scale);
+        }
+    return Status::ok();
+}
+
+Status fp8_block_dequantize(int64_t rows, int64_t cols, const uint8_t* in, const float* scales, float* out) {
+    VOLT_RETURN_IF_ERROR(check_fp8_args(rows, cols, in, out, scales, "fp8_block_dequantize"));
+    const int64_t cb = (cols + kFp8Block - 1) / kFp8Block;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            out[r * cols + c] = fp8e4m3_to_f32(in[r * cols + c]) * scales[(r / kFp8Block) * cb + c / kFp8Block];
     return Status::ok();
 }
 

@@ -11,12 +11,19 @@
 // warp kVecRows weight rows; the x (or intermediate) rows of up to 8 of the expert's tokens are staged in shared
 // memory per 2048-column chunk and every weight vector loaded (16 bytes, kUnroll * kVecRows in flight per lane) is
 // used against all of them. Output rows are warp-reduced at the end of the item.
+//
+// FP8 experts: the grouped GEMV loads 8 e4m3 bytes per vector instead of 8 bf16 (8-byte loads, twice the unroll so
+// the bytes in flight per lane stay 128), widens them with cvt.f16x2.e4m3x2 and multiplies by the vector's block scale
+// (a vector of 8 columns never straddles a 128-column block) before the same FMAs. The GEMM path dequantises each
+// touched expert to bf16 in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM.
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/device_common.cuh"
@@ -252,6 +259,87 @@ __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, 
     }
 }
 
+// ---- FP8 (e4m3) block-scaled weights --------------------------------------------------------------------------------
+constexpr int kQuantThreads = 256;
+constexpr int kBlk = static_cast<int>(kFp8BlockSize);
+
+// 8 e4m3 bytes (element 0 in the lowest byte) -> 8 floats times `scale`.
+__device__ __forceinline__ void unpack8_fp8(const uint2& u, float scale, float (&f)[8]) {
+    const uint32_t w[2] = {u.x, u.y};
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+                static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xffffu), __NV_E4M3);
+            const float2 v = __half22float2(__half2(h));
+            f[4 * i + 2 * j] = v.x * scale;
+            f[4 * i + 2 * j + 1] = v.y * scale;
+        }
+    }
+}
+
+// One CTA per 128 x 128 block (partial at the edges): the block's amax (unless the scale is given), then the bytes.
+// Each thread takes vectors of 8 columns (16-byte loads, 8-byte stores).
+__global__ void __launch_bounds__(kQuantThreads) fp8_quantize_kernel(const __nv_bfloat16* __restrict__ in,
+                                                                     int64_t rows, int64_t cols, uint8_t* out,
+                                                                     float* scales, bool given) {
+    __shared__ float warp_max[kQuantThreads / 32];
+    const int64_t cb = (cols + kBlk - 1) / kBlk;
+    const int64_t br = blockIdx.x / cb, bc = blockIdx.x - br * cb;
+    const int64_t r0 = br * kBlk, c0 = bc * kBlk;
+    const int nr = static_cast<int>(std::min<int64_t>(kBlk, rows - r0));
+    const int nv = static_cast<int>(std::min<int64_t>(kBlk, cols - c0)) / 8;  // vectors per row
+    const int tid = threadIdx.x;
+    float scale;
+    if (given) {
+        scale = scales[blockIdx.x];
+    } else {
+        float amax = 0.0f;
+        for (int i = tid; i < nr * nv; i += kQuantThreads) {
+            const int r = i / nv, c = (i - r * nv) * 8;
+            float f[8];
+            unpack8(*reinterpret_cast<const uint4*>(in + (r0 + r) * cols + c0 + c), f);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) amax = fmaxf(amax, fabsf(f[q]));
+        }
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
+        if ((tid & 31) == 0) warp_max[tid >> 5] = amax;
+        __syncthreads();
+        amax = warp_max[0];
+#pragma unroll
+        for (int w = 1; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
+        scale = amax > 0.0f ? __fdiv_rn(amax, kFp8E4M3Max) : 1.0f;
+        if (tid == 0) scales[blockIdx.x] = scale;
+    }
+    for (int i = tid; i < nr * nv; i += kQuantThreads) {
+        const int r = i / nv, c = (i - r * nv) * 8;
+        float f[8];
+        unpack8(*reinterpret_cast<const uint4*>(in + (r0 + r) * cols + c0 + c), f);
+        uint32_t w[2] = {0, 0};
+#pragma unroll
+        for (int q = 0; q < 8; ++q) {
+            const uint32_t b = __nv_cvt_float_to_fp8(__fdiv_rn(f[q], scale), __NV_SATFINITE, __NV_E4M3);
+            w[q / 4] |= b << (8 * (q % 4));
+        }
+        *reinterpret_cast<uint2*>(out + (r0 + r) * cols + c0 + c) = make_uint2(w[0], w[1]);
+    }
+}
+
+// bf16 out[rows, cols] = e4m3 in * block scale (the GEMM path's per-expert dequantisation).
+__global__ void fp8_dequantize_kernel(const uint8_t* __restrict__ in, const float* __restrict__ scales, int64_t rows,
+                                      int64_t cols, __nv_bfloat16* out) {
+    const int64_t vpr = cols / 8, cb = (cols + kBlk - 1) / kBlk;
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * vpr;
+         i += int64_t{gridDim.x} * blockDim.x) {
+        const int64_t r = i / vpr, c = (i - r * vpr) * 8;
+        float f[8];
+        unpack8_fp8(*reinterpret_cast<const uint2*>(in + r * cols + c), __ldg(scales + (r / kBlk) * cb + c / kBlk), f);
+        *reinterpret_cast<uint4*>(out + r * cols + c) = pack8(f);
+    }
+}
+
 // ---- grouped GEMV (decode path) -------------------------------------------------------------------------------------
 constexpr int kGemvThreads = 256;
 constexpr int kGemvWarps = kGemvThreads / 32;
@@ -261,6 +349,8 @@ constexpr int kChunk = 2048;  // columns of the staged input rows per pass (32 K
 struct GemvArgs {
     const void* w_a[kMaxExperts];  // gated: w1; down: w2
     const void* w_b[kMaxExperts];  // gated: w3
+    const float* s_a[kMaxExperts];  // FP8: the block scales of w_a, w_b
+    const float* s_b[kMaxExperts];
     const __nv_bfloat16* in;       // gated: x [T, H] (rows gathered through perm / k); down: h [rows, I] (permuted)
     int64_t in_stride;
     const int32_t* perm;
@@ -274,8 +364,11 @@ struct GemvArgs {
 };
 
 // kGated: out = SiLU(w1 x) * (w3 x), rows kR per warp from each of w1 and w3; else out = w2 x, kR rows per warp.
-template <bool kGated, int kR, int kUnroll>
+// kFp8: e4m3 weights with 128 x 128 block scales (a "vector" is then 8 bytes).
+template <bool kGated, bool kFp8, int kR, int kUnroll>
 __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a) {
+    using W = std::conditional_t<kFp8, uint8_t, __nv_bfloat16>;
+    using Vec = std::conditional_t<kFp8, uint2, uint4>;
     constexpr int kVR = kGated ? 2 * kR : kR;  // weight row vectors per warp
     constexpr int kRowsPerItem = kGemvWarps * kR;
     __shared__ __align__(16) __nv_bfloat16 sx[kTileTokens][kChunk];
@@ -287,14 +380,18 @@ __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a)
         const int64_t row0 = (item - e * items_per_expert) * kRowsPerItem + int64_t{warp} * kR;
         const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
         if (count == 0) continue;  // uniform across the CTA
-        const __nv_bfloat16* wa = static_cast<const __nv_bfloat16*>(a.w_a[e]);
-        const __nv_bfloat16* wb = kGated ? static_cast<const __nv_bfloat16*>(a.w_b[e]) : nullptr;
-        // Row pointers of this warp (rows past the end clamp to the last row; their results are not stored).
-        const __nv_bfloat16* wrow[kVR];
+        const W* wa = static_cast<const W*>(a.w_a[e]);
+        const W* wb = kGated ? static_cast<const W*>(a.w_b[e]) : nullptr;
+        // Row pointers of this warp (rows past the end clamp to the last row; their results are not stored), and
+        // with FP8 the row's block scales.
+        const W* wrow[kVR];
+        const float* srow[kVR];
+        const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
 #pragma unroll
         for (int r = 0; r < kVR; ++r) {
             const int64_t row = std::min<int64_t>(row0 + (r % kR), a.rows_out - 1);
             wrow[r] = (kGated && r >= kR ? wb : wa) + row * a.K;
+            if constexpr (kFp8) srow[r] = (kGated && r >= kR ? a.s_b[e] : a.s_a[e]) + (row / kBlk) * scale_cols;
         }
         for (int tile = 0; tile < count; tile += kTileTokens) {
             const int nt = min(kTileTokens, count - tile);
@@ -316,22 +413,27 @@ __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a)
                 }
                 __syncthreads();
                 for (int v0 = lane; v0 < nvec; v0 += 32 * kUnroll) {
-                    uint4 wv[kUnroll][kVR];
+                    Vec wv[kUnroll][kVR];
 #pragma unroll
                     for (int u = 0; u < kUnroll; ++u) {
                         const int v = v0 + u * 32;
 #pragma unroll
                         for (int r = 0; r < kVR; ++r)
-                            wv[u][r] = v < nvec ? __ldcs(reinterpret_cast<const uint4*>(wrow[r] + k0) + v)
-                                                : make_uint4(0, 0, 0, 0);
+                            wv[u][r] = v < nvec ? __ldcs(reinterpret_cast<const Vec*>(wrow[r] + k0) + v) : Vec{};
                     }
 #pragma unroll
                     for (int u = 0; u < kUnroll; ++u) {
                         const int v = v0 + u * 32;
                         if (v >= nvec) break;
                         float wf[kVR][8];
+                        if constexpr (kFp8) {
+                            const int64_t sc = (k0 + v * 8) / kBlk;
 #pragma unroll
-                        for (int r = 0; r < kVR; ++r) unpack8(wv[u][r], wf[r]);
+                            for (int r = 0; r < kVR; ++r) unpack8_fp8(wv[u][r], __ldg(srow[r] + sc), wf[r]);
+                        } else {
+#pragma unroll
+                            for (int r = 0; r < kVR; ++r) unpack8(wv[u][r], wf[r]);
+                        }
 #pragma unroll
                         for (int t = 0; t < kTileTokens; ++t) {
                             if (t >= nt) break;
@@ -378,10 +480,11 @@ __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a)
 
 constexpr int kGatedRows = 2, kGatedUnroll = 2;  // 4 weight vectors x 2 = 8 16-byte loads in flight per lane
 constexpr int kDownRows = 2, kDownUnroll = 4;    // 2 x 4 = 8
+constexpr int kGatedUnrollFp8 = 2 * kGatedUnroll, kDownUnrollFp8 = 2 * kDownUnroll;  // 8-byte loads: twice as many
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
 struct Layout {
-    size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, total = 0;
+    size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, wdq = 0, total = 0;
 };
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
@@ -403,6 +506,8 @@ Layout layout(const MoeExpertsParams& p) {
         L.b = at, at += align_up(n * p.intermediate * 2);      // SwiGLU intermediate
     }
     L.y = at, at += align_up(n * p.hidden * 2);                // expert outputs, permuted order
+    if (use_gemm(p) && p.weight_type == MoeWeightType::kFp8E4M3)  // one expert's [w1; w3] (then w2) as bf16
+        L.wdq = at, at += align_up(static_cast<size_t>(2 * p.intermediate * p.hidden * 2));
     L.total = at;
     return L;
 }
@@ -444,6 +549,23 @@ Status run(const MoeRouterParams& p, cudaStream_t stream) {
     return Status::ok();
 }
 
+Status run(const Fp8QuantizeParams& p, cudaStream_t stream) {
+    if (p.rows < 0 || p.cols < 0 || p.cols % 8 != 0)
+        return invalid_argument("fp8_quantize (CUDA): need rows >= 0 and cols a multiple of 8 (", p.rows, " x ", p.cols,
+                                ")");
+    if (p.rows == 0 || p.cols == 0) return Status::ok();
+    if (!p.in || !p.out || !p.scales) return invalid_argument("fp8_quantize (CUDA): in, out and scales must be set");
+    if (!aligned16(p.in) || !aligned16(p.out))
+        return invalid_argument("fp8_quantize (CUDA): in and out must be 16-byte aligned");
+    const int64_t blocks = fp8_scale_count(p.rows, p.cols);
+    if (blocks > 0x7fffffff) return invalid_argument("fp8_quantize (CUDA): matrix too large");
+    fp8_quantize_kernel<<<static_cast<unsigned>(blocks), kQuantThreads, 0, stream>>>(
+        static_cast<const __nv_bfloat16*>(p.in), p.rows, p.cols, static_cast<uint8_t*>(p.out), p.scales,
+        p.given_scales);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
 Status validate(const MoeExpertsParams& p) {
     if (p.num_tokens < 0 || p.hidden <= 0 || p.hidden % 8 != 0 || p.intermediate <= 0 || p.intermediate % 8 != 0 ||
         p.num_experts <= 0 || p.num_experts > kMaxExperts || p.top_k <= 0 || p.top_k > kMaxExperts)
@@ -462,6 +584,15 @@ Status validate(const MoeExpertsParams& p) {
     if (!aligned16(p.x) || !aligned16(p.out) || p.x_stride % 8 != 0 || p.out_stride % 8 != 0 ||
         (p.num_tokens > 1 && (p.x_stride < p.hidden || p.out_stride < p.hidden)))
         return invalid_argument("moe_experts (CUDA): x and out 16-byte aligned, strides >= H and multiples of 8");
+    if (p.weight_type != MoeWeightType::kBF16 && p.weight_type != MoeWeightType::kFp8E4M3)
+        return invalid_argument("moe_experts (CUDA): unknown weight type ", static_cast<int>(p.weight_type));
+    if (p.weight_type == MoeWeightType::kFp8E4M3) {
+        if (!p.s1 || !p.s3 || !p.s2)
+            return invalid_argument("moe_experts (CUDA): FP8 weights need the scale arrays s1, s3 and s2");
+        for (int e = 0; e < p.num_experts; ++e)
+            if (!p.s1[e] || !p.s3[e] || !p.s2[e])
+                return invalid_argument("moe_experts (CUDA): expert ", e, " has a null FP8 scale pointer");
+    }
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
     return Status::ok();
@@ -492,10 +623,13 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     if (!use_gemm(p)) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
+        const bool fp8 = p.weight_type == MoeWeightType::kFp8E4M3;
         GemvArgs g{};
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w1[e];
             g.w_b[e] = p.w3[e];
+            g.s_a[e] = fp8 ? p.s1[e] : nullptr;
+            g.s_b[e] = fp8 ? p.s3[e] : nullptr;
         }
         g.in = x;
         g.in_stride = p.x_stride;
@@ -508,11 +642,16 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.out = h;
         g.out_stride = I;
         const unsigned grid = static_cast<unsigned>(2 * sms);  // persistent: 2 CTAs per SM
-        gemv_kernel<true, kGatedRows, kGatedUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        if (fp8)
+            gemv_kernel<true, true, kGatedRows, kGatedUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
+        else
+            gemv_kernel<true, false, kGatedRows, kGatedUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
         VOLT_CUDA_CHECK_LAUNCH();
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;
+            g.s_a[e] = fp8 ? p.s2[e] : nullptr;
+            g.s_b[e] = nullptr;
         }
         g.in = h;
         g.in_stride = I;
@@ -520,7 +659,10 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.K = I;
         g.out = y;
         g.out_stride = H;
-        gemv_kernel<false, kDownRows, kDownUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        if (fp8)
+            gemv_kernel<false, true, kDownRows, kDownUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
+        else
+            gemv_kernel<false, false, kDownRows, kDownUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
         VOLT_CUDA_CHECK_LAUNCH();
     } else {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
@@ -548,13 +690,25 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             gp.m = c, gp.n = n, gp.k = k, gp.a = a, gp.lda = lda, gp.b = w, gp.ldb = k, gp.c = out, gp.ldc = ldc;
             return run(gp, stream);
         };
+        // FP8: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block, then w2).
+        const bool fp8 = p.weight_type == MoeWeightType::kFp8E4M3;
+        auto* wdq = reinterpret_cast<__nv_bfloat16*>(ws + L.wdq);
+        auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out) {
+            fp8_dequantize_kernel<<<ew_grid(r * cols / 8), 256, 0, stream>>>(static_cast<const uint8_t*>(q), scales, r,
+                                                                           cols, out);
+            return VOLT_CUDA_STATUS(cudaGetLastError());
+        };
         for (int e = 0; e < E; ++e) {
             const int64_t c = off[e + 1] - off[e];
             if (c == 0) continue;
             const __nv_bfloat16* xe = xp + off[e] * H;
             __nv_bfloat16* ge = gu + off[e] * 2 * I;
-            // w3 stored right after w1 (one [2I, H] allocation per expert): a single GEMM of N = 2I writes both halves.
-            if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
+            if (fp8) {
+                VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq));
+                VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq + I * H));
+                VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, wdq, ge, 2 * I));
+            } else if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
+                // w3 stored right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
                 VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I));
             } else {
                 VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I));
@@ -566,7 +720,13 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
                                  stream));
         for (int e = 0; e < E; ++e) {
             const int64_t c = off[e + 1] - off[e];
-            if (c > 0) VOLT_RETURN_IF_ERROR(expert_gemm(c, H, I, gu + off[e] * 2 * I, 2 * I, p.w2[e], y + off[e] * H, H));
+            if (c == 0) continue;
+            const void* w2 = p.w2[e];
+            if (fp8) {
+                VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq));
+                w2 = wdq;
+            }
+            VOLT_RETURN_IF_ERROR(expert_gemm(c, H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H));
         }
     }
     combine_kernel<<<ew_grid(p.num_tokens * (H / 8)), 256, 0, stream>>>(

@@ -1,4 +1,5 @@
-// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--prompt-tokens T]...
+// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--fp8-experts]
+//                [--prompt-tokens T]...
 //                [--decode-context C] [--decode-steps S] [--reps R] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
 // generated on the GPUs (no files), at any geometry:
@@ -43,6 +44,7 @@ struct E2eOptions {
     std::vector<int64_t> prompt_tokens{8192, 32768};
     int reps = 3, gpus = 1;
     bool replicate_experts = false;
+    bool fp8_experts = false;
 };
 
 // MiniMax-Text-01's geometry (minimax01-architecture.md §0; config.json of MiniMaxAI/MiniMax-Text-01).
@@ -121,7 +123,9 @@ Status bench_e2e(const E2eOptions& o) {
     VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(0));
     const auto load0 = clock_type::now();
     VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(
-                                          c, {.device = 0, .gpus = o.gpus, .replicate_experts = o.replicate_experts}, 7));
+                                          c, {.device = 0, .gpus = o.gpus, .replicate_experts = o.replicate_experts,
+                                             .fp8_experts = o.fp8_experts},
+                                          7));
     for (int d = 0; d < o.gpus; ++d) {
         VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(d));
         VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
@@ -139,10 +143,11 @@ Status bench_e2e(const E2eOptions& o) {
     j["softmax_layers"] = c.num_softmax_layers();
     j["gpus"] = o.gpus;
     j["experts"] = o.replicate_experts ? "replicated" : "spread";
+    j["expert_weights"] = o.fp8_experts ? "fp8_e4m3_block128" : "bf16";
     j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
     j["synthetic_weights_seconds"] = load_s;
-    std::printf("| e2e (%s, %lld layers, %d x %s) | value |\n|---|---|\n", o.synthetic.c_str(),
-                (long long)c.num_layers, o.gpus, prop.name);
+    std::printf("| e2e (%s, %lld layers, %d x %s%s) | value |\n|---|---|\n", o.synthetic.c_str(),
+                (long long)c.num_layers, o.gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "");
     std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
     std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
 
@@ -216,7 +221,10 @@ Status bench_e2e(const E2eOptions& o) {
     const double kv = double(c.num_softmax_layers()) * double(o.decode_context) * double(c.num_kv_heads * c.head_dim) * 2 * 2;
     const double state = double(c.num_lightning_layers()) * double(c.num_heads * c.head_dim * c.head_dim) * 4 * 2;
     const double bytes = linear_params_per_token(c) * 2 + double(c.vocab_size) * c.hidden_size * 2 + kv + state +
-                         double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4;
+                         double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4 -
+                         (o.fp8_experts ? double(c.num_layers) * double(c.experts_per_token) * 3 *
+                                              double(c.intermediate_size) * double(c.hidden_size)
+                                        : 0.0);  // FP8 experts: 1 byte per active expert weight, not 2
     // Split over G GPUs the bytes are read in parallel: the ideal is the single-GPU roofline over G (the touched
     // experts may sit on fewer GPUs than that, so with experts spread this is a lower bound).
     const double roofline_ms = bytes / (ceil.copy_tbs * 1e12) * 1e3 / o.gpus;
@@ -261,6 +269,8 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--replicate-experts", o->replicate_experts,
                   "With --gpus: every GPU holds every expert (no MoE all-reduce) instead of spreading them");
+    cmd->add_flag("--fp8-experts", o->fp8_experts,
+                  "Expert weights as FP8 (e4m3, 128 x 128 block scales), quantised on the GPU at load");
     cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     return [o, cmd]() -> int {

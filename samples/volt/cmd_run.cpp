@@ -24,6 +24,7 @@ struct RunOptions {
     float temperature = 0.7f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
     uint64_t seed = 0;
     int gpus = 1;
+    bool fp8_experts = false;
     bool verbose = false;
 };
 
@@ -52,7 +53,7 @@ Status run(const RunOptions& o) {
                   .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus, o.fp8_experts));
     VOLT_ASSIGN_OR_RETURN(ChatSession chat,
                           ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
                                                                          .max_tokens_per_image = o.max_image_tokens}));
@@ -120,6 +121,8 @@ CommandRunner add_run_command(CLI::App& app) {
     cmd->add_option("--max-context", o->max_context, "Tokens the conversation may hold (0: the model's maximum)");
     cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_flag("--fp8-experts", o->fp8_experts,
+                  "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
     cmd->add_flag("-v,--verbose", o->verbose, "Print token counts and speed to stderr");
     return [o, p, pf]() -> int {
         if (p->count() == 0 && pf->count() == 0) {

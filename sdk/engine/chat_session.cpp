@@ -32,7 +32,7 @@ const char* role_name(Role role) {
 }  // namespace
 
 Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path& dir, const LoadProgress& progress,
-                                                     Device device, int gpus) {
+                                                     Device device, int gpus, bool fp8_experts) {
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kConfig, 0.0f));
     auto model = std::make_unique<ChatModel>();
     VOLT_ASSIGN_OR_RETURN(model->info, inspect_model(dir));
@@ -46,7 +46,7 @@ Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.0f));
     model->device = device;
     model->gpus = gpus;
-    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus));
+    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus, fp8_experts));
     if (model->info.config->is_vl()) {
         VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.9f));
         VOLT_ASSIGN_OR_RETURN(model->vision, vision::VLImageEncoder::load(dir, device));  // ViT + projector there too

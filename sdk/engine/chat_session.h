@@ -50,9 +50,11 @@ struct ChatModel {
     // Text-01 and VL-01 directories (VL: the language model under "language_model."). Checks the checkpoint
     // against the config first and reports every problem at once. `device`: the CPU, or a CUDA GPU (a build with
     // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run); `gpus` > 1 splits the backbone
-    // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL).
+    // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL); `fp8_experts` (CUDA): expert
+    // weights quantised to FP8 at load.
     static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {},
-                                                     Device device = Device::cpu(), int gpus = 1);
+                                                     Device device = Device::cpu(), int gpus = 1,
+                                                     bool fp8_experts = false);
 };
 
 // Generation whose tokens come with the text that became final (complete UTF-8 characters only; empty without a

@@ -38,8 +38,11 @@ struct MiniMaxTextModelCuda::Layer {
     Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
     // MoE
     Tensor router;                       // [E_all, H] fp32 (every GPU routes every token)
-    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]
+    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]: bf16, or e4m3 bytes with fp8_experts
     std::vector<const void*> w1p, w3p, w2p;
+    std::vector<Tensor> s1, s3, s2;      // fp8_experts: E x fp32 128 x 128 block scales of w1, w3, w2
+    std::vector<const float*> s1p, s3p, s2p;
+    bool fp8 = false;
 };
 
 struct MiniMaxTextModelCuda::Rank {
@@ -113,9 +116,32 @@ Status check_fits_on_gpu(uint64_t weight_bytes, uint64_t headroom, int device, c
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device)));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemGetInfo(&free_b, &total_b)));
     if (weight_bytes + headroom <= free_b) return Status::ok();
-    return resource_exhausted(what, ": the bf16 weights need ", weight_bytes >> 20, " MiB",
+    return resource_exhausted(what, ": the weights need ", weight_bytes >> 20, " MiB",
                               headroom ? str_cat(" (+ ", headroom >> 20, " MiB for activations)") : std::string(),
                               " on GPU ", device, ", which has ", free_b >> 20, " MiB free (", advice, ")");
+}
+
+// Bytes one GPU holds for the weight `spec` of local shape `shape`: bf16 (the router's fp32 counted as 2 bytes,
+// as before), expert matrices with fp8_experts 1 byte per element plus their fp32 block scales.
+uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, bool fp8_experts) {
+    const auto n = static_cast<uint64_t>(shape.numel());
+    if (!fp8_experts || spec.component != WeightComponent::kExperts) return n * 2;
+    return n + static_cast<uint64_t>(cuda::fp8_scale_count(shape[0], shape[1])) * 4;
+}
+
+// fp8_experts: while loading, one expert's three bf16 matrices sit on the GPU before they are quantised.
+uint64_t fp8_staging_bytes(const TextConfig& c, bool fp8_experts) {
+    return fp8_experts ? static_cast<uint64_t>(3 * c.intermediate_size * c.hidden_size * 2) : 0;
+}
+
+// A bf16 [rows, cols] weight on `device` as e4m3 bytes + fp32 128 x 128 block scales (kernels/moe_cuda.h).
+Status quantize_fp8(const Tensor& w, int device, Tensor& q, Tensor& scales) {
+    const int64_t R = w.dim(0), C = w.dim(1), B = cuda::kFp8BlockSize;
+    VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({R, C}, DType::kF8E4M3, Device::cuda(device)));
+    VOLT_ASSIGN_OR_RETURN(scales, Tensor::empty({(R + B - 1) / B, (C + B - 1) / B}, DType::kF32, Device::cuda(device)));
+    return cuda::run(cuda::Fp8QuantizeParams{.rows = R, .cols = C, .in = w.data(), .out = q.data(),
+                                             .scales = scales.data_as<float>()},
+                     kStream);
 }
 
 Status blas_status(cublasStatus_t s, const char* what) {
@@ -170,8 +196,10 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     for (const ParallelMapping& m : *maps) {
         uint64_t need = 0;
         for (const WeightSpec& s : minimax_text_weight_specs(mc.text))
-            if (ck.find(prefix + s.name)) need += static_cast<uint64_t>(m.slice_of(s.name, mc.text).shape_of(s.shape).numel()) * 2;
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, 0, options.device + m.rank, ck.description(), "use more GPUs"));
+            if (ck.find(prefix + s.name))
+                need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.fp8_experts);
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, fp8_staging_bytes(mc.text, options.fp8_experts),
+                                               options.device + m.rank, ck.description(), "use more GPUs"));
     }
     const Checkpoint* ckp = &ck;
     return build(mc.text, [ckp, prefix](const std::string& name, DType dtype, const WeightSlice& slice,
@@ -204,8 +232,10 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
     // With room for activations: a synthetic model exists to be run.
     for (const ParallelMapping& m : maps) {
         uint64_t need = 0;
-        for (const auto& [name, s] : specs) need += static_cast<uint64_t>(m.slice_of(name, config).shape_of(s.shape).numel()) * 2;
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, uint64_t{2} << 30, options.device + m.rank, "synthetic model",
+        for (const auto& [name, s] : specs)
+            need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.fp8_experts);
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + fp8_staging_bytes(config, options.fp8_experts),
+                                               options.device + m.rank, "synthetic model",
                                                "use fewer layers or more GPUs"));
     }
     // Each GPU draws its own slices: the split model is a random model, not a split of one drawn whole.
@@ -279,6 +309,17 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                 VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
+                if (options.fp8_experts) {  // quantised on the GPU; the bf16 copies go when w1, w3, w2 are replaced
+                    L->fp8 = true;
+                    for (auto [w, sv, sp] : {std::tuple{&w1, &L->s1, &L->s1p}, std::tuple{&w3, &L->s3, &L->s3p},
+                                             std::tuple{&w2, &L->s2, &L->s2p}}) {
+                        Tensor q, scales;
+                        VOLT_RETURN_IF_ERROR(quantize_fp8(*w, dev, q, scales));
+                        *w = std::move(q);
+                        sp->push_back(scales.data_as<float>());
+                        sv->push_back(std::move(scales));
+                    }
+                }
                 L->w1p.push_back(w1.data());
                 L->w3p.push_back(w3.data());
                 L->w2p.push_back(w2.data());
@@ -764,6 +805,10 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.w1 = L.w1p.data();
         ep.w3 = L.w3p.data();
         ep.w2 = L.w2p.data();
+        if (L.fp8) {
+            ep.weight_type = cuda::MoeWeightType::kFp8E4M3;
+            ep.s1 = L.s1p.data(), ep.s3 = L.s3p.data(), ep.s2 = L.s2p.data();
+        }
         ep.out = mo.data();
         ep.out_stride = H;
         VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::moe_workspace_bytes(ep)));

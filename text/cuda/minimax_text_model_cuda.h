@@ -37,6 +37,9 @@ struct CudaTextModelOptions {
     int gpus = 1;                       // GPUs device .. device + gpus - 1, tensor parallel (needs NCCL when > 1)
     bool replicate_experts = false;     // true: every GPU holds every expert (no MoE all-reduce); false: spread
     bool language_model_of_vl = false;  // a MiniMax-VL-01 directory: load its language_model.* backbone
+    // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
+    // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
+    bool fp8_experts = false;
 };
 
 class MiniMaxTextModelCuda final : public CausalLM {
