@@ -45,6 +45,90 @@ struct MiniMaxTextModelCuda::Layer {
     bool fp8 = false;
 };
 
+namespace {
+
+// Pinned host memory (freed with the owner). Portable: every GPU of a split model copies into it at full speed.
+struct PinnedHost {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    PinnedHost() = default;
+    PinnedHost(const PinnedHost&) = delete;
+    PinnedHost& operator=(const PinnedHost&) = delete;
+    ~PinnedHost() {
+        if (ptr) (void)cudaFreeHost(ptr);
+    }
+    Status grow(size_t need) {
+        if (need <= bytes) return Status::ok();
+        if (ptr) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaFreeHost(ptr)));
+        ptr = nullptr, bytes = 0;
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaHostAlloc(&ptr, need, cudaHostAllocPortable)));
+        bytes = need;
+        return Status::ok();
+    }
+};
+
+// The activations of one piece on one GPU (bf16 unless noted) and the scratch its kernels share.
+struct PieceBuffers {
+    int64_t tokens = 0;  // rows allocated
+    Tensor h, xn, a, yn, mo;    // [T, H]
+    Tensor wide;                // [T, 3W]: qkv / q
+    Tensor att, gate, gated;    // [T, W]: attention output, lightning gate, norm(o) * sigmoid(gate)
+    Tensor expert_ids;          // [T, K] i32
+    Tensor expert_w;            // [T, K] f32
+    Tensor local_experts;       // [T, K] i32, experts split over GPUs: ids made local
+    Tensor square_sums;         // [T] f32, heads split over GPUs: the lightning norm statistic
+    Tensor workspace;           // grown to the largest user
+    size_t workspace_bytes = 0;
+};
+
+}  // namespace
+
+// Pinned host buffers of one size that back returned logits rows: the GPUs copy the row straight into them (no
+// pageable staging by the driver, no fresh host pages per step). A buffer comes back when the last tensor viewing it
+// goes; the deleter holds the pool, so tensors may outlive the model. At most kMax exist: a caller that keeps more
+// rows than that gets ordinary host memory for the next ones.
+class MiniMaxTextModelCuda::PinnedRowPool : public std::enable_shared_from_this<PinnedRowPool> {
+public:
+    explicit PinnedRowPool(size_t bytes) : bytes_(bytes) {}
+    ~PinnedRowPool() {
+        for (void* p : free_) (void)cudaFreeHost(p);
+    }
+    // A buffer, or null when kMax are in use.
+    Expected<std::shared_ptr<void>> take() {
+        void* p = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!free_.empty()) {
+                p = free_.back();
+                free_.pop_back();
+            } else if (made_ == kMax) {
+                return std::shared_ptr<void>();
+            } else {
+                ++made_;
+            }
+        }
+        if (!p) {
+            Status st = VOLT_CUDA_STATUS(cudaHostAlloc(&p, bytes_, cudaHostAllocPortable));
+            if (!st.is_ok()) {
+                std::lock_guard<std::mutex> lock(mu_);
+                --made_;
+                return st;
+            }
+        }
+        return std::shared_ptr<void>(p, [pool = shared_from_this()](void* q) {
+            std::lock_guard<std::mutex> lock(pool->mu_);
+            pool->free_.push_back(q);
+        });
+    }
+
+private:
+    static constexpr size_t kMax = 4;
+    const size_t bytes_;
+    std::mutex mu_;
+    std::vector<void*> free_;
+    size_t made_ = 0;
+};
+
 struct MiniMaxTextModelCuda::Rank {
     int device = 0;
     ParallelMapping map;
@@ -55,11 +139,19 @@ struct MiniMaxTextModelCuda::Rank {
     Tensor final_norm;                // [H] bf16
     Tensor lm_head;                   // [V_r, H] bf16 (the embedding slice when tied)
     void* blas = nullptr;             // cublasHandle_t for the fp32-output lm_head GEMM
+    // Kept across forwards (calls are serialised and only this GPU's thread touches them), so a decode step
+    // allocates nothing and copies to the device without waiting: the activations of short pieces
+    // (<= kSmallPieceTokens tokens), one fp32 logits row [V_r], and the ids plus each piece's KV length staged in
+    // pinned memory, sent in one asynchronous copy to `inputs_dev` (`inputs_sent` marks its completion).
+    mutable PieceBuffers small;
+    mutable Tensor logits_row;
+    mutable PinnedHost inputs_host;
+    mutable Tensor inputs_dev;  // i32
+    mutable cudaEvent_t inputs_sent = nullptr;
     ~Rank() {
-        if (blas) {
-            (void)cudaSetDevice(device);
-            cublasDestroy(static_cast<cublasHandle_t>(blas));
-        }
+        (void)cudaSetDevice(device);
+        if (inputs_sent) cudaEventDestroy(inputs_sent);
+        if (blas) cublasDestroy(static_cast<cublasHandle_t>(blas));
     }
 };
 
@@ -107,6 +199,30 @@ Expected<Tensor> device_buffer(int64_t elements, DType dtype, int device) {
 }
 
 uint16_t* bf16(const Tensor& t) { return static_cast<uint16_t*>(t.data()); }
+
+// `b` sized for pieces of up to T tokens (kept when it already is): W this GPU's attention width, K experts per token.
+Status reserve_piece(PieceBuffers& b, int64_t T, int64_t H, int64_t W, int64_t K, bool split_heads,
+                     bool split_experts, int dev) {
+    if (T <= b.tokens) return Status::ok();
+    b.tokens = 0;  // stays 0 unless every buffer is allocated
+    for (Tensor* t : {&b.h, &b.xn, &b.a, &b.yn, &b.mo}) {
+        VOLT_ASSIGN_OR_RETURN(*t, device_buffer(T * H, DType::kBF16, dev));
+    }
+    VOLT_ASSIGN_OR_RETURN(b.wide, device_buffer(T * 3 * W, DType::kBF16, dev));
+    for (Tensor* t : {&b.att, &b.gate, &b.gated}) {
+        VOLT_ASSIGN_OR_RETURN(*t, device_buffer(T * W, DType::kBF16, dev));
+    }
+    VOLT_ASSIGN_OR_RETURN(b.expert_ids, device_buffer(T * K, DType::kI32, dev));
+    VOLT_ASSIGN_OR_RETURN(b.expert_w, device_buffer(T * K, DType::kF32, dev));
+    if (split_experts) {
+        VOLT_ASSIGN_OR_RETURN(b.local_experts, device_buffer(T * K, DType::kI32, dev));
+    }
+    if (split_heads) {
+        VOLT_ASSIGN_OR_RETURN(b.square_sums, device_buffer(T, DType::kF32, dev));
+    }
+    b.tokens = T;
+    return Status::ok();
+}
 
 // RESOURCE_EXHAUSTED (naming `what` and the numbers) unless `weight_bytes` plus `headroom` fit in the device's free
 // memory: checked before anything is uploaded or generated. Makes `device` current.
@@ -464,8 +580,16 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     const int64_t n = input.dim(0), V = config_.vocab_size;
     VOLT_RETURN_IF_ERROR(cache.reserve(cache.length() + n));
     Tensor logits;
-    if (mode != LogitsMode::kNone) {
-        VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({mode == LogitsMode::kAll ? n : 1, V}, DType::kF32));
+    const int64_t rows = mode == LogitsMode::kAll ? n : 1;
+    if (mode != LogitsMode::kNone && rows == 1) {
+        // One row (decode steps, prompts): into a pinned buffer the caller's tensor keeps.
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device())));
+        if (!logits_rows_) logits_rows_ = std::make_shared<PinnedRowPool>(static_cast<size_t>(V) * sizeof(float));
+        VOLT_ASSIGN_OR_RETURN(std::shared_ptr<void> row, logits_rows_->take());
+        if (row) logits = Tensor::borrow(row.get(), {1, V}, DType::kF32, Device::cpu(), row);
+    }
+    if (mode != LogitsMode::kNone && !logits.data()) {
+        VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({rows, V}, DType::kF32));
     }
     // Short inputs (decode steps) run as one piece without asking every GPU for its free memory.
     const int64_t chunk = n <= kMinChunkTokens ? n : chunk_tokens();
@@ -484,36 +608,61 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     const int dev = rk.device;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
     const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size, Vr = rk.vocab.size;
-    // The whole input on this GPU at once (ids, or the embeddings as bf16).
-    Tensor dev_input;
-    if (from_ids) {
-        VOLT_ASSIGN_OR_RETURN(dev_input, input.to(Device::cuda(dev)));
-    } else {
-        VOLT_ASSIGN_OR_RETURN(dev_input, upload(input, DType::kBF16, dev));
+    const int64_t pieces = (n + chunk - 1) / chunk, past = cache.length();
+    // The KV length after each piece, then the ids: staged in pinned memory and sent in one asynchronous copy (the
+    // last forward's copy out of the staging buffer has finished before it is written again).
+    const int64_t staged = pieces + (from_ids ? n : 0);
+    if (!rk.inputs_sent)
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&rk.inputs_sent, cudaEventDisableTiming)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(rk.inputs_sent)));
+    if (rk.inputs_host.bytes < static_cast<size_t>(staged) * sizeof(int32_t)) {
+        const int64_t cap = std::max<int64_t>(staged, 64);
+        VOLT_RETURN_IF_ERROR(rk.inputs_host.grow(static_cast<size_t>(cap) * sizeof(int32_t)));
+        VOLT_ASSIGN_OR_RETURN(rk.inputs_dev, device_buffer(cap, DType::kI32, dev));
+    }
+    auto* staging = static_cast<int32_t*>(rk.inputs_host.ptr);
+    for (int64_t i = 0; i < pieces; ++i) staging[i] = static_cast<int32_t>(past + std::min(n, (i + 1) * chunk));
+    if (from_ids) std::copy_n(input.data_as<int32_t>(), n, staging + pieces);
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(rk.inputs_dev.data(), staging,
+                                                          static_cast<size_t>(staged) * sizeof(int32_t),
+                                                          cudaMemcpyHostToDevice, kStream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
+    const int32_t* kv_lens = rk.inputs_dev.data_as<int32_t>();
+    Tensor embeds;  // the whole input on this GPU as bf16
+    if (!from_ids) {
+        VOLT_ASSIGN_OR_RETURN(embeds, upload(input, DType::kBF16, dev));
     }
     const int64_t rows = mode == LogitsMode::kAll ? n : 1;
-    Tensor logits_dev;  // this GPU's vocabulary columns [rows, V_r]
-    if (mode != LogitsMode::kNone) {
-        VOLT_ASSIGN_OR_RETURN(logits_dev, device_buffer(rows * Vr, DType::kF32, dev));
+    float* logits_dev = nullptr;  // this GPU's vocabulary columns [rows, V_r]
+    Tensor logits_rows;
+    if (mode != LogitsMode::kNone && rows == 1) {
+        if (!rk.logits_row.data()) {
+            VOLT_ASSIGN_OR_RETURN(rk.logits_row, device_buffer(Vr, DType::kF32, dev));
+        }
+        logits_dev = rk.logits_row.data_as<float>();
+    } else if (mode != LogitsMode::kNone) {
+        VOLT_ASSIGN_OR_RETURN(logits_rows, device_buffer(rows * Vr, DType::kF32, dev));
+        logits_dev = logits_rows.data_as<float>();
     }
     const size_t L = static_cast<size_t>(config_.num_layers);
     std::span<LayerCache> caches(cache.layers.data() + static_cast<size_t>(r) * L, L);
     for (int64_t c0 = 0; c0 < n; c0 += chunk) {
-        const int64_t m = std::min(chunk, n - c0);
+        const int64_t m = std::min(chunk, n - c0), piece = c0 / chunk;
         const bool last_chunk = c0 + m == n;
         float* out = nullptr;
-        if (mode == LogitsMode::kAll) out = logits_dev.data_as<float>() + c0 * Vr;
-        else if (mode == LogitsMode::kLast && last_chunk) out = logits_dev.data_as<float>();
-        const void* ids = from_ids ? static_cast<const int32_t*>(dev_input.data()) + c0 : nullptr;
-        const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(dev_input.data()) + c0 * H;
-        VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, cache.length() + c0, out, mode == LogitsMode::kAll, stop,
-                                       c0 / chunk * int64_t(L)));
+        if (mode == LogitsMode::kAll) out = logits_dev + c0 * Vr;
+        else if (mode == LogitsMode::kLast && last_chunk) out = logits_dev;
+        const void* ids = from_ids ? kv_lens + pieces + c0 : nullptr;
+        const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(embeds.data()) + c0 * H;
+        VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, past + c0, kv_lens + piece, out,
+                                       mode == LogitsMode::kAll, stop, piece * int64_t(L)));
     }
-    if (mode == LogitsMode::kNone) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
-    // This GPU's columns into the host rows (synchronous: also the end of its forward).
-    return VOLT_CUDA_STATUS(cudaMemcpy2D(host_logits + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev.data(),
-                                         static_cast<size_t>(Vr) * 4, static_cast<size_t>(Vr) * 4,
-                                         static_cast<size_t>(rows), cudaMemcpyDeviceToHost));
+    // This GPU's columns into the host rows, then the end of its forward.
+    if (mode != LogitsMode::kNone)
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
+            host_logits + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev, static_cast<size_t>(Vr) * 4,
+            static_cast<size_t>(Vr) * 4, static_cast<size_t>(rows), cudaMemcpyDeviceToHost, kStream)));
+    return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
 }
 
 Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const {
@@ -572,8 +721,8 @@ int64_t MiniMaxTextModelCuda::chunk_tokens() const {
 //   With several GPUs (sizes below are this GPU's: Hq, Hkv heads, E experts, V vocabulary rows), `a` and `mo` are
 //   partial sums completed by all-reduces, and the lightning norm's statistic is summed over GPUs before it is used.
 Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, const void* embeds_dev, int64_t T,
-                                       std::span<LayerCache> caches, int64_t past, float* logits, bool all_rows,
-                                       StopPoint* stop, int64_t first_step) const {
+                                       std::span<LayerCache> caches, int64_t past, const int32_t* kv_len,
+                                       float* logits, bool all_rows, StopPoint* stop, int64_t first_step) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
     const int64_t W = Hq * D, I = c.intermediate_size;
@@ -582,30 +731,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     const bool split_heads = rk.map.tp_size > 1, split_experts = rk.map.ep_size > 1;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const int dev = rk.device;
-    VOLT_ASSIGN_OR_RETURN(Tensor h, device_buffer(T * H, DType::kBF16, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor xn, device_buffer(T * H, DType::kBF16, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor a, device_buffer(T * H, DType::kBF16, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor yn, device_buffer(T * H, DType::kBF16, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor mo, device_buffer(T * H, DType::kBF16, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor wide, device_buffer(T * 3 * W, DType::kBF16, dev));  // qkv / q
-    VOLT_ASSIGN_OR_RETURN(Tensor att, device_buffer(T * W, DType::kBF16, dev));       // attention output
-    VOLT_ASSIGN_OR_RETURN(Tensor gate, device_buffer(T * W, DType::kBF16, dev));      // lightning gate
-    VOLT_ASSIGN_OR_RETURN(Tensor gated, device_buffer(T * W, DType::kBF16, dev));     // norm(o) * sigmoid(gate)
-    VOLT_ASSIGN_OR_RETURN(Tensor expert_ids, device_buffer(T * K, DType::kI32, dev));
-    VOLT_ASSIGN_OR_RETURN(Tensor expert_w, device_buffer(T * K, DType::kF32, dev));
-    Tensor local_experts, square_sums;  // split experts: ids made local; split heads: the lightning norm statistic
-    if (split_experts) {
-        VOLT_ASSIGN_OR_RETURN(local_experts, device_buffer(T * K, DType::kI32, dev));
-    }
-    if (split_heads) {
-        VOLT_ASSIGN_OR_RETURN(square_sums, device_buffer(T, DType::kF32, dev));
-    }
-    VOLT_ASSIGN_OR_RETURN(Tensor kv_len, device_buffer(1, DType::kI32, dev));
-    {
-        int32_t len = static_cast<int32_t>(past + T);
-        Tensor host = Tensor::borrow(&len, {1}, DType::kI32);
-        VOLT_RETURN_IF_ERROR(kv_len.copy_from(host));
-    }
+    // Short pieces reuse this GPU's kept activations; long ones hold theirs for the piece only.
+    PieceBuffers own;
+    PieceBuffers& buf = T <= kSmallPieceTokens ? rk.small : own;
+    VOLT_RETURN_IF_ERROR(reserve_piece(buf, T <= kSmallPieceTokens ? kSmallPieceTokens : T, H, W, K, split_heads,
+                                       split_experts, dev));
+    Tensor &h = buf.h, &xn = buf.xn, &a = buf.a, &yn = buf.yn, &mo = buf.mo, &wide = buf.wide, &att = buf.att;
+    Tensor &gate = buf.gate, &gated = buf.gated, &expert_ids = buf.expert_ids, &expert_w = buf.expert_w;
+    Tensor &local_experts = buf.local_experts, &square_sums = buf.square_sums;
 
     if (ids_dev) {
         VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data()));
@@ -614,9 +747,9 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, kStream)));
     }
 
-    // Scratch sized once per chunk for the largest user.
-    Tensor workspace;
-    size_t workspace_bytes = 0;
+    // Scratch grown to the largest user.
+    Tensor& workspace = buf.workspace;
+    size_t& workspace_bytes = buf.workspace_bytes;
     auto ensure_workspace = [&](size_t bytes) -> Status {
         if (bytes <= workspace_bytes) return Status::ok();
         VOLT_ASSIGN_OR_RETURN(workspace, device_buffer(static_cast<int64_t>(bytes), DType::kU8, dev));
@@ -752,7 +885,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             ap.k = lc.k.data(), ap.k_stride_token = Hkv * D, ap.k_stride_head = D;
             ap.v = lc.v.data(), ap.v_stride_token = Hkv * D, ap.v_stride_head = D;
             ap.o = att.data(), ap.o_stride_token = Hq * D, ap.o_stride_head = D;
-            ap.kv_lens = kv_len.data_as<int32_t>();
+            ap.kv_lens = kv_len;
             ap.max_seqlen_q = T;
             ap.max_seqlen_kv = past + T;
             VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));

@@ -49,6 +49,9 @@ public:
     // used is the largest that fits the GPU's free memory (chunk_tokens()).
     static constexpr int64_t kMaxChunkTokens = 65536;
     static constexpr int64_t kMinChunkTokens = 1024;  // pieces are never cut smaller than this
+    // Pieces of at most this many tokens (decode steps, small batches) run in activations each GPU keeps across
+    // forwards; longer ones allocate theirs per piece (and give them back to the caching allocator).
+    static constexpr int64_t kSmallPieceTokens = 64;
 
     // DIR/config.json + checkpoint, checked against the model's weight table first (all problems at once); the
     // weights are converted to bf16 (the router's gate to fp32) and uploaded, each GPU reading only its slices of
@@ -77,7 +80,8 @@ public:
     // Lightning states fp32 and KV rows bf16, each GPU's heads on that GPU (layers rank-major: GPU r's layer l is
     // cache.layers[r * num_layers + l]).
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
-    // ids on the host; logits come back to the host as fp32 (mode as in CausalLM). Calls are serialised.
+    // ids on the host; logits come back to the host as fp32 (mode as in CausalLM; a single row lives in pinned
+    // memory, reused once the returned tensor and its views are gone). Calls are serialised.
     // `cancelled` is asked before each layer is queued; while it is set, the host stays at most two layers ahead of
     // the GPU so that a stop takes effect within about two layers' time, and all GPUs stop at the same layer.
     Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
@@ -91,6 +95,7 @@ public:
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
     struct Rank;       // one GPU's part of the model
     class StopPoint;   // where every GPU stops after a cancel
+    class PinnedRowPool;  // pinned host buffers for returned logits rows
 
 private:
     MiniMaxTextModelCuda();
@@ -107,10 +112,11 @@ private:
     // `host_logits` ([rows, V] fp32, null for kNone).
     Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
                     float* host_logits, StopPoint* stop) const;
-    // `first_step`: the index of this piece's first layer among all layers of the forward (piece * layers).
+    // `first_step`: the index of this piece's first layer among all layers of the forward (piece * layers);
+    // `kv_len_dev`: past + T on the GPU (the softmax layers' key count).
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
-                     std::span<LayerCache> caches, int64_t past, float* logits_dev, bool all_rows, StopPoint* stop,
-                     int64_t first_step) const;
+                     std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
+                     bool all_rows, StopPoint* stop, int64_t first_step) const;
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
     // its rows, zeros elsewhere, then the sum over GPUs).
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
@@ -127,6 +133,7 @@ private:
     std::unique_ptr<NcclGroup> comm_;       // null with one GPU
     std::unique_ptr<RankThreads> threads_;  // null with one GPU
     mutable std::mutex mu_;
+    mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first one-row forward (under mu_)
 };
 
 }  // namespace volt
