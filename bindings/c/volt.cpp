@@ -102,14 +102,18 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
         if (p.device != VOLT_DEVICE_CPU && p.device != VOLT_DEVICE_CUDA)
             return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.device " + std::to_string(p.device) + " is not a volt_device");
         volt::Device device = volt::Device::cpu();
+        int gpus = 1;
         if (p.device == VOLT_DEVICE_CUDA) {
             if (p.num_gpus < 0 || (p.num_gpus > 0 && !p.gpu_ids))
                 return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.num_gpus " + std::to_string(p.num_gpus) +
                                                        " needs gpu_ids with that many entries");
-            if (p.num_gpus > 1)
-                return fail(VOLT_UNIMPLEMENTED, "volt_model_load: one model across " + std::to_string(p.num_gpus) +
-                                                    " GPUs is not available yet; pass one GPU");
-            device = volt::Device::cuda(p.num_gpus == 1 ? p.gpu_ids[0] : 0);
+            for (int32_t i = 1; i < p.num_gpus; ++i)
+                if (p.gpu_ids[i] != p.gpu_ids[0] + i)
+                    return fail(VOLT_UNIMPLEMENTED, "volt_model_load: gpu_ids must be consecutive and ascending (e.g. "
+                                                    "2, 3, 4, 5) to split a model; entry " + std::to_string(i) +
+                                                    " is " + std::to_string(p.gpu_ids[i]));
+            device = volt::Device::cuda(p.num_gpus >= 1 ? p.gpu_ids[0] : 0);
+            gpus = std::max<int32_t>(p.num_gpus, 1);
         }
         volt::LoadProgress progress;
         if (p.progress) {
@@ -120,7 +124,7 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
                 return volt::Status::ok();
             };
         }
-        auto chat = volt::ChatModel::load(p.path, progress, device);
+        auto chat = volt::ChatModel::load(p.path, progress, device, gpus);
         if (!chat) return fail(chat.status());
         *out_model = new volt_model{std::move(chat).value()};
         return VOLT_OK;

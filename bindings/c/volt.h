@@ -111,10 +111,14 @@ typedef int32_t (*volt_progress_fn)(void* user_data, volt_load_phase phase, floa
 typedef struct volt_model_params {
     uint32_t struct_size;
     const char* path;            /* model directory (config.json, safetensors, tokenizer.json); required */
-    volt_device device;          /* VOLT_DEVICE_CPU (default) or VOLT_DEVICE_CUDA: the text backbone on one GPU
-                                  * (bf16; the vision path stays on the CPU). CUDA in a build without it, more than
-                                  * one GPU, or shapes the CUDA kernels do not run (head_dim != 128): UNIMPLEMENTED */
-    const int32_t* gpu_ids;      /* CUDA devices to use (NULL: device 0); copied during the call */
+    volt_device device;          /* VOLT_DEVICE_CPU (default) or VOLT_DEVICE_CUDA: the model on the GPU(s) (bf16).
+                                  * CUDA in a build without it, or shapes the CUDA kernels do not run
+                                  * (head_dim != 128): UNIMPLEMENTED */
+    const int32_t* gpu_ids;      /* CUDA devices to use (NULL: device 0); copied during the call. Several ids
+                                  * (consecutive and ascending, e.g. 0, 1) split the text backbone over those GPUs
+                                  * (heads, projections and vocabulary; experts spread; NCCL): UNIMPLEMENTED for
+                                  * other lists, for a build without NCCL, or head counts the GPU count does not
+                                  * divide; INVALID_ARGUMENT for GPUs that do not exist */
     int32_t num_gpus;
     volt_progress_fn progress;   /* may be NULL */
     void* progress_user_data;

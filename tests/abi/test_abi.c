@@ -95,6 +95,20 @@ static void test_null_and_bad_arguments(void) {
     volt_status s = volt_model_load(&p, &m);
     CHECK(s == VOLT_NOT_FOUND);
     CHECK(strstr(volt_last_error_message(), "/nonexistent/volt-model") != NULL);
+    /* Several GPUs must be consecutive ids; checked before any GPU is touched (also on CPU-only machines). */
+    {
+        const int32_t scattered[2] = {0, 2};
+        volt_model_params g;
+        volt_model_params_init(&g);
+        g.path = g_model_dir;
+        g.device = VOLT_DEVICE_CUDA;
+        g.gpu_ids = scattered;
+        g.num_gpus = 2;
+        CHECK(volt_model_load(&g, &m) == VOLT_UNIMPLEMENTED);
+        CHECK(strstr(volt_last_error_message(), "consecutive") != NULL);
+        g.num_gpus = -1;
+        CHECK(volt_model_load(&g, &m) == VOLT_INVALID_ARGUMENT);
+    }
     p.path = g_model_dir;
     p.struct_size = 0; /* not initialised */
     CHECK(volt_model_load(&p, &m) == VOLT_INVALID_ARGUMENT);

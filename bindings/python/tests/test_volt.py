@@ -132,3 +132,10 @@ def test_device_choice_is_checked():
         with pytest.raises(volt.VoltError) as e:
             volt.Model(TINY, device="cuda")
         assert e.value.status in (volt.Status.INVALID_ARGUMENT, volt.Status.UNIMPLEMENTED)
+    # Splitting over GPUs takes consecutive ids; the list is checked before any GPU is touched.
+    with pytest.raises(volt.VoltError) as e:
+        volt.Model(TINY, device="cuda", gpu=[0, 2])
+    assert e.value.status == volt.Status.UNIMPLEMENTED and "consecutive" in str(e.value)
+    with pytest.raises(volt.VoltError) as e:
+        volt.Model(TINY, device="cuda", gpu=[])
+    assert e.value.status == volt.Status.INVALID_ARGUMENT

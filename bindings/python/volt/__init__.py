@@ -166,8 +166,9 @@ class Model:
     """A loaded model (immutable, shareable between threads and sessions)."""
 
     def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None,
-                 device: str = "cpu", gpu: int = 0):
-        """device "cpu", or "cuda" (the text backbone on GPU `gpu`; a build with CUDA)."""
+                 device: str = "cpu", gpu: int | Sequence[int] = 0):
+        """device "cpu", or "cuda" (a build with CUDA): the model on GPU `gpu`, or split over the GPUs listed
+        (consecutive ids, e.g. [0, 1]; NCCL)."""
         lib = _lib()
         params = _abi.ModelParams()
         lib.volt_model_params_init(ctypes.byref(params))
@@ -175,11 +176,14 @@ class Model:
         params.path = self._path
         if device not in ("cpu", "cuda"):
             raise VoltError(Status.INVALID_ARGUMENT, f"device {device!r}: expected 'cpu' or 'cuda'")
-        self._gpu_ids = (ctypes.c_int32 * 1)(gpu)
+        ids = [gpu] if isinstance(gpu, int) else [int(g) for g in gpu]
+        if not ids:
+            raise VoltError(Status.INVALID_ARGUMENT, "gpu: an empty list of GPUs")
+        self._gpu_ids = (ctypes.c_int32 * len(ids))(*ids)
         if device == "cuda":
             params.device = 1
             params.gpu_ids = self._gpu_ids
-            params.num_gpus = 1
+            params.num_gpus = len(ids)
         cb = None
         if progress is not None:
             # The callback returns True to continue; the C side wants nonzero to abort.
