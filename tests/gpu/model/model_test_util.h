@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <span>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sdk/engine/session.h"
 #include "sdk/safetensors.h"
 #include "sdk/tensor.h"
 #include "text/minimax_text_weights.h"
@@ -161,6 +164,44 @@ inline std::filesystem::path write_model_dir(const TextConfig& c, const std::uno
         {"tie_word_embeddings", false}, {"torch_dtype", "bfloat16"}};
     std::ofstream(dir / "config.json") << j.dump(1);
     return dir;
+}
+
+// Prefill in two pieces (the second continues from the cached states and KV rows), 16 decode steps fed with the
+// reference's greedy tokens so both run the same sequence (continuous routing expected: every row must match), then
+// a fork of `model`'s session must continue bitwise like the original.
+inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const CausalLM& model, int64_t vocab,
+                                                const std::string& label) {
+    const auto ids = random_ids(300, vocab, 9);
+    auto cs = Session::create(reference);
+    auto gs = Session::create(model);
+    ASSERT_TRUE(cs && gs);
+    auto span = std::span<const int32_t>(ids);
+    ASSERT_TRUE(cs->append(span.first(200)) && gs->append(span.first(200)));
+    auto ref = cs->append(span.subspan(200), LogitsMode::kAll);
+    auto got = gs->append(span.subspan(200), LogitsMode::kAll);
+    ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
+    expect_close(*got, *ref, (label + "second prefill piece after 200 cached").c_str(), false);
+    Tensor ref_rows = *Tensor::empty({16, vocab}, DType::kF32);
+    Tensor got_rows = *Tensor::empty({16, vocab}, DType::kF32);
+    Tensor last = cs->last_logits();
+    for (int step = 0; step < 16; ++step) {
+        const float* row = last.data_as<float>();
+        const int32_t next[1] = {int32_t(std::max_element(row, row + vocab) - row)};
+        auto r = cs->append(next);
+        auto g = gs->append(next);
+        ASSERT_TRUE(r && g) << (g ? r.status() : g.status()).to_string();
+        std::copy_n(r->data_as<float>(), vocab, ref_rows.data_as<float>() + step * vocab);
+        std::copy_n(g->data_as<float>(), vocab, got_rows.data_as<float>() + step * vocab);
+        last = *r;
+    }
+    expect_close(got_rows, ref_rows, (label + "16 decode steps").c_str(), false);
+    auto fork = gs->fork();
+    ASSERT_TRUE(fork) << fork.status().to_string();
+    const int32_t one[1] = {7};
+    auto a = gs->append(one);
+    auto b = fork->append(one);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
 }
 
 }  // namespace volt::gpu_model_test

@@ -86,40 +86,7 @@ TEST_F(TextModelGpu, DecodeAndPrefixReuseFollowTheCpu) {
     const TextConfig c = synthetic_config(true, 4);  // continuous routing: every row must match
     Models m = make_models(c);
     ASSERT_TRUE(m.cpu && m.gpu);
-    const auto ids = random_ids(300, c.vocab_size, 9);
-    auto cs = Session::create(*m.cpu);
-    auto gs = Session::create(*m.gpu);
-    ASSERT_TRUE(cs && gs);
-    // Prefill in two pieces (the second continues from the cached states and KV rows), then 16 decode steps fed
-    // with the CPU's greedy tokens so both run the same sequence.
-    auto span = std::span<const int32_t>(ids);
-    ASSERT_TRUE(cs->append(span.first(200)) && gs->append(span.first(200)));
-    auto ref = cs->append(span.subspan(200), LogitsMode::kAll);
-    auto got = gs->append(span.subspan(200), LogitsMode::kAll);
-    ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
-    expect_close(*got, *ref, "second prefill piece after 200 cached", false);
-    Tensor ref_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
-    Tensor got_rows = *Tensor::empty({16, c.vocab_size}, DType::kF32);
-    Tensor last = cs->last_logits();
-    for (int step = 0; step < 16; ++step) {
-        const float* row = last.data_as<float>();
-        const int32_t next[1] = {int32_t(std::max_element(row, row + c.vocab_size) - row)};
-        auto r = cs->append(next);
-        auto g = gs->append(next);
-        ASSERT_TRUE(r && g) << (g ? r.status() : g.status()).to_string();
-        std::copy_n(r->data_as<float>(), c.vocab_size, ref_rows.data_as<float>() + step * c.vocab_size);
-        std::copy_n(g->data_as<float>(), c.vocab_size, got_rows.data_as<float>() + step * c.vocab_size);
-        last = *r;
-    }
-    expect_close(got_rows, ref_rows, "16 decode steps", false);
-    // A fork on the GPU continues like the original.
-    auto fork = gs->fork();
-    ASSERT_TRUE(fork) << fork.status().to_string();
-    const int32_t one[1] = {7};
-    auto a = gs->append(one);
-    auto b = fork->append(one);
-    ASSERT_TRUE(a && b);
-    EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
+    expect_prefix_reuse_decode_and_fork(*m.cpu, *m.gpu, c.vocab_size, "");
 }
 
 TEST_F(TextModelGpu, LongPrefillAndEmbeddingsInput) {
