@@ -535,10 +535,10 @@ Expected<Tensor> MiniMaxTextModelCuda::forward_embeddings(const Tensor& embeds, 
     return run(embeds, /*from_ids=*/false, cache, mode, cancelled);
 }
 
-// Where every GPU stops after a cancel. Each rank asks before queueing layer `step` (counted over the whole
-// forward); a rank that has asked about step p may have queued layer p with its collectives, so once the cancel is
-// seen the stop is put after the furthest layer any other rank has started (or at the asker's own step when no
-// other rank is that far), and every rank stops there: no rank waits in a collective the others never join.
+// Where every GPU stops after a cancel. Each rank asks before queueing half-layer `step` (attention or MoE, counted
+// over the whole forward); a rank that has asked about step p may have queued step p with its collectives, so once
+// the cancel is seen the stop is put after the furthest step any other rank has started (or at the asker's own step
+// when no other rank is that far), and every rank stops there: no rank waits in a collective the others never join.
 class MiniMaxTextModelCuda::StopPoint {
 public:
     StopPoint(const CancelCheck& cancelled, int ranks) : cancelled_(cancelled), asked_(size_t(ranks), -1) {}
@@ -758,10 +758,21 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     };
 
     const void* pending = nullptr;
-    // While a stop can come, the host stays within two layers of the GPU (events of the last two layers queued), so
-    // the stop is not behind a long queue of already launched work; decode steps (T == 1) are short enough as is.
+    // A stop is asked before each half of a layer (attention, then the MoE): steps 2l and 2l + 1 of this piece. While
+    // one can come, the host stays within two half-layers of the GPU (events of the last two queued), so a stop is not
+    // behind a long queue of launched work (a half-layer of a 64K-token piece is ~40 ms on an H200); decode steps
+    // (T == 1) are short enough as is.
     const bool bounded = stop->active() && T > 1;
     cudaEvent_t layer_done[2] = {nullptr, nullptr};
+    auto stop_point = [&](int64_t step, size_t l) -> Status {
+        if (bounded && step >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[step % 2])));
+        if (!stop->stop_before(rk.map.rank, 2 * first_step + step)) return Status::ok();
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));  // nothing of ours left running
+        return cancelled("stopped before ", step % 2 ? "the MoE of layer " : "layer ", l, " of a ", T, "-token piece");
+    };
+    auto step_done = [&](int64_t step) -> Status {
+        return bounded ? VOLT_CUDA_STATUS(cudaEventRecord(layer_done[step % 2], kStream)) : Status::ok();
+    };
     struct EventsGuard {
         cudaEvent_t* e;
         ~EventsGuard() {
@@ -772,11 +783,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     if (bounded)
         for (auto& e : layer_done) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)));
     for (size_t l = 0; l < rk.layers.size(); ++l) {
-        if (bounded && l >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[l % 2])));
-        if (stop->stop_before(rk.map.rank, first_step + int64_t(l))) {
-            VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));  // nothing of ours left running
-            return cancelled("stopped before layer ", l, " of a ", T, "-token piece");
-        }
+        VOLT_RETURN_IF_ERROR(stop_point(2 * int64_t(l), l));
         const Layer& L = *rk.layers[l];
         LayerCache& lc = caches[l];
         cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
@@ -896,6 +903,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         }
         // Row-parallel output projections: each GPU holds its heads' share of the sum.
         if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
+        VOLT_RETURN_IF_ERROR(step_done(2 * int64_t(l)));
+        VOLT_RETURN_IF_ERROR(stop_point(2 * int64_t(l) + 1, l));
         cuda::RmsNormParams post{.num_tokens = T, .width = H, .x = a.data(), .x_stride = H,
                                  .x_beta = static_cast<float>(lightning ? c.lightning_beta : c.softmax_beta),
                                  .residual = c.postnorm ? xn.data() : h.data(), .residual_stride = H,
@@ -949,7 +958,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, kStream));
         if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
-        if (bounded) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(layer_done[l % 2], kStream)));
+        VOLT_RETURN_IF_ERROR(step_done(2 * int64_t(l) + 1));
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());

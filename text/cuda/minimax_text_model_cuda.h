@@ -82,8 +82,9 @@ public:
     Expected<SequenceCache> new_cache(int64_t max_tokens) const override;
     // ids on the host; logits come back to the host as fp32 (mode as in CausalLM; a single row lives in pinned
     // memory, reused once the returned tensor and its views are gone). Calls are serialised.
-    // `cancelled` is asked before each layer is queued; while it is set, the host stays at most two layers ahead of
-    // the GPU so that a stop takes effect within about two layers' time, and all GPUs stop at the same layer.
+    // `cancelled` is asked before each half-layer (attention, MoE) is queued; while it is set, the host stays at most
+    // two half-layers ahead of the GPU so that a stop takes effect within about one layer's time, and all GPUs stop
+    // at the same point.
     Expected<Tensor> forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
                              const CancelCheck& cancelled = {}) const override;
     // embeds: host fp32 [n, hidden] (e.g. VL-01 token embeddings with image features spliced in), run as bf16.

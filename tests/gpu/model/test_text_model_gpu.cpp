@@ -145,8 +145,8 @@ TEST_F(TextModelGpu, ModelDirectoryThroughChatModelAndCli) {
     std::filesystem::remove_all(dir);
 }
 
-// A stop between layers (the cancel check is asked before each layer is queued): CANCELLED at the layer asked
-// for, nothing left running, and the next forward on a fresh cache is bitwise the uncancelled one.
+// A stop between half-layers (the cancel check is asked before each attention and each MoE is queued): CANCELLED
+// where asked, nothing left running, and the next forward on a fresh cache is bitwise the uncancelled one.
 TEST_F(TextModelGpu, CancelBetweenLayersLeavesTheModelUsable) {
     const TextConfig c = synthetic_config(true, 4);
     Models m = make_models(c);
@@ -161,8 +161,9 @@ TEST_F(TextModelGpu, CancelBetweenLayersLeavesTheModelUsable) {
         auto r = m.gpu->forward(ids, *cache, LogitsMode::kLast, [&] { return asked++ >= stop_at; });
         ASSERT_FALSE(r);
         EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
-        EXPECT_NE(r.status().message().find("before layer " + std::to_string(stop_at)), std::string::npos)
-            << r.status().to_string();
+        // Check k is step k: before layer k/2's attention (k even) or its MoE (k odd).
+        const std::string where = (stop_at % 2 ? "before the MoE of layer " : "before layer ") + std::to_string(stop_at / 2);
+        EXPECT_NE(r.status().message().find(where), std::string::npos) << r.status().to_string();
         auto fresh = m.gpu->new_cache(3000);
         auto again = m.gpu->forward(ids, *fresh, LogitsMode::kLast, [] { return false; });
         ASSERT_TRUE(again) << again.status().to_string();
