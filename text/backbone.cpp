@@ -16,9 +16,15 @@ Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& d
         return std::unique_ptr<CausalLM>(std::move(cpu));
     }
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
-    VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = device.index, .gpus = gpus,
+    // Under a launcher (VOLT_WORLD_SIZE / mpirun's variables), this process is one of several sharing the split;
+    // its GPUs are the local_rank-th group of `gpus` from device.index.
+    auto processes = ProcessGroup::from_environment();
+    if (!processes) return processes.status().with_context(dir.string());
+    const int first = device.index + (processes->size > 1 ? processes->local_rank * gpus : 0);
+    VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = first, .gpus = gpus,
                                                                      .language_model_of_vl = language_model_of_vl,
-                                                                     .fp8_experts = fp8_experts}));
+                                                                     .fp8_experts = fp8_experts,
+                                                                     .processes = *processes}));
     return std::unique_ptr<CausalLM>(std::move(gpu));
 #else
     return unimplemented(dir.string(), ": this build has no CUDA backend (configured without CUDA); use the CPU");

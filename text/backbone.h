@@ -14,7 +14,9 @@ namespace volt {
 // INVALID_ARGUMENT for a CUDA device that does not exist; UNIMPLEMENTED for CUDA in a build without it or for
 // shapes its kernels do not run; the backends' own load errors otherwise (all naming the directory).
 // `language_model_of_vl` false: VL-01 directories are refused (UNIMPLEMENTED), for commands whose ids cannot carry
-// images. `gpus` > 1 (CUDA only): the model split over GPUs device.index .. device.index + gpus - 1.
+// images. `gpus` > 1 (CUDA only): the model split over GPUs device.index .. device.index + gpus - 1. Under a launcher
+// that sets VOLT_WORLD_SIZE / VOLT_RANK (or mpirun's OMPI_COMM_WORLD_*), the split spans every process's GPUs
+// (sdk/nccl_group.h ProcessGroup); each process then runs the same calls on the same inputs.
 // `fp8_experts` (CUDA only): expert weights quantised to FP8 at load (CudaTextModelOptions::fp8_experts).
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
                                                   bool language_model_of_vl = true, int gpus = 1,

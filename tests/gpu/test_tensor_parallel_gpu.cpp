@@ -117,8 +117,8 @@ TEST_F(TensorParallelGpu, NcclGroupSumsOverTheGpusAndAborts) {
         DevBuf<float> buf(n);
         DevBuf<uint16_t> buf16(n);
         if (!buf.upload(x) || !buf16.upload(test::to_bf16(x))) return internal_error("upload");
-        VOLT_RETURN_IF_ERROR((*group)->all_reduce_sum(r, buf.ptr, n, DType::kF32, nullptr));
-        VOLT_RETURN_IF_ERROR((*group)->all_reduce_sum(r, buf16.ptr, n, DType::kBF16, nullptr));
+        VOLT_RETURN_IF_ERROR((*group)->all_reduce(r, buf.ptr, n, DType::kF32, nullptr));
+        VOLT_RETURN_IF_ERROR((*group)->all_reduce(r, buf16.ptr, n, DType::kBF16, nullptr));
         if (cudaDeviceSynchronize() != cudaSuccess) return internal_error("sync");
         got[r] = buf.download();
         got_bf16[r] = buf16.download();
@@ -132,10 +132,10 @@ TEST_F(TensorParallelGpu, NcclGroupSumsOverTheGpusAndAborts) {
             ASSERT_EQ(bf16_to_f32(got_bf16[r][i]), float(gpus * (i % 7)) + rank_sum) << "rank " << r;
         }
     }
-    EXPECT_EQ((*group)->all_reduce_sum(0, nullptr, 1, DType::kI32, nullptr).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ((*group)->all_reduce(0, nullptr, 1, DType::kF64, nullptr).code(), StatusCode::kInvalidArgument);
     (*group)->abort();
     EXPECT_TRUE((*group)->aborted());
-    EXPECT_EQ((*group)->all_reduce_sum(0, nullptr, 1, DType::kF32, nullptr).code(), StatusCode::kInternal);
+    EXPECT_EQ((*group)->all_reduce(0, nullptr, 1, DType::kF32, nullptr).code(), StatusCode::kInternal);
     const int twice[2] = {0, 0};
     EXPECT_EQ(NcclGroup::create(twice).status().code(), StatusCode::kInvalidArgument);
 }

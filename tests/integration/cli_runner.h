@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,9 +23,14 @@ inline std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
-inline CliResult run_volt(const std::string& args) {
-    const auto err_path = std::filesystem::temp_directory_path() / ("volt-cli-err-" + std::to_string(::getpid()));
-    const std::string cmd = shell_quote(VOLT_CLI_PATH) + " " + args + " 2>" + shell_quote(err_path.string());
+// `env`: variable assignments put before the command (e.g. "VOLT_RANK=1 VOLT_WORLD_SIZE=2"). Safe to call from
+// several threads at once (each run has its own stderr file).
+inline CliResult run_volt(const std::string& args, const std::string& env = "") {
+    static std::atomic<int> serial{0};
+    const auto err_path = std::filesystem::temp_directory_path() /
+                          ("volt-cli-err-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
+    const std::string cmd =
+        (env.empty() ? "" : env + " ") + shell_quote(VOLT_CLI_PATH) + " " + args + " 2>" + shell_quote(err_path.string());
     CliResult r;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return r;

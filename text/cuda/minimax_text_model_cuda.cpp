@@ -291,9 +291,13 @@ Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const Text
         return invalid_argument(o.gpus == 1 ? str_cat("CUDA device ", o.device)
                                             : str_cat("GPUs ", o.device, "..", o.device + o.gpus - 1),
                                 " do not exist (this machine has ", count, " GPUs)");
+    if (o.processes.size < 1 || o.processes.rank < 0 || o.processes.rank >= o.processes.size)
+        return invalid_argument("process ", o.processes.rank, " of ", o.processes.size);
+    // Process p holds ranks p * gpus .. p * gpus + gpus - 1 of the split over every process's GPUs.
+    const int tp = o.gpus * o.processes.size;
     std::vector<ParallelMapping> maps;
-    for (int r = 0; r < o.gpus; ++r) {
-        ParallelMapping m{.tp_size = o.gpus, .ep_size = o.replicate_experts ? 1 : o.gpus, .rank = r};
+    for (int i = 0; i < o.gpus; ++i) {
+        ParallelMapping m{.tp_size = tp, .ep_size = o.replicate_experts ? 1 : tp, .rank = o.processes.rank * o.gpus + i};
         VOLT_RETURN_IF_ERROR(m.validate(c));
         maps.push_back(m);
     }
@@ -315,7 +319,8 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
             if (ck.find(prefix + s.name))
                 need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.fp8_experts);
         VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, fp8_staging_bytes(mc.text, options.fp8_experts),
-                                               options.device + m.rank, ck.description(), "use more GPUs"));
+                                               options.device + m.rank % options.gpus, ck.description(),
+                                               "use more GPUs"));
     }
     const Checkpoint* ckp = &ck;
     return build(mc.text, [ckp, prefix](const std::string& name, DType dtype, const WeightSlice& slice,
@@ -351,7 +356,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
         for (const auto& [name, s] : specs)
             need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.fp8_experts);
         VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + fp8_staging_bytes(config, options.fp8_experts),
-                                               options.device + m.rank, "synthetic model",
+                                               options.device + m.rank % options.gpus, "synthetic model",
                                                "use fewer layers or more GPUs"));
     }
     // Each GPU draws its own slices: the split model is a random model, not a split of one drawn whole.
@@ -384,7 +389,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
     m->config_ = c;
     for (const ParallelMapping& map : maps) {
         auto rk = std::make_unique<Rank>();
-        rk->device = options.device + map.rank;
+        rk->device = options.device + map.rank % options.gpus;  // this process's (map.rank % gpus)-th GPU
         rk->map = map;
         rk->heads = map.heads(c).size;
         rk->kv_heads = map.kv_heads(c).size;
@@ -456,11 +461,12 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
         rk->blas = h;
         m->ranks_.push_back(std::move(rk));
     }
-    if (maps.size() > 1) {
+    m->processes_ = options.processes.size;
+    if (maps.front().tp_size > 1) {
         std::vector<int> devices;
         for (const auto& rk : m->ranks_) devices.push_back(rk->device);
-        VOLT_ASSIGN_OR_RETURN(m->comm_, NcclGroup::create(devices));
-        m->threads_ = std::make_unique<RankThreads>(static_cast<int>(devices.size()));
+        VOLT_ASSIGN_OR_RETURN(m->comm_, NcclGroup::create(devices, options.processes));
+        if (devices.size() > 1) m->threads_ = std::make_unique<RankThreads>(static_cast<int>(devices.size()));
     }
     return m;
 }
@@ -543,6 +549,10 @@ class MiniMaxTextModelCuda::StopPoint {
 public:
     StopPoint(const CancelCheck& cancelled, int ranks) : cancelled_(cancelled), asked_(size_t(ranks), -1) {}
     bool active() const { return static_cast<bool>(cancelled_); }
+    bool requested() {  // the cancel check itself (several processes agree through a collective instead)
+        std::lock_guard<std::mutex> lock(mu_);
+        return cancelled_ && cancelled_();
+    }
     bool stop_before(int rank, int64_t step) {
         if (!cancelled_) return false;
         std::lock_guard<std::mutex> lock(mu_);
@@ -608,6 +618,16 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     const int dev = rk.device;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
     const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size, Vr = rk.vocab.size;
+    if (processes_ > 1 && n > kMinChunkTokens) {
+        // Every process must cut the input into the same pieces (the same collectives): the smallest piece wins.
+        VOLT_ASSIGN_OR_RETURN(Tensor agreed, device_buffer(1, DType::kI32, dev));
+        int32_t c32 = static_cast<int32_t>(chunk);
+        Tensor host = Tensor::borrow(&c32, {1}, DType::kI32);
+        VOLT_RETURN_IF_ERROR(agreed.copy_from(host));
+        VOLT_RETURN_IF_ERROR(comm_->all_reduce(rk.map.rank, agreed.data(), 1, DType::kI32, kStream, ReduceOp::kMin));
+        VOLT_RETURN_IF_ERROR(host.copy_from(agreed));
+        chunk = c32;
+    }
     const int64_t pieces = (n + chunk - 1) / chunk, past = cache.length();
     // The KV length after each piece, then the ids: staged in pinned memory and sent in one asynchronous copy (the
     // last forward's copy out of the staging buffer has finished before it is written again).
@@ -658,24 +678,53 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
                                        mode == LogitsMode::kAll, stop, piece * int64_t(L)));
     }
     // This GPU's columns into the host rows, then the end of its forward.
-    if (mode != LogitsMode::kNone)
+    if (mode != LogitsMode::kNone && processes_ == 1)
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
             host_logits + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev, static_cast<size_t>(Vr) * 4,
             static_cast<size_t>(Vr) * 4, static_cast<size_t>(rows), cudaMemcpyDeviceToHost, kStream)));
+    if (mode != LogitsMode::kNone && processes_ > 1)
+        VOLT_RETURN_IF_ERROR(gather_logits(rk, logits_dev, rows, r == 0 ? host_logits : nullptr));
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
 }
 
 Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const {
     if (!comm_) return Status::ok();
-    return comm_->all_reduce_sum(rank.map.rank, data, count, dtype, kStream);
+    return comm_->all_reduce(rank.map.rank, data, count, dtype, kStream);
 }
 
 Status MiniMaxTextModelCuda::on_ranks(const std::function<Status(int)>& fn) const {
-    if (!threads_) return fn(0);
+    if (!threads_) {
+        Status s = fn(0);
+        if (!s.is_ok() && comm_ && s.code() != StatusCode::kCancelled) comm_->abort();
+        return s;
+    }
     // An agreed stop (CANCELLED) leaves no collective half-joined; anything else may, so the group is aborted.
     return threads_->run(fn, [this](const Status& failure) {
         if (failure.code() != StatusCode::kCancelled) comm_->abort();
     });
+}
+
+// Several processes: every process needs every vocabulary column (each samples the same next token), so the ranks'
+// column blocks [rows, V_r] are gathered (padded to the largest block) and this process's first GPU copies them all
+// into `host` [rows, V] (null on its other GPUs).
+Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_dev, int64_t rows, float* host) const {
+    const TextConfig& c = config_;
+    const int tp = rk.map.tp_size;
+    const int64_t V = c.vocab_size, Vr = rk.vocab.size, Vmax = split_range(V, tp, 0).size;
+    VOLT_ASSIGN_OR_RETURN(Tensor send, device_buffer(rows * Vmax, DType::kF32, rk.device));
+    VOLT_ASSIGN_OR_RETURN(Tensor recv, device_buffer(int64_t(tp) * rows * Vmax, DType::kF32, rk.device));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(send.data(), size_t(Vmax) * 4, logits_dev, size_t(Vr) * 4,
+                                                            size_t(Vr) * 4, size_t(rows), cudaMemcpyDeviceToDevice,
+                                                            kStream)));
+    VOLT_RETURN_IF_ERROR(comm_->all_gather(rk.map.rank, send.data(), recv.data(), rows * Vmax, DType::kF32, kStream));
+    if (!host) return Status::ok();
+    for (int g = 0; g < tp; ++g) {
+        const IndexRange cols = split_range(V, tp, g);
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
+            host + cols.begin, size_t(V) * 4, recv.data_as<float>() + int64_t(g) * rows * Vmax, size_t(Vmax) * 4,
+            size_t(cols.size) * 4, size_t(rows), cudaMemcpyDeviceToHost, kStream)));
+    }
+    return Status::ok();
 }
 
 // Rows of the embedding table for device ids [n] into out [n, H] bf16: with the vocabulary split, each GPU gathers
@@ -764,9 +813,25 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     // (T == 1) are short enough as is.
     const bool bounded = stop->active() && T > 1;
     cudaEvent_t layer_done[2] = {nullptr, nullptr};
+    Tensor agree;  // several processes: each step's stop flag, maxed over every rank
     auto stop_point = [&](int64_t step, size_t l) -> Status {
         if (bounded && step >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[step % 2])));
-        if (!stop->stop_before(rk.map.rank, 2 * first_step + step)) return Status::ok();
+        bool stop_here = false;
+        if (processes_ > 1) {
+            if (!bounded) return Status::ok();
+            if (!agree.data()) {
+                VOLT_ASSIGN_OR_RETURN(agree, device_buffer(1, DType::kI32, dev));
+            }
+            int32_t flag = stop->requested() ? 1 : 0;
+            Tensor host = Tensor::borrow(&flag, {1}, DType::kI32);
+            VOLT_RETURN_IF_ERROR(agree.copy_from(host));
+            VOLT_RETURN_IF_ERROR(comm_->all_reduce(rk.map.rank, agree.data(), 1, DType::kI32, kStream, ReduceOp::kMax));
+            VOLT_RETURN_IF_ERROR(host.copy_from(agree));  // waits for every rank to reach this step
+            stop_here = flag != 0;
+        } else {
+            stop_here = stop->stop_before(rk.map.rank % gpus(), 2 * first_step + step);
+        }
+        if (!stop_here) return Status::ok();
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));  // nothing of ours left running
         return cancelled("stopped before ", step % 2 ? "the MoE of layer " : "layer ", l, " of a ", T, "-token piece");
     };

@@ -24,12 +24,12 @@
 #include "sdk/checkpoint.h"
 #include "sdk/config.h"
 #include "sdk/engine/causal_lm.h"
+#include "sdk/nccl_group.h"
 #include "sdk/tensor.h"
 #include "text/parallel_mapping.h"
 
 namespace volt {
 
-class NcclGroup;
 class RankThreads;
 
 struct CudaTextModelOptions {
@@ -40,6 +40,9 @@ struct CudaTextModelOptions {
     // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
     bool fp8_experts = false;
+    // One process per GPU group under a launcher (size > 1): every process holds `gpus` GPUs and runs the same calls
+    // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result.
+    ProcessGroup processes;
 };
 
 class MiniMaxTextModelCuda final : public CausalLM {
@@ -121,6 +124,8 @@ private:
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
     // its rows, zeros elsewhere, then the sum over GPUs).
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
+    // Several processes: every rank's logits columns [rows, V_r] to every process; `host` [rows, V] (or null).
+    Status gather_logits(const Rank& rank, const float* logits_dev, int64_t rows, float* host) const;
     // In-place sum over the GPUs (nothing with one GPU).
     Status all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const;
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
@@ -133,6 +138,7 @@ private:
     std::vector<std::unique_ptr<Rank>> ranks_;
     std::unique_ptr<NcclGroup> comm_;       // null with one GPU
     std::unique_ptr<RankThreads> threads_;  // null with one GPU
+    int processes_ = 1;                     // processes sharing the split (ProcessGroup::size)
     mutable std::mutex mu_;
     mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first one-row forward (under mu_)
 };

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <thread>
 #include <memory>
 
 #include "sdk/cuda_memory.h"
@@ -169,6 +170,46 @@ TEST_F(TextModelMultiGpu, CancelStopsEveryGpuAtTheSameLayer) {
         ASSERT_TRUE(again) << again.status().to_string();
         EXPECT_EQ(std::memcmp(again->data(), want->data(), want->nbytes()), 0);
     }
+}
+
+// One process per GPU under a launcher (VOLT_WORLD_SIZE / VOLT_RANK / VOLT_MASTER_PORT): two `volt logits` processes
+// meet over TCP, split the model like one process with --gpus 2 does, and each writes the whole logits. 1500 tokens:
+// more than one piece's minimum, so the processes also agree on how to cut the input.
+TEST_F(TextModelMultiGpu, ProcessesShareTheSplitLikeOneProcess) {
+    const TextConfig c = synthetic_config();
+    const auto dir = write_model_dir(c, synthetic_weights(c, 42), "volt-processes-model");
+    const auto ids = random_ids(1500, c.vocab_size, 13);
+    const auto ids_file = dir / "ids.json";
+    std::ofstream(ids_file) << nlohmann::json(ids).dump();
+    const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                             test::shell_quote(ids_file.string()) + " --device cuda --out ";
+    auto one = test::run_volt(base + test::shell_quote((dir / "one.npy").string()) + " --gpus 2");
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    const std::string port = std::to_string(20000 + ::getpid() % 20000);
+    test::CliResult r[2];
+    std::thread ranks[2];
+    for (int k = 0; k < 2; ++k)
+        ranks[k] = std::thread([&, k] {
+            r[k] = test::run_volt(base + test::shell_quote((dir / ("rank" + std::to_string(k) + ".npy")).string()),
+                                  "VOLT_WORLD_SIZE=2 VOLT_RANK=" + std::to_string(k) + " VOLT_MASTER_PORT=" + port +
+                                      " VOLT_BOOTSTRAP_TIMEOUT=60");
+        });
+    for (auto& t : ranks) t.join();
+    ASSERT_EQ(r[0].exit_code, 0) << r[0].err;
+    ASSERT_EQ(r[1].exit_code, 0) << r[1].err;
+    auto a = read_npy(dir / "rank0.npy");
+    auto b = read_npy(dir / "rank1.npy");
+    auto want = read_npy(dir / "one.npy");
+    ASSERT_TRUE(a && b && want);
+    ASSERT_EQ(a->shape(), want->shape());
+    EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0) << "every process gets the same whole logits";
+    expect_close(*a, *want, "2 processes x 1 GPU vs 1 process x 2 GPUs", false);
+    // A process whose partner never comes says so within its deadline.
+    auto lonely = test::run_volt(base + test::shell_quote((dir / "x.npy").string()),
+                                 "VOLT_WORLD_SIZE=2 VOLT_RANK=1 VOLT_MASTER_PORT=" + port + " VOLT_BOOTSTRAP_TIMEOUT=2");
+    EXPECT_NE(lonely.exit_code, 0);
+    EXPECT_NE(lonely.err.find("could not reach rank 0"), std::string::npos) << lonely.err;
+    std::filesystem::remove_all(dir);
 }
 
 TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
