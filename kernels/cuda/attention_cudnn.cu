@@ -1,8 +1,8 @@
 // cuDNN SDPA behind kernels/cuda/attention_cudnn.h, through the header-only cudnn-frontend graph API with dynamic
 // loading (NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING): libcudnn is dlopen'ed here at first use, so neither the build
-// nor machines without cuDNN need it. Layout: q/k/v/o are [T, H, D] token-major, i.e. cuDNN's BSHD with B = 1:
-// dims {1, H, T, D}, strides {0-ish, stride_head, stride_token, 1}. Inference mode (no softmax stats), causal
-// (top-left diagonal, equal query and key lengths), GQA through Hkv < Hq.
+// nor machines without cuDNN need it. Layout: cuDNN's dims {B, H, T, D} with the caller's strides (the backbone:
+// token-major [T, H, D] with B = 1; the ViT: crops of packed q|k|v rows). Inference mode (no softmax stats),
+// causal (top-left diagonal, equal query and key lengths) or not, GQA through Hkv < Hq.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -32,15 +32,14 @@ constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4;
 struct Entry {
     std::shared_ptr<fe::graph::Graph> graph;
     void* workspace = nullptr;
-    int64_t workspace_bytes = 0;
 };
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float>;
 
 struct Device {
     cudnnHandle_t handle = nullptr;
-    std::map<std::tuple<int64_t, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                        float>,
-             Entry>
-        graphs;
+    std::map<Key, Entry> graphs;
 };
 
 std::mutex g_mu;
@@ -61,46 +60,52 @@ bool load_library() {
     return ok;
 }
 
-Status fe_status(fe::error_t e, const char* what) {
+Status fe_status(fe::error_t e, const char* who, const char* what) {
     if (e.is_good()) return Status::ok();
-    return internal_error("attention (cuDNN): ", what, ": ", e.get_message());
+    return internal_error(who, " (cuDNN): ", what, ": ", e.get_message());
 }
 
-Expected<Entry*> get_graph(Device& dev, const AttentionParams& p) {
-    const auto key = std::make_tuple(p.num_tokens, p.num_heads, p.num_kv_heads, p.q_stride_token, p.q_stride_head,
-                                     p.k_stride_token, p.k_stride_head, p.v_stride_token, p.v_stride_head,
-                                     p.o_stride_token, p.o_stride_head, p.scale);
+Key key_of(const CudnnSdpaSpec& s) {
+    return {s.batch,      s.tokens,     s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b, s.q_stride_h,
+            s.q_stride_t, s.k_stride_b, s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h, s.v_stride_t,
+            s.o_stride_b, s.o_stride_h, s.o_stride_t, s.causal,     s.scale};
+}
+
+Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who) {
+    const Key key = key_of(s);
     auto it = dev.graphs.find(key);
     if (it != dev.graphs.end()) return &it->second;
-    const int64_t T = p.num_tokens, D = p.head_dim, Hq = p.num_heads, Hkv = p.num_kv_heads;
     auto g = std::make_shared<fe::graph::Graph>();
     g->set_io_data_type(fe::DataType_t::BFLOAT16)
         .set_intermediate_data_type(fe::DataType_t::FLOAT)
         .set_compute_data_type(fe::DataType_t::FLOAT);
-    auto tensor = [&](const char* name, int64_t uid, int64_t H, int64_t st, int64_t sh) {
+    auto tensor = [&](const char* name, int64_t uid, int64_t H, int64_t sb, int64_t sh, int64_t st) {
         return g->tensor(fe::graph::Tensor_attributes()
                              .set_name(name)
                              .set_uid(uid)
-                             .set_dim({1, H, T, D})
-                             .set_stride({T * st, sh, st, 1}));
+                             .set_dim({s.batch, H, s.tokens, s.head_dim})
+                             .set_stride({sb, sh, st, 1}));
     };
-    auto Q = tensor("Q", kQ, Hq, p.q_stride_token, p.q_stride_head);
-    auto K = tensor("K", kK, Hkv, p.k_stride_token, p.k_stride_head);
-    auto V = tensor("V", kV, Hkv, p.v_stride_token, p.v_stride_head);
+    auto Q = tensor("Q", kQ, s.heads, s.q_stride_b, s.q_stride_h, s.q_stride_t);
+    auto K = tensor("K", kK, s.kv_heads, s.k_stride_b, s.k_stride_h, s.k_stride_t);
+    auto V = tensor("V", kV, s.kv_heads, s.v_stride_b, s.v_stride_h, s.v_stride_t);
     auto opts = fe::graph::SDPA_attributes()
-                    .set_name("volt_prefill")
+                    .set_name("volt_sdpa")
                     .set_generate_stats(false)
-                    .set_causal_mask(true)
-                    .set_attn_scale(p.scale);
+                    .set_causal_mask(s.causal)
+                    .set_attn_scale(s.scale);
     auto [O, stats] = g->sdpa(Q, K, V, opts);
     (void)stats;
-    O->set_output(true).set_uid(kO).set_dim({1, Hq, T, D}).set_stride({T * p.o_stride_token, p.o_stride_head,
-                                                                       p.o_stride_token, 1});
-    VOLT_RETURN_IF_ERROR(fe_status(g->build(dev.handle, {fe::HeurMode_t::A}), "graph build"));
+    O->set_output(true)
+        .set_uid(kO)
+        .set_dim({s.batch, s.heads, s.tokens, s.head_dim})
+        .set_stride({s.o_stride_b, s.o_stride_h, s.o_stride_t, 1});
+    VOLT_RETURN_IF_ERROR(fe_status(g->build(dev.handle, {fe::HeurMode_t::A}), who, "graph build"));
     Entry e;
     e.graph = g;
-    VOLT_RETURN_IF_ERROR(fe_status(g->get_workspace_size(e.workspace_bytes), "workspace size"));
-    if (e.workspace_bytes > 0) VOLT_CUDA_RETURN_IF_ERROR(cudaMalloc(&e.workspace, e.workspace_bytes));
+    int64_t ws = 0;
+    VOLT_RETURN_IF_ERROR(fe_status(g->get_workspace_size(ws), who, "workspace size"));
+    if (ws > 0) VOLT_CUDA_RETURN_IF_ERROR(cudaMalloc(&e.workspace, size_t(ws)));
     return &dev.graphs.emplace(key, std::move(e)).first->second;
 }
 
@@ -108,26 +113,39 @@ Expected<Entry*> get_graph(Device& dev, const AttentionParams& p) {
 
 bool cudnn_sdpa_available() { return load_library(); }
 
-Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream) {
-    if (!load_library()) return unimplemented("attention (cuDNN): libcudnn.so.9 could not be loaded");
+Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
+                  cudaStream_t stream, const char* who) {
+    if (!load_library()) return unimplemented(who, " (cuDNN): libcudnn.so.9 could not be loaded");
     int device = 0;
     VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
     std::lock_guard<std::mutex> lock(g_mu);
     try {
         Device& dev = (*g_devices)[device];
         if (!dev.handle && fe::detail::create_handle(&dev.handle) != CUDNN_STATUS_SUCCESS)
-            return internal_error("attention (cuDNN): cudnnCreate failed");
+            return internal_error(who, " (cuDNN): cudnnCreate failed");
         if (fe::detail::set_stream(dev.handle, stream) != CUDNN_STATUS_SUCCESS)
-            return internal_error("attention (cuDNN): cudnnSetStream failed");
-        VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, p));
-        std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(p.q)},
-                                                   {kK, const_cast<void*>(p.k)},
-                                                   {kV, const_cast<void*>(p.v)},
-                                                   {kO, p.o}};
-        return fe_status(e->graph->execute(dev.handle, pack, e->workspace), "execute");
+            return internal_error(who, " (cuDNN): cudnnSetStream failed");
+        VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, spec, who));
+        std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
+                                                   {kK, const_cast<void*>(k)},
+                                                   {kV, const_cast<void*>(v)},
+                                                   {kO, o}};
+        return fe_status(e->graph->execute(dev.handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
-        return internal_error("attention (cuDNN): ", ex.what());
+        return internal_error(who, " (cuDNN): ", ex.what());
     }
+}
+
+Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream) {
+    const int64_t T = p.num_tokens;
+    const CudnnSdpaSpec spec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
+                             .head_dim = p.head_dim,
+                             .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
+                             .k_stride_b = T * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
+                             .v_stride_b = T * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
+                             .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
+                             .causal = true, .scale = p.scale};
+    return cudnn_sdpa(spec, p.q, p.k, p.v, p.o, stream, "attention");
 }
 
 }  // namespace volt::cuda

@@ -1,22 +1,46 @@
-// cuDNN SDPA for the softmax-attention prefill (internal to kernels/cuda/attention.cu). Compiled only with
-// cudnn-frontend (VOLT_HAVE_CUDNN_FRONTEND, see ops.cmake); without it these report "unavailable".
+// cuDNN SDPA (through the header-only cudnn-frontend graph API, libcudnn dlopen'ed at first use): the backbone's
+// softmax-attention prefill (kernels/cuda/attention.cu) and the ViT's bidirectional attention (vision/cuda) run
+// through one graph cache. Compiled only with cudnn-frontend (VOLT_HAVE_CUDNN_FRONTEND, see ops.cmake; targets
+// that call it define it too); without it these report "unavailable".
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include "kernels/attention_cuda.h"
 #include "sdk/status.h"
 
 namespace volt::cuda {
 
+// One SDPA call: B sequences of T tokens, Hq query heads over Hkv key/value heads of size D, bf16 in and out, fp32
+// softmax; each tensor's element (b, h, t, d) at ptr[b * stride_b + h * stride_h + t * stride_t + d].
+struct CudnnSdpaSpec {
+    int64_t batch = 1, tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
+    int64_t q_stride_b = 0, q_stride_h = 0, q_stride_t = 0;
+    int64_t k_stride_b = 0, k_stride_h = 0, k_stride_t = 0;
+    int64_t v_stride_b = 0, v_stride_h = 0, v_stride_t = 0;
+    int64_t o_stride_b = 0, o_stride_h = 0, o_stride_t = 0;
+    bool causal = false;  // top-left diagonal (equal query and key lengths)
+    float scale = 1.0f;
+};
+
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
 // libcudnn.so.9 loaded (dlopen, once per process; VOLT_CUDNN_LIBRARY overrides the name) and new enough for SDPA.
 bool cudnn_sdpa_available();
-// One sequence, no cached prefix (cu_seqlens, kv_lens, kv_start null): causal GQA SDPA through a cuDNN graph built
-// once per (shape, strides, scale, device) and cached with its workspace.
+// Runs the graph of `spec` on the current device's cuDNN handle, building it (heuristics A) and its workspace the
+// first time that spec is seen on that device; later calls (CUDA graph capture included) only execute. Serialised.
+// `who` names the caller in errors.
+Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
+                  cudaStream_t stream, const char* who);
+// The backbone's prefill: one sequence, no cached prefix (cu_seqlens, kv_lens, kv_start null), causal GQA.
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream);
 #else
 inline bool cudnn_sdpa_available() { return false; }
+inline Status cudnn_sdpa(const CudnnSdpaSpec&, const void*, const void*, const void*, void*, cudaStream_t,
+                         const char* who) {
+    return unimplemented(who, ": built without cudnn-frontend");
+}
 inline Status cudnn_sdpa_prefill(const AttentionParams&, cudaStream_t) {
     return unimplemented("attention (CUDA): built without cudnn-frontend");
 }

@@ -26,9 +26,10 @@ set(VOLT_CUDNN_FRONTEND_DIR "${PROJECT_SOURCE_DIR}/.devdeps/cudnn_frontend/inclu
     "cudnn-frontend include directory (header-only, PyPI nvidia-cudnn-frontend)")
 find_path(VOLT_CUDNN_INCLUDE_DIR cudnn.h HINTS ${VOLT_CUDNN_FRONTEND_DIR}/.. ${CUDAToolkit_INCLUDE_DIRS}
           PATH_SUFFIXES include)
-set(VOLT_HAVE_CUDNN_FRONTEND OFF)
+# A cache entry (internal) so that vision/ (the ViT's attention) sees the same answer.
+set(VOLT_HAVE_CUDNN_FRONTEND OFF CACHE INTERNAL "cudnn-frontend found (kernels/cuda/ops.cmake)")
 if(EXISTS "${VOLT_CUDNN_FRONTEND_DIR}/cudnn_frontend.h" AND VOLT_CUDNN_INCLUDE_DIR)
-  set(VOLT_HAVE_CUDNN_FRONTEND ON)
+  set(VOLT_HAVE_CUDNN_FRONTEND ON CACHE INTERNAL "cudnn-frontend found (kernels/cuda/ops.cmake)")
   target_sources(volt_ops_cuda PRIVATE ${CMAKE_CURRENT_LIST_DIR}/attention_cudnn.cu)
   target_include_directories(volt_ops_cuda SYSTEM PRIVATE ${VOLT_CUDNN_FRONTEND_DIR} ${VOLT_CUDNN_INCLUDE_DIR})
   target_compile_definitions(volt_ops_cuda PRIVATE VOLT_HAVE_CUDNN_FRONTEND=1 NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING=1)

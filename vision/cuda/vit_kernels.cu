@@ -10,7 +10,7 @@
 
 #include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
-#include "vision/cuda/vit_attention_cudnn.h"
+#include "kernels/cuda/attention_cudnn.h"
 #include "vision/cuda/vit_kernels.h"
 
 namespace volt::vision::cuda {
@@ -240,7 +240,20 @@ VitAttentionBackend env_backend() {
 }
 
 bool cudnn_fits(const VitAttentionParams& p) {
-    return p.head_dim % 8 == 0 && p.head_dim <= 128 && vit_cudnn_available();
+    return p.head_dim % 8 == 0 && p.head_dim <= 128 && volt::cuda::cudnn_sdpa_available();
+}
+
+// The packed q|k|v rows as cuDNN's {B, H, T, hd} with strides {batch, hd, token, 1}; no mask.
+Status cudnn_attention(const VitAttentionParams& p, cudaStream_t stream) {
+    const volt::cuda::CudnnSdpaSpec spec{
+        .batch = p.batch, .tokens = p.tokens, .heads = p.heads, .kv_heads = p.heads, .head_dim = p.head_dim,
+        .q_stride_b = p.batch_stride, .q_stride_h = p.head_dim, .q_stride_t = p.token_stride,
+        .k_stride_b = p.batch_stride, .k_stride_h = p.head_dim, .k_stride_t = p.token_stride,
+        .v_stride_b = p.batch_stride, .v_stride_h = p.head_dim, .v_stride_t = p.token_stride,
+        .o_stride_b = p.o_batch_stride, .o_stride_h = p.head_dim, .o_stride_t = p.o_token_stride,
+        .causal = false, .scale = p.scale};
+    const auto* base = static_cast<const uint16_t*>(p.qkv);
+    return volt::cuda::cudnn_sdpa(spec, base, base + p.k_offset, base + p.v_offset, p.o, stream, "ViT attention");
 }
 
 VitAttentionBackend resolve(const VitAttentionParams& p) {
@@ -325,7 +338,7 @@ Status run(const VitAttentionParams& p, cudaStream_t stream) {
         if (!cudnn_fits(p))
             return unimplemented("ViT attention (CUDA): cuDNN SDPA is not available for head_dim ", p.head_dim,
                                  " in this build / on this machine");
-        return vit_cudnn_attention(p, stream);
+        return cudnn_attention(p, stream);
     }
     return run_own(p, stream);  // UNIMPLEMENTED for head sizes it does not run
 }
