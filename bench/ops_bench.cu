@@ -213,15 +213,19 @@ void bench_moe(bool quick) {
         const double ms8 = median_ms([&](int) { CHECK_STATUS(vc::run(p8, nullptr)); }, 3, T >= 1024 ? 10 : 50);
         CHECK(cudaMemcpy(out_fp8.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
         double num = 0, den = 0;
+        uint64_t hash = 1469598103934665603ull;  // FNV-1a of the output bits: variants of the kernels must agree exactly
         for (int64_t i = 0; i < T * H; ++i) {
+            hash = (hash ^ out_fp8[i]) * 1099511628211ull;
             const double a = volt::bf16_to_f32(out_fp8[i]), b = volt::bf16_to_f32(out_bf16[i]);
             num += (a - b) * (a - b), den += b * b;
         }
         const double bytes8 = 3.0 * touched.size() * (per + sc * 4.0) + 4.0 * T * H;
         emitf("{\"op\": \"moe_fp8\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
-              "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e}",
+              "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
+              "\"out_hash\": \"%016llx\"}",
               (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", ms8, ms,
-              ms / ms8, flops / ms8 / 1e9, bytes8 / ms8 / 1e9, std::sqrt(num / std::max(den, 1e-30)));
+              ms / ms8, flops / ms8 / 1e9, bytes8 / ms8 / 1e9, std::sqrt(num / std::max(den, 1e-30)),
+              (unsigned long long)hash);
         dfree(x, out, ids, wts, logits, ws, wsp8);
     }
     dfree(w, wg, wq, ws8);

@@ -198,10 +198,11 @@ TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
 
 // FP8 experts (issue 8): the same synthetic model with its expert weights quantised at load (e4m3, 128 x 128 block
 // scales) against the bf16 model on the GPU, prefill pieces that take the grouped decode path (T <= 64) and the
-// dequantise + GEMM path, then decode steps. The tolerance is measured (printed, bench/RESULTS.md "FP8 experts"):
-// e4m3 keeps 3 mantissa bits, so each expert weight moves by up to 2^-4 relative (~3.6% rms), and the logits of the
-// 4-layer model move by a few percent, more where routing near-ties flip (top-2 of 4). Bounds: 1e-1 relative overall
-// and 95% argmax agreement on clear rows with k = 2; with k = E (no selection) every row within 1e-1.
+// dequantise + GEMM path, then 8 decode steps. e4m3 keeps 3 mantissa bits: each expert weight moves by up to 2^-4
+// relative (~3.6% rms), each MoE output by ~4.7% (tests/gpu/test_moe_fp8_gpu.cpp prints it). Measured on H100
+// (bench/RESULTS.md "FP8 experts"): logits 3.8-5.6e-2 relative overall, worst row 0.108 with k = E and 0.247 with
+// top-2 (a routing near-tie flipped by the perturbation), decode steps <= 0.105, argmax >= 98.0% of clear rows.
+// Bounds, from those with margin: 8e-2 overall, 95% argmax, decode steps 0.15, and with k = E every row 0.15.
 TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
     for (const int k : {4, 2}) {
         SCOPED_TRACE(testing::Message() << "top-" << k);
@@ -222,9 +223,9 @@ TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
             std::printf("[fp8 experts vs bf16, top-%d, prefill T=%lld] rel %.3e (worst row %.3e, %.1f%% of rows within "
                         "2e-2), argmax %.4f over %lld clear rows\n",
                         k, (long long)T, a.rel, a.worst_row, 100 * a.rows_within, a.argmax, (long long)a.clear_rows);
-            EXPECT_LE(a.rel, 1e-1);
+            EXPECT_LE(a.rel, 8e-2);
             EXPECT_GE(a.argmax, 0.95);
-            if (k == c.num_experts) EXPECT_LE(a.worst_row, 1e-1);
+            if (k == c.num_experts) EXPECT_LE(a.worst_row, 0.15);
             // Decode steps after the prompt, both fed the bf16 model's greedy tokens.
             double worst = 0;
             int same = 0;
@@ -243,7 +244,7 @@ TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
             }
             std::printf("[fp8 experts vs bf16, top-%d, 8 decode steps after T=%lld] worst rel %.3e, argmax equal %d/8\n",
                         k, (long long)T, worst, same);
-            EXPECT_LE(worst, 1e-1);
+            EXPECT_LE(worst, 0.15);
         }
     }
 }
@@ -269,6 +270,7 @@ TEST_F(TextModelGpu, Fp8ExpertsThroughModelDirectoryAndCli) {
     ASSERT_EQ(r1.exit_code, 0) << r1.err;
     auto got = read_npy(dir / "fp8.npy");
     ASSERT_TRUE(got);
+    ASSERT_EQ(got->shape(), want->shape());
     const Agreement a = compare(*got, *want);
     std::printf("[volt logits --fp8-experts vs from_tensors fp8] rel %.3e\n", a.rel);
     EXPECT_LE(a.rel, 1e-6);
