@@ -18,6 +18,7 @@
 #include "kernels/moe.h"
 #include "kernels/moe_cuda.h"
 #include "tests/gpu/gpu_test_util.h"
+#include "tests/gpu/moe_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
 
 namespace volt {
@@ -175,7 +176,6 @@ TEST_F(MoeFp8Gpu, QuantizerRandomMatchesCpuTwin) {
 }
 
 // ---- experts with FP8 weights -------------------------------------------------------------------------------------
-enum class Routing { kRandom, kSkewed, kAllOnOne };
 
 struct Fp8Expert {
     std::unique_ptr<DevBuf<uint8_t>> q;
@@ -220,22 +220,9 @@ void check_fp8_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing ro
         ASSERT_NO_FATAL_FAILURE(make_fp8(I, H, w3[e], f3[e], d3[e]));
         ASSERT_NO_FATAL_FAILURE(make_fp8(H, I, w2[e], f2[e], d2[e]));
     }
-    std::vector<int32_t> ids(T * k);
-    std::vector<float> wts(T * k);
-    std::uniform_int_distribution<int> ue(0, E - 1);
-    std::uniform_real_distribution<float> uw(0.05f, 1.0f);
-    for (int64_t t = 0; t < T; ++t) {
-        std::vector<int> chosen;
-        while (static_cast<int>(chosen.size()) < k) {
-            int e = ue(rng);
-            if (routing == Routing::kSkewed) e = chosen.empty() ? 3 : e % 3;  // experts >= 4 get nothing
-            if (routing == Routing::kAllOnOne) e = chosen.empty() ? E - 1 : static_cast<int>(chosen.size()) - 1;
-            if (std::find(chosen.begin(), chosen.end(), e) == chosen.end()) chosen.push_back(e);
-        }
-        float sum = 0;
-        for (int j = 0; j < k; ++j) ids[t * k + j] = chosen[j], sum += wts[t * k + j] = uw(rng);
-        for (int j = 0; j < k; ++j) wts[t * k + j] /= sum;
-    }
+    const RoutingTable route = make_routing(T, E, k, routing, rng);
+    const std::vector<int32_t>& ids = route.ids;
+    const std::vector<float>& wts = route.weights;
     // References: the dequantised weights (what the kernels must compute) and the bf16 originals (what FP8 costs).
     auto reference = [&](const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b,
                          const std::vector<std::vector<float>>& c) {
@@ -283,11 +270,7 @@ void check_fp8_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing ro
                 (long long)T, (long long)H, (long long)I, E, static_cast<int>(path), err, err_bf16);
     EXPECT_LE(err, kTol);
     EXPECT_LE(err_bf16, 0.1);  // e4m3's 3 mantissa bits: a few percent, never more
-    for (int64_t t = 0; t < T; ++t) {
-        std::vector<float> a(got.begin() + t * H, got.begin() + (t + 1) * H),
-            b(ref.begin() + t * H, ref.begin() + (t + 1) * H);
-        ASSERT_LE(rel_error(a, b), 2 * kTol) << "token " << t;
-    }
+    expect_rows_close(got, ref, T, H, 2 * kTol);
 }
 
 TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {

@@ -14,6 +14,7 @@
 #include "kernels/moe.h"
 #include "kernels/moe_cuda.h"
 #include "tests/gpu/gpu_test_util.h"
+#include "tests/gpu/moe_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
 
 namespace volt {
@@ -91,7 +92,6 @@ TEST_F(MoeGpu, RouterMatchesCpu) {
 }
 
 // ---- experts ----------------------------------------------------------------------------------------------------------
-enum class Routing { kRandom, kSkewed, kAllOnOne };
 
 // adjacent_w13: each expert's w1 and w3 in one [2I, H] allocation (the GEMM path then fuses them into one GEMM).
 void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routing, cuda::MoePath path,
@@ -106,27 +106,9 @@ void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routin
         w3[e] = bf16_round(random_normal(I * H, rng, 1.0f / std::sqrt(float(H))));
         w2[e] = bf16_round(random_normal(H * I, rng, 1.0f / std::sqrt(float(I))));
     }
-    std::vector<int32_t> ids(T * k);
-    std::vector<float> wts(T * k);
-    std::uniform_int_distribution<int> ue(0, E - 1);
-    std::uniform_real_distribution<float> uw(0.05f, 1.0f);
-    for (int64_t t = 0; t < T; ++t) {
-        // k distinct experts per token.
-        std::vector<int> chosen;
-        while (static_cast<int>(chosen.size()) < k) {
-            int e = ue(rng);
-            if (routing == Routing::kSkewed && chosen.empty()) e = 3;       // expert 3 first for every token
-            if (routing == Routing::kSkewed && !chosen.empty()) e = e % 3;  // experts >= 4 get nothing
-            if (routing == Routing::kAllOnOne) e = static_cast<int>(chosen.size()) == 0 ? E - 1 : static_cast<int>(chosen.size()) - 1;
-            if (std::find(chosen.begin(), chosen.end(), e) == chosen.end()) chosen.push_back(e);
-        }
-        float sum = 0;
-        for (int j = 0; j < k; ++j) {
-            ids[t * k + j] = chosen[j];
-            sum += wts[t * k + j] = uw(rng);
-        }
-        for (int j = 0; j < k; ++j) wts[t * k + j] /= sum;
-    }
+    const RoutingTable route = make_routing(T, E, k, routing, rng);
+    const std::vector<int32_t>& ids = route.ids;
+    const std::vector<float>& wts = route.weights;
     std::vector<const float*> p1(E), p3(E), p2(E);
     for (int e = 0; e < E; ++e) p1[e] = w1[e].data(), p3[e] = w3[e].data(), p2[e] = w2[e].data();
     std::vector<float> ref(T * H);
@@ -171,12 +153,7 @@ void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routin
     const std::vector<float> got = from_bf16(dout.download());
     ASSERT_EQ(count_nan(got), 0u) << "unwritten outputs";
     EXPECT_LE(rel_error(got, ref), kTol);
-    // Per token as well: one wrong token must not hide in the batch norm.
-    for (int64_t t = 0; t < T; ++t) {
-        std::vector<float> a(got.begin() + t * H, got.begin() + (t + 1) * H), b(ref.begin() + t * H,
-                                                                                ref.begin() + (t + 1) * H);
-        ASSERT_LE(rel_error(a, b), 2 * kTol) << "token " << t;
-    }
+    expect_rows_close(got, ref, T, H, 2 * kTol);
 }
 
 TEST_F(MoeGpu, GroupedDecodePathAgainstCpu) {
