@@ -41,7 +41,9 @@ struct CudaTextModelOptions {
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
     bool fp8_experts = false;
     // One process per GPU group under a launcher (size > 1): every process holds `gpus` GPUs and runs the same calls
-    // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result.
+    // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result. A
+    // process that fails (or dies) mid-forward leaves the others waiting in a collective (NCCL has no timeout): the
+    // launcher ends the job, as with any SPMD program.
     ProcessGroup processes;
 };
 
