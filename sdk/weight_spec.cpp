@@ -89,4 +89,19 @@ Status BindingReport::to_status(const std::string& label, size_t max_listed) con
     return invalid_argument(os.str());
 }
 
+Status LoadCounter::add(uint64_t bytes) {
+    done_ += bytes;
+    if (!callback_ || total_ == 0) return Status::ok();
+    const int percent = static_cast<int>(std::min<uint64_t>(100, done_ * 100 / total_));
+    if (percent <= reported_percent_) return Status::ok();
+    reported_percent_ = percent;
+    return callback_(static_cast<float>(std::min(1.0, double(done_) / double(total_))));
+}
+
+Status LoadCounter::finish() {
+    if (!callback_) return Status::ok();
+    reported_percent_ = 100;
+    return callback_(1.0f);
+}
+
 }  // namespace volt

@@ -3,6 +3,7 @@
 // binding checks a checkpoint against it and reports every problem at once.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +45,22 @@ struct BindingReport {
 };
 
 BindingReport bind_checkpoint(const Checkpoint& checkpoint, const std::vector<WeightSpec>& specs);
+
+// A weight load's progress: the bytes of the tensors loaded so far over `total_bytes`, reported to `callback` at
+// most once per percent (and at 1.0 by finish()). A callback that returns an error stops the load with it (e.g.
+// CANCELLED from a Cancel button): the caller returns what add() returns. No callback: nothing is reported.
+class LoadCounter {
+public:
+    using Callback = std::function<Status(float fraction)>;
+    LoadCounter(Callback callback, uint64_t total_bytes) : callback_(std::move(callback)), total_(total_bytes) {}
+    Status add(uint64_t bytes);
+    Status finish();
+
+private:
+    Callback callback_;
+    uint64_t total_ = 0, done_ = 0;
+    int reported_percent_ = -1;
+};
 // The same report for tensors held in memory (benchmarks and tests build models this way): they must be
 // floating-point host tensors; unexpected names are listed sorted.
 BindingReport bind_tensors(const std::unordered_map<std::string, Tensor>& tensors, const std::vector<WeightSpec>& specs);

@@ -8,11 +8,13 @@
 namespace volt {
 
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device,
-                                                  bool language_model_of_vl, int gpus, bool fp8_experts) {
+                                                  bool language_model_of_vl, int gpus, bool fp8_experts,
+                                                  const std::function<Status(float)>& progress) {
     if (device.is_cpu()) {
         if (gpus != 1) return invalid_argument(dir.string(), ": ", gpus, " GPUs asked for with the CPU device");
         if (fp8_experts) return invalid_argument(dir.string(), ": FP8 experts need the CUDA device (--device cuda)");
-        VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = language_model_of_vl}));
+        VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = language_model_of_vl,
+                                                                     .progress = progress}));
         return std::unique_ptr<CausalLM>(std::move(cpu));
     }
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -24,7 +26,8 @@ Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& d
     VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = first, .gpus = gpus,
                                                                      .language_model_of_vl = language_model_of_vl,
                                                                      .fp8_experts = fp8_experts,
-                                                                     .processes = *processes}));
+                                                                     .processes = *processes,
+                                                                     .progress = progress}));
     return std::unique_ptr<CausalLM>(std::move(gpu));
 #else
     return unimplemented(dir.string(), ": this build has no CUDA backend (configured without CUDA); use the CPU");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "sdk/engine/causal_lm.h"
@@ -18,9 +19,11 @@ namespace volt {
 // that sets VOLT_WORLD_SIZE / VOLT_RANK (or mpirun's OMPI_COMM_WORLD_*), the split spans every process's GPUs
 // (sdk/nccl_group.h ProcessGroup); each process then runs the same calls on the same inputs.
 // `fp8_experts` (CUDA only): expert weights quantised to FP8 at load (CudaTextModelOptions::fp8_experts).
+// `progress` (may be empty) is told the fraction of the weights loaded; an error it returns stops the load.
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
                                                   bool language_model_of_vl = true, int gpus = 1,
-                                                  bool fp8_experts = false);
+                                                  bool fp8_experts = false,
+                                                  const std::function<Status(float)>& progress = {});
 
 // "cpu" or "cuda" with a GPU count, as the CLI takes them: the (first) device to load on. INVALID_ARGUMENT for
 // another name, a count below 1, or several GPUs with the CPU.

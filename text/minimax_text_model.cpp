@@ -72,9 +72,16 @@ Expected<std::unique_ptr<MiniMaxTextModel>> MiniMaxTextModel::load(const std::fi
         return resource_exhausted(ck.description(), ": the CPU backend needs ", gib(need),
                                   " of host memory for the fp32 weights, but ", gib(budget), " is available");
     const Checkpoint* ckp = &ck;
-    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix](const std::string& name) {
-                              return ckp->view(prefix + name);
+    uint64_t total = 0;  // what the progress counts: every tensor the backbone takes, as fp32
+    for (const WeightSpec& w : minimax_text_weight_specs(mc.text, prefix))
+        if (ck.find(w.name)) total += static_cast<uint64_t>(w.shape.numel()) * 4;
+    LoadCounter counter(options.progress, total);
+    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix, &counter](const std::string& name) -> Expected<Tensor> {
+                              VOLT_ASSIGN_OR_RETURN(Tensor t, ckp->view(prefix + name));
+                              VOLT_RETURN_IF_ERROR(counter.add(static_cast<uint64_t>(t.numel()) * 4));  // as fp32
+                              return t;
                           }));
+    VOLT_RETURN_IF_ERROR(counter.finish());
     model->checkpoint_ = std::move(ck);  // moves keep the mmapped views valid (Checkpoint's contract)
     return model;
 }

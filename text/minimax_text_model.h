@@ -16,6 +16,7 @@
 #include "sdk/checkpoint.h"
 #include "sdk/config.h"
 #include "sdk/engine/causal_lm.h"
+#include "sdk/weight_spec.h"
 #include "text/minimax_text_layers.h"
 
 namespace volt {
@@ -28,6 +29,8 @@ struct TextModelLoadOptions {
     // A MiniMax-VL-01 directory: load its text backbone (the language_model.* tensors; the vision tower's tensors
     // are left alone). Off: VL directories are refused (UNIMPLEMENTED), since ids alone cannot carry images.
     bool language_model_of_vl = false;
+    // Told the fraction of the weights loaded (bytes); an error it returns stops the load with that status.
+    LoadCounter::Callback progress;
 };
 
 class MiniMaxTextModel final : public CausalLM {

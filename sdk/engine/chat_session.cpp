@@ -46,7 +46,11 @@ Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.0f));
     model->device = device;
     model->gpus = gpus;
-    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus, fp8_experts));
+    // The backbone's weights are most of the load (VL: up to 0.9, the vision tower after).
+    const float backbone_share = model->info.config->is_vl() ? 0.9f : 1.0f;
+    auto weights = [&](float fraction) { return report(progress, LoadPhase::kWeights, backbone_share * fraction); };
+    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus, fp8_experts,
+                                                   progress ? std::function<Status(float)>(weights) : nullptr));
     if (model->info.config->is_vl()) {
         VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kWeights, 0.9f));
         VOLT_ASSIGN_OR_RETURN(model->vision, vision::VLImageEncoder::load(dir, device));  // ViT + projector there too

@@ -313,7 +313,12 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     // bf16 weights on each GPU (the router gate fp32): refuse before uploading what would not fit.
     auto maps = mappings(mc.text, options);
     if (!maps) return maps.status().with_context(dir.string());
+    uint64_t total = 0;  // what the progress counts: the slices this process reads, in checkpoint elements
     for (const ParallelMapping& m : *maps) {
+        for (const WeightSpec& s : minimax_text_weight_specs(mc.text)) {
+            const WeightSlice slice = m.slice_of(s.name, mc.text);
+            if (ck.find(prefix + s.name) && !slice.absent) total += static_cast<uint64_t>(slice.shape_of(s.shape).numel());
+        }
         uint64_t need = 0;
         for (const WeightSpec& s : minimax_text_weight_specs(mc.text))
             if (ck.find(prefix + s.name))
@@ -323,12 +328,18 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
                                                "use more GPUs"));
     }
     const Checkpoint* ckp = &ck;
-    return build(mc.text, [ckp, prefix](const std::string& name, DType dtype, const WeightSlice& slice,
-                                        int device) -> Expected<Tensor> {
+    LoadCounter counter(options.progress, total);
+    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix, &counter](const std::string& name, DType dtype,
+                                                                           const WeightSlice& slice,
+                                                                           int device) -> Expected<Tensor> {
         VOLT_ASSIGN_OR_RETURN(Tensor t, ckp->view(prefix + name));
         VOLT_ASSIGN_OR_RETURN(Tensor part, take(t, slice));
-        return upload(part, dtype, device);
-    }, options);
+        VOLT_ASSIGN_OR_RETURN(Tensor up, upload(part, dtype, device));
+        VOLT_RETURN_IF_ERROR(counter.add(static_cast<uint64_t>(part.numel())));
+        return up;
+    }, options));
+    VOLT_RETURN_IF_ERROR(counter.finish());
+    return model;
 }
 
 Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tensors(

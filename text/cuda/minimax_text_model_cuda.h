@@ -25,6 +25,7 @@
 #include "sdk/config.h"
 #include "sdk/engine/causal_lm.h"
 #include "sdk/nccl_group.h"
+#include "sdk/weight_spec.h"
 #include "sdk/tensor.h"
 #include "text/parallel_mapping.h"
 
@@ -45,6 +46,9 @@ struct CudaTextModelOptions {
     // process that fails (or dies) mid-forward leaves the others waiting in a collective (NCCL has no timeout): the
     // launcher ends the job, as with any SPMD program.
     ProcessGroup processes;
+    // load(): told the fraction of this process's weight slices uploaded; an error it returns stops the load with
+    // that status (what was uploaded is freed).
+    LoadCounter::Callback progress;
 };
 
 class MiniMaxTextModelCuda final : public CausalLM {

@@ -171,6 +171,26 @@ TEST_F(TextModelGpu, CancelBetweenLayersLeavesTheModelUsable) {
     }
 }
 
+// Loading to the GPU reports growing fractions ending at 1; a callback that says stop ends the load there.
+TEST_F(TextModelGpu, LoadReportsProgressAndStopsWhenTold) {
+    const TextConfig c = synthetic_config();
+    const auto dir = write_model_dir(c, synthetic_weights(c, 42), "volt-gpu-load-progress");
+    std::vector<float> seen;
+    auto m = MiniMaxTextModelCuda::load(dir, {.progress = [&](float f) {
+                                            seen.push_back(f);
+                                            return Status::ok();
+                                        }});
+    ASSERT_TRUE(m) << m.status().to_string();
+    ASSERT_GE(seen.size(), 3u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_EQ(seen.back(), 1.0f);
+    auto stopped = MiniMaxTextModelCuda::load(
+        dir, {.progress = [](float f) { return f > 0.3f ? cancelled("load cancelled") : Status::ok(); }});
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled);
+    std::filesystem::remove_all(dir);
+}
+
 TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
     TextConfig c = synthetic_config();
     c.head_dim = 64;

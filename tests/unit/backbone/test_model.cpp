@@ -2,6 +2,8 @@
 // decode against full prefill, and the model's errors for bad checkpoints and bad ids.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include "backbone_test_util.h"
@@ -151,6 +153,28 @@ TEST(BadInput, DirectoryWithoutCheckpoint) {
     EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
     EXPECT_NE(m.status().message().find("model.safetensors"), std::string::npos);
     fs::remove_all(dir);
+}
+
+// The load reports its progress in growing fractions ending at 1, and a callback that says stop ends it there.
+TEST(Load, ReportsProgressAndStopsWhenTold) {
+    std::vector<float> seen;
+    auto m = MiniMaxTextModel::load(kData / "tiny-text", {.progress = [&](float f) {
+                                        seen.push_back(f);
+                                        return Status::ok();
+                                    }});
+    ASSERT_TRUE(m.has_value()) << m.status().to_string();
+    ASSERT_GE(seen.size(), 3u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_GT(seen.front(), 0.0f);
+    EXPECT_EQ(seen.back(), 1.0f);
+    int calls = 0;
+    auto stopped = MiniMaxTextModel::load(kData / "tiny-text", {.progress = [&](float f) {
+                                              ++calls;
+                                              return f > 0.3f ? cancelled("load cancelled by the user") : Status::ok();
+                                          }});
+    ASSERT_FALSE(stopped.has_value());
+    EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled);
+    EXPECT_LT(calls, static_cast<int>(seen.size()));
 }
 
 TEST(BadInput, WeightsThatDoNotFitInHostMemory) {
