@@ -169,18 +169,9 @@ Expected<SequenceCache> MiniMaxTextModel::new_cache(int64_t max_tokens) const {
     return cache;
 }
 
-Status MiniMaxTextModel::check_ids(std::span<const int32_t> ids) const {
-    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] < 0 || ids[i] >= config_.vocab_size)
-            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
-                                    config_.vocab_size, ")");
-    return Status::ok();
-}
-
 Expected<Tensor> MiniMaxTextModel::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
                                            const CancelCheck& cancelled) const {
-    VOLT_RETURN_IF_ERROR(check_ids(ids));
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     return run(ids.data(), nullptr, static_cast<int64_t>(ids.size()), cache, mode, cancelled);
 }
 
@@ -195,7 +186,7 @@ Expected<Tensor> MiniMaxTextModel::forward_embeddings(const Tensor& embeds, Sequ
 }
 
 Expected<Tensor> MiniMaxTextModel::embed(std::span<const int32_t> ids) const {
-    VOLT_RETURN_IF_ERROR(check_ids(ids));
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     const int64_t n = static_cast<int64_t>(ids.size()), H = config_.hidden_size;
     VOLT_ASSIGN_OR_RETURN(Tensor out, Tensor::empty({n, H}, DType::kF32));
     VOLT_RETURN_IF_ERROR(cpu::embedding({.num_tokens = n, .ids = ids.data(), .vocab_size = config_.vocab_size,

@@ -83,7 +83,6 @@ private:
                      bool all_rows, const CancelCheck& cancelled) const;
     Expected<Tensor> run(const int32_t* ids, const float* embeds, int64_t n, SequenceCache& cache, LogitsMode mode,
                          const CancelCheck& cancelled) const;
-    Status check_ids(std::span<const int32_t> ids) const;
 
     TextConfig config_;
     Checkpoint checkpoint_;  // keeps the mmapped embedding table alive

@@ -66,6 +66,10 @@ private:
     DType kv_dtype_ = DType::kF32;
 };
 
+// INVALID_ARGUMENT for an empty list or an id outside [0, vocab_size) (naming its position and value): the check
+// every forward, embedding lookup and session append makes before any work.
+Status check_token_ids(std::span<const int32_t> ids, int64_t vocab_size);
+
 // Asked between layers during a forward pass (may be empty): true stops it with CANCELLED, leaving the cache
 // unusable like any failure during compute. Long prompts run for minutes, so a stop cannot wait for the next token.
 using CancelCheck = std::function<bool()>;

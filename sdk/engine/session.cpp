@@ -16,11 +16,7 @@ Expected<Session> Session::create(const CausalLM& model, const SessionOptions& o
 }
 
 Status Session::check(std::span<const int32_t> ids) const {
-    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
-    const int64_t V = model_->vocab_size();
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] < 0 || ids[i] >= V)
-            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ", V, ")");
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, model_->vocab_size()));
     const int64_t total = static_cast<int64_t>(tokens_.size() + ids.size());
     if (total > cache_.max_tokens())
         return resource_exhausted(tokens_.empty() ? "prompt of " : "session of ", total,

@@ -510,21 +510,13 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
 
 Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
                                                const CancelCheck& cancelled) const {
-    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] < 0 || ids[i] >= config_.vocab_size)
-            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
-                                    config_.vocab_size, ")");
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     Tensor host = Tensor::borrow(const_cast<int32_t*>(ids.data()), {static_cast<int64_t>(ids.size())}, DType::kI32);
     return run(host, /*from_ids=*/true, cache, mode, cancelled);
 }
 
 Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const {
-    if (ids.empty()) return invalid_argument("empty token list: at least one token id is needed");
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] < 0 || ids[i] >= config_.vocab_size)
-            return invalid_argument("token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ",
-                                    config_.vocab_size, ")");
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     std::lock_guard<std::mutex> lock(mu_);
     if (comm_ && comm_->aborted())
         return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
