@@ -39,6 +39,17 @@ Expected<ncclDataType_t> nccl_type(DType dtype, const char* what) {
     }
 }
 
+// The communicator of `rank` (one of this process's), unless the group was aborted.
+Expected<ncclComm_t> comm_of(const NcclGroup::Impl& impl, int rank) {
+    if (impl.aborted)
+        return internal_error("the GPUs' NCCL group was aborted after an earlier failure; load the model again");
+    const int local = rank - impl.first_rank;
+    if (local < 0 || local >= static_cast<int>(impl.comms.size()))
+        return invalid_argument("rank ", rank, " is not one of this process's (", impl.first_rank, "..",
+                                impl.first_rank + int(impl.comms.size()) - 1, ")");
+    return impl.comms[size_t(local)];
+}
+
 }  // namespace
 
 NcclGroup::NcclGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -103,30 +114,19 @@ int NcclGroup::first_rank() const { return impl_->first_rank; }
 
 Status NcclGroup::all_reduce(int rank, void* data, int64_t count, DType dtype, cudaStream_t stream,
                              ReduceOp op) const {
-    if (impl_->aborted)
-        return internal_error("the GPUs' NCCL group was aborted after an earlier failure; load the model again");
-    const int local = rank - impl_->first_rank;
-    if (local < 0 || local >= static_cast<int>(impl_->comms.size()))
-        return invalid_argument("rank ", rank, " is not one of this process's (", impl_->first_rank, "..",
-                                impl_->first_rank + int(impl_->comms.size()) - 1, ")");
+    VOLT_ASSIGN_OR_RETURN(ncclComm_t comm, comm_of(*impl_, rank));
     VOLT_ASSIGN_OR_RETURN(ncclDataType_t t, nccl_type(dtype, "all_reduce"));
     if (count == 0) return Status::ok();
     const ncclRedOp_t o = op == ReduceOp::kSum ? ncclSum : op == ReduceOp::kMax ? ncclMax : ncclMin;
-    return nccl_status(ncclAllReduce(data, data, static_cast<size_t>(count), t, o, impl_->comms[size_t(local)], stream),
-                       "ncclAllReduce");
+    return nccl_status(ncclAllReduce(data, data, static_cast<size_t>(count), t, o, comm, stream), "ncclAllReduce");
 }
 
 Status NcclGroup::all_gather(int rank, const void* send, void* recv, int64_t count, DType dtype,
                              cudaStream_t stream) const {
-    if (impl_->aborted)
-        return internal_error("the GPUs' NCCL group was aborted after an earlier failure; load the model again");
-    const int local = rank - impl_->first_rank;
-    if (local < 0 || local >= static_cast<int>(impl_->comms.size()))
-        return invalid_argument("rank ", rank, " is not one of this process's");
+    VOLT_ASSIGN_OR_RETURN(ncclComm_t comm, comm_of(*impl_, rank));
     VOLT_ASSIGN_OR_RETURN(ncclDataType_t t, nccl_type(dtype, "all_gather"));
     if (count == 0) return Status::ok();
-    return nccl_status(ncclAllGather(send, recv, static_cast<size_t>(count), t, impl_->comms[size_t(local)], stream),
-                       "ncclAllGather");
+    return nccl_status(ncclAllGather(send, recv, static_cast<size_t>(count), t, comm, stream), "ncclAllGather");
 }
 
 void NcclGroup::abort() {

@@ -623,13 +623,7 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size, Vr = rk.vocab.size;
     if (processes_ > 1 && n > kMinChunkTokens) {
         // Every process must cut the input into the same pieces (the same collectives): the smallest piece wins.
-        VOLT_ASSIGN_OR_RETURN(Tensor agreed, device_buffer(1, DType::kI32, dev));
-        int32_t c32 = static_cast<int32_t>(chunk);
-        Tensor host = Tensor::borrow(&c32, {1}, DType::kI32);
-        VOLT_RETURN_IF_ERROR(agreed.copy_from(host));
-        VOLT_RETURN_IF_ERROR(comm_->all_reduce(rk.map.rank, agreed.data(), 1, DType::kI32, kStream, ReduceOp::kMin));
-        VOLT_RETURN_IF_ERROR(host.copy_from(agreed));
-        chunk = c32;
+        VOLT_ASSIGN_OR_RETURN(chunk, agree(rk, static_cast<int32_t>(chunk), ReduceOp::kMin));
     }
     const int64_t pieces = (n + chunk - 1) / chunk, past = cache.length();
     // The KV length after each piece, then the ids: staged in pinned memory and sent in one asynchronous copy (the
@@ -688,6 +682,15 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     if (mode != LogitsMode::kNone && processes_ > 1)
         VOLT_RETURN_IF_ERROR(gather_logits(rk, logits_dev, rows, r == 0 ? host_logits : nullptr));
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+}
+
+Expected<int32_t> MiniMaxTextModelCuda::agree(const Rank& rank, int32_t value, ReduceOp op) const {
+    VOLT_ASSIGN_OR_RETURN(Tensor dev, device_buffer(1, DType::kI32, rank.device));
+    Tensor host = Tensor::borrow(&value, {1}, DType::kI32);
+    VOLT_RETURN_IF_ERROR(dev.copy_from(host));
+    VOLT_RETURN_IF_ERROR(comm_->all_reduce(rank.map.rank, dev.data(), 1, DType::kI32, kStream, op));
+    VOLT_RETURN_IF_ERROR(host.copy_from(dev));  // synchronous: the value every rank agreed on
+    return value;
 }
 
 Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const {
@@ -816,21 +819,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     // (T == 1) are short enough as is.
     const bool bounded = stop->active() && T > 1;
     cudaEvent_t layer_done[2] = {nullptr, nullptr};
-    Tensor agree;  // several processes: each step's stop flag, maxed over every rank
     auto stop_point = [&](int64_t step, size_t l) -> Status {
         if (bounded && step >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[step % 2])));
         bool stop_here = false;
         if (processes_ > 1) {
             if (!bounded) return Status::ok();
-            if (!agree.data()) {
-                VOLT_ASSIGN_OR_RETURN(agree, device_buffer(1, DType::kI32, dev));
-            }
-            int32_t flag = stop->requested() ? 1 : 0;
-            Tensor host = Tensor::borrow(&flag, {1}, DType::kI32);
-            VOLT_RETURN_IF_ERROR(agree.copy_from(host));
-            VOLT_RETURN_IF_ERROR(comm_->all_reduce(rk.map.rank, agree.data(), 1, DType::kI32, kStream, ReduceOp::kMax));
-            VOLT_RETURN_IF_ERROR(host.copy_from(agree));  // waits for every rank to reach this step
-            stop_here = flag != 0;
+            // Each step's stop flag, maxed over every rank (this waits for every rank to reach the step).
+            VOLT_ASSIGN_OR_RETURN(const int32_t any, agree(rk, stop->requested() ? 1 : 0, ReduceOp::kMax));
+            stop_here = any != 0;
         } else {
             stop_here = stop->stop_before(rk.map.rank % gpus(), 2 * first_step + step);
         }

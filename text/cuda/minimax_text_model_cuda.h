@@ -132,6 +132,8 @@ private:
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
     // Several processes: every rank's logits columns [rows, V_r] to every process; `host` [rows, V] (or null).
     Status gather_logits(const Rank& rank, const float* logits_dev, int64_t rows, float* host) const;
+    // Several processes: `value` reduced over every rank (a collective: every rank calls it at the same point).
+    Expected<int32_t> agree(const Rank& rank, int32_t value, ReduceOp op) const;
     // In-place sum over the GPUs (nothing with one GPU).
     Status all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const;
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
