@@ -245,5 +245,43 @@ TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
     expect_close(*a, *b, "2 GPUs after refusals vs 1", false);
 }
 
+// Every split the machine allows beyond 2 GPUs (4 on nvidia-h200-x4, 8 on x8): a config whose 16 heads, 8 kv heads
+// and 8 experts divide over 2, 4 and 8 ranks (one expert and one kv head per GPU at 8), prefill, decode, prefix reuse
+// and fork against the CPU, and the N-GPU logits against 1 GPU, with experts spread and replicated.
+TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
+    TextConfig c = synthetic_config(true, 4);
+    c.num_heads = 16;
+    c.num_kv_heads = 8;
+    c.num_experts = 8;
+    const auto w = synthetic_weights(c, 77);
+    auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
+    auto one = MiniMaxTextModelCuda::from_tensors(c, w);
+    ASSERT_TRUE(cpu && one) << (cpu ? one.status() : cpu.status()).to_string();
+    int tried = 0;
+    for (int n : {2, 4, 8}) {
+        if (n > cuda_device_count()) break;
+        for (bool replicate : {false, true}) {
+            const std::string what = std::to_string(n) + " GPUs, experts " + (replicate ? "replicated" : "spread");
+            SCOPED_TRACE(what);
+            auto split = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = n, .replicate_experts = replicate});
+            ASSERT_TRUE(split) << split.status().to_string();
+            EXPECT_EQ((*split)->gpus(), n);
+            ++tried;
+            for (int64_t T : {1, 77, 700}) {
+                const auto ids = random_ids(T, c.vocab_size, 31 + uint32_t(T));
+                auto ref = prefill(**cpu, ids);
+                auto base = prefill(**one, ids);
+                auto got = prefill(**split, ids);
+                ASSERT_TRUE(ref && base && got) << (got ? (base ? ref.status() : base.status()) : got.status()).to_string();
+                const std::string at = what + ", prefill T=" + std::to_string(T);
+                expect_close(*got, *base, (at + " vs 1 GPU").c_str(), false);
+                expect_close(*got, *ref, (at + " vs cpu").c_str(), false);
+            }
+            if (!replicate) expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, (what + ": ").c_str());
+        }
+    }
+    std::printf("[ split   ] %d split model(s) checked on %d GPU(s)\n", tried, cuda_device_count());
+}
+
 }  // namespace
 }  // namespace volt
