@@ -59,6 +59,11 @@ struct AttentionParams {
     // [N] device row of k/v where sequence n's key 0 sits. Null: cu_seqlens[n] (k/v packed like q; 0 without
     // cu_seqlens); required in decode when N > 1.
     const int32_t* kv_start = nullptr;
+    // Decode only, instead of k/v + kv_start: [N] device arrays of device pointers to sequence n's key / value row 0
+    // (16-byte aligned; rows k_stride_token / v_stride_token apart, heads *_stride_head): a decode batch of
+    // sequences whose caches live apart (continuous batching). Set both or neither.
+    const void* const* k_seqs = nullptr;
+    const void* const* v_seqs = nullptr;
     // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence.
     int64_t max_seqlen_q = 0;
     int64_t max_seqlen_kv = 0;

@@ -71,8 +71,12 @@ struct LightningAttentionParams {
     // [slots, H, D(k), D(v)] fp32 state before the first token (prefix reuse / decode); null: zeros.
     const float* state_in = nullptr;
     // [slots, H, D(k), D(v)] fp32 state after the last token; may alias state_in (updated in place).
-    // Null: not written (prefill only; decode needs it).
+    // Null: not written (prefill only; decode needs it or state_ptrs).
     float* state_out = nullptr;
+    // Decode only, instead of state_slots / state_in / state_out: [N] pointers to each sequence's own state
+    // [H, D(k), D(v)], read and updated in place (a decode batch of sequences whose caches live apart: continuous
+    // batching). CUDA: an array in device memory of 16-byte aligned device pointers; CPU twin: host pointers.
+    float* const* state_ptrs = nullptr;
 
     // CUDA prefill only: device scratch of cuda::prefill_workspace_bytes(params) bytes. When the (value slice,
     // head, sequence) CTAs cannot fill the GPU (few heads per GPU under tensor parallelism, one long sequence), the

@@ -51,8 +51,12 @@ Status validate(const LightningAttentionParams& p) {
         if (p.num_tokens != p.num_seqs)
             return invalid_argument("lightning_attention: decode takes one token per sequence (num_tokens ",
                                     p.num_tokens, " != num_seqs ", p.num_seqs, ")");
-        if (!p.state_out) return invalid_argument("lightning_attention: decode needs state_out");
+        if (!p.state_out && !p.state_ptrs)
+            return invalid_argument("lightning_attention: decode needs state_out or state_ptrs");
+        if (p.state_ptrs && (p.state_in || p.state_out || p.state_slots))
+            return invalid_argument("lightning_attention: state_ptrs replaces state_slots, state_in and state_out");
     } else {
+        if (p.state_ptrs) return invalid_argument("lightning_attention: state_ptrs is for decode only");
         if (!p.cu_seqlens && p.num_seqs != 1)
             return invalid_argument("lightning_attention: prefill without cu_seqlens takes one sequence, got ",
                                     p.num_seqs);
@@ -103,17 +107,23 @@ inline void store_row(void* base, DType dt, int64_t offset, int n, const float* 
 }
 
 // Reads sequence n's initial state into `S` [D*D] (zeros without state_in).
-void load_state(const LightningAttentionParams& p, int64_t slot, int h, float* S) {
+void load_state(const LightningAttentionParams& p, int n, int64_t slot, int h, float* S) {
     const size_t dd = static_cast<size_t>(p.head_dim) * p.head_dim;
-    if (p.state_in)
+    if (p.state_ptrs)
+        std::memcpy(S, p.state_ptrs[n] + h * dd, sizeof(float) * dd);
+    else if (p.state_in)
         std::memcpy(S, p.state_in + (slot * p.num_heads + h) * dd, sizeof(float) * dd);
     else
         std::fill(S, S + dd, 0.0f);
 }
 
-void store_state(const LightningAttentionParams& p, int64_t slot, int h, const float* S) {
-    if (!p.state_out) return;
+void store_state(const LightningAttentionParams& p, int n, int64_t slot, int h, const float* S) {
     const size_t dd = static_cast<size_t>(p.head_dim) * p.head_dim;
+    if (p.state_ptrs) {
+        std::memcpy(p.state_ptrs[n] + h * dd, S, sizeof(float) * dd);
+        return;
+    }
+    if (!p.state_out) return;
     std::memcpy(p.state_out + (slot * p.num_heads + h) * dd, S, sizeof(float) * dd);
 }
 
@@ -222,7 +232,7 @@ Status lightning_attention(const LightningAttentionParams& p) {
             const int n = static_cast<int>(it / p.num_heads);
             const int h = static_cast<int>(it % p.num_heads);
             const int64_t slot = p.state_slots ? p.state_slots[n] : n;
-            load_state(p, slot, h, S.data());
+            load_state(p, n, slot, h, S.data());
             if (decode) {
                 decode_one(p, n, h, S.data());
             } else {
@@ -230,7 +240,7 @@ Status lightning_attention(const LightningAttentionParams& p) {
                 const int64_t len = p.cu_seqlens ? p.cu_seqlens[n + 1] - t0 : p.num_tokens;
                 prefill_one(p, t0, len, h, S.data());
             }
-            store_state(p, slot, h, S.data());
+            store_state(p, n, slot, h, S.data());
         }
     });
     return Status::ok();

@@ -39,6 +39,8 @@ struct AttnArgs {
     const int32_t* cu_seqlens;
     const int32_t* kv_lens;
     const int32_t* kv_start;
+    const void* const* k_seqs;  // decode: [N] each sequence's own key / value rows (replace k / v + kv_start)
+    const void* const* v_seqs;
     int64_t num_tokens;
     int group;          // G = Hq / Hkv
     float scale_log2;   // scale * log2(e)
@@ -189,8 +191,10 @@ __global__ void __launch_bounds__(kDecThreads, 1) decode_kernel(const AttnArgs a
         const __nv_bfloat16* r1 = gr + 8 < a.group ? a.q + n * a.q_st + int64_t{h1} * a.q_sh : nullptr;
         load_q_frag(qa, r0, r1, t4);
     }
-    const __nv_bfloat16* kbase = a.k + kv0 * a.k_st + int64_t{g} * a.k_sh;
-    const __nv_bfloat16* vbase = a.v + kv0 * a.v_st + int64_t{g} * a.v_sh;
+    const __nv_bfloat16* k0 = a.k_seqs ? static_cast<const __nv_bfloat16*>(a.k_seqs[n]) : a.k + kv0 * a.k_st;
+    const __nv_bfloat16* v0 = a.v_seqs ? static_cast<const __nv_bfloat16*>(a.v_seqs[n]) : a.v + kv0 * a.v_st;
+    const __nv_bfloat16* kbase = k0 + int64_t{g} * a.k_sh;
+    const __nv_bfloat16* vbase = v0 + int64_t{g} * a.v_sh;
     char* ring = smem + warp * kDecWarpBytes;
 
     float o[16][4];
@@ -524,7 +528,12 @@ Status validate(const AttentionParams& p) {
     if (!(p.scale > 0.0f) || !std::isfinite(p.scale)) return invalid_argument("attention (CUDA): scale must be positive");
     if (p.num_tokens == 0 || p.num_seqs == 0) return Status::ok();
     if (p.num_heads > 65535 || p.num_seqs > 65535) return invalid_argument("attention (CUDA): at most 65535 heads and sequences");
-    if (!p.q || !p.k || !p.v || !p.o) return invalid_argument("attention (CUDA): q, k, v and o must be set");
+    if (!p.k_seqs != !p.v_seqs) return invalid_argument("attention (CUDA): set both k_seqs and v_seqs, or neither");
+    if (p.k_seqs && p.phase != AttentionPhase::kDecode)
+        return invalid_argument("attention (CUDA): k_seqs / v_seqs are for decode only");
+    const bool own_rows = p.k_seqs != nullptr;  // k / v unused
+    if (!p.q || !p.o || (!own_rows && (!p.k || !p.v)))
+        return invalid_argument("attention (CUDA): q, k, v and o (or decode's k_seqs / v_seqs) must be set");
     if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v) || !aligned16(p.o))
         return invalid_argument("attention (CUDA): q, k, v, o must be 16-byte aligned");
     for (int64_t s : {p.q_stride_token, p.q_stride_head, p.k_stride_token, p.k_stride_head, p.v_stride_token,
@@ -533,7 +542,8 @@ Status validate(const AttentionParams& p) {
     if (p.phase == AttentionPhase::kDecode) {
         if (p.num_tokens != p.num_seqs) return invalid_argument("attention (CUDA): decode takes one query per sequence");
         if (!p.kv_lens) return invalid_argument("attention (CUDA): decode needs kv_lens");
-        if (p.num_seqs > 1 && !p.kv_start) return invalid_argument("attention (CUDA): decode of N > 1 needs kv_start");
+        if (p.num_seqs > 1 && !p.kv_start && !own_rows)
+            return invalid_argument("attention (CUDA): decode of N > 1 needs kv_start or k_seqs / v_seqs");
     } else if (!p.cu_seqlens && p.num_seqs != 1) {
         return invalid_argument("attention (CUDA): prefill of several sequences needs cu_seqlens");
     }
@@ -563,6 +573,8 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     a.cu_seqlens = p.cu_seqlens;
     a.kv_lens = p.kv_lens;
     a.kv_start = p.kv_start;
+    a.k_seqs = p.k_seqs;
+    a.v_seqs = p.v_seqs;
     a.num_tokens = p.num_tokens;
     a.group = p.num_heads / p.num_kv_heads;
     a.scale_log2 = p.scale * kLog2e;

@@ -812,6 +812,7 @@ struct DecodeArgs {
     float* state_out;
     int num_heads;
     bool silu;
+    float* const* state_ptrs;  // [N] each sequence's own state (replaces the three above)
 };
 
 constexpr int kDecodeThreads = 256;
@@ -828,16 +829,20 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_kernel(const DecodeArgs
 
     const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
     const int tid = threadIdx.x;
-    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
+    // This (sequence, head)'s state: in its own buffer (state_ptrs) or in slot n of the shared ones.
+    float* const own = a.state_ptrs ? a.state_ptrs[n] : nullptr;
+    const int64_t slot = own ? 0 : a.state_slots ? a.state_slots[n] : n;
     const size_t off = (static_cast<size_t>(slot) * a.num_heads + h) * kD * kD + slice * kCols;
+    const float* const state_in = own ? own : a.state_in;
+    float* const state_out = own ? own : a.state_out;
     const int c4 = tid % kTpr, r0 = tid / kTpr;
 
     // All state loads first (kPasses independent 16-byte loads per thread), evict-first: the state is touched once.
-    const float* src = (a.state_in ? a.state_in : a.state_out) + off;
+    const float* src = (state_in ? state_in : state_out) + off;
     float4 s[kPasses];
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
-        if (a.state_in)
+        if (state_in)
             s[p] = __ldcs(reinterpret_cast<const float4*>(src + (r0 + p * kRowsPerPass) * kD) + c4);
         else
             s[p] = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -862,7 +867,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_kernel(const DecodeArgs
     const float mu = -expm1f(-a.slope[h]);
     const float4 v4 = reinterpret_cast<const float4*>(sv)[c4];
     float4 o4 = make_float4(0.f, 0.f, 0.f, 0.f);
-    float* dst = a.state_out + off;
+    float* dst = state_out + off;
 #pragma unroll
     for (int p = 0; p < kPasses; ++p) {
         const int r = r0 + p * kRowsPerPass;
@@ -1047,7 +1052,7 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
     if (p.phase == LightningPhase::kDecode) {
         DecodeArgs a{q, k, v, o, p.q_stride_token, p.q_stride_head, p.k_stride_token, p.k_stride_head,
                      p.v_stride_token, p.v_stride_head, p.o_stride_token, p.o_stride_head, p.slope, p.state_slots,
-                     p.state_in, p.state_out, p.num_heads, p.silu_inputs};
+                     p.state_in, p.state_out, p.num_heads, p.silu_inputs, p.state_ptrs};
         // Few (sequence, head) pairs: narrower slices so that every SM gets work (B=1 x 64 heads -> 256 CTAs).
         if (static_cast<int64_t>(p.num_seqs) * p.num_heads < 512) {
             decode_kernel<32><<<dim3(kD / 32, p.num_heads, p.num_seqs), kDecodeThreads, 0, stream>>>(a);

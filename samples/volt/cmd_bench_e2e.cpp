@@ -1,6 +1,6 @@
 // volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--fp8-experts]
 //                [--prompt-tokens T]...
-//                [--decode-context C] [--decode-steps S] [--reps R] [--json F]
+//                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
 // generated on the GPUs (no files), at any geometry:
 // CONFIG is "minimax-text-01" (the real geometry) or a config.json (file or model directory); --layers N keeps the
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +43,7 @@ struct E2eOptions {
     std::string synthetic, json, device = "cuda";
     int64_t layers = 0, decode_context = 4096, decode_steps = 32;
     std::vector<int64_t> prompt_tokens{8192, 32768};
+    std::vector<int64_t> decode_batch;  // batched decode steps (continuous batching) of this many sequences
     int reps = 3, gpus = 1;
     bool replicate_experts = false;
     bool fp8_experts = false;
@@ -115,6 +117,8 @@ Status bench_e2e(const E2eOptions& o) {
     if (o.device != "cuda") return unimplemented("volt bench e2e runs on the GPU (--device cuda)");
     if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
         return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
+    for (int64_t B : o.decode_batch)
+        if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     if (o.gpus < 1 || o.gpus > cuda_device_count())
         return invalid_argument("--gpus ", o.gpus, ": this machine has ", cuda_device_count(), " GPUs");
@@ -218,23 +222,61 @@ Status bench_e2e(const E2eOptions& o) {
         VOLT_ASSIGN_OR_RETURN(Tensor step, s.append(one));
     }
     const double step_s = seconds_since(t1) / double(o.decode_steps);
+    // Bytes a step of B sequences must read: the attention weights once, the experts the B tokens touch (expected
+    // count under uniform top-k routing: E (1 - (1 - k/E)^B)), the lm_head once, and every sequence's KV rows and
+    // lightning states (read and written).
     const double kv = double(c.num_softmax_layers()) * double(o.decode_context) * double(c.num_kv_heads * c.head_dim) * 2 * 2;
     const double state = double(c.num_lightning_layers()) * double(c.num_heads * c.head_dim * c.head_dim) * 4 * 2;
-    const double bytes = linear_params_per_token(c) * 2 + double(c.vocab_size) * c.hidden_size * 2 + kv + state +
-                         double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4 -
-                         (o.fp8_experts ? double(c.num_layers) * double(c.experts_per_token) * 3 *
-                                              double(c.intermediate_size) * double(c.hidden_size)
-                                        : 0.0);  // FP8 experts: 1 byte per active expert weight, not 2
+    const double expert_params = 3.0 * double(c.intermediate_size) * double(c.hidden_size);
+    const double expert_bytes = o.fp8_experts ? 1.0 : 2.0;  // FP8 experts: 1 byte per weight
+    auto step_bytes = [&](int64_t B) {
+        const double E = double(c.num_experts), k = double(c.experts_per_token);
+        const double touched = E * (1.0 - std::pow(1.0 - k / E, double(B)));
+        return (linear_params_per_token(c) - double(c.num_layers) * k * expert_params) * 2 +
+               double(c.num_layers) * touched * expert_params * expert_bytes + double(c.vocab_size) * c.hidden_size * 2 +
+               double(B) * (kv + state) + double(c.num_layers) * double(c.num_experts) * c.hidden_size * 4;
+    };
     // Split over G GPUs the bytes are read in parallel: the ideal is the single-GPU roofline over G (the touched
     // experts may sit on fewer GPUs than that, so with experts spread this is a lower bound).
-    const double roofline_ms = bytes / (ceil.copy_tbs * 1e12) * 1e3 / o.gpus;
+    auto roofline_ms = [&](int64_t B) { return step_bytes(B) / (ceil.copy_tbs * 1e12) * 1e3 / o.gpus; };
     j["decode"] = {{"context", o.decode_context}, {"steps", o.decode_steps}, {"ms_per_token", step_s * 1e3},
-                   {"bytes_per_token", bytes}, {"roofline_ms", roofline_ms},
-                   {"fraction_of_roofline", roofline_ms / (step_s * 1e3)}};
+                   {"bytes_per_token", step_bytes(1)}, {"roofline_ms", roofline_ms(1)},
+                   {"fraction_of_roofline", roofline_ms(1) / (step_s * 1e3)}};
     std::printf("| decode step at %lld context, batch 1, incl. lm_head (%lld steps) | %.2f ms (bytes roofline %.2f ms: "
                 "%.0f%%) |\n",
-                (long long)o.decode_context, (long long)o.decode_steps, step_s * 1e3, roofline_ms,
-                100 * roofline_ms / (step_s * 1e3));
+                (long long)o.decode_context, (long long)o.decode_steps, step_s * 1e3, roofline_ms(1),
+                100 * roofline_ms(1) / (step_s * 1e3));
+    std::fflush(stdout);
+
+    // Batched decode steps (CausalLM::decode, continuous batching): B copies of the session's cache (each read on
+    // its own, as B different conversations would be), one token each per step.
+    nlohmann::ordered_json batched = nlohmann::ordered_json::array();
+    for (int64_t B : o.decode_batch) {
+        std::vector<SequenceCache> caches;
+        for (int64_t b = 0; b < B; ++b) {
+            VOLT_ASSIGN_OR_RETURN(SequenceCache copy, s.cache().clone());
+            caches.push_back(std::move(copy));
+        }
+        std::vector<SequenceCache*> ptrs;
+        for (auto& cache : caches) ptrs.push_back(&cache);
+        std::vector<int32_t> ids(static_cast<size_t>(B));
+        for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
+        VOLT_ASSIGN_OR_RETURN(Tensor warm_b, model->decode(ids, ptrs));
+        const auto tb = clock_type::now();
+        for (int64_t i = 0; i < o.decode_steps; ++i) {
+            VOLT_ASSIGN_OR_RETURN(Tensor step, model->decode(ids, ptrs));
+        }
+        const double batch_s = seconds_since(tb) / double(o.decode_steps);
+        batched.push_back({{"batch", B}, {"context", o.decode_context}, {"ms_per_step", batch_s * 1e3},
+                           {"tokens_per_s", double(B) / batch_s}, {"bytes_per_step", step_bytes(B)},
+                           {"roofline_ms", roofline_ms(B)}, {"fraction_of_roofline", roofline_ms(B) / (batch_s * 1e3)}});
+        std::printf("| batched decode step, %lld sequences at %lld context, incl. lm_head (%lld steps) | %.2f ms, %.0f "
+                    "tok/s (bytes roofline %.2f ms: %.0f%%) |\n",
+                    (long long)B, (long long)o.decode_context, (long long)o.decode_steps, batch_s * 1e3,
+                    double(B) / batch_s, roofline_ms(B), 100 * roofline_ms(B) / (batch_s * 1e3));
+        std::fflush(stdout);
+    }
+    if (!batched.empty()) j["decode_batched"] = batched;
     if (!o.json.empty()) {
         std::ofstream out(o.json);
         out << j.dump(2) << "\n";
@@ -263,6 +305,8 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--prompt-tokens", o->prompt_tokens, "Prefill lengths to time (repeatable)");
     cmd->add_option("--decode-context", o->decode_context, "Context of the timed decode steps");
     cmd->add_option("--decode-steps", o->decode_steps, "Decode steps to time");
+    cmd->add_option("--decode-batch", o->decode_batch,
+                    "Also time batched decode steps of this many sequences at the same context (repeatable)");
     cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
     cmd->add_option("--json", o->json, "Also write the numbers as JSON to this file");
     cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")

@@ -74,6 +74,11 @@ Status check_token_ids(std::span<const int32_t> ids, int64_t vocab_size);
 // unusable like any failure during compute. Long prompts run for minutes, so a stop cannot wait for the next token.
 using CancelCheck = std::function<bool()>;
 
+// What every batched decode step checks before any work (INVALID_ARGUMENT / RESOURCE_EXHAUSTED, naming the sequence):
+// as many ids as caches (at least one), each id in the vocabulary, no cache null or given twice, and room for one
+// more token in each.
+Status check_decode_batch(std::span<const int32_t> ids, std::span<SequenceCache* const> caches, int64_t vocab_size);
+
 class CausalLM {
 public:
     virtual ~CausalLM() = default;
@@ -94,6 +99,13 @@ public:
     // Token embeddings fp32 [n, hidden] on the host (what forward() feeds the first layer, as forward_embeddings
     // takes it): VL-01 splices image features into these rows.
     virtual Expected<Tensor> embed(std::span<const int32_t> ids) const = 0;
+    // One new token for each of several sequences in one step (continuous batching's decode): ids[b] runs at
+    // position caches[b]->length() of sequence b; returns fp32 logits [B, vocab] (row b: sequence b) and advances
+    // every cache by one. Input is checked (check_decode_batch) before any cache changes; a later failure leaves
+    // every cache of the batch unusable. The default runs one forward per sequence: the reference a batched backend
+    // (the CUDA backbone: one pass through the layers for all B) is tested against.
+    virtual Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                    const CancelCheck& cancelled = {}) const;
 };
 
 }  // namespace volt

@@ -44,6 +44,37 @@ Expected<Tensor> Session::append_embeddings(const Tensor& embeds, std::span<cons
     return out;
 }
 
+Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::span<const int32_t> ids,
+                                     const CancelCheck& cancelled) {
+    if (sessions.empty() || sessions.size() != ids.size())
+        return invalid_argument("append_each: ", ids.size(), " token ids for ", sessions.size(),
+                                " sessions (one each, at least one)");
+    std::vector<SequenceCache*> caches;
+    for (size_t b = 0; b < sessions.size(); ++b) {
+        Session* s = sessions[b];
+        if (!s) return invalid_argument("append_each: session ", b, " is null");
+        if (s->model_ != sessions[0]->model_)
+            return invalid_argument("append_each: session ", b, " belongs to another model than session 0");
+        Status st = s->check(ids.subspan(b, 1));
+        if (!st.is_ok()) return Status(st.code(), str_cat("session ", b, ": ", st.message()));
+        caches.push_back(&s->cache_);
+    }
+    Expected<Tensor> logits = sessions[0]->model_->decode(ids, caches, cancelled);  // also refuses repeats
+    if (!logits) {
+        // Refused input changed nothing; a failure during compute leaves every cache of the batch unusable.
+        if (logits.status().code() != StatusCode::kInvalidArgument)
+            for (Session* s : sessions) s->reset();
+        return logits.status();
+    }
+    for (size_t b = 0; b < sessions.size(); ++b) {
+        Session* s = sessions[b];
+        s->reused_ = 0;
+        s->tokens_.push_back(ids[b]);
+        VOLT_ASSIGN_OR_RETURN(s->last_logits_, logits->slice(0, int64_t(b), int64_t(b) + 1));  // a view of row b
+    }
+    return logits;
+}
+
 Expected<Tensor> Session::finish(Expected<Tensor> logits, std::span<const int32_t> ids, LogitsMode mode) {
     reused_ = 0;
     if (!logits) {

@@ -33,6 +33,13 @@ public:
     Expected<Tensor> append_embeddings(const Tensor& embeds, std::span<const int32_t> ids,
                                        LogitsMode mode = LogitsMode::kLast, const CancelCheck& cancelled = {});
 
+    // One token for each of several sessions of one model in one batched step (CausalLM::decode, continuous
+    // batching): ids[b] after sessions[b]'s tokens. Returns logits [B, vocab] (row b: session b); each session's
+    // last_logits() views its row. Errors before any compute: INVALID_ARGUMENT (counts differ, a null or repeated
+    // session, sessions of different models, a bad id), RESOURCE_EXHAUSTED (a session's context is full). A failure
+    // during compute resets every session of the batch.
+    static Expected<Tensor> append_each(std::span<Session* const> sessions, std::span<const int32_t> ids,
+                                        const CancelCheck& cancelled = {});
     // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
     // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's
     // tokens returns the logits kept from the last call (kLast only). kAll returns rows for the tokens run.

@@ -14,6 +14,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_cuda.h"
+#include "kernels/kv_cache_cuda.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
 
@@ -139,8 +140,11 @@ TEST_F(AttentionGpu, PrefillRaggedBatchWithCachedPrefix) {
     check_prefill(make_batch({64, 3}, {4097, 0}, 64, 8, 10), Layout::kCache, cuda::AttentionBackend::kAuto);
 }
 
-void check_decode(const std::vector<int>& lens, int Hq, int Hkv, bool with_workspace, uint64_t seed) {
-    SCOPED_TRACE(testing::Message() << "decode N=" << lens.size() << " workspace=" << with_workspace);
+// own_rows: each sequence's rows reached through k_seqs / v_seqs (caches that live apart) instead of kv_start.
+void check_decode(const std::vector<int>& lens, int Hq, int Hkv, bool with_workspace, uint64_t seed,
+                  bool own_rows = false) {
+    SCOPED_TRACE(testing::Message() << "decode N=" << lens.size() << " workspace=" << with_workspace
+                                    << " own_rows=" << own_rows);
     std::vector<int> past;
     for (int l : lens) past.push_back(l - 1);
     const Batch b = make_batch(std::vector<int>(lens.size(), 1), past, Hq, Hkv, seed);
@@ -159,6 +163,17 @@ void check_decode(const std::vector<int>& lens, int Hq, int Hkv, bool with_works
     p.o = dout.ptr, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
     p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr;
     p.max_seqlen_kv = *std::max_element(lens.begin(), lens.end());
+    DevBuf<const void*> k_seqs(own_rows ? b.N() : 0), v_seqs(own_rows ? b.N() : 0);
+    if (own_rows) {
+        std::vector<const void*> kp, vp;
+        for (int n = 0; n < b.N(); ++n) {
+            kp.push_back(dk.ptr + int64_t{b.kv_start[n]} * Hkv * kD);
+            vp.push_back(dv.ptr + int64_t{b.kv_start[n]} * Hkv * kD);
+        }
+        ASSERT_TRUE(k_seqs.upload(kp) && v_seqs.upload(vp));
+        p.k = p.v = nullptr, p.kv_start = nullptr;
+        p.k_seqs = k_seqs.ptr, p.v_seqs = v_seqs.ptr;
+    }
     DevBuf<char> ws(with_workspace ? cuda::attention_workspace_bytes(p) : 0);
     if (with_workspace) {
         ASSERT_TRUE(ws.fill_bytes(0xff));
@@ -177,6 +192,57 @@ TEST_F(AttentionGpu, DecodeSplitKvAgainstCpu) {
     check_decode({70000}, 64, 8, true, 24);                      // long context: many splits
     check_decode({33, 1000, 2}, 16, 1, true, 25);                // group of 16 query heads
     check_decode({500, 9}, 6, 3, true, 26);                      // group of 2
+}
+
+// A decode batch whose sequences' caches live apart (continuous batching): rows through k_seqs / v_seqs.
+TEST_F(AttentionGpu, DecodeOverSeparateCachesAgainstCpu) {
+    check_decode({1, 127, 4097, 20000}, 64, 8, true, 41, /*own_rows=*/true);
+    check_decode({300, 5}, 16, 2, false, 42, /*own_rows=*/true);
+    cuda::AttentionParams p;  // both or neither, decode only
+    p.phase = cuda::AttentionPhase::kDecode;
+    p.num_tokens = p.num_seqs = 2, p.num_heads = 8, p.num_kv_heads = 2, p.scale = 0.1f;
+    int dummy[4] = {};
+    const void* ptrs[2] = {dummy, dummy};
+    p.q = p.o = dummy, p.kv_lens = dummy, p.k_seqs = ptrs;
+    EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kInvalidArgument);
+    p.v_seqs = ptrs, p.phase = cuda::AttentionPhase::kPrefill;
+    EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
+// The new keys/values of a decode batch land in row positions[b] of each sequence's cache and nowhere else.
+TEST_F(AttentionGpu, KvAppendWritesEachSequencesRow) {
+    const int B = 5, W = 8 * kD;
+    const int64_t rows = 40;
+    const std::vector<int32_t> pos = {0, 39, 7, 8, 20};
+    std::mt19937_64 rng(51);
+    const std::vector<float> kn = bf16_round(random_normal(B * W, rng)), vn = bf16_round(random_normal(B * W, rng));
+    // Each sequence's cache is its own region (rows + a gap apart) of one allocation.
+    const int64_t region = (rows + 3) * W;
+    DevBuf<uint16_t> kc(B * region), vc(B * region);
+    ASSERT_TRUE(kc.fill_bytes(0x11) && vc.fill_bytes(0x22));
+    std::vector<void*> kp, vp;
+    for (int b = 0; b < B; ++b) kp.push_back(kc.ptr + b * region), vp.push_back(vc.ptr + b * region);
+    DevBuf<uint16_t> dk(kn.size()), dv(vn.size());
+    DevBuf<int32_t> dpos(B);
+    DevBuf<void*> dkp(B), dvp(B);
+    ASSERT_TRUE(dk.upload(to_bf16(kn)) && dv.upload(to_bf16(vn)) && dpos.upload(pos) && dkp.upload(kp) && dvp.upload(vp));
+    const Status st = cuda::run(cuda::KvAppendParams{.num_seqs = B, .width = W, .k_new = dk.ptr, .v_new = dv.ptr,
+                                                     .new_stride = W, .positions = dpos.ptr, .k_seqs = dkp.ptr,
+                                                     .v_seqs = dvp.ptr, .row_stride = W},
+                                nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto kb = to_bf16(kn), vb = to_bf16(vn);
+    const auto gk = kc.download(), gv = vc.download();
+    for (int b = 0; b < B; ++b)
+        for (int64_t r = 0; r < region / W; ++r)
+            for (int c = 0; c < W; ++c) {
+                const bool row = r == pos[size_t(b)];
+                const size_t i = size_t(b * region + r * W + c);
+                ASSERT_EQ(gk[i], row ? kb[size_t(b * W + c)] : uint16_t{0x1111}) << "sequence " << b << " row " << r;
+                ASSERT_EQ(gv[i], row ? vb[size_t(b * W + c)] : uint16_t{0x2222}) << "sequence " << b << " row " << r;
+            }
+    EXPECT_EQ(cuda::run(cuda::KvAppendParams{.num_seqs = B, .width = 12}, nullptr).code(), StatusCode::kInvalidArgument);
 }
 
 // The split merge with the most splits it allows (256; VOLT_ATTENTION_DECODE_SPLITS overrides the plan) and with

@@ -323,6 +323,32 @@ TEST_F(LightningGpu, DecodeBatchThroughSlotsMatchesCpu) {
         ASSERT_EQ(count_nan(o_gpu), 0u);
         EXPECT_LT(rel_error(o_gpu, o_ref), kOutTol);
         EXPECT_LT(rel_error(dstate.download(), s_ref), kStateTol);  // untouched slots compare equal too
+
+        // The same states reached through one pointer per sequence (caches that live apart): bitwise the slot
+        // addressing, on the GPU and in the CPU twin.
+        const std::vector<uint16_t> o_slots = dout.download();
+        const std::vector<float> state_slots = dstate.download();
+        std::vector<float*> ptrs(B);
+        for (int b = 0; b < B; ++b) ptrs[b] = dstate.ptr + slot[b] * per_slot;
+        DevBuf<float*> dptrs(B);
+        ASSERT_TRUE(dstate.upload(s0) && dptrs.upload(ptrs) && dout.fill_bytes(0xff));
+        p.state_slots = nullptr;
+        p.state_in = p.state_out = nullptr;
+        p.state_ptrs = dptrs.ptr;
+        ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        EXPECT_EQ(dout.download(), o_slots);
+        EXPECT_EQ(dstate.download(), state_slots);
+        std::vector<float> s_cpu = s0, o_cpu(B * row);
+        for (int b = 0; b < B; ++b) ptrs[b] = s_cpu.data() + slot[b] * per_slot;
+        p.dtype = DType::kF32;
+        p.q = q.data(), p.k = k.data(), p.v = v.data(), p.o = o_cpu.data(), p.slope = slopes.data();
+        p.state_ptrs = ptrs.data();
+        ASSERT_TRUE(cpu::lightning_attention(p).is_ok());
+        EXPECT_EQ(o_cpu, o_ref);
+        EXPECT_EQ(s_cpu, s_ref);
+        p.state_in = s_cpu.data();  // either addressing, not both
+        EXPECT_EQ(cpu::lightning_attention(p).code(), StatusCode::kInvalidArgument);
     }
 }
 

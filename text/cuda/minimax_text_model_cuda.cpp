@@ -9,6 +9,7 @@
 #include "kernels/attention_cuda.h"
 #include "kernels/embedding_cuda.h"
 #include "kernels/gemm_cuda.h"
+#include "kernels/kv_cache_cuda.h"
 #include "kernels/lightning_attention.h"
 #include "kernels/moe_cuda.h"
 #include "kernels/norm_cuda.h"
@@ -577,8 +578,7 @@ private:
     int64_t stop_ = kNever;
 };
 
-Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
-                                           LogitsMode mode, const CancelCheck& cancelled) const {
+Status MiniMaxTextModelCuda::check_cache(const SequenceCache& cache) const {
     const size_t L = static_cast<size_t>(config_.num_layers);
     if (cache.layers.size() != L * ranks_.size())
         return invalid_argument("cache has ", cache.layers.size(), " layers, the model ", L * ranks_.size(),
@@ -587,6 +587,12 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     for (size_t i = 0; ours && i < cache.layers.size(); ++i)
         ours = cache.layers[i].kv_device == Device::cuda(ranks_[i / L]->device);
     if (!ours) return invalid_argument("the cache is not this model's (it lives on ", cache.kv_device().to_string(), ")");
+    return Status::ok();
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
+                                           LogitsMode mode, const CancelCheck& cancelled) const {
+    VOLT_RETURN_IF_ERROR(check_cache(cache));
     std::lock_guard<std::mutex> lock(mu_);
     if (comm_ && comm_->aborted())
         return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
@@ -620,7 +626,7 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     const Rank& rk = *ranks_[r];
     const int dev = rk.device;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
-    const int64_t n = input.dim(0), H = config_.hidden_size, V = config_.vocab_size, Vr = rk.vocab.size;
+    const int64_t n = input.dim(0), H = config_.hidden_size, Vr = rk.vocab.size;
     if (processes_ > 1 && n > kMinChunkTokens) {
         // Every process must cut the input into the same pieces (the same collectives): the smallest piece wins.
         VOLT_ASSIGN_OR_RETURN(chunk, agree(rk, static_cast<int32_t>(chunk), ReduceOp::kMin));
@@ -629,14 +635,7 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     // The KV length after each piece, then the ids: staged in pinned memory and sent in one asynchronous copy (the
     // last forward's copy out of the staging buffer has finished before it is written again).
     const int64_t staged = pieces + (from_ids ? n : 0);
-    if (!rk.inputs_sent)
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&rk.inputs_sent, cudaEventDisableTiming)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(rk.inputs_sent)));
-    if (rk.inputs_host.bytes < static_cast<size_t>(staged) * sizeof(int32_t)) {
-        const int64_t cap = std::max<int64_t>(staged, 64);
-        VOLT_RETURN_IF_ERROR(rk.inputs_host.grow(static_cast<size_t>(cap) * sizeof(int32_t)));
-        VOLT_ASSIGN_OR_RETURN(rk.inputs_dev, device_buffer(cap, DType::kI32, dev));
-    }
+    VOLT_RETURN_IF_ERROR(stage_inputs(rk, static_cast<size_t>(staged) * sizeof(int32_t)));
     auto* staging = static_cast<int32_t*>(rk.inputs_host.ptr);
     for (int64_t i = 0; i < pieces; ++i) staging[i] = static_cast<int32_t>(past + std::min(n, (i + 1) * chunk));
     if (from_ids) std::copy_n(input.data_as<int32_t>(), n, staging + pieces);
@@ -675,12 +674,107 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
                                        mode == LogitsMode::kAll, stop, piece * int64_t(L)));
     }
     // This GPU's columns into the host rows, then the end of its forward.
-    if (mode != LogitsMode::kNone && processes_ == 1)
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
-            host_logits + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev, static_cast<size_t>(Vr) * 4,
-            static_cast<size_t>(Vr) * 4, static_cast<size_t>(rows), cudaMemcpyDeviceToHost, kStream)));
-    if (mode != LogitsMode::kNone && processes_ > 1)
-        VOLT_RETURN_IF_ERROR(gather_logits(rk, logits_dev, rows, r == 0 ? host_logits : nullptr));
+    if (mode != LogitsMode::kNone) VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, rows, host_logits));
+    return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+}
+
+Status MiniMaxTextModelCuda::stage_inputs(const Rank& rk, size_t bytes) const {
+    if (!rk.inputs_sent)
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&rk.inputs_sent, cudaEventDisableTiming)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(rk.inputs_sent)));
+    if (rk.inputs_host.bytes < bytes) {
+        const size_t cap = std::max<size_t>(bytes, 256);
+        VOLT_RETURN_IF_ERROR(rk.inputs_host.grow(cap));
+        VOLT_ASSIGN_OR_RETURN(rk.inputs_dev, device_buffer(static_cast<int64_t>((cap + 3) / 4), DType::kI32, rk.device));
+    }
+    return Status::ok();
+}
+
+Status MiniMaxTextModelCuda::logits_to_host(const Rank& rk, int r, const float* logits_dev, int64_t rows,
+                                            float* host) const {
+    if (processes_ > 1) return gather_logits(rk, logits_dev, rows, r == 0 ? host : nullptr);
+    const int64_t V = config_.vocab_size, Vr = rk.vocab.size;
+    return VOLT_CUDA_STATUS(cudaMemcpy2DAsync(host + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev,
+                                              static_cast<size_t>(Vr) * 4, static_cast<size_t>(Vr) * 4,
+                                              static_cast<size_t>(rows), cudaMemcpyDeviceToHost, kStream));
+}
+
+// One batched decode step's tables on one GPU (device memory, sent with the ids in one copy).
+struct MiniMaxTextModelCuda::DecodeBatch {
+    int B = 0;
+    const int32_t* positions = nullptr;  // [B]: each sequence's new position (its cache length before the step)
+    const int32_t* kv_lens = nullptr;    // [B]: positions + 1
+    // [layers][2][B] pointers into the caches on this GPU: a lightning layer's states in its first B entries, a
+    // softmax layer's key rows then value rows.
+    void* const* tables = nullptr;
+    int64_t max_kv = 0;                  // host: the longest sequence's keys after the step
+    void* const* layer(size_t l) const { return tables + l * 2 * size_t(B); }
+};
+
+Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                              const CancelCheck& cancelled) const {
+    VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
+    if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
+    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
+    if (ids.size() == 1) return forward(ids, *caches[0], LogitsMode::kLast, cancelled);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (comm_ && comm_->aborted())
+        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    // KV rows for the new token first (a grown cache moves its rows, so the tables are built after this).
+    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
+    const int64_t B = static_cast<int64_t>(ids.size());
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, Tensor::empty({B, config_.vocab_size}, DType::kF32));
+    StopPoint stop(cancelled, gpus());
+    VOLT_RETURN_IF_ERROR(
+        on_ranks([&](int r) { return decode_rank(r, ids, caches, logits.data_as<float>(), &stop); }));
+    for (SequenceCache* c : caches) c->advance(1);
+    return logits;
+}
+
+Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                         float* host_logits, StopPoint* stop) const {
+    const Rank& rk = *ranks_[r];
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
+    const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers);
+    // Staging: ids, positions, KV lengths (int32 [B] each), then the pointer tables (8-byte aligned).
+    const size_t table_offset = (3 * B * sizeof(int32_t) + 7) / 8 * 8;
+    VOLT_RETURN_IF_ERROR(stage_inputs(rk, table_offset + L * 2 * B * sizeof(void*)));
+    auto* host = static_cast<char*>(rk.inputs_host.ptr);
+    auto* ints = reinterpret_cast<int32_t*>(host);
+    auto* table = reinterpret_cast<void**>(host + table_offset);
+    int64_t max_kv = 0;
+    for (size_t b = 0; b < B; ++b) {
+        const int64_t past = caches[b]->length();
+        ints[b] = ids[b];
+        ints[B + b] = static_cast<int32_t>(past);
+        ints[2 * B + b] = static_cast<int32_t>(past + 1);
+        max_kv = std::max(max_kv, past + 1);
+        for (size_t l = 0; l < L; ++l) {
+            LayerCache& lc = caches[b]->layers[static_cast<size_t>(r) * L + l];
+            void** row = table + l * 2 * B;
+            if (rk.layers[l]->kind == LayerKind::kLightning) {
+                row[b] = lc.state.data();
+                row[B + b] = nullptr;
+            } else {
+                row[b] = lc.k.data();
+                row[B + b] = lc.v.data();
+            }
+        }
+    }
+    auto* dev = static_cast<char*>(rk.inputs_dev.data());
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, table_offset + L * 2 * B * sizeof(void*),
+                                                          cudaMemcpyHostToDevice, kStream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
+    DecodeBatch batch;
+    batch.B = static_cast<int>(B);
+    batch.positions = reinterpret_cast<const int32_t*>(dev) + B;
+    batch.kv_lens = reinterpret_cast<const int32_t*>(dev) + 2 * B;
+    batch.tables = reinterpret_cast<void* const*>(dev + table_offset);
+    batch.max_kv = max_kv;
+    VOLT_ASSIGN_OR_RETURN(Tensor logits_dev, device_buffer(int64_t(B) * rk.vocab.size, DType::kF32, rk.device));
+    VOLT_RETURN_IF_ERROR(run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev.data_as<float>(),
+                                   /*all_rows=*/true, stop, 0, &batch));
+    VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), host_logits));
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
 }
 
@@ -777,7 +871,8 @@ int64_t MiniMaxTextModelCuda::chunk_tokens() const {
 //   partial sums completed by all-reduces, and the lightning norm's statistic is summed over GPUs before it is used.
 Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, const void* embeds_dev, int64_t T,
                                        std::span<LayerCache> caches, int64_t past, const int32_t* kv_len,
-                                       float* logits, bool all_rows, StopPoint* stop, int64_t first_step) const {
+                                       float* logits, bool all_rows, StopPoint* stop, int64_t first_step,
+                                       const DecodeBatch* batch) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
     const int64_t W = Hq * D, I = c.intermediate_size;
@@ -817,7 +912,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     // one can come, the host stays within two half-layers of the GPU (events of the last two queued), so a stop is not
     // behind a long queue of launched work (a half-layer of a 64K-token piece is ~40 ms on an H200); decode steps
     // (T == 1) are short enough as is.
-    const bool bounded = stop->active() && T > 1;
+    const bool bounded = stop->active() && T > 1 && !batch;
     cudaEvent_t layer_done[2] = {nullptr, nullptr};
     auto stop_point = [&](int64_t step, size_t l) -> Status {
         if (bounded && step >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[step % 2])));
@@ -849,7 +944,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     for (size_t l = 0; l < rk.layers.size(); ++l) {
         VOLT_RETURN_IF_ERROR(stop_point(2 * int64_t(l), l));
         const Layer& L = *rk.layers[l];
-        LayerCache& lc = caches[l];
+        LayerCache* lc = batch ? nullptr : &caches[l];  // a batch's caches are reached through its tables
         cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
                                .weight = L.input_norm.data(), .eps = eps, .out = xn.data(), .out_stride = H};
         if (pending) {
@@ -866,11 +961,11 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         if (lightning) {
             VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.qkv, wide.data()));
             LightningAttentionParams p;
-            p.phase = T == 1 ? LightningPhase::kDecode : LightningPhase::kPrefill;
+            p.phase = T == 1 || batch ? LightningPhase::kDecode : LightningPhase::kPrefill;
             p.dtype = DType::kBF16;
             p.silu_inputs = true;
             p.num_tokens = T;
-            p.num_seqs = 1;
+            p.num_seqs = batch ? batch->B : 1;
             p.num_heads = static_cast<int>(Hq);
             p.head_dim = static_cast<int>(D);
             p.q = bf16(wide);
@@ -881,10 +976,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             p.o = att.data();
             p.o_stride_token = W;
             p.o_stride_head = D;
-            p.max_seqlen = T;
+            p.max_seqlen = batch ? 1 : T;
             p.slope = L.slopes.data_as<float>();
-            p.state_in = lc.state.data_as<float>();
-            p.state_out = lc.state.data_as<float>();
+            if (batch) {
+                p.state_ptrs = reinterpret_cast<float* const*>(batch->layer(l));
+            } else {
+                p.state_in = lc->state.data_as<float>();
+                p.state_out = lc->state.data_as<float>();
+            }
             if (p.phase == LightningPhase::kPrefill) {
                 VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::prefill_workspace_bytes(p)));
                 p.workspace = workspace.data();
@@ -924,8 +1023,10 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             }
             VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data()));
         } else {
-            uint16_t* k_rows = bf16(lc.k) + past * Hkv * D;  // [T, Hkv, D] inside the cache
-            uint16_t* v_rows = bf16(lc.v) + past * Hkv * D;
+            // The new keys/values [T, Hkv, D]: straight into the cache rows, or (a batch: one row per sequence's
+            // cache) into the lightning gate buffers, unused here, and then appended to each cache.
+            uint16_t* k_rows = batch ? bf16(gate) : bf16(lc->k) + past * Hkv * D;
+            uint16_t* v_rows = batch ? bf16(gated) : bf16(lc->v) + past * Hkv * D;
             VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.q_proj, wide.data()));
             VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.k_proj, k_rows));
             VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.v_proj, v_rows));
@@ -935,6 +1036,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             r.rotary_dim = static_cast<int>(c.rotary_dim);
             r.theta = c.rope_theta;
             r.start_position = past;
+            if (batch) r.positions = batch->positions;
             r.x = wide.data();
             r.num_heads = static_cast<int>(Hq);
             r.stride_token = Hq * D;
@@ -944,21 +1046,38 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             r.stride_token2 = Hkv * D;
             r.stride_head2 = D;
             VOLT_RETURN_IF_ERROR(cuda::run(r, kStream));
+            if (batch)
+                VOLT_RETURN_IF_ERROR(cuda::run(
+                    cuda::KvAppendParams{.num_seqs = batch->B, .width = Hkv * D, .k_new = k_rows, .v_new = v_rows,
+                                         .new_stride = Hkv * D, .positions = batch->positions,
+                                         .k_seqs = batch->layer(l), .v_seqs = batch->layer(l) + batch->B,
+                                         .row_stride = Hkv * D},
+                    kStream));
             cuda::AttentionParams ap;
-            ap.phase = T == 1 ? cuda::AttentionPhase::kDecode : cuda::AttentionPhase::kPrefill;
+            ap.phase = T == 1 || batch ? cuda::AttentionPhase::kDecode : cuda::AttentionPhase::kPrefill;
             ap.num_tokens = T;
-            ap.num_seqs = 1;
+            ap.num_seqs = batch ? batch->B : 1;
             ap.num_heads = static_cast<int>(Hq);
             ap.num_kv_heads = static_cast<int>(Hkv);
             ap.head_dim = static_cast<int>(D);
             ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
             ap.q = wide.data(), ap.q_stride_token = Hq * D, ap.q_stride_head = D;
-            ap.k = lc.k.data(), ap.k_stride_token = Hkv * D, ap.k_stride_head = D;
-            ap.v = lc.v.data(), ap.v_stride_token = Hkv * D, ap.v_stride_head = D;
+            ap.k_stride_token = Hkv * D, ap.k_stride_head = D;
+            ap.v_stride_token = Hkv * D, ap.v_stride_head = D;
             ap.o = att.data(), ap.o_stride_token = Hq * D, ap.o_stride_head = D;
-            ap.kv_lens = kv_len;
-            ap.max_seqlen_q = T;
-            ap.max_seqlen_kv = past + T;
+            if (batch) {
+                ap.k_seqs = batch->layer(l);
+                ap.v_seqs = batch->layer(l) + batch->B;
+                ap.kv_lens = batch->kv_lens;
+                ap.max_seqlen_q = 1;
+                ap.max_seqlen_kv = batch->max_kv;
+            } else {
+                ap.k = lc->k.data();
+                ap.v = lc->v.data();
+                ap.kv_lens = kv_len;
+                ap.max_seqlen_q = T;
+                ap.max_seqlen_kv = past + T;
+            }
             VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));
             ap.workspace = workspace.data();
             ap.workspace_bytes = workspace_bytes;

@@ -101,11 +101,19 @@ public:
                                         const CancelCheck& cancelled = {}) const override;
     // Gathered on the GPU from the bf16 table, returned as host fp32 (exact: bf16 widens exactly).
     Expected<Tensor> embed(std::span<const int32_t> ids) const override;
+    // One token for each of B sequences in one pass through the layers (continuous batching): the rows of the
+    // norms, projections and MoE are the B tokens; the lightning layers update each sequence's own state and the
+    // softmax layers append each sequence's key/value row and attend over its own cache (split-KV decode over
+    // sequences of different lengths), through device tables of the caches' pointers sent with the ids. Logits
+    // [B, vocab] fp32 on the host. B == 1 is forward(kLast).
+    Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                            const CancelCheck& cancelled = {}) const override;
 
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
     struct Rank;       // one GPU's part of the model
     class StopPoint;   // where every GPU stops after a cancel
     class PinnedRowPool;  // pinned host buffers for returned logits rows
+    struct DecodeBatch;   // one batched decode step's device tables (positions, KV lengths, cache pointers)
 
 private:
     MiniMaxTextModelCuda();
@@ -123,10 +131,22 @@ private:
     Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
                     float* host_logits, StopPoint* stop) const;
     // `first_step`: the index of this piece's first layer among all layers of the forward (piece * layers);
-    // `kv_len_dev`: past + T on the GPU (the softmax layers' key count).
+    // `kv_len_dev`: past + T on the GPU (the softmax layers' key count). With `batch` the T rows are one token of
+    // each of T sequences (a decode step) whose caches the batch's tables point at; caches, past and kv_len_dev are
+    // then unused.
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
                      std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
-                     bool all_rows, StopPoint* stop, int64_t first_step) const;
+                     bool all_rows, StopPoint* stop, int64_t first_step, const DecodeBatch* batch = nullptr) const;
+    // GPU r's share of a batched decode step (decode()): the batch's tables up, run_chunk, logits to the host.
+    Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches, float* host_logits,
+                       StopPoint* stop) const;
+    // INVALID_ARGUMENT unless `cache` was made by this model (its layers on these GPUs).
+    Status check_cache(const SequenceCache& cache) const;
+    // `bytes` of pinned staging and as many on the GPU for rank's next inputs (after its last copy has left).
+    Status stage_inputs(const Rank& rank, size_t bytes) const;
+    // rank's vocabulary columns [rows, V_r] of the logits into the host rows [rows, V] (several processes: gathered
+    // so that every process gets every column).
+    Status logits_to_host(const Rank& rank, int r, const float* logits_dev, int64_t rows, float* host) const;
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
     // its rows, zeros elsewhere, then the sum over GPUs).
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;

@@ -145,7 +145,7 @@ inline std::filesystem::path write_model_dir(const TextConfig& c, const std::uno
     const auto dir = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::vector<NamedTensor> tensors;
-    for (const auto& [name, t] : w) tensors.push_back({name, t});
+    for (const auto& [key, t] : w) tensors.push_back({key, t});
     EXPECT_TRUE(write_safetensors(dir / "model.safetensors", tensors).is_ok());
     nlohmann::json attn = nlohmann::json::array();
     for (LayerKind k : c.layer_kinds) attn.push_back(k == LayerKind::kSoftmax ? 1 : 0);
@@ -202,6 +202,73 @@ inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const
     auto b = fork->append(one);
     ASSERT_TRUE(a && b);
     EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
+}
+
+// Continuous batching's decode step: B sequences with different cached lengths (one cache from an earlier prefill of
+// two pieces) take one token each in model.decode(); every row must follow the reference run one sequence at a time
+// (continuous routing expected), and the batched step must follow the same model's one-at-a-time steps (the
+// CausalLM default). Then bad batches are refused before any cache changes.
+inline void expect_batched_decode_matches(const CausalLM& reference, const CausalLM& model, int64_t vocab,
+                                          const std::string& label) {
+    const std::vector<int64_t> prompt = {3, 40, 1, 200, 17, 64, 2};
+    const size_t B = prompt.size();
+    std::vector<SequenceCache> ref_caches, caches, single_caches;
+    for (size_t b = 0; b < B; ++b) {
+        const auto ids = random_ids(prompt[b], vocab, 70 + uint32_t(b));
+        for (auto* list : {&ref_caches, &caches, &single_caches}) {
+            const CausalLM& m = list == &ref_caches ? reference : model;
+            auto c = m.new_cache(300);
+            ASSERT_TRUE(c) << c.status().to_string();
+            auto span = std::span<const int32_t>(ids);
+            const size_t cut = ids.size() / 2;  // two pieces where there are two tokens
+            if (cut > 0) {
+                ASSERT_TRUE(m.forward(span.first(cut), *c, LogitsMode::kNone));
+            }
+            ASSERT_TRUE(m.forward(span.subspan(cut), *c, LogitsMode::kNone));
+            list->push_back(std::move(*c));
+        }
+    }
+    std::vector<SequenceCache*> rp, gp, sp;
+    for (size_t b = 0; b < B; ++b) rp.push_back(&ref_caches[b]), gp.push_back(&caches[b]), sp.push_back(&single_caches[b]);
+    const int steps = 6;
+    Tensor ref_rows = *Tensor::empty({int64_t(steps * B), vocab}, DType::kF32);
+    Tensor got_rows = *Tensor::empty({int64_t(steps * B), vocab}, DType::kF32);
+    for (int step = 0; step < steps; ++step) {
+        const auto ids = random_ids(int64_t(B), vocab, 90 + uint32_t(step));
+        auto ref = reference.decode(ids, rp);
+        auto got = model.decode(ids, gp);
+        auto single = model.CausalLM::decode(ids, sp);  // the same model, one sequence at a time
+        ASSERT_TRUE(ref && got && single) << (got ? (ref ? single.status() : ref.status()) : got.status()).to_string();
+        ASSERT_EQ(got->shape(), (Shape{int64_t(B), vocab}));
+        expect_close(*got, *single, (label + "batched decode step " + std::to_string(step) + " vs one at a time").c_str(),
+                     false);
+        std::copy_n(ref->data_as<float>(), B * vocab, ref_rows.data_as<float>() + step * B * vocab);
+        std::copy_n(got->data_as<float>(), B * vocab, got_rows.data_as<float>() + step * B * vocab);
+    }
+    expect_close(got_rows, ref_rows, (label + std::to_string(steps) + " batched decode steps of " + std::to_string(B) +
+                                      " sequences vs the reference one at a time").c_str(),
+                 false);
+    for (size_t b = 0; b < B; ++b) EXPECT_EQ(caches[b].length(), prompt[b] + steps);
+
+    // Refused before any cache changes: a cache twice, counts that differ, an id outside the vocabulary, a full
+    // cache, another model's cache.
+    const int32_t two[2] = {1, 2};
+    SequenceCache* twice[2] = {gp[0], gp[0]};
+    EXPECT_EQ(model.decode(two, twice).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(model.decode(two, std::span<SequenceCache* const>(gp).first(1)).status().code(),
+              StatusCode::kInvalidArgument);
+    const int32_t bad[2] = {1, int32_t(vocab)};
+    EXPECT_EQ(model.decode(bad, std::span<SequenceCache* const>(gp).first(2)).status().code(),
+              StatusCode::kInvalidArgument);
+    auto full = model.new_cache(1);
+    ASSERT_TRUE(full && model.forward(std::span<const int32_t>(two, 1), *full, LogitsMode::kNone));
+    SequenceCache* with_full[2] = {gp[0], &*full};
+    EXPECT_EQ(model.decode(two, with_full).status().code(), StatusCode::kResourceExhausted);
+    if (&reference != &model) {
+        SequenceCache* foreign[2] = {gp[0], rp[0]};
+        EXPECT_EQ(model.decode(two, foreign).status().code(), StatusCode::kInvalidArgument);
+    }
+    for (size_t b = 0; b < B; ++b) EXPECT_EQ(caches[b].length(), prompt[b] + steps) << "a refused batch changed nothing";
 }
 
 }  // namespace volt::gpu_model_test

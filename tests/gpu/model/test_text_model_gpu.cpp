@@ -89,6 +89,13 @@ TEST_F(TextModelGpu, DecodeAndPrefixReuseFollowTheCpu) {
     expect_prefix_reuse_decode_and_fork(*m.cpu, *m.gpu, c.vocab_size, "");
 }
 
+TEST_F(TextModelGpu, BatchedDecodeFollowsOneSequenceAtATime) {
+    const TextConfig c = synthetic_config(true, 4);  // continuous routing: every row must match
+    Models m = make_models(c);
+    ASSERT_TRUE(m.cpu && m.gpu);
+    expect_batched_decode_matches(*m.cpu, *m.gpu, c.vocab_size, "");
+}
+
 TEST_F(TextModelGpu, LongPrefillAndEmbeddingsInput) {
     const TextConfig c = synthetic_config(true, 4);  // continuous routing: every row must match
     Models m = make_models(c);

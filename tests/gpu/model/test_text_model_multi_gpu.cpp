@@ -246,10 +246,10 @@ TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
 }
 
 // Every split the machine allows beyond 2 GPUs (4 on nvidia-h200-x4, 8 on x8): a config whose 16 heads, 8 kv heads
-// and 8 experts divide over 2, 4 and 8 ranks (one expert and one kv head per GPU at 8), prefill, decode, prefix reuse
+// and 8 experts (all 8 per token) divide over 2, 4 and 8 ranks (one expert and one kv head per GPU at 8), prefill, decode, prefix reuse
 // and fork against the CPU, and the N-GPU logits against 1 GPU, with experts spread and replicated.
 TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
-    TextConfig c = synthetic_config(true, 4);
+    TextConfig c = synthetic_config(true, 8);  // every expert per token: continuous routing, every row must match
     c.num_heads = 16;
     c.num_kv_heads = 8;
     c.num_experts = 8;
@@ -277,7 +277,10 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
                 expect_close(*got, *base, (at + " vs 1 GPU").c_str(), false);
                 expect_close(*got, *ref, (at + " vs cpu").c_str(), false);
             }
-            if (!replicate) expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, (what + ": ").c_str());
+            if (!replicate) {
+                expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, what + ": ");
+                expect_batched_decode_matches(**cpu, **split, c.vocab_size, what + ": ");
+            }
         }
     }
     std::printf("[ split   ] %d split model(s) checked on %d GPU(s)\n", tried, cuda_device_count());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "backbone_test_util.h"
+#include "sdk/engine/batch_generator.h"
 #include "sdk/engine/generate.h"
 #include "sdk/engine/session.h"
 
@@ -108,6 +109,121 @@ TEST_F(Engine, GreedyEqualsArgmaxChainOfFullForwards) {
         EXPECT_EQ(r->ids[i], want) << "step " << i;
         seq.push_back(want);
     }
+}
+
+// Continuous batching: requests of different lengths and options, more than max_batch at once, each token-for-token
+// what generate() gives it alone; one request's callback ends only that request.
+TEST_F(Engine, BatchGeneratorGivesEachRequestWhatItGetsAlone) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    struct Case {
+        int64_t prompt;
+        GenerationOptions options;
+    };
+    std::vector<Case> cases = {
+        {40, {.max_new_tokens = 12, .sampling = {.temperature = 0}}},
+        {300, {.max_new_tokens = 9, .sampling = {.temperature = 1.2f, .top_k = 40, .repetition_penalty = 1.1f}, .seed = 7}},
+        {1, {.max_new_tokens = 15, .sampling = {.temperature = 0}}},
+        {77, {.max_new_tokens = 0}},
+        {520, {.max_new_tokens = 6, .sampling = {.temperature = 0.8f, .top_p = 0.9f}, .seed = 99}},
+        {12, {.max_new_tokens = 20, .sampling = {.temperature = 0}}},
+    };
+    std::vector<std::vector<int32_t>> prompts;
+    for (size_t i = 0; i < cases.size(); ++i) prompts.push_back(random_ids(cases[i].prompt, V, 200 + uint32_t(i)));
+    // A stop id that request 5 meets: its greedy run alone says which.
+    {
+        auto s = Session::create(*model_);
+        auto alone = generate(*s, prompts[5], cases[5].options);
+        ASSERT_TRUE(alone) << alone.status().to_string();
+        cases[5].options.stop_ids = {alone->ids[4]};
+    }
+    for (int64_t chunk : {int64_t{100000}, int64_t{256}}) {  // whole prompts; pieces of 256 mixed with decode steps
+        SCOPED_TRACE(chunk);
+        auto gen = BatchGenerator::create(*model_, {.max_batch = 4, .prefill_chunk = chunk});
+        ASSERT_TRUE(gen) << gen.status().to_string();
+        std::vector<BatchGenerator::RequestId> ids;
+        std::vector<std::vector<int32_t>> streamed(cases.size());
+        for (size_t i = 0; i < cases.size(); ++i) {
+            auto id = gen->submit(prompts[i], cases[i].options, [&streamed, i](int32_t t) {
+                streamed[i].push_back(t);
+                return true;
+            });
+            ASSERT_TRUE(id) << id.status().to_string();
+            ids.push_back(*id);
+        }
+        EXPECT_FALSE(gen->finished(ids[0]));
+        EXPECT_EQ(gen->result(ids[0]).status().code(), StatusCode::kInvalidArgument);
+        ASSERT_TRUE(gen->run().is_ok());
+        for (size_t i = 0; i < cases.size(); ++i) {
+            auto s = Session::create(*model_);
+            auto want = generate(*s, prompts[i], cases[i].options);
+            auto got = gen->result(ids[i]);
+            ASSERT_TRUE(want && got) << (got ? want.status() : got.status()).to_string();
+            EXPECT_EQ(got->ids, want->ids) << "request " << i;
+            EXPECT_EQ(got->reason, want->reason) << "request " << i;
+            EXPECT_EQ(streamed[i], want->ids) << "request " << i;
+        }
+        EXPECT_EQ(gen->result(ids[5])->reason, StopReason::kStopId);
+        EXPECT_EQ(gen->result(99).status().code(), StatusCode::kNotFound);
+    }
+
+    // A callback that says stop ends its own request only.
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 8});
+    ASSERT_TRUE(gen);
+    auto a = gen->submit(prompts[0], cases[0].options, [n = 0](int32_t) mutable { return ++n < 3; });
+    auto b = gen->submit(prompts[2], cases[2].options);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(gen->run().is_ok());
+    EXPECT_EQ(gen->result(*a)->reason, StopReason::kCancelled);
+    EXPECT_EQ(gen->result(*a)->ids.size(), 3u);
+    EXPECT_EQ(gen->result(*b)->ids.size(), 15u);
+
+    // Bad requests are refused at submit, with what was wrong.
+    EXPECT_EQ(gen->submit({}, {}).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(gen->submit({1, int32_t(V)}, {}).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(gen->submit({1}, {.max_new_tokens = -1}).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(gen->submit(random_ids(50, V, 1), {}, {}, {.max_context = 20}).status().code(),
+              StatusCode::kResourceExhausted);
+    EXPECT_EQ(BatchGenerator::create(*model_, {.max_batch = 0}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// CausalLM::decode (the one-sequence-at-a-time default on the CPU) and Session::append_each: the logits of a batch
+// are each sequence's own step, and bad batches change nothing.
+TEST_F(Engine, BatchedDecodeStepEqualsEachSessionsStep) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    std::vector<Session> batch, alone;
+    for (int i = 0; i < 3; ++i) {
+        const auto p = random_ids(10 + 90 * i, V, 300 + uint32_t(i));
+        for (auto* list : {&batch, &alone}) {
+            auto s = Session::create(*model_);
+            ASSERT_TRUE(s && s->append(p));
+            list->push_back(std::move(*s));
+        }
+    }
+    const std::vector<int32_t> next = {5, 6, 7};
+    std::vector<Session*> ptrs = {&batch[0], &batch[1], &batch[2]};
+    auto rows = Session::append_each(ptrs, next);
+    ASSERT_TRUE(rows) << rows.status().to_string();
+    ASSERT_EQ(rows->shape(), (Shape{3, V}));
+    for (size_t i = 0; i < 3; ++i) {
+        auto want = alone[i].append(std::span<const int32_t>(next).subspan(i, 1));
+        ASSERT_TRUE(want);
+        EXPECT_EQ(rel_fro(rows->data_as<float>() + int64_t(i) * V, want->data_as<float>(), V), 0.0);
+        EXPECT_EQ(rel_fro(batch[i].last_logits().data_as<float>(), want->data_as<float>(), V), 0.0);
+        EXPECT_EQ(batch[i].tokens(), alone[i].tokens());
+    }
+    std::vector<Session*> twice = {&batch[0], &batch[0]};
+    EXPECT_EQ(Session::append_each(twice, std::vector<int32_t>{1, 2}).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(Session::append_each(ptrs, std::vector<int32_t>{1, 2}).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(Session::append_each(ptrs, std::vector<int32_t>{1, 2, int32_t(V)}).status().code(),
+              StatusCode::kInvalidArgument);
+    auto small = Session::create(*model_, {.max_context = 1});
+    ASSERT_TRUE(small && small->append(std::vector<int32_t>{3}));
+    std::vector<Session*> with_full = {&batch[0], &*small};
+    EXPECT_EQ(Session::append_each(with_full, std::vector<int32_t>{1, 2}).status().code(),
+              StatusCode::kResourceExhausted);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(batch[i].tokens(), alone[i].tokens()) << "refused batches change nothing";
 }
 
 TEST_F(Engine, GreedyMatchesTheTransformersReference) {

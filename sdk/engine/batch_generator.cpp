@@ -1,0 +1,177 @@
+#include "sdk/engine/batch_generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace volt {
+
+namespace {
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t) {
+    return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+}  // namespace
+
+struct BatchGenerator::Request {
+    std::vector<int32_t> prompt;
+    GenerationOptions options;
+    TokenCallback on_token;
+    SessionOptions session_options;
+    std::optional<Session> session;
+    std::mt19937_64 rng;
+    int64_t prefilled = 0;       // prompt tokens run so far
+    int32_t pending = -1;        // the id sampled last, to run in the next decode step
+    bool done = false;
+    Status error;                // a failed request's error
+    GenerationResult result;
+};
+
+BatchGenerator::BatchGenerator(const CausalLM& model, const BatchOptions& options) : model_(&model), options_(options) {}
+BatchGenerator::BatchGenerator(BatchGenerator&&) noexcept = default;
+BatchGenerator& BatchGenerator::operator=(BatchGenerator&&) noexcept = default;
+BatchGenerator::~BatchGenerator() = default;
+
+Expected<BatchGenerator> BatchGenerator::create(const CausalLM& model, const BatchOptions& options) {
+    if (options.max_batch < 1) return invalid_argument("max_batch ", options.max_batch, " must be >= 1");
+    if (options.prefill_chunk < 1) return invalid_argument("prefill_chunk ", options.prefill_chunk, " must be >= 1");
+    return BatchGenerator(model, options);
+}
+
+Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> prompt,
+                                                           const GenerationOptions& options, TokenCallback on_token,
+                                                           const SessionOptions& session) {
+    VOLT_RETURN_IF_ERROR(validate(options));
+    VOLT_RETURN_IF_ERROR(check_token_ids(prompt, model_->vocab_size()));
+    if (session.max_context < 0 || session.max_context > model_->max_context())
+        return invalid_argument("max_context ", session.max_context, " must be in [0, ", model_->max_context(), "]");
+    const int64_t context = session.max_context > 0 ? session.max_context : model_->max_context();
+    if (static_cast<int64_t>(prompt.size()) > context)
+        return resource_exhausted("prompt of ", prompt.size(), " tokens exceeds the context of ", context, " tokens");
+    auto r = std::make_unique<Request>();
+    r->prompt = std::move(prompt);
+    r->options = options;
+    r->on_token = std::move(on_token);
+    r->session_options = session;
+    r->rng.seed(options.seed);
+    r->result.prompt_tokens = static_cast<int64_t>(r->prompt.size());
+    queued_.push_back(r.get());
+    requests_.push_back(std::move(r));
+    return static_cast<RequestId>(requests_.size() - 1);
+}
+
+// The same per-token rules as continue_generation (generate.cpp), for one request.
+Expected<bool> BatchGenerator::take_token(Request& r, const float* logits, int64_t vocab) {
+    if (static_cast<int64_t>(r.result.ids.size()) >= r.options.max_new_tokens) return false;
+    const double u = static_cast<double>(r.rng() >> 11) * 0x1.0p-53;
+    const auto& history = r.session->tokens();
+    VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits, .vocab_size = vocab,
+                                                   .sampling = r.options.sampling, .history = history.data(),
+                                                   .history_len = static_cast<int64_t>(history.size()),
+                                                   .uniform = u}));
+    r.result.ids.push_back(id);
+    if (r.on_token && !r.on_token(id)) {
+        r.result.reason = StopReason::kCancelled;
+        return false;
+    }
+    if (std::find(r.options.stop_ids.begin(), r.options.stop_ids.end(), id) != r.options.stop_ids.end()) {
+        r.result.reason = StopReason::kStopId;
+        return false;
+    }
+    if (static_cast<int64_t>(r.result.ids.size()) == r.options.max_new_tokens) return false;
+    if (static_cast<int64_t>(history.size()) >= r.session->max_context()) {
+        r.result.reason = StopReason::kContextFull;
+        return false;
+    }
+    r.pending = id;
+    return true;
+}
+
+Status BatchGenerator::prefill_step(Request& r) {
+    const auto t0 = clock_type::now();
+    const int64_t n = static_cast<int64_t>(r.prompt.size());
+    const int64_t m = std::min(options_.prefill_chunk, n - r.prefilled);
+    const bool last = r.prefilled + m == n;
+    auto piece = std::span<const int32_t>(r.prompt).subspan(size_t(r.prefilled), size_t(m));
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, r.session->append(piece, last ? LogitsMode::kLast : LogitsMode::kNone));
+    r.prefilled += m;
+    r.result.prefill_seconds += seconds_since(t0);
+    if (!last) return Status::ok();
+    const auto t1 = clock_type::now();
+    VOLT_ASSIGN_OR_RETURN(const bool goes_on, take_token(r, logits.data_as<float>(), logits.dim(1)));
+    r.result.decode_seconds += seconds_since(t1);
+    if (!goes_on) r.done = true;
+    return Status::ok();
+}
+
+Expected<int64_t> BatchGenerator::step() {
+    // Admit: a session (its cache) per request, up to max_batch at once.
+    while (!queued_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
+        Request* r = queued_.front();
+        queued_.pop_front();
+        auto s = Session::create(*model_, r->session_options);
+        if (!s) {
+            r->error = s.status(), r->done = true;
+            continue;
+        }
+        r->session.emplace(std::move(*s));
+        running_.push_back(r);
+    }
+    // One prefill piece: the earliest admitted request still in its prompt.
+    for (Request* r : running_) {
+        if (r->prefilled == static_cast<int64_t>(r->prompt.size())) continue;
+        Status st = prefill_step(*r);
+        if (!st.is_ok()) r->error = st, r->done = true;
+        break;
+    }
+    // One batched decode step for every request with a sampled id to run.
+    std::vector<Request*> batch;
+    std::vector<Session*> sessions;
+    std::vector<int32_t> ids;
+    for (Request* r : running_)
+        if (!r->done && r->pending >= 0) batch.push_back(r), sessions.push_back(&*r->session), ids.push_back(r->pending);
+    if (!batch.empty()) {
+        const auto t0 = clock_type::now();
+        Expected<Tensor> logits = Session::append_each(sessions, ids);
+        const double seconds = seconds_since(t0);
+        for (size_t b = 0; b < batch.size(); ++b) {
+            Request& r = *batch[b];
+            r.pending = -1;
+            r.result.decode_seconds += seconds;
+            if (!logits) {
+                r.error = logits.status(), r.done = true;
+                continue;
+            }
+            const int64_t V = logits->dim(1);
+            auto goes_on = take_token(r, logits->data_as<float>() + int64_t(b) * V, V);
+            if (!goes_on) r.error = goes_on.status(), r.done = true;
+            else if (!*goes_on) r.done = true;
+        }
+    }
+    // Finished requests leave (their sessions, and the memory of their caches, go with them).
+    for (Request* r : running_)
+        if (r->done) r->session.reset();
+    std::erase_if(running_, [](const Request* r) { return r->done; });
+    return static_cast<int64_t>(running_.size() + queued_.size());
+}
+
+Status BatchGenerator::run() {
+    while (true) {
+        VOLT_ASSIGN_OR_RETURN(const int64_t left, step());
+        if (left == 0) return Status::ok();
+    }
+}
+
+bool BatchGenerator::finished(RequestId id) const {
+    return id >= 0 && id < static_cast<RequestId>(requests_.size()) && requests_[size_t(id)]->done;
+}
+
+Expected<GenerationResult> BatchGenerator::result(RequestId id) const {
+    if (id < 0 || id >= static_cast<RequestId>(requests_.size())) return not_found("no request ", id);
+    const Request& r = *requests_[size_t(id)];
+    if (!r.done) return invalid_argument("request ", id, " has not finished: call step() or run() first");
+    if (!r.error.is_ok()) return r.error;
+    return r.result;
+}
+
+}  // namespace volt

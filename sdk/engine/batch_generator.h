@@ -1,0 +1,68 @@
+// Continuous batching (issue 12): several generation requests share one model. Each step runs at most one prefill
+// piece of one admitted request and then one batched decode step (Session::append_each -> CausalLM::decode) for every
+// request that is generating, so a new request starts while the others keep decoding (prefill chunks and decode
+// steps mixed, as MiniMax's report describes). A request's tokens are exactly what generate() gives it alone with the
+// same options: the same sampling (its own seeded RNG and history), stop ids, max_new_tokens and context rules; the
+// batched step is what makes the GPU read the weights once for all of them.
+//
+// Single-threaded: the caller drives step() (or run()) from one thread; token callbacks run on it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "sdk/engine/generate.h"
+#include "sdk/engine/session.h"
+
+namespace volt {
+
+struct BatchOptions {
+    int max_batch = 64;              // requests generating at once (more wait in the queue)
+    int64_t prefill_chunk = 8192;    // prompt tokens run per step for the request being prefilled
+};
+
+class BatchGenerator {
+public:
+    using RequestId = int64_t;
+
+    // INVALID_ARGUMENT for max_batch < 1 or prefill_chunk < 1.
+    static Expected<BatchGenerator> create(const CausalLM& model, const BatchOptions& options = {});
+    BatchGenerator(BatchGenerator&&) noexcept;
+    BatchGenerator& operator=(BatchGenerator&&) noexcept;
+    ~BatchGenerator();
+
+    // Queues a request; checked now (INVALID_ARGUMENT: empty prompt, an id outside the vocabulary, bad options or
+    // session options; RESOURCE_EXHAUSTED: the prompt alone exceeds the context). `on_token` is called with each new
+    // id; returning false ends that request (kCancelled).
+    Expected<RequestId> submit(std::vector<int32_t> prompt, const GenerationOptions& options,
+                               TokenCallback on_token = {}, const SessionOptions& session = {});
+
+    // One step: admit queued requests up to max_batch, run one prefill piece, then one batched decode step. Errors
+    // of one request's compute end that request (its result holds the error); step() itself fails only when the
+    // batch cannot run at all. Returns the requests not finished yet (queued or running).
+    Expected<int64_t> step();
+    // step() until every submitted request has finished.
+    Status run();
+
+    bool finished(RequestId id) const;
+    // A finished request's result, or its error; NOT_FOUND for an unknown id, INVALID_ARGUMENT while it runs.
+    Expected<GenerationResult> result(RequestId id) const;
+
+private:
+    struct Request;
+    explicit BatchGenerator(const CausalLM& model, const BatchOptions& options);
+    Status prefill_step(Request& r);
+    // Samples r's next id from `logits` [1, vocab] and applies the stop rules; true when r goes on decoding.
+    Expected<bool> take_token(Request& r, const float* logits, int64_t vocab);
+
+    const CausalLM* model_;
+    BatchOptions options_;
+    std::vector<std::unique_ptr<Request>> requests_;  // by id
+    std::deque<Request*> queued_;
+    std::vector<Request*> running_;                   // admitted, in admission order
+};
+
+}  // namespace volt
