@@ -3,7 +3,9 @@
 # scripts/device-test.sh, run tests/gpu/vision (cuDNN attention, then the own attention kernel), compute-sanitizer
 # memcheck on the tiny-fixture tests, then `volt bench vision --device cuda --synthetic vit-l-336` (1 and 37 crops)
 # and its transformers anchor (tools/vit_hf_anchor.py) in the same run. Logs and JSON under $OUT.
-#   run(command="tools/vit_device_run.sh", carry=["build-opsdeps"], kind="nvidia-h100-x1")
+#   run(command="tools/vit_device_run.sh", carry=["build-opsdeps"], kind="nvidia-h200")
+# VIT_QUICK=1 skips the own-attention variants and memcheck; VIT_AB=1 adds the A/B variants (GELU form, LayerNorm,
+# eager/graph order, graph granularity) with an nvidia-smi clock/power log ($OUT/smi.csv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/build-gpu/out}
@@ -18,7 +20,7 @@ status=0
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 echo "== tests/gpu/vision"
 "$BIN/volt_gpu_vision_tests" --gtest_color=no >"$OUT/vision_tests.log" 2>&1 || status=1
-grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[(tiny|attention|ViT|volt)|Failure|Which is|actual|rel_" "$OUT/vision_tests.log" | head -50
+grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[(tiny|attention|ViT|volt|GELU)|Failure|Which is|actual|rel_" "$OUT/vision_tests.log" | head -50
 if [[ ${VIT_QUICK:-0} != 1 ]]; then  # VIT_QUICK=1: skip the own-kernel variants and memcheck
 echo "== tests/gpu/vision, own attention kernel"
 VOLT_VIT_ATTENTION=own "$BIN/volt_gpu_vision_tests" --gtest_color=no \
@@ -28,6 +30,29 @@ echo "== compute-sanitizer memcheck (tiny fixture)"
 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/volt_gpu_vision_tests" --gtest_color=no \
   --gtest_filter='VisionGpu.Tiny*:VisionGpu.Cancel*:VisionGpu.Bad*' >"$OUT/memcheck.log" 2>&1 || status=1
 grep -E "ERROR SUMMARY|^\[  (FAILED|PASSED) " "$OUT/memcheck.log" | tail -3
+fi
+if [[ ${VIT_AB:-0} == 1 ]]; then  # VIT_AB=1: the A/B variants of bench/vision_notes.md, same run, before the anchor
+  nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv,noheader -lms 50 >"$OUT/smi.csv" 2>&1 &
+  SMI=$!
+  ab() {  # name, env..., then the bench's crop arguments after --
+    local name=$1; shift
+    local envs=(); while [[ $1 != -- ]]; do envs+=("$1"); shift; done; shift
+    sleep 2
+    echo "== bench variant $name (${envs[*]:-defaults})"
+    env "${envs[@]}" "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 "$@" --reps 20 \
+      --json "$OUT/ab_$name.json" 2>&1 | grep -E "ViT|ceiling" || status=1
+  }
+  # The previous default (erf pass, two-read LayerNorm, per-layer graphs); the eager-then-eager order control (with
+  # VOLT_VIT_GRAPHS=0 the bench's "graphs" column runs eagerly too); then one change at a time.
+  ab before VOLT_VIT_GELU=erf VOLT_VIT_LN_REREAD=1 VOLT_VIT_GRAPHS=layers -- --crops 1 --crops 37
+  ab order_control VOLT_VIT_GRAPHS=0 -- --crops 37 --crops 37
+  ab erf VOLT_VIT_GELU=erf -- --crops 1 --crops 37
+  ab ln_reread VOLT_VIT_LN_REREAD=1 -- --crops 1 --crops 37
+  ab layer_graphs VOLT_VIT_GRAPHS=layers -- --crops 1 --crops 37
+  ab default -- --crops 1 --crops 37
+  kill "$SMI" 2>/dev/null
+  sleep 2
 fi
 echo "== bench: Volt (cuDNN attention), Volt (own attention), transformers anchor"
 "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 20 \

@@ -1,4 +1,5 @@
-// Dense bf16 GEMM through cuBLASLt (kernels/gemm_cuda.h), plus the SwiGLU and erf-GELU elementwise passes.
+// Dense bf16 GEMM through cuBLASLt (kernels/gemm_cuda.h), plus the SwiGLU and erf-GELU elementwise passes
+// (kBiasGeluTanh is cuBLASLt's own GELU_BIAS epilogue, no pass).
 //
 // Row-major C[M, N] = A[M, K] op(B) is computed as the column-major product C^T[N, M] = op(B)^T-ish x A^T: cuBLASLt's
 // "A" operand is the weight (stored column-major as [K, N] with ld = ldb when b_transposed, op = T — the "TN"
@@ -42,9 +43,17 @@ uint32_t alignment_of(const void* p) {
 }
 
 cublasLtEpilogue_t lt_epilogue(GemmEpilogue e) {
-    return (e == GemmEpilogue::kBias || e == GemmEpilogue::kBiasGelu) ? CUBLASLT_EPILOGUE_BIAS
-                                                                      : CUBLASLT_EPILOGUE_DEFAULT;
+    switch (e) {
+        case GemmEpilogue::kBias:
+        case GemmEpilogue::kBiasGelu: return CUBLASLT_EPILOGUE_BIAS;
+        case GemmEpilogue::kBiasGeluTanh: return CUBLASLT_EPILOGUE_GELU_BIAS;
+        default: return CUBLASLT_EPILOGUE_DEFAULT;
+    }
 }
+bool has_bias(GemmEpilogue e) {
+    return e == GemmEpilogue::kBias || e == GemmEpilogue::kBiasGelu || e == GemmEpilogue::kBiasGeluTanh;
+}
+// The erf GELU as a pass over C (the tanh form is cuBLASLt's own epilogue).
 bool has_gelu(GemmEpilogue e) { return e == GemmEpilogue::kGelu || e == GemmEpilogue::kBiasGelu; }
 
 // ---- elementwise passes ---------------------------------------------------------------------------------------------
@@ -110,8 +119,8 @@ Status validate(const GemmParams& p) {
     if (p.lda < p.k) return invalid_argument("gemm (CUDA): lda ", p.lda, " < K ", p.k);
     if (p.ldb < (p.b_transposed ? p.k : p.n)) return invalid_argument("gemm (CUDA): ldb ", p.ldb, " too small");
     if (p.ldc < p.n) return invalid_argument("gemm (CUDA): ldc ", p.ldc, " < N ", p.n);
-    const bool wants_bias = p.epilogue == GemmEpilogue::kBias || p.epilogue == GemmEpilogue::kBiasGelu;
-    if (wants_bias != (p.bias != nullptr))
+    if (p.epilogue > GemmEpilogue::kBiasGeluTanh) return invalid_argument("gemm (CUDA): unknown epilogue");
+    if (has_bias(p.epilogue) != (p.bias != nullptr))
         return invalid_argument("gemm (CUDA): bias must be set exactly for the bias epilogues");
     if (has_gelu(p.epilogue) && (p.n % 8 != 0 || !ew_layout_ok(p.c, p.ldc) || (p.bias && !aligned16(p.bias))))
         return invalid_argument("gemm (CUDA): the GELU epilogues need N and ldc multiples of 8 and 16-byte aligned C");
@@ -164,7 +173,7 @@ struct GemmPlan::Impl {
         const cublasLtEpilogue_t epi = lt_epilogue(p.epilogue);
         VOLT_CUBLAS_RETURN_IF_ERROR(
             cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-        if (epi == CUBLASLT_EPILOGUE_BIAS) {
+        if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS) {
             const cudaDataType_t bt = CUDA_R_16BF;
             VOLT_CUBLAS_RETURN_IF_ERROR(
                 cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));

@@ -97,13 +97,22 @@ struct ClipVisionTowerCuda::Impl {
     // Activations for `capacity` crops, allocated on `stream`.
     int64_t capacity = 0;
     std::shared_ptr<void> px, cols, x, h, qkv, mlp, feats;
-    std::map<int64_t, std::vector<cudaGraphExec_t>> graphs;  // per crop count: embeddings, then one per layer
-    std::set<int64_t> warmed;                                // crop counts that ran eagerly once
+    struct Graphs {
+        std::vector<cudaGraphExec_t> layers;  // embeddings, then one per layer
+        cudaGraphExec_t whole = nullptr;      // the whole forward (no `cancelled`)
+    };
+    std::map<int64_t, Graphs> graphs;  // per crop count
+    std::set<int64_t> warmed;          // crop counts that ran eagerly once
     bool use_graphs = true;
+    bool graphs_off = false;    // VOLT_VIT_GRAPHS=0
+    bool layer_graphs = false;  // VOLT_VIT_GRAPHS=layers
+    VitGelu gelu = VitGelu::kTanhEpilogue;
 
     void drop_graphs() {
-        for (auto& [b, execs] : graphs)
-            for (cudaGraphExec_t e : execs) cudaGraphExecDestroy(e);
+        for (auto& [b, g] : graphs) {
+            for (cudaGraphExec_t e : g.layers) cudaGraphExecDestroy(e);
+            if (g.whole) cudaGraphExecDestroy(g.whole);
+        }
         graphs.clear();
     }
     ~Impl() {
@@ -142,7 +151,25 @@ const char* ClipVisionTowerCuda::attention_backend() const {
 
 void ClipVisionTowerCuda::set_use_graphs(bool on) const {
     std::lock_guard<std::mutex> lock(mu_);
-    impl_->use_graphs = on;
+    impl_->use_graphs = on && !impl_->graphs_off;
+}
+
+Status ClipVisionTowerCuda::set_gelu(VitGelu mode) const {
+    if (mode != VitGelu::kTanhEpilogue && mode != VitGelu::kErf)
+        return invalid_argument("vision tower (CUDA): unknown GELU mode ", int(mode));
+    std::lock_guard<std::mutex> lock(mu_);
+    DeviceScope scope(device_);
+    Impl& m = *impl_;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
+    m.drop_graphs();  // captured with the previous mode
+    m.warmed.clear();
+    m.gelu = mode;
+    return Status::ok();
+}
+
+VitGelu ClipVisionTowerCuda::gelu() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return impl_->gelu;
 }
 
 Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::load(const VLConfig& vl, const Lookup& lookup,
@@ -170,7 +197,16 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
     t->impl_ = std::make_unique<Impl>();
     Impl& m = *t->impl_;
     VOLT_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
-    if (const char* e = std::getenv("VOLT_VIT_GRAPHS"); e && std::strcmp(e, "0") == 0) m.use_graphs = false;
+    if (const char* e = std::getenv("VOLT_VIT_GRAPHS"); e && *e) {
+        if (std::strcmp(e, "0") == 0) m.graphs_off = true, m.use_graphs = false;
+        else if (std::strcmp(e, "layers") == 0) m.layer_graphs = true;
+        else if (std::strcmp(e, "1") != 0) return invalid_argument("VOLT_VIT_GRAPHS='", e, "': expected 0, 1 or layers");
+    }
+    if (const char* e = std::getenv("VOLT_VIT_GELU"); e && *e) {
+        if (std::strcmp(e, "tanh") == 0) m.gelu = VitGelu::kTanhEpilogue;
+        else if (std::strcmp(e, "erf") == 0) m.gelu = VitGelu::kErf;
+        else return invalid_argument("VOLT_VIT_GELU='", e, "': expected tanh or erf");
+    }
     const VisionConfig& v = t->cfg_;
     const int64_t D = v.hidden_size, F = v.intermediate_size, P = v.patch_size, K = 3 * P * P;
     m.cols_width = (K + 7) / 8 * 8;
@@ -227,14 +263,23 @@ struct Enqueuer {
     int64_t B;
 
     Status gemm(const void* a, int64_t rows, int64_t k, const Tensor& w, const Tensor& bias, void* c, int64_t n,
-                float beta, bool gelu) const {
+                float beta, volt::cuda::GemmEpilogue epilogue = volt::cuda::GemmEpilogue::kBias) const {
         volt::cuda::GemmParams g;
         g.m = rows, g.n = n, g.k = k;
         g.a = a, g.lda = k, g.b = w.data(), g.ldb = k, g.c = c, g.ldc = n;
         g.bias = bias.data();
-        g.epilogue = gelu ? volt::cuda::GemmEpilogue::kBiasGelu : volt::cuda::GemmEpilogue::kBias;
+        g.epilogue = epilogue;
         g.beta = beta;
         return volt::cuda::run(g, m.stream);
+    }
+    // mlp = GELU(h fc1^T + b) as m.gelu says.
+    Status fc1(const ClipVisionTowerCuda::Impl::Layer& ly, int64_t rows) const {
+        const int64_t D = v.hidden_size, F = v.intermediate_size;
+        const void* h = m.h.get();
+        void* mlp = m.mlp.get();
+        using E = volt::cuda::GemmEpilogue;
+        return gemm(h, rows, D, ly.fc1_w, ly.fc1_b, mlp, F, 0.0f,
+                    m.gelu == VitGelu::kTanhEpilogue ? E::kBiasGeluTanh : E::kBiasGelu);
     }
     Status layer_norm(const void* in, const Tensor& w, const Tensor& b, void* out, int64_t rows) const {
         cuda::VitLayerNormParams ln;
@@ -272,17 +317,17 @@ struct Enqueuer {
         void* x = m.x.get();
         void* h = m.h.get();
         VOLT_RETURN_IF_ERROR(layer_norm(x, ly.ln1_w, ly.ln1_b, h, rows));
-        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.qkv_w, ly.qkv_b, m.qkv.get(), 3 * D, 0.0f, false));
+        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.qkv_w, ly.qkv_b, m.qkv.get(), 3 * D, 0.0f));
         cuda::VitAttentionParams at;
         at.batch = B, at.tokens = T, at.heads = int(v.num_heads), at.head_dim = int(v.head_dim());
         at.scale = 1.0f / std::sqrt(float(v.head_dim()));
         at.qkv = m.qkv.get(), at.token_stride = 3 * D, at.batch_stride = T * 3 * D, at.k_offset = D, at.v_offset = 2 * D;
         at.o = h, at.o_token_stride = D, at.o_batch_stride = T * D;
         VOLT_RETURN_IF_ERROR(cuda::run(at, m.stream));
-        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.out_w, ly.out_b, x, D, 1.0f, false));  // x += out_proj(attn)
+        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.out_w, ly.out_b, x, D, 1.0f));  // x += out_proj(attn)
         VOLT_RETURN_IF_ERROR(layer_norm(x, ly.ln2_w, ly.ln2_b, h, rows));
-        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.fc1_w, ly.fc1_b, m.mlp.get(), F, 0.0f, true));
-        VOLT_RETURN_IF_ERROR(gemm(m.mlp.get(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f, false));  // x += fc2(...)
+        VOLT_RETURN_IF_ERROR(fc1(ly, rows));
+        VOLT_RETURN_IF_ERROR(gemm(m.mlp.get(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f));  // x += fc2(...)
         return s == layers_run ? gather() : Status::ok();
     }
 };
@@ -324,39 +369,55 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
                                                   cudaMemcpyHostToDevice, m.stream));
     const Enqueuer enq{v, m, layers_run_, keep_cls_, B};
     const int segments = 1 + layers_run_;
-    auto stop = [&](int s) { return s > 0 && cancelled && cancelled(); };
-    if (m.use_graphs && m.warmed.count(B) && !m.graphs.count(B)) {
-        std::vector<cudaGraphExec_t> execs;
+    const bool whole = !m.layer_graphs && !cancelled;
+    // Segments [begin, end) captured as one executable graph.
+    auto capture = [&](int begin, int end, cudaGraphExec_t* exec) -> Status {
+        cudaGraph_t g = nullptr;
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal));
         Status st = Status::ok();
-        for (int s = 0; s < segments && st.is_ok(); ++s) {
-            cudaGraph_t g = nullptr;
-            st = VOLT_CUDA_STATUS(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal));
-            if (!st.is_ok()) break;
-            st = enq.segment(s);
-            const Status end = VOLT_CUDA_STATUS(cudaStreamEndCapture(m.stream, &g));
-            if (st.is_ok()) st = end;
-            cudaGraphExec_t e = nullptr;
-            if (st.is_ok()) st = VOLT_CUDA_STATUS(cudaGraphInstantiate(&e, g, 0));
-            if (g) cudaGraphDestroy(g);
-            if (st.is_ok()) execs.push_back(e);
+        for (int s = begin; s < end && st.is_ok(); ++s) st = enq.segment(s);
+        const Status ended = VOLT_CUDA_STATUS(cudaStreamEndCapture(m.stream, &g));
+        if (st.is_ok()) st = ended;
+        if (st.is_ok()) st = VOLT_CUDA_STATUS(cudaGraphInstantiate(exec, g, 0));
+        if (g) cudaGraphDestroy(g);
+        return st;
+    };
+    Impl::Graphs* graphs = nullptr;
+    if (m.use_graphs && m.warmed.count(B)) {
+        Impl::Graphs& gs = m.graphs[B];
+        Status st = Status::ok();
+        if (whole && !gs.whole) {
+            st = capture(0, segments, &gs.whole);
+        } else if (!whole && gs.layers.empty()) {
+            for (int s = 0; s < segments && st.is_ok(); ++s) {
+                cudaGraphExec_t e = nullptr;
+                st = capture(s, s + 1, &e);
+                if (st.is_ok()) gs.layers.push_back(e);
+            }
+            if (!st.is_ok()) {
+                for (cudaGraphExec_t e : gs.layers) cudaGraphExecDestroy(e);
+                gs.layers.clear();
+            }
         }
         if (!st.is_ok()) {  // run eagerly from now on; the forward below still runs
-            for (cudaGraphExec_t e : execs) cudaGraphExecDestroy(e);
             cudaGetLastError();
             m.use_graphs = false;
             VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
         } else {
-            m.graphs.emplace(B, std::move(execs));
+            graphs = &gs;
         }
     }
-    auto it = m.use_graphs ? m.graphs.find(B) : m.graphs.end();
-    for (int s = 0; s < segments; ++s) {
-        if (stop(s)) {
-            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
-            return volt::cancelled("image encoding cancelled");
+    if (graphs && whole) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs->whole, m.stream));
+    } else {
+        for (int s = 0; s < segments; ++s) {
+            if (s > 0 && cancelled && cancelled()) {
+                VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
+                return volt::cancelled("image encoding cancelled");
+            }
+            if (graphs) VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs->layers[size_t(s)], m.stream));
+            else VOLT_RETURN_IF_ERROR(enq.segment(s));
         }
-        if (it != m.graphs.end()) VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second[size_t(s)], m.stream));
-        else VOLT_RETURN_IF_ERROR(enq.segment(s));
     }
     m.warmed.insert(B);
     return Status::ok();

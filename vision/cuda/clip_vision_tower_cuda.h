@@ -4,12 +4,14 @@
 // included, as Hugging Face runs the tower in bf16), fp32 accumulation, LayerNorm statistics and softmax.
 //   patch embedding: im2col (K padded to a multiple of 8) + one cuBLASLt GEMM; embeddings + pre_layrnorm fused;
 //   per layer: LN1 -> fused q|k|v GEMM (+bias) -> bidirectional attention (cuDNN SDPA, own kernel as fallback) ->
-//   out_proj GEMM accumulating into the residual (beta 1, +bias) -> LN2 -> fc1 (+bias, exact GELU) -> fc2 into the
-//   residual.
+//   out_proj GEMM accumulating into the residual (beta 1, +bias) -> LN2 -> fc1 (+bias, GELU: see VitGelu) -> fc2
+//   into the residual. Bias and residual adds live in the cuBLASLt epilogues (no passes of their own).
 // CUDA graphs: the first forward of a crop count runs eagerly (GEMM heuristics, cuDNN graph build), then the forward
-// is captured for that count as one graph per layer (plus one for the embeddings), and later calls replay them. The
-// per-layer split is what lets `cancelled` be asked between layers, as on the CPU. VOLT_VIT_GRAPHS=0 disables
-// capture. Calls are serialised (one stream, one set of activation buffers sized for the largest batch seen).
+// is captured for that count and later calls replay it: as one graph for the whole forward when no `cancelled` is
+// given (one launch: 1 crop 1.46 vs 1.55 ms on an H200), else as one graph per layer (plus one for the embeddings),
+// which lets `cancelled` be asked between layers, as on the CPU. VOLT_VIT_GRAPHS=0 disables capture for the process
+// (set_use_graphs cannot turn it back on), VOLT_VIT_GRAPHS=layers always captures per layer (A/B timing).
+// Calls are serialised (one stream, one set of activation buffers sized for the largest batch seen).
 // Built only with CUDA (VOLT_HAVE_CUDA).
 #pragma once
 
@@ -30,6 +32,16 @@ namespace volt::vision {
 // CLIP ViT-L/14-336, MiniMax-VL-01's tower (minimax01-architecture.md §5): the geometry of the synthetic benchmark
 // and of the full-size GPU test.
 VLConfig vit_l_14_336_config();
+
+// fc1's GELU. The config's "gelu" is the exact erf form (the CPU tower's and transformers' function).
+//   kTanhEpilogue: cuBLASLt's fused GELU_BIAS epilogue, the tanh form (no pass over the [rows, intermediate]
+//                  activations; |GELU_tanh - GELU_erf| <= 4.7e-4 absolute, below the bf16 rounding of those
+//                  activations for |values| > 0.06; the features' error against the CPU tower is measured in
+//                  tests/gpu/vision and bench/RESULTS.md)
+//   kErf:          the bias epilogue, then the exact erf pass over the activations (kernels/gemm_cuda.h kBiasGelu)
+// VOLT_VIT_GELU=tanh|erf picks it at load (A/B timing); default kTanhEpilogue (37 crops on an H200: 23.5-24.5 ms
+// vs 26.2-26.7 ms with kErf; features against the CPU tower 1.01e-2 vs 1.02e-2 with kErf: bench/RESULTS.md).
+enum class VitGelu : uint8_t { kTanhEpilogue, kErf };
 
 class ClipVisionTowerCuda {
 public:
@@ -56,6 +68,9 @@ public:
     Status fill_random_pixels(int64_t crops, uint64_t seed) const;
     Status run_resident(int64_t crops) const;
     void set_use_graphs(bool on) const;
+    // Drops the captured graphs.
+    Status set_gelu(VitGelu mode) const;
+    VitGelu gelu() const;
 
     int64_t tokens_per_crop() const;  // N
     int64_t hidden_size() const { return cfg_.hidden_size; }

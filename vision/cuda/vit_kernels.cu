@@ -67,7 +67,10 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-template <bool kVec>
+// kRegs > 0: W == 256 * kRegs, the row is read once into registers (kRegs 16-byte vectors per lane) and both
+// statistics and the output come from there; same summation order as the vectorised two-read path (bit-identical).
+// kRegs == 0: vectorised (kVec) or scalar, the row re-read for each pass.
+template <bool kVec, int kRegs>
 __global__ void layer_norm_kernel(const __nv_bfloat16* x, const __nv_bfloat16* __restrict__ w,
                                   const __nv_bfloat16* __restrict__ bias, __nv_bfloat16* out, int64_t rows, int W,
                                   float eps, const __nv_bfloat16* __restrict__ patches,
@@ -83,6 +86,35 @@ __global__ void layer_norm_kernel(const __nv_bfloat16* x, const __nv_bfloat16* _
         src.pos = pos + t * W;
     } else {
         src.x = x + row * W;
+    }
+    __nv_bfloat16* o = out + row * W;
+    if constexpr (kRegs > 0) {
+        float f[kRegs][8];
+        float sum = 0.0f;
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r) {
+            src.get8(lane * 8 + r * 256, f[r]);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) sum += f[r][e];
+        }
+        const float mean = warp_sum(sum) / float(W);
+        float sq = 0.0f;
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r)
+#pragma unroll
+            for (int e = 0; e < 8; ++e) sq += (f[r][e] - mean) * (f[r][e] - mean);
+        const float rstd = rsqrtf(warp_sum(sq) / float(W) + eps);
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r) {
+            const int i = lane * 8 + r * 256;
+            float g[8], bb[8];
+            unpack8(*reinterpret_cast<const uint4*>(w + i), g);
+            unpack8(*reinterpret_cast<const uint4*>(bias + i), bb);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) f[r][e] = (f[r][e] - mean) * rstd * g[e] + bb[e];
+            *reinterpret_cast<uint4*>(o + i) = pack8(f[r]);
+        }
+        return;
     }
     float sum = 0.0f;
     if constexpr (kVec) {
@@ -111,7 +143,6 @@ __global__ void layer_norm_kernel(const __nv_bfloat16* x, const __nv_bfloat16* _
         }
     }
     const float rstd = rsqrtf(warp_sum(sq) / float(W) + eps);
-    __nv_bfloat16* o = out + row * W;
     if constexpr (kVec) {
         for (int i = lane * 8; i < W; i += 256) {
             float f[8], g[8], bb[8];
@@ -311,12 +342,24 @@ Status run(const VitLayerNormParams& p, cudaStream_t stream) {
     const auto* ce = static_cast<const __nv_bfloat16*>(p.class_emb);
     const auto* pe = static_cast<const __nv_bfloat16*>(p.pos_emb);
     const unsigned blocks = unsigned((p.rows + kLnWarps - 1) / kLnWarps);
-    if (vec)
-        layer_norm_kernel<true><<<blocks, kLnWarps * 32, 0, stream>>>(x, w, b, o, p.rows, int(p.width), p.eps, pa, ce,
-                                                                      pe, p.tokens);
-    else
-        layer_norm_kernel<false><<<blocks, kLnWarps * 32, 0, stream>>>(x, w, b, o, p.rows, int(p.width), p.eps, pa,
-                                                                       ce, pe, p.tokens);
+    auto launch = [&](auto kernel) {
+        kernel<<<blocks, kLnWarps * 32, 0, stream>>>(x, w, b, o, p.rows, int(p.width), p.eps, pa, ce, pe, p.tokens);
+    };
+    static const bool reread = std::getenv("VOLT_VIT_LN_REREAD") != nullptr;  // A/B timing of the two-read path
+    const int64_t regs = vec && p.width % 256 == 0 && !reread ? p.width / 256 : 0;
+    switch (regs) {  // the widths CLIP towers have (768, 1024, 1280, 1664, 2048 ...) up to 2048
+        case 1: launch(layer_norm_kernel<true, 1>); break;
+        case 2: launch(layer_norm_kernel<true, 2>); break;
+        case 3: launch(layer_norm_kernel<true, 3>); break;
+        case 4: launch(layer_norm_kernel<true, 4>); break;
+        case 5: launch(layer_norm_kernel<true, 5>); break;
+        case 6: launch(layer_norm_kernel<true, 6>); break;
+        case 7: launch(layer_norm_kernel<true, 7>); break;
+        case 8: launch(layer_norm_kernel<true, 8>); break;
+        default:
+            if (vec) launch(layer_norm_kernel<true, 0>);
+            else launch(layer_norm_kernel<false, 0>);
+    }
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }

@@ -25,6 +25,8 @@ Status run(const PatchIm2colParams& p, cudaStream_t stream);
 // LayerNorm with bias over rows of width W: out = (x - mean) / sqrt(var + eps) * weight + bias, fp32 statistics.
 // With `patches` set the input row is assembled first (the CLIP embeddings + pre_layrnorm in one pass): row t of crop
 // b is class_emb + pos[0] for t == 0, else patches[b * (T-1) + t - 1] + pos[t]; x is then ignored.
+// Widths that are multiples of 256 up to 2048 keep the row in registers (one read of x); VOLT_VIT_LN_REREAD=1 forces
+// the two-read path (A/B timing; the results are bit-identical).
 struct VitLayerNormParams {
     int64_t rows = 0, width = 0;
     const void* x = nullptr;         // [rows, W] bf16, contiguous
