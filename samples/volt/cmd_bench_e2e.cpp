@@ -255,6 +255,7 @@ Status bench_e2e(const E2eOptions& o) {
         std::vector<SequenceCache> caches;
         for (int64_t b = 0; b < B; ++b) {
             VOLT_ASSIGN_OR_RETURN(SequenceCache copy, s.cache().clone());
+            copy.set_max_tokens(copy.length() + o.decode_steps + 1);  // room for the warm-up and the timed steps
             caches.push_back(std::move(copy));
         }
         std::vector<SequenceCache*> ptrs;

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 
 #include "kernels/attention_cuda.h"
@@ -84,51 +85,66 @@ struct PieceBuffers {
 
 }  // namespace
 
-// Pinned host buffers of one size that back returned logits rows: the GPUs copy the row straight into them (no
-// pageable staging by the driver, no fresh host pages per step). A buffer comes back when the last tensor viewing it
-// goes; the deleter holds the pool, so tensors may outlive the model. At most kMax exist: a caller that keeps more
-// rows than that gets ordinary host memory for the next ones.
+// Pinned host buffers that back returned logits (a decode step's row, a batched step's B rows): the GPUs copy
+// straight into them (no pageable staging by the driver, no fresh host pages per step: a batch of 64 rows of a
+// 200K vocabulary is 51 MB, which pageable memory took ~40 ms per step to receive). Buffers hold a power-of-two
+// number of rows; one comes back when the last tensor viewing it goes, and the deleter holds the pool, so tensors
+// may outlive the model. At most kMax of each size exist: a caller that keeps more gets ordinary host memory.
 class MiniMaxTextModelCuda::PinnedRowPool : public std::enable_shared_from_this<PinnedRowPool> {
 public:
-    explicit PinnedRowPool(size_t bytes) : bytes_(bytes) {}
+    explicit PinnedRowPool(size_t row_bytes) : row_bytes_(row_bytes) {}
     ~PinnedRowPool() {
-        for (void* p : free_) (void)cudaFreeHost(p);
+        for (auto& [rows, list] : free_)
+            for (void* p : list) (void)cudaFreeHost(p);
     }
-    // A buffer, or null when kMax are in use.
-    Expected<std::shared_ptr<void>> take() {
+    // A buffer of at least `rows` rows, or null when kMax of its size are in use.
+    Expected<std::shared_ptr<void>> take(int64_t rows) {
+        int64_t cap = 1;
+        while (cap < rows) cap *= 2;
         void* p = nullptr;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            if (!free_.empty()) {
-                p = free_.back();
-                free_.pop_back();
-            } else if (made_ == kMax) {
+            auto& list = free_[cap];
+            if (!list.empty()) {
+                p = list.back();
+                list.pop_back();
+            } else if (made_[cap] == kMax) {
                 return std::shared_ptr<void>();
             } else {
-                ++made_;
+                ++made_[cap];
             }
         }
         if (!p) {
-            Status st = VOLT_CUDA_STATUS(cudaHostAlloc(&p, bytes_, cudaHostAllocPortable));
+            Status st = VOLT_CUDA_STATUS(cudaHostAlloc(&p, row_bytes_ * size_t(cap), cudaHostAllocPortable));
             if (!st.is_ok()) {
                 std::lock_guard<std::mutex> lock(mu_);
-                --made_;
+                --made_[cap];
                 return st;
             }
         }
-        return std::shared_ptr<void>(p, [pool = shared_from_this()](void* q) {
+        return std::shared_ptr<void>(p, [pool = shared_from_this(), cap](void* q) {
             std::lock_guard<std::mutex> lock(pool->mu_);
-            pool->free_.push_back(q);
+            pool->free_[cap].push_back(q);
         });
     }
 
 private:
     static constexpr size_t kMax = 4;
-    const size_t bytes_;
+    const size_t row_bytes_;
     std::mutex mu_;
-    std::vector<void*> free_;
-    size_t made_ = 0;
+    std::map<int64_t, std::vector<void*>> free_;  // by rows
+    std::map<int64_t, size_t> made_;
 };
+
+// Host logits [rows, V] fp32, pinned when the pool has a buffer (under mu_).
+Expected<Tensor> MiniMaxTextModelCuda::host_logits(int64_t rows) const {
+    const int64_t V = config_.vocab_size;
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device())));
+    if (!logits_rows_) logits_rows_ = std::make_shared<PinnedRowPool>(static_cast<size_t>(V) * sizeof(float));
+    VOLT_ASSIGN_OR_RETURN(std::shared_ptr<void> buffer, logits_rows_->take(rows));
+    if (buffer) return Tensor::borrow(buffer.get(), {rows, V}, DType::kF32, Device::cpu(), buffer);
+    return Tensor::empty({rows, V}, DType::kF32);
+}
 
 struct MiniMaxTextModelCuda::Rank {
     int device = 0;
@@ -602,12 +618,8 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     const int64_t rows = mode == LogitsMode::kAll ? n : 1;
     if (mode != LogitsMode::kNone && rows == 1) {
         // One row (decode steps, prompts): into a pinned buffer the caller's tensor keeps.
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(device())));
-        if (!logits_rows_) logits_rows_ = std::make_shared<PinnedRowPool>(static_cast<size_t>(V) * sizeof(float));
-        VOLT_ASSIGN_OR_RETURN(std::shared_ptr<void> row, logits_rows_->take());
-        if (row) logits = Tensor::borrow(row.get(), {1, V}, DType::kF32, Device::cpu(), row);
-    }
-    if (mode != LogitsMode::kNone && !logits.data()) {
+        VOLT_ASSIGN_OR_RETURN(logits, host_logits(1));
+    } else if (mode != LogitsMode::kNone) {
         VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({rows, V}, DType::kF32));
     }
     // Short inputs (decode steps) run as one piece without asking every GPU for its free memory.
@@ -723,7 +735,7 @@ Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std:
     // KV rows for the new token first (a grown cache moves its rows, so the tables are built after this).
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
     const int64_t B = static_cast<int64_t>(ids.size());
-    VOLT_ASSIGN_OR_RETURN(Tensor logits, Tensor::empty({B, config_.vocab_size}, DType::kF32));
+    VOLT_ASSIGN_OR_RETURN(Tensor logits, host_logits(B));
     StopPoint stop(cancelled, gpus());
     VOLT_RETURN_IF_ERROR(
         on_ranks([&](int r) { return decode_rank(r, ids, caches, logits.data_as<float>(), &stop); }));

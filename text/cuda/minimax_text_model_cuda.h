@@ -112,7 +112,7 @@ public:
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
     struct Rank;       // one GPU's part of the model
     class StopPoint;   // where every GPU stops after a cancel
-    class PinnedRowPool;  // pinned host buffers for returned logits rows
+    class PinnedRowPool;  // pinned host buffers for returned logits
     struct DecodeBatch;   // one batched decode step's device tables (positions, KV lengths, cache pointers)
 
 private:
@@ -140,6 +140,8 @@ private:
     // GPU r's share of a batched decode step (decode()): the batch's tables up, run_chunk, logits to the host.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches, float* host_logits,
                        StopPoint* stop) const;
+    // Host fp32 [rows, V] for returned logits: pinned from logits_rows_ when it has a buffer (under mu_).
+    Expected<Tensor> host_logits(int64_t rows) const;
     // INVALID_ARGUMENT unless `cache` was made by this model (its layers on these GPUs).
     Status check_cache(const SequenceCache& cache) const;
     // `bytes` of pinned staging and as many on the GPU for rank's next inputs (after its last copy has left).
@@ -168,7 +170,7 @@ private:
     std::unique_ptr<RankThreads> threads_;  // null with one GPU
     int processes_ = 1;                     // processes sharing the split (ProcessGroup::size)
     mutable std::mutex mu_;
-    mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first one-row forward (under mu_)
+    mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first decode step (under mu_)
 };
 
 }  // namespace volt

@@ -123,7 +123,10 @@ inline Agreement compare(const Tensor& gpu, const Tensor& cpu) {
 // discontinuity, not an error of the kernels, so those comparisons ask for 5e-2 overall and 98% argmax agreement;
 // with k == E (no selection, everything continuous) every row must be within tolerance (measured on H100: 1.3e-2
 // overall and 4.6e-2 on the worst row post-norm, whose bf16 residual stream carries more rounding; 0.6% pre-norm).
-inline void expect_close(const Tensor& gpu, const Tensor& cpu, const char* what, bool routing_can_flip = true) {
+// `worst_row`: the bound on the worst row with continuous routing (wider attention than the default config's adds
+// rounding to single rows; see the split test).
+inline void expect_close(const Tensor& gpu, const Tensor& cpu, const char* what, bool routing_can_flip = true,
+                         double worst_row = 5e-2) {
     ASSERT_EQ(gpu.shape(), cpu.shape()) << what;
     const Agreement a = compare(gpu, cpu);
     std::printf("[%s] rows %lld: rel %.3e (worst row %.3e, %.1f%% of rows within 2e-2), argmax %.4f over %lld clear "
@@ -134,7 +137,7 @@ inline void expect_close(const Tensor& gpu, const Tensor& cpu, const char* what,
         EXPECT_GE(a.argmax, 0.98) << what;
     } else {
         EXPECT_LE(a.rel, 2e-2) << what;
-        EXPECT_LE(a.worst_row, 5e-2) << what;
+        EXPECT_LE(a.worst_row, worst_row) << what;
         EXPECT_GE(a.argmax, 0.99) << what;
     }
 }
@@ -170,7 +173,7 @@ inline std::filesystem::path write_model_dir(const TextConfig& c, const std::uno
 // reference's greedy tokens so both run the same sequence (continuous routing expected: every row must match), then
 // a fork of `model`'s session must continue bitwise like the original.
 inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const CausalLM& model, int64_t vocab,
-                                                const std::string& label) {
+                                                const std::string& label, double worst_row = 5e-2) {
     const auto ids = random_ids(300, vocab, 9);
     auto cs = Session::create(reference);
     auto gs = Session::create(model);
@@ -180,7 +183,7 @@ inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const
     auto ref = cs->append(span.subspan(200), LogitsMode::kAll);
     auto got = gs->append(span.subspan(200), LogitsMode::kAll);
     ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
-    expect_close(*got, *ref, (label + "second prefill piece after 200 cached").c_str(), false);
+    expect_close(*got, *ref, (label + "second prefill piece after 200 cached").c_str(), false, worst_row);
     Tensor ref_rows = *Tensor::empty({16, vocab}, DType::kF32);
     Tensor got_rows = *Tensor::empty({16, vocab}, DType::kF32);
     Tensor last = cs->last_logits();
@@ -194,7 +197,7 @@ inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const
         std::copy_n(g->data_as<float>(), vocab, got_rows.data_as<float>() + step * vocab);
         last = *r;
     }
-    expect_close(got_rows, ref_rows, (label + "16 decode steps").c_str(), false);
+    expect_close(got_rows, ref_rows, (label + "16 decode steps").c_str(), false, worst_row);
     auto fork = gs->fork();
     ASSERT_TRUE(fork) << fork.status().to_string();
     const int32_t one[1] = {7};
@@ -209,7 +212,7 @@ inline void expect_prefix_reuse_decode_and_fork(const CausalLM& reference, const
 // (continuous routing expected), and the batched step must follow the same model's one-at-a-time steps (the
 // CausalLM default). Then bad batches are refused before any cache changes.
 inline void expect_batched_decode_matches(const CausalLM& reference, const CausalLM& model, int64_t vocab,
-                                          const std::string& label) {
+                                          const std::string& label, double worst_row = 5e-2) {
     const std::vector<int64_t> prompt = {3, 40, 1, 200, 17, 64, 2};
     const size_t B = prompt.size();
     std::vector<SequenceCache> ref_caches, caches, single_caches;
@@ -241,13 +244,13 @@ inline void expect_batched_decode_matches(const CausalLM& reference, const Causa
         ASSERT_TRUE(ref && got && single) << (got ? (ref ? single.status() : ref.status()) : got.status()).to_string();
         ASSERT_EQ(got->shape(), (Shape{int64_t(B), vocab}));
         expect_close(*got, *single, (label + "batched decode step " + std::to_string(step) + " vs one at a time").c_str(),
-                     false);
+                     false, worst_row);
         std::copy_n(ref->data_as<float>(), B * vocab, ref_rows.data_as<float>() + step * B * vocab);
         std::copy_n(got->data_as<float>(), B * vocab, got_rows.data_as<float>() + step * B * vocab);
     }
     expect_close(got_rows, ref_rows, (label + std::to_string(steps) + " batched decode steps of " + std::to_string(B) +
                                       " sequences vs the reference one at a time").c_str(),
-                 false);
+                 false, worst_row);
     for (size_t b = 0; b < B; ++b) EXPECT_EQ(caches[b].length(), prompt[b] + steps);
 
     // Refused before any cache changes: a cache twice, counts that differ, an id outside the vocabulary, a full

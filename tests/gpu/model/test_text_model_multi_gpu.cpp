@@ -257,6 +257,12 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
     auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
     auto one = MiniMaxTextModelCuda::from_tensors(c, w);
     ASSERT_TRUE(cpu && one) << (cpu ? one.status() : cpu.status()).to_string();
+    // The attention here is 8x the hidden width (16 x 128 vs 256), so single rows carry more bf16 rounding than in
+    // the default config: measured on 4 x H200, one GPU against the CPU and N GPUs against either stay at 1.2-1.7e-2
+    // overall with argmax 99.8-100%, while the worst of 700 rows reaches 7-11% against the CPU (4-5% between GPU
+    // counts). Every comparison keeps the overall <= 2e-2 and argmax >= 99% rule; the worst row is bounded at 12%,
+    // and the split must not be much worse than one GPU against the CPU (below).
+    constexpr double kWorstRow = 0.12;
     int tried = 0;
     for (int n : {2, 4, 8}) {
         if (n > cuda_device_count()) break;
@@ -274,12 +280,15 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
                 auto got = prefill(**split, ids);
                 ASSERT_TRUE(ref && base && got) << (got ? (base ? ref.status() : base.status()) : got.status()).to_string();
                 const std::string at = what + ", prefill T=" + std::to_string(T);
-                expect_close(*got, *base, (at + " vs 1 GPU").c_str(), false);
-                expect_close(*got, *ref, (at + " vs cpu").c_str(), false);
+                expect_close(*got, *base, (at + " vs 1 GPU").c_str(), false, kWorstRow);
+                expect_close(*got, *ref, (at + " vs cpu").c_str(), false, kWorstRow);
+                expect_close(*base, *ref, (at + ": 1 GPU vs cpu, for scale").c_str(), false, kWorstRow);
+                EXPECT_LE(compare(*got, *ref).rel, 1.3 * compare(*base, *ref).rel + 1e-3)
+                    << at << ": the split is not much less exact than one GPU";
             }
             if (!replicate) {
-                expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, what + ": ");
-                expect_batched_decode_matches(**cpu, **split, c.vocab_size, what + ": ");
+                expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
+                expect_batched_decode_matches(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
             }
         }
     }
