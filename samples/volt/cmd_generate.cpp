@@ -1,7 +1,11 @@
 // volt generate --model DIR --ids-file IDS.json --max-new-tokens N (--greedy | sampling options) --out IDS.json
 // Writes the new ids only (JSON array). Stops at a stop id (the config's eos_token_id and every --stop-id; the stop
 // id is written), after N tokens, or when the context is full.
+// IDS.json may also hold several prompts (an array of arrays): they run together with continuous batching
+// (sdk/engine/batch_generator.h, at most --max-batch at once, decode steps batched) and OUT gets an array of the
+// new ids of each, each what that prompt alone would give.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +13,7 @@
 
 #include "samples/volt/cli.h"
 #include "samples/volt/ids_file.h"
+#include "sdk/engine/batch_generator.h"
 #include "sdk/engine/generate.h"
 #include "sdk/config.h"
 #include "text/backbone.h"
@@ -26,11 +31,39 @@ struct GenerateOptions {
     std::vector<int32_t> stop_ids;
     int gpus = 1;
     bool fp8_experts = false;
+    int max_batch = 64;
 };
+
+// Several prompts through continuous batching; errors name the prompt.
+Status run_batch(const CausalLM& model, const std::vector<std::vector<int32_t>>& prompts, const GenerationOptions& g,
+                 const GenerateOptions& o) {
+    VOLT_ASSIGN_OR_RETURN(BatchGenerator gen, BatchGenerator::create(model, {.max_batch = o.max_batch}));
+    std::vector<BatchGenerator::RequestId> ids;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        auto id = gen.submit(prompts[i], g, {}, {.max_context = o.max_context});
+        if (!id) return Status(id.status().code(), str_cat(o.ids_file, ": prompt ", i, ": ", id.status().message()));
+        ids.push_back(*id);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    VOLT_RETURN_IF_ERROR(gen.run());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json out = nlohmann::json::array();
+    size_t tokens = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto r = gen.result(ids[i]);
+        if (!r) return Status(r.status().code(), str_cat("prompt ", i, ": ", r.status().message()));
+        tokens += r->ids.size();
+        out.push_back(r->ids);
+    }
+    if (o.stats)
+        std::fprintf(stderr, "%zu prompts, at most %d at once: %zu new tokens in %.3f s (%.1f tok/s, prefill included)\n",
+                     prompts.size(), o.max_batch, tokens, seconds, tokens / std::max(seconds, 1e-9));
+    return write_json_file(o.out, out);
+}
 
 Status run_generate(const GenerateOptions& o) {
     VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
-    VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, read_ids_file(o.ids_file));
+    VOLT_ASSIGN_OR_RETURN(IdsBatch batch, read_ids_batch_file(o.ids_file));
     GenerationOptions g;
     g.max_new_tokens = o.max_new_tokens;
     g.seed = o.seed;
@@ -43,6 +76,8 @@ Status run_generate(const GenerateOptions& o) {
     VOLT_ASSIGN_OR_RETURN(const ModelConfig config, load_model_config(o.model));
     g.stop_ids = o.stop_ids;
     if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));
+    if (batch.several) return run_batch(*model, batch.prompts, g, o);
+    const std::vector<int32_t>& prompt = batch.prompts.front();
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model, {.max_context = o.max_context}));
     VOLT_ASSIGN_OR_RETURN(GenerationResult r, generate(session, prompt, g));
     if (o.stats)
@@ -62,8 +97,13 @@ CommandRunner add_generate_command(CLI::App& app) {
     auto o = std::make_shared<GenerateOptions>();
     CLI::App* cmd = app.add_subcommand("generate", "Generate token ids after a prompt of token ids");
     cmd->add_option("--model", o->model, "Model directory (config.json + safetensors)")->required();
-    cmd->add_option("--ids-file", o->ids_file, "Prompt: JSON array of token ids")->required();
-    cmd->add_option("--out", o->out, "Output: JSON array of the new token ids")->required();
+    cmd->add_option("--ids-file", o->ids_file,
+                    "Prompt: JSON array of token ids (or an array of such arrays: several prompts, batched)")
+        ->required();
+    cmd->add_option("--out", o->out, "Output: JSON array of the new token ids (an array of arrays for several prompts)")
+        ->required();
+    cmd->add_option("--max-batch", o->max_batch, "Several prompts: how many generate at once (continuous batching)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate at most")
         ->required()->check(CLI::NonNegativeNumber);
     auto* greedy = cmd->add_flag("--greedy", o->greedy, "Always take the most probable token");

@@ -108,6 +108,34 @@ TEST(CliGenerate, SamplingIsReproducibleWithASeed) {
     EXPECT_NE(a, read_ids(t / "c.json"));
 }
 
+// Several prompts in one file run with continuous batching; each gets what it gets alone.
+TEST(CliGenerate, SeveralPromptsGetWhatEachGetsAlone) {
+    Tmp t;
+    const std::vector<std::vector<int32_t>> prompts = {read_ids(kRef / "ids_257.json"), read_ids(kRef / "ids_1.json"),
+                                                       {5, 6, 7, 8, 9}};
+    std::ofstream(t / "many.json") << nlohmann::json(prompts).dump();
+    const std::string base = "generate --model " + shell_quote(kTiny.string()) +
+                             " --max-new-tokens 10 --temperature 1.1 --top-k 30 --seed 3";
+    auto r = run_volt(base + " --max-batch 2 --ids-file " + shell_quote(t / "many.json") + " --out " +
+                      shell_quote(t / "many_out.json"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::ifstream in(t / "many_out.json");
+    const auto got = nlohmann::json::parse(in).get<std::vector<std::vector<int32_t>>>();
+    ASSERT_EQ(got.size(), prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        const auto one = t / ("one" + std::to_string(i) + ".json");
+        std::ofstream(one) << nlohmann::json(prompts[i]).dump();
+        auto a = run_volt(base + " --ids-file " + shell_quote(one) + " --out " + shell_quote(t / "alone.json"));
+        ASSERT_EQ(a.exit_code, 0) << a.err;
+        EXPECT_EQ(got[i], read_ids(t / "alone.json")) << "prompt " << i;
+    }
+    // A bad prompt is named.
+    std::ofstream(t / "bad.json") << "[[1, 2], [], [3]]";
+    auto bad = run_volt(base + " --ids-file " + shell_quote(t / "bad.json") + " --out " + shell_quote(t / "x.json"));
+    EXPECT_EQ(bad.exit_code, 3);
+    EXPECT_NE(bad.err.find("prompt 1"), std::string::npos) << bad.err;
+}
+
 TEST(CliBadInput, ExitCodesAndOneLineMessages) {
     Tmp t;
     const std::string model = " --model " + shell_quote(kTiny.string());
