@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sdk/cuda_memory.h"
+#include "sdk/engine/batch_generator.h"
 #include "sdk/engine/chat_session.h"
 #include "sdk/npy.h"
 #include "sdk/safetensors.h"
@@ -94,6 +95,41 @@ TEST_F(TextModelGpu, BatchedDecodeFollowsOneSequenceAtATime) {
     Models m = make_models(c);
     ASSERT_TRUE(m.cpu && m.gpu);
     expect_batched_decode_matches(*m.cpu, *m.gpu, c.vocab_size, "");
+}
+
+// Continuous batching on the GPU: requests through BatchGenerator (a queue, batched decode steps whose batch shrinks
+// as requests end) get token for token what generate() gives each alone on the same GPU model: the batched step is
+// bitwise the one-at-a-time step (BatchedDecodeFollowsOneSequenceAtATime), so greedy and seeded sampling agree exactly.
+TEST_F(TextModelGpu, BatchGeneratorGivesEachRequestWhatItGetsAlone) {
+    const TextConfig c = synthetic_config(true, 2);
+    Models m = make_models(c);
+    ASSERT_TRUE(m.gpu);
+    const std::vector<int64_t> lengths = {50, 3, 700, 1, 129};
+    const std::vector<int64_t> new_tokens = {20, 7, 12, 30, 1};
+    auto gen = BatchGenerator::create(*m.gpu, {.max_batch = 3});  // whole prompts, as generate() runs them
+    ASSERT_TRUE(gen) << gen.status().to_string();
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<GenerationOptions> options;
+    std::vector<BatchGenerator::RequestId> ids;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+        prompts.push_back(random_ids(lengths[i], c.vocab_size, 400 + uint32_t(i)));
+        GenerationOptions o{.max_new_tokens = new_tokens[i]};
+        if (i % 2) o.sampling = {.temperature = 1.0f, .top_k = 50}, o.seed = 11 + i;
+        else o.sampling = {.temperature = 0};
+        options.push_back(o);
+        auto id = gen->submit(prompts[i], o);
+        ASSERT_TRUE(id) << id.status().to_string();
+        ids.push_back(*id);
+    }
+    ASSERT_TRUE(gen->run().is_ok());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto s = Session::create(*m.gpu);
+        ASSERT_TRUE(s);
+        auto want = generate(*s, prompts[i], options[i]);
+        auto got = gen->result(ids[i]);
+        ASSERT_TRUE(want && got) << (got ? want.status() : got.status()).to_string();
+        EXPECT_EQ(got->ids, want->ids) << "request " << i;
+    }
 }
 
 TEST_F(TextModelGpu, LongPrefillAndEmbeddingsInput) {
