@@ -17,9 +17,10 @@ struct BatchGenerator::Request {
     std::vector<int32_t> prompt;
     GenerationOptions options;
     TokenCallback on_token;
-    SessionOptions session_options;
     std::optional<Session> session;
     std::mt19937_64 rng;
+    int64_t context = 0;         // positions its session may hold: prompt + max_new_tokens, within the context
+    int64_t reserved = 0;        // its worst-case cache bytes while it runs (memory budget)
     int64_t prefilled = 0;       // prompt tokens run so far
     int32_t pending = -1;        // the id sampled last, to run in the next decode step
     bool done = false;
@@ -35,7 +36,20 @@ BatchGenerator::~BatchGenerator() = default;
 Expected<BatchGenerator> BatchGenerator::create(const CausalLM& model, const BatchOptions& options) {
     if (options.max_batch < 1) return invalid_argument("max_batch ", options.max_batch, " must be >= 1");
     if (options.prefill_chunk < 1) return invalid_argument("prefill_chunk ", options.prefill_chunk, " must be >= 1");
-    return BatchGenerator(model, options);
+    if (options.memory_budget_bytes < 0)
+        return invalid_argument("memory_budget_bytes ", options.memory_budget_bytes, " must be >= 0");
+    BatchGenerator g(model, options);
+    if (options.memory_budget_bytes > 0) {
+        VOLT_ASSIGN_OR_RETURN(SequenceCache probe, model.new_cache(1));  // the model's cache layout
+        g.state_bytes_ = probe.state_bytes();
+        g.kv_bytes_per_token_ = probe.kv_bytes_per_token();
+    }
+    return g;
+}
+
+int64_t BatchGenerator::cache_bytes(int64_t tokens) const {
+    if (options_.memory_budget_bytes == 0) return 0;
+    return static_cast<int64_t>(state_bytes_ + 2 * kv_bytes_per_token_ * static_cast<size_t>(tokens));
 }
 
 Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> prompt,
@@ -48,11 +62,20 @@ Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> 
     const int64_t context = session.max_context > 0 ? session.max_context : model_->max_context();
     if (static_cast<int64_t>(prompt.size()) > context)
         return resource_exhausted("prompt of ", prompt.size(), " tokens exceeds the context of ", context, " tokens");
+    // The session holds no more than the request can reach (its KV rows never grow past that); generation is the
+    // same, since the last new id needs no room.
+    const int64_t reach = std::min<int64_t>(context, static_cast<int64_t>(prompt.size()) + options.max_new_tokens);
+    const int64_t need = cache_bytes(reach);
+    if (need > options_.memory_budget_bytes && options_.memory_budget_bytes > 0)
+        return resource_exhausted("a request of ", reach, " positions needs up to ", need,
+                                  " bytes of cache, more than the batch's memory budget of ",
+                                  options_.memory_budget_bytes, " bytes");
     auto r = std::make_unique<Request>();
+    r->context = reach;
+    r->reserved = need;
     r->prompt = std::move(prompt);
     r->options = options;
     r->on_token = std::move(on_token);
-    r->session_options = session;
     r->rng.seed(options.seed);
     r->result.prompt_tokens = static_cast<int64_t>(r->prompt.size());
     queued_.push_back(r.get());
@@ -105,16 +128,18 @@ Status BatchGenerator::prefill_step(Request& r) {
 }
 
 Expected<int64_t> BatchGenerator::step() {
-    // Admit: a session (its cache) per request, up to max_batch at once.
+    // Admit in order: a session (its cache) per request, up to max_batch at once and within the memory budget.
     while (!queued_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
         Request* r = queued_.front();
+        if (options_.memory_budget_bytes > 0 && reserved_bytes_ + r->reserved > options_.memory_budget_bytes) break;
         queued_.pop_front();
-        auto s = Session::create(*model_, r->session_options);
+        auto s = Session::create(*model_, {.max_context = r->context});
         if (!s) {
             r->error = s.status(), r->done = true;
             continue;
         }
         r->session.emplace(std::move(*s));
+        reserved_bytes_ += r->reserved;
         running_.push_back(r);
     }
     // One prefill piece: the earliest admitted request still in its prompt.
@@ -150,7 +175,7 @@ Expected<int64_t> BatchGenerator::step() {
     }
     // Finished requests leave (their sessions, and the memory of their caches, go with them).
     for (Request* r : running_)
-        if (r->done) r->session.reset();
+        if (r->done) r->session.reset(), reserved_bytes_ -= r->reserved;
     std::erase_if(running_, [](const Request* r) { return r->done; });
     return static_cast<int64_t>(running_.size() + queued_.size());
 }

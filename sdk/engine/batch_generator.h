@@ -22,6 +22,12 @@ namespace volt {
 struct BatchOptions {
     int max_batch = 64;              // requests generating at once (more wait in the queue)
     int64_t prefill_chunk = 8192;    // prompt tokens run per step for the request being prefilled
+    // Memory for the running requests' caches (0: no limit but max_batch). A request is admitted only when the
+    // worst case of every running cache plus its own fits: its states plus twice the KV rows of prompt +
+    // max_new_tokens positions (a growing cache briefly holds its old rows and the new ones), so no admitted request
+    // runs out of memory mid-generation. Requests wait in order; one that alone exceeds the budget is refused at
+    // submit (RESOURCE_EXHAUSTED, with the numbers).
+    int64_t memory_budget_bytes = 0;
 };
 
 class BatchGenerator {
@@ -48,6 +54,8 @@ public:
     Status run();
 
     bool finished(RequestId id) const;
+    int64_t running() const { return static_cast<int64_t>(running_.size()); }  // admitted, not finished
+    int64_t queued() const { return static_cast<int64_t>(queued_.size()); }
     // A finished request's result, or its error; NOT_FOUND for an unknown id, INVALID_ARGUMENT while it runs.
     Expected<GenerationResult> result(RequestId id) const;
 
@@ -58,8 +66,13 @@ private:
     // Samples r's next id from `logits` [1, vocab] and applies the stop rules; true when r goes on decoding.
     Expected<bool> take_token(Request& r, const float* logits, int64_t vocab);
 
+    // Worst-case cache bytes of a request of `tokens` positions (prompt + max_new_tokens); 0 without a budget.
+    int64_t cache_bytes(int64_t tokens) const;
+
     const CausalLM* model_;
     BatchOptions options_;
+    size_t state_bytes_ = 0, kv_bytes_per_token_ = 0;  // of this model's caches (measured on one at create)
+    int64_t reserved_bytes_ = 0;                       // the running requests' worst cases
     std::vector<std::unique_ptr<Request>> requests_;  // by id
     std::deque<Request*> queued_;
     std::vector<Request*> running_;                   // admitted, in admission order

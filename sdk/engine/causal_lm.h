@@ -41,7 +41,11 @@ public:
     int64_t length() const { return length_; }          // tokens already run
     int64_t max_tokens() const { return max_tokens_; }  // hard limit set at creation
     int64_t capacity() const { return capacity_; }      // KV rows allocated
-    size_t bytes() const;                                // host memory held
+    size_t bytes() const;                                // memory held (states + KV rows allocated)
+    // What a cache of this model needs besides its KV rows (the recurrent states), and per KV row (every softmax
+    // layer's keys and values of one position): the memory planning of a batch (BatchGenerator).
+    size_t state_bytes() const;
+    size_t kv_bytes_per_token() const;
 
     void set_max_tokens(int64_t n) { max_tokens_ = n; }
     // Where the KV rows live and their element type (default: host fp32, the CPU backend's; the CUDA backend keeps

@@ -25,6 +25,18 @@ size_t SequenceCache::bytes() const {
     return b;
 }
 
+size_t SequenceCache::state_bytes() const {
+    size_t b = 0;
+    for (const auto& l : layers) b += l.state.nbytes();
+    return b;
+}
+
+size_t SequenceCache::kv_bytes_per_token() const {
+    size_t b = 0;
+    for (const auto& l : layers) b += 2 * static_cast<size_t>(l.kv_heads * l.head_dim) * dtype_size(kv_dtype_);
+    return b;
+}
+
 Status SequenceCache::reserve(int64_t tokens) {
     if (tokens > max_tokens_)
         return resource_exhausted("sequence of ", tokens, " tokens exceeds the context limit of ", max_tokens_,

@@ -204,6 +204,34 @@ TEST_F(TextModelMultiGpu, ProcessesShareTheSplitLikeOneProcess) {
     ASSERT_EQ(a->shape(), want->shape());
     EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0) << "every process gets the same whole logits";
     expect_close(*a, *want, "2 processes x 1 GPU vs 1 process x 2 GPUs", false);
+    // Continuous batching in the process mode: `volt generate` with several prompts (batched decode steps, logits
+    // gathered) in two processes gives what one process with both GPUs gives, in both processes.
+    std::ofstream(dir / "many.json") << nlohmann::json({random_ids(40, c.vocab_size, 1), random_ids(3, c.vocab_size, 2),
+                                                        random_ids(300, c.vocab_size, 3)})
+                                            .dump();
+    const std::string gen = "generate --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                            test::shell_quote((dir / "many.json").string()) +
+                            " --max-new-tokens 8 --greedy --max-batch 2 --device cuda --out ";
+    const std::string gen_port = std::to_string(std::stoi(port) + 1);  // a fresh port for the second meeting
+    auto g1 = test::run_volt(gen + test::shell_quote((dir / "gen_one.json").string()) + " --gpus 2");
+    ASSERT_EQ(g1.exit_code, 0) << g1.err;
+    for (int k = 0; k < 2; ++k)
+        ranks[k] = std::thread([&, k] {
+            r[k] = test::run_volt(gen + test::shell_quote((dir / ("gen" + std::to_string(k) + ".json")).string()),
+                                  "VOLT_WORLD_SIZE=2 VOLT_RANK=" + std::to_string(k) + " VOLT_MASTER_PORT=" + gen_port +
+                                      " VOLT_BOOTSTRAP_TIMEOUT=60");
+        });
+    for (auto& t : ranks) t.join();
+    ASSERT_EQ(r[0].exit_code, 0) << r[0].err;
+    ASSERT_EQ(r[1].exit_code, 0) << r[1].err;
+    auto read_text = [](const std::filesystem::path& f) {
+        std::ifstream in(f);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string want_gen = read_text(dir / "gen_one.json");
+    EXPECT_FALSE(want_gen.empty());
+    EXPECT_EQ(read_text(dir / "gen0.json"), want_gen);
+    EXPECT_EQ(read_text(dir / "gen1.json"), want_gen);
     // A process whose partner never comes says so within its deadline.
     auto lonely = test::run_volt(base + test::shell_quote((dir / "x.npy").string()),
                                  "VOLT_WORLD_SIZE=2 VOLT_RANK=1 VOLT_MASTER_PORT=" + port + " VOLT_BOOTSTRAP_TIMEOUT=2");

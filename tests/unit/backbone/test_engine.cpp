@@ -187,6 +187,46 @@ TEST_F(Engine, BatchGeneratorGivesEachRequestWhatItGetsAlone) {
     EXPECT_EQ(BatchGenerator::create(*model_, {.max_batch = 0}).status().code(), StatusCode::kInvalidArgument);
 }
 
+// A memory budget admits requests only while every running cache's worst case fits; the others wait in order, and
+// a request that alone exceeds the budget is refused at submit. Results stay what each request gets alone.
+TEST_F(Engine, BatchGeneratorKeepsTheCachesWithinItsMemoryBudget) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    auto probe = model_->new_cache(1);
+    ASSERT_TRUE(probe);
+    const GenerationOptions greedy{.max_new_tokens = 10, .sampling = {.temperature = 0}};
+    // Four requests of 100 prompt tokens + 10 new: room for exactly two worst cases.
+    const int64_t one = int64_t(probe->state_bytes() + 2 * probe->kv_bytes_per_token() * 110);
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 8, .memory_budget_bytes = 2 * one + 1});
+    ASSERT_TRUE(gen) << gen.status().to_string();
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<BatchGenerator::RequestId> ids;
+    for (int i = 0; i < 4; ++i) {
+        prompts.push_back(random_ids(100, V, 500 + uint32_t(i)));
+        auto id = gen->submit(prompts.back(), greedy);
+        ASSERT_TRUE(id) << id.status().to_string();
+        ids.push_back(*id);
+    }
+    int64_t most = 0;
+    while (true) {
+        auto left = gen->step();
+        ASSERT_TRUE(left) << left.status().to_string();
+        most = std::max(most, gen->running());
+        if (*left == 0) break;
+    }
+    EXPECT_EQ(most, 2) << "two worst cases fit the budget, three do not";
+    for (int i = 0; i < 4; ++i) {
+        auto s = Session::create(*model_);
+        auto want = generate(*s, prompts[size_t(i)], greedy);
+        ASSERT_TRUE(want);
+        EXPECT_EQ(gen->result(ids[size_t(i)])->ids, want->ids) << "request " << i;
+    }
+    auto big = gen->submit(random_ids(300, V, 9), greedy);
+    ASSERT_FALSE(big);
+    EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_NE(big.status().message().find("memory budget"), std::string::npos) << big.status().to_string();
+}
+
 // CausalLM::decode (the one-sequence-at-a-time default on the CPU) and Session::append_each: the logits of a batch
 // are each sequence's own step, and bad batches change nothing.
 TEST_F(Engine, BatchedDecodeStepEqualsEachSessionsStep) {
