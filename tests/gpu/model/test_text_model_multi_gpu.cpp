@@ -186,17 +186,23 @@ TEST_F(TextModelMultiGpu, ProcessesShareTheSplitLikeOneProcess) {
     auto one = test::run_volt(base + test::shell_quote((dir / "one.npy").string()) + " --gpus 2");
     ASSERT_EQ(one.exit_code, 0) << one.err;
     const std::string port = std::to_string(20000 + ::getpid() % 20000);
-    test::CliResult r[2];
-    std::thread ranks[2];
-    for (int k = 0; k < 2; ++k)
-        ranks[k] = std::thread([&, k] {
-            r[k] = test::run_volt(base + test::shell_quote((dir / ("rank" + std::to_string(k) + ".npy")).string()),
-                                  "VOLT_WORLD_SIZE=2 VOLT_RANK=" + std::to_string(k) + " VOLT_MASTER_PORT=" + port +
-                                      " VOLT_BOOTSTRAP_TIMEOUT=60");
-        });
-    for (auto& t : ranks) t.join();
-    ASSERT_EQ(r[0].exit_code, 0) << r[0].err;
-    ASSERT_EQ(r[1].exit_code, 0) << r[1].err;
+    // `args` + OUT in two processes that meet on `meet_port`; OUT is `prefix`0`suffix` and `prefix`1`suffix`.
+    auto two_processes = [&](const std::string& args, const std::string& prefix, const std::string& suffix,
+                             const std::string& meet_port) {
+        test::CliResult r[2];
+        std::thread ranks[2];
+        for (int k = 0; k < 2; ++k)
+            ranks[k] = std::thread([&, k] {
+                r[k] = test::run_volt(args + test::shell_quote((dir / (prefix + std::to_string(k) + suffix)).string()),
+                                      "VOLT_WORLD_SIZE=2 VOLT_RANK=" + std::to_string(k) + " VOLT_MASTER_PORT=" +
+                                          meet_port + " VOLT_BOOTSTRAP_TIMEOUT=60");
+            });
+        for (auto& t : ranks) t.join();
+        EXPECT_EQ(r[0].exit_code, 0) << r[0].err;
+        EXPECT_EQ(r[1].exit_code, 0) << r[1].err;
+        return r[0].exit_code == 0 && r[1].exit_code == 0;
+    };
+    ASSERT_TRUE(two_processes(base, "rank", ".npy", port));
     auto a = read_npy(dir / "rank0.npy");
     auto b = read_npy(dir / "rank1.npy");
     auto want = read_npy(dir / "one.npy");
@@ -215,15 +221,7 @@ TEST_F(TextModelMultiGpu, ProcessesShareTheSplitLikeOneProcess) {
     const std::string gen_port = std::to_string(std::stoi(port) + 1);  // a fresh port for the second meeting
     auto g1 = test::run_volt(gen + test::shell_quote((dir / "gen_one.json").string()) + " --gpus 2");
     ASSERT_EQ(g1.exit_code, 0) << g1.err;
-    for (int k = 0; k < 2; ++k)
-        ranks[k] = std::thread([&, k] {
-            r[k] = test::run_volt(gen + test::shell_quote((dir / ("gen" + std::to_string(k) + ".json")).string()),
-                                  "VOLT_WORLD_SIZE=2 VOLT_RANK=" + std::to_string(k) + " VOLT_MASTER_PORT=" + gen_port +
-                                      " VOLT_BOOTSTRAP_TIMEOUT=60");
-        });
-    for (auto& t : ranks) t.join();
-    ASSERT_EQ(r[0].exit_code, 0) << r[0].err;
-    ASSERT_EQ(r[1].exit_code, 0) << r[1].err;
+    ASSERT_TRUE(two_processes(gen, "gen", ".json", gen_port));
     auto read_text = [](const std::filesystem::path& f) {
         std::ifstream in(f);
         return std::string(std::istreambuf_iterator<char>(in), {});
