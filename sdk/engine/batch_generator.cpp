@@ -57,9 +57,7 @@ Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> 
                                                            const SessionOptions& session) {
     VOLT_RETURN_IF_ERROR(validate(options));
     VOLT_RETURN_IF_ERROR(check_token_ids(prompt, model_->vocab_size()));
-    if (session.max_context < 0 || session.max_context > model_->max_context())
-        return invalid_argument("max_context ", session.max_context, " must be in [0, ", model_->max_context(), "]");
-    const int64_t context = session.max_context > 0 ? session.max_context : model_->max_context();
+    VOLT_ASSIGN_OR_RETURN(const int64_t context, Session::context_limit(*model_, session));
     if (static_cast<int64_t>(prompt.size()) > context)
         return resource_exhausted("prompt of ", prompt.size(), " tokens exceeds the context of ", context, " tokens");
     // The session holds no more than the request can reach (its KV rows never grow past that); generation is the
@@ -83,31 +81,12 @@ Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> 
     return static_cast<RequestId>(requests_.size() - 1);
 }
 
-// The same per-token rules as continue_generation (generate.cpp), for one request.
+// The per-token rules of generate() (next_token), for one request.
 Expected<bool> BatchGenerator::take_token(Request& r, const float* logits, int64_t vocab) {
-    if (static_cast<int64_t>(r.result.ids.size()) >= r.options.max_new_tokens) return false;
-    const double u = static_cast<double>(r.rng() >> 11) * 0x1.0p-53;
-    const auto& history = r.session->tokens();
-    VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits, .vocab_size = vocab,
-                                                   .sampling = r.options.sampling, .history = history.data(),
-                                                   .history_len = static_cast<int64_t>(history.size()),
-                                                   .uniform = u}));
-    r.result.ids.push_back(id);
-    if (r.on_token && !r.on_token(id)) {
-        r.result.reason = StopReason::kCancelled;
-        return false;
-    }
-    if (std::find(r.options.stop_ids.begin(), r.options.stop_ids.end(), id) != r.options.stop_ids.end()) {
-        r.result.reason = StopReason::kStopId;
-        return false;
-    }
-    if (static_cast<int64_t>(r.result.ids.size()) == r.options.max_new_tokens) return false;
-    if (static_cast<int64_t>(history.size()) >= r.session->max_context()) {
-        r.result.reason = StopReason::kContextFull;
-        return false;
-    }
-    r.pending = id;
-    return true;
+    VOLT_ASSIGN_OR_RETURN(const bool goes_on,
+                          next_token(*r.session, logits, vocab, r.options, r.rng, r.on_token, r.result));
+    if (goes_on) r.pending = r.result.ids.back();
+    return goes_on;
 }
 
 Status BatchGenerator::prefill_step(Request& r) {

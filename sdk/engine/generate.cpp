@@ -36,6 +36,33 @@ Expected<GenerationResult> generate(Session& session, std::span<const int32_t> p
     return result;
 }
 
+Expected<bool> next_token(const Session& session, const float* logits, int64_t vocab, const GenerationOptions& options,
+                          std::mt19937_64& rng, const TokenCallback& on_token, GenerationResult& result) {
+    if (static_cast<int64_t>(result.ids.size()) >= options.max_new_tokens) return false;
+    // 53 random bits -> [0, 1): the same on every platform (std::uniform_real_distribution is not).
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    const auto& history = session.tokens();
+    VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits, .vocab_size = vocab, .sampling = options.sampling,
+                                                   .history = history.data(),
+                                                   .history_len = static_cast<int64_t>(history.size()),
+                                                   .uniform = u}));
+    result.ids.push_back(id);
+    if (on_token && !on_token(id)) {
+        result.reason = StopReason::kCancelled;
+        return false;
+    }
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
+        result.reason = StopReason::kStopId;
+        return false;
+    }
+    if (static_cast<int64_t>(result.ids.size()) == options.max_new_tokens) return false;  // the last id needs no step
+    if (static_cast<int64_t>(history.size()) >= session.max_context()) {
+        result.reason = StopReason::kContextFull;
+        return false;
+    }
+    return true;
+}
+
 Expected<GenerationResult> continue_generation(Session& session, Tensor logits, const GenerationOptions& options,
                                                const TokenCallback& on_token) {
     VOLT_RETURN_IF_ERROR(validate(options));
@@ -47,29 +74,11 @@ Expected<GenerationResult> continue_generation(Session& session, Tensor logits, 
     const auto t1 = clock::now();
     std::mt19937_64 rng(options.seed);
     const int64_t V = logits.dim(1);
-    for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-        // 53 random bits -> [0, 1): the same on every platform (std::uniform_real_distribution is not).
-        const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-        const auto& history = session.tokens();
-        VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits.data_as<float>(), .vocab_size = V,
-                                                       .sampling = options.sampling, .history = history.data(),
-                                                       .history_len = static_cast<int64_t>(history.size()),
-                                                       .uniform = u}));
-        result.ids.push_back(id);
-        if (on_token && !on_token(id)) {
-            result.reason = StopReason::kCancelled;
-            break;
-        }
-        if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
-            result.reason = StopReason::kStopId;
-            break;
-        }
-        if (step + 1 == options.max_new_tokens) break;  // the last id needs no decode step
-        if (static_cast<int64_t>(session.tokens().size()) >= session.max_context()) {
-            result.reason = StopReason::kContextFull;
-            break;
-        }
-        const int32_t one[1] = {id};
+    while (true) {
+        VOLT_ASSIGN_OR_RETURN(const bool goes_on,
+                              next_token(session, logits.data_as<float>(), V, options, rng, on_token, result));
+        if (!goes_on) break;
+        const int32_t one[1] = {result.ids.back()};
         VOLT_ASSIGN_OR_RETURN(logits, session.append(one, LogitsMode::kLast));
     }
     result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -43,6 +44,14 @@ Expected<GenerationResult> generate(Session& session, std::span<const int32_t> p
 // INVALID_ARGUMENT for max_new_tokens < 0 or a sampling option out of range (callers that run the prompt themselves
 // check before paying for it).
 Status validate(const GenerationOptions& options);
+
+// One step of the rules above, for loops that run the model themselves (generate, BatchGenerator): unless
+// result.ids already holds max_new_tokens, samples the next id from `logits` (f32 [vocab], the session's last
+// position) with `rng` and the session's tokens as history, appends it to result.ids and tells `on_token`; false when
+// generation ends there (result.reason set: cancelled, stop id, context full; max_new_tokens leaves the default),
+// true when the id must run next.
+Expected<bool> next_token(const Session& session, const float* logits, int64_t vocab, const GenerationOptions& options,
+                          std::mt19937_64& rng, const TokenCallback& on_token, GenerationResult& result);
 
 // The sampling/decode loop alone, for callers that ran the prompt themselves (e.g. from embeddings with image
 // features spliced in): `logits` f32 [1, vocab] of the session's last position. Fills ids, reason and

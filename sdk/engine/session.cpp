@@ -5,12 +5,16 @@
 
 namespace volt {
 
-Expected<Session> Session::create(const CausalLM& model, const SessionOptions& options) {
+Expected<int64_t> Session::context_limit(const CausalLM& model, const SessionOptions& options) {
     if (options.max_context < 0) return invalid_argument("max_context ", options.max_context, " must be >= 0");
-    const int64_t limit = options.max_context > 0 ? options.max_context : model.max_context();
     if (options.max_context > model.max_context())
         return invalid_argument("max_context ", options.max_context, " exceeds the model's max_position_embeddings ",
                                 model.max_context());
+    return options.max_context > 0 ? options.max_context : model.max_context();
+}
+
+Expected<Session> Session::create(const CausalLM& model, const SessionOptions& options) {
+    VOLT_ASSIGN_OR_RETURN(const int64_t limit, context_limit(model, options));
     VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model.new_cache(limit));
     return Session(&model, std::move(cache));
 }
@@ -55,8 +59,7 @@ Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::s
         if (!s) return invalid_argument("append_each: session ", b, " is null");
         if (s->model_ != sessions[0]->model_)
             return invalid_argument("append_each: session ", b, " belongs to another model than session 0");
-        Status st = s->check(ids.subspan(b, 1));
-        if (!st.is_ok()) return Status(st.code(), str_cat("session ", b, ": ", st.message()));
+        VOLT_RETURN_IF_ERROR(s->check(ids.subspan(b, 1)).with_context(str_cat("session ", b)));
         caches.push_back(&s->cache_);
     }
     Expected<Tensor> logits = sessions[0]->model_->decode(ids, caches, cancelled);  // also refuses repeats

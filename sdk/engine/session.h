@@ -19,6 +19,9 @@ struct SessionOptions {
 class Session {
 public:
     static Expected<Session> create(const CausalLM& model, const SessionOptions& options = {});
+    // The tokens a session made with `options` may hold (INVALID_ARGUMENT for a negative max_context or one beyond
+    // the model's): create() checks this before allocating anything.
+    static Expected<int64_t> context_limit(const CausalLM& model, const SessionOptions& options);
 
     // Runs `ids` after the session's tokens and returns their logits (`mode`). Errors, all before any compute:
     // INVALID_ARGUMENT for an empty list or an id outside the vocabulary (naming its position and value),
