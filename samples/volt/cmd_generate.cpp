@@ -41,7 +41,7 @@ Status run_batch(const CausalLM& model, const std::vector<std::vector<int32_t>>&
     std::vector<BatchGenerator::RequestId> ids;
     for (size_t i = 0; i < prompts.size(); ++i) {
         auto id = gen.submit(prompts[i], g, {}, {.max_context = o.max_context});
-        if (!id) return Status(id.status().code(), str_cat(o.ids_file, ": prompt ", i, ": ", id.status().message()));
+        if (!id) return id.status().with_context(str_cat(o.ids_file, ": prompt ", i));
         ids.push_back(*id);
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -51,7 +51,7 @@ Status run_batch(const CausalLM& model, const std::vector<std::vector<int32_t>>&
     size_t tokens = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
         auto r = gen.result(ids[i]);
-        if (!r) return Status(r.status().code(), str_cat("prompt ", i, ": ", r.status().message()));
+        if (!r) return r.status().with_context(str_cat("prompt ", i));
         tokens += r->ids.size();
         out.push_back(r->ids);
     }
