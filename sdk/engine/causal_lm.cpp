@@ -40,8 +40,7 @@ Expected<Tensor> CausalLM::decode(std::span<const int32_t> ids, std::span<Sequen
     for (int64_t b = 0; b < B; ++b) {
         VOLT_ASSIGN_OR_RETURN(Tensor row, forward(ids.subspan(size_t(b), 1), *caches[size_t(b)], LogitsMode::kLast,
                                                   cancelled));
-        VOLT_ASSIGN_OR_RETURN(Tensor row32, row.to(DType::kF32));
-        std::memcpy(out.data_as<float>() + b * V, row32.data(), size_t(V) * sizeof(float));
+        std::memcpy(out.data_as<float>() + b * V, row.data_as<float>(), size_t(V) * sizeof(float));  // f32 [1, V]
     }
     return out;
 }

@@ -535,8 +535,7 @@ Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, Seq
 Expected<Tensor> MiniMaxTextModelCuda::embed(std::span<const int32_t> ids) const {
     VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     std::lock_guard<std::mutex> lock(mu_);
-    if (comm_ && comm_->aborted())
-        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    VOLT_RETURN_IF_ERROR(check_usable());
     const int64_t n = static_cast<int64_t>(ids.size()), H = config_.hidden_size;
     Tensor host_ids = Tensor::borrow(const_cast<int32_t*>(ids.data()), {n}, DType::kI32);
     VOLT_ASSIGN_OR_RETURN(Tensor out, Tensor::empty({n, H}, DType::kBF16));
@@ -594,6 +593,12 @@ private:
     int64_t stop_ = kNever;
 };
 
+Status MiniMaxTextModelCuda::check_usable() const {
+    if (comm_ && comm_->aborted())
+        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    return Status::ok();
+}
+
 Status MiniMaxTextModelCuda::check_cache(const SequenceCache& cache) const {
     const size_t L = static_cast<size_t>(config_.num_layers);
     if (cache.layers.size() != L * ranks_.size())
@@ -610,8 +615,7 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
                                            LogitsMode mode, const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_cache(cache));
     std::lock_guard<std::mutex> lock(mu_);
-    if (comm_ && comm_->aborted())
-        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    VOLT_RETURN_IF_ERROR(check_usable());
     const int64_t n = input.dim(0), V = config_.vocab_size;
     VOLT_RETURN_IF_ERROR(cache.reserve(cache.length() + n));
     Tensor logits;
@@ -730,8 +734,7 @@ Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std:
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
     if (ids.size() == 1) return forward(ids, *caches[0], LogitsMode::kLast, cancelled);
     std::lock_guard<std::mutex> lock(mu_);
-    if (comm_ && comm_->aborted())
-        return internal_error("the model's GPUs stopped after an earlier failure; load the model again");
+    VOLT_RETURN_IF_ERROR(check_usable());
     // KV rows for the new token first (a grown cache moves its rows, so the tables are built after this).
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
     const int64_t B = static_cast<int64_t>(ids.size());
@@ -749,8 +752,8 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
     const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers);
     // Staging: ids, positions, KV lengths (int32 [B] each), then the pointer tables (8-byte aligned).
-    const size_t table_offset = (3 * B * sizeof(int32_t) + 7) / 8 * 8;
-    VOLT_RETURN_IF_ERROR(stage_inputs(rk, table_offset + L * 2 * B * sizeof(void*)));
+    const size_t table_offset = (3 * B * sizeof(int32_t) + 7) / 8 * 8, bytes = table_offset + L * 2 * B * sizeof(void*);
+    VOLT_RETURN_IF_ERROR(stage_inputs(rk, bytes));
     auto* host = static_cast<char*>(rk.inputs_host.ptr);
     auto* ints = reinterpret_cast<int32_t*>(host);
     auto* table = reinterpret_cast<void**>(host + table_offset);
@@ -774,8 +777,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
         }
     }
     auto* dev = static_cast<char*>(rk.inputs_dev.data());
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, table_offset + L * 2 * B * sizeof(void*),
-                                                          cudaMemcpyHostToDevice, kStream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, kStream)));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
     DecodeBatch batch;
     batch.B = static_cast<int>(B);

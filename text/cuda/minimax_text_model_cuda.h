@@ -142,6 +142,8 @@ private:
                        StopPoint* stop) const;
     // Host fp32 [rows, V] for returned logits: pinned from logits_rows_ when it has a buffer (under mu_).
     Expected<Tensor> host_logits(int64_t rows) const;
+    // INTERNAL once a failure aborted the GPUs' NCCL group (under mu_): the model must be loaded again.
+    Status check_usable() const;
     // INVALID_ARGUMENT unless `cache` was made by this model (its layers on these GPUs).
     Status check_cache(const SequenceCache& cache) const;
     // `bytes` of pinned staging and as many on the GPU for rank's next inputs (after its last copy has left).
