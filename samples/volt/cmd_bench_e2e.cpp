@@ -255,7 +255,7 @@ Status bench_e2e(const E2eOptions& o) {
         std::vector<SequenceCache> caches;
         for (int64_t b = 0; b < B; ++b) {
             VOLT_ASSIGN_OR_RETURN(SequenceCache copy, s.cache().clone());
-            copy.set_max_tokens(copy.length() + o.decode_steps + 1);  // room for the warm-up and the timed steps
+            copy.set_max_tokens(copy.length() + 3 * (o.decode_steps + 1));  // the warm-ups and the three timed loops
             caches.push_back(std::move(copy));
         }
         std::vector<SequenceCache*> ptrs;
@@ -268,9 +268,37 @@ Status bench_e2e(const E2eOptions& o) {
             VOLT_ASSIGN_OR_RETURN(Tensor step, model->decode(ids, ptrs));
         }
         const double batch_s = seconds_since(tb) / double(o.decode_steps);
+        // The step with each next token picked (top-k 50, top-p 0.9, temperature 0.7): on the host from the returned
+        // rows (cpu::sample per row) and where the logits are (decode_sample: on the GPU with one GPU).
+        const std::vector<TokenPick> picks(static_cast<size_t>(B),
+                                           TokenPick{.sampling = {.temperature = 0.7f, .top_k = 50, .top_p = 0.9f},
+                                                     .uniform = 0.5});
+        auto host_pick_step = [&]() -> Status {
+            VOLT_ASSIGN_OR_RETURN(Tensor rows, model->decode(ids, ptrs));
+            for (int64_t b = 0; b < B; ++b) {
+                VOLT_RETURN_IF_ERROR(cpu::sample({.logits = rows.data_as<float>() + b * c.vocab_size,
+                                                  .vocab_size = c.vocab_size,
+                                                  .sampling = picks[0].sampling,
+                                                  .uniform = 0.5})
+                                         .status());
+            }
+            return Status::ok();
+        };
+        VOLT_RETURN_IF_ERROR(host_pick_step());
+        const auto th = clock_type::now();
+        for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(host_pick_step());
+        const double host_pick_s = seconds_since(th) / double(o.decode_steps);
+        VOLT_RETURN_IF_ERROR(model->decode_sample(ids, ptrs, picks).status());
+        const auto tg = clock_type::now();
+        for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(model->decode_sample(ids, ptrs, picks).status());
+        const double gpu_pick_s = seconds_since(tg) / double(o.decode_steps);
+        std::printf("| ... the same step + top-k/top-p pick, %lld sequences | host pick %.2f ms, decode_sample %.2f ms "
+                    "(%.0f tok/s) |\n",
+                    (long long)B, host_pick_s * 1e3, gpu_pick_s * 1e3, double(B) / gpu_pick_s);
         batched.push_back({{"batch", B}, {"context", o.decode_context}, {"ms_per_step", batch_s * 1e3},
                            {"tokens_per_s", double(B) / batch_s}, {"bytes_per_step", step_bytes(B)},
-                           {"roofline_ms", roofline_ms(B)}, {"fraction_of_roofline", roofline_ms(B) / (batch_s * 1e3)}});
+                           {"roofline_ms", roofline_ms(B)}, {"fraction_of_roofline", roofline_ms(B) / (batch_s * 1e3)},
+                           {"ms_per_step_host_pick", host_pick_s * 1e3}, {"ms_per_step_decode_sample", gpu_pick_s * 1e3}});
         std::printf("| batched decode step, %lld sequences at %lld context, incl. lm_head (%lld steps) | %.2f ms, %.0f "
                     "tok/s (bytes roofline %.2f ms: %.0f%%) |\n",
                     (long long)B, (long long)o.decode_context, (long long)o.decode_steps, batch_s * 1e3,

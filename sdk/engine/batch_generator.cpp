@@ -81,8 +81,8 @@ Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> 
     return static_cast<RequestId>(requests_.size() - 1);
 }
 
-// The per-token rules of generate() (next_token), for one request.
-Expected<bool> BatchGenerator::take_token(Request& r, const float* logits, int64_t vocab) {
+// The per-token rules of generate() (next_token) for the first new id, sampled on the host from the prompt's last row.
+Expected<bool> BatchGenerator::take_first_token(Request& r, const float* logits, int64_t vocab) {
     VOLT_ASSIGN_OR_RETURN(const bool goes_on,
                           next_token(*r.session, logits, vocab, r.options, r.rng, r.on_token, r.result));
     if (goes_on) r.pending = r.result.ids.back();
@@ -100,7 +100,7 @@ Status BatchGenerator::prefill_step(Request& r) {
     r.result.prefill_seconds += seconds_since(t0);
     if (!last) return Status::ok();
     const auto t1 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(const bool goes_on, take_token(r, logits.data_as<float>(), logits.dim(1)));
+    VOLT_ASSIGN_OR_RETURN(const bool goes_on, take_first_token(r, logits.data_as<float>(), logits.dim(1)));
     r.result.decode_seconds += seconds_since(t1);
     if (!goes_on) r.done = true;
     return Status::ok();
@@ -128,28 +128,31 @@ Expected<int64_t> BatchGenerator::step() {
         if (!st.is_ok()) r->error = st, r->done = true;
         break;
     }
-    // One batched decode step for every request with a sampled id to run.
+    // One batched decode step for every request with a sampled id to run; each next id is picked where the logits
+    // are (on the GPU for the CUDA backbone) with the draw generate() would make from the request's RNG.
     std::vector<Request*> batch;
     std::vector<Session*> sessions;
     std::vector<int32_t> ids;
+    std::vector<TokenPick> picks;
     for (Request* r : running_)
-        if (!r->done && r->pending >= 0) batch.push_back(r), sessions.push_back(&*r->session), ids.push_back(r->pending);
+        if (!r->done && r->pending >= 0) {
+            batch.push_back(r), sessions.push_back(&*r->session), ids.push_back(r->pending);
+            picks.push_back({.sampling = r->options.sampling, .uniform = draw_uniform(r->rng)});
+        }
     if (!batch.empty()) {
         const auto t0 = clock_type::now();
-        Expected<Tensor> logits = Session::append_each(sessions, ids);
+        Expected<std::vector<int32_t>> next = Session::append_each_sample(sessions, ids, picks);
         const double seconds = seconds_since(t0);
         for (size_t b = 0; b < batch.size(); ++b) {
             Request& r = *batch[b];
             r.pending = -1;
             r.result.decode_seconds += seconds;
-            if (!logits) {
-                r.error = logits.status(), r.done = true;
+            if (!next) {
+                r.error = next.status(), r.done = true;
                 continue;
             }
-            const int64_t V = logits->dim(1);
-            auto goes_on = take_token(r, logits->data_as<float>() + int64_t(b) * V, V);
-            if (!goes_on) r.error = goes_on.status(), r.done = true;
-            else if (!*goes_on) r.done = true;
+            if (take_token(*r.session, (*next)[b], r.options, r.on_token, r.result)) r.pending = (*next)[b];
+            else r.done = true;
         }
     }
     // Finished requests leave (their sessions, and the memory of their caches, go with them).

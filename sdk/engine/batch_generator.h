@@ -63,8 +63,9 @@ private:
     struct Request;
     explicit BatchGenerator(const CausalLM& model, const BatchOptions& options);
     Status prefill_step(Request& r);
-    // Samples r's next id from `logits` [1, vocab] and applies the stop rules; true when r goes on decoding.
-    Expected<bool> take_token(Request& r, const float* logits, int64_t vocab);
+    // Samples r's first new id from its prompt's last `logits` [1, vocab] and applies the stop rules; true when r
+    // goes on decoding (later ids are picked in the batched step, Session::append_each_sample).
+    Expected<bool> take_first_token(Request& r, const float* logits, int64_t vocab);
 
     // Worst-case cache bytes of a request of `tokens` positions (prompt + max_new_tokens); 0 without a budget.
     int64_t cache_bytes(int64_t tokens) const;

@@ -45,4 +45,36 @@ Expected<Tensor> CausalLM::decode(std::span<const int32_t> ids, std::span<Sequen
     return out;
 }
 
+Status check_token_picks(std::span<const TokenPick> picks, size_t batch) {
+    if (picks.size() != batch)
+        return invalid_argument("decode_sample: ", picks.size(), " token picks for ", batch, " sequences");
+    for (size_t b = 0; b < picks.size(); ++b) {
+        VOLT_RETURN_IF_ERROR(validate(picks[b].sampling).with_context(str_cat("sequence ", b)));
+        if (!(picks[b].uniform >= 0.0 && picks[b].uniform < 1.0))
+            return invalid_argument("decode_sample: sequence ", b, ": uniform draw ", picks[b].uniform,
+                                    " is outside [0, 1)");
+    }
+    return Status::ok();
+}
+
+Expected<std::vector<int32_t>> CausalLM::decode_sample(std::span<const int32_t> ids,
+                                                       std::span<SequenceCache* const> caches,
+                                                       std::span<const TokenPick> picks,
+                                                       const CancelCheck& cancelled) const {
+    VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
+    VOLT_ASSIGN_OR_RETURN(const Tensor logits, decode(ids, caches, cancelled));
+    const int64_t V = logits.dim(1);
+    std::vector<int32_t> out(ids.size());
+    for (size_t b = 0; b < ids.size(); ++b) {
+        const TokenPick& pick = picks[b];
+        VOLT_ASSIGN_OR_RETURN(out[b], cpu::sample({.logits = logits.data_as<float>() + int64_t(b) * V,
+                                                   .vocab_size = V,
+                                                   .sampling = pick.sampling,
+                                                   .history = pick.history.data(),
+                                                   .history_len = static_cast<int64_t>(pick.history.size()),
+                                                   .uniform = pick.uniform}));
+    }
+    return out;
+}
+
 }  // namespace volt

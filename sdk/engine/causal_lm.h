@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/sampling.h"
 #include "sdk/status.h"
 #include "sdk/tensor.h"
 
@@ -83,6 +84,13 @@ using CancelCheck = std::function<bool()>;
 // more token in each.
 Status check_decode_batch(std::span<const int32_t> ids, std::span<SequenceCache* const> caches, int64_t vocab_size);
 
+// How one sequence of a decode step picks its next token (CausalLM::decode_sample): cpu::sample's options and draw.
+struct TokenPick {
+    SamplingParams sampling;
+    std::span<const int32_t> history;  // ids the repetition penalty sees: the sequence's tokens, this step's included
+    double uniform = 0.0;              // the draw in [0, 1) (ignored when greedy)
+};
+
 class CausalLM {
 public:
     virtual ~CausalLM() = default;
@@ -110,6 +118,19 @@ public:
     // (the CUDA backbone: one pass through the layers for all B) is tested against.
     virtual Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                                     const CancelCheck& cancelled = {}) const;
+    // decode() followed by one token pick per sequence (picks[b] for row b): returns the B chosen ids, each exactly
+    // what cpu::sample picks from that row. The default samples decode()'s rows on the host; the CUDA backbone
+    // samples on the GPU, so the B x vocab logits never cross PCIe (51 MB per step at batch 64). Same cache and
+    // error rules as decode(); a picks count other than B or invalid sampling options are refused before any work,
+    // and a row whose logits hold a NaN fails the step (the caches have advanced: the caller resets them).
+    virtual Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids,
+                                                         std::span<SequenceCache* const> caches,
+                                                         std::span<const TokenPick> picks,
+                                                         const CancelCheck& cancelled = {}) const;
 };
+
+// What decode_sample checks before any work besides check_decode_batch: one pick per sequence, each pick's options
+// valid, and a draw in [0, 1).
+Status check_token_picks(std::span<const TokenPick> picks, size_t batch);
 
 }  // namespace volt

@@ -36,16 +36,10 @@ Expected<GenerationResult> generate(Session& session, std::span<const int32_t> p
     return result;
 }
 
-Expected<bool> next_token(const Session& session, const float* logits, int64_t vocab, const GenerationOptions& options,
-                          std::mt19937_64& rng, const TokenCallback& on_token, GenerationResult& result) {
-    if (static_cast<int64_t>(result.ids.size()) >= options.max_new_tokens) return false;
-    // 53 random bits -> [0, 1): the same on every platform (std::uniform_real_distribution is not).
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
-    const auto& history = session.tokens();
-    VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits, .vocab_size = vocab, .sampling = options.sampling,
-                                                   .history = history.data(),
-                                                   .history_len = static_cast<int64_t>(history.size()),
-                                                   .uniform = u}));
+double draw_uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+bool take_token(const Session& session, int32_t id, const GenerationOptions& options, const TokenCallback& on_token,
+                GenerationResult& result) {
     result.ids.push_back(id);
     if (on_token && !on_token(id)) {
         result.reason = StopReason::kCancelled;
@@ -56,11 +50,23 @@ Expected<bool> next_token(const Session& session, const float* logits, int64_t v
         return false;
     }
     if (static_cast<int64_t>(result.ids.size()) == options.max_new_tokens) return false;  // the last id needs no step
-    if (static_cast<int64_t>(history.size()) >= session.max_context()) {
+    if (static_cast<int64_t>(session.tokens().size()) >= session.max_context()) {
         result.reason = StopReason::kContextFull;
         return false;
     }
     return true;
+}
+
+Expected<bool> next_token(const Session& session, const float* logits, int64_t vocab, const GenerationOptions& options,
+                          std::mt19937_64& rng, const TokenCallback& on_token, GenerationResult& result) {
+    if (static_cast<int64_t>(result.ids.size()) >= options.max_new_tokens) return false;
+    const double u = draw_uniform(rng);
+    const auto& history = session.tokens();
+    VOLT_ASSIGN_OR_RETURN(int32_t id, cpu::sample({.logits = logits, .vocab_size = vocab, .sampling = options.sampling,
+                                                   .history = history.data(),
+                                                   .history_len = static_cast<int64_t>(history.size()),
+                                                   .uniform = u}));
+    return take_token(session, id, options, on_token, result);
 }
 
 Expected<GenerationResult> continue_generation(Session& session, Tensor logits, const GenerationOptions& options,

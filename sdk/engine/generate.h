@@ -53,6 +53,14 @@ Status validate(const GenerationOptions& options);
 Expected<bool> next_token(const Session& session, const float* logits, int64_t vocab, const GenerationOptions& options,
                           std::mt19937_64& rng, const TokenCallback& on_token, GenerationResult& result);
 
+// next_token in two halves, for loops that pick ids where the logits are (BatchGenerator: on the GPU through
+// Session::append_each_sample): draw_uniform is the draw next_token makes (53 random bits of `rng` -> [0, 1), the
+// same on every platform), and take_token applies the rules after the pick: appends `id` to result.ids, tells
+// `on_token`, and returns false where generation ends (cancelled, stop id, max_new_tokens, context full).
+double draw_uniform(std::mt19937_64& rng);
+bool take_token(const Session& session, int32_t id, const GenerationOptions& options, const TokenCallback& on_token,
+                GenerationResult& result);
+
 // The sampling/decode loop alone, for callers that ran the prompt themselves (e.g. from embeddings with image
 // features spliced in): `logits` f32 [1, vocab] of the session's last position. Fills ids, reason and
 // decode_seconds of the result; the prompt fields are the caller's.

@@ -48,8 +48,8 @@ Expected<Tensor> Session::append_embeddings(const Tensor& embeds, std::span<cons
     return out;
 }
 
-Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::span<const int32_t> ids,
-                                     const CancelCheck& cancelled) {
+Expected<std::vector<SequenceCache*>> Session::batch_caches(std::span<Session* const> sessions,
+                                                             std::span<const int32_t> ids) {
     if (sessions.empty() || sessions.size() != ids.size())
         return invalid_argument("append_each: ", ids.size(), " token ids for ", sessions.size(),
                                 " sessions (one each, at least one)");
@@ -62,13 +62,21 @@ Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::s
         VOLT_RETURN_IF_ERROR(s->check(ids.subspan(b, 1)).with_context(str_cat("session ", b)));
         caches.push_back(&s->cache_);
     }
+    return caches;
+}
+
+// Refused input changed nothing; a failure during compute leaves every cache of the batch unusable.
+Status Session::batch_failed(std::span<Session* const> sessions, const Status& status) {
+    if (status.code() != StatusCode::kInvalidArgument)
+        for (Session* s : sessions) s->reset();
+    return status;
+}
+
+Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::span<const int32_t> ids,
+                                     const CancelCheck& cancelled) {
+    VOLT_ASSIGN_OR_RETURN(const std::vector<SequenceCache*> caches, batch_caches(sessions, ids));
     Expected<Tensor> logits = sessions[0]->model_->decode(ids, caches, cancelled);  // also refuses repeats
-    if (!logits) {
-        // Refused input changed nothing; a failure during compute leaves every cache of the batch unusable.
-        if (logits.status().code() != StatusCode::kInvalidArgument)
-            for (Session* s : sessions) s->reset();
-        return logits.status();
-    }
+    if (!logits) return batch_failed(sessions, logits.status());
     for (size_t b = 0; b < sessions.size(); ++b) {
         Session* s = sessions[b];
         s->reused_ = 0;
@@ -76,6 +84,33 @@ Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::s
         VOLT_ASSIGN_OR_RETURN(s->last_logits_, logits->slice(0, int64_t(b), int64_t(b) + 1));  // a view of row b
     }
     return logits;
+}
+
+Expected<std::vector<int32_t>> Session::append_each_sample(std::span<Session* const> sessions,
+                                                            std::span<const int32_t> ids,
+                                                            std::span<const TokenPick> picks,
+                                                            const CancelCheck& cancelled) {
+    VOLT_ASSIGN_OR_RETURN(const std::vector<SequenceCache*> caches, batch_caches(sessions, ids));
+    VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
+    // Each pick's history is its session's tokens with this step's id: pushed now (the spans view them) and taken
+    // back if the step is refused.
+    std::vector<TokenPick> with_history(picks.begin(), picks.end());
+    for (size_t b = 0; b < sessions.size(); ++b) {
+        sessions[b]->tokens_.push_back(ids[b]);
+        with_history[b].history = sessions[b]->tokens_;
+    }
+    Expected<std::vector<int32_t>> next = sessions[0]->model_->decode_sample(ids, caches, with_history, cancelled);
+    for (size_t b = 0; b < sessions.size(); ++b) {
+        Session* s = sessions[b];
+        if (!next) {
+            s->tokens_.pop_back();
+            continue;
+        }
+        s->reused_ = 0;
+        s->last_logits_ = Tensor();  // the logits stayed where they were sampled
+    }
+    if (!next) return batch_failed(sessions, next.status());
+    return next;
 }
 
 Expected<Tensor> Session::finish(Expected<Tensor> logits, std::span<const int32_t> ids, LogitsMode mode) {
@@ -96,7 +131,10 @@ Expected<Tensor> Session::prefill(std::span<const int32_t> prompt, LogitsMode mo
     if (prompt.empty()) return invalid_argument("empty prompt: at least one token id is needed");
     const bool extends = !tokens_.empty() && !holds_embeddings_ && tokens_.size() <= prompt.size() &&
                          std::equal(tokens_.begin(), tokens_.end(), prompt.begin());
-    if (extends && tokens_.size() == prompt.size() && mode != LogitsMode::kAll) {
+    // An identical prompt returns the logits kept from the last call (after append_each_sample there are none: it
+    // then starts over).
+    if (extends && tokens_.size() == prompt.size() && mode != LogitsMode::kAll &&
+        (mode == LogitsMode::kNone || last_logits_.defined())) {
         reused_ = static_cast<int64_t>(tokens_.size());
         if (mode == LogitsMode::kNone) return Tensor();
         return last_logits_.to(DType::kF32);

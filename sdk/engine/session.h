@@ -43,6 +43,15 @@ public:
     // during compute resets every session of the batch.
     static Expected<Tensor> append_each(std::span<Session* const> sessions, std::span<const int32_t> ids,
                                         const CancelCheck& cancelled = {});
+    // append_each, then each session's next token picked where the logits are (CausalLM::decode_sample: on the GPU
+    // for the CUDA backbone): picks[b] gives session b's sampling options and draw; its history is session b's
+    // tokens with ids[b] (whatever history the pick holds is replaced). Returns the B picked ids. The logits are not
+    // kept: last_logits() is undefined afterwards (a prefill() of exactly the session's tokens then starts over).
+    // Errors as append_each's, plus INVALID_ARGUMENT for a picks count other than B or bad sampling options.
+    static Expected<std::vector<int32_t>> append_each_sample(std::span<Session* const> sessions,
+                                                             std::span<const int32_t> ids,
+                                                             std::span<const TokenPick> picks,
+                                                             const CancelCheck& cancelled = {});
     // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
     // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's
     // tokens returns the logits kept from the last call (kLast only). kAll returns rows for the tokens run.
@@ -59,6 +68,12 @@ public:
     const CausalLM& model() const { return *model_; }
 
 private:
+    // append_each's input checks (each session's own check, one model), giving the sessions' caches.
+    static Expected<std::vector<SequenceCache*>> batch_caches(std::span<Session* const> sessions,
+                                                              std::span<const int32_t> ids);
+    // A batched step's failure: refused input (INVALID_ARGUMENT) changed nothing; any other failure resets every
+    // session of the batch. Returns `status`.
+    static Status batch_failed(std::span<Session* const> sessions, const Status& status);
     Session(const CausalLM* model, SequenceCache cache) : model_(model), cache_(std::move(cache)) {}
     Status check(std::span<const int32_t> ids) const;
     Expected<Tensor> finish(Expected<Tensor> logits, std::span<const int32_t> ids, LogitsMode mode);

@@ -16,6 +16,7 @@
 #include "kernels/norm_cuda.h"
 #include "kernels/random_fill_cuda.h"
 #include "kernels/rope_cuda.h"
+#include "kernels/sampling_cuda.h"
 #include "kernels/tensor_parallel_cuda.h"
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_memory.h"
@@ -165,6 +166,7 @@ struct MiniMaxTextModelCuda::Rank {
     mutable PinnedHost inputs_host;
     mutable Tensor inputs_dev;  // i32
     mutable cudaEvent_t inputs_sent = nullptr;
+    mutable Tensor sample_workspace;  // the GPU sampler's scratch (decode_sample), grown as needed
     ~Rank() {
         (void)cudaSetDevice(device);
         if (inputs_sent) cudaEventDestroy(inputs_sent);
@@ -740,20 +742,65 @@ Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std:
     const int64_t B = static_cast<int64_t>(ids.size());
     VOLT_ASSIGN_OR_RETURN(Tensor logits, host_logits(B));
     StopPoint stop(cancelled, gpus());
-    VOLT_RETURN_IF_ERROR(
-        on_ranks([&](int r) { return decode_rank(r, ids, caches, logits.data_as<float>(), &stop); }));
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
+        return decode_rank(r, ids, caches, {.host_logits = logits.data_as<float>()}, &stop);
+    }));
     for (SequenceCache* c : caches) c->advance(1);
     return logits;
 }
 
+Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<const int32_t> ids,
+                                                                   std::span<SequenceCache* const> caches,
+                                                                   std::span<const TokenPick> picks,
+                                                                   const CancelCheck& cancelled) const {
+    VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
+    // The GPU sampler needs a row's every vocabulary column on one GPU; a split vocabulary samples on the host.
+    if (ranks_.size() > 1 || processes_ > 1) return CausalLM::decode_sample(ids, caches, picks, cancelled);
+    VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
+    if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
+    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
+    std::lock_guard<std::mutex> lock(mu_);
+    VOLT_RETURN_IF_ERROR(check_usable());
+    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
+    std::vector<int32_t> picked(ids.size());
+    StopPoint stop(cancelled, 1);
+    VOLT_RETURN_IF_ERROR(decode_rank(0, ids, caches, {.picks = picks, .picked = picked.data()}, &stop));
+    for (SequenceCache* c : caches) c->advance(1);
+    for (size_t b = 0; b < picked.size(); ++b)
+        if (picked[b] < 0) return internal_error("sample: the logits of sequence ", b, " contain NaN");
+    return picked;
+}
+
+namespace {
+
+bool same_sampling(const SamplingParams& a, const SamplingParams& b) {
+    return a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p && a.min_p == b.min_p &&
+           a.repetition_penalty == b.repetition_penalty;
+}
+
+// 8-byte aligned offsets into one decode step's staging buffer (host pinned, mirrored on the GPU).
+size_t align8(size_t n) { return (n + 7) / 8 * 8; }
+
+}  // namespace
+
 Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                                         float* host_logits, StopPoint* stop) const {
+                                         const DecodeOutput& output, StopPoint* stop) const {
     const Rank& rk = *ranks_[r];
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
     const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers);
-    // Staging: ids, positions, KV lengths (int32 [B] each), then the pointer tables (8-byte aligned).
-    const size_t table_offset = (3 * B * sizeof(int32_t) + 7) / 8 * 8, bytes = table_offset + L * 2 * B * sizeof(void*);
-    VOLT_RETURN_IF_ERROR(stage_inputs(rk, bytes));
+    const bool sample = output.picked != nullptr;
+    // The penalty's histories, [B, S] with S the longest one a penalised row needs (only rows with a penalty).
+    size_t S = 0;
+    for (const TokenPick& p : output.picks)
+        if (p.sampling.repetition_penalty != 1.0f) S = std::max(S, p.history.size());
+    // Staging: ids, positions, KV lengths (int32 [B] each), the pointer tables; when sampling, the draws (f64 [B]),
+    // the history lengths (int32 [B]) and the histories (int32 [B, S]), then (device only) the picked ids.
+    const size_t table_offset = align8(3 * B * sizeof(int32_t)), tables_end = table_offset + L * 2 * B * sizeof(void*);
+    const size_t uniform_offset = tables_end, lens_offset = uniform_offset + B * sizeof(double);
+    const size_t history_offset = lens_offset + B * sizeof(int32_t);
+    const size_t sent = sample ? history_offset + B * S * sizeof(int32_t) : tables_end;
+    const size_t picked_offset = align8(sent);
+    VOLT_RETURN_IF_ERROR(stage_inputs(rk, sample ? picked_offset + B * sizeof(int32_t) : sent));
     auto* host = static_cast<char*>(rk.inputs_host.ptr);
     auto* ints = reinterpret_cast<int32_t*>(host);
     auto* table = reinterpret_cast<void**>(host + table_offset);
@@ -775,9 +822,17 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
                 row[B + b] = lc.v.data();
             }
         }
+        if (sample) {
+            const TokenPick& p = output.picks[b];
+            reinterpret_cast<double*>(host + uniform_offset)[b] = p.uniform;
+            const bool penalised = p.sampling.repetition_penalty != 1.0f;
+            reinterpret_cast<int32_t*>(host + lens_offset)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
+            if (penalised)
+                std::copy(p.history.begin(), p.history.end(), reinterpret_cast<int32_t*>(host + history_offset) + b * S);
+        }
     }
     auto* dev = static_cast<char*>(rk.inputs_dev.data());
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, kStream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, sent, cudaMemcpyHostToDevice, kStream)));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
     DecodeBatch batch;
     batch.B = static_cast<int>(B);
@@ -785,10 +840,45 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     batch.kv_lens = reinterpret_cast<const int32_t*>(dev) + 2 * B;
     batch.tables = reinterpret_cast<void* const*>(dev + table_offset);
     batch.max_kv = max_kv;
-    VOLT_ASSIGN_OR_RETURN(Tensor logits_dev, device_buffer(int64_t(B) * rk.vocab.size, DType::kF32, rk.device));
+    const int64_t Vr = rk.vocab.size;
+    VOLT_ASSIGN_OR_RETURN(Tensor logits_dev, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
     VOLT_RETURN_IF_ERROR(run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev.data_as<float>(),
                                    /*all_rows=*/true, stop, 0, &batch));
-    VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), host_logits));
+    if (!sample) {
+        VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), output.host_logits));
+        return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+    }
+    // One sampler launch per run of consecutive rows with the same options (one for a uniform batch), in pieces
+    // that keep rows x vocab below 2^31.
+    auto* picked_dev = reinterpret_cast<int32_t*>(dev + picked_offset);
+    const size_t max_rows = static_cast<size_t>((int64_t{0x7fffffff} - 1) / Vr);
+    for (size_t b0 = 0; b0 < B;) {
+        size_t b1 = b0 + 1;
+        while (b1 < B && b1 - b0 < max_rows && same_sampling(output.picks[b1].sampling, output.picks[b0].sampling)) ++b1;
+        const bool penalised = output.picks[b0].sampling.repetition_penalty != 1.0f;
+        cuda::SampleParams p{
+            .num_rows = int64_t(b1 - b0),
+            .vocab_size = Vr,
+            .logits = logits_dev.data_as<float>() + int64_t(b0) * Vr,
+            .logits_stride = Vr,
+            .sampling = output.picks[b0].sampling,
+            .history = penalised ? reinterpret_cast<const int32_t*>(dev + history_offset) + b0 * S : nullptr,
+            .history_stride = int64_t(S),
+            .history_len = penalised ? reinterpret_cast<const int32_t*>(dev + lens_offset) + b0 : nullptr,
+            .uniform = reinterpret_cast<const double*>(dev + uniform_offset) + b0,
+            .out_ids = picked_dev + b0,
+        };
+        const size_t ws = cuda::sample_workspace_bytes(p);
+        const size_t held = rk.sample_workspace.data() ? rk.sample_workspace.nbytes() : 0;
+        if (ws > held) {
+            VOLT_ASSIGN_OR_RETURN(rk.sample_workspace, device_buffer(int64_t(ws), DType::kU8, rk.device));
+        }
+        p.workspace = rk.sample_workspace.data(), p.workspace_bytes = std::max(ws, held);
+        VOLT_RETURN_IF_ERROR(cuda::run(p, kStream));
+        b0 = b1;
+    }
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(output.picked, picked_dev, B * sizeof(int32_t),
+                                                          cudaMemcpyDeviceToHost, kStream)));
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
 }
 

@@ -108,6 +108,12 @@ public:
     // [B, vocab] fp32 on the host. B == 1 is forward(kLast).
     Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                             const CancelCheck& cancelled = {}) const override;
+    // The same step with each row's token picked on the GPU (cuda::SampleParams: cpu::sample's rules exactly): only
+    // the B ids (and the penalised rows' histories, the draws) cross PCIe. Several GPUs sample on the host
+    // (CausalLM's default), since each holds a slice of the vocabulary.
+    Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                                 std::span<const TokenPick> picks,
+                                                 const CancelCheck& cancelled = {}) const override;
 
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
     struct Rank;       // one GPU's part of the model
@@ -137,9 +143,17 @@ private:
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
                      std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
                      bool all_rows, StopPoint* stop, int64_t first_step, const DecodeBatch* batch = nullptr) const;
-    // GPU r's share of a batched decode step (decode()): the batch's tables up, run_chunk, logits to the host.
-    Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches, float* host_logits,
-                       StopPoint* stop) const;
+    // What a batched decode step returns: the logits rows [B, V] into host_logits (decode), or one id per row
+    // picked on the GPU with picks[b] into picked[b] (decode_sample, one GPU; -1 for a row holding a NaN).
+    struct DecodeOutput {
+        float* host_logits = nullptr;
+        std::span<const TokenPick> picks;
+        int32_t* picked = nullptr;
+    };
+    // GPU r's share of a batched decode step: the batch's tables (and the draws and histories when sampling) up,
+    // run_chunk, then the logits to the host or the sampler's ids.
+    Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                       const DecodeOutput& output, StopPoint* stop) const;
     // Host fp32 [rows, V] for returned logits: pinned from logits_rows_ when it has a buffer (under mu_).
     Expected<Tensor> host_logits(int64_t rows) const;
     // INTERNAL once a failure aborted the GPUs' NCCL group (under mu_): the model must be loaded again.

@@ -274,4 +274,63 @@ inline void expect_batched_decode_matches(const CausalLM& reference, const Causa
     for (size_t b = 0; b < B; ++b) EXPECT_EQ(caches[b].length(), prompt[b] + steps) << "a refused batch changed nothing";
 }
 
+// CausalLM::decode_sample against decode() + cpu::sample of the same step: two identical sets of caches, one stepped
+// with decode_sample (the CUDA backbone picks on the GPU), the other with decode (the same logits bitwise on one GPU;
+// several GPUs sample on the host); every picked id must be what cpu::sample picks from the decode row, over batches
+// of 1 .. 9 sequences whose rows mix greedy, penalties, top-k, top-p alone, min-p and plain temperature.
+inline void expect_sampled_decode_matches(const CausalLM& model, int64_t vocab, const std::string& label) {
+    const std::vector<SamplingParams> options = {
+        {.temperature = 0.0f},
+        {.temperature = 0.0f, .repetition_penalty = 1.3f},
+        {.temperature = 0.8f, .top_k = 40, .top_p = 0.9f},
+        {.temperature = 1.0f, .min_p = 0.02f, .repetition_penalty = 1.2f},
+        {.temperature = 0.7f, .top_p = 0.5f},
+        {.temperature = 1.3f},
+    };
+    std::mt19937_64 rng(2026);
+    for (const size_t B : {size_t(1), size_t(2), size_t(5), size_t(9)}) {
+        SCOPED_TRACE(label + "batch of " + std::to_string(B));
+        std::vector<SequenceCache> a, b;
+        std::vector<std::vector<int32_t>> history(B);
+        for (size_t i = 0; i < B; ++i) {
+            history[i] = random_ids(1 + int64_t(i) * 37, vocab, 600 + uint32_t(i + 10 * B));
+            for (auto* list : {&a, &b}) {
+                auto c = model.new_cache(64 + int64_t(history[i].size()));
+                ASSERT_TRUE(c) << c.status().to_string();
+                ASSERT_TRUE(model.forward(history[i], *c, LogitsMode::kNone));
+                list->push_back(std::move(*c));
+            }
+        }
+        std::vector<SequenceCache*> ap, bp;
+        for (size_t i = 0; i < B; ++i) ap.push_back(&a[i]), bp.push_back(&b[i]);
+        for (int step = 0; step < 4; ++step) {
+            const auto ids = random_ids(int64_t(B), vocab, 700 + uint32_t(step + 10 * B));
+            std::vector<TokenPick> picks(B);
+            for (size_t i = 0; i < B; ++i) {
+                history[i].push_back(ids[i]);
+                picks[i] = {.sampling = options[(i + size_t(step)) % options.size()], .history = history[i],
+                            .uniform = double(rng() >> 11) * 0x1.0p-53};
+            }
+            auto got = model.decode_sample(ids, ap, picks);
+            auto rows = model.decode(ids, bp);
+            ASSERT_TRUE(got && rows) << (got ? rows.status() : got.status()).to_string();
+            ASSERT_EQ(got->size(), B);
+            for (size_t i = 0; i < B; ++i) {
+                auto want = cpu::sample({.logits = rows->data_as<float>() + int64_t(i) * vocab, .vocab_size = vocab,
+                                         .sampling = picks[i].sampling, .history = history[i].data(),
+                                         .history_len = int64_t(history[i].size()), .uniform = picks[i].uniform});
+                ASSERT_TRUE(want) << want.status().to_string();
+                EXPECT_EQ((*got)[i], *want) << "step " << step << ", sequence " << i;
+            }
+        }
+        // Refused before any cache changes: a picks count other than B, a draw outside [0, 1).
+        const std::vector<int32_t> more(B, 1);
+        std::vector<TokenPick> short_picks(B - 1), bad(B);
+        bad[B - 1].uniform = 1.0;
+        EXPECT_EQ(model.decode_sample(more, ap, short_picks).status().code(), StatusCode::kInvalidArgument);
+        EXPECT_EQ(model.decode_sample(more, ap, bad).status().code(), StatusCode::kInvalidArgument);
+        for (size_t i = 0; i < B; ++i) EXPECT_EQ(a[i].length(), b[i].length()) << "a refused step changed nothing";
+    }
+}
+
 }  // namespace volt::gpu_model_test

@@ -97,6 +97,15 @@ TEST_F(TextModelGpu, BatchedDecodeFollowsOneSequenceAtATime) {
     expect_batched_decode_matches(*m.cpu, *m.gpu, c.vocab_size, "");
 }
 
+// Batched decode with the tokens picked on the GPU (decode_sample): the ids cpu::sample picks from the same step's
+// logits, for every sampling option, in batches that mix them.
+TEST_F(TextModelGpu, SampledDecodeStepPicksWhatTheHostPicks) {
+    const TextConfig c = synthetic_config(true, 2);
+    Models m = make_models(c);
+    ASSERT_TRUE(m.gpu);
+    expect_sampled_decode_matches(*m.gpu, c.vocab_size, "");
+}
+
 // Continuous batching on the GPU: requests through BatchGenerator (a queue, batched decode steps whose batch shrinks
 // as requests end) get token for token what generate() gives each alone on the same GPU model: the batched step is
 // bitwise the one-at-a-time step (BatchedDecodeFollowsOneSequenceAtATime), so greedy and seeded sampling agree exactly.
@@ -114,7 +123,10 @@ TEST_F(TextModelGpu, BatchGeneratorGivesEachRequestWhatItGetsAlone) {
     for (size_t i = 0; i < lengths.size(); ++i) {
         prompts.push_back(random_ids(lengths[i], c.vocab_size, 400 + uint32_t(i)));
         GenerationOptions o{.max_new_tokens = new_tokens[i]};
-        if (i % 2) o.sampling = {.temperature = 1.0f, .top_k = 50}, o.seed = 11 + i;
+        // Greedy, top-k, top-p with a penalty, min-p: the batch's rows mix options (picked on the GPU).
+        if (i == 2) o.sampling = {.temperature = 0.7f, .top_p = 0.8f, .repetition_penalty = 1.2f}, o.seed = 5;
+        else if (i == 0) o.sampling = {.temperature = 1.1f, .min_p = 0.05f}, o.seed = 6;
+        else if (i % 2) o.sampling = {.temperature = 1.0f, .top_k = 50}, o.seed = 11 + i;
         else o.sampling = {.temperature = 0};
         options.push_back(o);
         auto id = gen->submit(prompts[i], o);

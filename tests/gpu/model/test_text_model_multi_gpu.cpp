@@ -315,6 +315,7 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
             if (!replicate) {
                 expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
                 expect_batched_decode_matches(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
+                expect_sampled_decode_matches(**split, c.vocab_size, what + ": ");
             }
         }
     }

@@ -266,6 +266,68 @@ TEST_F(Engine, BatchedDecodeStepEqualsEachSessionsStep) {
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ(batch[i].tokens(), alone[i].tokens()) << "refused batches change nothing";
 }
 
+// Session::append_each_sample (CausalLM::decode_sample's default on the CPU): each session's id is what cpu::sample
+// picks from its own step's logits with its tokens (this step's included) as the penalty's history; bad picks or
+// batches change nothing; the logits are not kept, so a prefill of exactly the session's tokens starts over and
+// still returns the right row.
+TEST_F(Engine, BatchedSampledStepPicksWhatEachSessionsLogitsGive) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    std::vector<Session> batch, alone;
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < 4; ++i) {
+        prompts.push_back(random_ids(12 + 40 * i, V, 500 + uint32_t(i)));
+        for (auto* list : {&batch, &alone}) {
+            auto s = Session::create(*model_);
+            ASSERT_TRUE(s && s->append(prompts.back()));
+            list->push_back(std::move(*s));
+        }
+    }
+    // Greedy, greedy with a penalty, top-k + top-p with a temperature, min-p with a penalty: rows of different
+    // options in one batch.
+    const std::vector<TokenPick> picks = {
+        {.sampling = {.temperature = 0.0f}},
+        {.sampling = {.temperature = 0.0f, .repetition_penalty = 1.3f}},
+        {.sampling = {.temperature = 0.8f, .top_k = 20, .top_p = 0.9f}, .uniform = 0.37},
+        {.sampling = {.temperature = 1.2f, .min_p = 0.05f, .repetition_penalty = 1.1f}, .uniform = 0.91},
+    };
+    const std::vector<int32_t> next = {5, 6, 7, 8};
+    std::vector<Session*> ptrs;
+    for (auto& s : batch) ptrs.push_back(&s);
+    auto picked = Session::append_each_sample(ptrs, next, picks);
+    ASSERT_TRUE(picked) << picked.status().to_string();
+    ASSERT_EQ(picked->size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+        auto row = alone[i].append(std::span<const int32_t>(next).subspan(i, 1));
+        ASSERT_TRUE(row);
+        const auto& history = alone[i].tokens();
+        auto want = cpu::sample({.logits = row->data_as<float>(), .vocab_size = V, .sampling = picks[i].sampling,
+                                 .history = history.data(), .history_len = int64_t(history.size()),
+                                 .uniform = picks[i].uniform});
+        ASSERT_TRUE(want);
+        EXPECT_EQ((*picked)[i], *want) << "session " << i;
+        EXPECT_EQ(batch[i].tokens(), alone[i].tokens());
+        EXPECT_FALSE(batch[i].last_logits().defined());
+    }
+    // Refusals leave every session as it was.
+    auto refused = [&](std::vector<TokenPick> bad, std::vector<int32_t> ids) {
+        auto r = Session::append_each_sample(ptrs, ids, bad);
+        EXPECT_FALSE(r);
+        EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
+        for (size_t i = 0; i < 4; ++i) EXPECT_EQ(batch[i].tokens(), alone[i].tokens());
+    };
+    refused({picks[0], picks[1], picks[2]}, next);                                       // 3 picks for 4
+    refused({picks[0], picks[1], picks[2], {.sampling = {.top_p = 1.5f}}}, next);         // bad option
+    refused({picks[0], picks[1], picks[2], {.uniform = 1.0}}, next);                      // draw outside [0, 1)
+    refused(picks, {1, 2, 3, int32_t(V)});                                                // id outside the vocabulary
+    // Without kept logits, the same tokens prefill from scratch and give the same last row as a fresh session.
+    auto again = batch[0].prefill(batch[0].tokens());
+    ASSERT_TRUE(again) << again.status().to_string();
+    EXPECT_EQ(batch[0].reused_tokens(), 0);
+    const Tensor want = last_row_fresh(batch[0].tokens());
+    EXPECT_LE(rel_fro(again->data_as<float>(), want.data_as<float>(), V), 1e-6);
+}
+
 TEST_F(Engine, GreedyMatchesTheTransformersReference) {
     for (const char* name : kFixtures) {
         const fs::path ref = kData / name / "reference";
