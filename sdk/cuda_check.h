@@ -14,6 +14,21 @@ inline Status cuda_status(cudaError_t err, const char* expr, const char* file, i
                                 ":", line));
 }
 
+// Makes `device` current for a scope and restores the previous device after (cudaSetDevice only when it differs).
+class CudaDeviceScope {
+public:
+    explicit CudaDeviceScope(int device) {
+        cudaGetDevice(&previous_);
+        if (previous_ != device) cudaSetDevice(device);
+    }
+    ~CudaDeviceScope() { cudaSetDevice(previous_); }
+    CudaDeviceScope(const CudaDeviceScope&) = delete;
+    CudaDeviceScope& operator=(const CudaDeviceScope&) = delete;
+
+private:
+    int previous_ = 0;
+};
+
 }  // namespace volt
 
 // Status of one CUDA runtime call.

@@ -25,18 +25,6 @@ Status prepare_pool(int device) {
     return status;
 }
 
-class DeviceGuard {
-public:
-    explicit DeviceGuard(int device) {
-        cudaGetDevice(&previous_);
-        cudaSetDevice(device);
-    }
-    ~DeviceGuard() { cudaSetDevice(previous_); }
-
-private:
-    int previous_ = 0;
-};
-
 }  // namespace
 
 int cuda_device_count() {
@@ -52,7 +40,7 @@ Expected<std::shared_ptr<void>> cuda_allocate(int device, size_t bytes, void* st
     int n = cuda_device_count();
     if (device < 0 || device >= n) return invalid_argument("CUDA device ", device, " does not exist (", n, " found)");
     VOLT_RETURN_IF_ERROR(prepare_pool(device));
-    DeviceGuard guard(device);
+    CudaDeviceScope guard(device);
     void* p = nullptr;
     cudaError_t err = cudaMallocAsync(&p, bytes == 0 ? 1 : bytes, static_cast<cudaStream_t>(stream));
     if (err == cudaErrorMemoryAllocation) {
@@ -64,19 +52,19 @@ Expected<std::shared_ptr<void>> cuda_allocate(int device, size_t bytes, void* st
     }
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(err));
     return std::shared_ptr<void>(p, [device, stream](void* q) {
-        DeviceGuard g(device);
+        CudaDeviceScope g(device);
         cudaFreeAsync(q, static_cast<cudaStream_t>(stream));
     });
 }
 
 Status cuda_memset_zero(int device, void* ptr, size_t bytes, void* stream) {
-    DeviceGuard guard(device);
+    CudaDeviceScope guard(device);
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemsetAsync(ptr, 0, bytes, static_cast<cudaStream_t>(stream))));
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
 }
 
 Status cuda_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-    DeviceGuard guard(dst_device.is_cuda() ? dst_device.index : src_device.index);
+    CudaDeviceScope guard(dst_device.is_cuda() ? dst_device.index : src_device.index);
     if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index)
         return VOLT_CUDA_STATUS(cudaMemcpyPeer(dst, dst_device.index, src, src_device.index, bytes));
     return VOLT_CUDA_STATUS(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
@@ -84,7 +72,7 @@ Status cuda_copy(void* dst, Device dst_device, const void* src, Device src_devic
 
 Expected<CudaMemoryStats> cuda_memory_stats(int device) {
     VOLT_RETURN_IF_ERROR(prepare_pool(device));
-    DeviceGuard guard(device);
+    CudaDeviceScope guard(device);
     cudaMemPool_t pool;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaDeviceGetDefaultMemPool(&pool, device)));
     CudaMemoryStats s;

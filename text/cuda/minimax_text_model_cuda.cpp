@@ -20,6 +20,7 @@
 #include "kernels/tensor_parallel_cuda.h"
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_memory.h"
+#include "sdk/cuda_upload.h"
 #include "sdk/nccl_group.h"
 #include "sdk/rank_threads.h"
 #include "sdk/weight_spec.h"
@@ -195,8 +196,12 @@ Status check_config(const TextConfig& c) {
     return Status::ok();
 }
 
-// A host tensor (any float dtype) as `dtype` on the GPU.
-Expected<Tensor> upload(const Tensor& host, DType dtype, int device) {
+// A host tensor (any float dtype, any strides: tensor-parallel ranks take slices) as `dtype` on the GPU: through a
+// load's pinned staging (`staging`, ordered on the legacy stream; `label` names the tensor in errors), else
+// converted on the host and copied synchronously (inputs at run time).
+Expected<Tensor> upload(const Tensor& host, DType dtype, int device, CudaUploader* staging = nullptr,
+                        std::string_view label = {}) {
+    if (staging) return staging->upload(host, dtype, device, label);
     Tensor t = host;
     if (t.dtype() != dtype || !t.is_contiguous()) {
         VOLT_ASSIGN_OR_RETURN(t, t.to(dtype));
@@ -348,15 +353,18 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     }
     const Checkpoint* ckp = &ck;
     LoadCounter counter(options.progress, total);
-    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix, &counter](const std::string& name, DType dtype,
-                                                                           const WeightSlice& slice,
-                                                                           int device) -> Expected<Tensor> {
+    CudaUploader staging;
+    VOLT_ASSIGN_OR_RETURN(auto model, build(mc.text, [ckp, prefix, &counter, &staging](const std::string& name,
+                                                                                     DType dtype,
+                                                                                     const WeightSlice& slice,
+                                                                                     int device) -> Expected<Tensor> {
         VOLT_ASSIGN_OR_RETURN(Tensor t, ckp->view(prefix + name));
         VOLT_ASSIGN_OR_RETURN(Tensor part, take(t, slice));
-        VOLT_ASSIGN_OR_RETURN(Tensor up, upload(part, dtype, device));
+        VOLT_ASSIGN_OR_RETURN(Tensor up, upload(part, dtype, device, &staging, prefix + name));
         VOLT_RETURN_IF_ERROR(counter.add(static_cast<uint64_t>(part.numel())));
         return up;
     }, options));
+    VOLT_RETURN_IF_ERROR(staging.finish());
     VOLT_RETURN_IF_ERROR(counter.finish());
     return model;
 }
@@ -365,11 +373,15 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::from_tenso
     const TextConfig& config, const std::unordered_map<std::string, Tensor>& tensors, const CudaTextModelOptions& options,
     const std::string& label) {
     VOLT_RETURN_IF_ERROR(bind_tensors(tensors, minimax_text_weight_specs(config)).to_status(label));
-    return build(config, [&tensors](const std::string& name, DType dtype, const WeightSlice& slice,
-                                    int device) -> Expected<Tensor> {
+    CudaUploader staging;
+    VOLT_ASSIGN_OR_RETURN(auto model, build(config, [&tensors, &staging](const std::string& name, DType dtype,
+                                                                         const WeightSlice& slice,
+                                                                         int device) -> Expected<Tensor> {
         VOLT_ASSIGN_OR_RETURN(Tensor part, take(tensors.at(name), slice));
-        return upload(part, dtype, device);
-    }, options);
+        return upload(part, dtype, device, &staging, name);
+    }, options));
+    VOLT_RETURN_IF_ERROR(staging.finish());
+    return model;
 }
 
 Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(const TextConfig& config,

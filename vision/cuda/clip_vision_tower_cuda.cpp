@@ -11,6 +11,7 @@
 #include "kernels/random_fill_cuda.h"
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_memory.h"
+#include "sdk/cuda_upload.h"
 #include "sdk/log.h"
 #include "vision/clip_vision_tower.h"
 #include "vision/cuda/vit_kernels.h"
@@ -22,15 +23,15 @@ const std::string kPrefix = "vision_tower.vision_model.";
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
-// A device bf16 copy of host checkpoint tensor `name`, which must have exactly `shape`.
+// A device bf16 copy of host checkpoint tensor `name`, which must have exactly `shape`, through the load's pinned
+// staging (complete once staging.finish() returns).
 Expected<Tensor> upload(const ClipVisionTowerCuda::Lookup& lookup, const std::string& name, const Shape& shape,
-                        int device) {
+                        int device, CudaUploader& staging) {
     VOLT_ASSIGN_OR_RETURN(const Tensor t, lookup(name));
     if (!(t.shape() == shape))
         return invalid_argument("tensor '", name, "' has shape ", t.shape().to_string(), ", expected ", shape.to_string());
     if (!t.device().is_cpu()) return invalid_argument("tensor '", name, "': expected a host tensor, got ", t.to_string());
-    VOLT_ASSIGN_OR_RETURN(const Tensor b, t.to(DType::kBF16));
-    return b.to(Device::cuda(device));
+    return staging.upload(t, DType::kBF16, device, name);
 }
 
 // Random bf16 weights by role (see ClipVisionTowerCuda::synthetic), generated on the GPU.
@@ -65,14 +66,7 @@ Status check_config(const VLConfig& vl, int* layers_run) {
 }
 
 // Every public entry runs on the tower's device.
-struct DeviceScope {
-    int previous = 0;
-    explicit DeviceScope(int device) {
-        cudaGetDevice(&previous);
-        if (previous != device) cudaSetDevice(device);
-    }
-    ~DeviceScope() { cudaSetDevice(previous); }
-};
+using DeviceScope = CudaDeviceScope;
 
 }  // namespace
 
@@ -174,8 +168,13 @@ VitGelu ClipVisionTowerCuda::gelu() const {
 
 Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::load(const VLConfig& vl, const Lookup& lookup,
                                                                          int device) {
-    return build(vl, [&](const std::string& name, const Shape& shape) { return upload(lookup, name, shape, device); },
-                 device);
+    CudaUploader staging;
+    VOLT_ASSIGN_OR_RETURN(
+        auto tower,
+        build(vl, [&](const std::string& name, const Shape& shape) { return upload(lookup, name, shape, device, staging); },
+              device));
+    VOLT_RETURN_IF_ERROR(staging.finish());
+    return tower;
 }
 
 Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::synthetic(const VLConfig& vl, int device,
@@ -494,10 +493,13 @@ Expected<std::unique_ptr<VLProjectorCuda>> VLProjectorCuda::load(int64_t vision_
     DeviceScope scope(device);
     auto p = std::make_unique<VLProjectorCuda>();
     p->vision_hidden_ = vision_hidden, p->text_hidden_ = text_hidden, p->device_ = device;
-    VOLT_ASSIGN_OR_RETURN(p->w1_, upload(lookup, "multi_modal_projector.linear_1.weight", {text_hidden, vision_hidden}, device));
-    VOLT_ASSIGN_OR_RETURN(p->b1_, upload(lookup, "multi_modal_projector.linear_1.bias", {text_hidden}, device));
-    VOLT_ASSIGN_OR_RETURN(p->w2_, upload(lookup, "multi_modal_projector.linear_2.weight", {text_hidden, text_hidden}, device));
-    VOLT_ASSIGN_OR_RETURN(p->b2_, upload(lookup, "multi_modal_projector.linear_2.bias", {text_hidden}, device));
+    CudaUploader staging;
+    const std::string mp = "multi_modal_projector.";
+    VOLT_ASSIGN_OR_RETURN(p->w1_, upload(lookup, mp + "linear_1.weight", {text_hidden, vision_hidden}, device, staging));
+    VOLT_ASSIGN_OR_RETURN(p->b1_, upload(lookup, mp + "linear_1.bias", {text_hidden}, device, staging));
+    VOLT_ASSIGN_OR_RETURN(p->w2_, upload(lookup, mp + "linear_2.weight", {text_hidden, text_hidden}, device, staging));
+    VOLT_ASSIGN_OR_RETURN(p->b2_, upload(lookup, mp + "linear_2.bias", {text_hidden}, device, staging));
+    VOLT_RETURN_IF_ERROR(staging.finish());
     return p;
 }
 
