@@ -80,7 +80,7 @@ void report(const std::string& name, double bytes, double secs, nlohmann::json e
     std::printf("%-58s %8.2f GB  %8.3f s  %7.2f GB/s\n", name.c_str(), bytes / 1e9, secs, gbs);
     std::fflush(stdout);
     nlohmann::json j = {{"name", name}, {"bytes", bytes}, {"seconds", secs}, {"gbs", gbs}};
-    j.update(extra);
+    if (extra.is_object()) j.update(extra);
     results.push_back(j);
 }
 
@@ -150,6 +150,10 @@ std::string config_json(int layers, int experts) {
         "layernorm_mlp_alpha": 3.5565588200778455, "layernorm_mlp_beta": 1.0, "postnorm": true, "rms_norm_eps": 1e-05,
         "hidden_act": "silu", "max_position_embeddings": 10240000, "block_size": 256, "tie_word_embeddings": false,
         "torch_dtype": "bfloat16"})");
+    if (std::getenv("UPLOAD_BENCH_TINY")) {  // a smoke test of this program on a small geometry
+        j["vocab_size"] = 1024, j["hidden_size"] = 256, j["num_attention_heads"] = 4, j["num_key_value_heads"] = 2;
+        j["intermediate_size"] = 384;
+    }
     j["num_hidden_layers"] = layers;
     j["num_local_experts"] = experts;
     j["attn_type_list"] = attn;
