@@ -1,6 +1,6 @@
 // The C ABI's firewall, shared by every volt_ entry point (internal; not installed): failures leave a thread-local
 // message, escaping C++ exceptions become VOLT_INTERNAL / VOLT_RESOURCE_EXHAUSTED, and params structs are read up
-// to the caller's struct_size. Header-only so that tests can drive it with bodies that throw.
+// to the caller's struct_size (output structs written up to it). Header-only so that tests can drive it with bodies that throw.
 #pragma once
 
 #include <algorithm>
@@ -72,6 +72,21 @@ bool read_params(const T* in, T* out, void (*init)(T*), const char* fn, volt_sta
     }
     std::memcpy(static_cast<void*>(out), in, std::min<uint32_t>(size, sizeof(T)));
     out->struct_size = sizeof(T);
+    return true;
+}
+
+// Writes an output struct: `full` up to the struct_size the caller set in *out (its own size stays as it was; fields
+// past it are not written). `what` names the argument ("volt_model_get_info: info"), `init` its *_init function.
+template <typename T>
+bool write_output(T* out, T full, const char* what, const char* init, volt_status* err) {
+    const uint32_t size = out->struct_size;
+    if (size < sizeof(uint32_t) || size > (1u << 16)) {
+        *err = fail(VOLT_INVALID_ARGUMENT, std::string(what) + ".struct_size " + std::to_string(size) +
+                                               " is not a size (use " + init + ")");
+        return false;
+    }
+    full.struct_size = size;
+    std::memcpy(static_cast<void*>(out), &full, std::min<uint32_t>(size, sizeof(T)));
     return true;
 }
 

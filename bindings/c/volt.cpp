@@ -1,21 +1,27 @@
 // The C ABI over the C++ SDK. Every entry point is a firewall: arguments are checked, C++ exceptions are caught
 // (INTERNAL), and failures leave a thread-local message. Nothing here computes: it adapts handles, structs and
-// callbacks to sdk/engine (ChatModel, ChatSession, generate_streaming).
+// callbacks to sdk/engine (ChatModel, ChatSession, generate_streaming, BatchGenerator).
 #include "bindings/c/volt.h"
 #include "bindings/c/abi_guard.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "sdk/cuda_memory.h"
+#include "sdk/engine/batch_generator.h"
 #include "sdk/engine/chat_session.h"
 #include "sdk/log.h"
 #include "sdk/status.h"
+#include "text/tokenizer/stream_decoder.h"
 #include "vision/image_decode.h"
 
 struct volt_model {
@@ -37,6 +43,7 @@ namespace {
 using volt::capi::fail;
 using volt::capi::guarded;
 using volt::capi::read_params;
+using volt::capi::write_output;
 
 volt::LogLevel to_level(volt_log_level l) {
     return static_cast<volt::LogLevel>(std::clamp<int32_t>(l, VOLT_LOG_DEBUG, VOLT_LOG_OFF));
@@ -143,9 +150,6 @@ void volt_model_info_init(volt_model_info* info) {
 volt_status volt_model_get_info(const volt_model* model, volt_model_info* out) {
     return guarded("volt_model_get_info", [&]() -> volt_status {
         if (!model || !out) return fail(VOLT_INVALID_ARGUMENT, "volt_model_get_info: model and info must not be NULL");
-        const uint32_t size = out->struct_size;
-        if (size < sizeof(uint32_t) || size > (1u << 16))
-            return fail(VOLT_INVALID_ARGUMENT, "volt_model_get_info: info.struct_size is not set (use volt_model_info_init)");
         const volt::ChatModel& m = *model->chat;
         const volt::TextConfig& t = m.info.config->text;
         volt_model_info full;
@@ -161,8 +165,8 @@ volt_status volt_model_get_info(const volt_model* model, volt_model_info* out) {
         full.total_params = m.info.total_params;
         full.active_params = m.info.active_params_per_token;
         full.eos_token_id = m.stop_ids.empty() ? -1 : m.stop_ids.front();
-        full.struct_size = size;  // the caller's size stays as it was; fields past it are not written
-        std::memcpy(static_cast<void*>(out), &full, std::min<uint32_t>(size, sizeof full));
+        volt_status err = VOLT_OK;
+        if (!write_output(out, full, "volt_model_get_info: info", "volt_model_info_init", &err)) return err;
         return VOLT_OK;
     });
 }
@@ -381,11 +385,47 @@ bool to_options(const volt_generate_params* in, volt::GenerationOptions* g, volt
     return true;
 }
 
-// Streams TOKEN events to the caller; remembers whether the caller asked to stop.
+// to_options for generation on raw ids (volt_session_generate, volt_batch_submit): the model's eos stops it too.
+bool to_options_with_eos(const volt_generate_params* in, const volt::ChatModel& m, volt::GenerationOptions* g,
+                         volt_status* err) {
+    if (!to_options(in, g, err)) return false;
+    g->stop_ids.insert(g->stop_ids.end(), m.stop_ids.begin(), m.stop_ids.end());
+    return true;
+}
+
+volt_finish_reason finish_reason_of(volt::StopReason r) {
+    switch (r) {
+        case volt::StopReason::kMaxNewTokens: return VOLT_FINISH_LENGTH;
+        case volt::StopReason::kStopId: return VOLT_FINISH_STOP;
+        case volt::StopReason::kContextFull: return VOLT_FINISH_CONTEXT;
+        case volt::StopReason::kCancelled: return VOLT_FINISH_CANCELLED;
+    }
+    return VOLT_FINISH_LENGTH;
+}
+
+// The usage fields volt_event (DONE) and volt_batch_result share, from a finished generation.
+template <typename Out>
+void fill_usage(Out& out, const volt::GenerationResult& r) {
+    out.finish_reason = finish_reason_of(r.reason);
+    out.prompt_tokens = r.prompt_tokens;
+    out.completion_tokens = static_cast<int64_t>(r.ids.size());
+    out.prefill_seconds = r.prefill_seconds;
+    out.decode_seconds = r.decode_seconds;
+    out.tokens_per_second = r.decode_seconds > 0 ? out.completion_tokens / r.decode_seconds : 0.0;
+}
+
+// Streams events to the caller; remembers whether the caller asked to stop.
 struct EventSink {
     volt_event_fn fn;
     void* user_data;
     bool caller_stopped = false;
+
+    // Calls the caller's function; false when it returned nonzero.
+    bool send(const volt_event& e) {
+        const bool go_on = fn(user_data, &e) == 0;
+        volt::capi::clear_upper_simd_state();
+        return go_on;
+    }
 
     bool token(int32_t id, std::string_view text) {
         if (!fn) return true;
@@ -395,50 +435,48 @@ struct EventSink {
         e.token_id = id;
         e.text = text.data();
         e.text_len = text.size();
-        if (fn(user_data, &e) != 0) caller_stopped = true;
-        volt::capi::clear_upper_simd_state();
+        if (!send(e)) caller_stopped = true;
         return !caller_stopped;
+    }
+
+    void error(const volt::Status& st) {
+        if (!fn) return;
+        const std::string& msg = st.message();
+        volt_event e{};
+        e.struct_size = sizeof e;
+        e.type = VOLT_EVENT_ERROR;
+        e.status = static_cast<volt_status>(st.code());
+        e.text = msg.c_str();
+        e.text_len = msg.size();
+        send(e);
+    }
+
+    // The held-back text (a last TOKEN event with id -1) and DONE.
+    void done(const volt::GenerationResult& r, std::string_view tail) {
+        if (!fn) return;
+        if (!tail.empty()) token(-1, tail);  // the last characters, held until they were complete
+        volt_event done{};
+        done.struct_size = sizeof done;
+        done.type = VOLT_EVENT_DONE;
+        fill_usage(done, r);
+        done.reused_tokens = r.reused_tokens;
+        send(done);
+    }
+
+    // What a cancelled generation reports: who stopped it.
+    const char* cancel_message() const {
+        return caller_stopped ? "generation stopped by the event callback" : "generation cancelled";
     }
 
     // After the engine returned: an ERROR event for failures after streaming began, else the held-back text and
     // DONE. Returns the call's status.
     volt_status finish(const volt::Expected<volt::StreamedGeneration>& gen, bool streamed) {
         if (!gen) {
-            if (fn && streamed) {
-                const volt::Status st = gen.status();  // by value: message() must not outlive it
-                const std::string& msg = st.message();
-                volt_event e{};
-                e.struct_size = sizeof e;
-                e.type = VOLT_EVENT_ERROR;
-                e.status = static_cast<volt_status>(gen.status().code());
-                e.text = msg.c_str();
-                e.text_len = msg.size();
-                fn(user_data, &e);
-            }
+            if (streamed) error(gen.status());
             return fail(gen.status());
         }
-        const volt::GenerationResult& r = gen->result;
-        if (fn) {
-            if (!gen->tail.empty()) token(-1, gen->tail);  // the last characters, held until they were complete
-            volt_event done{};
-            done.struct_size = sizeof done;
-            done.type = VOLT_EVENT_DONE;
-            switch (r.reason) {
-                case volt::StopReason::kMaxNewTokens: done.finish_reason = VOLT_FINISH_LENGTH; break;
-                case volt::StopReason::kStopId: done.finish_reason = VOLT_FINISH_STOP; break;
-                case volt::StopReason::kContextFull: done.finish_reason = VOLT_FINISH_CONTEXT; break;
-                case volt::StopReason::kCancelled: done.finish_reason = VOLT_FINISH_CANCELLED; break;
-            }
-            done.prompt_tokens = r.prompt_tokens;
-            done.reused_tokens = r.reused_tokens;
-            done.completion_tokens = static_cast<int64_t>(r.ids.size());
-            done.prefill_seconds = r.prefill_seconds;
-            done.decode_seconds = r.decode_seconds;
-            done.tokens_per_second = r.decode_seconds > 0 ? done.completion_tokens / r.decode_seconds : 0.0;
-            fn(user_data, &done);
-        }
-        if (r.reason == volt::StopReason::kCancelled)
-            return fail(VOLT_CANCELLED, caller_stopped ? "generation stopped by the event callback" : "generation cancelled");
+        done(gen->result, gen->tail);
+        if (gen->result.reason == volt::StopReason::kCancelled) return fail(VOLT_CANCELLED, cancel_message());
         return VOLT_OK;
     }
 };
@@ -454,9 +492,8 @@ volt_status volt_session_generate(volt_session* session, const int32_t* prompt_i
         if (!prompt_ids && num_prompt_ids) return fail(VOLT_INVALID_ARGUMENT, "volt_session_generate: prompt_ids is NULL");
         volt::GenerationOptions g;
         volt_status err = VOLT_OK;
-        if (!to_options(params, &g, &err)) return err;
         const volt::ChatModel& m = *session->model->chat;
-        g.stop_ids.insert(g.stop_ids.end(), m.stop_ids.begin(), m.stop_ids.end());
+        if (!to_options_with_eos(params, m, &g, &err)) return err;
         volt::RunCanceller& canceller = session->chat.canceller();
         EventSink sink{on_event, user_data};
         bool streamed = false;
@@ -577,6 +614,257 @@ volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_
         if (!out) return fail(out.status());
         std::memcpy(logits, out->data(), *out_count * sizeof(float));
         return VOLT_OK;
+    });
+}
+
+}  // extern "C"
+
+// ---- continuous batching --------------------------------------------------------------------------------------------
+// volt_batch adapts volt::BatchGenerator: its TokenCallback streams each request's text (a StreamDecoder per request)
+// and reads the request's cancel flag; after each step the requests the generator finished get their last events.
+
+namespace {
+
+struct BatchRequest {
+    int64_t id = -1;
+    EventSink sink;
+    std::optional<volt::text::StreamDecoder> stream;
+    std::atomic<bool> cancel{false};  // volt_batch_cancel, from any thread
+    volt::Status stream_error;        // the text stream failed: the request ends with this error
+    // Once finished (the last event sent):
+    bool finished = false;
+    volt_status status = VOLT_OK;
+    std::string message;
+    volt::GenerationResult result;
+
+    // The generator's per-token callback: cancelled requests stop before their event (as volt_session_generate).
+    bool on_token(int32_t token) {
+        if (cancel.load()) return false;
+        std::string piece;
+        if (stream) {
+            auto text = stream->push(token);
+            if (!text) {
+                stream_error = text.status();
+                return false;
+            }
+            piece = std::move(text).value();
+        }
+        return sink.token(token, piece) && !cancel.load();
+    }
+
+    // Records the outcome `gen` and sends the last event (DONE or ERROR).
+    void finish(volt::Expected<volt::GenerationResult> gen) {
+        finished = true;
+        volt::Status error = gen ? stream_error : gen.status();
+        std::string tail;
+        if (error.is_ok() && stream) {
+            auto rest = stream->finish();
+            if (rest) tail = std::move(rest).value();
+            else error = rest.status();
+        }
+        if (!error.is_ok()) {
+            error = error.with_context("request " + std::to_string(id));
+            status = static_cast<volt_status>(error.code());
+            message = error.message();
+            sink.error(error);
+            return;
+        }
+        result = std::move(gen).value();
+        if (result.reason == volt::StopReason::kCancelled) {
+            status = VOLT_CANCELLED;
+            message = "request " + std::to_string(id) + ": " +
+                      (sink.caller_stopped ? sink.cancel_message() : "cancelled by volt_batch_cancel");
+        }
+        sink.done(result, tail);
+    }
+};
+
+}  // namespace
+
+struct volt_batch {
+    volt_model* model = nullptr;
+    volt::BatchGenerator gen;
+    volt::SessionOptions session;  // every request's context
+    mutable std::mutex mutex;      // guards `requests` against volt_batch_cancel on other threads
+    std::unordered_map<int64_t, std::unique_ptr<BatchRequest>> requests;
+    std::vector<BatchRequest*> unfinished;  // in submission order; the stepping thread's only
+    bool stepping = false;                  // inside step: callbacks may not submit or step
+
+    BatchRequest* find(int64_t id) const {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto it = requests.find(id);
+        return it == requests.end() ? nullptr : it->second.get();
+    }
+};
+
+namespace {
+
+volt_status refuse_reentry(const char* fn) {
+    return fail(VOLT_INVALID_ARGUMENT, std::string(fn) + ": called from an event callback of the same batch during a "
+                                                         "step (submit and step after volt_batch_step returns)");
+}
+
+// One generator step, then the last events of the requests it finished.
+volt_status batch_step(volt_batch* batch, int64_t* out_unfinished) {
+    struct Stepping {  // also when something throws
+        bool& flag;
+        explicit Stepping(bool& f) : flag(f) { flag = true; }
+        ~Stepping() { flag = false; }
+    };
+    auto left = [&] {
+        Stepping stepping(batch->stepping);
+        auto unfinished = batch->gen.step();
+        for (BatchRequest* r : batch->unfinished)
+            if (batch->gen.finished(r->id)) r->finish(batch->gen.result(r->id));
+        return unfinished;
+    }();
+    std::erase_if(batch->unfinished, [](const BatchRequest* r) { return r->finished; });
+    if (!left) return fail(left.status());
+    if (out_unfinished) *out_unfinished = *left;
+    return VOLT_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+void volt_batch_params_init(volt_batch_params* p) {
+    if (!p) return;
+    std::memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    const volt::BatchOptions defaults;
+    p->max_batch = defaults.max_batch;
+    p->prefill_chunk = defaults.prefill_chunk;
+    p->memory_budget_bytes = defaults.memory_budget_bytes;
+}
+
+volt_status volt_batch_create(volt_model* model, const volt_batch_params* in, volt_batch** out) {
+    return guarded("volt_batch_create", [&]() -> volt_status {
+        if (!model || !out) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_create: model and out must not be NULL");
+        *out = nullptr;
+        volt_batch_params p;
+        volt_status err = VOLT_OK;
+        if (!read_params(in, &p, volt_batch_params_init, "volt_batch_create", &err)) return err;
+        const volt::CausalLM& lm = *model->chat->lm;
+        const volt::SessionOptions session{.max_context = p.max_context};
+        auto context = volt::Session::context_limit(lm, session);
+        if (!context) return fail(context.status().with_context("volt_batch_create: params"));
+        auto gen = volt::BatchGenerator::create(lm, {.max_batch = p.max_batch, .prefill_chunk = p.prefill_chunk,
+                                                     .memory_budget_bytes = p.memory_budget_bytes});
+        if (!gen) return fail(gen.status().with_context("volt_batch_create: params"));
+        *out = new volt_batch{.model = model, .gen = std::move(gen).value(), .session = session};
+        return VOLT_OK;
+    });
+}
+
+void volt_batch_destroy(volt_batch* batch) { delete batch; }
+
+volt_status volt_batch_submit(volt_batch* batch, const int32_t* prompt_ids, size_t num_prompt_ids,
+                              const volt_generate_params* params, volt_event_fn on_event, void* user_data,
+                              int64_t* out_request) {
+    return guarded("volt_batch_submit", [&]() -> volt_status {
+        if (!batch || !out_request)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_batch_submit: batch and out_request must not be NULL");
+        *out_request = -1;
+        if (batch->stepping) return refuse_reentry("volt_batch_submit");
+        if (!prompt_ids || num_prompt_ids == 0)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_batch_submit: the prompt is empty (prompt_ids is NULL or "
+                                               "num_prompt_ids 0); a request needs at least one id");
+        const volt::ChatModel& m = *batch->model->chat;
+        if (m.vision)
+            for (size_t i = 0; i < num_prompt_ids; ++i)
+                if (prompt_ids[i] == m.image_token_id)
+                    return fail(VOLT_INVALID_ARGUMENT,
+                                "volt_batch_submit: prompt_ids[" + std::to_string(i) + "] is " +
+                                    std::to_string(m.image_token_id) + ", the image token of this MiniMax-VL-01 "
+                                    "model; batches take text ids only (attach images to a session)");
+        volt::GenerationOptions g;
+        volt_status err = VOLT_OK;
+        if (!to_options_with_eos(params, m, &g, &err)) return err;
+        auto r = std::make_unique<BatchRequest>();
+        r->sink = EventSink{on_event, user_data};
+        r->result.prompt_tokens = static_cast<int64_t>(num_prompt_ids);  // kept if the request fails
+        if (m.tokenizer) r->stream.emplace(*m.tokenizer, /*skip_special=*/true);
+        BatchRequest* raw = r.get();
+        auto id = batch->gen.submit(std::vector<int32_t>(prompt_ids, prompt_ids + num_prompt_ids), g,
+                                    [raw](int32_t token) { return raw->on_token(token); }, batch->session);
+        if (!id) return fail(id.status().with_context("volt_batch_submit"));
+        r->id = *id;
+        {
+            std::lock_guard<std::mutex> lock(batch->mutex);
+            batch->requests.emplace(*id, std::move(r));
+        }
+        batch->unfinished.push_back(raw);
+        *out_request = *id;
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_batch_step(volt_batch* batch, int64_t* out_unfinished) {
+    return guarded("volt_batch_step", [&]() -> volt_status {
+        if (!batch) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_step: batch is NULL");
+        if (batch->stepping) return refuse_reentry("volt_batch_step");
+        return batch_step(batch, out_unfinished);
+    });
+}
+
+volt_status volt_batch_run(volt_batch* batch) {
+    return guarded("volt_batch_run", [&]() -> volt_status {
+        if (!batch) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_run: batch is NULL");
+        if (batch->stepping) return refuse_reentry("volt_batch_run");
+        for (int64_t left = 1; left > 0;)
+            if (const volt_status s = batch_step(batch, &left); s != VOLT_OK) return s;
+        return VOLT_OK;
+    });
+}
+
+volt_status volt_batch_cancel(volt_batch* batch, int64_t request) {
+    return guarded("volt_batch_cancel", [&]() -> volt_status {
+        if (!batch) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_cancel: batch is NULL");
+        BatchRequest* r = batch->find(request);
+        if (!r) return fail(VOLT_NOT_FOUND, "volt_batch_cancel: no request " + std::to_string(request) + " in this batch");
+        r->cancel.store(true);
+        return VOLT_OK;
+    });
+}
+
+int32_t volt_batch_finished(const volt_batch* batch, int64_t request) {
+    const BatchRequest* r = batch ? batch->find(request) : nullptr;
+    return r && r->finished ? 1 : 0;
+}
+
+int64_t volt_batch_num_running(const volt_batch* batch) { return batch ? batch->gen.running() : 0; }
+int64_t volt_batch_num_queued(const volt_batch* batch) { return batch ? batch->gen.queued() : 0; }
+
+void volt_batch_result_init(volt_batch_result* result) {
+    if (!result) return;
+    std::memset(result, 0, sizeof *result);
+    result->struct_size = sizeof *result;
+    result->message = "";
+}
+
+volt_status volt_batch_get_result(const volt_batch* batch, int64_t request, volt_batch_result* out, int32_t* ids,
+                                  size_t ids_capacity, size_t* out_num_ids) {
+    return guarded("volt_batch_get_result", [&]() -> volt_status {
+        if (!batch || !out || !out_num_ids)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_batch_get_result: batch, result and out_num_ids must not be NULL");
+        if (!ids && ids_capacity)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_batch_get_result: ids is NULL but ids_capacity is not 0");
+        const BatchRequest* r = batch->find(request);
+        if (!r) return fail(VOLT_NOT_FOUND, "volt_batch_get_result: no request " + std::to_string(request) + " in this batch");
+        if (!r->finished)
+            return fail(VOLT_INVALID_ARGUMENT, "volt_batch_get_result: request " + std::to_string(request) +
+                                                   " has not finished: call volt_batch_step or volt_batch_run first");
+        const volt::GenerationResult& g = r->result;
+        volt_batch_result full;
+        volt_batch_result_init(&full);
+        full.status = r->status;
+        full.message = r->message.c_str();
+        fill_usage(full, g);
+        volt_status err = VOLT_OK;
+        if (!write_output(out, full, "volt_batch_get_result: result", "volt_batch_result_init", &err)) return err;
+        *out_num_ids = g.ids.size();
+        return copy_out("volt_batch_get_result", g.ids.data(), g.ids.size(), g.ids.size(), ids, ids_capacity);
     });
 }
 

@@ -6,8 +6,9 @@
  *    the next volt_ call on the same thread. No C++ exception ever crosses this boundary.
  *  - Objects. Opaque handles: volt_model (immutable after loading; shareable by any number of threads and sessions),
  *    volt_session (one conversation: its cache and tokens; used by one thread at a time), volt_image (decoded
- *    pixels; immutable, any thread). Only volt_*_destroy frees
- *    an object, and it accepts NULL. Destroy every session of a model before the model.
+ *    pixels; immutable, any thread), volt_batch (many generation requests stepped together; driven by one thread
+ *    at a time). Only volt_*_destroy frees an object, and it accepts NULL. Destroy every session and batch of a
+ *    model before the model.
  *  - Params structs begin with `uint32_t struct_size`. Fill them with the matching *_init function (which sets
  *    struct_size and every default), then change what you need, and pass them by pointer. Fields are only ever
  *    appended; a caller built against an older, smaller struct keeps working (fields it does not know take their
@@ -17,7 +18,8 @@
  *    NULL/0 is a pure size query and returns VOLT_OK.
  *  - Strings are UTF-8 (file paths too) and NUL-terminated unless a length is passed with them.
  *  - Thread safety is stated per function: "any thread" (safe concurrently), "model: shared" (safe concurrently on
- *    one model), "session: exclusive" (one call at a time per session; different sessions run in parallel).
+ *    one model), "session: exclusive" (one call at a time per session; different sessions run in parallel),
+ *    "batch: exclusive" (likewise per batch).
  *  - Callbacks run on the thread that made the call, synchronously, unless stated otherwise.
  *
  * VERSIONING. VOLT_ABI_MAJOR changes when something is removed or reordered; VOLT_ABI_MINOR when something is
@@ -44,7 +46,8 @@ extern "C" {
 #endif
 
 #define VOLT_ABI_MAJOR 0
-#define VOLT_ABI_MINOR 2  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image */
+#define VOLT_ABI_MINOR 3  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image;
+                           * 3: continuous batching (volt_batch_*) */
 
 /* ---- status ---------------------------------------------------------------------------------------------------- */
 typedef int32_t volt_status;
@@ -311,6 +314,101 @@ VOLT_API int64_t volt_session_num_messages(const volt_session* session);
  * [num_ids, vocab_size] row-major into `logits`; *out_count = num_ids * vocab_size. */
 VOLT_API volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_t num_ids, float* logits,
                                        size_t logits_capacity, size_t* out_count);
+
+/* ---- continuous batching (ABI 0.3) ------------------------------------------------------------------------------
+ * A volt_batch runs many independent generation requests on one model together. Each step admits queued requests
+ * (up to max_batch, within the memory budget), runs one prefill piece of the earliest admitted request still in its
+ * prompt, then ONE decode step for every request that is generating, so the weights are read once per step for all
+ * of them and a request submitted while others decode joins them at a later step. Each request gets exactly the
+ * tokens volt_session_generate gives its prompt alone on a new session with the same volt_generate_params (same
+ * sampling, seed, stop ids, max_new_tokens and context rules). CPU and CUDA models alike.
+ * Requests are token ids only: no images, documents or chat template (render a conversation with the tokenizer
+ * first); the image token of a MiniMax-VL-01 model is refused in a prompt (images need a session).
+ *
+ * Threading. A batch is driven by one thread at a time ("batch: exclusive"): volt_batch_submit, _step, _run,
+ * _get_result, _finished, _num_running, _num_queued and _destroy never run concurrently on one batch. Event callbacks
+ * run on that thread, inside volt_batch_step / volt_batch_run; they may call volt_batch_cancel, volt_batch_finished
+ * and volt_batch_get_result, but volt_batch_submit, _step and _run on their own batch are refused
+ * (VOLT_INVALID_ARGUMENT) and they must not destroy it. volt_batch_cancel is "any thread": a server's connection
+ * threads cancel while one thread steps (never during or after volt_batch_destroy). Different batches and sessions
+ * of a model run in parallel. A batch keeps every request's result until it is destroyed. */
+typedef struct volt_batch volt_batch;
+
+typedef struct volt_batch_params {
+    uint32_t struct_size;
+    int32_t max_batch;             /* requests generating at once (default 64; >= 1); more wait in order */
+    int64_t prefill_chunk;         /* prompt tokens one step runs of the request being prefilled (default 8192; >= 1) */
+    int64_t memory_budget_bytes;   /* bytes for the running requests' caches; 0 (default): no limit but max_batch. A
+                                    * request is admitted only while the worst case of every running cache plus its
+                                    * own fits (its states plus twice the KV rows of prompt + max_new_tokens), so no
+                                    * admitted request runs out of memory midway; one that alone exceeds the budget is
+                                    * refused by volt_batch_submit (VOLT_RESOURCE_EXHAUSTED, with the numbers) */
+    int64_t max_context;           /* tokens each request's cache may hold (prompt and generated); 0 (default): the
+                                    * model's maximum. Like volt_session_params.max_context */
+} volt_batch_params;
+
+VOLT_API void volt_batch_params_init(volt_batch_params* params);
+/* Model: shared. `params` may be NULL (defaults). VOLT_INVALID_ARGUMENT naming the field for max_batch < 1,
+ * prefill_chunk < 1, memory_budget_bytes < 0, or a max_context that is negative or above the model's. */
+VOLT_API volt_status volt_batch_create(volt_model* model, const volt_batch_params* params, volt_batch** out);
+/* Batch: exclusive. Frees the batch with its requests; unfinished ones end without further events. */
+VOLT_API void volt_batch_destroy(volt_batch* batch);
+
+/* Batch: exclusive. Queues a request: `prompt_ids` (at least one id, each in [0, vocab_size); copied during the
+ * call) and `params` (NULL: defaults; the model's eos is a stop id besides params.stop_ids, as in
+ * volt_session_generate). Checked now; on failure nothing is queued and no event is ever sent: VOLT_INVALID_ARGUMENT
+ * (NULL or empty prompt, an id outside the vocabulary, the image token of a VL model, bad params),
+ * VOLT_RESOURCE_EXHAUSTED (the prompt alone exceeds max_context, or the request alone exceeds memory_budget_bytes).
+ * On success *out_request receives its id (>= 0, never reused in this batch) and `on_event` (may be NULL) receives
+ * its events with `user_data` during later volt_batch_step / volt_batch_run calls: TOKEN events as
+ * volt_session_generate sends them, then exactly one last event, DONE (finish reason, usage, timings; also for a
+ * cancelled request, with VOLT_FINISH_CANCELLED) or ERROR (the request failed while running: `status` and `text`).
+ * A nonzero return from its callback ends that request at that token (VOLT_FINISH_CANCELLED); the others go on.
+ * DONE's timings: prefill_seconds is the time of its prompt's pieces, decode_seconds that of the sampling and of the
+ * batched decode steps it took part in (each step's time counts fully for every request in it). */
+VOLT_API volt_status volt_batch_submit(volt_batch* batch, const int32_t* prompt_ids, size_t num_prompt_ids,
+                                       const volt_generate_params* params, volt_event_fn on_event, void* user_data,
+                                       int64_t* out_request);
+/* Batch: exclusive. One step (see above); the events of the requests it moved are sent before it returns, the DONE
+ * or ERROR of each request that finished in it included. *out_unfinished (may be NULL) receives how many requests
+ * are not finished (queued or running; 0: all done). One request's failure ends that request only (its ERROR event
+ * and result say why); the call fails only when the batch cannot run at all. Nothing to do is not an error. */
+VOLT_API volt_status volt_batch_step(volt_batch* batch, int64_t* out_unfinished);
+/* Batch: exclusive. volt_batch_step until every submitted request has finished. */
+VOLT_API volt_status volt_batch_run(volt_batch* batch);
+/* Any thread, idempotent. Ends request `request` at its next token: a generating request stops in the next step
+ * (no TOKEN event after the cancel is seen; DONE carries VOLT_FINISH_CANCELLED and the result VOLT_CANCELLED with
+ * the tokens chosen so far). A request still queued or running its prompt stops when its first token is chosen (its
+ * prompt still runs). No effect on a finished request; VOLT_NOT_FOUND for an id this batch never returned. */
+VOLT_API volt_status volt_batch_cancel(volt_batch* batch, int64_t request);
+/* Batch: exclusive. 1 when `request` has finished (its DONE or ERROR was sent), else 0 (also for an unknown id). */
+VOLT_API int32_t volt_batch_finished(const volt_batch* batch, int64_t request);
+/* Batch: exclusive. Requests admitted and not finished / waiting for admission (0 for NULL). */
+VOLT_API int64_t volt_batch_num_running(const volt_batch* batch);
+VOLT_API int64_t volt_batch_num_queued(const volt_batch* batch);
+
+/* A finished request's outcome (output struct: filled up to the caller's struct_size). */
+typedef struct volt_batch_result {
+    uint32_t struct_size;
+    volt_status status;                /* VOLT_OK (length, stop id, full context); VOLT_CANCELLED (volt_batch_cancel or
+                                        * a nonzero callback return; the ids are those chosen until then); or the
+                                        * error that ended the request (no ids) */
+    const char* message;               /* "" for VOLT_OK, else what happened; valid until volt_batch_destroy */
+    volt_finish_reason finish_reason;  /* as in DONE (VOLT_FINISH_LENGTH for a failed request) */
+    int64_t prompt_tokens;
+    int64_t completion_tokens;         /* the generated ids (the stop id included, as in volt_session_generate) */
+    double prefill_seconds;            /* as in DONE */
+    double decode_seconds;
+    double tokens_per_second;          /* completion_tokens / decode_seconds */
+} volt_batch_result;
+
+VOLT_API void volt_batch_result_init(volt_batch_result* result);
+/* Batch: exclusive. Fills `result` (struct_size set by volt_batch_result_init) and copies the request's generated
+ * ids into `ids` (the buffer convention: *out_num_ids always receives the count; NULL/0 asks only for it and the
+ * struct). VOLT_NOT_FOUND for an id this batch never returned; VOLT_INVALID_ARGUMENT while the request has not
+ * finished. The call's status is about the call: the request's own outcome is result->status. */
+VOLT_API volt_status volt_batch_get_result(const volt_batch* batch, int64_t request, volt_batch_result* result,
+                                           int32_t* ids, size_t ids_capacity, size_t* out_num_ids);
 
 #ifdef __cplusplus
 }

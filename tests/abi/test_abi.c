@@ -3,6 +3,8 @@
  * tools/make_text_fixture.py from transformers). Prints "N passed, M failed" and exits nonzero on any failure. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,15 +61,17 @@ static float* read_npy_f32(const char* path, size_t* count) {
     return data;
 }
 
-static volt_model* load_model(void) {
+static volt_model* load_model_from(const char* dir) {
     volt_model_params p;
     volt_model_params_init(&p);
-    p.path = g_model_dir;
+    p.path = dir;
     volt_model* m = NULL;
     volt_status s = volt_model_load(&p, &m);
     if (s != VOLT_OK) fprintf(stderr, "load failed: %s\n", volt_last_error_message());
     return m;
 }
+
+static volt_model* load_model(void) { return load_model_from(g_model_dir); }
 
 /* ---- tests ---- */
 static void test_version(void) {
@@ -513,11 +517,8 @@ static void test_images(volt_model* text_model) {
     CHECK(volt_image_load_file(NULL, &bad) == VOLT_INVALID_ARGUMENT);
     volt_image_destroy(NULL);
 
-    volt_model_params p;
-    volt_model_params_init(&p);
-    p.path = g_vl_dir;
-    volt_model* m = NULL;
-    CHECK(volt_model_load(&p, &m) == VOLT_OK);
+    volt_model* m = load_model_from(g_vl_dir);
+    CHECK(m != NULL);
     if (!m) return;
     volt_model_info info;
     volt_model_info_init(&info);
@@ -608,6 +609,514 @@ static void test_images(volt_model* text_model) {
     volt_model_destroy(m);
 }
 
+/* ---- continuous batching (ABI 0.3) ---- */
+
+/* What volt_session_generate gives `prompt` alone on a new session: the TOKEN ids and the DONE event. */
+static int generate_alone(volt_model* m, const int32_t* prompt, size_t n, const volt_generate_params* g,
+                          int64_t max_context, stream_log* log) {
+    volt_session_params sp;
+    volt_session_params_init(&sp);
+    sp.max_context = max_context;
+    volt_session* s = NULL;
+    memset(log, 0, sizeof *log);
+    if (volt_session_create(m, &sp, &s) != VOLT_OK) return 0;
+    volt_status st = volt_session_generate(s, prompt, n, g, on_event, log);
+    volt_session_destroy(s);
+    return st == VOLT_OK && log->done == 1;
+}
+
+/* A request's result: the call's status; ids into `ids` (capacity 512). */
+static volt_status batch_result(volt_batch* b, int64_t id, volt_batch_result* r, int32_t* ids, size_t* n) {
+    volt_batch_result_init(r);
+    return volt_batch_get_result(b, id, r, ids, 512, n);
+}
+
+static int same_ids(const int32_t* a, int na, const int32_t* b, int nb) {
+    return na == nb && (na == 0 || memcmp(a, b, sizeof(int32_t) * (size_t)na) == 0);
+}
+
+/* Five prompts (one of them the 257-id reference, prefilled in pieces), greedy and seeded sampling, through a batch
+ * of at most 3 with requests joining while others decode: each gets exactly what it gets alone, by events and by
+ * result; the 257-id greedy one also equals the transformers chain. */
+enum { kBatchPrompts = 5 };
+static void test_batch_matches_alone(volt_model* m) {
+    g_test = "batch_matches_alone";
+    char path[4200];
+    int32_t ref_prompt[1024], ref_greedy[256];
+    snprintf(path, sizeof path, "%s/reference/ids_257.json", g_model_dir);
+    const int n_ref = read_ids(path, ref_prompt, 1024);
+    snprintf(path, sizeof path, "%s/reference/greedy_257.json", g_model_dir);
+    const int n_greedy = read_ids(path, ref_greedy, 256);
+    CHECK(n_ref == 257 && n_greedy > 0);
+    int32_t prompts[kBatchPrompts][300];
+    size_t lens[kBatchPrompts];
+    volt_generate_params g[kBatchPrompts];
+    stream_log alone[kBatchPrompts];
+    for (int k = 0; k < kBatchPrompts; ++k) {
+        lens[k] = (size_t)(3 + 7 * k);
+        for (size_t i = 0; i < lens[k]; ++i) prompts[k][i] = (int32_t)((k * 131 + (int)i * 37 + 5) % 512);
+        volt_generate_params_init(&g[k]);
+        g[k].max_new_tokens = 4 + 3 * k;
+        if (k % 2) { /* seeded sampling */
+            g[k].temperature = 0.9f;
+            g[k].top_k = 50;
+            g[k].top_p = 0.95f;
+            g[k].seed = 1000u + (uint64_t)k;
+        } else {
+            g[k].temperature = 0.0f;
+        }
+    }
+    memcpy(prompts[2], ref_prompt, sizeof(int32_t) * 257);
+    lens[2] = 257;
+    g[2].max_new_tokens = n_greedy;
+    for (int k = 0; k < kBatchPrompts; ++k)
+        CHECK(generate_alone(m, prompts[k], lens[k], &g[k], 0, &alone[k]));
+    CHECK(same_ids(alone[2].ids, alone[2].n_tokens, ref_greedy, n_greedy));
+
+    volt_batch_params bp;
+    volt_batch_params_init(&bp);
+    CHECK(bp.max_batch == 64 && bp.prefill_chunk == 8192 && bp.memory_budget_bytes == 0 && bp.max_context == 0);
+    bp.max_batch = 3;
+    bp.prefill_chunk = 100; /* the 257-id prompt runs in three pieces */
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK && b != NULL);
+    if (!b) return;
+    stream_log got[kBatchPrompts];
+    int64_t ids[kBatchPrompts];
+    memset(got, 0, sizeof got);
+    /* Two now, the rest after a few steps (they join while the first decode). */
+    for (int k = 0; k < 2; ++k) CHECK(volt_batch_submit(b, prompts[k], lens[k], &g[k], on_event, &got[k], &ids[k]) == VOLT_OK);
+    CHECK(ids[0] >= 0 && ids[1] != ids[0]);
+    CHECK(volt_batch_num_queued(b) == 2 && volt_batch_num_running(b) == 0);
+    int64_t left = -1;
+    CHECK(volt_batch_step(b, &left) == VOLT_OK); /* admits both, prefills the first, decodes it */
+    CHECK(left == 2 && volt_batch_num_running(b) == 2 && volt_batch_num_queued(b) == 0 && got[0].n_tokens >= 1);
+    CHECK(volt_batch_step(b, &left) == VOLT_OK && got[1].n_tokens >= 1);
+    for (int k = 2; k < kBatchPrompts; ++k) CHECK(volt_batch_submit(b, prompts[k], lens[k], &g[k], on_event, &got[k], &ids[k]) == VOLT_OK);
+    int steps = 0, most_running = 0;
+    while (left > 0 && steps < 10000) {
+        CHECK(volt_batch_step(b, &left) == VOLT_OK);
+        if (volt_batch_num_running(b) > most_running) most_running = (int)volt_batch_num_running(b);
+        ++steps;
+    }
+    CHECK(left == 0 && most_running == 3 && volt_batch_num_queued(b) == 0 && volt_batch_num_running(b) == 0);
+    CHECK(volt_batch_step(b, &left) == VOLT_OK && left == 0); /* nothing to do is not an error */
+    for (int k = 0; k < kBatchPrompts; ++k) {
+        CHECK(volt_batch_finished(b, ids[k]) == 1);
+        CHECK(same_ids(got[k].ids, got[k].n_tokens, alone[k].ids, alone[k].n_tokens));
+        CHECK(got[k].done == 1 && got[k].done_last == 1 && got[k].errors == 0);
+        CHECK(got[k].reason == alone[k].reason && got[k].completion_tokens == alone[k].completion_tokens);
+        volt_batch_result r;
+        int32_t out[512];
+        size_t n = 0;
+        CHECK(batch_result(b, ids[k], &r, out, &n) == VOLT_OK);
+        CHECK(r.status == VOLT_OK && strcmp(r.message, "") == 0);
+        CHECK(same_ids(out, (int)n, alone[k].ids, alone[k].n_tokens));
+        CHECK(r.completion_tokens == (int64_t)n && r.prompt_tokens == (int64_t)lens[k]);
+        CHECK(r.finish_reason == VOLT_FINISH_LENGTH && r.prefill_seconds > 0 && r.decode_seconds > 0);
+        CHECK(r.tokens_per_second > 0);
+    }
+    /* The buffer convention: a size query, then a buffer too small. */
+    volt_batch_result r;
+    volt_batch_result_init(&r);
+    size_t n = 0;
+    CHECK(volt_batch_get_result(b, ids[4], &r, NULL, 0, &n) == VOLT_OK && n == (size_t)g[4].max_new_tokens);
+    int32_t two[2];
+    CHECK(volt_batch_get_result(b, ids[4], &r, two, 2, &n) == VOLT_RESOURCE_EXHAUSTED);
+    CHECK(n == (size_t)g[4].max_new_tokens);
+    volt_batch_destroy(b);
+
+    /* volt_batch_run, and the context rule: a batch whose requests may hold 12 tokens ends them as a session of 12
+     * does. */
+    volt_batch_params_init(&bp);
+    bp.max_context = 12;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    if (!b) return;
+    volt_generate_params gc = g[1];
+    gc.max_new_tokens = 50;
+    stream_log ctx_alone, ctx_got;
+    memset(&ctx_got, 0, sizeof ctx_got);
+    CHECK(generate_alone(m, prompts[1], lens[1], &gc, 12, &ctx_alone));
+    CHECK(ctx_alone.reason == VOLT_FINISH_CONTEXT);
+    int64_t id = -1, id2 = -1;
+    CHECK(volt_batch_submit(b, prompts[1], lens[1], &gc, on_event, &ctx_got, &id) == VOLT_OK);
+    CHECK(volt_batch_submit(b, prompts[0], lens[0], &g[0], NULL, NULL, &id2) == VOLT_OK); /* no callback */
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    CHECK(ctx_got.reason == VOLT_FINISH_CONTEXT && same_ids(ctx_got.ids, ctx_got.n_tokens, ctx_alone.ids, ctx_alone.n_tokens));
+    int32_t out[512];
+    CHECK(batch_result(b, id2, &r, out, &n) == VOLT_OK && same_ids(out, (int)n, alone[0].ids, alone[0].n_tokens));
+    CHECK(volt_batch_run(b) == VOLT_OK); /* nothing left */
+    volt_batch_destroy(b);
+}
+
+typedef struct {
+    volt_batch* batch;
+    int64_t submitted; /* a request a callback tries to submit from inside the step */
+    volt_status reentry;
+} reentry_arg;
+
+static int32_t on_event_reentering(void* ud, const volt_event* e) {
+    reentry_arg* a = ud;
+    if (e->type == VOLT_EVENT_TOKEN && a->reentry == VOLT_OK) {
+        const int32_t p[1] = {1};
+        a->reentry = volt_batch_submit(a->batch, p, 1, NULL, NULL, NULL, &a->submitted);
+        if (a->reentry == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "callback") == NULL) a->reentry = -1;
+        int64_t left = 0;
+        if (volt_batch_step(a->batch, &left) != VOLT_INVALID_ARGUMENT) a->reentry = -1;
+    }
+    return 0;
+}
+
+static void test_batch_bad_arguments(volt_model* m) {
+    g_test = "batch_bad_arguments";
+    volt_batch* b = (volt_batch*)0x1;
+    volt_batch_destroy(NULL);
+    CHECK(volt_batch_create(NULL, NULL, &b) == VOLT_INVALID_ARGUMENT && b == (volt_batch*)0x1);
+    CHECK(volt_batch_create(m, NULL, NULL) == VOLT_INVALID_ARGUMENT);
+    volt_batch_params bp;
+    volt_batch_params_init(&bp);
+    bp.max_batch = 0;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && b == NULL);
+    CHECK(strstr(volt_last_error_message(), "volt_batch_create") && strstr(volt_last_error_message(), "max_batch 0"));
+    volt_batch_params_init(&bp);
+    bp.prefill_chunk = 0;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "prefill_chunk"));
+    volt_batch_params_init(&bp);
+    bp.memory_budget_bytes = -1;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "memory_budget_bytes"));
+    volt_batch_params_init(&bp);
+    bp.max_context = -5;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "max_context"));
+    bp.max_context = 1 << 20; /* above the model's 4096 */
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "4096"));
+    volt_batch_params_init(&bp);
+    bp.struct_size = 0;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "struct_size"));
+
+    CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK && b != NULL);
+    if (!b) return;
+    const int32_t prompt[3] = {4, 5, 6};
+    stream_log none;
+    memset(&none, 0, sizeof none);
+    int64_t id = 7;
+    CHECK(volt_batch_submit(NULL, prompt, 3, NULL, NULL, NULL, &id) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_submit(b, prompt, 3, NULL, NULL, NULL, NULL) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_submit(b, NULL, 3, NULL, on_event, &none, &id) == VOLT_INVALID_ARGUMENT && id == -1);
+    CHECK(volt_batch_submit(b, prompt, 0, NULL, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "empty") != NULL);
+    const int32_t bad[3] = {4, 512, 6};
+    CHECK(volt_batch_submit(b, bad, 3, NULL, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "volt_batch_submit") && strstr(volt_last_error_message(), "512"));
+    const int32_t negative[2] = {-1, 3};
+    CHECK(volt_batch_submit(b, negative, 2, NULL, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.temperature = -1.0f;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "temperature") != NULL);
+    volt_generate_params_init(&g);
+    g.num_stop_ids = 2;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    volt_generate_params_init(&g);
+    g.max_new_tokens = -1;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    g.struct_size = 0;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event, &none, &id) == VOLT_INVALID_ARGUMENT);
+    /* Nothing was queued and no event was sent. */
+    CHECK(volt_batch_num_queued(b) == 0 && none.n_tokens == 0 && none.done == 0 && none.errors == 0);
+    int64_t left = -1;
+    CHECK(volt_batch_step(b, &left) == VOLT_OK && left == 0);
+
+    /* Unknown ids, unfinished requests, unset result structs, NULLs. */
+    volt_batch_result r;
+    volt_batch_result_init(&r);
+    size_t n = 0;
+    CHECK(volt_batch_cancel(b, 12345) == VOLT_NOT_FOUND && strstr(volt_last_error_message(), "12345"));
+    CHECK(volt_batch_cancel(b, -1) == VOLT_NOT_FOUND);
+    CHECK(volt_batch_get_result(b, 12345, &r, NULL, 0, &n) == VOLT_NOT_FOUND);
+    CHECK(volt_batch_finished(b, 12345) == 0 && volt_batch_finished(NULL, 0) == 0);
+    CHECK(volt_batch_cancel(NULL, 0) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_step(NULL, &left) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_run(NULL) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_num_running(NULL) == 0 && volt_batch_num_queued(NULL) == 0);
+    g.struct_size = sizeof g;
+    g.max_new_tokens = 3;
+    g.temperature = 0.0f;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event, &none, &id) == VOLT_OK);
+    CHECK(volt_batch_get_result(b, id, &r, NULL, 0, &n) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "has not finished") != NULL);
+    CHECK(volt_batch_finished(b, id) == 0);
+    CHECK(volt_batch_run(b) == VOLT_OK && volt_batch_finished(b, id) == 1);
+    CHECK(volt_batch_get_result(NULL, id, &r, NULL, 0, &n) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_get_result(b, id, NULL, NULL, 0, &n) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_get_result(b, id, &r, NULL, 0, NULL) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_get_result(b, id, &r, NULL, 4, &n) == VOLT_INVALID_ARGUMENT);
+    r.struct_size = 0;
+    CHECK(volt_batch_get_result(b, id, &r, NULL, 0, &n) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "volt_batch_result_init") != NULL);
+    /* Cancelling a finished request changes nothing. */
+    CHECK(volt_batch_cancel(b, id) == VOLT_OK);
+    volt_batch_result_init(&r);
+    CHECK(volt_batch_get_result(b, id, &r, NULL, 0, &n) == VOLT_OK && r.status == VOLT_OK && n == 3);
+
+    /* A callback may not submit or step on its own batch. */
+    reentry_arg ra = {b, 99, VOLT_OK};
+    CHECK(volt_batch_submit(b, prompt, 3, &g, on_event_reentering, &ra, &id) == VOLT_OK);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    CHECK(ra.reentry == VOLT_INVALID_ARGUMENT && ra.submitted == -1);
+    CHECK(volt_batch_num_queued(b) == 0);
+    volt_batch_destroy(b);
+
+    /* A memory budget refuses a request that alone exceeds it, with the numbers; the context refuses a long prompt. */
+    volt_batch_params_init(&bp);
+    bp.memory_budget_bytes = 1000;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    CHECK(volt_batch_submit(b, prompt, 3, &g, NULL, NULL, &id) == VOLT_RESOURCE_EXHAUSTED);
+    CHECK(strstr(volt_last_error_message(), "1000 bytes") != NULL);
+    volt_batch_destroy(b);
+    volt_batch_params_init(&bp);
+    bp.max_context = 2;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    CHECK(volt_batch_submit(b, prompt, 3, &g, NULL, NULL, &id) == VOLT_RESOURCE_EXHAUSTED);
+    volt_batch_destroy(b);
+}
+
+/* Cancel one request from another thread while the others finish: the step thread waits inside request B's second
+ * token event until the other thread has called volt_batch_cancel, so B ends exactly there. A request cancelled
+ * while queued ends at its first chosen token without a TOKEN event; a nonzero callback return ends its request. */
+typedef struct {
+    volt_batch* batch;
+    int64_t target;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stage; /* 1: B saw its 2nd token; 2: the cancel was made */
+    volt_status cancel_status;
+    stream_log log;
+} cancel_arg;
+
+static int32_t on_event_wait_for_cancel(void* ud, const volt_event* e) {
+    cancel_arg* a = ud;
+    on_event(&a->log, e);
+    if (e->type == VOLT_EVENT_TOKEN && a->log.n_tokens == 2) {
+        pthread_mutex_lock(&a->mu);
+        a->stage = 1;
+        pthread_cond_broadcast(&a->cv);
+        while (a->stage != 2) pthread_cond_wait(&a->cv, &a->mu);
+        pthread_mutex_unlock(&a->mu);
+    }
+    return 0;
+}
+
+static void* cancel_thread(void* p) {
+    cancel_arg* a = p;
+    pthread_mutex_lock(&a->mu);
+    while (a->stage != 1) pthread_cond_wait(&a->cv, &a->mu);
+    a->cancel_status = volt_batch_cancel(a->batch, a->target);
+    a->stage = 2;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+static void test_batch_cancel(volt_model* m) {
+    g_test = "batch_cancel";
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK);
+    if (!b) return;
+    const int32_t pa[4] = {11, 22, 33, 44}, pb[3] = {7, 8, 9}, pc[5] = {100, 200, 300, 400, 500}, pd[2] = {42, 43};
+    volt_generate_params g, gb;
+    volt_generate_params_init(&g);
+    g.temperature = 0.0f;
+    g.max_new_tokens = 10;
+    gb = g;
+    gb.max_new_tokens = 1000;
+    stream_log alone_a, alone_c, log_a, log_c, log_d, log_e;
+    CHECK(generate_alone(m, pa, 4, &g, 0, &alone_a));
+    CHECK(generate_alone(m, pc, 5, &g, 0, &alone_c));
+    memset(&log_a, 0, sizeof log_a);
+    memset(&log_c, 0, sizeof log_c);
+    memset(&log_d, 0, sizeof log_d);
+    memset(&log_e, 0, sizeof log_e);
+    log_e.stop_after = 3; /* E's callback stops it after 3 tokens */
+    cancel_arg ca;
+    memset(&ca, 0, sizeof ca);
+    pthread_mutex_init(&ca.mu, NULL);
+    pthread_cond_init(&ca.cv, NULL);
+    ca.batch = b;
+    int64_t a = -1, bid = -1, c = -1, d = -1, e = -1;
+    CHECK(volt_batch_submit(b, pa, 4, &g, on_event, &log_a, &a) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pb, 3, &gb, on_event_wait_for_cancel, &ca, &bid) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pc, 5, &g, on_event, &log_c, &c) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pd, 2, &gb, on_event, &log_d, &d) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pa, 4, &gb, on_event, &log_e, &e) == VOLT_OK);
+    ca.target = bid;
+    CHECK(volt_batch_cancel(b, d) == VOLT_OK); /* D: cancelled while queued */
+    CHECK(volt_batch_cancel(b, d) == VOLT_OK); /* idempotent */
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_thread, &ca);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    pthread_join(t, NULL);
+    CHECK(ca.cancel_status == VOLT_OK);
+    /* B stopped at its second token: the cancel was seen right after that token's event. */
+    CHECK(ca.log.n_tokens == 2 && ca.log.done == 1 && ca.log.done_last == 1 && ca.log.reason == VOLT_FINISH_CANCELLED);
+    volt_batch_result r;
+    int32_t out[512];
+    size_t n = 0;
+    CHECK(batch_result(b, bid, &r, out, &n) == VOLT_OK);
+    CHECK(r.status == VOLT_CANCELLED && r.finish_reason == VOLT_FINISH_CANCELLED && n == 2);
+    CHECK(strstr(r.message, "volt_batch_cancel") != NULL);
+    CHECK(same_ids(out, (int)n, ca.log.ids, 2));
+    /* A and C finished as they do alone. */
+    CHECK(same_ids(log_a.ids, log_a.n_tokens, alone_a.ids, alone_a.n_tokens) && log_a.reason == VOLT_FINISH_LENGTH);
+    CHECK(same_ids(log_c.ids, log_c.n_tokens, alone_c.ids, alone_c.n_tokens) && log_c.done == 1);
+    CHECK(batch_result(b, c, &r, out, &n) == VOLT_OK && r.status == VOLT_OK);
+    /* D: no TOKEN event; it ended when its first token was chosen. */
+    CHECK(log_d.n_tokens == 0 && log_d.done == 1 && log_d.reason == VOLT_FINISH_CANCELLED);
+    CHECK(batch_result(b, d, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 1);
+    /* E: its callback's nonzero return ended it; its ids are A's first three (same prompt, greedy). */
+    CHECK(log_e.n_tokens == 3 && log_e.reason == VOLT_FINISH_CANCELLED);
+    CHECK(batch_result(b, e, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 3);
+    CHECK(strstr(r.message, "callback") != NULL && same_ids(out, 3, alone_a.ids, 3));
+    pthread_mutex_destroy(&ca.mu);
+    pthread_cond_destroy(&ca.cv);
+    volt_batch_destroy(b);
+}
+
+/* A thread cancels requests (known, not yet submitted, finished) while the main thread submits and steps: every
+ * request ends with exactly one last event, and each is either what it gives alone or a cancelled prefix of it. */
+enum { kRaceRequests = 12 };
+typedef struct {
+    volt_batch* batch;
+    atomic_int stop;
+    int not_found;
+} race_arg;
+
+static void* cancel_some(void* p) {
+    race_arg* a = p;
+    unsigned seed = 12345;
+    while (!atomic_load(&a->stop)) {
+        seed = seed * 1103515245u + 12345u;
+        const int64_t id = (int64_t)((seed >> 16) % (2 * kRaceRequests));
+        if (id % 3 == 0 && volt_batch_cancel(a->batch, id) == VOLT_NOT_FOUND) a->not_found++;
+    }
+    return NULL;
+}
+
+static void test_batch_cancel_race(volt_model* m) {
+    g_test = "batch_cancel_race";
+    volt_batch_params bp;
+    volt_batch_params_init(&bp);
+    bp.max_batch = 4;
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    if (!b) return;
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.max_new_tokens = 20;
+    g.seed = 77;
+    int32_t prompts[kRaceRequests][3];
+    stream_log alone[kRaceRequests], got[kRaceRequests];
+    int64_t ids[kRaceRequests];
+    memset(got, 0, sizeof got);
+    for (int k = 0; k < kRaceRequests; ++k) {
+        prompts[k][0] = k + 1, prompts[k][1] = 3 * k + 2, prompts[k][2] = 200 + k;
+        CHECK(generate_alone(m, prompts[k], 3, &g, 0, &alone[k]));
+    }
+    race_arg ra;
+    ra.batch = b;
+    atomic_init(&ra.stop, 0);
+    ra.not_found = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_some, &ra);
+    int64_t left = 1;
+    for (int k = 0; k < kRaceRequests; ++k) {
+        CHECK(volt_batch_submit(b, prompts[k], 3, &g, on_event, &got[k], &ids[k]) == VOLT_OK);
+        CHECK(volt_batch_step(b, &left) == VOLT_OK);
+    }
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    atomic_store(&ra.stop, 1);
+    pthread_join(t, NULL);
+    for (int k = 0; k < kRaceRequests; ++k) {
+        CHECK(got[k].done == 1 && got[k].done_last == 1 && got[k].errors == 0);
+        volt_batch_result r;
+        int32_t out[512];
+        size_t n = 0;
+        CHECK(batch_result(b, ids[k], &r, out, &n) == VOLT_OK);
+        if (r.status == VOLT_OK) {
+            CHECK(same_ids(out, (int)n, alone[k].ids, alone[k].n_tokens));
+        } else {
+            CHECK(r.status == VOLT_CANCELLED && ids[k] % 3 == 0);
+            CHECK(n <= (size_t)alone[k].n_tokens && memcmp(out, alone[k].ids, n * sizeof(int32_t)) == 0);
+        }
+        CHECK(same_ids(got[k].ids, got[k].n_tokens, out, got[k].n_tokens)); /* the events: a prefix of the ids */
+    }
+    volt_batch_destroy(b);
+}
+
+/* Structs of an older, smaller size: params read up to struct_size (the rest default), results written up to it. */
+static void test_batch_old_structs(volt_model* m) {
+    g_test = "batch_old_structs";
+    struct { uint32_t struct_size; int32_t max_batch; } small_params = {sizeof small_params, 2};
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, (const volt_batch_params*)&small_params, &b) == VOLT_OK);
+    if (!b) return;
+    /* The v0.1 prefix of volt_generate_params up to temperature: greedy, max_new_tokens 5, no stop ids. */
+    struct { uint32_t struct_size; int64_t max_new_tokens; float temperature; } old_g = {0, 5, 0.0f};
+    old_g.struct_size = (uint32_t)(offsetof(volt_generate_params, temperature) + sizeof(float));
+    const int32_t prompt[3] = {9, 10, 11};
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.max_new_tokens = 5;
+    g.temperature = 0.0f;
+    stream_log alone;
+    CHECK(generate_alone(m, prompt, 3, &g, 0, &alone));
+    int64_t id = -1;
+    CHECK(volt_batch_submit(b, prompt, 3, (const volt_generate_params*)&old_g, NULL, NULL, &id) == VOLT_OK);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    struct {
+        uint32_t struct_size;
+        volt_status status;
+        const char* message;
+        int32_t sentinel;
+    } small = {offsetof(volt_batch_result, finish_reason), -7, NULL, 0x5eed};
+    int32_t out[8];
+    size_t n = 0;
+    CHECK(volt_batch_get_result(b, id, (volt_batch_result*)&small, out, 8, &n) == VOLT_OK);
+    CHECK(small.status == VOLT_OK && small.message != NULL && small.sentinel == 0x5eed);
+    CHECK(small.struct_size == offsetof(volt_batch_result, finish_reason));
+    CHECK(same_ids(out, (int)n, alone.ids, alone.n_tokens));
+    volt_batch_destroy(b);
+}
+
+/* A VL model's batch: text ids run (as a session gives them); the image token is refused, naming it. */
+static void test_batch_vl(void) {
+    g_test = "batch_vl";
+    volt_model* m = load_model_from(g_vl_dir);
+    CHECK(m != NULL);
+    if (!m) return;
+    int32_t image_id = -1;
+    size_t n = 0;
+    CHECK(volt_tokenize(m, "<image>", 7, 0, &image_id, 1, &n) == VOLT_OK && n == 1);
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK);
+    const int32_t with_image[3] = {5, image_id, 6}, text[3] = {5, 7, 6};
+    int64_t id = -1;
+    CHECK(volt_batch_submit(b, with_image, 3, NULL, NULL, NULL, &id) == VOLT_INVALID_ARGUMENT);
+    CHECK(strstr(volt_last_error_message(), "prompt_ids[1]") && strstr(volt_last_error_message(), "image token"));
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.max_new_tokens = 3;
+    g.temperature = 0.0f;
+    stream_log alone, got;
+    memset(&got, 0, sizeof got);
+    CHECK(generate_alone(m, text, 3, &g, 0, &alone));
+    CHECK(volt_batch_submit(b, text, 3, &g, on_event, &got, &id) == VOLT_OK);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    CHECK(got.done == 1 && same_ids(got.ids, got.n_tokens, alone.ids, alone.n_tokens));
+    volt_batch_destroy(b);
+    volt_model_destroy(m);
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL_DIR [VL_CHAT_MODEL_DIR IMAGE]\n", argv[0]);
@@ -631,7 +1140,13 @@ int main(int argc, char** argv) {
     test_cancel_and_stop(m);
     test_no_tokenizer(m);
     test_threads(m);
+    test_batch_matches_alone(m);
+    test_batch_bad_arguments(m);
+    test_batch_cancel(m);
+    test_batch_cancel_race(m);
+    test_batch_old_structs(m);
     if (g_vl_dir[0]) test_images(m);
+    if (g_vl_dir[0]) test_batch_vl();
     volt_model_destroy(m);
     test_log_hook();
     printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -2,6 +2,7 @@
 // last call on the thread.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <stdexcept>
 #include <thread>
 
@@ -55,6 +56,28 @@ TEST(AbiGuard, ParamsAreReadUpToTheCallersSize) {
     EXPECT_FALSE(read_params(&bad, &out, init_params, "volt_x", &err));
     EXPECT_EQ(err, VOLT_INVALID_ARGUMENT);
     EXPECT_NE(last_error().find("volt_x: params.struct_size 0"), std::string::npos);
+}
+
+TEST(AbiGuard, OutputsAreWrittenUpToTheCallersSize) {
+    struct OldOut {
+        uint32_t struct_size;
+        int32_t a;
+        int32_t sentinel;  // where a newer library's `b` would go: the caller's own memory
+    } old{offsetof(Params, b), 0, 0x5eed};
+    volt_status err = VOLT_OK;
+    ASSERT_TRUE(write_output(reinterpret_cast<Params*>(&old), Params{sizeof(Params), 7, 8}, "f: out", "f_init", &err));
+    EXPECT_EQ(old.a, 7);
+    EXPECT_EQ(old.sentinel, 0x5eed);  // not written
+    EXPECT_EQ(old.struct_size, offsetof(Params, b));  // the caller's size stays
+    Params full{sizeof(Params), 0, 0};
+    ASSERT_TRUE(write_output(&full, Params{123, 7, 8}, "f: out", "f_init", &err));
+    EXPECT_EQ(full.b, 8);
+    EXPECT_EQ(full.struct_size, sizeof(Params));
+    Params unset{0, 0, 0};
+    EXPECT_FALSE(write_output(&unset, Params{sizeof(Params), 7, 8}, "volt_y: out", "volt_y_init", &err));
+    EXPECT_EQ(err, VOLT_INVALID_ARGUMENT);
+    EXPECT_EQ(unset.a, 0);
+    EXPECT_NE(last_error().find("volt_y: out.struct_size 0 is not a size (use volt_y_init)"), std::string::npos);
 }
 
 }  // namespace

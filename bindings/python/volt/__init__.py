@@ -21,8 +21,8 @@ from typing import Callable, Iterator, Sequence
 
 from . import _abi
 
-__all__ = ["VoltError", "Model", "Session", "Image", "Event", "version", "cuda_device_count", "Status", "FinishReason",
-           "Role"]
+__all__ = ["VoltError", "Model", "Session", "Batch", "BatchResult", "Image", "Event", "version", "cuda_device_count",
+           "Status", "FinishReason", "Role"]
 
 
 class Status:
@@ -120,9 +120,30 @@ def _event_from_c(e: "_abi.Event") -> Event:
     return Event("error", text=text, status=e.status)
 
 
-class Image:
+class _Owned:
+    """Owns a C handle (self._handle), freed by the volt_*_destroy function named by _destroy on close(), at garbage
+    collection, or at the end of a `with` block."""
+    _destroy = ""
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            getattr(_lib(), self._destroy)(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Image(_Owned):
     """Decoded pixels to attach to a conversation (immutable; any thread). From a file path, encoded bytes (a file's
     contents), or an RGB array (numpy uint8 [height, width, 3], or anything exposing that buffer)."""
+    _destroy = "volt_image_destroy"
 
     def __init__(self, source, name: str | None = None):
         handle = ctypes.c_void_p()
@@ -148,22 +169,15 @@ class Image:
         _check(_lib().volt_image_size(self._handle, ctypes.byref(w), ctypes.byref(h)))
         return w.value, h.value
 
-    def close(self) -> None:
-        if getattr(self, "_handle", None):
-            _lib().volt_image_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
 
 def _as_image(image) -> tuple["Image", bool]:
     """An Image for `image` (an Image, a path, bytes or an RGB array) and whether it was made here (to close)."""
     return (image, False) if isinstance(image, Image) else (Image(image), True)
 
 
-class Model:
+class Model(_Owned):
     """A loaded model (immutable, shareable between threads and sessions)."""
+    _destroy = "volt_model_destroy"
 
     def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None,
                  device: str = "cpu", gpu: int | Sequence[int] = 0):
@@ -193,19 +207,6 @@ class Model:
         _check(lib.volt_model_load(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
 
-    def close(self) -> None:
-        if getattr(self, "_handle", None):
-            _lib().volt_model_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def info(self) -> dict:
@@ -257,9 +258,34 @@ class Model:
     def session(self, max_context: int = 0, max_tokens_per_image: int = 0) -> "Session":
         return Session(self, max_context, max_tokens_per_image)
 
+    def batch(self, **params) -> "Batch":
+        """A Batch on this model (params: max_batch, prefill_chunk, memory_budget_bytes, max_context)."""
+        return Batch(self, **params)
 
-class Session:
+
+def _generate_params(options: dict) -> tuple["_abi.GenerateParams", object]:
+    """volt_generate_params from keyword options, and the stop-id array it points to (keep it alive for the call)."""
+    params = _abi.GenerateParams()
+    _lib().volt_generate_params_init(ctypes.byref(params))
+    options = dict(options)
+    stop_ids = options.pop("stop_ids", ())
+    for key, value in options.items():
+        if key not in dict(_abi.GenerateParams._fields_) or key in ("struct_size", "stop_ids", "num_stop_ids"):
+            raise TypeError(f"unknown generation option {key!r}")
+        setattr(params, key, value)
+    stops = (ctypes.c_int32 * max(len(stop_ids), 1))(*stop_ids)
+    params.stop_ids = stops
+    params.num_stop_ids = len(stop_ids)
+    return params, stops
+
+
+def _id_array(ids: Sequence[int]):
+    return (ctypes.c_int32 * max(len(ids), 1))(*ids)
+
+
+class Session(_Owned):
     """One conversation: its cache and tokens. Use from one thread at a time; cancel() from any thread."""
+    _destroy = "volt_session_destroy"
 
     def __init__(self, model: Model, max_context: int = 0, max_tokens_per_image: int = 0, _handle=None):
         if _handle is None:
@@ -279,14 +305,6 @@ class Session:
         _check(_lib().volt_session_fork(self._handle, ctypes.byref(handle)))
         return Session(self._model, _handle=handle)
 
-    def close(self) -> None:
-        if getattr(self, "_handle", None):
-            _lib().volt_session_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
     @property
     def num_tokens(self) -> int:
         return _lib().volt_session_num_tokens(self._handle)
@@ -303,7 +321,7 @@ class Session:
         event (return False to stop). Returns all events. Raises VoltError; a cancelled generation raises with
         status CANCELLED after the DONE event was delivered. Options: max_new_tokens, temperature, top_k, top_p,
         min_p, repetition_penalty, seed, stop_ids."""
-        ids = (ctypes.c_int32 * max(len(prompt_ids), 1))(*prompt_ids)
+        ids = _id_array(prompt_ids)
         return self._run(lambda params, cb: _lib().volt_session_generate(self._handle, ids, len(prompt_ids), params,
                                                                          cb, None), on_event, options)
 
@@ -351,16 +369,7 @@ class Session:
         return self._run(lambda params, cb: _lib().volt_session_reply(self._handle, params, cb, None), on_event, options)
 
     def _run(self, call, on_event, options) -> list[Event]:
-        params = _abi.GenerateParams()
-        _lib().volt_generate_params_init(ctypes.byref(params))
-        stop_ids = options.pop("stop_ids", ())
-        for key, value in options.items():
-            if key not in dict(_abi.GenerateParams._fields_) or key in ("struct_size", "stop_ids", "num_stop_ids"):
-                raise TypeError(f"unknown generation option {key!r}")
-            setattr(params, key, value)
-        stops = (ctypes.c_int32 * max(len(stop_ids), 1))(*stop_ids)
-        params.stop_ids = stops
-        params.num_stop_ids = len(stop_ids)
+        params, _stops = _generate_params(options)
         events: list[Event] = []
         failure: list[BaseException] = []
 
@@ -413,3 +422,156 @@ class Session:
             closed.set()
             self.cancel()  # a no-op if the generation already ended
             worker.join()
+
+
+@dataclass
+class BatchResult:
+    """A finished batch request (see volt_batch_result in volt.h)."""
+    ids: list[int]                 # the generated ids (the stop id included)
+    status: int                    # Status.OK, Status.CANCELLED (ids: those chosen until then) or the error
+    message: str                   # "" when OK, else what happened
+    finish_reason: int
+    prompt_tokens: int
+    completion_tokens: int
+    prefill_seconds: float
+    decode_seconds: float
+    tokens_per_second: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+class Batch(_Owned):
+    """Continuous batching: many generation requests on one model, stepped together; each gets exactly what
+    Session.generate gives its prompt alone on a new session. Token ids only (no images).
+
+    Drive it from one thread (submit, step, run, result, finished); callbacks run on that thread inside step()/run()
+    and must not submit or step. cancel() works from any thread: a server's request threads cancel while one thread
+    steps (ctypes releases the GIL during each step)."""
+    _destroy = "volt_batch_destroy"
+
+    def __init__(self, model: Model, max_batch: int = 64, prefill_chunk: int = 8192, memory_budget_bytes: int = 0,
+                 max_context: int = 0):
+        lib = _lib()
+        if not hasattr(lib, "volt_batch_create"):
+            raise VoltError(Status.UNIMPLEMENTED, f"libvolt ABI 0.{lib.volt_abi_minor()} has no batches (needs 0.3)")
+        params = _abi.BatchParams()
+        lib.volt_batch_params_init(ctypes.byref(params))
+        params.max_batch = max_batch
+        params.prefill_chunk = prefill_chunk
+        params.memory_budget_bytes = memory_budget_bytes
+        params.max_context = max_context
+        handle = ctypes.c_void_p()
+        _check(lib.volt_batch_create(model._handle, ctypes.byref(params), ctypes.byref(handle)))
+        self._model = model  # keeps the model alive
+        self._handle = handle
+        self._callbacks: dict[int, Callable[[Event], bool | None]] = {}  # key (user_data) -> on_event
+        self._next_key = 1
+        self._failure: list[BaseException] = []
+        self._trampoline = _abi.EVENT_FN(self._on_event)  # one for every request; lives as long as the batch
+
+    def _on_event(self, user_data, event_ptr) -> int:
+        key = user_data or 0
+        try:
+            ev = _event_from_c(event_ptr.contents)
+            on_event = self._callbacks.get(key)
+            if ev.type != "token":
+                self._callbacks.pop(key, None)  # the request's last event
+            if on_event is not None and on_event(ev) is False:
+                return 1
+            return 0
+        except BaseException as e:  # never unwind through C: stop this request, re-raise after the step
+            self._failure.append(e)
+            return 1
+
+    def _reraise(self) -> None:
+        if self._failure:
+            failure, self._failure = self._failure[0], []
+            raise failure
+
+
+    def submit(self, prompt_ids: Sequence[int], on_event: Callable[[Event], bool | None] | None = None,
+               **options) -> int:
+        """Queues a request; returns its id. Checked now (VoltError: empty prompt, an id outside the vocabulary, bad
+        options, the prompt alone over the context or the request alone over the memory budget). on_event receives
+        its events during step()/run(): tokens, then "done" (also when cancelled) or "error"; returning False ends
+        that request. Options as Session.generate's."""
+        params, _stops = _generate_params(options)
+        ids = _id_array(prompt_ids)
+        key = self._next_key
+        self._next_key += 1
+        request = ctypes.c_int64(-1)
+        if on_event is not None:
+            self._callbacks[key] = on_event
+        try:
+            _check(_lib().volt_batch_submit(self._handle, ids, len(prompt_ids), ctypes.byref(params),
+                                            self._trampoline if on_event is not None else _abi.EVENT_FN(),
+                                            ctypes.c_void_p(key), ctypes.byref(request)))
+        except VoltError:
+            self._callbacks.pop(key, None)
+            raise
+        return request.value
+
+    def step(self) -> int:
+        """One step (admit, one prefill piece, one batched decode step); returns the requests not finished yet. An
+        exception raised by a callback ended its request and is raised here."""
+        left = ctypes.c_int64()
+        status = _lib().volt_batch_step(self._handle, ctypes.byref(left))
+        self._reraise()
+        _check(status)
+        return left.value
+
+    def run(self) -> None:
+        """step() until every request has finished."""
+        while self.step() > 0:
+            pass
+
+    def cancel(self, request: int) -> None:
+        """Any thread: ends the request at its next token (a queued one when its first token is chosen)."""
+        _check(_lib().volt_batch_cancel(self._handle, request))
+
+    def finished(self, request: int) -> bool:
+        return _lib().volt_batch_finished(self._handle, request) == 1
+
+    @property
+    def running(self) -> int:
+        return _lib().volt_batch_num_running(self._handle)
+
+    @property
+    def queued(self) -> int:
+        return _lib().volt_batch_num_queued(self._handle)
+
+    def result(self, request: int) -> BatchResult:
+        """A finished request's outcome (its own failure is in .status/.message, not raised); VoltError for an
+        unknown or unfinished request."""
+        lib = _lib()
+        r = _abi.BatchResult()
+        lib.volt_batch_result_init(ctypes.byref(r))
+        n = ctypes.c_size_t()
+        _check(lib.volt_batch_get_result(self._handle, request, ctypes.byref(r), None, 0, ctypes.byref(n)))
+        ids = (ctypes.c_int32 * max(n.value, 1))()
+        _check(lib.volt_batch_get_result(self._handle, request, ctypes.byref(r), ids, n.value, ctypes.byref(n)))
+        return BatchResult(ids=list(ids[: n.value]), status=r.status,
+                           message=(r.message or b"").decode("utf-8", "replace"), finish_reason=r.finish_reason,
+                           prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
+                           prefill_seconds=r.prefill_seconds, decode_seconds=r.decode_seconds,
+                           tokens_per_second=r.tokens_per_second)
+
+    def generate(self, prompts: Sequence[Sequence[int]], **options) -> list[list[int]]:
+        """Submits every prompt with the same options, runs them, and returns each one's new ids. VoltError names the
+        first prompt that was refused or failed."""
+        requests = []
+        for i, prompt in enumerate(prompts):
+            try:
+                requests.append(self.submit(prompt, **options))
+            except VoltError as e:
+                raise VoltError(e.status, f"prompt {i}: {e.message}") from None
+        self.run()
+        out = []
+        for i, request in enumerate(requests):
+            r = self.result(request)
+            if not r.ok:
+                raise VoltError(r.status, f"prompt {i}: {r.message}")
+            out.append(r.ids)
+        return out

@@ -46,10 +46,23 @@ class Event(ctypes.Structure):
 EVENT_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Event))
 
 
+class BatchParams(ctypes.Structure):  # ABI 0.3
+    _fields_ = [("struct_size", ctypes.c_uint32), ("max_batch", ctypes.c_int32), ("prefill_chunk", ctypes.c_int64),
+                ("memory_budget_bytes", ctypes.c_int64), ("max_context", ctypes.c_int64)]
+
+
+class BatchResult(ctypes.Structure):  # ABI 0.3
+    _fields_ = [("struct_size", ctypes.c_uint32), ("status", ctypes.c_int32), ("message", ctypes.c_char_p),
+                ("finish_reason", ctypes.c_int32), ("prompt_tokens", ctypes.c_int64),
+                ("completion_tokens", ctypes.c_int64), ("prefill_seconds", ctypes.c_double),
+                ("decode_seconds", ctypes.c_double), ("tokens_per_second", ctypes.c_double)]
+
+
 def declare(lib: ctypes.CDLL) -> None:
     """Sets argtypes/restype of every function the bindings call (mismatches would corrupt the stack silently)."""
     c_size_p = ctypes.POINTER(ctypes.c_size_t)
     i32p = ctypes.POINTER(ctypes.c_int32)
+    i64p = ctypes.POINTER(ctypes.c_int64)
     sigs = {
         "volt_version": (ctypes.c_char_p, []),
         "volt_abi_major": (ctypes.c_uint32, []),
@@ -97,8 +110,25 @@ def declare(lib: ctypes.CDLL) -> None:
         "volt_model_image_tokens": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64)]),
         "volt_model_logits": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t,
                                                ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, c_size_p]),
+        "volt_batch_params_init": (None, [ctypes.POINTER(BatchParams)]),
+        "volt_batch_create": (ctypes.c_int32, [ctypes.c_void_p, ctypes.POINTER(BatchParams),
+                                               ctypes.POINTER(ctypes.c_void_p)]),
+        "volt_batch_destroy": (None, [ctypes.c_void_p]),
+        "volt_batch_submit": (ctypes.c_int32, [ctypes.c_void_p, i32p, ctypes.c_size_t, ctypes.POINTER(GenerateParams),
+                                               EVENT_FN, ctypes.c_void_p, i64p]),
+        "volt_batch_step": (ctypes.c_int32, [ctypes.c_void_p, i64p]),
+        "volt_batch_run": (ctypes.c_int32, [ctypes.c_void_p]),
+        "volt_batch_cancel": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64]),
+        "volt_batch_finished": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64]),
+        "volt_batch_num_running": (ctypes.c_int64, [ctypes.c_void_p]),
+        "volt_batch_num_queued": (ctypes.c_int64, [ctypes.c_void_p]),
+        "volt_batch_result_init": (None, [ctypes.POINTER(BatchResult)]),
+        "volt_batch_get_result": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(BatchResult), i32p,
+                                                   ctypes.c_size_t, c_size_p]),
     }
     for name, (restype, argtypes) in sigs.items():
+        if name.startswith("volt_batch_") and not hasattr(lib, name):
+            continue  # a library older than ABI 0.3: volt.Batch says so when used
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
