@@ -141,7 +141,7 @@ Expected<int64_t> BatchGenerator::step() {
         }
     if (!batch.empty()) {
         const auto t0 = clock_type::now();
-        Expected<std::vector<int32_t>> next = Session::append_each_sample(sessions, ids, picks);
+        Expected<std::vector<int32_t>> next = Session::append_each_sample(sessions, ids, picks, /*keep_logits=*/false);
         const double seconds = seconds_since(t0);
         for (size_t b = 0; b < batch.size(); ++b) {
             Request& r = *batch[b];

@@ -59,10 +59,11 @@ Status check_token_picks(std::span<const TokenPick> picks, size_t batch) {
 
 Expected<std::vector<int32_t>> CausalLM::decode_sample(std::span<const int32_t> ids,
                                                        std::span<SequenceCache* const> caches,
-                                                       std::span<const TokenPick> picks,
+                                                       std::span<const TokenPick> picks, Tensor* rows,
                                                        const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
     VOLT_ASSIGN_OR_RETURN(const Tensor logits, decode(ids, caches, cancelled));
+    if (rows) *rows = logits;
     const int64_t V = logits.dim(1);
     std::vector<int32_t> out(ids.size());
     for (size_t b = 0; b < ids.size(); ++b) {

@@ -123,9 +123,12 @@ public:
     // samples on the GPU, so the B x vocab logits never cross PCIe (51 MB per step at batch 64). Same cache and
     // error rules as decode(); a picks count other than B or invalid sampling options are refused before any work,
     // and a row whose logits hold a NaN fails the step (the caches have advanced: the caller resets them).
+    // With `logits` the rows come back too (f32 [B, vocab] on the host, as decode() returns them): a session that
+    // must keep its last row (generate(): a later prompt equal to its tokens reuses it) pays for the copy, a batch
+    // does not.
     virtual Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids,
                                                          std::span<SequenceCache* const> caches,
-                                                         std::span<const TokenPick> picks,
+                                                         std::span<const TokenPick> picks, Tensor* logits = nullptr,
                                                          const CancelCheck& cancelled = {}) const;
 };
 

@@ -80,12 +80,16 @@ Expected<GenerationResult> continue_generation(Session& session, Tensor logits, 
     const auto t1 = clock::now();
     std::mt19937_64 rng(options.seed);
     const int64_t V = logits.dim(1);
-    while (true) {
-        VOLT_ASSIGN_OR_RETURN(const bool goes_on,
-                              next_token(session, logits.data_as<float>(), V, options, rng, on_token, result));
-        if (!goes_on) break;
-        const int32_t one[1] = {result.ids.back()};
-        VOLT_ASSIGN_OR_RETURN(logits, session.append(one, LogitsMode::kLast));
+    // The first id from the given row, every later one picked where the step's logits are (decode_sample: on the
+    // GPU for the CUDA backbone, so the host does not sort a vocabulary per token), with the same draws. The session
+    // keeps each step's row: a later prompt equal to its tokens reuses it.
+    VOLT_ASSIGN_OR_RETURN(bool goes_on, next_token(session, logits.data_as<float>(), V, options, rng, on_token, result));
+    Session* const one[1] = {&session};
+    while (goes_on) {
+        const int32_t id[1] = {result.ids.back()};
+        const TokenPick pick[1] = {{.sampling = options.sampling, .uniform = draw_uniform(rng)}};
+        VOLT_ASSIGN_OR_RETURN(const std::vector<int32_t> next, Session::append_each_sample(one, id, pick, /*keep_logits=*/true));
+        goes_on = take_token(session, next[0], options, on_token, result);
     }
     result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     return result;

@@ -63,7 +63,8 @@ bool take_token(const Session& session, int32_t id, const GenerationOptions& opt
 
 // The sampling/decode loop alone, for callers that ran the prompt themselves (e.g. from embeddings with image
 // features spliced in): `logits` f32 [1, vocab] of the session's last position. Fills ids, reason and
-// decode_seconds of the result; the prompt fields are the caller's.
+// decode_seconds of the result; the prompt fields are the caller's. Each decode step picks its id with
+// Session::append_each_sample (on the GPU for the CUDA backbone).
 Expected<GenerationResult> continue_generation(Session& session, Tensor logits, const GenerationOptions& options,
                                                const TokenCallback& on_token = {});
 

@@ -88,7 +88,7 @@ Expected<Tensor> Session::append_each(std::span<Session* const> sessions, std::s
 
 Expected<std::vector<int32_t>> Session::append_each_sample(std::span<Session* const> sessions,
                                                             std::span<const int32_t> ids,
-                                                            std::span<const TokenPick> picks,
+                                                            std::span<const TokenPick> picks, bool keep_logits,
                                                             const CancelCheck& cancelled) {
     VOLT_ASSIGN_OR_RETURN(const std::vector<SequenceCache*> caches, batch_caches(sessions, ids));
     VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
@@ -99,17 +99,21 @@ Expected<std::vector<int32_t>> Session::append_each_sample(std::span<Session* co
         sessions[b]->tokens_.push_back(ids[b]);
         with_history[b].history = sessions[b]->tokens_;
     }
-    Expected<std::vector<int32_t>> next = sessions[0]->model_->decode_sample(ids, caches, with_history, cancelled);
+    Tensor rows;
+    Expected<std::vector<int32_t>> next =
+        sessions[0]->model_->decode_sample(ids, caches, with_history, keep_logits ? &rows : nullptr, cancelled);
+    if (!next) {
+        for (Session* s : sessions) s->tokens_.pop_back();
+        return batch_failed(sessions, next.status());
+    }
     for (size_t b = 0; b < sessions.size(); ++b) {
         Session* s = sessions[b];
-        if (!next) {
-            s->tokens_.pop_back();
-            continue;
-        }
         s->reused_ = 0;
-        s->last_logits_ = Tensor();  // the logits stayed where they were sampled
+        s->last_logits_ = Tensor();  // without keep_logits they stayed where they were sampled
+        if (keep_logits) {
+            VOLT_ASSIGN_OR_RETURN(s->last_logits_, rows.slice(0, int64_t(b), int64_t(b) + 1));
+        }
     }
-    if (!next) return batch_failed(sessions, next.status());
     return next;
 }
 

@@ -45,12 +45,13 @@ public:
                                         const CancelCheck& cancelled = {});
     // append_each, then each session's next token picked where the logits are (CausalLM::decode_sample: on the GPU
     // for the CUDA backbone): picks[b] gives session b's sampling options and draw; its history is session b's
-    // tokens with ids[b] (whatever history the pick holds is replaced). Returns the B picked ids. The logits are not
-    // kept: last_logits() is undefined afterwards (a prefill() of exactly the session's tokens then starts over).
-    // Errors as append_each's, plus INVALID_ARGUMENT for a picks count other than B or bad sampling options.
+    // tokens with ids[b] (whatever history the pick holds is replaced). Returns the B picked ids. With keep_logits
+    // each session's last_logits() holds its row as after append_each (the rows cross to the host); without, it is
+    // undefined (a prefill() of exactly the session's tokens then starts over). Errors as append_each's, plus
+    // INVALID_ARGUMENT for a picks count other than B or bad sampling options.
     static Expected<std::vector<int32_t>> append_each_sample(std::span<Session* const> sessions,
                                                              std::span<const int32_t> ids,
-                                                             std::span<const TokenPick> picks,
+                                                             std::span<const TokenPick> picks, bool keep_logits,
                                                              const CancelCheck& cancelled = {});
     // Runs a whole prompt, reusing the session's tokens when they are a proper prefix of it (then only the rest
     // runs; reused_tokens() says how many were skipped); otherwise starts over. A prompt equal to the session's

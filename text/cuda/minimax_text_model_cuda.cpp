@@ -763,11 +763,11 @@ Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std:
 
 Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<const int32_t> ids,
                                                                    std::span<SequenceCache* const> caches,
-                                                                   std::span<const TokenPick> picks,
+                                                                   std::span<const TokenPick> picks, Tensor* logits,
                                                                    const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
     // The GPU sampler needs a row's every vocabulary column on one GPU; a split vocabulary samples on the host.
-    if (ranks_.size() > 1 || processes_ > 1) return CausalLM::decode_sample(ids, caches, picks, cancelled);
+    if (ranks_.size() > 1 || processes_ > 1) return CausalLM::decode_sample(ids, caches, picks, logits, cancelled);
     VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
     if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
@@ -775,8 +775,15 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
     VOLT_RETURN_IF_ERROR(check_usable());
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
     std::vector<int32_t> picked(ids.size());
+    Tensor rows;
+    if (logits) {
+        VOLT_ASSIGN_OR_RETURN(rows, host_logits(static_cast<int64_t>(ids.size())));
+    }
     StopPoint stop(cancelled, 1);
-    VOLT_RETURN_IF_ERROR(decode_rank(0, ids, caches, {.picks = picks, .picked = picked.data()}, &stop));
+    VOLT_RETURN_IF_ERROR(decode_rank(
+        0, ids, caches, {.host_logits = logits ? rows.data_as<float>() : nullptr, .picks = picks, .picked = picked.data()},
+        &stop));
+    if (logits) *logits = std::move(rows);
     for (SequenceCache* c : caches) c->advance(1);
     for (size_t b = 0; b < picked.size(); ++b)
         if (picked[b] < 0) return internal_error("sample: the logits of sequence ", b, " contain NaN");
@@ -856,10 +863,10 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     VOLT_ASSIGN_OR_RETURN(Tensor logits_dev, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
     VOLT_RETURN_IF_ERROR(run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev.data_as<float>(),
                                    /*all_rows=*/true, stop, 0, &batch));
-    if (!sample) {
+    if (output.host_logits) {
         VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), output.host_logits));
-        return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
     }
+    if (!sample) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
     // One sampler launch per run of consecutive rows with the same options (one for a uniform batch), in pieces
     // that keep rows x vocab below 2^31.
     auto* picked_dev = reinterpret_cast<int32_t*>(dev + picked_offset);

@@ -109,10 +109,11 @@ public:
     Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                             const CancelCheck& cancelled = {}) const override;
     // The same step with each row's token picked on the GPU (cuda::SampleParams: cpu::sample's rules exactly): only
-    // the B ids (and the penalised rows' histories, the draws) cross PCIe. Several GPUs sample on the host
-    // (CausalLM's default), since each holds a slice of the vocabulary.
+    // the B ids (and the penalised rows' histories, the draws) cross PCIe, plus the rows when `logits` asks. B == 1
+    // runs the batched path too. Several GPUs sample on the host (CausalLM's default), since each holds a slice of
+    // the vocabulary.
     Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                                                 std::span<const TokenPick> picks,
+                                                 std::span<const TokenPick> picks, Tensor* logits = nullptr,
                                                  const CancelCheck& cancelled = {}) const override;
 
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
@@ -143,8 +144,9 @@ private:
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
                      std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
                      bool all_rows, StopPoint* stop, int64_t first_step, const DecodeBatch* batch = nullptr) const;
-    // What a batched decode step returns: the logits rows [B, V] into host_logits (decode), or one id per row
-    // picked on the GPU with picks[b] into picked[b] (decode_sample, one GPU; -1 for a row holding a NaN).
+    // What a batched decode step returns: the logits rows [B, V] into host_logits (decode; decode_sample when it asks
+    // for them), and/or one id per row picked on the GPU with picks[b] into picked[b] (decode_sample, one GPU; -1 for
+    // a row holding a NaN).
     struct DecodeOutput {
         float* host_logits = nullptr;
         std::span<const TokenPick> picks;

@@ -311,10 +311,15 @@ inline void expect_sampled_decode_matches(const CausalLM& model, int64_t vocab, 
                 picks[i] = {.sampling = options[(i + size_t(step)) % options.size()], .history = history[i],
                             .uniform = double(rng() >> 11) * 0x1.0p-53};
             }
-            auto got = model.decode_sample(ids, ap, picks);
+            Tensor kept;  // every other step also asks for the rows (generate() keeps the last one)
+            auto got = model.decode_sample(ids, ap, picks, step % 2 ? &kept : nullptr);
             auto rows = model.decode(ids, bp);
             ASSERT_TRUE(got && rows) << (got ? rows.status() : got.status()).to_string();
             ASSERT_EQ(got->size(), B);
+            if (step % 2) {
+                ASSERT_EQ(kept.shape(), rows->shape());
+                EXPECT_EQ(std::memcmp(kept.data(), rows->data(), rows->nbytes()), 0) << "the rows decode() returns";
+            }
             for (size_t i = 0; i < B; ++i) {
                 auto want = cpu::sample({.logits = rows->data_as<float>() + int64_t(i) * vocab, .vocab_size = vocab,
                                          .sampling = picks[i].sampling, .history = history[i].data(),

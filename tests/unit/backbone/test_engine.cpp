@@ -294,7 +294,7 @@ TEST_F(Engine, BatchedSampledStepPicksWhatEachSessionsLogitsGive) {
     const std::vector<int32_t> next = {5, 6, 7, 8};
     std::vector<Session*> ptrs;
     for (auto& s : batch) ptrs.push_back(&s);
-    auto picked = Session::append_each_sample(ptrs, next, picks);
+    auto picked = Session::append_each_sample(ptrs, next, picks, /*keep_logits=*/false);
     ASSERT_TRUE(picked) << picked.status().to_string();
     ASSERT_EQ(picked->size(), 4u);
     for (size_t i = 0; i < 4; ++i) {
@@ -311,7 +311,7 @@ TEST_F(Engine, BatchedSampledStepPicksWhatEachSessionsLogitsGive) {
     }
     // Refusals leave every session as it was.
     auto refused = [&](std::vector<TokenPick> bad, std::vector<int32_t> ids) {
-        auto r = Session::append_each_sample(ptrs, ids, bad);
+        auto r = Session::append_each_sample(ptrs, ids, bad, false);
         EXPECT_FALSE(r);
         EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
         for (size_t i = 0; i < 4; ++i) EXPECT_EQ(batch[i].tokens(), alone[i].tokens());
