@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -153,7 +154,8 @@ struct CudaUploader::Impl {
 
 CudaUploader::CudaUploader(CudaUploadOptions options) : impl_(std::make_unique<Impl>()) {
     options.buffers = std::max(options.buffers, 1);
-    options.pack_threads = std::max(options.pack_threads, 1);
+    const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+    options.pack_threads = std::clamp(options.pack_threads, 1, std::max(hardware, 1));
     options.buffer_bytes = std::max<size_t>(options.buffer_bytes, 64);
     impl_->options = options;
 }

@@ -22,7 +22,8 @@ namespace volt {
 struct CudaUploadOptions {
     size_t buffer_bytes = size_t{32} << 20;  // each pinned buffer (one chunk of a tensor)
     int buffers = 2;                         // chunks in flight (at least 2 for any overlap)
-    int pack_threads = 4;                    // CPU threads packing a chunk, the caller's included
+    int pack_threads = 8;                    // CPU threads packing a chunk, the caller's included (at most the
+                                             // machine's hardware threads)
 };
 
 class CudaUploader {
