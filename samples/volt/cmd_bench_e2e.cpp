@@ -1,6 +1,6 @@
 // volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--fp8-experts]
 //                [--prompt-tokens T]...
-//                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--json F]
+//                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--warmup W] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
 // generated on the GPUs (no files), at any geometry:
 // CONFIG is "minimax-text-01" (the real geometry) or a config.json (file or model directory); --layers N keeps the
@@ -45,6 +45,7 @@ struct E2eOptions {
     std::vector<int64_t> prompt_tokens{8192, 32768};
     std::vector<int64_t> decode_batch;  // batched decode steps (continuous batching) of this many sequences
     int reps = 3, gpus = 1;
+    int warmup = 1;  // untimed runs of each prefill before the timed ones
     bool replicate_experts = false;
     bool fp8_experts = false;
 };
@@ -117,6 +118,7 @@ Status bench_e2e(const E2eOptions& o) {
     if (o.device != "cuda") return unimplemented("volt bench e2e runs on the GPU (--device cuda)");
     if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
         return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
+    if (o.warmup < 0) return invalid_argument("--warmup ", o.warmup, " must be >= 0");
     for (int64_t B : o.decode_batch)
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
@@ -162,11 +164,11 @@ Status bench_e2e(const E2eOptions& o) {
         std::vector<int32_t> ids(static_cast<size_t>(T));
         for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
         double best = 1e30;
-        for (int r = 0; r < o.reps + 1; ++r) {  // the first run warms plans and the allocator
+        for (int r = 0; r < o.warmup + o.reps; ++r) {  // warm-ups build plans and fill the allocator
             VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model->new_cache(T));
             const auto t0 = clock_type::now();
             VOLT_ASSIGN_OR_RETURN(Tensor logits, model->forward(ids, cache, LogitsMode::kLast));
-            if (r > 0) best = std::min(best, seconds_since(t0));
+            if (r >= o.warmup) best = std::min(best, seconds_since(t0));
         }
         // FLOPs: the linear layers, plus softmax attention's causal QK^T and PV (lightning's core is not counted).
         const double attn = double(c.num_softmax_layers()) * 2.0 * 2.0 * double(T) * double(T) / 2.0 *
@@ -337,6 +339,9 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--decode-batch", o->decode_batch,
                     "Also time batched decode steps of this many sequences at the same context (repeatable)");
     cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
+    cmd->add_option("--warmup", o->warmup,
+                    "Untimed runs of each prefill first (default 1; 0 for prompts so long that plan building is "
+                    "noise against their minutes)");
     cmd->add_option("--json", o->json, "Also write the numbers as JSON to this file");
     cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
         ->check(CLI::PositiveNumber);
