@@ -13,8 +13,10 @@
 //     GPU and merged by a second kernel (needs the workspace, else one split per sequence).
 //   kPrefill: FlashAttention-2-style CTAs of 64 queries x one head (mma.sync, online softmax, causal tiles skipped);
 //     with cudnn-frontend at build time (VOLT_HAVE_CUDNN_FRONTEND) and libcudnn loadable at run time, a single
-//     sequence without a cached prefix goes to cuDNN's SDPA instead (AttentionParams::prefill_backend; kAuto reads
-//     VOLT_ATTENTION_PREFILL=own|cudnn once per process, for A/B timing).
+//     sequence goes to cuDNN's SDPA instead: k/v packed like q (no kv_lens), or keys counted by kv_lens whose number
+//     the host knows (kv_len_host; after a cached prefix the causal diagonal is bottom-right aligned) when the piece
+//     is long enough to pay for a graph build (kCudnnMinTokens: cuDNN builds one graph per query/key length pair).
+//     AttentionParams::prefill_backend; kAuto reads VOLT_ATTENTION_PREFILL=own|cudnn once per process (A/B timing).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -30,6 +32,10 @@ enum class AttentionPhase : uint8_t { kPrefill, kDecode };
 // Prefill kernel: kAuto = cuDNN when the batch qualifies and cuDNN is available, else the own kernel; kCudnn fails
 // with UNIMPLEMENTED when it cannot be used.
 enum class AttentionBackend : uint8_t { kAuto, kOwn, kCudnn };
+// Shortest kv_lens piece (the backbone's prefill pieces) that kAuto sends to cuDNN: each new (queries, keys) pair
+// builds a cuDNN graph (tens of ms), which a chat turn of a few hundred tokens would not earn back; long pieces run
+// ~3x faster there than in the own kernel (64 / 8 heads: 645 vs 212 TFLOP/s at 8K).
+constexpr int64_t kCudnnMinTokens = 8192;
 
 struct AttentionParams {
     AttentionPhase phase = AttentionPhase::kPrefill;
@@ -67,6 +73,9 @@ struct AttentionParams {
     // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence.
     int64_t max_seqlen_q = 0;
     int64_t max_seqlen_kv = 0;
+    // Prefill of one sequence (no cu_seqlens / kv_start): its exact key count (cached prefix + T, equal to kv_lens[0])
+    // when the host knows it, so that a long piece (after a cached prefix or not) can go to cuDNN; 0: unknown.
+    int64_t kv_len_host = 0;
 
     // Device scratch of attention_workspace_bytes(p) bytes (decode split-KV partials; prefill needs none — the cuDNN
     // path keeps its workspace with its cached graph). Null or too small: decode runs one split per sequence

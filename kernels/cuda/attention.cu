@@ -547,6 +547,10 @@ Status validate(const AttentionParams& p) {
     } else if (!p.cu_seqlens && p.num_seqs != 1) {
         return invalid_argument("attention (CUDA): prefill of several sequences needs cu_seqlens");
     }
+    if (p.kv_len_host != 0 && (p.phase != AttentionPhase::kPrefill || p.num_seqs != 1 || p.cu_seqlens ||
+                               p.kv_start || p.kv_len_host < p.num_tokens))
+        return invalid_argument("attention (CUDA): kv_len_host (", p.kv_len_host, ") is for the prefill of one "
+                                "sequence (no cu_seqlens or kv_start) and counts at least its ", p.num_tokens, " queries");
     return Status::ok();
 }
 
@@ -602,7 +606,11 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     }
 
     const AttentionBackend backend = resolve_backend(p.prefill_backend);
-    const bool cudnn_shape = p.num_seqs == 1 && !p.kv_lens && !p.kv_start && !p.cu_seqlens;
+    // One sequence, its keys at row 0: packed like q, or counted by kv_lens with the count known on the host (then
+    // only long pieces under kAuto: a graph per length pair).
+    const bool known_keys = !p.kv_lens || p.kv_len_host > 0;
+    const bool cudnn_shape = p.num_seqs == 1 && known_keys && !p.kv_start && !p.cu_seqlens &&
+                             (!p.kv_lens || backend == AttentionBackend::kCudnn || p.num_tokens >= kCudnnMinTokens);
     if (backend != AttentionBackend::kOwn && cudnn_shape && cudnn_sdpa_available()) {
         const Status st = cudnn_sdpa_prefill(p, stream);
         // kAuto falls back to the own kernel when cuDNN rejects this shape (reported once); kCudnn reports it.
@@ -614,7 +622,8 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     if (backend == AttentionBackend::kCudnn)
         return unimplemented("attention (CUDA): VOLT_ATTENTION_PREFILL=cudnn but ",
                              cudnn_shape ? "cuDNN SDPA is not available in this build or machine"
-                                         : "this batch (several sequences or a cached prefix) is not routed to cuDNN");
+                                         : "this batch (several sequences, or a cached prefix of unknown length) is "
+                                           "not routed to cuDNN");
     const int64_t max_q = p.max_seqlen_q > 0 ? p.max_seqlen_q : p.num_tokens;
     const int64_t q_tiles = (max_q + kBq - 1) / kBq;
     if (q_tiles > 65535) return invalid_argument("attention (CUDA): at most ", 65535 * kBq, " queries per sequence");

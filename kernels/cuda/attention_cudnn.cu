@@ -2,11 +2,12 @@
 // loading (NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING): libcudnn is dlopen'ed here at first use, so neither the build
 // nor machines without cuDNN need it. Layout: cuDNN's dims {B, H, T, D} with the caller's strides (the backbone:
 // token-major [T, H, D] with B = 1; the ViT: crops of packed q|k|v rows). Inference mode (no softmax stats),
-// causal (top-left diagonal, equal query and key lengths) or not, GQA through Hkv < Hq.
+// causal (the diagonal bottom-right aligned: after a cached prefix of S - T keys) or not, GQA through Hkv < Hq.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,11 +36,14 @@ struct Entry {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float>;
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float>;
+
+constexpr size_t kMaxTransientGraphs = 16;
 
 struct Device {
     cudnnHandle_t handle = nullptr;
     std::map<Key, Entry> graphs;
+    std::list<Key> transient_lru;  // transient specs' graphs, most recently used first
 };
 
 std::mutex g_mu;
@@ -65,10 +69,27 @@ Status fe_status(fe::error_t e, const char* who, const char* what) {
     return internal_error(who, " (cuDNN): ", what, ": ", e.get_message());
 }
 
+int64_t kv_tokens(const CudnnSdpaSpec& s) { return s.kv_tokens > 0 ? s.kv_tokens : s.tokens; }
+
 Key key_of(const CudnnSdpaSpec& s) {
-    return {s.batch,      s.tokens,     s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b, s.q_stride_h,
-            s.q_stride_t, s.k_stride_b, s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h, s.v_stride_t,
-            s.o_stride_b, s.o_stride_h, s.o_stride_t, s.causal,     s.scale};
+    return {s.batch,      s.tokens,     kv_tokens(s), s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b,
+            s.q_stride_h, s.q_stride_t, s.k_stride_b,   s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h,
+            s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale};
+}
+
+// A transient spec's graph was used: first in the LRU list; beyond kMaxTransientGraphs the least recent one goes.
+Status touch_transient_graph(Device& dev, const Key& key) {
+    dev.transient_lru.remove(key);
+    dev.transient_lru.push_front(key);
+    while (dev.transient_lru.size() > kMaxTransientGraphs) {
+        auto it = dev.graphs.find(dev.transient_lru.back());
+        dev.transient_lru.pop_back();
+        if (it == dev.graphs.end()) continue;
+        // cudaFree waits for the work queued before it, so a pending execute of this graph is done with it.
+        if (it->second.workspace) VOLT_CUDA_RETURN_IF_ERROR(cudaFree(it->second.workspace));
+        dev.graphs.erase(it);
+    }
+    return Status::ok();
 }
 
 Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who) {
@@ -79,21 +100,21 @@ Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who)
     g->set_io_data_type(fe::DataType_t::BFLOAT16)
         .set_intermediate_data_type(fe::DataType_t::FLOAT)
         .set_compute_data_type(fe::DataType_t::FLOAT);
-    auto tensor = [&](const char* name, int64_t uid, int64_t H, int64_t sb, int64_t sh, int64_t st) {
+    auto tensor = [&](const char* name, int64_t uid, int64_t H, int64_t T, int64_t sb, int64_t sh, int64_t st) {
         return g->tensor(fe::graph::Tensor_attributes()
                              .set_name(name)
                              .set_uid(uid)
-                             .set_dim({s.batch, H, s.tokens, s.head_dim})
+                             .set_dim({s.batch, H, T, s.head_dim})
                              .set_stride({sb, sh, st, 1}));
     };
-    auto Q = tensor("Q", kQ, s.heads, s.q_stride_b, s.q_stride_h, s.q_stride_t);
-    auto K = tensor("K", kK, s.kv_heads, s.k_stride_b, s.k_stride_h, s.k_stride_t);
-    auto V = tensor("V", kV, s.kv_heads, s.v_stride_b, s.v_stride_h, s.v_stride_t);
-    auto opts = fe::graph::SDPA_attributes()
-                    .set_name("volt_sdpa")
-                    .set_generate_stats(false)
-                    .set_causal_mask(s.causal)
-                    .set_attn_scale(s.scale);
+    const int64_t S = kv_tokens(s);
+    auto Q = tensor("Q", kQ, s.heads, s.tokens, s.q_stride_b, s.q_stride_h, s.q_stride_t);
+    auto K = tensor("K", kK, s.kv_heads, S, s.k_stride_b, s.k_stride_h, s.k_stride_t);
+    auto V = tensor("V", kV, s.kv_heads, S, s.v_stride_b, s.v_stride_h, s.v_stride_t);
+    auto opts = fe::graph::SDPA_attributes().set_name("volt_sdpa").set_generate_stats(false).set_attn_scale(s.scale);
+    // Equal lengths: both alignments are the same diagonal (kept top-left, the form the ViT's graphs were built with).
+    if (s.causal && S == s.tokens) opts.set_causal_mask(true);
+    else if (s.causal) opts.set_causal_mask_bottom_right(true);
     auto [O, stats] = g->sdpa(Q, K, V, opts);
     (void)stats;
     O->set_output(true)
@@ -126,6 +147,8 @@ Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const
         if (fe::detail::set_stream(dev.handle, stream) != CUDNN_STATUS_SUCCESS)
             return internal_error(who, " (cuDNN): cudnnSetStream failed");
         VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, spec, who));
+        // `e` stays valid: the entry just used is the most recent one, never the one dropped.
+        if (spec.transient) VOLT_RETURN_IF_ERROR(touch_transient_graph(dev, key_of(spec)));
         std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
                                                    {kK, const_cast<void*>(k)},
                                                    {kV, const_cast<void*>(v)},
@@ -137,14 +160,14 @@ Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const
 }
 
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream) {
-    const int64_t T = p.num_tokens;
+    const int64_t T = p.num_tokens, S = p.kv_lens ? p.kv_len_host : T;
     const CudnnSdpaSpec spec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
-                             .head_dim = p.head_dim,
+                             .head_dim = p.head_dim, .kv_tokens = S,
                              .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
-                             .k_stride_b = T * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
-                             .v_stride_b = T * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
+                             .k_stride_b = S * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
+                             .v_stride_b = S * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
                              .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
-                             .causal = true, .scale = p.scale};
+                             .causal = true, .scale = p.scale, .transient = p.kv_lens != nullptr};
     return cudnn_sdpa(spec, p.q, p.k, p.v, p.o, stream, "attention");
 }
 

@@ -13,16 +13,22 @@
 
 namespace volt::cuda {
 
-// One SDPA call: B sequences of T tokens, Hq query heads over Hkv key/value heads of size D, bf16 in and out, fp32
-// softmax; each tensor's element (b, h, t, d) at ptr[b * stride_b + h * stride_h + t * stride_t + d].
+// One SDPA call: B sequences of T queries over S keys (S >= T: the first S - T keys are a cached prefix), Hq query heads
+// over Hkv key/value heads of size D, bf16 in and out, fp32 softmax; each tensor's element (b, h, t, d) at
+// ptr[b * stride_b + h * stride_h + t * stride_t + d].
 struct CudnnSdpaSpec {
     int64_t batch = 1, tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
+    int64_t kv_tokens = 0;  // S (0: T)
     int64_t q_stride_b = 0, q_stride_h = 0, q_stride_t = 0;
     int64_t k_stride_b = 0, k_stride_h = 0, k_stride_t = 0;
     int64_t v_stride_b = 0, v_stride_h = 0, v_stride_t = 0;
     int64_t o_stride_b = 0, o_stride_h = 0, o_stride_t = 0;
-    bool causal = false;  // top-left diagonal (equal query and key lengths)
+    bool causal = false;  // query t attends to keys [0, S - T + t] (the diagonal bottom-right aligned)
     float scale = 1.0f;
+    // A shape that comes and goes (the backbone's prefill pieces: a graph per length pair): its graph is kept only
+    // among the 16 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
+    // whose workspace must outlive the capture) stay for the process.
+    bool transient = false;
 };
 
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
@@ -30,10 +36,11 @@ struct CudnnSdpaSpec {
 bool cudnn_sdpa_available();
 // Runs the graph of `spec` on the current device's cuDNN handle, building it (heuristics A) and its workspace the
 // first time that spec is seen on that device; later calls (CUDA graph capture included) only execute. Serialised.
-// `who` names the caller in errors.
+// `who` names the caller in errors. Transient specs' graphs are kept up to 16 per device, least recently used dropped.
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
                   cudaStream_t stream, const char* who);
-// The backbone's prefill: one sequence, no cached prefix (cu_seqlens, kv_lens, kv_start null), causal GQA.
+// The backbone's prefill: one sequence (cu_seqlens, kv_start null), causal GQA, after a cached prefix of
+// p.kv_len_host - T keys when kv_lens is set.
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream);
 #else
 inline bool cudnn_sdpa_available() { return false; }

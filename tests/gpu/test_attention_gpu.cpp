@@ -86,10 +86,10 @@ void compare(const Batch& b, const std::vector<float>& got, const std::vector<fl
         }
 }
 
-enum class Layout { kPacked, kCache };
+enum class Layout { kPacked, kPrefixed, kCache };
 
-// Prefill through cuda::run. kPacked: one sequence, k/v packed like q (the cuDNN-eligible form); kCache: the
-// batch's cache regions through cu_seqlens / kv_lens / kv_start.
+// Prefill through cuda::run. kPacked: one sequence, k/v packed like q; kPrefixed: one sequence after a cached prefix
+// with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens / kv_lens / kv_start.
 void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend) {
     SCOPED_TRACE(testing::Message() << "N=" << b.N() << " T=" << b.T() << " layout=" << static_cast<int>(layout)
                                     << " backend=" << static_cast<int>(backend));
@@ -106,6 +106,10 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
     p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
     p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
     p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
+    if (layout == Layout::kPrefixed) {
+        // One sequence after its cached prefix, keys from row 0, the key count known on the host (cuDNN-eligible).
+        p.kv_lens = dlen.ptr, p.kv_len_host = b.kv_lens[0], p.max_seqlen_kv = b.kv_lens[0];
+    }
     if (layout == Layout::kCache) {
         p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr;
         int64_t mq = 0, mk = 0;
@@ -131,6 +135,37 @@ TEST_F(AttentionGpu, PrefillCudnnAgainstCpu) {
         check_prefill(make_batch({T}, {0}, 16, 2, 200 + T), Layout::kPacked, cuda::AttentionBackend::kCudnn);
     }
     check_prefill(make_batch({300}, {0}, 64, 8, 8), Layout::kPacked, cuda::AttentionBackend::kCudnn);
+}
+
+// A piece after a cached prefix (a long prompt's second chunk, a chat turn): cuDNN with the diagonal bottom-right
+// aligned, against the CPU twin, for prefixes shorter and longer than the piece and pieces of 1 and odd lengths; the
+// own kernel on the same input; and more distinct (queries, keys) pairs than the prefixed-graph cache keeps, so its
+// eviction runs (each pair again afterwards is rebuilt and still right).
+TEST_F(AttentionGpu, PrefillAfterCachedPrefixCudnnAgainstCpu) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    const std::vector<std::pair<int, int>> shapes = {{1, 5}, {127, 1}, {128, 128}, {300, 4000}, {4097, 60}, {64, 9000}};
+    for (const auto& [T, P] : shapes) {
+        check_prefill(make_batch({T}, {P}, 16, 2, 300 + T + P), Layout::kPrefixed, cuda::AttentionBackend::kCudnn);
+        check_prefill(make_batch({T}, {P}, 16, 2, 300 + T + P), Layout::kPrefixed, cuda::AttentionBackend::kOwn);
+    }
+    check_prefill(make_batch({500}, {700}, 64, 8, 9), Layout::kPrefixed, cuda::AttentionBackend::kCudnn);  // MiniMax
+    for (int i = 0; i < 20; ++i)  // more (T, S) pairs than the 16 graphs kept
+        check_prefill(make_batch({40 + i}, {100 + 3 * i}, 16, 2, 900 + i), Layout::kPrefixed,
+                      cuda::AttentionBackend::kCudnn);
+    for (const auto& [T, P] : shapes)
+        check_prefill(make_batch({T}, {P}, 16, 2, 300 + T + P), Layout::kPrefixed, cuda::AttentionBackend::kCudnn);
+    // kv_len_host is refused where it does not apply: several sequences, fewer keys than queries.
+    cuda::AttentionParams p;
+    p.num_tokens = 8, p.num_seqs = 1, p.num_heads = 16, p.num_kv_heads = 2, p.scale = 0.1f, p.kv_len_host = 4;
+    void* fake = reinterpret_cast<void*>(uintptr_t{1} << 20);  // validate only checks alignment
+    p.q = p.k = p.v = p.o = fake;
+    p.q_stride_token = p.o_stride_token = 16 * kD, p.k_stride_token = p.v_stride_token = 2 * kD;
+    p.q_stride_head = p.k_stride_head = p.v_stride_head = p.o_stride_head = kD;
+    const Status fewer = cuda::validate(p);
+    EXPECT_EQ(fewer.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(fewer.message().find("kv_len_host"), std::string::npos) << fewer.to_string();
+    p.kv_len_host = 0;
+    EXPECT_TRUE(cuda::validate(p).is_ok());
 }
 
 TEST_F(AttentionGpu, PrefillRaggedBatchWithCachedPrefix) {

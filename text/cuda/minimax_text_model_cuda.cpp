@@ -1200,6 +1200,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                 ap.kv_lens = kv_len;
                 ap.max_seqlen_q = T;
                 ap.max_seqlen_kv = past + T;
+                // Exact: a long piece (after a cached prefix or not) runs in cuDNN's SDPA.
+                if (ap.phase == cuda::AttentionPhase::kPrefill) ap.kv_len_host = past + T;
             }
             VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));
             ap.workspace = workspace.data();

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/attention_cuda.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/engine/batch_generator.h"
 #include "sdk/engine/chat_session.h"
@@ -165,6 +166,29 @@ TEST_F(TextModelGpu, LongPrefillAndEmbeddingsInput) {
     auto from_embeds = m.gpu->forward_embeddings(*embeds, *c2, LogitsMode::kAll);
     ASSERT_TRUE(from_ids && from_embeds) << (from_ids ? from_embeds.status() : from_ids.status()).to_string();
     EXPECT_EQ(std::memcmp(from_ids->data(), from_embeds->data(), from_ids->nbytes()), 0);  // bf16 rows both ways
+}
+
+// Pieces of >= cuda::kCudnnMinTokens tokens run their softmax attention in cuDNN (a 64K-token piece of a long prompt,
+// first without a cached prefix, then after one: the diagonal bottom-right aligned): two such pieces against the CPU
+// backbone, every row of the second.
+TEST_F(TextModelGpu, LongPiecesAfterACachedPrefixFollowTheCpu) {
+    const TextConfig c = synthetic_config(true, 4);
+    Models m = make_models(c);
+    ASSERT_TRUE(m.cpu && m.gpu);
+    const int64_t piece = cuda::kCudnnMinTokens;
+    const auto ids = random_ids(2 * piece, c.vocab_size, 8);
+    auto cc = m.cpu->new_cache(2 * piece);
+    auto gc = m.gpu->new_cache(2 * piece);
+    ASSERT_TRUE(cc && gc);
+    auto span = std::span<const int32_t>(ids);
+    auto ref1 = m.cpu->forward(span.first(size_t(piece)), *cc, LogitsMode::kLast);
+    auto got1 = m.gpu->forward(span.first(size_t(piece)), *gc, LogitsMode::kLast);
+    ASSERT_TRUE(ref1 && got1) << (got1 ? ref1.status() : got1.status()).to_string();
+    expect_close(*got1, *ref1, "first long piece (cuDNN, no prefix), last row", false);
+    auto ref2 = m.cpu->forward(span.subspan(size_t(piece)), *cc, LogitsMode::kAll);
+    auto got2 = m.gpu->forward(span.subspan(size_t(piece)), *gc, LogitsMode::kAll);
+    ASSERT_TRUE(ref2 && got2) << (got2 ? ref2.status() : got2.status()).to_string();
+    expect_close(*got2, *ref2, "second long piece after a cached prefix (cuDNN, bottom-right diagonal)", false);
 }
 
 TEST_F(TextModelGpu, ModelDirectoryThroughChatModelAndCli) {
