@@ -641,7 +641,7 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
         VOLT_ASSIGN_OR_RETURN(logits, Tensor::empty({rows, V}, DType::kF32));
     }
     // Short inputs (decode steps) run as one piece without asking every GPU for its free memory.
-    const int64_t chunk = n <= kMinChunkTokens ? n : chunk_tokens();
+    const int64_t chunk = n <= kMinChunkTokens ? n : chunk_tokens(cache.length() + n);
     StopPoint stop(cancelled, gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
         return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr,
@@ -970,12 +970,18 @@ Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* id
     return all_reduce(rk, out, n * H, DType::kBF16);
 }
 
-int64_t MiniMaxTextModelCuda::chunk_tokens() const {
+int64_t MiniMaxTextModelCuda::chunk_tokens(int64_t context) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, I = c.intermediate_size, K = c.experts_per_token;
     int64_t tokens = kMaxChunkTokens;
     for (const auto& rk : ranks_) {
         const int64_t W = rk->heads * c.head_dim;
+        if (c.num_softmax_layers() > 0) {
+            // A piece of T tokens attends to at most `context` keys: T * context * 4 * W flops per softmax layer.
+            const double bound = kPieceAttentionFlops / (double(context) * 4.0 * double(W));
+            const int64_t floor = std::min<int64_t>(cuda::kCudnnMinTokens, kMaxChunkTokens);
+            tokens = std::min(tokens, std::max(floor, static_cast<int64_t>(bound) / 1024 * 1024));
+        }
         // bf16 bytes per token: h, xn, a, yn, mo; qkv (3W), attention out, gate, gated; the MoE's gathered rows and
         // [w1 | w3] intermediate per routed slot.
         const int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);

@@ -53,11 +53,16 @@ struct CudaTextModelOptions {
 
 class MiniMaxTextModelCuda final : public CausalLM {
 public:
-    // Longest piece of a prompt run through all layers at once; the caches carry over. Long pieces keep the softmax
-    // layers on cuDNN's SDPA (which takes a sequence without a cached prefix) and the GEMMs large; the piece actually
-    // used is the largest that fits the GPU's free memory (chunk_tokens()).
+    // Longest piece of a prompt run through all layers at once; the caches carry over. Long pieces keep the GEMMs
+    // large and the softmax layers on cuDNN's SDPA (pieces of >= cuda::kCudnnMinTokens); the piece actually used is
+    // the largest that fits the GPU's free memory and whose softmax attention stays within kPieceAttentionFlops
+    // (chunk_tokens()).
     static constexpr int64_t kMaxChunkTokens = 65536;
     static constexpr int64_t kMinChunkTokens = 1024;  // pieces are never cut smaller than this
+    // One piece's softmax attention on one GPU (queries x keys x 4 x heads x head_dim) is at most this, down to pieces
+    // of cuda::kCudnnMinTokens: a stop is seen between half-layers only, so a 64K-token piece after a 1M-token prefix
+    // (2.2 PFLOP, ~4 s in one kernel) would hold it for seconds; 4e13 is ~70 ms on an H100.
+    static constexpr double kPieceAttentionFlops = 4e13;
     // Pieces of at most this many tokens (decode steps, small batches) run in activations each GPU keeps across
     // forwards; longer ones allocate theirs per piece (and give them back to the caching allocator).
     static constexpr int64_t kSmallPieceTokens = 64;
@@ -178,9 +183,11 @@ private:
     Status all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const;
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
     Status on_ranks(const std::function<Status(int rank)>& fn) const;
-    // Tokens per piece: kMaxChunkTokens, or fewer when the activations of that many would not fit in 70% of some
-    // GPU's free memory (at least kMinChunkTokens); the same on every GPU, so they make the same collectives.
-    int64_t chunk_tokens() const;
+    // Tokens per piece of a forward that ends at `context` positions: kMaxChunkTokens, or fewer when the
+    // activations of that many would not fit in 70% of some GPU's free memory (at least kMinChunkTokens) or a piece's
+    // softmax attention would exceed kPieceAttentionFlops (at least cuda::kCudnnMinTokens); the same on every GPU, so
+    // they make the same collectives.
+    int64_t chunk_tokens(int64_t context) const;
 
     TextConfig config_;
     std::vector<std::unique_ptr<Rank>> ranks_;
