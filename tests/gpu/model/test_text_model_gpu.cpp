@@ -324,7 +324,9 @@ TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
                         k, (long long)T, a.rel, a.worst_row, 100 * a.rows_within, a.argmax, (long long)a.clear_rows);
             EXPECT_LE(a.rel, 8e-2);
             EXPECT_GE(a.argmax, 0.95);
-            if (k == c.num_experts) EXPECT_LE(a.worst_row, 0.15);
+            if (k == c.num_experts) {
+                EXPECT_LE(a.worst_row, 0.15);
+            }
             // Decode steps after the prompt, both fed the bf16 model's greedy tokens.
             double worst = 0;
             int same = 0;
