@@ -722,7 +722,7 @@ Status MiniMaxTextModelCuda::stage_inputs(const Rank& rk, size_t bytes) const {
 
 Status MiniMaxTextModelCuda::logits_to_host(const Rank& rk, int r, const float* logits_dev, int64_t rows,
                                             float* host) const {
-    if (processes_ > 1) return gather_logits(rk, logits_dev, rows, r == 0 ? host : nullptr);
+    if (processes_ > 1) return gather_logits(rk, logits_dev, rows, r == 0 ? host : nullptr, /*to_host=*/true);
     const int64_t V = config_.vocab_size, Vr = rk.vocab.size;
     return VOLT_CUDA_STATUS(cudaMemcpy2DAsync(host + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev,
                                               static_cast<size_t>(Vr) * 4, static_cast<size_t>(Vr) * 4,
@@ -766,8 +766,6 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
                                                                    std::span<const TokenPick> picks, Tensor* logits,
                                                                    const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
-    // The GPU sampler needs a row's every vocabulary column on one GPU; a split vocabulary samples on the host.
-    if (ranks_.size() > 1 || processes_ > 1) return CausalLM::decode_sample(ids, caches, picks, logits, cancelled);
     VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
     if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
@@ -779,10 +777,13 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
     if (logits) {
         VOLT_ASSIGN_OR_RETURN(rows, host_logits(static_cast<int64_t>(ids.size())));
     }
-    StopPoint stop(cancelled, 1);
-    VOLT_RETURN_IF_ERROR(decode_rank(
-        0, ids, caches, {.host_logits = logits ? rows.data_as<float>() : nullptr, .picks = picks, .picked = picked.data()},
-        &stop));
+    StopPoint stop(cancelled, gpus());
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
+        return decode_rank(r, ids, caches,
+                           {.host_logits = logits ? rows.data_as<float>() : nullptr, .picks = picks,
+                            .picked = picked.data()},
+                           &stop);
+    }));
     if (logits) *logits = std::move(rows);
     for (SequenceCache* c : caches) c->advance(1);
     for (size_t b = 0; b < picked.size(); ++b)
@@ -807,7 +808,8 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     const Rank& rk = *ranks_[r];
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
     const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers);
-    const bool sample = output.picked != nullptr;
+    // This process's first GPU picks the ids (from every column: a split vocabulary is gathered on every GPU first).
+    const bool sample = output.picked != nullptr && r == 0;
     // The penalty's histories, [B, S] with S the longest one a penalised row needs (only rows with a penalty).
     size_t S = 0;
     for (const TokenPick& p : output.picks)
@@ -866,20 +868,32 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     if (output.host_logits) {
         VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), output.host_logits));
     }
+    // The rows to pick from [B, V]: this GPU's own logits, or every GPU's column blocks gathered (every GPU joins).
+    const int64_t V = config_.vocab_size;
+    const float* rows_dev = logits_dev.data_as<float>();
+    Tensor gathered;
+    if (output.picked && Vr != V) {
+        if (sample) {
+            VOLT_ASSIGN_OR_RETURN(gathered, device_buffer(int64_t(B) * V, DType::kF32, rk.device));
+        }
+        VOLT_RETURN_IF_ERROR(gather_logits(rk, rows_dev, int64_t(B), sample ? gathered.data_as<float>() : nullptr,
+                                           /*to_host=*/false));
+        if (sample) rows_dev = gathered.data_as<float>();
+    }
     if (!sample) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
     // One sampler launch per run of consecutive rows with the same options (one for a uniform batch), in pieces
     // that keep rows x vocab below 2^31.
     auto* picked_dev = reinterpret_cast<int32_t*>(dev + picked_offset);
-    const size_t max_rows = static_cast<size_t>((int64_t{0x7fffffff} - 1) / Vr);
+    const size_t max_rows = static_cast<size_t>((int64_t{0x7fffffff} - 1) / V);
     for (size_t b0 = 0; b0 < B;) {
         size_t b1 = b0 + 1;
         while (b1 < B && b1 - b0 < max_rows && same_sampling(output.picks[b1].sampling, output.picks[b0].sampling)) ++b1;
         const bool penalised = output.picks[b0].sampling.repetition_penalty != 1.0f;
         cuda::SampleParams p{
             .num_rows = int64_t(b1 - b0),
-            .vocab_size = Vr,
-            .logits = logits_dev.data_as<float>() + int64_t(b0) * Vr,
-            .logits_stride = Vr,
+            .vocab_size = V,
+            .logits = rows_dev + int64_t(b0) * V,
+            .logits_stride = V,
             .sampling = output.picks[b0].sampling,
             .history = penalised ? reinterpret_cast<const int32_t*>(dev + history_offset) + b0 * S : nullptr,
             .history_stride = int64_t(S),
@@ -927,10 +941,10 @@ Status MiniMaxTextModelCuda::on_ranks(const std::function<Status(int)>& fn) cons
     });
 }
 
-// Several processes: every process needs every vocabulary column (each samples the same next token), so the ranks'
-// column blocks [rows, V_r] are gathered (padded to the largest block) and this process's first GPU copies them all
-// into `host` [rows, V] (null on its other GPUs).
-Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_dev, int64_t rows, float* host) const {
+// The ranks' column blocks [rows, V_r] gathered on every GPU (padded to the largest block; a collective), then
+// copied into `out` [rows, V] (host memory with to_host, else this GPU's; null: nothing copied on this GPU).
+Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_dev, int64_t rows, float* out,
+                                           bool to_host) const {
     const TextConfig& c = config_;
     const int tp = rk.map.tp_size;
     const int64_t V = c.vocab_size, Vr = rk.vocab.size, Vmax = split_range(V, tp, 0).size;
@@ -940,12 +954,13 @@ Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_d
                                                             size_t(Vr) * 4, size_t(rows), cudaMemcpyDeviceToDevice,
                                                             kStream)));
     VOLT_RETURN_IF_ERROR(comm_->all_gather(rk.map.rank, send.data(), recv.data(), rows * Vmax, DType::kF32, kStream));
-    if (!host) return Status::ok();
+    if (!out) return Status::ok();
     for (int g = 0; g < tp; ++g) {
         const IndexRange cols = split_range(V, tp, g);
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
-            host + cols.begin, size_t(V) * 4, recv.data_as<float>() + int64_t(g) * rows * Vmax, size_t(Vmax) * 4,
-            size_t(cols.size) * 4, size_t(rows), cudaMemcpyDeviceToHost, kStream)));
+            out + cols.begin, size_t(V) * 4, recv.data_as<float>() + int64_t(g) * rows * Vmax, size_t(Vmax) * 4,
+            size_t(cols.size) * 4, size_t(rows), to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice,
+            kStream)));
     }
     return Status::ok();
 }

@@ -115,8 +115,8 @@ public:
                             const CancelCheck& cancelled = {}) const override;
     // The same step with each row's token picked on the GPU (cuda::SampleParams: cpu::sample's rules exactly): only
     // the B ids (and the penalised rows' histories, the draws) cross PCIe, plus the rows when `logits` asks. B == 1
-    // runs the batched path too. Several GPUs sample on the host (CausalLM's default), since each holds a slice of
-    // the vocabulary.
+    // runs the batched path too. With the vocabulary split over GPUs, every GPU's columns are gathered (NCCL) and each
+    // process's first GPU picks (every process the same ids).
     Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                                                  std::span<const TokenPick> picks, Tensor* logits = nullptr,
                                                  const CancelCheck& cancelled = {}) const override;
@@ -150,8 +150,8 @@ private:
                      std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
                      bool all_rows, StopPoint* stop, int64_t first_step, const DecodeBatch* batch = nullptr) const;
     // What a batched decode step returns: the logits rows [B, V] into host_logits (decode; decode_sample when it asks
-    // for them), and/or one id per row picked on the GPU with picks[b] into picked[b] (decode_sample, one GPU; -1 for
-    // a row holding a NaN).
+    // for them), and/or one id per row picked on the GPU with picks[b] into picked[b] (decode_sample: by the process's
+    // first GPU; -1 for a row holding a NaN).
     struct DecodeOutput {
         float* host_logits = nullptr;
         std::span<const TokenPick> picks;
@@ -175,8 +175,10 @@ private:
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
     // its rows, zeros elsewhere, then the sum over GPUs).
     Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
-    // Several processes: every rank's logits columns [rows, V_r] to every process; `host` [rows, V] (or null).
-    Status gather_logits(const Rank& rank, const float* logits_dev, int64_t rows, float* host) const;
+    // Every rank's logits columns [rows, V_r] gathered on every GPU (a collective), then copied into `out` [rows, V]
+    // (host memory with to_host, else this GPU's; null: not copied here). Several processes use it so that each gets
+    // every column; decode_sample so that the first GPU picks from whole rows.
+    Status gather_logits(const Rank& rank, const float* logits_dev, int64_t rows, float* out, bool to_host) const;
     // Several processes: `value` reduced over every rank (a collective: every rank calls it at the same point).
     Expected<int32_t> agree(const Rank& rank, int32_t value, ReduceOp op) const;
     // In-place sum over the GPUs (nothing with one GPU).
