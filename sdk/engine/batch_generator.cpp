@@ -76,9 +76,48 @@ Expected<BatchGenerator::RequestId> BatchGenerator::submit(std::vector<int32_t> 
     r->on_token = std::move(on_token);
     r->rng.seed(options.seed);
     r->result.prompt_tokens = static_cast<int64_t>(r->prompt.size());
+    const RequestId id = next_id_++;
     queued_.push_back(r.get());
-    requests_.push_back(std::move(r));
-    return static_cast<RequestId>(requests_.size() - 1);
+    requests_.emplace(id, std::move(r));
+    return id;
+}
+
+Expected<BatchGenerator::Request*> BatchGenerator::find(RequestId id, const char* what) const {
+    auto it = requests_.find(id);
+    if (it != requests_.end()) return it->second.get();
+    if (id >= 0 && id < next_id_) return not_found(what, ": request ", id, " was released");
+    return not_found(what, ": no request ", id);
+}
+
+void BatchGenerator::free_cache(Request& r) {
+    r.session.reset();
+    reserved_bytes_ -= r.reserved;
+}
+
+Status BatchGenerator::cancel(RequestId id) {
+    if (stepping_)
+        return invalid_argument("cancel(", id, ") inside step(): a token callback ends its own request by returning "
+                                "false; cancel others after step() returns");
+    VOLT_ASSIGN_OR_RETURN(Request* r, find(id, "cancel"));
+    if (r->done) return Status::ok();
+    r->done = true;
+    r->pending = -1;
+    r->result.reason = StopReason::kCancelled;
+    if (r->session) {  // admitted: it leaves the batch before its next prefill piece or decode step
+        free_cache(*r);
+        std::erase(running_, r);
+    } else {
+        std::erase(queued_, r);
+    }
+    return Status::ok();
+}
+
+Status BatchGenerator::release(RequestId id) {
+    if (stepping_) return invalid_argument("release(", id, ") inside step(): release after step() returns");
+    VOLT_ASSIGN_OR_RETURN(Request* r, find(id, "release"));
+    if (!r->done) return invalid_argument("release: request ", id, " has not finished (cancel it first)");
+    requests_.erase(id);
+    return Status::ok();
 }
 
 // The per-token rules of generate() (next_token) for the first new id, sampled on the host from the prompt's last row.
@@ -107,6 +146,12 @@ Status BatchGenerator::prefill_step(Request& r) {
 }
 
 Expected<int64_t> BatchGenerator::step() {
+    if (stepping_) return invalid_argument("step() inside step() (from a token callback)");
+    struct Stepping {  // cleared on every return
+        bool& flag;
+        explicit Stepping(bool& f) : flag(f) { flag = true; }
+        ~Stepping() { flag = false; }
+    } stepping(stepping_);
     // Admit in order: a session (its cache) per request, up to max_batch at once and within the memory budget.
     while (!queued_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
         Request* r = queued_.front();
@@ -157,7 +202,7 @@ Expected<int64_t> BatchGenerator::step() {
     }
     // Finished requests leave (their sessions, and the memory of their caches, go with them).
     for (Request* r : running_)
-        if (r->done) r->session.reset(), reserved_bytes_ -= r->reserved;
+        if (r->done) free_cache(*r);
     std::erase_if(running_, [](const Request* r) { return r->done; });
     return static_cast<int64_t>(running_.size() + queued_.size());
 }
@@ -170,12 +215,13 @@ Status BatchGenerator::run() {
 }
 
 bool BatchGenerator::finished(RequestId id) const {
-    return id >= 0 && id < static_cast<RequestId>(requests_.size()) && requests_[size_t(id)]->done;
+    auto it = requests_.find(id);
+    return it != requests_.end() && it->second->done;
 }
 
 Expected<GenerationResult> BatchGenerator::result(RequestId id) const {
-    if (id < 0 || id >= static_cast<RequestId>(requests_.size())) return not_found("no request ", id);
-    const Request& r = *requests_[size_t(id)];
+    VOLT_ASSIGN_OR_RETURN(const Request* found, find(id, "result"));
+    const Request& r = *found;
     if (!r.done) return invalid_argument("request ", id, " has not finished: call step() or run() first");
     if (!r.error.is_ok()) return r.error;
     return r.result;

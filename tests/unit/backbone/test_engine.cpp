@@ -2,6 +2,8 @@
 // transformers greedy references, seeded sampling, stop ids).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "backbone_test_util.h"
 #include "sdk/engine/batch_generator.h"
 #include "sdk/engine/generate.h"
@@ -225,6 +227,233 @@ TEST_F(Engine, BatchGeneratorKeepsTheCachesWithinItsMemoryBudget) {
     ASSERT_FALSE(big);
     EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
     EXPECT_NE(big.status().message().find("memory budget"), std::string::npos) << big.status().to_string();
+}
+
+// What generate() gives `prompt` alone on a new session (the reference of every batch test).
+GenerationResult generate_alone(const CausalLM& model, const std::vector<int32_t>& prompt,
+                                const GenerationOptions& options) {
+    auto s = Session::create(model);
+    EXPECT_TRUE(s) << s.status().to_string();
+    auto r = generate(*s, prompt, options);
+    EXPECT_TRUE(r) << r.status().to_string();
+    return r ? *r : GenerationResult{};
+}
+
+// A token callback that records the ids it was told.
+TokenCallback record_into(std::vector<int32_t>& seen) {
+    return [&seen](int32_t id) {
+        seen.push_back(id);
+        return true;
+    };
+}
+
+// cancel() of a queued request drops it without running anything; of a decoding one, takes it out of the batch
+// with the ids chosen so far. Either way its memory-budget share goes back at once: with a budget for one request,
+// the next queued request is admitted in the very next step instead of after the cancelled one's end.
+TEST_F(Engine, BatchGeneratorCancelsQueuedAndDecodingRequests) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    auto probe = model_->new_cache(1);
+    ASSERT_TRUE(probe);
+    const GenerationOptions greedy{.max_new_tokens = 10, .sampling = {.temperature = 0}};
+    const int64_t one = int64_t(probe->state_bytes() + 2 * probe->kv_bytes_per_token() * 110);
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 8, .memory_budget_bytes = one + 1});
+    ASSERT_TRUE(gen) << gen.status().to_string();
+    std::vector<std::vector<int32_t>> prompts;
+    for (uint32_t i = 0; i < 3; ++i) prompts.push_back(random_ids(100, V, 600 + i));
+    std::vector<int32_t> seen_a, seen_q, seen_n;
+    auto a = gen->submit(prompts[0], greedy, record_into(seen_a));
+    auto q = gen->submit(prompts[1], greedy, record_into(seen_q));
+    auto n = gen->submit(prompts[2], greedy, record_into(seen_n));
+    ASSERT_TRUE(a && q && n);
+    ASSERT_TRUE(gen->step());
+    ASSERT_EQ(gen->running(), 1);
+    ASSERT_EQ(gen->queued(), 2);
+
+    // Q, queued: gone now, nothing run.
+    ASSERT_TRUE(gen->cancel(*q).is_ok());
+    EXPECT_TRUE(gen->finished(*q));
+    EXPECT_EQ(gen->queued(), 1);
+    auto rq = gen->result(*q);
+    ASSERT_TRUE(rq) << rq.status().to_string();
+    EXPECT_EQ(rq->reason, StopReason::kCancelled);
+    EXPECT_TRUE(rq->ids.empty());
+    EXPECT_EQ(rq->prompt_tokens, 100);
+    EXPECT_EQ(rq->prefill_seconds, 0.0);
+    EXPECT_EQ(rq->decode_seconds, 0.0);
+    EXPECT_TRUE(gen->cancel(*q).is_ok()) << "idempotent";
+
+    // A, decoding: leaves with what it chose; N (which the budget held back) is admitted by the next step.
+    while (seen_a.size() < 3) ASSERT_TRUE(gen->step());
+    EXPECT_EQ(gen->running(), 1);
+    EXPECT_EQ(gen->queued(), 1) << "the budget holds N back while A runs";
+    ASSERT_TRUE(gen->cancel(*a).is_ok());
+    EXPECT_EQ(gen->running(), 0);
+    auto ra = gen->result(*a);
+    ASSERT_TRUE(ra);
+    EXPECT_EQ(ra->reason, StopReason::kCancelled);
+    EXPECT_EQ(ra->ids, seen_a) << "the ids told to the callback, none after the cancel";
+    const GenerationResult want_a = generate_alone(*model_, prompts[0], greedy);
+    ASSERT_LT(seen_a.size(), want_a.ids.size());
+    EXPECT_TRUE(std::equal(seen_a.begin(), seen_a.end(), want_a.ids.begin()));
+    ASSERT_TRUE(gen->step());
+    EXPECT_EQ(gen->running(), 1) << "A's reservation went back: N is admitted at once";
+    EXPECT_EQ(gen->queued(), 0);
+
+    ASSERT_TRUE(gen->run().is_ok());
+    EXPECT_TRUE(seen_q.empty()) << "a request cancelled while queued never runs";
+    EXPECT_EQ(gen->result(*a)->ids, seen_a) << "nothing ran for A after its cancel";
+    EXPECT_EQ(gen->result(*n)->ids, generate_alone(*model_, prompts[2], greedy).ids);
+    EXPECT_EQ(seen_n, gen->result(*n)->ids);
+}
+
+// A request cancelled in the middle of its prompt runs no further piece: the next step's prefill piece is the next
+// request's (which gets its first token in that step, instead of after the cancelled prompt's remaining pieces).
+TEST_F(Engine, BatchGeneratorCancelStopsAPromptBetweenPieces) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    const GenerationOptions greedy{.max_new_tokens = 6, .sampling = {.temperature = 0}};
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 4, .prefill_chunk = 64});
+    ASSERT_TRUE(gen);
+    const auto long_prompt = random_ids(300, V, 610), short_prompt = random_ids(20, V, 611);  // 5 pieces; 1 piece
+    std::vector<int32_t> seen_p, seen_w;
+    auto p = gen->submit(long_prompt, greedy, record_into(seen_p));
+    auto w = gen->submit(short_prompt, greedy, record_into(seen_w));
+    ASSERT_TRUE(p && w);
+    ASSERT_TRUE(gen->step());  // P's first piece
+    ASSERT_TRUE(gen->step());  // its second
+    EXPECT_EQ(gen->running(), 2);
+    EXPECT_TRUE(seen_w.empty()) << "W's prompt waits behind P's pieces";
+    ASSERT_TRUE(gen->cancel(*p).is_ok());
+    EXPECT_EQ(gen->running(), 1);
+    auto rp = gen->result(*p);
+    ASSERT_TRUE(rp);
+    EXPECT_EQ(rp->reason, StopReason::kCancelled);
+    EXPECT_TRUE(rp->ids.empty());
+    EXPECT_GT(rp->prefill_seconds, 0.0) << "two pieces ran";
+    ASSERT_TRUE(gen->step());
+    EXPECT_EQ(seen_w.size(), 2u) << "the step after the cancel ran W's prompt (first id) and a decode step";
+    ASSERT_TRUE(gen->run().is_ok());
+    EXPECT_TRUE(seen_p.empty());
+    EXPECT_EQ(gen->result(*p)->prefill_seconds, rp->prefill_seconds) << "no piece of P ran after the cancel";
+    EXPECT_EQ(gen->result(*w)->ids, generate_alone(*model_, short_prompt, greedy).ids);
+}
+
+// Cancelling one of several decoding requests (greedy and sampled) leaves the others' tokens exactly what generate()
+// gives each alone. Unknown ids are NOT_FOUND; a finished request does not change; cancel() and release() from a
+// token callback (inside step()) are refused.
+TEST_F(Engine, BatchGeneratorCancelLeavesTheOthersExact) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    const std::vector<GenerationOptions> options = {
+        {.max_new_tokens = 14, .sampling = {.temperature = 0}},
+        {.max_new_tokens = 30, .sampling = {.temperature = 0.9f, .top_k = 50}, .seed = 3},
+        {.max_new_tokens = 12, .sampling = {.temperature = 1.1f, .top_p = 0.9f}, .seed = 4},
+        {.max_new_tokens = 9, .sampling = {.temperature = 0}},
+    };
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 8, .prefill_chunk = 32});
+    ASSERT_TRUE(gen);
+    std::vector<std::vector<int32_t>> prompts, seen(options.size());
+    std::vector<BatchGenerator::RequestId> ids;
+    for (size_t i = 0; i < options.size(); ++i) {
+        prompts.push_back(random_ids(10 + 25 * int64_t(i), V, 620 + uint32_t(i)));
+        auto id = gen->submit(prompts[i], options[i], record_into(seen[i]));
+        ASSERT_TRUE(id);
+        ids.push_back(*id);
+    }
+    while (seen[1].size() < 4) ASSERT_TRUE(gen->step());
+    ASSERT_TRUE(gen->cancel(ids[1]).is_ok());
+    ASSERT_TRUE(gen->run().is_ok());
+    for (size_t i = 0; i < options.size(); ++i) {
+        const GenerationResult want = generate_alone(*model_, prompts[i], options[i]);
+        auto got = gen->result(ids[i]);
+        ASSERT_TRUE(got);
+        if (i == 1) {
+            EXPECT_EQ(got->reason, StopReason::kCancelled);
+            ASSERT_EQ(got->ids.size(), 4u);
+            EXPECT_TRUE(std::equal(got->ids.begin(), got->ids.end(), want.ids.begin()));
+        } else {
+            EXPECT_EQ(got->ids, want.ids) << "request " << i;
+            EXPECT_EQ(got->reason, want.reason) << "request " << i;
+        }
+        EXPECT_EQ(seen[i], got->ids) << "request " << i;
+    }
+
+    // Unknown ids; a finished request stays as it is.
+    EXPECT_EQ(gen->cancel(99).code(), StatusCode::kNotFound);
+    EXPECT_EQ(gen->cancel(-1).code(), StatusCode::kNotFound);
+    const std::vector<int32_t> before = gen->result(ids[0])->ids;
+    ASSERT_TRUE(gen->cancel(ids[0]).is_ok());
+    EXPECT_EQ(gen->result(ids[0])->ids, before);
+    EXPECT_EQ(gen->result(ids[0])->reason, StopReason::kMaxNewTokens);
+
+    // From inside step(): refused (the callback's own `return false` is the way to stop its request).
+    Status from_callback_cancel, from_callback_release;
+    BatchGenerator* g = &*gen;
+    auto inner = gen->submit(prompts[0], options[0], [&](int32_t) {
+        from_callback_cancel = g->cancel(ids[3]);
+        from_callback_release = g->release(ids[3]);
+        return false;
+    });
+    ASSERT_TRUE(inner);
+    ASSERT_TRUE(gen->run().is_ok());
+    EXPECT_EQ(from_callback_cancel.code(), StatusCode::kInvalidArgument) << from_callback_cancel.to_string();
+    EXPECT_EQ(from_callback_release.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(gen->result(ids[3])->ids.size(), 9u);
+}
+
+// release() forgets a finished request (NOT_FOUND "released" afterwards), refuses one still queued or running, and
+// ids stay unique: new requests never get a released id.
+TEST_F(Engine, BatchGeneratorReleasesFinishedRequests) {
+    ASSERT_TRUE(model_);
+    const int64_t V = model_->vocab_size();
+    const GenerationOptions greedy{.max_new_tokens = 5, .sampling = {.temperature = 0}};
+    auto gen = BatchGenerator::create(*model_, {.max_batch = 1});
+    ASSERT_TRUE(gen);
+    const auto prompt = random_ids(30, V, 630);
+    auto a = gen->submit(prompt, greedy);
+    auto b = gen->submit(prompt, greedy);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(gen->release(*a).code(), StatusCode::kInvalidArgument) << "queued";
+    ASSERT_TRUE(gen->step());
+    auto refused = gen->release(*a);
+    EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << "running";
+    EXPECT_NE(refused.message().find("not finished"), std::string::npos) << refused.to_string();
+    EXPECT_TRUE(gen->result(*a).status().code() == StatusCode::kInvalidArgument);
+    ASSERT_TRUE(gen->run().is_ok());
+    const std::vector<int32_t> want = generate_alone(*model_, prompt, greedy).ids;
+    EXPECT_EQ(gen->result(*a)->ids, want);
+
+    ASSERT_TRUE(gen->release(*a).is_ok());
+    auto gone = gen->result(*a);
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
+    EXPECT_NE(gone.status().message().find("released"), std::string::npos) << gone.status().to_string();
+    EXPECT_FALSE(gen->finished(*a));
+    EXPECT_EQ(gen->release(*a).code(), StatusCode::kNotFound) << "released twice";
+    EXPECT_EQ(gen->cancel(*a).code(), StatusCode::kNotFound);
+    EXPECT_EQ(gen->result(*b)->ids, want) << "the other request is untouched";
+    EXPECT_EQ(gen->release(12345).code(), StatusCode::kNotFound);
+    EXPECT_EQ(gen->result(12345).status().message().find("released"), std::string::npos) << "never submitted";
+
+    // A cancelled request can be released; ids keep counting past every released one.
+    auto c = gen->submit(prompt, greedy);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(gen->cancel(*c).is_ok());
+    ASSERT_TRUE(gen->release(*c).is_ok());
+    ASSERT_TRUE(gen->release(*b).is_ok());
+    std::vector<BatchGenerator::RequestId> all = {*a, *b, *c};
+    for (int i = 0; i < 3; ++i) {
+        auto id = gen->submit(prompt, greedy);
+        ASSERT_TRUE(id);
+        all.push_back(*id);
+    }
+    ASSERT_TRUE(gen->run().is_ok());
+    std::vector<BatchGenerator::RequestId> sorted = all;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "an id was reused";
+    EXPECT_GT(all[3], *c);
+    for (size_t i = 3; i < all.size(); ++i) EXPECT_EQ(gen->result(all[i])->ids, want);
 }
 
 // CausalLM::decode (the one-sequence-at-a-time default on the CPU) and Session::append_each: the logits of a batch
