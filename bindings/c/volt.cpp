@@ -621,7 +621,11 @@ volt_status volt_model_logits(const volt_model* model, const int32_t* ids, size_
 
 // ---- continuous batching --------------------------------------------------------------------------------------------
 // volt_batch adapts volt::BatchGenerator: its TokenCallback streams each request's text (a StreamDecoder per request)
-// and reads the request's cancel flag; after each step the requests the generator finished get their last events.
+// and reads the request's cancel flag; after each step the requests the generator finished get their last events,
+// and the generator forgets them (the BatchRequest keeps the outcome until volt_batch_release or destroy).
+// volt_batch_cancel, from any thread, sets the flag (a request generating stops at its next token, inside a step) and
+// records the id; the stepping thread applies the recorded ids with BatchGenerator::cancel before each step, so a
+// queued request never runs and a prefilling one runs no further piece.
 
 namespace {
 
@@ -629,7 +633,7 @@ struct BatchRequest {
     int64_t id = -1;
     EventSink sink;
     std::optional<volt::text::StreamDecoder> stream;
-    std::atomic<bool> cancel{false};  // volt_batch_cancel, from any thread
+    std::atomic<bool> cancel{false};  // volt_batch_cancel, from any thread (set under volt_batch::mutex)
     volt::Status stream_error;        // the text stream failed: the request ends with this error
     // Once finished (the last event sent):
     bool finished = false;
@@ -685,15 +689,28 @@ struct volt_batch {
     volt_model* model = nullptr;
     volt::BatchGenerator gen;
     volt::SessionOptions session;  // every request's context
-    mutable std::mutex mutex;      // guards `requests` against volt_batch_cancel on other threads
-    std::unordered_map<int64_t, std::unique_ptr<BatchRequest>> requests;
+    mutable std::mutex mutex;      // guards `requests`, `issued` and `cancels` against volt_batch_cancel elsewhere
+    std::unordered_map<int64_t, std::unique_ptr<BatchRequest>> requests;  // released ones are erased
+    int64_t issued = 0;                     // ids below this were returned (the generator counts up from 0)
+    std::vector<int64_t> cancels;           // volt_batch_cancel's ids, applied by the stepping thread
     std::vector<BatchRequest*> unfinished;  // in submission order; the stepping thread's only
-    bool stepping = false;                  // inside step: callbacks may not submit or step
+    bool stepping = false;                  // inside step: callbacks may not submit, step or release
 
     BatchRequest* find(int64_t id) const {
         std::lock_guard<std::mutex> lock(mutex);
         auto it = requests.find(id);
         return it == requests.end() ? nullptr : it->second.get();
+    }
+
+    // NOT_FOUND for `id`, in the words of `fn`: never returned by this batch, or released.
+    volt_status missing(const char* fn, int64_t id) const {
+        bool released;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            released = id >= 0 && id < issued;
+        }
+        return fail(VOLT_NOT_FOUND, std::string(fn) + ": request " + std::to_string(id) +
+                                        (released ? " was released (volt_batch_release)" : " is not in this batch"));
     }
 };
 
@@ -701,7 +718,7 @@ namespace {
 
 volt_status refuse_reentry(const char* fn) {
     return fail(VOLT_INVALID_ARGUMENT, std::string(fn) + ": called from an event callback of the same batch during a "
-                                                         "step (submit and step after volt_batch_step returns)");
+                                                         "step (submit, step and release after volt_batch_step returns)");
 }
 
 // One generator step, then the last events of the requests it finished.
@@ -711,11 +728,23 @@ volt_status batch_step(volt_batch* batch, int64_t* out_unfinished) {
         explicit Stepping(bool& f) : flag(f) { flag = true; }
         ~Stepping() { flag = false; }
     };
-    auto left = [&] {
+    auto left = [&]() -> volt::Expected<int64_t> {
         Stepping stepping(batch->stepping);
+        // The cancels recorded since the last step: those still running leave now (a queued one never runs).
+        std::vector<int64_t> cancels;
+        {
+            std::lock_guard<std::mutex> lock(batch->mutex);
+            cancels.swap(batch->cancels);
+        }
+        for (const int64_t id : cancels)
+            if (const BatchRequest* r = batch->find(id); r && !r->finished)
+                VOLT_RETURN_IF_ERROR(batch->gen.cancel(id));
         auto unfinished = batch->gen.step();
         for (BatchRequest* r : batch->unfinished)
-            if (batch->gen.finished(r->id)) r->finish(batch->gen.result(r->id));
+            if (batch->gen.finished(r->id)) {
+                r->finish(batch->gen.result(r->id));
+                (void)batch->gen.release(r->id);  // the outcome lives in r now
+            }
         return unfinished;
     }();
     std::erase_if(batch->unfinished, [](const BatchRequest* r) { return r->finished; });
@@ -793,6 +822,7 @@ volt_status volt_batch_submit(volt_batch* batch, const int32_t* prompt_ids, size
         {
             std::lock_guard<std::mutex> lock(batch->mutex);
             batch->requests.emplace(*id, std::move(r));
+            batch->issued = *id + 1;
         }
         batch->unfinished.push_back(raw);
         *out_request = *id;
@@ -821,10 +851,35 @@ volt_status volt_batch_run(volt_batch* batch) {
 volt_status volt_batch_cancel(volt_batch* batch, int64_t request) {
     return guarded("volt_batch_cancel", [&]() -> volt_status {
         if (!batch) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_cancel: batch is NULL");
-        BatchRequest* r = batch->find(request);
-        if (!r) return fail(VOLT_NOT_FOUND, "volt_batch_cancel: no request " + std::to_string(request) + " in this batch");
-        r->cancel.store(true);
-        return VOLT_OK;
+        {
+            std::lock_guard<std::mutex> lock(batch->mutex);  // release cannot free the request meanwhile
+            auto it = batch->requests.find(request);
+            if (it != batch->requests.end()) {
+                if (!it->second->cancel.exchange(true)) batch->cancels.push_back(request);  // once per request
+                return VOLT_OK;
+            }
+        }
+        return batch->missing("volt_batch_cancel", request);
+    });
+}
+
+volt_status volt_batch_release(volt_batch* batch, int64_t request) {
+    return guarded("volt_batch_release", [&]() -> volt_status {
+        if (!batch) return fail(VOLT_INVALID_ARGUMENT, "volt_batch_release: batch is NULL");
+        if (batch->stepping) return refuse_reentry("volt_batch_release");
+        std::unique_ptr<BatchRequest> gone;  // freed outside the lock
+        {
+            std::lock_guard<std::mutex> lock(batch->mutex);
+            auto it = batch->requests.find(request);
+            if (it != batch->requests.end()) {
+                if (!it->second->finished)
+                    return fail(VOLT_INVALID_ARGUMENT, "volt_batch_release: request " + std::to_string(request) +
+                                                           " has not finished (volt_batch_cancel it, then step)");
+                gone = std::move(it->second);
+                batch->requests.erase(it);
+            }
+        }
+        return gone ? VOLT_OK : batch->missing("volt_batch_release", request);
     });
 }
 
@@ -851,7 +906,7 @@ volt_status volt_batch_get_result(const volt_batch* batch, int64_t request, volt
         if (!ids && ids_capacity)
             return fail(VOLT_INVALID_ARGUMENT, "volt_batch_get_result: ids is NULL but ids_capacity is not 0");
         const BatchRequest* r = batch->find(request);
-        if (!r) return fail(VOLT_NOT_FOUND, "volt_batch_get_result: no request " + std::to_string(request) + " in this batch");
+        if (!r) return batch->missing("volt_batch_get_result", request);
         if (!r->finished)
             return fail(VOLT_INVALID_ARGUMENT, "volt_batch_get_result: request " + std::to_string(request) +
                                                    " has not finished: call volt_batch_step or volt_batch_run first");

@@ -46,8 +46,10 @@ extern "C" {
 #endif
 
 #define VOLT_ABI_MAJOR 0
-#define VOLT_ABI_MINOR 3  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image;
-                           * 3: continuous batching (volt_batch_*) */
+#define VOLT_ABI_MINOR 4  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image;
+                           * 3: continuous batching (volt_batch_*);
+                           * 4: volt_batch_release; volt_batch_cancel ends a queued or prefilling request at the
+                           *    next step without running (more of) its prompt */
 
 /* ---- status ---------------------------------------------------------------------------------------------------- */
 typedef int32_t volt_status;
@@ -326,12 +328,15 @@ VOLT_API volt_status volt_model_logits(const volt_model* model, const int32_t* i
  * first); the image token of a MiniMax-VL-01 model is refused in a prompt (images need a session).
  *
  * Threading. A batch is driven by one thread at a time ("batch: exclusive"): volt_batch_submit, _step, _run,
- * _get_result, _finished, _num_running, _num_queued and _destroy never run concurrently on one batch. Event callbacks
- * run on that thread, inside volt_batch_step / volt_batch_run; they may call volt_batch_cancel, volt_batch_finished
- * and volt_batch_get_result, but volt_batch_submit, _step and _run on their own batch are refused
- * (VOLT_INVALID_ARGUMENT) and they must not destroy it. volt_batch_cancel is "any thread": a server's connection
- * threads cancel while one thread steps (never during or after volt_batch_destroy). Different batches and sessions
- * of a model run in parallel. A batch keeps every request's result until it is destroyed. */
+ * _get_result, _release, _finished, _num_running, _num_queued and _destroy never run concurrently on one batch. Event
+ * callbacks run on that thread, inside volt_batch_step / volt_batch_run; they may call volt_batch_cancel,
+ * volt_batch_finished and volt_batch_get_result, but volt_batch_submit, _step, _run and _release on their own batch
+ * are refused (VOLT_INVALID_ARGUMENT) and they must not destroy it. volt_batch_cancel is "any thread": a server's
+ * connection threads cancel while one thread steps (never during or after volt_batch_destroy); the cancel is recorded
+ * and takes effect at the start of the next volt_batch_step (or volt_batch_run iteration) on the stepping thread, and
+ * a generating request also stops at its next token inside a step already running. Different batches and sessions
+ * of a model run in parallel. A batch keeps every request's result until volt_batch_release or volt_batch_destroy:
+ * a long-running server releases each request once it has read the result. */
 typedef struct volt_batch volt_batch;
 
 typedef struct volt_batch_params {
@@ -376,16 +381,28 @@ VOLT_API volt_status volt_batch_submit(volt_batch* batch, const int32_t* prompt_
 VOLT_API volt_status volt_batch_step(volt_batch* batch, int64_t* out_unfinished);
 /* Batch: exclusive. volt_batch_step until every submitted request has finished. */
 VOLT_API volt_status volt_batch_run(volt_batch* batch);
-/* Any thread, idempotent. Ends request `request` at its next token: a generating request stops in the next step
- * (no TOKEN event after the cancel is seen; DONE carries VOLT_FINISH_CANCELLED and the result VOLT_CANCELLED with
- * the tokens chosen so far). A request still queued or running its prompt stops when its first token is chosen (its
- * prompt still runs). No effect on a finished request; VOLT_NOT_FOUND for an id this batch never returned. */
+/* Any thread, idempotent. Ends request `request` promptly (ABI 0.4): the next volt_batch_step removes it before it
+ * runs anything more, whatever its stage, and sends its DONE (VOLT_FINISH_CANCELLED; the result VOLT_CANCELLED with
+ * the tokens chosen so far). A queued request never runs: no TOKEN event, no ids, prefill_seconds 0. A request in its
+ * prompt runs no further piece (no TOKEN event, no ids). A generating request sends no TOKEN event after the cancel
+ * is seen: inside a running step it stops at its next token. A cancelled request's cache memory and memory-budget
+ * share go back at once, so queued requests can be admitted in that step. No effect on a finished request;
+ * VOLT_NOT_FOUND for an id this batch never returned or one released. */
 VOLT_API volt_status volt_batch_cancel(volt_batch* batch, int64_t request);
-/* Batch: exclusive. 1 when `request` has finished (its DONE or ERROR was sent), else 0 (also for an unknown id). */
+/* Batch: exclusive. 1 when `request` has finished (its DONE or ERROR was sent), else 0 (also for an unknown or
+ * released id). */
 VOLT_API int32_t volt_batch_finished(const volt_batch* batch, int64_t request);
 /* Batch: exclusive. Requests admitted and not finished / waiting for admission (0 for NULL). */
 VOLT_API int64_t volt_batch_num_running(const volt_batch* batch);
 VOLT_API int64_t volt_batch_num_queued(const volt_batch* batch);
+
+/* Batch: exclusive (ABI 0.4). Forgets a finished request: its ids, result and message (a `message` pointer from
+ * volt_batch_get_result is invalid afterwards). Later volt_batch_get_result, _cancel and _release of its id give
+ * VOLT_NOT_FOUND (the message says it was released) and volt_batch_finished 0; ids are never reused. Its events were
+ * all sent before it finished. VOLT_INVALID_ARGUMENT for a NULL batch, a request that has not finished (cancel it and
+ * step first) or a call from an event callback during a step; VOLT_NOT_FOUND for an id this batch never returned or
+ * one already released. */
+VOLT_API volt_status volt_batch_release(volt_batch* batch, int64_t request);
 
 /* A finished request's outcome (output struct: filled up to the caller's struct_size). */
 typedef struct volt_batch_result {
@@ -393,7 +410,8 @@ typedef struct volt_batch_result {
     volt_status status;                /* VOLT_OK (length, stop id, full context); VOLT_CANCELLED (volt_batch_cancel or
                                         * a nonzero callback return; the ids are those chosen until then); or the
                                         * error that ended the request (no ids) */
-    const char* message;               /* "" for VOLT_OK, else what happened; valid until volt_batch_destroy */
+    const char* message;               /* "" for VOLT_OK, else what happened; valid until volt_batch_release of the
+                                        * request or volt_batch_destroy */
     volt_finish_reason finish_reason;  /* as in DONE (VOLT_FINISH_LENGTH for a failed request) */
     int64_t prompt_tokens;
     int64_t completion_tokens;         /* the generated ids (the stop id included, as in volt_session_generate) */
@@ -405,8 +423,8 @@ typedef struct volt_batch_result {
 VOLT_API void volt_batch_result_init(volt_batch_result* result);
 /* Batch: exclusive. Fills `result` (struct_size set by volt_batch_result_init) and copies the request's generated
  * ids into `ids` (the buffer convention: *out_num_ids always receives the count; NULL/0 asks only for it and the
- * struct). VOLT_NOT_FOUND for an id this batch never returned; VOLT_INVALID_ARGUMENT while the request has not
- * finished. The call's status is about the call: the request's own outcome is result->status. */
+ * struct). VOLT_NOT_FOUND for an id this batch never returned or one released; VOLT_INVALID_ARGUMENT while the
+ * request has not finished. The call's status is about the call: the request's own outcome is result->status. */
 VOLT_API volt_status volt_batch_get_result(const volt_batch* batch, int64_t request, volt_batch_result* result,
                                            int32_t* ids, size_t ids_capacity, size_t* out_num_ids);
 

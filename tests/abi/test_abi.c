@@ -753,6 +753,7 @@ typedef struct {
     volt_batch* batch;
     int64_t submitted; /* a request a callback tries to submit from inside the step */
     volt_status reentry;
+    int64_t finished;  /* a finished request a callback tries to release from inside the step */
 } reentry_arg;
 
 static int32_t on_event_reentering(void* ud, const volt_event* e) {
@@ -763,6 +764,7 @@ static int32_t on_event_reentering(void* ud, const volt_event* e) {
         if (a->reentry == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "callback") == NULL) a->reentry = -1;
         int64_t left = 0;
         if (volt_batch_step(a->batch, &left) != VOLT_INVALID_ARGUMENT) a->reentry = -1;
+        if (volt_batch_release(a->batch, a->finished) != VOLT_INVALID_ARGUMENT) a->reentry = -1;
     }
     return 0;
 }
@@ -859,12 +861,12 @@ static void test_batch_bad_arguments(volt_model* m) {
     volt_batch_result_init(&r);
     CHECK(volt_batch_get_result(b, id, &r, NULL, 0, &n) == VOLT_OK && r.status == VOLT_OK && n == 3);
 
-    /* A callback may not submit or step on its own batch. */
-    reentry_arg ra = {b, 99, VOLT_OK};
+    /* A callback may not submit, step or release on its own batch. */
+    reentry_arg ra = {b, 99, VOLT_OK, id};
     CHECK(volt_batch_submit(b, prompt, 3, &g, on_event_reentering, &ra, &id) == VOLT_OK);
     CHECK(volt_batch_run(b) == VOLT_OK);
     CHECK(ra.reentry == VOLT_INVALID_ARGUMENT && ra.submitted == -1);
-    CHECK(volt_batch_num_queued(b) == 0);
+    CHECK(volt_batch_num_queued(b) == 0 && volt_batch_finished(b, ra.finished) == 1);
     volt_batch_destroy(b);
 
     /* A memory budget refuses a request that alone exceeds it, with the numbers; the context refuses a long prompt. */
@@ -970,15 +972,116 @@ static void test_batch_cancel(volt_model* m) {
     CHECK(same_ids(log_a.ids, log_a.n_tokens, alone_a.ids, alone_a.n_tokens) && log_a.reason == VOLT_FINISH_LENGTH);
     CHECK(same_ids(log_c.ids, log_c.n_tokens, alone_c.ids, alone_c.n_tokens) && log_c.done == 1);
     CHECK(batch_result(b, c, &r, out, &n) == VOLT_OK && r.status == VOLT_OK);
-    /* D: no TOKEN event; it ended when its first token was chosen. */
+    /* D: cancelled while queued, so it never ran: no TOKEN event, no ids, no prompt time. */
     CHECK(log_d.n_tokens == 0 && log_d.done == 1 && log_d.reason == VOLT_FINISH_CANCELLED);
-    CHECK(batch_result(b, d, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 1);
+    CHECK(log_d.completion_tokens == 0);
+    CHECK(batch_result(b, d, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 0);
+    CHECK(r.prefill_seconds == 0.0 && r.decode_seconds == 0.0 && strstr(r.message, "volt_batch_cancel") != NULL);
     /* E: its callback's nonzero return ended it; its ids are A's first three (same prompt, greedy). */
     CHECK(log_e.n_tokens == 3 && log_e.reason == VOLT_FINISH_CANCELLED);
     CHECK(batch_result(b, e, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 3);
     CHECK(strstr(r.message, "callback") != NULL && same_ids(out, 3, alone_a.ids, 3));
     pthread_mutex_destroy(&ca.mu);
     pthread_cond_destroy(&ca.cv);
+    volt_batch_destroy(b);
+}
+
+/* A request waiting in the queue (max_batch 1) is cancelled from another thread while the stepping thread is inside
+ * the running request's token event: the next step ends it without running its prompt (no TOKEN event, no ids,
+ * prefill_seconds 0) while the running request goes on, and the request behind it runs as it does alone. */
+static void test_batch_cancel_queued_from_thread(volt_model* m) {
+    g_test = "batch_cancel_queued_from_thread";
+    volt_batch_params bp;
+    volt_batch_params_init(&bp);
+    bp.max_batch = 1;
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    if (!b) return;
+    const int32_t pa[4] = {11, 22, 33, 44}, pq[6] = {90, 91, 92, 93, 94, 95}, pn[3] = {5, 6, 7};
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.temperature = 0.0f;
+    g.max_new_tokens = 10;
+    stream_log alone_a, alone_n, log_q, log_n;
+    CHECK(generate_alone(m, pa, 4, &g, 0, &alone_a));
+    CHECK(generate_alone(m, pn, 3, &g, 0, &alone_n));
+    memset(&log_q, 0, sizeof log_q);
+    memset(&log_n, 0, sizeof log_n);
+    cancel_arg ca;
+    memset(&ca, 0, sizeof ca);
+    pthread_mutex_init(&ca.mu, NULL);
+    pthread_cond_init(&ca.cv, NULL);
+    ca.batch = b;
+    int64_t a = -1, q = -1, nid = -1;
+    CHECK(volt_batch_submit(b, pa, 4, &g, on_event_wait_for_cancel, &ca, &a) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pq, 6, &g, on_event, &log_q, &q) == VOLT_OK);
+    CHECK(volt_batch_submit(b, pn, 3, &g, on_event, &log_n, &nid) == VOLT_OK);
+    ca.target = q;
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_thread, &ca);
+    int64_t left = -1;
+    CHECK(volt_batch_step(b, &left) == VOLT_OK); /* A's first two tokens; the cancel is made inside the second */
+    pthread_join(t, NULL);
+    CHECK(ca.cancel_status == VOLT_OK && ca.stage == 2);
+    CHECK(left == 3 && volt_batch_num_running(b) == 1 && volt_batch_num_queued(b) == 2 && log_q.done == 0);
+    CHECK(volt_batch_step(b, &left) == VOLT_OK); /* applies the cancel: Q ends, A goes on, N still waits for A */
+    CHECK(log_q.done == 1 && log_q.done_last == 1 && log_q.n_tokens == 0 && log_q.reason == VOLT_FINISH_CANCELLED);
+    CHECK(left == 2 && volt_batch_num_running(b) == 1 && volt_batch_num_queued(b) == 1 && ca.log.done == 0);
+    volt_batch_result r;
+    int32_t out[512];
+    size_t n = 0;
+    CHECK(batch_result(b, q, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 0);
+    CHECK(r.finish_reason == VOLT_FINISH_CANCELLED && r.completion_tokens == 0 && r.prompt_tokens == 6);
+    CHECK(r.prefill_seconds == 0.0 && r.decode_seconds == 0.0 && strstr(r.message, "volt_batch_cancel") != NULL);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    CHECK(log_q.n_tokens == 0 && log_q.done == 1); /* nothing more for Q */
+    CHECK(same_ids(ca.log.ids, ca.log.n_tokens, alone_a.ids, alone_a.n_tokens) && ca.log.reason == VOLT_FINISH_LENGTH);
+    CHECK(same_ids(log_n.ids, log_n.n_tokens, alone_n.ids, alone_n.n_tokens) && log_n.done == 1);
+    pthread_mutex_destroy(&ca.mu);
+    pthread_cond_destroy(&ca.cv);
+    volt_batch_destroy(b);
+}
+
+/* volt_batch_release forgets a finished request (later calls on its id: NOT_FOUND saying so), refuses an unfinished
+ * one, and ids are never reused. */
+static void test_batch_release(volt_model* m) {
+    g_test = "batch_release";
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK);
+    if (!b) return;
+    const int32_t prompt[3] = {21, 22, 23};
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.temperature = 0.0f;
+    g.max_new_tokens = 4;
+    stream_log alone;
+    CHECK(generate_alone(m, prompt, 3, &g, 0, &alone));
+    int64_t a = -1, c = -1;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, NULL, NULL, &a) == VOLT_OK);
+    CHECK(volt_batch_release(b, a) == VOLT_INVALID_ARGUMENT && strstr(volt_last_error_message(), "not finished"));
+    CHECK(volt_batch_release(NULL, a) == VOLT_INVALID_ARGUMENT);
+    CHECK(volt_batch_release(b, 777) == VOLT_NOT_FOUND && strstr(volt_last_error_message(), "777"));
+    CHECK(volt_batch_release(b, -3) == VOLT_NOT_FOUND);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    volt_batch_result r;
+    int32_t out[512];
+    size_t n = 0;
+    CHECK(batch_result(b, a, &r, out, &n) == VOLT_OK && same_ids(out, (int)n, alone.ids, alone.n_tokens));
+    CHECK(volt_batch_release(b, a) == VOLT_OK);
+    CHECK(batch_result(b, a, &r, out, &n) == VOLT_NOT_FOUND && strstr(volt_last_error_message(), "released"));
+    CHECK(volt_batch_release(b, a) == VOLT_NOT_FOUND && strstr(volt_last_error_message(), "released"));
+    CHECK(volt_batch_cancel(b, a) == VOLT_NOT_FOUND && strstr(volt_last_error_message(), "released"));
+    CHECK(volt_batch_finished(b, a) == 0);
+    /* A cancelled request is released like any finished one; a new request never gets a released id. */
+    CHECK(volt_batch_submit(b, prompt, 3, &g, NULL, NULL, &c) == VOLT_OK && c > a);
+    CHECK(volt_batch_cancel(b, c) == VOLT_OK);
+    CHECK(volt_batch_release(b, c) == VOLT_INVALID_ARGUMENT); /* the cancel takes effect at the next step */
+    CHECK(volt_batch_run(b) == VOLT_OK && volt_batch_finished(b, c) == 1);
+    CHECK(volt_batch_release(b, c) == VOLT_OK);
+    int64_t d = -1;
+    CHECK(volt_batch_submit(b, prompt, 3, &g, NULL, NULL, &d) == VOLT_OK && d > c);
+    CHECK(volt_batch_run(b) == VOLT_OK);
+    CHECK(batch_result(b, d, &r, out, &n) == VOLT_OK && same_ids(out, (int)n, alone.ids, alone.n_tokens));
     volt_batch_destroy(b);
 }
 
@@ -1143,6 +1246,8 @@ int main(int argc, char** argv) {
     test_batch_matches_alone(m);
     test_batch_bad_arguments(m);
     test_batch_cancel(m);
+    test_batch_cancel_queued_from_thread(m);
+    test_batch_release(m);
     test_batch_cancel_race(m);
     test_batch_old_structs(m);
     if (g_vl_dir[0]) test_images(m);

@@ -1,7 +1,8 @@
 """volt.Batch (continuous batching through the C ABI) on tests/data/tiny-text: every request gets exactly what
 Session.generate gives its prompt alone (greedy and seeded sampling, a queue longer than the batch, requests joining
-while others decode), a cancel from another thread ends one request while the others finish, and bad input is refused
-with a clear error."""
+while others decode), a cancel from another thread ends one request while the others finish, a cancelled queued
+request never runs, released requests are forgotten (results read before stay valid), and bad input is refused with
+a clear error."""
 import json
 import os
 import sys
@@ -61,8 +62,11 @@ def test_generate_and_the_context_rule(model):
     with model.batch(max_batch=3, max_context=12) as batch:
         options = dict(max_new_tokens=30, temperature=0.7, seed=5)
         got = batch.generate(PROMPTS[:2], **options)
-    assert got == [alone(model, p, max_context=12, **options)[0] for p in PROMPTS[:2]]
-    assert len(got[1]) == 12 - len(PROMPTS[1]) + 1  # the context filled up (the last id needs no room), as alone
+        assert got == [alone(model, p, max_context=12, **options)[0] for p in PROMPTS[:2]]
+        assert len(got[1]) == 12 - len(PROMPTS[1]) + 1  # the context filled up (the last id needs no room), as alone
+        with pytest.raises(volt.VoltError) as err:  # generate() released its requests (ids 0 and 1)
+            batch.result(0)
+        assert err.value.status == volt.Status.NOT_FOUND and "released" in err.value.message
 
 
 def test_cancel_from_another_thread_while_others_finish(model):
@@ -91,6 +95,56 @@ def test_cancel_from_another_thread_while_others_finish(model):
     assert batch.result(c).ids == alone(model, [1, 2, 3, 4], max_new_tokens=6, seed=3)[0]
     batch.cancel(a)  # finished: no effect
     assert batch.result(a).ok
+
+
+def test_cancel_of_a_queued_request_never_runs_it(model):
+    with model.batch(max_batch=1) as batch:  # B waits while A runs
+        seen_b = []
+        a = batch.submit([11, 22, 33], max_new_tokens=8, temperature=0.0)
+        b = batch.submit(list(range(40, 80)), seen_b.append, max_new_tokens=8, temperature=0.0)
+        c = batch.submit([1, 2, 3, 4], max_new_tokens=5, seed=3)
+        assert batch.step() == 3 and batch.queued == 2
+        batch.cancel(b)
+        assert batch.step() == 2 and batch.queued == 1 and batch.running == 1  # B ended at the start of this step
+        assert [e.type for e in seen_b] == ["done"] and seen_b[0].finish_reason == volt.FinishReason.CANCELLED
+        rb = batch.result(b)
+        assert rb.status == volt.Status.CANCELLED and rb.ids == [] and rb.completion_tokens == 0
+        assert rb.prompt_tokens == 40 and rb.prefill_seconds == 0 and "volt_batch_cancel" in rb.message
+        batch.run()
+        assert len(seen_b) == 1
+        assert batch.result(a).ids == alone(model, [11, 22, 33], max_new_tokens=8, temperature=0.0)[0]
+        assert batch.result(c).ids == alone(model, [1, 2, 3, 4], max_new_tokens=5, seed=3)[0]
+
+
+def test_release_forgets_finished_requests(model):
+    with model.batch() as batch:
+        a = batch.submit([3, 4, 5], max_new_tokens=4, temperature=0.0)
+        b = batch.submit([3, 4, 5], max_new_tokens=50, temperature=0.0)
+        with pytest.raises(volt.VoltError) as err:
+            batch.release(a)
+        assert err.value.status == volt.Status.INVALID_ARGUMENT and "not finished" in err.value.message
+        batch.step()  # A's prompt
+        batch.step()  # B's, and a decode step for both
+        batch.cancel(b)
+        batch.run()
+        ra, rb = batch.result(a), batch.result(b)
+        batch.release(a)
+        batch.release(b)
+        # The results read before stay whole (copies, messages included).
+        assert ra.ok and ra.ids == alone(model, [3, 4, 5], max_new_tokens=4, temperature=0.0)[0]
+        assert rb.status == volt.Status.CANCELLED and "volt_batch_cancel" in rb.message and len(rb.ids) >= 1
+        for call in (batch.result, batch.release, batch.cancel):
+            with pytest.raises(volt.VoltError) as err:
+                call(a)
+            assert err.value.status == volt.Status.NOT_FOUND and "released" in err.value.message
+        assert not batch.finished(b)
+        with pytest.raises(volt.VoltError) as err:
+            batch.release(999)
+        assert err.value.status == volt.Status.NOT_FOUND and "released" not in err.value.message
+        c = batch.submit([3, 4, 5], max_new_tokens=4, temperature=0.0)
+        assert c not in (a, b)  # ids are never reused
+        batch.run()
+        assert batch.result(c).ids == ra.ids
 
 
 def test_callback_stops_or_raises_for_its_request_only(model):

@@ -446,9 +446,10 @@ class Batch(_Owned):
     """Continuous batching: many generation requests on one model, stepped together; each gets exactly what
     Session.generate gives its prompt alone on a new session. Token ids only (no images).
 
-    Drive it from one thread (submit, step, run, result, finished); callbacks run on that thread inside step()/run()
-    and must not submit or step. cancel() works from any thread: a server's request threads cancel while one thread
-    steps (ctypes releases the GIL during each step)."""
+    Drive it from one thread (submit, step, run, result, release, finished); callbacks run on that thread inside
+    step()/run() and must not submit, step or release. cancel() works from any thread: a server's request threads
+    cancel while one thread steps (ctypes releases the GIL during each step). A long-running server release()s each
+    request once it has read its result (the batch keeps every result until then)."""
     _destroy = "volt_batch_destroy"
 
     def __init__(self, model: Model, max_batch: int = 64, prefill_chunk: int = 8192, memory_budget_bytes: int = 0,
@@ -528,8 +529,22 @@ class Batch(_Owned):
             pass
 
     def cancel(self, request: int) -> None:
-        """Any thread: ends the request at its next token (a queued one when its first token is chosen)."""
+        """Any thread: ends the request at the start of the next step (a queued one never runs, one in its prompt runs
+        no further piece, a generating one keeps the tokens chosen so far; inside a running step it stops at its next
+        token). Its "done" event and result say CANCELLED. No effect on a finished request; VoltError NOT_FOUND for
+        an unknown or released id."""
         _check(_lib().volt_batch_cancel(self._handle, request))
+
+    def release(self, request: int) -> None:
+        """Forgets a finished request (its ids and result): result(), cancel() and release() of it then raise
+        VoltError NOT_FOUND, and finished() is False; ids are never reused. BatchResult objects already returned stay
+        valid (they are copies). VoltError INVALID_ARGUMENT for a request not finished (or from a callback during a
+        step); NOT_FOUND for an unknown or already released id."""
+        lib = _lib()
+        if not hasattr(lib, "volt_batch_release"):
+            raise VoltError(Status.UNIMPLEMENTED,
+                            f"libvolt ABI 0.{lib.volt_abi_minor()} has no volt_batch_release (needs 0.4)")
+        _check(lib.volt_batch_release(self._handle, request))
 
     def finished(self, request: int) -> bool:
         return _lib().volt_batch_finished(self._handle, request) == 1
@@ -543,8 +558,8 @@ class Batch(_Owned):
         return _lib().volt_batch_num_queued(self._handle)
 
     def result(self, request: int) -> BatchResult:
-        """A finished request's outcome (its own failure is in .status/.message, not raised); VoltError for an
-        unknown or unfinished request."""
+        """A finished request's outcome (its own failure is in .status/.message, not raised), copied out of the
+        library (it outlives release()); VoltError for an unknown, released or unfinished request."""
         lib = _lib()
         r = _abi.BatchResult()
         lib.volt_batch_result_init(ctypes.byref(r))
@@ -559,8 +574,9 @@ class Batch(_Owned):
                            tokens_per_second=r.tokens_per_second)
 
     def generate(self, prompts: Sequence[Sequence[int]], **options) -> list[list[int]]:
-        """Submits every prompt with the same options, runs them, and returns each one's new ids. VoltError names the
-        first prompt that was refused or failed."""
+        """Submits every prompt with the same options, runs them, and returns each one's new ids (its requests are
+        released: nothing of them stays in the batch). VoltError names the first prompt that was refused or
+        failed."""
         requests = []
         for i, prompt in enumerate(prompts):
             try:
@@ -568,10 +584,11 @@ class Batch(_Owned):
             except VoltError as e:
                 raise VoltError(e.status, f"prompt {i}: {e.message}") from None
         self.run()
-        out = []
-        for i, request in enumerate(requests):
-            r = self.result(request)
+        results = [self.result(request) for request in requests]
+        if hasattr(_lib(), "volt_batch_release"):
+            for request in requests:
+                self.release(request)
+        for i, r in enumerate(results):
             if not r.ok:
                 raise VoltError(r.status, f"prompt {i}: {r.message}")
-            out.append(r.ids)
-        return out
+        return [r.ids for r in results]

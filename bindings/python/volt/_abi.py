@@ -119,6 +119,7 @@ def declare(lib: ctypes.CDLL) -> None:
         "volt_batch_step": (ctypes.c_int32, [ctypes.c_void_p, i64p]),
         "volt_batch_run": (ctypes.c_int32, [ctypes.c_void_p]),
         "volt_batch_cancel": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64]),
+        "volt_batch_release": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64]),  # ABI 0.4
         "volt_batch_finished": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int64]),
         "volt_batch_num_running": (ctypes.c_int64, [ctypes.c_void_p]),
         "volt_batch_num_queued": (ctypes.c_int64, [ctypes.c_void_p]),
@@ -128,7 +129,7 @@ def declare(lib: ctypes.CDLL) -> None:
     }
     for name, (restype, argtypes) in sigs.items():
         if name.startswith("volt_batch_") and not hasattr(lib, name):
-            continue  # a library older than ABI 0.3: volt.Batch says so when used
+            continue  # a library older than ABI 0.3 (0.4 for release): volt.Batch says so when used
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
