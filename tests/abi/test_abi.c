@@ -635,6 +635,25 @@ static int same_ids(const int32_t* a, int na, const int32_t* b, int nb) {
     return na == nb && (na == 0 || memcmp(a, b, sizeof(int32_t) * (size_t)na) == 0);
 }
 
+/* A batch of at most `max_batch` requests (other params default); NULL (and a failed CHECK) if refused. */
+static volt_batch* batch_of(volt_model* m, int32_t max_batch) {
+    volt_batch_params bp;
+    volt_batch_params_init(&bp);
+    bp.max_batch = max_batch;
+    volt_batch* b = NULL;
+    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    return b;
+}
+
+/* Greedy generation of `max_new_tokens` ids. */
+static volt_generate_params greedy_params(int64_t max_new_tokens) {
+    volt_generate_params g;
+    volt_generate_params_init(&g);
+    g.temperature = 0.0f;
+    g.max_new_tokens = max_new_tokens;
+    return g;
+}
+
 /* Five prompts (one of them the 257-id reference, prefilled in pieces), greedy and seeded sampling, through a batch
  * of at most 3 with requests joining while others decode: each gets exactly what it gets alone, by events and by
  * result; the 257-id greedy one also equals the transformers chain. */
@@ -920,18 +939,25 @@ static void* cancel_thread(void* p) {
     return NULL;
 }
 
+static void cancel_arg_init(cancel_arg* a, volt_batch* b) {
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->batch = b;
+}
+
+static void cancel_arg_free(cancel_arg* a) {
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+}
+
 static void test_batch_cancel(volt_model* m) {
     g_test = "batch_cancel";
     volt_batch* b = NULL;
     CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK);
     if (!b) return;
     const int32_t pa[4] = {11, 22, 33, 44}, pb[3] = {7, 8, 9}, pc[5] = {100, 200, 300, 400, 500}, pd[2] = {42, 43};
-    volt_generate_params g, gb;
-    volt_generate_params_init(&g);
-    g.temperature = 0.0f;
-    g.max_new_tokens = 10;
-    gb = g;
-    gb.max_new_tokens = 1000;
+    const volt_generate_params g = greedy_params(10), gb = greedy_params(1000);
     stream_log alone_a, alone_c, log_a, log_c, log_d, log_e;
     CHECK(generate_alone(m, pa, 4, &g, 0, &alone_a));
     CHECK(generate_alone(m, pc, 5, &g, 0, &alone_c));
@@ -941,10 +967,7 @@ static void test_batch_cancel(volt_model* m) {
     memset(&log_e, 0, sizeof log_e);
     log_e.stop_after = 3; /* E's callback stops it after 3 tokens */
     cancel_arg ca;
-    memset(&ca, 0, sizeof ca);
-    pthread_mutex_init(&ca.mu, NULL);
-    pthread_cond_init(&ca.cv, NULL);
-    ca.batch = b;
+    cancel_arg_init(&ca, b);
     int64_t a = -1, bid = -1, c = -1, d = -1, e = -1;
     CHECK(volt_batch_submit(b, pa, 4, &g, on_event, &log_a, &a) == VOLT_OK);
     CHECK(volt_batch_submit(b, pb, 3, &gb, on_event_wait_for_cancel, &ca, &bid) == VOLT_OK);
@@ -981,8 +1004,7 @@ static void test_batch_cancel(volt_model* m) {
     CHECK(log_e.n_tokens == 3 && log_e.reason == VOLT_FINISH_CANCELLED);
     CHECK(batch_result(b, e, &r, out, &n) == VOLT_OK && r.status == VOLT_CANCELLED && n == 3);
     CHECK(strstr(r.message, "callback") != NULL && same_ids(out, 3, alone_a.ids, 3));
-    pthread_mutex_destroy(&ca.mu);
-    pthread_cond_destroy(&ca.cv);
+    cancel_arg_free(&ca);
     volt_batch_destroy(b);
 }
 
@@ -991,27 +1013,17 @@ static void test_batch_cancel(volt_model* m) {
  * prefill_seconds 0) while the running request goes on, and the request behind it runs as it does alone. */
 static void test_batch_cancel_queued_from_thread(volt_model* m) {
     g_test = "batch_cancel_queued_from_thread";
-    volt_batch_params bp;
-    volt_batch_params_init(&bp);
-    bp.max_batch = 1;
-    volt_batch* b = NULL;
-    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    volt_batch* b = batch_of(m, 1);
     if (!b) return;
     const int32_t pa[4] = {11, 22, 33, 44}, pq[6] = {90, 91, 92, 93, 94, 95}, pn[3] = {5, 6, 7};
-    volt_generate_params g;
-    volt_generate_params_init(&g);
-    g.temperature = 0.0f;
-    g.max_new_tokens = 10;
+    const volt_generate_params g = greedy_params(10);
     stream_log alone_a, alone_n, log_q, log_n;
     CHECK(generate_alone(m, pa, 4, &g, 0, &alone_a));
     CHECK(generate_alone(m, pn, 3, &g, 0, &alone_n));
     memset(&log_q, 0, sizeof log_q);
     memset(&log_n, 0, sizeof log_n);
     cancel_arg ca;
-    memset(&ca, 0, sizeof ca);
-    pthread_mutex_init(&ca.mu, NULL);
-    pthread_cond_init(&ca.cv, NULL);
-    ca.batch = b;
+    cancel_arg_init(&ca, b);
     int64_t a = -1, q = -1, nid = -1;
     CHECK(volt_batch_submit(b, pa, 4, &g, on_event_wait_for_cancel, &ca, &a) == VOLT_OK);
     CHECK(volt_batch_submit(b, pq, 6, &g, on_event, &log_q, &q) == VOLT_OK);
@@ -1037,8 +1049,7 @@ static void test_batch_cancel_queued_from_thread(volt_model* m) {
     CHECK(log_q.n_tokens == 0 && log_q.done == 1); /* nothing more for Q */
     CHECK(same_ids(ca.log.ids, ca.log.n_tokens, alone_a.ids, alone_a.n_tokens) && ca.log.reason == VOLT_FINISH_LENGTH);
     CHECK(same_ids(log_n.ids, log_n.n_tokens, alone_n.ids, alone_n.n_tokens) && log_n.done == 1);
-    pthread_mutex_destroy(&ca.mu);
-    pthread_cond_destroy(&ca.cv);
+    cancel_arg_free(&ca);
     volt_batch_destroy(b);
 }
 
@@ -1046,14 +1057,10 @@ static void test_batch_cancel_queued_from_thread(volt_model* m) {
  * one, and ids are never reused. */
 static void test_batch_release(volt_model* m) {
     g_test = "batch_release";
-    volt_batch* b = NULL;
-    CHECK(volt_batch_create(m, NULL, &b) == VOLT_OK);
+    volt_batch* b = batch_of(m, 64);
     if (!b) return;
     const int32_t prompt[3] = {21, 22, 23};
-    volt_generate_params g;
-    volt_generate_params_init(&g);
-    g.temperature = 0.0f;
-    g.max_new_tokens = 4;
+    const volt_generate_params g = greedy_params(4);
     stream_log alone;
     CHECK(generate_alone(m, prompt, 3, &g, 0, &alone));
     int64_t a = -1, c = -1;
@@ -1107,11 +1114,7 @@ static void* cancel_some(void* p) {
 
 static void test_batch_cancel_race(volt_model* m) {
     g_test = "batch_cancel_race";
-    volt_batch_params bp;
-    volt_batch_params_init(&bp);
-    bp.max_batch = 4;
-    volt_batch* b = NULL;
-    CHECK(volt_batch_create(m, &bp, &b) == VOLT_OK);
+    volt_batch* b = batch_of(m, 4);
     if (!b) return;
     volt_generate_params g;
     volt_generate_params_init(&g);

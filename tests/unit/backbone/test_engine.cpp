@@ -20,6 +20,13 @@ protected:
     static void TearDownTestSuite() { delete model_; }
     static MiniMaxTextModel* model_;
 
+    // The worst-case cache bytes a BatchGenerator reserves for a request of `positions` (prompt + max_new_tokens).
+    static int64_t worst_case_bytes(int64_t positions) {
+        auto probe = model_->new_cache(1);
+        EXPECT_TRUE(probe) << probe.status().to_string();
+        return probe ? int64_t(probe->state_bytes() + 2 * probe->kv_bytes_per_token() * size_t(positions)) : 0;
+    }
+
     static Tensor last_row_fresh(const std::vector<int32_t>& ids) {
         auto s = Session::create(*model_);
         auto r = s->append(ids, LogitsMode::kLast);
@@ -194,11 +201,9 @@ TEST_F(Engine, BatchGeneratorGivesEachRequestWhatItGetsAlone) {
 TEST_F(Engine, BatchGeneratorKeepsTheCachesWithinItsMemoryBudget) {
     ASSERT_TRUE(model_);
     const int64_t V = model_->vocab_size();
-    auto probe = model_->new_cache(1);
-    ASSERT_TRUE(probe);
     const GenerationOptions greedy{.max_new_tokens = 10, .sampling = {.temperature = 0}};
     // Four requests of 100 prompt tokens + 10 new: room for exactly two worst cases.
-    const int64_t one = int64_t(probe->state_bytes() + 2 * probe->kv_bytes_per_token() * 110);
+    const int64_t one = worst_case_bytes(110);
     auto gen = BatchGenerator::create(*model_, {.max_batch = 8, .memory_budget_bytes = 2 * one + 1});
     ASSERT_TRUE(gen) << gen.status().to_string();
     std::vector<std::vector<int32_t>> prompts;
@@ -253,10 +258,8 @@ TokenCallback record_into(std::vector<int32_t>& seen) {
 TEST_F(Engine, BatchGeneratorCancelsQueuedAndDecodingRequests) {
     ASSERT_TRUE(model_);
     const int64_t V = model_->vocab_size();
-    auto probe = model_->new_cache(1);
-    ASSERT_TRUE(probe);
     const GenerationOptions greedy{.max_new_tokens = 10, .sampling = {.temperature = 0}};
-    const int64_t one = int64_t(probe->state_bytes() + 2 * probe->kv_bytes_per_token() * 110);
+    const int64_t one = worst_case_bytes(110);  // 100 prompt tokens + 10 new
     auto gen = BatchGenerator::create(*model_, {.max_batch = 8, .memory_budget_bytes = one + 1});
     ASSERT_TRUE(gen) << gen.status().to_string();
     std::vector<std::vector<int32_t>> prompts;
