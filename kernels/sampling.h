@@ -19,6 +19,7 @@ struct SamplingParams {
     float top_p = 1.0f;
     float min_p = 0.0f;
     float repetition_penalty = 1.0f;
+    bool operator==(const SamplingParams&) const = default;
 };
 
 struct SampleParams {

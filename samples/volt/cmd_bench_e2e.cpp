@@ -271,7 +271,7 @@ Status bench_e2e(const E2eOptions& o) {
         }
         const double batch_s = seconds_since(tb) / double(o.decode_steps);
         // The step with each next token picked (top-k 50, top-p 0.9, temperature 0.7): on the host from the returned
-        // rows (cpu::sample per row) and where the logits are (decode_sample: on the GPU with one GPU).
+        // rows (cpu::sample per row) and where the logits are (decode_sample: on the GPU).
         const std::vector<TokenPick> picks(static_cast<size_t>(B),
                                            TokenPick{.sampling = {.temperature = 0.7f, .top_k = 50, .top_p = 0.9f},
                                                      .uniform = 0.5});
@@ -281,7 +281,7 @@ Status bench_e2e(const E2eOptions& o) {
                 VOLT_RETURN_IF_ERROR(cpu::sample({.logits = rows.data_as<float>() + b * c.vocab_size,
                                                   .vocab_size = c.vocab_size,
                                                   .sampling = picks[0].sampling,
-                                                  .uniform = 0.5})
+                                                  .uniform = picks[0].uniform})
                                          .status());
             }
             return Status::ok();

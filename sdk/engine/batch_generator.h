@@ -1,7 +1,8 @@
 // Continuous batching (issue 12): several generation requests share one model. Each step runs at most one prefill
-// piece of one admitted request and then one batched decode step (Session::append_each -> CausalLM::decode) for every
-// request that is generating, so a new request starts while the others keep decoding (prefill chunks and decode
-// steps mixed, as MiniMax's report describes). A request's tokens are exactly what generate() gives it alone with the
+// piece of one admitted request and then one batched decode step (Session::append_each_sample ->
+// CausalLM::decode_sample: the next ids picked where the logits are) for every request that is generating, so a
+// new request starts while the others keep decoding (prefill chunks and decode steps mixed, as MiniMax's report
+// describes). A request's tokens are exactly what generate() gives it alone with the
 // same options: the same sampling (its own seeded RNG and history), stop ids, max_new_tokens and context rules; the
 // batched step is what makes the GPU read the weights once for all of them.
 //

@@ -295,9 +295,7 @@ Expected<ChatSession::Reply> ChatSession::reply(const GenerationOptions& options
     // lightning state cannot be rolled back, so anything else starts over).
     const std::vector<int32_t>& held = session_.tokens();
     const int64_t h = static_cast<int64_t>(held.size());
-    // (A prompt equal to what the session holds needs its last logits, which a generated step does not keep.)
-    bool reuse = h > 0 && h <= n && std::equal(held.begin(), held.end(), prompt.ids.begin()) &&
-                 (h < n || session_.last_logits().defined());
+    bool reuse = h > 0 && h <= n && std::equal(held.begin(), held.end(), prompt.ids.begin());
     size_t held_images = 0;
     for (const vision::ImageSpan& span : prompt.spans) {
         if (!reuse || span.begin >= h) break;

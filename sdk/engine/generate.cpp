@@ -88,7 +88,8 @@ Expected<GenerationResult> continue_generation(Session& session, Tensor logits, 
     while (goes_on) {
         const int32_t id[1] = {result.ids.back()};
         const TokenPick pick[1] = {{.sampling = options.sampling, .uniform = draw_uniform(rng)}};
-        VOLT_ASSIGN_OR_RETURN(const std::vector<int32_t> next, Session::append_each_sample(one, id, pick, /*keep_logits=*/true));
+        VOLT_ASSIGN_OR_RETURN(const std::vector<int32_t> next,
+                              Session::append_each_sample(one, id, pick, /*keep_logits=*/true));
         goes_on = take_token(session, next[0], options, on_token, result);
     }
     result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();

@@ -741,24 +741,36 @@ struct MiniMaxTextModelCuda::DecodeBatch {
     void* const* layer(size_t l) const { return tables + l * 2 * size_t(B); }
 };
 
-Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                                              const CancelCheck& cancelled) const {
+Status MiniMaxTextModelCuda::check_decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches) const {
     VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
     if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
-    if (ids.size() == 1) return forward(ids, *caches[0], LogitsMode::kLast, cancelled);
+    return Status::ok();
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                                   bool rows, std::span<const TokenPick> picks, int32_t* picked,
+                                                   const CancelCheck& cancelled) const {
     std::lock_guard<std::mutex> lock(mu_);
     VOLT_RETURN_IF_ERROR(check_usable());
     // KV rows for the new token first (a grown cache moves its rows, so the tables are built after this).
     for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
-    const int64_t B = static_cast<int64_t>(ids.size());
-    VOLT_ASSIGN_OR_RETURN(Tensor logits, host_logits(B));
+    Tensor logits;
+    if (rows) {
+        VOLT_ASSIGN_OR_RETURN(logits, host_logits(static_cast<int64_t>(ids.size())));
+    }
+    const DecodeOutput output{.host_logits = rows ? logits.data_as<float>() : nullptr, .picks = picks, .picked = picked};
     StopPoint stop(cancelled, gpus());
-    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
-        return decode_rank(r, ids, caches, {.host_logits = logits.data_as<float>()}, &stop);
-    }));
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, &stop); }));
     for (SequenceCache* c : caches) c->advance(1);
     return logits;
+}
+
+Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                              const CancelCheck& cancelled) const {
+    VOLT_RETURN_IF_ERROR(check_decode(ids, caches));
+    if (ids.size() == 1) return forward(ids, *caches[0], LogitsMode::kLast, cancelled);
+    return decode_step(ids, caches, /*rows=*/true, {}, nullptr, cancelled);
 }
 
 Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<const int32_t> ids,
@@ -766,37 +778,16 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
                                                                    std::span<const TokenPick> picks, Tensor* logits,
                                                                    const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_token_picks(picks, ids.size()));
-    VOLT_RETURN_IF_ERROR(check_decode_batch(ids, caches, config_.vocab_size));
-    if (ids.size() > 65535) return invalid_argument("decode batch of ", ids.size(), " sequences: at most 65535");
-    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(check_cache(*c));
-    std::lock_guard<std::mutex> lock(mu_);
-    VOLT_RETURN_IF_ERROR(check_usable());
-    for (SequenceCache* c : caches) VOLT_RETURN_IF_ERROR(c->reserve(c->length() + 1));
+    VOLT_RETURN_IF_ERROR(check_decode(ids, caches));
     std::vector<int32_t> picked(ids.size());
-    Tensor rows;
-    if (logits) {
-        VOLT_ASSIGN_OR_RETURN(rows, host_logits(static_cast<int64_t>(ids.size())));
-    }
-    StopPoint stop(cancelled, gpus());
-    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
-        return decode_rank(r, ids, caches,
-                           {.host_logits = logits ? rows.data_as<float>() : nullptr, .picks = picks,
-                            .picked = picked.data()},
-                           &stop);
-    }));
+    VOLT_ASSIGN_OR_RETURN(Tensor rows, decode_step(ids, caches, logits != nullptr, picks, picked.data(), cancelled));
     if (logits) *logits = std::move(rows);
-    for (SequenceCache* c : caches) c->advance(1);
     for (size_t b = 0; b < picked.size(); ++b)
         if (picked[b] < 0) return internal_error("sample: the logits of sequence ", b, " contain NaN");
     return picked;
 }
 
 namespace {
-
-bool same_sampling(const SamplingParams& a, const SamplingParams& b) {
-    return a.temperature == b.temperature && a.top_k == b.top_k && a.top_p == b.top_p && a.min_p == b.min_p &&
-           a.repetition_penalty == b.repetition_penalty;
-}
 
 // 8-byte aligned offsets into one decode step's staging buffer (host pinned, mirrored on the GPU).
 size_t align8(size_t n) { return (n + 7) / 8 * 8; }
@@ -812,8 +803,9 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     const bool sample = output.picked != nullptr && r == 0;
     // The penalty's histories, [B, S] with S the longest one a penalised row needs (only rows with a penalty).
     size_t S = 0;
-    for (const TokenPick& p : output.picks)
-        if (p.sampling.repetition_penalty != 1.0f) S = std::max(S, p.history.size());
+    if (sample)
+        for (const TokenPick& p : output.picks)
+            if (p.sampling.repetition_penalty != 1.0f) S = std::max(S, p.history.size());
     // Staging: ids, positions, KV lengths (int32 [B] each), the pointer tables; when sampling, the draws (f64 [B]),
     // the history lengths (int32 [B]) and the histories (int32 [B, S]), then (device only) the picked ids.
     const size_t table_offset = align8(3 * B * sizeof(int32_t)), tables_end = table_offset + L * 2 * B * sizeof(void*);
@@ -887,7 +879,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     const size_t max_rows = static_cast<size_t>((int64_t{0x7fffffff} - 1) / V);
     for (size_t b0 = 0; b0 < B;) {
         size_t b1 = b0 + 1;
-        while (b1 < B && b1 - b0 < max_rows && same_sampling(output.picks[b1].sampling, output.picks[b0].sampling)) ++b1;
+        while (b1 < B && b1 - b0 < max_rows && output.picks[b1].sampling == output.picks[b0].sampling) ++b1;
         const bool penalised = output.picks[b0].sampling.repetition_penalty != 1.0f;
         cuda::SampleParams p{
             .num_rows = int64_t(b1 - b0),

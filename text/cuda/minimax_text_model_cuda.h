@@ -157,6 +157,12 @@ private:
         std::span<const TokenPick> picks;
         int32_t* picked = nullptr;
     };
+    // decode()'s and decode_sample()'s input checks (check_decode_batch, at most 65535 sequences, this model's caches).
+    Status check_decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches) const;
+    // One batched decode step over checked input on every GPU: the caches grow by one, the logits rows come back
+    // when `rows` asks (host fp32 [B, V], else an undefined tensor), and with `picked` each row's id picked on the GPU.
+    Expected<Tensor> decode_step(std::span<const int32_t> ids, std::span<SequenceCache* const> caches, bool rows,
+                                 std::span<const TokenPick> picks, int32_t* picked, const CancelCheck& cancelled) const;
     // GPU r's share of a batched decode step: the batch's tables (and the draws and histories when sampling) up,
     // run_chunk, then the logits to the host or the sampler's ids.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
