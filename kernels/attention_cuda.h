@@ -87,6 +87,10 @@ struct AttentionParams {
 Status validate(const AttentionParams& p);
 // Scratch bytes `run` wants for this call on the current device (depends on shapes, max_seqlen_kv, the SM count).
 size_t attention_workspace_bytes(const AttentionParams& p);
+// Key splits per sequence a decode launch of `p` uses with that workspace on the current device (1 for prefill):
+// the only thing its launch takes from the host's max_seqlen_kv, so a CUDA graph of decode steps captured for one
+// count replays every max_seqlen_kv that plans the same count.
+int decode_splits(const AttentionParams& p);
 Status run(const AttentionParams& p, cudaStream_t stream);
 // Whether this build and machine can route prefill to cuDNN (cudnn-frontend compiled in, libcudnn loadable).
 bool cudnn_attention_available();

@@ -74,8 +74,12 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Through the calling thread's device's plan for `stream` (created on first use, kept for the process).
+// Through the calling thread's device's plan for `stream` (created on first use, kept until
+// release_stream_plans(stream)).
 Status run(const GemmParams& p, cudaStream_t stream);
+// Drops the plans run() keeps for `stream` (with their workspaces): call before destroying a stream that GEMMs ran on,
+// since a later stream may get the same handle, and each plan holds 32 MiB of GPU memory.
+void release_stream_plans(cudaStream_t stream);
 
 // out = SiLU(gate) * up, elementwise in fp32 on bf16 rows; gate/up may be the two halves of one [T, 2I] buffer
 // (the w1 | w3 GEMM output). The CPU twin is cpu::swiglu (kernels/activation.h).

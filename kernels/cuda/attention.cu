@@ -560,6 +560,12 @@ size_t attention_workspace_bytes(const AttentionParams& p) {
     return sms.has_value() ? split_bytes(p, plan_splits(p, *sms)) : 0;
 }
 
+int decode_splits(const AttentionParams& p) {
+    if (p.phase != AttentionPhase::kDecode || p.num_seqs == 0) return 1;
+    auto sms = sm_count();
+    return sms.has_value() ? plan_splits(p, *sms) : 1;
+}
+
 bool cudnn_attention_available() { return cudnn_sdpa_available(); }
 
 Status run(const AttentionParams& p, cudaStream_t stream) {

@@ -261,16 +261,27 @@ Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {
     return Status::ok();
 }
 
+namespace {
+
+// The free run()'s plans, one per (device, stream). Never destroyed: cuBLASLt handles must not be torn down after
+// the CUDA context at process exit.
+std::mutex g_plans_mu;
+auto* g_plans = new std::map<std::pair<int, cudaStream_t>, std::unique_ptr<GemmPlan>>();
+
+}  // namespace
+
+void release_stream_plans(cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(g_plans_mu);
+    std::erase_if(*g_plans, [stream](const auto& entry) { return entry.first.second == stream; });
+}
+
 Status run(const GemmParams& p, cudaStream_t stream) {
-    static std::mutex mu;
-    // Never destroyed: cuBLASLt handles must not be torn down after the CUDA context at process exit.
-    static auto* plans = new std::map<std::pair<int, cudaStream_t>, std::unique_ptr<GemmPlan>>();
     int device = 0;
     VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
     GemmPlan* plan = nullptr;
     {
-        std::lock_guard<std::mutex> lock(mu);
-        auto& slot = (*plans)[{device, stream}];
+        std::lock_guard<std::mutex> lock(g_plans_mu);
+        auto& slot = (*g_plans)[{device, stream}];
         if (!slot) {
             VOLT_ASSIGN_OR_RETURN(slot, GemmPlan::create());
         }

@@ -308,6 +308,9 @@ Status bench_e2e(const E2eOptions& o) {
         std::fflush(stdout);
     }
     if (!batched.empty()) j["decode_batched"] = batched;
+    // Batched steps of up to 64 sequences replay CUDA graphs unless VOLT_CUDA_GRAPHS=0 (A/B in one script).
+    j["decode_graph_replays"] = model->decode_graph_replays();
+    std::printf("| decode steps replayed from CUDA graphs | %zu |\n", model->decode_graph_replays());
     if (!o.json.empty()) {
         std::ofstream out(o.json);
         out << j.dump(2) << "\n";

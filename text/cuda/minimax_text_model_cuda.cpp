@@ -4,8 +4,9 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <map>
+#include <array>
 #include <cmath>
+#include <map>
 
 #include "kernels/attention_cuda.h"
 #include "kernels/embedding_cuda.h"
@@ -19,8 +20,10 @@
 #include "kernels/sampling_cuda.h"
 #include "kernels/tensor_parallel_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_graph_cache.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/cuda_upload.h"
+#include "sdk/log.h"
 #include "sdk/nccl_group.h"
 #include "sdk/rank_threads.h"
 #include "sdk/weight_spec.h"
@@ -157,7 +160,11 @@ struct MiniMaxTextModelCuda::Rank {
     std::vector<std::unique_ptr<Layer>> layers;
     Tensor final_norm;                // [H] bf16
     Tensor lm_head;                   // [V_r, H] bf16 (the embedding slice when tied)
-    void* blas = nullptr;             // cublasHandle_t for the fp32-output lm_head GEMM
+    // Every forward and decode step of this GPU runs on `stream` (a blocking stream: ordered with the legacy stream,
+    // on which tensors are allocated, freed and copied; unlike it, capturable into CUDA graphs).
+    cudaStream_t stream = nullptr;
+    void* blas = nullptr;             // cublasHandle_t for the fp32-output lm_head GEMM, bound to `stream`
+    Tensor blas_workspace;            // cuBLAS's workspace, set by us so that a captured lm_head allocates nothing
     // Kept across forwards (calls are serialised and only this GPU's thread touches them), so a decode step
     // allocates nothing and copies to the device without waiting: the activations of short pieces
     // (<= kSmallPieceTokens tokens), one fp32 logits row [V_r], and the ids plus each piece's KV length staged in
@@ -168,16 +175,26 @@ struct MiniMaxTextModelCuda::Rank {
     mutable Tensor inputs_dev;  // i32
     mutable cudaEvent_t inputs_sent = nullptr;
     mutable Tensor sample_workspace;  // the GPU sampler's scratch (decode_sample), grown as needed
+    mutable Tensor decode_logits;     // a batched decode step's fp32 logits [B, V_r], grown to the largest B
+    mutable CudaGraphCache decode_graphs;  // decode steps captured per (B, attention splits)
     ~Rank() {
         (void)cudaSetDevice(device);
+        decode_graphs.clear();
         if (inputs_sent) cudaEventDestroy(inputs_sent);
         if (blas) cublasDestroy(static_cast<cublasHandle_t>(blas));
+        if (stream) {
+            (void)cudaStreamSynchronize(stream);
+            cuda::release_stream_plans(stream);
+            (void)cudaStreamDestroy(stream);
+        }
     }
 };
 
 namespace {
 
-constexpr cudaStream_t kStream = nullptr;  // the legacy default stream: the caching allocator's stream
+// Loading (uploads, quantisation, synthetic fills) runs on the legacy default stream, the caching allocator's; the
+// forwards run on each rank's own stream (Rank::stream).
+constexpr cudaStream_t kStream = nullptr;
 
 Status check_config(const TextConfig& c) {
     if (c.layer_kinds.size() != static_cast<size_t>(c.num_layers))
@@ -290,14 +307,14 @@ Status blas_status(cublasStatus_t s, const char* what) {
 }
 
 // y[T, out] = x[T, in] W^T through cuBLASLt (bf16 in and out, fp32 accumulation).
-Status linear(const void* x, int64_t T, const Tensor& W, void* y, int64_t ldy = 0) {
+Status linear(const void* x, int64_t T, const Tensor& W, void* y, cudaStream_t stream, int64_t ldy = 0) {
     const int64_t out = W.dim(0), in = W.dim(1);
     cuda::GemmParams g;
     g.m = T, g.n = out, g.k = in;
     g.a = x, g.lda = in;
     g.b = W.data(), g.ldb = in, g.b_transposed = true;
     g.c = y, g.ldc = ldy ? ldy : out;
-    return cuda::run(g, kStream);
+    return cuda::run(g, stream);
 }
 
 }  // namespace
@@ -498,11 +515,19 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
         } else {
             VOLT_ASSIGN_OR_RETURN(rk->lm_head, bf("lm_head.weight"));
         }
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamCreateWithFlags(&rk->stream, cudaStreamDefault)));
         cublasHandle_t h = nullptr;
         VOLT_RETURN_IF_ERROR(blas_status(cublasCreate(&h), "cublasCreate"));
         rk->blas = h;
+        // cublasSetStream resets a user workspace, so the stream first (32 MiB: cuBLAS's advice for Hopper).
+        VOLT_RETURN_IF_ERROR(blas_status(cublasSetStream(h, rk->stream), "cublasSetStream"));
+        VOLT_ASSIGN_OR_RETURN(rk->blas_workspace, Tensor::empty({int64_t{32} << 20}, DType::kU8, Device::cuda(dev)));
+        VOLT_RETURN_IF_ERROR(blas_status(cublasSetWorkspace(h, rk->blas_workspace.data(), rk->blas_workspace.nbytes()),
+                                         "cublasSetWorkspace"));
         m->ranks_.push_back(std::move(rk));
     }
+    const char* graphs_env = std::getenv("VOLT_CUDA_GRAPHS");  // "0": off, for A/B timing
+    m->graphs_ = options.cuda_graphs && !(graphs_env && std::string_view(graphs_env) == "0");
     m->processes_ = options.processes.size;
     if (maps.front().tp_size > 1) {
         std::vector<int> devices;
@@ -589,6 +614,27 @@ public:
     bool stop_before(int rank, int64_t step) {
         if (!cancelled_) return false;
         std::lock_guard<std::mutex> lock(mu_);
+        return ask(rank, step);
+    }
+    // Before queueing steps 0 .. steps - 1 at once (a CUDA graph of a decode step): asked about step 0 and, going
+    // on, counted as having started the last one, so a rank that sees the cancel later stops after all of them.
+    // Every rank of the step must ask this way (DecodePlan decides for all of them).
+    bool stop_before_all(int rank, int64_t steps) {
+        if (!cancelled_) return false;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ask(rank, 0)) return true;
+        asked_[size_t(rank)] = steps - 1;
+        return false;
+    }
+
+private:
+    static constexpr int64_t kNever = INT64_MAX;
+    const CancelCheck& cancelled_;
+    std::mutex mu_;
+    std::vector<int64_t> asked_;
+    int64_t stop_ = kNever;
+
+    bool ask(int rank, int64_t step) {  // under mu_
         asked_[size_t(rank)] = step;
         if (stop_ == kNever && cancelled_()) {
             int64_t others = -1;
@@ -598,13 +644,6 @@ public:
         }
         return step >= stop_;
     }
-
-private:
-    static constexpr int64_t kNever = INT64_MAX;
-    const CancelCheck& cancelled_;
-    std::mutex mu_;
-    std::vector<int64_t> asked_;
-    int64_t stop_ = kNever;
 };
 
 Status MiniMaxTextModelCuda::check_usable() const {
@@ -671,8 +710,8 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     if (from_ids) std::copy_n(input.data_as<int32_t>(), n, staging + pieces);
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(rk.inputs_dev.data(), staging,
                                                           static_cast<size_t>(staged) * sizeof(int32_t),
-                                                          cudaMemcpyHostToDevice, kStream)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
+                                                          cudaMemcpyHostToDevice, rk.stream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, rk.stream)));
     const int32_t* kv_lens = rk.inputs_dev.data_as<int32_t>();
     Tensor embeds;  // the whole input on this GPU as bf16
     if (!from_ids) {
@@ -705,7 +744,7 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
     }
     // This GPU's columns into the host rows, then the end of its forward.
     if (mode != LogitsMode::kNone) VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, rows, host_logits));
-    return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+    return VOLT_CUDA_STATUS(cudaStreamSynchronize(rk.stream));
 }
 
 Status MiniMaxTextModelCuda::stage_inputs(const Rank& rk, size_t bytes) const {
@@ -713,7 +752,9 @@ Status MiniMaxTextModelCuda::stage_inputs(const Rank& rk, size_t bytes) const {
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&rk.inputs_sent, cudaEventDisableTiming)));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(rk.inputs_sent)));
     if (rk.inputs_host.bytes < bytes) {
-        const size_t cap = std::max<size_t>(bytes, 256);
+        // Grown by at least half: the histories of penalised rows lengthen by one id per decode step, and a moved
+        // buffer makes the captured decode steps stale.
+        const size_t cap = std::max<size_t>({bytes, rk.inputs_host.bytes * 3 / 2, 256});
         VOLT_RETURN_IF_ERROR(rk.inputs_host.grow(cap));
         VOLT_ASSIGN_OR_RETURN(rk.inputs_dev, device_buffer(static_cast<int64_t>((cap + 3) / 4), DType::kI32, rk.device));
     }
@@ -726,7 +767,7 @@ Status MiniMaxTextModelCuda::logits_to_host(const Rank& rk, int r, const float* 
     const int64_t V = config_.vocab_size, Vr = rk.vocab.size;
     return VOLT_CUDA_STATUS(cudaMemcpy2DAsync(host + rk.vocab.begin, static_cast<size_t>(V) * 4, logits_dev,
                                               static_cast<size_t>(Vr) * 4, static_cast<size_t>(Vr) * 4,
-                                              static_cast<size_t>(rows), cudaMemcpyDeviceToHost, kStream));
+                                              static_cast<size_t>(rows), cudaMemcpyDeviceToHost, rk.stream));
 }
 
 // One batched decode step's tables on one GPU (device memory, sent with the ids in one copy).
@@ -748,6 +789,56 @@ Status MiniMaxTextModelCuda::check_decode(std::span<const int32_t> ids, std::spa
     return Status::ok();
 }
 
+namespace {
+
+size_t align8(size_t n) { return (n + 7) / 8 * 8; }
+
+// One decode step's staging on one GPU (pinned host memory, mirrored on the GPU at the same offsets, 8-byte
+// aligned): ids, positions, KV lengths (int32 [B] each), the pointer tables [L][2][B]; when this GPU picks the ids,
+// the draws (f64 [B]), the history lengths (int32 [B]) and the histories (int32 [B, S]), then (device only) the
+// picked ids. A CUDA graph of the step reads the tables at these offsets, which depend on B and L only.
+struct DecodeLayout {
+    size_t tables = 0, uniform = 0, lens = 0, history = 0;
+    size_t sent = 0;    // bytes copied up
+    size_t picked = 0;  // device only
+    size_t total = 0;
+};
+
+DecodeLayout decode_layout(size_t B, size_t L, size_t S, bool sample) {
+    DecodeLayout d;
+    d.tables = align8(3 * B * sizeof(int32_t));
+    const size_t tables_end = d.tables + L * 2 * B * sizeof(void*);
+    d.uniform = tables_end;
+    d.lens = d.uniform + B * sizeof(double);
+    d.history = d.lens + B * sizeof(int32_t);
+    d.sent = sample ? d.history + B * S * sizeof(int32_t) : tables_end;
+    d.picked = align8(d.sent);
+    d.total = sample ? d.picked + B * sizeof(int32_t) : d.sent;
+    return d;
+}
+
+const CancelCheck kNeverCancelled;
+
+}  // namespace
+
+// Decided before any GPU starts (under mu_), so that either every GPU replays its captured graph or every GPU runs
+// eagerly: their stop points must agree (StopPoint::stop_before_all).
+struct MiniMaxTextModelCuda::DecodePlan {
+    size_t history = 0;                      // S: the longest history a penalised row needs (the picking GPU's)
+    int64_t max_kv = 0;                      // the longest sequence's keys after the step
+    bool capture = false;                    // CUDA graphs for this B: capture the step after running it eagerly
+    bool replay = false;                     // every GPU has a graph for its key: launch those
+    std::vector<std::array<int64_t, 2>> keys;  // per GPU: (B, attention splits)
+    std::vector<cudaGraphExec_t> graphs;     // per GPU, when replaying
+};
+
+// The device buffers a captured decode step reads and writes besides the caches and weights (which it reaches
+// through the staged tables, or which never move). All of them only grow, so a graph whose buffers are at the same
+// addresses now is valid: everything it touches is still there and large enough.
+std::array<const void*, 4> MiniMaxTextModelCuda::graph_buffers(const Rank& rk) {
+    return {rk.small.h.data(), rk.small.workspace.data(), rk.inputs_dev.data(), rk.decode_logits.data()};
+}
+
 Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                                                    bool rows, std::span<const TokenPick> picks, int32_t* picked,
                                                    const CancelCheck& cancelled) const {
@@ -760,16 +851,56 @@ Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids,
         VOLT_ASSIGN_OR_RETURN(logits, host_logits(static_cast<int64_t>(ids.size())));
     }
     const DecodeOutput output{.host_logits = rows ? logits.data_as<float>() : nullptr, .picks = picks, .picked = picked};
+    VOLT_ASSIGN_OR_RETURN(const DecodePlan plan, plan_decode(caches, output));
     StopPoint stop(cancelled, gpus());
-    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, &stop); }));
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop); }));
     for (SequenceCache* c : caches) c->advance(1);
+    graph_replays_ += plan.replay;
     return logits;
+}
+
+Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std::span<SequenceCache* const> caches,
+                                                                             const DecodeOutput& output) const {
+    DecodePlan plan;
+    const size_t B = caches.size(), L = static_cast<size_t>(config_.num_layers);
+    if (output.picked)
+        for (const TokenPick& p : output.picks)
+            if (p.sampling.repetition_penalty != 1.0f) plan.history = std::max(plan.history, p.history.size());
+    for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
+    // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host.
+    plan.capture = graphs_ && !graphs_failed_ && B <= size_t(std::min(kSmallPieceTokens, cuda::kMoeDecodeMaxTokens));
+    if (!plan.capture) return plan;
+    plan.replay = true;
+    for (size_t r = 0; r < ranks_.size(); ++r) {
+        const Rank& rk = *ranks_[r];
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
+        int64_t splits = 0;
+        if (config_.num_softmax_layers() > 0) {
+            cuda::AttentionParams ap;
+            ap.phase = cuda::AttentionPhase::kDecode;
+            ap.num_tokens = ap.num_seqs = static_cast<int>(B);
+            ap.num_heads = static_cast<int>(rk.heads);
+            ap.num_kv_heads = static_cast<int>(rk.kv_heads);
+            ap.head_dim = static_cast<int>(config_.head_dim);
+            ap.max_seqlen_kv = plan.max_kv;
+            splits = cuda::decode_splits(ap);
+        }
+        plan.keys.push_back({int64_t(B), splits});
+        // A buffer this step grows (staging for longer histories, logits for more rows, the first small piece)
+        // moves: no replay, the eager step is captured again.
+        const DecodeLayout lay = decode_layout(B, L, plan.history, output.picked && r == 0);
+        const bool fits = rk.inputs_host.bytes >= lay.total && rk.small.tokens >= kSmallPieceTokens &&
+                          rk.decode_logits.numel() >= int64_t(B) * rk.vocab.size;
+        const auto buffers = graph_buffers(rk);
+        plan.graphs.push_back(fits ? rk.decode_graphs.find(plan.keys.back(), buffers) : nullptr);
+        if (!plan.graphs.back()) plan.replay = false;
+    }
+    return plan;
 }
 
 Expected<Tensor> MiniMaxTextModelCuda::decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                                               const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_decode(ids, caches));
-    if (ids.size() == 1) return forward(ids, *caches[0], LogitsMode::kLast, cancelled);
     return decode_step(ids, caches, /*rows=*/true, {}, nullptr, cancelled);
 }
 
@@ -787,43 +918,23 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
     return picked;
 }
 
-namespace {
-
-// 8-byte aligned offsets into one decode step's staging buffer (host pinned, mirrored on the GPU).
-size_t align8(size_t n) { return (n + 7) / 8 * 8; }
-
-}  // namespace
-
 Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                                         const DecodeOutput& output, StopPoint* stop) const {
+                                         const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop) const {
     const Rank& rk = *ranks_[r];
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
-    const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers);
+    const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers), S = plan.history;
     // This process's first GPU picks the ids (from every column: a split vocabulary is gathered on every GPU first).
     const bool sample = output.picked != nullptr && r == 0;
-    // The penalty's histories, [B, S] with S the longest one a penalised row needs (only rows with a penalty).
-    size_t S = 0;
-    if (sample)
-        for (const TokenPick& p : output.picks)
-            if (p.sampling.repetition_penalty != 1.0f) S = std::max(S, p.history.size());
-    // Staging: ids, positions, KV lengths (int32 [B] each), the pointer tables; when sampling, the draws (f64 [B]),
-    // the history lengths (int32 [B]) and the histories (int32 [B, S]), then (device only) the picked ids.
-    const size_t table_offset = align8(3 * B * sizeof(int32_t)), tables_end = table_offset + L * 2 * B * sizeof(void*);
-    const size_t uniform_offset = tables_end, lens_offset = uniform_offset + B * sizeof(double);
-    const size_t history_offset = lens_offset + B * sizeof(int32_t);
-    const size_t sent = sample ? history_offset + B * S * sizeof(int32_t) : tables_end;
-    const size_t picked_offset = align8(sent);
-    VOLT_RETURN_IF_ERROR(stage_inputs(rk, sample ? picked_offset + B * sizeof(int32_t) : sent));
+    const DecodeLayout lay = decode_layout(B, L, S, sample);
+    VOLT_RETURN_IF_ERROR(stage_inputs(rk, lay.total));
     auto* host = static_cast<char*>(rk.inputs_host.ptr);
     auto* ints = reinterpret_cast<int32_t*>(host);
-    auto* table = reinterpret_cast<void**>(host + table_offset);
-    int64_t max_kv = 0;
+    auto* table = reinterpret_cast<void**>(host + lay.tables);
     for (size_t b = 0; b < B; ++b) {
         const int64_t past = caches[b]->length();
         ints[b] = ids[b];
         ints[B + b] = static_cast<int32_t>(past);
         ints[2 * B + b] = static_cast<int32_t>(past + 1);
-        max_kv = std::max(max_kv, past + 1);
         for (size_t l = 0; l < L; ++l) {
             LayerCache& lc = caches[b]->layers[static_cast<size_t>(r) * L + l];
             void** row = table + l * 2 * B;
@@ -837,32 +948,56 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
         }
         if (sample) {
             const TokenPick& p = output.picks[b];
-            reinterpret_cast<double*>(host + uniform_offset)[b] = p.uniform;
+            reinterpret_cast<double*>(host + lay.uniform)[b] = p.uniform;
             const bool penalised = p.sampling.repetition_penalty != 1.0f;
-            reinterpret_cast<int32_t*>(host + lens_offset)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
+            reinterpret_cast<int32_t*>(host + lay.lens)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
             if (penalised)
-                std::copy(p.history.begin(), p.history.end(), reinterpret_cast<int32_t*>(host + history_offset) + b * S);
+                std::copy(p.history.begin(), p.history.end(), reinterpret_cast<int32_t*>(host + lay.history) + b * S);
         }
     }
     auto* dev = static_cast<char*>(rk.inputs_dev.data());
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, sent, cudaMemcpyHostToDevice, kStream)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, kStream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, lay.sent, cudaMemcpyHostToDevice, rk.stream)));
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, rk.stream)));
     DecodeBatch batch;
     batch.B = static_cast<int>(B);
     batch.positions = reinterpret_cast<const int32_t*>(dev) + B;
     batch.kv_lens = reinterpret_cast<const int32_t*>(dev) + 2 * B;
-    batch.tables = reinterpret_cast<void* const*>(dev + table_offset);
-    batch.max_kv = max_kv;
+    batch.tables = reinterpret_cast<void* const*>(dev + lay.tables);
+    batch.max_kv = plan.max_kv;
     const int64_t Vr = rk.vocab.size;
-    VOLT_ASSIGN_OR_RETURN(Tensor logits_dev, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
-    VOLT_RETURN_IF_ERROR(run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev.data_as<float>(),
-                                   /*all_rows=*/true, stop, 0, &batch));
+    if (rk.decode_logits.numel() < int64_t(B) * Vr) {
+        VOLT_ASSIGN_OR_RETURN(rk.decode_logits, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
+    }
+    float* logits_dev = rk.decode_logits.data_as<float>();
+    auto step = [&](StopPoint* at) {
+        return run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev, /*all_rows=*/true, at, 0, &batch);
+    };
+    if (plan.replay) {
+        // The whole step in one launch: a stop is asked only before it (several processes: never, as eagerly).
+        if (processes_ == 1 && stop->stop_before_all(rk.map.rank % gpus(), 2 * int64_t(L)))
+            return cancelled("stopped before a decode step");
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaGraphLaunch(plan.graphs[size_t(r)], rk.stream)));
+    } else {
+        VOLT_RETURN_IF_ERROR(step(stop));
+        if (plan.capture) {
+            // Recorded while the GPU runs the eager step (nothing is queued); replayed from the next step on.
+            StopPoint never(kNeverCancelled, gpus());
+            const auto buffers = graph_buffers(rk);
+            Status captured =
+                rk.decode_graphs.capture(plan.keys[size_t(r)], buffers, rk.stream, [&] { return step(&never); });
+            if (!captured.is_ok()) {
+                graphs_failed_ = true;  // read under mu_, which the caller holds: the next steps run eagerly
+                VOLT_LOG(kWarn, kText, "decode steps run without CUDA graphs: ",
+                         captured.to_string());
+            }
+        }
+    }
     if (output.host_logits) {
-        VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev.data_as<float>(), int64_t(B), output.host_logits));
+        VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, int64_t(B), output.host_logits));
     }
     // The rows to pick from [B, V]: this GPU's own logits, or every GPU's column blocks gathered (every GPU joins).
     const int64_t V = config_.vocab_size;
-    const float* rows_dev = logits_dev.data_as<float>();
+    const float* rows_dev = logits_dev;
     Tensor gathered;
     if (output.picked && Vr != V) {
         if (sample) {
@@ -872,10 +1007,10 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
                                            /*to_host=*/false));
         if (sample) rows_dev = gathered.data_as<float>();
     }
-    if (!sample) return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+    if (!sample) return VOLT_CUDA_STATUS(cudaStreamSynchronize(rk.stream));
     // One sampler launch per run of consecutive rows with the same options (one for a uniform batch), in pieces
     // that keep rows x vocab below 2^31.
-    auto* picked_dev = reinterpret_cast<int32_t*>(dev + picked_offset);
+    auto* picked_dev = reinterpret_cast<int32_t*>(dev + lay.picked);
     const size_t max_rows = static_cast<size_t>((int64_t{0x7fffffff} - 1) / V);
     for (size_t b0 = 0; b0 < B;) {
         size_t b1 = b0 + 1;
@@ -887,10 +1022,10 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
             .logits = rows_dev + int64_t(b0) * V,
             .logits_stride = V,
             .sampling = output.picks[b0].sampling,
-            .history = penalised ? reinterpret_cast<const int32_t*>(dev + history_offset) + b0 * S : nullptr,
+            .history = penalised ? reinterpret_cast<const int32_t*>(dev + lay.history) + b0 * S : nullptr,
             .history_stride = int64_t(S),
-            .history_len = penalised ? reinterpret_cast<const int32_t*>(dev + lens_offset) + b0 : nullptr,
-            .uniform = reinterpret_cast<const double*>(dev + uniform_offset) + b0,
+            .history_len = penalised ? reinterpret_cast<const int32_t*>(dev + lay.lens) + b0 : nullptr,
+            .uniform = reinterpret_cast<const double*>(dev + lay.uniform) + b0,
             .out_ids = picked_dev + b0,
         };
         const size_t ws = cuda::sample_workspace_bytes(p);
@@ -899,26 +1034,26 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
             VOLT_ASSIGN_OR_RETURN(rk.sample_workspace, device_buffer(int64_t(ws), DType::kU8, rk.device));
         }
         p.workspace = rk.sample_workspace.data(), p.workspace_bytes = std::max(ws, held);
-        VOLT_RETURN_IF_ERROR(cuda::run(p, kStream));
+        VOLT_RETURN_IF_ERROR(cuda::run(p, rk.stream));
         b0 = b1;
     }
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(output.picked, picked_dev, B * sizeof(int32_t),
-                                                          cudaMemcpyDeviceToHost, kStream)));
-    return VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream));
+                                                          cudaMemcpyDeviceToHost, rk.stream)));
+    return VOLT_CUDA_STATUS(cudaStreamSynchronize(rk.stream));
 }
 
 Expected<int32_t> MiniMaxTextModelCuda::agree(const Rank& rank, int32_t value, ReduceOp op) const {
     VOLT_ASSIGN_OR_RETURN(Tensor dev, device_buffer(1, DType::kI32, rank.device));
     Tensor host = Tensor::borrow(&value, {1}, DType::kI32);
     VOLT_RETURN_IF_ERROR(dev.copy_from(host));
-    VOLT_RETURN_IF_ERROR(comm_->all_reduce(rank.map.rank, dev.data(), 1, DType::kI32, kStream, op));
+    VOLT_RETURN_IF_ERROR(comm_->all_reduce(rank.map.rank, dev.data(), 1, DType::kI32, rank.stream, op));
     VOLT_RETURN_IF_ERROR(host.copy_from(dev));  // synchronous: the value every rank agreed on
     return value;
 }
 
 Status MiniMaxTextModelCuda::all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const {
     if (!comm_) return Status::ok();
-    return comm_->all_reduce(rank.map.rank, data, count, dtype, kStream);
+    return comm_->all_reduce(rank.map.rank, data, count, dtype, rank.stream);
 }
 
 Status MiniMaxTextModelCuda::on_ranks(const std::function<Status(int)>& fn) const {
@@ -944,15 +1079,15 @@ Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_d
     VOLT_ASSIGN_OR_RETURN(Tensor recv, device_buffer(int64_t(tp) * rows * Vmax, DType::kF32, rk.device));
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(send.data(), size_t(Vmax) * 4, logits_dev, size_t(Vr) * 4,
                                                             size_t(Vr) * 4, size_t(rows), cudaMemcpyDeviceToDevice,
-                                                            kStream)));
-    VOLT_RETURN_IF_ERROR(comm_->all_gather(rk.map.rank, send.data(), recv.data(), rows * Vmax, DType::kF32, kStream));
+                                                            rk.stream)));
+    VOLT_RETURN_IF_ERROR(comm_->all_gather(rk.map.rank, send.data(), recv.data(), rows * Vmax, DType::kF32, rk.stream));
     if (!out) return Status::ok();
     for (int g = 0; g < tp; ++g) {
         const IndexRange cols = split_range(V, tp, g);
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpy2DAsync(
             out + cols.begin, size_t(V) * 4, recv.data_as<float>() + int64_t(g) * rows * Vmax, size_t(Vmax) * 4,
             size_t(cols.size) * 4, size_t(rows), to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice,
-            kStream)));
+            rk.stream)));
     }
     return Status::ok();
 }
@@ -967,13 +1102,13 @@ Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* id
         VOLT_ASSIGN_OR_RETURN(remapped, device_buffer(n, DType::kI32, rk.device));
         VOLT_RETURN_IF_ERROR(cuda::run(cuda::LocalIdsParams{.n = n, .ids = ids, .lo = rk.vocab.begin,
                                                             .hi = rk.vocab.end(), .out = remapped.data_as<int32_t>()},
-                                       kStream));
+                                       rk.stream));
         local = remapped.data_as<int32_t>();
     }
     VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = n, .ids = local, .vocab_size = rk.vocab.size,
                                                          .hidden = H, .table = rk.embed.data(), .out = out,
                                                          .out_stride = H},
-                                   kStream));
+                                   rk.stream));
     return all_reduce(rk, out, n * H, DType::kBF16);
 }
 
@@ -1017,6 +1152,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     const bool split_heads = rk.map.tp_size > 1, split_experts = rk.map.ep_size > 1;
     const float eps = static_cast<float>(c.rms_norm_eps);
     const int dev = rk.device;
+    const cudaStream_t stream = rk.stream;
     // Short pieces reuse this GPU's kept activations; long ones hold theirs for the piece only.
     PieceBuffers own;
     PieceBuffers& buf = T <= kSmallPieceTokens ? rk.small : own;
@@ -1030,7 +1166,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data()));
     } else {
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
-            cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, kStream)));
+            cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, stream)));
     }
 
     // Scratch grown to the largest user.
@@ -1038,6 +1174,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     size_t& workspace_bytes = buf.workspace_bytes;
     auto ensure_workspace = [&](size_t bytes) -> Status {
         if (bytes <= workspace_bytes) return Status::ok();
+        // The kept scratch grows by at least half: it moves less often, and with it the captured decode steps.
+        if (&buf == &rk.small) bytes = std::max(bytes, workspace_bytes * 3 / 2);
         VOLT_ASSIGN_OR_RETURN(workspace, device_buffer(static_cast<int64_t>(bytes), DType::kU8, dev));
         workspace_bytes = bytes;
         return Status::ok();
@@ -1062,11 +1200,11 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             stop_here = stop->stop_before(rk.map.rank % gpus(), 2 * first_step + step);
         }
         if (!stop_here) return Status::ok();
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(kStream)));  // nothing of ours left running
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(stream)));  // nothing of ours left running
         return cancelled("stopped before ", step % 2 ? "the MoE of layer " : "layer ", l, " of a ", T, "-token piece");
     };
     auto step_done = [&](int64_t step) -> Status {
-        return bounded ? VOLT_CUDA_STATUS(cudaEventRecord(layer_done[step % 2], kStream)) : Status::ok();
+        return bounded ? VOLT_CUDA_STATUS(cudaEventRecord(layer_done[step % 2], stream)) : Status::ok();
     };
     struct EventsGuard {
         cudaEvent_t* e;
@@ -1091,11 +1229,11 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             in.residual_alpha = static_cast<float>(c.mlp_alpha);
             if (!c.postnorm) in.sum_out = h.data(), in.sum_stride = H;
         }
-        VOLT_RETURN_IF_ERROR(cuda::run(in, kStream));
+        VOLT_RETURN_IF_ERROR(cuda::run(in, stream));
 
         const bool lightning = L.kind == LayerKind::kLightning;
         if (lightning) {
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.qkv, wide.data()));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.qkv, wide.data(), stream));
             LightningAttentionParams p;
             p.phase = T == 1 || batch ? LightningPhase::kDecode : LightningPhase::kPrefill;
             p.dtype = DType::kBF16;
@@ -1125,14 +1263,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                 p.workspace = workspace.data();
                 p.workspace_bytes = workspace_bytes;
             }
-            VOLT_RETURN_IF_ERROR(cuda::run(p, kStream));
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.output_gate, gate.data()));
+            VOLT_RETURN_IF_ERROR(cuda::run(p, stream));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.output_gate, gate.data(), stream));
             if (split_heads) {
                 // The norm spans every GPU's heads: sum the per-token statistic over GPUs first.
                 VOLT_RETURN_IF_ERROR(cuda::run(cuda::SquareSumParams{.num_tokens = T, .width = static_cast<int>(W),
                                                                      .x = att.data(), .x_stride = W,
                                                                      .out = square_sums.data_as<float>()},
-                                               kStream));
+                                               stream));
                 VOLT_RETURN_IF_ERROR(all_reduce(rk, square_sums.data(), T, DType::kF32));
                 VOLT_RETURN_IF_ERROR(cuda::run(
                     cuda::SplitNormGateParams{.num_tokens = T, .width = static_cast<int>(W),
@@ -1141,7 +1279,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                                               .sum_squares = square_sums.data_as<float>(), .o = att.data(),
                                               .o_stride = W, .gate = gate.data(), .gate_stride = W,
                                               .weight = L.norm.data(), .out = gated.data(), .out_stride = W},
-                    kStream));
+                    stream));
             } else {
                 LightningNormGateParams n;
                 n.dtype = DType::kBF16;
@@ -1155,17 +1293,17 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                 n.weight = L.norm.data();
                 n.out = gated.data();
                 n.out_stride_token = W;
-                VOLT_RETURN_IF_ERROR(cuda::run(n, kStream));
+                VOLT_RETURN_IF_ERROR(cuda::run(n, stream));
             }
-            VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data()));
+            VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data(), stream));
         } else {
             // The new keys/values [T, Hkv, D]: straight into the cache rows, or (a batch: one row per sequence's
             // cache) into the lightning gate buffers, unused here, and then appended to each cache.
             uint16_t* k_rows = batch ? bf16(gate) : bf16(lc->k) + past * Hkv * D;
             uint16_t* v_rows = batch ? bf16(gated) : bf16(lc->v) + past * Hkv * D;
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.q_proj, wide.data()));
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.k_proj, k_rows));
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.v_proj, v_rows));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.q_proj, wide.data(), stream));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.k_proj, k_rows, stream));
+            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.v_proj, v_rows, stream));
             cuda::RopeParams r;
             r.num_tokens = T;
             r.head_dim = static_cast<int>(D);
@@ -1181,14 +1319,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             r.num_heads2 = static_cast<int>(Hkv);
             r.stride_token2 = Hkv * D;
             r.stride_head2 = D;
-            VOLT_RETURN_IF_ERROR(cuda::run(r, kStream));
+            VOLT_RETURN_IF_ERROR(cuda::run(r, stream));
             if (batch)
                 VOLT_RETURN_IF_ERROR(cuda::run(
                     cuda::KvAppendParams{.num_seqs = batch->B, .width = Hkv * D, .k_new = k_rows, .v_new = v_rows,
                                          .new_stride = Hkv * D, .positions = batch->positions,
                                          .k_seqs = batch->layer(l), .v_seqs = batch->layer(l) + batch->B,
                                          .row_stride = Hkv * D},
-                    kStream));
+                    stream));
             cuda::AttentionParams ap;
             ap.phase = T == 1 || batch ? cuda::AttentionPhase::kDecode : cuda::AttentionPhase::kPrefill;
             ap.num_tokens = T;
@@ -1219,8 +1357,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));
             ap.workspace = workspace.data();
             ap.workspace_bytes = workspace_bytes;
-            VOLT_RETURN_IF_ERROR(cuda::run(ap, kStream));
-            VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data()));
+            VOLT_RETURN_IF_ERROR(cuda::run(ap, stream));
+            VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data(), stream));
         }
         // Row-parallel output projections: each GPU holds its heads' share of the sum.
         if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
@@ -1232,7 +1370,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                                  .residual_alpha = static_cast<float>(lightning ? c.lightning_alpha : c.softmax_alpha),
                                  .weight = L.post_norm.data(), .eps = eps, .out = yn.data(), .out_stride = H};
         if (!c.postnorm) post.sum_out = h.data(), post.sum_stride = H;
-        VOLT_RETURN_IF_ERROR(cuda::run(post, kStream));
+        VOLT_RETURN_IF_ERROR(cuda::run(post, stream));
 
         cuda::MoeRouterParams rp;
         rp.num_tokens = T;
@@ -1245,14 +1383,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         rp.gate_weight = L.router.data_as<float>();
         rp.expert_ids = expert_ids.data_as<int32_t>();
         rp.weights = expert_w.data_as<float>();
-        VOLT_RETURN_IF_ERROR(cuda::run(rp, kStream));
+        VOLT_RETURN_IF_ERROR(cuda::run(rp, stream));
         // Experts spread over GPUs: each adds the slots routed to the experts it holds (ids made local, -1 skipped).
         const int32_t* ids_for_experts = expert_ids.data_as<int32_t>();
         if (split_experts) {
             VOLT_RETURN_IF_ERROR(cuda::run(cuda::LocalIdsParams{.n = T * K, .ids = ids_for_experts,
                                                                 .lo = rk.experts.begin, .hi = rk.experts.end(),
                                                                 .out = local_experts.data_as<int32_t>()},
-                                           kStream));
+                                           stream));
             ids_for_experts = local_experts.data_as<int32_t>();
         }
         cuda::MoeExpertsParams ep;
@@ -1277,7 +1415,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::moe_workspace_bytes(ep)));
         ep.workspace = workspace.data();
         ep.workspace_bytes = workspace_bytes;
-        VOLT_RETURN_IF_ERROR(cuda::run(ep, kStream));
+        VOLT_RETURN_IF_ERROR(cuda::run(ep, stream));
         if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
         VOLT_RETURN_IF_ERROR(step_done(2 * int64_t(l) + 1));
         pending = c.postnorm ? yn.data() : h.data();
@@ -1290,11 +1428,10 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                             .residual = static_cast<const uint16_t*>(pending) + first * H, .residual_stride = H,
                             .residual_alpha = static_cast<float>(c.mlp_alpha), .weight = rk.final_norm.data(),
                             .eps = eps, .out = xn.data(), .out_stride = H};
-    VOLT_RETURN_IF_ERROR(cuda::run(fin, kStream));
+    VOLT_RETURN_IF_ERROR(cuda::run(fin, stream));
     // Row-major logits[rows, V] = xn[rows, H] lm_head[V, H]^T is column-major logits^T[V, rows] = lm_head^T' x xn'.
     const float alpha = 1.0f, beta = 0.0f;
-    auto* blas = static_cast<cublasHandle_t>(rk.blas);
-    VOLT_RETURN_IF_ERROR(blas_status(cublasSetStream(blas, kStream), "cublasSetStream"));
+    auto* blas = static_cast<cublasHandle_t>(rk.blas);  // bound to rk.stream
     VOLT_RETURN_IF_ERROR(blas_status(
         cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(V), static_cast<int>(rows), static_cast<int>(H),
                      &alpha, rk.lm_head.data(), CUDA_R_16BF, static_cast<int>(H), xn.data(), CUDA_R_16BF,

@@ -12,6 +12,7 @@
 // rank and no collectives.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -41,6 +42,9 @@ struct CudaTextModelOptions {
     // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
     bool fp8_experts = false;
+    // Decode steps of up to kSmallPieceTokens sequences replayed as CUDA graphs (one launch per GPU instead of ~20
+    // per layer), captured per batch size and attention split count. VOLT_CUDA_GRAPHS=0 turns them off too.
+    bool cuda_graphs = true;
     // One process per GPU group under a launcher (size > 1): every process holds `gpus` GPUs and runs the same calls
     // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result. A
     // process that fails (or dies) mid-forward leaves the others waiting in a collective (NCCL has no timeout): the
@@ -110,7 +114,9 @@ public:
     // norms, projections and MoE are the B tokens; the lightning layers update each sequence's own state and the
     // softmax layers append each sequence's key/value row and attend over its own cache (split-KV decode over
     // sequences of different lengths), through device tables of the caches' pointers sent with the ids. Logits
-    // [B, vocab] fp32 on the host. B == 1 is forward(kLast).
+    // [B, vocab] fp32 on the host. With options.cuda_graphs, a step of B <= kSmallPieceTokens sequences runs eagerly
+    // the first time (and whenever a buffer it uses has grown) and is captured as a CUDA graph, which later steps of
+    // the same B (and attention split count) replay in one launch; `cancelled` is then asked once, before the launch.
     Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                             const CancelCheck& cancelled = {}) const override;
     // The same step with each row's token picked on the GPU (cuda::SampleParams: cpu::sample's rules exactly): only
@@ -121,11 +127,18 @@ public:
                                                  std::span<const TokenPick> picks, Tensor* logits = nullptr,
                                                  const CancelCheck& cancelled = {}) const override;
 
+    // Decode steps replayed from CUDA graphs so far (diagnostics and benchmarks).
+    size_t decode_graph_replays() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return graph_replays_;
+    }
+
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
     struct Rank;       // one GPU's part of the model
     class StopPoint;   // where every GPU stops after a cancel
     class PinnedRowPool;  // pinned host buffers for returned logits
     struct DecodeBatch;   // one batched decode step's device tables (positions, KV lengths, cache pointers)
+    struct DecodePlan;    // what every GPU does in a decode step (replay its CUDA graph or run eagerly)
 
 private:
     MiniMaxTextModelCuda();
@@ -166,7 +179,12 @@ private:
     // GPU r's share of a batched decode step: the batch's tables (and the draws and histories when sampling) up,
     // run_chunk, then the logits to the host or the sampler's ids.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                       const DecodeOutput& output, StopPoint* stop) const;
+                       const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop) const;
+    // Before a decode step starts (under mu_): the staging, the graph key of every GPU and whether all of them
+    // replay a captured graph.
+    Expected<DecodePlan> plan_decode(std::span<SequenceCache* const> caches, const DecodeOutput& output) const;
+    // The kept device buffers a captured decode step uses on `rank` (CudaGraphCache's staleness check).
+    static std::array<const void*, 4> graph_buffers(const Rank& rank);
     // Host fp32 [rows, V] for returned logits: pinned from logits_rows_ when it has a buffer (under mu_).
     Expected<Tensor> host_logits(int64_t rows) const;
     // INTERNAL once a failure aborted the GPUs' NCCL group (under mu_): the model must be loaded again.
@@ -202,6 +220,9 @@ private:
     std::unique_ptr<NcclGroup> comm_;       // null with one GPU
     std::unique_ptr<RankThreads> threads_;  // null with one GPU
     int processes_ = 1;                     // processes sharing the split (ProcessGroup::size)
+    bool graphs_ = true;                    // decode steps as CUDA graphs (options.cuda_graphs)
+    mutable bool graphs_failed_ = false;    // a capture failed: eager from then on (under mu_)
+    mutable size_t graph_replays_ = 0;      // under mu_
     mutable std::mutex mu_;
     mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first decode step (under mu_)
 };

@@ -22,6 +22,7 @@
 #include "sdk/engine/session.h"
 #include "sdk/safetensors.h"
 #include "sdk/tensor.h"
+#include "text/cuda/minimax_text_model_cuda.h"
 #include "text/minimax_text_weights.h"
 
 namespace volt::gpu_model_test {
@@ -336,6 +337,81 @@ inline void expect_sampled_decode_matches(const CausalLM& model, int64_t vocab, 
         EXPECT_EQ(model.decode_sample(more, ap, bad).status().code(), StatusCode::kInvalidArgument);
         for (size_t i = 0; i < B; ++i) EXPECT_EQ(a[i].length(), b[i].length()) << "a refused step changed nothing";
     }
+}
+
+// Decode steps replayed as CUDA graphs (`graphs`) give bitwise what the same steps run eagerly give (`eager`, the
+// same weights with options.cuda_graphs off): the same kernels with the same launches. Meanwhile what a graph bakes
+// in changes under it: the attention's split count (contexts crossing 1024 keys), the batch size, the staging buffer
+// (regrown by a long prompt and by penalised histories that lengthen each step), and a cancel before a replay must
+// leave the caches as they were.
+inline void expect_graph_replays_match_eager(const MiniMaxTextModelCuda& graphs, const MiniMaxTextModelCuda& eager,
+                                             int64_t vocab, const std::string& label) {
+    const std::vector<int64_t> prompt = {990, 500, 7};
+    std::vector<SequenceCache> gc, ec;
+    std::vector<std::vector<int32_t>> history;
+    for (size_t b = 0; b < prompt.size(); ++b) {
+        history.push_back(random_ids(prompt[b], vocab, 300 + uint32_t(b)));
+        for (auto* list : {&gc, &ec}) {
+            const MiniMaxTextModelCuda& m = list == &gc ? graphs : eager;
+            auto cache = m.new_cache(4096);
+            ASSERT_TRUE(cache) << cache.status().to_string();
+            ASSERT_TRUE(m.forward(history[b], *cache, LogitsMode::kNone));
+            list->push_back(std::move(*cache));
+        }
+    }
+    const size_t replays_before = graphs.decode_graph_replays();
+    std::mt19937_64 rng(7);
+    int step = 0;
+    // One step of the first B sequences on both models: the same rows and (sampling, every third step) the same ids.
+    auto same_step = [&](size_t B, bool sample) {
+        SCOPED_TRACE(label + "step " + std::to_string(step) + ", batch of " + std::to_string(B));
+        const auto ids = random_ids(int64_t(B), vocab, 900 + uint32_t(step++));
+        std::vector<SequenceCache*> gp, ep;
+        for (size_t b = 0; b < B; ++b) gp.push_back(&gc[b]), ep.push_back(&ec[b]);
+        if (!sample) {
+            auto g = graphs.decode(ids, gp);
+            auto e = eager.decode(ids, ep);
+            ASSERT_TRUE(g && e) << (g ? e.status() : g.status()).to_string();
+            ASSERT_EQ(g->shape(), e->shape());
+            EXPECT_EQ(std::memcmp(g->data(), e->data(), e->nbytes()), 0) << "decode rows";
+            return;
+        }
+        std::vector<TokenPick> picks(B);
+        for (size_t b = 0; b < B; ++b) {
+            history[b].push_back(ids[b]);
+            picks[b] = {.sampling = {.temperature = 0.8f, .top_k = 40, .repetition_penalty = 1.2f},
+                        .history = history[b], .uniform = double(rng() >> 11) * 0x1.0p-53};
+        }
+        Tensor gl, el;
+        auto g = graphs.decode_sample(ids, gp, picks, &gl);
+        auto e = eager.decode_sample(ids, ep, picks, &el);
+        ASSERT_TRUE(g && e) << (g ? e.status() : g.status()).to_string();
+        EXPECT_EQ(*g, *e) << "picked ids";
+        ASSERT_EQ(gl.shape(), el.shape());
+        EXPECT_EQ(std::memcmp(gl.data(), el.data(), el.nbytes()), 0) << "decode_sample rows";
+    };
+    // 990 + 1 + 40 keys cross 1024: the split count of a batch of 3 goes from 1 to 2 (a new graph, a grown workspace).
+    for (int i = 0; i < 40; ++i) same_step(3, i % 3 == 0);
+    EXPECT_GT(graphs.decode_graph_replays(), replays_before + 30) << "steps of the same batch replay their graph";
+    EXPECT_EQ(eager.decode_graph_replays(), 0u);
+    // A long prompt regrows the staging the graphs read their tables from.
+    for (auto* m : {&graphs, &eager}) {
+        auto cache = m->new_cache(3000);
+        ASSERT_TRUE(cache && m->forward(random_ids(3000, vocab, 5), *cache, LogitsMode::kNone));
+    }
+    for (int i = 0; i < 4; ++i) same_step(3, i == 2);
+    for (int i = 0; i < 4; ++i) same_step(1, i == 1);
+    for (int i = 0; i < 4; ++i) same_step(2, i == 3);
+    // A cancel before a replayed step: nothing ran, the caches are as they were, the next step is right.
+    const int64_t before = gc[0].length();
+    const int32_t one[2] = {5, 6};
+    std::vector<SequenceCache*> gp = {&gc[0], &gc[1]};
+    auto stopped = graphs.decode(one, gp, [] { return true; });
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled) << stopped.status().to_string();
+    EXPECT_EQ(gc[0].length(), before);
+    for (int i = 0; i < 3; ++i) same_step(2, i == 1);
+    for (size_t b = 0; b < prompt.size(); ++b) EXPECT_EQ(gc[b].length(), ec[b].length());
 }
 
 }  // namespace volt::gpu_model_test

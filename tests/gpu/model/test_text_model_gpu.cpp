@@ -98,6 +98,17 @@ TEST_F(TextModelGpu, BatchedDecodeFollowsOneSequenceAtATime) {
     expect_batched_decode_matches(*m.cpu, *m.gpu, c.vocab_size, "");
 }
 
+TEST_F(TextModelGpu, DecodeStepsReplayedAsCudaGraphsEqualEagerSteps) {
+    const TextConfig c = synthetic_config(true, 2);
+    const auto w = synthetic_weights(c, 42);
+    CudaTextModelOptions eager_options;
+    eager_options.cuda_graphs = false;
+    auto graphs = MiniMaxTextModelCuda::from_tensors(c, w);
+    auto eager = MiniMaxTextModelCuda::from_tensors(c, w, eager_options);
+    ASSERT_TRUE(graphs && eager) << (graphs ? eager.status() : graphs.status()).to_string();
+    expect_graph_replays_match_eager(**graphs, **eager, c.vocab_size, "");
+}
+
 // Batched decode with the tokens picked on the GPU (decode_sample): the ids cpu::sample picks from the same step's
 // logits, for every sampling option, in batches that mix them.
 TEST_F(TextModelGpu, SampledDecodeStepPicksWhatTheHostPicks) {

@@ -98,6 +98,22 @@ TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
     expect_close(*lgot, *lref, "2 GPUs: prefill T=4097, last row", false);
 }
 
+// The split model's decode steps as CUDA graphs (NCCL all-reduces captured in them) against the same split run
+// eagerly, experts spread and replicated.
+TEST_F(TextModelMultiGpu, DecodeStepsReplayedAsCudaGraphsEqualEagerSteps) {
+    const TextConfig c = synthetic_config(true, 2);
+    const auto w = synthetic_weights(c, 42);
+    for (const bool replicate : {false, true}) {
+        SCOPED_TRACE(replicate ? "experts replicated" : "experts spread");
+        CudaTextModelOptions options{.device = 0, .gpus = 2, .replicate_experts = replicate};
+        auto graphs = MiniMaxTextModelCuda::from_tensors(c, w, options);
+        options.cuda_graphs = false;
+        auto eager = MiniMaxTextModelCuda::from_tensors(c, w, options);
+        ASSERT_TRUE(graphs && eager) << (graphs ? eager.status() : graphs.status()).to_string();
+        expect_graph_replays_match_eager(**graphs, **eager, c.vocab_size, "2 GPUs: ");
+    }
+}
+
 TEST_F(TextModelMultiGpu, VocabularySplitEmbeddingsAreExact) {
     const TextConfig c = synthetic_config(true, 4);
     Trio m = make_trio(c, false);
