@@ -28,12 +28,10 @@ cudaGraphExec_t CudaGraphCache::find(std::span<const int64_t> key, std::span<con
     return nullptr;
 }
 
-Status CudaGraphCache::capture(std::span<const int64_t> key, std::span<const void* const> buffers, cudaStream_t stream,
-                               const std::function<Status()>& enqueue) {
+Expected<cudaGraphExec_t> capture_graph(cudaStream_t stream, const std::function<Status()>& enqueue) {
     if (!stream) return invalid_argument("CUDA graph capture: the legacy default stream cannot be captured");
-    // Thread-local mode: other threads (other GPUs' ranks) may capture or run at the same time.
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal)));
-    Status queued = enqueue();
+    const Status queued = enqueue();
     cudaGraph_t graph = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(stream, &graph);  // always: the stream leaves capture mode
     struct GraphGuard {
@@ -49,6 +47,12 @@ Status CudaGraphCache::capture(std::span<const int64_t> key, std::span<const voi
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(ended));
     cudaGraphExec_t exec = nullptr;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaGraphInstantiateWithFlags(&exec, graph, 0)));
+    return exec;
+}
+
+Status CudaGraphCache::capture(std::span<const int64_t> key, std::span<const void* const> buffers, cudaStream_t stream,
+                               const std::function<Status()>& enqueue) {
+    VOLT_ASSIGN_OR_RETURN(cudaGraphExec_t exec, capture_graph(stream, enqueue));
     for (auto it = graphs_.begin(); it != graphs_.end(); ++it)
         if (std::equal(key.begin(), key.end(), it->key.begin(), it->key.end())) {
             (void)cudaGraphExecDestroy(it->exec);

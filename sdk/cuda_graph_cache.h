@@ -18,6 +18,11 @@
 
 namespace volt {
 
+// Records what `enqueue()` queues on `stream` (nothing runs; not the legacy default stream) as an executable graph,
+// in thread-local capture mode (other threads may capture or run meanwhile). `enqueue` must not allocate, synchronise
+// or touch other streams. On failure the stream is out of capture mode again and the status says why.
+Expected<cudaGraphExec_t> capture_graph(cudaStream_t stream, const std::function<Status()>& enqueue);
+
 class CudaGraphCache {
 public:
     explicit CudaGraphCache(size_t max_graphs = 16) : max_graphs_(max_graphs) {}
@@ -27,10 +32,8 @@ public:
 
     // The graph captured for `key` with exactly these `buffers`, else null (a stale one is dropped).
     cudaGraphExec_t find(std::span<const int64_t> key, std::span<const void* const> buffers);
-    // Records what `enqueue(stream)` queues as a graph (nothing runs; `stream` must not be the legacy default
-    // stream) and keeps it for key + buffers, the least recently used going beyond max_graphs. `enqueue` must not
-    // allocate, synchronise or touch other streams. On failure (the work is not capturable) the stream is left out
-    // of capture mode, nothing is kept and the status says why; the caller runs eagerly.
+    // capture_graph(stream, enqueue), kept for key + buffers (the least recently used goes beyond max_graphs). On
+    // failure nothing is kept; the caller runs eagerly.
     Status capture(std::span<const int64_t> key, std::span<const void* const> buffers, cudaStream_t stream,
                    const std::function<Status()>& enqueue);
     size_t size() const { return graphs_.size(); }

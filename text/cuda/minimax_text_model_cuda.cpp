@@ -84,6 +84,7 @@ struct PieceBuffers {
     Tensor expert_w;            // [T, K] f32
     Tensor local_experts;       // [T, K] i32, experts split over GPUs: ids made local
     Tensor square_sums;         // [T] f32, heads split over GPUs: the lightning norm statistic
+    Tensor local_ids;           // [T] i32, vocabulary split over GPUs: the ids made local for the embedding gather
     Tensor workspace;           // grown to the largest user
     size_t workspace_bytes = 0;
 };
@@ -258,8 +259,9 @@ Status reserve_piece(PieceBuffers& b, int64_t T, int64_t H, int64_t W, int64_t K
     if (split_experts) {
         VOLT_ASSIGN_OR_RETURN(b.local_experts, device_buffer(T * K, DType::kI32, dev));
     }
-    if (split_heads) {
+    if (split_heads) {  // split heads come with a split vocabulary
         VOLT_ASSIGN_OR_RETURN(b.square_sums, device_buffer(T, DType::kF32, dev));
+        VOLT_ASSIGN_OR_RETURN(b.local_ids, device_buffer(T, DType::kI32, dev));
     }
     b.tokens = T;
     return Status::ok();
@@ -320,7 +322,16 @@ Status linear(const void* x, int64_t T, const Tensor& W, void* y, cudaStream_t s
 }  // namespace
 
 MiniMaxTextModelCuda::MiniMaxTextModelCuda() = default;
-MiniMaxTextModelCuda::~MiniMaxTextModelCuda() = default;
+MiniMaxTextModelCuda::~MiniMaxTextModelCuda() {
+    // Captured decode steps hold NCCL's resources for their collectives: they go (after their last launch) before the
+    // communicators do, which wait for them.
+    for (const auto& rk : ranks_) {
+        (void)cudaSetDevice(rk->device);
+        if (rk->stream) (void)cudaStreamSynchronize(rk->stream);
+        rk->decode_graphs.clear();
+    }
+    comm_.reset();
+}
 
 int MiniMaxTextModelCuda::device() const { return ranks_.front()->device; }
 
@@ -867,8 +878,11 @@ Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std
         for (const TokenPick& p : output.picks)
             if (p.sampling.repetition_penalty != 1.0f) plan.history = std::max(plan.history, p.history.size());
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
-    // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host.
-    plan.capture = graphs_ && !graphs_failed_ && B <= size_t(std::min(kSmallPieceTokens, cuda::kMoeDecodeMaxTokens));
+    // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A split
+    // model runs eagerly: a graph that captured NCCL collectives holds their communicator, whose abort (on_ranks,
+    // from another thread while the ranks may still run) then waits for the graph forever.
+    plan.capture = graphs_ && !graphs_failed_ && !comm_ &&
+                   B <= size_t(std::min(kSmallPieceTokens, cuda::kMoeDecodeMaxTokens));
     if (!plan.capture) return plan;
     plan.replay = true;
     for (size_t r = 0; r < ranks_.size(); ++r) {
@@ -1094,16 +1108,20 @@ Status MiniMaxTextModelCuda::gather_logits(const Rank& rk, const float* logits_d
 
 // Rows of the embedding table for device ids [n] into out [n, H] bf16: with the vocabulary split, each GPU gathers
 // the rows it holds (zeros for the others') and the sum over GPUs is the full gather.
-Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* ids, int64_t n, void* out) const {
+Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* ids, int64_t n, void* out,
+                                               int32_t* local_ids) const {
     const int64_t H = config_.hidden_size;
     const int32_t* local = ids;
     Tensor remapped;
     if (comm_) {
-        VOLT_ASSIGN_OR_RETURN(remapped, device_buffer(n, DType::kI32, rk.device));
-        VOLT_RETURN_IF_ERROR(cuda::run(cuda::LocalIdsParams{.n = n, .ids = ids, .lo = rk.vocab.begin,
-                                                            .hi = rk.vocab.end(), .out = remapped.data_as<int32_t>()},
-                                       rk.stream));
-        local = remapped.data_as<int32_t>();
+        if (!local_ids) {
+            VOLT_ASSIGN_OR_RETURN(remapped, device_buffer(n, DType::kI32, rk.device));
+            local_ids = remapped.data_as<int32_t>();
+        }
+        VOLT_RETURN_IF_ERROR(cuda::run(
+            cuda::LocalIdsParams{.n = n, .ids = ids, .lo = rk.vocab.begin, .hi = rk.vocab.end(), .out = local_ids},
+            rk.stream));
+        local = local_ids;
     }
     VOLT_RETURN_IF_ERROR(cuda::run(cuda::EmbeddingParams{.num_tokens = n, .ids = local, .vocab_size = rk.vocab.size,
                                                          .hidden = H, .table = rk.embed.data(), .out = out,
@@ -1163,7 +1181,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     Tensor &local_experts = buf.local_experts, &square_sums = buf.square_sums;
 
     if (ids_dev) {
-        VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data()));
+        VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data(),
+                                               split_heads ? buf.local_ids.data_as<int32_t>() : nullptr));
     } else {
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
             cudaMemcpyAsync(h.data(), embeds_dev, static_cast<size_t>(T * H) * 2, cudaMemcpyDeviceToDevice, stream)));

@@ -42,8 +42,9 @@ struct CudaTextModelOptions {
     // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
     bool fp8_experts = false;
-    // Decode steps of up to kSmallPieceTokens sequences replayed as CUDA graphs (one launch per GPU instead of ~20
-    // per layer), captured per batch size and attention split count. VOLT_CUDA_GRAPHS=0 turns them off too.
+    // Decode steps of up to kSmallPieceTokens sequences replayed as CUDA graphs (one launch instead of ~20 per
+    // layer), captured per batch size and attention split count; one GPU in one process only (a split model runs
+    // eagerly). VOLT_CUDA_GRAPHS=0 turns them off too.
     bool cuda_graphs = true;
     // One process per GPU group under a launcher (size > 1): every process holds `gpus` GPUs and runs the same calls
     // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result. A
@@ -197,8 +198,9 @@ private:
     // so that every process gets every column).
     Status logits_to_host(const Rank& rank, int r, const float* logits_dev, int64_t rows, float* host) const;
     // Embedding rows of device ids [n] into out [n, H] bf16 on `rank`'s GPU (vocabulary-parallel: each GPU gathers
-    // its rows, zeros elsewhere, then the sum over GPUs).
-    Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out) const;
+    // its rows, zeros elsewhere, then the sum over GPUs, with the local ids in `local_ids` [n], else allocated).
+    Status gather_embeddings(const Rank& rank, const int32_t* ids, int64_t n, void* out,
+                             int32_t* local_ids = nullptr) const;
     // Every rank's logits columns [rows, V_r] gathered on every GPU (a collective), then copied into `out` [rows, V]
     // (host memory with to_host, else this GPU's; null: not copied here). Several processes use it so that each gets
     // every column; decode_sample so that the first GPU picks from whole rows.

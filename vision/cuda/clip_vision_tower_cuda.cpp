@@ -10,6 +10,7 @@
 #include "kernels/gemm_cuda.h"
 #include "kernels/random_fill_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_graph_cache.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/cuda_upload.h"
 #include "sdk/log.h"
@@ -371,15 +372,11 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
     const bool whole = !m.layer_graphs && !cancelled;
     // Segments [begin, end) captured as one executable graph.
     auto capture = [&](int begin, int end, cudaGraphExec_t* exec) -> Status {
-        cudaGraph_t g = nullptr;
-        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal));
-        Status st = Status::ok();
-        for (int s = begin; s < end && st.is_ok(); ++s) st = enq.segment(s);
-        const Status ended = VOLT_CUDA_STATUS(cudaStreamEndCapture(m.stream, &g));
-        if (st.is_ok()) st = ended;
-        if (st.is_ok()) st = VOLT_CUDA_STATUS(cudaGraphInstantiate(exec, g, 0));
-        if (g) cudaGraphDestroy(g);
-        return st;
+        VOLT_ASSIGN_OR_RETURN(*exec, capture_graph(m.stream, [&] {
+            for (int s = begin; s < end; ++s) VOLT_RETURN_IF_ERROR(enq.segment(s));
+            return Status::ok();
+        }));
+        return Status::ok();
     };
     Impl::Graphs* graphs = nullptr;
     if (m.use_graphs && m.warmed.count(B)) {

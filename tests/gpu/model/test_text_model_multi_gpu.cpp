@@ -98,9 +98,9 @@ TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
     expect_close(*lgot, *lref, "2 GPUs: prefill T=4097, last row", false);
 }
 
-// The split model's decode steps as CUDA graphs (NCCL all-reduces captured in them) against the same split run
-// eagerly, experts spread and replicated.
-TEST_F(TextModelMultiGpu, DecodeStepsReplayedAsCudaGraphsEqualEagerSteps) {
+// CUDA graphs asked for: the split model still runs its decode steps eagerly (a graph holding NCCL collectives would
+// make an abort wait forever), with the same results as with graphs off, experts spread and replicated.
+TEST_F(TextModelMultiGpu, SplitDecodeStaysEagerWithGraphsAsked) {
     const TextConfig c = synthetic_config(true, 2);
     const auto w = synthetic_weights(c, 42);
     for (const bool replicate : {false, true}) {
@@ -110,7 +110,7 @@ TEST_F(TextModelMultiGpu, DecodeStepsReplayedAsCudaGraphsEqualEagerSteps) {
         options.cuda_graphs = false;
         auto eager = MiniMaxTextModelCuda::from_tensors(c, w, options);
         ASSERT_TRUE(graphs && eager) << (graphs ? eager.status() : graphs.status()).to_string();
-        expect_graph_replays_match_eager(**graphs, **eager, c.vocab_size, "2 GPUs: ");
+        expect_graph_replays_match_eager(**graphs, **eager, c.vocab_size, "2 GPUs: ", /*replays=*/false);
     }
 }
 
