@@ -14,18 +14,21 @@ void CudaGraphCache::clear() {
     graphs_.clear();
 }
 
+std::list<CudaGraphCache::Graph>::iterator CudaGraphCache::locate(std::span<const int64_t> key) {
+    return std::find_if(graphs_.begin(), graphs_.end(),
+                        [&](const Graph& g) { return std::equal(key.begin(), key.end(), g.key.begin(), g.key.end()); });
+}
+
 cudaGraphExec_t CudaGraphCache::find(std::span<const int64_t> key, std::span<const void* const> buffers) {
-    for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
-        if (!std::equal(key.begin(), key.end(), it->key.begin(), it->key.end())) continue;
-        if (!std::equal(buffers.begin(), buffers.end(), it->buffers.begin(), it->buffers.end())) {
-            (void)cudaGraphExecDestroy(it->exec);  // a buffer it writes has moved
-            graphs_.erase(it);
-            return nullptr;
-        }
-        graphs_.splice(graphs_.begin(), graphs_, it);
-        return graphs_.front().exec;
+    const auto it = locate(key);
+    if (it == graphs_.end()) return nullptr;
+    if (!std::equal(buffers.begin(), buffers.end(), it->buffers.begin(), it->buffers.end())) {
+        (void)cudaGraphExecDestroy(it->exec);  // a buffer it writes has moved
+        graphs_.erase(it);
+        return nullptr;
     }
-    return nullptr;
+    graphs_.splice(graphs_.begin(), graphs_, it);
+    return graphs_.front().exec;
 }
 
 Expected<cudaGraphExec_t> capture_graph(cudaStream_t stream, const std::function<Status()>& enqueue) {
@@ -53,12 +56,10 @@ Expected<cudaGraphExec_t> capture_graph(cudaStream_t stream, const std::function
 Status CudaGraphCache::capture(std::span<const int64_t> key, std::span<const void* const> buffers, cudaStream_t stream,
                                const std::function<Status()>& enqueue) {
     VOLT_ASSIGN_OR_RETURN(cudaGraphExec_t exec, capture_graph(stream, enqueue));
-    for (auto it = graphs_.begin(); it != graphs_.end(); ++it)
-        if (std::equal(key.begin(), key.end(), it->key.begin(), it->key.end())) {
-            (void)cudaGraphExecDestroy(it->exec);
-            graphs_.erase(it);
-            break;
-        }
+    if (const auto it = locate(key); it != graphs_.end()) {  // a stale graph of the same key
+        (void)cudaGraphExecDestroy(it->exec);
+        graphs_.erase(it);
+    }
     graphs_.push_front(Graph{{key.begin(), key.end()}, {buffers.begin(), buffers.end()}, exec});
     while (graphs_.size() > max_graphs_) {
         (void)cudaGraphExecDestroy(graphs_.back().exec);

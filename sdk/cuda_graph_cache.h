@@ -45,6 +45,8 @@ private:
         std::vector<const void*> buffers;
         cudaGraphExec_t exec = nullptr;
     };
+    std::list<Graph>::iterator locate(std::span<const int64_t> key);  // the graph kept for `key`, or end()
+
     const size_t max_graphs_;
     std::list<Graph> graphs_;  // most recently used first
 };

@@ -1001,8 +1001,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
                 rk.decode_graphs.capture(plan.keys[size_t(r)], buffers, rk.stream, [&] { return step(&never); });
             if (!captured.is_ok()) {
                 graphs_failed_ = true;  // read under mu_, which the caller holds: the next steps run eagerly
-                VOLT_LOG(kWarn, kText, "decode steps run without CUDA graphs: ",
-                         captured.to_string());
+                VOLT_LOG(kWarn, kText, "decode steps run without CUDA graphs: ", captured.to_string());
             }
         }
     }
