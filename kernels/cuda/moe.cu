@@ -7,10 +7,12 @@
 // (<= kMoeDecodeMaxTokens): one CTA of E warps per 8 tokens, each warp streaming one expert's weight row with all
 // its loads in flight (the chunked kernel took 0.14 ms for one token, latency-bound on one SM).
 //
-// Experts (see the header for the two paths). Grouped GEMV work item = (expert, block of output rows); 8 warps, each
-// warp kVecRows weight rows; the x (or intermediate) rows of up to 8 of the expert's tokens are staged in shared
-// memory per 2048-column chunk and every weight vector loaded (16 bytes, kUnroll * kVecRows in flight per lane) is
-// used against all of them. Output rows are warp-reduced at the end of the item.
+// Experts (see the header for the two paths). bf16 decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp
+// work item = (expert, 16 output rows), weights as the mma A operand straight from global memory, up to 16 tokens as
+// B; see there). FP8 decode batches: the CUDA-core grouped GEMV (gemv_kernel: work item = (expert, block of output
+// rows); 8 warps, each warp kR weight rows; the input rows of up to 8 of the expert's tokens are staged in shared
+// memory per 2048-column chunk and every weight vector loaded is used against all of them; output rows are
+// warp-reduced at the end of the item).
 //
 // FP8 experts: the grouped GEMV loads 8 e4m3 bytes per vector instead of 8 bf16 (8-byte loads, twice the unroll so
 // the bytes in flight per lane stay 128), widens them with cvt.f16x2.e4m3x2 and multiplies by the vector's block scale
@@ -21,6 +23,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -478,9 +481,164 @@ __global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a)
     }
 }
 
+// ---- tensor-core grouped GEMV (bf16 decode path) --------------------------------------------------------------------
+// At ~4 tokens per expert (T = 64, top 2 of 32) the CUDA-core kernel above is instruction-bound (Nsight Compute: 0.57
+// issued warps per scheduler at 58% of DRAM throughput): every weight element costs a conversion plus one FMA per
+// token. Here the multiply runs on mma.sync m16n8k16: a warp's work item is (expert, 16 output rows) over all of K,
+// the weight rows are the A operand (16 x 16) straight from registers and up to 16 of the expert's tokens the B
+// operand (two n-tiles of 8), so a weight element costs ~1/16 of an instruction whatever the token count, and an
+// expert's weights are read once per 16 tokens (the CUDA-core kernel: per 8).
+//
+// Operand layout without shared memory: a dot product may sum K in any order as long as A and B use the same one.
+// Lane (g = lane / 4, q = lane % 4) loads 16 consecutive columns [16q, 16q + 16) of a 64-column step for weight rows g
+// and g + 8 (4 lanes read a row's 128 contiguous bytes) and the same 16 columns of token g's input row (L1-cached: the
+// warps of a CTA share the expert's tokens). mma j (0..3) of the step takes each lane's physical columns
+// 16q + 4j + {0,1} as the logical k pair {2q, 2q+1} and 16q + 4j + {2,3} as {2q+8, 2q+9}, in A and in B alike.
+constexpr int kMmaThreads = 128;
+constexpr int kMmaRows = 16;     // output rows per warp item
+constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
+constexpr int kMmaStep = 64;     // K columns per step: 16 per lane-quad position
+
+// 16 bf16 (two 16-byte vectors) from p if the vectors lie inside [0, K) (K a multiple of 8), else zeros.
+template <bool kStream>
+__device__ __forceinline__ void load16(const __nv_bfloat16* p, int64_t col, int64_t K, uint4 (&v)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t c = col + 8 * h;
+        if (p != nullptr && c < K) {
+            const uint4* src = reinterpret_cast<const uint4*>(p + c);
+            v[h] = kStream ? __ldcs(src) : __ldg(src);
+        } else {
+            v[h] = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+// acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
+__device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], const uint4 (&hi)[2],
+                                         const uint4 (&x)[2]) {
+    const uint32_t* l = reinterpret_cast<const uint32_t*>(lo);
+    const uint32_t* h = reinterpret_cast<const uint32_t*>(hi);
+    const uint32_t* b = reinterpret_cast<const uint32_t*>(x);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const uint32_t a[4] = {l[2 * j], h[2 * j], l[2 * j + 1], h[2 * j + 1]};
+        mma_bf16(acc, a, b[2 * j], b[2 * j + 1]);
+    }
+}
+
+// kGated: out = SiLU(w1 x) * (w3 x); else out = w2 x. kSteps: 64-column steps whose weight loads are in flight
+// together (128 bytes per lane per matrix row pair and step).
+//
+// Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
+// i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items spread
+// evenly over every SM rather than crowding the first CTAs.
+template <bool kGated, int kSteps>
+__global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a) {
+    constexpr int kMats = kGated ? 2 : 1;
+    __shared__ int touched[kMaxExperts];
+    __shared__ int num_touched;
+    const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    if (threadIdx.x < 32) {
+        int n = 0;
+        for (int e0 = 0; e0 < a.E; e0 += 32) {
+            const int e = e0 + lane;
+            const bool has = e < a.E && a.offsets[e + 1] > a.offsets[e];
+            const uint32_t mask = __ballot_sync(0xffffffffu, has);
+            if (has) touched[n + __popc(mask & ((1u << lane) - 1u))] = e;
+            n += __popc(mask);
+        }
+        if (lane == 0) num_touched = n;
+    }
+    __syncthreads();
+    const int64_t warps = int64_t{gridDim.x} * (kMmaThreads / 32);
+    const int64_t blocks_per_expert = (a.rows_out + kMmaRows - 1) / kMmaRows;
+    const int64_t items = blocks_per_expert * num_touched;
+    for (int64_t item = (threadIdx.x >> 5) * int64_t{gridDim.x} + blockIdx.x; item < items; item += warps) {
+        const int j = static_cast<int>(item / blocks_per_expert);
+        const int e = touched[j];
+        const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
+        const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
+        // Weight rows g and g + 8 of each matrix (rows past the end clamp to the last row; not stored).
+        const __nv_bfloat16* wr[kMats][2];
+#pragma unroll
+        for (int m = 0; m < kMats; ++m)
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+                wr[m][h] = static_cast<const __nv_bfloat16*>(m == 0 ? a.w_a[e] : a.w_b[e]) +
+                           std::min<int64_t>(row0 + g + 8 * h, a.rows_out - 1) * a.K;
+        for (int tile = 0; tile < count; tile += kMmaTokens) {
+            const int nt = min(kMmaTokens, count - tile);
+            const bool two = nt > 8;  // uniform: the second n-tile only when there are tokens for it
+            // This lane's B rows: token g of each n-tile (null past the expert's tokens: zeros).
+            const __nv_bfloat16* xr[2];
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+                const int t = 8 * n + g;
+                const int32_t pos = off + tile + t;
+                const int64_t src = kGated ? a.perm[t < nt ? pos : off] / a.k : pos;
+                xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
+            }
+            float acc[kMats][2][4] = {};
+            for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
+                uint4 wv[kSteps][kMats][2][2];
+#pragma unroll
+                for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m)
+#pragma unroll
+                        for (int h = 0; h < 2; ++h) load16<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, wv[s][m][h]);
+#pragma unroll
+                for (int s = 0; s < kSteps; ++s) {
+                    const int64_t col = k0 + s * kMmaStep + 16 * q;
+                    uint4 xv[2][2];
+                    load16<false>(xr[0], col, a.K, xv[0]);
+                    if (two) load16<false>(xr[1], col, a.K, xv[1]);
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m) {
+                        mma_step(acc[m][0], wv[s][m][0], wv[s][m][1], xv[0]);
+                        if (two) mma_step(acc[m][1], wv[s][m][0], wv[s][m][1], xv[1]);
+                    }
+                }
+            }
+            // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int t = 8 * n + 2 * q + (i & 1);
+                    const int64_t row = row0 + g + 8 * (i >> 1);
+                    if (t >= nt || row >= a.rows_out) continue;
+                    float y = acc[0][n][i];
+                    if constexpr (kGated) y = y / (1.0f + expf(-y)) * acc[kMats - 1][n][i];
+                    a.out[int64_t{off + tile + t} * a.out_stride + row] = __float2bfloat16_rn(y);
+                }
+            }
+        }
+    }
+}
+
 constexpr int kGatedRows = 2, kGatedUnroll = 2;  // 4 weight vectors x 2 = 8 16-byte loads in flight per lane
 constexpr int kDownRows = 2, kDownUnroll = 4;    // 2 x 4 = 8
 constexpr int kGatedUnrollFp8 = 2 * kGatedUnroll, kDownUnrollFp8 = 2 * kDownUnroll;  // 8-byte loads: twice as many
+
+// A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items).
+template <auto kernel>
+Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
+    int per_sm = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kMmaThreads, 0));
+    kernel<<<static_cast<unsigned>(std::max(per_sm, 1) * sms), kMmaThreads, 0, stream>>>(g);
+    return Status::ok();
+}
+
+// A/B switch for measurements: VOLT_MOE_GEMV=fma runs bf16 decode batches on the CUDA-core kernel.
+bool fma_gemv() {
+    static const bool fma = [] {
+        const char* v = std::getenv("VOLT_MOE_GEMV");
+        return v != nullptr && std::strcmp(v, "fma") == 0;
+    }();
+    return fma;
+}
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
 struct Layout {
@@ -642,10 +800,18 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.out = h;
         g.out_stride = I;
         const unsigned grid = static_cast<unsigned>(2 * sms);  // persistent: 2 CTAs per SM
+        // bf16: the tensor-core kernel; with few work items (few touched experts) the variant with twice the loads
+        // in flight per lane, since fewer warps then carry the copy.
+        const int64_t touched_max = std::min<int64_t>(E, n);
+        const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
         if (fp8)
             gemv_kernel<true, true, kGatedRows, kGatedUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
-        else
+        else if (fma_gemv())
             gemv_kernel<true, false, kGatedRows, kGatedUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        else if (few)
+            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<true, 2>>(g, sms, stream)));
+        else
+            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<true, 1>>(g, sms, stream)));
         VOLT_CUDA_CHECK_LAUNCH();
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
@@ -661,8 +827,12 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.out_stride = H;
         if (fp8)
             gemv_kernel<false, true, kDownRows, kDownUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
-        else
+        else if (fma_gemv())
             gemv_kernel<false, false, kDownRows, kDownUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
+        else if (few)
+            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<false, 4>>(g, sms, stream)));
+        else
+            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<false, 2>>(g, sms, stream)));
         VOLT_CUDA_CHECK_LAUNCH();
     } else {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);

@@ -164,6 +164,10 @@ TEST_F(MoeGpu, GroupedDecodePathAgainstCpu) {
     check_experts(64, 512, 776, 8, 2, Routing::kSkewed, MoePath::kGrouped, 14);     // odd I (not a multiple of 16)
     check_experts(64, 264, 2056, 8, 2, Routing::kAllOnOne, MoePath::kGrouped, 15);  // 64 tokens on one expert
     check_experts(3, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 16);    // MiniMax sizes, 2 experts
+    // Enough work items (32 experts x 129 row blocks) for the tensor-core kernel's variant with fewer loads in flight
+    // per lane (the cases above take the deeper one); I = 2056: a partial row block and a K tail of 8 columns.
+    check_experts(64, 1024, 2056, 32, 2, Routing::kRandom, MoePath::kGrouped, 17);
+    check_experts(17, 1024, 2056, 32, 2, Routing::kAllOnOne, MoePath::kGrouped, 18);  // a second pass of 1 token
 }
 
 TEST_F(MoeGpu, GemmPrefillPathAgainstCpu) {
@@ -179,6 +183,7 @@ TEST_F(MoeGpu, GemmPrefillPathAgainstCpu) {
 TEST_F(MoeGpu, ShortSanitizerRun) {
     check_router(5, 64, 8, 2, false, 31);
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 32);
+    check_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 34);  // the shallower variant
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 33);
 }
 
