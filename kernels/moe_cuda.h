@@ -9,8 +9,8 @@
 //   kGrouped (decode, T <= kMoeDecodeMaxTokens): a stable counting sort of the T*k (token, slot) assignments by
 //     expert, then two grouped GEMV-style kernels over (expert, row block) work items — w1 and w3 with the SwiGLU
 //     fused, then w2 — in a persistent grid that skips experts no token chose, so each touched expert's weights are
-//     read once (per 16 tokens on tensor cores with bf16 weights, per 8 with FP8); a combine kernel sums each token's
-//     slots in top-k order. No host synchronisation.
+//     read once per 16 tokens (on tensor cores); a combine kernel sums each token's slots in top-k order. No host
+//     synchronisation.
 //   kGemm (prefill): the same sort, the tokens gathered in expert order, per-expert cuBLASLt GEMMs (w1 and w3 into
 //     the two halves of one [rows, 2I] buffer — one GEMM of N = 2I when an expert's w3 directly follows its w1 in
 //     memory, so allocate them as one [2I, H] block — the SwiGLU pass, w2), the combine. Reads the per-expert counts back
@@ -19,9 +19,9 @@
 // FP8 expert weights (MoeExpertsParams::weight_type = kFp8E4M3, issue 8): each expert matrix is stored as e4m3 bytes
 // (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block scaling,
 // Fp8QuantizeParams makes them: scale = block amax / 448, byte = e4m3(w / scale), round to nearest even, saturating
-// at +-448); weight = e4m3 value * its block's scale. kGrouped reads the bytes and dequantises in registers (fp32);
-// kGemm dequantises each touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the
-// same cuBLASLt GEMMs. Activations, accumulation and outputs are as with bf16 weights.
+// at +-448); weight = e4m3 value * its block's scale. kGrouped reads the bytes and widens them to bf16 in registers
+// (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each touched expert to
+// bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs. Activations, accumulation and outputs are as with bf16 weights.
 #pragma once
 
 #include <cuda_runtime.h>

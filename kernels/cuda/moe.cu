@@ -7,23 +7,15 @@
 // (<= kMoeDecodeMaxTokens): one CTA of E warps per 8 tokens, each warp streaming one expert's weight row with all
 // its loads in flight (the chunked kernel took 0.14 ms for one token, latency-bound on one SM).
 //
-// Experts (see the header for the two paths). bf16 decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp
-// work item = (expert, 16 output rows), weights as the mma A operand straight from global memory, up to 16 tokens as
-// B; see there). FP8 decode batches: the CUDA-core grouped GEMV (gemv_kernel: work item = (expert, block of output
-// rows); 8 warps, each warp kR weight rows; the input rows of up to 8 of the expert's tokens are staged in shared
-// memory per 2048-column chunk and every weight vector loaded is used against all of them; output rows are
-// warp-reduced at the end of the item).
-//
-// FP8 experts: the grouped GEMV loads 8 e4m3 bytes per vector instead of 8 bf16 (8-byte loads, twice the unroll so
-// the bytes in flight per lane stay 128), widens them with cvt.f16x2.e4m3x2 and multiplies by the vector's block scale
-// (a vector of 8 columns never straddles a 128-column block) before the same FMAs. The GEMM path dequantises each
-// touched expert to bf16 in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM.
+// Experts (see the header for the two paths). Decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp work
+// item = (expert, 16 output rows), the weights as the mma A operand straight from global memory, up to 16 tokens as
+// B; FP8 weights widened to bf16 in registers; see there). The GEMM path dequantises each touched FP8 expert to bf16
+// in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -343,12 +335,7 @@ __global__ void fp8_dequantize_kernel(const uint8_t* __restrict__ in, const floa
     }
 }
 
-// ---- grouped GEMV (decode path) -------------------------------------------------------------------------------------
-constexpr int kGemvThreads = 256;
-constexpr int kGemvWarps = kGemvThreads / 32;
-constexpr int kTileTokens = 8;
-constexpr int kChunk = 2048;  // columns of the staged input rows per pass (32 KiB for 8 tokens)
-
+// ---- grouped GEMV (decode path) ------------------------------------------------------------------------------------
 struct GemvArgs {
     const void* w_a[kMaxExperts];  // gated: w1; down: w2
     const void* w_b[kMaxExperts];  // gated: w3
@@ -366,152 +353,76 @@ struct GemvArgs {
     int64_t out_stride;
 };
 
-// kGated: out = SiLU(w1 x) * (w3 x), rows kR per warp from each of w1 and w3; else out = w2 x, kR rows per warp.
-// kFp8: e4m3 weights with 128 x 128 block scales (a "vector" is then 8 bytes).
-template <bool kGated, bool kFp8, int kR, int kUnroll>
-__global__ void __launch_bounds__(kGemvThreads, 2) gemv_kernel(const GemvArgs a) {
-    using W = std::conditional_t<kFp8, uint8_t, __nv_bfloat16>;
-    using Vec = std::conditional_t<kFp8, uint2, uint4>;
-    constexpr int kVR = kGated ? 2 * kR : kR;  // weight row vectors per warp
-    constexpr int kRowsPerItem = kGemvWarps * kR;
-    __shared__ __align__(16) __nv_bfloat16 sx[kTileTokens][kChunk];
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int64_t items_per_expert = (a.rows_out + kRowsPerItem - 1) / kRowsPerItem;
-    const int64_t items = items_per_expert * a.E;
-    for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
-        const int e = static_cast<int>(item / items_per_expert);
-        const int64_t row0 = (item - e * items_per_expert) * kRowsPerItem + int64_t{warp} * kR;
-        const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
-        if (count == 0) continue;  // uniform across the CTA
-        const W* wa = static_cast<const W*>(a.w_a[e]);
-        const W* wb = kGated ? static_cast<const W*>(a.w_b[e]) : nullptr;
-        // Row pointers of this warp (rows past the end clamp to the last row; their results are not stored), and
-        // with FP8 the row's block scales.
-        const W* wrow[kVR];
-        const float* srow[kVR];
-        const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
-#pragma unroll
-        for (int r = 0; r < kVR; ++r) {
-            const int64_t row = std::min<int64_t>(row0 + (r % kR), a.rows_out - 1);
-            wrow[r] = (kGated && r >= kR ? wb : wa) + row * a.K;
-            if constexpr (kFp8) srow[r] = (kGated && r >= kR ? a.s_b[e] : a.s_a[e]) + (row / kBlk) * scale_cols;
-        }
-        for (int tile = 0; tile < count; tile += kTileTokens) {
-            const int nt = min(kTileTokens, count - tile);
-            float acc[kVR][kTileTokens];
-#pragma unroll
-            for (int r = 0; r < kVR; ++r)
-#pragma unroll
-                for (int t = 0; t < kTileTokens; ++t) acc[r][t] = 0.0f;
-            for (int64_t k0 = 0; k0 < a.K; k0 += kChunk) {
-                const int width = static_cast<int>(std::min<int64_t>(kChunk, a.K - k0));
-                const int nvec = width / 8;
-                __syncthreads();  // the previous chunk's readers are done
-                for (int i = tid; i < nt * nvec; i += kGemvThreads) {
-                    const int t = i / nvec, c = (i - t * nvec) * 8;
-                    const int32_t pos = off + tile + t;
-                    const int64_t src_row = kGated ? a.perm[pos] / a.k : pos;
-                    *reinterpret_cast<uint4*>(&sx[t][c]) =
-                        *reinterpret_cast<const uint4*>(a.in + src_row * a.in_stride + k0 + c);
-                }
-                __syncthreads();
-                for (int v0 = lane; v0 < nvec; v0 += 32 * kUnroll) {
-                    Vec wv[kUnroll][kVR];
-#pragma unroll
-                    for (int u = 0; u < kUnroll; ++u) {
-                        const int v = v0 + u * 32;
-#pragma unroll
-                        for (int r = 0; r < kVR; ++r)
-                            wv[u][r] = v < nvec ? __ldcs(reinterpret_cast<const Vec*>(wrow[r] + k0) + v) : Vec{};
-                    }
-#pragma unroll
-                    for (int u = 0; u < kUnroll; ++u) {
-                        const int v = v0 + u * 32;
-                        if (v >= nvec) break;
-                        float wf[kVR][8];
-                        if constexpr (kFp8) {
-                            const int64_t sc = (k0 + v * 8) / kBlk;
-#pragma unroll
-                            for (int r = 0; r < kVR; ++r) unpack8_fp8(wv[u][r], __ldg(srow[r] + sc), wf[r]);
-                        } else {
-#pragma unroll
-                            for (int r = 0; r < kVR; ++r) unpack8(wv[u][r], wf[r]);
-                        }
-#pragma unroll
-                        for (int t = 0; t < kTileTokens; ++t) {
-                            if (t >= nt) break;
-                            float xf[8];
-                            unpack8(*reinterpret_cast<const uint4*>(&sx[t][v * 8]), xf);
-#pragma unroll
-                            for (int r = 0; r < kVR; ++r)
-#pragma unroll
-                                for (int q = 0; q < 8; ++q) acc[r][t] = fmaf(wf[r][q], xf[q], acc[r][t]);
-                        }
-                    }
-                }
-            }
-            // Warp reduction and the store (lane 0 holds the sums).
-#pragma unroll
-            for (int r = 0; r < kVR; ++r)
-#pragma unroll
-                for (int t = 0; t < kTileTokens; ++t)
-#pragma unroll
-                    for (int d = 16; d > 0; d >>= 1) acc[r][t] += __shfl_xor_sync(0xffffffffu, acc[r][t], d);
-            if (lane == 0) {
-#pragma unroll
-                for (int t = 0; t < kTileTokens; ++t) {
-                    if (t >= nt) break;
-                    __nv_bfloat16* orow = a.out + int64_t{off + tile + t} * a.out_stride;
-#pragma unroll
-                    for (int r = 0; r < kR; ++r) {
-                        const int64_t row = row0 + r;
-                        if (row >= a.rows_out) break;
-                        float y;
-                        if constexpr (kGated) {
-                            const float g = acc[r][t], u = acc[r + kR][t];
-                            y = g / (1.0f + expf(-g)) * u;
-                        } else {
-                            y = acc[r][t];
-                        }
-                        orow[row] = __float2bfloat16_rn(y);
-                    }
-                }
-            }
-        }
-    }
-}
-
-// ---- tensor-core grouped GEMV (bf16 decode path) --------------------------------------------------------------------
-// At ~4 tokens per expert (T = 64, top 2 of 32) the CUDA-core kernel above is instruction-bound (Nsight Compute: 0.57
-// issued warps per scheduler at 58% of DRAM throughput): every weight element costs a conversion plus one FMA per
-// token. Here the multiply runs on mma.sync m16n8k16: a warp's work item is (expert, 16 output rows) over all of K,
-// the weight rows are the A operand (16 x 16) straight from registers and up to 16 of the expert's tokens the B
-// operand (two n-tiles of 8), so a weight element costs ~1/16 of an instruction whatever the token count, and an
-// expert's weights are read once per 16 tokens (the CUDA-core kernel: per 8).
+// ---- tensor-core grouped GEMV (decode path) -------------------------------------------------------------------------
+// At ~4 tokens per expert (T = 64, top 2 of 32) a CUDA-core GEMV (the earlier kernel: tokens staged in shared memory,
+// each weight vector widened to fp32 and FMA'd against every token) was instruction-bound (Nsight Compute: 0.57
+// issued warps per scheduler at 58% of DRAM throughput, bench/runs/ncu_v4_moe_t64_h200.txt). Here the multiply runs
+// on mma.sync m16n8k16: a warp's work item is (expert, 16 output rows) over all of K, the weight rows are the A
+// operand (16 x 16) straight from registers and up to 16 of the expert's tokens the B operand (two n-tiles of 8), so
+// a weight element costs ~1/16 of an instruction whatever the token count, and an expert's weights are read once per
+// 16 tokens (the CUDA-core kernel: per 8). H200, MiniMax sizes (bench/runs/moe_v5_*): T = 64 3.45 -> 2.60 ms bf16,
+// 3.27 -> 2.2 ms FP8; T = 8 0.87 -> 0.85 / 0.72 -> 0.61 ms; T = 1 0.215 -> 0.19-0.20 / 0.176 -> 0.19 ms.
 //
 // Operand layout without shared memory: a dot product may sum K in any order as long as A and B use the same one.
-// Lane (g = lane / 4, q = lane % 4) loads 16 consecutive columns [16q, 16q + 16) of a 64-column step for weight rows g
-// and g + 8 (4 lanes read a row's 128 contiguous bytes) and the same 16 columns of token g's input row (L1-cached: the
-// warps of a CTA share the expert's tokens). mma j (0..3) of the step takes each lane's physical columns
-// 16q + 4j + {0,1} as the logical k pair {2q, 2q+1} and 16q + 4j + {2,3} as {2q+8, 2q+9}, in A and in B alike.
+// Lane (g = lane / 4, q = lane % 4) takes the 16 columns [16q, 16q + 16) of a 64-column step (its "physical" columns
+// p = 0..15) of weight rows g and g + 8 (4 lanes read a row's contiguous 128 bytes in bf16, 64 in FP8) and the same
+// columns of token g's input row (L1-cached: the warps of a CTA share the expert's tokens); mma j (0..3) of the step
+// takes p = 4j + {0,1} as the logical k pair {2q, 2q+1} and p = 4j + {2,3} as {2q+8, 2q+9}, in A and in B alike.
+// (Lanes taking [8q, 8q + 8) and [32 + 8q, 40 + 8q) instead, so that one load instruction reads whole 64-byte runs of
+// a row, measured 6-14% slower in bf16 on the H200.)
+//
+// FP8 weights: 16 e4m3 bytes per lane and row (one 16-byte load where K is a multiple of 16, else two 8-byte ones),
+// widened exactly to bf16 in registers (e4m3x2 -> f16x2 in one cvt, the f16 bits moved into bf16 position, which is
+// the value times 2^-112, then times 2^112 in one bf16x2 multiply; a NaN byte, which the quantiser makes only from a
+// NaN weight, comes out as a finite ~2^16), and a step's products are scaled by its 128 x 128 block's scale in fp32
+// (a step's 16 x 64 tile never straddles a block).
 constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 16;     // output rows per warp item
 constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
-constexpr int kMmaStep = 64;     // K columns per step: 16 per lane-quad position
+constexpr int kMmaStep = 64;     // K columns per step
 
-// 16 bf16 (two 16-byte vectors) from p if the vectors lie inside [0, K) (K a multiple of 8), else zeros.
+// A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; e4m3 as one 16-byte vector (its two
+// 8-byte halves loaded apart when `split`: K not a multiple of 16). Pieces of 8 columns past K read zeros (K is a
+// multiple of 8, so a piece is wholly inside or outside).
 template <bool kStream>
-__device__ __forceinline__ void load16(const __nv_bfloat16* p, int64_t col, int64_t K, uint4 (&v)[2]) {
+__device__ __forceinline__ uint4 load_vec(const void* p) {
+    return kStream ? __ldcs(static_cast<const uint4*>(p)) : __ldg(static_cast<const uint4*>(p));
+}
+template <bool kStream>
+__device__ __forceinline__ void load_cols(const __nv_bfloat16* p, int64_t col, int64_t K, bool, uint4 (&v)[2]) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int64_t c = col + 8 * h;
-        if (p != nullptr && c < K) {
-            const uint4* src = reinterpret_cast<const uint4*>(p + c);
-            v[h] = kStream ? __ldcs(src) : __ldg(src);
-        } else {
-            v[h] = make_uint4(0, 0, 0, 0);
+    for (int h = 0; h < 2; ++h) v[h] = p != nullptr && col + 8 * h < K ? load_vec<kStream>(p + col + 8 * h) : uint4{};
+}
+template <bool kStream>
+__device__ __forceinline__ void load_cols(const uint8_t* p, int64_t col, int64_t K, bool split, uint4& v) {
+    if (!split && col + 16 <= K) {
+        v = load_vec<kStream>(p + col);
+        return;
+    }
+    const uint2 lo = col < K ? __ldcs(reinterpret_cast<const uint2*>(p + col)) : uint2{};
+    const uint2 hi = col + 8 < K ? __ldcs(reinterpret_cast<const uint2*>(p + col + 8)) : uint2{};
+    v = make_uint4(lo.x, lo.y, hi.x, hi.y);
+}
+
+// 8 e4m3 bytes -> 8 bf16, exactly (see above).
+__device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
+    const uint32_t w[2] = {u.x, u.y};
+    uint4 out;
+    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
+    const __nv_bfloat162 two_112 = __floats2bfloat162_rn(0x1p112f, 0x1p112f);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+                static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xffffu), __NV_E4M3);
+            const uint32_t bits = uint32_t{h.x} | (uint32_t{h.y} << 16);
+            uint32_t b = ((bits >> 3) & 0x0fff0fffu) | (bits & 0x80008000u);
+            __nv_bfloat162 v = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&b), two_112);
+            o[2 * i + j] = *reinterpret_cast<uint32_t*>(&v);
         }
     }
+    return out;
 }
 
 // acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
@@ -527,14 +438,17 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
     }
 }
 
-// kGated: out = SiLU(w1 x) * (w3 x); else out = w2 x. kSteps: 64-column steps whose weight loads are in flight
-// together (128 bytes per lane per matrix row pair and step).
+// kGated: out = SiLU(w1 x) * (w3 x); else out = w2 x. kFp8: e4m3 weights with 128 x 128 block scales. kSteps:
+// 64-column steps whose weight loads are in flight together (per lane and step: 64 bytes per matrix row pair in
+// bf16, 32 in FP8).
 //
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
 // i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items spread
 // evenly over every SM rather than crowding the first CTAs.
-template <bool kGated, int kSteps>
+template <bool kGated, bool kFp8, int kSteps>
 __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a) {
+    using W = std::conditional_t<kFp8, uint8_t, __nv_bfloat16>;
+    using Cols = std::conditional_t<kFp8, uint4, uint4[2]>;  // a lane's 16 columns of a row
     constexpr int kMats = kGated ? 2 : 1;
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
@@ -554,19 +468,25 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
     const int64_t warps = int64_t{gridDim.x} * (kMmaThreads / 32);
     const int64_t blocks_per_expert = (a.rows_out + kMmaRows - 1) / kMmaRows;
     const int64_t items = blocks_per_expert * num_touched;
+    const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
+    const bool split = a.K % 16 != 0;  // FP8 rows then are only 8-byte aligned
     for (int64_t item = (threadIdx.x >> 5) * int64_t{gridDim.x} + blockIdx.x; item < items; item += warps) {
         const int j = static_cast<int>(item / blocks_per_expert);
         const int e = touched[j];
         const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
         const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
-        // Weight rows g and g + 8 of each matrix (rows past the end clamp to the last row; not stored).
-        const __nv_bfloat16* wr[kMats][2];
+        // Weight rows g and g + 8 of each matrix (rows past the end clamp to the last row; not stored), and with FP8
+        // the block-scale rows of the item's 16 rows (one 128-row block).
+        const W* wr[kMats][2];
+        const float* sr[kMats];
 #pragma unroll
-        for (int m = 0; m < kMats; ++m)
+        for (int m = 0; m < kMats; ++m) {
 #pragma unroll
             for (int h = 0; h < 2; ++h)
-                wr[m][h] = static_cast<const __nv_bfloat16*>(m == 0 ? a.w_a[e] : a.w_b[e]) +
+                wr[m][h] = static_cast<const W*>(m == 0 ? a.w_a[e] : a.w_b[e]) +
                            std::min<int64_t>(row0 + g + 8 * h, a.rows_out - 1) * a.K;
+            if constexpr (kFp8) sr[m] = (m == 0 ? a.s_a[e] : a.s_b[e]) + (row0 / kBlk) * scale_cols;
+        }
         for (int tile = 0; tile < count; tile += kMmaTokens) {
             const int nt = min(kMmaTokens, count - tile);
             const bool two = nt > 8;  // uniform: the second n-tile only when there are tokens for it
@@ -580,26 +500,62 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
                 xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
             }
             float acc[kMats][2][4] = {};
-            for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
-                uint4 wv[kSteps][kMats][2][2];
+            using Batch = Cols[kSteps][kMats][2];  // a lane's weights of kSteps steps
+            auto load_batch = [&](Batch& w, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s)
 #pragma unroll
                     for (int m = 0; m < kMats; ++m)
 #pragma unroll
-                        for (int h = 0; h < 2; ++h) load16<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, wv[s][m][h]);
+                        for (int h = 0; h < 2; ++h)
+                            load_cols<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, split, w[s][m][h]);
+            };
+            auto multiply_batch = [&](const Batch& w, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s) {
-                    const int64_t col = k0 + s * kMmaStep + 16 * q;
+                    const int64_t step0 = k0 + s * kMmaStep;
+                    if (step0 >= a.K) break;
                     uint4 xv[2][2];
-                    load16<false>(xr[0], col, a.K, xv[0]);
-                    if (two) load16<false>(xr[1], col, a.K, xv[1]);
+                    load_cols<false>(xr[0], step0 + 16 * q, a.K, false, xv[0]);
+                    if (two) load_cols<false>(xr[1], step0 + 16 * q, a.K, false, xv[1]);
 #pragma unroll
                     for (int m = 0; m < kMats; ++m) {
-                        mma_step(acc[m][0], wv[s][m][0], wv[s][m][1], xv[0]);
-                        if (two) mma_step(acc[m][1], wv[s][m][0], wv[s][m][1], xv[1]);
+                        uint4 lo[2], hi[2];
+#pragma unroll
+                        for (int p = 0; p < 2; ++p) {
+                            if constexpr (kFp8) {
+                                const uint4& l = w[s][m][0];
+                                const uint4& u = w[s][m][1];
+                                lo[p] = e4m3x8_to_bf16(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
+                                hi[p] = e4m3x8_to_bf16(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
+                            } else {
+                                lo[p] = w[s][m][0][p];
+                                hi[p] = w[s][m][1][p];
+                            }
+                        }
+                        if constexpr (kFp8) {
+                            // This step's products in a fresh accumulator, then scaled into the total.
+                            const float scale = __ldg(sr[m] + step0 / kBlk);
+                            float part[2][4] = {};
+                            mma_step(part[0], lo, hi, xv[0]);
+                            if (two) mma_step(part[1], lo, hi, xv[1]);
+#pragma unroll
+                            for (int n = 0; n < 2; ++n)
+#pragma unroll
+                                for (int i = 0; i < 4; ++i) acc[m][n][i] = fmaf(scale, part[n][i], acc[m][n][i]);
+                        } else {
+                            mma_step(acc[m][0], lo, hi, xv[0]);
+                            if (two) mma_step(acc[m][1], lo, hi, xv[1]);
+                        }
                     }
                 }
+            };
+            // All of a batch's weight loads are issued before its multiplies (loading the next batch during them
+            // instead measured 5-30% slower: the registers it holds cost occupancy).
+            for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
+                Batch wv;
+                load_batch(wv, k0);
+                multiply_batch(wv, k0);
             }
             // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
 #pragma unroll
@@ -618,9 +574,6 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
     }
 }
 
-constexpr int kGatedRows = 2, kGatedUnroll = 2;  // 4 weight vectors x 2 = 8 16-byte loads in flight per lane
-constexpr int kDownRows = 2, kDownUnroll = 4;    // 2 x 4 = 8
-constexpr int kGatedUnrollFp8 = 2 * kGatedUnroll, kDownUnrollFp8 = 2 * kDownUnroll;  // 8-byte loads: twice as many
 
 // A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items).
 template <auto kernel>
@@ -631,13 +584,16 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
     return Status::ok();
 }
 
-// A/B switch for measurements: VOLT_MOE_GEMV=fma runs bf16 decode batches on the CUDA-core kernel.
-bool fma_gemv() {
-    static const bool fma = [] {
-        const char* v = std::getenv("VOLT_MOE_GEMV");
-        return v != nullptr && std::strcmp(v, "fma") == 0;
-    }();
-    return fma;
+// One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
+template <bool kGated, bool kFp8>
+Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
+    constexpr int kSteps = (kGated ? 1 : 2) * (kFp8 ? 2 : 1);
+    if (few)
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kFp8, 2 * kSteps>>(g, sms, stream)));
+    else
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kFp8, kSteps>>(g, sms, stream)));
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
 }
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
@@ -799,19 +755,14 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.K = H;
         g.out = h;
         g.out_stride = I;
-        const unsigned grid = static_cast<unsigned>(2 * sms);  // persistent: 2 CTAs per SM
-        // bf16: the tensor-core kernel; with few work items (few touched experts) the variant with twice the loads
-        // in flight per lane, since fewer warps then carry the copy.
+        // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
+        // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
         const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
         if (fp8)
-            gemv_kernel<true, true, kGatedRows, kGatedUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
-        else if (fma_gemv())
-            gemv_kernel<true, false, kGatedRows, kGatedUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
-        else if (few)
-            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<true, 2>>(g, sms, stream)));
+            VOLT_RETURN_IF_ERROR((launch_gemv<true, true>(g, few, sms, stream)));
         else
-            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<true, 1>>(g, sms, stream)));
+            VOLT_RETURN_IF_ERROR((launch_gemv<true, false>(g, few, sms, stream)));
         VOLT_CUDA_CHECK_LAUNCH();
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
@@ -826,14 +777,9 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.out = y;
         g.out_stride = H;
         if (fp8)
-            gemv_kernel<false, true, kDownRows, kDownUnrollFp8><<<grid, kGemvThreads, 0, stream>>>(g);
-        else if (fma_gemv())
-            gemv_kernel<false, false, kDownRows, kDownUnroll><<<grid, kGemvThreads, 0, stream>>>(g);
-        else if (few)
-            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<false, 4>>(g, sms, stream)));
+            VOLT_RETURN_IF_ERROR((launch_gemv<false, true>(g, few, sms, stream)));
         else
-            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<false, 2>>(g, sms, stream)));
-        VOLT_CUDA_CHECK_LAUNCH();
+            VOLT_RETURN_IF_ERROR((launch_gemv<false, false>(g, few, sms, stream)));
     } else {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
         auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);

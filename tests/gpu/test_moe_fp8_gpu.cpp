@@ -280,6 +280,9 @@ TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {
     check_fp8_experts(64, 512, 776, 8, 2, Routing::kSkewed, MoePath::kGrouped, 43);     // I = 776: partial blocks
     check_fp8_experts(64, 264, 2056, 8, 2, Routing::kAllOnOne, MoePath::kGrouped, 44);  // H = 264: partial blocks
     check_fp8_experts(2, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 45);    // MiniMax sizes
+    // Enough work items for the tensor-core kernel's shallower variant; I = 2056: partial row and column blocks.
+    check_fp8_experts(64, 1024, 2056, 32, 2, Routing::kRandom, MoePath::kGrouped, 46);
+    check_fp8_experts(17, 1024, 2056, 32, 2, Routing::kAllOnOne, MoePath::kGrouped, 47);  // a second 16-token pass
 }
 
 TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
@@ -292,6 +295,7 @@ TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
 
 TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
     check_fp8_experts(3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 61);
+    check_fp8_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 63);  // the shallower variant
     check_fp8_experts(3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
 }
 
