@@ -258,20 +258,34 @@ __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, 
 constexpr int kQuantThreads = 256;
 constexpr int kBlk = static_cast<int>(kFp8BlockSize);
 
-// 8 e4m3 bytes (element 0 in the lowest byte) -> 8 floats times `scale`.
-__device__ __forceinline__ void unpack8_fp8(const uint2& u, float scale, float (&f)[8]) {
+// 8 e4m3 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: e4m3x2 -> f16x2 in one cvt, the f16 bits moved
+// into bf16 position (which is the value times 2^-112), then times 2^112 in one bf16x2 multiply. A NaN byte, which the
+// quantiser makes only from a NaN weight, comes out as a finite ~2^16.
+__device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
     const uint32_t w[2] = {u.x, u.y};
+    uint4 out;
+    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
+    const __nv_bfloat162 two_112 = __floats2bfloat162_rn(0x1p112f, 0x1p112f);
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
             const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
                 static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xffffu), __NV_E4M3);
-            const float2 v = __half22float2(__half2(h));
-            f[4 * i + 2 * j] = v.x * scale;
-            f[4 * i + 2 * j + 1] = v.y * scale;
+            const uint32_t bits = uint32_t{h.x} | (uint32_t{h.y} << 16);
+            uint32_t b = ((bits >> 3) & 0x0fff0fffu) | (bits & 0x80008000u);
+            __nv_bfloat162 v = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&b), two_112);
+            o[2 * i + j] = *reinterpret_cast<uint32_t*>(&v);
         }
     }
+    return out;
+}
+
+// 8 e4m3 bytes -> 8 floats times `scale`.
+__device__ __forceinline__ void unpack8_fp8(const uint2& u, float scale, float (&f)[8]) {
+    unpack8(e4m3x8_to_bf16(u), f);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) f[q] *= scale;
 }
 
 // One CTA per 128 x 128 block (partial at the edges): the block's amax (unless the scale is given), then the bytes.
@@ -372,10 +386,8 @@ struct GemvArgs {
 // a row, measured 6-14% slower in bf16 on the H200.)
 //
 // FP8 weights: 16 e4m3 bytes per lane and row (one 16-byte load where K is a multiple of 16, else two 8-byte ones),
-// widened exactly to bf16 in registers (e4m3x2 -> f16x2 in one cvt, the f16 bits moved into bf16 position, which is
-// the value times 2^-112, then times 2^112 in one bf16x2 multiply; a NaN byte, which the quantiser makes only from a
-// NaN weight, comes out as a finite ~2^16), and a step's products are scaled by its 128 x 128 block's scale in fp32
-// (a step's 16 x 64 tile never straddles a block).
+// widened exactly to bf16 in registers (e4m3x8_to_bf16), and a step's products are scaled by its 128 x 128 block's
+// scale in fp32 (a step's 16 x 64 tile never straddles a block).
 constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 16;     // output rows per warp item
 constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
@@ -402,27 +414,6 @@ __device__ __forceinline__ void load_cols(const uint8_t* p, int64_t col, int64_t
     const uint2 lo = col < K ? __ldcs(reinterpret_cast<const uint2*>(p + col)) : uint2{};
     const uint2 hi = col + 8 < K ? __ldcs(reinterpret_cast<const uint2*>(p + col + 8)) : uint2{};
     v = make_uint4(lo.x, lo.y, hi.x, hi.y);
-}
-
-// 8 e4m3 bytes -> 8 bf16, exactly (see above).
-__device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
-    const uint32_t w[2] = {u.x, u.y};
-    uint4 out;
-    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
-    const __nv_bfloat162 two_112 = __floats2bfloat162_rn(0x1p112f, 0x1p112f);
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
-                static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xffffu), __NV_E4M3);
-            const uint32_t bits = uint32_t{h.x} | (uint32_t{h.y} << 16);
-            uint32_t b = ((bits >> 3) & 0x0fff0fffu) | (bits & 0x80008000u);
-            __nv_bfloat162 v = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&b), two_112);
-            o[2 * i + j] = *reinterpret_cast<uint32_t*>(&v);
-        }
-    }
-    return out;
 }
 
 // acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
