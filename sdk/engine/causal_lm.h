@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -23,6 +24,8 @@ enum class LogitsMode : uint8_t {
 };
 
 // One decoder layer's per-sequence state. Recurrent (lightning) layers use `state`; softmax layers use k/v.
+class CudaPagedBuffer;
+
 struct LayerCache {
     Tensor state;             // fp32 [H, D, D] (d_k major), zeros before the first token
     Tensor k, v;              // [capacity, Hkv, D] (kv_dtype on the cache's device); rows [0, length) hold
@@ -31,10 +34,17 @@ struct LayerCache {
     int64_t head_dim = 0;     // D
     std::optional<Device> kv_device;  // where k/v live when not on the cache's kv_device() (a model split over
                                       // several GPUs keeps each GPU's layers on that GPU)
+    // On a GPU: the paged buffers k and v view (sdk/cuda_paged_buffer.h; null where the driver offers no virtual
+    // memory management and k/v are ordinary allocations). Rows below the cache's length are never written again
+    // while they may be shared with a clone.
+    std::shared_ptr<CudaPagedBuffer> k_pages, v_pages;
 };
 
-// Everything a model keeps for one sequence. KV rows grow geometrically up to max_tokens; recurrent states are
-// fixed-size (MiniMax-Text-01: 4 MiB per lightning layer, independent of the context length).
+// Everything a model keeps for one sequence. KV rows grow up to max_tokens: on a GPU in place, page by page (an
+// address range reserved for max_tokens rows, 2 MiB pages mapped as rows are needed: nothing is copied and a clone
+// shares the pages of its prefix); on the host (or without the driver's virtual memory management) geometrically,
+// copied into each larger allocation. Recurrent states are fixed-size (MiniMax-Text-01: 4 MiB per lightning layer,
+// independent of the context length).
 class SequenceCache {
 public:
     std::vector<LayerCache> layers;
@@ -58,12 +68,16 @@ public:
     // runs out). Existing rows are kept.
     Status reserve(int64_t tokens);
     void advance(int64_t n) { length_ += n; }  // called by the model after a successful forward
-    // Back to zero tokens: states zeroed, KV rows forgotten (memory kept).
+    // Back to zero tokens: states zeroed, KV rows forgotten (host memory kept; a GPU's pages released, since a clone
+    // may share them).
     void clear();
-    // Deep copy (prefix sharing: fork a cache after a common prompt).
+    // A copy to go on from (prefix sharing: fork a cache after a common prompt): states copied; KV rows copied, or on
+    // a GPU the pages of the prefix shared (the page holding its end copied).
     Expected<SequenceCache> clone() const;
 
 private:
+    Status reserve_paged(int64_t tokens);  // UNIMPLEMENTED: no paged buffers here (then reserve() allocates)
+
     int64_t length_ = 0;
     int64_t capacity_ = 0;
     int64_t max_tokens_ = 0;

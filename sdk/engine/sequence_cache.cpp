@@ -4,6 +4,7 @@
 #include "sdk/engine/causal_lm.h"
 
 #include "sdk/cuda_memory.h"
+#include "sdk/cuda_paged_buffer.h"
 
 namespace volt {
 
@@ -15,6 +16,19 @@ Status copy_rows(Tensor& dst, const Tensor& src, int64_t n) {
     VOLT_ASSIGN_OR_RETURN(Tensor to, dst.slice(0, 0, n));
     VOLT_ASSIGN_OR_RETURN(Tensor from, src.slice(0, 0, n));
     return to.copy_from(from);
+}
+
+// Paged KV buffers map this many rows past a sequence's reserved ones: an attention kernel may load a tile past the
+// last row (and not use it), which must not touch an unmapped page.
+constexpr int64_t kSlackRows = 256;
+
+size_t row_bytes(const LayerCache& l, DType dtype) {
+    return static_cast<size_t>(l.kv_heads * l.head_dim) * dtype_size(dtype);
+}
+
+Expected<Tensor> view_pages(const std::shared_ptr<CudaPagedBuffer>& pages, int64_t rows, const LayerCache& l,
+                            DType dtype, Device device) {
+    return Tensor::borrow(pages->data(), {rows, l.kv_heads, l.head_dim}, dtype, device, pages);
 }
 
 }  // namespace
@@ -42,6 +56,7 @@ Status SequenceCache::reserve(int64_t tokens) {
         return resource_exhausted("sequence of ", tokens, " tokens exceeds the context limit of ", max_tokens_,
                                   " tokens");
     if (tokens <= capacity_) return Status::ok();
+    if (const Status paged = reserve_paged(tokens); paged.code() != StatusCode::kUnimplemented) return paged;
     // Geometric growth (x2, at least 256 rows) so a long decode reallocates O(log n) times.
     const int64_t cap = std::min(max_tokens_, std::max({tokens, capacity_ * 2, int64_t{256}}));
     std::vector<std::pair<Tensor, Tensor>> grown;
@@ -70,6 +85,49 @@ Status SequenceCache::reserve(int64_t tokens) {
     return Status::ok();
 }
 
+Status SequenceCache::reserve_paged(int64_t tokens) {
+    for (const auto& l : layers) {
+        if (l.kv_heads == 0) continue;
+        if (!l.kv_device.value_or(kv_device_).is_cuda()) return unimplemented("KV rows on the host");
+        if (l.k.defined() && !l.k_pages) return unimplemented("KV rows already in ordinary allocations");
+    }
+    int64_t rows = max_tokens_;
+    for (auto& l : layers) {
+        if (l.kv_heads == 0) continue;
+        const Device device = l.kv_device.value_or(kv_device_);
+        const size_t row = row_bytes(l, kv_dtype_);
+        const size_t need = static_cast<size_t>(tokens + kSlackRows) * row;
+        const size_t reserve_bytes = static_cast<size_t>(max_tokens_ + kSlackRows) * row;
+        if (!l.k_pages || l.k_pages->max_bytes() < need) {
+            // First rows, or max_tokens raised past the reservation: a new one (the rows held so far copied).
+            VOLT_ASSIGN_OR_RETURN(auto k, CudaPagedBuffer::create(device.index, reserve_bytes));
+            VOLT_ASSIGN_OR_RETURN(auto v, CudaPagedBuffer::create(device.index, reserve_bytes));
+            VOLT_RETURN_IF_ERROR(k->grow(need));
+            VOLT_RETURN_IF_ERROR(v->grow(need));
+            if (l.k_pages && length_ > 0) {
+                VOLT_ASSIGN_OR_RETURN(Tensor nk, view_pages(k, length_, l, kv_dtype_, device));
+                VOLT_ASSIGN_OR_RETURN(Tensor nv, view_pages(v, length_, l, kv_dtype_, device));
+                VOLT_RETURN_IF_ERROR(copy_rows(nk, l.k, length_));
+                VOLT_RETURN_IF_ERROR(copy_rows(nv, l.v, length_));
+            }
+            l.k_pages = std::move(k);
+            l.v_pages = std::move(v);
+        }
+        VOLT_RETURN_IF_ERROR(l.k_pages->grow(need).with_context(str_cat("KV cache of ", tokens, " tokens")));
+        VOLT_RETURN_IF_ERROR(l.v_pages->grow(need).with_context(str_cat("KV cache of ", tokens, " tokens")));
+        const size_t mapped = std::min(l.k_pages->mapped_bytes(), l.v_pages->mapped_bytes());
+        rows = std::min(rows, static_cast<int64_t>(mapped / row) - kSlackRows);
+    }
+    for (auto& l : layers) {
+        if (l.kv_heads == 0) continue;
+        const Device device = l.kv_device.value_or(kv_device_);
+        VOLT_ASSIGN_OR_RETURN(l.k, view_pages(l.k_pages, rows, l, kv_dtype_, device));
+        VOLT_ASSIGN_OR_RETURN(l.v, view_pages(l.v_pages, rows, l, kv_dtype_, device));
+    }
+    capacity_ = rows;
+    return Status::ok();
+}
+
 void SequenceCache::clear() {
     for (auto& l : layers) {
         if (!l.state.defined() || l.state.numel() == 0) continue;
@@ -80,6 +138,17 @@ void SequenceCache::clear() {
             (void)cuda_memset_zero(l.state.device().index, l.state.data(), l.state.nbytes());
         }
     }
+    // Paged rows may be shared with a clone, and the next tokens would overwrite them: drop the pages (a failure
+    // means the device is gone; the next forward reports it).
+    bool paged = false;
+    for (auto& l : layers) {
+        if (!l.k_pages) continue;
+        (void)l.k_pages->release_pages();
+        (void)l.v_pages->release_pages();
+        l.k = Tensor(), l.v = Tensor();
+        paged = true;
+    }
+    if (paged) capacity_ = 0;
     length_ = 0;
 }
 
@@ -98,7 +167,16 @@ Expected<SequenceCache> SequenceCache::clone() const {
         if (l.state.defined() && l.state.numel() > 0) {
             VOLT_ASSIGN_OR_RETURN(n.state, l.state.to(l.state.device()));  // a copy
         }
-        if (l.kv_heads != 0 && length_ > 0) {
+        if (l.k_pages) {
+            // The prefix's whole pages shared, the page holding its end copied (see LayerCache).
+            const size_t row = row_bytes(l, kv_dtype_), keep = static_cast<size_t>(length_) * row;
+            const size_t mapped = static_cast<size_t>(length_ + kSlackRows) * row;
+            VOLT_ASSIGN_OR_RETURN(n.k_pages, l.k_pages->fork(keep, mapped));
+            VOLT_ASSIGN_OR_RETURN(n.v_pages, l.v_pages->fork(keep, mapped));
+            const Device device = l.kv_device.value_or(kv_device_);
+            VOLT_ASSIGN_OR_RETURN(n.k, view_pages(n.k_pages, length_, l, kv_dtype_, device));
+            VOLT_ASSIGN_OR_RETURN(n.v, view_pages(n.v_pages, length_, l, kv_dtype_, device));
+        } else if (l.kv_heads != 0 && length_ > 0) {
             VOLT_ASSIGN_OR_RETURN(Tensor k, l.k.slice(0, 0, length_));
             VOLT_ASSIGN_OR_RETURN(Tensor v, l.v.slice(0, 0, length_));
             VOLT_ASSIGN_OR_RETURN(n.k, k.to(k.device()));
