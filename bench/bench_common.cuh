@@ -68,6 +68,17 @@ static __global__ void fill_normal_f32(float* p, size_t n, uint64_t seed, float 
     for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x)
         p[i] = scale * hash_normal(seed, i, n);
 }
+// scale * a Gaussian value (Box-Muller: unbounded tails, unlike hash_normal's sum of 4 uniforms, which ends at
+// +-3.46 and so has a flat top): logits for the sampling benchmark, where the top of the distribution decides how
+// many tokens a top-p cut keeps.
+static __global__ void fill_gaussian_f32(float* p, size_t n, uint64_t seed, float scale) {
+    for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+        const uint64_t base = seed * 0x9e3779b97f4a7c15ULL + 2 * i;
+        const uint32_t a = hash32(base), b = hash32(base + 1);
+        const float u1 = ((a >> 8) + 1) / 16777217.0f, u2 = (b >> 8) / 16777216.0f;  // u1 in (0, 1]
+        p[i] = scale * sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+    }
+}
 // Uniform in [-0.5, 0.5).
 static __global__ void fill_state(float* p, size_t n, uint64_t seed) {
     for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x)

@@ -388,7 +388,7 @@ void bench_sampling() {
     {
         const int64_t N = 64;
         auto* logits = dalloc<float>(N * V);
-        fill_normal_f32<<<4096, 256>>>(logits, N * V, 61, 3.0f);
+        fill_gaussian_f32<<<4096, 256>>>(logits, N * V, 61, 3.0f);
         CHECK(cudaGetLastError());
         std::vector<double> u(N);
         for (int64_t i = 0; i < N; ++i) u[i] = (i * 0.618033988749895) - std::floor(i * 0.618033988749895);

@@ -232,8 +232,6 @@ TEST_F(SmallOpsGpu, SamplingMatchesCpuExactly) {
 // The prefix path's edges (top-k up to 4096 and top-p without top-k skip the full sort): k at the capacity and just
 // past it (full sort), ties straddling the k-th place (the lowest ids of the tie), top-p over coarse ties, rows whose
 // top-p prefix overflows the capacity next to rows that fit, the penalty with top-p, and small vocabularies.
-// (The top-p-only prefix path is opt-in through VOLT_SAMPLING_TOPP_PREFIX, read once per process: main() of this
-// binary does not set it, so those cases run the full sort here; runs v4/v5 checked the prefix path with it on.)
 TEST_F(SmallOpsGpu, SamplingPrefixPathMatchesCpuExactly) {
     check_sampling(8, 200064, {.temperature = 0.8f, .top_k = 4096}, false, 61);
     check_sampling(4, 200064, {.temperature = 0.8f, .top_k = 4097}, false, 62);
