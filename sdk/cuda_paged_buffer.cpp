@@ -83,7 +83,10 @@ Expected<std::shared_ptr<CudaPagedBuffer>> CudaPagedBuffer::create(int device, s
         return unimplemented("cuda:", device, " does not support virtual memory management");
     const size_t max = std::max<size_t>(1, (max_bytes + page - 1) / page) * page;
     CUdeviceptr base = 0;
-    VOLT_RETURN_IF_ERROR(cu_status(v.reserve(&base, max, page, 0, 0), "reserving address space", device));
+    // Out of address space (many very long reservations): UNIMPLEMENTED too, so the caller allocates contiguously.
+    if (const CUresult r = v.reserve(&base, max, page, 0, 0); r != CUDA_SUCCESS)
+        return unimplemented("cuda:", device, ": cannot reserve ", max, " bytes of address space (CUresult ",
+                             static_cast<int>(r), ")");
     return std::shared_ptr<CudaPagedBuffer>(new CudaPagedBuffer(device, reinterpret_cast<void*>(base), page, max));
 }
 
@@ -93,7 +96,8 @@ CudaPagedBuffer::~CudaPagedBuffer() {
 }
 
 size_t CudaPagedBuffer::shared_pages() const {
-    return static_cast<size_t>(std::count_if(pages_.begin(), pages_.end(), [](const auto& p) { return p.use_count() > 1; }));
+    return static_cast<size_t>(
+        std::count_if(pages_.begin(), pages_.end(), [](const auto& p) { return p.use_count() > 1; }));
 }
 
 Status CudaPagedBuffer::map_page(std::shared_ptr<Page> page) {
@@ -104,9 +108,10 @@ Status CudaPagedBuffer::map_page(std::shared_ptr<Page> page) {
     access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     access.location.id = device_;
     access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-    if (const Status s = cu_status(v.set_access(at, page_, &access, 1), "granting access to a page", device_); !s.is_ok()) {
+    const Status granted = cu_status(v.set_access(at, page_, &access, 1), "granting access to a page", device_);
+    if (!granted.is_ok()) {
         v.unmap(at, page_);
-        return s;
+        return granted;
     }
     pages_.push_back(std::move(page));
     return Status::ok();

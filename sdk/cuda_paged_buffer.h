@@ -21,6 +21,7 @@ namespace volt {
 class CudaPagedBuffer {
 public:
     // Reserves `max_bytes` of address space on `device` (rounded up to whole pages); nothing is mapped yet.
+    // UNIMPLEMENTED when there is no VMM or the address space is exhausted (the caller then allocates contiguously).
     static Expected<std::shared_ptr<CudaPagedBuffer>> create(int device, size_t max_bytes);
     ~CudaPagedBuffer();  // waits for the device's work, then unmaps and frees
     CudaPagedBuffer(const CudaPagedBuffer&) = delete;
@@ -45,7 +46,8 @@ public:
     struct Page;  // one physical allocation (released with its last mapping)
 
 private:
-    CudaPagedBuffer(int device, void* base, size_t page, size_t max) : device_(device), base_(base), page_(page), max_(max) {}
+    CudaPagedBuffer(int device, void* base, size_t page, size_t max)
+        : device_(device), base_(base), page_(page), max_(max) {}
     Status map_page(std::shared_ptr<Page> page);  // at the end of the mapped range
 
     int device_;

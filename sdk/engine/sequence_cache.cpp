@@ -91,6 +91,14 @@ Status SequenceCache::reserve_paged(int64_t tokens) {
         if (!l.kv_device.value_or(kv_device_).is_cuda()) return unimplemented("KV rows on the host");
         if (l.k.defined() && !l.k_pages) return unimplemented("KV rows already in ordinary allocations");
     }
+    // Every KV layer is paged or none is: the first reservation decides (a failure there leaves ordinary allocations
+    // to reserve(); later, with rows held in pages, it is an error).
+    const bool first = std::none_of(layers.begin(), layers.end(), [](const LayerCache& l) { return bool(l.k_pages); });
+    auto refuse = [&](const Status& s) -> Status {
+        if (!first) return resource_exhausted("KV cache of ", tokens, " tokens: ", s.message());
+        for (auto& l : layers) l.k_pages.reset(), l.v_pages.reset();
+        return s;
+    };
     int64_t rows = max_tokens_;
     for (auto& l : layers) {
         if (l.kv_heads == 0) continue;
@@ -100,18 +108,20 @@ Status SequenceCache::reserve_paged(int64_t tokens) {
         const size_t reserve_bytes = static_cast<size_t>(max_tokens_ + kSlackRows) * row;
         if (!l.k_pages || l.k_pages->max_bytes() < need) {
             // First rows, or max_tokens raised past the reservation: a new one (the rows held so far copied).
-            VOLT_ASSIGN_OR_RETURN(auto k, CudaPagedBuffer::create(device.index, reserve_bytes));
-            VOLT_ASSIGN_OR_RETURN(auto v, CudaPagedBuffer::create(device.index, reserve_bytes));
-            VOLT_RETURN_IF_ERROR(k->grow(need));
-            VOLT_RETURN_IF_ERROR(v->grow(need));
+            auto k = CudaPagedBuffer::create(device.index, reserve_bytes);
+            if (!k) return refuse(k.status());
+            auto v = CudaPagedBuffer::create(device.index, reserve_bytes);
+            if (!v) return refuse(v.status());
+            VOLT_RETURN_IF_ERROR((*k)->grow(need));
+            VOLT_RETURN_IF_ERROR((*v)->grow(need));
             if (l.k_pages && length_ > 0) {
-                VOLT_ASSIGN_OR_RETURN(Tensor nk, view_pages(k, length_, l, kv_dtype_, device));
-                VOLT_ASSIGN_OR_RETURN(Tensor nv, view_pages(v, length_, l, kv_dtype_, device));
+                VOLT_ASSIGN_OR_RETURN(Tensor nk, view_pages(*k, length_, l, kv_dtype_, device));
+                VOLT_ASSIGN_OR_RETURN(Tensor nv, view_pages(*v, length_, l, kv_dtype_, device));
                 VOLT_RETURN_IF_ERROR(copy_rows(nk, l.k, length_));
                 VOLT_RETURN_IF_ERROR(copy_rows(nv, l.v, length_));
             }
-            l.k_pages = std::move(k);
-            l.v_pages = std::move(v);
+            l.k_pages = std::move(*k);
+            l.v_pages = std::move(*v);
         }
         VOLT_RETURN_IF_ERROR(l.k_pages->grow(need).with_context(str_cat("KV cache of ", tokens, " tokens")));
         VOLT_RETURN_IF_ERROR(l.v_pages->grow(need).with_context(str_cat("KV cache of ", tokens, " tokens")));
