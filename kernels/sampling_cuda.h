@@ -3,9 +3,10 @@
 //   repetition penalty (each distinct history id once) -> temperature -> top-k -> top-p -> min-p -> inverse CDF
 //   of the row's uniform draw over the survivors in descending-logit order (equal logits: lower id first).
 // temperature 0 is greedy: the argmax after the penalty, lowest id on ties (one pass, no workspace).
-// Otherwise the penalised logits are sorted per row (CUB segmented radix sort, stable: ties keep ascending ids) and
-// one CTA per row walks the sorted prefix with fp64 probabilities, as the twin does. A row holding a NaN logit gets
-// id -1 (the twin returns an error).
+// Otherwise one CTA per row walks the row's sorted prefix with fp64 probabilities, as the twin does. With top-k <= 4096,
+// or top-p without top-k, that prefix comes from a radix select (no full sort; a top-p row whose prefix exceeds 4096
+// tokens, i.e. a flat distribution, falls back); else the penalised logits are sorted per row (CUB segmented radix
+// sort, stable: ties keep ascending ids). A row holding a NaN logit gets id -1 (the twin returns an error).
 #pragma once
 
 #include <cuda_runtime.h>
