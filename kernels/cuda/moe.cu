@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -566,12 +567,21 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
 }
 
 
-// A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items).
+// A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items). The
+// occupancy is asked once per kernel and device, as sm_count() is: an eager decode step launches this twice a layer.
 template <auto kernel>
 Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
-    int per_sm = 0;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kMmaThreads, 0));
-    kernel<<<static_cast<unsigned>(std::max(per_sm, 1) * sms), kMmaThreads, 0, stream>>>(g);
+    constexpr int kMaxDevices = 64;
+    static std::atomic<int> cached[kMaxDevices];
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    int per_sm = device < kMaxDevices ? cached[device].load(std::memory_order_relaxed) : 0;
+    if (per_sm == 0) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kMmaThreads, 0));
+        per_sm = std::max(per_sm, 1);
+        if (device < kMaxDevices) cached[device].store(per_sm, std::memory_order_relaxed);
+    }
+    kernel<<<static_cast<unsigned>(per_sm * sms), kMmaThreads, 0, stream>>>(g);
     return Status::ok();
 }
 

@@ -47,7 +47,7 @@ size_t SequenceCache::state_bytes() const {
 
 size_t SequenceCache::kv_bytes_per_token() const {
     size_t b = 0;
-    for (const auto& l : layers) b += 2 * static_cast<size_t>(l.kv_heads * l.head_dim) * dtype_size(kv_dtype_);
+    for (const auto& l : layers) b += 2 * row_bytes(l, kv_dtype_);
     return b;
 }
 

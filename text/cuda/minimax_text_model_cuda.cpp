@@ -577,13 +577,13 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
 
 Expected<Tensor> MiniMaxTextModelCuda::forward(std::span<const int32_t> ids, SequenceCache& cache, LogitsMode mode,
                                                const CancelCheck& cancelled) const {
-    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     // One token with its logits (a Session's decode step): the batched decode step of one sequence, which replays a
-    // CUDA graph. Its logits are the same [1, V] fp32 row.
+    // CUDA graph (decode() checks the id and the cache). Its logits are the same [1, V] fp32 row.
     if (ids.size() == 1 && mode != LogitsMode::kNone) {
         SequenceCache* const one[1] = {&cache};
         return decode(ids, one, cancelled);
     }
+    VOLT_RETURN_IF_ERROR(check_token_ids(ids, config_.vocab_size));
     Tensor host = Tensor::borrow(const_cast<int32_t*>(ids.data()), {static_cast<int64_t>(ids.size())}, DType::kI32);
     return run(host, /*from_ids=*/true, cache, mode, cancelled);
 }
