@@ -275,6 +275,58 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
     }
 }
 
+// A prefill piece after a long cached prefix (the backbone's 8192-token pieces of a 128K / 1M prompt): its attention
+// in one cuDNN call against the same in blocks of keys (plan_prefill_blocks at the backbone's default 2e13 flops per
+// unit): the throughput the blocks cost and the longest block (what bounds a stop).
+void bench_attention_blocks() {
+    const int Hq = 64, Hkv = 8;
+    const int64_t T = 8192;
+    if (!vc::cudnn_attention_available()) {
+        emit("{\"op\": \"attn_blocks\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
+        return;
+    }
+    for (int64_t S : {int64_t{131072}, int64_t{1} << 20}) {
+        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 31);
+        __nv_bfloat16* kk = rand_bf16(S * Hkv * kD, 32);
+        __nv_bfloat16* v = rand_bf16(S * Hkv * kD, 33);
+        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
+        int32_t* len = dalloc<int32_t>(1);
+        const int32_t s32 = static_cast<int32_t>(S);
+        CHECK(cudaMemcpy(len, &s32, 4, cudaMemcpyHostToDevice));
+        vc::AttentionParams p;
+        p.prefill_backend = vc::AttentionBackend::kCudnn;
+        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        p.kv_lens = len, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
+        const int reps = S > 131072 ? 3 : 10;
+        const double whole_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, reps);
+        auto plan = vc::plan_prefill_blocks(p, 2e13);
+        CHECK_STATUS(plan.status());
+        void* ws = dalloc<uint8_t>(plan->workspace_bytes);
+        p.workspace = ws, p.workspace_bytes = plan->workspace_bytes;
+        const double blocks_ms = median_ms(
+            [&](int) {
+                for (int b = 0; b < plan->count; ++b) CHECK_STATUS(vc::run_prefill_block(p, *plan, b, nullptr));
+            },
+            1, reps);
+        // Each block alone (a full one and the last, causal one): the longest unit of work a stop waits for.
+        double longest_ms = 0.0;
+        for (int b : {0, plan->count - 1})
+            longest_ms = std::max(longest_ms, median_ms([&](int) { CHECK_STATUS(vc::run_prefill_block(p, *plan, b, nullptr)); }, 1, reps));
+        const double flops = 4.0 * T * (double(S) - T / 2.0) * Hq * kD;  // causal over the piece's own keys
+        emitf("{\"op\": \"attn_blocks\", \"T\": %lld, \"S\": %lld, \"blocks\": %d, \"block_keys\": %lld, "
+              "\"whole_ms\": %.3f, \"blocks_ms\": %.3f, \"ratio\": %.4f, \"longest_block_ms\": %.3f, "
+              "\"whole_tflops\": %.1f, \"blocks_tflops\": %.1f}",
+              (long long)T, (long long)S, plan->count, (long long)plan->block_keys, whole_ms, blocks_ms,
+              blocks_ms / whole_ms, longest_ms, flops / whole_ms / 1e9, flops / blocks_ms / 1e9);
+        dfree(q, kk, v, o, len, ws);
+    }
+}
+
 void bench_attention_decode(bool quick) {
     const int Hq = 64, Hkv = 8;
     struct Case {
@@ -430,8 +482,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample (default: all but the
-        // subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small).
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,blocks (default: all but
+        // the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and blocks: 1M keys).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
@@ -460,6 +512,7 @@ int main(int argc, char** argv) {
     if (!want("small") && want("sample")) bench_sampling();
     if (want("prefill")) bench_attention_prefill(quick);
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
+    if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (json_file()) std::fclose(json_file());
     return 0;
 }

@@ -15,7 +15,8 @@
 //     with cudnn-frontend at build time (VOLT_HAVE_CUDNN_FRONTEND) and libcudnn loadable at run time, a single
 //     sequence goes to cuDNN's SDPA instead: k/v packed like q (no kv_lens), or keys counted by kv_lens whose number
 //     the host knows (kv_len_host; after a cached prefix the causal diagonal is bottom-right aligned) when the piece
-//     is long enough to pay for a graph build (kCudnnMinTokens: cuDNN builds one graph per query/key length pair).
+//     is long enough to pay for a graph build (kCudnnMinTokens, kCudnnMinFlops: cuDNN builds one graph per
+//     query/key length pair).
 //     AttentionParams::prefill_backend; kAuto reads VOLT_ATTENTION_PREFILL=own|cudnn once per process (A/B timing).
 #pragma once
 
@@ -36,6 +37,9 @@ enum class AttentionBackend : uint8_t { kAuto, kOwn, kCudnn };
 // builds a cuDNN graph (tens of ms), which a chat turn of a few hundred tokens would not earn back; long pieces run
 // ~3x faster there than in the own kernel (64 / 8 heads: 645 vs 212 TFLOP/s at 8K).
 constexpr int64_t kCudnnMinTokens = 8192;
+// ... or a shorter piece whose attention is at least this much work (4 * T * keys * Hq * D flops: a few thousand
+// tokens after a cached prefix of hundreds of thousands; ~50 ms in the own kernel, ~17 ms in cuDNN).
+constexpr double kCudnnMinFlops = 1e13;
 
 struct AttentionParams {
     AttentionPhase phase = AttentionPhase::kPrefill;
@@ -92,6 +96,34 @@ size_t attention_workspace_bytes(const AttentionParams& p);
 // count replays every max_seqlen_kv that plans the same count.
 int decode_splits(const AttentionParams& p);
 Status run(const AttentionParams& p, cudaStream_t stream);
+
+// A prefill piece's attention in blocks of keys, so that no single launch holds the GPU for long (a stop is seen
+// between launches: an 8192-token piece after 1M cached keys is 2.7e14 flops, ~0.5 s in one cuDNN call) and the
+// caller may stop between blocks. Blocks start at multiples of block_keys from key 0: every block but the last is
+// seen whole by every query (no mask); the last one ends at the piece's last key and holds its causal diagonal
+// (bottom-right aligned). Each block is one cuDNN SDPA call writing o and its rows' softmax statistics; a merge
+// kernel folds it into an fp32 accumulator in the workspace (o = sum_i exp(lse_i - lse) o_i), and the last block's
+// merge writes o. With pieces of T tokens and block_keys a multiple of T (as planned), a prompt's pieces share at
+// most block_keys / T + 1 graph shapes.
+//   A single-sequence prefill after a cached prefix that is routed to cuDNN (see kPrefill above) takes this path
+// even as one block (its graphs then are the last-block shapes the longer pieces use too); anything else is one
+// block that run_prefill_block(p, plan, 0) runs as run(p).
+struct PrefillBlocks {
+    int count = 1;               // run_prefill_block calls, blocks 0 .. count - 1 in order
+    int64_t block_keys = 0;      // keys of each block but the last (0: one block)
+    bool cudnn = false;          // the blocks run through cuDNN with statistics (else block 0 is run(p))
+    size_t workspace_bytes = 0;  // p.workspace the blocks need: 3 x [Hq, T] fp32 statistics + [T, Hq, D] fp32
+                                 // accumulator (only the block's statistics when count == 1)
+    // cuDNN could not build a block's graph (kAuto): block 0 runs the whole piece on the own kernel, the others
+    // nothing (the count stays what the shapes give, so several GPUs of one split model agree on it).
+    bool whole_in_first = false;
+};
+// Plans p's blocks so that each one's work (4 * T * keys * Hq * D flops) stays within max_block_flops (at least one
+// piece-length of keys per block), and builds their cuDNN graphs. p as for run(); its workspace is not looked at.
+Expected<PrefillBlocks> plan_prefill_blocks(const AttentionParams& p, double max_block_flops);
+// Block `block` of `plan` (p and the plan unchanged between the calls; p.workspace at least plan.workspace_bytes).
+Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, int block, cudaStream_t stream);
+
 // Whether this build and machine can route prefill to cuDNN (cudnn-frontend compiled in, libcudnn loadable).
 bool cudnn_attention_available();
 

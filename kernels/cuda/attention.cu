@@ -502,8 +502,10 @@ size_t split_bytes(const AttentionParams& p, int splits) {
     return rows * kD * sizeof(float) + ((rows * sizeof(float) + 255) / 256 * 256);
 }
 
+}  // namespace
+
 // kAuto resolved through VOLT_ATTENTION_PREFILL (read once per process; for A/B timing in the benchmark).
-AttentionBackend resolve_backend(AttentionBackend b) {
+AttentionBackend resolve_prefill_backend(AttentionBackend b) {
     if (b != AttentionBackend::kAuto) return b;
     static const AttentionBackend env = [] {
         const char* e = std::getenv("VOLT_ATTENTION_PREFILL");
@@ -515,7 +517,17 @@ AttentionBackend resolve_backend(AttentionBackend b) {
     return env;
 }
 
-}  // namespace
+bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
+    // One sequence, its keys at row 0: packed like q, or counted by kv_lens with the count known on the host (then
+    // under kAuto only pieces whose work pays for a graph per length pair: long ones, or short ones after a long
+    // cached prefix).
+    const bool known_keys = !p.kv_lens || p.kv_len_host > 0;
+    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+    return backend != AttentionBackend::kOwn && p.phase == AttentionPhase::kPrefill && p.num_seqs == 1 &&
+           known_keys && !p.kv_start && !p.cu_seqlens &&
+           (!p.kv_lens || backend == AttentionBackend::kCudnn || p.num_tokens >= kCudnnMinTokens ||
+            flops >= kCudnnMinFlops);
+}
 
 Status validate(const AttentionParams& p) {
     if (p.num_tokens < 0 || p.num_seqs < 0)
@@ -611,13 +623,9 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
         return Status::ok();
     }
 
-    const AttentionBackend backend = resolve_backend(p.prefill_backend);
-    // One sequence, its keys at row 0: packed like q, or counted by kv_lens with the count known on the host (then
-    // only long pieces under kAuto: a graph per length pair).
-    const bool known_keys = !p.kv_lens || p.kv_len_host > 0;
-    const bool cudnn_shape = p.num_seqs == 1 && known_keys && !p.kv_start && !p.cu_seqlens &&
-                             (!p.kv_lens || backend == AttentionBackend::kCudnn || p.num_tokens >= kCudnnMinTokens);
-    if (backend != AttentionBackend::kOwn && cudnn_shape && cudnn_sdpa_available()) {
+    const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
+    const bool cudnn_shape = cudnn_prefill_shape(p, backend);
+    if (cudnn_shape && cudnn_sdpa_available()) {
         const Status st = cudnn_sdpa_prefill(p, stream);
         // kAuto falls back to the own kernel when cuDNN rejects this shape (reported once); kCudnn reports it.
         if (st.is_ok() || backend == AttentionBackend::kCudnn) return st;

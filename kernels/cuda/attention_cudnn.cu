@@ -1,8 +1,8 @@
 // cuDNN SDPA behind kernels/cuda/attention_cudnn.h, through the header-only cudnn-frontend graph API with dynamic
 // loading (NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING): libcudnn is dlopen'ed here at first use, so neither the build
 // nor machines without cuDNN need it. Layout: cuDNN's dims {B, H, T, D} with the caller's strides (the backbone:
-// token-major [T, H, D] with B = 1; the ViT: crops of packed q|k|v rows). Inference mode (no softmax stats),
-// causal (the diagonal bottom-right aligned: after a cached prefix of S - T keys) or not, GQA through Hkv < Hq.
+// token-major [T, H, D] with B = 1; the ViT: crops of packed q|k|v rows). Softmax statistics on request (a
+// prefill in blocks of keys merges by them), causal (the diagonal bottom-right aligned: after a cached prefix of S - T keys) or not, GQA through Hkv < Hq.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -28,7 +28,7 @@ namespace {
 
 namespace fe = cudnn_frontend;
 
-constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4;
+constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4, kStats = 5;
 
 struct Entry {
     std::shared_ptr<fe::graph::Graph> graph;
@@ -36,9 +36,11 @@ struct Entry {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float>;
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool>;
 
-constexpr size_t kMaxTransientGraphs = 16;
+// A prompt's pieces use up to block_keys / T + 1 shapes (kernels/attention_cuda.h, PrefillBlocks: 10 at the
+// backbone's defaults); twice that leaves room for a second prompt's offset without rebuilding every piece's graph.
+constexpr size_t kMaxTransientGraphs = 32;
 
 struct Device {
     cudnnHandle_t handle = nullptr;
@@ -74,7 +76,7 @@ int64_t kv_tokens(const CudnnSdpaSpec& s) { return s.kv_tokens > 0 ? s.kv_tokens
 Key key_of(const CudnnSdpaSpec& s) {
     return {s.batch,      s.tokens,     kv_tokens(s), s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b,
             s.q_stride_h, s.q_stride_t, s.k_stride_b,   s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h,
-            s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale};
+            s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale,      s.stats};
 }
 
 // A transient spec's graph was used: first in the LRU list; beyond kMaxTransientGraphs the least recent one goes.
@@ -111,16 +113,21 @@ Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who)
     auto Q = tensor("Q", kQ, s.heads, s.tokens, s.q_stride_b, s.q_stride_h, s.q_stride_t);
     auto K = tensor("K", kK, s.kv_heads, S, s.k_stride_b, s.k_stride_h, s.k_stride_t);
     auto V = tensor("V", kV, s.kv_heads, S, s.v_stride_b, s.v_stride_h, s.v_stride_t);
-    auto opts = fe::graph::SDPA_attributes().set_name("volt_sdpa").set_generate_stats(false).set_attn_scale(s.scale);
+    auto opts = fe::graph::SDPA_attributes().set_name("volt_sdpa").set_generate_stats(s.stats).set_attn_scale(s.scale);
     // Equal lengths: both alignments are the same diagonal (kept top-left, the form the ViT's graphs were built with).
     if (s.causal && S == s.tokens) opts.set_causal_mask(true);
     else if (s.causal) opts.set_causal_mask_bottom_right(true);
     auto [O, stats] = g->sdpa(Q, K, V, opts);
-    (void)stats;
     O->set_output(true)
         .set_uid(kO)
         .set_dim({s.batch, s.heads, s.tokens, s.head_dim})
         .set_stride({s.o_stride_b, s.o_stride_h, s.o_stride_t, 1});
+    if (s.stats)
+        stats->set_output(true)
+            .set_uid(kStats)
+            .set_data_type(fe::DataType_t::FLOAT)
+            .set_dim({s.batch, s.heads, s.tokens, 1})
+            .set_stride({s.heads * s.tokens, s.tokens, 1, 1});
     VOLT_RETURN_IF_ERROR(fe_status(g->build(dev.handle, {fe::HeurMode_t::A}), who, "graph build"));
     Entry e;
     e.graph = g;
@@ -130,30 +137,50 @@ Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who)
     return &dev.graphs.emplace(key, std::move(e)).first->second;
 }
 
+// The current device's entry (its cuDNN handle created on first use) with the graph of `spec` built; under g_mu.
+Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handle, const char* who) {
+    if (!load_library()) return unimplemented(who, " (cuDNN): libcudnn.so.9 could not be loaded");
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    Device& dev = (*g_devices)[device];
+    if (!dev.handle && fe::detail::create_handle(&dev.handle) != CUDNN_STATUS_SUCCESS)
+        return internal_error(who, " (cuDNN): cudnnCreate failed");
+    VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, spec, who));
+    // `e` stays valid: the entry just used is the most recent one, never the one dropped.
+    if (spec.transient) VOLT_RETURN_IF_ERROR(touch_transient_graph(dev, key_of(spec)));
+    *handle = dev.handle;
+    return e;
+}
+
 }  // namespace
 
 bool cudnn_sdpa_available() { return load_library(); }
 
-Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
-                  cudaStream_t stream, const char* who) {
-    if (!load_library()) return unimplemented(who, " (cuDNN): libcudnn.so.9 could not be loaded");
-    int device = 0;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who) {
     std::lock_guard<std::mutex> lock(g_mu);
     try {
-        Device& dev = (*g_devices)[device];
-        if (!dev.handle && fe::detail::create_handle(&dev.handle) != CUDNN_STATUS_SUCCESS)
-            return internal_error(who, " (cuDNN): cudnnCreate failed");
-        if (fe::detail::set_stream(dev.handle, stream) != CUDNN_STATUS_SUCCESS)
+        cudnnHandle_t handle = nullptr;
+        return graph_on_device(spec, &handle, who).status();
+    } catch (const std::exception& ex) {
+        return internal_error(who, " (cuDNN): ", ex.what());
+    }
+}
+
+Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
+                  cudaStream_t stream, const char* who, float* stats) {
+    if (spec.stats && !stats) return invalid_argument(who, " (cuDNN): the softmax statistics need a buffer");
+    std::lock_guard<std::mutex> lock(g_mu);
+    try {
+        cudnnHandle_t handle = nullptr;
+        VOLT_ASSIGN_OR_RETURN(Entry * e, graph_on_device(spec, &handle, who));
+        if (fe::detail::set_stream(handle, stream) != CUDNN_STATUS_SUCCESS)
             return internal_error(who, " (cuDNN): cudnnSetStream failed");
-        VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, spec, who));
-        // `e` stays valid: the entry just used is the most recent one, never the one dropped.
-        if (spec.transient) VOLT_RETURN_IF_ERROR(touch_transient_graph(dev, key_of(spec)));
         std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
                                                    {kK, const_cast<void*>(k)},
                                                    {kV, const_cast<void*>(v)},
                                                    {kO, o}};
-        return fe_status(e->graph->execute(dev.handle, pack, e->workspace), who, "execute");
+        if (spec.stats) pack.emplace(kStats, stats);
+        return fe_status(e->graph->execute(handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
         return internal_error(who, " (cuDNN): ", ex.what());
     }

@@ -25,27 +25,42 @@ struct CudnnSdpaSpec {
     int64_t o_stride_b = 0, o_stride_h = 0, o_stride_t = 0;
     bool causal = false;  // query t attends to keys [0, S - T + t] (the diagonal bottom-right aligned)
     float scale = 1.0f;
+    // Also write each row's softmax statistic: the natural-log sum of exp(scale * q.k) over its keys, fp32 at
+    // stats[(b * heads + h) * tokens + t] (what merges attention over separate blocks of keys).
+    bool stats = false;
     // A shape that comes and goes (the backbone's prefill pieces: a graph per length pair): its graph is kept only
-    // among the 16 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
+    // among the 32 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
     // whose workspace must outlive the capture) stay for the process.
     bool transient = false;
 };
+
+// The prefill routing that run() and the key blocks share (kernels/cuda/attention.cu): kAuto resolved through
+// VOLT_ATTENTION_PREFILL (read once per process), and whether a prefill of that backend has a shape cuDNN takes.
+AttentionBackend resolve_prefill_backend(AttentionBackend b);
+bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
 // libcudnn.so.9 loaded (dlopen, once per process; VOLT_CUDNN_LIBRARY overrides the name) and new enough for SDPA.
 bool cudnn_sdpa_available();
 // Runs the graph of `spec` on the current device's cuDNN handle, building it (heuristics A) and its workspace the
 // first time that spec is seen on that device; later calls (CUDA graph capture included) only execute. Serialised.
-// `who` names the caller in errors. Transient specs' graphs are kept up to 16 per device, least recently used dropped.
+// `who` names the caller in errors. Transient specs' graphs are kept up to 32 per device, least recently used dropped.
+// `stats` is written when spec.stats (else unused, may be null).
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
-                  cudaStream_t stream, const char* who);
+                  cudaStream_t stream, const char* who, float* stats = nullptr);
+// Builds (or finds) the graph of `spec` on the current device without running it: a shape cuDNN rejects is known
+// before any work is queued.
+Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who);
 // The backbone's prefill: one sequence (cu_seqlens, kv_start null), causal GQA, after a cached prefix of
 // p.kv_len_host - T keys when kv_lens is set.
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream);
 #else
 inline bool cudnn_sdpa_available() { return false; }
 inline Status cudnn_sdpa(const CudnnSdpaSpec&, const void*, const void*, const void*, void*, cudaStream_t,
-                         const char* who) {
+                         const char* who, float* = nullptr) {
+    return unimplemented(who, ": built without cudnn-frontend");
+}
+inline Status cudnn_sdpa_prepare(const CudnnSdpaSpec&, const char* who) {
     return unimplemented(who, ": built without cudnn-frontend");
 }
 inline Status cudnn_sdpa_prefill(const AttentionParams&, cudaStream_t) {

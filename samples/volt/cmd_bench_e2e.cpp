@@ -48,6 +48,8 @@ struct E2eOptions {
     int warmup = 1;  // untimed runs of each prefill before the timed ones
     bool replicate_experts = false;
     bool fp8_experts = false;
+    double unit_flops = 2e13;                 // CudaTextModelOptions::max_unit_flops
+    std::vector<double> cancel_at{0.5};       // stop the longest prefill at these fractions of its time
 };
 
 // MiniMax-Text-01's geometry (minimax01-architecture.md §0; config.json of MiniMaxAI/MiniMax-Text-01).
@@ -119,6 +121,8 @@ Status bench_e2e(const E2eOptions& o) {
     if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
         return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
     if (o.warmup < 0) return invalid_argument("--warmup ", o.warmup, " must be >= 0");
+    for (double f : o.cancel_at)
+        if (!(f > 0.0 && f < 1.0)) return invalid_argument("--cancel-at ", f, " must be a fraction in (0, 1)");
     for (int64_t B : o.decode_batch)
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
@@ -130,7 +134,7 @@ Status bench_e2e(const E2eOptions& o) {
     const auto load0 = clock_type::now();
     VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(
                                           c, {.device = 0, .gpus = o.gpus, .replicate_experts = o.replicate_experts,
-                                             .fp8_experts = o.fp8_experts},
+                                             .fp8_experts = o.fp8_experts, .max_unit_flops = o.unit_flops},
                                           7));
     for (int d = 0; d < o.gpus; ++d) {
         VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(d));
@@ -185,31 +189,46 @@ Status bench_e2e(const E2eOptions& o) {
     }
     j["prefill"] = prefill;
 
-    // Stop latency: cancel the longest prefill halfway (from another thread, as the desktop app's Stop does) and
-    // time from the request to forward() returning CANCELLED; the decode below then runs on the same model.
+    // Stop latency: cancel the longest prefill at the --cancel-at fractions of its time (from another thread, as the
+    // desktop app's Stop does) and time from the request to forward() returning CANCELLED; the longest of them is
+    // the figure (a stop waits for the unit running and the one queued, so where it lands matters). The decode below
+    // then runs on the same model.
     {
         const int64_t T = *std::max_element(o.prompt_tokens.begin(), o.prompt_tokens.end());
-        std::vector<int32_t> ids(static_cast<size_t>(T));
-        for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
-        VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model->new_cache(T));
-        const double half_s = prefill.back()["ms"].get<double>() * 1e-3 / 2;
-        std::atomic<bool> stop{false};
-        Status result;
-        clock_type::time_point returned;
-        std::thread run([&] {
-            result = model->forward(ids, cache, LogitsMode::kLast, [&] { return stop.load(); }).status();
-            returned = clock_type::now();
-        });
-        std::this_thread::sleep_for(std::chrono::duration<double>(half_s));
-        const auto asked = clock_type::now();
-        stop = true;
-        run.join();
-        const double latency_ms = std::chrono::duration<double>(returned - asked).count() * 1e3;
-        const bool stopped = result.code() == StatusCode::kCancelled;
-        j["cancel"] = {{"tokens", T}, {"after_ms", half_s * 1e3}, {"stopped", stopped}, {"latency_ms", latency_ms}};
-        std::printf("| cancel %lld-token prefill after %.0f ms | %s %.1f ms after the request |\n", (long long)T,
-                    half_s * 1e3, stopped ? "stopped" : "finished (not stopped)", latency_ms);
-        std::fflush(stdout);
+        double prefill_ms = 0.0;
+        for (const auto& p : prefill)
+            if (p["tokens"].get<int64_t>() == T) prefill_ms = p["ms"].get<double>();
+        nlohmann::ordered_json cancels = nlohmann::ordered_json::array();
+        double worst_ms = 0.0;
+        for (double f : o.cancel_at) {
+            std::vector<int32_t> ids(static_cast<size_t>(T));
+            for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
+            VOLT_ASSIGN_OR_RETURN(SequenceCache cache, model->new_cache(T));
+            const double after_s = prefill_ms * 1e-3 * f;
+            std::atomic<bool> stop{false};
+            Status result;
+            clock_type::time_point returned;
+            std::thread run([&] {
+                result = model->forward(ids, cache, LogitsMode::kLast, [&] { return stop.load(); }).status();
+                returned = clock_type::now();
+            });
+            std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
+            const auto asked = clock_type::now();
+            stop = true;
+            run.join();
+            const double latency_ms = std::chrono::duration<double>(returned - asked).count() * 1e3;
+            const bool stopped = result.code() == StatusCode::kCancelled;
+            worst_ms = std::max(worst_ms, latency_ms);
+            cancels.push_back({{"tokens", T}, {"after_ms", after_s * 1e3}, {"stopped", stopped},
+                               {"latency_ms", latency_ms}, {"where", result.message()}});
+            std::printf("| cancel %lld-token prefill after %.0f ms | %s %.1f ms after the request (%s) |\n",
+                        (long long)T, after_s * 1e3, stopped ? "stopped" : "finished (not stopped)", latency_ms,
+                        result.message().c_str());
+            std::fflush(stdout);
+        }
+        j["cancel"] = cancels;
+        j["cancel_worst_ms"] = worst_ms;
+        j["unit_flops"] = o.unit_flops;
     }
 
     // Decode at a context: one session, prefill, then timed single-token steps (each returns its logits to the host).
@@ -346,6 +365,10 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
                     "Untimed runs of each prefill first (default 1; 0 for prompts so long that plan building is "
                     "noise against their minutes)");
     cmd->add_option("--json", o->json, "Also write the numbers as JSON to this file");
+    cmd->add_option("--unit-flops", o->unit_flops,
+                    "Longest unit of work between two stop points, flops per GPU (default 2e13)");
+    cmd->add_option("--cancel-at", o->cancel_at,
+                    "Stop the longest prefill at these fractions of its time (repeatable; default 0.5)");
     cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--replicate-experts", o->replicate_experts,

@@ -90,7 +90,10 @@ enum class Layout { kPacked, kPrefixed, kCache };
 
 // Prefill through cuda::run. kPacked: one sequence, k/v packed like q; kPrefixed: one sequence after a cached prefix
 // with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens / kv_lens / kv_start.
-void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend) {
+// With block_flops > 0: through plan_prefill_blocks(p, block_flops) and every run_prefill_block in order, expecting
+// `blocks` blocks.
+void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend, double block_flops = 0,
+                   int blocks = 1) {
     SCOPED_TRACE(testing::Message() << "N=" << b.N() << " T=" << b.T() << " layout=" << static_cast<int>(layout)
                                     << " backend=" << static_cast<int>(backend));
     const float scale = 1.0f / std::sqrt(float(kD));
@@ -116,8 +119,29 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
         for (int n = 0; n < b.N(); ++n) mq = std::max<int64_t>(mq, b.q_lens[n]), mk = std::max<int64_t>(mk, b.kv_lens[n]);
         p.max_seqlen_q = mq, p.max_seqlen_kv = mk;
     }
-    const Status st = cuda::run(p, nullptr);
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    if (block_flops > 0) {
+        auto plan = cuda::plan_prefill_blocks(p, block_flops);
+        ASSERT_TRUE(plan) << plan.status().to_string();
+        ASSERT_EQ(plan->count, blocks);
+        ASSERT_FALSE(plan->whole_in_first);
+        EXPECT_EQ(plan->cudnn, backend != cuda::AttentionBackend::kOwn);  // a prefixed piece on cuDNN: even one block
+        DevBuf<uint8_t> ws(std::max<size_t>(plan->workspace_bytes, 1));
+        ASSERT_TRUE(ws.fill_bytes(0xff));  // NaN accumulators: the first block must not read them
+        p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;
+        if (blocks > 1) {  // too little workspace is refused, not overrun
+            cuda::AttentionParams small = p;
+            small.workspace_bytes = plan->workspace_bytes - 1;
+            EXPECT_EQ(cuda::run_prefill_block(small, *plan, 0, nullptr).code(), StatusCode::kInvalidArgument);
+        }
+        EXPECT_EQ(cuda::run_prefill_block(p, *plan, blocks, nullptr).code(), StatusCode::kInvalidArgument);
+        for (int i = 0; i < plan->count; ++i) {
+            const Status st = cuda::run_prefill_block(p, *plan, i, nullptr);
+            ASSERT_TRUE(st.is_ok()) << "block " << i << ": " << st.to_string();
+        }
+    } else {
+        const Status st = cuda::run(p, nullptr);
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+    }
     CUDA_OK(cudaDeviceSynchronize());
     compare(b, from_bf16(dout.download()), ref);
 }
@@ -137,6 +161,36 @@ TEST_F(AttentionGpu, PrefillCudnnAgainstCpu) {
     check_prefill(make_batch({300}, {0}, 64, 8, 8), Layout::kPacked, cuda::AttentionBackend::kCudnn);
 }
 
+// A piece's attention in blocks of keys (cuDNN per block + the fp32 merge by softmax statistics) equals the CPU twin:
+// block sizes a multiple of the piece, prefixes that are and are not multiples of the block, a last block of exactly
+// the piece (a causal square), single queries, MiniMax's 64 / 8 heads; a bound that fits everything is one block
+// (run() itself), and the own kernel is never split.
+TEST_F(AttentionGpu, PrefillInKeyBlocksAgainstCpu) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    struct Case {
+        int T, P, Hq, Hkv;
+        int64_t target_keys;  // the bound in keys (flops = 4 T keys Hq D)
+        int blocks;           // floor(P / block_keys) + 1 with block_keys = max(1, target / T) * T
+    };
+    const std::vector<Case> cases = {
+        {64, 1000, 16, 2, 128, 8},   // 1000 / 128 -> 7 full blocks, a last one of 1064 - 896 = 168 keys
+        {256, 2048, 16, 2, 512, 5},  // the last block is the piece alone
+        {300, 4000, 64, 8, 1000, 5}, // block_keys 900
+        {1, 5000, 16, 2, 700, 8},    // one query
+        {128, 640, 16, 2, 100, 6},   // a bound below the piece: blocks of the piece's length
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(testing::Message() << "T=" << c.T << " P=" << c.P << " blocks=" << c.blocks);
+        const double flops = 4.0 * c.T * double(c.target_keys) * c.Hq * kD;
+        check_prefill(make_batch({c.T}, {c.P}, c.Hq, c.Hkv, 700 + c.T + c.P), Layout::kPrefixed,
+                      cuda::AttentionBackend::kCudnn, flops, c.blocks);
+    }
+    // Everything within the bound: one block (cuDNN with its statistics, no merge).
+    check_prefill(make_batch({200}, {900}, 16, 2, 77), Layout::kPrefixed, cuda::AttentionBackend::kCudnn, 1e15, 1);
+    // The own kernel (and packed keys under it) runs whole.
+    check_prefill(make_batch({200}, {900}, 16, 2, 78), Layout::kPrefixed, cuda::AttentionBackend::kOwn, 1e6, 1);
+}
+
 // A piece after a cached prefix (a long prompt's second chunk, a chat turn): cuDNN with the diagonal bottom-right
 // aligned, against the CPU twin, for prefixes shorter and longer than the piece and pieces of 1 and odd lengths; the
 // own kernel on the same input; and more distinct (queries, keys) pairs than the prefixed-graph cache keeps, so its
@@ -149,7 +203,7 @@ TEST_F(AttentionGpu, PrefillAfterCachedPrefixCudnnAgainstCpu) {
         check_prefill(make_batch({T}, {P}, 16, 2, 300 + T + P), Layout::kPrefixed, cuda::AttentionBackend::kOwn);
     }
     check_prefill(make_batch({500}, {700}, 64, 8, 9), Layout::kPrefixed, cuda::AttentionBackend::kCudnn);  // MiniMax
-    for (int i = 0; i < 20; ++i)  // more (T, S) pairs than the 16 graphs kept
+    for (int i = 0; i < 36; ++i)  // more (T, S) pairs than the 32 graphs kept
         check_prefill(make_batch({40 + i}, {100 + 3 * i}, 16, 2, 900 + i), Layout::kPrefixed,
                       cuda::AttentionBackend::kCudnn);
     for (const auto& [T, P] : shapes)

@@ -338,6 +338,8 @@ int MiniMaxTextModelCuda::device() const { return ranks_.front()->device; }
 Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const TextConfig& c,
                                                                       const CudaTextModelOptions& o) {
     if (o.gpus < 1) return invalid_argument("GPU count ", o.gpus, " must be at least 1");
+    if (!(o.max_unit_flops >= 1e9) || !std::isfinite(o.max_unit_flops))
+        return invalid_argument("max_unit_flops (", o.max_unit_flops, ") must be a finite number of at least 1e9");
     const int count = cuda_device_count();
     if (o.device < 0 || o.device + o.gpus > count)
         return invalid_argument(o.gpus == 1 ? str_cat("CUDA device ", o.device)
@@ -540,6 +542,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
     const char* graphs_env = std::getenv("VOLT_CUDA_GRAPHS");  // "0": off, for A/B timing
     m->graphs_ = options.cuda_graphs && !(graphs_env && std::string_view(graphs_env) == "0");
     m->processes_ = options.processes.size;
+    m->unit_flops_ = options.max_unit_flops;
     if (maps.front().tp_size > 1) {
         std::vector<int> devices;
         for (const auto& rk : m->ranks_) devices.push_back(rk->device);
@@ -757,7 +760,7 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
         const void* ids = from_ids ? kv_lens + pieces + c0 : nullptr;
         const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(embeds.data()) + c0 * H;
         VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, past + c0, kv_lens + piece, out,
-                                       mode == LogitsMode::kAll, stop, piece * int64_t(L)));
+                                       mode == LogitsMode::kAll, stop, piece));
     }
     // This GPU's columns into the host rows, then the end of its forward.
     if (mode != LogitsMode::kNone) VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, rows, host_logits));
@@ -1138,18 +1141,26 @@ Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* id
 int64_t MiniMaxTextModelCuda::chunk_tokens(int64_t context) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, I = c.intermediate_size, K = c.experts_per_token;
+    const double unit = unit_flops_;
+    auto whole_k = [](double tokens) { return static_cast<int64_t>(std::min(tokens, 1e12)) / 1024 * 1024; };
     int64_t tokens = kMaxChunkTokens;
     for (const auto& rk : ranks_) {
         const int64_t W = rk->heads * c.head_dim;
+        // The MoE half-layer: each token's K experts, three H x I products each (on average this GPU's share of them).
+        const double moe_per_token = double(K) * 6.0 * double(H) * double(I) * double(rk->experts.size) /
+                                     double(std::max<int64_t>(c.num_experts, 1));
+        tokens = std::min(tokens, std::max(kMinChunkTokens, whole_k(unit / moe_per_token)));
         if (c.num_softmax_layers() > 0) {
-            // A piece of T tokens attends to at most `context` keys: T * context * 4 * W flops per softmax layer.
-            const double bound = kPieceAttentionFlops / (double(context) * 4.0 * double(W));
-            const int64_t floor = std::min<int64_t>(cuda::kCudnnMinTokens, kMaxChunkTokens);
-            tokens = std::min(tokens, std::max(floor, static_cast<int64_t>(bound) / 1024 * 1024));
+            // The causal diagonal of a piece of T tokens is one block of at least 2 T^2 W flops ...
+            tokens = std::min(tokens, std::max(kMinChunkTokens, whole_k(std::sqrt(unit / (2.0 * double(W))))));
+            // ... and pieces shrink with the context until the keys need blocks anyway (T * context * 4 * W flops).
+            const int64_t floor = std::min<int64_t>(cuda::kCudnnMinTokens, tokens);
+            tokens = std::min(tokens, std::max(floor, whole_k(unit / (double(context) * 4.0 * double(W)))));
         }
         // bf16 bytes per token: h, xn, a, yn, mo; qkv (3W), attention out, gate, gated; the MoE's gathered rows and
-        // [w1 | w3] intermediate per routed slot.
-        const int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);
+        // [w1 | w3] intermediate per routed slot; the key blocks' fp32 accumulator and statistics.
+        int64_t per_token = 2 * (5 * H + 6 * W) + 2 * K * (H + 2 * I);
+        if (c.num_softmax_layers() > 0) per_token += 4 * W + 12 * rk->heads;
         size_t free_b = 0, total_b = 0;
         if (cudaSetDevice(rk->device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess)
             return 8192;
@@ -1165,7 +1176,7 @@ int64_t MiniMaxTextModelCuda::chunk_tokens(int64_t context) const {
 //   partial sums completed by all-reduces, and the lightning norm's statistic is summed over GPUs before it is used.
 Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, const void* embeds_dev, int64_t T,
                                        std::span<LayerCache> caches, int64_t past, const int32_t* kv_len,
-                                       float* logits, bool all_rows, StopPoint* stop, int64_t first_step,
+                                       float* logits, bool all_rows, StopPoint* stop, int64_t piece,
                                        const DecodeBatch* batch) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
@@ -1206,29 +1217,30 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     };
 
     const void* pending = nullptr;
-    // A stop is asked before each half of a layer (attention, then the MoE): steps 2l and 2l + 1 of this piece. While
-    // one can come, the host stays within two half-layers of the GPU (events of the last two queued), so a stop is not
-    // behind a long queue of launched work (a half-layer of a 64K-token piece is ~40 ms on an H200); decode steps
-    // (T == 1) are short enough as is.
+    // A stop is asked before each unit of work: each half of a layer (attention, then the MoE) and, inside a softmax
+    // layer's attention over a long context, each further block of keys (cuda::PrefillBlocks). While one can come,
+    // the host stays within two units of the GPU (the events at the ends of the last two queued), so a stop waits for
+    // at most the unit running and the one queued (options.max_unit_flops each); decode steps (T == 1) are short enough as is.
+    // Units are numbered over the forward (the piece's index in the high bits), the same on every GPU.
     const bool bounded = stop->active() && T > 1 && !batch;
-    cudaEvent_t layer_done[2] = {nullptr, nullptr};
-    auto stop_point = [&](int64_t step, size_t l) -> Status {
-        if (bounded && step >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(layer_done[step % 2])));
+    cudaEvent_t unit_done[2] = {nullptr, nullptr};
+    int64_t unit = 0;
+    auto stop_point = [&](const char* before, size_t l) -> Status {
+        const int64_t u = unit++;
+        if (bounded && u >= 1) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(unit_done[(u - 1) % 2], stream)));
+        if (bounded && u >= 2) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventSynchronize(unit_done[u % 2])));
         bool stop_here = false;
         if (processes_ > 1) {
             if (!bounded) return Status::ok();
-            // Each step's stop flag, maxed over every rank (this waits for every rank to reach the step).
+            // Each unit's stop flag, maxed over every rank (this waits for every rank to reach the unit).
             VOLT_ASSIGN_OR_RETURN(const int32_t any, agree(rk, stop->requested() ? 1 : 0, ReduceOp::kMax));
             stop_here = any != 0;
         } else {
-            stop_here = stop->stop_before(rk.map.rank % gpus(), 2 * first_step + step);
+            stop_here = stop->stop_before(rk.map.rank % gpus(), (piece << 32) + u);
         }
         if (!stop_here) return Status::ok();
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(stream)));  // nothing of ours left running
-        return cancelled("stopped before ", step % 2 ? "the MoE of layer " : "layer ", l, " of a ", T, "-token piece");
-    };
-    auto step_done = [&](int64_t step) -> Status {
-        return bounded ? VOLT_CUDA_STATUS(cudaEventRecord(layer_done[step % 2], stream)) : Status::ok();
+        return cancelled("stopped before ", before, l, " of a ", T, "-token piece");
     };
     struct EventsGuard {
         cudaEvent_t* e;
@@ -1236,11 +1248,11 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
             for (int i = 0; i < 2; ++i)
                 if (e[i]) cudaEventDestroy(e[i]);
         }
-    } events_guard{layer_done};
+    } events_guard{unit_done};
     if (bounded)
-        for (auto& e : layer_done) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)));
+        for (auto& e : unit_done) VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)));
     for (size_t l = 0; l < rk.layers.size(); ++l) {
-        VOLT_RETURN_IF_ERROR(stop_point(2 * int64_t(l), l));
+        VOLT_RETURN_IF_ERROR(stop_point("layer ", l));
         const Layer& L = *rk.layers[l];
         LayerCache* lc = batch ? nullptr : &caches[l];  // a batch's caches are reached through its tables
         cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
@@ -1378,16 +1390,25 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                 // Exact: a long piece (after a cached prefix or not) runs in cuDNN's SDPA.
                 if (ap.phase == cuda::AttentionPhase::kPrefill) ap.kv_len_host = past + T;
             }
-            VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::attention_workspace_bytes(ap)));
+            // A long context's prefill attention runs in blocks of keys, each a unit with a stop point before it.
+            cuda::PrefillBlocks blocks;
+            if (ap.phase == cuda::AttentionPhase::kPrefill) {
+                VOLT_ASSIGN_OR_RETURN(blocks, cuda::plan_prefill_blocks(ap, unit_flops_));
+            }
+            VOLT_RETURN_IF_ERROR(
+                ensure_workspace(std::max(cuda::attention_workspace_bytes(ap), blocks.workspace_bytes)));
             ap.workspace = workspace.data();
             ap.workspace_bytes = workspace_bytes;
-            VOLT_RETURN_IF_ERROR(cuda::run(ap, stream));
+            for (int b = 0; b < blocks.count; ++b) {
+                if (b > 0) VOLT_RETURN_IF_ERROR(stop_point(str_cat("key block ", b, " of ", blocks.count,
+                                                                   " of the attention of layer ").c_str(), l));
+                VOLT_RETURN_IF_ERROR(cuda::run_prefill_block(ap, blocks, b, stream));
+            }
             VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data(), stream));
         }
         // Row-parallel output projections: each GPU holds its heads' share of the sum.
         if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
-        VOLT_RETURN_IF_ERROR(step_done(2 * int64_t(l)));
-        VOLT_RETURN_IF_ERROR(stop_point(2 * int64_t(l) + 1, l));
+        VOLT_RETURN_IF_ERROR(stop_point("the MoE of layer ", l));
         cuda::RmsNormParams post{.num_tokens = T, .width = H, .x = a.data(), .x_stride = H,
                                  .x_beta = static_cast<float>(lightning ? c.lightning_beta : c.softmax_beta),
                                  .residual = c.postnorm ? xn.data() : h.data(), .residual_stride = H,
@@ -1441,7 +1462,6 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, stream));
         if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
-        VOLT_RETURN_IF_ERROR(step_done(2 * int64_t(l) + 1));
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());

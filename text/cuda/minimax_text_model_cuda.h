@@ -46,6 +46,10 @@ struct CudaTextModelOptions {
     // layer), captured per batch size and attention split count; one GPU in one process only (a split model runs
     // eagerly). VOLT_CUDA_GRAPHS=0 turns them off too.
     bool cuda_graphs = true;
+    // Work of the longest unit a prompt's forward queues between two stop points, in flops per GPU: a half-layer
+    // (attention, MoE) of one piece, or one block of keys of a softmax layer's attention over a long context. A stop
+    // waits for at most two units (~70 ms on an H100 at the default); larger units cost fewer pieces and launches.
+    double max_unit_flops = 2e13;
     // One process per GPU group under a launcher (size > 1): every process holds `gpus` GPUs and runs the same calls
     // on the same inputs (SPMD); the model is split over all processes' GPUs, and each gets the whole result. A
     // process that fails (or dies) mid-forward leaves the others waiting in a collective (NCCL has no timeout): the
@@ -60,14 +64,10 @@ class MiniMaxTextModelCuda final : public CausalLM {
 public:
     // Longest piece of a prompt run through all layers at once; the caches carry over. Long pieces keep the GEMMs
     // large and the softmax layers on cuDNN's SDPA (pieces of >= cuda::kCudnnMinTokens); the piece actually used is
-    // the largest that fits the GPU's free memory and whose softmax attention stays within kPieceAttentionFlops
+    // the largest that fits the GPU's free memory and keeps every unit of work within options.max_unit_flops
     // (chunk_tokens()).
     static constexpr int64_t kMaxChunkTokens = 65536;
     static constexpr int64_t kMinChunkTokens = 1024;  // pieces are never cut smaller than this
-    // One piece's softmax attention on one GPU (queries x keys x 4 x heads x head_dim) is at most this, down to pieces
-    // of cuda::kCudnnMinTokens: a stop is seen between half-layers only, so a 64K-token piece after a 1M-token prefix
-    // (2.2 PFLOP, ~4 s in one kernel) would hold it for seconds; 4e13 is ~70 ms on an H100.
-    static constexpr double kPieceAttentionFlops = 4e13;
     // Pieces of at most this many tokens (decode steps, small batches) run in activations each GPU keeps across
     // forwards; longer ones allocate theirs per piece (and give them back to the caching allocator).
     static constexpr int64_t kSmallPieceTokens = 64;
@@ -156,13 +156,13 @@ private:
     // `host_logits` ([rows, V] fp32, null for kNone).
     Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
                     float* host_logits, StopPoint* stop) const;
-    // `first_step`: the index of this piece's first layer among all layers of the forward (piece * layers);
+    // `piece`: this piece's index in the forward (stop points are numbered by it);
     // `kv_len_dev`: past + T on the GPU (the softmax layers' key count). With `batch` the T rows are one token of
     // each of T sequences (a decode step) whose caches the batch's tables point at; caches, past and kv_len_dev are
     // then unused.
     Status run_chunk(const Rank& rank, const void* ids_dev, const void* embeds_dev, int64_t T,
                      std::span<LayerCache> caches, int64_t past, const int32_t* kv_len_dev, float* logits_dev,
-                     bool all_rows, StopPoint* stop, int64_t first_step, const DecodeBatch* batch = nullptr) const;
+                     bool all_rows, StopPoint* stop, int64_t piece, const DecodeBatch* batch = nullptr) const;
     // What a batched decode step returns: the logits rows [B, V] into host_logits (decode; decode_sample when it asks
     // for them), and/or one id per row picked on the GPU with picks[b] into picked[b] (decode_sample: by the process's
     // first GPU; -1 for a row holding a NaN).
@@ -212,9 +212,10 @@ private:
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
     Status on_ranks(const std::function<Status(int rank)>& fn) const;
     // Tokens per piece of a forward that ends at `context` positions: kMaxChunkTokens, or fewer when the
-    // activations of that many would not fit in 70% of some GPU's free memory (at least kMinChunkTokens) or a piece's
-    // softmax attention would exceed kPieceAttentionFlops (at least cuda::kCudnnMinTokens); the same on every GPU, so
-    // they make the same collectives.
+    // activations of that many would not fit in 70% of some GPU's free memory (at least kMinChunkTokens), when a
+    // piece's MoE or its attention's causal diagonal would exceed unit_flops_, or when its attention over the whole
+    // context would (at least cuda::kCudnnMinTokens: longer contexts split the keys into blocks instead); the same on
+    // every GPU, so they make the same collectives.
     int64_t chunk_tokens(int64_t context) const;
 
     TextConfig config_;
@@ -223,6 +224,7 @@ private:
     std::unique_ptr<RankThreads> threads_;  // null with one GPU
     int processes_ = 1;                     // processes sharing the split (ProcessGroup::size)
     bool graphs_ = true;                    // decode steps as CUDA graphs (options.cuda_graphs)
+    double unit_flops_ = 2e13;              // options.max_unit_flops
     mutable bool graphs_failed_ = false;    // a capture failed: eager from then on (under mu_)
     mutable size_t graph_replays_ = 0;      // under mu_
     mutable std::mutex mu_;

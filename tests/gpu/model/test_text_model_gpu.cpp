@@ -202,6 +202,49 @@ TEST_F(TextModelGpu, LongPiecesAfterACachedPrefixFollowTheCpu) {
     expect_close(*got2, *ref2, "second long piece after a cached prefix (cuDNN, bottom-right diagonal)", false);
 }
 
+// Units of work small enough that a long piece's softmax attention runs in blocks of keys (the third 8192-token
+// piece: two blocks before the causal one): the logits of every row follow the model whose attention is one call
+// (checked against the CPU above), and a stop between key blocks says so and leaves the model usable.
+TEST_F(TextModelGpu, AttentionInKeyBlocksFollowsTheWholeAttention) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    TextConfig c = synthetic_config(true, 4);
+    c.max_position_embeddings = 32768;
+    const auto w = synthetic_weights(c, 42);
+    // 2 * 8192^2 * W (W = 512) keeps the causal diagonal of an 8192-token piece within one unit; keys come in
+    // blocks of max(1, unit / (4 * 8192 * W)) * 8192 = 8192.
+    const double unit = 7e10;
+    auto whole = MiniMaxTextModelCuda::from_tensors(c, w);
+    auto blocked = MiniMaxTextModelCuda::from_tensors(c, w, {.max_unit_flops = unit});
+    ASSERT_TRUE(whole && blocked) << (whole ? blocked.status() : whole.status()).to_string();
+    const int64_t piece = cuda::kCudnnMinTokens, n = 3 * piece;
+    const auto ids = random_ids(n, c.vocab_size, 31);
+    auto wc = (*whole)->new_cache(n);
+    auto bc = (*blocked)->new_cache(n);
+    ASSERT_TRUE(wc && bc);
+    auto want = (*whole)->forward(ids, *wc, LogitsMode::kAll);
+    auto got = (*blocked)->forward(ids, *bc, LogitsMode::kAll);
+    ASSERT_TRUE(want && got) << (want ? got.status() : want.status()).to_string();
+    expect_close(*got, *want, "softmax attention in key blocks vs in one call", false);
+
+    // Stops between key blocks. Units (stop checks) per piece: 2 per lightning layer, 1 + (blocks - 1) + 1 per
+    // softmax layer; pieces 0, 1, 2 have 1, 2, 3 blocks, so 8, 10 and 12 units.
+    for (const auto& [check, where] : std::vector<std::pair<int, std::string>>{
+             {8 + 3, "key block 1 of 2 of the attention of layer 1 of a 8192-token piece"},
+             {18 + 4, "key block 2 of 3 of the attention of layer 1 of a 8192-token piece"},
+             {18 + 9, "key block 1 of 3 of the attention of layer 3 of a 8192-token piece"}}) {
+        int asked = 0;
+        auto cache = (*blocked)->new_cache(n);
+        auto r = (*blocked)->forward(ids, *cache, LogitsMode::kLast, [&] { return asked++ >= check; });
+        ASSERT_FALSE(r) << "stop at check " << check;
+        EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+        EXPECT_NE(r.status().message().find(where), std::string::npos) << r.status().to_string();
+    }
+    auto fresh = (*blocked)->new_cache(n);
+    auto again = (*blocked)->forward(ids, *fresh, LogitsMode::kAll);
+    ASSERT_TRUE(again) << again.status().to_string();
+    EXPECT_EQ(std::memcmp(again->data(), got->data(), got->nbytes()), 0);
+}
+
 TEST_F(TextModelGpu, ModelDirectoryThroughChatModelAndCli) {
     const TextConfig c = synthetic_config();
     const auto w = synthetic_weights(c, 42);

@@ -1,0 +1,194 @@
+// A prefill piece's softmax attention in blocks of keys (kernels/attention_cuda.h, PrefillBlocks): one cuDNN SDPA
+// call per block with its rows' softmax statistics, folded into an fp32 accumulator by merge_block_kernel. The blocks
+// exist so that a long context's attention is many launches of bounded length, with stop points between them.
+//
+// Merge of block i (natural-log statistics, the form cuDNN writes):
+//     lse = log(exp(lse_acc) + exp(lse_i)),  acc = acc * exp(lse_acc - lse) + o_i * exp(lse_i - lse)
+// Block 0 only copies; the last block writes bf16 o. The accumulated statistics alternate between two buffers (16
+// threads read a row's value while one of them writes the new one).
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "kernels/attention_cuda.h"
+#include "kernels/cuda/attention_cudnn.h"
+#include "sdk/cuda_check.h"
+#include "sdk/log.h"
+
+namespace volt::cuda {
+namespace {
+
+constexpr int kD = 128;
+constexpr int kChunk = 8;               // bf16 elements per thread (one 16-byte load)
+constexpr int kChunksPerRow = kD / kChunk;
+constexpr int kMergeThreads = 256;
+
+struct MergeArgs {
+    __nv_bfloat16* o;       // [T, Hq, D] at o[t * o_st + h * o_sh + d]: this block's output; the last merge's result
+    int64_t o_st, o_sh;
+    float* acc;             // [T, Hq, D] contiguous
+    const float* lse_blk;   // [Hq, T] this block's statistics
+    const float* lse_in;    // [Hq, T] the accumulated statistics so far (unused by the first block)
+    float* lse_out;         // [Hq, T] after this block (unused by the last)
+    int64_t T;
+    int Hq;
+    bool first, last;
+};
+
+__global__ void __launch_bounds__(kMergeThreads) merge_block_kernel(MergeArgs a) {
+    const int64_t i = int64_t(blockIdx.x) * kMergeThreads + threadIdx.x;
+    if (i >= a.T * a.Hq * kChunksPerRow) return;
+    const int c = static_cast<int>(i % kChunksPerRow);
+    const int64_t row = i / kChunksPerRow;  // t * Hq + h
+    const int h = static_cast<int>(row % a.Hq);
+    const int64_t t = row / a.Hq;
+    const int64_t stat = int64_t(h) * a.T + t;
+    __nv_bfloat16* o = a.o + t * a.o_st + h * a.o_sh + c * kChunk;
+    float* acc = a.acc + row * kD + c * kChunk;
+    const uint4 raw = *reinterpret_cast<const uint4*>(o);
+    const __nv_bfloat162* ob = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    float x[kChunk];
+#pragma unroll
+    for (int j = 0; j < kChunk / 2; ++j) {
+        const float2 f = __bfloat1622float2(ob[j]);
+        x[2 * j] = f.x, x[2 * j + 1] = f.y;
+    }
+    const float lb = a.lse_blk[stat];
+    if (a.first) {
+        reinterpret_cast<float4*>(acc)[0] = make_float4(x[0], x[1], x[2], x[3]);
+        reinterpret_cast<float4*>(acc)[1] = make_float4(x[4], x[5], x[6], x[7]);
+        if (c == 0) a.lse_out[stat] = lb;
+        return;
+    }
+    const float la = a.lse_in[stat];
+    const float m = fmaxf(la, lb);
+    const float wa = __expf(la - m), wb = __expf(lb - m), inv = 1.0f / (wa + wb);
+    const float4 a0 = reinterpret_cast<const float4*>(acc)[0], a1 = reinterpret_cast<const float4*>(acc)[1];
+    const float y[kChunk] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) x[j] = (y[j] * wa + x[j] * wb) * inv;
+    if (a.last) {
+        uint4 out;
+        __nv_bfloat162* w = reinterpret_cast<__nv_bfloat162*>(&out);
+#pragma unroll
+        for (int j = 0; j < kChunk / 2; ++j) w[j] = __floats2bfloat162_rn(x[2 * j], x[2 * j + 1]);
+        *reinterpret_cast<uint4*>(o) = out;
+        return;
+    }
+    reinterpret_cast<float4*>(acc)[0] = make_float4(x[0], x[1], x[2], x[3]);
+    reinterpret_cast<float4*>(acc)[1] = make_float4(x[4], x[5], x[6], x[7]);
+    if (c == 0) a.lse_out[stat] = m + __logf(wa + wb);
+}
+
+constexpr size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+int64_t keys_of(const AttentionParams& p) { return p.kv_lens ? p.kv_len_host : p.num_tokens; }
+
+// Block `block`'s first key and key count.
+std::pair<int64_t, int64_t> block_range(const AttentionParams& p, const PrefillBlocks& plan, int block) {
+    const int64_t begin = int64_t(block) * plan.block_keys;
+    const int64_t end = block + 1 < plan.count ? begin + plan.block_keys : keys_of(p);
+    return {begin, end - begin};
+}
+
+CudnnSdpaSpec block_spec(const AttentionParams& p, const PrefillBlocks& plan, int block) {
+    const int64_t T = p.num_tokens, S = block_range(p, plan, block).second;
+    return CudnnSdpaSpec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
+                         .head_dim = p.head_dim, .kv_tokens = S,
+                         .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
+                         .k_stride_b = S * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
+                         .v_stride_b = S * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
+                         .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
+                         .causal = block + 1 == plan.count, .scale = p.scale, .stats = true, .transient = true};
+}
+
+}  // namespace
+
+Expected<PrefillBlocks> plan_prefill_blocks(const AttentionParams& p, double max_block_flops) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    PrefillBlocks plan;
+    const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
+    if (p.num_tokens == 0 || !p.kv_lens || !cudnn_prefill_shape(p, backend) || !cudnn_sdpa_available()) return plan;
+    if (!(max_block_flops > 0.0)) return invalid_argument("attention (CUDA): max_block_flops must be positive");
+    const int64_t T = p.num_tokens, S = keys_of(p);
+    // Keys per block: the work bound, at least T and a multiple of T (a prompt's pieces then share graph shapes).
+    const double per_key = 4.0 * double(T) * double(p.num_heads) * double(p.head_dim);
+    const int64_t fit = static_cast<int64_t>(std::min(max_block_flops / per_key, 9.0e15));
+    const int64_t block_keys = std::max<int64_t>(1, fit / T) * T;
+    plan.cudnn = true;
+    const size_t stats = align256(size_t(T) * p.num_heads * sizeof(float));
+    plan.workspace_bytes = stats;
+    if (S > block_keys) {
+        // Blocks at multiples of block_keys; the last one holds the piece's own keys [S - T, S) whole.
+        const int64_t full = (S - T) / block_keys;
+        if (full + 1 > (int64_t{1} << 30)) return invalid_argument("attention (CUDA): too many key blocks");
+        plan.block_keys = block_keys;
+        plan.count = static_cast<int>(full + 1);
+        plan.workspace_bytes = 3 * stats + align256(size_t(T) * p.num_heads * kD * sizeof(float));
+    }
+    // Build the graphs (a full block, the last one) now: a shape cuDNN rejects is known before any launch.
+    for (int block : {0, plan.count - 1}) {
+        const Status st = cudnn_sdpa_prepare(block_spec(p, plan, block), "attention");
+        if (st.is_ok()) continue;
+        if (backend == AttentionBackend::kCudnn) return st;
+        static std::atomic<bool> warned{false};
+        if (!warned.exchange(true))
+            VOLT_LOG(kWarn, kKernel, "attention: cuDNN SDPA rejected a key block, using the own prefill kernel: ",
+                     st.to_string());
+        plan.cudnn = false;
+        plan.whole_in_first = true;
+        plan.workspace_bytes = 0;
+        break;
+    }
+    return plan;
+}
+
+Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, int block, cudaStream_t stream) {
+    if (block < 0 || block >= plan.count)
+        return invalid_argument("attention (CUDA): key block ", block, " of a plan of ", plan.count);
+    if (!plan.cudnn) {
+        if (block > 0) return Status::ok();  // whole_in_first: block 0 did it all
+        AttentionParams whole = p;
+        if (plan.whole_in_first) whole.prefill_backend = AttentionBackend::kOwn;
+        return run(whole, stream);
+    }
+    VOLT_RETURN_IF_ERROR(validate(p));
+    if (!p.workspace || p.workspace_bytes < plan.workspace_bytes || reinterpret_cast<uintptr_t>(p.workspace) % 256)
+        return invalid_argument("attention (CUDA): key blocks need a 256-byte aligned workspace of ",
+                                plan.workspace_bytes, " bytes, got ", p.workspace_bytes);
+    const int64_t T = p.num_tokens;
+    const size_t stat_bytes = align256(size_t(T) * p.num_heads * sizeof(float));
+    auto* base = static_cast<unsigned char*>(p.workspace);
+    float* lse_blk = reinterpret_cast<float*>(base);
+    float* lse_even = reinterpret_cast<float*>(base + stat_bytes);
+    float* lse_odd = reinterpret_cast<float*>(base + 2 * stat_bytes);
+    float* acc = reinterpret_cast<float*>(base + 3 * stat_bytes);
+
+    const int64_t begin = block_range(p, plan, block).first;
+    const auto* k = static_cast<const __nv_bfloat16*>(p.k) + begin * p.k_stride_token;
+    const auto* v = static_cast<const __nv_bfloat16*>(p.v) + begin * p.v_stride_token;
+    VOLT_RETURN_IF_ERROR(cudnn_sdpa(block_spec(p, plan, block), p.q, k, v, p.o, stream, "attention", lse_blk));
+    if (plan.count == 1) return Status::ok();  // o is the attention
+
+    MergeArgs a{};
+    a.o = static_cast<__nv_bfloat16*>(p.o);
+    a.o_st = p.o_stride_token, a.o_sh = p.o_stride_head;
+    a.acc = acc;
+    a.lse_blk = lse_blk;
+    a.lse_in = block % 2 ? lse_even : lse_odd;  // written by the block before
+    a.lse_out = block % 2 ? lse_odd : lse_even;
+    a.T = T;
+    a.Hq = p.num_heads;
+    a.first = block == 0;
+    a.last = block + 1 == plan.count;
+    const int64_t threads = T * p.num_heads * kChunksPerRow;
+    merge_block_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0,
+                         stream>>>(a);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+}  // namespace volt::cuda
