@@ -15,6 +15,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/bench_common.cuh"
@@ -244,9 +245,13 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
         auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
         // own and cudnn on the model's token-major layout [T, H, D]; cudnn_bhsd on head-major [H, T, D] buffers
         // (the layout torch's SDPA anchor uses), to separate layout effects from kernel speed.
-        for (const char* variant : {"own", "cudnn", "cudnn_bhsd"}) {
-            const bool own = variant[0] == 'o', bhsd = std::strlen(variant) > 5;
+        // cudnn: one call (no workspace); cudnn_tiled: with attention_workspace_bytes, so that a sequence of more
+        // than 32K queries runs in pieces of 8192 queries and blocks of keys (kernels/cuda/attention_blocks.cu).
+        for (const char* variant : {"own", "cudnn", "cudnn_bhsd", "cudnn_tiled"}) {
+            const std::string_view name = variant;
+            const bool own = variant[0] == 'o', bhsd = name == "cudnn_bhsd", tiled = name == "cudnn_tiled";
             if (cudnn_only && (own || bhsd)) continue;
+            if (tiled && T <= 32768) continue;
             if (!own && !vc::cudnn_attention_available()) {
                 emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"ms\": null, "
                       "\"note\": \"cuDNN SDPA unavailable\"}",
@@ -264,7 +269,13 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
             p.v = v, p.v_stride_token = tk, p.v_stride_head = hk;
             p.o = o, p.o_stride_token = tq, p.o_stride_head = hq;
             const int reps = T >= 131072 ? 3 : T >= 32768 ? 5 : 20;
+            void* ws = nullptr;
+            if (tiled) {
+                p.workspace_bytes = vc::attention_workspace_bytes(p);
+                ws = p.workspace = dalloc<uint8_t>(p.workspace_bytes);
+            }
             const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, reps);
+            if (ws) dfree(ws);
             const double flops = 2.0 * T * T * kD * Hq;  // causal: half of 4 T^2 D H
             emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"Hq\": %d, \"Hkv\": %d, "
                   "\"ms\": %.3f, \"tflops\": %.1f}",

@@ -81,9 +81,10 @@ struct AttentionParams {
     // when the host knows it, so that a long piece (after a cached prefix or not) can go to cuDNN; 0: unknown.
     int64_t kv_len_host = 0;
 
-    // Device scratch of attention_workspace_bytes(p) bytes (decode split-KV partials; prefill needs none — the cuDNN
-    // path keeps its workspace with its cached graph). Null or too small: decode runs one split per sequence
-    // (correct, slower on long contexts).
+    // Device scratch of attention_workspace_bytes(p) bytes, 256-byte aligned: decode's split-KV partials; a fresh
+    // cuDNN prefill of more than 32K queries, which then runs in pieces of 8192 queries and blocks of keys merged by
+    // their softmax statistics (~1.1x one call at 128K). Null or too small: decode runs one split per sequence and
+    // such a prefill one cuDNN call (both correct, slower).
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
 };

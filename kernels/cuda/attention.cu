@@ -567,7 +567,11 @@ Status validate(const AttentionParams& p) {
 }
 
 size_t attention_workspace_bytes(const AttentionParams& p) {
-    if (p.phase != AttentionPhase::kDecode || p.num_seqs == 0) return 0;
+    if (p.phase == AttentionPhase::kPrefill) {
+        const bool cudnn = cudnn_prefill_shape(p, resolve_prefill_backend(p.prefill_backend)) && cudnn_sdpa_available();
+        return cudnn ? tiled_prefill_workspace_bytes(p) : 0;
+    }
+    if (p.num_seqs == 0) return 0;
     auto sms = sm_count();
     return sms.has_value() ? split_bytes(p, plan_splits(p, *sms)) : 0;
 }
@@ -626,7 +630,11 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
     const bool cudnn_shape = cudnn_prefill_shape(p, backend);
     if (cudnn_shape && cudnn_sdpa_available()) {
-        const Status st = cudnn_sdpa_prefill(p, stream);
+        // A long fresh sequence in query pieces when the workspace for their merges is given, else one call.
+        const size_t tiled = tiled_prefill_workspace_bytes(p);
+        const bool tile = tiled > 0 && p.workspace && p.workspace_bytes >= tiled &&
+                          reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
+        const Status st = tile ? run_tiled_prefill(p, stream) : cudnn_sdpa_prefill(p, stream);
         // kAuto falls back to the own kernel when cuDNN rejects this shape (reported once); kCudnn reports it.
         if (st.is_ok() || backend == AttentionBackend::kCudnn) return st;
         static std::atomic<bool> warned{false};

@@ -38,6 +38,10 @@ struct CudnnSdpaSpec {
 // VOLT_ATTENTION_PREFILL (read once per process), and whether a prefill of that backend has a shape cuDNN takes.
 AttentionBackend resolve_prefill_backend(AttentionBackend b);
 bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend);
+// A long fresh prefill (one packed sequence of more than 32K queries) on cuDNN in query pieces and key blocks
+// (kernels/cuda/attention_blocks.cu): the workspace it needs (0: not tiled), and the run itself.
+size_t tiled_prefill_workspace_bytes(const AttentionParams& p);
+Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream);
 
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
 // libcudnn.so.9 loaded (dlopen, once per process; VOLT_CUDNN_LIBRARY overrides the name) and new enough for SDPA.
