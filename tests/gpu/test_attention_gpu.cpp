@@ -1,6 +1,7 @@
 // GPU softmax attention against the CPU twin (cpu::attention, fp32 on the widened bf16 inputs): causal GQA prefill
-// at 1, 127, 128 and 4097 tokens (own kernel, and cuDNN's SDPA where available), ragged batches with cached prefixes,
-// and split-KV decode over a batch of sequences of different lengths (with and without the split workspace).
+// at 1, 127, 128 and 4097 tokens (own kernel, and cuDNN's SDPA where available), 40000 and 131072 (cuDNN in query
+// pieces and key blocks, sampled rows), pieces in blocks of keys, ragged batches with cached prefixes, and split-KV
+// decode over a batch of sequences of different lengths (with and without the split workspace).
 // Fresh random inputs, poisoned outputs; bf16 outputs <= 1e-2 relative per (sequence, head).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -192,54 +193,67 @@ TEST_F(AttentionGpu, PrefillInKeyBlocksAgainstCpu) {
 }
 
 // A fresh sequence of more than 32K queries given the workspace runs in query pieces and key blocks: its output
-// equals one cuDNN call's (no workspace) on every row and the CPU twin on rows at the pieces' edges; 40000 queries
-// end in a partial piece.
+// equals one cuDNN call's (no workspace) on sampled rows and the CPU twin on rows at the pieces' edges; 40000 queries
+// end in a partial piece; 131072 (issue 7's longest length) with fewer heads to keep the host reference small.
 TEST_F(AttentionGpu, LongPrefillInQueryPiecesAgainstOneCallAndCpu) {
     if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
-    const int64_t T = 40000;
-    const int Hq = 16, Hkv = 2;
-    std::mt19937_64 rng(4242);
-    const std::vector<float> q = bf16_round(random_normal(T * Hq * kD, rng));
-    const std::vector<float> k = bf16_round(random_normal(T * Hkv * kD, rng, 2.0f));
-    const std::vector<float> v = bf16_round(random_normal(T * Hkv * kD, rng));
-    DevBuf<uint16_t> dq(q.size()), dk(k.size()), dv(v.size()), tiled(q.size()), whole(q.size());
-    ASSERT_TRUE(dq.upload(to_bf16(q)) && dk.upload(to_bf16(k)) && dv.upload(to_bf16(v)) && tiled.fill_bytes(0xff) &&
-                whole.fill_bytes(0xff));
-    cuda::AttentionParams p;
-    p.prefill_backend = cuda::AttentionBackend::kCudnn;
-    p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv, p.scale = 1.0f / std::sqrt(float(kD));
-    p.q = dq.ptr, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
-    p.k = dk.ptr, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
-    p.v = dv.ptr, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
-    p.o = whole.ptr, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
-    ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
-    const size_t ws_bytes = cuda::attention_workspace_bytes(p);
-    ASSERT_GT(ws_bytes, 0u);
-    DevBuf<uint8_t> ws(ws_bytes);
-    ASSERT_TRUE(ws.fill_bytes(0xff));
-    p.o = tiled.ptr, p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
-    const Status st = cuda::run(p, nullptr);
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-    CUDA_OK(cudaDeviceSynchronize());
-    const std::vector<float> a = from_bf16(tiled.download()), b = from_bf16(whole.download());
-    ASSERT_EQ(count_nan(a), 0u) << "unwritten outputs";
-    for (int h = 0; h < Hq; ++h) {
-        std::vector<float> x, y;
-        for (int64_t t = 0; t < T; t += 7)
-            for (int d = 0; d < kD; ++d) x.push_back(a[(t * Hq + h) * kD + d]), y.push_back(b[(t * Hq + h) * kD + d]);
-        ASSERT_LE(rel_error(x, y), kTol) << "head " << h;
-    }
-    for (int64_t t : {int64_t{0}, int64_t{8191}, int64_t{8192}, int64_t{20000}, int64_t{32768}, T - 1}) {
-        std::vector<float> ref(Hq * kD, NAN);
-        AttentionParams c;
-        c.num_tokens = 1, c.past_len = t, c.num_heads = Hq, c.num_kv_heads = Hkv, c.head_dim = kD, c.scale = p.scale;
-        c.q = &q[t * Hq * kD], c.q_stride_token = Hq * kD, c.q_stride_head = kD;
-        c.k = k.data(), c.k_stride_token = Hkv * kD, c.k_stride_head = kD;
-        c.v = v.data(), c.v_stride_token = Hkv * kD, c.v_stride_head = kD;
-        c.o = ref.data(), c.o_stride_token = Hq * kD, c.o_stride_head = kD;
-        ASSERT_TRUE(cpu::attention(c).is_ok());
-        const std::vector<float> got(a.begin() + t * Hq * kD, a.begin() + (t + 1) * Hq * kD);
-        EXPECT_LE(rel_error(got, ref), kTol) << "row " << t;
+    struct Case {
+        int64_t T;
+        int Hq, Hkv;
+    };
+    for (const Case& c : {Case{40000, 16, 2}, Case{131072, 8, 2}}) {
+        const int64_t T = c.T;
+        const int Hq = c.Hq, Hkv = c.Hkv;
+        SCOPED_TRACE(testing::Message() << "T=" << T);
+        std::mt19937_64 rng(4242 + T);
+        const std::vector<float> q = bf16_round(random_normal(T * Hq * kD, rng));
+        const std::vector<float> k = bf16_round(random_normal(T * Hkv * kD, rng, 2.0f));
+        const std::vector<float> v = bf16_round(random_normal(T * Hkv * kD, rng));
+        DevBuf<uint16_t> dq(q.size()), dk(k.size()), dv(v.size()), tiled(q.size()), whole(q.size());
+        ASSERT_TRUE(dq.upload(to_bf16(q)) && dk.upload(to_bf16(k)) && dv.upload(to_bf16(v)) &&
+                    tiled.fill_bytes(0xff) && whole.fill_bytes(0xff));
+        cuda::AttentionParams p;
+        p.prefill_backend = cuda::AttentionBackend::kCudnn;
+        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = dq.ptr, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = dk.ptr, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = dv.ptr, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = whole.ptr, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+        const size_t ws_bytes = cuda::attention_workspace_bytes(p);
+        ASSERT_GT(ws_bytes, 0u);
+        DevBuf<uint8_t> ws(ws_bytes);
+        ASSERT_TRUE(ws.fill_bytes(0xff));
+        p.o = tiled.ptr, p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
+        const Status st = cuda::run(p, nullptr);
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> a = from_bf16(tiled.download()), b = from_bf16(whole.download());
+        ASSERT_EQ(count_nan(a), 0u) << "unwritten outputs";
+        for (int h = 0; h < Hq; ++h) {
+            std::vector<float> x, y;
+            for (int64_t t = 0; t < T; t += 7)
+                for (int d = 0; d < kD; ++d)
+                    x.push_back(a[(t * Hq + h) * kD + d]), y.push_back(b[(t * Hq + h) * kD + d]);
+            ASSERT_LE(rel_error(x, y), kTol) << "head " << h;
+        }
+        for (int64_t t : {int64_t{0}, int64_t{8191}, int64_t{8192}, int64_t{20000}, int64_t{32768}, int64_t{65537},
+                          int64_t{73727}, T - 1}) {
+            if (t >= T) continue;
+            std::vector<float> ref(Hq * kD, NAN);
+            AttentionParams r;
+            r.num_tokens = 1, r.past_len = t, r.num_heads = Hq, r.num_kv_heads = Hkv, r.head_dim = kD, r.scale = p.scale;
+            r.q = &q[t * Hq * kD], r.q_stride_token = Hq * kD, r.q_stride_head = kD;
+            r.k = k.data(), r.k_stride_token = Hkv * kD, r.k_stride_head = kD;
+            r.v = v.data(), r.v_stride_token = Hkv * kD, r.v_stride_head = kD;
+            r.o = ref.data(), r.o_stride_token = Hq * kD, r.o_stride_head = kD;
+            ASSERT_TRUE(cpu::attention(r).is_ok());
+            const std::vector<float> got(a.begin() + t * Hq * kD, a.begin() + (t + 1) * Hq * kD);
+            const std::vector<float> one(b.begin() + t * Hq * kD, b.begin() + (t + 1) * Hq * kD);
+            EXPECT_LE(rel_error(got, ref), kTol) << "row " << t << " (tiled)";
+            EXPECT_LE(rel_error(one, ref), kTol) << "row " << t << " (one call)";
+        }
     }
 }
 
