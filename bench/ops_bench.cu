@@ -232,6 +232,96 @@ void bench_moe(bool quick) {
     dfree(w, wg, wq, ws8);
 }
 
+// Does a prefill piece on one stream and decode steps on another pay on one GPU (issue 12)? The MoE, the bulk of both:
+// an 8192-token piece (cuBLASLt GEMMs, compute-bound) and 4 decode steps of 64 tokens (grouped GEMV, memory-bound)
+// timed alone, one after the other on one stream, and launched together on two streams (decode first, so the
+// piece's host synchronisation does not delay their launch). Events on the GPU; median of 5.
+void bench_overlap() {
+    const int E = 32, k = 2, steps = 4;
+    const int64_t H = 6144, I = 9216, Tp = 8192, Td = 64;
+    const size_t per = static_cast<size_t>(I * H);
+    __nv_bfloat16* w = rand_bf16(3 * E * per, 11, 0.02f);
+    std::vector<const void*> w1(E), w3(E), w2(E);
+    for (int e = 0; e < E; ++e) w1[e] = w + (3 * e) * per, w3[e] = w + (3 * e + 1) * per, w2[e] = w + (3 * e + 2) * per;
+    auto* wg = dalloc<float>(E * H);
+    fill_normal_f32<<<1024, 256>>>(wg, E * H, 12, 1.0f / std::sqrt(float(H)));
+    CHECK(cudaGetLastError());
+    struct Job {
+        vc::MoeExpertsParams p;
+        void* bufs[5];
+    };
+    auto make = [&](int64_t T, uint64_t seed) {
+        Job j{};
+        __nv_bfloat16* x = rand_bf16(T * H, seed);
+        auto* out = dalloc<__nv_bfloat16>(T * H);
+        auto* ids = dalloc<int32_t>(T * k);
+        auto* wts = dalloc<float>(T * k);
+        auto* logits = dalloc<float>(T * E);
+        vc::MoeRouterParams r;
+        r.num_tokens = T, r.hidden = H, r.num_experts = E, r.top_k = k, r.x = x, r.x_stride = H;
+        r.gate_weight = wg, r.logits = logits, r.expert_ids = ids, r.weights = wts;
+        CHECK_STATUS(vc::run(r, nullptr));
+        j.p.num_tokens = T, j.p.hidden = H, j.p.intermediate = I, j.p.num_experts = E, j.p.top_k = k;
+        j.p.x = x, j.p.x_stride = H, j.p.expert_ids = ids, j.p.weights = wts;
+        j.p.w1 = w1.data(), j.p.w3 = w3.data(), j.p.w2 = w2.data(), j.p.out = out, j.p.out_stride = H;
+        j.p.workspace_bytes = vc::moe_workspace_bytes(j.p);
+        j.p.workspace = dalloc<char>(j.p.workspace_bytes);
+        j.bufs[0] = x, j.bufs[1] = out, j.bufs[2] = ids, j.bufs[3] = wts, j.bufs[4] = logits;
+        return j;
+    };
+    Job pre = make(Tp, 101), dec = make(Td, 102);
+    cudaStream_t s1, s2;
+    CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+    CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+    cudaEvent_t e0, e_pre, e_dec, e_end;
+    for (cudaEvent_t* e : {&e0, &e_pre, &e_dec, &e_end}) CHECK(cudaEventCreate(e));
+    auto decode = [&](cudaStream_t st) {
+        for (int i = 0; i < steps; ++i) CHECK_STATUS(vc::run(dec.p, st));
+    };
+    auto elapsed = [](cudaEvent_t a, cudaEvent_t b) {
+        float ms = 0;
+        CHECK(cudaEventElapsedTime(&ms, a, b));
+        return double(ms);
+    };
+    std::vector<double> t_pre, t_dec, t_seq, t_conc, t_conc_dec;
+    for (int rep = 0; rep < 6; ++rep) {
+        CHECK(cudaEventRecord(e0, s1));
+        CHECK_STATUS(vc::run(pre.p, s1));
+        CHECK(cudaEventRecord(e_pre, s1));
+        decode(s1);
+        CHECK(cudaEventRecord(e_end, s1));
+        CHECK(cudaEventSynchronize(e_end));
+        if (rep) t_pre.push_back(elapsed(e0, e_pre)), t_dec.push_back(elapsed(e_pre, e_end)),
+                 t_seq.push_back(elapsed(e0, e_end));
+        CHECK(cudaEventRecord(e0, s1));
+        CHECK(cudaStreamWaitEvent(s2, e0));
+        decode(s2);
+        CHECK(cudaEventRecord(e_dec, s2));
+        CHECK_STATUS(vc::run(pre.p, s1));
+        CHECK(cudaStreamWaitEvent(s1, e_dec));
+        CHECK(cudaEventRecord(e_end, s1));
+        CHECK(cudaEventSynchronize(e_end));
+        if (rep) t_conc.push_back(elapsed(e0, e_end)), t_conc_dec.push_back(elapsed(e0, e_dec));
+    }
+    auto med = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    emitf("{\"op\": \"overlap\", \"prefill_T\": %lld, \"decode_T\": %lld, \"decode_steps\": %d, \"prefill_ms\": %.3f, "
+          "\"decode_ms\": %.3f, \"sequential_ms\": %.3f, \"concurrent_ms\": %.3f, \"concurrent_over_sequential\": %.3f, "
+          "\"decode_done_concurrent_ms\": %.3f}",
+          (long long)Tp, (long long)Td, steps, med(t_pre), med(t_dec), med(t_seq), med(t_conc),
+          med(t_conc) / med(t_seq), med(t_conc_dec));
+    for (Job* j : {&pre, &dec}) {
+        for (void* b : j->bufs) dfree(b);
+        dfree(j->p.workspace);
+    }
+    for (cudaEvent_t e : {e0, e_pre, e_dec, e_end}) CHECK(cudaEventDestroy(e));
+    CHECK(cudaStreamDestroy(s1));
+    CHECK(cudaStreamDestroy(s2));
+    dfree(w, wg);
+}
+
 // ---- attention ----------------------------------------------------------------------------------------------------
 void bench_attention_prefill(bool quick, bool cudnn_only = false) {
     const int Hq = 64, Hkv = 8;
@@ -493,8 +583,9 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,blocks (default: all but
-        // the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and blocks: 1M keys).
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,blocks,overlap (default:
+        // all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and the
+        // experiments blocks (1M keys) and overlap (a prefill piece and decode steps on two streams)).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
@@ -524,6 +615,7 @@ int main(int argc, char** argv) {
     if (want("prefill")) bench_attention_prefill(quick);
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
     if (!only.empty() && want("blocks")) bench_attention_blocks();
+    if (!only.empty() && want("overlap")) bench_overlap();
     if (json_file()) std::fclose(json_file());
     return 0;
 }
