@@ -852,6 +852,36 @@ struct MiniMaxTextModelCuda::DecodePlan {
     std::vector<cudaGraphExec_t> graphs;     // per GPU, when replaying
 };
 
+// A split model's captured decode step holds NCCL collectives, and an abort cannot free a communicator whose
+// collectives a launched graph still waits in: so no GPU launches its graph until every GPU of the step has done its
+// host work (staging, tables, the stop check) without failing. Each GPU arrives exactly once per step.
+class MiniMaxTextModelCuda::LaunchGate {
+public:
+    explicit LaunchGate(int ranks) : left_(ranks) {}
+    // This GPU's host work ended with `mine`; waits for every GPU. OK when all of them may launch; else what this GPU
+    // should return: its own failure, or CANCELLED when every failure was an agreed stop, or an error naming the cause.
+    Status arrive(const Status& mine) {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (!mine.is_ok()) {
+            (mine.code() == StatusCode::kCancelled ? any_stop_ : any_error_) = true;
+            if (first_error_.is_ok() && mine.code() != StatusCode::kCancelled) first_error_ = mine;
+        }
+        if (--left_ == 0) cv_.notify_all();
+        else cv_.wait(lock, [&] { return left_ == 0; });
+        if (!mine.is_ok()) return mine;
+        if (any_error_) return internal_error("another GPU could not start this decode step: ", first_error_.to_string());
+        if (any_stop_) return cancelled("stopped before a decode step");
+        return Status::ok();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int left_;
+    bool any_stop_ = false, any_error_ = false;
+    Status first_error_;
+};
+
 // The device buffers a captured decode step reads and writes besides the caches and weights (which it reaches
 // through the staged tables, or which never move). All of them only grow, so a graph whose buffers are at the same
 // addresses now is valid: everything it touches is still there and large enough.
@@ -873,7 +903,8 @@ Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids,
     const DecodeOutput output{.host_logits = rows ? logits.data_as<float>() : nullptr, .picks = picks, .picked = picked};
     VOLT_ASSIGN_OR_RETURN(const DecodePlan plan, plan_decode(caches, output));
     StopPoint stop(cancelled, gpus());
-    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop); }));
+    LaunchGate gate(gpus());
+    VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop, &gate); }));
     for (SequenceCache* c : caches) c->advance(1);
     graph_replays_ += plan.replay;
     return logits;
@@ -887,10 +918,10 @@ Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std
         for (const TokenPick& p : output.picks)
             if (p.sampling.repetition_penalty != 1.0f) plan.history = std::max(plan.history, p.history.size());
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
-    // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A split
-    // model runs eagerly: a graph that captured NCCL collectives holds their communicator, whose abort (on_ranks,
-    // from another thread while the ranks may still run) then waits for the graph forever.
-    plan.capture = graphs_ && !graphs_failed_ && !comm_ &&
+    // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A model
+    // split over several processes runs eagerly: a captured step holds NCCL collectives, so every GPU must be ready
+    // before any launches (LaunchGate), which one process can see and several cannot without a collective per step.
+    plan.capture = graphs_ && !graphs_failed_ && processes_ == 1 &&
                    B <= size_t(std::min(kSmallPieceTokens, cuda::kMoeDecodeMaxTokens));
     if (!plan.capture) return plan;
     plan.replay = true;
@@ -942,63 +973,75 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
 }
 
 Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                                         const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop) const {
+                                         const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop,
+                                         LaunchGate* gate) const {
     const Rank& rk = *ranks_[r];
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
     const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers), S = plan.history;
     // This process's first GPU picks the ids (from every column: a split vocabulary is gathered on every GPU first).
     const bool sample = output.picked != nullptr && r == 0;
     const DecodeLayout lay = decode_layout(B, L, S, sample);
-    VOLT_RETURN_IF_ERROR(stage_inputs(rk, lay.total));
-    auto* host = static_cast<char*>(rk.inputs_host.ptr);
-    auto* ints = reinterpret_cast<int32_t*>(host);
-    auto* table = reinterpret_cast<void**>(host + lay.tables);
-    for (size_t b = 0; b < B; ++b) {
-        const int64_t past = caches[b]->length();
-        ints[b] = ids[b];
-        ints[B + b] = static_cast<int32_t>(past);
-        ints[2 * B + b] = static_cast<int32_t>(past + 1);
-        for (size_t l = 0; l < L; ++l) {
-            LayerCache& lc = caches[b]->layers[static_cast<size_t>(r) * L + l];
-            void** row = table + l * 2 * B;
-            if (rk.layers[l]->kind == LayerKind::kLightning) {
-                row[b] = lc.state.data();
-                row[B + b] = nullptr;
-            } else {
-                row[b] = lc.k.data();
-                row[B + b] = lc.v.data();
+    char* dev = nullptr;
+    DecodeBatch batch;
+    const int64_t Vr = rk.vocab.size;
+    // The host work before the step runs: the inputs staged and sent, the logits buffer, the stop check of a replay.
+    auto prepare = [&]() -> Status {
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(rk.device)));
+        VOLT_RETURN_IF_ERROR(stage_inputs(rk, lay.total));
+        auto* host = static_cast<char*>(rk.inputs_host.ptr);
+        auto* ints = reinterpret_cast<int32_t*>(host);
+        auto* table = reinterpret_cast<void**>(host + lay.tables);
+        for (size_t b = 0; b < B; ++b) {
+            const int64_t past = caches[b]->length();
+            ints[b] = ids[b];
+            ints[B + b] = static_cast<int32_t>(past);
+            ints[2 * B + b] = static_cast<int32_t>(past + 1);
+            for (size_t l = 0; l < L; ++l) {
+                LayerCache& lc = caches[b]->layers[static_cast<size_t>(r) * L + l];
+                void** row = table + l * 2 * B;
+                if (rk.layers[l]->kind == LayerKind::kLightning) {
+                    row[b] = lc.state.data();
+                    row[B + b] = nullptr;
+                } else {
+                    row[b] = lc.k.data();
+                    row[B + b] = lc.v.data();
+                }
+            }
+            if (sample) {
+                const TokenPick& p = output.picks[b];
+                reinterpret_cast<double*>(host + lay.uniform)[b] = p.uniform;
+                const bool penalised = p.sampling.repetition_penalty != 1.0f;
+                reinterpret_cast<int32_t*>(host + lay.lens)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
+                if (penalised)
+                    std::copy(p.history.begin(), p.history.end(),
+                              reinterpret_cast<int32_t*>(host + lay.history) + b * S);
             }
         }
-        if (sample) {
-            const TokenPick& p = output.picks[b];
-            reinterpret_cast<double*>(host + lay.uniform)[b] = p.uniform;
-            const bool penalised = p.sampling.repetition_penalty != 1.0f;
-            reinterpret_cast<int32_t*>(host + lay.lens)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
-            if (penalised)
-                std::copy(p.history.begin(), p.history.end(), reinterpret_cast<int32_t*>(host + lay.history) + b * S);
+        dev = static_cast<char*>(rk.inputs_dev.data());
+        VOLT_RETURN_IF_ERROR(
+            VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, lay.sent, cudaMemcpyHostToDevice, rk.stream)));
+        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, rk.stream)));
+        batch.B = static_cast<int>(B);
+        batch.positions = reinterpret_cast<const int32_t*>(dev) + B;
+        batch.kv_lens = reinterpret_cast<const int32_t*>(dev) + 2 * B;
+        batch.tables = reinterpret_cast<void* const*>(dev + lay.tables);
+        batch.max_kv = plan.max_kv;
+        if (rk.decode_logits.numel() < int64_t(B) * Vr) {
+            VOLT_ASSIGN_OR_RETURN(rk.decode_logits, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
         }
-    }
-    auto* dev = static_cast<char*>(rk.inputs_dev.data());
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaMemcpyAsync(dev, host, lay.sent, cudaMemcpyHostToDevice, rk.stream)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(rk.inputs_sent, rk.stream)));
-    DecodeBatch batch;
-    batch.B = static_cast<int>(B);
-    batch.positions = reinterpret_cast<const int32_t*>(dev) + B;
-    batch.kv_lens = reinterpret_cast<const int32_t*>(dev) + 2 * B;
-    batch.tables = reinterpret_cast<void* const*>(dev + lay.tables);
-    batch.max_kv = plan.max_kv;
-    const int64_t Vr = rk.vocab.size;
-    if (rk.decode_logits.numel() < int64_t(B) * Vr) {
-        VOLT_ASSIGN_OR_RETURN(rk.decode_logits, device_buffer(int64_t(B) * Vr, DType::kF32, rk.device));
-    }
+        // A replay is the whole step in one launch: a stop is asked only before it.
+        if (plan.replay && stop->stop_before_all(rk.map.rank % gpus(), 2 * int64_t(L)))
+            return cancelled("stopped before a decode step");
+        return Status::ok();
+    };
+    Status ready = prepare();
+    // Several GPUs replaying: all ready, or none launches (see LaunchGate).
+    if (plan.replay && gpus() > 1) ready = gate->arrive(ready);
+    VOLT_RETURN_IF_ERROR(ready);
     float* logits_dev = rk.decode_logits.data_as<float>();
     auto step = [&](StopPoint* at) {
         return run_chunk(rk, dev, nullptr, int64_t(B), {}, 0, nullptr, logits_dev, /*all_rows=*/true, at, 0, &batch);
     };
     if (plan.replay) {
-        // The whole step in one launch: a stop is asked only before it (several processes: never, as eagerly).
-        if (processes_ == 1 && stop->stop_before_all(rk.map.rank % gpus(), 2 * int64_t(L)))
-            return cancelled("stopped before a decode step");
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaGraphLaunch(plan.graphs[size_t(r)], rk.stream)));
     } else {
         VOLT_RETURN_IF_ERROR(step(stop));
@@ -1009,7 +1052,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
             Status captured =
                 rk.decode_graphs.capture(plan.keys[size_t(r)], buffers, rk.stream, [&] { return step(&never); });
             if (!captured.is_ok()) {
-                graphs_failed_ = true;  // read under mu_, which the caller holds: the next steps run eagerly
+                graphs_failed_ = true;  // the next steps' plans: every GPU runs eagerly from then on
                 VOLT_LOG(kWarn, kText, "decode steps run without CUDA graphs: ", captured.to_string());
             }
         }

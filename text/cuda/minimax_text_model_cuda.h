@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -43,8 +44,9 @@ struct CudaTextModelOptions {
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
     bool fp8_experts = false;
     // Decode steps of up to kSmallPieceTokens sequences replayed as CUDA graphs (one launch instead of ~20 per
-    // layer), captured per batch size and attention split count; one GPU in one process only (a split model runs
-    // eagerly). VOLT_CUDA_GRAPHS=0 turns them off too.
+    // layer), captured per batch size and attention split count; the GPUs of a split model in one process capture
+    // theirs with the NCCL collectives inside and launch only when all of them are ready (a model split over several
+    // processes runs eagerly). VOLT_CUDA_GRAPHS=0 turns them off too.
     bool cuda_graphs = true;
     // Work of the longest unit a prompt's forward queues between two stop points, in flops per GPU: a half-layer
     // (attention, MoE) of one piece, or one block of keys of a softmax layer's attention over a long context. A stop
@@ -140,6 +142,7 @@ public:
     class PinnedRowPool;  // pinned host buffers for returned logits
     struct DecodeBatch;   // one batched decode step's device tables (positions, KV lengths, cache pointers)
     struct DecodePlan;    // what every GPU does in a decode step (replay its CUDA graph or run eagerly)
+    class LaunchGate;     // every GPU ready before any launches its captured step
 
 private:
     MiniMaxTextModelCuda();
@@ -180,7 +183,7 @@ private:
     // GPU r's share of a batched decode step: the batch's tables (and the draws and histories when sampling) up,
     // run_chunk, then the logits to the host or the sampler's ids.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                       const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop) const;
+                       const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop, LaunchGate* gate) const;
     // Before a decode step starts (under mu_): the staging, the graph key of every GPU and whether all of them
     // replay a captured graph.
     Expected<DecodePlan> plan_decode(std::span<SequenceCache* const> caches, const DecodeOutput& output) const;
@@ -225,7 +228,7 @@ private:
     int processes_ = 1;                     // processes sharing the split (ProcessGroup::size)
     bool graphs_ = true;                    // decode steps as CUDA graphs (options.cuda_graphs)
     double unit_flops_ = 2e13;              // options.max_unit_flops
-    mutable bool graphs_failed_ = false;    // a capture failed: eager from then on (under mu_)
+    mutable std::atomic<bool> graphs_failed_{false};  // a capture failed: eager from then on
     mutable size_t graph_replays_ = 0;      // under mu_
     mutable std::mutex mu_;
     mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first decode step (under mu_)
