@@ -133,17 +133,61 @@ void bench_gemm(bool quick) {
 }
 
 // ---- MoE ----------------------------------------------------------------------------------------------------------
-void bench_moe(bool quick) {
-    const int E = 32, k = 2;
-    const int64_t H = 6144, I = 9216;
-    const size_t per = static_cast<size_t>(I * H);
-    __nv_bfloat16* w = rand_bf16(3 * E * per, 11, 0.02f);  // 10.9 GB: [w1 | w3 | w2] per expert
-    std::vector<const void*> w1(E), w3(E), w2(E);
-    for (int e = 0; e < E; ++e) {
-        w1[e] = w + (3 * e) * per;
-        w3[e] = w + (3 * e + 1) * per;
-        w2[e] = w + (3 * e + 2) * per;
+// MiniMax's MoE layer: 32 experts 6144 -> 9216, top-2, random bf16 weights ([w1 | w3 | w2] per expert, 10.9 GB) and an
+// fp32 router.
+struct MoeWeights {
+    static constexpr int E = 32, k = 2;
+    static constexpr int64_t H = 6144, I = 9216;
+    static constexpr size_t per = static_cast<size_t>(I * H);
+    __nv_bfloat16* w = nullptr;
+    float* gate = nullptr;
+    std::vector<const void*> w1, w3, w2;
+    MoeWeights() : w1(E), w3(E), w2(E) {
+        w = rand_bf16(3 * E * per, 11, 0.02f);
+        for (int e = 0; e < E; ++e) {
+            w1[e] = w + (3 * e) * per;
+            w3[e] = w + (3 * e + 1) * per;
+            w2[e] = w + (3 * e + 2) * per;
+        }
+        gate = dalloc<float>(E * H);
+        fill_normal_f32<<<1024, 256>>>(gate, E * H, 12, 1.0f / std::sqrt(float(H)));
+        CHECK(cudaGetLastError());
     }
+    ~MoeWeights() { dfree(w, gate); }
+};
+
+// T random tokens routed by the weights' router (run once here), and the experts call over them (no workspace yet).
+struct MoeTokens {
+    __nv_bfloat16 *x = nullptr, *out = nullptr;
+    int32_t* ids = nullptr;
+    float *wts = nullptr, *logits = nullptr;
+    vc::MoeRouterParams router;
+    vc::MoeExpertsParams experts;
+    MoeTokens(const MoeWeights& m, int64_t T, uint64_t seed) {
+        const int64_t H = MoeWeights::H;
+        x = rand_bf16(T * H, seed);
+        out = dalloc<__nv_bfloat16>(T * H);
+        ids = dalloc<int32_t>(T * MoeWeights::k);
+        wts = dalloc<float>(T * MoeWeights::k);
+        logits = dalloc<float>(T * MoeWeights::E);
+        vc::MoeRouterParams& r = router;
+        r.num_tokens = T, r.hidden = H, r.num_experts = MoeWeights::E, r.top_k = MoeWeights::k, r.x = x, r.x_stride = H;
+        r.gate_weight = m.gate, r.logits = logits, r.expert_ids = ids, r.weights = wts;
+        CHECK_STATUS(vc::run(r, nullptr));
+        vc::MoeExpertsParams& p = experts;
+        p.num_tokens = T, p.hidden = H, p.intermediate = MoeWeights::I, p.num_experts = MoeWeights::E;
+        p.top_k = MoeWeights::k, p.x = x, p.x_stride = H, p.expert_ids = ids, p.weights = wts;
+        p.w1 = m.w1.data(), p.w3 = m.w3.data(), p.w2 = m.w2.data(), p.out = out, p.out_stride = H;
+    }
+    ~MoeTokens() { dfree(x, out, ids, wts, logits); }
+};
+
+void bench_moe(bool quick) {
+    constexpr int E = MoeWeights::E, k = MoeWeights::k;
+    constexpr int64_t H = MoeWeights::H, I = MoeWeights::I;
+    constexpr size_t per = MoeWeights::per;
+    const MoeWeights weights;
+    __nv_bfloat16* w = weights.w;
     // The same experts as FP8 (e4m3 bytes + 128 x 128 block scales, quantised here): 5.4 GB.
     const int64_t sc = vc::fp8_scale_count(I, H);  // = fp8_scale_count(H, I) at these sizes (both multiples of 128)
     auto* wq = dalloc<uint8_t>(3 * E * per);
@@ -162,28 +206,17 @@ void bench_moe(bool quick) {
         s1[e] = ws8 + (3 * e) * sc, s3[e] = ws8 + (3 * e + 1) * sc, s2[e] = ws8 + (3 * e + 2) * sc;
     }
     CHECK(cudaDeviceSynchronize());
-    auto* wg = dalloc<float>(E * H);
-    fill_normal_f32<<<1024, 256>>>(wg, E * H, 12, 1.0f / std::sqrt(float(H)));
-    CHECK(cudaGetLastError());
     std::vector<int64_t> tokens = {1, 8, 64, 8192};
     if (quick) tokens = {1, 64, 8192};
     for (int64_t T : tokens) {
-        __nv_bfloat16* x = rand_bf16(T * H, 13 + T);
-        auto* out = dalloc<__nv_bfloat16>(T * H);
-        auto* ids = dalloc<int32_t>(T * k);
-        auto* wts = dalloc<float>(T * k);
-        auto* logits = dalloc<float>(T * E);
-        vc::MoeRouterParams r;
-        r.num_tokens = T, r.hidden = H, r.num_experts = E, r.top_k = k, r.x = x, r.x_stride = H;
-        r.gate_weight = wg, r.logits = logits, r.expert_ids = ids, r.weights = wts;
+        MoeTokens tok(weights, T, 13 + T);
+        const vc::MoeRouterParams& r = tok.router;
+        __nv_bfloat16* out = tok.out;
         const double router_ms = median_ms([&](int) { CHECK_STATUS(vc::run(r, nullptr)); }, 3, 20);
         std::vector<int32_t> hids(T * k);
-        CHECK(cudaMemcpy(hids.data(), ids, hids.size() * 4, cudaMemcpyDeviceToHost));
+        CHECK(cudaMemcpy(hids.data(), tok.ids, hids.size() * 4, cudaMemcpyDeviceToHost));
         const std::set<int32_t> touched(hids.begin(), hids.end());
-        vc::MoeExpertsParams p;
-        p.num_tokens = T, p.hidden = H, p.intermediate = I, p.num_experts = E, p.top_k = k;
-        p.x = x, p.x_stride = H, p.expert_ids = ids, p.weights = wts;
-        p.w1 = w1.data(), p.w3 = w3.data(), p.w2 = w2.data(), p.out = out, p.out_stride = H;
+        vc::MoeExpertsParams p = tok.experts;
         const size_t ws_bytes = vc::moe_workspace_bytes(p);
         void* ws = dalloc<char>(ws_bytes);
         p.workspace = ws, p.workspace_bytes = ws_bytes;
@@ -227,9 +260,9 @@ void bench_moe(bool quick) {
               (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", ms8, ms,
               ms / ms8, flops / ms8 / 1e9, bytes8 / ms8 / 1e9, std::sqrt(num / std::max(den, 1e-30)),
               (unsigned long long)hash);
-        dfree(x, out, ids, wts, logits, ws, wsp8);
+        dfree(ws, wsp8);
     }
-    dfree(w, wg, wq, ws8);
+    dfree(wq, ws8);
 }
 
 // Does a prefill piece on one stream and decode steps on another pay on one GPU (issue 12)? The MoE, the bulk of both:
@@ -237,46 +270,22 @@ void bench_moe(bool quick) {
 // timed alone, one after the other on one stream, and launched together on two streams (decode first, so the
 // piece's host synchronisation does not delay their launch). Events on the GPU; median of 5.
 void bench_overlap() {
-    const int E = 32, k = 2, steps = 4;
-    const int64_t H = 6144, I = 9216, Tp = 8192, Td = 64;
-    const size_t per = static_cast<size_t>(I * H);
-    __nv_bfloat16* w = rand_bf16(3 * E * per, 11, 0.02f);
-    std::vector<const void*> w1(E), w3(E), w2(E);
-    for (int e = 0; e < E; ++e) w1[e] = w + (3 * e) * per, w3[e] = w + (3 * e + 1) * per, w2[e] = w + (3 * e + 2) * per;
-    auto* wg = dalloc<float>(E * H);
-    fill_normal_f32<<<1024, 256>>>(wg, E * H, 12, 1.0f / std::sqrt(float(H)));
-    CHECK(cudaGetLastError());
-    struct Job {
-        vc::MoeExpertsParams p;
-        void* bufs[5];
-    };
-    auto make = [&](int64_t T, uint64_t seed) {
-        Job j{};
-        __nv_bfloat16* x = rand_bf16(T * H, seed);
-        auto* out = dalloc<__nv_bfloat16>(T * H);
-        auto* ids = dalloc<int32_t>(T * k);
-        auto* wts = dalloc<float>(T * k);
-        auto* logits = dalloc<float>(T * E);
-        vc::MoeRouterParams r;
-        r.num_tokens = T, r.hidden = H, r.num_experts = E, r.top_k = k, r.x = x, r.x_stride = H;
-        r.gate_weight = wg, r.logits = logits, r.expert_ids = ids, r.weights = wts;
-        CHECK_STATUS(vc::run(r, nullptr));
-        j.p.num_tokens = T, j.p.hidden = H, j.p.intermediate = I, j.p.num_experts = E, j.p.top_k = k;
-        j.p.x = x, j.p.x_stride = H, j.p.expert_ids = ids, j.p.weights = wts;
-        j.p.w1 = w1.data(), j.p.w3 = w3.data(), j.p.w2 = w2.data(), j.p.out = out, j.p.out_stride = H;
-        j.p.workspace_bytes = vc::moe_workspace_bytes(j.p);
-        j.p.workspace = dalloc<char>(j.p.workspace_bytes);
-        j.bufs[0] = x, j.bufs[1] = out, j.bufs[2] = ids, j.bufs[3] = wts, j.bufs[4] = logits;
-        return j;
-    };
-    Job pre = make(Tp, 101), dec = make(Td, 102);
+    const int steps = 4;
+    const int64_t Tp = 8192, Td = 64;
+    const MoeWeights weights;
+    MoeTokens pre(weights, Tp, 101), dec(weights, Td, 102);
+    void* workspaces[2];
+    for (MoeTokens* t : {&pre, &dec}) {
+        t->experts.workspace_bytes = vc::moe_workspace_bytes(t->experts);
+        t->experts.workspace = workspaces[t == &dec] = dalloc<char>(t->experts.workspace_bytes);
+    }
     cudaStream_t s1, s2;
     CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
     CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
     cudaEvent_t e0, e_pre, e_dec, e_end;
     for (cudaEvent_t* e : {&e0, &e_pre, &e_dec, &e_end}) CHECK(cudaEventCreate(e));
     auto decode = [&](cudaStream_t st) {
-        for (int i = 0; i < steps; ++i) CHECK_STATUS(vc::run(dec.p, st));
+        for (int i = 0; i < steps; ++i) CHECK_STATUS(vc::run(dec.experts, st));
     };
     auto elapsed = [](cudaEvent_t a, cudaEvent_t b) {
         float ms = 0;
@@ -286,7 +295,7 @@ void bench_overlap() {
     std::vector<double> t_pre, t_dec, t_seq, t_conc, t_conc_dec;
     for (int rep = 0; rep < 6; ++rep) {
         CHECK(cudaEventRecord(e0, s1));
-        CHECK_STATUS(vc::run(pre.p, s1));
+        CHECK_STATUS(vc::run(pre.experts, s1));
         CHECK(cudaEventRecord(e_pre, s1));
         decode(s1);
         CHECK(cudaEventRecord(e_end, s1));
@@ -297,7 +306,7 @@ void bench_overlap() {
         CHECK(cudaStreamWaitEvent(s2, e0));
         decode(s2);
         CHECK(cudaEventRecord(e_dec, s2));
-        CHECK_STATUS(vc::run(pre.p, s1));
+        CHECK_STATUS(vc::run(pre.experts, s1));
         CHECK(cudaStreamWaitEvent(s1, e_dec));
         CHECK(cudaEventRecord(e_end, s1));
         CHECK(cudaEventSynchronize(e_end));
@@ -312,14 +321,10 @@ void bench_overlap() {
           "\"decode_done_concurrent_ms\": %.3f}",
           (long long)Tp, (long long)Td, steps, med(t_pre), med(t_dec), med(t_seq), med(t_conc),
           med(t_conc) / med(t_seq), med(t_conc_dec));
-    for (Job* j : {&pre, &dec}) {
-        for (void* b : j->bufs) dfree(b);
-        dfree(j->p.workspace);
-    }
+    dfree(workspaces[0], workspaces[1]);
     for (cudaEvent_t e : {e0, e_pre, e_dec, e_end}) CHECK(cudaEventDestroy(e));
     CHECK(cudaStreamDestroy(s1));
     CHECK(cudaStreamDestroy(s2));
-    dfree(w, wg);
 }
 
 // ---- attention ----------------------------------------------------------------------------------------------------
