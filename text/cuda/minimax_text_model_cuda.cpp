@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 
 #include "kernels/attention_cuda.h"
 #include "kernels/embedding_cuda.h"
