@@ -70,4 +70,16 @@ Status RankThreads::run(const std::function<Status(int)>& fn, const std::functio
     return failed_ ? first_failure_ : Status::ok();
 }
 
+Status AllReadyGate::arrive(const Status& mine) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (mine.code() == StatusCode::kCancelled) any_cancelled_ = true;
+    else if (!mine.is_ok() && first_error_.is_ok()) first_error_ = mine;
+    if (--left_ == 0) all_arrived_.notify_all();
+    else all_arrived_.wait(lock, [&] { return left_ <= 0; });
+    if (!mine.is_ok()) return mine;
+    if (!first_error_.is_ok()) return internal_error("another rank could not start: ", first_error_.to_string());
+    if (any_cancelled_) return cancelled("stopped before the start (another rank was stopped)");
+    return Status::ok();
+}
+
 }  // namespace volt

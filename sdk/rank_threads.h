@@ -47,4 +47,22 @@ private:
     std::vector<std::thread> workers_;
 };
 
+// Every rank ready, or none goes on: for work that cannot be taken back once one rank starts it (a CUDA graph whose
+// NCCL collectives would wait forever for a rank that never launches, and that an abort cannot free). Each of the
+// `ranks` threads calls arrive() exactly once with the status of its preparation; all of them return together.
+class AllReadyGate {
+public:
+    explicit AllReadyGate(int ranks) : left_(ranks) {}
+    // OK when every rank arrived ready. Else what this rank returns: its own failure; CANCELLED when the only
+    // failures were CANCELLED (an agreed stop); or INTERNAL naming the first other failure.
+    Status arrive(const Status& mine);
+
+private:
+    std::mutex mu_;
+    std::condition_variable all_arrived_;
+    int left_;
+    bool any_cancelled_ = false;
+    Status first_error_;  // the first failure that is not CANCELLED
+};
+
 }  // namespace volt

@@ -69,5 +69,49 @@ TEST(RankThreads, AnAgreedStopGivesWayToARealFailure) {
     EXPECT_EQ(s.message(), "rank 1: bad weights");
 }
 
+// AllReadyGate: every rank returns together; OK only when all were ready; a failed rank gets its own status back, the
+// others INTERNAL naming it (or CANCELLED when the only failures were stops), whatever the arrival order.
+TEST(AllReadyGate, EveryRankGoesOnOnlyWhenAllWereReady) {
+    RankThreads ranks(4);
+    struct Case {
+        std::vector<Status> prepared;  // per rank
+        std::vector<StatusCode> want;
+    };
+    const std::vector<Case> cases = {
+        {{Status::ok(), Status::ok(), Status::ok(), Status::ok()},
+         {StatusCode::kOk, StatusCode::kOk, StatusCode::kOk, StatusCode::kOk}},
+        {{Status::ok(), invalid_argument("staging"), Status::ok(), Status::ok()},
+         {StatusCode::kInternal, StatusCode::kInvalidArgument, StatusCode::kInternal, StatusCode::kInternal}},
+        {{cancelled("stop"), cancelled("stop"), Status::ok(), Status::ok()},
+         {StatusCode::kCancelled, StatusCode::kCancelled, StatusCode::kCancelled, StatusCode::kCancelled}},
+        {{cancelled("stop"), Status::ok(), resource_exhausted("memory"), Status::ok()},
+         {StatusCode::kCancelled, StatusCode::kInternal, StatusCode::kResourceExhausted, StatusCode::kInternal}},
+    };
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+        for (int late = 0; late < 4; ++late) {  // each rank in turn arrives last, well after the others
+            SCOPED_TRACE(testing::Message() << "case " << ci << ", rank " << late << " last");
+            AllReadyGate gate(4);
+            std::vector<Status> got(4);
+            std::atomic<int> returned{0};
+            (void)ranks.run([&](int r) {
+                if (r == late) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                    EXPECT_EQ(returned.load(), 0) << "a rank went on before the last one arrived";
+                }
+                got[size_t(r)] = gate.arrive(cases[ci].prepared[size_t(r)]);
+                ++returned;
+                return Status::ok();
+            });
+            for (int r = 0; r < 4; ++r) {
+                EXPECT_EQ(got[size_t(r)].code(), cases[ci].want[size_t(r)])
+                    << "rank " << r << ": " << got[size_t(r)].to_string();
+                if (cases[ci].want[size_t(r)] == StatusCode::kInternal) {
+                    EXPECT_NE(got[size_t(r)].message().find("another rank could not start"), std::string::npos);
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace volt

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -854,36 +853,6 @@ struct MiniMaxTextModelCuda::DecodePlan {
     std::vector<cudaGraphExec_t> graphs;     // per GPU, when replaying
 };
 
-// A split model's captured decode step holds NCCL collectives, and an abort cannot free a communicator whose
-// collectives a launched graph still waits in: so no GPU launches its graph until every GPU of the step has done its
-// host work (staging, tables, the stop check) without failing. Each GPU arrives exactly once per step.
-class MiniMaxTextModelCuda::LaunchGate {
-public:
-    explicit LaunchGate(int ranks) : left_(ranks) {}
-    // This GPU's host work ended with `mine`; waits for every GPU. OK when all of them may launch; else what this GPU
-    // should return: its own failure, or CANCELLED when every failure was an agreed stop, or an error naming the cause.
-    Status arrive(const Status& mine) {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (!mine.is_ok()) {
-            (mine.code() == StatusCode::kCancelled ? any_stop_ : any_error_) = true;
-            if (first_error_.is_ok() && mine.code() != StatusCode::kCancelled) first_error_ = mine;
-        }
-        if (--left_ == 0) cv_.notify_all();
-        else cv_.wait(lock, [&] { return left_ == 0; });
-        if (!mine.is_ok()) return mine;
-        if (any_error_) return internal_error("another GPU could not start this decode step: ", first_error_.to_string());
-        if (any_stop_) return cancelled("stopped before a decode step");
-        return Status::ok();
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    int left_;
-    bool any_stop_ = false, any_error_ = false;
-    Status first_error_;
-};
-
 // The device buffers a captured decode step reads and writes besides the caches and weights (which it reaches
 // through the staged tables, or which never move). All of them only grow, so a graph whose buffers are at the same
 // addresses now is valid: everything it touches is still there and large enough.
@@ -905,7 +874,8 @@ Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids,
     const DecodeOutput output{.host_logits = rows ? logits.data_as<float>() : nullptr, .picks = picks, .picked = picked};
     VOLT_ASSIGN_OR_RETURN(const DecodePlan plan, plan_decode(caches, output));
     StopPoint stop(cancelled, gpus());
-    LaunchGate gate(gpus());
+    // A split model's replayed step holds NCCL collectives: no GPU launches it until every GPU's host work succeeded.
+    AllReadyGate gate(gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop, &gate); }));
     for (SequenceCache* c : caches) c->advance(1);
     graph_replays_ += plan.replay;
@@ -922,7 +892,7 @@ Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
     // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A model
     // split over several processes runs eagerly: a captured step holds NCCL collectives, so every GPU must be ready
-    // before any launches (LaunchGate), which one process can see and several cannot without a collective per step.
+    // before any launches (AllReadyGate), which one process can see and several cannot without a collective per step.
     plan.capture = graphs_ && !graphs_failed_ && processes_ == 1 &&
                    B <= size_t(std::min(kSmallPieceTokens, cuda::kMoeDecodeMaxTokens));
     if (!plan.capture) return plan;
@@ -976,7 +946,7 @@ Expected<std::vector<int32_t>> MiniMaxTextModelCuda::decode_sample(std::span<con
 
 Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                                          const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop,
-                                         LaunchGate* gate) const {
+                                         AllReadyGate* gate) const {
     const Rank& rk = *ranks_[r];
     const size_t B = ids.size(), L = static_cast<size_t>(config_.num_layers), S = plan.history;
     // This process's first GPU picks the ids (from every column: a split vocabulary is gathered on every GPU first).
@@ -1036,7 +1006,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
         return Status::ok();
     };
     Status ready = prepare();
-    // Several GPUs replaying: all ready, or none launches (see LaunchGate).
+    // Several GPUs replaying: all ready, or none launches.
     if (plan.replay && gpus() > 1) ready = gate->arrive(ready);
     VOLT_RETURN_IF_ERROR(ready);
     float* logits_dev = rk.decode_logits.data_as<float>();

@@ -33,6 +33,7 @@
 
 namespace volt {
 
+class AllReadyGate;
 class RankThreads;
 
 struct CudaTextModelOptions {
@@ -142,7 +143,6 @@ public:
     class PinnedRowPool;  // pinned host buffers for returned logits
     struct DecodeBatch;   // one batched decode step's device tables (positions, KV lengths, cache pointers)
     struct DecodePlan;    // what every GPU does in a decode step (replay its CUDA graph or run eagerly)
-    class LaunchGate;     // every GPU ready before any launches its captured step
 
 private:
     MiniMaxTextModelCuda();
@@ -183,7 +183,7 @@ private:
     // GPU r's share of a batched decode step: the batch's tables (and the draws and histories when sampling) up,
     // run_chunk, then the logits to the host or the sampler's ids.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
-                       const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop, LaunchGate* gate) const;
+                       const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop, AllReadyGate* gate) const;
     // Before a decode step starts (under mu_): the staging, the graph key of every GPU and whether all of them
     // replay a captured graph.
     Expected<DecodePlan> plan_decode(std::span<SequenceCache* const> caches, const DecodeOutput& output) const;
