@@ -149,11 +149,25 @@ if has_stage bench && has_part multigpu; then
   done
 fi
 
+if has_stage bench && has_part model; then
+  # Stop latency of a long prompt and its prefill on this GPU (issue 12): the real geometry, synthetic weights,
+  # stops asked at several points of the prefill (DEVICE_TEST_STOP_ARGS; a 1M-token prompt takes minutes).
+  STOP_ARGS=${DEVICE_TEST_STOP_ARGS:---layers 2 --prompt-tokens 131072 --cancel-at 0.5 --cancel-at 0.9}
+  note "volt bench e2e $STOP_ARGS (stop latency)"
+  "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda $STOP_ARGS --decode-context 1024 --decode-steps 4 \
+    --json "$OUT/e2e_stop.json" 2>&1 | tee "$OUT/e2e_stop.log" | grep -E "prefill|cancel"
+fi
+
 if has_stage bench && has_part ops; then
   note "benchmark of the issue-7 ops (Volt), then the torch anchors"
   "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" $QARG >"$OUT/ops_bench.log" 2>&1
   rc=$?
   [[ $rc -ne 0 ]] && { tail -5 "$OUT/ops_bench.log"; note "ops benchmark FAILED (rc $rc)"; status=1; }
+  # The opt-in experiments: a prefill piece's attention over 128K / 1M keys in key blocks vs one call, and a prefill
+  # piece beside decode steps on two streams.
+  "$BIN/volt_ops_bench" --only blocks,overlap --json "$OUT/ops_experiments.jsonl" >>"$OUT/ops_bench.log" 2>&1 ||
+    { tail -5 "$OUT/ops_bench.log"; note "ops experiments FAILED"; status=1; }
+  cat "$OUT/ops_experiments.jsonl" >>"$OUT/ops_volt.jsonl" 2>/dev/null
   PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" $QARG \
     >"$OUT/ops_anchor.log" 2>&1 || { tail -5 "$OUT/ops_anchor.log"; note "ops anchors FAILED"; }
   python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"

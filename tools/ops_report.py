@@ -121,6 +121,21 @@ def main():
         else:
             continue
         out.append(f"| {r['op']} | {shape} | {r['ms']:.4f} | {r['tbps']:.2f} | {100 * r['tbps'] / ceil_bw:.0f}% |")
+    blocks = [r for r in ours if r["op"] == "attn_blocks" and r.get("whole_ms") is not None]
+    if blocks:
+        out += ["", "| prefill piece after cached keys (cuDNN) | keys | blocks x keys | one call ms (TFLOP/s) | "
+                "in blocks ms (TFLOP/s) | blocks / one call | longest block ms |", "|---|---|---|---|---|---|---|"]
+        for r in blocks:
+            out.append(f"| T = {r['T']} | {r['S']} | {r['blocks']} x {r['block_keys']} | {r['whole_ms']:.3f} "
+                       f"({r['whole_tflops']:.0f}) | {r['blocks_ms']:.3f} ({r['blocks_tflops']:.0f}) | "
+                       f"{r['ratio']:.3f} | {r['longest_block_ms']:.3f} |")
+    for r in ours:
+        if r["op"] == "overlap":
+            out += ["", "| MoE prefill piece + decode steps | piece alone | steps alone | one stream, in turn | "
+                    "two streams | two / one | steps done (two streams) |", "|---|---|---|---|---|---|---|",
+                    f"| {r['prefill_T']} tokens + {r['decode_steps']} x {r['decode_T']} | {r['prefill_ms']:.3f} | "
+                    f"{r['decode_ms']:.3f} | {r['sequential_ms']:.3f} | {r['concurrent_ms']:.3f} | "
+                    f"{r['concurrent_over_sequential']:.3f} | {r['decode_done_concurrent_ms']:.3f} |"]
     errs = [r for r in anchor if r["op"] == "anchor_error"]
     for e in errs:
         out.append(f"\nanchor error in {e['part']}: {e['error']}")
