@@ -92,11 +92,13 @@ private:
 #define VOLT_CONCAT_INNER_(a, b) a##b
 #define VOLT_CONCAT_(a, b) VOLT_CONCAT_INNER_(a, b)
 
-// Returns the Status of `expr` from the enclosing function when it is not OK.
-#define VOLT_RETURN_IF_ERROR(expr)                         \
-    do {                                                   \
-        ::volt::Status volt_status_ = (expr);              \
-        if (!volt_status_.is_ok()) return volt_status_;    \
+// Returns the Status of `expr` from the enclosing function when it is not OK. The local's name is unique per use
+// (__COUNTER__), so a use inside a lambda within another use's `expr` shadows nothing.
+#define VOLT_RETURN_IF_ERROR(expr) VOLT_RETURN_IF_ERROR_IMPL_(VOLT_CONCAT_(volt_status_, __COUNTER__), expr)
+#define VOLT_RETURN_IF_ERROR_IMPL_(st, expr) \
+    do {                                     \
+        ::volt::Status st = (expr);          \
+        if (!st.is_ok()) return st;          \
     } while (0)
 
 // `VOLT_ASSIGN_OR_RETURN(auto x, make_x());` — unwraps an Expected or returns its Status.
