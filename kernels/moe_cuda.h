@@ -21,7 +21,8 @@
 // Fp8QuantizeParams makes them: scale = block amax / 448, byte = e4m3(w / scale), round to nearest even, saturating
 // at +-448); weight = e4m3 value * its block's scale. kGrouped reads the bytes and widens them to bf16 in registers
 // (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each touched expert to
-// bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs. Activations, accumulation and outputs are as with bf16 weights.
+// bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs. Activations,
+// accumulation and outputs are as with bf16 weights.
 #pragma once
 
 #include <cuda_runtime.h>

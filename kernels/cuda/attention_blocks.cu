@@ -100,14 +100,8 @@ std::pair<int64_t, int64_t> block_range(const AttentionParams& p, const PrefillB
 }
 
 CudnnSdpaSpec block_spec(const AttentionParams& p, const PrefillBlocks& plan, int block) {
-    const int64_t T = p.num_tokens, S = block_range(p, plan, block).second;
-    return CudnnSdpaSpec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
-                         .head_dim = p.head_dim, .kv_tokens = S,
-                         .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
-                         .k_stride_b = S * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
-                         .v_stride_b = S * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
-                         .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
-                         .causal = block + 1 == plan.count, .scale = p.scale, .stats = true, .transient = true};
+    return prefill_sdpa_spec(p, block_range(p, plan, block).second, /*causal=*/block + 1 == plan.count,
+                             /*stats=*/true, /*transient=*/true);
 }
 
 // p's blocks of block_keys keys (a multiple of p.num_tokens) with their graphs built; a graph cuDNN rejects is an

@@ -2,7 +2,8 @@
 // loading (NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING): libcudnn is dlopen'ed here at first use, so neither the build
 // nor machines without cuDNN need it. Layout: cuDNN's dims {B, H, T, D} with the caller's strides (the backbone:
 // token-major [T, H, D] with B = 1; the ViT: crops of packed q|k|v rows). Softmax statistics on request (a
-// prefill in blocks of keys merges by them), causal (the diagonal bottom-right aligned: after a cached prefix of S - T keys) or not, GQA through Hkv < Hq.
+// prefill in blocks of keys merges by them), causal (the diagonal bottom-right aligned: after a cached prefix of
+// S - T keys) or not, GQA through Hkv < Hq.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -187,14 +188,9 @@ Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const
 }
 
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream) {
-    const int64_t T = p.num_tokens, S = p.kv_lens ? p.kv_len_host : T;
-    const CudnnSdpaSpec spec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
-                             .head_dim = p.head_dim, .kv_tokens = S,
-                             .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
-                             .k_stride_b = S * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
-                             .v_stride_b = S * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
-                             .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
-                             .causal = true, .scale = p.scale, .transient = p.kv_lens != nullptr};
+    const int64_t keys = p.kv_lens ? p.kv_len_host : p.num_tokens;
+    const CudnnSdpaSpec spec = prefill_sdpa_spec(p, keys, /*causal=*/true, /*stats=*/false,
+                                                 /*transient=*/p.kv_lens != nullptr);
     return cudnn_sdpa(spec, p.q, p.k, p.v, p.o, stream, "attention");
 }
 

@@ -34,6 +34,20 @@ struct CudnnSdpaSpec {
     bool transient = false;
 };
 
+// The spec of one sequence's prefill (AttentionParams' token-major q/k/v/o, B = 1) over `keys` keys from p.k / p.v
+// on: the whole prefill (cudnn_sdpa_prefill) or one block of its keys (kernels/cuda/attention_blocks.cu).
+inline CudnnSdpaSpec prefill_sdpa_spec(const AttentionParams& p, int64_t keys, bool causal, bool stats,
+                                       bool transient) {
+    const int64_t T = p.num_tokens, S = keys;
+    return CudnnSdpaSpec{.batch = 1, .tokens = T, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
+                         .head_dim = p.head_dim, .kv_tokens = S,
+                         .q_stride_b = T * p.q_stride_token, .q_stride_h = p.q_stride_head, .q_stride_t = p.q_stride_token,
+                         .k_stride_b = S * p.k_stride_token, .k_stride_h = p.k_stride_head, .k_stride_t = p.k_stride_token,
+                         .v_stride_b = S * p.v_stride_token, .v_stride_h = p.v_stride_head, .v_stride_t = p.v_stride_token,
+                         .o_stride_b = T * p.o_stride_token, .o_stride_h = p.o_stride_head, .o_stride_t = p.o_stride_token,
+                         .causal = causal, .scale = p.scale, .stats = stats, .transient = transient};
+}
+
 // The prefill routing that run() and the key blocks share (kernels/cuda/attention.cu): kAuto resolved through
 // VOLT_ATTENTION_PREFILL (read once per process), and whether a prefill of that backend has a shape cuDNN takes.
 AttentionBackend resolve_prefill_backend(AttentionBackend b);

@@ -566,7 +566,6 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
     }
 }
 
-
 // A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items). The
 // occupancy is asked once per kernel and device, as sm_count() is: an eager decode step launches this twice a layer.
 template <auto kernel>
@@ -764,7 +763,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             VOLT_RETURN_IF_ERROR((launch_gemv<true, true>(g, few, sms, stream)));
         else
             VOLT_RETURN_IF_ERROR((launch_gemv<true, false>(g, few, sms, stream)));
-        VOLT_CUDA_CHECK_LAUNCH();
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;

@@ -1235,8 +1235,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     // A stop is asked before each unit of work: each half of a layer (attention, then the MoE) and, inside a softmax
     // layer's attention over a long context, each further block of keys (cuda::PrefillBlocks). While one can come,
     // the host stays within two units of the GPU (the events at the ends of the last two queued), so a stop waits for
-    // at most the unit running and the one queued (options.max_unit_flops each); decode steps (T == 1) are short enough as is.
-    // Units are numbered over the forward (the piece's index in the high bits), the same on every GPU.
+    // at most the unit running and the one queued (options.max_unit_flops each); decode steps (T == 1) are short
+    // enough as is. Units are numbered over the forward (the piece's index in the high bits), the same on every GPU.
     const bool bounded = stop->active() && T > 1 && !batch;
     cudaEvent_t unit_done[2] = {nullptr, nullptr};
     int64_t unit = 0;
