@@ -20,6 +20,7 @@
 
 #include "bench/bench_common.cuh"
 #include "kernels/attention_cuda.h"
+#include "kernels/cuda/attention_cudnn.h"
 #include "kernels/embedding_cuda.h"
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
@@ -93,6 +94,44 @@ void bench_gelu_parts() {
     g.rows = m, g.width = n, g.x = c, g.x_stride = n, g.bias = bias, g.out = c, g.out_stride = n;
     emit_one("gelu_pass_with_bias", [&](int) { CHECK_STATUS(vc::run(g, nullptr)); });
     dfree(a, b, bias, c);
+}
+
+// The ViT's four GEMMs at 37 crops (21,349 rows; vision/cuda: qkv + bias, out + bias into the residual, fc1 + bias +
+// tanh-GELU epilogue, fc2 + bias into the residual): every algorithm among cuBLASLt's first 24 for each, timed
+// (GemmPlan::time_algorithms), against rank 0, the one run() launches.
+void bench_gemm_algos() {
+    struct Shape {
+        const char* name;
+        int64_t n, k;
+        vc::GemmEpilogue epi;
+        float beta;
+    };
+    const int64_t m = 37 * 577;
+    const Shape shapes[] = {{"vit_qkv", 3072, 1024, vc::GemmEpilogue::kBias, 0.0f},
+                            {"vit_out_residual", 1024, 1024, vc::GemmEpilogue::kBias, 1.0f},
+                            {"vit_fc1_gelu_tanh", 4096, 1024, vc::GemmEpilogue::kBiasGeluTanh, 0.0f},
+                            {"vit_fc2_residual", 1024, 4096, vc::GemmEpilogue::kBias, 1.0f}};
+    auto plan = vc::GemmPlan::create();
+    CHECK_STATUS(plan.status());
+    for (const Shape& s : shapes) {
+        __nv_bfloat16* a = rand_bf16(m * s.k, 1);
+        __nv_bfloat16* b = rand_bf16(s.n * s.k, 2, 1.0f / std::sqrt(float(s.k)));
+        __nv_bfloat16* bias = rand_bf16(s.n, 3);
+        __nv_bfloat16* c = rand_bf16(m * s.n, 4);
+        vc::GemmParams p;
+        p.m = m, p.n = s.n, p.k = s.k, p.a = a, p.lda = s.k, p.b = b, p.ldb = s.k, p.c = c, p.ldc = s.n;
+        p.epilogue = s.epi, p.bias = bias, p.beta = s.beta;
+        auto timings = (*plan)->time_algorithms(p, 24, 10, nullptr);
+        CHECK_STATUS(timings.status());
+        const double flops = 2.0 * m * s.n * s.k;
+        for (const vc::GemmAlgoTiming& t : *timings)
+            emitf("{\"op\": \"gemm_algos\", \"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
+                  "\"rank\": %d, \"config\": \"%s\", \"workspace\": %zu, \"ms\": %.4f, \"tflops\": %.1f, "
+                  "\"error\": %s}",
+                  s.name, (long long)m, (long long)s.n, (long long)s.k, t.rank, t.config.c_str(), t.workspace_bytes,
+                  t.ms, t.ms > 0 ? flops / t.ms / 1e9 : 0.0, t.error.empty() ? "null" : "\"failed\"");
+        dfree(a, b, bias, c);
+    }
 }
 
 void bench_gemm(bool quick) {
@@ -384,6 +423,89 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
 // A prefill piece after a long cached prefix (the backbone's 8192-token pieces of a 128K / 1M prompt): its attention
 // in one cuDNN call against the same in blocks of keys (plan_prefill_blocks at the backbone's default 2e13 flops per
 // unit): the throughput the blocks cost and the longest block (what bounds a stop).
+// Every plan cuDNN's heuristics (A, B, fallback) offer for the shapes Volt runs, timed (cudnn_sdpa_time_plans), against
+// the plan the cache runs (the heuristics' first choice):
+// the ViT's attention (37 crops and 1 crop of 577 tokens, 16 heads of 64, packed q|k|v rows) and the backbone's
+// causal prefill (64 / 8 heads of 128: 8K, 32K, and an 8192-query piece over a 65536-key block with statistics).
+void bench_cudnn_plans() {
+    if (!vc::cudnn_attention_available()) {
+        emit("{\"op\": \"cudnn_plans\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
+        return;
+    }
+    struct Shape {
+        const char* name;
+        vc::CudnnSdpaSpec spec;
+        double flops;
+        int reps;
+    };
+    std::vector<Shape> shapes;
+    for (int64_t crops : {int64_t{37}, int64_t{1}}) {
+        const int64_t T = 577, H = 16, D = 64, row = 3 * H * D;
+        vc::CudnnSdpaSpec s{.batch = crops, .tokens = T, .heads = H, .kv_heads = H, .head_dim = D,
+                            .q_stride_b = T * row, .q_stride_h = D, .q_stride_t = row,
+                            .k_stride_b = T * row, .k_stride_h = D, .k_stride_t = row,
+                            .v_stride_b = T * row, .v_stride_h = D, .v_stride_t = row,
+                            .o_stride_b = T * H * D, .o_stride_h = D, .o_stride_t = H * D,
+                            .scale = 0.125f};
+        shapes.push_back({crops == 37 ? "vit_37_crops" : "vit_1_crop", s, 4.0 * crops * H * T * T * D, 20});
+    }
+    for (int64_t T : {int64_t{8192}, int64_t{32768}}) {
+        vc::CudnnSdpaSpec s{.batch = 1, .tokens = T, .heads = 64, .kv_heads = 8, .head_dim = kD,
+                            .q_stride_b = T * 64 * kD, .q_stride_h = kD, .q_stride_t = 64 * kD,
+                            .k_stride_b = T * 8 * kD, .k_stride_h = kD, .k_stride_t = 8 * kD,
+                            .v_stride_b = T * 8 * kD, .v_stride_h = kD, .v_stride_t = 8 * kD,
+                            .o_stride_b = T * 64 * kD, .o_stride_h = kD, .o_stride_t = 64 * kD,
+                            .causal = true, .scale = 1.0f / std::sqrt(float(kD))};
+        shapes.push_back({T == 8192 ? "causal_8k" : "causal_32k", s, 2.0 * T * T * kD * 64, T > 8192 ? 3 : 10});
+    }
+    {
+        const int64_t T = 8192, S = 65536;
+        vc::CudnnSdpaSpec s{.batch = 1, .tokens = T, .heads = 64, .kv_heads = 8, .head_dim = kD, .kv_tokens = S,
+                            .q_stride_b = T * 64 * kD, .q_stride_h = kD, .q_stride_t = 64 * kD,
+                            .k_stride_b = S * 8 * kD, .k_stride_h = kD, .k_stride_t = 8 * kD,
+                            .v_stride_b = S * 8 * kD, .v_stride_h = kD, .v_stride_t = 8 * kD,
+                            .o_stride_b = T * 64 * kD, .o_stride_h = kD, .o_stride_t = 64 * kD,
+                            .scale = 1.0f / std::sqrt(float(kD)), .stats = true};
+        shapes.push_back({"block_8k_x_64k_stats", s, 4.0 * T * S * kD * 64, 5});
+    }
+    for (const Shape& sh : shapes) {
+        const vc::CudnnSdpaSpec& s = sh.spec;
+        const int64_t S = s.kv_tokens > 0 ? s.kv_tokens : s.tokens;
+        const bool packed = sh.name[0] == 'v';  // the ViT: q | k | v in one row
+        const size_t q_elems = size_t(s.batch) * s.q_stride_b, kv_elems = size_t(s.batch) * S * s.k_stride_t;
+        __nv_bfloat16* q = rand_bf16(q_elems, 41);
+        __nv_bfloat16* k = packed ? q + s.heads * s.head_dim : rand_bf16(kv_elems, 42);
+        __nv_bfloat16* v = packed ? q + 2 * s.heads * s.head_dim : rand_bf16(kv_elems, 43);
+        auto* o = dalloc<__nv_bfloat16>(size_t(s.batch) * s.tokens * s.heads * s.head_dim);
+        float* stats = s.stats ? dalloc<float>(size_t(s.batch) * s.heads * s.tokens) : nullptr;
+        auto plans = vc::cudnn_sdpa_time_plans(s, q, k, v, o, nullptr, "A,B,fallback", sh.reps, stats);
+        if (!plans.has_value()) {
+            emitf("{\"op\": \"cudnn_plans\", \"shape\": \"%s\", \"ms\": null, \"error\": \"%s\"}", sh.name,
+                  plans.status().to_string().c_str());
+        } else {
+            for (size_t i = 0; i < plans->size(); ++i) {
+                const vc::CudnnPlanTiming& t = (*plans)[i];
+                std::string err = t.error.substr(0, 300);
+                std::replace(err.begin(), err.end(), '"', '\'');
+                std::replace(err.begin(), err.end(), '\n', ' ');
+                emitf("{\"op\": \"cudnn_plans\", \"shape\": \"%s\", \"index\": %d, \"plan\": \"%s\", "
+                      "\"workspace\": %lld, \"ms\": %.4f, \"tflops\": %.1f, \"error\": \"%s\"}",
+                      sh.name, int(i), t.name.c_str(), (long long)t.workspace_bytes, t.ms,
+                      t.ms > 0 ? sh.flops / t.ms / 1e9 : 0.0, err.c_str());
+            }
+        }
+        // What the cache runs (the heuristics' first choice), timed the same way.
+        const double ms = median_ms(
+            [&](int) { CHECK_STATUS(vc::cudnn_sdpa(s, q, k, v, o, nullptr, "cudnn_plans", stats)); }, 2, sh.reps);
+        emitf("{\"op\": \"cudnn_plans\", \"shape\": \"%s\", \"plan\": \"cache (heuristics A)\", \"ms\": %.4f, "
+              "\"tflops\": %.1f}",
+              sh.name, ms, sh.flops / ms / 1e9);
+        dfree(q, o);
+        if (!packed) dfree(k, v);
+        if (stats) dfree(stats);
+    }
+}
+
 void bench_attention_blocks() {
     const int Hq = 64, Hkv = 8;
     const int64_t T = 8192;
@@ -621,6 +743,8 @@ int main(int argc, char** argv) {
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
     if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (!only.empty() && want("overlap")) bench_overlap();
+    if (!only.empty() && want("cudnn_plans")) bench_cudnn_plans();
+    if (!only.empty() && want("gemm_algos")) bench_gemm_algos();
     if (json_file()) std::fclose(json_file());
     return 0;
 }

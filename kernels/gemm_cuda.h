@@ -22,6 +22,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "sdk/status.h"
 
@@ -54,6 +56,15 @@ struct GemmParams {
 // are multiples of 8 elements let cuBLASLt use its fastest kernels; other layouts are still accepted.
 Status validate(const GemmParams& p);
 
+// One cuBLASLt algorithm for a shape, timed (GemmPlan::time_algorithms).
+struct GemmAlgoTiming {
+    int rank = 0;                // the heuristic's order; 0 is what run() launches
+    std::string config;          // cuBLASLt's algorithm id, tile, stages, split-K, swizzle and cluster ids
+    size_t workspace_bytes = 0;
+    double ms = 0;               // median; 0 when it did not run (error says why)
+    std::string error;
+};
+
 class GemmPlan {
 public:
     // A plan for the current device with `workspace_bytes` of cuBLASLt workspace (32 MiB suits Hopper).
@@ -66,6 +77,12 @@ public:
     // several threads on different streams share the workspace: give each stream its own plan.
     Status run(const GemmParams& p, cudaStream_t stream);
     size_t cached_shapes() const;  // distinct shapes planned so far
+    // The first `count` algorithms cuBLASLt's heuristic ranks for p's shape, each launched on p's buffers (C is
+    // overwritten, or accumulated into when beta != 0) two times untimed, then `reps` times timed (median of CUDA
+    // events; the cuBLASLt call only, without kGelu / kBiasGelu's erf pass): what the heuristic's first choice leaves
+    // (volt_ops_bench --only gemm_algos). Waits for `stream`.
+    Expected<std::vector<GemmAlgoTiming>> time_algorithms(const GemmParams& p, int count, int reps,
+                                                          cudaStream_t stream);
 
     struct Impl;
 

@@ -113,12 +113,45 @@ def sdpa_anchors(fh, quick, prefill=True, decode=True, lengths=None):
         torch.cuda.empty_cache()
 
 
+def vit_attn_anchor(fh, quick):
+    """The ViT's attention (CLIP ViT-L/14-336: crops of 577 tokens, 16 heads of 64, no mask) through torch's SDPA,
+    its default dispatch and each backend that takes the shape, against bench/ops_bench.cu --only cudnn_plans."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    T, H, Dh = 577, 16, 64
+    for crops in (37, 1):
+        # q, k, v as views of one packed [crops, T, 3, H, Dh] projection output (what transformers' CLIP attention
+        # hands SDPA after its transposes), and contiguous head-major copies.
+        qkv = torch.randn(crops, T, 3, H, Dh, device="cuda", dtype=torch.bfloat16)
+        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        qc, kc, vc = (t.contiguous() for t in (q, k, v))
+        flops = 4 * crops * H * T * T * Dh
+        for layout, (a, b, c) in (("packed", (q, k, v)), ("contiguous", (qc, kc, vc))):
+            for name, backend in (("default", None), ("flash", SDPBackend.FLASH_ATTENTION),
+                                  ("cudnn", SDPBackend.CUDNN_ATTENTION), ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                try:
+                    if backend is None:
+                        fn = lambda: F.scaled_dot_product_attention(a, b, c)  # noqa: E731
+                        ms = bench(fn)
+                    else:
+                        with sdpa_kernel([backend]):
+                            fn = lambda: F.scaled_dot_product_attention(a, b, c)  # noqa: E731
+                            ms = bench(fn)
+                    emit({"op": "torch_vit_attn", "crops": crops, "layout": layout, "backend": name, "ms": ms,
+                          "tflops": flops / ms / 1e9}, fh)
+                except Exception as e:  # noqa: BLE001 - a backend that does not take the shape
+                    emit({"op": "torch_vit_attn", "crops": crops, "layout": layout, "backend": name, "ms": None,
+                          "error": repr(e)[:200]}, fh)
+        del qkv, q, k, v, qc, kc, vc
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     # Comma-separated subset of gemm, moe, sdpa, sdpa_decode, sdpa_prefill_long (32K and 128K only; for runs
-    # interleaved with bench/ops_bench.cu --only prefill_cudnn); default all but sdpa_prefill_long. The ceilings
+    # interleaved with bench/ops_bench.cu --only prefill_cudnn), vit_attn (the ViT's attention, against --only
+    # cudnn_plans); default all but sdpa_prefill_long and vit_attn. The ceilings
     # always run.
     ap.add_argument("--only", default="")
     args = ap.parse_args()
@@ -144,6 +177,8 @@ def main():
     parts = [p for name, p in (("gemm", gemm_anchors), ("moe", moe_anchor), ("sdpa", sdpa_anchors)) if want(name)]
     if not want("sdpa") and want("sdpa_decode"):
         parts.append(lambda fh, quick: sdpa_anchors(fh, quick, prefill=False))
+    if only and "vit_attn" in only:
+        parts.append(vit_attn_anchor)
     if only and "sdpa_prefill_long" in only:
         parts.append(lambda fh, quick: sdpa_anchors(fh, quick, decode=False, lengths=[32768, 131072]))
     for part in parts:

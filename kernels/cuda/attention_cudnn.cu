@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <list>
 #include <map>
@@ -14,11 +15,13 @@
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include <cudnn_frontend.h>
 
 #include "kernels/cuda/attention_cudnn.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_timing.h"
 
 namespace cudnn_frontend {
 void* cudnn_dlhandle = nullptr;  // the frontend's dynamic-loading hook: set once below
@@ -95,10 +98,11 @@ Status touch_transient_graph(Device& dev, const Key& key) {
     return Status::ok();
 }
 
-Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who) {
-    const Key key = key_of(s);
-    auto it = dev.graphs.find(key);
-    if (it != dev.graphs.end()) return &it->second;
+// The graph of `s` on `handle`, its plans built from heuristics `modes`: the heuristics' first choice that builds
+// (HEURISTICS_CHOICE: the cache), or every plan they offer (ALL: cudnn_sdpa_time_plans).
+Expected<std::shared_ptr<fe::graph::Graph>> build_graph(cudnnHandle_t handle, const CudnnSdpaSpec& s,
+                                                        const std::vector<fe::HeurMode_t>& modes,
+                                                        fe::BuildPlanPolicy_t policy, const char* who) {
     auto g = std::make_shared<fe::graph::Graph>();
     g->set_io_data_type(fe::DataType_t::BFLOAT16)
         .set_intermediate_data_type(fe::DataType_t::FLOAT)
@@ -129,7 +133,26 @@ Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who)
             .set_data_type(fe::DataType_t::FLOAT)
             .set_dim({s.batch, s.heads, s.tokens, 1})
             .set_stride({s.heads * s.tokens, s.tokens, 1, 1});
-    VOLT_RETURN_IF_ERROR(fe_status(g->build(dev.handle, {fe::HeurMode_t::A}), who, "graph build"));
+    VOLT_RETURN_IF_ERROR(fe_status(g->build(handle, modes, policy), who, "graph build"));
+    return g;
+}
+
+// The largest workspace any built plan of `g` needs (plans that failed to build have none).
+int64_t max_plan_workspace(const fe::graph::Graph& g) {
+    int64_t most = 0;
+    for (int64_t i = 0; i < g.get_execution_plan_count(); ++i) {
+        int64_t ws = 0;
+        if (g.get_workspace_size_plan_at_index(i, ws).is_good()) most = std::max(most, ws);
+    }
+    return most;
+}
+
+Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who) {
+    const Key key = key_of(s);
+    auto it = dev.graphs.find(key);
+    if (it != dev.graphs.end()) return &it->second;
+    VOLT_ASSIGN_OR_RETURN(auto g, build_graph(dev.handle, s, {fe::HeurMode_t::A},
+                                              fe::BuildPlanPolicy_t::HEURISTICS_CHOICE, who));
     Entry e;
     e.graph = g;
     int64_t ws = 0;
@@ -138,14 +161,21 @@ Expected<Entry*> get_graph(Device& dev, const CudnnSdpaSpec& s, const char* who)
     return &dev.graphs.emplace(key, std::move(e)).first->second;
 }
 
-// The current device's entry (its cuDNN handle created on first use) with the graph of `spec` built; under g_mu.
-Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handle, const char* who) {
+// The current device's entry, its cuDNN handle created on first use; under g_mu.
+Expected<Device*> current_device(const char* who) {
     if (!load_library()) return unimplemented(who, " (cuDNN): libcudnn.so.9 could not be loaded");
     int device = 0;
     VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
     Device& dev = (*g_devices)[device];
     if (!dev.handle && fe::detail::create_handle(&dev.handle) != CUDNN_STATUS_SUCCESS)
         return internal_error(who, " (cuDNN): cudnnCreate failed");
+    return &dev;
+}
+
+// The current device's entry with the graph of `spec` built; under g_mu.
+Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handle, const char* who) {
+    VOLT_ASSIGN_OR_RETURN(Device * devp, current_device(who));
+    Device& dev = *devp;
     VOLT_ASSIGN_OR_RETURN(Entry * e, get_graph(dev, spec, who));
     // `e` stays valid: the entry just used is the most recent one, never the one dropped.
     if (spec.transient) VOLT_RETURN_IF_ERROR(touch_transient_graph(dev, key_of(spec)));
@@ -184,6 +214,63 @@ Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const
         return fe_status(e->graph->execute(handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
         return internal_error(who, " (cuDNN): ", ex.what());
+    }
+}
+
+Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec& spec, const void* q, const void* k,
+                                                              const void* v, void* o, cudaStream_t stream,
+                                                              const std::string& modes, int reps, float* stats) {
+    const char* who = "cuDNN SDPA plans";
+    if (spec.stats && !stats) return invalid_argument(who, ": the softmax statistics need a buffer");
+    if (reps < 1) return invalid_argument(who, ": reps ", reps, ", expected >= 1");
+    std::vector<fe::HeurMode_t> heur;
+    size_t at = 0;
+    while (at <= modes.size()) {
+        const size_t end = std::min(modes.find(',', at), modes.size());
+        const std::string m = modes.substr(at, end - at);
+        if (m == "A") heur.push_back(fe::HeurMode_t::A);
+        else if (m == "B") heur.push_back(fe::HeurMode_t::B);
+        else if (m == "fallback") heur.push_back(fe::HeurMode_t::FALLBACK);
+        else return invalid_argument(who, ": heuristics mode '", m, "', expected A, B or fallback");
+        at = end + 1;
+    }
+    std::lock_guard<std::mutex> lock(g_mu);
+    try {
+        // The device's handle; the graph here is built apart from the cache.
+        VOLT_ASSIGN_OR_RETURN(Device * dev, current_device(who));
+        cudnnHandle_t handle = dev->handle;
+        if (fe::detail::set_stream(handle, stream) != CUDNN_STATUS_SUCCESS)
+            return internal_error(who, ": cudnnSetStream failed");
+        VOLT_ASSIGN_OR_RETURN(auto g, build_graph(handle, spec, heur, fe::BuildPlanPolicy_t::ALL, who));
+        void* ws = nullptr;
+        const int64_t ws_bytes = max_plan_workspace(*g);
+        if (ws_bytes > 0) VOLT_CUDA_RETURN_IF_ERROR(cudaMalloc(&ws, size_t(ws_bytes)));
+        std::shared_ptr<void> ws_guard(ws, [](void* p) {
+            if (p) cudaFree(p);
+        });
+        std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
+                                                   {kK, const_cast<void*>(k)},
+                                                   {kV, const_cast<void*>(v)},
+                                                   {kO, o}};
+        if (spec.stats) pack.emplace(kStats, stats);
+        std::vector<CudnnPlanTiming> out;
+        for (int64_t i = 0; i < g->get_execution_plan_count(); ++i) {
+            CudnnPlanTiming t;
+            if (g->get_plan_name_at_index(i, t.name).is_bad()) t.name = "plan " + std::to_string(i);
+            if (g->get_workspace_size_plan_at_index(i, t.workspace_bytes).is_bad()) {
+                t.error = "did not build";
+            } else {
+                auto ms = cuda_event_ms(
+                    2, reps, [&] { return fe_status(g->execute_plan_at_index(handle, pack, ws, i), who, "execute"); },
+                    stream);
+                if (ms.has_value()) t.ms = median_of(*ms);
+                else t.error = ms.status().to_string(), cudaGetLastError();
+            }
+            out.push_back(std::move(t));
+        }
+        return out;
+    } catch (const std::exception& ex) {
+        return internal_error(who, ": ", ex.what());
     }
 }
 

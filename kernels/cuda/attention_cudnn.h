@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "kernels/attention_cuda.h"
 #include "sdk/status.h"
@@ -32,6 +34,15 @@ struct CudnnSdpaSpec {
     // among the 32 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
     // whose workspace must outlive the capture) stay for the process.
     bool transient = false;
+};
+
+// One plan of a spec, timed (cudnn_sdpa_time_plans): cuDNN's name for it (engine and knobs), its workspace, the
+// median time of its runs, or why it failed to build or run.
+struct CudnnPlanTiming {
+    std::string name;
+    int64_t workspace_bytes = 0;
+    double ms = 0;  // 0 when it did not run (error says why)
+    std::string error;
 };
 
 // The spec of one sequence's prefill (AttentionParams' token-major q/k/v/o, B = 1) over `keys` keys from p.k / p.v
@@ -72,6 +83,13 @@ Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who);
 // The backbone's prefill: one sequence (cu_seqlens, kv_start null), causal GQA, after a cached prefix of
 // p.kv_len_host - T keys when kv_lens is set.
 Status cudnn_sdpa_prefill(const AttentionParams& p, cudaStream_t stream);
+// Every plan that heuristics `modes` ("A", "B", "fallback", comma-separated) offer for `spec`, each built and timed
+// on the given tensors (median of `reps` CUDA-event times after two warm-up runs, L2 not flushed) in the heuristics'
+// order: what tuning could gain for a shape (volt_ops_bench --only cudnn_plans). Synchronises the device.
+Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec& spec, const void* q, const void* k,
+                                                              const void* v, void* o, cudaStream_t stream,
+                                                              const std::string& modes, int reps,
+                                                              float* stats = nullptr);
 #else
 inline bool cudnn_sdpa_available() { return false; }
 inline Status cudnn_sdpa(const CudnnSdpaSpec&, const void*, const void*, const void*, void*, cudaStream_t,
@@ -83,6 +101,11 @@ inline Status cudnn_sdpa_prepare(const CudnnSdpaSpec&, const char* who) {
 }
 inline Status cudnn_sdpa_prefill(const AttentionParams&, cudaStream_t) {
     return unimplemented("attention (CUDA): built without cudnn-frontend");
+}
+inline Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec&, const void*, const void*,
+                                                                     const void*, void*, cudaStream_t,
+                                                                     const std::string&, int, float* = nullptr) {
+    return unimplemented("cuDNN SDPA plans: built without cudnn-frontend");
 }
 #endif
 

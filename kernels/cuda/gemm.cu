@@ -13,13 +13,17 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/gemm_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_timing.h"
 
 namespace volt::cuda {
 namespace {
@@ -157,33 +161,34 @@ struct GemmPlan::Impl {
         if (handle) cublasLtDestroy(handle);
     }
 
-    Expected<Entry*> plan(const GemmParams& p) {
-        const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
-                      p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
-                      p.bias ? alignment_of(p.bias) : 256u};
-        auto it = cache.find(key);
-        if (it != cache.end()) return it->second.get();
-        auto e = std::make_unique<Entry>();
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&e->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    // The matmul descriptor and the three layouts of `p`'s shape, strides and epilogue.
+    Status describe(const GemmParams& p, Entry& e) {
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&e.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         const cublasOperation_t ta = p.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
         VOLT_CUBLAS_RETURN_IF_ERROR(
-            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+            cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
         VOLT_CUBLAS_RETURN_IF_ERROR(
-            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+            cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
         const cublasLtEpilogue_t epi = lt_epilogue(p.epilogue);
         VOLT_CUBLAS_RETURN_IF_ERROR(
-            cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+            cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
         if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS) {
             const cudaDataType_t bt = CUDA_R_16BF;
             VOLT_CUBLAS_RETURN_IF_ERROR(
-                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+                cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
         }
         // Stored (pre-op) shapes of the column-major operands.
         const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lb, CUDA_R_16BF, p.k, p.m, p.lda));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e->lc, CUDA_R_16BF, p.n, p.m, p.ldc));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lb, CUDA_R_16BF, p.k, p.m, p.lda));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_16BF, p.n, p.m, p.ldc));
 
+        return Status::ok();
+    }
+
+    // Up to `count` algorithms cuBLASLt's heuristic ranks for `e` (best first), within the plan's workspace and the
+    // pointers' alignment; how many it found.
+    Expected<int> heuristics(const GemmParams& p, Entry& e, int count, cublasLtMatmulHeuristicResult_t* results) {
         cublasLtMatmulPreference_t pref = nullptr;
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
         std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, decltype(&cublasLtMatmulPreferenceDestroy)>
@@ -200,10 +205,22 @@ struct GemmPlan::Impl {
             pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
             pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
-        cublasLtMatmulHeuristicResult_t result{};
         int found = 0;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle, e->desc, e->la, e->lb, e->lc, e->lc, pref,
-                                                                   1, &result, &found));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(handle, e.desc, e.la, e.lb, e.lc, e.lc, pref,
+                                                                   count, results, &found));
+        return found;
+    }
+
+    Expected<Entry*> plan(const GemmParams& p) {
+        const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
+                      p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
+                      p.bias ? alignment_of(p.bias) : 256u};
+        auto it = cache.find(key);
+        if (it != cache.end()) return it->second.get();
+        auto e = std::make_unique<Entry>();
+        VOLT_RETURN_IF_ERROR(describe(p, *e));
+        cublasLtMatmulHeuristicResult_t result{};
+        VOLT_ASSIGN_OR_RETURN(int found, heuristics(p, *e, 1, &result));
         if (found < 1)
             return unimplemented("gemm (CUDA): cuBLASLt has no algorithm for M=", p.m, " N=", p.n, " K=", p.k,
                                  " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc);
@@ -233,6 +250,62 @@ Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes) {
 size_t GemmPlan::cached_shapes() const {
     std::lock_guard<std::mutex> lock(impl_->mu);
     return impl_->cache.size();
+}
+
+namespace {
+
+// cuBLASLt's configuration of an algorithm, for people: "algo 66 tile 18 stages 20 splitk 1 swizzle 0 cluster 2".
+std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
+    int32_t id = 0, splitk = 0;
+    uint32_t tile = 0, stages = 0, swizzle = 0;
+    uint16_t cluster = 0;
+    size_t got = 0;
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &got);
+    return str_cat("algo ", id, " tile ", tile, " stages ", stages, " splitk ", splitk, " swizzle ", swizzle,
+                   " cluster ", cluster);
+}
+
+}  // namespace
+
+Expected<std::vector<GemmAlgoTiming>> GemmPlan::time_algorithms(const GemmParams& p, int count, int reps,
+                                                                cudaStream_t stream) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    if (p.m == 0 || p.n == 0) return invalid_argument("gemm (CUDA): time_algorithms of an empty product");
+    if (count < 1 || reps < 1) return invalid_argument("gemm (CUDA): time_algorithms count and reps must be >= 1");
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    Impl::Entry e;
+    VOLT_RETURN_IF_ERROR(impl_->describe(p, e));
+    if (p.bias)
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
+    // (a unique_ptr array: nvcc 13.0's front end fails an assertion on a std::vector of this C struct)
+    std::unique_ptr<cublasLtMatmulHeuristicResult_t[]> results(new cublasLtMatmulHeuristicResult_t[size_t(count)]());
+    VOLT_ASSIGN_OR_RETURN(const int found, impl_->heuristics(p, e, count, results.get()));
+    std::vector<GemmAlgoTiming> out;
+    for (int i = 0; i < found; ++i) {
+        GemmAlgoTiming t;
+        t.rank = i;
+        t.config = algo_config(results[size_t(i)].algo);
+        t.workspace_bytes = results[size_t(i)].workspaceSize;
+        auto ms = cuda_event_ms(
+            2, reps,
+            [&] {
+                return cublas_status(cublasLtMatmul(impl_->handle, e.desc, &p.alpha, p.b, e.la, p.a, e.lb, &p.beta,
+                                                    p.c, e.lc, p.c, e.lc, &results[size_t(i)].algo,
+                                                    impl_->workspace.get(), impl_->workspace_bytes, stream),
+                                     "cublasLtMatmul", __LINE__);
+            },
+            stream);
+        if (ms.has_value()) t.ms = median_of(*ms);
+        else t.error = ms.status().to_string();
+        out.push_back(std::move(t));
+    }
+    return out;
 }
 
 Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {

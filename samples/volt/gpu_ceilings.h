@@ -8,34 +8,22 @@
 #include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "kernels/gemm_cuda.h"
 #include "kernels/random_fill_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/cuda_timing.h"
 #include "sdk/tensor.h"
 
 namespace volt::cli {
 
-// Event-timed best of `reps` for `fn` (which enqueues work on `stream`), after one warm-up call.
+// Event-timed best of `reps` for `fn` (which enqueues work on `stream`), after one warm-up call; seconds.
 template <typename Fn>
 Expected<double> time_gpu(int reps, Fn&& fn, cudaStream_t stream = nullptr) {
-    cudaEvent_t a, b;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreate(&a));
-    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreate(&b));
-    VOLT_RETURN_IF_ERROR(fn());  // warm-up
-    double best = 1e30;
-    for (int r = 0; r < reps; ++r) {
-        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(a, stream));
-        VOLT_RETURN_IF_ERROR(fn());
-        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(b, stream));
-        VOLT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(b));
-        float ms = 0;
-        VOLT_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, a, b));
-        best = std::min(best, double(ms) * 1e-3);
-    }
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return best;
+    if (reps < 1) return invalid_argument("time_gpu: reps ", reps, ", expected >= 1");
+    VOLT_ASSIGN_OR_RETURN(const std::vector<double> ms, cuda_event_ms(1, reps, fn, stream));
+    return *std::min_element(ms.begin(), ms.end()) * 1e-3;
 }
 
 struct Ceilings {

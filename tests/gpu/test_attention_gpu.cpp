@@ -15,6 +15,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_cuda.h"
+#include "kernels/cuda/attention_cudnn.h"
 #include "kernels/kv_cache_cuda.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
@@ -160,6 +161,36 @@ TEST_F(AttentionGpu, PrefillCudnnAgainstCpu) {
         check_prefill(make_batch({T}, {0}, 16, 2, 200 + T), Layout::kPacked, cuda::AttentionBackend::kCudnn);
     }
     check_prefill(make_batch({300}, {0}, 64, 8, 8), Layout::kPacked, cuda::AttentionBackend::kCudnn);
+}
+
+// The plan timings volt_ops_bench --only cudnn_plans reads: every plan heuristics A offers for a small bidirectional
+// shape built, at least one run and timed, the output finite; bad modes and counts refused.
+TEST_F(AttentionGpu, CudnnPlanTimings) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    const int64_t B = 2, T = 96, H = 4, D = 64;
+    std::mt19937_64 rng(91);
+    DevBuf<uint16_t> q(B * T * H * D), k(B * T * H * D), v(B * T * H * D), o(B * T * H * D);
+    ASSERT_TRUE(q.upload(to_bf16(random_normal(q.n, rng))) && k.upload(to_bf16(random_normal(k.n, rng))) &&
+                v.upload(to_bf16(random_normal(v.n, rng))) && o.fill_bytes(0xff));
+    const cuda::CudnnSdpaSpec s{.batch = B, .tokens = T, .heads = H, .kv_heads = H, .head_dim = D,
+                                .q_stride_b = T * H * D, .q_stride_h = D, .q_stride_t = H * D,
+                                .k_stride_b = T * H * D, .k_stride_h = D, .k_stride_t = H * D,
+                                .v_stride_b = T * H * D, .v_stride_h = D, .v_stride_t = H * D,
+                                .o_stride_b = T * H * D, .o_stride_h = D, .o_stride_t = H * D, .scale = 0.125f};
+    auto plans = cuda::cudnn_sdpa_time_plans(s, q.ptr, k.ptr, v.ptr, o.ptr, nullptr, "A", 2);
+    ASSERT_TRUE(plans.has_value()) << plans.status().to_string();
+    ASSERT_GE(plans->size(), 1u);
+    int ran = 0;
+    for (const cuda::CudnnPlanTiming& t : *plans) {
+        EXPECT_FALSE(t.name.empty());
+        ran += t.ms > 0 && t.error.empty();
+    }
+    EXPECT_GE(ran, 1);
+    EXPECT_EQ(count_nan(from_bf16(o.download())), 0u);
+    EXPECT_EQ(cuda::cudnn_sdpa_time_plans(s, q.ptr, k.ptr, v.ptr, o.ptr, nullptr, "A,C", 2).status().code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(cuda::cudnn_sdpa_time_plans(s, q.ptr, k.ptr, v.ptr, o.ptr, nullptr, "A", 0).status().code(),
+              StatusCode::kInvalidArgument);
 }
 
 // A piece's attention in blocks of keys (cuDNN per block + the fp32 merge by softmax statistics) equals the CPU twin:

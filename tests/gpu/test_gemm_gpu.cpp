@@ -128,6 +128,33 @@ TEST_F(GemmGpu, PlanCachesShapes) {
     EXPECT_EQ((*plan)->cached_shapes(), 2u);
 }
 
+// The algorithm timings the benchmark reads: the heuristic's ranks in order, each run and timed, C left finite; bad
+// counts refused.
+TEST_F(GemmGpu, TimeAlgorithmsTimesTheHeuristicsRanks) {
+    auto plan = cuda::GemmPlan::create(size_t{8} << 20);
+    ASSERT_TRUE(plan.has_value()) << plan.status().to_string();
+    std::mt19937_64 rng(51);
+    const int64_t m = 256, n = 512, k = 384;
+    DevBuf<uint16_t> da(m * k), db(n * k), dbias(n), dc(m * n);
+    ASSERT_TRUE(da.upload(to_bf16(random_normal(m * k, rng))) && db.upload(to_bf16(random_normal(n * k, rng, 0.05f))) &&
+                dbias.upload(to_bf16(random_normal(n, rng))));
+    cuda::GemmParams p;
+    p.m = m, p.n = n, p.k = k, p.a = da.ptr, p.lda = k, p.b = db.ptr, p.ldb = k, p.c = dc.ptr, p.ldc = n;
+    p.bias = dbias.ptr, p.epilogue = cuda::GemmEpilogue::kBias;
+    auto t = (*plan)->time_algorithms(p, 4, 3, nullptr);
+    ASSERT_TRUE(t.has_value()) << t.status().to_string();
+    ASSERT_GE(t->size(), 1u);
+    for (size_t i = 0; i < t->size(); ++i) {
+        EXPECT_EQ((*t)[i].rank, int(i));
+        EXPECT_TRUE((*t)[i].error.empty()) << (*t)[i].error;
+        EXPECT_GT((*t)[i].ms, 0.0) << (*t)[i].config;
+        EXPECT_NE((*t)[i].config.find("algo "), std::string::npos);
+    }
+    EXPECT_EQ(count_nan(from_bf16(dc.download())), 0u);
+    EXPECT_EQ((*plan)->time_algorithms(p, 0, 3, nullptr).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ((*plan)->cached_shapes(), 0u);  // timing plans nothing
+}
+
 TEST_F(GemmGpu, RejectsBadParams) {
     cuda::GemmParams p;
     p.m = 4, p.n = 4, p.k = 4, p.lda = 2, p.ldb = 4, p.ldc = 4;

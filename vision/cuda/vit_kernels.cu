@@ -274,7 +274,8 @@ bool cudnn_fits(const VitAttentionParams& p) {
     return p.head_dim % 8 == 0 && p.head_dim <= 128 && volt::cuda::cudnn_sdpa_available();
 }
 
-// The packed q|k|v rows as cuDNN's {B, H, T, hd} with strides {batch, hd, token, 1}; no mask.
+// The packed q|k|v rows as cuDNN's {B, H, T, hd} with strides {batch, hd, token, 1}; no mask. The heuristics' plan is
+// the fastest cuDNN has for these shapes (all plans timed: volt_ops_bench --only cudnn_plans, bench/vision_notes.md).
 Status cudnn_attention(const VitAttentionParams& p, cudaStream_t stream) {
     const volt::cuda::CudnnSdpaSpec spec{
         .batch = p.batch, .tokens = p.tokens, .heads = p.heads, .kv_heads = p.heads, .head_dim = p.head_dim,
