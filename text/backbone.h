@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "sdk/engine/causal_lm.h"
 #include "sdk/tensor.h"
@@ -20,13 +23,30 @@ namespace volt {
 // (sdk/nccl_group.h ProcessGroup); each process then runs the same calls on the same inputs.
 // `fp8_experts` (CUDA only): expert weights quantised to FP8 at load (CudaTextModelOptions::fp8_experts).
 // `progress` (may be empty) is told the fraction of the weights loaded; an error it returns stops the load.
+// `gpu_ids` (CUDA; may be empty): this process's GPUs in rank order instead of device.index .. + gpus - 1, any
+// distinct devices (e.g. {2, 5}); then `gpus` is its size and device.index its first entry.
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
                                                   bool language_model_of_vl = true, int gpus = 1,
                                                   bool fp8_experts = false,
-                                                  const std::function<Status(float)>& progress = {});
+                                                  const std::function<Status(float)>& progress = {},
+                                                  std::span<const int> gpu_ids = {});
 
 // "cpu" or "cuda" with a GPU count, as the CLI takes them: the (first) device to load on. INVALID_ARGUMENT for
 // another name, a count below 1, or several GPUs with the CPU.
 Expected<Device> parse_device(const std::string& name, int gpus = 1);
+
+// The CLI's --gpu-ids: distinct CUDA device indices in rank order, comma-separated ("1", "2,5", "1,0"); "" gives
+// none (--gpus N counts from GPU 0). INVALID_ARGUMENT naming the text for anything else. Whether they exist is checked
+// where the model loads.
+Expected<std::vector<int>> parse_gpu_ids(const std::string& text);
+
+// --device, --gpus and --gpu-ids together (parse_device, parse_gpu_ids): the device to load on (with ids: cuda at
+// the first), the GPU count (with ids: their number; INVALID_ARGUMENT when --gpus says otherwise) and the ids.
+struct DeviceChoice {
+    Device device = Device::cpu();
+    int gpus = 1;
+    std::vector<int> gpu_ids;  // empty: GPUs device.index .. + gpus - 1
+};
+Expected<DeviceChoice> parse_device_choice(const std::string& name, int gpus, const std::string& gpu_ids);
 
 }  // namespace volt

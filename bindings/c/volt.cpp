@@ -114,11 +114,16 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
             if (p.num_gpus < 0 || (p.num_gpus > 0 && !p.gpu_ids))
                 return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.num_gpus " + std::to_string(p.num_gpus) +
                                                        " needs gpu_ids with that many entries");
-            for (int32_t i = 1; i < p.num_gpus; ++i)
-                if (p.gpu_ids[i] != p.gpu_ids[0] + i)
-                    return fail(VOLT_UNIMPLEMENTED, "volt_model_load: gpu_ids must be consecutive and ascending (e.g. "
-                                                    "2, 3, 4, 5) to split a model; entry " + std::to_string(i) +
-                                                    " is " + std::to_string(p.gpu_ids[i]));
+            for (int32_t i = 0; i < p.num_gpus; ++i) {
+                if (p.gpu_ids[i] < 0)
+                    return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: gpu_ids[" + std::to_string(i) + "] is " +
+                                                           std::to_string(p.gpu_ids[i]) + ", not a GPU index");
+                for (int32_t j = 0; j < i; ++j)
+                    if (p.gpu_ids[j] == p.gpu_ids[i])
+                        return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: gpu_ids[" + std::to_string(j) + "] and [" +
+                                                               std::to_string(i) + "] are both GPU " +
+                                                               std::to_string(p.gpu_ids[i]));
+            }
             device = volt::Device::cuda(p.num_gpus >= 1 ? p.gpu_ids[0] : 0);
             gpus = std::max<int32_t>(p.num_gpus, 1);
         }
@@ -131,7 +136,9 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
                 return volt::Status::ok();
             };
         }
-        auto chat = volt::ChatModel::load(p.path, progress, device, gpus);
+        const std::span<const int> ids = p.num_gpus > 1 ? std::span<const int>(p.gpu_ids, size_t(p.num_gpus))
+                                                        : std::span<const int>();
+        auto chat = volt::ChatModel::load(p.path, progress, device, gpus, /*fp8_experts=*/false, ids);
         if (!chat) return fail(chat.status());
         *out_model = new volt_model{std::move(chat).value()};
         return VOLT_OK;

@@ -120,10 +120,11 @@ typedef struct volt_model_params {
                                   * CUDA in a build without it, or shapes the CUDA kernels do not run
                                   * (head_dim != 128): UNIMPLEMENTED */
     const int32_t* gpu_ids;      /* CUDA devices to use (NULL: device 0); copied during the call. Several ids
-                                  * (consecutive and ascending, e.g. 0, 1) split the text backbone over those GPUs
-                                  * (heads, projections and vocabulary; experts spread; NCCL): UNIMPLEMENTED for
-                                  * other lists, for a build without NCCL, or head counts the GPU count does not
-                                  * divide; INVALID_ARGUMENT for GPUs that do not exist */
+                                  * (any distinct GPUs in rank order, e.g. 0, 1 or 2, 5) split the text backbone
+                                  * over those GPUs (heads, projections and vocabulary; experts spread; NCCL); the
+                                  * vision tower runs on the first. UNIMPLEMENTED for a build without NCCL or head
+                                  * counts the GPU count does not divide; INVALID_ARGUMENT for GPUs that do not
+                                  * exist or are listed twice */
     int32_t num_gpus;
     volt_progress_fn progress;   /* may be NULL */
     void* progress_user_data;

@@ -25,6 +25,7 @@
 #include "samples/volt/cli.h"
 #include "sdk/config.h"
 #include "sdk/engine/session.h"
+#include "text/backbone.h"
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
 #include <cuda_runtime.h>
 
@@ -45,6 +46,7 @@ struct E2eOptions {
     std::vector<int64_t> prompt_tokens{8192, 32768};
     std::vector<int64_t> decode_batch;  // batched decode steps (continuous batching) of this many sequences
     int reps = 3, gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
     int warmup = 1;  // untimed runs of each prefill before the timed ones
     bool replicate_experts = false;
     bool fp8_experts = false;
@@ -126,24 +128,31 @@ Status bench_e2e(const E2eOptions& o) {
     for (int64_t B : o.decode_batch)
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
-    if (o.gpus < 1 || o.gpus > cuda_device_count())
-        return invalid_argument("--gpus ", o.gpus, ": this machine has ", cuda_device_count(), " GPUs");
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    std::vector<int> devices = dc.gpu_ids;
+    for (int d = 0; devices.empty() && d < dc.gpus; ++d) devices.push_back(d);
+    for (int d : devices)
+        if (d >= cuda_device_count())
+            return invalid_argument("GPU ", d, ": this machine has ", cuda_device_count(), " GPUs");
+    const int gpus = dc.gpus, gpu0 = devices.front();
     for (int64_t t : o.prompt_tokens)
         if (t < 1 || t > c.max_position_embeddings) return invalid_argument("--prompt-tokens ", t, " is out of range");
-    VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(0));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu0));
+    VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(gpu0));
     const auto load0 = clock_type::now();
     VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(
-                                          c, {.device = 0, .gpus = o.gpus, .replicate_experts = o.replicate_experts,
-                                             .fp8_experts = o.fp8_experts, .max_unit_flops = o.unit_flops},
+                                          c, {.device = gpu0, .gpus = gpus, .device_ids = dc.gpu_ids,
+                                              .replicate_experts = o.replicate_experts, .fp8_experts = o.fp8_experts,
+                                              .max_unit_flops = o.unit_flops},
                                           7));
-    for (int d = 0; d < o.gpus; ++d) {
+    for (int d : devices) {
         VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(d));
         VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
     }
-    VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu0));
     const double load_s = seconds_since(load0);
     cudaDeviceProp prop{};
-    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, gpu0));
 
     nlohmann::ordered_json j;
     j["bench"] = "e2e";
@@ -151,13 +160,14 @@ Status bench_e2e(const E2eOptions& o) {
     j["config"] = o.synthetic;
     j["layers"] = c.num_layers;
     j["softmax_layers"] = c.num_softmax_layers();
-    j["gpus"] = o.gpus;
+    j["gpus"] = gpus;
+    j["gpu_ids"] = devices;
     j["experts"] = o.replicate_experts ? "replicated" : "spread";
     j["expert_weights"] = o.fp8_experts ? "fp8_e4m3_block128" : "bf16";
     j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
     j["synthetic_weights_seconds"] = load_s;
     std::printf("| e2e (%s, %lld layers, %d x %s%s) | value |\n|---|---|\n", o.synthetic.c_str(),
-                (long long)c.num_layers, o.gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "");
+                (long long)c.num_layers, gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "");
     std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
     std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
 
@@ -179,12 +189,12 @@ Status bench_e2e(const E2eOptions& o) {
                             double(c.num_heads * c.head_dim);
         const double flops = gemm_flops_per_token * double(T) + attn + 2.0 * double(c.vocab_size) * c.hidden_size;
         const double tflops = flops / best / 1e12;
-        const double ceiling = ceil.gemm_tflops * o.gpus;  // G GPUs: G times one GPU's measured ceiling
+        const double ceiling = ceil.gemm_tflops * gpus;  // G GPUs: G times one GPU's measured ceiling
         prefill.push_back({{"tokens", T}, {"ms", best * 1e3}, {"tokens_per_second", double(T) / best},
                            {"tflops", tflops}, {"fraction_of_gemm", tflops / ceiling}});
         std::printf("| prefill %lld tokens (best of %d) | %.1f ms, %.0f tok/s, %.0f TFLOP/s = %.0f%% of %s GEMM |\n",
                     (long long)T, o.reps, best * 1e3, double(T) / best, tflops, 100 * tflops / ceiling,
-                    o.gpus > 1 ? "the GPUs'" : "the");
+                    gpus > 1 ? "the GPUs'" : "the");
         std::fflush(stdout);
     }
     j["prefill"] = prefill;
@@ -259,7 +269,7 @@ Status bench_e2e(const E2eOptions& o) {
     };
     // Split over G GPUs the bytes are read in parallel: the ideal is the single-GPU roofline over G (the touched
     // experts may sit on fewer GPUs than that, so with experts spread this is a lower bound).
-    auto roofline_ms = [&](int64_t B) { return step_bytes(B) / (ceil.copy_tbs * 1e12) * 1e3 / o.gpus; };
+    auto roofline_ms = [&](int64_t B) { return step_bytes(B) / (ceil.copy_tbs * 1e12) * 1e3 / gpus; };
     j["decode"] = {{"context", o.decode_context}, {"steps", o.decode_steps}, {"ms_per_token", step_s * 1e3},
                    {"bytes_per_token", step_bytes(1)}, {"roofline_ms", roofline_ms(1)},
                    {"fraction_of_roofline", roofline_ms(1) / (step_s * 1e3)}};
@@ -371,6 +381,7 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
                     "Stop the longest prefill at these fractions of its time (repeatable; default 0.5)");
     cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o->gpu_ids, "The GPUs in rank order (e.g. 1,0 or 2,5) instead of GPU 0 on");
     cmd->add_flag("--replicate-experts", o->replicate_experts,
                   "With --gpus: every GPU holds every expert (no MoE all-reduce) instead of spreading them");
     cmd->add_flag("--fp8-experts", o->fp8_experts,

@@ -18,10 +18,12 @@ struct EmbedImageOptions {
     std::string model, image, out, pixels_out, device = "cpu";
     int64_t max_image_tokens = 0;
     int gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
 };
 
 Status run_embed_image(const EmbedImageOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model, device));
     vision::ImageEncodeOptions opt;
     opt.max_tokens_per_image = o.max_image_tokens;
@@ -50,6 +52,7 @@ CommandRunner add_embed_image_command(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o->gpu_ids, "The CUDA GPU to run on (e.g. 1)");
     return [o]() -> int {
         Status st = run_embed_image(*o);
         return st.is_ok() ? kExitOk : report_error(st);

@@ -30,6 +30,7 @@ struct GenerateOptions {
     uint64_t seed = 0;
     std::vector<int32_t> stop_ids;
     int gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
     bool fp8_experts = false;
     int max_batch = 64;
 };
@@ -62,7 +63,8 @@ Status run_batch(const CausalLM& model, const std::vector<std::vector<int32_t>>&
 }
 
 Status run_generate(const GenerateOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(IdsBatch batch, read_ids_batch_file(o.ids_file));
     GenerationOptions g;
     g.max_new_tokens = o.max_new_tokens;
@@ -71,8 +73,8 @@ Status run_generate(const GenerateOptions& o) {
                   .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
     // Ids alone cannot carry images, so VL-01 directories are refused (`volt run --image` answers about images).
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false, o.gpus,
-                                                   o.fp8_experts));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false, dc.gpus,
+                                                   o.fp8_experts, {}, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(const ModelConfig config, load_model_config(o.model));
     g.stop_ids = o.stop_ids;
     if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));
@@ -119,6 +121,8 @@ CommandRunner add_generate_command(CLI::App& app) {
     cmd->add_flag("--stats", o->stats, "Print prefill/decode timing to stderr");
     cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o->gpu_ids,
+                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
     cmd->add_flag("--fp8-experts", o->fp8_experts,
                   "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
     return [o]() -> int {

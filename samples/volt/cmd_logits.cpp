@@ -29,12 +29,14 @@ struct LogitsOptions {
     std::vector<std::string> images;
     int64_t incremental = -1;
     int gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
     bool fp8_experts = false;
 };
 
 
 Status run_logits(const LogitsOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, read_ids_file(o.ids_file));
     int64_t n = static_cast<int64_t>(ids.size());
     if (o.incremental > n && o.images.empty())
@@ -42,7 +44,8 @@ Status run_logits(const LogitsOptions& o) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
     if (!config.is_vl() && !o.images.empty())
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/true, o.gpus, o.fp8_experts));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/true, dc.gpus, o.fp8_experts,
+                                                    {}, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
     // VL: expand image tokens and build the spliced input embeddings (text-only prompts of a VL model too).
@@ -112,6 +115,8 @@ CommandRunner add_logits_command(CLI::App& app) {
     cmd->add_option("--image", o->images, "Image for each image-token id, in order (MiniMax-VL-01 only)");
     cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o->gpu_ids,
+                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
     cmd->add_flag("--fp8-experts", o->fp8_experts,
                   "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
     return [o]() -> int {

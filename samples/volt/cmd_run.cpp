@@ -24,6 +24,7 @@ struct RunOptions {
     float temperature = 0.7f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
     uint64_t seed = 0;
     int gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
     bool fp8_experts = false;
     bool verbose = false;
 };
@@ -43,7 +44,8 @@ Expected<std::string> read_prompt(const RunOptions& o) {
 }
 
 Status run(const RunOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(std::string prompt, read_prompt(o));
     if (prompt.empty()) return invalid_argument("the prompt is empty (--prompt or --prompt-file)");
     GenerationOptions g;
@@ -53,7 +55,7 @@ Status run(const RunOptions& o) {
                   .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus, o.fp8_experts));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, o.fp8_experts, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(ChatSession chat,
                           ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
                                                                          .max_tokens_per_image = o.max_image_tokens}));
@@ -121,6 +123,8 @@ CommandRunner add_run_command(CLI::App& app) {
     cmd->add_option("--max-context", o->max_context, "Tokens the conversation may hold (0: the model's maximum)");
     cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o->gpu_ids,
+                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
     cmd->add_flag("--fp8-experts", o->fp8_experts,
                   "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
     cmd->add_flag("-v,--verbose", o->verbose, "Print token counts and speed to stderr");

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,8 @@ using LoadProgress = std::function<Status(LoadPhase, float)>;
 struct ChatModel {
     ModelInfo info;
     Device device = Device::cpu();                 // where the backbone, the ViT and the projector run
-    int gpus = 1;                                  // CUDA: the backbone split over GPUs device.index .. + gpus - 1
+    int gpus = 1;                                  // CUDA: the backbone split over this many GPUs
+    std::vector<int> gpu_ids;                      // ... these (rank order); empty: device.index .. + gpus - 1
     std::unique_ptr<CausalLM> lm;
     std::unique_ptr<text::Tokenizer> tokenizer;    // null: the directory has no tokenizer (ids only)
     std::optional<text::ChatTemplate> chat_template;
@@ -50,11 +52,12 @@ struct ChatModel {
     // Text-01 and VL-01 directories (VL: the language model under "language_model."). Checks the checkpoint
     // against the config first and reports every problem at once. `device`: the CPU, or a CUDA GPU (a build with
     // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run); `gpus` > 1 splits the backbone
-    // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL); `fp8_experts` (CUDA): expert
-    // weights quantised to FP8 at load.
+    // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL), or over `gpu_ids` when given
+    // (any distinct GPUs in rank order: gpus is then its size, device.index its first entry); `fp8_experts` (CUDA):
+    // expert weights quantised to FP8 at load.
     static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {},
                                                      Device device = Device::cpu(), int gpus = 1,
-                                                     bool fp8_experts = false);
+                                                     bool fp8_experts = false, std::span<const int> gpu_ids = {});
 };
 
 // Generation whose tokens come with the text that became final (complete UTF-8 characters only; empty without a

@@ -99,17 +99,27 @@ static void test_null_and_bad_arguments(void) {
     volt_status s = volt_model_load(&p, &m);
     CHECK(s == VOLT_NOT_FOUND);
     CHECK(strstr(volt_last_error_message(), "/nonexistent/volt-model") != NULL);
-    /* Several GPUs must be consecutive ids; checked before any GPU is touched (also on CPU-only machines). */
+    /* GPU lists: any distinct ids in rank order; repeated or negative ids are refused before any GPU is touched (also
+     * on CPU-only machines). */
     {
-        const int32_t scattered[2] = {0, 2};
+        const int32_t repeated[2] = {1, 1}, negative[2] = {0, -1}, scattered[2] = {1, 0};
         volt_model_params g;
         volt_model_params_init(&g);
         g.path = g_model_dir;
         g.device = VOLT_DEVICE_CUDA;
-        g.gpu_ids = scattered;
         g.num_gpus = 2;
-        CHECK(volt_model_load(&g, &m) == VOLT_UNIMPLEMENTED);
-        CHECK(strstr(volt_last_error_message(), "consecutive") != NULL);
+        g.gpu_ids = repeated;
+        CHECK(volt_model_load(&g, &m) == VOLT_INVALID_ARGUMENT);
+        CHECK(strstr(volt_last_error_message(), "both GPU 1") != NULL);
+        g.gpu_ids = negative;
+        CHECK(volt_model_load(&g, &m) == VOLT_INVALID_ARGUMENT);
+        CHECK(strstr(volt_last_error_message(), "gpu_ids[1]") != NULL);
+        /* Not consecutive, not ascending: taken (it loads where two GPUs and NCCL exist; else the machine's error). */
+        g.gpu_ids = scattered;
+        s = volt_model_load(&g, &m);
+        CHECK(s == VOLT_OK || strstr(volt_last_error_message(), "consecutive") == NULL);
+        if (s == VOLT_OK) volt_model_destroy(m);
+        m = NULL;
         g.num_gpus = -1;
         CHECK(volt_model_load(&g, &m) == VOLT_INVALID_ARGUMENT);
     }

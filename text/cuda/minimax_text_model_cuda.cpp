@@ -336,16 +336,40 @@ MiniMaxTextModelCuda::~MiniMaxTextModelCuda() {
 
 int MiniMaxTextModelCuda::device() const { return ranks_.front()->device; }
 
+Expected<std::vector<int>> MiniMaxTextModelCuda::local_devices(const CudaTextModelOptions& o) {
+    if (o.gpus < 1) return invalid_argument("GPU count ", o.gpus, " must be at least 1");
+    const int count = cuda_device_count();
+    if (o.device_ids.empty()) {
+        if (o.device < 0 || o.device + o.gpus > count)
+            return invalid_argument(o.gpus == 1 ? str_cat("CUDA device ", o.device)
+                                                : str_cat("GPUs ", o.device, "..", o.device + o.gpus - 1),
+                                    " do not exist (this machine has ", count, " GPUs)");
+        std::vector<int> ids(size_t(o.gpus));
+        for (int i = 0; i < o.gpus; ++i) ids[size_t(i)] = o.device + i;
+        return ids;
+    }
+    if (static_cast<int>(o.device_ids.size()) != o.gpus)
+        return invalid_argument("device_ids lists ", o.device_ids.size(), " GPUs for a split over ", o.gpus);
+    if (o.device_ids.front() != o.device)
+        return invalid_argument("device_ids starts at GPU ", o.device_ids.front(), ", device is ", o.device);
+    for (size_t i = 0; i < o.device_ids.size(); ++i) {
+        const int d = o.device_ids[i];
+        if (d < 0 || d >= count)
+            return invalid_argument("device_ids entry ", i, ": GPU ", d, " does not exist (this machine has ", count,
+                                    " GPUs: 0..", count - 1, ")");
+        for (size_t j = 0; j < i; ++j)
+            if (o.device_ids[j] == d)
+                return invalid_argument("device_ids entries ", j, " and ", i, " are both GPU ", d,
+                                        ": each GPU holds one rank");
+    }
+    return o.device_ids;
+}
+
 Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const TextConfig& c,
                                                                       const CudaTextModelOptions& o) {
-    if (o.gpus < 1) return invalid_argument("GPU count ", o.gpus, " must be at least 1");
     if (!(o.max_unit_flops >= 1e9) || !std::isfinite(o.max_unit_flops))
         return invalid_argument("max_unit_flops (", o.max_unit_flops, ") must be a finite number of at least 1e9");
-    const int count = cuda_device_count();
-    if (o.device < 0 || o.device + o.gpus > count)
-        return invalid_argument(o.gpus == 1 ? str_cat("CUDA device ", o.device)
-                                            : str_cat("GPUs ", o.device, "..", o.device + o.gpus - 1),
-                                " do not exist (this machine has ", count, " GPUs)");
+    VOLT_RETURN_IF_ERROR(local_devices(o).status());
     if (o.processes.size < 1 || o.processes.rank < 0 || o.processes.rank >= o.processes.size)
         return invalid_argument("process ", o.processes.rank, " of ", o.processes.size);
     // Process p holds ranks p * gpus .. p * gpus + gpus - 1 of the split over every process's GPUs.
@@ -368,6 +392,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
     // bf16 weights on each GPU (the router gate fp32): refuse before uploading what would not fit.
     auto maps = mappings(mc.text, options);
     if (!maps) return maps.status().with_context(dir.string());
+    VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, local_devices(options));
     uint64_t total = 0;  // what the progress counts: the slices this process reads, in checkpoint elements
     for (const ParallelMapping& m : *maps) {
         for (const WeightSpec& s : minimax_text_weight_specs(mc.text)) {
@@ -379,7 +404,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
             if (ck.find(prefix + s.name))
                 need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.fp8_experts);
         VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, fp8_staging_bytes(mc.text, options.fp8_experts),
-                                               options.device + m.rank % options.gpus, ck.description(),
+                                               devices[size_t(m.rank % options.gpus)], ck.description(),
                                                "use more GPUs"));
     }
     const Checkpoint* ckp = &ck;
@@ -420,6 +445,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
                                                                                uint64_t seed) {
     VOLT_RETURN_IF_ERROR(check_config(config));
     VOLT_ASSIGN_OR_RETURN(std::vector<ParallelMapping> maps, mappings(config, options));
+    VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, local_devices(options));
     std::unordered_map<std::string, WeightSpec> specs;
     for (const WeightSpec& s : minimax_text_weight_specs(config))
         if (!s.optional) specs.emplace(s.name, s);
@@ -429,7 +455,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
         for (const auto& [name, s] : specs)
             need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.fp8_experts);
         VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + fp8_staging_bytes(config, options.fp8_experts),
-                                               options.device + m.rank % options.gpus, "synthetic model",
+                                               devices[size_t(m.rank % options.gpus)], "synthetic model",
                                                "use fewer layers or more GPUs"));
     }
     // Each GPU draws its own slices: the split model is a random model, not a split of one drawn whole.
@@ -458,11 +484,12 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                                                                             const CudaTextModelOptions& options) {
     VOLT_RETURN_IF_ERROR(check_config(c));
     VOLT_ASSIGN_OR_RETURN(std::vector<ParallelMapping> maps, mappings(c, options));
+    VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, local_devices(options));
     std::unique_ptr<MiniMaxTextModelCuda> m(new MiniMaxTextModelCuda());
     m->config_ = c;
     for (const ParallelMapping& map : maps) {
         auto rk = std::make_unique<Rank>();
-        rk->device = options.device + map.rank % options.gpus;  // this process's (map.rank % gpus)-th GPU
+        rk->device = devices[size_t(map.rank % options.gpus)];  // this process's (map.rank % gpus)-th GPU
         rk->map = map;
         rk->heads = map.heads(c).size;
         rk->kv_heads = map.kv_heads(c).size;
@@ -544,9 +571,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
     m->graphs_ = options.cuda_graphs && !(graphs_env && std::string_view(graphs_env) == "0");
     m->processes_ = options.processes.size;
     m->unit_flops_ = options.max_unit_flops;
-    if (maps.front().tp_size > 1) {
-        std::vector<int> devices;
-        for (const auto& rk : m->ranks_) devices.push_back(rk->device);
+    if (maps.front().tp_size > 1) {  // the ranks' GPUs, in rank order
         VOLT_ASSIGN_OR_RETURN(m->comm_, NcclGroup::create(devices, options.processes));
         if (devices.size() > 1) m->threads_ = std::make_unique<RankThreads>(static_cast<int>(devices.size()));
     }

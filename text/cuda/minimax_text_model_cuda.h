@@ -39,6 +39,9 @@ class RankThreads;
 struct CudaTextModelOptions {
     int device = 0;                     // CUDA device index (the first of `gpus`)
     int gpus = 1;                       // GPUs device .. device + gpus - 1, tensor parallel (needs NCCL when > 1)
+    // When not empty: this process's GPUs in rank order instead of device .. device + gpus - 1 (any distinct devices,
+    // e.g. {2, 5} or {1, 0}); its size must be `gpus` and its first entry `device`.
+    std::vector<int> device_ids;
     bool replicate_experts = false;     // true: every GPU holds every expert (no MoE all-reduce); false: spread
     bool language_model_of_vl = false;  // a MiniMax-VL-01 directory: load its language_model.* backbone
     // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
@@ -153,6 +156,9 @@ private:
                                                                  const CudaTextModelOptions& options);
     // The mappings of options.gpus ranks, checked against the config and the machine.
     static Expected<std::vector<ParallelMapping>> mappings(const TextConfig& config, const CudaTextModelOptions& o);
+    // This process's GPUs in rank order (options.device_ids, or device .. device + gpus - 1), checked against the
+    // machine: each exists, none twice.
+    static Expected<std::vector<int>> local_devices(const CudaTextModelOptions& o);
     Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode,
                          const CancelCheck& cancelled) const;
     // GPU r's share of one forward: every piece of the input through its layers, then its logits columns into

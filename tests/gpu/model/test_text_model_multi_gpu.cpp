@@ -165,6 +165,25 @@ TEST_F(TextModelMultiGpu, ModelDirectoryThroughChatModelAndCli) {
     auto r3 = test::run_volt(base + test::shell_quote((dir / "x.npy").string()) + " --gpus 64");
     EXPECT_NE(r3.exit_code, 0);
     EXPECT_NE(r3.err.find("do not exist"), std::string::npos) << r3.err;
+    // The GPUs listed in another order: the same logits as --gpus 2 (bitwise: same kernels, two-term sums).
+    auto r4 = test::run_volt(base + test::shell_quote((dir / "listed.npy").string()) + " --gpu-ids 1,0");
+    ASSERT_EQ(r4.exit_code, 0) << r4.err;
+    auto l = read_npy(dir / "listed.npy");
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->nbytes(), a->nbytes());
+    EXPECT_EQ(std::memcmp(l->data(), a->data(), a->nbytes()), 0) << "volt logits --gpu-ids 1,0 vs --gpus 2";
+    // ... and through ChatModel (the ViT-less text model: the backbone on GPUs 1 and 0).
+    const int reversed[2] = {1, 0};
+    auto listed = ChatModel::load(dir, {}, Device::cuda(1), 2, false, reversed);
+    ASSERT_TRUE(listed) << listed.status().to_string();
+    auto ls = Session::create(*(*listed)->lm);
+    ASSERT_TRUE(ls);
+    auto lgot = ls->append(ids, LogitsMode::kAll);
+    ASSERT_TRUE(lgot) << lgot.status().to_string();
+    expect_close(*lgot, *ref, "ChatModel on GPUs {1, 0} vs cpu");
+    auto mismatched = ChatModel::load(dir, {}, Device::cuda(0), 2, false, reversed);
+    ASSERT_FALSE(mismatched);
+    EXPECT_EQ(mismatched.status().code(), StatusCode::kInvalidArgument) << mismatched.status().to_string();
     std::filesystem::remove_all(dir);
 }
 
@@ -286,6 +305,44 @@ TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
     auto b = prefill(*m.one, ids);
     ASSERT_TRUE(a && b) << (a ? b.status() : a.status()).to_string();
     expect_close(*a, *b, "2 GPUs after refusals vs 1", false);
+}
+
+// The GPUs as a list in any order (device_ids): {1, 0} puts rank 0 on GPU 1, and its logits equal the {0, 1} split's
+// bitwise (the same kernels and the same two-term sums); a prefill + decode against the CPU; what a list may not be.
+TEST_F(TextModelMultiGpu, GpuListInAnyOrder) {
+    const TextConfig c = synthetic_config(true, 4);
+    const auto w = synthetic_weights(c, 42);
+    auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
+    auto ordered = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = 2});
+    auto reversed = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 1, .gpus = 2, .device_ids = {1, 0}});
+    ASSERT_TRUE(cpu && ordered && reversed) << (reversed ? ordered.status() : reversed.status()).to_string();
+    EXPECT_EQ((*reversed)->device(), 1);  // rank 0's GPU
+    for (int64_t T : {1, 300}) {
+        const auto ids = random_ids(T, c.vocab_size, 60 + uint32_t(T));
+        auto a = prefill(**ordered, ids);
+        auto b = prefill(**reversed, ids);
+        ASSERT_TRUE(a && b) << (a ? b.status() : a.status()).to_string();
+        ASSERT_EQ(a->nbytes(), b->nbytes());
+        EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0) << "T=" << T << ": {1, 0} vs {0, 1}";
+    }
+    expect_prefix_reuse_decode_and_fork(**cpu, **reversed, c.vocab_size, "GPUs {1, 0}: ");
+    struct Bad {
+        CudaTextModelOptions o;
+        const char* needle;
+    };
+    const Bad bad[] = {
+        {{.device = 1, .gpus = 2, .device_ids = {1, 1}}, "both GPU 1"},
+        {{.device = 0, .gpus = 2, .device_ids = {0, 99}}, "GPU 99 does not exist"},
+        {{.device = 0, .gpus = 2, .device_ids = {0, -1}}, "GPU -1 does not exist"},
+        {{.device = 0, .gpus = 3, .device_ids = {0, 1}}, "lists 2 GPUs for a split over 3"},
+        {{.device = 0, .gpus = 2, .device_ids = {1, 0}}, "starts at GPU 1, device is 0"},
+    };
+    for (const Bad& b : bad) {
+        auto m = MiniMaxTextModelCuda::from_tensors(c, w, b.o);
+        ASSERT_FALSE(m) << b.needle;
+        EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << m.status().to_string();
+        EXPECT_NE(m.status().message().find(b.needle), std::string::npos) << m.status().to_string();
+    }
 }
 
 // Every split the machine allows beyond 2 GPUs (4 on nvidia-h200-x4, 8 on x8): a config whose 16 heads, 8 kv heads

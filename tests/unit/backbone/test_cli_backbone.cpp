@@ -162,6 +162,14 @@ TEST(CliBadInput, ExitCodesAndOneLineMessages) {
         {"logits" + model + " --out x.npy", "--ids-file", 2},
         {"generate" + model + " --ids-file " + write("g.json", "[1]") + " --max-new-tokens 2 --greedy --temperature 0.5 --out y.json", "", 2},
         {"generate" + model + " --ids-file " + write("g2.json", "[1]") + " --max-new-tokens 2 --top-p 1.5 --out y.json", "top_p", 3},
+        // GPU lists: checked before the model is read (also on machines without a GPU).
+        {"logits" + model + " --ids-file " + write("gi.json", "[1]") + " --out x.npy --device cuda --gpu-ids 1,x",
+         "'x' is not a GPU index", 3},
+        {"logits" + model + " --ids-file " + write("gi2.json", "[1]") + " --out x.npy --device cuda --gpu-ids 2,2",
+         "GPU 2 is listed twice", 3},
+        {"logits" + model + " --ids-file " + write("gi3.json", "[1]") + " --out x.npy --gpu-ids 1", "needs --device cuda", 3},
+        {"generate" + model + " --ids-file " + write("gi4.json", "[1]") +
+             " --max-new-tokens 2 --out y.json --device cuda --gpus 3 --gpu-ids 0,1", "disagree", 3},
     };
     for (const auto& c : cases) {
         auto r = run_volt(c.args);
