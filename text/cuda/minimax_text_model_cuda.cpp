@@ -355,8 +355,10 @@ Expected<std::vector<int>> MiniMaxTextModelCuda::local_devices(const CudaTextMod
     for (size_t i = 0; i < o.device_ids.size(); ++i) {
         const int d = o.device_ids[i];
         if (d < 0 || d >= count)
-            return invalid_argument("device_ids entry ", i, ": GPU ", d, " does not exist (this machine has ", count,
-                                    " GPUs: 0..", count - 1, ")");
+            return invalid_argument("device_ids entry ", i, ": GPU ", d, " does not exist (",
+                                    count == 0 ? std::string("this machine has no CUDA GPU")
+                                               : str_cat("this machine has ", count, " GPUs: 0..", count - 1),
+                                    ")");
         for (size_t j = 0; j < i; ++j)
             if (o.device_ids[j] == d)
                 return invalid_argument("device_ids entries ", j, " and ", i, " are both GPU ", d,

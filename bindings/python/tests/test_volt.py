@@ -132,10 +132,15 @@ def test_device_choice_is_checked():
         with pytest.raises(volt.VoltError) as e:
             volt.Model(TINY, device="cuda")
         assert e.value.status in (volt.Status.INVALID_ARGUMENT, volt.Status.UNIMPLEMENTED)
-    # Splitting over GPUs takes consecutive ids; the list is checked before any GPU is touched.
+    # Splitting over GPUs takes any distinct ids in rank order; a repeated one is refused before any GPU is touched.
     with pytest.raises(volt.VoltError) as e:
-        volt.Model(TINY, device="cuda", gpu=[0, 2])
-    assert e.value.status == volt.Status.UNIMPLEMENTED and "consecutive" in str(e.value)
+        volt.Model(TINY, device="cuda", gpu=[1, 1])
+    assert e.value.status == volt.Status.INVALID_ARGUMENT and "both GPU 1" in str(e.value)
+    if volt.cuda_device_count() < 3:  # GPU 2 is not there: the machine's refusal, not the list's
+        with pytest.raises(volt.VoltError) as e:
+            volt.Model(TINY, device="cuda", gpu=[2, 0])
+        assert e.value.status in (volt.Status.INVALID_ARGUMENT, volt.Status.UNIMPLEMENTED)
+        assert "consecutive" not in str(e.value)
     with pytest.raises(volt.VoltError) as e:
         volt.Model(TINY, device="cuda", gpu=[])
     assert e.value.status == volt.Status.INVALID_ARGUMENT

@@ -182,7 +182,7 @@ class Model(_Owned):
     def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None,
                  device: str = "cpu", gpu: int | Sequence[int] = 0):
         """device "cpu", or "cuda" (a build with CUDA): the model on GPU `gpu`, or split over the GPUs listed
-        (consecutive ids, e.g. [0, 1]; NCCL)."""
+        (any distinct ids in rank order, e.g. [0, 1] or [2, 5]; NCCL)."""
         lib = _lib()
         params = _abi.ModelParams()
         lib.volt_model_params_init(ctypes.byref(params))
