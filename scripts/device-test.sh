@@ -147,6 +147,8 @@ if has_stage bench && has_part multigpu; then
     "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --gpus "$g" $E2E_ARGS \
       --json "$OUT/e2e_gpus$g.json" 2>&1 | tee "$OUT/e2e_gpus$g.log" | tail -8
   done
+  # NCCL all-reduce latency at the split decode step's sizes (bench/RESULTS.md, "CUDA graphs for the split decode step").
+  [[ $(nvidia-smi -L | wc -l) -ge 2 ]] && python3 tools/allreduce_latency.py --json "$OUT/allreduce.jsonl" 2>&1 | tail -5
 fi
 
 if has_stage bench && has_part model; then
@@ -163,13 +165,18 @@ if has_stage bench && has_part ops; then
   "$BIN/volt_ops_bench" --json "$OUT/ops_volt.jsonl" $QARG >"$OUT/ops_bench.log" 2>&1
   rc=$?
   [[ $rc -ne 0 ]] && { tail -5 "$OUT/ops_bench.log"; note "ops benchmark FAILED (rc $rc)"; status=1; }
-  # The opt-in experiments: a prefill piece's attention over 128K / 1M keys in key blocks vs one call, and a prefill
-  # piece beside decode steps on two streams.
-  "$BIN/volt_ops_bench" --only blocks,overlap --json "$OUT/ops_experiments.jsonl" >>"$OUT/ops_bench.log" 2>&1 ||
+  # The opt-in experiments: a prefill piece's attention over 128K / 1M keys in key blocks vs one call, a prefill
+  # piece beside decode steps on two streams, and what cuDNN's other SDPA plans and cuBLASLt's other algorithms give
+  # at the shapes Volt runs (bench/vision_notes.md).
+  "$BIN/volt_ops_bench" --only blocks,overlap,cudnn_plans,gemm_algos --json "$OUT/ops_experiments.jsonl" \
+    >>"$OUT/ops_bench.log" 2>&1 ||
     { tail -5 "$OUT/ops_bench.log"; note "ops experiments FAILED"; status=1; }
   cat "$OUT/ops_experiments.jsonl" >>"$OUT/ops_volt.jsonl" 2>/dev/null
   PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" $QARG \
     >"$OUT/ops_anchor.log" 2>&1 || { tail -5 "$OUT/ops_anchor.log"; note "ops anchors FAILED"; }
+  # torch's SDPA at the ViT's attention shape, against the cudnn_plans rows above.
+  python3 tools/ops_torch_anchor.py --only vit_attn --json "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.log" 2>&1 &&
+    grep vit_attn "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.jsonl"
   python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"
 fi
 

@@ -136,6 +136,30 @@ def main():
                     f"| {r['prefill_T']} tokens + {r['decode_steps']} x {r['decode_T']} | {r['prefill_ms']:.3f} | "
                     f"{r['decode_ms']:.3f} | {r['sequential_ms']:.3f} | {r['concurrent_ms']:.3f} | "
                     f"{r['concurrent_over_sequential']:.3f} | {r['decode_done_concurrent_ms']:.3f} |"]
+    # What cuDNN's other SDPA plans and cuBLASLt's other algorithms would give (volt_ops_bench --only
+    # cudnn_plans,gemm_algos), against what Volt runs, and torch's SDPA at the ViT's attention shape.
+    plans = [r for r in ours if r["op"] == "cudnn_plans" and r.get("ms")]
+    if plans:
+        tv = {r["crops"]: r["ms"] for r in anchor if r["op"] == "torch_vit_attn" and r.get("ms") and
+              r["layout"] == "packed" and r["backend"] == "default"}
+        out += ["", "| cuDNN SDPA shape | plans timed | fastest plan ms (name) | Volt's cache ms | torch SDPA ms |",
+                "|---|---|---|---|---|"]
+        for shape in dict.fromkeys(r["shape"] for r in plans):
+            rows = [r for r in plans if r["shape"] == shape and "index" in r]
+            cache = next((r["ms"] for r in plans if r["shape"] == shape and "index" not in r), None)
+            best = min(rows, key=lambda r: r["ms"]) if rows else None
+            crops = 37 if shape == "vit_37_crops" else 1 if shape == "vit_1_crop" else None
+            out.append(f"| {shape} | {len(rows)} | {fmt(best and best['ms'], '.4f')} ({best and best['plan']}) | "
+                       f"{fmt(cache, '.4f')} | {fmt(tv.get(crops), '.4f')} |")
+    algos = [r for r in ours if r["op"] == "gemm_algos" and r.get("ms")]
+    if algos:
+        out += ["", "| cuBLASLt shape | algorithms timed | rank 0 (run()'s) ms | fastest ms (rank) |", "|---|---|---|---|"]
+        for name in dict.fromkeys(r["name"] for r in algos):
+            rows = [r for r in algos if r["name"] == name]
+            best = min(rows, key=lambda r: r["ms"])
+            first = next((r["ms"] for r in rows if r["rank"] == 0), None)
+            out.append(f"| {name} {rows[0]['m']}x{rows[0]['n']}x{rows[0]['k']} | {len(rows)} | {fmt(first, '.4f')} | "
+                       f"{best['ms']:.4f} ({best['rank']}) |")
     errs = [r for r in anchor if r["op"] == "anchor_error"]
     for e in errs:
         out.append(f"\nanchor error in {e['part']}: {e['error']}")

@@ -51,6 +51,7 @@ struct BenchOptions {
     std::vector<int64_t> crops{1, 37};
     int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
     int reps = 3, gpus = 1;
+    std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
 };
 
 struct Report {
@@ -68,7 +69,7 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0) {
 
 Status check_options(const BenchOptions& o) {
     if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
-    return parse_device(o.device, o.gpus).status();
+    return parse_device_choice(o.device, o.gpus, o.gpu_ids).status();
 }
 
 Report start_report(const char* what, const BenchOptions& o) {
@@ -107,8 +108,9 @@ Status bench_text(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt_tokens < 1 || o.decode_tokens < 0)
         return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const Device device = dc.device;
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, false, dc.gpu_ids));
     const CausalLM& lm = *model->lm;
     if (o.prompt_tokens + o.decode_tokens > lm.max_context())
         return resource_exhausted("--prompt-tokens + --decode-tokens = ", o.prompt_tokens + o.decode_tokens,
@@ -178,19 +180,25 @@ Status bench_vision_cuda(const BenchOptions& o) {
         return invalid_argument("--synthetic ", o.synthetic, ": the one synthetic tower is vit-l-336");
     for (int64_t c : o.crops)
         if (c < 1 || c > 1024) return invalid_argument("--crops ", c, ": expected 1..1024");
-    VOLT_ASSIGN_OR_RETURN(const Ceilings ceil, measure_gpu_ceilings(0));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    const int gpu = dc.device.index;  // the tower runs on one GPU: the first listed (GPU 0 by default)
+    if (gpu >= cuda_device_count())
+        return invalid_argument("--gpu-ids: GPU ", gpu, " does not exist (this machine has ", cuda_device_count(),
+                                " GPUs)");
+    VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu));
+    VOLT_ASSIGN_OR_RETURN(const Ceilings ceil, measure_gpu_ceilings(gpu));
     std::unique_ptr<vision::VLImageEncoder> encoder;
     std::unique_ptr<vision::ClipVisionTowerCuda> synthetic;
     const auto load0 = clock_type::now();
     if (!o.synthetic.empty()) {
-        VOLT_ASSIGN_OR_RETURN(synthetic, vision::ClipVisionTowerCuda::synthetic(vision::vit_l_14_336_config(), 0, 1));
+        VOLT_ASSIGN_OR_RETURN(synthetic, vision::ClipVisionTowerCuda::synthetic(vision::vit_l_14_336_config(), gpu, 1));
     } else {
-        VOLT_ASSIGN_OR_RETURN(encoder, vision::VLImageEncoder::load(o.model, Device::cuda(0)));
+        VOLT_ASSIGN_OR_RETURN(encoder, vision::VLImageEncoder::load(o.model, Device::cuda(gpu)));
     }
     const double load_s = seconds_since(load0);
     const vision::ClipVisionTowerCuda& tower = synthetic ? *synthetic : *encoder->cuda_tower();
     cudaDeviceProp prop{};
-    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, gpu));
     Report r;
     r.json["bench"] = "vision";
     r.json["device"] = prop.name;
@@ -299,9 +307,9 @@ Status bench_vision(const BenchOptions& o) {
 Status bench_run(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
-    VOLT_ASSIGN_OR_RETURN(Device device, parse_device(o.device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, o.gpus));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, dc.device, dc.gpus, false, dc.gpu_ids));
     const double load_s = seconds_since(load0);
     Report r = start_report("run", o);
     VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model));
@@ -341,6 +349,8 @@ CLI::App* add_common(CLI::App* cmd, BenchOptions& o, bool model_required = true)
     cmd->add_option("--json", o.json, "Also write the numbers as JSON to this file");
     cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->add_option("--gpus", o.gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", o.gpu_ids,
+                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
     return cmd;
 }
 
