@@ -182,7 +182,6 @@ struct GemmPlan::Impl {
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lb, CUDA_R_16BF, p.k, p.m, p.lda));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_16BF, p.n, p.m, p.ldc));
-
         return Status::ok();
     }
 
