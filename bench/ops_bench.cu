@@ -449,25 +449,19 @@ void bench_cudnn_plans() {
                             .scale = 0.125f};
         shapes.push_back({crops == 37 ? "vit_37_crops" : "vit_1_crop", s, 4.0 * crops * H * T * T * D, 20});
     }
-    for (int64_t T : {int64_t{8192}, int64_t{32768}}) {
-        vc::CudnnSdpaSpec s{.batch = 1, .tokens = T, .heads = 64, .kv_heads = 8, .head_dim = kD,
-                            .q_stride_b = T * 64 * kD, .q_stride_h = kD, .q_stride_t = 64 * kD,
-                            .k_stride_b = T * 8 * kD, .k_stride_h = kD, .k_stride_t = 8 * kD,
-                            .v_stride_b = T * 8 * kD, .v_stride_h = kD, .v_stride_t = 8 * kD,
-                            .o_stride_b = T * 64 * kD, .o_stride_h = kD, .o_stride_t = 64 * kD,
-                            .causal = true, .scale = 1.0f / std::sqrt(float(kD))};
-        shapes.push_back({T == 8192 ? "causal_8k" : "causal_32k", s, 2.0 * T * T * kD * 64, T > 8192 ? 3 : 10});
-    }
-    {
-        const int64_t T = 8192, S = 65536;
-        vc::CudnnSdpaSpec s{.batch = 1, .tokens = T, .heads = 64, .kv_heads = 8, .head_dim = kD, .kv_tokens = S,
-                            .q_stride_b = T * 64 * kD, .q_stride_h = kD, .q_stride_t = 64 * kD,
-                            .k_stride_b = S * 8 * kD, .k_stride_h = kD, .k_stride_t = 8 * kD,
-                            .v_stride_b = S * 8 * kD, .v_stride_h = kD, .v_stride_t = 8 * kD,
-                            .o_stride_b = T * 64 * kD, .o_stride_h = kD, .o_stride_t = 64 * kD,
-                            .scale = 1.0f / std::sqrt(float(kD)), .stats = true};
-        shapes.push_back({"block_8k_x_64k_stats", s, 4.0 * T * S * kD * 64, 5});
-    }
+    // The backbone's token-major [T, H, D] layout, as the model's prefill builds it (prefill_sdpa_spec).
+    auto backbone = [](int64_t T, int64_t keys, bool causal, bool stats) {
+        vc::AttentionParams p;
+        p.num_tokens = T, p.num_heads = 64, p.num_kv_heads = 8, p.head_dim = kD;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q_stride_token = p.o_stride_token = 64 * kD, p.k_stride_token = p.v_stride_token = 8 * kD;
+        p.q_stride_head = p.k_stride_head = p.v_stride_head = p.o_stride_head = kD;
+        return vc::prefill_sdpa_spec(p, keys, causal, stats, /*transient=*/false);
+    };
+    for (int64_t T : {int64_t{8192}, int64_t{32768}})
+        shapes.push_back({T == 8192 ? "causal_8k" : "causal_32k", backbone(T, T, true, false), 2.0 * T * T * kD * 64,
+                          T > 8192 ? 3 : 10});
+    shapes.push_back({"block_8k_x_64k_stats", backbone(8192, 65536, false, true), 4.0 * 8192 * 65536 * kD * 64, 5});
     for (const Shape& sh : shapes) {
         const vc::CudnnSdpaSpec& s = sh.spec;
         const int64_t S = s.kv_tokens > 0 ? s.kv_tokens : s.tokens;

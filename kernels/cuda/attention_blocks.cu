@@ -15,6 +15,7 @@
 
 #include "kernels/attention_cuda.h"
 #include "kernels/cuda/attention_cudnn.h"
+#include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
 #include "sdk/log.h"
 
@@ -48,14 +49,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_block_kernel(MergeArgs a)
     const int64_t stat = int64_t(h) * a.T + t;
     __nv_bfloat16* o = a.o + t * a.o_st + h * a.o_sh + c * kChunk;
     float* acc = a.acc + row * kD + c * kChunk;
-    const uint4 raw = *reinterpret_cast<const uint4*>(o);
-    const __nv_bfloat162* ob = reinterpret_cast<const __nv_bfloat162*>(&raw);
     float x[kChunk];
-#pragma unroll
-    for (int j = 0; j < kChunk / 2; ++j) {
-        const float2 f = __bfloat1622float2(ob[j]);
-        x[2 * j] = f.x, x[2 * j + 1] = f.y;
-    }
+    unpack8(*reinterpret_cast<const uint4*>(o), x);
     const float lb = a.lse_blk[stat];
     if (a.first) {
         reinterpret_cast<float4*>(acc)[0] = make_float4(x[0], x[1], x[2], x[3]);
@@ -71,11 +66,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_block_kernel(MergeArgs a)
 #pragma unroll
     for (int j = 0; j < kChunk; ++j) x[j] = (y[j] * wa + x[j] * wb) * inv;
     if (a.last) {
-        uint4 out;
-        __nv_bfloat162* w = reinterpret_cast<__nv_bfloat162*>(&out);
-#pragma unroll
-        for (int j = 0; j < kChunk / 2; ++j) w[j] = __floats2bfloat162_rn(x[2 * j], x[2 * j + 1]);
-        *reinterpret_cast<uint4*>(o) = out;
+        *reinterpret_cast<uint4*>(o) = pack8(x);
         return;
     }
     reinterpret_cast<float4*>(acc)[0] = make_float4(x[0], x[1], x[2], x[3]);

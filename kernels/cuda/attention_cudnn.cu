@@ -183,6 +183,15 @@ Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handl
     return e;
 }
 
+// The tensors of one execution by their uids (the statistics only when the spec writes them).
+std::unordered_map<int64_t, void*> variant_pack(const CudnnSdpaSpec& spec, const void* q, const void* k,
+                                                const void* v, void* o, float* stats) {
+    std::unordered_map<int64_t, void*> pack = {
+        {kQ, const_cast<void*>(q)}, {kK, const_cast<void*>(k)}, {kV, const_cast<void*>(v)}, {kO, o}};
+    if (spec.stats) pack.emplace(kStats, stats);
+    return pack;
+}
+
 }  // namespace
 
 bool cudnn_sdpa_available() { return load_library(); }
@@ -206,11 +215,7 @@ Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const
         VOLT_ASSIGN_OR_RETURN(Entry * e, graph_on_device(spec, &handle, who));
         if (fe::detail::set_stream(handle, stream) != CUDNN_STATUS_SUCCESS)
             return internal_error(who, " (cuDNN): cudnnSetStream failed");
-        std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
-                                                   {kK, const_cast<void*>(k)},
-                                                   {kV, const_cast<void*>(v)},
-                                                   {kO, o}};
-        if (spec.stats) pack.emplace(kStats, stats);
+        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats);
         return fe_status(e->graph->execute(handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
         return internal_error(who, " (cuDNN): ", ex.what());
@@ -248,11 +253,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
         std::shared_ptr<void> ws_guard(ws, [](void* p) {
             if (p) cudaFree(p);
         });
-        std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q)},
-                                                   {kK, const_cast<void*>(k)},
-                                                   {kV, const_cast<void*>(v)},
-                                                   {kO, o}};
-        if (spec.stats) pack.emplace(kStats, stats);
+        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats);
         std::vector<CudnnPlanTiming> out;
         for (int64_t i = 0; i < g->get_execution_plan_count(); ++i) {
             CudnnPlanTiming t;

@@ -129,22 +129,17 @@ Status bench_e2e(const E2eOptions& o) {
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
-    std::vector<int> devices = dc.gpu_ids;
-    for (int d = 0; devices.empty() && d < dc.gpus; ++d) devices.push_back(d);
-    for (int d : devices)
-        if (d >= cuda_device_count())
-            return invalid_argument("GPU ", d, ": this machine has ", cuda_device_count(), " GPUs");
+    const CudaTextModelOptions options{.device = dc.device.index, .gpus = dc.gpus, .device_ids = dc.gpu_ids,
+                                       .replicate_experts = o.replicate_experts, .fp8_experts = o.fp8_experts,
+                                       .max_unit_flops = o.unit_flops};
+    VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, MiniMaxTextModelCuda::local_devices(options));
     const int gpus = dc.gpus, gpu0 = devices.front();
     for (int64_t t : o.prompt_tokens)
         if (t < 1 || t > c.max_position_embeddings) return invalid_argument("--prompt-tokens ", t, " is out of range");
     VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu0));
     VOLT_ASSIGN_OR_RETURN(Ceilings ceil, measure_gpu_ceilings(gpu0));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(
-                                          c, {.device = gpu0, .gpus = gpus, .device_ids = dc.gpu_ids,
-                                              .replicate_experts = o.replicate_experts, .fp8_experts = o.fp8_experts,
-                                              .max_unit_flops = o.unit_flops},
-                                          7));
+    VOLT_ASSIGN_OR_RETURN(auto model, MiniMaxTextModelCuda::synthetic(c, options, 7));
     for (int d : devices) {
         VOLT_CUDA_RETURN_IF_ERROR(cudaSetDevice(d));
         VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());

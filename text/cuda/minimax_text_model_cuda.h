@@ -94,6 +94,9 @@ public:
     static Expected<std::unique_ptr<MiniMaxTextModelCuda>> synthetic(const TextConfig& config,
                                                                      const CudaTextModelOptions& options = {},
                                                                      uint64_t seed = 1);
+    // This process's GPUs in rank order (options.device_ids, or device .. device + gpus - 1), checked against the
+    // machine: each exists, none twice (INVALID_ARGUMENT naming the entry). What load() and synthetic() use.
+    static Expected<std::vector<int>> local_devices(const CudaTextModelOptions& o);
     ~MiniMaxTextModelCuda() override;
 
     const TextConfig& config() const { return config_; }
@@ -156,9 +159,6 @@ private:
                                                                  const CudaTextModelOptions& options);
     // The mappings of options.gpus ranks, checked against the config and the machine.
     static Expected<std::vector<ParallelMapping>> mappings(const TextConfig& config, const CudaTextModelOptions& o);
-    // This process's GPUs in rank order (options.device_ids, or device .. device + gpus - 1), checked against the
-    // machine: each exists, none twice.
-    static Expected<std::vector<int>> local_devices(const CudaTextModelOptions& o);
     Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode,
                          const CancelCheck& cancelled) const;
     // GPU r's share of one forward: every piece of the input through its layers, then its logits columns into
