@@ -26,15 +26,16 @@ constexpr int kD = 128;
 
 int main(int argc, char** argv) {
     std::string json_path;
-    bool quick = false, prefill_only = false;
+    bool quick = false, prefill_only = false, silu = false;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
         if (!std::strcmp(argv[i], "--prefill-only")) prefill_only = true;
+        if (!std::strcmp(argv[i], "--silu")) silu = true;  // SiLU on load, as the model runs it
     }
     // The prefill kernel variant the library picks (kernels/cuda/lightning_attention.cu reads the same variable).
     const char* variant_env = std::getenv("VOLT_LIGHTNING_PREFILL");
-    const std::string variant = variant_env && *variant_env ? variant_env : "wgmma_cluster";
+    const std::string variant = variant_env && *variant_env ? variant_env : "tma";
     if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
     cudaDeviceProp prop{};
     CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -107,15 +108,17 @@ int main(int argc, char** argv) {
             p.slope = d_slope;
             p.state_out = state;
             p.max_seqlen = T;
+            p.silu_inputs = silu;
             const int reps = T >= 1048576 ? 5 : T >= 131072 ? 10 : 30;
             const double ms = median_ms([&](int) { CHECK_STATUS(volt::cuda::run(p, nullptr)); }, 2, reps);
             const double bytes = 4.0 * T * H * kD * 2 + double(H) * kD * kD * 4;
             // Useful FLOPs of the C = 64 chunked form: intra 2 * (C^2/2 + C/2) * D * 2, inter + update 4 * D * D.
             const double flops = double(T) * H * (2.0 * (64 + 1) * kD + 4.0 * kD * kD);
             std::snprintf(line, sizeof line,
-                          "{\"op\": \"prefill\", \"variant\": \"%s\", \"T\": %lld, \"B\": 1, \"H\": %d, "
+                          "{\"op\": \"%s\", \"variant\": \"%s\", \"T\": %lld, \"B\": 1, \"H\": %d, "
                           "\"ms\": %.4f, \"bytes\": %.0f, \"flops\": %.0f, \"tbps\": %.3f, \"tflops\": %.1f}",
-                          variant.c_str(), static_cast<long long>(T), H, ms, bytes, flops, bytes / ms / 1e9,
+                          silu ? "prefill_silu" : "prefill", variant.c_str(), static_cast<long long>(T), H, ms, bytes,
+                          flops, bytes / ms / 1e9,
                           flops / ms / 1e9);
             emit(line);
             CHECK(cudaFree(q));

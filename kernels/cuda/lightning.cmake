@@ -5,7 +5,8 @@
 # cmake/VoltDependencies.cmake) alone.
 # -lineinfo lets compute-sanitizer and ncu point at source lines at no run-time cost; -warn-spills flags any register
 # spill of the prefill kernel (it is sized to run without one).
-add_library(volt_lightning_cuda OBJECT ${CMAKE_CURRENT_LIST_DIR}/lightning_attention.cu)
+add_library(volt_lightning_cuda OBJECT ${CMAKE_CURRENT_LIST_DIR}/lightning_attention.cu
+                                       ${CMAKE_CURRENT_LIST_DIR}/lightning_prefill_tma.cu)
 set_target_properties(volt_lightning_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD_REQUIRED OFF)
 target_include_directories(volt_lightning_cuda PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(volt_lightning_cuda PRIVATE VOLT_HAVE_CUDA=1)

@@ -187,6 +187,56 @@ TEST_F(LightningGpu, RaggedBatchWithInitialStatesMatchesCpu) {
     check_prefill(make_inputs({129, 2, 700}, 3, 31), false, 31);
 }
 
+// A sequence whose last chunk is partial sits right before another in the packed batch: the prefill must not let the
+// neighbour's rows into it, not even as 0 * Inf (the TMA kernel loads whole 64-row boxes and masks the tail). The
+// neighbour's q/k/v are all NaN / Inf here; the first sequence must still match the CPU twin exactly as alone.
+TEST_F(LightningGpu, NonFiniteNeighbourDoesNotLeakIntoASequence) {
+    for (bool silu : {false, true}) {
+        SCOPED_TRACE(silu ? "silu on load" : "plain");
+        Inputs in = make_inputs({100, 37}, 2, 44);
+        LightningAttentionParams p = dense_params(in.T(), in.N(), in.H);
+        p.dtype = DType::kF32;
+        p.silu_inputs = silu;
+        p.q = in.q.data();
+        p.k = in.k.data();
+        p.v = in.v.data();
+        std::vector<float> o_ref(in.q.size()), s_ref(static_cast<size_t>(in.N()) * in.H * kD * kD);
+        p.o = o_ref.data();
+        p.cu_seqlens = in.cu.data();
+        p.slope = in.slopes.data();
+        p.state_out = s_ref.data();
+        ASSERT_TRUE(cpu::lightning_attention(p).is_ok());
+        const size_t first = static_cast<size_t>(in.cu[1]) * in.H * kD;  // elements of sequence 0
+        for (std::vector<uint16_t>* t : {&in.q16, &in.k16, &in.v16})
+            for (size_t i = first; i < t->size(); ++i) (*t)[i] = (i & 1) ? 0x7f80 : 0x7fc0;  // +Inf, NaN
+
+        DevBuf<uint16_t> q(in.q16.size()), k(in.k16.size()), v(in.v16.size()), o(in.q16.size());
+        DevBuf<int32_t> cu(in.cu.size());
+        DevBuf<float> slope(in.H), state(s_ref.size());
+        ASSERT_TRUE(q.upload(in.q16) && k.upload(in.k16) && v.upload(in.v16) && cu.upload(in.cu) &&
+                    slope.upload(in.slopes) && o.fill_bytes(0xff) && state.fill_bytes(0xff));
+        p.dtype = DType::kBF16;
+        p.q = q.ptr;
+        p.k = k.ptr;
+        p.v = v.ptr;
+        p.o = o.ptr;
+        p.cu_seqlens = cu.ptr;
+        p.slope = slope.ptr;
+        p.state_out = state.ptr;
+        p.max_seqlen = 100;
+        ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> o_gpu = from_bf16(o.download()), s_gpu = state.download();
+        const std::vector<float> o0(o_gpu.begin(), o_gpu.begin() + first), r0(o_ref.begin(), o_ref.begin() + first);
+        const size_t per_seq = static_cast<size_t>(in.H) * kD * kD;
+        const std::vector<float> s0(s_gpu.begin(), s_gpu.begin() + per_seq), t0(s_ref.begin(), s_ref.begin() + per_seq);
+        ASSERT_EQ(count_nan(o0), 0u) << "the neighbour's NaN/Inf reached sequence 0's outputs";
+        ASSERT_EQ(count_nan(s0), 0u) << "the neighbour's NaN/Inf reached sequence 0's state";
+        EXPECT_LT(rel_error(o0, r0), kOutTol);
+        EXPECT_LT(rel_error(s0, t0), silu ? 5e-3 : kStateTol);
+    }
+}
+
 // Few heads (tensor-parallel shards): the kernel cuts sequences into context-parallel segments; in-place states.
 TEST_F(LightningGpu, ContextParallelSegmentsMatchCpu) {
     check_prefill(make_inputs({4097}, 2, 35), true, 35, true);

@@ -1,0 +1,504 @@
+// Lightning attention prefill fed by the Tensor Memory Accelerator (sm_90a): the algorithm, chunking and numerics of
+// prefill_wgmma_kernel (lightning_attention.cu), with the loads taken off the compute warps.
+//
+// Warpgroups of a CTA (one CTA per (value slice, head, sequence segment)):
+//   producer (warpgroup 0, and 1 when the SiLU is applied on load): one thread issues the TMA tile loads of each
+//     chunk (Q and K as two 64-column boxes each, the V slice as one; 128-byte swizzle, the wgmma operand layout)
+//     into a ring of kStages stages, each with a "full" mbarrier that counts the bytes in. With pre-activation inputs
+//     every producer warp applies the SiLU in place and signals "ready" (the SiLU is issue-bound: one warpgroup made
+//     the kernel 8.0 ms at T = 128K, two 6.5 ms; the cp.async kernel, SiLU on all its warps, 7.2 ms). A sequence's
+//     last, partial chunk is loaded whole (the box reads the next sequence's rows, or zeros past the tensor): its V
+//     rows past the end are zeroed here and the consumers mask those keys, so nothing of another sequence, not even
+//     an Inf, reaches this one.
+//   output and state (the last two warpgroups, 224 registers each): the two wgmma chains of the cp.async kernel.
+//     They no longer meet at a CTA barrier per chunk: the state warpgroup hands S_c to the output warpgroup through
+//     kSBufs bf16 buffers guarded by mbarriers (sfull / sempty) and may run up to kSBufs - 1 chunks ahead; both release
+//     a stage with one arrival per warp on its "empty" mbarrier.
+// Why: the cp.async kernel spends 20 load instructions per thread and chunk on the compute warps and joins the two
+// chains at __syncthreads every chunk; decoupling them with cp.async made the state chain the long pole
+// (bench/lightning_notes.md, v8). Measurements: bench/lightning_notes.md (v9).
+// Mbarrier parity waits only tell the current phase from the previous one, so every waiter below waits on a barrier
+// at most one phase ahead of it: each role walks the chunks in order and waits on every phase it depends on.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/lightning_prefill.cuh"
+#include "sdk/cuda_check.h"
+
+namespace volt::cuda::lightning {
+namespace {
+
+constexpr int kStages = 4;
+constexpr int kSBufs = 3;
+// Producer warpgroups (1 or 2): the SiLU on load is issue-bound, so pre-activation inputs get more producer warps.
+// Registers: 128 * kPWgs * producer + 256 * 224 <= 65536.
+template <int kPWgs>
+struct TmaShape {
+    static constexpr int kProducerThreads = 128 * kPWgs;
+    static constexpr int kThreads = kProducerThreads + 256;
+    static constexpr int kProducerRegs = kPWgs == 1 ? 56 : 32;
+};
+constexpr int kConsumerRegs = 224;
+// Tiles 1 KiB-aligned first, then the barriers: full, ready, empty per stage; sfull, sempty per state buffer.
+constexpr int kTileBytes = kStages * kWgStageBytes + kSBufs * kSBytes + kOBytes;
+constexpr int kBarriers = 3 * kStages + 2 * kSBufs;
+constexpr int kSmemBytes = kTileBytes + kBarriers * 8 + 1024;  // + alignment slack
+
+struct TmaMaps {
+    CUtensorMap q, k, v;  // [T, H, 128] bf16, box {64 columns, 1 head, 64 tokens}, 128-byte swizzle
+};
+
+// ---- mbarrier / TMA / register-count PTX ----------------------------------------------------------------------------
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.shared::cta.b64 st, [%0], %1;\n}\n" ::"r"(bar),
+                 "r"(bytes)
+                 : "memory");
+}
+// Blocks until the phase with the given parity has completed.
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile(
+        "{\n.reg .pred P1;\nLAB_WAIT:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+        "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(bar),
+        "r"(parity)
+        : "memory");
+}
+// One 3-D tile (columns c0.., head h, tokens t..) into shared memory, completion counted in bytes on `bar`.
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int h, int t) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
+        "[%2];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(h), "r"(t)
+        : "memory");
+}
+__device__ __forceinline__ void named_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// ---- the kernel -----------------------------------------------------------------------------------------------------
+template <int kPWgs>
+__global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
+    prefill_tma_kernel(const __grid_constant__ PrefillArgs a, const __grid_constant__ TmaMaps maps) {
+    constexpr int kProducerThreads = TmaShape<kPWgs>::kProducerThreads;
+    constexpr int kProducerRegs = TmaShape<kPWgs>::kProducerRegs;
+    extern __shared__ __align__(1024) char smem_raw[];
+    char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+    char* s_state = tiles + kStages * kWgStageBytes;  // kSBufs x [128 d_k][64 d_v] bf16, swizzled 128-byte rows
+    char* s_out = s_state + kSBufs * kSBytes;         // [64 rows][64 d_v] bf16
+    const uint32_t bars = smem_u32(tiles + kTileBytes);
+    auto full = [&](int st) { return bars + 8 * st; };
+    auto ready = [&](int st) { return bars + 8 * (kStages + st); };
+    auto empty = [&](int st) { return bars + 8 * (2 * kStages + st); };
+    auto sfull = [&](int b) { return bars + 8 * (3 * kStages + b); };
+    auto sempty = [&](int b) { return bars + 8 * (3 * kStages + kSBufs + b); };
+
+    const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z / a.segs, seg = blockIdx.z % a.segs;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // warp-uniform for the compiler
+    if (tid == 0) {
+        for (int st = 0; st < kStages; ++st) {
+            mbar_init(full(st), 1);
+            mbar_init(ready(st), 1);
+            mbar_init(empty(st), 8);  // one arrival per consumer warp
+        }
+        for (int b = 0; b < kSBufs; ++b) {
+            mbar_init(sfull(b), 4);   // state warps
+            mbar_init(sempty(b), 4);  // output warps
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    int64_t tok_begin, len;
+    segment_range(a, n, seg, tok_begin, len);
+    const int nchunks = static_cast<int>((len + kC - 1) / kC);
+    // A stage is waited on through "full" (TMA bytes landed) when the producer warps have nothing to do to it, else
+    // through "ready" (SiLU applied / partial chunk's tail zeroed). Only a segment's last chunk can be partial, so each
+    // barrier's phase count is the number of chunks that used it before: parity (c / kStages) & 1, or 0 for the one
+    // partial chunk when "ready" is not used otherwise.
+    auto wait_stage = [&](int c) {
+        const int st = c % kStages;
+        const bool partial = chunk_rows(len, c) < kC;
+        if (!a.silu && !partial) mbar_wait(full(st), (c / kStages) & 1);
+        else mbar_wait(ready(st), a.silu ? (c / kStages) & 1 : 0);
+    };
+
+    if (wg < kProducerThreads / 128) {  // ---- producer ---------------------------------------------------------------
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+        // TMA loads of chunks [issued, upto] by one thread, each once the consumers released the chunk that used its
+        // stage before. A partial last chunk is loaded whole too: rows past the sequence are the next sequence's
+        // (or zeros past the tensor); make_ready zeroes their V rows and the consumers mask their K columns, so
+        // nothing of another sequence (not even an Inf) reaches this one.
+        int issued = 0;
+        auto issue_upto = [&](int upto) {
+            for (; issued <= upto && issued < nchunks; ++issued) {
+                const int c = issued, st = c % kStages;
+                if (c >= kStages) mbar_wait(empty(st), (c / kStages - 1) & 1);
+                const uint32_t sq = smem_u32(tiles + st * kWgStageBytes), sk = sq + kQBytes, sv = sk + kKBytes;
+                const int t = static_cast<int>(tok_begin + int64_t{c} * kC);
+                mbar_arrive_expect_tx(full(st), kWgStageBytes);
+                tma_load(sq, &maps.q, full(st), 0, h, t);
+                tma_load(sq + kC * 128, &maps.q, full(st), 64, h, t);
+                tma_load(sk, &maps.k, full(st), 0, h, t);
+                tma_load(sk + kC * 128, &maps.k, full(st), 64, h, t);
+                tma_load(sv, &maps.v, full(st), slice * kDVS, h, t);
+            }
+        };
+        // Stage of chunk c made ready by `nt` threads (index i) once its bytes landed: the SiLU in place when asked,
+        // the V rows past a partial chunk's end zeroed, then one arrival on "ready".
+        auto make_ready = [&](int c, int i, int nt, int bar_id) {
+            const int st = c % kStages, m = chunk_rows(len, c);
+            char* sq = tiles + st * kWgStageBytes;
+            char* sk = sq + kQBytes;
+            char* sv = sk + kKBytes;
+            mbar_wait(full(st), (c / kStages) & 1);
+            if (a.silu)
+                for (int idx = i; idx < kC * kD / 8; idx += nt) {
+                    const uint32_t off = swz128<kC>(idx >> 4, (idx & 15) * 8);
+                    silu_chunk(sq + off);
+                    silu_chunk(sk + off);
+                }
+            // V: each 16-byte chunk by one thread, SiLU or zero (past the end), so the two never race.
+            if (a.silu || m < kC)
+                for (int idx = i; idx < kC * kDVS / 8; idx += nt) {
+                    char* p = sv + swz128<kC>(idx >> 3, (idx & 7) * 8);
+                    if ((idx >> 3) >= m) *reinterpret_cast<uint4*>(p) = make_uint4(0, 0, 0, 0);
+                    else if (a.silu) silu_chunk(p);
+                }
+            fence_proxy_async();  // generic-proxy writes -> the consumers' wgmma reads
+            named_sync(bar_id, nt);
+            if (i == 0) mbar_arrive(ready(st));
+        };
+        if (tid == 0) {
+            asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.q)) : "memory");
+            asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.k)) : "memory");
+            asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.v)) : "memory");
+        }
+        if (a.silu) {
+            // SiLU on every chunk by every producer warp. The issuing thread keeps the TMA kStages - 2 chunks ahead
+            // of the SiLU, so its wait on "empty" is for a chunk the consumers had a whole SiLU pass to finish.
+            for (int c = 0; c < nchunks; ++c) {
+                if (tid == 0) issue_upto(c + kStages - 2);
+                make_ready(c, tid, kProducerThreads, 1);
+            }
+        } else if (warp == 0) {
+            if (lane == 0) issue_upto(nchunks - 1);
+            // A partial last chunk, by this warp: after its own issue, so its parity wait on "full" is for the phase
+            // right after the one the issuer saw released (a warp that skipped ahead could mistake an old phase).
+            __syncwarp();
+            if (nchunks > 0 && chunk_rows(len, nchunks - 1) < kC) make_ready(nchunks - 1, lane, 32, 1);
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
+
+    const int g = lane >> 2, t4 = lane & 3;
+    const int rw = warp & 3;  // warp index within its warpgroup
+    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
+    const float slope = a.slope[h];
+    const float nl2 = -slope * kLog2e;
+    const size_t head_state = static_cast<size_t>(a.num_heads) * kD * kD;
+    const size_t seg_off = (static_cast<size_t>(blockIdx.z) * a.num_heads + h) * kD * kD + slice * kDVS;
+    const size_t user_off = static_cast<size_t>(slot) * head_state + static_cast<size_t>(h) * kD * kD + slice * kDVS;
+
+    if (wg == kProducerThreads / 128) {  // ---- output: O = lambda^{i+1} Q S_prev + (Q K^T . decay, causal) V --------
+        const int row0 = 16 * rw + g;  // chunk-local rows row0 and row0 + 8 of this thread
+        float dec[32];                 // lambda^{i-j} for this thread's score elements, 0 above the diagonal
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int i = row0 + 8 * (e >> 1), j = 8 * nt + 2 * t4 + (e & 1);
+                dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+            }
+        const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
+        const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+        for (int c = 0; c < nchunks; ++c) {
+            const int st = c % kStages, m = chunk_rows(len, c), sb = c % kSBufs;
+            wait_stage(c);
+            const char* sq = tiles + st * kWgStageBytes;
+            const uint32_t sq_u32 = smem_u32(sq), sk_u32 = sq_u32 + kQBytes, sv_u32 = sk_u32 + kKBytes;
+            const uint32_t sprev_u32 = smem_u32(s_state + sb * kSBytes);
+            float oacc[32], pacc[32], iacc[32];
+#pragma unroll
+            for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = iacc[i] = 0.0f;
+            fence_regs(oacc);
+            fence_regs(pacc);
+            fence_regs(iacc);
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk)  // P = Q K^T
+                wgmma_m64n64k16_ss<0>(pacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
+                                      sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
+            wgmma_commit();
+            mbar_wait(sfull(sb), (c / kSBufs) & 1);  // S_prev of this chunk written by the state warpgroup
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 8; ++kk)  // O = Q S_prev
+                wgmma_m64n64k16_ss<1>(oacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
+                                      sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
+            wgmma_commit();
+            wgmma_wait1();
+            fence_regs(pacc);
+            uint32_t pa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                float w[4];
+#pragma unroll
+                for (int e = 0; e < 4; ++e) w[e] = pacc[4 * nt + e] * dec[4 * nt + e];
+                if (m < kC)  // keys past the sequence's end: zero, not 0 * (whatever the next sequence holds)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) w[e] = 8 * nt + 2 * t4 + (e & 1) < m ? w[e] : 0.0f;
+                pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
+                pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
+            }
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk)
+                wgmma_m64n64k16_rs<1>(iacc, pa[kk], sw128_desc(sv_u32 + kk * 2048, 8192, 1024));
+            wgmma_commit();
+            wgmma_wait0();
+            fence_regs(oacc);
+            fence_regs(iacc);
+            __syncwarp();
+            if (lane == 0) {  // this warp is done with the stage and with S_prev
+                mbar_arrive(empty(st));
+                mbar_arrive(sempty(sb));
+            }
+#pragma unroll
+            for (int i = 0; i < 32; i += 4) {
+                oacc[i + 0] = fmaf(f0, oacc[i + 0], iacc[i + 0]);
+                oacc[i + 1] = fmaf(f0, oacc[i + 1], iacc[i + 1]);
+                oacc[i + 2] = fmaf(f1, oacc[i + 2], iacc[i + 2]);
+                oacc[i + 3] = fmaf(f1, oacc[i + 3], iacc[i + 3]);
+            }
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) {
+                const int col = 8 * nt + 2 * t4;
+                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) =
+                    pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
+                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) =
+                    pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
+            }
+            __syncwarp();
+            const int64_t tok0 = tok_begin + int64_t{c} * kC;
+#pragma unroll
+            for (int it = 0; it < 4; ++it) {
+                const int idx = it * 32 + lane;
+                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
+                if (row < m) {
+                    const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
+                    *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
+                }
+            }
+            __syncwarp();
+        }
+        return;
+    }
+
+    // ---- state: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V, decayed K as bf16 hi + lo ----------------------------
+    const float* st_in = a.segs > 1 ? a.seg_start + seg_off : a.state_in ? a.state_in + user_off : nullptr;
+    float* st_out = seg == a.segs - 1 ? (a.state_out ? a.state_out + user_off : nullptr) : nullptr;
+    // sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)] of the slice.
+    float sacc[2][32];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+                const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
+                float2 v2 = make_float2(0.0f, 0.0f);
+                if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + col);
+                sacc[mt][4 * nt + 2 * hf] = v2.x;
+                sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
+                *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, col)) = pack_bf16(v2.x, v2.y);
+            }
+    fence_proxy_async();
+    __syncwarp();
+    if (lane == 0) mbar_arrive(sfull(0));
+    float kd_full[4][4];  // lambda^{C-1-j} for this thread's key indices (a shorter last chunk recomputes them)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
+
+    for (int c = 0; c < nchunks; ++c) {
+        const int st = c % kStages, m = chunk_rows(len, c);
+        wait_stage(c);
+        const char* sk = tiles + st * kWgStageBytes + kQBytes;
+        const uint32_t sv_u32 = smem_u32(sk) + kKBytes;
+        const float mu = -expm1f(-slope * static_cast<float>(m));
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
+        uint32_t ahi[4][2][4], alo[4][2][4];
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+            float kd[4];
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
+                kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+            }
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt) {
+                const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+                const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
+                uint32_t r[4];
+                ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const float2 f = unpack_bf16(r[e]);
+                    float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
+                    if (m < kC) {  // keys past the sequence's end (see issue_upto)
+                        const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
+                        x0 = j < m ? x0 : 0.0f;
+                        x1 = j + 1 < m ? x1 : 0.0f;
+                    }
+                    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                    const float2 hf = __bfloat1622float2(hi);
+                    ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                    alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                }
+            }
+        }
+        fence_regs(sacc[0]);
+        fence_regs(sacc[1]);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+            const uint64_t dv = sw128_desc(sv_u32 + kk * 2048, 8192, 1024);
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt) {
+                wgmma_m64n64k16_rs<1>(sacc[mt], ahi[kk][mt], dv);
+                wgmma_m64n64k16_rs<1>(sacc[mt], alo[kk][mt], dv);
+            }
+        }
+        wgmma_commit();
+        wgmma_wait0();
+        fence_regs(sacc[0]);
+        fence_regs(sacc[1]);
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty(st));
+        if (c + 1 < nchunks) {  // S_{c+1} in bf16 for the output warpgroup's chunk c + 1
+            const int nb = (c + 1) % kSBufs;
+            if (c + 1 >= kSBufs) mbar_wait(sempty(nb), ((c + 1) / kSBufs - 1) & 1);
+            char* s_next = s_state + nb * kSBytes;
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < 8; ++nt) {
+                    const int r = 64 * mt + 16 * rw + g, col = 8 * nt + 2 * t4;
+                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r, col)) =
+                        pack_bf16(sacc[mt][4 * nt + 0], sacc[mt][4 * nt + 1]);
+                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
+                        pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
+                }
+            fence_proxy_async();
+            __syncwarp();
+            if (lane == 0) mbar_arrive(sfull(nb));
+        }
+    }
+    if (st_out) {
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+                for (int hf = 0; hf < 2; ++hf) {
+                    const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
+                    *reinterpret_cast<float2*>(st_out + r * kD + col) =
+                        make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
+                }
+    }
+}
+
+// ---- host side ------------------------------------------------------------------------------------------------------
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+    static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void* p = nullptr;
+        cudaDriverEntryPointQueryResult q{};
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) !=
+                cudaSuccess ||
+            q != cudaDriverEntryPointSuccess) {
+            cudaGetLastError();
+            return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+        }
+        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+    }();
+    return fn;
+}
+
+// [T, H, 128] bf16 with element (t, h, d) at base[t * st_tok + h * st_head + d]; boxes of 64 columns x 1 head x 64
+// tokens, swizzled like swz128 so the tiles land in the wgmma operand layout. Rows past T read as zeros.
+Expected<CUtensorMap> tensor_map(const void* base, int64_t tokens, int heads, int64_t st_tok, int64_t st_head) {
+    CUtensorMap map;
+    const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
+                                static_cast<cuuint64_t>(tokens)};
+    const cuuint64_t strides[2] = {static_cast<cuuint64_t>(st_head) * 2, static_cast<cuuint64_t>(st_tok) * 2};
+    const cuuint32_t box[3] = {64, 1, kC};
+    const cuuint32_t elem_strides[3] = {1, 1, 1};
+    const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides,
+                                      box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return internal_error("lightning_attention (CUDA): cuTensorMapEncodeTiled failed (CUresult ", int(r),
+                              ") for tokens ", tokens, ", heads ", heads, ", strides ", st_tok, "/", st_head);
+    return map;
+}
+
+}  // namespace
+
+bool tma_prefill_available() { return encode_tiled() != nullptr; }
+
+Status launch_tma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
+    if (a.num_tokens == 0) return Status::ok();
+    if (a.num_tokens > INT32_MAX)
+        return invalid_argument("lightning_attention (CUDA): the TMA prefill takes at most 2^31-1 tokens per call");
+    TmaMaps maps;
+    VOLT_ASSIGN_OR_RETURN(maps.q, tensor_map(a.q, a.num_tokens, a.num_heads, a.q_st, a.q_sh));
+    VOLT_ASSIGN_OR_RETURN(maps.k, tensor_map(a.k, a.num_tokens, a.num_heads, a.k_st, a.k_sh));
+    VOLT_ASSIGN_OR_RETURN(maps.v, tensor_map(a.v, a.num_tokens, a.num_heads, a.v_st, a.v_sh));
+    // Producer warpgroups: 2 when the SiLU is applied on load (VOLT_LIGHTNING_TMA_PRODUCERS=1|2 overrides, for A/B).
+    static const int forced = [] {
+        const char* e = std::getenv("VOLT_LIGHTNING_TMA_PRODUCERS");
+        return e && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 0;
+    }();
+    const int pwgs = forced ? forced : a.silu ? 2 : 1;
+    auto kernel = pwgs == 2 ? prefill_tma_kernel<2> : prefill_tma_kernel<1>;
+    VOLT_RETURN_IF_ERROR(pwgs == 2 ? allow_smem<prefill_tma_kernel<2>>(kSmemBytes)
+                                   : allow_smem<prefill_tma_kernel<1>>(kSmemBytes));
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(pwgs == 2 ? TmaShape<2>::kThreads : TmaShape<1>::kThreads);
+    cfg.dynamicSmemBytes = kSmemBytes;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = kSlices;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    if (cluster) {
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+    }
+    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, kernel, a, maps));
+    return Status::ok();
+}
+
+}  // namespace volt::cuda::lightning
