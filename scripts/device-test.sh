@@ -106,8 +106,8 @@ fi
 
 if has_stage sanitize; then
   # racecheck on the plain inputs only: with the SiLU on load, the TMA kernel's producer warps write the stage and
-  # the consumers read it with ldmatrix after mbarrier hand-offs racecheck does not follow (it reports every such
-  # pair; the cp.async kernel, synchronised with __syncthreads, runs the SiLU test clean). bench/lightning_notes.md.
+  # the consumers read it with ldmatrix after mbarrier hand-offs racecheck does not follow, and it reports every
+  # such pair (bench/lightning_notes.md, "compute-sanitizer").
   has_part lightning && for variant in tma wgmma_cluster mma_sync; do
     for tool in memcheck racecheck; do
       note "compute-sanitizer $tool (short run, $variant)"
