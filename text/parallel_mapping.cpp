@@ -33,6 +33,13 @@ Status ParallelMapping::validate(const TextConfig& c) const {
     if (c.vocab_size < tp_size) return unimplemented("vocab_size ", c.vocab_size, " is smaller than ", tp_size, " GPUs");
     if (c.num_experts < ep_size)
         return unimplemented("num_local_experts ", c.num_experts, " is smaller than ", ep_size, " expert ranks");
+    if (slice_experts && ep_size != 1)
+        return invalid_argument("sliced experts keep every expert on every rank: expert-parallel size ", ep_size,
+                                " must be 1");
+    // The kernels take intermediate sizes in multiples of 8: every slice must be one.
+    if (slice_experts && c.intermediate_size % (8 * int64_t{tp_size}) != 0)
+        return unimplemented("intermediate_size ", c.intermediate_size, " does not split over ", tp_size,
+                             " GPUs in multiples of 8 (sliced experts); spread the experts instead");
     return Status::ok();
 }
 
@@ -57,7 +64,12 @@ WeightSlice ParallelMapping::slice_of(const std::string& name, const TextConfig&
     const IndexRange h = heads(c), kv = kv_heads(c);
     auto rows = [](IndexRange r) { return WeightSlice{0, r, false}; };
     auto cols = [](IndexRange r) { return WeightSlice{1, r, false}; };
-    if (const int64_t e = expert_of(name); e >= 0) return WeightSlice{-1, {}, !experts(c).contains(e)};
+    if (const int64_t e = expert_of(name); e >= 0) {
+        if (!experts(c).contains(e)) return WeightSlice{-1, {}, true};
+        if (!slice_experts || tp_size == 1) return {};
+        // w1, w3 [I, H]: rows; w2 [H, I]: columns.
+        return WeightSlice{ends_with(name, ".w2.weight") ? 1 : 0, expert_intermediate(c), false};
+    }
     if (tp_size == 1) return {};
     if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return rows(vocab(c));
     if (ends_with(name, ".self_attn.qkv_proj.weight")) return rows({3 * D * h.begin, 3 * D * h.size});
@@ -72,6 +84,7 @@ WeightSlice ParallelMapping::slice_of(const std::string& name, const TextConfig&
 }
 
 std::string ParallelMapping::to_string() const {
+    if (slice_experts) return str_cat("rank ", rank, " of ", tp_size, " (experts sliced over ", tp_size, ")");
     return str_cat("rank ", rank, " of ", tp_size, " (experts over ", ep_size, ")");
 }
 

@@ -121,7 +121,8 @@ typedef struct volt_model_params {
                                   * (head_dim != 128): UNIMPLEMENTED */
     const int32_t* gpu_ids;      /* CUDA devices to use (NULL: device 0); copied during the call. Several ids
                                   * (any distinct GPUs in rank order, e.g. 0, 1 or 2, 5) split the text backbone
-                                  * over those GPUs (heads, projections and vocabulary; experts spread; NCCL); the
+                                  * over those GPUs (heads, projections and vocabulary; each expert sliced along
+                                  * its intermediate dimension, or spread whole when it does not split; NCCL); the
                                   * vision tower runs on the first. UNIMPLEMENTED for a build without NCCL or head
                                   * counts the GPU count does not divide; INVALID_ARGUMENT for GPUs that do not
                                   * exist or are listed twice */

@@ -1,4 +1,4 @@
-// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--replicate-experts]] [--fp8-experts]
+// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--experts auto|sliced|spread|replicated]] [--fp8-experts]
 //                [--prompt-tokens T]...
 //                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--warmup W] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
@@ -48,7 +48,7 @@ struct E2eOptions {
     int reps = 3, gpus = 1;
     std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
     int warmup = 1;  // untimed runs of each prefill before the timed ones
-    bool replicate_experts = false;
+    std::string experts = "auto";  // where a split model keeps its experts
     bool fp8_experts = false;
     double unit_flops = 2e13;                 // CudaTextModelOptions::max_unit_flops
     std::vector<double> cancel_at{0.5};       // stop the longest prefill at these fractions of its time
@@ -130,7 +130,11 @@ Status bench_e2e(const E2eOptions& o) {
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
     const CudaTextModelOptions options{.device = dc.device.index, .gpus = dc.gpus, .device_ids = dc.gpu_ids,
-                                       .replicate_experts = o.replicate_experts, .fp8_experts = o.fp8_experts,
+                                       .experts = o.experts == "spread"       ? ExpertPlacement::kSpread
+                                                  : o.experts == "replicated" ? ExpertPlacement::kReplicated
+                                                  : o.experts == "sliced"     ? ExpertPlacement::kSliced
+                                                                              : ExpertPlacement::kAuto,
+                                       .fp8_experts = o.fp8_experts,
                                        .max_unit_flops = o.unit_flops};
     VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, MiniMaxTextModelCuda::local_devices(options));
     const int gpus = dc.gpus, gpu0 = devices.front();
@@ -157,12 +161,14 @@ Status bench_e2e(const E2eOptions& o) {
     j["softmax_layers"] = c.num_softmax_layers();
     j["gpus"] = gpus;
     j["gpu_ids"] = devices;
-    j["experts"] = o.replicate_experts ? "replicated" : "spread";
+    const ExpertPlacement placement = MiniMaxTextModelCuda::expert_placement(c, options);
+    j["experts"] = expert_placement_name(placement);
     j["expert_weights"] = o.fp8_experts ? "fp8_e4m3_block128" : "bf16";
     j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
     j["synthetic_weights_seconds"] = load_s;
-    std::printf("| e2e (%s, %lld layers, %d x %s%s) | value |\n|---|---|\n", o.synthetic.c_str(),
-                (long long)c.num_layers, gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "");
+    std::printf("| e2e (%s, %lld layers, %d x %s%s%s) | value |\n|---|---|\n", o.synthetic.c_str(),
+                (long long)c.num_layers, gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "",
+                gpus == 1 ? "" : (std::string(", experts ") + expert_placement_name(placement)).c_str());
     std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
     std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
 
@@ -377,8 +383,11 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--gpu-ids", o->gpu_ids, "The GPUs in rank order (e.g. 1,0 or 2,5) instead of GPU 0 on");
-    cmd->add_flag("--replicate-experts", o->replicate_experts,
-                  "With --gpus: every GPU holds every expert (no MoE all-reduce) instead of spreading them");
+    cmd->add_option("--experts", o->experts,
+                    "With --gpus: sliced (every GPU a slice of each expert's intermediate dimension), spread (whole "
+                    "experts over the GPUs), replicated (every expert on every GPU) or auto (default: sliced where "
+                    "the intermediate size splits into multiples of 8, else spread)")
+        ->check(CLI::IsMember({"auto", "sliced", "spread", "replicated"}));
     cmd->add_flag("--fp8-experts", o->fp8_experts,
                   "Expert weights as FP8 (e4m3, 128 x 128 block scales), quantised on the GPU at load");
     cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")

@@ -367,6 +367,22 @@ Expected<std::vector<int>> MiniMaxTextModelCuda::local_devices(const CudaTextMod
     return o.device_ids;
 }
 
+const char* expert_placement_name(ExpertPlacement e) {
+    switch (e) {
+        case ExpertPlacement::kAuto: return "auto";
+        case ExpertPlacement::kSliced: return "sliced";
+        case ExpertPlacement::kSpread: return "spread";
+        case ExpertPlacement::kReplicated: return "replicated";
+    }
+    return "unknown";
+}
+
+ExpertPlacement MiniMaxTextModelCuda::expert_placement(const TextConfig& c, const CudaTextModelOptions& o) {
+    if (o.experts != ExpertPlacement::kAuto) return o.experts;
+    const int64_t tp = int64_t{o.gpus} * std::max(o.processes.size, 1);
+    return c.intermediate_size % (8 * tp) == 0 ? ExpertPlacement::kSliced : ExpertPlacement::kSpread;
+}
+
 Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const TextConfig& c,
                                                                       const CudaTextModelOptions& o) {
     if (!(o.max_unit_flops >= 1e9) || !std::isfinite(o.max_unit_flops))
@@ -375,10 +391,18 @@ Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const Text
     if (o.processes.size < 1 || o.processes.rank < 0 || o.processes.rank >= o.processes.size)
         return invalid_argument("process ", o.processes.rank, " of ", o.processes.size);
     // Process p holds ranks p * gpus .. p * gpus + gpus - 1 of the split over every process's GPUs.
+    const ExpertPlacement placement = expert_placement(c, o);
+    if (placement != ExpertPlacement::kSliced && placement != ExpertPlacement::kSpread &&
+        placement != ExpertPlacement::kReplicated)
+        return invalid_argument("expert placement ", static_cast<int>(o.experts), " is not one of auto, sliced, "
+                                "spread, replicated");
     const int tp = o.gpus * o.processes.size;
     std::vector<ParallelMapping> maps;
     for (int i = 0; i < o.gpus; ++i) {
-        ParallelMapping m{.tp_size = tp, .ep_size = o.replicate_experts ? 1 : tp, .rank = o.processes.rank * o.gpus + i};
+        ParallelMapping m{.tp_size = tp,
+                          .ep_size = placement == ExpertPlacement::kSpread ? tp : 1,
+                          .rank = o.processes.rank * o.gpus + i,
+                          .slice_experts = placement == ExpertPlacement::kSliced};
         VOLT_RETURN_IF_ERROR(m.validate(c));
         maps.push_back(m);
     }
@@ -1182,13 +1206,15 @@ Status MiniMaxTextModelCuda::gather_embeddings(const Rank& rk, const int32_t* id
 
 int64_t MiniMaxTextModelCuda::chunk_tokens(int64_t context) const {
     const TextConfig& c = config_;
-    const int64_t H = c.hidden_size, I = c.intermediate_size, K = c.experts_per_token;
+    const int64_t H = c.hidden_size, K = c.experts_per_token;
     const double unit = unit_flops_;
     auto whole_k = [](double tokens) { return static_cast<int64_t>(std::min(tokens, 1e12)) / 1024 * 1024; };
     int64_t tokens = kMaxChunkTokens;
     for (const auto& rk : ranks_) {
         const int64_t W = rk->heads * c.head_dim;
-        // The MoE half-layer: each token's K experts, three H x I products each (on average this GPU's share of them).
+        // The MoE half-layer: each token's K experts, three H x I products each (on average this GPU's share of them:
+        // its experts, or its slice of every expert).
+        const int64_t I = rk->map.expert_intermediate(c).size;
         const double moe_per_token = double(K) * 6.0 * double(H) * double(I) * double(rk->experts.size) /
                                      double(std::max<int64_t>(c.num_experts, 1));
         tokens = std::min(tokens, std::max(kMinChunkTokens, whole_k(unit / moe_per_token)));
@@ -1222,7 +1248,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                                        const DecodeBatch* batch) const {
     const TextConfig& c = config_;
     const int64_t H = c.hidden_size, V = rk.vocab.size, Hq = rk.heads, Hkv = rk.kv_heads, D = c.head_dim;
-    const int64_t W = Hq * D, I = c.intermediate_size;
+    const int64_t W = Hq * D, I = rk.map.expert_intermediate(c).size;  // this GPU's part of each expert's
     const int E_all = static_cast<int>(c.num_experts), E = static_cast<int>(rk.experts.size);
     const int K = static_cast<int>(c.experts_per_token);
     const bool split_heads = rk.map.tp_size > 1, split_experts = rk.map.ep_size > 1;
@@ -1503,7 +1529,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.workspace = workspace.data();
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, stream));
-        if (split_experts) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
+        if (rk.map.moe_output_is_partial()) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());

@@ -5,9 +5,9 @@
 // Built only with CUDA (VOLT_HAVE_CUDA); the kernels need head_dim 128 (MiniMax-Text-01's).
 //
 // Several GPUs (issue 8): with options.gpus > 1 the model is split as text/parallel_mapping.h describes (heads,
-// projections and vocabulary over every GPU, experts spread or replicated), one host thread per GPU
+// projections and vocabulary over every GPU, experts sliced, spread or replicated), one host thread per GPU
 // (sdk/rank_threads.h) and NCCL all-reduces (sdk/nccl_group.h) after each attention block's output projection, the
-// MoE (experts spread) and the embedding gather, and of the lightning norm's per-token statistic. Each GPU writes
+// MoE (experts sliced or spread) and the embedding gather, and of the lightning norm's per-token statistic. Each GPU writes
 // its vocabulary columns of the logits straight into the host result. The one-GPU model is the same code with one
 // rank and no collectives.
 #pragma once
@@ -36,13 +36,23 @@ namespace volt {
 class AllReadyGate;
 class RankThreads;
 
+enum class ExpertPlacement { kAuto, kSliced, kSpread, kReplicated };
+const char* expert_placement_name(ExpertPlacement e);  // "auto", "sliced", "spread", "replicated"
+
 struct CudaTextModelOptions {
     int device = 0;                     // CUDA device index (the first of `gpus`)
     int gpus = 1;                       // GPUs device .. device + gpus - 1, tensor parallel (needs NCCL when > 1)
     // When not empty: this process's GPUs in rank order instead of device .. device + gpus - 1 (any distinct devices,
     // e.g. {2, 5} or {1, 0}); its size must be `gpus` and its first entry `device`.
     std::vector<int> device_ids;
-    bool replicate_experts = false;     // true: every GPU holds every expert (no MoE all-reduce); false: spread
+    // Where the experts of a model split over GPUs live (one GPU: everywhere, whole). kSliced: every GPU holds its
+    // slice of every expert's intermediate dimension (w1 / w3 rows, w2 columns) and adds its part of each routed
+    // expert, so every GPU reads 1/gpus of each touched expert (2 x H200, 8 layers: batch-1 decode steps 2.55-2.67 ms
+    // vs 2.98-3.03 spread, prefill and batch 64 the same; bench/RESULTS.md); needs intermediate_size to split into
+    // multiples of 8. kSpread: GPU r holds experts [e0, e1) whole (a batch-1 token's two experts on at most two
+    // GPUs). kReplicated: every GPU holds every expert (no MoE all-reduce; gpus times the expert memory). Spread and
+    // sliced sum the MoE output with one all-reduce. kAuto (default): sliced where the config allows, else spread.
+    ExpertPlacement experts = ExpertPlacement::kAuto;
     bool language_model_of_vl = false;  // a MiniMax-VL-01 directory: load its language_model.* backbone
     // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
     // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
@@ -97,6 +107,9 @@ public:
     // This process's GPUs in rank order (options.device_ids, or device .. device + gpus - 1), checked against the
     // machine: each exists, none twice (INVALID_ARGUMENT naming the entry). What load() and synthetic() use.
     static Expected<std::vector<int>> local_devices(const CudaTextModelOptions& o);
+    // The placement options.experts resolves to for this config (kAuto: kSliced where the slices are multiples of 8,
+    // else kSpread); the others as given.
+    static ExpertPlacement expert_placement(const TextConfig& config, const CudaTextModelOptions& o);
     ~MiniMaxTextModelCuda() override;
 
     const TextConfig& config() const { return config_; }

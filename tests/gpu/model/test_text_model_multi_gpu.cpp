@@ -1,7 +1,8 @@
 // The backbone split over 2 GPUs (text/parallel_mapping.h: heads, projections and vocabulary over both, experts
-// spread or replicated; NCCL all-reduces) against the same model on one GPU and on the CPU. Needs 2 GPUs (the
-// nvidia-h200-x2 machine); skips with a message otherwise. Tolerances as in test_text_model_gpu.cpp: the split
-// changes only the order of bf16 sums (partial output projections and expert outputs added by the all-reduce).
+// spread, replicated or sliced along their intermediate dimension; NCCL all-reduces) against the same model on one
+// GPU and on the CPU. Needs 2 GPUs (the nvidia-h200-x2 machine); skips with a message otherwise. Tolerances as in
+// test_text_model_gpu.cpp: the split changes only the order of bf16 sums (partial output projections and expert
+// outputs added by the all-reduce).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -36,12 +37,14 @@ struct Trio {
     std::unique_ptr<MiniMaxTextModelCuda> one, two;  // one GPU; split over two
 };
 
-Trio make_trio(const TextConfig& c, bool replicate_experts) {
+CudaTextModelOptions split_options(int gpus, ExpertPlacement e) { return {.device = 0, .gpus = gpus, .experts = e}; }
+
+Trio make_trio(const TextConfig& c, ExpertPlacement experts) {
     const auto w = synthetic_weights(c, 42);
     Trio t;
     auto cpu = MiniMaxTextModel::from_tensors(c, w, "synthetic");
     auto one = MiniMaxTextModelCuda::from_tensors(c, w);
-    auto two = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = 2, .replicate_experts = replicate_experts});
+    auto two = MiniMaxTextModelCuda::from_tensors(c, w, split_options(2, experts));
     EXPECT_TRUE(cpu) << cpu.status().to_string();
     EXPECT_TRUE(one) << one.status().to_string();
     EXPECT_TRUE(two) << two.status().to_string();
@@ -60,15 +63,17 @@ TEST_F(TextModelMultiGpu, SplitPrefillMatchesOneGpuAndTheCpu) {
     struct Variant {
         bool postnorm;
         int k;
-        bool replicate;
+        ExpertPlacement experts;
         const char* name;
     };
-    for (const Variant v : {Variant{true, 4, false, "post-norm, all experts, experts spread"},
-                            Variant{false, 4, true, "pre-norm, all experts, experts replicated"},
-                            Variant{true, 2, false, "post-norm, top-2, experts spread"}}) {
+    for (const Variant v : {Variant{true, 4, ExpertPlacement::kSpread, "post-norm, all experts, experts spread"},
+                            Variant{false, 4, ExpertPlacement::kReplicated, "pre-norm, all experts, experts replicated"},
+                            Variant{true, 2, ExpertPlacement::kSpread, "post-norm, top-2, experts spread"},
+                            Variant{true, 4, ExpertPlacement::kSliced, "post-norm, all experts, experts sliced"},
+                            Variant{false, 2, ExpertPlacement::kSliced, "pre-norm, top-2, experts sliced"}}) {
         SCOPED_TRACE(v.name);
         const TextConfig c = synthetic_config(v.postnorm, v.k);
-        Trio m = make_trio(c, v.replicate);
+        Trio m = make_trio(c, v.experts);
         ASSERT_TRUE(m.cpu && m.one && m.two);
         EXPECT_EQ(m.two->gpus(), 2);
         for (int64_t T : {1, 127, 600}) {
@@ -86,7 +91,7 @@ TEST_F(TextModelMultiGpu, SplitPrefillMatchesOneGpuAndTheCpu) {
 
 TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
     const TextConfig c = synthetic_config(true, 4);  // continuous routing: every row must match
-    Trio m = make_trio(c, false);
+    Trio m = make_trio(c, ExpertPlacement::kSpread);
     ASSERT_TRUE(m.cpu && m.two);
     expect_prefix_reuse_decode_and_fork(*m.cpu, *m.two, c.vocab_size, "2 GPUs: ");
     if (HasFatalFailure()) return;
@@ -100,13 +105,13 @@ TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
 
 // CUDA graphs on two GPUs of one process: each GPU replays its captured decode step, NCCL collectives inside, with
 // bitwise the results of the eager steps (rows and picked ids, new split counts, regrown staging, a cancel before a
-// replayed step), experts spread and replicated.
+// replayed step), experts spread, replicated and sliced.
 TEST_F(TextModelMultiGpu, SplitDecodeReplaysCudaGraphsLikeEager) {
     const TextConfig c = synthetic_config(true, 2);
     const auto w = synthetic_weights(c, 42);
-    for (const bool replicate : {false, true}) {
-        SCOPED_TRACE(replicate ? "experts replicated" : "experts spread");
-        CudaTextModelOptions options{.device = 0, .gpus = 2, .replicate_experts = replicate};
+    for (const ExpertPlacement e : {ExpertPlacement::kSpread, ExpertPlacement::kReplicated, ExpertPlacement::kSliced}) {
+        SCOPED_TRACE(std::string("experts ") + expert_placement_name(e));
+        CudaTextModelOptions options = split_options(2, e);
         auto graphs = MiniMaxTextModelCuda::from_tensors(c, w, options);
         options.cuda_graphs = false;
         auto eager = MiniMaxTextModelCuda::from_tensors(c, w, options);
@@ -117,7 +122,7 @@ TEST_F(TextModelMultiGpu, SplitDecodeReplaysCudaGraphsLikeEager) {
 
 TEST_F(TextModelMultiGpu, VocabularySplitEmbeddingsAreExact) {
     const TextConfig c = synthetic_config(true, 4);
-    Trio m = make_trio(c, false);
+    Trio m = make_trio(c, ExpertPlacement::kSpread);
     ASSERT_TRUE(m.one && m.two);
     auto ids = random_ids(64, c.vocab_size, 6);
     ids[0] = 0, ids[1] = int32_t(c.vocab_size - 1), ids[2] = int32_t(c.vocab_size / 2 - 1), ids[3] = int32_t(c.vocab_size / 2);
@@ -191,7 +196,7 @@ TEST_F(TextModelMultiGpu, ModelDirectoryThroughChatModelAndCli) {
 // aborted, and the next forward is bitwise the uncancelled one.
 TEST_F(TextModelMultiGpu, CancelStopsEveryGpuAtTheSameLayer) {
     const TextConfig c = synthetic_config(true, 4);
-    Trio m = make_trio(c, false);
+    Trio m = make_trio(c, ExpertPlacement::kSpread);
     ASSERT_TRUE(m.two);
     const auto ids = random_ids(3000, c.vocab_size, 21);
     auto want = prefill(*m.two, ids, LogitsMode::kLast);
@@ -287,8 +292,21 @@ TEST_F(TextModelMultiGpu, RefusesWhatItCannotSplitAndStaysUsable) {
     ASSERT_FALSE(too_many);
     EXPECT_EQ(too_many.status().code(), StatusCode::kInvalidArgument);
 
+    // Sliced experts need every GPU's slice of intermediate_size in multiples of 8: asked for, refused with the field
+    // named; by default (auto) such a config spreads its experts instead.
+    TextConfig odd = synthetic_config();
+    odd.intermediate_size = 392;  // 196 per GPU
+    const auto odd_w = synthetic_weights(odd, 1);
+    auto sliced = MiniMaxTextModelCuda::from_tensors(odd, odd_w, split_options(2, ExpertPlacement::kSliced));
+    ASSERT_FALSE(sliced);
+    EXPECT_EQ(sliced.status().code(), StatusCode::kUnimplemented);
+    EXPECT_NE(sliced.status().message().find("intermediate_size 392"), std::string::npos) << sliced.status().to_string();
+    EXPECT_EQ(MiniMaxTextModelCuda::expert_placement(odd, {.gpus = 2}), ExpertPlacement::kSpread);
+    EXPECT_EQ(MiniMaxTextModelCuda::expert_placement(synthetic_config(), {.gpus = 2}), ExpertPlacement::kSliced);
+    EXPECT_TRUE(MiniMaxTextModelCuda::from_tensors(odd, odd_w, {.device = 0, .gpus = 2}));
+
     const TextConfig ok = synthetic_config(true, 4);
-    Trio m = make_trio(ok, false);
+    Trio m = make_trio(ok, ExpertPlacement::kSpread);
     ASSERT_TRUE(m.one && m.two);
     // A one-GPU cache is not the split model's; an over-long input is refused before any GPU works.
     auto one_cache = m.one->new_cache(8);
@@ -347,7 +365,7 @@ TEST_F(TextModelMultiGpu, GpuListInAnyOrder) {
 
 // Every split the machine allows beyond 2 GPUs (4 on nvidia-h200-x4, 8 on x8): a config whose 16 heads, 8 kv heads
 // and 8 experts (all 8 per token) divide over 2, 4 and 8 ranks (one expert and one kv head per GPU at 8), prefill, decode, prefix reuse
-// and fork against the CPU, and the N-GPU logits against 1 GPU, with experts spread and replicated.
+// and fork against the CPU, and the N-GPU logits against 1 GPU, with experts spread, replicated and sliced.
 TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
     TextConfig c = synthetic_config(true, 8);  // every expert per token: continuous routing, every row must match
     c.num_heads = 16;
@@ -366,10 +384,10 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
     int tried = 0;
     for (int n : {2, 4, 8}) {
         if (n > cuda_device_count()) break;
-        for (bool replicate : {false, true}) {
-            const std::string what = std::to_string(n) + " GPUs, experts " + (replicate ? "replicated" : "spread");
+        for (const ExpertPlacement e : {ExpertPlacement::kSpread, ExpertPlacement::kReplicated, ExpertPlacement::kSliced}) {
+            const std::string what = std::to_string(n) + " GPUs, experts " + expert_placement_name(e);
             SCOPED_TRACE(what);
-            auto split = MiniMaxTextModelCuda::from_tensors(c, w, {.device = 0, .gpus = n, .replicate_experts = replicate});
+            auto split = MiniMaxTextModelCuda::from_tensors(c, w, split_options(n, e));
             ASSERT_TRUE(split) << split.status().to_string();
             EXPECT_EQ((*split)->gpus(), n);
             ++tried;
@@ -386,7 +404,7 @@ TEST_F(TextModelMultiGpu, SplitOverEveryGpuCountMatchesOneGpuAndTheCpu) {
                 EXPECT_LE(compare(*got, *ref).rel, 1.3 * compare(*base, *ref).rel + 1e-3)
                     << at << ": the split is not much less exact than one GPU";
             }
-            if (!replicate) {
+            if (e != ExpertPlacement::kReplicated) {
                 expect_prefix_reuse_decode_and_fork(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
                 expect_batched_decode_matches(**cpu, **split, c.vocab_size, what + ": ", kWorstRow);
                 expect_sampled_decode_matches(**split, c.vocab_size, what + ": ");

@@ -99,6 +99,47 @@ TEST(ParallelMapping, EveryWeightElementHasItsRanks) {
     }
 }
 
+// Sliced experts: every rank holds every expert, rows [i0, i1) of w1 / w3 and those columns of w2; over the ranks
+// each expert element is held exactly once, and the MoE output is a per-rank part (summed over ranks).
+TEST(ParallelMapping, SlicedExpertsTileEveryExpertsIntermediateDimension) {
+    const TextConfig c = config(8, 4);  // intermediate 32
+    for (int tp : {1, 2, 4}) {
+        std::map<std::string, int64_t> held;
+        for (int r = 0; r < tp; ++r) {
+            const ParallelMapping m{.tp_size = tp, .ep_size = 1, .rank = r, .slice_experts = true};
+            ASSERT_TRUE(m.validate(c)) << m.to_string();
+            EXPECT_EQ(m.experts(c), (IndexRange{0, 6}));
+            EXPECT_EQ(m.expert_intermediate(c), (IndexRange{r * 32 / tp, 32 / tp}));
+            EXPECT_EQ(m.moe_output_is_partial(), tp > 1);
+            for (const WeightSpec& s : minimax_text_weight_specs(c)) {
+                const WeightSlice slice = m.slice_of(s.name, c);
+                ASSERT_FALSE(slice.absent) << s.name;
+                if (s.name.find(".experts.") != std::string::npos && tp > 1) {
+                    const bool w2 = s.name.find(".w2.") != std::string::npos;
+                    EXPECT_EQ(slice.dim, w2 ? 1 : 0) << s.name;
+                    EXPECT_EQ(slice.range, m.expert_intermediate(c)) << s.name;
+                }
+                held[s.name] += slice.shape_of(s.shape).numel();
+            }
+        }
+        for (const WeightSpec& s : minimax_text_weight_specs(c)) {
+            if (s.name.find(".experts.") != std::string::npos) {
+                EXPECT_EQ(held[s.name], s.shape.numel()) << s.name << " tp " << tp;
+            }
+        }
+    }
+    const ParallelMapping spread{.tp_size = 2, .ep_size = 2, .rank = 0};
+    EXPECT_TRUE(spread.moe_output_is_partial());
+    EXPECT_FALSE((ParallelMapping{.tp_size = 2, .ep_size = 1, .rank = 0}).moe_output_is_partial());
+    // Slices must stay multiples of 8 (the kernels' granularity) and the experts all on every rank.
+    const Status odd = ParallelMapping{.tp_size = 8, .ep_size = 1, .rank = 0, .slice_experts = true}.validate(
+        config(8, 8, 6, 1001));
+    EXPECT_EQ(odd.code(), StatusCode::kUnimplemented);
+    EXPECT_NE(odd.message().find("intermediate_size 32"), std::string::npos) << odd.message();
+    EXPECT_EQ((ParallelMapping{.tp_size = 2, .ep_size = 2, .rank = 0, .slice_experts = true}).validate(c).code(),
+              StatusCode::kInvalidArgument);
+}
+
 TEST(ParallelMapping, SlicesFollowTheHeadsOfEachRank) {
     const TextConfig c = config();  // 8 heads, 2 kv heads, D 16
     const ParallelMapping m{.tp_size = 2, .ep_size = 2, .rank = 1};
