@@ -419,58 +419,24 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
     const int rw = warp & 3;  // warp index within its warpgroup
     int64_t tok_begin, len;
     segment_range(a, n, seg, tok_begin, len);
-    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
     const float slope = a.slope[h];
     const float nl2 = -slope * kLog2e;
-    // Where this CTA's state slice comes from and goes to.
-    const size_t head_state = static_cast<size_t>(a.num_heads) * kD * kD;
-    const size_t seg_off = (static_cast<size_t>(blockIdx.z) * a.num_heads + h) * kD * kD + slice * kDVS;
-    const size_t user_off = static_cast<size_t>(slot) * head_state + static_cast<size_t>(h) * kD * kD + slice * kDVS;
-    const float* st_in = kStateOnly ? nullptr : a.segs > 1 ? a.seg_start + seg_off : a.state_in ? a.state_in + user_off
-                                                                                                  : nullptr;
-    float* st_out = kStateOnly           ? a.seg_local + seg_off
-                    : seg == a.segs - 1 ? (a.state_out ? a.state_out + user_off : nullptr)
-                                        : nullptr;
+    const float* st_in;
+    float* st_out;
+    state_slice_ptrs<kStateOnly>(a, n, seg, h, slice, st_in, st_out);
 
-    // State warpgroup: sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)] of the slice.
+    // State warpgroup: the slice in registers (lightning_prefill.cuh) and its bf16 copy for the output warps.
     float sacc[2][32];
     if (!output_role) {
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-                for (int hf = 0; hf < 2; ++hf) {
-                    const int r = 64 * mt + 16 * rw + g + 8 * hf, c = 8 * nt + 2 * t4;
-                    float2 v2 = make_float2(0.0f, 0.0f);
-                    if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + c);
-                    sacc[mt][4 * nt + 2 * hf] = v2.x;
-                    sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
-                    *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, c)) = pack_bf16(v2.x, v2.y);
-                }
+        load_state_slice(st_in, sacc, s_state, rw, g, t4);
         fence_proxy_async();
     }
 
-    // Chunk-invariant decay factors, computed once (MUFU ex2 would otherwise sit on each chunk's critical path):
-    // output warps: dec[4 nt + e] = lambda^{i-j} (0 above the diagonal) for this thread's score elements, and the
-    // inter-term row factors lambda^{i+1}; state warps: kd_full[kk][e] = lambda^{C-1-j} for its key indices (a
-    // shorter last chunk recomputes them).
+    // Chunk-invariant decay factors (output_decay_table, state_decay_table).
     const int row0 = 16 * rw + g;  // output warps: chunk-local rows row0 and row0 + 8 of this thread
-    float dec[32], kd_full[4][4];
-    const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
-    const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int i = row0 + 8 * (e >> 1), j = 8 * nt + 2 * t4 + (e & 1);
-            dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
-        }
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
+    float dec[32], kd_full[4][4], f0, f1;
+    output_decay_table(nl2, row0, t4, dec, f0, f1);
+    state_decay_table(nl2, t4, kd_full);
 
     const int nchunks = static_cast<int>((len + kC - 1) / kC);
     WgLoadPlan lp;
@@ -509,155 +475,22 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
         if (kStateOnly && output_role) {
             issue_next_loads(c);  // the output warpgroup only shares the loading in the state-only pass
         } else if (output_role) {
-            const uint32_t sprev_u32 = smem_u32(s_state + (c & 1) * kSBytes);
-            const uint32_t sq_u32 = smem_u32(sq);
-            // Three commit groups so the masking of P overlaps the inter product: (1) P = Q K^T, (2) O = Q S_prev;
-            // wait for (1) only and mask P; (3) the intra term P V into its own accumulators; wait for all.
-            float oacc[32], pacc[32], iacc[32];
-#pragma unroll
-            for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = iacc[i] = 0.0f;
-            fence_regs(oacc);
-            fence_regs(pacc);
-            fence_regs(iacc);
-            wgmma_fence();
-            // intra scores: P = Q K^T; A = Q straight from shared memory (K-major: token rows of d_k, k step = 32 B
-            // within a 64-column block), B = K (K-major: key rows of d_k).
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk)
-                wgmma_m64n64k16_ss<0>(pacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
-                                      sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
-            wgmma_commit();
-            // inter: O = Q S_prev, B = S_prev rows d_k (MN-major), 16 rows = 2 KiB per k step.
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk)
-                wgmma_m64n64k16_ss<1>(oacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
-                                      sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
-            wgmma_commit();
-            issue_next_loads(c);
-            wgmma_wait1();
-            fence_regs(pacc);
-            uint32_t pa[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                float w[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) w[e] = pacc[4 * nt + e] * dec[4 * nt + e];
-                pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
-                pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
-            }
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk)
-                wgmma_m64n64k16_rs<1>(iacc, pa[kk], sw128_desc(sv_u32 + kk * 2048, 8192, 1024));
-            wgmma_commit();
-            wgmma_wait0();
-            fence_regs(oacc);
-            fence_regs(iacc);
-#pragma unroll
-            for (int i = 0; i < 32; i += 4) {  // o_i = lambda^{i+1} (q_i S_prev) + intra_i
-                oacc[i + 0] = fmaf(f0, oacc[i + 0], iacc[i + 0]);
-                oacc[i + 1] = fmaf(f0, oacc[i + 1], iacc[i + 1]);
-                oacc[i + 2] = fmaf(f1, oacc[i + 2], iacc[i + 2]);
-                oacc[i + 3] = fmaf(f1, oacc[i + 3], iacc[i + 3]);
-            }
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const int col = 8 * nt + 2 * t4;
-                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) =
-                    pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
-                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) =
-                    pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
-            }
-            __syncwarp();
+            float oacc[32];
+            output_chunk<false>(
+                smem_u32(sq), sk_u32, sv_u32, smem_u32(s_state + (c & 1) * kSBytes), dec, f0, f1, m, t4, oacc, [] {},
+                [&] { issue_next_loads(c); }, [] {});
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
-#pragma unroll
-            for (int it = 0; it < 4; ++it) {
-                const int idx = it * 32 + lane;
-                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
-                if (row < m) {
-                    const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
-                    *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
-                }
-            }
-            __syncwarp();
+            store_output_rows(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
+                              a.o_st);
         } else {
-            char* s_next = s_state + ((c + 1) & 1) * kSBytes;
-            const float mu = -expm1f(-slope * static_cast<float>(m));
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-                for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
-            // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index.
-            uint32_t ahi[4][2][4], alo[4][2][4];
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk) {
-                float kd[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
-                    kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
-                }
-#pragma unroll
-                for (int mt = 0; mt < 2; ++mt) {
-                    const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
-                    const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
-                    uint32_t r[4];
-                    ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const float2 f = unpack_bf16(r[e]);
-                        const float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
-                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                        const float2 hf = __bfloat1622float2(hi);
-                        ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                        alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
-                    }
-                }
-            }
-            fence_regs(sacc[0]);
-            fence_regs(sacc[1]);
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk) {
-                const uint64_t dv = sw128_desc(sv_u32 + kk * 2048, 8192, 1024);
-#pragma unroll
-                for (int mt = 0; mt < 2; ++mt) {
-                    wgmma_m64n64k16_rs<1>(sacc[mt], ahi[kk][mt], dv);
-                    wgmma_m64n64k16_rs<1>(sacc[mt], alo[kk][mt], dv);
-                }
-            }
-            wgmma_commit();
-            issue_next_loads(c);
-            wgmma_wait0();
-            fence_regs(sacc[0]);
-            fence_regs(sacc[1]);
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-                for (int nt = 0; nt < 8; ++nt) {
-                    const int r = 64 * mt + 16 * rw + g, col = 8 * nt + 2 * t4;
-                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r, col)) =
-                        pack_bf16(sacc[mt][4 * nt + 0], sacc[mt][4 * nt + 1]);
-                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
-                        pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
-                }
+            state_chunk<false>(sacc, sk, sv_u32, m, slope, nl2, kd_full, rw, lane, t4, [&] { issue_next_loads(c); });
+            write_state_bf16(s_state + ((c + 1) & 1) * kSBytes, sacc, rw, g, t4);
             fence_proxy_async();  // S_c (st.shared) -> next chunk's wgmma reads
         }
     }
     cp_async_wait<0>();
 
-    if (!output_role && st_out) {
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-                for (int hf = 0; hf < 2; ++hf) {
-                    const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
-                    *reinterpret_cast<float2*>(st_out + r * kD + col) =
-                        make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
-                }
-    }
+    if (!output_role && st_out) store_state_slice(st_out, sacc, rw, g, t4);
 }
 
 // Context-parallel combine: start state of every segment, S_0 = the sequence's initial state (or 0) and
@@ -871,23 +704,7 @@ PrefillVariant prefill_variant() {
 
 template <bool kStateOnly>
 Status launch_wgmma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
-    VOLT_RETURN_IF_ERROR(allow_smem<prefill_wgmma_kernel<kStateOnly>>(kWgSmemBytes));
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = kWgSmemBytes;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr_cluster{};
-    attr_cluster.id = cudaLaunchAttributeClusterDimension;
-    attr_cluster.val.clusterDim.x = kSlices;
-    attr_cluster.val.clusterDim.y = 1;
-    attr_cluster.val.clusterDim.z = 1;
-    if (cluster) {
-        cfg.attrs = &attr_cluster;
-        cfg.numAttrs = 1;
-    }
-    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, prefill_wgmma_kernel<kStateOnly>, a));
-    return Status::ok();
+    return launch_prefill<prefill_wgmma_kernel<kStateOnly>>(grid, kThreads, kWgSmemBytes, cluster, stream, a);
 }
 
 // Context-parallel segments per sequence for a prefill: 1 when the (slice, head, sequence) CTAs already fill the

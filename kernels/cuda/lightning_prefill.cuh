@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_common.cuh"
+#include "sdk/cuda_check.h"
 #include "sdk/status.h"
 
 namespace volt::cuda::lightning {
@@ -134,6 +135,271 @@ __device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %34;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
         : "l"(desc_a), "l"(desc_b), "n"(kTransB));
+}
+
+// Where a prefill CTA's state slice (head h, value columns slice * 64 ..) comes from and goes to. One pass: the
+// slot's state_in (or zeros) and state_out. Context-parallel main pass (segs > 1): the combine's start state of the
+// segment, and state_out from the last segment only. kStateOnly (the first context-parallel pass): zeros in, the
+// segment's local end state out.
+template <bool kStateOnly>
+__device__ __forceinline__ void state_slice_ptrs(const PrefillArgs& a, int n, int seg, int h, int slice,
+                                                 const float*& in, float*& out) {
+    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
+    const size_t head_state = static_cast<size_t>(a.num_heads) * kD * kD;
+    const size_t seg_off = (static_cast<size_t>(blockIdx.z) * a.num_heads + h) * kD * kD + slice * kDVS;
+    const size_t user_off = static_cast<size_t>(slot) * head_state + static_cast<size_t>(h) * kD * kD + slice * kDVS;
+    in = kStateOnly ? nullptr : a.segs > 1 ? a.seg_start + seg_off : a.state_in ? a.state_in + user_off : nullptr;
+    out = kStateOnly           ? a.seg_local + seg_off
+          : seg == a.segs - 1 ? (a.state_out ? a.state_out + user_off : nullptr)
+                              : nullptr;
+}
+
+// ---- the per-chunk math both wgmma kernels run (prefill_wgmma_kernel, prefill_tma_kernel) --------------------------
+// Fragment coordinates of a thread in its warpgroup: rw = warp (0..3), g = lane / 4, t4 = lane % 4.
+// State slice in registers: sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)].
+
+// Chunk-invariant decay factors (MUFU ex2 would otherwise sit on each chunk's critical path). Output warps:
+// dec[4 nt + e] = lambda^{i-j} (0 above the diagonal) for the score elements of rows row0, row0 + 8, and the
+// inter-term row factors f0 = lambda^{row0+1}, f1 = lambda^{row0+9}; state warps: kd_full[kk][e] = lambda^{C-1-j}
+// for the key indices of the decayed-K fragments (a shorter last chunk recomputes them).
+__device__ __forceinline__ void output_decay_table(float nl2, int row0, int t4, float (&dec)[32], float& f0,
+                                                   float& f1) {
+    f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
+    f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int i = row0 + 8 * (e >> 1), j = 8 * nt + 2 * t4 + (e & 1);
+            dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
+        }
+}
+__device__ __forceinline__ void state_decay_table(float nl2, int t4, float (&kd_full)[4][4]) {
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
+}
+
+// The state slice from st_in (fp32 [128 d_k][128] rows, this CTA's 64 columns; null: zeros) into sacc and, as bf16,
+// into s_state (the copy the output warps multiply by).
+__device__ __forceinline__ void load_state_slice(const float* st_in, float (&sacc)[2][32], char* s_state, int rw,
+                                                 int g, int t4) {
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+                const int r = 64 * mt + 16 * rw + g + 8 * hf, c = 8 * nt + 2 * t4;
+                float2 v2 = make_float2(0.0f, 0.0f);
+                if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + c);
+                sacc[mt][4 * nt + 2 * hf] = v2.x;
+                sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
+                *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, c)) = pack_bf16(v2.x, v2.y);
+            }
+}
+__device__ __forceinline__ void store_state_slice(float* st_out, const float (&sacc)[2][32], int rw, int g, int t4) {
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+                const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
+                *reinterpret_cast<float2*>(st_out + r * kD + col) =
+                    make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
+            }
+}
+// bf16 copy of the state for the output warps' next chunk.
+__device__ __forceinline__ void write_state_bf16(char* s_next, const float (&sacc)[2][32], int rw, int g, int t4) {
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+            const int r = 64 * mt + 16 * rw + g, col = 8 * nt + 2 * t4;
+            *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r, col)) =
+                pack_bf16(sacc[mt][4 * nt + 0], sacc[mt][4 * nt + 1]);
+            *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
+                pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
+        }
+}
+
+// The outputs of one chunk (output warpgroup): o = lambda^{i+1} Q S_prev + (Q K^T . decay, causal) V, in oacc. Three
+// commit groups so the masking of P overlaps the inter product: (1) P = Q K^T, (2) O = Q S_prev; wait for (1) only
+// and mask P; (3) the intra term P V into its own accumulators; wait for all. Hooks: after_scores() between the
+// issue of (1) and (2) (the TMA kernel waits for S_prev there), after_inter() once (1) and (2) are in flight (the
+// cp.async kernel issues its next loads), after_products() when every product is done (the stage and S_prev are
+// free). kMaskTail: keys at or past m are zeroed in P (their rows hold the next sequence's data, not zeros).
+template <bool kMaskTail, class AfterScores, class AfterInter, class AfterProducts>
+__device__ __forceinline__ void output_chunk(uint32_t sq_u32, uint32_t sk_u32, uint32_t sv_u32, uint32_t sprev_u32,
+                                             const float (&dec)[32], float f0, float f1, int m, int t4,
+                                             float (&oacc)[32], AfterScores&& after_scores, AfterInter&& after_inter,
+                                             AfterProducts&& after_products) {
+    float pacc[32], iacc[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = iacc[i] = 0.0f;
+    fence_regs(oacc);
+    fence_regs(pacc);
+    fence_regs(iacc);
+    wgmma_fence();
+    // intra scores: P = Q K^T; A = Q straight from shared memory (K-major: token rows of d_k, k step = 32 B within a
+    // 64-column block), B = K (K-major: key rows of d_k).
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk)
+        wgmma_m64n64k16_ss<0>(pacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
+                              sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
+    wgmma_commit();
+    after_scores();
+    // inter: O = Q S_prev, B = S_prev rows d_k (MN-major), 16 rows = 2 KiB per k step.
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk)
+        wgmma_m64n64k16_ss<1>(oacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
+                              sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
+    wgmma_commit();
+    after_inter();
+    wgmma_wait1();
+    fence_regs(pacc);
+    uint32_t pa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+        float w[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) w[e] = pacc[4 * nt + e] * dec[4 * nt + e];
+        if (kMaskTail && m < kC)  // zero, not 0 * (whatever the next sequence holds)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) w[e] = 8 * nt + 2 * t4 + (e & 1) < m ? w[e] : 0.0f;
+        pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
+        pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) wgmma_m64n64k16_rs<1>(iacc, pa[kk], sw128_desc(sv_u32 + kk * 2048, 8192, 1024));
+    wgmma_commit();
+    wgmma_wait0();
+    fence_regs(oacc);
+    fence_regs(iacc);
+    after_products();
+#pragma unroll
+    for (int i = 0; i < 32; i += 4) {  // o_i = lambda^{i+1} (q_i S_prev) + intra_i
+        oacc[i + 0] = fmaf(f0, oacc[i + 0], iacc[i + 0]);
+        oacc[i + 1] = fmaf(f0, oacc[i + 1], iacc[i + 1]);
+        oacc[i + 2] = fmaf(f1, oacc[i + 2], iacc[i + 2]);
+        oacc[i + 3] = fmaf(f1, oacc[i + 3], iacc[i + 3]);
+    }
+}
+
+// The warp's 16 output rows of the chunk through shared memory (s_out, [64 rows][64 d_v]) to 16-byte coalesced
+// stores at o_slice (this head's value slice of token tok0); rows >= m are not stored.
+__device__ __forceinline__ void store_output_rows(char* s_out, const float (&oacc)[32], int rw, int g, int t4,
+                                                  int lane, int m, __nv_bfloat16* o_slice, int64_t o_st) {
+    const int row0 = 16 * rw + g;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+        const int col = 8 * nt + 2 * t4;
+        *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) = pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
+        *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) = pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int it = 0; it < 4; ++it) {
+        const int idx = it * 32 + lane;
+        const int row = 16 * rw + (idx >> 3), ch = idx & 7;
+        if (row < m) {
+            const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
+            *reinterpret_cast<uint4*>(o_slice + row * o_st + ch * 8) = val;
+        }
+    }
+    __syncwarp();
+}
+
+// The state update of one chunk (state warpgroup): S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V with the decayed K
+// as bf16 hi + lo (exact to ~2^-17, so the fp32 state keeps ~1e-5 accuracy). after_issue(): once the products are in
+// flight (the cp.async kernel issues its next loads). kMaskTail: keys at or past m are zeroed (see output_chunk).
+template <bool kMaskTail, class AfterIssue>
+__device__ __forceinline__ void state_chunk(float (&sacc)[2][32], const char* sk, uint32_t sv_u32, int m, float slope,
+                                            float nl2, const float (&kd_full)[4][4], int rw, int lane, int t4,
+                                            AfterIssue&& after_issue) {
+    // lambda^m S as S - mu S, mu = -expm1(-slope m): no bias from rounding lambda^m near 1 (see the decode kernel).
+    const float mu = -expm1f(-slope * static_cast<float>(m));
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
+    // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index.
+    uint32_t ahi[4][2][4], alo[4][2][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+        float kd[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
+            kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+        }
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+            const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+            const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
+            uint32_t r[4];
+            ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const float2 f = unpack_bf16(r[e]);
+                float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
+                if (kMaskTail && m < kC) {  // keys past the sequence's end
+                    const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
+                    x0 = j < m ? x0 : 0.0f;
+                    x1 = j + 1 < m ? x1 : 0.0f;
+                }
+                const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                const float2 hf = __bfloat1622float2(hi);
+                ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+            }
+        }
+    }
+    fence_regs(sacc[0]);
+    fence_regs(sacc[1]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+        const uint64_t dv = sw128_desc(sv_u32 + kk * 2048, 8192, 1024);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+            wgmma_m64n64k16_rs<1>(sacc[mt], ahi[kk][mt], dv);
+            wgmma_m64n64k16_rs<1>(sacc[mt], alo[kk][mt], dv);
+        }
+    }
+    wgmma_commit();
+    after_issue();
+    wgmma_wait0();
+    fence_regs(sacc[0]);
+    fence_regs(sacc[1]);
+}
+
+// Launches a prefill kernel over grid = (slices, heads, sequences x segments) with `threads` threads and `smem` bytes
+// of dynamic shared memory, the two value slices of a head as a 2-CTA cluster when `cluster` (co-scheduled on one
+// GPC, so the second slice's q/k reads hit L2).
+template <auto kKernel, class... Args>
+Status launch_prefill(dim3 grid, int threads, int smem, bool cluster, cudaStream_t stream, const Args&... args) {
+    VOLT_RETURN_IF_ERROR(allow_smem<kKernel>(smem));
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = kSlices;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    if (cluster) {
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+    }
+    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, kKernel, args...));
+    return Status::ok();
 }
 
 // The TMA-fed prefill kernel (lightning_prefill_tma.cu): false when the driver offers no cuTensorMapEncodeTiled.

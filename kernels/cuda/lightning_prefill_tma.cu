@@ -206,226 +206,67 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
 
     const int g = lane >> 2, t4 = lane & 3;
     const int rw = warp & 3;  // warp index within its warpgroup
-    const int64_t slot = a.state_slots ? a.state_slots[n] : n;
     const float slope = a.slope[h];
     const float nl2 = -slope * kLog2e;
-    const size_t head_state = static_cast<size_t>(a.num_heads) * kD * kD;
-    const size_t seg_off = (static_cast<size_t>(blockIdx.z) * a.num_heads + h) * kD * kD + slice * kDVS;
-    const size_t user_off = static_cast<size_t>(slot) * head_state + static_cast<size_t>(h) * kD * kD + slice * kDVS;
 
     if (wg == kProducerThreads / 128) {  // ---- output: O = lambda^{i+1} Q S_prev + (Q K^T . decay, causal) V --------
         const int row0 = 16 * rw + g;  // chunk-local rows row0 and row0 + 8 of this thread
-        float dec[32];                 // lambda^{i-j} for this thread's score elements, 0 above the diagonal
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int i = row0 + 8 * (e >> 1), j = 8 * nt + 2 * t4 + (e & 1);
-                dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
-            }
-        const float f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
-        const float f1 = exp2f(nl2 * static_cast<float>(row0 + 9));
+        float dec[32], f0, f1;
+        output_decay_table(nl2, row0, t4, dec, f0, f1);
         for (int c = 0; c < nchunks; ++c) {
             const int st = c % kStages, m = chunk_rows(len, c), sb = c % kSBufs;
             wait_stage(c);
-            const char* sq = tiles + st * kWgStageBytes;
-            const uint32_t sq_u32 = smem_u32(sq), sk_u32 = sq_u32 + kQBytes, sv_u32 = sk_u32 + kKBytes;
-            const uint32_t sprev_u32 = smem_u32(s_state + sb * kSBytes);
-            float oacc[32], pacc[32], iacc[32];
-#pragma unroll
-            for (int i = 0; i < 32; ++i) oacc[i] = pacc[i] = iacc[i] = 0.0f;
-            fence_regs(oacc);
-            fence_regs(pacc);
-            fence_regs(iacc);
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk)  // P = Q K^T
-                wgmma_m64n64k16_ss<0>(pacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
-                                      sw128_desc(sk_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024));
-            wgmma_commit();
-            mbar_wait(sfull(sb), (c / kSBufs) & 1);  // S_prev of this chunk written by the state warpgroup
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk)  // O = Q S_prev
-                wgmma_m64n64k16_ss<1>(oacc, sw128_desc(sq_u32 + (kk >> 2) * (kC * 128) + (kk & 3) * 32, 16, 1024),
-                                      sw128_desc(sprev_u32 + kk * 2048, 8192, 1024));
-            wgmma_commit();
-            wgmma_wait1();
-            fence_regs(pacc);
-            uint32_t pa[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                float w[4];
-#pragma unroll
-                for (int e = 0; e < 4; ++e) w[e] = pacc[4 * nt + e] * dec[4 * nt + e];
-                if (m < kC)  // keys past the sequence's end: zero, not 0 * (whatever the next sequence holds)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) w[e] = 8 * nt + 2 * t4 + (e & 1) < m ? w[e] : 0.0f;
-                pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(w[0], w[1]);
-                pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(w[2], w[3]);
-            }
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk)
-                wgmma_m64n64k16_rs<1>(iacc, pa[kk], sw128_desc(sv_u32 + kk * 2048, 8192, 1024));
-            wgmma_commit();
-            wgmma_wait0();
-            fence_regs(oacc);
-            fence_regs(iacc);
-            __syncwarp();
-            if (lane == 0) {  // this warp is done with the stage and with S_prev
-                mbar_arrive(empty(st));
-                mbar_arrive(sempty(sb));
-            }
-#pragma unroll
-            for (int i = 0; i < 32; i += 4) {
-                oacc[i + 0] = fmaf(f0, oacc[i + 0], iacc[i + 0]);
-                oacc[i + 1] = fmaf(f0, oacc[i + 1], iacc[i + 1]);
-                oacc[i + 2] = fmaf(f1, oacc[i + 2], iacc[i + 2]);
-                oacc[i + 3] = fmaf(f1, oacc[i + 3], iacc[i + 3]);
-            }
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const int col = 8 * nt + 2 * t4;
-                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) =
-                    pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
-                *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) =
-                    pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
-            }
-            __syncwarp();
+            const uint32_t sq_u32 = smem_u32(tiles + st * kWgStageBytes), sk_u32 = sq_u32 + kQBytes;
+            float oacc[32];
+            output_chunk<true>(
+                sq_u32, sk_u32, sk_u32 + kKBytes, smem_u32(s_state + sb * kSBytes), dec, f0, f1, m, t4, oacc,
+                [&] {  // S_prev of this chunk, written by the state warpgroup
+                    mbar_wait(sfull(sb), (c / kSBufs) & 1);
+                    wgmma_fence();
+                },
+                [] {},
+                [&] {  // this warp is done with the stage and with S_prev
+                    __syncwarp();
+                    if (lane == 0) {
+                        mbar_arrive(empty(st));
+                        mbar_arrive(sempty(sb));
+                    }
+                });
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
-#pragma unroll
-            for (int it = 0; it < 4; ++it) {
-                const int idx = it * 32 + lane;
-                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
-                if (row < m) {
-                    const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
-                    *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
-                }
-            }
-            __syncwarp();
+            store_output_rows(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
+                              a.o_st);
         }
         return;
     }
 
-    // ---- state: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V, decayed K as bf16 hi + lo ----------------------------
-    const float* st_in = a.segs > 1 ? a.seg_start + seg_off : a.state_in ? a.state_in + user_off : nullptr;
-    float* st_out = seg == a.segs - 1 ? (a.state_out ? a.state_out + user_off : nullptr) : nullptr;
-    // sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)] of the slice.
+    // ---- state: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V --------------------------------------------------------
+    const float* st_in;
+    float* st_out;
+    state_slice_ptrs<false>(a, n, seg, h, slice, st_in, st_out);
     float sacc[2][32];
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-                const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
-                float2 v2 = make_float2(0.0f, 0.0f);
-                if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + col);
-                sacc[mt][4 * nt + 2 * hf] = v2.x;
-                sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
-                *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, col)) = pack_bf16(v2.x, v2.y);
-            }
+    load_state_slice(st_in, sacc, s_state, rw, g, t4);
     fence_proxy_async();
     __syncwarp();
     if (lane == 0) mbar_arrive(sfull(0));
-    float kd_full[4][4];  // lambda^{C-1-j} for this thread's key indices (a shorter last chunk recomputes them)
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
-
+    float kd_full[4][4];
+    state_decay_table(nl2, t4, kd_full);
     for (int c = 0; c < nchunks; ++c) {
         const int st = c % kStages, m = chunk_rows(len, c);
         wait_stage(c);
         const char* sk = tiles + st * kWgStageBytes + kQBytes;
-        const uint32_t sv_u32 = smem_u32(sk) + kKBytes;
-        const float mu = -expm1f(-slope * static_cast<float>(m));
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-            for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
-        uint32_t ahi[4][2][4], alo[4][2][4];
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-            float kd[4];
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
-                kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
-            }
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt) {
-                const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
-                const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
-                uint32_t r[4];
-                ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float2 f = unpack_bf16(r[e]);
-                    float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
-                    if (m < kC) {  // keys past the sequence's end (see issue_upto)
-                        const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
-                        x0 = j < m ? x0 : 0.0f;
-                        x1 = j + 1 < m ? x1 : 0.0f;
-                    }
-                    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                    const float2 hf = __bfloat1622float2(hi);
-                    ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                    alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
-                }
-            }
-        }
-        fence_regs(sacc[0]);
-        fence_regs(sacc[1]);
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-            const uint64_t dv = sw128_desc(sv_u32 + kk * 2048, 8192, 1024);
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt) {
-                wgmma_m64n64k16_rs<1>(sacc[mt], ahi[kk][mt], dv);
-                wgmma_m64n64k16_rs<1>(sacc[mt], alo[kk][mt], dv);
-            }
-        }
-        wgmma_commit();
-        wgmma_wait0();
-        fence_regs(sacc[0]);
-        fence_regs(sacc[1]);
+        state_chunk<true>(sacc, sk, smem_u32(sk) + kKBytes, m, slope, nl2, kd_full, rw, lane, t4, [] {});
         __syncwarp();
         if (lane == 0) mbar_arrive(empty(st));
         if (c + 1 < nchunks) {  // S_{c+1} in bf16 for the output warpgroup's chunk c + 1
             const int nb = (c + 1) % kSBufs;
             if (c + 1 >= kSBufs) mbar_wait(sempty(nb), ((c + 1) / kSBufs - 1) & 1);
-            char* s_next = s_state + nb * kSBytes;
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-                for (int nt = 0; nt < 8; ++nt) {
-                    const int r = 64 * mt + 16 * rw + g, col = 8 * nt + 2 * t4;
-                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r, col)) =
-                        pack_bf16(sacc[mt][4 * nt + 0], sacc[mt][4 * nt + 1]);
-                    *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
-                        pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
-                }
+            write_state_bf16(s_state + nb * kSBytes, sacc, rw, g, t4);
             fence_proxy_async();
             __syncwarp();
             if (lane == 0) mbar_arrive(sfull(nb));
         }
     }
-    if (st_out) {
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-                for (int hf = 0; hf < 2; ++hf) {
-                    const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
-                    *reinterpret_cast<float2*>(st_out + r * kD + col) =
-                        make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
-                }
-    }
+    if (st_out) store_state_slice(st_out, sacc, rw, g, t4);
 }
 
 // ---- host side ------------------------------------------------------------------------------------------------------
@@ -480,25 +321,9 @@ Status launch_tma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStr
         return e && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 0;
     }();
     const int pwgs = forced ? forced : a.silu ? 2 : 1;
-    auto kernel = pwgs == 2 ? prefill_tma_kernel<2> : prefill_tma_kernel<1>;
-    VOLT_RETURN_IF_ERROR(pwgs == 2 ? allow_smem<prefill_tma_kernel<2>>(kSmemBytes)
-                                   : allow_smem<prefill_tma_kernel<1>>(kSmemBytes));
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(pwgs == 2 ? TmaShape<2>::kThreads : TmaShape<1>::kThreads);
-    cfg.dynamicSmemBytes = kSmemBytes;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = kSlices;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
-    if (cluster) {
-        cfg.attrs = &attr;
-        cfg.numAttrs = 1;
-    }
-    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, kernel, a, maps));
-    return Status::ok();
+    if (pwgs == 2)
+        return launch_prefill<prefill_tma_kernel<2>>(grid, TmaShape<2>::kThreads, kSmemBytes, cluster, stream, a, maps);
+    return launch_prefill<prefill_tma_kernel<1>>(grid, TmaShape<1>::kThreads, kSmemBytes, cluster, stream, a, maps);
 }
 
 }  // namespace volt::cuda::lightning
