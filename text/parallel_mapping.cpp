@@ -36,8 +36,7 @@ Status ParallelMapping::validate(const TextConfig& c) const {
     if (slice_experts && ep_size != 1)
         return invalid_argument("sliced experts keep every expert on every rank: expert-parallel size ", ep_size,
                                 " must be 1");
-    // The kernels take intermediate sizes in multiples of 8: every slice must be one.
-    if (slice_experts && c.intermediate_size % (8 * int64_t{tp_size}) != 0)
+    if (slice_experts && !experts_slice_evenly(c, tp_size))
         return unimplemented("intermediate_size ", c.intermediate_size, " does not split over ", tp_size,
                              " GPUs in multiples of 8 (sliced experts); spread the experts instead");
     return Status::ok();

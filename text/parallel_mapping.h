@@ -61,6 +61,11 @@ struct ParallelMapping {
     IndexRange expert_intermediate(const TextConfig& c) const {
         return slice_experts ? split_range(c.intermediate_size, tp_size, rank) : IndexRange{0, c.intermediate_size};
     }
+    // Whether every expert's intermediate dimension splits over `ranks` in slices the kernels take (multiples of 8):
+    // what slice_experts needs (validate) and what an automatic placement asks.
+    static bool experts_slice_evenly(const TextConfig& c, int ranks) {
+        return ranks >= 1 && c.intermediate_size % (8 * int64_t{ranks}) == 0;
+    }
     // Whether each rank's MoE output is a part of the layer's (spread or sliced experts), summed over the ranks.
     bool moe_output_is_partial() const { return ep_size > 1 || (slice_experts && tp_size > 1); }
     // The slice of the Text-01 weight `name` (checkpoint naming without a VL prefix, as minimax_text_weight_specs

@@ -379,8 +379,8 @@ const char* expert_placement_name(ExpertPlacement e) {
 
 ExpertPlacement MiniMaxTextModelCuda::expert_placement(const TextConfig& c, const CudaTextModelOptions& o) {
     if (o.experts != ExpertPlacement::kAuto) return o.experts;
-    const int64_t tp = int64_t{o.gpus} * std::max(o.processes.size, 1);
-    return c.intermediate_size % (8 * tp) == 0 ? ExpertPlacement::kSliced : ExpertPlacement::kSpread;
+    return ParallelMapping::experts_slice_evenly(c, o.gpus * std::max(o.processes.size, 1)) ? ExpertPlacement::kSliced
+                                                                                              : ExpertPlacement::kSpread;
 }
 
 Expected<std::vector<ParallelMapping>> MiniMaxTextModelCuda::mappings(const TextConfig& c,
