@@ -129,12 +129,11 @@ Status bench_e2e(const E2eOptions& o) {
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    ExpertPlacement experts = ExpertPlacement::kAuto;  // --experts, by expert_placement_name (checked by CLI11)
+    for (ExpertPlacement e : kExpertPlacements)
+        if (o.experts == expert_placement_name(e)) experts = e;
     const CudaTextModelOptions options{.device = dc.device.index, .gpus = dc.gpus, .device_ids = dc.gpu_ids,
-                                       .experts = o.experts == "spread"       ? ExpertPlacement::kSpread
-                                                  : o.experts == "replicated" ? ExpertPlacement::kReplicated
-                                                  : o.experts == "sliced"     ? ExpertPlacement::kSliced
-                                                                              : ExpertPlacement::kAuto,
-                                       .fp8_experts = o.fp8_experts,
+                                       .experts = experts, .fp8_experts = o.fp8_experts,
                                        .max_unit_flops = o.unit_flops};
     VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, MiniMaxTextModelCuda::local_devices(options));
     const int gpus = dc.gpus, gpu0 = devices.front();

@@ -37,6 +37,8 @@ class AllReadyGate;
 class RankThreads;
 
 enum class ExpertPlacement { kAuto, kSliced, kSpread, kReplicated };
+inline constexpr ExpertPlacement kExpertPlacements[] = {ExpertPlacement::kAuto, ExpertPlacement::kSliced,
+                                                        ExpertPlacement::kSpread, ExpertPlacement::kReplicated};
 const char* expert_placement_name(ExpertPlacement e);  // "auto", "sliced", "spread", "replicated"
 
 struct CudaTextModelOptions {
