@@ -28,6 +28,7 @@
 #include "kernels/rope_cuda.h"
 #include "kernels/sampling_cuda.h"
 #include "sdk/dtype.h"
+#include "vision/cuda/vit_kernels.h"
 
 namespace {
 
@@ -500,6 +501,39 @@ void bench_cudnn_plans() {
     }
 }
 
+// The ViT's attention (CLIP ViT-L/14-336: crops of 577 tokens, 16 heads of 64, packed q|k|v rows as the fused
+// projection writes them) through each backend that takes it; tools/ops_torch_anchor.py --only vit_attn times torch's
+// SDPA on the same shapes. "flush": L2 flushed before each call (the anchors' timing); "warm": back to back.
+void bench_vit_attention() {
+    namespace vv = volt::vision::cuda;
+    const int64_t T = 577, H = 16, Dh = 64, D = H * Dh;
+    for (int64_t crops : {int64_t{37}, int64_t{1}}) {
+        __nv_bfloat16* qkv = rand_bf16(size_t(crops * T * 3 * D), 51);
+        auto* o = dalloc<__nv_bfloat16>(size_t(crops * T * D));
+        const double flops = 4.0 * double(crops * H) * double(T * T * Dh);
+        for (auto [name, backend] : {std::pair{"cudnn", vv::VitAttentionBackend::kCudnn},
+                                     std::pair{"wgmma", vv::VitAttentionBackend::kWgmma}}) {
+            vv::VitAttentionParams p;
+            p.backend = backend;
+            p.batch = crops, p.tokens = T, p.heads = int(H), p.head_dim = int(Dh), p.scale = 0.125f;
+            p.qkv = qkv, p.token_stride = 3 * D, p.batch_stride = T * 3 * D, p.k_offset = D, p.v_offset = 2 * D;
+            p.o = o, p.o_token_stride = D, p.o_batch_stride = T * D;
+            const volt::Status first = vv::run(p, nullptr);
+            if (!first.is_ok()) {
+                emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"backend\": \"%s\", \"ms\": null, \"error\": \"%s\"}",
+                      (long long)crops, name, first.to_string().c_str());
+                continue;
+            }
+            auto call = [&](int) { CHECK_STATUS(vv::run(p, nullptr)); };
+            const double flush = flush_ms(call, 3, 50), warm = median_ms(call, 3, 50);
+            emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"backend\": \"%s\", \"ms\": %.4f, \"warm_ms\": %.4f, "
+                  "\"tflops\": %.1f}",
+                  (long long)crops, name, flush, warm, flops / flush / 1e9);
+        }
+        dfree(qkv, o);
+    }
+}
+
 void bench_attention_blocks() {
     const int Hq = 64, Hkv = 8;
     const int64_t T = 8192;
@@ -704,7 +738,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,blocks,overlap (default:
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,vit_attn,blocks,overlap (default:
         // all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and the
         // experiments blocks (1M keys) and overlap (a prefill piece and decode steps on two streams)).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
@@ -735,6 +769,7 @@ int main(int argc, char** argv) {
     if (!want("small") && want("sample")) bench_sampling();
     if (want("prefill")) bench_attention_prefill(quick);
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
+    if (want("vit_attn")) bench_vit_attention();
     if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (!only.empty() && want("overlap")) bench_overlap();
     if (!only.empty() && want("cudnn_plans")) bench_cudnn_plans();

@@ -10,7 +10,9 @@
 # Parts: DEVICE_TEST_PARTS="lightning ops model multigpu" (default: lightning ops model) selects the lightning attention (issue 6), the
 # issue-7 ops (GEMM, MoE, softmax attention, small kernels: bench/ops_bench.cu + tools/ops_torch_anchor.py) in the
 # test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
-# tests/gpu/model); the main GPU test run always runs every kernel test.
+# tests/gpu/model); "vision" (issue 12) the CLIP ViT on the GPU against the CPU tower (tests/gpu/vision), the sanitizers
+# on its attention kernels, and `volt bench vision` at 1 and 37 crops per attention backend beside torch's SDPA at the
+# attention's shape; the main GPU test run always runs every kernel test.
 # cuDNN SDPA: cudnn-frontend's headers under .devdeps/cudnn_frontend (how to fetch them: kernels/cuda/ops.cmake);
 # libcudnn comes from the machine's Python (nvidia-cudnn) and is put on LD_LIBRARY_PATH here. When the tracked tree
 # plus .devdeps exceed the device tool's 64 MiB carry, carry an xz tarball of .devdeps from an ignored build-* dir and
@@ -49,6 +51,7 @@ if has_stage build; then
   has_part ops && TARGETS+=" volt_ops_bench"
   has_part model && TARGETS+=" volt_gpu_model_tests volt"
   has_part multigpu && TARGETS+=" volt_gpu_model_tests volt"
+  has_part vision && TARGETS+=" volt_gpu_vision_tests volt_ops_bench volt"
   TARGETS=${DEVICE_TEST_TARGETS:-$TARGETS}  # e.g. "volt_gpu_model_tests volt": build only those
   [[ $UNIT != 0 ]] && TARGETS+=" volt_unit_tests"
   if ! cmake --build build-gpu -j"$(nproc)" --target $TARGETS \
@@ -94,6 +97,13 @@ if has_stage test; then
     grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_multi_tests.log" | head -60
     [[ $rc -ne 0 ]] && { note "multi-GPU tests FAILED (rc $rc)"; status=1; }
   fi
+  if has_part vision; then
+    note "GPU vision tests (ViT, projector, VL end to end vs the CPU)"
+    "$BIN/volt_gpu_vision_tests" --gtest_color=no >"$OUT/gpu_vision_tests.log" 2>&1
+    rc=$?
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[attention|Failure|Which is|actual" "$OUT/gpu_vision_tests.log" | head -40
+    [[ $rc -ne 0 ]] && { note "GPU vision tests FAILED (rc $rc)"; status=1; }
+  fi
   has_part lightning && for variant in tma_cluster wgmma_cluster mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
@@ -125,6 +135,14 @@ if has_stage sanitize; then
     rc=$?
     grep -E "ERROR SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_ops.log" | tail -3
     [[ $rc -ne 0 ]] && { note "$tool (ops) FAILED (rc $rc)"; status=1; }
+  done
+  has_part vision && for tool in memcheck racecheck; do
+    note "compute-sanitizer $tool (the ViT's own attention kernels, short runs)"
+    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_vision_tests" \
+      --gtest_filter='VisionGpu.AttentionShortSanitizerRun' >"$OUT/sanitize_${tool}_vision.log" 2>&1
+    rc=$?
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_vision.log" | tail -3
+    [[ $rc -ne 0 ]] && { note "$tool (vision) FAILED (rc $rc)"; status=1; }
   done
 fi
 
@@ -181,6 +199,20 @@ if has_stage bench && has_part ops; then
   python3 tools/ops_torch_anchor.py --only vit_attn --json "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.log" 2>&1 &&
     grep vit_attn "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.jsonl"
   python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"
+fi
+
+if has_stage bench && has_part vision; then
+  # The ViT forward at 1 and 37 crops (synthetic ViT-L/14-336 weights) with each attention backend, alternating, then
+  # the attention alone (volt_ops_bench --only vit_attn) beside torch's SDPA at the same shape.
+  for r in 1 2; do for backend in wgmma cudnn; do
+    note "volt bench vision, attention $backend (round $r)"
+    VOLT_VIT_ATTENTION=$backend "$BIN/volt" bench vision --synthetic vit-l-336 --device cuda --crops 1 --crops 37 \
+      --json "$OUT/vision_${backend}_$r.json" 2>&1 | tee "$OUT/vision_${backend}_$r.log" | grep -iE "crop|attention"
+  done; done
+  "$BIN/volt_ops_bench" --only vit_attn --json "$OUT/ops_vit_attn.jsonl" >"$OUT/ops_vit_attn.log" 2>&1 &&
+    cat "$OUT/ops_vit_attn.jsonl" | grep vit_attn
+  python3 tools/ops_torch_anchor.py --only vit_attn --json "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.log" 2>&1 &&
+    grep -E '"packed".*"(default|cudnn)"' "$OUT/ops_anchor_vit.jsonl"
 fi
 
 if has_stage bench && has_part lightning; then

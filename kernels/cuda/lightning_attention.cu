@@ -480,7 +480,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
                 smem_u32(sq), sk_u32, sv_u32, smem_u32(s_state + (c & 1) * kSBytes), dec, f0, f1, m, t4, oacc, [] {},
                 [&] { issue_next_loads(c); }, [] {});
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
-            store_output_rows(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
+            store_rows_bf16(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
                               a.o_st);
         } else {
             state_chunk<false>(sacc, sk, sv_u32, m, slope, nl2, kd_full, rw, lane, t4, [&] { issue_next_loads(c); });

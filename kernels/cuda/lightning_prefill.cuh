@@ -1,6 +1,6 @@
 // Shared by the two lightning prefill translation units (lightning_attention.cu: the cp.async kernels, the decode
 // and norm kernels, the dispatch; lightning_prefill_tma.cu: the TMA-fed kernel): the chunk geometry, the prefill
-// arguments, the segment and chunk helpers, the 128-byte-swizzled tile layout and the sm_90a wgmma / fence wrappers.
+// arguments, the segment and chunk helpers, the 128-byte-swizzled tile layout (the wgmma wrappers: wgmma.cuh).
 // Include only from .cu files.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
 #include "sdk/status.h"
 
@@ -91,50 +92,6 @@ template <int kRows>
 __device__ __forceinline__ uint32_t swz128(int row, int col) {
     const int cb = col >> 6, c = col & 63;
     return static_cast<uint32_t>(cb * kRows * 128 + row * 128 + ((((c >> 3) ^ row) & 7) << 4) + (c & 7) * 2);
-}
-
-// Shared-memory matrix descriptor, 128-byte swizzle (PTX ISA "matrix descriptor"): start address, leading and
-// stride byte offsets (>> 4), layout type 1 = SWIZZLE_128B in bits 62-63; base offset 0 (atoms 1 KiB-aligned).
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
-    return static_cast<uint64_t>((saddr & 0x3ffff) >> 4) | (static_cast<uint64_t>((lbo >> 4) & 0x3fff) << 16) |
-           (static_cast<uint64_t>((sbo >> 4) & 0x3fff) << 32) | (uint64_t{1} << 62);
-}
-
-// Pins accumulator registers at this point of the program (CUTLASS's warpgroup_fence_operand): keeps the compiler
-// from moving their ordinary uses across the wgmma fence/wait, which would make it inject serialising waits.
-__device__ __forceinline__ void fence_regs(float (&d)[32]) {
-#pragma unroll
-    for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-// D[64 x 64] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows) * B[16 x 64] (shared memory,
-// descriptor). kTransB = 0: B is K-major (each of its 64 columns contiguous along k); 1: MN-major (rows along k).
-// Asynchronous: wgmma_commit + wgmma_wait before the accumulators or A registers are touched again.
-template <int kTransB>
-__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB));
-}
-
-// D[64 x 64] (+)= A[64 x 16] * B[16 x 64], both from shared memory (descriptors); A K-major.
-template <int kTransB>
-__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %34;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "l"(desc_a), "l"(desc_b), "n"(kTransB));
 }
 
 // Where a prefill CTA's state slice (head h, value columns slice * 64 ..) comes from and goes to. One pass: the
@@ -288,30 +245,6 @@ __device__ __forceinline__ void output_chunk(uint32_t sq_u32, uint32_t sk_u32, u
         oacc[i + 2] = fmaf(f1, oacc[i + 2], iacc[i + 2]);
         oacc[i + 3] = fmaf(f1, oacc[i + 3], iacc[i + 3]);
     }
-}
-
-// The warp's 16 output rows of the chunk through shared memory (s_out, [64 rows][64 d_v]) to 16-byte coalesced
-// stores at o_slice (this head's value slice of token tok0); rows >= m are not stored.
-__device__ __forceinline__ void store_output_rows(char* s_out, const float (&oacc)[32], int rw, int g, int t4,
-                                                  int lane, int m, __nv_bfloat16* o_slice, int64_t o_st) {
-    const int row0 = 16 * rw + g;
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-        const int col = 8 * nt + 2 * t4;
-        *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0, col)) = pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
-        *reinterpret_cast<uint32_t*>(s_out + swz128<kC>(row0 + 8, col)) = pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
-    }
-    __syncwarp();
-#pragma unroll
-    for (int it = 0; it < 4; ++it) {
-        const int idx = it * 32 + lane;
-        const int row = 16 * rw + (idx >> 3), ch = idx & 7;
-        if (row < m) {
-            const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz128<kC>(row, ch * 8));
-            *reinterpret_cast<uint4*>(o_slice + row * o_st + ch * 8) = val;
-        }
-    }
-    __syncwarp();
 }
 
 // The state update of one chunk (state warpgroup): S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V with the decayed K

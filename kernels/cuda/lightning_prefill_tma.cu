@@ -233,7 +233,7 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
                     }
                 });
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
-            store_output_rows(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
+            store_rows_bf16(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
                               a.o_st);
         }
         return;

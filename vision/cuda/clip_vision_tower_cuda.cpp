@@ -140,7 +140,11 @@ double ClipVisionTowerCuda::flops_per_crop() const {
 
 const char* ClipVisionTowerCuda::attention_backend() const {
     cuda::VitAttentionParams a;
-    a.batch = 1, a.tokens = cfg_.num_patches() + 1, a.heads = int(cfg_.num_heads), a.head_dim = int(cfg_.head_dim());
+    const int64_t T = cfg_.num_patches() + 1, D = cfg_.hidden_size;
+    a.batch = 1, a.tokens = T, a.heads = int(cfg_.num_heads), a.head_dim = int(cfg_.head_dim());
+    a.scale = 1.0f / std::sqrt(float(cfg_.head_dim()));
+    a.token_stride = 3 * D, a.batch_stride = T * 3 * D, a.k_offset = D, a.v_offset = 2 * D;  // as the forward runs it
+    a.o_token_stride = D, a.o_batch_stride = T * D;
     return cuda::vit_attention_backend_name(a);
 }
 

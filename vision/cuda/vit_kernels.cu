@@ -11,6 +11,7 @@
 #include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
 #include "kernels/cuda/attention_cudnn.h"
+#include "vision/cuda/vit_attention_wgmma.h"
 #include "vision/cuda/vit_kernels.h"
 
 namespace volt::vision::cuda {
@@ -265,6 +266,7 @@ VitAttentionBackend env_backend() {
         const char* e = std::getenv("VOLT_VIT_ATTENTION");
         if (e && std::strcmp(e, "own") == 0) return VitAttentionBackend::kOwn;
         if (e && std::strcmp(e, "cudnn") == 0) return VitAttentionBackend::kCudnn;
+        if (e && std::strcmp(e, "wgmma") == 0) return VitAttentionBackend::kWgmma;
         return VitAttentionBackend::kAuto;
     }();
     return b;
@@ -290,7 +292,10 @@ Status cudnn_attention(const VitAttentionParams& p, cudaStream_t stream) {
 
 VitAttentionBackend resolve(const VitAttentionParams& p) {
     VitAttentionBackend b = p.backend == VitAttentionBackend::kAuto ? env_backend() : p.backend;
-    if (b == VitAttentionBackend::kAuto) b = cudnn_fits(p) ? VitAttentionBackend::kCudnn : VitAttentionBackend::kOwn;
+    if (b == VitAttentionBackend::kAuto)
+        b = !wgmma_attention_unfit(p) ? VitAttentionBackend::kWgmma
+            : cudnn_fits(p)           ? VitAttentionBackend::kCudnn
+                                      : VitAttentionBackend::kOwn;
     return b;
 }
 
@@ -366,7 +371,11 @@ Status run(const VitLayerNormParams& p, cudaStream_t stream) {
 }
 
 const char* vit_attention_backend_name(const VitAttentionParams& p) {
-    return resolve(p) == VitAttentionBackend::kCudnn ? "cudnn" : "own";
+    switch (resolve(p)) {
+        case VitAttentionBackend::kWgmma: return "wgmma";
+        case VitAttentionBackend::kCudnn: return "cudnn";
+        default: return "own";
+    }
 }
 
 Status run(const VitAttentionParams& p, cudaStream_t stream) {
@@ -384,6 +393,7 @@ Status run(const VitAttentionParams& p, cudaStream_t stream) {
                                  " in this build / on this machine");
         return cudnn_attention(p, stream);
     }
+    if (b == VitAttentionBackend::kWgmma) return run_wgmma_attention(p, stream);  // UNIMPLEMENTED with the reason
     return run_own(p, stream);  // UNIMPLEMENTED for head sizes it does not run
 }
 

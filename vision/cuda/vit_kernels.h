@@ -46,10 +46,11 @@ Status run(const VitLayerNormParams& p, cudaStream_t stream);
 // q|k|v projection writes them: head h of token t of crop b reads q at qkv[b*batch_stride + t*token_stride + h*hd],
 // k at + k_offset, v at + v_offset; o[b*o_batch_stride + t*o_token_stride + h*hd].
 //   o = softmax(scale * q k^T) v
-// kAuto: cuDNN SDPA when built with cudnn-frontend and libcudnn loads (head_dim a multiple of 8, <= 128), else the
-// own kernel (head_dim 8, 16, 32 or 64; fp32 CUDA-core math, a correct fallback, not the fast path).
-// VOLT_VIT_ATTENTION=own|cudnn overrides kAuto (A/B timing).
-enum class VitAttentionBackend : uint8_t { kAuto, kOwn, kCudnn };
+// Backends: kWgmma, the own Hopper tensor-core kernel (vit_attention_wgmma.h: head_dim 64, 16-byte-aligned rows, an
+// sm_90 GPU); kCudnn, cuDNN SDPA when built with cudnn-frontend and libcudnn loads (head_dim a multiple of 8, <= 128);
+// kOwn, fp32 CUDA-core math (head_dim 8, 16, 32 or 64; a correct fallback, not the fast path). kAuto takes the first
+// of the three that fits. VOLT_VIT_ATTENTION=own|cudnn|wgmma overrides kAuto (A/B timing).
+enum class VitAttentionBackend : uint8_t { kAuto, kOwn, kCudnn, kWgmma };
 struct VitAttentionParams {
     VitAttentionBackend backend = VitAttentionBackend::kAuto;
     int64_t batch = 0, tokens = 0;
@@ -61,7 +62,7 @@ struct VitAttentionParams {
     int64_t o_token_stride = 0, o_batch_stride = 0;
 };
 Status run(const VitAttentionParams& p, cudaStream_t stream);
-// Which backend kAuto picks for these shapes on this machine ("cudnn" or "own").
+// Which backend kAuto picks for these shapes on this machine ("wgmma", "cudnn" or "own").
 const char* vit_attention_backend_name(const VitAttentionParams& p);
 
 // bf16 -> f32, n elements (n a multiple of 8 runs vectorised).

@@ -206,50 +206,76 @@ TEST_F(VisionGpu, BadInputIsRefusedWithAClearError) {
     EXPECT_TRUE(p.gpu->vit_features(px));
 }
 
-// The attention kernels alone against the CPU op: both backends at ViT-L's head size and the tiny one's.
-TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
-    struct Case {
-        int64_t B, T;
-        int H, hd;
-    };
-    for (const Case c : {Case{2, 577, 16, 64}, Case{3, 577, 4, 8}, Case{1, 50, 2, 32}}) {
-        SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H << " hd=" << c.hd);
-        const int64_t D = int64_t(c.H) * c.hd, n = c.B * c.T * 3 * D;
-        std::mt19937_64 rng(c.T + c.hd);
-        const auto qkv = test::bf16_round(test::random_normal(size_t(n), rng, 1.5f));
-        std::vector<float> ref(size_t(c.B * c.T * D));
-        EncoderAttentionParams at;
-        at.batch = c.B, at.tokens = c.T, at.heads = c.H, at.head_dim = c.hd;
-        at.scale = 1.0f / std::sqrt(float(c.hd));
-        at.q = qkv.data(), at.k = at.q + D, at.v = at.q + 2 * D;
-        at.qkv_token_stride = 3 * D, at.qkv_batch_stride = c.T * 3 * D;
-        at.o = ref.data(), at.o_token_stride = D, at.o_batch_stride = c.T * D;
-        ASSERT_TRUE(cpu::encoder_attention(at).is_ok());
-        test::DevBuf<uint16_t> dq{size_t(n)}, dout{ref.size()};
-        ASSERT_TRUE(dq.upload(test::to_bf16(qkv)));
-        for (auto backend : {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kCudnn}) {
-            cuda::VitAttentionParams g;
-            g.backend = backend;
-            g.batch = c.B, g.tokens = c.T, g.heads = c.H, g.head_dim = c.hd, g.scale = at.scale;
-            g.qkv = dq.ptr, g.token_stride = 3 * D, g.batch_stride = c.T * 3 * D, g.k_offset = D, g.v_offset = 2 * D;
-            g.o = dout.ptr, g.o_token_stride = D, g.o_batch_stride = c.T * D;
-            ASSERT_TRUE(dout.fill_bytes(0xff));
-            const Status s = cuda::run(g, nullptr);
-            if (backend == cuda::VitAttentionBackend::kCudnn && s.code() == StatusCode::kUnimplemented) {
-                std::printf("[attention] cuDNN unavailable here: %s\n", s.to_string().c_str());
-                continue;
-            }
-            ASSERT_TRUE(s.is_ok()) << s.to_string();
-            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-            const auto got = test::from_bf16(dout.download());
-            EXPECT_EQ(test::count_nan(got), 0u);
-            const double rel = rel_fro(got.data(), ref.data(), int64_t(ref.size()));
-            std::printf("[attention %s] B=%lld T=%lld H=%d hd=%d rel %.3e\n",
-                        backend == cuda::VitAttentionBackend::kOwn ? "own" : "cudnn", (long long)c.B,
-                        (long long)c.T, c.H, c.hd, rel);
-            EXPECT_LE(rel, 1e-2);
+// One attention shape through each of `backends` against the CPU op (random inputs, poisoned outputs).
+struct AttentionCase {
+    int64_t B, T;
+    int H, hd;
+};
+void check_attention(const AttentionCase c, std::initializer_list<cuda::VitAttentionBackend> backends) {
+    SCOPED_TRACE(testing::Message() << "B=" << c.B << " T=" << c.T << " H=" << c.H << " hd=" << c.hd);
+    const int64_t D = int64_t(c.H) * c.hd, n = c.B * c.T * 3 * D;
+    std::mt19937_64 rng(c.T + c.hd);
+    const auto qkv = test::bf16_round(test::random_normal(size_t(n), rng, 1.5f));
+    std::vector<float> ref(size_t(c.B * c.T * D));
+    EncoderAttentionParams at;
+    at.batch = c.B, at.tokens = c.T, at.heads = c.H, at.head_dim = c.hd;
+    at.scale = 1.0f / std::sqrt(float(c.hd));
+    at.q = qkv.data(), at.k = at.q + D, at.v = at.q + 2 * D;
+    at.qkv_token_stride = 3 * D, at.qkv_batch_stride = c.T * 3 * D;
+    at.o = ref.data(), at.o_token_stride = D, at.o_batch_stride = c.T * D;
+    ASSERT_TRUE(cpu::encoder_attention(at).is_ok());
+    test::DevBuf<uint16_t> dq{size_t(n)}, dout{ref.size()};
+    ASSERT_TRUE(dq.upload(test::to_bf16(qkv)));
+    for (const auto backend : backends) {
+        const char* name = backend == cuda::VitAttentionBackend::kOwn     ? "own"
+                           : backend == cuda::VitAttentionBackend::kCudnn ? "cudnn"
+                                                                         : "wgmma";
+        if (backend == cuda::VitAttentionBackend::kWgmma && c.hd != 64) continue;  // the kernel's one head size
+        cuda::VitAttentionParams g;
+        g.backend = backend;
+        g.batch = c.B, g.tokens = c.T, g.heads = c.H, g.head_dim = c.hd, g.scale = at.scale;
+        g.qkv = dq.ptr, g.token_stride = 3 * D, g.batch_stride = c.T * 3 * D, g.k_offset = D, g.v_offset = 2 * D;
+        g.o = dout.ptr, g.o_token_stride = D, g.o_batch_stride = c.T * D;
+        ASSERT_TRUE(dout.fill_bytes(0xff));
+        const Status s = cuda::run(g, nullptr);
+        if (backend == cuda::VitAttentionBackend::kCudnn && s.code() == StatusCode::kUnimplemented) {
+            std::printf("[attention] cuDNN unavailable here: %s\n", s.to_string().c_str());
+            continue;
         }
+        if (backend == cuda::VitAttentionBackend::kWgmma && s.code() == StatusCode::kUnimplemented &&
+            s.to_string().find("sm_90") != std::string::npos) {
+            std::printf("[attention] not a Hopper GPU: %s\n", s.to_string().c_str());
+            continue;
+        }
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const auto got = test::from_bf16(dout.download());
+        EXPECT_EQ(test::count_nan(got), 0u);  // every row written
+        const double rel = rel_fro(got.data(), ref.data(), int64_t(ref.size()));
+        std::printf("[attention %s] B=%lld T=%lld H=%d hd=%d rel %.3e\n", name, (long long)c.B, (long long)c.T, c.H,
+                    c.hd, rel);
+        EXPECT_LE(rel, 1e-2);
     }
+}
+
+// The attention kernels alone against the CPU op: every backend at ViT-L's head size and the tiny one's; for the
+// wgmma kernel (head_dim 64) every shape of the last key block (1, 16, 17, 48, 63, 64 keys: its narrow products and
+// the mask) and of the last query rows (whole warps and a whole warpgroup past the sequence).
+TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
+    for (const AttentionCase c :
+         {AttentionCase{2, 577, 16, 64}, AttentionCase{3, 577, 4, 8}, AttentionCase{1, 50, 2, 32},
+          AttentionCase{1, 1, 2, 64}, AttentionCase{2, 16, 3, 64}, AttentionCase{1, 64, 2, 64},
+          AttentionCase{2, 81, 2, 64}, AttentionCase{1, 112, 2, 64}, AttentionCase{1, 127, 1, 64},
+          AttentionCase{3, 128, 2, 64}, AttentionCase{1, 257, 2, 64}, AttentionCase{1, 1000, 2, 64}})
+        check_attention(c, {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kCudnn,
+                            cuda::VitAttentionBackend::kWgmma});
+}
+
+// What compute-sanitizer runs (scripts/device-test.sh): Volt's own attention kernels only (racecheck reports cuDNN's
+// mbarrier-ordered shared-memory reuse as races), a crop and short sequences with narrow last blocks.
+TEST_F(VisionGpu, AttentionShortSanitizerRun) {
+    for (const AttentionCase c : {AttentionCase{1, 577, 2, 64}, AttentionCase{2, 81, 2, 64}, AttentionCase{1, 16, 1, 64}})
+        check_attention(c, {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kWgmma});
 }
 
 // ---- full ViT-L/14-336 geometry, random weights --------------------------------------------------------------------

@@ -1,0 +1,118 @@
+// sm_90a warpgroup MMA (wgmma) helpers shared by the Hopper kernels (the lightning prefill kernels, the ViT
+// attention): shared-memory matrix descriptors for 128-byte-swizzled tiles, the fence / commit / wait wrappers, the
+// m64n64k16 bf16 products with A from registers or shared memory, and the store of an m64n64 accumulator as bf16.
+// Tiles are rows of 128 bytes (64 bf16) XOR-swizzled in 16-byte chunks (swz<8> in device_common.cuh), 1 KiB-aligned:
+// the layout TMA's SWIZZLE_128B writes and wgmma's layout type 1 reads. Include only from .cu files.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/device_common.cuh"
+
+namespace volt::cuda {
+
+// Shared-memory matrix descriptor, 128-byte swizzle (PTX ISA "matrix descriptor"): start address, leading and
+// stride byte offsets (>> 4), layout type 1 = SWIZZLE_128B in bits 62-63; base offset 0 (atoms 1 KiB-aligned).
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+    return static_cast<uint64_t>((saddr & 0x3ffff) >> 4) | (static_cast<uint64_t>((lbo >> 4) & 0x3fff) << 16) |
+           (static_cast<uint64_t>((sbo >> 4) & 0x3fff) << 32) | (uint64_t{1} << 62);
+}
+
+// Pins accumulator registers at this point of the program (CUTLASS's warpgroup_fence_operand): keeps the compiler
+// from moving their ordinary uses across the wgmma fence/wait, which would make it inject serialising waits.
+template <int N>
+__device__ __forceinline__ void fence_regs(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// D[64 x 64] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows) * B[16 x 64] (shared memory,
+// descriptor). kTransB = 0: B is K-major (each of its 64 columns contiguous along k); 1: MN-major (rows along k).
+// Asynchronous: wgmma_commit + wgmma_wait before the accumulators or A registers are touched again. kScaleD = 0:
+// D = A * B (D's previous values are not read: the first k step of a product needs no zeroed accumulators).
+template <int kTransB, int kScaleD = 1>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+}
+
+// D[64 x kN] (+)= A[64 x 16] (registers, as above) * B[16 x kN] (shared memory, descriptor), kN = 16, 32 or 48:
+// narrow tiles (a sequence's last keys) without the work of a 64-wide one, in one instruction per k step (several
+// n16 products in flight at once leave ptxas short of registers for the wgmma pipeline: it serialises them all).
+// d[0 .. kN/2) as in the n64 fragment: columns 8 nt + 2 t4 + (e & 1), nt < kN / 8.
+template <int kN, int kTransB, int kScaleD = 1>
+__device__ __forceinline__ void wgmma_m64nk16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+    static_assert(kN == 16 || kN == 32 || kN == 48, "n64 is wgmma_m64n64k16_rs");
+    if constexpr (kN == 16)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %14, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
+            "{%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, p, 1, 1, %13;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+    if constexpr (kN == 32)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %22, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+            "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, {%16, %17, %18, %19}, %20, p, 1, 1, %21;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+    if constexpr (kN == 48)
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %30, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n48k16.f32.bf16.bf16 "
+            "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23}, {%24, %25, %26, %27}, %28, p, 1, 1, %29;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+}
+
+// D[64 x 64] (+)= A[64 x 16] * B[16 x 64], both from shared memory (descriptors); A K-major.
+template <int kTransB, int kScaleD = 1>
+__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %35, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %34;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(desc_a), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+}
+
+// Warp rw's 16 rows of a 64 x 64 fp32 accumulator (the m64n64 fragment: acc[4 nt + e] = row 16 rw + g + 8 (e >> 1),
+// column 8 nt + 2 t4 + (e & 1)) as bf16 through a 64 x 64 swizzled staging tile (s_out, 8 KiB; the warp touches only
+// its own 16 rows) to 16-byte coalesced stores: row r goes to out + r * out_stride; rows >= m are not stored.
+__device__ __forceinline__ void store_rows_bf16(char* s_out, const float (&oacc)[32], int rw, int g, int t4, int lane,
+                                                int m, __nv_bfloat16* out, int64_t out_stride) {
+    const int row0 = 16 * rw + g;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+        const int col = 8 * nt + 2 * t4;
+        *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0, col)) = pack_bf16(oacc[4 * nt + 0], oacc[4 * nt + 1]);
+        *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0 + 8, col)) = pack_bf16(oacc[4 * nt + 2], oacc[4 * nt + 3]);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int it = 0; it < 4; ++it) {
+        const int idx = it * 32 + lane;
+        const int row = 16 * rw + (idx >> 3), ch = idx & 7;
+        if (row < m) {
+            const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz<8>(row, ch * 8));
+            *reinterpret_cast<uint4*>(out + row * out_stride + ch * 8) = val;
+        }
+    }
+    __syncwarp();
+}
+
+}  // namespace volt::cuda
