@@ -71,84 +71,112 @@ __device__ __forceinline__ void load_kv(const Args& a, const __nv_bfloat16* head
     }
 }
 
-// One key block for one warpgroup: kN16 groups of 16 keys (4 = a full block), keys >= valid masked when kMask.
-// s = Q K^T into registers; wait (which also retires the previous block's P V); online softmax -> P as bf16
-// fragments, O and l rescaled; issue O += P V without waiting. live: the warp has a query row inside the sequence.
-template <int kN16, bool kMask>
-__device__ __forceinline__ void key_block(uint32_t (&qa)[4][4], uint32_t sk, uint32_t sv, int valid, float c,
-                                          bool live, int t4, float (&oacc)[32], float (&m)[2], float (&l)[2],
-                                          uint32_t (&pa)[4][4]) {
-    constexpr int kNT = 2 * kN16;  // 8-key column groups
-    float s[32];  // written by the first k step (scale-d 0), not read
-    pin(qa);
-    vc::wgmma_fence();
+template <int kLen>
+__device__ __forceinline__ void pin_acc(float (&d)[kLen]) {
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {  // k = head dim, 16 per step (32 bytes of the swizzled K rows)
-        const uint64_t desc = vc::sw128_desc(sk + kk * 32, 16, 1024);
-        if constexpr (kN16 == 4) {
-            if (kk == 0) vc::wgmma_m64n64k16_rs<0, 0>(s, qa[kk], desc);
-            else vc::wgmma_m64n64k16_rs<0>(s, qa[kk], desc);
-        } else {  // a narrow last block: only its 16-key groups
-            if (kk == 0) vc::wgmma_m64nk16_rs<16 * kN16, 0, 0>(s, qa[kk], desc);
-            else vc::wgmma_m64nk16_rs<16 * kN16, 0>(s, qa[kk], desc);
-        }
-    }
-    vc::wgmma_commit();
-    vc::wgmma_wait0();
-#pragma unroll
-    for (int i = 0; i < 4 * kNT; ++i) asm volatile("" : "+f"(s[i])::"memory");
-    vc::fence_regs(oacc);
+    for (int i = 0; i < kLen; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
 
-    if (live) {
-        // Rows g (elements e = 0, 1) and g + 8 (e = 2, 3) of the warp; the quad (t4 = 0..3) holds a row's columns.
-        float mx0 = -INFINITY, mx1 = -INFINITY;
+// One online-softmax step over kNT 8-key column groups of scores s (a warp's rows g: elements e = 0, 1 and g + 8:
+// e = 2, 3; the quad t4 = 0..3 holds a row's columns): keys >= valid masked (kMask); the running maxima m and sums l
+// updated; P = exp2((s - m) c) into the bf16 A fragments pa[kK0 ..]; corr0 / corr1: what the output rows must be
+// rescaled by (exp2 of the maxima's change; 0 on the first block, where m was -inf).
+template <int kNT, bool kMask, int kK0, int kLen>
+__device__ __forceinline__ void softmax_step(float (&s)[kLen], int valid, float c, int t4, float (&m)[2],
+                                             float (&l)[2], uint32_t (&pa)[4][4], float& corr0, float& corr1) {
+    float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-            if (kMask) {
+    for (int nt = 0; nt < kNT; ++nt) {
+        if (kMask) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e)
-                    if (8 * nt + 2 * t4 + (e & 1) >= valid) s[4 * nt + e] = -INFINITY;
-            }
-            mx0 = fmaxf(mx0, fmaxf(s[4 * nt + 0], s[4 * nt + 1]));
-            mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
+            for (int e = 0; e < 4; ++e)
+                if (8 * nt + 2 * t4 + (e & 1) >= valid) s[4 * nt + e] = -INFINITY;
         }
+        mx0 = fmaxf(mx0, fmaxf(s[4 * nt + 0], s[4 * nt + 1]));
+        mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
+    }
 #pragma unroll
-        for (int d = 1; d <= 2; d <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, d));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, d));
-        }
-        // Every block has a valid key, so the new maxima are finite; the first block's correction is ex2(-inf) = 0.
-        const float n0 = fmaxf(m[0], mx0), n1 = fmaxf(m[1], mx1);
-        const float corr0 = ex2((m[0] - n0) * c), corr1 = ex2((m[1] - n1) * c);
-        m[0] = n0, m[1] = n1;
-        const float b0 = -n0 * c, b1 = -n1 * c;
-        float sum0 = 0.0f, sum1 = 0.0f;
+    for (int d = 1; d <= 2; d <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, d));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, d));
+    }
+    // Every step has a valid key, so the new maxima are finite.
+    const float n0 = fmaxf(m[0], mx0), n1 = fmaxf(m[1], mx1);
+    corr0 = ex2((m[0] - n0) * c), corr1 = ex2((m[1] - n1) * c);
+    m[0] = n0, m[1] = n1;
+    const float b0 = -n0 * c, b1 = -n1 * c;
+    float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-            const float p0 = ex2(fmaf(s[4 * nt + 0], c, b0)), p1 = ex2(fmaf(s[4 * nt + 1], c, b0));
-            const float p2 = ex2(fmaf(s[4 * nt + 2], c, b1)), p3 = ex2(fmaf(s[4 * nt + 3], c, b1));
-            sum0 += p0 + p1;
-            sum1 += p2 + p3;
-            pa[nt >> 1][(nt & 1) * 2 + 0] = vc::pack_bf16(p0, p1);
-            pa[nt >> 1][(nt & 1) * 2 + 1] = vc::pack_bf16(p2, p3);
-        }
-        l[0] = fmaf(l[0], corr0, sum0);
-        l[1] = fmaf(l[1], corr1, sum1);
+    for (int nt = 0; nt < kNT; ++nt) {
+        const float p0 = ex2(fmaf(s[4 * nt + 0], c, b0)), p1 = ex2(fmaf(s[4 * nt + 1], c, b0));
+        const float p2 = ex2(fmaf(s[4 * nt + 2], c, b1)), p3 = ex2(fmaf(s[4 * nt + 3], c, b1));
+        sum0 += p0 + p1;
+        sum1 += p2 + p3;
+        pa[kK0 + (nt >> 1)][(nt & 1) * 2 + 0] = vc::pack_bf16(p0, p1);
+        pa[kK0 + (nt >> 1)][(nt & 1) * 2 + 1] = vc::pack_bf16(p2, p3);
+    }
+    l[0] = fmaf(l[0], corr0, sum0);
+    l[1] = fmaf(l[1], corr1, sum1);
+}
+
+__device__ __forceinline__ void rescale(float (&oacc)[32], float corr0, float corr1) {
 #pragma unroll
-        for (int i = 0; i < 32; i += 4) {
-            oacc[i + 0] *= corr0;
-            oacc[i + 1] *= corr0;
-            oacc[i + 2] *= corr1;
-            oacc[i + 3] *= corr1;
-        }
-    }  // else all 16 rows lie past the sequence: P stays the zeros it started as, the rows are never stored
+    for (int i = 0; i < 32; i += 4) {
+        oacc[i + 0] *= corr0;
+        oacc[i + 1] *= corr0;
+        oacc[i + 2] *= corr1;
+        oacc[i + 3] *= corr1;
+    }
+}
+
+// O += P V over the 16-key groups [kK0, kK1) of the block (V rows 16 kk.., 2 KiB each), issued, not waited for.
+template <int kK0, int kK1>
+__device__ __forceinline__ void issue_pv(float (&oacc)[32], uint32_t (&pa)[4][4], uint32_t sv) {
     vc::fence_regs(oacc);
     pin(pa);
     vc::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kN16; ++kk)  // k = keys, 16 per step (16 V rows = 2 KiB)
-        vc::wgmma_m64n64k16_rs<1>(oacc, pa[kk], vc::sw128_desc(sv + kk * 2048, 8192, 1024));
+    for (int kk = kK0; kk < kK1; ++kk) vc::wgmma_m64n64k16_rs<1>(oacc, pa[kk], vc::sw128_desc(sv + kk * 2048, 8192, 1024));
     vc::wgmma_commit();
+}
+
+// S[:, 0 .. kN) = Q K^T for keys kfirst.. of the block (K rows from sk + 128 kfirst), issued and committed.
+template <int kN, int kLen>
+__device__ __forceinline__ void issue_scores(float (&s)[kLen], uint32_t (&qa)[4][4], uint32_t sk) {
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {  // k = head dim, 16 per step (32 bytes of the swizzled K rows)
+        const uint64_t desc = vc::sw128_desc(sk + kk * 32, 16, 1024);
+        if constexpr (kN == 64) {
+            if (kk == 0) vc::wgmma_m64n64k16_rs<0, 0>(s, qa[kk], desc);
+            else vc::wgmma_m64n64k16_rs<0>(s, qa[kk], desc);
+        } else {
+            if (kk == 0) vc::wgmma_m64nk16_rs<kN, 0, 0>(s, qa[kk], desc);
+            else vc::wgmma_m64nk16_rs<kN, 0>(s, qa[kk], desc);
+        }
+    }
+    vc::wgmma_commit();
+}
+
+// One key block for one warpgroup: kN16 groups of 16 keys (4 = 64), keys >= valid masked when kMask. S = Q K^T,
+// wait (which also retires the previous block's P V), softmax, rescale, issue O += P V without waiting.
+// live: the warp has a query row inside the sequence (else P stays zero and its rows are never stored).
+template <int kN16, bool kMask>
+__device__ __forceinline__ void key_block(uint32_t (&qa)[4][4], uint32_t sk, uint32_t sv, int valid, float c,
+                                          bool live, int t4, float (&oacc)[32], float (&m)[2], float (&l)[2],
+                                          uint32_t (&pa)[4][4]) {
+    float s[32];  // written by the first k step (scale-d 0), not read
+    pin(qa);
+    vc::wgmma_fence();
+    issue_scores<16 * kN16>(s, qa, sk);
+    vc::wgmma_wait0();
+    pin_acc(s);
+    vc::fence_regs(oacc);
+    if (live) {
+        float corr0, corr1;
+        softmax_step<2 * kN16, kMask, 0>(s, valid, c, t4, m, l, pa, corr0, corr1);
+        rescale(oacc, corr0, corr1);
+    }
+    issue_pv<0, kN16>(oacc, pa, sv);
 }
 
 // grid = (ceil(T / 128), heads, sequences); 256 threads.
