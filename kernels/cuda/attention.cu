@@ -22,6 +22,7 @@
 #include "kernels/cuda/attention_cudnn.h"
 #include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 #include "sdk/log.h"
 
 namespace volt::cuda {
@@ -477,10 +478,7 @@ __global__ void __launch_bounds__(kPreThreads, 2) prefill_kernel(const AttnArgs 
 
 // VOLT_ATTENTION_PDL=0 launches the decode combine without the programmatic dependency (A/B timing); read once.
 bool pdl_enabled() {
-    static const bool on = [] {
-        const char* e = std::getenv("VOLT_ATTENTION_PDL");
-        return !(e && std::string_view(e) == "0");
-    }();
+    static const bool on = env_choice("VOLT_ATTENTION_PDL", {{"0", false}, {"1", true}}, true);
     return on;
 }
 
@@ -522,13 +520,9 @@ size_t split_bytes(const AttentionParams& p, int splits) {
 // kAuto resolved through VOLT_ATTENTION_PREFILL (read once per process; for A/B timing in the benchmark).
 AttentionBackend resolve_prefill_backend(AttentionBackend b) {
     if (b != AttentionBackend::kAuto) return b;
-    static const AttentionBackend env = [] {
-        const char* e = std::getenv("VOLT_ATTENTION_PREFILL");
-        const std::string_view s = e ? e : "";
-        if (s == "own") return AttentionBackend::kOwn;
-        if (s == "cudnn") return AttentionBackend::kCudnn;
-        return AttentionBackend::kAuto;
-    }();
+    static const AttentionBackend env = env_choice(
+        "VOLT_ATTENTION_PREFILL", {{"own", AttentionBackend::kOwn}, {"cudnn", AttentionBackend::kCudnn}},
+        AttentionBackend::kAuto);
     return env;
 }
 

@@ -35,6 +35,7 @@
 #include "kernels/cuda/lightning_prefill.cuh"
 #include "kernels/lightning_attention.h"
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 
 namespace volt::cuda {
 namespace {
@@ -690,15 +691,13 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
 //   mma_sync: the portable baseline kernel.
 enum class PrefillVariant { kTma, kTmaCluster, kWgmma, kWgmmaCluster, kMmaSync };
 PrefillVariant prefill_variant() {
-    static const PrefillVariant v = [] {
-        const char* e = std::getenv("VOLT_LIGHTNING_PREFILL");
-        const std::string_view s = e ? e : "";
-        if (s == "mma_sync") return PrefillVariant::kMmaSync;
-        if (s == "wgmma") return PrefillVariant::kWgmma;
-        if (s == "wgmma_cluster") return PrefillVariant::kWgmmaCluster;
-        if (s == "tma_cluster") return PrefillVariant::kTmaCluster;
-        return PrefillVariant::kTma;
-    }();
+    static const PrefillVariant v = env_choice("VOLT_LIGHTNING_PREFILL",
+                                               {{"tma", PrefillVariant::kTma},
+                                                {"tma_cluster", PrefillVariant::kTmaCluster},
+                                                {"wgmma", PrefillVariant::kWgmma},
+                                                {"wgmma_cluster", PrefillVariant::kWgmmaCluster},
+                                                {"mma_sync", PrefillVariant::kMmaSync}},
+                                               PrefillVariant::kTma);
     return v;
 }
 

@@ -30,6 +30,7 @@
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/lightning_prefill.cuh"
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 
 namespace volt::cuda::lightning {
 namespace {
@@ -316,10 +317,7 @@ Status launch_tma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStr
     VOLT_ASSIGN_OR_RETURN(maps.k, tensor_map(a.k, a.num_tokens, a.num_heads, a.k_st, a.k_sh));
     VOLT_ASSIGN_OR_RETURN(maps.v, tensor_map(a.v, a.num_tokens, a.num_heads, a.v_st, a.v_sh));
     // Producer warpgroups: 2 when the SiLU is applied on load (VOLT_LIGHTNING_TMA_PRODUCERS=1|2 overrides, for A/B).
-    static const int forced = [] {
-        const char* e = std::getenv("VOLT_LIGHTNING_TMA_PRODUCERS");
-        return e && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 0;
-    }();
+    static const int forced = env_choice("VOLT_LIGHTNING_TMA_PRODUCERS", {{"1", 1}, {"2", 2}}, 0);
     const int pwgs = forced ? forced : a.silu ? 2 : 1;
     if (pwgs == 2)
         return launch_prefill<prefill_tma_kernel<2>>(grid, TmaShape<2>::kThreads, kSmemBytes, cluster, stream, a, maps);

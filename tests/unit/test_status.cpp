@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "sdk/env.h"
 #include "sdk/log.h"
 #include "sdk/status.h"
 
@@ -66,6 +71,32 @@ TEST(Log, SinkReceivesMessagesAtOrAboveThreshold) {
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0], "info/load/shard 3 of 7");
     EXPECT_EQ(got[1], "error/nccl/boom");
+}
+
+// A/B switches in the environment (sdk/env.h): a known value maps, unset and empty give the fallback, and a misspelt
+// one gives the fallback with a warning that names the variable, the value and the accepted values.
+TEST(Env, ChoiceMapsKnownValuesAndWarnsAboutUnknownOnes) {
+    enum class Pick { kA, kB, kDefault };
+    const char* var = "VOLT_TEST_ENV_CHOICE";
+    std::vector<std::string> warnings;
+    set_log_sink([&](LogLevel l, LogCategory, std::string_view m) {
+        if (l == LogLevel::kWarn) warnings.emplace_back(m);
+    });
+    const auto pick = [&] { return env_choice(var, {{"a", Pick::kA}, {"b", Pick::kB}}, Pick::kDefault); };
+    ::unsetenv(var);
+    EXPECT_EQ(pick(), Pick::kDefault);
+    ::setenv(var, "", 1);
+    EXPECT_EQ(pick(), Pick::kDefault);
+    ::setenv(var, "b", 1);
+    EXPECT_EQ(pick(), Pick::kB);
+    EXPECT_EQ(env_choice_index(var, {"a", "b"}), 1);
+    EXPECT_TRUE(warnings.empty());
+    ::setenv(var, "bb", 1);
+    EXPECT_EQ(pick(), Pick::kDefault);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("VOLT_TEST_ENV_CHOICE='bb' is not one of a, b"), std::string::npos) << warnings[0];
+    ::unsetenv(var);
+    set_log_sink(nullptr);
 }
 
 }  // namespace

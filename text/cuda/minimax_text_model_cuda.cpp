@@ -24,6 +24,7 @@
 #include "sdk/cuda_graph_cache.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/cuda_upload.h"
+#include "sdk/env.h"
 #include "sdk/log.h"
 #include "sdk/nccl_group.h"
 #include "sdk/rank_threads.h"
@@ -593,8 +594,8 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                                          "cublasSetWorkspace"));
         m->ranks_.push_back(std::move(rk));
     }
-    const char* graphs_env = std::getenv("VOLT_CUDA_GRAPHS");  // "0": off, for A/B timing
-    m->graphs_ = options.cuda_graphs && !(graphs_env && std::string_view(graphs_env) == "0");
+    // VOLT_CUDA_GRAPHS=0: off, for A/B timing.
+    m->graphs_ = options.cuda_graphs && env_choice("VOLT_CUDA_GRAPHS", {{"0", false}, {"1", true}}, true);
     m->processes_ = options.processes.size;
     m->unit_flops_ = options.max_unit_flops;
     if (maps.front().tp_size > 1) {  // the ranks' GPUs, in rank order

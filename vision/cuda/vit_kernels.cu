@@ -8,9 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cuda/attention_cudnn.h"
 #include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
-#include "kernels/cuda/attention_cudnn.h"
+#include "sdk/env.h"
 #include "vision/cuda/vit_attention_wgmma.h"
 #include "vision/cuda/vit_kernels.h"
 
@@ -262,13 +263,11 @@ Status run_own(const VitAttentionParams& p, cudaStream_t stream) {
 }
 
 VitAttentionBackend env_backend() {
-    static const VitAttentionBackend b = [] {
-        const char* e = std::getenv("VOLT_VIT_ATTENTION");
-        if (e && std::strcmp(e, "own") == 0) return VitAttentionBackend::kOwn;
-        if (e && std::strcmp(e, "cudnn") == 0) return VitAttentionBackend::kCudnn;
-        if (e && std::strcmp(e, "wgmma") == 0) return VitAttentionBackend::kWgmma;
-        return VitAttentionBackend::kAuto;
-    }();
+    static const VitAttentionBackend b = env_choice("VOLT_VIT_ATTENTION",
+                                                    {{"own", VitAttentionBackend::kOwn},
+                                                     {"cudnn", VitAttentionBackend::kCudnn},
+                                                     {"wgmma", VitAttentionBackend::kWgmma}},
+                                                    VitAttentionBackend::kAuto);
     return b;
 }
 
@@ -351,7 +350,7 @@ Status run(const VitLayerNormParams& p, cudaStream_t stream) {
     auto launch = [&](auto kernel) {
         kernel<<<blocks, kLnWarps * 32, 0, stream>>>(x, w, b, o, p.rows, int(p.width), p.eps, pa, ce, pe, p.tokens);
     };
-    static const bool reread = std::getenv("VOLT_VIT_LN_REREAD") != nullptr;  // A/B timing of the two-read path
+    static const bool reread = env_choice("VOLT_VIT_LN_REREAD", {{"0", false}, {"1", true}}, false);  // A/B timing
     const int64_t regs = vec && p.width % 256 == 0 && !reread ? p.width / 256 : 0;
     switch (regs) {  // the widths CLIP towers have (768, 1024, 1280, 1664, 2048 ...) up to 2048
         case 1: launch(layer_norm_kernel<true, 1>); break;
