@@ -228,22 +228,34 @@ void bench_moe(bool quick) {
     constexpr size_t per = MoeWeights::per;
     const MoeWeights weights;
     __nv_bfloat16* w = weights.w;
-    // The same experts as FP8 (e4m3 bytes + 128 x 128 block scales, quantised here): 5.4 GB.
-    const int64_t sc = vc::fp8_scale_count(I, H);  // = fp8_scale_count(H, I) at these sizes (both multiples of 128)
-    auto* wq = dalloc<uint8_t>(3 * E * per);
-    auto* ws8 = dalloc<float>(3 * E * sc);
-    std::vector<const void*> q1(E), q3(E), q2(E);
-    std::vector<const float*> s1(E), s3(E), s2(E);
-    for (int e = 0; e < E; ++e) {
-        for (int m = 0; m < 3; ++m) {
-            const bool down = m == 2;
-            CHECK_STATUS(vc::run(vc::Fp8QuantizeParams{.rows = down ? H : I, .cols = down ? I : H,
-                                                       .in = w + (3 * e + m) * per, .out = wq + (3 * e + m) * per,
-                                                       .scales = ws8 + (3 * e + m) * sc},
-                                 nullptr));
+    // The same experts quantised (1 byte per weight + 128 x 128 block scales, quantised here): FP8 e4m3 and int8,
+    // 5.4 GB each.
+    const int64_t sc = vc::block_scale_count(I, H);  // = block_scale_count(H, I) at these sizes (both multiples of 128)
+    struct Quantised {
+        vc::MoeWeightType type;
+        uint8_t* bytes;
+        float* scales;
+        std::vector<const void*> q1, q3, q2;
+        std::vector<const float*> s1, s3, s2;
+    };
+    std::vector<Quantised> quantised;
+    for (const auto type : {vc::MoeWeightType::kFp8E4M3, vc::MoeWeightType::kInt8}) {
+        Quantised qd{type, dalloc<uint8_t>(3 * E * per), dalloc<float>(3 * E * sc), {}, {}, {}, {}, {}, {}};
+        for (int e = 0; e < E; ++e) {
+            for (int m = 0; m < 3; ++m) {
+                const bool down = m == 2;
+                CHECK_STATUS(vc::run(vc::BlockQuantizeParams{.type = type, .rows = down ? H : I, .cols = down ? I : H,
+                                                             .in = w + (3 * e + m) * per,
+                                                             .out = qd.bytes + (3 * e + m) * per,
+                                                             .scales = qd.scales + (3 * e + m) * sc},
+                                     nullptr));
+            }
+            qd.q1.push_back(qd.bytes + (3 * e) * per), qd.q3.push_back(qd.bytes + (3 * e + 1) * per);
+            qd.q2.push_back(qd.bytes + (3 * e + 2) * per);
+            qd.s1.push_back(qd.scales + (3 * e) * sc), qd.s3.push_back(qd.scales + (3 * e + 1) * sc);
+            qd.s2.push_back(qd.scales + (3 * e + 2) * sc);
         }
-        q1[e] = wq + (3 * e) * per, q3[e] = wq + (3 * e + 1) * per, q2[e] = wq + (3 * e + 2) * per;
-        s1[e] = ws8 + (3 * e) * sc, s3[e] = ws8 + (3 * e + 1) * sc, s2[e] = ws8 + (3 * e + 2) * sc;
+        quantised.push_back(std::move(qd));
     }
     CHECK(cudaDeviceSynchronize());
     std::vector<int64_t> tokens = {1, 8, 64, 8192};
@@ -273,36 +285,39 @@ void bench_moe(bool quick) {
               "\"router_ms\": %.4f, \"total_ms\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f, \"w13_fused\": true}",
               (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm", ms, router_ms,
               total_ms, flops / ms / 1e9, bytes / ms / 1e9);
-        // FP8 experts, same routing and inputs (same process, right after the bf16 row): time, bytes moved, and how
-        // far the output moves from the bf16 one.
-        std::vector<uint16_t> out_bf16(T * H), out_fp8(T * H);
+        // Quantised experts (FP8, int8), same routing and inputs (same process, right after the bf16 row): time, bytes
+        // moved, and how far the output moves from the bf16 one.
+        std::vector<uint16_t> out_bf16(T * H), out_q(T * H);
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
-        vc::MoeExpertsParams p8 = p;
-        p8.w1 = q1.data(), p8.w3 = q3.data(), p8.w2 = q2.data();
-        p8.weight_type = vc::MoeWeightType::kFp8E4M3;
-        p8.s1 = s1.data(), p8.s3 = s3.data(), p8.s2 = s2.data();
-        const size_t ws8_bytes = vc::moe_workspace_bytes(p8);
-        void* wsp8 = dalloc<char>(ws8_bytes);
-        p8.workspace = wsp8, p8.workspace_bytes = ws8_bytes;
-        const double ms8 = median_ms([&](int) { CHECK_STATUS(vc::run(p8, nullptr)); }, 3, T >= 1024 ? 10 : 50);
-        CHECK(cudaMemcpy(out_fp8.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
-        double num = 0, den = 0;
-        uint64_t hash = 1469598103934665603ull;  // FNV-1a of the output bits: variants of the kernels must agree exactly
-        for (int64_t i = 0; i < T * H; ++i) {
-            hash = (hash ^ out_fp8[i]) * 1099511628211ull;
-            const double a = volt::bf16_to_f32(out_fp8[i]), b = volt::bf16_to_f32(out_bf16[i]);
-            num += (a - b) * (a - b), den += b * b;
+        for (const Quantised& qd : quantised) {
+            vc::MoeExpertsParams pq = p;
+            pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
+            pq.weight_type = qd.type;
+            pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
+            const size_t wsq_bytes = vc::moe_workspace_bytes(pq);
+            void* wsq = dalloc<char>(wsq_bytes);
+            pq.workspace = wsq, pq.workspace_bytes = wsq_bytes;
+            const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
+            CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
+            double num = 0, den = 0;
+            uint64_t hash = 1469598103934665603ull;  // FNV-1a of the output bits: kernel variants must agree exactly
+            for (int64_t i = 0; i < T * H; ++i) {
+                hash = (hash ^ out_q[i]) * 1099511628211ull;
+                const double a = volt::bf16_to_f32(out_q[i]), b = volt::bf16_to_f32(out_bf16[i]);
+                num += (a - b) * (a - b), den += b * b;
+            }
+            const double bytesq = 3.0 * touched.size() * (per + sc * 4.0) + 4.0 * T * H;
+            emitf("{\"op\": \"moe_%s\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
+                  "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
+                  "\"out_hash\": \"%016llx\"}",
+                  qd.type == vc::MoeWeightType::kInt8 ? "int8" : "fp8", (long long)T, touched.size(),
+                  T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", msq, ms, ms / msq, flops / msq / 1e9,
+                  bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);
+            dfree(wsq);
         }
-        const double bytes8 = 3.0 * touched.size() * (per + sc * 4.0) + 4.0 * T * H;
-        emitf("{\"op\": \"moe_fp8\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
-              "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
-              "\"out_hash\": \"%016llx\"}",
-              (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", ms8, ms,
-              ms / ms8, flops / ms8 / 1e9, bytes8 / ms8 / 1e9, std::sqrt(num / std::max(den, 1e-30)),
-              (unsigned long long)hash);
-        dfree(ws, wsp8);
+        dfree(ws);
     }
-    dfree(wq, ws8);
+    for (Quantised& qd : quantised) dfree(qd.bytes, qd.scales);
 }
 
 // Does a prefill piece on one stream and decode steps on another pay on one GPU (issue 12)? The MoE, the bulk of both:

@@ -46,7 +46,7 @@ Status moe_route(const MoeRouteParams& p);
 // not depend on which other tokens share the batch (beyond BLAS's own blocking).
 Status moe_experts(const MoeExpertsParams& p);
 
-// FP8 (e4m3) block-scaled weights, the twin of cuda::Fp8QuantizeParams (kernels/moe_cuda.h), bit-exact: per 128 x 128
+// FP8 (e4m3) block-scaled weights, the twin of cuda::BlockQuantizeParams (kernels/moe_cuda.h), bit-exact: per 128 x 128
 // block of a row-major [rows, cols] matrix, scale = amax / 448 (1 when the block is all zeros), byte =
 // fp8e4m3_saturating(w / scale) (fp32 division). scales: [ceil(rows/128), ceil(cols/128)] row-major; given_scales:
 // they are inputs. dequantize: w = e4m3 value * scale (fp32).
@@ -54,6 +54,14 @@ uint8_t fp8e4m3_saturating(float v);  // round to nearest even; beyond +-448 (an
 Status fp8_block_quantize(int64_t rows, int64_t cols, const float* in, uint8_t* out, float* scales,
                           bool given_scales = false);
 Status fp8_block_dequantize(int64_t rows, int64_t cols, const uint8_t* in, const float* scales, float* out);
+
+// int8 block-scaled weights (weight-only, as vLLM's int8 experts), the twin of cuda::BlockQuantizeParams with
+// MoeWeightType::kInt8, bit-exact: per 128 x 128 block scale = amax / 127 (1 for an all-zero block), q =
+// int8_saturating(w / scale) (fp32 division). dequantize: w = q * scale (fp32).
+int8_t int8_saturating(float v);  // round to nearest even, clamped to [-127, 127]; NaN -> 0
+Status int8_block_quantize(int64_t rows, int64_t cols, const float* in, int8_t* out, float* scales,
+                           bool given_scales = false);
+Status int8_block_dequantize(int64_t rows, int64_t cols, const int8_t* in, const float* scales, float* out);
 }  // namespace cpu
 
 }  // namespace volt

@@ -16,13 +16,15 @@
 //     memory, so allocate them as one [2I, H] block — the SwiGLU pass, w2), the combine. Reads the per-expert counts back
 //     to the host (one stream synchronisation), so it is not CUDA-graph capturable.
 //
-// FP8 expert weights (MoeExpertsParams::weight_type = kFp8E4M3, issue 8): each expert matrix is stored as e4m3 bytes
-// (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block scaling,
-// Fp8QuantizeParams makes them: scale = block amax / 448, byte = e4m3(w / scale), round to nearest even, saturating
-// at +-448); weight = e4m3 value * its block's scale. kGrouped reads the bytes and widens them to bf16 in registers
-// (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each touched expert to
-// bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs. Activations,
-// accumulation and outputs are as with bf16 weights.
+// Quantised expert weights (MoeExpertsParams::weight_type, issue 8): each expert matrix is stored as one byte per
+// element (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block
+// scaling; BlockQuantizeParams makes them): kFp8E4M3, scale = block amax / 448, byte = e4m3(w / scale) rounded to
+// nearest even, saturating at +-448; kInt8 (weight-only int8, the format vLLM serves MiniMax's experts in), scale =
+// block amax / 127, byte = w / scale rounded to nearest even, clamped to +-127: ~16x finer steps than e4m3's 3-bit
+// mantissa at the same size. weight = byte's value * its block's scale. kGrouped reads the bytes and widens them to
+// bf16 in registers (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each
+// touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs.
+// Activations, accumulation and outputs are as with bf16 weights.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -53,27 +55,31 @@ struct MoeRouterParams {
 Status run(const MoeRouterParams& p, cudaStream_t stream);
 
 enum class MoePath : uint8_t { kAuto, kGrouped, kGemm };
-enum class MoeWeightType : uint8_t { kBF16, kFp8E4M3 };
+enum class MoeWeightType : uint8_t { kBF16, kFp8E4M3, kInt8 };
+const char* moe_weight_type_name(MoeWeightType t);  // "bf16", "fp8_e4m3", "int8"
 
-inline constexpr int64_t kFp8BlockSize = 128;  // FP8 weights: one fp32 scale per 128 x 128 block
+inline constexpr int64_t kQuantBlockSize = 128;  // quantised weights: one fp32 scale per 128 x 128 block
 inline constexpr float kFp8E4M3Max = 448.0f;
+inline constexpr float kInt8Max = 127.0f;
 // Scales of a [rows, cols] matrix: [ceil(rows / 128), ceil(cols / 128)] row-major.
-inline int64_t fp8_scale_count(int64_t rows, int64_t cols) {
-    return ((rows + kFp8BlockSize - 1) / kFp8BlockSize) * ((cols + kFp8BlockSize - 1) / kFp8BlockSize);
+inline int64_t block_scale_count(int64_t rows, int64_t cols) {
+    return ((rows + kQuantBlockSize - 1) / kQuantBlockSize) * ((cols + kQuantBlockSize - 1) / kQuantBlockSize);
 }
 
-// bf16 [rows, cols] -> e4m3 bytes [rows, cols] + fp32 block scales. Per 128 x 128 block (partial at the edges):
-// scale = amax / 448 (1 for an all-zero block), byte = e4m3(w / scale) rounded to nearest even, saturating at
-// +-448 (NaN stays NaN: 0x7f / 0xff). given_scales: the scales are inputs (e.g. a checkpoint's own) and only the
-// bytes are written. CPU twin: cpu::fp8_block_quantize (kernels/moe.h), bit-exact.
-struct Fp8QuantizeParams {
+// bf16 [rows, cols] -> bytes [rows, cols] + fp32 block scales. Per 128 x 128 block (partial at the edges):
+// kFp8E4M3: scale = amax / 448 (1 for an all-zero block), byte = e4m3(w / scale) rounded to nearest even,
+// saturating at +-448 (NaN stays NaN: 0x7f / 0xff); kInt8: scale = amax / 127, byte = int8(w / scale) rounded to
+// nearest even, clamped to +-127 (NaN -> 0). given_scales: the scales are inputs (e.g. a checkpoint's own) and only
+// the bytes are written. CPU twins: cpu::fp8_block_quantize, cpu::int8_block_quantize (kernels/moe.h), bit-exact.
+struct BlockQuantizeParams {
+    MoeWeightType type = MoeWeightType::kFp8E4M3;  // kFp8E4M3 or kInt8
     int64_t rows = 0, cols = 0;  // cols a multiple of 8
     const void* in = nullptr;    // [rows, cols] bf16 contiguous, 16-byte aligned
-    void* out = nullptr;         // [rows, cols] e4m3 bytes, 16-byte aligned
-    float* scales = nullptr;     // [fp8_scale_count(rows, cols)] fp32
+    void* out = nullptr;         // [rows, cols] bytes, 16-byte aligned
+    float* scales = nullptr;     // [block_scale_count(rows, cols)] fp32
     bool given_scales = false;
 };
-Status run(const Fp8QuantizeParams& p, cudaStream_t stream);
+Status run(const BlockQuantizeParams& p, cudaStream_t stream);
 
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T
@@ -95,8 +101,9 @@ struct MoeExpertsParams {
     MoePath path = MoePath::kAuto;        // kAuto: kGrouped for T <= kMoeDecodeMaxTokens, else kGemm
     void* workspace = nullptr;            // device scratch of moe_workspace_bytes(p) bytes
     size_t workspace_bytes = 0;
-    // FP8 experts: w1/w3/w2 then point to e4m3 bytes of the same shapes, and s1/s3/s2 are host arrays of E device
-    // pointers to their fp32 block scales ([ceil(I/128), ceil(H/128)], the same, [ceil(H/128), ceil(I/128)]).
+    // Quantised experts (kFp8E4M3, kInt8): w1/w3/w2 then point to bytes of the same shapes, and s1/s3/s2 are host
+    // arrays of E device pointers to their fp32 block scales ([ceil(I/128), ceil(H/128)], the same, [ceil(H/128),
+    // ceil(I/128)]).
     MoeWeightType weight_type = MoeWeightType::kBF16;
     const float* const* s1 = nullptr;
     const float* const* s3 = nullptr;

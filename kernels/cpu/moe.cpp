@@ -126,14 +126,47 @@ Status moe_experts(const MoeExpertsParams& p) {
 }
 
 
-// ---- FP8 (e4m3) block-scaled weights ------------------------------------------------------------------------------
+// ---- block-scaled weights: FP8 (e4m3) and int8 -------------------------------------------------------------------
 namespace {
-constexpr int64_t kFp8Block = 128;
+constexpr int64_t kQuantBlock = 128;
 
-Status check_fp8_args(int64_t rows, int64_t cols, const void* in, const void* out, const float* scales,
-                      const char* what) {
+Status check_quant_args(int64_t rows, int64_t cols, const void* in, const void* out, const float* scales,
+                        const char* what) {
     if (rows < 0 || cols < 0) return invalid_argument(what, ": bad shape [", rows, ", ", cols, "]");
     if (rows * cols > 0 && (!in || !out || !scales)) return invalid_argument(what, ": in, out and scales must be set");
+    return Status::ok();
+}
+
+// Per 128 x 128 block: scale = amax / qmax (1 for an all-zero block) unless given, then out = encode(w / scale).
+template <typename Q, typename Encode>
+Status block_quantize(int64_t rows, int64_t cols, const float* in, Q* out, float* scales, bool given_scales,
+                      float qmax, Encode encode, const char* what) {
+    VOLT_RETURN_IF_ERROR(check_quant_args(rows, cols, in, out, scales, what));
+    const int64_t cb = (cols + kQuantBlock - 1) / kQuantBlock;
+    for (int64_t r0 = 0; r0 < rows; r0 += kQuantBlock)
+        for (int64_t c0 = 0; c0 < cols; c0 += kQuantBlock) {
+            const int64_t r1 = std::min(rows, r0 + kQuantBlock), c1 = std::min(cols, c0 + kQuantBlock);
+            float& scale = scales[(r0 / kQuantBlock) * cb + c0 / kQuantBlock];
+            if (!given_scales) {
+                float amax = 0.0f;
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t c = c0; c < c1; ++c) amax = std::fmax(amax, std::fabs(in[r * cols + c]));
+                scale = amax > 0.0f ? amax / qmax : 1.0f;
+            }
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t c = c0; c < c1; ++c) out[r * cols + c] = encode(in[r * cols + c] / scale);
+        }
+    return Status::ok();
+}
+
+template <typename Q, typename Decode>
+Status block_dequantize(int64_t rows, int64_t cols, const Q* in, const float* scales, float* out, Decode decode,
+                        const char* what) {
+    VOLT_RETURN_IF_ERROR(check_quant_args(rows, cols, in, out, scales, what));
+    const int64_t cb = (cols + kQuantBlock - 1) / kQuantBlock;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            out[r * cols + c] = decode(in[r * cols + c]) * scales[(r / kQuantBlock) * cb + c / kQuantBlock];
     return Status::ok();
 }
 }  // namespace
@@ -144,33 +177,28 @@ uint8_t fp8e4m3_saturating(float v) {
     return b;
 }
 
+int8_t int8_saturating(float v) {
+    if (std::isnan(v)) return 0;
+    return static_cast<int8_t>(std::nearbyint(std::clamp(v, -127.0f, 127.0f)));  // default rounding: to nearest even
+}
+
 Status fp8_block_quantize(int64_t rows, int64_t cols, const float* in, uint8_t* out, float* scales,
                           bool given_scales) {
-    VOLT_RETURN_IF_ERROR(check_fp8_args(rows, cols, in, out, scales, "fp8_block_quantize"));
-    const int64_t cb = (cols + kFp8Block - 1) / kFp8Block;
-    for (int64_t r0 = 0; r0 < rows; r0 += kFp8Block)
-        for (int64_t c0 = 0; c0 < cols; c0 += kFp8Block) {
-            const int64_t r1 = std::min(rows, r0 + kFp8Block), c1 = std::min(cols, c0 + kFp8Block);
-            float& scale = scales[(r0 / kFp8Block) * cb + c0 / kFp8Block];
-            if (!given_scales) {
-                float amax = 0.0f;
-                for (int64_t r = r0; r < r1; ++r)
-                    for (int64_t c = c0; c < c1; ++c) amax = std::fmax(amax, std::fabs(in[r * cols + c]));
-                scale = amax > 0.0f ? amax / 448.0f : 1.0f;
-            }
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t c = c0; c < c1; ++c) out[r * cols + c] = fp8e4m3_saturating(in[r * cols + c] / scale);
-        }
-    return Status::ok();
+    return block_quantize(rows, cols, in, out, scales, given_scales, 448.0f, fp8e4m3_saturating, "fp8_block_quantize");
 }
 
 Status fp8_block_dequantize(int64_t rows, int64_t cols, const uint8_t* in, const float* scales, float* out) {
-    VOLT_RETURN_IF_ERROR(check_fp8_args(rows, cols, in, out, scales, "fp8_block_dequantize"));
-    const int64_t cb = (cols + kFp8Block - 1) / kFp8Block;
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
-            out[r * cols + c] = fp8e4m3_to_f32(in[r * cols + c]) * scales[(r / kFp8Block) * cb + c / kFp8Block];
-    return Status::ok();
+    return block_dequantize(rows, cols, in, scales, out, fp8e4m3_to_f32, "fp8_block_dequantize");
+}
+
+Status int8_block_quantize(int64_t rows, int64_t cols, const float* in, int8_t* out, float* scales,
+                           bool given_scales) {
+    return block_quantize(rows, cols, in, out, scales, given_scales, 127.0f, int8_saturating, "int8_block_quantize");
+}
+
+Status int8_block_dequantize(int64_t rows, int64_t cols, const int8_t* in, const float* scales, float* out) {
+    return block_dequantize(rows, cols, in, scales, out, [](int8_t q) { return static_cast<float>(q); },
+                            "int8_block_dequantize");
 }
 
 }  // namespace cpu

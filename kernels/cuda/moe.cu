@@ -255,9 +255,9 @@ __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, 
     }
 }
 
-// ---- FP8 (e4m3) block-scaled weights --------------------------------------------------------------------------------
+// ---- block-scaled weights: FP8 (e4m3) and int8 ---------------------------------------------------------------------
 constexpr int kQuantThreads = 256;
-constexpr int kBlk = static_cast<int>(kFp8BlockSize);
+constexpr int kBlk = static_cast<int>(kQuantBlockSize);
 
 // 8 e4m3 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: e4m3x2 -> f16x2 in one cvt, the f16 bits moved
 // into bf16 position (which is the value times 2^-112), then times 2^112 in one bf16x2 multiply. A NaN byte, which the
@@ -282,18 +282,47 @@ __device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
     return out;
 }
 
-// 8 e4m3 bytes -> 8 floats times `scale`.
-__device__ __forceinline__ void unpack8_fp8(const uint2& u, float scale, float (&f)[8]) {
-    unpack8(e4m3x8_to_bf16(u), f);
+// 8 int8 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: each byte + 128 placed in the mantissa of 2^23
+// (one byte permute: the float 2^23 + b + 128), minus 2^23 + 128 in fp32, two floats packed per bf16x2.
+__device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) {
+    const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
+    uint4 out;
+    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
 #pragma unroll
-    for (int q = 0; q < 8; ++q) f[q] *= scale;
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            // result bytes, low to high: byte 2j (then 2j + 1) of w[i], 0, 0, 0x4b (from 0x4b000000)
+            const float lo = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7540u + 2 * j)) - 8388736.0f;
+            const float hi = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7541u + 2 * j)) - 8388736.0f;
+            o[2 * i + j] = pack_bf16(lo, hi);
+        }
+    }
+    return out;
+}
+
+// 8 bytes of a quantised weight type -> 8 bf16, exactly.
+template <MoeWeightType kW>
+__device__ __forceinline__ uint4 widen8(const uint2& u) {
+    static_assert(kW == MoeWeightType::kFp8E4M3 || kW == MoeWeightType::kInt8);
+    if constexpr (kW == MoeWeightType::kFp8E4M3) return e4m3x8_to_bf16(u);
+    else return s8x8_to_bf16(u);
+}
+
+// One weight (fp32, already divided by its block scale) as the quantised byte: RNE, saturating (see BlockQuantizeParams).
+template <MoeWeightType kW>
+__device__ __forceinline__ uint32_t encode_byte(float v) {
+    if constexpr (kW == MoeWeightType::kFp8E4M3) return __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+    else return isnan(v) ? 0u : static_cast<uint32_t>(__float2int_rn(fminf(fmaxf(v, -127.0f), 127.0f))) & 0xffu;
 }
 
 // One CTA per 128 x 128 block (partial at the edges): the block's amax (unless the scale is given), then the bytes.
 // Each thread takes vectors of 8 columns (16-byte loads, 8-byte stores).
-__global__ void __launch_bounds__(kQuantThreads) fp8_quantize_kernel(const __nv_bfloat16* __restrict__ in,
-                                                                     int64_t rows, int64_t cols, uint8_t* out,
-                                                                     float* scales, bool given) {
+template <MoeWeightType kW>
+__global__ void __launch_bounds__(kQuantThreads) quantize_kernel(const __nv_bfloat16* __restrict__ in, int64_t rows,
+                                                                 int64_t cols, uint8_t* out, float* scales,
+                                                                 bool given) {
+    constexpr float kMax = kW == MoeWeightType::kFp8E4M3 ? kFp8E4M3Max : kInt8Max;
     __shared__ float warp_max[kQuantThreads / 32];
     const int64_t cb = (cols + kBlk - 1) / kBlk;
     const int64_t br = blockIdx.x / cb, bc = blockIdx.x - br * cb;
@@ -320,7 +349,7 @@ __global__ void __launch_bounds__(kQuantThreads) fp8_quantize_kernel(const __nv_
         amax = warp_max[0];
 #pragma unroll
         for (int w = 1; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
-        scale = amax > 0.0f ? __fdiv_rn(amax, kFp8E4M3Max) : 1.0f;
+        scale = amax > 0.0f ? __fdiv_rn(amax, kMax) : 1.0f;
         if (tid == 0) scales[blockIdx.x] = scale;
     }
     for (int i = tid; i < nr * nv; i += kQuantThreads) {
@@ -330,22 +359,26 @@ __global__ void __launch_bounds__(kQuantThreads) fp8_quantize_kernel(const __nv_
         uint32_t w[2] = {0, 0};
 #pragma unroll
         for (int q = 0; q < 8; ++q) {
-            const uint32_t b = __nv_cvt_float_to_fp8(__fdiv_rn(f[q], scale), __NV_SATFINITE, __NV_E4M3);
+            const uint32_t b = encode_byte<kW>(__fdiv_rn(f[q], scale));
             w[q / 4] |= b << (8 * (q % 4));
         }
         *reinterpret_cast<uint2*>(out + (r0 + r) * cols + c0 + c) = make_uint2(w[0], w[1]);
     }
 }
 
-// bf16 out[rows, cols] = e4m3 in * block scale (the GEMM path's per-expert dequantisation).
-__global__ void fp8_dequantize_kernel(const uint8_t* __restrict__ in, const float* __restrict__ scales, int64_t rows,
-                                      int64_t cols, __nv_bfloat16* out) {
+// bf16 out[rows, cols] = byte value * block scale (the GEMM path's per-expert dequantisation).
+template <MoeWeightType kW>
+__global__ void dequantize_kernel(const uint8_t* __restrict__ in, const float* __restrict__ scales, int64_t rows,
+                                  int64_t cols, __nv_bfloat16* out) {
     const int64_t vpr = cols / 8, cb = (cols + kBlk - 1) / kBlk;
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * vpr;
          i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t r = i / vpr, c = (i - r * vpr) * 8;
         float f[8];
-        unpack8_fp8(*reinterpret_cast<const uint2*>(in + r * cols + c), __ldg(scales + (r / kBlk) * cb + c / kBlk), f);
+        unpack8(widen8<kW>(*reinterpret_cast<const uint2*>(in + r * cols + c)), f);
+        const float scale = __ldg(scales + (r / kBlk) * cb + c / kBlk);
+#pragma unroll
+        for (int q = 0; q < 8; ++q) f[q] *= scale;
         *reinterpret_cast<uint4*>(out + r * cols + c) = pack8(f);
     }
 }
@@ -386,15 +419,15 @@ struct GemvArgs {
 // (Lanes taking [8q, 8q + 8) and [32 + 8q, 40 + 8q) instead, so that one load instruction reads whole 64-byte runs of
 // a row, measured 6-14% slower in bf16 on the H200.)
 //
-// FP8 weights: 16 e4m3 bytes per lane and row (one 16-byte load where K is a multiple of 16, else two 8-byte ones),
-// widened exactly to bf16 in registers (e4m3x8_to_bf16), and a step's products are scaled by its 128 x 128 block's
-// scale in fp32 (a step's 16 x 64 tile never straddles a block).
+// Quantised weights (FP8, int8): 16 bytes per lane and row (one 16-byte load where K is a multiple of 16, else two
+// 8-byte ones), widened exactly to bf16 in registers (widen8), and a step's products are scaled by its 128 x 128
+// block's scale in fp32 (a step's 16 x 64 tile never straddles a block).
 constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 16;     // output rows per warp item
 constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
 constexpr int kMmaStep = 64;     // K columns per step
 
-// A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; e4m3 as one 16-byte vector (its two
+// A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; bytes as one 16-byte vector (its two
 // 8-byte halves loaded apart when `split`: K not a multiple of 16). Pieces of 8 columns past K read zeros (K is a
 // multiple of 8, so a piece is wholly inside or outside).
 template <bool kStream>
@@ -430,17 +463,18 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
     }
 }
 
-// kGated: out = SiLU(w1 x) * (w3 x); else out = w2 x. kFp8: e4m3 weights with 128 x 128 block scales. kSteps:
-// 64-column steps whose weight loads are in flight together (per lane and step: 64 bytes per matrix row pair in
-// bf16, 32 in FP8).
+// kGated: out = SiLU(w1 x) * (w3 x); else out = w2 x. kW: bf16 weights, or bytes (FP8, int8) with 128 x 128 block
+// scales. kSteps: 64-column steps whose weight loads are in flight together (per lane and step: 64 bytes per matrix
+// row pair in bf16, 32 quantised).
 //
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
 // i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items spread
 // evenly over every SM rather than crowding the first CTAs.
-template <bool kGated, bool kFp8, int kSteps>
+template <bool kGated, MoeWeightType kW, int kSteps>
 __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a) {
-    using W = std::conditional_t<kFp8, uint8_t, __nv_bfloat16>;
-    using Cols = std::conditional_t<kFp8, uint4, uint4[2]>;  // a lane's 16 columns of a row
+    constexpr bool kQuant = kW != MoeWeightType::kBF16;
+    using W = std::conditional_t<kQuant, uint8_t, __nv_bfloat16>;
+    using Cols = std::conditional_t<kQuant, uint4, uint4[2]>;  // a lane's 16 columns of a row
     constexpr int kMats = kGated ? 2 : 1;
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
@@ -461,14 +495,14 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
     const int64_t blocks_per_expert = (a.rows_out + kMmaRows - 1) / kMmaRows;
     const int64_t items = blocks_per_expert * num_touched;
     const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
-    const bool split = a.K % 16 != 0;  // FP8 rows then are only 8-byte aligned
+    const bool split = a.K % 16 != 0;  // quantised rows then are only 8-byte aligned
     for (int64_t item = (threadIdx.x >> 5) * int64_t{gridDim.x} + blockIdx.x; item < items; item += warps) {
         const int j = static_cast<int>(item / blocks_per_expert);
         const int e = touched[j];
         const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
         const int32_t off = a.offsets[e], count = a.offsets[e + 1] - off;
-        // Weight rows g and g + 8 of each matrix (rows past the end clamp to the last row; not stored), and with FP8
-        // the block-scale rows of the item's 16 rows (one 128-row block).
+        // Weight rows g and g + 8 of each matrix (rows past the end clamp to the last row; not stored), and when
+        // quantised the block-scale rows of the item's 16 rows (one 128-row block).
         const W* wr[kMats][2];
         const float* sr[kMats];
 #pragma unroll
@@ -477,7 +511,7 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
             for (int h = 0; h < 2; ++h)
                 wr[m][h] = static_cast<const W*>(m == 0 ? a.w_a[e] : a.w_b[e]) +
                            std::min<int64_t>(row0 + g + 8 * h, a.rows_out - 1) * a.K;
-            if constexpr (kFp8) sr[m] = (m == 0 ? a.s_a[e] : a.s_b[e]) + (row0 / kBlk) * scale_cols;
+            if constexpr (kQuant) sr[m] = (m == 0 ? a.s_a[e] : a.s_b[e]) + (row0 / kBlk) * scale_cols;
         }
         for (int tile = 0; tile < count; tile += kMmaTokens) {
             const int nt = min(kMmaTokens, count - tile);
@@ -515,17 +549,17 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
                         uint4 lo[2], hi[2];
 #pragma unroll
                         for (int p = 0; p < 2; ++p) {
-                            if constexpr (kFp8) {
+                            if constexpr (kQuant) {
                                 const uint4& l = w[s][m][0];
                                 const uint4& u = w[s][m][1];
-                                lo[p] = e4m3x8_to_bf16(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
-                                hi[p] = e4m3x8_to_bf16(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
+                                lo[p] = widen8<kW>(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
+                                hi[p] = widen8<kW>(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
                             } else {
                                 lo[p] = w[s][m][0][p];
                                 hi[p] = w[s][m][1][p];
                             }
                         }
-                        if constexpr (kFp8) {
+                        if constexpr (kQuant) {
                             // This step's products in a fresh accumulator, then scaled into the total.
                             const float scale = __ldg(sr[m] + step0 / kBlk);
                             float part[2][4] = {};
@@ -585,13 +619,13 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
 }
 
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
-template <bool kGated, bool kFp8>
+template <bool kGated, MoeWeightType kW>
 Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
-    constexpr int kSteps = (kGated ? 1 : 2) * (kFp8 ? 2 : 1);
+    constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
     if (few)
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kFp8, 2 * kSteps>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps>>(g, sms, stream)));
     else
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kFp8, kSteps>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps>>(g, sms, stream)));
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }
@@ -620,7 +654,7 @@ Layout layout(const MoeExpertsParams& p) {
         L.b = at, at += align_up(n * p.intermediate * 2);      // SwiGLU intermediate
     }
     L.y = at, at += align_up(n * p.hidden * 2);                // expert outputs, permuted order
-    if (use_gemm(p) && p.weight_type == MoeWeightType::kFp8E4M3)  // one expert's [w1; w3] (then w2) as bf16
+    if (use_gemm(p) && p.weight_type != MoeWeightType::kBF16)  // one expert's [w1; w3] (then w2) as bf16
         L.wdq = at, at += align_up(static_cast<size_t>(2 * p.intermediate * p.hidden * 2));
     L.total = at;
     return L;
@@ -663,19 +697,33 @@ Status run(const MoeRouterParams& p, cudaStream_t stream) {
     return Status::ok();
 }
 
-Status run(const Fp8QuantizeParams& p, cudaStream_t stream) {
+const char* moe_weight_type_name(MoeWeightType t) {
+    switch (t) {
+        case MoeWeightType::kBF16: return "bf16";
+        case MoeWeightType::kFp8E4M3: return "fp8_e4m3";
+        case MoeWeightType::kInt8: return "int8";
+    }
+    return "unknown";
+}
+
+Status run(const BlockQuantizeParams& p, cudaStream_t stream) {
+    if (p.type != MoeWeightType::kFp8E4M3 && p.type != MoeWeightType::kInt8)
+        return invalid_argument("block_quantize (CUDA): type must be fp8_e4m3 or int8, not ",
+                                moe_weight_type_name(p.type));
     if (p.rows < 0 || p.cols < 0 || p.cols % 8 != 0)
-        return invalid_argument("fp8_quantize (CUDA): need rows >= 0 and cols a multiple of 8 (", p.rows, " x ", p.cols,
-                                ")");
+        return invalid_argument("block_quantize (CUDA): need rows >= 0 and cols a multiple of 8 (", p.rows, " x ",
+                                p.cols, ")");
     if (p.rows == 0 || p.cols == 0) return Status::ok();
-    if (!p.in || !p.out || !p.scales) return invalid_argument("fp8_quantize (CUDA): in, out and scales must be set");
+    if (!p.in || !p.out || !p.scales) return invalid_argument("block_quantize (CUDA): in, out and scales must be set");
     if (!aligned16(p.in) || !aligned16(p.out))
-        return invalid_argument("fp8_quantize (CUDA): in and out must be 16-byte aligned");
-    const int64_t blocks = fp8_scale_count(p.rows, p.cols);
-    if (blocks > 0x7fffffff) return invalid_argument("fp8_quantize (CUDA): matrix too large");
-    fp8_quantize_kernel<<<static_cast<unsigned>(blocks), kQuantThreads, 0, stream>>>(
-        static_cast<const __nv_bfloat16*>(p.in), p.rows, p.cols, static_cast<uint8_t*>(p.out), p.scales,
-        p.given_scales);
+        return invalid_argument("block_quantize (CUDA): in and out must be 16-byte aligned");
+    const int64_t blocks = block_scale_count(p.rows, p.cols);
+    if (blocks > 0x7fffffff) return invalid_argument("block_quantize (CUDA): matrix too large");
+    auto kernel = p.type == MoeWeightType::kInt8 ? quantize_kernel<MoeWeightType::kInt8>
+                                                 : quantize_kernel<MoeWeightType::kFp8E4M3>;
+    kernel<<<static_cast<unsigned>(blocks), kQuantThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(p.in), p.rows,
+                                                                        p.cols, static_cast<uint8_t*>(p.out),
+                                                                        p.scales, p.given_scales);
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }
@@ -698,14 +746,16 @@ Status validate(const MoeExpertsParams& p) {
     if (!aligned16(p.x) || !aligned16(p.out) || p.x_stride % 8 != 0 || p.out_stride % 8 != 0 ||
         (p.num_tokens > 1 && (p.x_stride < p.hidden || p.out_stride < p.hidden)))
         return invalid_argument("moe_experts (CUDA): x and out 16-byte aligned, strides >= H and multiples of 8");
-    if (p.weight_type != MoeWeightType::kBF16 && p.weight_type != MoeWeightType::kFp8E4M3)
+    if (p.weight_type != MoeWeightType::kBF16 && p.weight_type != MoeWeightType::kFp8E4M3 &&
+        p.weight_type != MoeWeightType::kInt8)
         return invalid_argument("moe_experts (CUDA): unknown weight type ", static_cast<int>(p.weight_type));
-    if (p.weight_type == MoeWeightType::kFp8E4M3) {
+    if (p.weight_type != MoeWeightType::kBF16) {
+        const char* type = moe_weight_type_name(p.weight_type);
         if (!p.s1 || !p.s3 || !p.s2)
-            return invalid_argument("moe_experts (CUDA): FP8 weights need the scale arrays s1, s3 and s2");
+            return invalid_argument("moe_experts (CUDA): ", type, " weights need the scale arrays s1, s3 and s2");
         for (int e = 0; e < p.num_experts; ++e)
             if (!p.s1[e] || !p.s3[e] || !p.s2[e])
-                return invalid_argument("moe_experts (CUDA): expert ", e, " has a null FP8 scale pointer");
+                return invalid_argument("moe_experts (CUDA): expert ", e, " has a null ", type, " scale pointer");
     }
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
@@ -737,13 +787,22 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     if (!use_gemm(p)) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
-        const bool fp8 = p.weight_type == MoeWeightType::kFp8E4M3;
+        const bool quant = p.weight_type != MoeWeightType::kBF16;
         GemvArgs g{};
+        // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
+        auto gemv = [&](auto gated, bool few) -> Status {
+            constexpr bool kGated = decltype(gated)::value;
+            switch (p.weight_type) {
+                case MoeWeightType::kFp8E4M3: return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, sms, stream);
+                case MoeWeightType::kInt8: return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, sms, stream);
+                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, sms, stream);
+            }
+        };
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w1[e];
             g.w_b[e] = p.w3[e];
-            g.s_a[e] = fp8 ? p.s1[e] : nullptr;
-            g.s_b[e] = fp8 ? p.s3[e] : nullptr;
+            g.s_a[e] = quant ? p.s1[e] : nullptr;
+            g.s_b[e] = quant ? p.s3[e] : nullptr;
         }
         g.in = x;
         g.in_stride = p.x_stride;
@@ -759,14 +818,11 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
         const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
-        if (fp8)
-            VOLT_RETURN_IF_ERROR((launch_gemv<true, true>(g, few, sms, stream)));
-        else
-            VOLT_RETURN_IF_ERROR((launch_gemv<true, false>(g, few, sms, stream)));
+        VOLT_RETURN_IF_ERROR(gemv(std::true_type{}, few));
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;
-            g.s_a[e] = fp8 ? p.s2[e] : nullptr;
+            g.s_a[e] = quant ? p.s2[e] : nullptr;
             g.s_b[e] = nullptr;
         }
         g.in = h;
@@ -775,10 +831,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.K = I;
         g.out = y;
         g.out_stride = H;
-        if (fp8)
-            VOLT_RETURN_IF_ERROR((launch_gemv<false, true>(g, few, sms, stream)));
-        else
-            VOLT_RETURN_IF_ERROR((launch_gemv<false, false>(g, few, sms, stream)));
+        VOLT_RETURN_IF_ERROR(gemv(std::false_type{}, few));
     } else {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
         auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
@@ -805,12 +858,14 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             gp.m = c, gp.n = n, gp.k = k, gp.a = a, gp.lda = lda, gp.b = w, gp.ldb = k, gp.c = out, gp.ldc = ldc;
             return run(gp, stream);
         };
-        // FP8: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block, then w2).
-        const bool fp8 = p.weight_type == MoeWeightType::kFp8E4M3;
+        // Quantised: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block,
+        // then w2).
+        const bool quant = p.weight_type != MoeWeightType::kBF16;
         auto* wdq = reinterpret_cast<__nv_bfloat16*>(ws + L.wdq);
         auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out) {
-            fp8_dequantize_kernel<<<ew_grid(r * cols / 8), 256, 0, stream>>>(static_cast<const uint8_t*>(q), scales, r,
-                                                                           cols, out);
+            auto kernel = p.weight_type == MoeWeightType::kInt8 ? dequantize_kernel<MoeWeightType::kInt8>
+                                                                : dequantize_kernel<MoeWeightType::kFp8E4M3>;
+            kernel<<<ew_grid(r * cols / 8), 256, 0, stream>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
         for (int e = 0; e < E; ++e) {
@@ -818,7 +873,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             if (c == 0) continue;
             const __nv_bfloat16* xe = xp + off[e] * H;
             __nv_bfloat16* ge = gu + off[e] * 2 * I;
-            if (fp8) {
+            if (quant) {
                 VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq));
                 VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq + I * H));
                 VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, wdq, ge, 2 * I));
@@ -837,7 +892,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             const int64_t c = off[e + 1] - off[e];
             if (c == 0) continue;
             const void* w2 = p.w2[e];
-            if (fp8) {
+            if (quant) {
                 VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq));
                 w2 = wdq;
             }

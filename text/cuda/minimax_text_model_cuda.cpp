@@ -287,7 +287,7 @@ Status check_fits_on_gpu(uint64_t weight_bytes, uint64_t headroom, int device, c
 uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, bool fp8_experts) {
     const auto n = static_cast<uint64_t>(shape.numel());
     if (!fp8_experts || spec.component != WeightComponent::kExperts) return n * 2;
-    return n + static_cast<uint64_t>(cuda::fp8_scale_count(shape[0], shape[1])) * 4;
+    return n + static_cast<uint64_t>(cuda::block_scale_count(shape[0], shape[1])) * 4;
 }
 
 // fp8_experts: while loading, one expert's three bf16 matrices sit on the GPU before they are quantised.
@@ -297,10 +297,10 @@ uint64_t fp8_staging_bytes(const TextConfig& c, bool fp8_experts) {
 
 // A bf16 [rows, cols] weight on `device` as e4m3 bytes + fp32 128 x 128 block scales (kernels/moe_cuda.h).
 Status quantize_fp8(const Tensor& w, int device, Tensor& q, Tensor& scales) {
-    const int64_t R = w.dim(0), C = w.dim(1), B = cuda::kFp8BlockSize;
+    const int64_t R = w.dim(0), C = w.dim(1), B = cuda::kQuantBlockSize;
     VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({R, C}, DType::kF8E4M3, Device::cuda(device)));
     VOLT_ASSIGN_OR_RETURN(scales, Tensor::empty({(R + B - 1) / B, (C + B - 1) / B}, DType::kF32, Device::cuda(device)));
-    return cuda::run(cuda::Fp8QuantizeParams{.rows = R, .cols = C, .in = w.data(), .out = q.data(),
+    return cuda::run(cuda::BlockQuantizeParams{.rows = R, .cols = C, .in = w.data(), .out = q.data(),
                                              .scales = scales.data_as<float>()},
                      kStream);
 }
