@@ -10,13 +10,15 @@
 namespace volt {
 
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device,
-                                                  bool language_model_of_vl, int gpus, bool fp8_experts,
+                                                  bool language_model_of_vl, int gpus, ExpertWeights expert_weights,
                                                   const std::function<Status(float)>& progress,
                                                   std::span<const int> gpu_ids) {
     if (device.is_cpu()) {
         if (gpus != 1 || !gpu_ids.empty())
             return invalid_argument(dir.string(), ": ", gpus, " GPUs asked for with the CPU device");
-        if (fp8_experts) return invalid_argument(dir.string(), ": FP8 experts need the CUDA device (--device cuda)");
+        if (expert_weights != ExpertWeights::kBf16)
+            return invalid_argument(dir.string(), ": ", expert_weights_name(expert_weights),
+                                    " expert weights need the CUDA device (--device cuda)");
         VOLT_ASSIGN_OR_RETURN(auto cpu, MiniMaxTextModel::load(dir, {.language_model_of_vl = language_model_of_vl,
                                                                      .progress = progress}));
         return std::unique_ptr<CausalLM>(std::move(cpu));
@@ -36,7 +38,7 @@ Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& d
     VOLT_ASSIGN_OR_RETURN(auto gpu, MiniMaxTextModelCuda::load(dir, {.device = first, .gpus = gpus,
                                                                      .device_ids = {gpu_ids.begin(), gpu_ids.end()},
                                                                      .language_model_of_vl = language_model_of_vl,
-                                                                     .fp8_experts = fp8_experts,
+                                                                     .expert_weights = expert_weights,
                                                                      .processes = *processes,
                                                                      .progress = progress}));
     return std::unique_ptr<CausalLM>(std::move(gpu));

@@ -12,6 +12,7 @@
 
 #include "sdk/engine/causal_lm.h"
 #include "sdk/tensor.h"
+#include "text/expert_weights.h"
 
 namespace volt {
 
@@ -21,13 +22,13 @@ namespace volt {
 // images. `gpus` > 1 (CUDA only): the model split over GPUs device.index .. device.index + gpus - 1. Under a launcher
 // that sets VOLT_WORLD_SIZE / VOLT_RANK (or mpirun's OMPI_COMM_WORLD_*), the split spans every process's GPUs
 // (sdk/nccl_group.h ProcessGroup); each process then runs the same calls on the same inputs.
-// `fp8_experts` (CUDA only): expert weights quantised to FP8 at load (CudaTextModelOptions::fp8_experts).
+// `expert_weights` (CUDA only): expert weights quantised at load to FP8 or int8 (text/expert_weights.h).
 // `progress` (may be empty) is told the fraction of the weights loaded; an error it returns stops the load.
 // `gpu_ids` (CUDA; may be empty): this process's GPUs in rank order instead of device.index .. + gpus - 1, any
 // distinct devices (e.g. {2, 5}); then `gpus` is its size and device.index its first entry.
 Expected<std::unique_ptr<CausalLM>> load_backbone(const std::filesystem::path& dir, Device device = Device::cpu(),
                                                   bool language_model_of_vl = true, int gpus = 1,
-                                                  bool fp8_experts = false,
+                                                  ExpertWeights expert_weights = ExpertWeights::kBf16,
                                                   const std::function<Status(float)>& progress = {},
                                                   std::span<const int> gpu_ids = {});
 

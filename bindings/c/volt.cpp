@@ -138,7 +138,7 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
         }
         const std::span<const int> ids = p.num_gpus > 1 ? std::span<const int>(p.gpu_ids, size_t(p.num_gpus))
                                                         : std::span<const int>();
-        auto chat = volt::ChatModel::load(p.path, progress, device, gpus, /*fp8_experts=*/false, ids);
+        auto chat = volt::ChatModel::load(p.path, progress, device, gpus, volt::ExpertWeights::kBf16, ids);
         if (!chat) return fail(chat.status());
         *out_model = new volt_model{std::move(chat).value()};
         return VOLT_OK;

@@ -23,4 +23,16 @@ int report_error(const Status& status) {
     return exit_code_for(status);
 }
 
+void add_expert_weights_options(CLI::App* cmd, ExpertWeightsFlags* flags) {
+    cmd->add_option("--expert-weights", flags->name,
+                    "With --device cuda: expert weights as loaded (bf16), or quantised at load with 128 x 128 block "
+                    "scales: fp8 (e4m3) or int8 (weight-only; about a third of FP8's error at the same size)")
+        ->check(CLI::IsMember({"bf16", "fp8", "int8"}));
+    cmd->add_flag("--fp8-experts", flags->fp8, "Same as --expert-weights fp8");
+}
+
+Expected<ExpertWeights> expert_weights(const ExpertWeightsFlags& flags) {
+    return parse_expert_weights(flags.name, flags.fp8);
+}
+
 }  // namespace volt::cli

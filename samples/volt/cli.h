@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sdk/status.h"
+#include "text/expert_weights.h"
 
 namespace volt::cli {
 
@@ -19,6 +20,15 @@ enum ExitCode : int {
 int exit_code_for(const Status& status);
 // Prints "volt: <message>" to stderr and returns the exit code for the status.
 int report_error(const Status& status);
+
+// --expert-weights bf16|fp8|int8 and its shorthand --fp8-experts (CUDA): how the model keeps its experts on the GPU
+// (text/expert_weights.h). add_expert_weights_options registers both on `cmd`; expert_weights() resolves them.
+struct ExpertWeightsFlags {
+    std::string name;  // "" = bf16
+    bool fp8 = false;
+};
+void add_expert_weights_options(CLI::App* cmd, ExpertWeightsFlags* flags);
+Expected<ExpertWeights> expert_weights(const ExpertWeightsFlags& flags);
 
 // Each command registers its subcommand and returns the function that runs it after parsing.
 using CommandRunner = std::function<int()>;

@@ -111,7 +111,7 @@ Status bench_text(const BenchOptions& o) {
         return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
     const Device device = dc.device;
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, false, dc.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, ExpertWeights::kBf16, dc.gpu_ids));
     const CausalLM& lm = *model->lm;
     if (o.prompt_tokens + o.decode_tokens > lm.max_context())
         return resource_exhausted("--prompt-tokens + --decode-tokens = ", o.prompt_tokens + o.decode_tokens,
@@ -320,7 +320,7 @@ Status bench_run(const BenchOptions& o) {
     if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
     const auto load0 = clock_type::now();
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, dc.device, dc.gpus, false, dc.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, dc.device, dc.gpus, ExpertWeights::kBf16, dc.gpu_ids));
     const double load_s = seconds_since(load0);
     Report r = start_report("run", o);
     VOLT_ASSIGN_OR_RETURN(ChatSession chat, ChatSession::create(*model));

@@ -1,4 +1,5 @@
-// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--experts auto|sliced|spread|replicated]] [--fp8-experts]
+// volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--experts auto|sliced|spread|replicated]]
+//                [--expert-weights bf16|fp8|int8 | --fp8-experts]
 //                [--prompt-tokens T]...
 //                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--warmup W] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
@@ -49,7 +50,7 @@ struct E2eOptions {
     std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
     int warmup = 1;  // untimed runs of each prefill before the timed ones
     std::string experts = "auto";  // where a split model keeps its experts
-    bool fp8_experts = false;
+    ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
     double unit_flops = 2e13;                 // CudaTextModelOptions::max_unit_flops
     std::vector<double> cancel_at{0.5};       // stop the longest prefill at these fractions of its time
 };
@@ -129,11 +130,12 @@ Status bench_e2e(const E2eOptions& o) {
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const ExpertWeights weights, expert_weights(o.experts_flags));
     ExpertPlacement experts = ExpertPlacement::kAuto;  // --experts, by expert_placement_name (checked by CLI11)
     for (ExpertPlacement e : kExpertPlacements)
         if (o.experts == expert_placement_name(e)) experts = e;
     const CudaTextModelOptions options{.device = dc.device.index, .gpus = dc.gpus, .device_ids = dc.gpu_ids,
-                                       .experts = experts, .fp8_experts = o.fp8_experts,
+                                       .experts = experts, .expert_weights = weights,
                                        .max_unit_flops = o.unit_flops};
     VOLT_ASSIGN_OR_RETURN(const std::vector<int> devices, MiniMaxTextModelCuda::local_devices(options));
     const int gpus = dc.gpus, gpu0 = devices.front();
@@ -162,11 +164,14 @@ Status bench_e2e(const E2eOptions& o) {
     j["gpu_ids"] = devices;
     const ExpertPlacement placement = MiniMaxTextModelCuda::expert_placement(c, options);
     j["experts"] = expert_placement_name(placement);
-    j["expert_weights"] = o.fp8_experts ? "fp8_e4m3_block128" : "bf16";
+    j["expert_weights"] = weights == ExpertWeights::kFp8    ? "fp8_e4m3_block128"
+                          : weights == ExpertWeights::kInt8 ? "int8_block128"
+                                                            : "bf16";
     j["ceilings"] = {{"gemm_tflops", ceil.gemm_tflops}, {"copy_tbs", ceil.copy_tbs}};
     j["synthetic_weights_seconds"] = load_s;
     std::printf("| e2e (%s, %lld layers, %d x %s%s%s) | value |\n|---|---|\n", o.synthetic.c_str(),
-                (long long)c.num_layers, gpus, prop.name, o.fp8_experts ? ", FP8 experts" : "",
+                (long long)c.num_layers, gpus, prop.name,
+                weights == ExpertWeights::kBf16 ? "" : (std::string(", ") + expert_weights_name(weights) + " experts").c_str(),
                 gpus == 1 ? "" : (std::string(", experts ") + expert_placement_name(placement)).c_str());
     std::printf("| ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5) | %.0f TFLOP/s |\n", ceil.gemm_tflops);
     std::printf("| ceiling: device copy 1 GiB (best of 5) | %.2f TB/s |\n", ceil.copy_tbs);
@@ -259,7 +264,7 @@ Status bench_e2e(const E2eOptions& o) {
     const double kv = double(c.num_softmax_layers()) * double(o.decode_context) * double(c.num_kv_heads * c.head_dim) * 2 * 2;
     const double state = double(c.num_lightning_layers()) * double(c.num_heads * c.head_dim * c.head_dim) * 4 * 2;
     const double expert_params = 3.0 * double(c.intermediate_size) * double(c.hidden_size);
-    const double expert_bytes = o.fp8_experts ? 1.0 : 2.0;  // FP8 experts: 1 byte per weight
+    const double expert_bytes = weights == ExpertWeights::kBf16 ? 2.0 : 1.0;  // quantised: 1 byte per weight
     auto step_bytes = [&](int64_t B) {
         const double E = double(c.num_experts), k = double(c.experts_per_token);
         const double touched = E * (1.0 - std::pow(1.0 - k / E, double(B)));
@@ -387,8 +392,7 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
                     "experts over the GPUs), replicated (every expert on every GPU) or auto (default: sliced where "
                     "the intermediate size splits into multiples of 8, else spread)")
         ->check(CLI::IsMember({"auto", "sliced", "spread", "replicated"}));
-    cmd->add_flag("--fp8-experts", o->fp8_experts,
-                  "Expert weights as FP8 (e4m3, 128 x 128 block scales), quantised on the GPU at load");
+    add_expert_weights_options(cmd, &o->experts_flags);
     cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     return [o, cmd]() -> int {

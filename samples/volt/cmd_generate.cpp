@@ -31,7 +31,7 @@ struct GenerateOptions {
     std::vector<int32_t> stop_ids;
     int gpus = 1;
     std::string gpu_ids;  // --gpu-ids: "1", "2,5"
-    bool fp8_experts = false;
+    ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
     int max_batch = 64;
 };
 
@@ -73,8 +73,9 @@ Status run_generate(const GenerateOptions& o) {
                   .min_p = o.min_p, .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
     // Ids alone cannot carry images, so VL-01 directories are refused (`volt run --image` answers about images).
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false, dc.gpus,
-                                                   o.fp8_experts, {}, dc.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const ExpertWeights experts, expert_weights(o.experts_flags));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/false, dc.gpus, experts,
+                                                   {}, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(const ModelConfig config, load_model_config(o.model));
     g.stop_ids = o.stop_ids;
     if (config.text.eos_token_id) g.stop_ids.push_back(static_cast<int32_t>(*config.text.eos_token_id));
@@ -123,8 +124,7 @@ CommandRunner add_generate_command(CLI::App& app) {
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     cmd->add_option("--gpu-ids", o->gpu_ids,
                     "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
-    cmd->add_flag("--fp8-experts", o->fp8_experts,
-                  "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
+    add_expert_weights_options(cmd, &o->experts_flags);
     return [o]() -> int {
         Status st = run_generate(*o);
         return st.is_ok() ? kExitOk : report_error(st);

@@ -30,7 +30,7 @@ struct LogitsOptions {
     int64_t incremental = -1;
     int gpus = 1;
     std::string gpu_ids;  // --gpu-ids: "1", "2,5"
-    bool fp8_experts = false;
+    ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
 };
 
 
@@ -44,7 +44,8 @@ Status run_logits(const LogitsOptions& o) {
     VOLT_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(o.model));
     if (!config.is_vl() && !o.images.empty())
         return invalid_argument("--image: ", o.model, " is a MiniMax-Text-01 (text-only) model; images need MiniMax-VL-01");
-    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/true, dc.gpus, o.fp8_experts,
+    VOLT_ASSIGN_OR_RETURN(const ExpertWeights experts, expert_weights(o.experts_flags));
+    VOLT_ASSIGN_OR_RETURN(auto model, load_backbone(o.model, device, /*language_model_of_vl=*/true, dc.gpus, experts,
                                                     {}, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(Session session, Session::create(*model));
     const int64_t V = model->vocab_size();
@@ -117,8 +118,7 @@ CommandRunner add_logits_command(CLI::App& app) {
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     cmd->add_option("--gpu-ids", o->gpu_ids,
                     "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
-    cmd->add_flag("--fp8-experts", o->fp8_experts,
-                  "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
+    add_expert_weights_options(cmd, &o->experts_flags);
     return [o]() -> int {
         Status st = run_logits(*o);
         return st.is_ok() ? kExitOk : report_error(st);

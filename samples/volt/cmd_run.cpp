@@ -25,7 +25,7 @@ struct RunOptions {
     uint64_t seed = 0;
     int gpus = 1;
     std::string gpu_ids;  // --gpu-ids: "1", "2,5"
-    bool fp8_experts = false;
+    ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
     bool verbose = false;
 };
 
@@ -55,7 +55,8 @@ Status run(const RunOptions& o) {
                   .repetition_penalty = o.repetition_penalty};
     VOLT_RETURN_IF_ERROR(validate(g.sampling).with_context("sampling options"));
 
-    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, o.fp8_experts, dc.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const ExpertWeights experts, expert_weights(o.experts_flags));
+    VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, experts, dc.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(ChatSession chat,
                           ChatSession::create(*model, ChatSessionOptions{.session = {.max_context = o.max_context},
                                                                          .max_tokens_per_image = o.max_image_tokens}));
@@ -125,8 +126,7 @@ CommandRunner add_run_command(CLI::App& app) {
     cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
     cmd->add_option("--gpu-ids", o->gpu_ids,
                     "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
-    cmd->add_flag("--fp8-experts", o->fp8_experts,
-                  "With --device cuda: expert weights as FP8 (e4m3, 128 x 128 block scales), quantised at load");
+    add_expert_weights_options(cmd, &o->experts_flags);
     cmd->add_flag("-v,--verbose", o->verbose, "Print token counts and speed to stderr");
     return [o, p, pf]() -> int {
         if (p->count() == 0 && pf->count() == 0) {

@@ -32,7 +32,7 @@ const char* role_name(Role role) {
 }  // namespace
 
 Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path& dir, const LoadProgress& progress,
-                                                     Device device, int gpus, bool fp8_experts,
+                                                     Device device, int gpus, ExpertWeights expert_weights,
                                                      std::span<const int> gpu_ids) {
     VOLT_RETURN_IF_ERROR(report(progress, LoadPhase::kConfig, 0.0f));
     auto model = std::make_unique<ChatModel>();
@@ -51,7 +51,7 @@ Expected<std::unique_ptr<ChatModel>> ChatModel::load(const std::filesystem::path
     // The backbone's weights are most of the load (VL: up to 0.9, the vision tower after).
     const float backbone_share = model->info.config->is_vl() ? 0.9f : 1.0f;
     auto weights = [&](float fraction) { return report(progress, LoadPhase::kWeights, backbone_share * fraction); };
-    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus, fp8_experts,
+    VOLT_ASSIGN_OR_RETURN(model->lm, load_backbone(dir, device, /*language_model_of_vl=*/true, gpus, expert_weights,
                                                    progress ? std::function<Status(float)>(weights) : nullptr,
                                                    gpu_ids));
     if (model->info.config->is_vl()) {

@@ -24,6 +24,7 @@
 #include "sdk/engine/generate.h"
 #include "sdk/engine/session.h"
 #include "sdk/model_info.h"
+#include "text/expert_weights.h"
 #include "text/minimax_text_model.h"
 #include "text/tokenizer/chat_template.h"
 #include "text/tokenizer/tokenizer.h"
@@ -53,11 +54,12 @@ struct ChatModel {
     // against the config first and reports every problem at once. `device`: the CPU, or a CUDA GPU (a build with
     // CUDA; UNIMPLEMENTED otherwise, and for shapes the CUDA kernels do not run); `gpus` > 1 splits the backbone
     // over that many GPUs from device.index on (text/parallel_mapping.h; needs NCCL), or over `gpu_ids` when given
-    // (any distinct GPUs in rank order: gpus is then its size, device.index its first entry); `fp8_experts` (CUDA):
-    // expert weights quantised to FP8 at load.
+    // (any distinct GPUs in rank order: gpus is then its size, device.index its first entry); `expert_weights` (CUDA):
+    // expert weights quantised at load to FP8 or int8 (text/expert_weights.h).
     static Expected<std::unique_ptr<ChatModel>> load(const std::filesystem::path& dir, const LoadProgress& progress = {},
                                                      Device device = Device::cpu(), int gpus = 1,
-                                                     bool fp8_experts = false, std::span<const int> gpu_ids = {});
+                                                     ExpertWeights expert_weights = ExpertWeights::kBf16,
+                                                     std::span<const int> gpu_ids = {});
 };
 
 // Generation whose tokens come with the text that became final (complete UTF-8 characters only; empty without a

@@ -47,11 +47,11 @@ struct MiniMaxTextModelCuda::Layer {
     Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
     // MoE
     Tensor router;                       // [E_all, H] fp32 (every GPU routes every token)
-    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]: bf16, or e4m3 bytes with fp8_experts
+    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]: bf16, or bytes when quantised
     std::vector<const void*> w1p, w3p, w2p;
-    std::vector<Tensor> s1, s3, s2;      // fp8_experts: E x fp32 128 x 128 block scales of w1, w3, w2
+    std::vector<Tensor> s1, s3, s2;      // quantised: E x fp32 128 x 128 block scales of w1, w3, w2
     std::vector<const float*> s1p, s3p, s2p;
-    bool fp8 = false;
+    cuda::MoeWeightType weight_type = cuda::MoeWeightType::kBF16;  // of w1, w3, w2
 };
 
 namespace {
@@ -283,25 +283,35 @@ Status check_fits_on_gpu(uint64_t weight_bytes, uint64_t headroom, int device, c
 }
 
 // Bytes one GPU holds for the weight `spec` of local shape `shape`: bf16 (the router's fp32 counted as 2 bytes,
-// as before), expert matrices with fp8_experts 1 byte per element plus their fp32 block scales.
-uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, bool fp8_experts) {
+// as before), quantised expert matrices 1 byte per element plus their fp32 block scales.
+uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, ExpertWeights experts) {
     const auto n = static_cast<uint64_t>(shape.numel());
-    if (!fp8_experts || spec.component != WeightComponent::kExperts) return n * 2;
+    if (experts == ExpertWeights::kBf16 || spec.component != WeightComponent::kExperts) return n * 2;
     return n + static_cast<uint64_t>(cuda::block_scale_count(shape[0], shape[1])) * 4;
 }
 
-// fp8_experts: while loading, one expert's three bf16 matrices sit on the GPU before they are quantised.
-uint64_t fp8_staging_bytes(const TextConfig& c, bool fp8_experts) {
-    return fp8_experts ? static_cast<uint64_t>(3 * c.intermediate_size * c.hidden_size * 2) : 0;
+// Quantised experts: while loading, one expert's three bf16 matrices sit on the GPU before they are quantised.
+uint64_t quantize_staging_bytes(const TextConfig& c, ExpertWeights experts) {
+    return experts != ExpertWeights::kBf16 ? static_cast<uint64_t>(3 * c.intermediate_size * c.hidden_size * 2) : 0;
 }
 
-// A bf16 [rows, cols] weight on `device` as e4m3 bytes + fp32 128 x 128 block scales (kernels/moe_cuda.h).
-Status quantize_fp8(const Tensor& w, int device, Tensor& q, Tensor& scales) {
+cuda::MoeWeightType moe_weight_type(ExpertWeights w) {
+    switch (w) {
+        case ExpertWeights::kFp8: return cuda::MoeWeightType::kFp8E4M3;
+        case ExpertWeights::kInt8: return cuda::MoeWeightType::kInt8;
+        default: return cuda::MoeWeightType::kBF16;
+    }
+}
+
+// A bf16 [rows, cols] weight on `device` as bytes of `type` (e4m3 or int8) + fp32 128 x 128 block scales
+// (kernels/moe_cuda.h).
+Status quantize_expert(const Tensor& w, int device, cuda::MoeWeightType type, Tensor& q, Tensor& scales) {
     const int64_t R = w.dim(0), C = w.dim(1), B = cuda::kQuantBlockSize;
-    VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({R, C}, DType::kF8E4M3, Device::cuda(device)));
+    const DType bytes = type == cuda::MoeWeightType::kInt8 ? DType::kI8 : DType::kF8E4M3;
+    VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({R, C}, bytes, Device::cuda(device)));
     VOLT_ASSIGN_OR_RETURN(scales, Tensor::empty({(R + B - 1) / B, (C + B - 1) / B}, DType::kF32, Device::cuda(device)));
-    return cuda::run(cuda::BlockQuantizeParams{.rows = R, .cols = C, .in = w.data(), .out = q.data(),
-                                             .scales = scales.data_as<float>()},
+    return cuda::run(cuda::BlockQuantizeParams{.type = type, .rows = R, .cols = C, .in = w.data(), .out = q.data(),
+                                               .scales = scales.data_as<float>()},
                      kStream);
 }
 
@@ -429,8 +439,8 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
         uint64_t need = 0;
         for (const WeightSpec& s : minimax_text_weight_specs(mc.text))
             if (ck.find(prefix + s.name))
-                need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.fp8_experts);
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, fp8_staging_bytes(mc.text, options.fp8_experts),
+                need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.expert_weights);
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, quantize_staging_bytes(mc.text, options.expert_weights),
                                                devices[size_t(m.rank % options.gpus)], ck.description(),
                                                "use more GPUs"));
     }
@@ -480,8 +490,8 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
     for (const ParallelMapping& m : maps) {
         uint64_t need = 0;
         for (const auto& [name, s] : specs)
-            need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.fp8_experts);
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + fp8_staging_bytes(config, options.fp8_experts),
+            need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.expert_weights);
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + quantize_staging_bytes(config, options.expert_weights),
                                                devices[size_t(m.rank % options.gpus)], "synthetic model",
                                                "use fewer layers or more GPUs"));
     }
@@ -557,12 +567,13 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                 VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
-                if (options.fp8_experts) {  // quantised on the GPU; the bf16 copies go when w1, w3, w2 are replaced
-                    L->fp8 = true;
+                L->weight_type = moe_weight_type(options.expert_weights);
+                if (L->weight_type != cuda::MoeWeightType::kBF16) {  // quantised on the GPU; the bf16 copies go
+                                                                     // when w1, w3, w2 are replaced
                     for (auto [w, sv, sp] : {std::tuple{&w1, &L->s1, &L->s1p}, std::tuple{&w3, &L->s3, &L->s3p},
                                              std::tuple{&w2, &L->s2, &L->s2p}}) {
                         Tensor q, scales;
-                        VOLT_RETURN_IF_ERROR(quantize_fp8(*w, dev, q, scales));
+                        VOLT_RETURN_IF_ERROR(quantize_expert(*w, dev, L->weight_type, q, scales));
                         *w = std::move(q);
                         sp->push_back(scales.data_as<float>());
                         sv->push_back(std::move(scales));
@@ -1520,8 +1531,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.w1 = L.w1p.data();
         ep.w3 = L.w3p.data();
         ep.w2 = L.w2p.data();
-        if (L.fp8) {
-            ep.weight_type = cuda::MoeWeightType::kFp8E4M3;
+        if (L.weight_type != cuda::MoeWeightType::kBF16) {
+            ep.weight_type = L.weight_type;
             ep.s1 = L.s1p.data(), ep.s3 = L.s3p.data(), ep.s2 = L.s2p.data();
         }
         ep.out = mo.data();

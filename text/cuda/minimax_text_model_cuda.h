@@ -30,6 +30,7 @@
 #include "sdk/weight_spec.h"
 #include "sdk/tensor.h"
 #include "text/parallel_mapping.h"
+#include "text/expert_weights.h"
 
 namespace volt {
 
@@ -56,9 +57,10 @@ struct CudaTextModelOptions {
     // sliced sum the MoE output with one all-reduce. kAuto (default): sliced where the config allows, else spread.
     ExpertPlacement experts = ExpertPlacement::kAuto;
     bool language_model_of_vl = false;  // a MiniMax-VL-01 directory: load its language_model.* backbone
-    // Expert weights as FP8 (e4m3, one fp32 scale per 128 x 128 block), quantised on the GPU at load time (each
-    // expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full model on one 8-GPU node).
-    bool fp8_experts = false;
+    // Expert weights as loaded (bf16), or quantised on the GPU at load time to FP8 e4m3 or int8 with one fp32 scale
+    // per 128 x 128 block (each expert uploaded as bf16, quantised, the bf16 freed): half the expert bytes (the full
+    // model on one 8-GPU node). text/expert_weights.h.
+    ExpertWeights expert_weights = ExpertWeights::kBf16;
     // Decode steps of up to kSmallPieceTokens sequences replayed as CUDA graphs (one launch instead of ~20 per
     // layer), captured per batch size and attention split count; the GPUs of a split model in one process capture
     // theirs with the NCCL collectives inside and launch only when all of them are ready (a model split over several

@@ -356,13 +356,17 @@ TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
 // (bench/RESULTS.md "FP8 experts"): logits 3.8-5.6e-2 relative overall, worst row 0.108 with k = E and 0.247 with
 // top-2 (a routing near-tie flipped by the perturbation), decode steps <= 0.105, argmax >= 98.0% of clear rows.
 // Bounds, from those with margin: 8e-2 overall, 95% argmax, decode steps 0.15, and with k = E every row 0.15.
-TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
-    for (const int k : {4, 2}) {
-        SCOPED_TRACE(testing::Message() << "top-" << k);
+// int8 experts (steps of block amax / 127, about a third of FP8's MoE error): the same checks with half the bounds.
+TEST_F(TextModelGpu, QuantisedExpertsFollowTheBf16Model) {
+    for (const auto& [quant, k] : {std::pair{ExpertWeights::kFp8, 4}, std::pair{ExpertWeights::kFp8, 2},
+                                  std::pair{ExpertWeights::kInt8, 4}, std::pair{ExpertWeights::kInt8, 2}}) {
+        const char* name = expert_weights_name(quant);
+        const double scale = quant == ExpertWeights::kInt8 ? 0.5 : 1.0;  // of the FP8 bounds
+        SCOPED_TRACE(testing::Message() << name << " top-" << k);
         const TextConfig c = synthetic_config(true, k);
         const auto w = synthetic_weights(c, 42);
         auto bf = MiniMaxTextModelCuda::from_tensors(c, w);
-        auto f8 = MiniMaxTextModelCuda::from_tensors(c, w, {.fp8_experts = true});
+        auto f8 = MiniMaxTextModelCuda::from_tensors(c, w, {.expert_weights = quant});
         ASSERT_TRUE(bf && f8) << (bf ? f8.status() : bf.status()).to_string();
         for (int64_t T : {1, 64, 600}) {
             const auto ids = random_ids(T, c.vocab_size, 77 + uint32_t(T));
@@ -373,13 +377,14 @@ TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
             auto got = (*f8)->forward(ids, *fc, LogitsMode::kAll);
             ASSERT_TRUE(ref && got) << (got ? ref.status() : got.status()).to_string();
             const Agreement a = compare(*got, *ref);
-            std::printf("[fp8 experts vs bf16, top-%d, prefill T=%lld] rel %.3e (worst row %.3e, %.1f%% of rows within "
+            std::printf("[%s experts vs bf16, top-%d, prefill T=%lld] rel %.3e (worst row %.3e, %.1f%% of rows within "
                         "2e-2), argmax %.4f over %lld clear rows\n",
-                        k, (long long)T, a.rel, a.worst_row, 100 * a.rows_within, a.argmax, (long long)a.clear_rows);
-            EXPECT_LE(a.rel, 8e-2);
+                        name, k, (long long)T, a.rel, a.worst_row, 100 * a.rows_within, a.argmax,
+                        (long long)a.clear_rows);
+            EXPECT_LE(a.rel, 8e-2 * scale);
             EXPECT_GE(a.argmax, 0.95);
             if (k == c.num_experts) {
-                EXPECT_LE(a.worst_row, 0.15);
+                EXPECT_LE(a.worst_row, 0.15 * scale);
             }
             // Decode steps after the prompt, both fed the bf16 model's greedy tokens.
             double worst = 0;
@@ -397,41 +402,55 @@ TEST_F(TextModelGpu, Fp8ExpertsFollowTheBf16Model) {
                 same += std::max_element(g, g + c.vocab_size) - g == std::max_element(rr, rr + c.vocab_size) - rr;
                 ref = std::move(rs);
             }
-            std::printf("[fp8 experts vs bf16, top-%d, 8 decode steps after T=%lld] worst rel %.3e, argmax equal %d/8\n",
-                        k, (long long)T, worst, same);
-            EXPECT_LE(worst, 0.15);
+            std::printf("[%s experts vs bf16, top-%d, 8 decode steps after T=%lld] worst rel %.3e, argmax equal %d/8\n",
+                        name, k, (long long)T, worst, same);
+            EXPECT_LE(worst, 0.15 * scale);
         }
     }
 }
 
-// --fp8-experts through a model directory (load(): the fit check counts FP8 bytes) and the CLI: the same logits as
-// the model built from the tensors with fp8_experts (same quantisation, same kernels); refused on the CPU.
-TEST_F(TextModelGpu, Fp8ExpertsThroughModelDirectoryAndCli) {
+// --fp8-experts and --expert-weights int8 through a model directory (load(): the fit check counts the quantised
+// bytes) and the CLI: the same logits as the model built from the tensors with the same expert weights (same
+// quantisation, same kernels); refused on the CPU.
+TEST_F(TextModelGpu, QuantisedExpertsThroughModelDirectoryAndCli) {
     const TextConfig c = synthetic_config();
     const auto w = synthetic_weights(c, 42);
     const auto dir = write_model_dir(c, w, "volt-fp8-model");
-    auto direct = MiniMaxTextModelCuda::from_tensors(c, w, {.fp8_experts = true});
-    ASSERT_TRUE(direct) << direct.status().to_string();
-    const auto ids = random_ids(100, c.vocab_size, 11);
-    auto cache = (*direct)->new_cache(100);
-    ASSERT_TRUE(cache);
-    auto want = (*direct)->forward(ids, *cache, LogitsMode::kAll);
-    ASSERT_TRUE(want) << want.status().to_string();
-    const auto ids_file = dir / "ids.json";
-    std::ofstream(ids_file) << nlohmann::json(ids).dump();
-    const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
-                             test::shell_quote(ids_file.string()) + " --fp8-experts --out ";
-    auto r1 = test::run_volt(base + test::shell_quote((dir / "fp8.npy").string()) + " --device cuda");
-    ASSERT_EQ(r1.exit_code, 0) << r1.err;
-    auto got = read_npy(dir / "fp8.npy");
-    ASSERT_TRUE(got);
-    ASSERT_EQ(got->shape(), want->shape());
-    const Agreement a = compare(*got, *want);
-    std::printf("[volt logits --fp8-experts vs from_tensors fp8] rel %.3e\n", a.rel);
-    EXPECT_LE(a.rel, 1e-6);
-    auto r2 = test::run_volt(base + test::shell_quote((dir / "cpu.npy").string()) + " --device cpu");
-    EXPECT_NE(r2.exit_code, 0);
-    EXPECT_NE(r2.err.find("FP8 experts need the CUDA device"), std::string::npos) << r2.err;
+    for (const auto& [quant, flag] : {std::pair{ExpertWeights::kFp8, "--fp8-experts"},
+                                     std::pair{ExpertWeights::kInt8, "--expert-weights int8"}}) {
+        SCOPED_TRACE(flag);
+        auto direct = MiniMaxTextModelCuda::from_tensors(c, w, {.expert_weights = quant});
+        ASSERT_TRUE(direct) << direct.status().to_string();
+        const auto ids = random_ids(100, c.vocab_size, 11);
+        auto cache = (*direct)->new_cache(100);
+        ASSERT_TRUE(cache);
+        auto want = (*direct)->forward(ids, *cache, LogitsMode::kAll);
+        ASSERT_TRUE(want) << want.status().to_string();
+        const auto ids_file = dir / "ids.json";
+        std::ofstream(ids_file) << nlohmann::json(ids).dump();
+        const std::string base = "logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                                 test::shell_quote(ids_file.string()) + " " + flag + " --out ";
+        auto r1 = test::run_volt(base + test::shell_quote((dir / "fp8.npy").string()) + " --device cuda");
+        ASSERT_EQ(r1.exit_code, 0) << r1.err;
+        auto got = read_npy(dir / "fp8.npy");
+        ASSERT_TRUE(got);
+        ASSERT_EQ(got->shape(), want->shape());
+        const Agreement a = compare(*got, *want);
+        std::printf("[volt logits %s vs from_tensors %s] rel %.3e\n", flag, expert_weights_name(quant), a.rel);
+        EXPECT_LE(a.rel, 1e-6);
+        auto r2 = test::run_volt(base + test::shell_quote((dir / "cpu.npy").string()) + " --device cpu");
+        EXPECT_NE(r2.exit_code, 0);
+        EXPECT_NE(r2.err.find(std::string(expert_weights_name(quant)) + " expert weights need the CUDA device"),
+                  std::string::npos)
+            << r2.err;
+    }
+    // Contradicting flags are a usage error before any load.
+    auto r3 = test::run_volt("logits --model " + test::shell_quote(dir.string()) + " --ids-file " +
+                             test::shell_quote((dir / "ids.json").string()) +
+                             " --fp8-experts --expert-weights int8 --device cuda --out " +
+                             test::shell_quote((dir / "x.npy").string()));
+    EXPECT_NE(r3.exit_code, 0);
+    EXPECT_NE(r3.err.find("--fp8-experts contradicts --expert-weights int8"), std::string::npos) << r3.err;
     std::filesystem::remove_all(dir);
 }
 

@@ -179,14 +179,14 @@ TEST_F(TextModelMultiGpu, ModelDirectoryThroughChatModelAndCli) {
     EXPECT_EQ(std::memcmp(l->data(), a->data(), a->nbytes()), 0) << "volt logits --gpu-ids 1,0 vs --gpus 2";
     // ... and through ChatModel (the ViT-less text model: the backbone on GPUs 1 and 0).
     const int reversed[2] = {1, 0};
-    auto listed = ChatModel::load(dir, {}, Device::cuda(1), 2, false, reversed);
+    auto listed = ChatModel::load(dir, {}, Device::cuda(1), 2, ExpertWeights::kBf16, reversed);
     ASSERT_TRUE(listed) << listed.status().to_string();
     auto ls = Session::create(*(*listed)->lm);
     ASSERT_TRUE(ls);
     auto lgot = ls->append(ids, LogitsMode::kAll);
     ASSERT_TRUE(lgot) << lgot.status().to_string();
     expect_close(*lgot, *ref, "ChatModel on GPUs {1, 0} vs cpu");
-    auto mismatched = ChatModel::load(dir, {}, Device::cuda(0), 2, false, reversed);
+    auto mismatched = ChatModel::load(dir, {}, Device::cuda(0), 2, ExpertWeights::kBf16, reversed);
     ASSERT_FALSE(mismatched);
     EXPECT_EQ(mismatched.status().code(), StatusCode::kInvalidArgument) << mismatched.status().to_string();
     std::filesystem::remove_all(dir);

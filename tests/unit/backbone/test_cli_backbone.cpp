@@ -170,6 +170,16 @@ TEST(CliBadInput, ExitCodesAndOneLineMessages) {
         {"logits" + model + " --ids-file " + write("gi3.json", "[1]") + " --out x.npy --gpu-ids 1", "needs --device cuda", 3},
         {"generate" + model + " --ids-file " + write("gi4.json", "[1]") +
              " --max-new-tokens 2 --out y.json --device cuda --gpus 3 --gpu-ids 0,1", "disagree", 3},
+        // Quantised expert weights: CUDA only, one of three names, not two contradicting flags.
+        {"logits" + model + " --ids-file " + write("q1.json", "[1]") + " --out x.npy --expert-weights int8",
+         "int8 expert weights need the CUDA device", 3},
+        {"logits" + model + " --ids-file " + write("q2.json", "[1]") + " --out x.npy --fp8-experts",
+         "fp8 expert weights need the CUDA device", 3},
+        {"logits" + model + " --ids-file " + write("q3.json", "[1]") + " --out x.npy --expert-weights int4",
+         "--expert-weights", 2},
+        {"generate" + model + " --ids-file " + write("q4.json", "[1]") +
+             " --max-new-tokens 2 --out y.json --fp8-experts --expert-weights int8",
+         "--fp8-experts contradicts --expert-weights int8", 3},
     };
     for (const auto& c : cases) {
         auto r = run_volt(c.args);
