@@ -128,22 +128,20 @@ if has_stage sanitize; then
       [[ $rc -ne 0 ]] && { note "$tool ($variant) FAILED (rc $rc)"; status=1; }
     done
   done
-  has_part ops && for tool in memcheck racecheck; do
-    note "compute-sanitizer $tool (short runs of the issue-7 ops)"
-    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_tests" \
-      --gtest_filter='*ShortSanitizerRun*:-LightningGpu.*' >"$OUT/sanitize_${tool}_ops.log" 2>&1
-    rc=$?
-    grep -E "ERROR SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_ops.log" | tail -3
-    [[ $rc -ne 0 ]] && { note "$tool (ops) FAILED (rc $rc)"; status=1; }
-  done
-  has_part vision && for tool in memcheck racecheck; do
-    note "compute-sanitizer $tool (the ViT's own attention kernels, short runs)"
-    compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/volt_gpu_vision_tests" \
-      --gtest_filter='VisionGpu.AttentionShortSanitizerRun' >"$OUT/sanitize_${tool}_vision.log" 2>&1
-    rc=$?
-    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_vision.log" | tail -3
-    [[ $rc -ne 0 ]] && { note "$tool (vision) FAILED (rc $rc)"; status=1; }
-  done
+  # sanitize_run LABEL BINARY FILTER: memcheck and racecheck on one test binary's short runs.
+  sanitize_run() {
+    for tool in memcheck racecheck; do
+      note "compute-sanitizer $tool ($1)"
+      compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/$2" --gtest_filter="$3" \
+        >"$OUT/sanitize_${tool}_${2}.log" 2>&1
+      rc=$?
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_${2}.log" | tail -3
+      [[ $rc -ne 0 ]] && { note "$tool ($1) FAILED (rc $rc)"; status=1; }
+    done
+  }
+  has_part ops && sanitize_run "short runs of the issue-7 ops" volt_gpu_tests '*ShortSanitizerRun*:-LightningGpu.*'
+  has_part vision && sanitize_run "the ViT's own attention kernels, short runs" volt_gpu_vision_tests \
+    'VisionGpu.AttentionShortSanitizerRun'
 fi
 
 if has_stage profile; then

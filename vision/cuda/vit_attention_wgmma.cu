@@ -268,14 +268,7 @@ __global__ void __launch_bounds__(kThreads, 2) vit_attention_wgmma_kernel(const 
         l0 += __shfl_xor_sync(0xffffffffu, l0, d);
         l1 += __shfl_xor_sync(0xffffffffu, l1, d);
     }
-    const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
-#pragma unroll
-    for (int i = 0; i < 32; i += 4) {
-        oacc[i + 0] *= inv0;
-        oacc[i + 1] *= inv0;
-        oacc[i + 2] *= inv1;
-        oacc[i + 3] *= inv1;
-    }
+    rescale(oacc, 1.0f / l0, 1.0f / l1);
     // The warpgroup's Q tile (in registers since the prologue) stages the output rows; a warpgroup wholly past the
     // sequence (T mod 128 in 1..64: it ran on zeros) stores none.
     vc::store_rows_bf16(base + wg * kTileBytes, oacc, rw, g, t4, lane, min(kTile, a.T - q0),
