@@ -562,14 +562,14 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                 VOLT_ASSIGN_OR_RETURN(L->o_proj, bf(lp + "self_attn.o_proj.weight"));
             }
             VOLT_ASSIGN_OR_RETURN(L->router, weight(lp + "block_sparse_moe.gate.weight", DType::kF32));
+            L->weight_type = moe_weight_type(options.expert_weights);
             for (int64_t e = rk->experts.begin; e < rk->experts.end(); ++e) {
                 const std::string ep = lp + "block_sparse_moe.experts." + std::to_string(e) + ".";
                 VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
-                L->weight_type = moe_weight_type(options.expert_weights);
-                if (L->weight_type != cuda::MoeWeightType::kBF16) {  // quantised on the GPU; the bf16 copies go
-                                                                     // when w1, w3, w2 are replaced
+                // Quantised on the GPU; the bf16 copies go when w1, w3, w2 are replaced.
+                if (L->weight_type != cuda::MoeWeightType::kBF16) {
                     for (auto [w, sv, sp] : {std::tuple{&w1, &L->s1, &L->s1p}, std::tuple{&w3, &L->s3, &L->s3p},
                                              std::tuple{&w2, &L->s2, &L->s2p}}) {
                         Tensor q, scales;
