@@ -81,29 +81,22 @@ if has_stage test; then
   fi
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|decode 100K|Failure|rel_error|Which is|actual" "$OUT/gpu_tests.log" | head -60
   [[ $rc -ne 0 ]] && { note "GPU tests FAILED (rc $rc)"; status=1; }
-  if has_part model; then
-    # The whole backbone on the GPU against the CPU backbone (text/cuda, issue 12).
-    note "GPU backbone tests"
-    "$BIN/volt_gpu_model_tests" --gtest_color=no >"$OUT/gpu_model_tests.log" 2>&1
+  # run_gpu_tests LABEL BINARY LOG FILTER: one GPU test binary, its summary lines, FAILED noted.
+  run_gpu_tests() {
+    note "$1"
+    "$BIN/$2" --gtest_color=no --gtest_filter="$4" >"$OUT/$3.log" 2>&1
     rc=$?
-    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_model_tests.log" | head -40
-    [[ $rc -ne 0 ]] && { note "GPU backbone tests FAILED (rc $rc)"; status=1; }
-  fi
-  if has_part multigpu; then
-    # The backbone split over every GPU of the machine against one GPU and the CPU (issue 8; needs >= 2 GPUs).
-    note "multi-GPU tests ($(nvidia-smi -L | wc -l) GPUs)"
-    "$BIN/volt_gpu_model_tests" --gtest_color=no --gtest_filter='TextModelMultiGpu.*' >"$OUT/gpu_multi_tests.log" 2>&1
-    rc=$?
-    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|Failure|Which is|actual" "$OUT/gpu_multi_tests.log" | head -60
-    [[ $rc -ne 0 ]] && { note "multi-GPU tests FAILED (rc $rc)"; status=1; }
-  fi
-  if has_part vision; then
-    note "GPU vision tests (ViT, projector, VL end to end vs the CPU)"
-    "$BIN/volt_gpu_vision_tests" --gtest_color=no >"$OUT/gpu_vision_tests.log" 2>&1
-    rc=$?
-    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[attention|Failure|Which is|actual" "$OUT/gpu_vision_tests.log" | head -40
-    [[ $rc -ne 0 ]] && { note "GPU vision tests FAILED (rc $rc)"; status=1; }
-  fi
+    grep -E "^\[  (FAILED|PASSED|SKIPPED) |^\[       OK|^\[.*\] rows|^\[attention|Failure|Which is|actual" "$OUT/$3.log" |
+      head -60
+    [[ $rc -ne 0 ]] && { note "$1 FAILED (rc $rc)"; status=1; }
+  }
+  # The whole backbone on the GPU against the CPU backbone (text/cuda, issue 12).
+  has_part model && run_gpu_tests "GPU backbone tests" volt_gpu_model_tests gpu_model_tests '*'
+  # The backbone split over every GPU of the machine against one GPU and the CPU (issue 8; needs >= 2 GPUs).
+  has_part multigpu && run_gpu_tests "multi-GPU tests ($(nvidia-smi -L | wc -l) GPUs)" volt_gpu_model_tests \
+    gpu_multi_tests 'TextModelMultiGpu.*'
+  # The ViT, projector and VL end to end against the CPU (vision/cuda, issue 12).
+  has_part vision && run_gpu_tests "GPU vision tests" volt_gpu_vision_tests gpu_vision_tests '*'
   has_part lightning && for variant in tma_cluster wgmma_cluster mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
