@@ -234,25 +234,12 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs 
                     mma_bf16(oacc[2 * np + 1], pa[kk], b2, b3);
                 }
             }
-            // ---- output: stage the warp's 16 rows in shared memory, then 16-byte coalesced stores -------------------
-#pragma unroll
-            for (int nt = 0; nt < 8; ++nt) {
-                const int col = 8 * nt + 2 * t4;
-                *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0, col)) = pack_bf16(oacc[nt][0], oacc[nt][1]);
-                *reinterpret_cast<uint32_t*>(s_out + swz<8>(row0 + 8, col)) = pack_bf16(oacc[nt][2], oacc[nt][3]);
-            }
-            __syncwarp();
+            // ---- output: the warp's 16 rows staged in shared memory, then 16-byte coalesced stores ------------------
+            // (oacc[nt][e] is the m64n64 fragment layout store_rows_bf16 takes, flattened: row g + 8 (e >> 1), column
+            // 8 nt + 2 t4 + (e & 1) of the warp's rows.)
             const int64_t tok0 = tok_begin + int64_t{c} * kC;
-#pragma unroll
-            for (int it = 0; it < 4; ++it) {
-                const int idx = it * 32 + lane;
-                const int row = 16 * rw + (idx >> 3), ch = idx & 7;
-                if (row < m) {
-                    const uint4 val = *reinterpret_cast<const uint4*>(s_out + swz<8>(row, ch * 8));
-                    *reinterpret_cast<uint4*>(a.o + (tok0 + row) * a.o_st + h * a.o_sh + slice * kDVS + ch * 8) = val;
-                }
-            }
-            __syncwarp();
+            store_rows_bf16(s_out, reinterpret_cast<const float(&)[32]>(oacc), rw, g, t4, lane, m,
+                            a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS, a.o_st);
         } else {
             char* s_next = s_state + ((c + 1) & 1) * kSBytes;
             // ---- update: S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V, decayed K as bf16 hi + lo ------------------
