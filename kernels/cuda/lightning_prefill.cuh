@@ -139,36 +139,6 @@ __device__ __forceinline__ void state_decay_table(float nl2, int t4, float (&kd_
             kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
 }
 
-// The state slice from st_in (fp32 [128 d_k][128] rows, this CTA's 64 columns; null: zeros) into sacc and, as bf16,
-// into s_state (the copy the output warps multiply by).
-__device__ __forceinline__ void load_state_slice(const float* st_in, float (&sacc)[2][32], char* s_state, int rw,
-                                                 int g, int t4) {
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-                const int r = 64 * mt + 16 * rw + g + 8 * hf, c = 8 * nt + 2 * t4;
-                float2 v2 = make_float2(0.0f, 0.0f);
-                if (st_in) v2 = *reinterpret_cast<const float2*>(st_in + r * kD + c);
-                sacc[mt][4 * nt + 2 * hf] = v2.x;
-                sacc[mt][4 * nt + 2 * hf + 1] = v2.y;
-                *reinterpret_cast<uint32_t*>(s_state + swz128<kD>(r, c)) = pack_bf16(v2.x, v2.y);
-            }
-}
-__device__ __forceinline__ void store_state_slice(float* st_out, const float (&sacc)[2][32], int rw, int g, int t4) {
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-                const int r = 64 * mt + 16 * rw + g + 8 * hf, col = 8 * nt + 2 * t4;
-                *reinterpret_cast<float2*>(st_out + r * kD + col) =
-                    make_float2(sacc[mt][4 * nt + 2 * hf], sacc[mt][4 * nt + 2 * hf + 1]);
-            }
-}
 // bf16 copy of the state for the output warps' next chunk.
 __device__ __forceinline__ void write_state_bf16(char* s_next, const float (&sacc)[2][32], int rw, int g, int t4) {
 #pragma unroll
@@ -181,6 +151,36 @@ __device__ __forceinline__ void write_state_bf16(char* s_next, const float (&sac
             *reinterpret_cast<uint32_t*>(s_next + swz128<kD>(r + 8, col)) =
                 pack_bf16(sacc[mt][4 * nt + 2], sacc[mt][4 * nt + 3]);
         }
+}
+
+// f(mt, i, r, c) for every column pair sacc[mt][i], sacc[mt][i + 1] of the thread's state fragment: d_k row r =
+// 64 mt + 16 rw + g + 8 hf, columns c, c + 1 (c = 8 nt + 2 t4) of the slice.
+template <class F>
+__device__ __forceinline__ void for_each_state_pair(int rw, int g, int t4, F&& f) {
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf)
+                f(mt, 4 * nt + 2 * hf, 64 * mt + 16 * rw + g + 8 * hf, 8 * nt + 2 * t4);
+}
+
+// The state slice from st_in (fp32 [128 d_k][128] rows, this CTA's 64 columns; null: zeros) into sacc and, as bf16,
+// into s_state (the copy the output warps multiply by).
+__device__ __forceinline__ void load_state_slice(const float* st_in, float (&sacc)[2][32], char* s_state, int rw,
+                                                 int g, int t4) {
+    for_each_state_pair(rw, g, t4, [&](int mt, int i, int r, int c) {
+        const float2 v2 = st_in ? *reinterpret_cast<const float2*>(st_in + r * kD + c) : make_float2(0.0f, 0.0f);
+        sacc[mt][i] = v2.x;
+        sacc[mt][i + 1] = v2.y;
+    });
+    write_state_bf16(s_state, sacc, rw, g, t4);
+}
+__device__ __forceinline__ void store_state_slice(float* st_out, const float (&sacc)[2][32], int rw, int g, int t4) {
+    for_each_state_pair(rw, g, t4, [&](int mt, int i, int r, int c) {
+        *reinterpret_cast<float2*>(st_out + r * kD + c) = make_float2(sacc[mt][i], sacc[mt][i + 1]);
+    });
 }
 
 // The outputs of one chunk (output warpgroup): o = lambda^{i+1} Q S_prev + (Q K^T . decay, causal) V, in oacc. Three
