@@ -132,8 +132,9 @@ Status allow_smem(int bytes) {
     return Status::ok();
 }
 
-// Multiprocessor count of the current device (cached per device).
-inline Expected<int> sm_count() {
+// A positive attribute of the current device (cached per attribute and device: asked on every launch of some kernels).
+template <cudaDeviceAttr kAttr>
+Expected<int> device_attribute() {
     constexpr int kMaxDevices = 64;
     static std::atomic<int> cached[kMaxDevices];
     int device = 0;
@@ -142,10 +143,13 @@ inline Expected<int> sm_count() {
         const int c = cached[device].load(std::memory_order_relaxed);
         if (c > 0) return c;
     }
-    int sms = 0;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    if (device < kMaxDevices) cached[device].store(sms, std::memory_order_relaxed);
-    return sms;
+    int value = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&value, kAttr, device));
+    if (device < kMaxDevices) cached[device].store(value, std::memory_order_relaxed);
+    return value;
 }
+
+// Multiprocessor count of the current device.
+inline Expected<int> sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
 
 }  // namespace volt::cuda

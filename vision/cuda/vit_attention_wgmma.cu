@@ -14,7 +14,6 @@
 
 #include <cuda_bf16.h>
 
-#include <atomic>
 #include <cstdint>
 
 #include "kernels/cuda/device_common.cuh"
@@ -275,22 +274,6 @@ __global__ void __launch_bounds__(kThreads, 2) vit_attention_wgmma_kernel(const 
                         a.o + seq * a.obs + int64_t(q0) * a.ots + int64_t(h) * kHd, a.ots);
 }
 
-// Compute capability major of the current device, cached per device.
-int device_major() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cached[kMaxDevices];
-    int device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess) return 0;
-    if (device < kMaxDevices) {
-        const int c = cached[device].load(std::memory_order_relaxed);
-        if (c > 0) return c;
-    }
-    int major = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return 0;
-    if (device < kMaxDevices) cached[device].store(major, std::memory_order_relaxed);
-    return major;
-}
-
 }  // namespace
 
 const char* wgmma_attention_unfit(const VitAttentionParams& p) {
@@ -301,7 +284,8 @@ const char* wgmma_attention_unfit(const VitAttentionParams& p) {
                             p.o_batch_stride})
         if (s % 8 != 0) return "strides and offsets must be multiples of 8 elements";
     if (p.tokens > (int64_t{1} << 30)) return "at most 2^30 tokens per sequence";
-    if (device_major() != 9) return "needs an sm_90 GPU (Hopper)";
+    const Expected<int> major = vc::device_attribute<cudaDevAttrComputeCapabilityMajor>();
+    if (!major || *major != 9) return "needs an sm_90 GPU (Hopper)";
     return nullptr;
 }
 
