@@ -526,8 +526,8 @@ void bench_vit_attention() {
         __nv_bfloat16* qkv = rand_bf16(size_t(crops * T * 3 * D), 51);
         auto* o = dalloc<__nv_bfloat16>(size_t(crops * T * D));
         const double flops = 4.0 * double(crops * H) * double(T * T * Dh);
-        for (auto [name, backend] : {std::pair{"cudnn", vv::VitAttentionBackend::kCudnn},
-                                     std::pair{"wgmma", vv::VitAttentionBackend::kWgmma}}) {
+        for (const auto backend : {vv::VitAttentionBackend::kCudnn, vv::VitAttentionBackend::kWgmma}) {
+            const char* name = vv::vit_attention_backend_name(backend);
             vv::VitAttentionParams p;
             p.backend = backend;
             p.batch = crops, p.tokens = T, p.heads = int(H), p.head_dim = int(Dh), p.scale = 0.125f;

@@ -369,13 +369,17 @@ Status run(const VitLayerNormParams& p, cudaStream_t stream) {
     return Status::ok();
 }
 
-const char* vit_attention_backend_name(const VitAttentionParams& p) {
-    switch (resolve(p)) {
-        case VitAttentionBackend::kWgmma: return "wgmma";
+const char* vit_attention_backend_name(VitAttentionBackend b) {
+    switch (b) {
+        case VitAttentionBackend::kAuto: return "auto";
+        case VitAttentionBackend::kOwn: return "own";
         case VitAttentionBackend::kCudnn: return "cudnn";
-        default: return "own";
+        case VitAttentionBackend::kWgmma: return "wgmma";
     }
+    return "unknown";
 }
+
+const char* vit_attention_backend_name(const VitAttentionParams& p) { return vit_attention_backend_name(resolve(p)); }
 
 Status run(const VitAttentionParams& p, cudaStream_t stream) {
     if (p.batch < 0 || p.tokens < 0 || p.heads <= 0 || p.head_dim <= 0 || p.scale <= 0.0f)

@@ -62,6 +62,8 @@ struct VitAttentionParams {
     int64_t o_token_stride = 0, o_batch_stride = 0;
 };
 Status run(const VitAttentionParams& p, cudaStream_t stream);
+// "auto", "own", "cudnn" or "wgmma" (the names VOLT_VIT_ATTENTION takes).
+const char* vit_attention_backend_name(VitAttentionBackend b);
 // Which backend kAuto picks for these shapes on this machine ("wgmma", "cudnn" or "own").
 const char* vit_attention_backend_name(const VitAttentionParams& p);
 

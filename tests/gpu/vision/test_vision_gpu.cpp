@@ -227,9 +227,7 @@ void check_attention(const AttentionCase c, std::initializer_list<cuda::VitAtten
     test::DevBuf<uint16_t> dq{size_t(n)}, dout{ref.size()};
     ASSERT_TRUE(dq.upload(test::to_bf16(qkv)));
     for (const auto backend : backends) {
-        const char* name = backend == cuda::VitAttentionBackend::kOwn     ? "own"
-                           : backend == cuda::VitAttentionBackend::kCudnn ? "cudnn"
-                                                                         : "wgmma";
+        const char* name = cuda::vit_attention_backend_name(backend);
         if (backend == cuda::VitAttentionBackend::kWgmma && c.hd != 64) continue;  // the kernel's one head size
         cuda::VitAttentionParams g;
         g.backend = backend;
