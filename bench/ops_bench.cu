@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "bench/bench_common.cuh"
@@ -170,6 +171,35 @@ void bench_gemm(bool quick) {
               s.name, (long long)s.m, (long long)s.n, (long long)s.k, ms, fms, flops / ms / 1e9, bytes / ms / 1e9);
         dfree(a, b, bias, c);
     }
+    // The FP8 ceiling the MoE's FP8 prefill GEMMs read against: the square product on block-scaled e4m3 inputs
+    // (cuBLASLt, Hopper only: elsewhere the row says why it is missing).
+    const int64_t n = 8192;
+    __nv_bfloat16* a = rand_bf16(n * n, 1);
+    __nv_bfloat16* b = rand_bf16(n * n, 2, 1.0f / std::sqrt(float(n)));
+    auto *qa = dalloc<uint8_t>(n * n), *qb = dalloc<uint8_t>(n * n);
+    auto *sa_blocks = dalloc<float>(vc::block_scale_count(n, n)), *sb = dalloc<float>(vc::block_scale_count(n, n));
+    auto* sa = dalloc<float>(n / 128 * n);
+    auto* c = dalloc<__nv_bfloat16>(n * n);
+    for (auto [in, q, sc] : {std::tuple{a, qa, sa_blocks}, std::tuple{b, qb, sb}})
+        CHECK_STATUS(vc::run(vc::BlockQuantizeParams{.rows = n, .cols = n, .in = in, .out = q, .scales = sc}, nullptr));
+    std::vector<float> row_scales(n / 128 * n);
+    for (size_t i = 0; i < row_scales.size(); ++i) row_scales[i] = (1.0f + float(i % 7) / 8) / 448.0f;
+    CHECK(cudaMemcpy(sa, row_scales.data(), row_scales.size() * 4, cudaMemcpyHostToDevice));
+    vc::GemmParams p;
+    p.m = p.n = p.k = n, p.a = qa, p.lda = n, p.b = qb, p.ldb = n, p.c = c, p.ldc = n;
+    p.inputs = vc::GemmInputs::kFp8E4M3BlockScaled, p.a_scales = sa, p.b_scales = sb;
+    const volt::Status st = vc::run(p, nullptr);
+    if (st.is_ok()) {
+        auto fn = [&](int) { CHECK_STATUS(vc::run(p, nullptr)); };
+        const double ms = median_ms(fn, 5, 20);
+        emitf("{\"op\": \"gemm\", \"name\": \"square_8192_fp8_block\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
+              "\"ms\": %.4f, \"tflops\": %.1f}",
+              (long long)n, (long long)n, (long long)n, ms, 2.0 * n * n * n / ms / 1e9);
+    } else {
+        std::fprintf(stderr, "square_8192_fp8_block: %s\n", st.to_string().c_str());
+        emitf("{\"op\": \"gemm\", \"name\": \"square_8192_fp8_block\", \"error\": \"unavailable (sm_90 only)\"}");
+    }
+    dfree(a, b, qa, qb, sa_blocks, sb, sa, c);
 }
 
 // ---- MoE ----------------------------------------------------------------------------------------------------------
@@ -289,11 +319,25 @@ void bench_moe(bool quick) {
         // moved, and how far the output moves from the bf16 one.
         std::vector<uint16_t> out_bf16(T * H), out_q(T * H);
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
+        // FP8 on the GEMM path both ways: weights dequantised to bf16, and FP8 tensor-core GEMMs on e4m3 activations.
+        const bool gemm_path = T > vc::kMoeDecodeMaxTokens;
+        struct Variant {
+            const Quantised* qd;
+            vc::MoeFp8Prefill fp8_prefill;
+        };
+        std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {
+            variants.push_back({&qd, vc::MoeFp8Prefill::kDequantize});
+            if (gemm_path && qd.type == vc::MoeWeightType::kFp8E4M3)
+                variants.push_back({&qd, vc::MoeFp8Prefill::kFp8Activations});
+        }
+        for (const Variant& v : variants) {
+            const Quantised& qd = *v.qd;
             vc::MoeExpertsParams pq = p;
             pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
             pq.weight_type = qd.type;
             pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
+            pq.fp8_prefill = v.fp8_prefill;
             const size_t wsq_bytes = vc::moe_workspace_bytes(pq);
             void* wsq = dalloc<char>(wsq_bytes);
             pq.workspace = wsq, pq.workspace_bytes = wsq_bytes;
@@ -311,7 +355,10 @@ void bench_moe(bool quick) {
                   "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
                   "\"out_hash\": \"%016llx\"}",
                   qd.type == vc::MoeWeightType::kInt8 ? "int8" : "fp8", (long long)T, touched.size(),
-                  T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm_dequant", msq, ms, ms / msq, flops / msq / 1e9,
+                  !gemm_path ? "grouped"
+                  : v.fp8_prefill == vc::MoeFp8Prefill::kFp8Activations ? "gemm_fp8_activations"
+                                                                         : "gemm_dequant",
+                  msq, ms, ms / msq, flops / msq / 1e9,
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);
             dfree(wsq);
         }

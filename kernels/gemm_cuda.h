@@ -37,6 +37,14 @@ enum class GemmEpilogue : uint8_t {
     kBiasGeluTanh,  // GELU_tanh(alpha A op(B) + beta C + bias[n]), fused in cuBLASLt's epilogue
 };
 
+// The operands' element type. kFp8E4M3BlockScaled: Hopper's FP8 tensor cores through cuBLASLt's DeepSeek-V3-style
+// block scaling (value = e4m3 byte * its block's fp32 scale, fp32 accumulation with the scales applied per 128-deep
+// step, bf16 C): A's scales one per (row, 128 columns) block, B's one per 128 x 128 block. Needs sm_90, B a Linear
+// weight (b_transposed), K a multiple of 128, M a multiple of 4 (cuBLASLt's layout of A's scales: pad the rows),
+// lda / ldb multiples of 16, kNone, beta 0. The CPU twin: cpu::gemm on the dequantised operands
+// (cpu::fp8_block_dequantize, kernels/moe.h).
+enum class GemmInputs : uint8_t { kBF16, kFp8E4M3BlockScaled };
+
 struct GemmParams {
     int64_t m = 0, n = 0, k = 0;  // M, N, K
     const void* a = nullptr;      // [M, K] bf16 row-major, row stride lda (>= K)
@@ -50,6 +58,10 @@ struct GemmParams {
     GemmEpilogue epilogue = GemmEpilogue::kNone;
     float alpha = 1.0f;
     float beta = 0.0f;            // 0: C is overwritten (its previous contents may be garbage)
+    GemmInputs inputs = GemmInputs::kBF16;  // kFp8E4M3BlockScaled: A and B hold e4m3 bytes, scaled by:
+    const float* a_scales = nullptr;  // [K / 128, M] fp32, M contiguous (cuBLASLt's VEC128 layout), 16-byte aligned
+    const float* b_scales = nullptr;  // [ceil(N / 128), round_up(K / 128, 4)] fp32 row-major (BLK128x128): the
+                                      // block_quantize layout when K / 128 is a multiple of 4 (else pad each row)
 };
 
 // Shape, pointer and stride checks (device contents are not read). 16-byte alignment of A, B, C and strides that

@@ -13,8 +13,9 @@
 //     synchronisation.
 //   kGemm (prefill): the same sort, the tokens gathered in expert order, per-expert cuBLASLt GEMMs (w1 and w3 into
 //     the two halves of one [rows, 2I] buffer — one GEMM of N = 2I when an expert's w3 directly follows its w1 in
-//     memory, so allocate them as one [2I, H] block — the SwiGLU pass, w2), the combine. Reads the per-expert counts back
-//     to the host (one stream synchronisation), so it is not CUDA-graph capturable.
+//     memory (and, quantised, its scales after w1's), so allocate them as one [2I, H] block — the SwiGLU pass, w2),
+//     the combine. Reads the per-expert counts back to the host (one stream synchronisation), so it is not CUDA-graph
+//     capturable.
 //
 // Quantised expert weights (MoeExpertsParams::weight_type, issue 8): each expert matrix is stored as one byte per
 // element (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block
@@ -23,8 +24,9 @@
 // block amax / 127, byte = w / scale rounded to nearest even, clamped to +-127: ~16x finer steps than e4m3's 3-bit
 // mantissa at the same size. weight = byte's value * its block's scale. kGrouped reads the bytes and widens them to
 // bf16 in registers (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each
-// touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs.
-// Activations, accumulation and outputs are as with bf16 weights.
+// touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs
+// (MoeFp8Prefill::kDequantize: activations, accumulation and outputs as with bf16 weights), or, for FP8 weights on
+// Hopper, runs FP8 tensor-core GEMMs on activations quantised too (kFp8Activations, see there).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -81,6 +83,18 @@ struct BlockQuantizeParams {
 };
 Status run(const BlockQuantizeParams& p, cudaStream_t stream);
 
+// How the GEMM (prefill) path multiplies FP8 expert weights (MoeExpertsParams::fp8_prefill).
+enum class MoeFp8Prefill : uint8_t {
+    kAuto,            // VOLT_MOE_FP8_PREFILL=dequantize|fp8 when set, else kFp8Activations where it applies (sm_90,
+                      // H and I multiples of 128), else kDequantize
+    kDequantize,      // each touched expert dequantised to bf16, bf16 activations: weight-only, like the decode path
+    kFp8Activations,  // the activations quantised too, e4m3 with one fp32 scale per (row, 128 columns) block (scale =
+                      // block amax / 448, as the weights'): x, and the SwiGLU intermediate after its bf16 rounding (the
+                      // SwiGLU pass writes it). cuBLASLt's block-scaled FP8 GEMMs (~2x the bf16 rate) then apply
+                      // both scales per 128-deep step in fp32. The CPU twin: cpu::moe_experts with fp8_activations.
+};
+const char* moe_fp8_prefill_name(MoeFp8Prefill m);  // "auto", "dequantize", "fp8_activations"
+
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T
     int64_t hidden = 0;                   // H: a multiple of 8
@@ -108,6 +122,7 @@ struct MoeExpertsParams {
     const float* const* s1 = nullptr;
     const float* const* s3 = nullptr;
     const float* const* s2 = nullptr;
+    MoeFp8Prefill fp8_prefill = MoeFp8Prefill::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
 };
 
 Status validate(const MoeExpertsParams& p);

@@ -64,6 +64,27 @@ Status moe_route(const MoeRouteParams& p) {
     return Status::ok();
 }
 
+namespace {
+
+// Each row of a [rows, cols] matrix through e4m3 and back, one scale per 128 columns (the FP8 activations' twin);
+// round_bf16 first: the GPU quantises bf16 values.
+void fp8_row_roundtrip(int64_t rows, int64_t cols, float* m, bool round_bf16) {
+    const int64_t blocks = (cols + 127) / 128;
+    ThreadPool::global().parallel_for(rows, [&](int64_t r0, int64_t r1) {
+        std::vector<uint8_t> q(static_cast<size_t>(cols));
+        std::vector<float> s(static_cast<size_t>(blocks));
+        for (int64_t r = r0; r < r1; ++r) {
+            float* row = m + r * cols;
+            if (round_bf16)
+                for (int64_t i = 0; i < cols; ++i) row[i] = bf16_to_f32(f32_to_bf16(row[i]));
+            (void)fp8_block_quantize(1, cols, row, q.data(), s.data());
+            (void)fp8_block_dequantize(1, cols, q.data(), s.data(), row);
+        }
+    }, 16);
+}
+
+}  // namespace
+
 Status moe_experts(const MoeExpertsParams& p) {
     VOLT_RETURN_IF_ERROR(validate(p));
     const int64_t T = p.num_tokens, H = p.hidden, I = p.intermediate;
@@ -94,11 +115,13 @@ Status moe_experts(const MoeExpertsParams& p) {
         pool.parallel_for(n, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) std::copy_n(p.x + (rows[r] / k) * H, H, xs.data() + r * H);
         }, 64);
+        if (p.fp8_activations) fp8_row_roundtrip(n, H, xs.data(), false);
         VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = I, .k = H, .a = xs.data(), .lda = H, .b = p.w1[e], .ldb = H,
                                    .c = gate.data(), .ldc = I}));
         VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = I, .k = H, .a = xs.data(), .lda = H, .b = p.w3[e], .ldb = H,
                                    .c = up.data(), .ldc = I}));
         VOLT_RETURN_IF_ERROR(swiglu({.num_elements = n * I, .gate = gate.data(), .up = up.data(), .out = gate.data()}));
+        if (p.fp8_activations) fp8_row_roundtrip(n, I, gate.data(), true);
         // Down projection straight into a contiguous staging block (xs is free now), then scatter by weight.
         VOLT_RETURN_IF_ERROR(gemm({.m = n, .n = H, .k = I, .a = gate.data(), .lda = I, .b = p.w2[e], .ldb = I,
                                    .c = xs.data(), .ldc = H}));

@@ -86,6 +86,8 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
 }
 
 __device__ __forceinline__ float silu_f(float x) { return x / (1.0f + __expf(-x)); }
+// SiLU(gate) * up with the accurate expf: the SwiGLU between the expert / MLP projections (cpu::swiglu's formula).
+__device__ __forceinline__ float swiglu_f(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
 
 // Sum of v over a CTA of kThreads threads (a multiple of 32), returned to every thread; fixed summation order.
 // Uses one static shared array and one barrier: call it at most once per kernel.

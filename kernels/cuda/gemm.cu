@@ -1,5 +1,5 @@
-// Dense bf16 GEMM through cuBLASLt (kernels/gemm_cuda.h), plus the SwiGLU and erf-GELU elementwise passes
-// (kBiasGeluTanh is cuBLASLt's own GELU_BIAS epilogue, no pass).
+// Dense bf16 (and block-scaled FP8) GEMM through cuBLASLt (kernels/gemm_cuda.h), plus the SwiGLU and erf-GELU
+// elementwise passes (kBiasGeluTanh is cuBLASLt's own GELU_BIAS epilogue, no pass).
 //
 // Row-major C[M, N] = A[M, K] op(B) is computed as the column-major product C^T[N, M] = op(B)^T-ish x A^T: cuBLASLt's
 // "A" operand is the weight (stored column-major as [K, N] with ld = ldb when b_transposed, op = T — the "TN"
@@ -76,7 +76,7 @@ __global__ void swiglu_kernel(const __nv_bfloat16* __restrict__ gate, int64_t gs
         unpack8(*reinterpret_cast<const uint4*>(gate + r * gs + v * 8), g);
         unpack8(*reinterpret_cast<const uint4*>(up + r * us + v * 8), u);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.0f + expf(-g[e])) * u[e];
+        for (int e = 0; e < 8; ++e) y[e] = swiglu_f(g[e], u[e]);
         *reinterpret_cast<uint4*>(out + r * os + v * 8) = pack8(y);
     }
 }
@@ -128,16 +128,48 @@ Status validate(const GemmParams& p) {
         return invalid_argument("gemm (CUDA): bias must be set exactly for the bias epilogues");
     if (has_gelu(p.epilogue) && (p.n % 8 != 0 || !ew_layout_ok(p.c, p.ldc) || (p.bias && !aligned16(p.bias))))
         return invalid_argument("gemm (CUDA): the GELU epilogues need N and ldc multiples of 8 and 16-byte aligned C");
+    if (p.inputs == GemmInputs::kFp8E4M3BlockScaled) {
+        if (!p.b_transposed || p.k % 128 != 0 || p.m % 4 != 0 || p.lda % 16 != 0 || p.ldb % 16 != 0)
+            return invalid_argument("gemm (CUDA): FP8 block-scaled inputs need a [N, K] weight B, K a multiple of 128 "
+                                    "and M of 4, lda and ldb multiples of 16 (M=", p.m, " K=", p.k, " lda=", p.lda,
+                                    " ldb=", p.ldb, ")");
+        if (p.epilogue != GemmEpilogue::kNone || p.beta != 0.0f)
+            return invalid_argument("gemm (CUDA): FP8 block-scaled inputs take no epilogue and beta 0");
+        if (!p.a_scales || !p.b_scales || !aligned16(p.a_scales) || !aligned16(p.b_scales))
+            return invalid_argument("gemm (CUDA): FP8 block-scaled inputs need 16-byte aligned a_scales and b_scales");
+    } else if (p.inputs != GemmInputs::kBF16) {
+        return invalid_argument("gemm (CUDA): unknown input type ", static_cast<int>(p.inputs));
+    }
     const int64_t limit = 0x7fffffff;
     if (p.m > limit || p.n > limit || p.k > limit)
         return invalid_argument("gemm (CUDA): a size exceeds 2^31-1 (M=", p.m, " N=", p.n, " K=", p.k, ")");
     return Status::ok();
 }
 
+namespace {
+
+// The per-call pointers a cached descriptor carries: the bias and the FP8 block scales (cuBLASLt's heuristic already
+// wants the scale pointers: without them it answers CUBLAS_STATUS_INVALID_VALUE).
+Status set_pointers(const GemmParams& p, cublasLtMatmulDesc_t desc) {
+    if (p.bias)
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
+    if (p.inputs == GemmInputs::kFp8E4M3BlockScaled) {
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                                   &p.b_scales, sizeof p.b_scales));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                                   &p.a_scales, sizeof p.a_scales));
+    }
+    return Status::ok();
+}
+
+
+}  // namespace
+
 // ---- the plan -------------------------------------------------------------------------------------------------------
 struct GemmPlan::Impl {
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool, uint32_t, uint32_t,
-                           uint32_t, uint32_t>;
+                           uint32_t, uint32_t, GemmInputs>;
     struct Entry {
         cublasLtMatmulDesc_t desc = nullptr;
         cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
@@ -177,10 +209,21 @@ struct GemmPlan::Impl {
             VOLT_CUBLAS_RETURN_IF_ERROR(
                 cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
         }
+        const bool fp8 = p.inputs == GemmInputs::kFp8E4M3BlockScaled;
+        if (fp8) {
+            // cuBLASLt's "A" is our weight (128 x 128 blocks), its "B" our activations (1 x 128 blocks along K).
+            const cublasLtMatmulMatrixScale_t wmode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F,
+                                              xmode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+            VOLT_CUBLAS_RETURN_IF_ERROR(
+                cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &wmode, sizeof wmode));
+            VOLT_CUBLAS_RETURN_IF_ERROR(
+                cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &xmode, sizeof xmode));
+        }
+        const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
         // Stored (pre-op) shapes of the column-major operands.
         const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.la, CUDA_R_16BF, a_rows, a_cols, p.ldb));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lb, CUDA_R_16BF, p.k, p.m, p.lda));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.la, in_type, a_rows, a_cols, p.ldb));
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lb, in_type, p.k, p.m, p.lda));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_16BF, p.n, p.m, p.ldc));
         return Status::ok();
     }
@@ -213,22 +256,27 @@ struct GemmPlan::Impl {
     Expected<Entry*> plan(const GemmParams& p) {
         const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
                       p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
-                      p.bias ? alignment_of(p.bias) : 256u};
+                      p.bias ? alignment_of(p.bias) : 256u, p.inputs};
         auto it = cache.find(key);
         if (it != cache.end()) return it->second.get();
         auto e = std::make_unique<Entry>();
         VOLT_RETURN_IF_ERROR(describe(p, *e));
+        VOLT_RETURN_IF_ERROR(set_pointers(p, e->desc));
         cublasLtMatmulHeuristicResult_t result{};
         VOLT_ASSIGN_OR_RETURN(int found, heuristics(p, *e, 1, &result));
         if (found < 1)
             return unimplemented("gemm (CUDA): cuBLASLt has no algorithm for M=", p.m, " N=", p.n, " K=", p.k,
-                                 " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc);
+                                 " lda=", p.lda, " ldb=", p.ldb, " ldc=", p.ldc,
+                                 p.inputs == GemmInputs::kFp8E4M3BlockScaled
+                                     ? " with FP8 block-scaled inputs (Hopper, sm_90, only)"
+                                     : "");
         e->algo = result.algo;
         Entry* raw = e.get();
         cache.emplace(key, std::move(e));
         return raw;
     }
 };
+
 
 GemmPlan::GemmPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GemmPlan::~GemmPlan() = default;
@@ -279,9 +327,7 @@ Expected<std::vector<GemmAlgoTiming>> GemmPlan::time_algorithms(const GemmParams
     std::lock_guard<std::mutex> lock(impl_->mu);
     Impl::Entry e;
     VOLT_RETURN_IF_ERROR(impl_->describe(p, e));
-    if (p.bias)
-        VOLT_CUBLAS_RETURN_IF_ERROR(
-            cublasLtMatmulDescSetAttribute(e.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof p.bias));
+    VOLT_RETURN_IF_ERROR(set_pointers(p, e.desc));
     // (a unique_ptr array: nvcc 13.0's front end fails an assertion on a std::vector of this C struct)
     std::unique_ptr<cublasLtMatmulHeuristicResult_t[]> results(new cublasLtMatmulHeuristicResult_t[size_t(count)]());
     VOLT_ASSIGN_OR_RETURN(const int found, impl_->heuristics(p, e, count, results.get()));
@@ -313,11 +359,7 @@ Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {
     {
         std::lock_guard<std::mutex> lock(impl_->mu);
         VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p));
-        if (p.bias) {
-            const void* bias = p.bias;
-            VOLT_CUBLAS_RETURN_IF_ERROR(
-                cublasLtMatmulDescSetAttribute(e->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-        }
+        VOLT_RETURN_IF_ERROR(set_pointers(p, e->desc));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(impl_->handle, e->desc, &p.alpha, p.b, e->la, p.a, e->lb, &p.beta,
                                                    p.c, e->lc, p.c, e->lc, &e->algo, impl_->workspace.get(),
                                                    impl_->workspace_bytes, stream));

@@ -9,8 +9,10 @@
 //
 // Experts (see the header for the two paths). Decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp work
 // item = (expert, 16 output rows), the weights as the mma A operand straight from global memory, up to 16 tokens as
-// B; FP8 weights widened to bf16 in registers; see there). The GEMM path dequantises each touched FP8 expert to bf16
-// in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM.
+// B; FP8 weights widened to bf16 in registers; see there). The GEMM path dequantises each touched quantised expert to
+// bf16 in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM, or, for FP8 weights on
+// Hopper (MoeFp8Prefill::kFp8Activations), quantises the activations to e4m3 per (row, 128 columns) and runs
+// cuBLASLt's block-scaled FP8 GEMMs (run_fp8_activations).
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
@@ -26,6 +28,7 @@
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 
 namespace volt::cuda {
 namespace {
@@ -383,6 +386,73 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ in, const float* _
     }
 }
 
+// ---- FP8 activations (the GEMM path's MoeFp8Prefill::kFp8Activations) ---------------------------------------------
+// Rows in expert order as e4m3 bytes [rows, K] plus one fp32 scale per (row, 128 columns) block. cuBLASLt wants an
+// expert's scales as [K / 128, M] with M contiguous and a multiple of 4 (its rows rounded up: the GEMM also computes
+// the padding rows, whose results the next expert's GEMM, or the slack past the last row, takes), so expert e's
+// scales start at row slot act_scale_slot(off[e], e): 16-byte aligned, and at least M_e slots before expert e + 1's.
+__host__ __device__ inline int64_t padded_rows(int64_t rows) { return (rows + 3) / 4 * 4; }
+__host__ __device__ inline int64_t act_scale_slot(int64_t off_e, int e) { return padded_rows(off_e) + 4 * int64_t{e}; }
+constexpr int64_t kPadRows = 4;  // slack rows after the last expert's in every buffer a padded GEMM touches
+
+// One warp per (row, 128-column block), four elements per lane. kSwiglu: the row is SwiGLU(gate, up) of the first GEMM's
+// output [rows, 2 width] (gate | up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x
+// gathered through perm. Scale = amax / 448 (1 for an all-zero block), byte = e4m3(v / scale): the weights' rule
+// (quantize_kernel) on a 1 x 128 block.
+template <bool kSwiglu>
+__global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bfloat16* __restrict__ src,
+                                                                   int64_t src_stride, int64_t width,
+                                                                   const int32_t* __restrict__ perm, int k,
+                                                                   const int32_t* __restrict__ offsets, int E,
+                                                                   uint8_t* __restrict__ q, float* __restrict__ scales) {
+    const int64_t rows = offsets[E], blocks = width / kBlk;
+    const int lane = threadIdx.x & 31;
+    const int64_t nwarps = (int64_t{gridDim.x} * blockDim.x) >> 5;
+    for (int64_t w = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 5; w < rows * blocks; w += nwarps) {
+        const int64_t r = w / blocks, b = w - r * blocks, c = b * kBlk + lane * 4;
+        float v[4];
+        if constexpr (kSwiglu) {
+            const uint2 g = *reinterpret_cast<const uint2*>(src + r * src_stride + c);
+            const uint2 u = *reinterpret_cast<const uint2*>(src + r * src_stride + width + c);
+            const float2 g0 = unpack_bf16(g.x), g1 = unpack_bf16(g.y), u0 = unpack_bf16(u.x), u1 = unpack_bf16(u.y);
+            v[0] = round_bf16(swiglu_f(g0.x, u0.x)), v[1] = round_bf16(swiglu_f(g0.y, u0.y));
+            v[2] = round_bf16(swiglu_f(g1.x, u1.x)), v[3] = round_bf16(swiglu_f(g1.y, u1.y));
+        } else {
+            const uint2 x = *reinterpret_cast<const uint2*>(src + int64_t{perm[r] / k} * src_stride + c);
+            const float2 x0 = unpack_bf16(x.x), x1 = unpack_bf16(x.y);
+            v[0] = x0.x, v[1] = x0.y, v[2] = x1.x, v[3] = x1.y;
+        }
+        float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
+        const float scale = amax > 0.0f ? __fdiv_rn(amax, kFp8E4M3Max) : 1.0f;
+        uint32_t bytes = 0;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) bytes |= encode_byte<MoeWeightType::kFp8E4M3>(__fdiv_rn(v[i], scale)) << (8 * i);
+        *reinterpret_cast<uint32_t*>(q + r * width + c) = bytes;
+        if (lane == 0) {
+            // Row r's expert: the last e with offsets[e] <= r (empty experts share their successor's offset).
+            int lo = 0, hi = E;
+            while (hi - lo > 1) {
+                const int mid = (lo + hi) / 2;
+                if (offsets[mid] <= r) lo = mid;
+                else hi = mid;
+            }
+            const int64_t m = padded_rows(offsets[lo + 1] - offsets[lo]);
+            scales[act_scale_slot(offsets[lo], lo) * blocks + b * m + (r - offsets[lo])] = scale;
+        }
+    }
+}
+
+// A weight's [nb, kb] block scales with each row padded to round_up(kb, 4) (cuBLASLt's BLK128x128 layout).
+__global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, int64_t kb, float* out) {
+    const int64_t kb4 = (kb + 3) / 4 * 4;
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < nb * kb4; i += int64_t{gridDim.x} * blockDim.x) {
+        const int64_t r = i / kb4, c = i - r * kb4;
+        out[i] = c < kb ? in[r * kb + c] : 0.0f;
+    }
+}
+
 // ---- grouped GEMV (decode path) ------------------------------------------------------------------------------------
 struct GemvArgs {
     const void* w_a[kMaxExperts];  // gated: w1; down: w2
@@ -592,7 +662,7 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
                     const int64_t row = row0 + g + 8 * (i >> 1);
                     if (t >= nt || row >= a.rows_out) continue;
                     float y = acc[0][n][i];
-                    if constexpr (kGated) y = y / (1.0f + expf(-y)) * acc[kMats - 1][n][i];
+                    if constexpr (kGated) y = swiglu_f(y, acc[kMats - 1][n][i]);
                     a.out[int64_t{off + tile + t} * a.out_stride + row] = __float2bfloat16_rn(y);
                 }
             }
@@ -633,6 +703,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
 // ---- workspace ------------------------------------------------------------------------------------------------------
 struct Layout {
     size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, wdq = 0, total = 0;
+    size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
 };
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
@@ -640,28 +711,128 @@ bool use_gemm(const MoeExpertsParams& p) {
     return p.path == MoePath::kGemm || (p.path == MoePath::kAuto && p.num_tokens > kMoeDecodeMaxTokens);
 }
 
+bool on_hopper() {
+    const Expected<int> major = device_attribute<cudaDevAttrComputeCapabilityMajor>();
+    return major.has_value() && *major == 9;
+}
+bool fp8_activations_fit(const MoeExpertsParams& p) {
+    return p.hidden % kQuantBlockSize == 0 && p.intermediate % kQuantBlockSize == 0 && on_hopper();
+}
+
+// Whether the run multiplies FP8 weights by FP8 activations (MoeFp8Prefill resolved; validate() refuses an explicit
+// kFp8Activations that does not fit).
+bool uses_fp8_activations(const MoeExpertsParams& p) {
+    if (!use_gemm(p) || p.weight_type != MoeWeightType::kFp8E4M3) return false;
+    if (p.fp8_prefill != MoeFp8Prefill::kAuto) return p.fp8_prefill == MoeFp8Prefill::kFp8Activations;
+    static const bool dequantize =
+        env_choice("VOLT_MOE_FP8_PREFILL", {{"auto", false}, {"dequantize", true}}, false);  // A/B timing
+    return !dequantize && fp8_activations_fit(p);
+}
+
 Layout layout(const MoeExpertsParams& p) {
     Layout L;
     const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
+    const size_t H = static_cast<size_t>(p.hidden), I = static_cast<size_t>(p.intermediate);
+    const bool fp8_act = uses_fp8_activations(p);
+    const size_t rows = n + (fp8_act ? kPadRows : 0);  // the padded GEMMs' slack
+    const size_t scale_slots = static_cast<size_t>(act_scale_slot(static_cast<int64_t>(n), p.num_experts));
     size_t at = 0;
     L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
     L.perm = at, at += align_up(n * sizeof(int32_t));
     L.inv = at, at += align_up(n * sizeof(int32_t));
-    if (use_gemm(p)) {
-        L.a = at, at += align_up(n * p.hidden * 2);            // x gathered in expert order
-        L.b = at, at += align_up(n * 2 * p.intermediate * 2);  // [w1 x | w3 x], then the SwiGLU in the first half
+    if (fp8_act) {
+        L.a = at, at += align_up(rows * H);                               // x gathered in expert order, e4m3
+        L.xs = at, at += align_up(scale_slots * (H / kQuantBlockSize) * sizeof(float));
+        L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
+        L.hq = at, at += align_up(rows * I);                              // SwiGLU, e4m3
+        L.hs = at, at += align_up(scale_slots * (I / kQuantBlockSize) * sizeof(float));
+        // A weight's block scales with their rows padded to a multiple of 4, when they are not already.
+        const size_t bi = I / kQuantBlockSize, bh = H / kQuantBlockSize;
+        L.wdq = at, at += align_up(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
+    } else if (use_gemm(p)) {
+        L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
+        L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
+        if (p.weight_type != MoeWeightType::kBF16)      // one expert's [w1; w3] (then w2) as bf16
+            L.wdq = at, at += align_up(2 * I * H * 2);
     } else {
-        L.b = at, at += align_up(n * p.intermediate * 2);      // SwiGLU intermediate
+        L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
     }
-    L.y = at, at += align_up(n * p.hidden * 2);                // expert outputs, permuted order
-    if (use_gemm(p) && p.weight_type != MoeWeightType::kBF16)  // one expert's [w1; w3] (then w2) as bf16
-        L.wdq = at, at += align_up(static_cast<size_t>(2 * p.intermediate * p.hidden * 2));
+    L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
     L.total = at;
     return L;
 }
 
 unsigned ew_grid(int64_t work) {
     return static_cast<unsigned>(std::clamp<int64_t>((work + 255) / 256, 1, 65535 * 8));
+}
+
+// out[t] = the sum of token t's slot outputs (y, permuted order) weighted in top-k order.
+Status combine(const MoeExpertsParams& p, const Layout& L, char* ws, cudaStream_t stream) {
+    const int64_t H = p.hidden;
+    combine_kernel<<<ew_grid(p.num_tokens * (H / 8)), 256, 0, stream>>>(
+        reinterpret_cast<const __nv_bfloat16*>(ws + L.y), H, reinterpret_cast<const int32_t*>(ws + L.inv), p.weights,
+        p.num_tokens, p.top_k, H / 8, static_cast<__nv_bfloat16*>(p.out), p.out_stride);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+// The GEMM path with FP8 activations, after x was quantised in expert order (ws + L.a, L.xs) and the per-expert row
+// offsets `off` [E + 1] read back: per expert w1 and w3 (block-scaled FP8 GEMMs into the two halves of [rows, 2I]),
+// the SwiGLU quantised to e4m3, w2. Each expert's GEMMs run on its rows rounded up to 4 (act_scale_slot).
+Status run_fp8_activations(const MoeExpertsParams& p, const Layout& L, char* ws, const int32_t* off,
+                           cudaStream_t stream) {
+    const int E = p.num_experts;
+    const int64_t H = p.hidden, I = p.intermediate, bh = H / kBlk, bi = I / kBlk;
+    const auto* xq = reinterpret_cast<const uint8_t*>(ws + L.a);
+    const auto* xs = reinterpret_cast<const float*>(ws + L.xs);
+    auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
+    auto* hq = reinterpret_cast<uint8_t*>(ws + L.hq);
+    auto* hs = reinterpret_cast<float*>(ws + L.hs);
+    auto* y = reinterpret_cast<__nv_bfloat16*>(ws + L.y);
+    auto* padded = reinterpret_cast<float*>(ws + L.wdq);
+    // A [rows, cols] weight's block scales as cuBLASLt reads them: rows padded to a multiple of 4 blocks, in the
+    // workspace (stream order keeps one expert's copy until its GEMM has run).
+    auto weight_scales = [&](const float* s, int64_t rows, int64_t cols) -> Expected<const float*> {
+        const int64_t nb = (rows + kBlk - 1) / kBlk, kb = cols / kBlk;
+        if (kb % 4 == 0) return s;
+        pad_scale_rows_kernel<<<ew_grid(nb * ((kb + 3) / 4 * 4)), 256, 0, stream>>>(s, nb, kb, padded);
+        VOLT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+        return static_cast<const float*>(padded);
+    };
+    // C[M, n] = A[M, k] W^T with A e4m3 rows (scales from `a_scales`) and W an e4m3 [n, k] weight.
+    auto gemm = [&](int64_t m, int64_t n, int64_t k, const uint8_t* a, const float* a_scales, const void* w,
+                    const float* w_scales, __nv_bfloat16* c, int64_t ldc) -> Status {
+        VOLT_ASSIGN_OR_RETURN(const float* bs, weight_scales(w_scales, n, k));
+        GemmParams gp;
+        gp.m = m, gp.n = n, gp.k = k, gp.a = a, gp.lda = k, gp.b = w, gp.ldb = k, gp.c = c, gp.ldc = ldc;
+        gp.inputs = GemmInputs::kFp8E4M3BlockScaled, gp.a_scales = a_scales, gp.b_scales = bs;
+        return run(gp, stream);
+    };
+    for (int e = 0; e < E; ++e) {
+        const int64_t c = off[e + 1] - off[e];
+        if (c == 0) continue;
+        const int64_t m = padded_rows(c), slot = act_scale_slot(off[e], e);
+        __nv_bfloat16* ge = gu + off[e] * 2 * I;
+        const uint8_t* xe = xq + off[e] * H;
+        if (p.w3[e] == static_cast<const uint8_t*>(p.w1[e]) + I * H && p.s3[e] == p.s1[e] + bi * bh) {
+            // w3 and its scales stored right after w1's (one [2I, H] block): one GEMM of N = 2I writes both halves.
+            VOLT_RETURN_IF_ERROR(gemm(m, 2 * I, H, xe, xs + slot * bh, p.w1[e], p.s1[e], ge, 2 * I));
+        } else {
+            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + slot * bh, p.w1[e], p.s1[e], ge, 2 * I));
+            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + slot * bh, p.w3[e], p.s3[e], ge + I, 2 * I));
+        }
+    }
+    const int64_t rows = off[E];
+    quantize_activations_kernel<true><<<ew_grid(rows * bi * 32), 256, 0, stream>>>(
+        gu, 2 * I, I, nullptr, 1, reinterpret_cast<const int32_t*>(ws + L.offsets), E, hq, hs);
+    VOLT_CUDA_CHECK_LAUNCH();
+    for (int e = 0; e < E; ++e) {
+        const int64_t c = off[e + 1] - off[e];
+        if (c == 0) continue;
+        const int64_t m = padded_rows(c), slot = act_scale_slot(off[e], e);
+        VOLT_RETURN_IF_ERROR(gemm(m, H, I, hq + off[e] * I, hs + slot * bi, p.w2[e], p.s2[e], y + off[e] * H, H));
+    }
+    return Status::ok();
 }
 
 }  // namespace
@@ -702,6 +873,15 @@ const char* moe_weight_type_name(MoeWeightType t) {
         case MoeWeightType::kBF16: return "bf16";
         case MoeWeightType::kFp8E4M3: return "fp8_e4m3";
         case MoeWeightType::kInt8: return "int8";
+    }
+    return "unknown";
+}
+
+const char* moe_fp8_prefill_name(MoeFp8Prefill m) {
+    switch (m) {
+        case MoeFp8Prefill::kAuto: return "auto";
+        case MoeFp8Prefill::kDequantize: return "dequantize";
+        case MoeFp8Prefill::kFp8Activations: return "fp8_activations";
     }
     return "unknown";
 }
@@ -756,6 +936,16 @@ Status validate(const MoeExpertsParams& p) {
         for (int e = 0; e < p.num_experts; ++e)
             if (!p.s1[e] || !p.s3[e] || !p.s2[e])
                 return invalid_argument("moe_experts (CUDA): expert ", e, " has a null ", type, " scale pointer");
+    }
+    if (p.fp8_prefill > MoeFp8Prefill::kFp8Activations)
+        return invalid_argument("moe_experts (CUDA): unknown fp8_prefill ", static_cast<int>(p.fp8_prefill));
+    if (p.fp8_prefill == MoeFp8Prefill::kFp8Activations) {
+        if (p.weight_type != MoeWeightType::kFp8E4M3)
+            return invalid_argument("moe_experts (CUDA): fp8_activations needs FP8 weights, not ",
+                                    moe_weight_type_name(p.weight_type));
+        if (!fp8_activations_fit(p))
+            return invalid_argument("moe_experts (CUDA): fp8_activations needs a Hopper GPU (sm_90) and H and I "
+                                    "multiples of 128 (H=", p.hidden, " I=", p.intermediate, ")");
     }
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
@@ -835,7 +1025,15 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     } else {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
         auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
-        gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8, xp);
+        const bool fp8_act = uses_fp8_activations(p);
+        if (fp8_act) {
+            quantize_activations_kernel<false><<<ew_grid(n * (H / kBlk) * 32), 256, 0, stream>>>(
+                x, p.x_stride, H, perm, p.top_k, offsets, E, reinterpret_cast<uint8_t*>(ws + L.a),
+                reinterpret_cast<float*>(ws + L.xs));
+        } else {
+            gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8,
+                                                                   xp);
+        }
         VOLT_CUDA_CHECK_LAUNCH();
         // The per-expert row counts decide the GEMM shapes: read them back (pinned, per thread, grown as needed).
         thread_local std::unique_ptr<int32_t, decltype(&cudaFreeHost)> host_off(nullptr, cudaFreeHost);
@@ -858,6 +1056,10 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             gp.m = c, gp.n = n, gp.k = k, gp.a = a, gp.lda = lda, gp.b = w, gp.ldb = k, gp.c = out, gp.ldc = ldc;
             return run(gp, stream);
         };
+        if (fp8_act) {
+            VOLT_RETURN_IF_ERROR(run_fp8_activations(p, L, ws, off, stream));
+            return combine(p, L, ws, stream);
+        }
         // Quantised: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block,
         // then w2).
         const bool quant = p.weight_type != MoeWeightType::kBF16;
@@ -899,10 +1101,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             VOLT_RETURN_IF_ERROR(expert_gemm(c, H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H));
         }
     }
-    combine_kernel<<<ew_grid(p.num_tokens * (H / 8)), 256, 0, stream>>>(
-        y, H, inv, p.weights, p.num_tokens, p.top_k, H / 8, static_cast<__nv_bfloat16*>(p.out), p.out_stride);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return combine(p, L, ws, stream);
 }
 
 }  // namespace volt::cuda

@@ -1,9 +1,11 @@
 // GPU dense GEMM (cuBLASLt) and the SwiGLU / GELU passes against their CPU twins (cpu::gemm in fp32 on the widened
 // bf16 inputs, cpu::swiglu, cpu::gelu), over odd shapes, strided operands, both weight layouts, beta != 0 and every
-// epilogue; outputs poisoned first. Tolerance: bf16 outputs <= 1e-2 relative (issue 7).
+// epilogue; outputs poisoned first. Tolerance: bf16 outputs <= 1e-2 relative (issue 7). The FP8 block-scaled inputs
+// (Hopper) against cpu::gemm on the operands the CPU quantizer twins make and dequantise.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "kernels/gelu.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_cuda.h"
+#include "kernels/moe.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
 
@@ -167,6 +170,88 @@ TEST_F(GemmGpu, RejectsBadParams) {
     EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kInvalidArgument);
 }
 
+bool on_hopper() {
+    int major = 0;
+    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9;
+}
+
+// C = A W^T with A's rows quantised per 128 columns and W per 128 x 128 block (cpu::fp8_block_quantize, the GPU
+// quantizers' bit-exact twin): the cuBLASLt block-scaled product against cpu::gemm on the dequantised operands.
+void check_fp8_gemm(int64_t m, int64_t n, int64_t k, uint64_t seed) {
+    SCOPED_TRACE(testing::Message() << "FP8 M=" << m << " N=" << n << " K=" << k);
+    std::mt19937_64 rng(seed);
+    const int64_t kb = k / 128, kb4 = (kb + 3) / 4 * 4, nb = (n + 127) / 128;
+    std::vector<float> a = bf16_round(random_normal(m * k, rng)), w = bf16_round(random_normal(n * k, rng, 0.05f));
+    for (int64_t i = 0; i < k; ++i) a[i] *= 30.0f;  // one row with a larger range: its own scales
+    std::vector<uint8_t> aq(m * k), wq(n * k);
+    std::vector<float> as_rows(m * kb), ws(nb * kb), a_deq(m * k), w_deq(n * k);
+    for (int64_t r = 0; r < m; ++r) {
+        ASSERT_TRUE(cpu::fp8_block_quantize(1, k, &a[r * k], &aq[r * k], &as_rows[r * kb]).is_ok());
+        ASSERT_TRUE(cpu::fp8_block_dequantize(1, k, &aq[r * k], &as_rows[r * kb], &a_deq[r * k]).is_ok());
+    }
+    ASSERT_TRUE(cpu::fp8_block_quantize(n, k, w.data(), wq.data(), ws.data()).is_ok());
+    ASSERT_TRUE(cpu::fp8_block_dequantize(n, k, wq.data(), ws.data(), w_deq.data()).is_ok());
+    // cuBLASLt's layouts: A's scales [K/128, M] (M contiguous), W's rows of blocks padded to a multiple of 4.
+    std::vector<float> as(kb * m), ws4(nb * kb4, 0.0f);
+    for (int64_t r = 0; r < m; ++r)
+        for (int64_t b = 0; b < kb; ++b) as[b * m + r] = as_rows[r * kb + b];
+    for (int64_t r = 0; r < nb; ++r)
+        for (int64_t b = 0; b < kb; ++b) ws4[r * kb4 + b] = ws[r * kb + b];
+    std::vector<float> ref(m * n);
+    ASSERT_TRUE(cpu::gemm({.m = m, .n = n, .k = k, .a = a_deq.data(), .lda = k, .b = w_deq.data(), .ldb = k,
+                           .c = ref.data(), .ldc = n})
+                    .is_ok());
+    DevBuf<uint8_t> da(aq.size()), dw(wq.size());
+    DevBuf<float> das(as.size()), dws(ws4.size());
+    DevBuf<uint16_t> dc(m * n);
+    ASSERT_TRUE(da.upload(aq) && dw.upload(wq) && das.upload(as) && dws.upload(ws4) && dc.fill_bytes(0xff));
+    cuda::GemmParams p;
+    p.m = m, p.n = n, p.k = k, p.a = da.ptr, p.lda = k, p.b = dw.ptr, p.ldb = k, p.c = dc.ptr, p.ldc = n;
+    p.inputs = cuda::GemmInputs::kFp8E4M3BlockScaled, p.a_scales = das.ptr, p.b_scales = dws.ptr;
+    const Status st = cuda::run(p, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> got = from_bf16(dc.download());
+    ASSERT_EQ(count_nan(got), 0u) << "unwritten outputs";
+    const double err = rel_error(got, ref);
+    std::printf("[fp8 gemm] M=%lld N=%lld K=%lld: rel err vs the dequantised product %.2e\n", (long long)m,
+                (long long)n, (long long)k, err);
+    EXPECT_LE(err, kTol);
+    for (int64_t r = 0; r < m; ++r) {  // every row: a wrong row scale must not hide in the norm
+        const std::vector<float> g(got.begin() + r * n, got.begin() + (r + 1) * n),
+            e(ref.begin() + r * n, ref.begin() + (r + 1) * n);
+        ASSERT_LE(rel_error(g, e), 2 * kTol) << "row " << r;
+    }
+}
+
+TEST_F(GemmGpu, Fp8BlockScaledAgainstCpu) {
+    if (!on_hopper()) GTEST_SKIP() << "cuBLASLt's block-scaled FP8 runs on sm_90 only";
+    check_fp8_gemm(4, 128, 128, 81);
+    check_fp8_gemm(132, 264, 384, 82);    // a partial row of weight blocks; K / 128 = 3: padded scale rows
+    check_fp8_gemm(36, 640, 640, 83);     // K / 128 = 5
+    check_fp8_gemm(512, 1024, 2048, 84);
+    check_fp8_gemm(8, 9216, 6144, 85);    // a MiniMax expert's w1
+}
+
+TEST_F(GemmGpu, Fp8BlockScaledRejectsBadParams) {
+    uint8_t dummy[64];
+    alignas(16) float scales[16];
+    cuda::GemmParams p;
+    p.m = 4, p.n = 16, p.k = 128, p.a = dummy, p.lda = 128, p.b = dummy, p.ldb = 128, p.c = dummy, p.ldc = 16;
+    p.inputs = cuda::GemmInputs::kFp8E4M3BlockScaled, p.a_scales = scales, p.b_scales = scales;
+    EXPECT_TRUE(cuda::validate(p).is_ok());
+    for (auto bad : {+[](cuda::GemmParams& q) { q.m = 6; },  // M not a multiple of 4
+                     +[](cuda::GemmParams& q) { q.k = 96, q.lda = q.ldb = 96; },  // K not a multiple of 128
+                     +[](cuda::GemmParams& q) { q.b_transposed = false; },
+                     +[](cuda::GemmParams& q) { q.beta = 1.0f; },
+                     +[](cuda::GemmParams& q) { q.epilogue = cuda::GemmEpilogue::kGelu; },
+                     +[](cuda::GemmParams& q) { q.a_scales = nullptr; }}) {
+        cuda::GemmParams q = p;
+        bad(q);
+        EXPECT_EQ(cuda::validate(q).code(), StatusCode::kInvalidArgument);
+    }
+}
+
 void check_swiglu(int64_t rows, int64_t width, bool fused_buffer, uint64_t seed) {
     SCOPED_TRACE(testing::Message() << "rows=" << rows << " width=" << width << " fused=" << fused_buffer);
     std::mt19937_64 rng(seed);
@@ -222,6 +307,7 @@ TEST_F(GemmGpu, GeluAgainstCpu) {
 TEST_F(GemmGpu, ShortSanitizerRun) {
     check_gemm({.m = 3, .n = 40, .k = 24, .epilogue = cuda::GemmEpilogue::kBiasGelu}, 71);
     check_swiglu(3, 16, true, 72);
+    if (on_hopper()) check_fp8_gemm(4, 136, 256, 73);
 }
 
 }  // namespace

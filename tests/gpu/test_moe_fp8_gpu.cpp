@@ -2,7 +2,8 @@
 // bit for bit (edge values with hand-worked encodings: ties to even, subnormals, saturation at 448 / 127, NaN, zero
 // blocks, partial edge blocks; then random matrices of mixed magnitudes), and the MoE experts with quantised weights
 // on both paths (grouped GEMV decode, dequantise + cuBLASLt prefill) against cpu::moe_experts on the dequantised
-// weights, with random, skewed and all-on-one routing and odd sizes: bf16 outputs <= 1e-2 relative. The Fp8Cpu and
+// weights, with random, skewed and all-on-one routing and odd sizes: bf16 outputs <= 1e-2 relative; the prefill path's
+// FP8 tensor-core GEMMs (FP8 activations, Hopper) against the twin that quantises the activations alike. The Fp8Cpu and
 // Int8Cpu suites check the twins alone and run without a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -131,6 +132,48 @@ TEST(Int8Cpu, BlockScalesAndRoundTrip) {
     EXPECT_EQ(qmax, 127);
     EXPECT_TRUE(!cpu::int8_block_quantize(-1, 8, w.data(), q.data(), s.data()).is_ok());
     EXPECT_TRUE(!cpu::int8_block_quantize(4, 8, nullptr, q.data(), s.data()).is_ok());
+}
+
+// The twin of the FP8 prefill (fp8_activations) against the rule worked by hand for one token and one expert: x's
+// row through e4m3 per 128 columns, the gate and up products, the SwiGLU rounded to bf16 and through e4m3, the down
+// product. Also: the quantisation is really applied (the result moves against the unquantised one).
+TEST(Fp8Cpu, MoeExpertsFp8ActivationsTwin) {
+    const int64_t H = 256, I = 384;
+    std::mt19937_64 rng(7);
+    std::vector<float> x = bf16_round(random_normal(H, rng)), w1 = bf16_round(random_normal(I * H, rng, 0.06f)),
+                       w3 = bf16_round(random_normal(I * H, rng, 0.06f)), w2 = bf16_round(random_normal(H * I, rng, 0.05f));
+    for (int64_t i = 128; i < H; ++i) x[i] *= 20.0f;  // a second block with its own scale
+    auto roundtrip = [](std::vector<float> v) {
+        std::vector<uint8_t> q(v.size());
+        std::vector<float> sc((v.size() + 127) / 128);
+        EXPECT_TRUE(cpu::fp8_block_quantize(1, int64_t(v.size()), v.data(), q.data(), sc.data()).is_ok());
+        EXPECT_TRUE(cpu::fp8_block_dequantize(1, int64_t(v.size()), q.data(), sc.data(), v.data()).is_ok());
+        return v;
+    };
+    const std::vector<float> xq = roundtrip(x);
+    std::vector<float> h(I), want(H, 0.0f);
+    for (int64_t i = 0; i < I; ++i) {
+        double g = 0, u = 0;
+        for (int64_t j = 0; j < H; ++j) g += double(w1[i * H + j]) * xq[j], u += double(w3[i * H + j]) * xq[j];
+        h[i] = bf16_round({float(g / (1.0 + std::exp(-g)) * u)})[0];
+    }
+    h = roundtrip(h);
+    for (int64_t j = 0; j < H; ++j) {
+        double acc = 0;
+        for (int64_t i = 0; i < I; ++i) acc += double(w2[j * I + i]) * h[i];
+        want[j] = float(acc);
+    }
+    const int32_t id = 0;
+    const float weight = 1.0f;
+    const float *p1 = w1.data(), *p3 = w3.data(), *p2 = w2.data();
+    std::vector<float> got(H), plain(H);
+    MoeExpertsParams p{.num_tokens = 1, .hidden = H, .intermediate = I, .num_experts = 1, .top_k = 1, .x = x.data(),
+                       .expert_ids = &id, .weights = &weight, .w1 = &p1, .w3 = &p3, .w2 = &p2, .out = plain.data()};
+    ASSERT_TRUE(cpu::moe_experts(p).is_ok());
+    p.fp8_activations = true, p.out = got.data();
+    ASSERT_TRUE(cpu::moe_experts(p).is_ok());
+    EXPECT_LE(rel_error(got, want), 1e-4);
+    EXPECT_GE(rel_error(plain, want), 1e-2);
 }
 
 class MoeFp8Gpu : public GpuTest {};
@@ -278,10 +321,27 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
     ASSERT_TRUE(cpu_dequantize(type, R, C, cq.data(), cs.data(), deq.data()).is_ok());
 }
 
+bool on_hopper() {
+    int major = 0;
+    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9;
+}
+
+// fp8_prefill: how the GEMM path runs FP8 weights; kFp8Activations is checked against the CPU twin that quantises the
+// activations the same way (MoeExpertsParams::fp8_activations, kernels/moe.h).
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
-                             cuda::MoePath path, uint64_t seed) {
+                             cuda::MoePath path, uint64_t seed,
+                             cuda::MoeFp8Prefill fp8_prefill = cuda::MoeFp8Prefill::kDequantize,
+                             bool fuse_w13 = false) {
     SCOPED_TRACE(testing::Message() << cuda::moe_weight_type_name(type) << " T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
-                                    << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path));
+                                    << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
+                                    << " fp8_prefill=" << cuda::moe_fp8_prefill_name(fp8_prefill)
+                                    << " fuse_w13=" << fuse_w13);
+    ASSERT_TRUE(!fuse_w13 || I % 128 == 0) << "w1 | w3 as one block: I a multiple of 128";
+    // kAuto's documented choice: FP8 activations for FP8 weights on the GEMM path where they fit.
+    const bool gemm_path = path == cuda::MoePath::kGemm || (path == cuda::MoePath::kAuto && T > cuda::kMoeDecodeMaxTokens);
+    const bool fp8_act = fp8_prefill == cuda::MoeFp8Prefill::kFp8Activations ||
+                         (fp8_prefill == cuda::MoeFp8Prefill::kAuto && type == cuda::MoeWeightType::kFp8E4M3 &&
+                          gemm_path && H % 128 == 0 && I % 128 == 0 && on_hopper());
     std::mt19937_64 rng(seed);
     const std::vector<float> x = bf16_round(random_normal(T * H, rng));
     std::vector<std::vector<float>> w1(E), w3(E), w2(E), d1(E), d3(E), d2(E);
@@ -292,8 +352,16 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         w2[e] = bf16_round(random_normal(H * I, rng, 1.0f / std::sqrt(float(I))));
         if (e % 3 == 1)  // some experts with one hot block: its scale differs from its neighbours'
             for (int64_t i = 0; i < std::min<int64_t>(I * H, 4 * H); ++i) w1[e][i] *= 8.0f;
-        ASSERT_NO_FATAL_FAILURE(make_quantized(type, I, H, w1[e], f1[e], d1[e]));
-        ASSERT_NO_FATAL_FAILURE(make_quantized(type, I, H, w3[e], f3[e], d3[e]));
+        if (fuse_w13) {  // w1 and w3 quantised as one [2I, H] matrix, as the model may store them (one GEMM of 2I)
+            std::vector<float> w13 = w1[e], d13;
+            w13.insert(w13.end(), w3[e].begin(), w3[e].end());
+            ASSERT_NO_FATAL_FAILURE(make_quantized(type, 2 * I, H, w13, f1[e], d13));
+            d1[e].assign(d13.begin(), d13.begin() + I * H);
+            d3[e].assign(d13.begin() + I * H, d13.end());
+        } else {
+            ASSERT_NO_FATAL_FAILURE(make_quantized(type, I, H, w1[e], f1[e], d1[e]));
+            ASSERT_NO_FATAL_FAILURE(make_quantized(type, I, H, w3[e], f3[e], d3[e]));
+        }
         ASSERT_NO_FATAL_FAILURE(make_quantized(type, H, I, w2[e], f2[e], d2[e]));
     }
     const RoutingTable route = make_routing(T, E, k, routing, rng);
@@ -302,17 +370,18 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     // References: the dequantised weights (what the kernels must compute) and the bf16 originals (what the
     // quantisation costs).
     auto reference = [&](const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b,
-                         const std::vector<std::vector<float>>& c) {
+                         const std::vector<std::vector<float>>& c, bool act_fp8) {
         std::vector<const float*> p1(E), p3(E), p2(E);
         for (int e = 0; e < E; ++e) p1[e] = a[e].data(), p3[e] = b[e].data(), p2[e] = c[e].data();
         std::vector<float> ref(T * H);
         EXPECT_TRUE(cpu::moe_experts({.num_tokens = T, .hidden = H, .intermediate = I, .num_experts = E, .top_k = k,
                                       .x = x.data(), .expert_ids = ids.data(), .weights = wts.data(), .w1 = p1.data(),
-                                      .w3 = p3.data(), .w2 = p2.data(), .out = ref.data()})
+                                      .w3 = p3.data(), .w2 = p2.data(), .out = ref.data(),
+                                      .fp8_activations = act_fp8})
                         .is_ok());
         return ref;
     };
-    const std::vector<float> ref = reference(d1, d3, d2), ref_bf16 = reference(w1, w3, w2);
+    const std::vector<float> ref = reference(d1, d3, d2, fp8_act), ref_bf16 = reference(w1, w3, w2, false);
 
     DevBuf<uint16_t> dx(x.size()), dout(T * H);
     DevBuf<int32_t> dids(ids.size());
@@ -321,8 +390,10 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     std::vector<const void*> q1(E), q3(E), q2(E);
     std::vector<const float*> s1(E), s3(E), s2(E);
     for (int e = 0; e < E; ++e) {
-        q1[e] = f1[e].q->ptr, q3[e] = f3[e].q->ptr, q2[e] = f2[e].q->ptr;
-        s1[e] = f1[e].s->ptr, s3[e] = f3[e].s->ptr, s2[e] = f2[e].s->ptr;
+        q1[e] = f1[e].q->ptr, q2[e] = f2[e].q->ptr;
+        s1[e] = f1[e].s->ptr, s2[e] = f2[e].s->ptr;
+        q3[e] = fuse_w13 ? static_cast<const void*>(f1[e].q->ptr + I * H) : f3[e].q->ptr;
+        s3[e] = fuse_w13 ? f1[e].s->ptr + cuda::block_scale_count(I, H) : f3[e].s->ptr;
     }
     cuda::MoeExpertsParams p;
     p.num_tokens = T, p.hidden = H, p.intermediate = I, p.num_experts = E, p.top_k = k;
@@ -330,6 +401,7 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.w1 = q1.data(), p.w3 = q3.data(), p.w2 = q2.data(), p.out = dout.ptr, p.out_stride = H, p.path = path;
     p.weight_type = type;
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
+    p.fp8_prefill = fp8_prefill;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -343,14 +415,27 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     const std::vector<float> got = from_bf16(dout.download());
     ASSERT_EQ(count_nan(got), 0u) << "unwritten outputs";
     const double err = rel_error(got, ref), err_bf16 = rel_error(got, ref_bf16);
-    std::printf("[%s experts] T=%lld H=%lld I=%lld E=%d path=%d: rel err vs dequantised ref %.2e, vs bf16 weights %.2e\n",
-                cuda::moe_weight_type_name(type), (long long)T, (long long)H, (long long)I, E, static_cast<int>(path),
-                err, err_bf16);
-    EXPECT_LE(err, kTol);
+    std::printf("[%s experts%s] T=%lld H=%lld I=%lld E=%d path=%d: rel err vs dequantised ref %.2e, vs bf16 weights "
+                "%.2e\n",
+                cuda::moe_weight_type_name(type), fp8_act ? ", fp8 activations" : "", (long long)T, (long long)H,
+                (long long)I, E, static_cast<int>(path), err, err_bf16);
+    // FP8 activations: e4m3 rounding of the SwiGLU intermediate turns the GPU's and the twin's sub-ulp differences
+    // (bf16 GEMM outputs against fp32, the tensor cores' accumulation: ~2e-3) into whole e4m3 steps (6-12%) for the
+    // few elements near a rounding boundary. Measured on H100: 1.35-1.62e-2 overall, rows up to 2.3e-2. Bounds 2.5e-2
+    // and 5e-2; and the result must sit clearly nearer the twin than the weight-only reference (~3e-2 further off:
+    // the activations' own rounding), so activations that were not quantised, or quantised otherwise, fail.
+    const double tol = fp8_act ? 2.5e-2 : kTol;
+    EXPECT_LE(err, tol);
+    if (fp8_act) {
+        const double err_weight_only = rel_error(got, reference(d1, d3, d2, false));
+        std::printf("  vs the weight-only reference %.2e\n", err_weight_only);
+        EXPECT_LE(err, 0.75 * err_weight_only);
+    }
     // What the quantisation costs against the bf16 weights: e4m3's 3 mantissa bits a few percent (~5%), never more
-    // than 10%; int8's steps of block amax / 127 about a third of that (measured 1.5-2.2%).
-    EXPECT_LE(err_bf16, type == cuda::MoeWeightType::kInt8 ? 0.03 : 0.1);
-    expect_rows_close(got, ref, T, H, 2 * kTol);
+    // than 10% (with the activations in e4m3 too: 15%); int8's steps of block amax / 127 about a third of that
+    // (measured 1.5-2.2%).
+    EXPECT_LE(err_bf16, type == cuda::MoeWeightType::kInt8 ? 0.03 : fp8_act ? 0.15 : 0.1);
+    expect_rows_close(got, ref, T, H, 2 * tol);
 }
 
 TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {
@@ -373,10 +458,53 @@ TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 54);
 }
 
+// The prefill path's FP8 tensor-core GEMMs (activations in e4m3 too) against the CPU twin that quantises them alike:
+// empty experts, experts of 1-3 rows (their GEMMs padded to 4 rows), weight-scale rows padded (H / 128 = 3,
+// I / 128 = 5), the MiniMax sizes.
+TEST_F(MoeFp8Gpu, Fp8ActivationsPrefillAgainstCpuTwin) {
+    if (!on_hopper()) GTEST_SKIP() << "cuBLASLt's block-scaled FP8 runs on sm_90 only";
+    using cuda::MoePath;
+    const auto kFp8 = cuda::MoeWeightType::kFp8E4M3;
+    const auto kAct = cuda::MoeFp8Prefill::kFp8Activations;
+    check_quantized_experts(kFp8, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kAuto, 55, kAct);
+    check_quantized_experts(kFp8, 300, 512, 768, 32, 2, Routing::kSkewed, MoePath::kGemm, 56, kAct);
+    check_quantized_experts(kFp8, 200, 384, 640, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 57, kAct);
+    check_quantized_experts(kFp8, 7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 58, kAct);
+    // w1 | w3 as one block (one GEMM of N = 2I): with padded scale rows (H / 128 = 3), and at the MiniMax sizes.
+    check_quantized_experts(kFp8, 90, 384, 640, 4, 2, Routing::kSkewed, MoePath::kGemm, 60, kAct, true);
+    check_quantized_experts(kFp8, 130, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGemm, 59, kAct, true);
+}
+
+// kAuto takes the FP8 activations where they fit (Hopper, H and I multiples of 128), and they are refused where
+// asked for explicitly but they do not fit, or with int8 weights.
+TEST_F(MoeFp8Gpu, Fp8PrefillModeResolution) {
+    // (against the twin kAuto documents: with FP8 activations on Hopper, else without; H = 264 never)
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 70, 256, 384, 4, 2, Routing::kRandom, cuda::MoePath::kAuto,
+                            64, cuda::MoeFp8Prefill::kAuto);
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 70, 264, 384, 4, 2, Routing::kRandom, cuda::MoePath::kAuto,
+                            66, cuda::MoeFp8Prefill::kAuto);
+    cuda::MoeExpertsParams p;
+    alignas(16) uint8_t dummy[16];
+    const void* w[1] = {dummy};
+    const float* s[1] = {reinterpret_cast<const float*>(dummy)};
+    p.num_tokens = 100, p.hidden = 264, p.intermediate = 256, p.num_experts = 1, p.top_k = 1;
+    p.x = dummy, p.x_stride = 264, p.expert_ids = reinterpret_cast<const int32_t*>(dummy), p.weights = s[0];
+    p.w1 = p.w3 = p.w2 = w, p.out = dummy, p.out_stride = 264, p.s1 = p.s3 = p.s2 = s;
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_prefill = cuda::MoeFp8Prefill::kFp8Activations;
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);  // H = 264
+    p.hidden = p.x_stride = p.out_stride = 256;
+    EXPECT_EQ(cuda::validate(p).is_ok(), on_hopper());
+    p.weight_type = cuda::MoeWeightType::kInt8;
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 61);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 63);  // the shallower variant
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
+    if (on_hopper())
+        check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 5, 128, 384, 4, 2, Routing::kSkewed,
+                                cuda::MoePath::kGemm, 65, cuda::MoeFp8Prefill::kFp8Activations);
 }
 
 TEST_F(MoeInt8Gpu, GroupedDecodePathAgainstCpu) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 
@@ -47,9 +48,10 @@ struct MiniMaxTextModelCuda::Layer {
     Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
     // MoE
     Tensor router;                       // [E_all, H] fp32 (every GPU routes every token)
-    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I]: bf16, or bytes when quantised
+    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I] bf16; quantised: w1 holds [w1; w3] as one
+                                         // [2I, H] block of bytes, w3 stays empty
     std::vector<const void*> w1p, w3p, w2p;
-    std::vector<Tensor> s1, s3, s2;      // quantised: E x fp32 128 x 128 block scales of w1, w3, w2
+    std::vector<Tensor> s1, s2;          // quantised: E x fp32 128 x 128 block scales of [w1; w3] and w2
     std::vector<const float*> s1p, s3p, s2p;
     cuda::MoeWeightType weight_type = cuda::MoeWeightType::kBF16;  // of w1, w3, w2
 };
@@ -303,16 +305,27 @@ cuda::MoeWeightType moe_weight_type(ExpertWeights w) {
     }
 }
 
-// A bf16 [rows, cols] weight on `device` as bytes of `type` (e4m3 or int8) + fp32 128 x 128 block scales
-// (kernels/moe_cuda.h).
-Status quantize_expert(const Tensor& w, int device, cuda::MoeWeightType type, Tensor& q, Tensor& scales) {
-    const int64_t R = w.dim(0), C = w.dim(1), B = cuda::kQuantBlockSize;
+// bf16 [rows, cols] weights on `device`, stacked, as bytes of `type` (e4m3 or int8) + fp32 128 x 128 block scales
+// (kernels/moe_cuda.h), each quantised on its own: q [sum rows, cols], scales [sum ceil(rows / 128), ceil(cols / 128)].
+// w1 and w3 go as one such block: the FP8 prefill then runs one GEMM of N = 2I for both (MoeExpertsParams).
+Status quantize_experts(std::initializer_list<const Tensor*> ws, int device, cuda::MoeWeightType type, Tensor& q,
+                        Tensor& scales) {
+    const int64_t C = (*ws.begin())->dim(1), B = cuda::kQuantBlockSize, cb = (C + B - 1) / B;
+    int64_t rows = 0, block_rows = 0;
+    for (const Tensor* w : ws) rows += w->dim(0), block_rows += (w->dim(0) + B - 1) / B;
     const DType bytes = type == cuda::MoeWeightType::kInt8 ? DType::kI8 : DType::kF8E4M3;
-    VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({R, C}, bytes, Device::cuda(device)));
-    VOLT_ASSIGN_OR_RETURN(scales, Tensor::empty({(R + B - 1) / B, (C + B - 1) / B}, DType::kF32, Device::cuda(device)));
-    return cuda::run(cuda::BlockQuantizeParams{.type = type, .rows = R, .cols = C, .in = w.data(), .out = q.data(),
-                                               .scales = scales.data_as<float>()},
-                     kStream);
+    VOLT_ASSIGN_OR_RETURN(q, Tensor::empty({rows, C}, bytes, Device::cuda(device)));
+    VOLT_ASSIGN_OR_RETURN(scales, Tensor::empty({block_rows, cb}, DType::kF32, Device::cuda(device)));
+    auto* out = static_cast<uint8_t*>(q.data());
+    float* sc = scales.data_as<float>();
+    for (const Tensor* w : ws) {
+        const int64_t R = w->dim(0);
+        VOLT_RETURN_IF_ERROR(cuda::run(
+            cuda::BlockQuantizeParams{.type = type, .rows = R, .cols = C, .in = w->data(), .out = out, .scales = sc},
+            kStream));
+        out += R * C, sc += (R + B - 1) / B * cb;
+    }
+    return Status::ok();
 }
 
 Status blas_status(cublasStatus_t s, const char* what) {
@@ -568,16 +581,21 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                 VOLT_ASSIGN_OR_RETURN(Tensor w1, bf(ep + "w1.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w3, bf(ep + "w3.weight"));
                 VOLT_ASSIGN_OR_RETURN(Tensor w2, bf(ep + "w2.weight"));
-                // Quantised on the GPU; the bf16 copies go when w1, w3, w2 are replaced.
                 if (L->weight_type != cuda::MoeWeightType::kBF16) {
-                    for (auto [w, sv, sp] : {std::tuple{&w1, &L->s1, &L->s1p}, std::tuple{&w3, &L->s3, &L->s3p},
-                                             std::tuple{&w2, &L->s2, &L->s2p}}) {
-                        Tensor q, scales;
-                        VOLT_RETURN_IF_ERROR(quantize_expert(*w, dev, L->weight_type, q, scales));
-                        *w = std::move(q);
-                        sp->push_back(scales.data_as<float>());
-                        sv->push_back(std::move(scales));
-                    }
+                    // Quantised on the GPU (w1 | w3 as one block); the bf16 copies go at the end of the iteration.
+                    Tensor q13, s13, q2, s2;
+                    VOLT_RETURN_IF_ERROR(quantize_experts({&w1, &w3}, dev, L->weight_type, q13, s13));
+                    VOLT_RETURN_IF_ERROR(quantize_experts({&w2}, dev, L->weight_type, q2, s2));
+                    const int64_t B = cuda::kQuantBlockSize;
+                    L->w1p.push_back(q13.data());
+                    L->w3p.push_back(static_cast<const uint8_t*>(q13.data()) + w1.numel());
+                    L->w2p.push_back(q2.data());
+                    L->s1p.push_back(s13.data_as<float>());
+                    L->s3p.push_back(s13.data_as<float>() + (w1.dim(0) + B - 1) / B * ((w1.dim(1) + B - 1) / B));
+                    L->s2p.push_back(s2.data_as<float>());
+                    L->w1.push_back(std::move(q13)), L->s1.push_back(std::move(s13));
+                    L->w2.push_back(std::move(q2)), L->s2.push_back(std::move(s2));
+                    continue;
                 }
                 L->w1p.push_back(w1.data());
                 L->w3p.push_back(w3.data());

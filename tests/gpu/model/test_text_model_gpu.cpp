@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/attention_cuda.h"
+#include "kernels/moe_cuda.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/engine/batch_generator.h"
 #include "sdk/engine/chat_session.h"
@@ -356,6 +357,9 @@ TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
 // (bench/RESULTS.md "FP8 experts"): logits 3.8-5.6e-2 relative overall, worst row 0.108 with k = E and 0.247 with
 // top-2 (a routing near-tie flipped by the perturbation), decode steps <= 0.105, argmax >= 98.0% of clear rows.
 // Bounds, from those with margin: 8e-2 overall, 95% argmax, decode steps 0.15, and with k = E every row 0.15.
+// The T = 600 prefill runs FP8 tensor-core GEMMs on e4m3 activations (MoeFp8Prefill::kAuto on Hopper): each MoE
+// output then moves ~6.4% (bench/RESULTS.md "FP8 prefill GEMMs"), logits 5.5-5.9e-2 overall, worst row 0.195 with
+// k = E, argmax >= 96.0%: there the k = E row bound is 0.25.
 // int8 experts (steps of block amax / 127, about a third of FP8's MoE error): the same checks with half the bounds.
 TEST_F(TextModelGpu, QuantisedExpertsFollowTheBf16Model) {
     for (const auto& [quant, k] : {std::pair{ExpertWeights::kFp8, 4}, std::pair{ExpertWeights::kFp8, 2},
@@ -384,7 +388,8 @@ TEST_F(TextModelGpu, QuantisedExpertsFollowTheBf16Model) {
             EXPECT_LE(a.rel, 8e-2 * scale);
             EXPECT_GE(a.argmax, 0.95);
             if (k == c.num_experts) {
-                EXPECT_LE(a.worst_row, 0.15 * scale);
+                const bool fp8_gemms = quant == ExpertWeights::kFp8 && T > cuda::kMoeDecodeMaxTokens;
+                EXPECT_LE(a.worst_row, (fp8_gemms ? 0.25 : 0.15) * scale);
             }
             // Decode steps after the prompt, both fed the bf16 model's greedy tokens.
             double worst = 0;
