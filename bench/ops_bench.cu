@@ -362,6 +362,27 @@ void bench_moe(bool quick) {
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);
             dfree(wsq);
         }
+        // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams), bf16 and FP8 GEMMs.
+        if (gemm_path) {
+            const Quantised& f8 = quantised[0];
+            vc::MoeExpertsParams pq = p;
+            pq.w1 = f8.q1.data(), pq.w3 = f8.q3.data(), pq.w2 = f8.q2.data();
+            pq.weight_type = f8.type, pq.fp8_prefill = vc::MoeFp8Prefill::kFp8Activations;
+            pq.s1 = f8.s1.data(), pq.s3 = f8.s3.data(), pq.s2 = f8.s2.data();
+            const size_t wsq_bytes = vc::moe_workspace_bytes(pq);
+            void* wsq = dalloc<char>(wsq_bytes);
+            pq.workspace = wsq, pq.workspace_bytes = wsq_bytes;
+            for (int streams : {1, 2, 4, 1, 2, 4}) {
+                vc::MoeExpertsParams pb = p;
+                pb.gemm_streams = pq.gemm_streams = streams;
+                const double bms = median_ms([&](int) { CHECK_STATUS(vc::run(pb, nullptr)); }, 3, 10);
+                const double fms = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, 10);
+                emitf("{\"op\": \"moe_gemm_streams\", \"T\": %lld, \"streams\": %d, \"bf16_ms\": %.4f, "
+                      "\"bf16_tflops\": %.1f, \"fp8_activations_ms\": %.4f, \"fp8_tflops\": %.1f}",
+                      (long long)T, streams, bms, flops / bms / 1e9, fms, flops / fms / 1e9);
+            }
+            dfree(wsq);
+        }
         dfree(ws);
     }
     for (Quantised& qd : quantised) dfree(qd.bytes, qd.scales);

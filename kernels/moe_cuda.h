@@ -123,6 +123,11 @@ struct MoeExpertsParams {
     const float* const* s3 = nullptr;
     const float* const* s2 = nullptr;
     MoeFp8Prefill fp8_prefill = MoeFp8Prefill::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
+    // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
+    // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
+    // 4 for FP8 GEMMs and 1 for bf16 ones (measured, kernels/cuda/moe.cu). The dequantising path runs on one (its
+    // weight copy is shared).
+    int gemm_streams = 0;
 };
 
 Status validate(const MoeExpertsParams& p);

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -168,6 +169,12 @@ __global__ void __launch_bounds__(32 * kMoeMaxExperts) router_small_kernel(const
 // ---- permutation ----------------------------------------------------------------------------------------------------
 constexpr int kPermThreads = 1024;
 constexpr int kMaxExperts = 256;
+// The GEMM path's per-expert GEMMs spread over up to this many streams. Defaults (H100, MiniMax MoE at 8192 tokens,
+// streams 1 / 2 / 4 alternated twice in one process): FP8 GEMMs 7.36-7.56 / 6.72-7.47 / 6.74-6.82 ms: 4; bf16 GEMMs
+// 9.73-9.79 / 10.08-10.91 / 10.24-10.32 ms (its kernels for ~512-row products leave less idle, and concurrent ones
+// contend): 1.
+constexpr int kMaxGemmStreams = 4;
+constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1;
 
 // Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
 // inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
@@ -388,17 +395,29 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ in, const float* _
 
 // ---- FP8 activations (the GEMM path's MoeFp8Prefill::kFp8Activations) ---------------------------------------------
 // Rows in expert order as e4m3 bytes [rows, K] plus one fp32 scale per (row, 128 columns) block. cuBLASLt wants an
-// expert's scales as [K / 128, M] with M contiguous and a multiple of 4 (its rows rounded up: the GEMM also computes
-// the padding rows, whose results the next expert's GEMM, or the slack past the last row, takes), so expert e's
-// scales start at row slot act_scale_slot(off[e], e): 16-byte aligned, and at least M_e slots before expert e + 1's.
+// expert's scales as [K / 128, M] with M contiguous and a multiple of 4, so each expert's GEMMs run on its rows rounded
+// up to 4 (M_e = padded_rows(count)), and every buffer of this path keeps expert e's rows from padded position
+// expert_slot(off[e], e) on (16-byte aligned scale columns, and room for M_e rows before expert e + 1's): the padding
+// rows' results land in no other expert's rows, so experts may run concurrently. Row r of the sorted order (expert e)
+// sits at padded_row = expert_slot + r - off[e]; its scale for block b at expert_slot * K/128 + b * M_e + r - off[e].
 __host__ __device__ inline int64_t padded_rows(int64_t rows) { return (rows + 3) / 4 * 4; }
-__host__ __device__ inline int64_t act_scale_slot(int64_t off_e, int e) { return padded_rows(off_e) + 4 * int64_t{e}; }
-constexpr int64_t kPadRows = 4;  // slack rows after the last expert's in every buffer a padded GEMM touches
+__host__ __device__ inline int64_t expert_slot(int64_t off_e, int e) { return padded_rows(off_e) + 4 * int64_t{e}; }
+
+// Row r's expert: the last e with offsets[e] <= r (empty experts share their successor's offset).
+__device__ inline int expert_of_row(const int32_t* __restrict__ offsets, int E, int64_t r) {
+    int lo = 0, hi = E;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (offsets[mid] <= r) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
 
 // One warp per (row, 128-column block), four elements per lane. kSwiglu: the row is SwiGLU(gate, up) of the first GEMM's
-// output [rows, 2 width] (gate | up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x
+// output [padded rows, 2 width] (gate | up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x
 // gathered through perm. Scale = amax / 448 (1 for an all-zero block), byte = e4m3(v / scale): the weights' rule
-// (quantize_kernel) on a 1 x 128 block.
+// (quantize_kernel) on a 1 x 128 block. Bytes to padded rows.
 template <bool kSwiglu>
 __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bfloat16* __restrict__ src,
                                                                    int64_t src_stride, int64_t width,
@@ -410,10 +429,12 @@ __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bf
     const int64_t nwarps = (int64_t{gridDim.x} * blockDim.x) >> 5;
     for (int64_t w = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 5; w < rows * blocks; w += nwarps) {
         const int64_t r = w / blocks, b = w - r * blocks, c = b * kBlk + lane * 4;
+        const int e = __shfl_sync(0xffffffffu, lane == 0 ? expert_of_row(offsets, E, r) : 0, 0);
+        const int64_t within = r - offsets[e], slot = expert_slot(offsets[e], e), pr = slot + within;
         float v[4];
         if constexpr (kSwiglu) {
-            const uint2 g = *reinterpret_cast<const uint2*>(src + r * src_stride + c);
-            const uint2 u = *reinterpret_cast<const uint2*>(src + r * src_stride + width + c);
+            const uint2 g = *reinterpret_cast<const uint2*>(src + pr * src_stride + c);
+            const uint2 u = *reinterpret_cast<const uint2*>(src + pr * src_stride + width + c);
             const float2 g0 = unpack_bf16(g.x), g1 = unpack_bf16(g.y), u0 = unpack_bf16(u.x), u1 = unpack_bf16(u.y);
             v[0] = round_bf16(swiglu_f(g0.x, u0.x)), v[1] = round_bf16(swiglu_f(g0.y, u0.y));
             v[2] = round_bf16(swiglu_f(g1.x, u1.x)), v[3] = round_bf16(swiglu_f(g1.y, u1.y));
@@ -429,18 +450,18 @@ __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bf
         uint32_t bytes = 0;
 #pragma unroll
         for (int i = 0; i < 4; ++i) bytes |= encode_byte<MoeWeightType::kFp8E4M3>(__fdiv_rn(v[i], scale)) << (8 * i);
-        *reinterpret_cast<uint32_t*>(q + r * width + c) = bytes;
-        if (lane == 0) {
-            // Row r's expert: the last e with offsets[e] <= r (empty experts share their successor's offset).
-            int lo = 0, hi = E;
-            while (hi - lo > 1) {
-                const int mid = (lo + hi) / 2;
-                if (offsets[mid] <= r) lo = mid;
-                else hi = mid;
-            }
-            const int64_t m = padded_rows(offsets[lo + 1] - offsets[lo]);
-            scales[act_scale_slot(offsets[lo], lo) * blocks + b * m + (r - offsets[lo])] = scale;
-        }
+        *reinterpret_cast<uint32_t*>(q + pr * width + c) = bytes;
+        if (lane == 0) scales[slot * blocks + b * padded_rows(offsets[e + 1] - offsets[e]) + within] = scale;
+    }
+}
+
+// inv[i] (a sorted position, or -1) -> its padded row, for the combine.
+__global__ void pad_positions_kernel(int32_t* inv, int64_t n, const int32_t* __restrict__ offsets, int E) {
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+        const int32_t r = inv[i];
+        if (r < 0) continue;
+        const int e = expert_of_row(offsets, E, r);
+        inv[i] = static_cast<int32_t>(expert_slot(offsets[e], e) + r - offsets[e]);
     }
 }
 
@@ -704,11 +725,78 @@ Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
 struct Layout {
     size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, wdq = 0, total = 0;
     size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
+    size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
 };
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
 bool use_gemm(const MoeExpertsParams& p) {
     return p.path == MoePath::kGemm || (p.path == MoePath::kAuto && p.num_tokens > kMoeDecodeMaxTokens);
+}
+
+// ---- streams of the GEMM path --------------------------------------------------------------------------------------
+// cuBLASLt's kernel for one expert's product (M ~ T k / E rows) leaves part of its last wave of tiles idle; experts
+// spread round-robin over a few streams fill it with the next expert's tiles. Per device, created on first use and never
+// destroyed (as the GEMM plans, whose one per stream each of these streams' GEMMs uses); a per-device lock keeps one
+// caller's fork-and-join of the shared events whole.
+struct GemmStreams {
+    std::mutex mu;
+    cudaStream_t side[kMaxGemmStreams] = {};
+    cudaEvent_t fork = nullptr, join[kMaxGemmStreams] = {};
+};
+
+Expected<GemmStreams*> gemm_streams() {
+    constexpr int kMaxDevices = 64;
+    static std::mutex mu;
+    static GemmStreams* per_device[kMaxDevices] = {};
+    int device = 0;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+    if (device >= kMaxDevices) return invalid_argument("moe_experts (CUDA): device ", device, " beyond ", kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!per_device[device]) {
+        auto gs = std::make_unique<GemmStreams>();
+        for (int i = 0; i < kMaxGemmStreams; ++i) {
+            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&gs->side[i], cudaStreamNonBlocking));
+            VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&gs->join[i], cudaEventDisableTiming));
+        }
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&gs->fork, cudaEventDisableTiming));
+        per_device[device] = gs.release();
+    }
+    return per_device[device];
+}
+
+int gemm_stream_count(const MoeExpertsParams& p, bool fp8_gemms) {
+    if (p.gemm_streams > 0) return std::min(p.gemm_streams, kMaxGemmStreams);
+    static const int env = env_choice("VOLT_MOE_GEMM_STREAMS", {{"1", 1}, {"2", 2}, {"3", 3}, {"4", 4}}, 0);
+    return env > 0 ? env : fp8_gemms ? kDefaultFp8GemmStreams : kDefaultBf16GemmStreams;
+}
+
+// fn(e, stream, slot) for every expert e with rows (off [E + 1], host), on `count` streams forked from `stream` and
+// joined back into it (count 1: on `stream` itself); slot in [0, count) names the stream for per-stream scratch.
+template <typename Fn>
+Status for_each_expert(const int32_t* off, int E, int count, cudaStream_t stream, Fn&& fn) {
+    if (count <= 1) {
+        for (int e = 0; e < E; ++e)
+            if (off[e + 1] > off[e]) VOLT_RETURN_IF_ERROR(fn(e, stream, 0));
+        return Status::ok();
+    }
+    VOLT_ASSIGN_OR_RETURN(GemmStreams * gs, gemm_streams());
+    std::lock_guard<std::mutex> lock(gs->mu);
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(gs->fork, stream));
+    for (int i = 0; i < count; ++i) VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(gs->side[i], gs->fork, 0));
+    auto enqueue = [&]() -> Status {
+        for (int e = 0, next = 0; e < E; ++e) {
+            if (off[e + 1] == off[e]) continue;
+            VOLT_RETURN_IF_ERROR(fn(e, gs->side[next], next));
+            next = (next + 1) % count;
+        }
+        return Status::ok();
+    };
+    const Status st = enqueue();
+    for (int i = 0; i < count; ++i) {  // joined even after an error: nothing may outlive the call unordered
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(gs->join[i], gs->side[i]));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream, gs->join[i], 0));
+    }
+    return st;
 }
 
 bool on_hopper() {
@@ -734,21 +822,24 @@ Layout layout(const MoeExpertsParams& p) {
     const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
     const size_t H = static_cast<size_t>(p.hidden), I = static_cast<size_t>(p.intermediate);
     const bool fp8_act = uses_fp8_activations(p);
-    const size_t rows = n + (fp8_act ? kPadRows : 0);  // the padded GEMMs' slack
-    const size_t scale_slots = static_cast<size_t>(act_scale_slot(static_cast<int64_t>(n), p.num_experts));
+    // FP8 activations: every expert's rows from its padded slot (expert_slot), so this many rows in all.
+    const size_t padded = static_cast<size_t>(expert_slot(static_cast<int64_t>(n), p.num_experts));
+    const size_t rows = fp8_act ? padded : n;
     size_t at = 0;
     L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
     L.perm = at, at += align_up(n * sizeof(int32_t));
     L.inv = at, at += align_up(n * sizeof(int32_t));
     if (fp8_act) {
         L.a = at, at += align_up(rows * H);                               // x gathered in expert order, e4m3
-        L.xs = at, at += align_up(scale_slots * (H / kQuantBlockSize) * sizeof(float));
+        L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
         L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
         L.hq = at, at += align_up(rows * I);                              // SwiGLU, e4m3
-        L.hs = at, at += align_up(scale_slots * (I / kQuantBlockSize) * sizeof(float));
-        // A weight's block scales with their rows padded to a multiple of 4, when they are not already.
+        L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
+        // A weight's block scales with their rows padded to a multiple of 4, when they are not already: one copy per
+        // GEMM stream.
         const size_t bi = I / kQuantBlockSize, bh = H / kQuantBlockSize;
-        L.wdq = at, at += align_up(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
+        L.wsc_stride = align_up(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
+        L.wdq = at, at += kMaxGemmStreams * L.wsc_stride;
     } else if (use_gemm(p)) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
@@ -776,10 +867,11 @@ Status combine(const MoeExpertsParams& p, const Layout& L, char* ws, cudaStream_
     return Status::ok();
 }
 
-// The GEMM path with FP8 activations, after x was quantised in expert order (ws + L.a, L.xs) and the per-expert row
-// offsets `off` [E + 1] read back: per expert w1 and w3 (block-scaled FP8 GEMMs into the two halves of [rows, 2I]),
-// the SwiGLU quantised to e4m3, w2. Each expert's GEMMs run on its rows rounded up to 4 (act_scale_slot).
-Status run_fp8_activations(const MoeExpertsParams& p, const Layout& L, char* ws, const int32_t* off,
+// The GEMM path with FP8 activations, after x was quantised in expert order (ws + L.a, L.xs, padded rows) and the
+// per-expert row offsets `off` [E + 1] read back: per expert w1 and w3 (block-scaled FP8 GEMMs into the two halves of
+// [rows, 2I]), the SwiGLU quantised to e4m3, w2 (each GEMM on the expert's rows rounded up to 4, experts spread over
+// `streams` streams).
+Status run_fp8_activations(const MoeExpertsParams& p, const Layout& L, char* ws, const int32_t* off, int streams,
                            cudaStream_t stream) {
     const int E = p.num_experts;
     const int64_t H = p.hidden, I = p.intermediate, bh = H / kBlk, bi = I / kBlk;
@@ -789,50 +881,44 @@ Status run_fp8_activations(const MoeExpertsParams& p, const Layout& L, char* ws,
     auto* hq = reinterpret_cast<uint8_t*>(ws + L.hq);
     auto* hs = reinterpret_cast<float*>(ws + L.hs);
     auto* y = reinterpret_cast<__nv_bfloat16*>(ws + L.y);
-    auto* padded = reinterpret_cast<float*>(ws + L.wdq);
     // A [rows, cols] weight's block scales as cuBLASLt reads them: rows padded to a multiple of 4 blocks, in the
-    // workspace (stream order keeps one expert's copy until its GEMM has run).
-    auto weight_scales = [&](const float* s, int64_t rows, int64_t cols) -> Expected<const float*> {
+    // stream's own workspace copy (stream order keeps it until the GEMM has run).
+    auto weight_scales = [&](const float* sc, int64_t rows, int64_t cols, cudaStream_t st,
+                             int slot) -> Expected<const float*> {
         const int64_t nb = (rows + kBlk - 1) / kBlk, kb = cols / kBlk;
-        if (kb % 4 == 0) return s;
-        pad_scale_rows_kernel<<<ew_grid(nb * ((kb + 3) / 4 * 4)), 256, 0, stream>>>(s, nb, kb, padded);
+        if (kb % 4 == 0) return sc;
+        auto* out = reinterpret_cast<float*>(ws + L.wdq + slot * L.wsc_stride);
+        pad_scale_rows_kernel<<<ew_grid(nb * ((kb + 3) / 4 * 4)), 256, 0, st>>>(sc, nb, kb, out);
         VOLT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-        return static_cast<const float*>(padded);
+        return static_cast<const float*>(out);
     };
     // C[M, n] = A[M, k] W^T with A e4m3 rows (scales from `a_scales`) and W an e4m3 [n, k] weight.
     auto gemm = [&](int64_t m, int64_t n, int64_t k, const uint8_t* a, const float* a_scales, const void* w,
-                    const float* w_scales, __nv_bfloat16* c, int64_t ldc) -> Status {
-        VOLT_ASSIGN_OR_RETURN(const float* bs, weight_scales(w_scales, n, k));
+                    const float* w_scales, __nv_bfloat16* c, int64_t ldc, cudaStream_t st, int slot) -> Status {
+        VOLT_ASSIGN_OR_RETURN(const float* bs, weight_scales(w_scales, n, k, st, slot));
         GemmParams gp;
         gp.m = m, gp.n = n, gp.k = k, gp.a = a, gp.lda = k, gp.b = w, gp.ldb = k, gp.c = c, gp.ldc = ldc;
         gp.inputs = GemmInputs::kFp8E4M3BlockScaled, gp.a_scales = a_scales, gp.b_scales = bs;
-        return run(gp, stream);
+        return run(gp, st);
     };
-    for (int e = 0; e < E; ++e) {
-        const int64_t c = off[e + 1] - off[e];
-        if (c == 0) continue;
-        const int64_t m = padded_rows(c), slot = act_scale_slot(off[e], e);
-        __nv_bfloat16* ge = gu + off[e] * 2 * I;
-        const uint8_t* xe = xq + off[e] * H;
+    VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
+        const int64_t m = padded_rows(off[e + 1] - off[e]), row = expert_slot(off[e], e);
+        __nv_bfloat16* ge = gu + row * 2 * I;
+        const uint8_t* xe = xq + row * H;
         if (p.w3[e] == static_cast<const uint8_t*>(p.w1[e]) + I * H && p.s3[e] == p.s1[e] + bi * bh) {
             // w3 and its scales stored right after w1's (one [2I, H] block): one GEMM of N = 2I writes both halves.
-            VOLT_RETURN_IF_ERROR(gemm(m, 2 * I, H, xe, xs + slot * bh, p.w1[e], p.s1[e], ge, 2 * I));
-        } else {
-            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + slot * bh, p.w1[e], p.s1[e], ge, 2 * I));
-            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + slot * bh, p.w3[e], p.s3[e], ge + I, 2 * I));
+            return gemm(m, 2 * I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot);
         }
-    }
-    const int64_t rows = off[E];
-    quantize_activations_kernel<true><<<ew_grid(rows * bi * 32), 256, 0, stream>>>(
+        VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot));
+        return gemm(m, I, H, xe, xs + row * bh, p.w3[e], p.s3[e], ge + I, 2 * I, st, slot);
+    }));
+    quantize_activations_kernel<true><<<ew_grid(off[E] * bi * 32), 256, 0, stream>>>(
         gu, 2 * I, I, nullptr, 1, reinterpret_cast<const int32_t*>(ws + L.offsets), E, hq, hs);
     VOLT_CUDA_CHECK_LAUNCH();
-    for (int e = 0; e < E; ++e) {
-        const int64_t c = off[e + 1] - off[e];
-        if (c == 0) continue;
-        const int64_t m = padded_rows(c), slot = act_scale_slot(off[e], e);
-        VOLT_RETURN_IF_ERROR(gemm(m, H, I, hq + off[e] * I, hs + slot * bi, p.w2[e], p.s2[e], y + off[e] * H, H));
-    }
-    return Status::ok();
+    return for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
+        const int64_t m = padded_rows(off[e + 1] - off[e]), row = expert_slot(off[e], e);
+        return gemm(m, H, I, hq + row * I, hs + row * bi, p.w2[e], p.s2[e], y + row * H, H, st, slot);
+    });
 }
 
 }  // namespace
@@ -1030,6 +1116,8 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             quantize_activations_kernel<false><<<ew_grid(n * (H / kBlk) * 32), 256, 0, stream>>>(
                 x, p.x_stride, H, perm, p.top_k, offsets, E, reinterpret_cast<uint8_t*>(ws + L.a),
                 reinterpret_cast<float*>(ws + L.xs));
+            VOLT_CUDA_CHECK_LAUNCH();
+            pad_positions_kernel<<<ew_grid(n), 256, 0, stream>>>(inv, n, offsets, E);  // the combine reads padded rows
         } else {
             gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8,
                                                                    xp);
@@ -1051,18 +1139,19 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         const int64_t rows = off[E];
         // C[c, n] = A[c, k] W^T for one expert's rows (W a Linear weight [n, k]).
         auto expert_gemm = [&](int64_t c, int64_t n, int64_t k, const void* a, int64_t lda, const void* w,
-                                void* out, int64_t ldc) {
+                                void* out, int64_t ldc, cudaStream_t st) {
             GemmParams gp;
             gp.m = c, gp.n = n, gp.k = k, gp.a = a, gp.lda = lda, gp.b = w, gp.ldb = k, gp.c = out, gp.ldc = ldc;
-            return run(gp, stream);
+            return run(gp, st);
         };
         if (fp8_act) {
-            VOLT_RETURN_IF_ERROR(run_fp8_activations(p, L, ws, off, stream));
+            VOLT_RETURN_IF_ERROR(run_fp8_activations(p, L, ws, off, gemm_stream_count(p, true), stream));
             return combine(p, L, ws, stream);
         }
         // Quantised: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block,
-        // then w2).
+        // then w2), in one workspace copy: one stream.
         const bool quant = p.weight_type != MoeWeightType::kBF16;
+        const int streams = quant ? 1 : gemm_stream_count(p, false);
         auto* wdq = reinterpret_cast<__nv_bfloat16*>(ws + L.wdq);
         auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out) {
             auto kernel = p.weight_type == MoeWeightType::kInt8 ? dequantize_kernel<MoeWeightType::kInt8>
@@ -1070,36 +1159,33 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             kernel<<<ew_grid(r * cols / 8), 256, 0, stream>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        for (int e = 0; e < E; ++e) {
+        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) -> Status {
             const int64_t c = off[e + 1] - off[e];
-            if (c == 0) continue;
             const __nv_bfloat16* xe = xp + off[e] * H;
             __nv_bfloat16* ge = gu + off[e] * 2 * I;
             if (quant) {
                 VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq));
                 VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq + I * H));
-                VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, wdq, ge, 2 * I));
-            } else if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
-                // w3 stored right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
-                VOLT_RETURN_IF_ERROR(expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I));
-            } else {
-                VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I));
-                VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w3[e], ge + I, 2 * I));
+                return expert_gemm(c, 2 * I, H, xe, H, wdq, ge, 2 * I, st);
             }
-        }
+            if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
+                // w3 stored right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
+                return expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I, st);
+            }
+            VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I, st));
+            return expert_gemm(c, I, H, xe, H, p.w3[e], ge + I, 2 * I, st);
+        }));
         VOLT_RETURN_IF_ERROR(run(SwigluParams{.rows = rows, .width = I, .gate = gu, .gate_stride = 2 * I,
                                               .up = gu + I, .up_stride = 2 * I, .out = gu, .out_stride = 2 * I},
                                  stream));
-        for (int e = 0; e < E; ++e) {
-            const int64_t c = off[e + 1] - off[e];
-            if (c == 0) continue;
+        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) -> Status {
             const void* w2 = p.w2[e];
             if (quant) {
                 VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq));
                 w2 = wdq;
             }
-            VOLT_RETURN_IF_ERROR(expert_gemm(c, H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H));
-        }
+            return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H, st);
+        }));
     }
     return combine(p, L, ws, stream);
 }

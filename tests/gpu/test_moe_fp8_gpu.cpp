@@ -331,11 +331,11 @@ bool on_hopper() {
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
                              cuda::MoePath path, uint64_t seed,
                              cuda::MoeFp8Prefill fp8_prefill = cuda::MoeFp8Prefill::kDequantize,
-                             bool fuse_w13 = false) {
+                             bool fuse_w13 = false, int gemm_streams = 0) {
     SCOPED_TRACE(testing::Message() << cuda::moe_weight_type_name(type) << " T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
                                     << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
                                     << " fp8_prefill=" << cuda::moe_fp8_prefill_name(fp8_prefill)
-                                    << " fuse_w13=" << fuse_w13);
+                                    << " fuse_w13=" << fuse_w13 << " gemm_streams=" << gemm_streams);
     ASSERT_TRUE(!fuse_w13 || I % 128 == 0) << "w1 | w3 as one block: I a multiple of 128";
     // kAuto's documented choice: FP8 activations for FP8 weights on the GEMM path where they fit.
     const bool gemm_path = path == cuda::MoePath::kGemm || (path == cuda::MoePath::kAuto && T > cuda::kMoeDecodeMaxTokens);
@@ -401,7 +401,7 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.w1 = q1.data(), p.w3 = q3.data(), p.w2 = q2.data(), p.out = dout.ptr, p.out_stride = H, p.path = path;
     p.weight_type = type;
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
-    p.fp8_prefill = fp8_prefill;
+    p.fp8_prefill = fp8_prefill, p.gemm_streams = gemm_streams;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -473,6 +473,9 @@ TEST_F(MoeFp8Gpu, Fp8ActivationsPrefillAgainstCpuTwin) {
     // w1 | w3 as one block (one GEMM of N = 2I): with padded scale rows (H / 128 = 3), and at the MiniMax sizes.
     check_quantized_experts(kFp8, 90, 384, 640, 4, 2, Routing::kSkewed, MoePath::kGemm, 60, kAct, true);
     check_quantized_experts(kFp8, 130, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGemm, 59, kAct, true);
+    // Experts on one stream, and on four (their padded rows must not reach each other's: the padded row layout).
+    check_quantized_experts(kFp8, 300, 512, 768, 32, 2, Routing::kSkewed, MoePath::kGemm, 67, kAct, false, 1);
+    check_quantized_experts(kFp8, 150, 384, 640, 16, 3, Routing::kRandom, MoePath::kGemm, 68, kAct, true, 4);
 }
 
 // kAuto takes the FP8 activations where they fit (Hopper, H and I multiples of 128), and they are refused where
@@ -504,7 +507,7 @@ TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
     if (on_hopper())
         check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 5, 128, 384, 4, 2, Routing::kSkewed,
-                                cuda::MoePath::kGemm, 65, cuda::MoeFp8Prefill::kFp8Activations);
+                                cuda::MoePath::kGemm, 65, cuda::MoeFp8Prefill::kFp8Activations, false, 4);
 }
 
 TEST_F(MoeInt8Gpu, GroupedDecodePathAgainstCpu) {

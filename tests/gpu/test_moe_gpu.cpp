@@ -94,10 +94,12 @@ TEST_F(MoeGpu, RouterMatchesCpu) {
 // ---- experts ----------------------------------------------------------------------------------------------------------
 
 // adjacent_w13: each expert's w1 and w3 in one [2I, H] allocation (the GEMM path then fuses them into one GEMM).
+// gemm_streams: MoeExpertsParams::gemm_streams (0: the default).
 void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routing, cuda::MoePath path,
-                   uint64_t seed, bool adjacent_w13 = false) {
+                   uint64_t seed, bool adjacent_w13 = false, int gemm_streams = 0) {
     SCOPED_TRACE(testing::Message() << "T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
-                                    << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path));
+                                    << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
+                                    << " gemm_streams=" << gemm_streams);
     std::mt19937_64 rng(seed);
     const std::vector<float> x = bf16_round(random_normal(T * H, rng));
     std::vector<std::vector<float>> w1(E), w3(E), w2(E);
@@ -144,6 +146,7 @@ void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routin
     p.num_tokens = T, p.hidden = H, p.intermediate = I, p.num_experts = E, p.top_k = k;
     p.x = dx.ptr, p.x_stride = H, p.expert_ids = dids.ptr, p.weights = dw.ptr;
     p.w1 = q1.data(), p.w3 = q3.data(), p.w2 = q2.data(), p.out = dout.ptr, p.out_stride = H, p.path = path;
+    p.gemm_streams = gemm_streams;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));  // poisoned scratch: every intermediate must be written before it is read
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -178,6 +181,10 @@ TEST_F(MoeGpu, GemmPrefillPathAgainstCpu) {
     check_experts(7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 24);
     check_experts(300, 512, 768, 8, 2, Routing::kRandom, MoePath::kGemm, 25, /*adjacent_w13=*/true);
     check_experts(9, 512, 768, 8, 2, Routing::kRandom, MoePath::kGrouped, 26, /*adjacent_w13=*/true);
+    // The experts on one stream and spread over four (some experts empty, one with all first slots).
+    check_experts(300, 512, 768, 32, 2, Routing::kSkewed, MoePath::kGemm, 27, false, /*gemm_streams=*/1);
+    check_experts(300, 512, 768, 32, 2, Routing::kRandom, MoePath::kGemm, 28, true, /*gemm_streams=*/4);
+    check_experts(200, 264, 520, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 29, false, /*gemm_streams=*/3);
 }
 
 TEST_F(MoeGpu, ShortSanitizerRun) {
@@ -185,6 +192,7 @@ TEST_F(MoeGpu, ShortSanitizerRun) {
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 32);
     check_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 34);  // the shallower variant
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 33);
+    check_experts(9, 64, 96, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 35, false, /*gemm_streams=*/4);
 }
 
 }  // namespace
