@@ -1,7 +1,8 @@
 // How a MiniMax model keeps its expert weights on the GPU (CUDA only; the CPU backend runs them as loaded): bf16 as in
 // the checkpoint, or quantised at load to one byte per weight plus one fp32 scale per 128 x 128 block — FP8 e4m3, or
 // int8 (weight-only, as vLLM serves MiniMax's experts: about a third of FP8's error at the same size). Either halves
-// the expert bytes, which is what lets the whole model and a long context fit on one 8-GPU node.
+// the expert bytes, which is what lets the whole model and a long context fit on one 8-GPU node. FP8 prefill on Hopper
+// also quantises the activations and runs FP8 tensor-core GEMMs (cuda::MoeFp8Prefill, kernels/moe_cuda.h).
 #pragma once
 
 #include <cstdint>

@@ -51,6 +51,12 @@ protected:
     }
 };
 
+// Whether device 0 is a Hopper GPU (sm_90: cuBLASLt's block-scaled FP8 GEMMs run there only).
+inline bool on_hopper() {
+    int major = 0;
+    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9;
+}
+
 inline std::vector<uint16_t> to_bf16(const std::vector<float>& x) {
     std::vector<uint16_t> b(x.size());
     for (size_t i = 0; i < x.size(); ++i) b[i] = f32_to_bf16(x[i]);

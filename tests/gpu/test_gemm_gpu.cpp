@@ -170,11 +170,6 @@ TEST_F(GemmGpu, RejectsBadParams) {
     EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kInvalidArgument);
 }
 
-bool on_hopper() {
-    int major = 0;
-    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9;
-}
-
 // C = A W^T with A's rows quantised per 128 columns and W per 128 x 128 block (cpu::fp8_block_quantize, the GPU
 // quantizers' bit-exact twin): the cuBLASLt block-scaled product against cpu::gemm on the dequantised operands.
 void check_fp8_gemm(int64_t m, int64_t n, int64_t k, uint64_t seed) {

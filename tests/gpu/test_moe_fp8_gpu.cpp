@@ -321,11 +321,6 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
     ASSERT_TRUE(cpu_dequantize(type, R, C, cq.data(), cs.data(), deq.data()).is_ok());
 }
 
-bool on_hopper() {
-    int major = 0;
-    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9;
-}
-
 // fp8_prefill: how the GEMM path runs FP8 weights; kFp8Activations is checked against the CPU twin that quantises the
 // activations the same way (MoeExpertsParams::fp8_activations, kernels/moe.h).
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
