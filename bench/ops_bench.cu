@@ -382,6 +382,20 @@ void bench_moe(bool quick) {
                       (long long)T, streams, bms, flops / bms / 1e9, fms, flops / fms / 1e9);
             }
             dfree(wsq);
+            // bf16 w3 in its own allocations (not right after w1: two GEMMs of N = I per expert instead of one of 2I).
+            auto* w3_apart = dalloc<__nv_bfloat16>(E * per);
+            std::vector<const void*> w3s(E);
+            for (int e = 0; e < E; ++e) {
+                CHECK(cudaMemcpy(w3_apart + e * per, p.w3[e], per * 2, cudaMemcpyDeviceToDevice));
+                w3s[e] = w3_apart + e * per;
+            }
+            vc::MoeExpertsParams pa = p;
+            pa.w3 = w3s.data();
+            const double sep_ms = median_ms([&](int) { CHECK_STATUS(vc::run(pa, nullptr)); }, 3, 10);
+            const double fused_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 3, 10);
+            emitf("{\"op\": \"moe_bf16_w13\", \"T\": %lld, \"separate_ms\": %.4f, \"one_block_ms\": %.4f}",
+                  (long long)T, sep_ms, fused_ms);
+            dfree(w3_apart);
         }
         dfree(ws);
     }

@@ -48,8 +48,7 @@ struct MiniMaxTextModelCuda::Layer {
     Tensor q_proj, k_proj, v_proj, o_proj;  // [Hq*D, H], [Hkv*D, H] x2, [H, Hq*D]
     // MoE
     Tensor router;                       // [E_all, H] fp32 (every GPU routes every token)
-    std::vector<Tensor> w1, w3, w2;      // E x [I, H], [I, H], [H, I] bf16; quantised: w1 holds [w1; w3] as one
-                                         // [2I, H] block of bytes, w3 stays empty
+    std::vector<Tensor> w1, w2;          // E x [w1; w3] as one [2I, H] block, [H, I]: bf16 or quantised bytes
     std::vector<const void*> w1p, w3p, w2p;
     std::vector<Tensor> s1, s2;          // quantised: E x fp32 128 x 128 block scales of [w1; w3] and w2
     std::vector<const float*> s1p, s3p, s2p;
@@ -597,11 +596,18 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
                     L->w2.push_back(std::move(q2)), L->s2.push_back(std::move(s2));
                     continue;
                 }
-                L->w1p.push_back(w1.data());
-                L->w3p.push_back(w3.data());
+                // bf16: w1 | w3 as one [2I, H] block as well (the prefill's GEMM path then runs one GEMM of N = 2I).
+                VOLT_ASSIGN_OR_RETURN(Tensor w13, Tensor::empty({2 * w1.dim(0), w1.dim(1)}, DType::kBF16,
+                                                                Device::cuda(dev)));
+                auto* w13b = static_cast<char*>(w13.data());
+                VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
+                    cudaMemcpyAsync(w13b, w1.data(), w1.nbytes(), cudaMemcpyDeviceToDevice, kStream)));
+                VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(
+                    cudaMemcpyAsync(w13b + w1.nbytes(), w3.data(), w3.nbytes(), cudaMemcpyDeviceToDevice, kStream)));
+                L->w1p.push_back(w13b);
+                L->w3p.push_back(w13b + w1.nbytes());
                 L->w2p.push_back(w2.data());
-                L->w1.push_back(std::move(w1));
-                L->w3.push_back(std::move(w3));
+                L->w1.push_back(std::move(w13));
                 L->w2.push_back(std::move(w2));
             }
             rk->layers.push_back(std::move(L));
