@@ -21,6 +21,7 @@
 #include "sdk/engine/chat_session.h"
 #include "sdk/log.h"
 #include "sdk/status.h"
+#include "text/expert_weights.h"
 #include "text/tokenizer/stream_decoder.h"
 #include "vision/image_decode.h"
 
@@ -138,7 +139,22 @@ volt_status volt_model_load(const volt_model_params* in, volt_model** out_model)
         }
         const std::span<const int> ids = p.num_gpus > 1 ? std::span<const int>(p.gpu_ids, size_t(p.num_gpus))
                                                         : std::span<const int>();
-        auto chat = volt::ChatModel::load(p.path, progress, device, gpus, volt::ExpertWeights::kBf16, ids);
+        volt::ExpertWeights experts = volt::ExpertWeights::kBf16;
+        switch (p.expert_weights) {
+            case VOLT_EXPERT_WEIGHTS_BF16: break;
+            case VOLT_EXPERT_WEIGHTS_FP8: experts = volt::ExpertWeights::kFp8; break;
+            case VOLT_EXPERT_WEIGHTS_INT8: experts = volt::ExpertWeights::kInt8; break;
+            default:
+                return fail(VOLT_INVALID_ARGUMENT, "volt_model_load: params.expert_weights " +
+                                                       std::to_string(p.expert_weights) +
+                                                       " is not a volt_expert_weights (0 bf16, 1 fp8, 2 int8)");
+        }
+        if (experts != volt::ExpertWeights::kBf16 && p.device != VOLT_DEVICE_CUDA)
+            return fail(VOLT_INVALID_ARGUMENT, std::string("volt_model_load: params.expert_weights ") +
+                                                   volt::expert_weights_name(experts) +
+                                                   " needs VOLT_DEVICE_CUDA (the CPU backend runs the experts as "
+                                                   "loaded)");
+        auto chat = volt::ChatModel::load(p.path, progress, device, gpus, experts, ids);
         if (!chat) return fail(chat.status());
         *out_model = new volt_model{std::move(chat).value()};
         return VOLT_OK;

@@ -46,10 +46,11 @@ extern "C" {
 #endif
 
 #define VOLT_ABI_MAJOR 0
-#define VOLT_ABI_MINOR 4  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image;
+#define VOLT_ABI_MINOR 5  /* 2: images (volt_image_*), session fork/truncate, max_tokens_per_image;
                            * 3: continuous batching (volt_batch_*);
                            * 4: volt_batch_release; volt_batch_cancel ends a queued or prefilling request at the
-                           *    next step without running (more of) its prompt */
+                           *    next step without running (more of) its prompt;
+                           * 5: volt_model_params.expert_weights (FP8 / int8 experts quantised at load) */
 
 /* ---- status ---------------------------------------------------------------------------------------------------- */
 typedef int32_t volt_status;
@@ -113,6 +114,15 @@ typedef int32_t volt_load_phase;
 /* Progress of volt_model_load; return nonzero to abort it (the load then returns VOLT_CANCELLED). */
 typedef int32_t (*volt_progress_fn)(void* user_data, volt_load_phase phase, float fraction);
 
+/* How a CUDA model keeps its MoE expert weights (ABI 0.5; text/expert_weights.h). Quantised at load, each with one
+ * fp32 scale per 128 x 128 block: half the expert bytes, which is what lets the whole MiniMax-01 model and a long
+ * context fit on one 8-GPU node. */
+typedef int32_t volt_expert_weights;
+#define VOLT_EXPERT_WEIGHTS_BF16 0  /* as in the checkpoint (default) */
+#define VOLT_EXPERT_WEIGHTS_FP8 1   /* e4m3; on Hopper, prompts of more than 64 tokens also quantise the activations
+                                     * for FP8 tensor-core GEMMs (~1.4x the bf16 prefill; logits ~5e-2 from bf16) */
+#define VOLT_EXPERT_WEIGHTS_INT8 2  /* weight-only int8: about a third of FP8's error, the prefill at 0.6x bf16 */
+
 typedef struct volt_model_params {
     uint32_t struct_size;
     const char* path;            /* model directory (config.json, safetensors, tokenizer.json); required */
@@ -129,6 +139,8 @@ typedef struct volt_model_params {
     int32_t num_gpus;
     volt_progress_fn progress;   /* may be NULL */
     void* progress_user_data;
+    volt_expert_weights expert_weights;  /* ABI 0.5: VOLT_EXPERT_WEIGHTS_* (default BF16); FP8 / INT8 need
+                                          * VOLT_DEVICE_CUDA (INVALID_ARGUMENT otherwise) */
 } volt_model_params;
 
 VOLT_API void volt_model_params_init(volt_model_params* params);

@@ -123,6 +123,22 @@ static void test_null_and_bad_arguments(void) {
         g.num_gpus = -1;
         CHECK(volt_model_load(&g, &m) == VOLT_INVALID_ARGUMENT);
     }
+    /* Expert weights (ABI 0.5): an unknown value, and FP8 / int8 on the CPU, are refused with the field named. */
+    {
+        volt_model_params q;
+        volt_model_params_init(&q);
+        CHECK(q.expert_weights == VOLT_EXPERT_WEIGHTS_BF16);
+        q.path = g_model_dir;
+        q.expert_weights = 7;
+        CHECK(volt_model_load(&q, &m) == VOLT_INVALID_ARGUMENT);
+        CHECK(strstr(volt_last_error_message(), "expert_weights 7") != NULL);
+        q.expert_weights = VOLT_EXPERT_WEIGHTS_FP8;
+        CHECK(volt_model_load(&q, &m) == VOLT_INVALID_ARGUMENT);
+        CHECK(strstr(volt_last_error_message(), "fp8 needs VOLT_DEVICE_CUDA") != NULL);
+        q.expert_weights = VOLT_EXPERT_WEIGHTS_INT8;
+        CHECK(volt_model_load(&q, &m) == VOLT_INVALID_ARGUMENT);
+        CHECK(m == NULL);
+    }
     p.path = g_model_dir;
     p.struct_size = 0; /* not initialised */
     CHECK(volt_model_load(&p, &m) == VOLT_INVALID_ARGUMENT);

@@ -144,3 +144,14 @@ def test_device_choice_is_checked():
     with pytest.raises(volt.VoltError) as e:
         volt.Model(TINY, device="cuda", gpu=[])
     assert e.value.status == volt.Status.INVALID_ARGUMENT
+
+
+def test_expert_weights_choice_is_checked():
+    with pytest.raises(volt.VoltError) as e:
+        volt.Model(TINY, expert_weights="fp4")
+    assert e.value.status == volt.Status.INVALID_ARGUMENT and "fp4" in e.value.message
+    # Quantised experts are a CUDA feature: the CPU backend refuses them by name (the library's check).
+    for w in ("fp8", "int8"):
+        with pytest.raises(volt.VoltError) as e:
+            volt.Model(TINY, expert_weights=w)
+        assert e.value.status == volt.Status.INVALID_ARGUMENT and f"{w} needs VOLT_DEVICE_CUDA" in e.value.message

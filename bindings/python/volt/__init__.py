@@ -180,9 +180,10 @@ class Model(_Owned):
     _destroy = "volt_model_destroy"
 
     def __init__(self, path: str | os.PathLike, progress: Callable[[int, float], bool] | None = None,
-                 device: str = "cpu", gpu: int | Sequence[int] = 0):
+                 device: str = "cpu", gpu: int | Sequence[int] = 0, expert_weights: str = "bf16"):
         """device "cpu", or "cuda" (a build with CUDA): the model on GPU `gpu`, or split over the GPUs listed
-        (any distinct ids in rank order, e.g. [0, 1] or [2, 5]; NCCL)."""
+        (any distinct ids in rank order, e.g. [0, 1] or [2, 5]; NCCL). expert_weights (cuda): "bf16" as in the
+        checkpoint, or quantised at load: "fp8" (e4m3) or "int8" (weight-only), half the expert bytes."""
         lib = _lib()
         params = _abi.ModelParams()
         lib.volt_model_params_init(ctypes.byref(params))
@@ -190,6 +191,10 @@ class Model(_Owned):
         params.path = self._path
         if device not in ("cpu", "cuda"):
             raise VoltError(Status.INVALID_ARGUMENT, f"device {device!r}: expected 'cpu' or 'cuda'")
+        if expert_weights not in _abi.EXPERT_WEIGHTS:
+            raise VoltError(Status.INVALID_ARGUMENT,
+                            f"expert_weights {expert_weights!r}: expected one of {sorted(_abi.EXPERT_WEIGHTS)}")
+        params.expert_weights = _abi.EXPERT_WEIGHTS[expert_weights]
         ids = [gpu] if isinstance(gpu, int) else [int(g) for g in gpu]
         if not ids:
             raise VoltError(Status.INVALID_ARGUMENT, "gpu: an empty list of GPUs")

@@ -11,7 +11,9 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, 
 class ModelParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("path", ctypes.c_char_p), ("device", ctypes.c_int32),
                 ("gpu_ids", ctypes.POINTER(ctypes.c_int32)), ("num_gpus", ctypes.c_int32),
-                ("progress", PROGRESS_FN), ("progress_user_data", ctypes.c_void_p)]
+                ("progress", PROGRESS_FN), ("progress_user_data", ctypes.c_void_p),
+                ("expert_weights", ctypes.c_int32)]  # ABI 0.5
+EXPERT_WEIGHTS = {"bf16": 0, "fp8": 1, "int8": 2}
 
 
 class ModelInfo(ctypes.Structure):
