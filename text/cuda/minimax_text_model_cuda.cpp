@@ -1555,10 +1555,8 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.w1 = L.w1p.data();
         ep.w3 = L.w3p.data();
         ep.w2 = L.w2p.data();
-        if (L.weight_type != cuda::MoeWeightType::kBF16) {
-            ep.weight_type = L.weight_type;
-            ep.s1 = L.s1p.data(), ep.s3 = L.s3p.data(), ep.s2 = L.s2p.data();
-        }
+        ep.weight_type = L.weight_type;  // bf16: the scale lists are empty (null pointers, not read)
+        ep.s1 = L.s1p.data(), ep.s3 = L.s3p.data(), ep.s2 = L.s2p.data();
         ep.out = mo.data();
         ep.out_stride = H;
         VOLT_RETURN_IF_ERROR(ensure_workspace(cuda::moe_workspace_bytes(ep)));
