@@ -108,6 +108,7 @@ void ChatController::openModel(const QString& dir, const DeviceChoice& device) {
     r.cuda = device.cuda;
     r.gpuIds = device.gpuIds;
     r.contextLength = settings_.contextLength;
+    if (device.cuda) r.expertWeights = settings_.expertWeights;  // the CPU runs the experts as loaded
     activeLoad_ = r.id;
     info_ = {};
     setState(State::Loading);

@@ -12,6 +12,9 @@ void GenerationSettings::load(QSettings& s) {
     maxTokens = std::max<qint64>(1, s.value("max_tokens", d.maxTokens).toLongLong());
     contextLength = std::max<qint64>(0, s.value("context_length", d.contextLength).toLongLong());
     seed = s.value("seed", d.seed).toULongLong();
+    expertWeights = s.value("expert_weights", d.expertWeights).toString();
+    if (expertWeights != QLatin1String("fp8") && expertWeights != QLatin1String("int8"))
+        expertWeights = d.expertWeights;  // anything else, e.g. from a hand-edited file: as loaded
     s.endGroup();
 }
 
@@ -24,6 +27,7 @@ void GenerationSettings::save(QSettings& s) const {
     s.setValue("max_tokens", maxTokens);
     s.setValue("context_length", contextLength);
     s.setValue("seed", seed);
+    s.setValue("expert_weights", expertWeights);
     s.endGroup();
 }
 

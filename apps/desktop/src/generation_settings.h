@@ -14,6 +14,9 @@ struct GenerationSettings {
     qint64 maxTokens = 1024;   // new tokens per reply
     qint64 contextLength = 0;  // tokens a session may hold; 0: the model's maximum
     quint64 seed = 0;          // 0: a new seed for every reply (same seed + same prompt = same answer)
+    // Models loaded on GPUs: the MoE expert weights as in the checkpoint ("bf16"), or quantised at load ("fp8",
+    // "int8": half the expert memory; volt.h's volt_expert_weights). Takes effect at the next load; CPU loads ignore it.
+    QString expertWeights = QStringLiteral("bf16");
 
     void load(QSettings& s);
     void save(QSettings& s) const;

@@ -244,6 +244,9 @@ void ModelWorker::load(const LoadRequest& r) {
     p.device = r.cuda ? VOLT_DEVICE_CUDA : VOLT_DEVICE_CPU;
     p.gpu_ids = gpus.empty() ? nullptr : gpus.data();
     p.num_gpus = int32_t(gpus.size());
+    p.expert_weights = r.expertWeights == QLatin1String("fp8")    ? VOLT_EXPERT_WEIGHTS_FP8
+                       : r.expertWeights == QLatin1String("int8") ? VOLT_EXPERT_WEIGHTS_INT8
+                                                                  : VOLT_EXPERT_WEIGHTS_BF16;
     p.progress = &ModelWorker::onProgress;
     p.progress_user_data = this;
     volt_model* model = nullptr;
@@ -290,6 +293,8 @@ void ModelWorker::load(const LoadRequest& r) {
         QStringList ids;
         for (int g : r.gpuIds) ids << QString::number(g);
         info.device = tr("CUDA: GPU %1").arg(ids.isEmpty() ? QStringLiteral("0") : ids.join(QStringLiteral(", ")));
+        if (p.expert_weights != VOLT_EXPERT_WEIGHTS_BF16)
+            info.device += tr(", %1 experts").arg(r.expertWeights == QLatin1String("fp8") ? tr("FP8") : tr("int8"));
     }
     if (!info.hasTokenizer) {
         destroyAll();

@@ -51,6 +51,7 @@ struct LoadRequest {
     bool cuda = false;
     QList<int> gpuIds;      // CUDA devices (empty: device 0)
     qint64 contextLength = 0;
+    QString expertWeights = QStringLiteral("bf16");  // cuda: "bf16", "fp8" or "int8" (GenerationSettings)
 };
 
 struct ModelInfo {

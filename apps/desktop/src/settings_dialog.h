@@ -1,6 +1,7 @@
 // Edits GenerationSettings: system prompt, temperature, top-p, top-k, max new tokens, context length, seed.
 #pragma once
 
+#include <QComboBox>
 #include <QDialog>
 
 #include "generation_settings.h"
@@ -27,6 +28,7 @@ private:
     QSpinBox* maxTokens_;
     QSpinBox* context_;
     QLineEdit* seed_;
+    QComboBox* experts_;
     GenerationSettings initial_;
 };
 

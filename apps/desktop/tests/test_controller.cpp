@@ -156,6 +156,16 @@ private slots:
         QCOMPARE(c.contextLimit(), 4096);
     }
 
+    // Quantised expert weights are a GPU setting: a CPU load with one chosen loads as it always did (the controller
+    // does not pass it on, so the library's CPU refusal never reaches the user).
+    void expertWeightsSettingLeavesCpuLoadsAlone() {
+        GenerationSettings s = greedy(4);
+        s.expertWeights = "fp8";
+        auto c = loaded(s);
+        QCOMPARE(c->state(), ChatController::State::Ready);
+        QCOMPARE(c->modelInfo().device, QString("CPU"));
+    }
+
     void cancelledLoadIsQuietAndFreesTheModel() {
         ChatController c(store_.get());
         QSignalSpy err(&c, &ChatController::errorOccurred);

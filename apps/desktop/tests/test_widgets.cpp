@@ -193,6 +193,7 @@ private slots:
         s.maxTokens = 777;
         s.contextLength = 2048;
         s.seed = 12345678901234ull;
+        s.expertWeights = "int8";
         SettingsDialog d(s, 4096);
         QCOMPARE(d.settings(), s);  // the dialog shows and returns every field unchanged
 
@@ -207,9 +208,11 @@ private slots:
         QCOMPARE(back, s);
         ini.setValue("generation/temperature", 9.0);  // out of range from a hand-edited file: clamped
         ini.setValue("generation/max_tokens", -5);
+        ini.setValue("generation/expert_weights", "fp4");  // not a choice: as loaded
         back.load(ini);
         QCOMPARE(back.temperature, 2.0);
         QCOMPARE(back.maxTokens, 1);
+        QCOMPARE(back.expertWeights, QString("bf16"));
     }
 
     void trayRefusesWhatCannotBeAttached() {
