@@ -291,9 +291,11 @@ uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, ExpertW
     return n + static_cast<uint64_t>(cuda::block_scale_count(shape[0], shape[1])) * 4;
 }
 
-// Quantised experts: while loading, one expert's three bf16 matrices sit on the GPU before they are quantised.
-uint64_t quantize_staging_bytes(const TextConfig& c, ExpertWeights experts) {
-    return experts != ExpertWeights::kBf16 ? static_cast<uint64_t>(3 * c.intermediate_size * c.hidden_size * 2) : 0;
+// What loading one expert holds on the GPU beyond its final weights: quantised, its three bf16 matrices before they
+// are quantised; bf16, the w1 | w3 block while w1 and w3 still sit apart.
+uint64_t expert_staging_bytes(const TextConfig& c, ExpertWeights experts) {
+    const auto matrix = static_cast<uint64_t>(c.intermediate_size * c.hidden_size * 2);
+    return experts != ExpertWeights::kBf16 ? 3 * matrix : 2 * matrix;
 }
 
 cuda::MoeWeightType moe_weight_type(ExpertWeights w) {
@@ -452,7 +454,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::load(const
         for (const WeightSpec& s : minimax_text_weight_specs(mc.text))
             if (ck.find(prefix + s.name))
                 need += weight_bytes_on_gpu(s, m.slice_of(s.name, mc.text).shape_of(s.shape), options.expert_weights);
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, quantize_staging_bytes(mc.text, options.expert_weights),
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, expert_staging_bytes(mc.text, options.expert_weights),
                                                devices[size_t(m.rank % options.gpus)], ck.description(),
                                                "use more GPUs"));
     }
@@ -503,7 +505,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::synthetic(
         uint64_t need = 0;
         for (const auto& [name, s] : specs)
             need += weight_bytes_on_gpu(s, m.slice_of(name, config).shape_of(s.shape), options.expert_weights);
-        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + quantize_staging_bytes(config, options.expert_weights),
+        VOLT_RETURN_IF_ERROR(check_fits_on_gpu(need, (uint64_t{2} << 30) + expert_staging_bytes(config, options.expert_weights),
                                                devices[size_t(m.rank % options.gpus)], "synthetic model",
                                                "use fewer layers or more GPUs"));
     }
