@@ -326,13 +326,19 @@ __device__ __forceinline__ uint32_t encode_byte(float v) {
     else return isnan(v) ? 0u : static_cast<uint32_t>(__float2int_rn(fminf(fmaxf(v, -127.0f), 127.0f))) & 0xffu;
 }
 
+// A block's scale from its largest magnitude: amax / qmax (448 e4m3, 127 int8), 1 for an all-zero block.
+template <MoeWeightType kW>
+__device__ __forceinline__ float block_scale(float amax) {
+    constexpr float kMax = kW == MoeWeightType::kFp8E4M3 ? kFp8E4M3Max : kInt8Max;
+    return amax > 0.0f ? __fdiv_rn(amax, kMax) : 1.0f;
+}
+
 // One CTA per 128 x 128 block (partial at the edges): the block's amax (unless the scale is given), then the bytes.
 // Each thread takes vectors of 8 columns (16-byte loads, 8-byte stores).
 template <MoeWeightType kW>
 __global__ void __launch_bounds__(kQuantThreads) quantize_kernel(const __nv_bfloat16* __restrict__ in, int64_t rows,
                                                                  int64_t cols, uint8_t* out, float* scales,
                                                                  bool given) {
-    constexpr float kMax = kW == MoeWeightType::kFp8E4M3 ? kFp8E4M3Max : kInt8Max;
     __shared__ float warp_max[kQuantThreads / 32];
     const int64_t cb = (cols + kBlk - 1) / kBlk;
     const int64_t br = blockIdx.x / cb, bc = blockIdx.x - br * cb;
@@ -359,7 +365,7 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_kernel(const __nv_bflo
         amax = warp_max[0];
 #pragma unroll
         for (int w = 1; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
-        scale = amax > 0.0f ? __fdiv_rn(amax, kMax) : 1.0f;
+        scale = block_scale<kW>(amax);
         if (tid == 0) scales[blockIdx.x] = scale;
     }
     for (int i = tid; i < nr * nv; i += kQuantThreads) {
@@ -446,7 +452,7 @@ __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bf
         float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
 #pragma unroll
         for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
-        const float scale = amax > 0.0f ? __fdiv_rn(amax, kFp8E4M3Max) : 1.0f;
+        const float scale = block_scale<MoeWeightType::kFp8E4M3>(amax);
         uint32_t bytes = 0;
 #pragma unroll
         for (int i = 0; i < 4; ++i) bytes |= encode_byte<MoeWeightType::kFp8E4M3>(__fdiv_rn(v[i], scale)) << (8 * i);

@@ -49,14 +49,18 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
 }
 
-// D[64 x kN] (+)= A[64 x 16] (registers, as above) * B[16 x kN] (shared memory, descriptor), kN = 16, 32 or 48:
+// D[64 x kN] (+)= A[64 x 16] (registers, as above) * B[16 x kN] (shared memory, descriptor), kN = 16, 32, 48 or 64:
 // narrow tiles (a sequence's last keys) without the work of a 64-wide one, in one instruction per k step (several
 // n16 products in flight at once leave ptxas short of registers for the wgmma pipeline: it serialises them all).
-// d[0 .. kN/2) as in the n64 fragment: columns 8 nt + 2 t4 + (e & 1), nt < kN / 8.
+// d[0 .. kN/2) as in the n64 fragment: columns 8 nt + 2 t4 + (e & 1), nt < kN / 8. kN = 64 is wgmma_m64n64k16_rs.
 template <int kN, int kTransB, int kScaleD = 1, int kLen>
 __device__ __forceinline__ void wgmma_m64nk16_rs(float (&d)[kLen], const uint32_t (&a)[4], uint64_t desc_b) {
-    static_assert(kN == 16 || kN == 32 || kN == 48, "n64 is wgmma_m64n64k16_rs");
+    static_assert(kN == 16 || kN == 32 || kN == 48 || kN == 64, "n16, n32, n48 or n64");
     static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
+    if constexpr (kN == 64) {
+        static_assert(kLen == 32, "the n64 fragment is 32 accumulators");
+        wgmma_m64n64k16_rs<kTransB, kScaleD>(d, a, desc_b);
+    }
     if constexpr (kN == 16)
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %14, 0;\n"

@@ -146,13 +146,8 @@ __device__ __forceinline__ void issue_scores(float (&s)[kLen], uint32_t (&qa)[4]
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {  // k = head dim, 16 per step (32 bytes of the swizzled K rows)
         const uint64_t desc = vc::sw128_desc(sk + kk * 32, 16, 1024);
-        if constexpr (kN == 64) {
-            if (kk == 0) vc::wgmma_m64n64k16_rs<0, 0>(s, qa[kk], desc);
-            else vc::wgmma_m64n64k16_rs<0>(s, qa[kk], desc);
-        } else {
-            if (kk == 0) vc::wgmma_m64nk16_rs<kN, 0, 0>(s, qa[kk], desc);
-            else vc::wgmma_m64nk16_rs<kN, 0>(s, qa[kk], desc);
-        }
+        if (kk == 0) vc::wgmma_m64nk16_rs<kN, 0, 0>(s, qa[kk], desc);
+        else vc::wgmma_m64nk16_rs<kN, 0>(s, qa[kk], desc);
     }
     vc::wgmma_commit();
 }
