@@ -319,6 +319,17 @@ void bench_moe(bool quick) {
         // moved, and how far the output moves from the bf16 one.
         std::vector<uint16_t> out_bf16(T * H), out_q(T * H);
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
+        // p with qd's experts, run as fp8_prefill says, with a workspace of its own in *ws_out (freed by the caller).
+        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Prefill fp8_prefill, void** ws_out) {
+            vc::MoeExpertsParams pq = p;
+            pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
+            pq.weight_type = qd.type;
+            pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
+            pq.fp8_prefill = fp8_prefill;
+            pq.workspace_bytes = vc::moe_workspace_bytes(pq);
+            pq.workspace = *ws_out = dalloc<char>(pq.workspace_bytes);
+            return pq;
+        };
         // FP8 on the GEMM path both ways: weights dequantised to bf16, and FP8 tensor-core GEMMs on e4m3 activations.
         const bool gemm_path = T > vc::kMoeDecodeMaxTokens;
         struct Variant {
@@ -333,14 +344,8 @@ void bench_moe(bool quick) {
         }
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
-            vc::MoeExpertsParams pq = p;
-            pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
-            pq.weight_type = qd.type;
-            pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
-            pq.fp8_prefill = v.fp8_prefill;
-            const size_t wsq_bytes = vc::moe_workspace_bytes(pq);
-            void* wsq = dalloc<char>(wsq_bytes);
-            pq.workspace = wsq, pq.workspace_bytes = wsq_bytes;
+            void* wsq = nullptr;
+            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_prefill, &wsq);
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
             CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
             double num = 0, den = 0;
@@ -364,14 +369,8 @@ void bench_moe(bool quick) {
         }
         // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams), bf16 and FP8 GEMMs.
         if (gemm_path) {
-            const Quantised& f8 = quantised[0];
-            vc::MoeExpertsParams pq = p;
-            pq.w1 = f8.q1.data(), pq.w3 = f8.q3.data(), pq.w2 = f8.q2.data();
-            pq.weight_type = f8.type, pq.fp8_prefill = vc::MoeFp8Prefill::kFp8Activations;
-            pq.s1 = f8.s1.data(), pq.s3 = f8.s3.data(), pq.s2 = f8.s2.data();
-            const size_t wsq_bytes = vc::moe_workspace_bytes(pq);
-            void* wsq = dalloc<char>(wsq_bytes);
-            pq.workspace = wsq, pq.workspace_bytes = wsq_bytes;
+            void* wsq = nullptr;
+            vc::MoeExpertsParams pq = quantised_params(quantised[0], vc::MoeFp8Prefill::kFp8Activations, &wsq);
             for (int streams : {1, 2, 4, 1, 2, 4}) {
                 vc::MoeExpertsParams pb = p;
                 pb.gemm_streams = pq.gemm_streams = streams;
