@@ -70,13 +70,20 @@ TEST(Fp8Cpu, EncodingEdgeValues) {
     }
 }
 
-TEST(Fp8Cpu, BlockScalesAndRoundTrip) {
-    // [130, 136]: four blocks, three partial; block (0, 1) all zero -> scale 1.
-    const int64_t R = 130, C = 136;
-    std::mt19937_64 rng(5);
-    std::vector<float> w = bf16_round(random_normal(R * C, rng, 0.02f));
+// The block-scale round trips' matrix: [130, 136] small weights, four blocks, three partial; block (0, 1) all zero
+// (its scale must be 1).
+constexpr int64_t kRoundTripRows = 130, kRoundTripCols = 136;
+std::vector<float> round_trip_matrix(uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<float> w = bf16_round(random_normal(kRoundTripRows * kRoundTripCols, rng, 0.02f));
     for (int64_t r = 0; r < 128; ++r)
-        for (int64_t c = 128; c < C; ++c) w[r * C + c] = 0.0f;
+        for (int64_t c = 128; c < kRoundTripCols; ++c) w[r * kRoundTripCols + c] = 0.0f;
+    return w;
+}
+
+TEST(Fp8Cpu, BlockScalesAndRoundTrip) {
+    const int64_t R = kRoundTripRows, C = kRoundTripCols;
+    const std::vector<float> w = round_trip_matrix(5);
     std::vector<uint8_t> q(R * C);
     std::vector<float> s(cuda::block_scale_count(R, C)), back(R * C);
     ASSERT_EQ(s.size(), 4u);
@@ -112,11 +119,8 @@ TEST(Int8Cpu, EncodingEdgeValues) {
 }
 
 TEST(Int8Cpu, BlockScalesAndRoundTrip) {
-    const int64_t R = 130, C = 136;  // four blocks, three partial; block (0, 1) all zero -> scale 1
-    std::mt19937_64 rng(6);
-    std::vector<float> w = bf16_round(random_normal(R * C, rng, 0.02f));
-    for (int64_t r = 0; r < 128; ++r)
-        for (int64_t c = 128; c < C; ++c) w[r * C + c] = 0.0f;
+    const int64_t R = kRoundTripRows, C = kRoundTripCols;
+    const std::vector<float> w = round_trip_matrix(6);
     std::vector<int8_t> q(R * C);
     std::vector<float> s(cuda::block_scale_count(R, C)), back(R * C);
     ASSERT_TRUE(cpu::int8_block_quantize(R, C, w.data(), q.data(), s.data()).is_ok());
