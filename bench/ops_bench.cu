@@ -319,33 +319,34 @@ void bench_moe(bool quick) {
         // moved, and how far the output moves from the bf16 one.
         std::vector<uint16_t> out_bf16(T * H), out_q(T * H);
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
-        // p with qd's experts, run as fp8_prefill says, with a workspace of its own in *ws_out (freed by the caller).
-        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Prefill fp8_prefill, void** ws_out) {
+        // p with qd's experts, FP8 run as fp8_mode says (either path), with a workspace of its own in *ws_out (freed by
+        // the caller).
+        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out) {
             vc::MoeExpertsParams pq = p;
             pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
             pq.weight_type = qd.type;
             pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
-            pq.fp8_prefill = fp8_prefill;
+            pq.fp8_prefill = pq.fp8_decode = fp8_mode;
             pq.workspace_bytes = vc::moe_workspace_bytes(pq);
             pq.workspace = *ws_out = dalloc<char>(pq.workspace_bytes);
             return pq;
         };
-        // FP8 on the GEMM path both ways: weights dequantised to bf16, and FP8 tensor-core GEMMs on e4m3 activations.
+        // FP8 both ways on either path: weight-only (dequantised to bf16 in the workspace, or widened in registers),
+        // and on e4m3 tensor cores with the activations in e4m3 too.
         const bool gemm_path = T > vc::kMoeDecodeMaxTokens;
         struct Variant {
             const Quantised* qd;
-            vc::MoeFp8Prefill fp8_prefill;
+            vc::MoeFp8Mode fp8_mode;
         };
         std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {
-            variants.push_back({&qd, vc::MoeFp8Prefill::kDequantize});
-            if (gemm_path && qd.type == vc::MoeWeightType::kFp8E4M3)
-                variants.push_back({&qd, vc::MoeFp8Prefill::kFp8Activations});
+            variants.push_back({&qd, vc::MoeFp8Mode::kDequantize});
+            if (qd.type == vc::MoeWeightType::kFp8E4M3) variants.push_back({&qd, vc::MoeFp8Mode::kFp8Activations});
         }
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
             void* wsq = nullptr;
-            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_prefill, &wsq);
+            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq);
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
             CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
             double num = 0, den = 0;
@@ -360,9 +361,10 @@ void bench_moe(bool quick) {
                   "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
                   "\"out_hash\": \"%016llx\"}",
                   qd.type == vc::MoeWeightType::kInt8 ? "int8" : "fp8", (long long)T, touched.size(),
-                  !gemm_path ? "grouped"
-                  : v.fp8_prefill == vc::MoeFp8Prefill::kFp8Activations ? "gemm_fp8_activations"
-                                                                         : "gemm_dequant",
+                  v.fp8_mode == vc::MoeFp8Mode::kFp8Activations ? (gemm_path ? "gemm_fp8_activations"
+                                                                              : "grouped_fp8_activations")
+                  : gemm_path ? "gemm_dequant"
+                              : "grouped",
                   msq, ms, ms / msq, flops / msq / 1e9,
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);
             dfree(wsq);
@@ -370,7 +372,7 @@ void bench_moe(bool quick) {
         // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams), bf16 and FP8 GEMMs.
         if (gemm_path) {
             void* wsq = nullptr;
-            vc::MoeExpertsParams pq = quantised_params(quantised[0], vc::MoeFp8Prefill::kFp8Activations, &wsq);
+            vc::MoeExpertsParams pq = quantised_params(quantised[0], vc::MoeFp8Mode::kFp8Activations, &wsq);
             for (int streams : {1, 2, 4, 1, 2, 4}) {
                 vc::MoeExpertsParams pb = p;
                 pb.gemm_streams = pq.gemm_streams = streams;

@@ -34,7 +34,7 @@ struct MoeExpertsParams {
     const float* const* w3 = nullptr; // [E] pointers, each [I, H] contiguous (up projection)
     const float* const* w2 = nullptr; // [E] pointers, each [H, I] contiguous (down projection)
     float* out = nullptr;             // [T, H] contiguous, overwritten
-    // The twin of the GPU's FP8 prefill (cuda::MoeFp8Prefill::kFp8Activations): each expert's input rows, and its
+    // The twin of the GPU's FP8 prefill (cuda::MoeFp8Mode::kFp8Activations): each expert's input rows, and its
     // SwiGLU intermediate after rounding to bf16, go through e4m3 with one scale per (row, 128 columns) block
     // (fp8_block_quantize of each row, then fp8_block_dequantize) before their GEMMs.
     bool fp8_activations = false;

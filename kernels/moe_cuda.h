@@ -10,7 +10,8 @@
 //     expert, then two grouped GEMV-style kernels over (expert, row block) work items — w1 and w3 with the SwiGLU
 //     fused, then w2 — in a persistent grid that skips experts no token chose, so each touched expert's weights are
 //     read once per 16 tokens (on tensor cores); a combine kernel sums each token's slots in top-k order. No host
-//     synchronisation.
+//     synchronisation. FP8 weights with MoeFp8Mode::kFp8Activations: x and the SwiGLU intermediate quantised to e4m3
+//     first (one small pass each), the products on e4m3 tensor cores.
 //   kGemm (prefill): the same sort, the tokens gathered in expert order, per-expert cuBLASLt GEMMs (w1 and w3 into
 //     the two halves of one [rows, 2I] buffer — one GEMM of N = 2I when an expert's w3 directly follows its w1 in
 //     memory (and, quantised, its scales after w1's), so allocate them as one [2I, H] block — the SwiGLU pass, w2),
@@ -23,9 +24,10 @@
 // nearest even, saturating at +-448; kInt8 (weight-only int8, the format vLLM serves MiniMax's experts in), scale =
 // block amax / 127, byte = w / scale rounded to nearest even, clamped to +-127: ~16x finer steps than e4m3's 3-bit
 // mantissa at the same size. weight = byte's value * its block's scale. kGrouped reads the bytes and widens them to
-// bf16 in registers (exactly), the block scale applied to each 64-column step's fp32 products; kGemm dequantises each
+// bf16 in registers (exactly), the block scale applied to each 64-column step's fp32 products (or, for FP8 weights with
+// FP8 activations, multiplies the bytes as they are, MoeFp8Mode); kGemm dequantises each
 // touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block), then runs the same cuBLASLt GEMMs
-// (MoeFp8Prefill::kDequantize: activations, accumulation and outputs as with bf16 weights), or, for FP8 weights on
+// (MoeFp8Mode::kDequantize: activations, accumulation and outputs as with bf16 weights), or, for FP8 weights on
 // Hopper, runs FP8 tensor-core GEMMs on activations quantised too (kFp8Activations, see there).
 #pragma once
 
@@ -83,17 +85,22 @@ struct BlockQuantizeParams {
 };
 Status run(const BlockQuantizeParams& p, cudaStream_t stream);
 
-// How the GEMM (prefill) path multiplies FP8 expert weights (MoeExpertsParams::fp8_prefill).
-enum class MoeFp8Prefill : uint8_t {
-    kAuto,            // VOLT_MOE_FP8_PREFILL=dequantize|fp8 when set, else kFp8Activations where it applies (sm_90,
-                      // H and I multiples of 128), else kDequantize
-    kDequantize,      // each touched expert dequantised to bf16, bf16 activations: weight-only, like the decode path
+// How a path multiplies FP8 expert weights: MoeExpertsParams::fp8_prefill (the GEMM path), fp8_decode (the grouped
+// path).
+enum class MoeFp8Mode : uint8_t {
+    kAuto,            // GEMM path: kFp8Activations where it applies (sm_90, H and I multiples of 128), else
+                      // kDequantize; grouped path: kDequantize (FP8 activations gain 0-17% there, T = 1 ... 64, for a
+                      // third more error). VOLT_MOE_FP8_PREFILL / VOLT_MOE_FP8_DECODE = dequantize | fp8_activations
+                      // override kAuto (fp8_activations still only where it applies).
+    kDequantize,      // weight-only: the weights widened to bf16 (GEMM path: each touched expert in the workspace;
+                      // grouped path: in registers), bf16 activations
     kFp8Activations,  // the activations quantised too, e4m3 with one fp32 scale per (row, 128 columns) block (scale =
-                      // block amax / 448, as the weights'): x, and the SwiGLU intermediate after its bf16 rounding (the
-                      // SwiGLU pass writes it). cuBLASLt's block-scaled FP8 GEMMs (~2x the bf16 rate) then apply
-                      // both scales per 128-deep step in fp32. The CPU twin: cpu::moe_experts with fp8_activations.
+                      // block amax / 448, as the weights'): x, and the SwiGLU intermediate after its bf16 rounding.
+                      // GEMM path: cuBLASLt's block-scaled FP8 GEMMs (~2x the bf16 rate); grouped path: mma.sync e4m3
+                      // on the bytes as stored (no widening); both apply the two scales per 64- or 128-deep step in
+                      // fp32. The CPU twin: cpu::moe_experts with fp8_activations.
 };
-const char* moe_fp8_prefill_name(MoeFp8Prefill m);  // "auto", "dequantize", "fp8_activations"
+const char* moe_fp8_mode_name(MoeFp8Mode m);  // "auto", "dequantize", "fp8_activations"
 
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T
@@ -122,7 +129,8 @@ struct MoeExpertsParams {
     const float* const* s1 = nullptr;
     const float* const* s3 = nullptr;
     const float* const* s2 = nullptr;
-    MoeFp8Prefill fp8_prefill = MoeFp8Prefill::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
+    MoeFp8Mode fp8_prefill = MoeFp8Mode::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
+    MoeFp8Mode fp8_decode = MoeFp8Mode::kAuto;   // FP8 weights on the grouped path (int8: kAuto / kDequantize)
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
     // 4 for FP8 GEMMs and 1 for bf16 ones (measured, kernels/cuda/moe.cu). The dequantising path runs on one (its

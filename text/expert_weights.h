@@ -2,7 +2,7 @@
 // the checkpoint, or quantised at load to one byte per weight plus one fp32 scale per 128 x 128 block — FP8 e4m3, or
 // int8 (weight-only, as vLLM serves MiniMax's experts: about a third of FP8's error at the same size). Either halves
 // the expert bytes, which is what lets the whole model and a long context fit on one 8-GPU node. FP8 prefill on Hopper
-// also quantises the activations and runs FP8 tensor-core GEMMs (cuda::MoeFp8Prefill, kernels/moe_cuda.h).
+// also quantises the activations and runs FP8 tensor-core GEMMs (cuda::MoeFp8Mode, kernels/moe_cuda.h).
 #pragma once
 
 #include <cstdint>

@@ -9,9 +9,9 @@
 //
 // Experts (see the header for the two paths). Decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp work
 // item = (expert, 16 output rows), the weights as the mma A operand straight from global memory, up to 16 tokens as
-// B; FP8 weights widened to bf16 in registers; see there). The GEMM path dequantises each touched quantised expert to
+// B; FP8 weights widened to bf16 in registers, or with FP8 activations multiplied as bytes on e4m3 mma; see there). The GEMM path dequantises each touched quantised expert to
 // bf16 in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM, or, for FP8 weights on
-// Hopper (MoeFp8Prefill::kFp8Activations), quantises the activations to e4m3 per (row, 128 columns) and runs
+// Hopper (MoeFp8Mode::kFp8Activations), quantises the activations to e4m3 per (row, 128 columns) and runs
 // cuBLASLt's block-scaled FP8 GEMMs (run_fp8_activations).
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/device_common.cuh"
@@ -399,7 +400,7 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ in, const float* _
     }
 }
 
-// ---- FP8 activations (the GEMM path's MoeFp8Prefill::kFp8Activations) ---------------------------------------------
+// ---- FP8 activations (the GEMM path's MoeFp8Mode::kFp8Activations) ---------------------------------------------
 // Rows in expert order as e4m3 bytes [rows, K] plus one fp32 scale per (row, 128 columns) block. cuBLASLt wants an
 // expert's scales as [K / 128, M] with M contiguous and a multiple of 4, so each expert's GEMMs run on its rows rounded
 // up to 4 (M_e = padded_rows(count)), and every buffer of this path keeps expert e's rows from padded position
@@ -423,7 +424,7 @@ __device__ inline int expert_of_row(const int32_t* __restrict__ offsets, int E, 
 // One warp per (row, 128-column block), four elements per lane. kSwiglu: the row is SwiGLU(gate, up) of the first GEMM's
 // output [padded rows, 2 width] (gate | up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x
 // gathered through perm. Scale = amax / 448 (1 for an all-zero block), byte = e4m3(v / scale): the weights' rule
-// (quantize_kernel) on a 1 x 128 block. Bytes to padded rows.
+// (quantize_kernel) on a 1 x 128 block. Bytes to padded rows. perm null: row r of src itself (h of the grouped path).
 template <bool kSwiglu>
 __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bfloat16* __restrict__ src,
                                                                    int64_t src_stride, int64_t width,
@@ -445,7 +446,8 @@ __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bf
             v[0] = round_bf16(swiglu_f(g0.x, u0.x)), v[1] = round_bf16(swiglu_f(g0.y, u0.y));
             v[2] = round_bf16(swiglu_f(g1.x, u1.x)), v[3] = round_bf16(swiglu_f(g1.y, u1.y));
         } else {
-            const uint2 x = *reinterpret_cast<const uint2*>(src + int64_t{perm[r] / k} * src_stride + c);
+            const int64_t sr = perm != nullptr ? int64_t{perm[r] / k} : r;
+            const uint2 x = *reinterpret_cast<const uint2*>(src + sr * src_stride + c);
             const float2 x0 = unpack_bf16(x.x), x1 = unpack_bf16(x.y);
             v[0] = x0.x, v[1] = x0.y, v[2] = x1.x, v[3] = x1.y;
         }
@@ -488,6 +490,11 @@ struct GemvArgs {
     const float* s_b[kMaxExperts];
     const __nv_bfloat16* in;       // gated: x [T, H] (rows gathered through perm / k); down: h [rows, I] (permuted)
     int64_t in_stride;
+    // FP8 activations (kAct): the input as e4m3 rows [padded rows, K] in expert order, each expert's from its padded
+    // slot (x gathered, or h), and their per-(row, 128 columns) scales in the same layout as the GEMM path's
+    // (quantize_activations_kernel); in and perm are then not read.
+    const uint8_t* in_q;
+    const float* in_scales;
     const int32_t* perm;
     const int32_t* offsets;
     int k;
@@ -547,6 +554,20 @@ __device__ __forceinline__ void load_cols(const uint8_t* p, int64_t col, int64_t
     v = make_uint4(lo.x, lo.y, hi.x, hi.y);
 }
 
+// acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step of e4m3 bytes (2 mma
+// of k = 32): mma j takes the lane's bytes [8j, 8j + 4) as the logical k 4q..4q+3 and [8j + 4, 8j + 8) as 16 + 4q..,
+// in A and in B alike.
+__device__ __forceinline__ void mma_step_e4m3(float (&acc)[4], const uint4& lo, const uint4& hi, const uint4& x) {
+    const uint32_t* l = reinterpret_cast<const uint32_t*>(&lo);
+    const uint32_t* h = reinterpret_cast<const uint32_t*>(&hi);
+    const uint32_t* b = reinterpret_cast<const uint32_t*>(&x);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+        const uint32_t a[4] = {l[2 * j], h[2 * j], l[2 * j + 1], h[2 * j + 1]};
+        mma_e4m3(acc, a, b[2 * j], b[2 * j + 1]);
+    }
+}
+
 // acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
 __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], const uint4 (&hi)[2],
                                          const uint4 (&x)[2]) {
@@ -564,11 +585,16 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // scales. kSteps: 64-column steps whose weight loads are in flight together (per lane and step: 64 bytes per matrix
 // row pair in bf16, 32 quantised).
 //
+// kAct (FP8 weights, K a multiple of 128): the input is e4m3 too (GemvArgs::in_q, one scale per (row, 128 columns)),
+// so the bytes go to mma m16n8k32 e4m3 as they are (no widening: the widened kernel was instruction-bound at 1.6-1.8
+// TB/s) and each step's products are scaled by the weight block's scale times the token's.
+//
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
 // i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items spread
 // evenly over every SM rather than crowding the first CTAs.
-template <bool kGated, MoeWeightType kW, int kSteps>
-__global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a) {
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct>
+__global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(const GemvArgs a) {
+    static_assert(!kAct || kW == MoeWeightType::kFp8E4M3, "FP8 activations go with FP8 weights");
     constexpr bool kQuant = kW != MoeWeightType::kBF16;
     using W = std::conditional_t<kQuant, uint8_t, __nv_bfloat16>;
     using Cols = std::conditional_t<kQuant, uint4, uint4[2]>;  // a lane's 16 columns of a row
@@ -614,13 +640,22 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
             const int nt = min(kMmaTokens, count - tile);
             const bool two = nt > 8;  // uniform: the second n-tile only when there are tokens for it
             // This lane's B rows: token g of each n-tile (null past the expert's tokens: zeros).
-            const __nv_bfloat16* xr[2];
+            using In = std::conditional_t<kAct, uint8_t, __nv_bfloat16>;
+            const In* xr[2];
+            // kAct: the scales of this lane's output tokens 8n + 2q + i of the pass at xs_lane[8n + i], block b at
+            // [b * padded count] (tokens past the expert's: not read, scale 0).
+            const int64_t slot = kAct ? expert_slot(off, e) : 0, padded_count = padded_rows(count);
+            const float* xs_lane = kAct ? a.in_scales + slot * (a.K / kBlk) + tile + 2 * q : nullptr;
 #pragma unroll
             for (int n = 0; n < 2; ++n) {
                 const int t = 8 * n + g;
                 const int32_t pos = off + tile + t;
-                const int64_t src = kGated ? a.perm[t < nt ? pos : off] / a.k : pos;
-                xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
+                if constexpr (kAct) {
+                    xr[n] = t < nt ? a.in_q + (slot + tile + t) * a.K : nullptr;
+                } else {
+                    const int64_t src = kGated ? a.perm[t < nt ? pos : off] / a.k : pos;
+                    xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
+                }
             }
             float acc[kMats][2][4] = {};
             using Batch = Cols[kSteps][kMats][2];  // a lane's weights of kSteps steps
@@ -638,37 +673,63 @@ __global__ void __launch_bounds__(kMmaThreads) gemv_mma_kernel(const GemvArgs a)
                 for (int s = 0; s < kSteps; ++s) {
                     const int64_t step0 = k0 + s * kMmaStep;
                     if (step0 >= a.K) break;
-                    uint4 xv[2][2];
-                    load_cols<false>(xr[0], step0 + 16 * q, a.K, false, xv[0]);
-                    if (two) load_cols<false>(xr[1], step0 + 16 * q, a.K, false, xv[1]);
+                    if constexpr (kAct) {
+                        uint4 xv[2];
+                        float xs[2][2];
 #pragma unroll
-                    for (int m = 0; m < kMats; ++m) {
-                        uint4 lo[2], hi[2];
+                        for (int n = 0; n < 2; ++n) {
+                            xv[n] = xr[n] != nullptr ? load_vec<false>(xr[n] + step0 + 16 * q) : uint4{};
 #pragma unroll
-                        for (int p = 0; p < 2; ++p) {
-                            if constexpr (kQuant) {
-                                const uint4& l = w[s][m][0];
-                                const uint4& u = w[s][m][1];
-                                lo[p] = widen8<kW>(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
-                                hi[p] = widen8<kW>(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
-                            } else {
-                                lo[p] = w[s][m][0][p];
-                                hi[p] = w[s][m][1][p];
-                            }
+                            for (int i = 0; i < 2; ++i)
+                                xs[n][i] = 8 * n + 2 * q + i < nt
+                                               ? __ldg(xs_lane + 8 * n + i + (step0 / kBlk) * padded_count)
+                                               : 0.0f;
                         }
-                        if constexpr (kQuant) {
-                            // This step's products in a fresh accumulator, then scaled into the total.
-                            const float scale = __ldg(sr[m] + step0 / kBlk);
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m) {
+                            const float ws = __ldg(sr[m] + step0 / kBlk);
                             float part[2][4] = {};
-                            mma_step(part[0], lo, hi, xv[0]);
-                            if (two) mma_step(part[1], lo, hi, xv[1]);
+                            mma_step_e4m3(part[0], w[s][m][0], w[s][m][1], xv[0]);
+                            if (two) mma_step_e4m3(part[1], w[s][m][0], w[s][m][1], xv[1]);
 #pragma unroll
                             for (int n = 0; n < 2; ++n)
 #pragma unroll
-                                for (int i = 0; i < 4; ++i) acc[m][n][i] = fmaf(scale, part[n][i], acc[m][n][i]);
-                        } else {
-                            mma_step(acc[m][0], lo, hi, xv[0]);
-                            if (two) mma_step(acc[m][1], lo, hi, xv[1]);
+                                for (int i = 0; i < 4; ++i)
+                                    acc[m][n][i] = fmaf(ws * xs[n][i & 1], part[n][i], acc[m][n][i]);
+                        }
+                    } else {
+                        uint4 xv[2][2];
+                        load_cols<false>(xr[0], step0 + 16 * q, a.K, false, xv[0]);
+                        if (two) load_cols<false>(xr[1], step0 + 16 * q, a.K, false, xv[1]);
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m) {
+                            uint4 lo[2], hi[2];
+#pragma unroll
+                            for (int p = 0; p < 2; ++p) {
+                                if constexpr (kQuant) {
+                                    const uint4& l = w[s][m][0];
+                                    const uint4& u = w[s][m][1];
+                                    lo[p] = widen8<kW>(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
+                                    hi[p] = widen8<kW>(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
+                                } else {
+                                    lo[p] = w[s][m][0][p];
+                                    hi[p] = w[s][m][1][p];
+                                }
+                            }
+                            if constexpr (kQuant) {
+                                // This step's products in a fresh accumulator, then scaled into the total.
+                                const float scale = __ldg(sr[m] + step0 / kBlk);
+                                float part[2][4] = {};
+                                mma_step(part[0], lo, hi, xv[0]);
+                                if (two) mma_step(part[1], lo, hi, xv[1]);
+#pragma unroll
+                                for (int n = 0; n < 2; ++n)
+#pragma unroll
+                                    for (int i = 0; i < 4; ++i) acc[m][n][i] = fmaf(scale, part[n][i], acc[m][n][i]);
+                            } else {
+                                mma_step(acc[m][0], lo, hi, xv[0]);
+                                if (two) mma_step(acc[m][1], lo, hi, xv[1]);
+                            }
                         }
                     }
                 }
@@ -716,13 +777,13 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
 }
 
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
-template <bool kGated, MoeWeightType kW>
+template <bool kGated, MoeWeightType kW, bool kAct = false>
 Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
     if (few)
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct>>(g, sms, stream)));
     else
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct>>(g, sms, stream)));
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }
@@ -813,14 +874,21 @@ bool fp8_activations_fit(const MoeExpertsParams& p) {
     return p.hidden % kQuantBlockSize == 0 && p.intermediate % kQuantBlockSize == 0 && on_hopper();
 }
 
-// Whether the run multiplies FP8 weights by FP8 activations (MoeFp8Prefill resolved; validate() refuses an explicit
-// kFp8Activations that does not fit).
+// Whether the run multiplies FP8 weights by FP8 activations (the mode of its path resolved; validate() refuses an
+// explicit kFp8Activations that does not fit).
 bool uses_fp8_activations(const MoeExpertsParams& p) {
-    if (!use_gemm(p) || p.weight_type != MoeWeightType::kFp8E4M3) return false;
-    if (p.fp8_prefill != MoeFp8Prefill::kAuto) return p.fp8_prefill == MoeFp8Prefill::kFp8Activations;
-    static const bool dequantize =
-        env_choice("VOLT_MOE_FP8_PREFILL", {{"auto", false}, {"dequantize", true}}, false);  // A/B timing
-    return !dequantize && fp8_activations_fit(p);
+    if (p.weight_type != MoeWeightType::kFp8E4M3) return false;
+    const bool gemm = use_gemm(p);
+    const MoeFp8Mode mode = gemm ? p.fp8_prefill : p.fp8_decode;
+    if (mode != MoeFp8Mode::kAuto) return mode == MoeFp8Mode::kFp8Activations;
+    // kAuto: FP8 activations on the GEMM path (1.5x its bf16 time there, 2.3x the weight-only path's), weight-only on
+    // the grouped path, where e4m3 activations gain 0-17% (T = 1 ... 64, H100) for a third more error (MoE output vs
+    // bf16 weights 6.4e-2 instead of 4.7e-2). The environment overrides either, e.g. for A/B timing.
+    static const int prefill = env_choice("VOLT_MOE_FP8_PREFILL",
+                                          {{"auto", 1}, {"dequantize", 0}, {"fp8_activations", 1}}, 1);
+    static const int decode = env_choice("VOLT_MOE_FP8_DECODE",
+                                         {{"auto", 0}, {"dequantize", 0}, {"fp8_activations", 1}}, 0);
+    return (gemm ? prefill : decode) == 1 && fp8_activations_fit(p);
 }
 
 Layout layout(const MoeExpertsParams& p) {
@@ -830,12 +898,12 @@ Layout layout(const MoeExpertsParams& p) {
     const bool fp8_act = uses_fp8_activations(p);
     // FP8 activations: every expert's rows from its padded slot (expert_slot), so this many rows in all.
     const size_t padded = static_cast<size_t>(expert_slot(static_cast<int64_t>(n), p.num_experts));
-    const size_t rows = fp8_act ? padded : n;
+    const size_t rows = fp8_act && use_gemm(p) ? padded : n;  // of y (the grouped path writes y unpadded)
     size_t at = 0;
     L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
     L.perm = at, at += align_up(n * sizeof(int32_t));
     L.inv = at, at += align_up(n * sizeof(int32_t));
-    if (fp8_act) {
+    if (fp8_act && use_gemm(p)) {
         L.a = at, at += align_up(rows * H);                               // x gathered in expert order, e4m3
         L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
         L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
@@ -853,6 +921,12 @@ Layout layout(const MoeExpertsParams& p) {
             L.wdq = at, at += align_up(2 * I * H * 2);
     } else {
         L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
+        if (fp8_act) {  // x gathered and the SwiGLU intermediate, e4m3 with their scales, from padded slots
+            L.a = at, at += align_up(padded * H);
+            L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
+            L.hq = at, at += align_up(padded * I);
+            L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
+        }
     }
     L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
     L.total = at;
@@ -969,11 +1043,11 @@ const char* moe_weight_type_name(MoeWeightType t) {
     return "unknown";
 }
 
-const char* moe_fp8_prefill_name(MoeFp8Prefill m) {
+const char* moe_fp8_mode_name(MoeFp8Mode m) {
     switch (m) {
-        case MoeFp8Prefill::kAuto: return "auto";
-        case MoeFp8Prefill::kDequantize: return "dequantize";
-        case MoeFp8Prefill::kFp8Activations: return "fp8_activations";
+        case MoeFp8Mode::kAuto: return "auto";
+        case MoeFp8Mode::kDequantize: return "dequantize";
+        case MoeFp8Mode::kFp8Activations: return "fp8_activations";
     }
     return "unknown";
 }
@@ -1029,15 +1103,16 @@ Status validate(const MoeExpertsParams& p) {
             if (!p.s1[e] || !p.s3[e] || !p.s2[e])
                 return invalid_argument("moe_experts (CUDA): expert ", e, " has a null ", type, " scale pointer");
     }
-    if (p.fp8_prefill > MoeFp8Prefill::kFp8Activations)
-        return invalid_argument("moe_experts (CUDA): unknown fp8_prefill ", static_cast<int>(p.fp8_prefill));
-    if (p.fp8_prefill == MoeFp8Prefill::kFp8Activations) {
+    for (const auto& [mode, field] : {std::pair{p.fp8_prefill, "fp8_prefill"}, std::pair{p.fp8_decode, "fp8_decode"}}) {
+        if (mode > MoeFp8Mode::kFp8Activations)
+            return invalid_argument("moe_experts (CUDA): unknown ", field, " ", static_cast<int>(mode));
+        if (mode != MoeFp8Mode::kFp8Activations) continue;
         if (p.weight_type != MoeWeightType::kFp8E4M3)
-            return invalid_argument("moe_experts (CUDA): fp8_activations needs FP8 weights, not ",
+            return invalid_argument("moe_experts (CUDA): ", field, " = fp8_activations needs FP8 weights, not ",
                                     moe_weight_type_name(p.weight_type));
         if (!fp8_activations_fit(p))
-            return invalid_argument("moe_experts (CUDA): fp8_activations needs a Hopper GPU (sm_90) and H and I "
-                                    "multiples of 128 (H=", p.hidden, " I=", p.intermediate, ")");
+            return invalid_argument("moe_experts (CUDA): ", field, " = fp8_activations needs a Hopper GPU (sm_90) and "
+                                    "H and I multiples of 128 (H=", p.hidden, " I=", p.intermediate, ")");
     }
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
@@ -1070,10 +1145,12 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
         const bool quant = p.weight_type != MoeWeightType::kBF16;
+        const bool fp8_act = uses_fp8_activations(p);
         GemvArgs g{};
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
+            if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, sms, stream);
             switch (p.weight_type) {
                 case MoeWeightType::kFp8E4M3: return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, sms, stream);
                 case MoeWeightType::kInt8: return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, sms, stream);
@@ -1100,7 +1177,19 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
         const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
+        // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
+        auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
+                                 size_t q_at, size_t s_at) -> Status {
+            quantize_activations_kernel<false><<<ew_grid(n * (width / kBlk) * 32), 256, 0, stream>>>(
+                src, stride, width, rows_perm, p.top_k, offsets, E, reinterpret_cast<uint8_t*>(ws + q_at),
+                reinterpret_cast<float*>(ws + s_at));
+            g.in_q = reinterpret_cast<const uint8_t*>(ws + q_at);
+            g.in_scales = reinterpret_cast<const float*>(ws + s_at);
+            return VOLT_CUDA_STATUS(cudaGetLastError());
+        };
+        if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
         VOLT_RETURN_IF_ERROR(gemv(std::true_type{}, few));
+        if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(h, I, I, nullptr, L.hq, L.hs));
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;

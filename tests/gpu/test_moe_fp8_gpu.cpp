@@ -325,21 +325,23 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
     ASSERT_TRUE(cpu_dequantize(type, R, C, cq.data(), cs.data(), deq.data()).is_ok());
 }
 
-// fp8_prefill: how the GEMM path runs FP8 weights; kFp8Activations is checked against the CPU twin that quantises the
-// activations the same way (MoeExpertsParams::fp8_activations, kernels/moe.h).
+// fp8_mode: how the run's path (fp8_prefill for the GEMM path, fp8_decode for the grouped one) runs FP8 weights;
+// kFp8Activations is checked against the CPU twin that quantises the activations the same way
+// (MoeExpertsParams::fp8_activations, kernels/moe.h).
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
                              cuda::MoePath path, uint64_t seed,
-                             cuda::MoeFp8Prefill fp8_prefill = cuda::MoeFp8Prefill::kDequantize,
+                             cuda::MoeFp8Mode fp8_mode = cuda::MoeFp8Mode::kDequantize,
                              bool fuse_w13 = false, int gemm_streams = 0) {
     SCOPED_TRACE(testing::Message() << cuda::moe_weight_type_name(type) << " T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
                                     << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
-                                    << " fp8_prefill=" << cuda::moe_fp8_prefill_name(fp8_prefill)
+                                    << " fp8_mode=" << cuda::moe_fp8_mode_name(fp8_mode)
                                     << " fuse_w13=" << fuse_w13 << " gemm_streams=" << gemm_streams);
     ASSERT_TRUE(!fuse_w13 || I % 128 == 0) << "w1 | w3 as one block: I a multiple of 128";
-    // kAuto's documented choice: FP8 activations for FP8 weights on the GEMM path where they fit.
+    // kAuto's documented choice: FP8 activations for FP8 weights on the GEMM path where they fit (the grouped path
+    // stays weight-only).
     const bool gemm_path = path == cuda::MoePath::kGemm || (path == cuda::MoePath::kAuto && T > cuda::kMoeDecodeMaxTokens);
-    const bool fp8_act = fp8_prefill == cuda::MoeFp8Prefill::kFp8Activations ||
-                         (fp8_prefill == cuda::MoeFp8Prefill::kAuto && type == cuda::MoeWeightType::kFp8E4M3 &&
+    const bool fp8_act = fp8_mode == cuda::MoeFp8Mode::kFp8Activations ||
+                         (fp8_mode == cuda::MoeFp8Mode::kAuto && type == cuda::MoeWeightType::kFp8E4M3 &&
                           gemm_path && H % 128 == 0 && I % 128 == 0 && on_hopper());
     std::mt19937_64 rng(seed);
     const std::vector<float> x = bf16_round(random_normal(T * H, rng));
@@ -400,7 +402,8 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.w1 = q1.data(), p.w3 = q3.data(), p.w2 = q2.data(), p.out = dout.ptr, p.out_stride = H, p.path = path;
     p.weight_type = type;
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
-    p.fp8_prefill = fp8_prefill, p.gemm_streams = gemm_streams;
+    (gemm_path ? p.fp8_prefill : p.fp8_decode) = fp8_mode;
+    p.gemm_streams = gemm_streams;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -464,7 +467,7 @@ TEST_F(MoeFp8Gpu, Fp8ActivationsPrefillAgainstCpuTwin) {
     if (!on_hopper()) GTEST_SKIP() << "cuBLASLt's block-scaled FP8 runs on sm_90 only";
     using cuda::MoePath;
     const auto kFp8 = cuda::MoeWeightType::kFp8E4M3;
-    const auto kAct = cuda::MoeFp8Prefill::kFp8Activations;
+    const auto kAct = cuda::MoeFp8Mode::kFp8Activations;
     check_quantized_experts(kFp8, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kAuto, 55, kAct);
     check_quantized_experts(kFp8, 300, 512, 768, 32, 2, Routing::kSkewed, MoePath::kGemm, 56, kAct);
     check_quantized_experts(kFp8, 200, 384, 640, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 57, kAct);
@@ -477,14 +480,33 @@ TEST_F(MoeFp8Gpu, Fp8ActivationsPrefillAgainstCpuTwin) {
     check_quantized_experts(kFp8, 150, 384, 640, 16, 3, Routing::kRandom, MoePath::kGemm, 68, kAct, true, 4);
 }
 
+// The grouped (decode) path on e4m3 tensor cores with the activations in e4m3 too, against the same twin: one token,
+// a 13-token batch, skewed and all-on-one routing (a second 16-token pass), k = 3, the shallower kernel variant, w1 | w3
+// as one block.
+TEST_F(MoeFp8Gpu, Fp8ActivationsDecodeAgainstCpuTwin) {
+    if (!on_hopper()) GTEST_SKIP() << "FP8 activations are enabled on sm_90 only";
+    using cuda::MoePath;
+    const auto kFp8 = cuda::MoeWeightType::kFp8E4M3;
+    const auto kAct = cuda::MoeFp8Mode::kFp8Activations;
+    check_quantized_experts(kFp8, 1, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kGrouped, 81, kAct);
+    check_quantized_experts(kFp8, 13, 512, 768, 16, 2, Routing::kRandom, MoePath::kGrouped, 82, kAct);
+    check_quantized_experts(kFp8, 64, 512, 768, 8, 2, Routing::kSkewed, MoePath::kGrouped, 83, kAct);
+    check_quantized_experts(kFp8, 40, 256, 2048, 8, 3, Routing::kAllOnOne, MoePath::kGrouped, 84, kAct);
+    check_quantized_experts(kFp8, 64, 1024, 2048, 32, 2, Routing::kRandom, MoePath::kGrouped, 85, kAct);
+    check_quantized_experts(kFp8, 2, 2048, 3072, 4, 2, Routing::kRandom, MoePath::kGrouped, 86, kAct, true);
+    // kAuto on the grouped path: weight-only (the widening kernel), where FP8 activations would fit and where not.
+    check_quantized_experts(kFp8, 9, 384, 640, 4, 2, Routing::kRandom, MoePath::kAuto, 87, cuda::MoeFp8Mode::kAuto);
+    check_quantized_experts(kFp8, 9, 264, 640, 4, 2, Routing::kRandom, MoePath::kAuto, 88, cuda::MoeFp8Mode::kAuto);
+}
+
 // kAuto takes the FP8 activations where they fit (Hopper, H and I multiples of 128), and they are refused where
-// asked for explicitly but they do not fit, or with int8 weights.
+// asked for explicitly but they do not fit, or with int8 weights (for either path).
 TEST_F(MoeFp8Gpu, Fp8PrefillModeResolution) {
     // (against the twin kAuto documents: with FP8 activations on Hopper, else without; H = 264 never)
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 70, 256, 384, 4, 2, Routing::kRandom, cuda::MoePath::kAuto,
-                            64, cuda::MoeFp8Prefill::kAuto);
+                            64, cuda::MoeFp8Mode::kAuto);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 70, 264, 384, 4, 2, Routing::kRandom, cuda::MoePath::kAuto,
-                            66, cuda::MoeFp8Prefill::kAuto);
+                            66, cuda::MoeFp8Mode::kAuto);
     cuda::MoeExpertsParams p;
     alignas(16) uint8_t dummy[16];
     const void* w[1] = {dummy};
@@ -492,11 +514,21 @@ TEST_F(MoeFp8Gpu, Fp8PrefillModeResolution) {
     p.num_tokens = 100, p.hidden = 264, p.intermediate = 256, p.num_experts = 1, p.top_k = 1;
     p.x = dummy, p.x_stride = 264, p.expert_ids = reinterpret_cast<const int32_t*>(dummy), p.weights = s[0];
     p.w1 = p.w3 = p.w2 = w, p.out = dummy, p.out_stride = 264, p.s1 = p.s3 = p.s2 = s;
-    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_prefill = cuda::MoeFp8Prefill::kFp8Activations;
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_prefill = cuda::MoeFp8Mode::kFp8Activations;
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);  // H = 264
     p.hidden = p.x_stride = p.out_stride = 256;
     EXPECT_EQ(cuda::validate(p).is_ok(), on_hopper());
     p.weight_type = cuda::MoeWeightType::kInt8;
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+    // The same rules for the decode path's mode.
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_prefill = cuda::MoeFp8Mode::kAuto;
+    p.fp8_decode = cuda::MoeFp8Mode::kFp8Activations;
+    EXPECT_EQ(cuda::validate(p).is_ok(), on_hopper());
+    p.hidden = p.x_stride = p.out_stride = 264;
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+    p.hidden = p.x_stride = p.out_stride = 256, p.weight_type = cuda::MoeWeightType::kInt8;
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_decode = static_cast<cuda::MoeFp8Mode>(7);
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
 }
 
@@ -504,9 +536,12 @@ TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 61);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 63);  // the shallower variant
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
-    if (on_hopper())
+    if (on_hopper()) {
         check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 5, 128, 384, 4, 2, Routing::kSkewed,
-                                cuda::MoePath::kGemm, 65, cuda::MoeFp8Prefill::kFp8Activations, false, 4);
+                                cuda::MoePath::kGemm, 65, cuda::MoeFp8Mode::kFp8Activations, false, 4);
+        check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 5, 128, 384, 4, 2, Routing::kSkewed,
+                                cuda::MoePath::kGrouped, 69, cuda::MoeFp8Mode::kFp8Activations);
+    }
 }
 
 TEST_F(MoeInt8Gpu, GroupedDecodePathAgainstCpu) {

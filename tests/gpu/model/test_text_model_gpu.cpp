@@ -357,7 +357,7 @@ TEST_F(TextModelGpu, RefusesWhatItCannotRun) {
 // (bench/RESULTS.md "FP8 experts"): logits 3.8-5.6e-2 relative overall, worst row 0.108 with k = E and 0.247 with
 // top-2 (a routing near-tie flipped by the perturbation), decode steps <= 0.105, argmax >= 98.0% of clear rows.
 // Bounds, from those with margin: 8e-2 overall, 95% argmax, decode steps 0.15, and with k = E every row 0.15.
-// The T = 600 prefill runs FP8 tensor-core GEMMs on e4m3 activations (MoeFp8Prefill::kAuto on Hopper): each MoE
+// The T = 600 prefill runs FP8 tensor-core GEMMs on e4m3 activations (MoeFp8Mode::kAuto on Hopper): each MoE
 // output then moves ~6.4% (bench/RESULTS.md "FP8 prefill GEMMs"), logits 5.5-5.9e-2 overall, worst row 0.195 with
 // k = E, argmax >= 96.0%: there the k = E row bound is 0.25.
 // int8 experts (steps of block amax / 127, about a third of FP8's MoE error): the same checks with half the bounds.
