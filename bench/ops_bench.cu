@@ -252,7 +252,8 @@ struct MoeTokens {
     ~MoeTokens() { dfree(x, out, ids, wts, logits); }
 };
 
-void bench_moe(bool quick) {
+// moe_tokens: the batch sizes to run (empty: 1, 8, 64, 8192; quick: 1, 64, 8192).
+void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
     constexpr int E = MoeWeights::E, k = MoeWeights::k;
     constexpr int64_t H = MoeWeights::H, I = MoeWeights::I;
     constexpr size_t per = MoeWeights::per;
@@ -290,6 +291,7 @@ void bench_moe(bool quick) {
     CHECK(cudaDeviceSynchronize());
     std::vector<int64_t> tokens = {1, 8, 64, 8192};
     if (quick) tokens = {1, 64, 8192};
+    if (!moe_tokens.empty()) tokens = moe_tokens;
     for (int64_t T : tokens) {
         MoeTokens tok(weights, T, 13 + T);
         const vc::MoeRouterParams& r = tok.router;
@@ -833,6 +835,7 @@ void bench_sampling() {
 int main(int argc, char** argv) {
     std::string json_path, only;
     bool quick = false;
+    std::vector<int64_t> moe_tokens;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -840,6 +843,17 @@ int main(int argc, char** argv) {
         // all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and the
         // experiments blocks (1M keys) and overlap (a prefill piece and decode steps on two streams)).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        // Comma-separated MoE batch sizes (e.g. 1,64), for a profiler run of one shape.
+        if (!std::strcmp(argv[i], "--moe-tokens") && i + 1 < argc)
+            for (std::string_view list = argv[++i]; !list.empty();) {
+                const size_t comma = list.find(',');
+                moe_tokens.push_back(std::atoll(std::string(list.substr(0, comma)).c_str()));
+                if (moe_tokens.back() <= 0) {
+                    std::fprintf(stderr, "--moe-tokens: expected positive batch sizes, e.g. 1,64\n");
+                    return 2;
+                }
+                list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            }
     }
     if (!json_path.empty()) json_file() = std::fopen(json_path.c_str(), "w");
     cudaDeviceProp prop{};
@@ -861,7 +875,7 @@ int main(int argc, char** argv) {
     auto want = [&](const char* s) { return only.empty() || ("," + only + ",").find("," + std::string(s) + ",") != std::string::npos; };
     if (want("gemm")) bench_gemm(quick);
     if (want("gemm") || want("gelu")) bench_gelu_parts();
-    if (want("moe")) bench_moe(quick);
+    if (want("moe")) bench_moe(quick, moe_tokens);
     if (want("decode")) bench_attention_decode(quick);
     if (want("small")) bench_small();
     if (!want("small") && want("sample")) bench_sampling();

@@ -659,7 +659,10 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             }
             float acc[kMats][2][4] = {};
             using Batch = Cols[kSteps][kMats][2];  // a lane's weights of kSteps steps
-            auto load_batch = [&](Batch& w, int64_t k0) {
+            // Quantised: the steps' weight block scales, loaded with the batch's weights (read in the multiply, each was
+            // a dependent L2 round trip per step: an item's scales are its own).
+            using Scales = float[kSteps][kMats];
+            auto load_batch = [&](Batch& w, Scales& sc, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s)
 #pragma unroll
@@ -667,8 +670,15 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
 #pragma unroll
                         for (int h = 0; h < 2; ++h)
                             load_cols<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, split, w[s][m][h]);
+                if constexpr (kQuant) {
+#pragma unroll
+                    for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m)
+                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
+                }
             };
-            auto multiply_batch = [&](const Batch& w, int64_t k0) {
+            auto multiply_batch = [&](const Batch& w, const Scales& sc, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s) {
                     const int64_t step0 = k0 + s * kMmaStep;
@@ -687,7 +697,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                         }
 #pragma unroll
                         for (int m = 0; m < kMats; ++m) {
-                            const float ws = __ldg(sr[m] + step0 / kBlk);
+                            const float ws = sc[s][m];
                             float part[2][4] = {};
                             mma_step_e4m3(part[0], w[s][m][0], w[s][m][1], xv[0]);
                             if (two) mma_step_e4m3(part[1], w[s][m][0], w[s][m][1], xv[1]);
@@ -718,7 +728,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                             }
                             if constexpr (kQuant) {
                                 // This step's products in a fresh accumulator, then scaled into the total.
-                                const float scale = __ldg(sr[m] + step0 / kBlk);
+                                const float scale = sc[s][m];
                                 float part[2][4] = {};
                                 mma_step(part[0], lo, hi, xv[0]);
                                 if (two) mma_step(part[1], lo, hi, xv[1]);
@@ -738,8 +748,9 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // instead measured 5-30% slower: the registers it holds cost occupancy).
             for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
                 Batch wv;
-                load_batch(wv, k0);
-                multiply_batch(wv, k0);
+                Scales sc;
+                load_batch(wv, sc, k0);
+                multiply_batch(wv, sc, k0);
             }
             // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
 #pragma unroll
