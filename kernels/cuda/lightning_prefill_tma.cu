@@ -84,9 +84,6 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
         "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(h), "r"(t)
         : "memory");
 }
-__device__ __forceinline__ void named_sync(int id, int threads) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
 
 // ---- the kernel -----------------------------------------------------------------------------------------------------
 template <int kPWgs>

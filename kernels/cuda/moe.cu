@@ -501,6 +501,7 @@ struct GemvArgs {
     int E;
     int64_t rows_out;  // I (gated) or H (down)
     int64_t K;         // H (gated) or I (down)
+    int64_t max_items;  // host: an upper bound on the work items (touched experts at most min(E, T k))
     __nv_bfloat16* out;  // gated: h [rows, I]; down: y [rows, H] (permuted order)
     int64_t out_stride;
 };
@@ -590,9 +591,12 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // TB/s) and each step's products are scaled by the weight block's scale times the token's.
 //
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
-// i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items spread
-// evenly over every SM rather than crowding the first CTAs.
-template <bool kGated, MoeWeightType kW, int kSteps, bool kAct>
+// slot i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items
+// spread evenly over every SM rather than crowding the first CTAs. kParts = 2 (launched when the items fill at most
+// half of the grid's warps): a slot is 2 warps, each taking a contiguous half of K, and the first adds the second's
+// partial sums (through shared memory) before the epilogue: at T = 1 the down projection's 768 items left half of the
+// 1584 warps idle (Nsight Compute, H100: FP8 at 32% of DRAM bandwidth, bf16 57%).
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1>
 __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(const GemvArgs a) {
     static_assert(!kAct || kW == MoeWeightType::kFp8E4M3, "FP8 activations go with FP8 weights");
     constexpr bool kQuant = kW != MoeWeightType::kBF16;
@@ -601,6 +605,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
     constexpr int kMats = kGated ? 2 : 1;
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
+    __shared__ float partials[kParts > 1 ? kMmaThreads / 32 : 1][kMats * 8][32];  // kParts > 1: warps' sums, by lane
     const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     if (threadIdx.x < 32) {
         int n = 0;
@@ -614,12 +619,19 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
         if (lane == 0) num_touched = n;
     }
     __syncthreads();
-    const int64_t warps = int64_t{gridDim.x} * (kMmaThreads / 32);
+    const int warp = threadIdx.x >> 5, part = warp % kParts, wslot = warp / kParts;
+    const int64_t slots = int64_t{gridDim.x} * (kMmaThreads / 32 / kParts);
     const int64_t blocks_per_expert = (a.rows_out + kMmaRows - 1) / kMmaRows;
     const int64_t items = blocks_per_expert * num_touched;
     const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
     const bool split = a.K % 16 != 0;  // quantised rows then are only 8-byte aligned
-    for (int64_t item = (threadIdx.x >> 5) * int64_t{gridDim.x} + blockIdx.x; item < items; item += warps) {
+    // This warp's part of K, [k_begin, k_end): whole batches of kSteps steps, so that only the last part ends inside
+    // one (at K). (The batch loop still starts at 0 and skips the others' batches: a loop from k_begin cost the
+    // quantised kernels ~50 registers.)
+    const int64_t steps = (a.K + kMmaStep - 1) / kMmaStep;
+    const int64_t part_span = ((steps + kParts - 1) / kParts + kSteps - 1) / kSteps * kSteps * kMmaStep;
+    const int64_t k_begin = part * part_span, k_end = k_begin + part_span;
+    for (int64_t item = wslot * int64_t{gridDim.x} + blockIdx.x; item < items; item += slots) {
         const int j = static_cast<int>(item / blocks_per_expert);
         const int e = touched[j];
         const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
@@ -747,10 +759,31 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // All of a batch's weight loads are issued before its multiplies (loading the next batch during them
             // instead measured 5-30% slower: the registers it holds cost occupancy).
             for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
+                if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
                 Batch wv;
                 Scales sc;
                 load_batch(wv, sc, k0);
                 multiply_batch(wv, sc, k0);
+            }
+            if constexpr (kParts > 1) {  // the slot's partial sums into its first warp, in part order
+                if (part != 0)
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m)
+#pragma unroll
+                        for (int n = 0; n < 2; ++n)
+#pragma unroll
+                            for (int i = 0; i < 4; ++i) partials[warp][(m * 2 + n) * 4 + i][lane] = acc[m][n][i];
+                named_sync(1 + wslot, 32 * kParts);
+                if (part == 0)
+                    for (int p = 1; p < kParts; ++p)
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m)
+#pragma unroll
+                            for (int n = 0; n < 2; ++n)
+#pragma unroll
+                                for (int i = 0; i < 4; ++i) acc[m][n][i] += partials[warp + p][(m * 2 + n) * 4 + i][lane];
+                named_sync(1 + wslot, 32 * kParts);  // read before the next pass writes them
+                if (part != 0) continue;
             }
             // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
 #pragma unroll
@@ -769,10 +802,10 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
     }
 }
 
-// A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items). The
-// occupancy is asked once per kernel and device, as sm_count() is: an eager decode step launches this twice a layer.
+// CTAs of `kernel` resident per SM, asked once per kernel and device, as sm_count() is: an eager decode step launches
+// the GEMVs twice a layer.
 template <auto kernel>
-Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
+Expected<int> ctas_per_sm() {
     constexpr int kMaxDevices = 64;
     static std::atomic<int> cached[kMaxDevices];
     int device = 0;
@@ -783,14 +816,31 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
         per_sm = std::max(per_sm, 1);
         if (device < kMaxDevices) cached[device].store(per_sm, std::memory_order_relaxed);
     }
+    return per_sm;
+}
+
+// A persistent grid of as many CTAs as fit on the device at once (the kernels stride over their work items).
+template <auto kernel>
+Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
+    VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<kernel>());
     kernel<<<static_cast<unsigned>(per_sm * sms), kMmaThreads, 0, stream>>>(g);
     return Status::ok();
 }
 
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
+// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many.
 template <bool kGated, MoeWeightType kW, bool kAct = false>
 Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
+    if constexpr (!kGated) {
+        constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2>;
+        VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
+        if (few && g.max_items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
+            VOLT_RETURN_IF_ERROR(launch_mma<halves>(g, sms, stream));
+            VOLT_CUDA_CHECK_LAUNCH();
+            return Status::ok();
+        }
+    }
     if (few)
         VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct>>(g, sms, stream)));
     else
@@ -1188,6 +1238,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
         const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
+        g.max_items = touched_max * ((I + kMmaRows - 1) / kMmaRows);
         // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
                                  size_t q_at, size_t s_at) -> Status {
@@ -1209,6 +1260,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         }
         g.in = h;
         g.in_stride = I;
+        g.max_items = touched_max * ((H + kMmaRows - 1) / kMmaRows);
         g.rows_out = H;
         g.K = I;
         g.out = y;
