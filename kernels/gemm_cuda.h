@@ -77,10 +77,12 @@ struct GemmAlgoTiming {
     std::string error;
 };
 
+inline constexpr size_t kGemmPlanWorkspaceBytes = size_t{32} << 20;  // a plan's default cuBLASLt workspace
+
 class GemmPlan {
 public:
     // A plan for the current device with `workspace_bytes` of cuBLASLt workspace (32 MiB suits Hopper).
-    static Expected<std::unique_ptr<GemmPlan>> create(size_t workspace_bytes = size_t{32} << 20);
+    static Expected<std::unique_ptr<GemmPlan>> create(size_t workspace_bytes = kGemmPlanWorkspaceBytes);
     ~GemmPlan();
     GemmPlan(const GemmPlan&) = delete;
     GemmPlan& operator=(const GemmPlan&) = delete;

@@ -140,6 +140,10 @@ struct MoeExpertsParams {
 
 Status validate(const MoeExpertsParams& p);
 size_t moe_workspace_bytes(const MoeExpertsParams& p);
+// Device memory the GEMM path keeps beyond its workspace with experts of `type` at the default stream count: the
+// cuBLASLt workspaces of the side streams its experts spread over (created at the first call on a device and kept,
+// as the streams are), for load-time fit checks.
+size_t moe_side_stream_bytes(MoeWeightType type);
 Status run(const MoeExpertsParams& p, cudaStream_t stream);
 
 }  // namespace volt::cuda

@@ -1182,6 +1182,11 @@ Status validate(const MoeExpertsParams& p) {
 
 size_t moe_workspace_bytes(const MoeExpertsParams& p) { return p.num_tokens > 0 ? layout(p).total : 0; }
 
+size_t moe_side_stream_bytes(MoeWeightType type) {
+    const int streams = type == MoeWeightType::kFp8E4M3 ? kDefaultFp8GemmStreams : kDefaultBf16GemmStreams;
+    return streams > 1 ? streams * kGemmPlanWorkspaceBytes : 0;  // one stream: the caller's own, no side stream
+}
+
 Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     VOLT_RETURN_IF_ERROR(validate(p));
     if (p.num_tokens == 0) return Status::ok();

@@ -291,19 +291,21 @@ uint64_t weight_bytes_on_gpu(const WeightSpec& spec, const Shape& shape, ExpertW
     return n + static_cast<uint64_t>(cuda::block_scale_count(shape[0], shape[1])) * 4;
 }
 
-// What loading one expert holds on the GPU beyond its final weights: quantised, its three bf16 matrices before they
-// are quantised; bf16, the w1 | w3 block while w1 and w3 still sit apart.
-uint64_t expert_staging_bytes(const TextConfig& c, ExpertWeights experts) {
-    const auto matrix = static_cast<uint64_t>(c.intermediate_size * c.hidden_size * 2);
-    return experts != ExpertWeights::kBf16 ? 3 * matrix : 2 * matrix;
-}
-
 cuda::MoeWeightType moe_weight_type(ExpertWeights w) {
     switch (w) {
         case ExpertWeights::kFp8: return cuda::MoeWeightType::kFp8E4M3;
         case ExpertWeights::kInt8: return cuda::MoeWeightType::kInt8;
         default: return cuda::MoeWeightType::kBF16;
     }
+}
+
+// What the GPU holds beyond the final weights: while one expert loads, its three bf16 matrices before they are
+// quantised (quantised) or the w1 | w3 block while w1 and w3 still sit apart (bf16); and from the first prefill on,
+// the MoE's side-stream GEMM workspaces (FP8: 4 x 32 MiB).
+uint64_t expert_staging_bytes(const TextConfig& c, ExpertWeights experts) {
+    const auto matrix = static_cast<uint64_t>(c.intermediate_size * c.hidden_size * 2);
+    return (experts != ExpertWeights::kBf16 ? 3 * matrix : 2 * matrix) +
+           cuda::moe_side_stream_bytes(moe_weight_type(experts));
 }
 
 // bf16 [rows, cols] weights on `device`, stacked, as bytes of `type` (e4m3 or int8) + fp32 128 x 128 block scales
