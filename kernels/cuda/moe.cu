@@ -9,10 +9,10 @@
 //
 // Experts (see the header for the two paths). Decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp work
 // item = (expert, 16 output rows), the weights as the mma A operand straight from global memory, up to 16 tokens as
-// B; FP8 weights widened to bf16 in registers, or with FP8 activations multiplied as bytes on e4m3 mma; see there). The GEMM path dequantises each touched quantised expert to
-// bf16 in the workspace ([w1; w3] as one [2I, H] block, then w2) before its cuBLASLt GEMM, or, for FP8 weights on
-// Hopper (MoeFp8Mode::kFp8Activations), quantises the activations to e4m3 per (row, 128 columns) and runs
-// cuBLASLt's block-scaled FP8 GEMMs (run_fp8_activations).
+// B; FP8 weights widened to bf16 in registers, or with FP8 activations multiplied as bytes on e4m3 mma; see there).
+// The GEMM path dequantises each touched quantised expert to bf16 in the workspace ([w1; w3] as one [2I, H] block,
+// then w2) before its cuBLASLt GEMM, or, for FP8 weights on Hopper (MoeFp8Mode::kFp8Activations), quantises the
+// activations to e4m3 per (row, 128 columns) and runs cuBLASLt's block-scaled FP8 GEMMs (run_fp8_activations).
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
@@ -587,8 +587,8 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // row pair in bf16, 32 quantised).
 //
 // kAct (FP8 weights, K a multiple of 128): the input is e4m3 too (GemvArgs::in_q, one scale per (row, 128 columns)),
-// so the bytes go to mma m16n8k32 e4m3 as they are (no widening: the widened kernel was instruction-bound at 1.6-1.8
-// TB/s) and each step's products are scaled by the weight block's scale times the token's.
+// so the bytes go to mma m16n8k32 e4m3 as they are (no widening: 30-40% fewer instructions) and each step's products
+// are scaled by the weight block's scale times the token's.
 //
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
 // slot i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items
@@ -942,9 +942,10 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
     const bool gemm = use_gemm(p);
     const MoeFp8Mode mode = gemm ? p.fp8_prefill : p.fp8_decode;
     if (mode != MoeFp8Mode::kAuto) return mode == MoeFp8Mode::kFp8Activations;
-    // kAuto: FP8 activations on the GEMM path (1.5x its bf16 time there, 2.3x the weight-only path's), weight-only on
-    // the grouped path, where e4m3 activations gain 0-17% (T = 1 ... 64, H100) for a third more error (MoE output vs
-    // bf16 weights 6.4e-2 instead of 4.7e-2). The environment overrides either, e.g. for A/B timing.
+    // kAuto: FP8 activations on the GEMM path (1.4-1.5x faster than bf16 weights there, 2.3x the weight-only path),
+    // weight-only on the grouped path, where e4m3 activations gain at most 7% (T = 64; nothing at T = 1 ... 8, H100)
+    // for a third more error (MoE output vs bf16 weights 6.4e-2 instead of 4.7e-2). The environment overrides either,
+    // e.g. for A/B timing.
     static const int prefill = env_choice("VOLT_MOE_FP8_PREFILL",
                                           {{"auto", 1}, {"dequantize", 0}, {"fp8_activations", 1}}, 1);
     static const int decode = env_choice("VOLT_MOE_FP8_DECODE",

@@ -28,8 +28,8 @@ void add_expert_weights_options(CLI::App* cmd, ExpertWeightsFlags* flags) {
                     "With --device cuda: expert weights as loaded (bf16), or quantised at load with 128 x 128 block "
                     "scales: fp8 (e4m3; on Hopper, prompts of more than 64 tokens also quantise the activations for "
                     "FP8 tensor-core GEMMs, ~1.4x bf16 prefill: VOLT_MOE_FP8_PREFILL=dequantize keeps them bf16; "
-                    "VOLT_MOE_FP8_DECODE=fp8_activations does the same for decode batches, up to 17% faster experts "
-                    "at 8-64 tokens for a third more error) or int8 (weight-only; about a third of FP8's error at the "
+                    "VOLT_MOE_FP8_DECODE=fp8_activations quantises them in decode batches too, up to 7% faster experts "
+                    "at 64 tokens for a third more error) or int8 (weight-only; about a third of FP8's error at the "
                     "same size)")
         ->check(CLI::IsMember({"bf16", "fp8", "int8"}));
     cmd->add_flag("--fp8-experts", flags->fp8, "Same as --expert-weights fp8");
