@@ -501,7 +501,6 @@ struct GemvArgs {
     int E;
     int64_t rows_out;  // I (gated) or H (down)
     int64_t K;         // H (gated) or I (down)
-    int64_t max_items;  // host: an upper bound on the work items (touched experts at most min(E, T k))
     __nv_bfloat16* out;  // gated: h [rows, I]; down: y [rows, H] (permuted order)
     int64_t out_stride;
 };
@@ -828,17 +827,21 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
 }
 
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
-// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many.
+// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many
+// (touched_max: an upper bound on the experts with tokens, min(E, T k)).
 template <bool kGated, MoeWeightType kW, bool kAct = false>
-Status launch_gemv(const GemvArgs& g, bool few, int sms, cudaStream_t stream) {
+Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
     if constexpr (!kGated) {
         constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2>;
-        VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
-        if (few && g.max_items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
-            VOLT_RETURN_IF_ERROR(launch_mma<halves>(g, sms, stream));
-            VOLT_CUDA_CHECK_LAUNCH();
-            return Status::ok();
+        if (few) {
+            VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
+            const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
+            if (items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
+                VOLT_RETURN_IF_ERROR(launch_mma<halves>(g, sms, stream));
+                VOLT_CUDA_CHECK_LAUNCH();
+                return Status::ok();
+            }
         }
     }
     if (few)
@@ -957,38 +960,34 @@ Layout layout(const MoeExpertsParams& p) {
     Layout L;
     const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
     const size_t H = static_cast<size_t>(p.hidden), I = static_cast<size_t>(p.intermediate);
-    const bool fp8_act = uses_fp8_activations(p);
+    const bool fp8_act = uses_fp8_activations(p), gemm = use_gemm(p);
     // FP8 activations: every expert's rows from its padded slot (expert_slot), so this many rows in all.
     const size_t padded = static_cast<size_t>(expert_slot(static_cast<int64_t>(n), p.num_experts));
-    const size_t rows = fp8_act && use_gemm(p) ? padded : n;  // of y (the grouped path writes y unpadded)
+    const size_t rows = fp8_act && gemm ? padded : n;  // of b and y (the grouped path writes them unpadded)
     size_t at = 0;
     L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
     L.perm = at, at += align_up(n * sizeof(int32_t));
     L.inv = at, at += align_up(n * sizeof(int32_t));
-    if (fp8_act && use_gemm(p)) {
-        L.a = at, at += align_up(rows * H);                               // x gathered in expert order, e4m3
+    if (fp8_act) {  // x gathered in expert order and the SwiGLU intermediate, e4m3 with their scales, padded slots
+        L.a = at, at += align_up(padded * H);
         L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
-        L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
-        L.hq = at, at += align_up(rows * I);                              // SwiGLU, e4m3
+        L.hq = at, at += align_up(padded * I);
         L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
+    }
+    if (fp8_act && gemm) {
+        L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
         // A weight's block scales with their rows padded to a multiple of 4, when they are not already: one copy per
         // GEMM stream.
         const size_t bi = I / kQuantBlockSize, bh = H / kQuantBlockSize;
         L.wsc_stride = align_up(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
         L.wdq = at, at += kMaxGemmStreams * L.wsc_stride;
-    } else if (use_gemm(p)) {
+    } else if (gemm) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
         if (p.weight_type != MoeWeightType::kBF16)      // one expert's [w1; w3] (then w2) as bf16
             L.wdq = at, at += align_up(2 * I * H * 2);
     } else {
         L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
-        if (fp8_act) {  // x gathered and the SwiGLU intermediate, e4m3 with their scales, from padded slots
-            L.a = at, at += align_up(padded * H);
-            L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
-            L.hq = at, at += align_up(padded * I);
-            L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
-        }
     }
     L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
     L.total = at;
@@ -1213,15 +1212,21 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
         const bool quant = p.weight_type != MoeWeightType::kBF16;
         const bool fp8_act = uses_fp8_activations(p);
+        // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
+        // fewer warps then carry the copy.
+        const int64_t touched_max = std::min<int64_t>(E, n);
+        const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
         GemvArgs g{};
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
-            if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, sms, stream);
+            if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
             switch (p.weight_type) {
-                case MoeWeightType::kFp8E4M3: return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, sms, stream);
-                case MoeWeightType::kInt8: return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, sms, stream);
-                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, sms, stream);
+                case MoeWeightType::kFp8E4M3:
+                    return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, sms, stream);
+                case MoeWeightType::kInt8:
+                    return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, touched_max, sms, stream);
+                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, touched_max, sms, stream);
             }
         };
         for (int e = 0; e < E; ++e) {
@@ -1240,11 +1245,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.K = H;
         g.out = h;
         g.out_stride = I;
-        // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
-        // fewer warps then carry the copy.
-        const int64_t touched_max = std::min<int64_t>(E, n);
-        const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
-        g.max_items = touched_max * ((I + kMmaRows - 1) / kMmaRows);
         // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
                                  size_t q_at, size_t s_at) -> Status {
@@ -1266,7 +1266,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         }
         g.in = h;
         g.in_stride = I;
-        g.max_items = touched_max * ((H + kMmaRows - 1) / kMmaRows);
         g.rows_out = H;
         g.K = I;
         g.out = y;
