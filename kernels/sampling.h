@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "sdk/status.h"
 
@@ -36,6 +37,9 @@ Status validate(const SampleParams& p);
 
 namespace cpu {
 Expected<int32_t> sample(const SampleParams& p);
+// A record of the ids seen as the GPU sampler keeps one per sequence (cuda::SampleParams::records): the bit of each
+// id in [0, vocab) set in bits (uint32 [ceil(vocab / 32)]: id i is bit i % 32 of word i / 32); others are skipped.
+void record_ids(std::span<const int32_t> ids, int64_t vocab, uint32_t* bits);
 }  // namespace cpu
 
 }  // namespace volt

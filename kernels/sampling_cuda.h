@@ -27,16 +27,33 @@ struct SampleParams {
     volt::SamplingParams sampling;        // the same options for every row
     const int32_t* history = nullptr;     // optional [N, history_stride] device ids the penalty applies to
     int64_t history_stride = 0;
-    const int32_t* history_len = nullptr; // [N] device entries of each history row (needed with history)
+    const int32_t* history_len = nullptr; // [N] device entries of each history row (needed with history or records)
+    // Optional per-row records of a sequence's ids (the engine's TokenRecord bitmaps: uint32 [ceil(V / 32)], id i
+    // present when bit i % 32 of word i / 32 is set), so that a long history need not be sent every step. A row
+    // whose history_len is negative takes its penalty's ids from records[row] (none when that entry is null); a row
+    // with a history and a record has that record rewritten from the history (a record rebuilt). [N] device pointers.
+    uint32_t* const* records = nullptr;
     const double* uniform = nullptr;      // [N] device draws in [0, 1) (ignored when greedy)
     int32_t* out_ids = nullptr;           // [N] device
     void* workspace = nullptr;            // device scratch of sample_workspace_bytes(p) bytes (not needed greedy)
     size_t workspace_bytes = 0;
 };
 
+// Adds ids to per-sequence records (SampleParams::records' bitmaps; ids outside [0, V) are skipped): ids[i] into
+// records[i] (one record per id: a decode step's rows; null entries skipped) or, with `record`, every id into that
+// one (a prompt). The CPU twin is cpu::record_ids.
+struct RecordIdsParams {
+    const int32_t* ids = nullptr;        // [n] device
+    int64_t n = 0;
+    int64_t vocab_size = 0;              // V
+    uint32_t* const* records = nullptr;  // [n] device pointers, or
+    uint32_t* record = nullptr;          // one record for every id
+};
+
 Status validate(const SampleParams& p);
 // Scratch bytes `run` needs for these sizes and options (0 when greedy).
 size_t sample_workspace_bytes(const SampleParams& p);
 Status run(const SampleParams& p, cudaStream_t stream);
+Status run(const RecordIdsParams& p, cudaStream_t stream);
 
 }  // namespace volt::cuda

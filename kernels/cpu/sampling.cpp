@@ -28,6 +28,11 @@ Status validate(const SampleParams& p) {
 
 namespace cpu {
 
+void record_ids(std::span<const int32_t> ids, int64_t vocab, uint32_t* bits) {
+    for (const int32_t id : ids)
+        if (id >= 0 && id < vocab) bits[id >> 5] |= 1u << (id & 31);
+}
+
 Expected<int32_t> sample(const SampleParams& p) {
     VOLT_RETURN_IF_ERROR(validate(p));
     const int64_t V = p.vocab_size;

@@ -1,6 +1,6 @@
 // Logits processing + sampling on the GPU (kernels/sampling_cuda.h), the CPU twin's algorithm step for step:
-//   greedy:  one CTA per row: penalty (a bitmap of the history ids in shared memory, so each distinct id counts once)
-//            and argmax with the lowest id on ties.
+//   greedy:  one CTA per row: penalty (a bitmap of the history ids in shared memory, so each distinct id counts once;
+//            or the row's record copied in, see SampleParams::records) and argmax with the lowest id on ties.
 //   top-k (k <= kCap), and top-p without top-k — the prefix path, no full sort:
 //            prefix (one CTA per row): a radix select over the order-preserving 32-bit image of the penalised logits
 //            (digits of 11, 11, 10 bits, a shared-memory histogram per pass over the row) finds the bucket where the
@@ -41,24 +41,45 @@ struct Penalty {
     const int32_t* history;
     int64_t stride;
     const int32_t* len;
+    uint32_t* const* records;  // SampleParams::records
     float r;  // 1: off
 };
 
-// Marks the row's history ids in the shared bitmap (words = ceil(V / 32)). Returns whether any penalty applies.
+// The row's penalty ids in the shared bitmap (words = ceil(V / 32)): read from its record (history length < 0), or
+// marked from its history row, which then also rewrites the row's record if it has one. Returns whether any penalty
+// applies.
 __device__ bool build_bitmap(uint32_t* bits, int64_t vocab, const Penalty& pen, int64_t row) {
-    const bool active = pen.r != 1.0f && pen.history != nullptr;
+    const bool active = pen.r != 1.0f && (pen.history != nullptr || pen.records != nullptr);
     if (!active) return false;
     const int words = static_cast<int>((vocab + 31) / 32);
+    uint32_t* record = pen.records ? pen.records[row] : nullptr;
+    const int n = pen.len[row];
+    if (n < 0) {
+        for (int i = threadIdx.x; i < words; i += blockDim.x) bits[i] = record ? record[i] : 0u;
+        __syncthreads();
+        return true;
+    }
     for (int i = threadIdx.x; i < words; i += blockDim.x) bits[i] = 0;
     __syncthreads();
-    const int32_t* h = pen.history + row * pen.stride;
-    const int n = pen.len[row];
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const int32_t id = h[i];
-        if (id >= 0 && id < vocab) atomicOr(&bits[id >> 5], 1u << (id & 31));
+    if (pen.history) {
+        const int32_t* h = pen.history + row * pen.stride;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            const int32_t id = h[i];
+            if (id >= 0 && id < vocab) atomicOr(&bits[id >> 5], 1u << (id & 31));
+        }
     }
     __syncthreads();
+    if (record)
+        for (int i = threadIdx.x; i < words; i += blockDim.x) record[i] = bits[i];
     return true;
+}
+
+__global__ void record_ids_kernel(RecordIdsParams p) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * blockDim.x) {
+        const int32_t id = p.ids[i];
+        uint32_t* record = p.record ? p.record : p.records[i];
+        if (record && id >= 0 && id < p.vocab_size) atomicOr(&record[id >> 5], 1u << (id & 31));
+    }
 }
 
 __device__ __forceinline__ float penalised(float l, int64_t i, const uint32_t* bits, bool active, float r) {
@@ -588,8 +609,12 @@ SortLayout sort_layout(int64_t rows, int64_t vocab, bool full) {
 
 bool greedy(const SampleParams& p) { return p.sampling.temperature == 0.0f; }
 
+bool penalised(const SampleParams& p) {
+    return p.sampling.repetition_penalty != 1.0f && (p.history || p.records);
+}
+
 size_t bitmap_bytes(const SampleParams& p) {
-    const bool active = p.sampling.repetition_penalty != 1.0f && p.history;
+    const bool active = penalised(p);
     return active ? static_cast<size_t>((p.vocab_size + 31) / 32) * 4 : 0;
 }
 
@@ -620,7 +645,8 @@ Status validate(const SampleParams& p) {
     if (p.num_rows > 0x7fffffff) return invalid_argument("sample (CUDA): too many rows");
     if (!p.logits || !p.out_ids) return invalid_argument("sample (CUDA): logits and out_ids must be set");
     if (p.num_rows > 1 && p.logits_stride < p.vocab_size) return invalid_argument("sample (CUDA): logits_stride < V");
-    if (p.history && !p.history_len) return invalid_argument("sample (CUDA): history needs history_len");
+    if ((p.history || p.records) && !p.history_len)
+        return invalid_argument("sample (CUDA): history and records need history_len");
     if (!greedy(p) && !p.uniform) return invalid_argument("sample (CUDA): uniform draws must be set");
     if (bitmap_bytes(p) > 200 * 1024) return invalid_argument("sample (CUDA): vocabulary too large for the penalty");
     return Status::ok();
@@ -634,7 +660,8 @@ size_t sample_workspace_bytes(const SampleParams& p) {
 Status run(const SampleParams& p, cudaStream_t stream) {
     VOLT_RETURN_IF_ERROR(validate(p));
     if (p.num_rows == 0) return Status::ok();
-    const Penalty pen{p.history, p.history_stride, p.history_len, p.history ? p.sampling.repetition_penalty : 1.0f};
+    const Penalty pen{p.history, p.history_stride, p.history_len, p.records,
+                      penalised(p) ? p.sampling.repetition_penalty : 1.0f};
     const size_t smem = bitmap_bytes(p);
     const unsigned rows = static_cast<unsigned>(p.num_rows);
     if (greedy(p)) {
@@ -682,6 +709,18 @@ Status run(const SampleParams& p, cudaStream_t stream) {
     }
     select_kernel<<<rows, kSelThreads, 0, stream>>>(keys_out, ids_out, nan, p.vocab_size, p.sampling, p.uniform,
                                                     p.out_ids, po);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+Status run(const RecordIdsParams& p, cudaStream_t stream) {
+    if (p.n < 0 || p.vocab_size <= 0) return invalid_argument("record ids (CUDA): n ", p.n, " and vocab_size ", p.vocab_size);
+    if (p.n == 0) return Status::ok();
+    if (!p.ids || (!p.records && !p.record))
+        return invalid_argument("record ids (CUDA): ids and records (or one record) must be set");
+    const int threads = 256;
+    const int blocks = static_cast<int>(std::min<int64_t>((p.n + threads - 1) / threads, 1024));
+    record_ids_kernel<<<blocks, threads, 0, stream>>>(p);
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }

@@ -291,7 +291,7 @@ Status bench_e2e(const E2eOptions& o) {
         std::vector<SequenceCache> caches;
         for (int64_t b = 0; b < B; ++b) {
             VOLT_ASSIGN_OR_RETURN(SequenceCache copy, s.cache().clone());
-            copy.set_max_tokens(copy.length() + 3 * (o.decode_steps + 1));  // the warm-ups and the three timed loops
+            copy.set_max_tokens(copy.length() + 4 * (o.decode_steps + 1));  // the warm-ups and the four timed loops
             caches.push_back(std::move(copy));
         }
         std::vector<SequenceCache*> ptrs;
@@ -328,10 +328,30 @@ Status bench_e2e(const E2eOptions& o) {
         const auto tg = clock_type::now();
         for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(model->decode_sample(ids, ptrs, picks).status());
         const double gpu_pick_s = seconds_since(tg) / double(o.decode_steps);
+        // The same picks with a repetition penalty (1.1): each row's history is its sequence's tokens (the session's,
+        // then the id every step so far ran), which the GPU reads from the caches' token records: only the ids cross
+        // PCIe. With VOLT_TOKEN_RECORDS=0 every history is sent each step.
+        std::vector<std::vector<int32_t>> histories(static_cast<size_t>(B), s.tokens());
+        for (int64_t b = 0; b < B; ++b)
+            histories[size_t(b)].resize(size_t(caches[size_t(b)].length()), ids[size_t(b)]);
+        std::vector<TokenPick> penalised = picks;
+        auto penalised_step = [&]() -> Status {
+            for (int64_t b = 0; b < B; ++b) {
+                histories[size_t(b)].push_back(ids[size_t(b)]);
+                penalised[size_t(b)].sampling.repetition_penalty = 1.1f;
+                penalised[size_t(b)].history = histories[size_t(b)];
+            }
+            return model->decode_sample(ids, ptrs, penalised).status();
+        };
+        VOLT_RETURN_IF_ERROR(penalised_step());
+        const auto tp = clock_type::now();
+        for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(penalised_step());
+        const double penalty_s = seconds_since(tp) / double(o.decode_steps);
         batched.push_back({{"batch", B}, {"context", o.decode_context}, {"ms_per_step", batch_s * 1e3},
                            {"tokens_per_s", double(B) / batch_s}, {"bytes_per_step", step_bytes(B)},
                            {"roofline_ms", roofline_ms(B)}, {"fraction_of_roofline", roofline_ms(B) / (batch_s * 1e3)},
-                           {"ms_per_step_host_pick", host_pick_s * 1e3}, {"ms_per_step_decode_sample", gpu_pick_s * 1e3}});
+                           {"ms_per_step_host_pick", host_pick_s * 1e3}, {"ms_per_step_decode_sample", gpu_pick_s * 1e3},
+                           {"ms_per_step_decode_sample_penalty", penalty_s * 1e3}});
         std::printf("| batched decode step, %lld sequences at %lld context, incl. lm_head (%lld steps) | %.2f ms, %.0f "
                     "tok/s (bytes roofline %.2f ms: %.0f%%) |\n",
                     (long long)B, (long long)o.decode_context, (long long)o.decode_steps, batch_s * 1e3,
@@ -339,6 +359,8 @@ Status bench_e2e(const E2eOptions& o) {
         std::printf("| ... that step + top-k/top-p pick, %lld sequences | host pick %.2f ms, decode_sample %.2f ms "
                     "(%.0f tok/s) |\n",
                     (long long)B, host_pick_s * 1e3, gpu_pick_s * 1e3, double(B) / gpu_pick_s);
+        std::printf("| ... with a repetition penalty (histories of %lld tokens) | decode_sample %.2f ms (%.0f tok/s) |\n",
+                    (long long)histories[0].size(), penalty_s * 1e3, double(B) / penalty_s);
         std::fflush(stdout);
     }
     if (!batched.empty()) j["decode_batched"] = batched;

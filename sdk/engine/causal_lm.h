@@ -40,6 +40,20 @@ struct LayerCache {
     std::shared_ptr<CudaPagedBuffer> k_pages, v_pages;
 };
 
+// The ids of a sequence's tokens as a set, kept where a model picks tokens (the CUDA backbone: on its first GPU), so
+// that a repetition penalty reads it there instead of the whole history crossing to the GPU every step (at 128K
+// tokens and 64 sequences, 32 MB a step). The model adds the ids it runs; it is valid while it covers every token
+// run (count == the cache's length): a forward from embeddings (rows without ids) leaves it behind until a penalised
+// step rebuilds it from that pick's history. A pick's history is checked against it in O(1) (its length, its first
+// and last ids and this step's id): TokenPick::history must be the sequence's tokens, which Session guarantees.
+struct TokenRecord {
+    Tensor bits;          // int32 [ceil(vocab / 32)] used as bits: id i is present when bit i % 32 of word i / 32 is
+                          // set; undefined where the model keeps no record (the CPU backbone)
+    int64_t count = 0;    // tokens recorded
+    int32_t first = -1;   // the ids at positions 0 and count - 1 (-1 while empty)
+    int32_t last = -1;
+};
+
 // Everything a model keeps for one sequence. KV rows grow up to max_tokens: on a GPU in place, page by page (an
 // address range reserved for max_tokens rows, 2 MiB pages mapped as rows are needed: nothing is copied and a clone
 // shares the pages of its prefix); on the host (or without the driver's virtual memory management) geometrically,
@@ -48,12 +62,14 @@ struct LayerCache {
 class SequenceCache {
 public:
     std::vector<LayerCache> layers;
+    TokenRecord token_record;  // kept by the model (see TokenRecord); cleared and cloned with the cache
 
     int64_t length() const { return length_; }          // tokens already run
+    bool token_record_valid() const { return token_record.bits.defined() && token_record.count == length_; }
     int64_t max_tokens() const { return max_tokens_; }  // hard limit set at creation
     int64_t capacity() const { return capacity_; }      // KV rows allocated
     size_t bytes() const;                                // memory held (states + KV rows allocated)
-    // What a cache of this model needs besides its KV rows (the recurrent states), and per KV row (every softmax
+    // What a cache of this model needs besides its KV rows (the recurrent states, the token record), and per KV row (every softmax
     // layer's keys and values of one position): the memory planning of a batch (BatchGenerator).
     size_t state_bytes() const;
     size_t kv_bytes_per_token() const;

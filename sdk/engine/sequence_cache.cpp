@@ -34,13 +34,13 @@ Expected<Tensor> view_pages(const std::shared_ptr<CudaPagedBuffer>& pages, int64
 }  // namespace
 
 size_t SequenceCache::bytes() const {
-    size_t b = 0;
+    size_t b = token_record.bits.defined() ? token_record.bits.nbytes() : 0;
     for (const auto& l : layers) b += l.state.nbytes() + l.k.nbytes() + l.v.nbytes();
     return b;
 }
 
 size_t SequenceCache::state_bytes() const {
-    size_t b = 0;
+    size_t b = token_record.bits.defined() ? token_record.bits.nbytes() : 0;
     for (const auto& l : layers) b += l.state.nbytes();
     return b;
 }
@@ -160,6 +160,14 @@ void SequenceCache::clear() {
     }
     if (paged) capacity_ = 0;
     length_ = 0;
+    // An empty sequence's record: no ids (valid again).
+    Tensor& bits = token_record.bits;
+    if (bits.defined() && bits.nbytes() > 0) {
+        if (bits.device().is_cpu()) std::memset(bits.data(), 0, bits.nbytes());
+        else (void)cuda_memset_zero(bits.device().index, bits.data(), bits.nbytes());
+    }
+    token_record.count = 0;
+    token_record.first = token_record.last = -1;
 }
 
 Expected<SequenceCache> SequenceCache::clone() const {
@@ -169,6 +177,10 @@ Expected<SequenceCache> SequenceCache::clone() const {
     c.max_tokens_ = max_tokens_;
     c.kv_device_ = kv_device_;
     c.kv_dtype_ = kv_dtype_;
+    c.token_record = token_record;
+    if (token_record.bits.defined()) {
+        VOLT_ASSIGN_OR_RETURN(c.token_record.bits, token_record.bits.to(token_record.bits.device()));  // a copy
+    }
     for (const auto& l : layers) {
         LayerCache n;
         n.kv_heads = l.kv_heads;

@@ -3,7 +3,9 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "kernels/embedding.h"
@@ -162,12 +164,15 @@ TEST_F(SmallOpsGpu, EmbeddingGatherAgainstCpu) {
 // ---- sampling ---------------------------------------------------------------------------------------------------------
 // flat_odd_rows: odd rows' logits scaled by 0.01 (a near-uniform distribution: a top-p prefix far beyond the GPU
 // prefix path's capacity, so those rows take its full-sort fallback while the even rows do not).
+// records (with a history): the rows' per-sequence records (SampleParams::records) in three kinds, n % 3: 0 reads
+// its record (history length -1; the record holds the history's ids, the staged row holds other ids that must not
+// count), 1 has a history and a record of stale bits that the call must rewrite from the history, 2 has no record.
 void check_sampling(int64_t N, int64_t V, SamplingParams s, bool with_history, uint64_t seed, bool ties = false,
-                    bool flat_odd_rows = false) {
+                    bool flat_odd_rows = false, bool records = false) {
     SCOPED_TRACE(testing::Message() << "N=" << N << " V=" << V << " T=" << s.temperature << " top_k=" << s.top_k
                                     << " top_p=" << s.top_p << " min_p=" << s.min_p
                                     << " penalty=" << s.repetition_penalty << " ties=" << ties
-                                    << " flat_odd_rows=" << flat_odd_rows);
+                                    << " flat_odd_rows=" << flat_odd_rows << " records=" << records);
     std::mt19937_64 rng(seed);
     std::vector<float> logits = random_normal(N * V, rng, 3.0f);
     if (ties)  // coarse values: many equal logits, including the maximum
@@ -197,13 +202,30 @@ void check_sampling(int64_t N, int64_t V, SamplingParams s, bool with_history, u
         ASSERT_TRUE(id.has_value());
         ref[n] = *id;
     }
+    const int64_t words = (V + 31) / 32;
+    std::vector<uint32_t> rec(N * words, 0xa5a5a5a5u), want_rec(N * words, 0);
+    std::vector<int32_t> staged_hist = hist, staged_len = hist_len;
+    for (int64_t n = 0; n < N && records; ++n) {
+        cpu::record_ids(std::span(&hist[n * hist_stride], size_t(hist_len[n])), V, &want_rec[n * words]);
+        if (n % 3 == 0) {
+            std::copy_n(&want_rec[n * words], words, &rec[n * words]);
+            staged_len[n] = -1;
+            for (int64_t i = 0; i < hist_stride; ++i) staged_hist[n * hist_stride + i] = int32_t((i * 7919) % V);
+        }
+    }
     DevBuf<float> dl(logits.size());
     DevBuf<int32_t> dh(hist.size()), dhl(N), dout(N);
     DevBuf<double> du(N);
-    ASSERT_TRUE(dl.upload(logits) && dh.upload(hist) && dhl.upload(hist_len) && du.upload(u) && dout.fill_bytes(0xff));
+    DevBuf<uint32_t> drec(rec.size());
+    DevBuf<uint32_t*> dtable(N);
+    std::vector<uint32_t*> table(N);
+    for (int64_t n = 0; n < N; ++n) table[n] = n % 3 == 2 ? nullptr : drec.ptr + n * words;
+    ASSERT_TRUE(dl.upload(logits) && dh.upload(staged_hist) && dhl.upload(staged_len) && du.upload(u) &&
+                dout.fill_bytes(0xff) && drec.upload(rec) && dtable.upload(table));
     cuda::SampleParams p;
     p.num_rows = N, p.vocab_size = V, p.logits = dl.ptr, p.logits_stride = V, p.sampling = s;
     if (with_history) p.history = dh.ptr, p.history_stride = hist_stride, p.history_len = dhl.ptr;
+    if (records) p.records = dtable.ptr;
     p.uniform = du.ptr, p.out_ids = dout.ptr;
     DevBuf<char> ws(cuda::sample_workspace_bytes(p));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -212,6 +234,59 @@ void check_sampling(int64_t N, int64_t V, SamplingParams s, bool with_history, u
     CUDA_OK(cudaDeviceSynchronize());
     const std::vector<int32_t> got = dout.download();
     for (int64_t n = 0; n < N; ++n) EXPECT_EQ(got[n], ref[n]) << "row " << n;
+    if (!records) return;
+    const std::vector<uint32_t> after = drec.download();
+    for (int64_t n = 0; n < N; ++n) {
+        const uint32_t* expect = n % 3 == 2 ? &rec[n * words] : &want_rec[n * words];  // no record: untouched
+        for (int64_t w = 0; w < words; ++w)
+            ASSERT_EQ(after[n * words + w], expect[w]) << "row " << n << " (kind " << n % 3 << ") word " << w;
+    }
+}
+
+// cuda::RecordIdsParams against cpu::record_ids: a decode step's rows (one record each, some null) and a prompt's
+// ids into one record, ids out of range skipped, repeated ids, records holding earlier bits.
+TEST_F(SmallOpsGpu, RecordIdsAgainstCpu) {
+    std::mt19937_64 rng(51);
+    for (const int64_t V : {int64_t(200064), int64_t(77)}) {
+        const int64_t words = (V + 31) / 32, B = 67;
+        std::uniform_int_distribution<int32_t> uid(-3, int32_t(V) + 2);
+        std::vector<int32_t> ids(B);
+        for (auto& id : ids) id = uid(rng);
+        ids[1] = ids[0];
+        std::vector<uint32_t> bits(B * words);
+        for (auto& w : bits) w = uint32_t(rng());
+        std::vector<uint32_t> want = bits;
+        for (int64_t b = 0; b < B; ++b)
+            if (b % 5 != 4) cpu::record_ids(std::span(&ids[b], 1), V, &want[b * words]);
+        DevBuf<int32_t> dids(B);
+        DevBuf<uint32_t> dbits(bits.size());
+        DevBuf<uint32_t*> dtable(B);
+        std::vector<uint32_t*> table(B);
+        for (int64_t b = 0; b < B; ++b) table[b] = b % 5 == 4 ? nullptr : dbits.ptr + b * words;
+        ASSERT_TRUE(dids.upload(ids) && dbits.upload(bits) && dtable.upload(table));
+        ASSERT_TRUE(cuda::run(cuda::RecordIdsParams{.ids = dids.ptr, .n = B, .vocab_size = V, .records = dtable.ptr},
+                              nullptr)
+                        .is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        EXPECT_EQ(dbits.download(), want) << "V = " << V << ", one record per id";
+        // A prompt: every id into the first record.
+        std::vector<int32_t> prompt(5000);
+        for (auto& id : prompt) id = uid(rng);
+        DevBuf<int32_t> dprompt(prompt.size());
+        ASSERT_TRUE(dprompt.upload(prompt));
+        std::vector<uint32_t> one(want.begin(), want.begin() + words);
+        cpu::record_ids(prompt, V, one.data());
+        ASSERT_TRUE(cuda::run(cuda::RecordIdsParams{.ids = dprompt.ptr, .n = int64_t(prompt.size()), .vocab_size = V,
+                                                    .record = dbits.ptr},
+                              nullptr)
+                        .is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<uint32_t> got = dbits.download();
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), got.begin())) << "V = " << V << ", a prompt into one record";
+        EXPECT_TRUE(std::equal(want.begin() + words, want.end(), got.begin() + words)) << "the others untouched";
+    }
+    EXPECT_EQ(cuda::run(cuda::RecordIdsParams{.ids = nullptr, .n = 3, .vocab_size = 10}, nullptr).code(),
+              StatusCode::kInvalidArgument);
 }
 
 TEST_F(SmallOpsGpu, SamplingMatchesCpuExactly) {
@@ -242,6 +317,13 @@ TEST_F(SmallOpsGpu, SamplingPrefixPathMatchesCpuExactly) {
     check_sampling(8, 200064, {.temperature = 0.7f, .top_p = 0.8f, .min_p = 0.02f, .repetition_penalty = 1.3f},
                    true, 67);
     check_sampling(8, 1000, {.temperature = 1.1f, .top_p = 0.97f}, true, 68);
+    // Per-sequence records read, rewritten and absent, on the greedy, prefix, prefix-fallback and full-sort paths.
+    check_sampling(9, 200064, {.temperature = 0.0f, .repetition_penalty = 1.3f}, true, 71, false, false, true);
+    check_sampling(9, 200064, {.temperature = 0.8f, .top_k = 50, .repetition_penalty = 1.3f}, true, 72, false, false,
+                   true);
+    check_sampling(9, 200064, {.temperature = 0.8f, .top_p = 0.9f, .repetition_penalty = 1.2f}, true, 73, false,
+                   /*flat_odd_rows=*/true, true);
+    check_sampling(9, 1000, {.temperature = 0.9f, .repetition_penalty = 1.5f}, true, 74, true, false, true);
     check_sampling(8, 7, {.temperature = 1.0f, .top_k = 3}, false, 69, /*ties=*/true);
     check_sampling(8, 300, {.temperature = 2.0f, .top_p = 0.999f}, false, 70);
 }
@@ -253,6 +335,7 @@ TEST_F(SmallOpsGpu, ShortSanitizerRun) {
     check_sampling(3, 300, {.temperature = 0.8f, .top_k = 20, .top_p = 0.9f, .min_p = 0.01f}, true, 44);
     check_sampling(4, 5000, {.temperature = 0.8f, .top_p = 0.9f}, true, 45, false, /*flat_odd_rows=*/true);
     check_sampling(3, 5000, {.temperature = 0.8f, .top_k = 7}, false, 46, /*ties=*/true);
+    check_sampling(3, 300, {.temperature = 0.0f, .repetition_penalty = 1.2f}, true, 47, false, false, /*records=*/true);
 }
 
 }  // namespace

@@ -635,6 +635,7 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
     }
     // VOLT_CUDA_GRAPHS=0: off, for A/B timing.
     m->graphs_ = options.cuda_graphs && env_choice("VOLT_CUDA_GRAPHS", {{"0", false}, {"1", true}}, true);
+    m->token_records_ = env_choice("VOLT_TOKEN_RECORDS", {{"0", false}, {"1", true}}, true);
     m->processes_ = options.processes.size;
     m->unit_flops_ = options.max_unit_flops;
     if (maps.front().tp_size > 1) {  // the ranks' GPUs, in rank order
@@ -666,6 +667,12 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
             }
             cache.layers.push_back(std::move(lc));
         }
+    }
+    if (token_records_) {
+        // The ids run, as a set, where tokens are picked (TokenRecord): 25 KB at MiniMax's vocabulary.
+        auto bits = Tensor::zeros({(config_.vocab_size + 31) / 32}, DType::kI32, Device::cuda(device()));
+        if (!bits) return resource_exhausted("GPU ", device(), ": cannot allocate a token record: ", bits.status().message());
+        cache.token_record.bits = std::move(*bits);
     }
     return cache;
 }
@@ -776,6 +783,14 @@ Status MiniMaxTextModelCuda::check_cache(const SequenceCache& cache) const {
     return Status::ok();
 }
 
+uint32_t* MiniMaxTextModelCuda::record_bits(const SequenceCache& cache) const {
+    const Tensor& bits = cache.token_record.bits;
+    if (!token_records_ || !bits.defined() || bits.device() != Device::cuda(device()) || bits.dtype() != DType::kI32 ||
+        bits.numel() != (config_.vocab_size + 31) / 32)
+        return nullptr;
+    return static_cast<uint32_t*>(const_cast<void*>(bits.data()));
+}
+
 Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, SequenceCache& cache,
                                            LogitsMode mode, const CancelCheck& cancelled) const {
     VOLT_RETURN_IF_ERROR(check_cache(cache));
@@ -794,16 +809,26 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
     // Short inputs (decode steps) run as one piece without asking every GPU for its free memory.
     const int64_t chunk = n <= kMinChunkTokens ? n : chunk_tokens(cache.length() + n);
     StopPoint stop(cancelled, gpus());
+    // The ids join the cache's record while it covers every token so far (run_rank adds them on the first GPU);
+    // embeddings have no ids, so the record falls behind.
+    const bool record = from_ids && record_bits(cache) && cache.token_record_valid();
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) {
         return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr,
-                        &stop);
+                        &stop, record);
     }));
+    if (record) {
+        TokenRecord& rec = cache.token_record;
+        const int32_t* id = input.data_as<int32_t>();
+        if (rec.count == 0) rec.first = id[0];
+        rec.last = id[n - 1];
+        rec.count += n;
+    }
     cache.advance(n);
     return logits;
 }
 
 Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk,
-                                      LogitsMode mode, float* host_logits, StopPoint* stop) const {
+                                      LogitsMode mode, float* host_logits, StopPoint* stop, bool record) const {
     const Rank& rk = *ranks_[r];
     const int dev = rk.device;
     VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaSetDevice(dev)));
@@ -853,6 +878,12 @@ Status MiniMaxTextModelCuda::run_rank(int r, const Tensor& input, bool from_ids,
         const void* emb = from_ids ? nullptr : static_cast<const uint16_t*>(embeds.data()) + c0 * H;
         VOLT_RETURN_IF_ERROR(run_chunk(rk, ids, emb, m, caches, past + c0, kv_lens + piece, out,
                                        mode == LogitsMode::kAll, stop, piece));
+    }
+    if (record && r == 0) {
+        VOLT_RETURN_IF_ERROR(cuda::run(cuda::RecordIdsParams{.ids = kv_lens + pieces, .n = n,
+                                                             .vocab_size = config_.vocab_size,
+                                                             .record = record_bits(cache)},
+                                       rk.stream));
     }
     // This GPU's columns into the host rows, then the end of its forward.
     if (mode != LogitsMode::kNone) VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, rows, host_logits));
@@ -906,11 +937,13 @@ namespace {
 size_t align8(size_t n) { return (n + 7) / 8 * 8; }
 
 // One decode step's staging on one GPU (pinned host memory, mirrored on the GPU at the same offsets, 8-byte
-// aligned): ids, positions, KV lengths (int32 [B] each), the pointer tables [L][2][B]; when this GPU picks the ids,
-// the draws (f64 [B]), the history lengths (int32 [B]) and the histories (int32 [B, S]), then (device only) the
-// picked ids. A CUDA graph of the step reads the tables at these offsets, which depend on B and L only.
+// aligned): ids, positions, KV lengths (int32 [B] each), the pointer tables [L][2][B], the rows' token records
+// ([B] pointers, null where a row's is not kept this step); when this GPU picks the ids, the draws (f64 [B]), the
+// history lengths (int32 [B], -1 for a row whose penalty reads its record) and the staged histories (int32 [B, S]),
+// then (device only) the picked ids. A CUDA graph of the step reads the tables at these offsets, which depend on B
+// and L only.
 struct DecodeLayout {
-    size_t tables = 0, uniform = 0, lens = 0, history = 0;
+    size_t tables = 0, records = 0, uniform = 0, lens = 0, history = 0;
     size_t sent = 0;    // bytes copied up
     size_t picked = 0;  // device only
     size_t total = 0;
@@ -919,15 +952,24 @@ struct DecodeLayout {
 DecodeLayout decode_layout(size_t B, size_t L, size_t S, bool sample) {
     DecodeLayout d;
     d.tables = align8(3 * B * sizeof(int32_t));
-    const size_t tables_end = d.tables + L * 2 * B * sizeof(void*);
-    d.uniform = tables_end;
+    d.records = d.tables + L * 2 * B * sizeof(void*);
+    const size_t records_end = d.records + B * sizeof(void*);
+    d.uniform = records_end;
     d.lens = d.uniform + B * sizeof(double);
     d.history = d.lens + B * sizeof(int32_t);
-    d.sent = sample ? d.history + B * S * sizeof(int32_t) : tables_end;
+    d.sent = sample ? d.history + B * S * sizeof(int32_t) : records_end;
     d.picked = align8(d.sent);
     d.total = sample ? d.picked + B * sizeof(int32_t) : d.sent;
     return d;
 }
+
+// What a decode step does with a row's TokenRecord (decided on the host in O(1) per row, MiniMaxTextModelCuda::
+// plan_decode).
+enum class RecordUse : uint8_t {
+    kNone,     // no record kept: a penalised row's history is staged; the record (if any) falls behind
+    kAdd,      // the record is valid: it gains the step's id; a penalised row's penalty reads it (nothing staged)
+    kRebuild,  // the record has fallen behind and the row is penalised: its history is staged and rewrites the record
+};
 
 const CancelCheck kNeverCancelled;
 
@@ -936,7 +978,9 @@ const CancelCheck kNeverCancelled;
 // Decided before any GPU starts (under mu_), so that either every GPU replays its captured graph or every GPU runs
 // eagerly: their stop points must agree (StopPoint::stop_before_all).
 struct MiniMaxTextModelCuda::DecodePlan {
-    size_t history = 0;                      // S: the longest history a penalised row needs (the picking GPU's)
+    size_t history = 0;                      // S: the longest history a penalised row stages (the picking GPU's)
+    std::vector<RecordUse> records;          // per row
+    bool any_record = false;                 // some row's record is used (kAdd or kRebuild)
     int64_t max_kv = 0;                      // the longest sequence's keys after the step
     bool capture = false;                    // CUDA graphs for this B: capture the step after running it eagerly
     bool replay = false;                     // every GPU has a graph for its key: launch those
@@ -963,23 +1007,54 @@ Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids,
         VOLT_ASSIGN_OR_RETURN(logits, host_logits(static_cast<int64_t>(ids.size())));
     }
     const DecodeOutput output{.host_logits = rows ? logits.data_as<float>() : nullptr, .picks = picks, .picked = picked};
-    VOLT_ASSIGN_OR_RETURN(const DecodePlan plan, plan_decode(caches, output));
+    VOLT_ASSIGN_OR_RETURN(const DecodePlan plan, plan_decode(ids, caches, output));
     StopPoint stop(cancelled, gpus());
     // A split model's replayed step holds NCCL collectives: no GPU launches it until every GPU's host work succeeded.
     AllReadyGate gate(gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop, &gate); }));
-    for (SequenceCache* c : caches) c->advance(1);
+    for (size_t b = 0; b < caches.size(); ++b) {
+        TokenRecord& rec = caches[b]->token_record;
+        if (plan.records[b] == RecordUse::kRebuild) {
+            rec.count = caches[b]->length();  // the history's ids before this step's, which follows
+            rec.first = output.picks[b].history.front();
+        }
+        if (plan.records[b] != RecordUse::kNone) {
+            if (rec.count == 0) rec.first = ids[b];
+            rec.last = ids[b];
+            rec.count += 1;
+        }
+        if (output.picked && output.picks[b].sampling.repetition_penalty != 1.0f && plan.records[b] != RecordUse::kAdd)
+            history_ids_staged_ += output.picks[b].history.size();
+        caches[b]->advance(1);
+    }
     graph_replays_ += plan.replay;
     return logits;
 }
 
-Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std::span<SequenceCache* const> caches,
+Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std::span<const int32_t> ids,
+                                                                             std::span<SequenceCache* const> caches,
                                                                              const DecodeOutput& output) const {
     DecodePlan plan;
     const size_t B = caches.size(), L = static_cast<size_t>(config_.num_layers);
-    if (output.picked)
-        for (const TokenPick& p : output.picks)
-            if (p.sampling.repetition_penalty != 1.0f) plan.history = std::max(plan.history, p.history.size());
+    plan.records.assign(B, RecordUse::kNone);
+    for (size_t b = 0; b < B; ++b) {
+        const SequenceCache& c = *caches[b];
+        const bool penalised = output.picked && output.picks[b].sampling.repetition_penalty != 1.0f;
+        RecordUse& use = plan.records[b];
+        if (record_bits(c)) {
+            // A pick's history is the sequence's tokens and this step's id (TokenPick); checked in O(1) against the
+            // record: its length, this step's id, and the record's first and last ids.
+            const std::span<const int32_t> h = penalised ? output.picks[b].history : std::span<const int32_t>();
+            const int64_t n = c.length();
+            const TokenRecord& rec = c.token_record;
+            const bool sequence = int64_t(h.size()) == n + 1 && h.back() == ids[b];
+            const bool same = sequence && (n == 0 || (h.front() == rec.first && h[size_t(n) - 1] == rec.last));
+            if (c.token_record_valid() && (!penalised || same)) use = RecordUse::kAdd;
+            else if (penalised && sequence && !c.token_record_valid()) use = RecordUse::kRebuild;
+        }
+        plan.any_record |= use != RecordUse::kNone;
+        if (penalised && use != RecordUse::kAdd) plan.history = std::max(plan.history, output.picks[b].history.size());
+    }
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
     // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A model
     // split over several processes runs eagerly: a captured step holds NCCL collectives, so every GPU must be ready
@@ -1069,12 +1144,17 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
                     row[B + b] = lc.v.data();
                 }
             }
+            const RecordUse use = plan.records[b];
+            reinterpret_cast<void**>(host + lay.records)[b] =
+                r == 0 && use != RecordUse::kNone ? record_bits(*caches[b]) : nullptr;
             if (sample) {
                 const TokenPick& p = output.picks[b];
                 reinterpret_cast<double*>(host + lay.uniform)[b] = p.uniform;
                 const bool penalised = p.sampling.repetition_penalty != 1.0f;
-                reinterpret_cast<int32_t*>(host + lay.lens)[b] = penalised ? static_cast<int32_t>(p.history.size()) : 0;
-                if (penalised)
+                const bool staged = penalised && use != RecordUse::kAdd;
+                reinterpret_cast<int32_t*>(host + lay.lens)[b] =
+                    staged ? static_cast<int32_t>(p.history.size()) : (penalised ? -1 : 0);
+                if (staged)
                     std::copy(p.history.begin(), p.history.end(),
                               reinterpret_cast<int32_t*>(host + lay.history) + b * S);
             }
@@ -1120,6 +1200,15 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
             }
         }
     }
+    // The step's ids join the rows' records (before the sampler, whose penalty includes this step's id).
+    auto* records_dev = reinterpret_cast<uint32_t* const*>(dev + lay.records);
+    if (r == 0 && plan.any_record) {
+        VOLT_RETURN_IF_ERROR(cuda::run(cuda::RecordIdsParams{.ids = reinterpret_cast<const int32_t*>(dev),
+                                                             .n = int64_t(B),
+                                                             .vocab_size = config_.vocab_size,
+                                                             .records = records_dev},
+                                       rk.stream));
+    }
     if (output.host_logits) {
         VOLT_RETURN_IF_ERROR(logits_to_host(rk, r, logits_dev, int64_t(B), output.host_logits));
     }
@@ -1153,6 +1242,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
             .history = penalised ? reinterpret_cast<const int32_t*>(dev + lay.history) + b0 * S : nullptr,
             .history_stride = int64_t(S),
             .history_len = penalised ? reinterpret_cast<const int32_t*>(dev + lay.lens) + b0 : nullptr,
+            .records = penalised ? records_dev + b0 : nullptr,
             .uniform = reinterpret_cast<const double*>(dev + lay.uniform) + b0,
             .out_ids = picked_dev + b0,
         };

@@ -147,7 +147,8 @@ public:
     Expected<Tensor> decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                             const CancelCheck& cancelled = {}) const override;
     // The same step with each row's token picked on the GPU (cuda::SampleParams: cpu::sample's rules exactly): only
-    // the B ids (and the penalised rows' histories, the draws) cross PCIe, plus the rows when `logits` asks. B == 1
+    // the B ids and draws cross PCIe, plus the rows when `logits` asks; a penalised row's penalty reads its cache's
+    // TokenRecord, and sends its history only when the record has fallen behind or does not match it. B == 1
     // runs the batched path too. With the vocabulary split over GPUs, every GPU's columns are gathered (NCCL) and each
     // process's first GPU picks (every process the same ids).
     Expected<std::vector<int32_t>> decode_sample(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
@@ -158,6 +159,12 @@ public:
     size_t decode_graph_replays() const {
         std::lock_guard<std::mutex> lock(mu_);
         return graph_replays_;
+    }
+    // History ids sent to the GPU for penalised rows so far (diagnostics and benchmarks): a row whose cache holds a
+    // valid TokenRecord sends none (VOLT_TOKEN_RECORDS=0 turns the records off: every penalised row sends its history).
+    size_t history_ids_staged() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return history_ids_staged_;
     }
 
     struct Layer;      // device weights of one decoder layer on one GPU (defined in the .cpp)
@@ -179,9 +186,9 @@ private:
     Expected<Tensor> run(const Tensor& ids_or_embeds, bool from_ids, SequenceCache& cache, LogitsMode mode,
                          const CancelCheck& cancelled) const;
     // GPU r's share of one forward: every piece of the input through its layers, then its logits columns into
-    // `host_logits` ([rows, V] fp32, null for kNone).
+    // `host_logits` ([rows, V] fp32, null for kNone); with `record` the first GPU adds the ids to the cache's record.
     Status run_rank(int r, const Tensor& input, bool from_ids, SequenceCache& cache, int64_t chunk, LogitsMode mode,
-                    float* host_logits, StopPoint* stop) const;
+                    float* host_logits, StopPoint* stop, bool record) const;
     // `piece`: this piece's index in the forward (stop points are numbered by it);
     // `kv_len_dev`: past + T on the GPU (the softmax layers' key count). With `batch` the T rows are one token of
     // each of T sequences (a decode step) whose caches the batch's tables point at; caches, past and kv_len_dev are
@@ -207,9 +214,10 @@ private:
     // run_chunk, then the logits to the host or the sampler's ids.
     Status decode_rank(int r, std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
                        const DecodeOutput& output, const DecodePlan& plan, StopPoint* stop, AllReadyGate* gate) const;
-    // Before a decode step starts (under mu_): the staging, the graph key of every GPU and whether all of them
-    // replay a captured graph.
-    Expected<DecodePlan> plan_decode(std::span<SequenceCache* const> caches, const DecodeOutput& output) const;
+    // Before a decode step starts (under mu_): the staging, what each row does with its TokenRecord, the graph key
+    // of every GPU and whether all of them replay a captured graph.
+    Expected<DecodePlan> plan_decode(std::span<const int32_t> ids, std::span<SequenceCache* const> caches,
+                                     const DecodeOutput& output) const;
     // The kept device buffers a captured decode step uses on `rank` (CudaGraphCache's staleness check).
     static std::array<const void*, 4> graph_buffers(const Rank& rank);
     // Host fp32 [rows, V] for returned logits: pinned from logits_rows_ when it has a buffer (under mu_).
@@ -218,6 +226,9 @@ private:
     Status check_usable() const;
     // INVALID_ARGUMENT unless `cache` was made by this model (its layers on these GPUs).
     Status check_cache(const SequenceCache& cache) const;
+    // The cache's TokenRecord bits on this process's first GPU (the one that picks tokens), valid or not; null where
+    // the cache holds none there or records are off.
+    uint32_t* record_bits(const SequenceCache& cache) const;
     // `bytes` of pinned staging and as many on the GPU for rank's next inputs (after its last copy has left).
     Status stage_inputs(const Rank& rank, size_t bytes) const;
     // rank's vocabulary columns [rows, V_r] of the logits into the host rows [rows, V] (several processes: gathered
@@ -253,6 +264,8 @@ private:
     double unit_flops_ = 2e13;              // options.max_unit_flops
     mutable std::atomic<bool> graphs_failed_{false};  // a capture failed: eager from then on
     mutable size_t graph_replays_ = 0;      // under mu_
+    bool token_records_ = true;             // TokenRecord kept per cache (VOLT_TOKEN_RECORDS)
+    mutable size_t history_ids_staged_ = 0; // under mu_
     mutable std::mutex mu_;
     mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first decode step (under mu_)
 };

@@ -119,6 +119,100 @@ TEST_F(TextModelGpu, SampledDecodeStepPicksWhatTheHostPicks) {
     expect_sampled_decode_matches(*m.gpu, c.vocab_size, "");
 }
 
+// The repetition penalty of GPU-picked tokens reads each cache's TokenRecord instead of the history sent every step:
+// picks equal cpu::sample over the returned rows with the full history, whichever way the record got there (a prompt's
+// ids, a clone, a rebuild after input embeddings, a rebuild from a history that is not the sequence's, a clear), the
+// record's bits are the history's ids, and only the rebuilding steps send a history.
+TEST_F(TextModelGpu, RepetitionPenaltyReadsTheTokenRecord) {
+    const TextConfig c = synthetic_config(true, 2);
+    Models m = make_models(c);
+    ASSERT_TRUE(m.gpu);
+    const int64_t V = c.vocab_size, words = (V + 31) / 32, steps = 12;
+    const std::vector<int32_t> prompt = random_ids(40, V, 77);
+    // Rows: 0 a prompt's ids; 1 input embeddings (no ids: rebuilt at its first step); 2 a clone of a cache after the
+    // prompt; 3 a clone whose picks carry a history that differs from its tokens in the first id (staged, then
+    // rebuilt from that history, which the penalty must follow).
+    std::vector<SequenceCache> caches;
+    for (int b = 0; b < 4; ++b) {
+        auto cache = m.gpu->new_cache(256);
+        ASSERT_TRUE(cache) << cache.status().to_string();
+        caches.push_back(std::move(*cache));
+    }
+    ASSERT_TRUE(m.gpu->forward(prompt, caches[0], LogitsMode::kNone).has_value());
+    auto embeds = m.gpu->embed(prompt);
+    ASSERT_TRUE(embeds) << embeds.status().to_string();
+    ASSERT_TRUE(m.gpu->forward_embeddings(*embeds, caches[1], LogitsMode::kNone).has_value());
+    auto clone = caches[0].clone();
+    ASSERT_TRUE(clone) << clone.status().to_string();
+    caches[2] = std::move(*clone);
+    clone = caches[0].clone();
+    ASSERT_TRUE(clone);
+    caches[3] = std::move(*clone);
+    EXPECT_TRUE(caches[0].token_record_valid() && caches[2].token_record_valid() && caches[3].token_record_valid());
+    EXPECT_FALSE(caches[1].token_record_valid()) << "embeddings carry no ids";
+    std::vector<std::vector<int32_t>> history(4, prompt);
+    history[3][0] = (prompt[0] + 1) % int32_t(V);
+    std::vector<SequenceCache*> ptrs;
+    for (auto& cache : caches) ptrs.push_back(&cache);
+    std::vector<int32_t> ids = {5, 9, 5, 5};
+    const SamplingParams greedy{.temperature = 0.0f, .repetition_penalty = 3.0f};
+    const SamplingParams drawn{.temperature = 0.9f, .top_k = 40, .repetition_penalty = 1.8f};
+    const size_t staged_before = m.gpu->history_ids_staged();
+    size_t expect_staged = 0;
+    int changed = 0;
+    auto step = [&](size_t rows, int64_t s) {
+        std::vector<TokenPick> picks(rows);
+        for (size_t b = 0; b < rows; ++b) {
+            history[b].push_back(ids[b]);
+            picks[b] = {.sampling = b == 2 ? drawn : greedy, .history = history[b], .uniform = std::fmod(0.1 + 0.07 * double(s), 1.0)};
+        }
+        Tensor rows_out;
+        auto picked = m.gpu->decode_sample(std::span(ids.data(), rows), std::span(ptrs.data(), rows), picks, &rows_out);
+        ASSERT_TRUE(picked) << picked.status().to_string();
+        for (size_t b = 0; b < rows; ++b) {
+            SampleParams cp{.logits = rows_out.data_as<float>() + int64_t(b) * V, .vocab_size = V,
+                            .sampling = picks[b].sampling, .history = history[b].data(),
+                            .history_len = int64_t(history[b].size()), .uniform = picks[b].uniform};
+            auto want = cpu::sample(cp);
+            ASSERT_TRUE(want);
+            EXPECT_EQ((*picked)[b], *want) << "step " << s << ", row " << b;
+            cp.history = nullptr, cp.history_len = 0;
+            changed += *cpu::sample(cp) != *want;
+            ids[b] = (*picked)[b];
+        }
+    };
+    for (int64_t s = 0; s < steps; ++s) {
+        step(4, s);
+        if (s == 0) expect_staged += history[1].size() + history[3].size();  // 1 rebuilt, 3 does not match
+        if (s == 1) expect_staged += history[3].size();                       // 3 rebuilt from its history
+        for (int b = 0; b < 4; ++b)
+            EXPECT_EQ(caches[b].token_record_valid(), b != 3 || s >= 1) << "step " << s << ", row " << b;
+    }
+    EXPECT_GT(changed, 0) << "the penalty changed some pick (else this test shows nothing)";
+    EXPECT_EQ(m.gpu->history_ids_staged() - staged_before, expect_staged) << "only rebuilding steps send histories";
+    // Each record holds the ids its picks' histories hold (the step's id is the next step's: not yet run).
+    for (int b = 0; b < 4; ++b) {
+        std::vector<uint32_t> want(size_t(words), 0);
+        cpu::record_ids(std::span(history[b]), V, want.data());
+        std::vector<uint32_t> got(static_cast<size_t>(words));
+        ASSERT_EQ(cudaMemcpy(got.data(), caches[b].token_record.bits.data(), got.size() * 4, cudaMemcpyDeviceToHost),
+                  cudaSuccess);
+        EXPECT_EQ(got, want) << "row " << b;
+        EXPECT_EQ(caches[b].token_record.count, caches[b].length());
+        EXPECT_EQ(caches[b].token_record.first, history[b].front());
+        EXPECT_EQ(caches[b].token_record.last, history[b].back());
+    }
+    // Cleared and refilled: a fresh record from the new prompt's ids, one row alone.
+    caches[0].clear();
+    const std::vector<int32_t> again = random_ids(17, V, 78);
+    ASSERT_TRUE(m.gpu->forward(again, caches[0], LogitsMode::kNone).has_value());
+    EXPECT_TRUE(caches[0].token_record_valid());
+    history[0] = again;
+    const size_t staged_mid = m.gpu->history_ids_staged();
+    for (int64_t s = 0; s < 4; ++s) step(1, steps + s);
+    EXPECT_EQ(m.gpu->history_ids_staged(), staged_mid);
+}
+
 // Continuous batching on the GPU: requests through BatchGenerator (a queue, batched decode steps whose batch shrinks
 // as requests end) get token for token what generate() gives each alone on the same GPU model: the batched step is
 // bitwise the one-at-a-time step (BatchedDecodeFollowsOneSequenceAtATime), so greedy and seeded sampling agree exactly.

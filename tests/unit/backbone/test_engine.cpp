@@ -83,6 +83,42 @@ TEST_F(Engine, ForkedSessionsContinueIndependently) {
     EXPECT_LE(rel_fro(lb->data_as<float>(), last_row_fresh(pb).data_as<float>(), V), 1e-5);
 }
 
+// A cache's token record (kept by a GPU model; here on the host) is copied by clone() and emptied by clear(), and
+// is valid only while it covers every token run.
+TEST_F(Engine, TokenRecordIsClonedAndCleared) {
+    auto cache = model_->new_cache(64);
+    ASSERT_TRUE(cache) << cache.status().to_string();
+    EXPECT_FALSE(cache->token_record_valid()) << "the CPU backbone keeps no record";
+    const size_t with_record = cache->state_bytes() + 12;
+    auto bits = Tensor::zeros({3}, DType::kI32);
+    ASSERT_TRUE(bits);
+    cache->token_record.bits = std::move(*bits);
+    EXPECT_TRUE(cache->token_record_valid()) << "an empty sequence's empty record";
+    const std::vector<int32_t> ids = {4, 40, 4};
+    ASSERT_TRUE(model_->forward(ids, *cache, LogitsMode::kNone).has_value());
+    EXPECT_FALSE(cache->token_record_valid()) << "the model added no ids: the record fell behind";
+    auto* words = static_cast<uint32_t*>(cache->token_record.bits.data());
+    cpu::record_ids(ids, 70, words);
+    cache->token_record.count = 3, cache->token_record.first = 4, cache->token_record.last = 4;
+    EXPECT_TRUE(cache->token_record_valid());
+    auto copy = cache->clone();
+    ASSERT_TRUE(copy) << copy.status().to_string();
+    EXPECT_TRUE(copy->token_record_valid());
+    EXPECT_EQ(copy->token_record.first, 4);
+    EXPECT_EQ(copy->token_record.last, 4);
+    ASSERT_NE(copy->token_record.bits.data(), cache->token_record.bits.data()) << "a copy, not a view";
+    const auto* copied = static_cast<const uint32_t*>(copy->token_record.bits.data());
+    EXPECT_EQ(copied[0], 1u << 4);
+    EXPECT_EQ(copied[1], 1u << (40 - 32));
+    cache->clear();
+    EXPECT_TRUE(cache->token_record_valid());
+    EXPECT_EQ(cache->token_record.count, 0);
+    EXPECT_EQ(cache->token_record.first, -1);
+    EXPECT_EQ(words[0] | words[1] | words[2], 0u);
+    EXPECT_EQ(copied[0], 1u << 4) << "the clone keeps its record";
+    EXPECT_EQ(copy->state_bytes(), with_record) << "the record counts as state";
+}
+
 TEST_F(Engine, PromptBeyondTheContextIsResourceExhausted) {
     ASSERT_TRUE(model_);
     auto s = Session::create(*model_, {.max_context = 32});

@@ -347,6 +347,37 @@ TEST(Sampling, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits) {
     EXPECT_EQ(*r, 0);  // 1.2 / 1.5 = 0.8 < 1.0
 }
 
+// The record of a sequence's ids the GPU sampler reads instead of its history: one bit per distinct id in range.
+TEST(Sampling, RecordIdsSetsOneBitPerDistinctIdInRange) {
+    const int64_t V = 70;  // three words, the last partly used
+    std::vector<uint32_t> bits(3, 0);
+    const std::vector<int32_t> ids = {0, 31, 32, 69, 5, 5, -1, 70, 1000};
+    cpu::record_ids(ids, V, bits.data());
+    EXPECT_EQ(bits[0], (1u << 0) | (1u << 5) | (1u << 31));
+    EXPECT_EQ(bits[1], 1u << 0);
+    EXPECT_EQ(bits[2], 1u << (69 - 64));
+    // The penalty over a history equals the penalty over the ids its record holds.
+    std::mt19937 g(7);
+    std::uniform_int_distribution<int32_t> uid(0, int32_t(V) - 1);
+    std::vector<int32_t> hist(40);
+    for (auto& id : hist) id = uid(g);
+    std::vector<uint32_t> rec(3, 0);
+    cpu::record_ids(hist, V, rec.data());
+    std::vector<int32_t> from_record;
+    for (int32_t id = 0; id < V; ++id)
+        if (rec[size_t(id) >> 5] >> (id & 31) & 1u) from_record.push_back(id);
+    const std::vector<float> l = randn(size_t(V), 8);
+    for (double u : {0.1, 0.5, 0.9}) {
+        const SamplingParams s{.temperature = 0.8f, .top_k = 20, .repetition_penalty = 1.4f};
+        auto a = cpu::sample({.logits = l.data(), .vocab_size = V, .sampling = s, .history = hist.data(),
+                              .history_len = int64_t(hist.size()), .uniform = u});
+        auto b = cpu::sample({.logits = l.data(), .vocab_size = V, .sampling = s, .history = from_record.data(),
+                              .history_len = int64_t(from_record.size()), .uniform = u});
+        ASSERT_TRUE(a && b);
+        EXPECT_EQ(*a, *b) << "u = " << u;
+    }
+}
+
 TEST(Sampling, DrawsFollowTheTemperedDistribution) {
     const std::vector<float> l = {0.0f, std::log(3.0f)};  // p = 1/4, 3/4 at temperature 1
     int ones = 0;
