@@ -184,6 +184,10 @@ if has_stage bench && has_part ops; then
     >>"$OUT/ops_bench.log" 2>&1 ||
     { tail -5 "$OUT/ops_bench.log"; note "ops experiments FAILED"; status=1; }
   cat "$OUT/ops_experiments.jsonl" >>"$OUT/ops_volt.jsonl" 2>/dev/null
+  # The cp.async ring for quantised decode weights (MoeExpertsParams::decode_ring, opt-in until it is timed): the
+  # MoE's decode batches again with it on, for an A/B against the rows above (kept apart: same row names).
+  VOLT_MOE_RING=1 "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 --json "$OUT/ops_moe_ring.jsonl" \
+    >>"$OUT/ops_bench.log" 2>&1 || note "MoE ring A/B FAILED"
   PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" $QARG \
     >"$OUT/ops_anchor.log" 2>&1 || { tail -5 "$OUT/ops_anchor.log"; note "ops anchors FAILED"; }
   # torch's SDPA at the ViT's attention shape, against the cudnn_plans rows above.
