@@ -893,37 +893,14 @@ bool ring_enabled(const MoeExpertsParams& p) {
     return p.decode_ring || env;
 }
 
-// One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
-// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many
-// (touched_max: an upper bound on the experts with tokens, min(E, T k)). `ring`: quantised weights through the
-// cp.async ring (gemv_mma_kernel's kRing) where K is a multiple of 16.
-template <bool kGated, MoeWeightType kW, bool kAct = false>
-Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, bool ring, int sms, cudaStream_t stream) {
-    constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
-    constexpr bool kRingable = kW != MoeWeightType::kBF16 && !kAct;
-    if constexpr (kRingable) {
-        if (ring && g.K % 16 == 0) {
-            // Quantised weights through the cp.async ring: its two stages keep a batch in flight, so `few` needs no
-            // deeper batches.
-            if constexpr (!kGated) {
-                constexpr auto halves = gemv_mma_kernel<kGated, kW, kSteps, kAct, 2, true>;
-                if (few) {
-                    VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
-                    const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
-                    if (items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
-                        VOLT_RETURN_IF_ERROR(launch_mma<halves>(g, sms, stream));
-                        VOLT_CUDA_CHECK_LAUNCH();
-                        return Status::ok();
-                    }
-                }
-            }
-            VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, true>>(g, sms, stream)));
-            VOLT_CUDA_CHECK_LAUNCH();
-            return Status::ok();
-        }
-    }
-    if constexpr (!kGated) {
-        constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2>;
+// gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kRing> over the batch or, with kHalves (the down product) when `few`
+// and the grid holds every item twice, its two-warps-an-item variant (touched_max: an upper bound on the experts with
+// tokens, min(E, T k)).
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, bool kRing, bool kHalves>
+Status launch_gemv_kernel(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
+    if constexpr (kHalves) {
+        static_assert(!kGated, "the two-warp variant is the down product's");
+        constexpr auto halves = gemv_mma_kernel<kGated, kW, kSteps, kAct, 2, kRing>;
         if (few) {
             VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
             const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
@@ -934,12 +911,23 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, bool ring, 
             }
         }
     }
-    if (few)
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct>>(g, sms, stream)));
-    else
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct>>(g, sms, stream)));
+    VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kRing>>(g, sms, stream)));
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
+}
+
+// One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
+// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many.
+// `ring`: quantised weights through the cp.async ring (gemv_mma_kernel's kRing) where K is a multiple of 16; its two
+// stages keep a batch in flight, so `few` needs no deeper batches there.
+template <bool kGated, MoeWeightType kW, bool kAct = false>
+Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, bool ring, int sms, cudaStream_t stream) {
+    constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
+    if constexpr (kW != MoeWeightType::kBF16 && !kAct)
+        if (ring && g.K % 16 == 0)
+            return launch_gemv_kernel<kGated, kW, kSteps, kAct, true, !kGated>(g, few, touched_max, sms, stream);
+    if (few) return launch_gemv_kernel<kGated, kW, 2 * kSteps, kAct, false, !kGated>(g, true, touched_max, sms, stream);
+    return launch_gemv_kernel<kGated, kW, kSteps, kAct, false, false>(g, false, touched_max, sms, stream);
 }
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
