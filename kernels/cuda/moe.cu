@@ -1299,7 +1299,8 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
-            if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, ring, sms, stream);
+            if (fp8_act)
+                return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, ring, sms, stream);
             switch (p.weight_type) {
                 case MoeWeightType::kFp8E4M3:
                     return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, ring, sms, stream);

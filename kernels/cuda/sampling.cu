@@ -714,7 +714,8 @@ Status run(const SampleParams& p, cudaStream_t stream) {
 }
 
 Status run(const RecordIdsParams& p, cudaStream_t stream) {
-    if (p.n < 0 || p.vocab_size <= 0) return invalid_argument("record ids (CUDA): n ", p.n, " and vocab_size ", p.vocab_size);
+    if (p.n < 0 || p.vocab_size <= 0)
+        return invalid_argument("record ids (CUDA): n ", p.n, " >= 0 and vocab_size ", p.vocab_size, " >= 1");
     if (p.n == 0) return Status::ok();
     if (!p.ids || (!p.records && !p.record))
         return invalid_argument("record ids (CUDA): ids and records (or one record) must be set");

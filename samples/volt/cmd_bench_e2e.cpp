@@ -350,7 +350,8 @@ Status bench_e2e(const E2eOptions& o) {
         batched.push_back({{"batch", B}, {"context", o.decode_context}, {"ms_per_step", batch_s * 1e3},
                            {"tokens_per_s", double(B) / batch_s}, {"bytes_per_step", step_bytes(B)},
                            {"roofline_ms", roofline_ms(B)}, {"fraction_of_roofline", roofline_ms(B) / (batch_s * 1e3)},
-                           {"ms_per_step_host_pick", host_pick_s * 1e3}, {"ms_per_step_decode_sample", gpu_pick_s * 1e3},
+                           {"ms_per_step_host_pick", host_pick_s * 1e3},
+                           {"ms_per_step_decode_sample", gpu_pick_s * 1e3},
                            {"ms_per_step_decode_sample_penalty", penalty_s * 1e3}});
         std::printf("| batched decode step, %lld sequences at %lld context, incl. lm_head (%lld steps) | %.2f ms, %.0f "
                     "tok/s (bytes roofline %.2f ms: %.0f%%) |\n",
@@ -359,7 +360,8 @@ Status bench_e2e(const E2eOptions& o) {
         std::printf("| ... that step + top-k/top-p pick, %lld sequences | host pick %.2f ms, decode_sample %.2f ms "
                     "(%.0f tok/s) |\n",
                     (long long)B, host_pick_s * 1e3, gpu_pick_s * 1e3, double(B) / gpu_pick_s);
-        std::printf("| ... with a repetition penalty (histories of %lld tokens) | decode_sample %.2f ms (%.0f tok/s) |\n",
+        std::printf("| ... with a repetition penalty (histories of %lld tokens) | decode_sample %.2f ms "
+                    "(%.0f tok/s) |\n",
                     (long long)histories[0].size(), penalty_s * 1e3, double(B) / penalty_s);
         std::fflush(stdout);
     }

@@ -69,8 +69,8 @@ public:
     int64_t max_tokens() const { return max_tokens_; }  // hard limit set at creation
     int64_t capacity() const { return capacity_; }      // KV rows allocated
     size_t bytes() const;                                // memory held (states + KV rows allocated)
-    // What a cache of this model needs besides its KV rows (the recurrent states, the token record), and per KV row (every softmax
-    // layer's keys and values of one position): the memory planning of a batch (BatchGenerator).
+    // What a cache of this model needs besides its KV rows (the recurrent states, the token record), and per KV row
+    // (every softmax layer's keys and values of one position): the memory planning of a batch (BatchGenerator).
     size_t state_bytes() const;
     size_t kv_bytes_per_token() const;
 

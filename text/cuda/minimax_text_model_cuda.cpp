@@ -671,7 +671,8 @@ Expected<SequenceCache> MiniMaxTextModelCuda::new_cache(int64_t max_tokens) cons
     if (token_records_) {
         // The ids run, as a set, where tokens are picked (TokenRecord): 25 KB at MiniMax's vocabulary.
         auto bits = Tensor::zeros({(config_.vocab_size + 31) / 32}, DType::kI32, Device::cuda(device()));
-        if (!bits) return resource_exhausted("GPU ", device(), ": cannot allocate a token record: ", bits.status().message());
+        if (!bits)
+            return resource_exhausted("GPU ", device(), ": cannot allocate a token record: ", bits.status().message());
         cache.token_record.bits = std::move(*bits);
     }
     return cache;

@@ -164,7 +164,9 @@ TEST_F(TextModelGpu, RepetitionPenaltyReadsTheTokenRecord) {
         std::vector<TokenPick> picks(rows);
         for (size_t b = 0; b < rows; ++b) {
             history[b].push_back(ids[b]);
-            picks[b] = {.sampling = b == 2 ? drawn : greedy, .history = history[b], .uniform = std::fmod(0.1 + 0.07 * double(s), 1.0)};
+            picks[b] = {.sampling = b == 2 ? drawn : greedy,
+                        .history = history[b],
+                        .uniform = std::fmod(0.1 + 0.07 * double(s), 1.0)};
         }
         Tensor rows_out;
         auto picked = m.gpu->decode_sample(std::span(ids.data(), rows), std::span(ptrs.data(), rows), picks, &rows_out);
