@@ -52,6 +52,21 @@ struct TokenRecord {
     int64_t count = 0;    // tokens recorded
     int32_t first = -1;   // the ids at positions 0 and count - 1 (-1 while empty)
     int32_t last = -1;
+
+    // What a decode step running `step_id` after `length` tokens does with the record (the model decides on the host,
+    // then sets the bits on its GPU):
+    enum class Use : uint8_t {
+        kNone,     // not kept this step: a penalised row's history is sent; the record (if any) falls behind
+        kAdd,      // valid: it gains the step's id, and a penalised row's penalty reads it (no history sent)
+        kRebuild,  // fallen behind, and the penalised row's history has the sequence's length and ends with the
+                   // step's id: the history is sent and rewrites the record
+    };
+    // `history`: the pick's when its row is penalised (TokenPick::history), else empty.
+    Use plan_step(int64_t length, bool penalised, std::span<const int32_t> history, int32_t step_id) const;
+    // After the step ran (`history` as given to plan_step): the count and the first and last ids follow.
+    void after_step(Use use, int64_t length, std::span<const int32_t> history, int32_t step_id);
+    // After a forward of `ids` while the record was valid (the model added them to the bits).
+    void after_ids(std::span<const int32_t> ids);
 };
 
 // Everything a model keeps for one sequence. KV rows grow up to max_tokens: on a GPU in place, page by page (an

@@ -33,6 +33,34 @@ Expected<Tensor> view_pages(const std::shared_ptr<CudaPagedBuffer>& pages, int64
 
 }  // namespace
 
+TokenRecord::Use TokenRecord::plan_step(int64_t length, bool penalised, std::span<const int32_t> history,
+                                        int32_t step_id) const {
+    if (!bits.defined()) return Use::kNone;
+    const bool valid = count == length;
+    // The pick's history must be the sequence's tokens and this step's id (TokenPick): its length and last id, and
+    // against a valid record its first id and the id before the step's.
+    const bool sequence = int64_t(history.size()) == length + 1 && history.back() == step_id;
+    const bool same = sequence && (length == 0 || (history.front() == first && history[size_t(length) - 1] == last));
+    if (valid && (!penalised || same)) return Use::kAdd;
+    if (!valid && penalised && sequence) return Use::kRebuild;
+    return Use::kNone;
+}
+
+void TokenRecord::after_step(Use use, int64_t length, std::span<const int32_t> history, int32_t step_id) {
+    if (use == Use::kRebuild) count = length, first = history.front();  // the history's ids before the step's
+    if (use == Use::kNone) return;
+    if (count == 0) first = step_id;
+    last = step_id;
+    count += 1;
+}
+
+void TokenRecord::after_ids(std::span<const int32_t> ids) {
+    if (ids.empty()) return;
+    if (count == 0) first = ids.front();
+    last = ids.back();
+    count += static_cast<int64_t>(ids.size());
+}
+
 size_t SequenceCache::bytes() const {
     size_t b = token_record.bits.defined() ? token_record.bits.nbytes() : 0;
     for (const auto& l : layers) b += l.state.nbytes() + l.k.nbytes() + l.v.nbytes();

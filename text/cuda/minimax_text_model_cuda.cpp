@@ -817,13 +817,7 @@ Expected<Tensor> MiniMaxTextModelCuda::run(const Tensor& input, bool from_ids, S
         return run_rank(r, input, from_ids, cache, chunk, mode, logits.defined() ? logits.data_as<float>() : nullptr,
                         &stop, record);
     }));
-    if (record) {
-        TokenRecord& rec = cache.token_record;
-        const int32_t* id = input.data_as<int32_t>();
-        if (rec.count == 0) rec.first = id[0];
-        rec.last = id[n - 1];
-        rec.count += n;
-    }
+    if (record) cache.token_record.after_ids(std::span(input.data_as<int32_t>(), size_t(n)));
     cache.advance(n);
     return logits;
 }
@@ -964,13 +958,7 @@ DecodeLayout decode_layout(size_t B, size_t L, size_t S, bool sample) {
     return d;
 }
 
-// What a decode step does with a row's TokenRecord (decided on the host in O(1) per row, MiniMaxTextModelCuda::
-// plan_decode).
-enum class RecordUse : uint8_t {
-    kNone,     // no record kept: a penalised row's history is staged; the record (if any) falls behind
-    kAdd,      // the record is valid: it gains the step's id; a penalised row's penalty reads it (nothing staged)
-    kRebuild,  // the record has fallen behind and the row is penalised: its history is staged and rewrites the record
-};
+using RecordUse = TokenRecord::Use;
 
 const CancelCheck kNeverCancelled;
 
@@ -1014,18 +1002,10 @@ Expected<Tensor> MiniMaxTextModelCuda::decode_step(std::span<const int32_t> ids,
     AllReadyGate gate(gpus());
     VOLT_RETURN_IF_ERROR(on_ranks([&](int r) { return decode_rank(r, ids, caches, output, plan, &stop, &gate); }));
     for (size_t b = 0; b < caches.size(); ++b) {
-        TokenRecord& rec = caches[b]->token_record;
-        if (plan.records[b] == RecordUse::kRebuild) {
-            rec.count = caches[b]->length();  // the history's ids before this step's, which follows
-            rec.first = output.picks[b].history.front();
-        }
-        if (plan.records[b] != RecordUse::kNone) {
-            if (rec.count == 0) rec.first = ids[b];
-            rec.last = ids[b];
-            rec.count += 1;
-        }
-        if (output.picked && output.picks[b].sampling.repetition_penalty != 1.0f && plan.records[b] != RecordUse::kAdd)
-            history_ids_staged_ += output.picks[b].history.size();
+        const bool penalised = output.picked && output.picks[b].sampling.repetition_penalty != 1.0f;
+        const auto history = penalised ? output.picks[b].history : std::span<const int32_t>();
+        caches[b]->token_record.after_step(plan.records[b], caches[b]->length(), history, ids[b]);
+        if (penalised && plan.records[b] != RecordUse::kAdd) history_ids_staged_ += history.size();
         caches[b]->advance(1);
     }
     graph_replays_ += plan.replay;
@@ -1041,20 +1021,12 @@ Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std
     for (size_t b = 0; b < B; ++b) {
         const SequenceCache& c = *caches[b];
         const bool penalised = output.picked && output.picks[b].sampling.repetition_penalty != 1.0f;
-        RecordUse& use = plan.records[b];
-        if (record_bits(c)) {
-            // A pick's history is the sequence's tokens and this step's id (TokenPick); checked in O(1) against the
-            // record: its length, this step's id, and the record's first and last ids.
-            const std::span<const int32_t> h = penalised ? output.picks[b].history : std::span<const int32_t>();
-            const int64_t n = c.length();
-            const TokenRecord& rec = c.token_record;
-            const bool sequence = int64_t(h.size()) == n + 1 && h.back() == ids[b];
-            const bool same = sequence && (n == 0 || (h.front() == rec.first && h[size_t(n) - 1] == rec.last));
-            if (c.token_record_valid() && (!penalised || same)) use = RecordUse::kAdd;
-            else if (penalised && sequence && !c.token_record_valid()) use = RecordUse::kRebuild;
-        }
+        const auto history = penalised ? output.picks[b].history : std::span<const int32_t>();
+        const RecordUse use = record_bits(c) ? c.token_record.plan_step(c.length(), penalised, history, ids[b])
+                                             : RecordUse::kNone;
+        plan.records[b] = use;
         plan.any_record |= use != RecordUse::kNone;
-        if (penalised && use != RecordUse::kAdd) plan.history = std::max(plan.history, output.picks[b].history.size());
+        if (penalised && use != RecordUse::kAdd) plan.history = std::max(plan.history, history.size());
     }
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
     // Larger batches take the MoE's grouped-GEMM path, which reads the experts' row counts back to the host. A model

@@ -119,6 +119,47 @@ TEST_F(Engine, TokenRecordIsClonedAndCleared) {
     EXPECT_EQ(copy->state_bytes(), with_record) << "the record counts as state";
 }
 
+// How a decode step uses a cache's token record (decided on the host in O(1); the CUDA backbone then sets the bits on
+// its GPU): kept and extended while valid, rebuilt from a penalised pick's history once it fell behind, left behind
+// when a pick's history cannot be the sequence's tokens.
+TEST(TokenRecord, PlansEachStepFromLengthsAndEnds) {
+    using Use = TokenRecord::Use;
+    using Ids = std::vector<int32_t>;
+    TokenRecord none;
+    EXPECT_EQ(none.plan_step(0, true, Ids{5}, 5), Use::kNone) << "no bits: no record";
+    TokenRecord r;
+    r.bits = *Tensor::zeros({2}, DType::kI32);
+    EXPECT_EQ(r.plan_step(0, false, {}, 5), Use::kAdd) << "valid and empty";
+    EXPECT_EQ(r.plan_step(0, true, Ids{5}, 5), Use::kAdd);
+    EXPECT_EQ(r.plan_step(0, true, Ids{4}, 5), Use::kNone) << "the history must end with the step's id";
+    r.after_ids(Ids{4, 40, 4});
+    EXPECT_EQ(r.count, 3);
+    EXPECT_EQ(r.first, 4);
+    EXPECT_EQ(r.last, 4);
+    EXPECT_EQ(r.plan_step(3, true, Ids{4, 40, 4, 7}, 7), Use::kAdd);
+    EXPECT_EQ(r.plan_step(3, false, {}, 7), Use::kAdd);
+    EXPECT_EQ(r.plan_step(3, true, Ids{9, 40, 4, 7}, 7), Use::kNone) << "another first id";
+    EXPECT_EQ(r.plan_step(3, true, Ids{4, 40, 5, 7}, 7), Use::kNone) << "another id before the step's";
+    EXPECT_EQ(r.plan_step(3, true, Ids{4, 40, 4, 7}, 8), Use::kNone) << "another step id";
+    EXPECT_EQ(r.plan_step(3, true, Ids{40, 4, 7}, 7), Use::kNone) << "a history shorter than the sequence";
+    // Fallen behind (a forward from embeddings ran 2 more tokens): only a penalised row with a history of the
+    // sequence's length ending in the step's id rebuilds it.
+    EXPECT_EQ(r.plan_step(5, false, {}, 7), Use::kNone);
+    EXPECT_EQ(r.plan_step(5, true, Ids{1, 2, 3, 4, 5}, 7), Use::kNone);
+    const Ids h = {1, 2, 3, 4, 5, 7};
+    EXPECT_EQ(r.plan_step(5, true, h, 7), Use::kRebuild);
+    r.after_step(Use::kRebuild, 5, h, 7);
+    EXPECT_EQ(r.count, 6);
+    EXPECT_EQ(r.first, 1);
+    EXPECT_EQ(r.last, 7);
+    r.after_step(Use::kAdd, 6, {}, 8);
+    EXPECT_EQ(r.count, 7);
+    EXPECT_EQ(r.last, 8);
+    r.after_step(Use::kNone, 7, Ids{1, 2, 3, 4, 5, 7, 8, 9}, 9);
+    EXPECT_EQ(r.count, 7) << "left behind";
+    EXPECT_EQ(r.plan_step(8, true, Ids{1, 2, 3, 4, 5, 7, 8, 9, 2}, 2), Use::kRebuild);
+}
+
 TEST_F(Engine, PromptBeyondTheContextIsResourceExhausted) {
     ASSERT_TRUE(model_);
     auto s = Session::create(*model_, {.max_context = 32});
