@@ -23,7 +23,8 @@ if [[ "${VOLT_SETUP_MINIMAL:-0}" != 1 ]]; then
   APT_PACKAGES+=(libopencv-dev libjpeg-dev qt6-base-dev qt6-pdf-dev libpoppler-cpp-dev xvfb xauth)
 fi
 
-PIP_PACKAGES=(numpy pytest)
+# module:package (Pillow draws the demo model's procedural data, checked by CTest demo_model_data).
+PIP_PACKAGES=(numpy:numpy pytest:pytest PIL:pillow)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -46,7 +47,7 @@ fi
 
 pip_missing=()
 for p in "${PIP_PACKAGES[@]}"; do
-  python3 -c "import $p" 2>/dev/null || pip_missing+=("$p")
+  python3 -c "import ${p%%:*}" 2>/dev/null || pip_missing+=("${p#*:}")
 done
 if ((${#pip_missing[@]})); then
   echo "setup-deps: pip installing ${pip_missing[*]}"
