@@ -12,7 +12,9 @@
 # test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
 # tests/gpu/model); "vision" (issue 12) the CLIP ViT on the GPU against the CPU tower (tests/gpu/vision), the sanitizers
 # on its attention kernels, and `volt bench vision` at 1 and 37 crops per attention backend beside torch's SDPA at the
-# attention's shape; the main GPU test run always runs every kernel test.
+# attention's shape; "moe" the quantised decode experts' A/B of the register path and the cp.async ring (ops bench
+# and bench e2e) and the MoE's sanitizer runs, e.g. DEVICE_TEST_PARTS=moe DEVICE_TEST_UNIT=0
+# DEVICE_TEST_GPU_FILTER='Moe*'. The main GPU test run runs every kernel test unless DEVICE_TEST_GPU_FILTER says.
 # cuDNN SDPA: cudnn-frontend's headers under .devdeps/cudnn_frontend (how to fetch them: kernels/cuda/ops.cmake);
 # libcudnn comes from the machine's Python (nvidia-cudnn) and is put on LD_LIBRARY_PATH here. When the tracked tree
 # plus .devdeps exceed the device tool's 64 MiB carry, carry an xz tarball of .devdeps from an ignored build-* dir and
@@ -52,6 +54,7 @@ if has_stage build; then
   has_part model && TARGETS+=" volt_gpu_model_tests volt"
   has_part multigpu && TARGETS+=" volt_gpu_model_tests volt"
   has_part vision && TARGETS+=" volt_gpu_vision_tests volt_ops_bench volt"
+  has_part moe && TARGETS+=" volt_ops_bench volt"
   TARGETS=${DEVICE_TEST_TARGETS:-$TARGETS}  # e.g. "volt_gpu_model_tests volt": build only those
   [[ $UNIT != 0 ]] && TARGETS+=" volt_unit_tests"
   if ! cmake --build build-gpu -j"$(nproc)" --target $TARGETS \
@@ -135,6 +138,7 @@ if has_stage sanitize; then
   has_part ops && sanitize_run "short runs of the issue-7 ops" volt_gpu_tests '*ShortSanitizerRun*:-LightningGpu.*'
   has_part vision && sanitize_run "the ViT's own attention kernels, short runs" volt_gpu_vision_tests \
     'VisionGpu.AttentionShortSanitizerRun'
+  has_part moe && sanitize_run "the MoE's short runs" volt_gpu_tests 'Moe*ShortSanitizerRun'
 fi
 
 if has_stage profile; then
@@ -194,6 +198,27 @@ if has_stage bench && has_part ops; then
   python3 tools/ops_torch_anchor.py --only vit_attn --json "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.log" 2>&1 &&
     grep vit_attn "$OUT/ops_anchor_vit.jsonl" >>"$OUT/ops_anchor.jsonl"
   python3 tools/ops_report.py "$OUT/ops_volt.jsonl" "$OUT/ops_anchor.jsonl" | tee "$OUT/ops_table.md"
+fi
+
+if has_stage bench && has_part moe; then
+  # The MoE's decode batches with quantised experts, the register path against the cp.async ring
+  # (MoeExpertsParams::decode_ring, opt-in until timed), alternating twice, then the same A/B end to end (4 layers of
+  # the real geometry, FP8 experts, batch 1 and 64 at 4K context).
+  for i in 1 2; do
+    for ring in 0 1; do
+      note "volt_ops_bench --only moe, VOLT_MOE_RING=$ring (round $i)"
+      VOLT_MOE_RING=$ring "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 \
+        --json "$OUT/ops_moe_ring${ring}_$i.jsonl" >"$OUT/ops_moe_ring${ring}_$i.log" 2>&1 ||
+        { tail -5 "$OUT/ops_moe_ring${ring}_$i.log"; note "MoE bench FAILED"; status=1; }
+      grep -iE "moe" "$OUT/ops_moe_ring${ring}_$i.log" | head -12
+    done
+  done
+  for ring in 0 1; do
+    note "volt bench e2e, FP8 experts, VOLT_MOE_RING=$ring"
+    VOLT_MOE_RING=$ring "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 2048 \
+      --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 --decode-batch 64 \
+      --expert-weights fp8 --json "$OUT/e2e_fp8_ring$ring.json" 2>&1 | tee "$OUT/e2e_fp8_ring$ring.log" | grep -E "decode"
+  done
 fi
 
 if has_stage bench && has_part vision; then
