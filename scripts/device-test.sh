@@ -12,8 +12,8 @@
 # test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
 # tests/gpu/model); "vision" (issue 12) the CLIP ViT on the GPU against the CPU tower (tests/gpu/vision), the sanitizers
 # on its attention kernels, and `volt bench vision` at 1 and 37 crops per attention backend beside torch's SDPA at the
-# attention's shape; "moe" the quantised decode experts' A/B of the register path and the cp.async ring (ops bench
-# and bench e2e) and the MoE's sanitizer runs, e.g. DEVICE_TEST_PARTS=moe DEVICE_TEST_UNIT=0
+# attention's shape; "moe" the quantised decode experts' A/B of the register path and the cp.async ring (ops bench,
+# bench e2e, ncu with the profile stage) and the MoE's sanitizer runs, e.g. DEVICE_TEST_PARTS=moe DEVICE_TEST_UNIT=0
 # DEVICE_TEST_GPU_FILTER='Moe*'. The main GPU test run runs every kernel test unless DEVICE_TEST_GPU_FILTER says.
 # cuDNN SDPA: cudnn-frontend's headers under .devdeps/cudnn_frontend (how to fetch them: kernels/cuda/ops.cmake);
 # libcudnn comes from the machine's Python (nvidia-cudnn) and is put on LD_LIBRARY_PATH here. When the tracked tree
@@ -141,13 +141,26 @@ if has_stage sanitize; then
   has_part moe && sanitize_run "the MoE's short runs" volt_gpu_tests 'Moe*ShortSanitizerRun'
 fi
 
-if has_stage profile; then
+if has_stage profile && has_part lightning; then
   # DRAM bytes and tensor-pipe activity of one T=128K prefill (clocks left as found: --clock-control none).
   note "ncu: prefill T=131072"
   ncu --clock-control none --kernel-name regex:prefill --launch-skip 33 --launch-count 1 \
     --section SpeedOfLight --section WarpStateStats --metrics dram__bytes_read.sum,dram__bytes_write.sum \
     "$BIN/volt_lightning_bench" --prefill-only --quick >"$OUT/ncu.log" 2>&1
   grep -E "dram__|Duration|Throughput|Stall|stall|Warp Cycles|==PROF==|Error" "$OUT/ncu.log" | head -30
+fi
+if has_stage profile && has_part moe; then
+  # The FP8 weight-only decode GEMVs at T = 1 (the gated and the down product, after the warm-up runs), register path
+  # and ring: the mangled names' template arguments pick them (MoeWeightType 1 = FP8, kAct false).
+  for ring in 0 1; do
+    note "ncu: FP8 decode experts at T = 1, VOLT_MOE_RING=$ring"
+    VOLT_MOE_RING=$ring ncu --clock-control none --kernel-name-base mangled \
+      --kernel-name 'regex:MoeWeightTypeE1ELi[0-9]+ELb0E' --launch-skip 10 --launch-count 2 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats --metrics dram__bytes_read.sum \
+      "$BIN/volt_ops_bench" --only moe --moe-tokens 1 >"$OUT/ncu_moe_ring$ring.log" 2>&1
+    grep -E "gemv_mma|Duration|DRAM Throughput|Achieved Occupancy|Warp Cycles Per Issued|dram__bytes|==PROF==|Error" \
+      "$OUT/ncu_moe_ring$ring.log" | head -24
+  done
 fi
 
 QARG=""
