@@ -287,6 +287,14 @@ TEST_F(SmallOpsGpu, RecordIdsAgainstCpu) {
     }
     EXPECT_EQ(cuda::run(cuda::RecordIdsParams{.ids = nullptr, .n = 3, .vocab_size = 10}, nullptr).code(),
               StatusCode::kInvalidArgument);
+    // The sampler reads records only with history lengths (-1 marks a row that reads its record).
+    uint32_t* const none[1] = {nullptr};
+    cuda::SampleParams sp;
+    sp.num_rows = 1, sp.vocab_size = 10, sp.logits_stride = 10, sp.sampling = {.temperature = 0.0f};
+    sp.logits = reinterpret_cast<const float*>(16), sp.out_ids = reinterpret_cast<int32_t*>(16), sp.records = none;
+    const Status bad = cuda::validate(sp);
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.message().find("history_len"), std::string::npos) << bad.message();
 }
 
 TEST_F(SmallOpsGpu, SamplingMatchesCpuExactly) {
