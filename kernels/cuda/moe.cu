@@ -600,8 +600,8 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // two stages per warp, so the next batch's bytes are in flight while this one is widened and multiplied, and no
 // registers hold them; each lane copies and reads only its own 16-byte slots (no synchronisation but the copy
 // groups'). Without it a warp's loads and its multiplies alternate: Nsight Compute at T = 1 (H100, FP8) showed each
-// warp's chain of load batches and widening at 8.3 cycles per instruction and DRAM at 51%. 90-126 registers and
-// 33 KB of shared memory per CTA (4-5 CTAs per SM, against 3 for the register path). Launched only when asked
+// warp's chain of load batches and widening at 8.3 cycles per instruction and DRAM at 51%. 90-137 registers and
+// 33-38 KB of shared memory per CTA (4-5 CTAs per SM, against 3 for the register path). Launched only when asked
 // (MoeExpertsParams::decode_ring, VOLT_MOE_RING=1) until it is timed on a GPU: it was written in a session without
 // one; the GPU tests check it against the register path and the CPU reference.
 template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1, bool kRing = false>
@@ -685,6 +685,15 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // Quantised: the steps' weight block scales, loaded with the batch's weights (read in the multiply, each was
             // a dependent L2 round trip per step: an item's scales are its own).
             using Scales = float[kSteps][kMats];
+            auto load_scales = [&](Scales& sc, int64_t k0) {
+                if constexpr (kQuant) {
+#pragma unroll
+                    for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m)
+                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
+                }
+            };
             auto load_batch = [&](Batch& w, Scales& sc, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s)
@@ -693,13 +702,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
 #pragma unroll
                         for (int h = 0; h < 2; ++h)
                             load_cols<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, split, w[s][m][h]);
-                if constexpr (kQuant) {
-#pragma unroll
-                    for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-                        for (int m = 0; m < kMats; ++m)
-                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
-                }
+                load_scales(sc, k0);
             };
             // w(s, m, h): the lane's columns of step s, matrix m, row g + 8 h (from registers, or the ring's stage).
             auto multiply_batch = [&](auto&& w, const Scales& sc, int64_t k0) {
@@ -785,11 +788,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                                 cp_async16(smem_u32(&stages[stage][(s * kMats + m) * 2 + h][lane]),
                                            wr[m][h] + (in ? col : 0), in ? 16 : 0);
                             }
-#pragma unroll
-                    for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-                        for (int m = 0; m < kMats; ++m)
-                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
+                    load_scales(sc, k0);
                     cp_async_commit();
                 };
                 Scales sc, sc_next;
