@@ -335,10 +335,10 @@ Status bench_e2e(const E2eOptions& o) {
         for (int64_t b = 0; b < B; ++b)
             histories[size_t(b)].resize(size_t(caches[size_t(b)].length()), ids[size_t(b)]);
         std::vector<TokenPick> penalised = picks;
+        for (TokenPick& p : penalised) p.sampling.repetition_penalty = 1.1f;
         auto penalised_step = [&]() -> Status {
             for (int64_t b = 0; b < B; ++b) {
                 histories[size_t(b)].push_back(ids[size_t(b)]);
-                penalised[size_t(b)].sampling.repetition_penalty = 1.1f;
                 penalised[size_t(b)].history = histories[size_t(b)];
             }
             return model->decode_sample(ids, ptrs, penalised).status();

@@ -969,7 +969,8 @@ const CancelCheck kNeverCancelled;
 struct MiniMaxTextModelCuda::DecodePlan {
     size_t history = 0;                      // S: the longest history a penalised row stages (the picking GPU's)
     std::vector<RecordUse> records;          // per row
-    bool any_record = false;                 // some row's record is used (kAdd or kRebuild)
+    std::vector<uint32_t*> record_bits;      // per row: its record's bits where it is used (kAdd, kRebuild), else null
+    bool any_record = false;                 // some row's record is used
     int64_t max_kv = 0;                      // the longest sequence's keys after the step
     bool capture = false;                    // CUDA graphs for this B: capture the step after running it eagerly
     bool replay = false;                     // every GPU has a graph for its key: launch those
@@ -1018,14 +1019,16 @@ Expected<MiniMaxTextModelCuda::DecodePlan> MiniMaxTextModelCuda::plan_decode(std
     DecodePlan plan;
     const size_t B = caches.size(), L = static_cast<size_t>(config_.num_layers);
     plan.records.assign(B, RecordUse::kNone);
+    plan.record_bits.assign(B, nullptr);
     for (size_t b = 0; b < B; ++b) {
         const SequenceCache& c = *caches[b];
         const bool penalised = output.picked && output.picks[b].sampling.repetition_penalty != 1.0f;
         const auto history = penalised ? output.picks[b].history : std::span<const int32_t>();
-        const RecordUse use = record_bits(c) ? c.token_record.plan_step(c.length(), penalised, history, ids[b])
-                                             : RecordUse::kNone;
+        uint32_t* bits = record_bits(c);
+        const RecordUse use =
+            bits ? c.token_record.plan_step(c.length(), penalised, history, ids[b]) : RecordUse::kNone;
         plan.records[b] = use;
-        plan.any_record |= use != RecordUse::kNone;
+        if (use != RecordUse::kNone) plan.record_bits[b] = bits, plan.any_record = true;
         if (penalised && use != RecordUse::kAdd) plan.history = std::max(plan.history, history.size());
     }
     for (SequenceCache* c : caches) plan.max_kv = std::max(plan.max_kv, c->length() + 1);
@@ -1118,8 +1121,7 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
                 }
             }
             const RecordUse use = plan.records[b];
-            reinterpret_cast<void**>(host + lay.records)[b] =
-                r == 0 && use != RecordUse::kNone ? record_bits(*caches[b]) : nullptr;
+            reinterpret_cast<void**>(host + lay.records)[b] = r == 0 ? plan.record_bits[b] : nullptr;
             if (sample) {
                 const TokenPick& p = output.picks[b];
                 reinterpret_cast<double*>(host + lay.uniform)[b] = p.uniform;
