@@ -339,22 +339,16 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         struct Variant {
             const Quantised* qd;
             vc::MoeFp8Mode fp8_mode;
-            bool ring = false;  // the grouped path's weights through the cp.async ring (MoeExpertsParams::decode_ring)
         };
         std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {
             variants.push_back({&qd, vc::MoeFp8Mode::kDequantize});
-            // The ring in the same process, right after the register path: its out_hash must equal the "grouped"
-            // row's wherever the two split K alike (not at T = 1, whose down product the two-warp variant splits at
-            // another batch boundary).
-            if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true});
             if (qd.type == vc::MoeWeightType::kFp8E4M3) variants.push_back({&qd, vc::MoeFp8Mode::kFp8Activations});
         }
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
             void* wsq = nullptr;
-            vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq);
-            pq.decode_ring = v.ring;
+            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq);
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
             CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
             double num = 0, den = 0;
@@ -372,7 +366,6 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
                   v.fp8_mode == vc::MoeFp8Mode::kFp8Activations ? (gemm_path ? "gemm_fp8_activations"
                                                                               : "grouped_fp8_activations")
                   : gemm_path ? "gemm_dequant"
-                  : v.ring    ? "grouped_ring"
                               : "grouped",
                   msq, ms, ms / msq, flops / msq / 1e9,
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);

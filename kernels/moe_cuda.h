@@ -131,11 +131,6 @@ struct MoeExpertsParams {
     const float* const* s2 = nullptr;
     MoeFp8Mode fp8_prefill = MoeFp8Mode::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
     MoeFp8Mode fp8_decode = MoeFp8Mode::kAuto;   // FP8 weights on the grouped path (int8: kAuto / kDequantize)
-    // Grouped path, quantised weights (K a multiple of 16): each warp's weight batches stream through a two-stage
-    // cp.async ring in shared memory, the next batch in flight while one is widened and multiplied, instead of
-    // alternating loads into registers and multiplies. Off by default until it is measured on a GPU (it was written
-    // in a session without one); VOLT_MOE_RING=1 turns it on for every run.
-    bool decode_ring = false;
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
     // 4 for FP8 GEMMs and 1 for bf16 ones (measured, kernels/cuda/moe.cu). The dequantising path runs on one (its

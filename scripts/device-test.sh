@@ -12,8 +12,8 @@
 # test variants, sanitizer runs and benchmarks, and the whole backbone on the GPU against the CPU one (issue 12,
 # tests/gpu/model); "vision" (issue 12) the CLIP ViT on the GPU against the CPU tower (tests/gpu/vision), the sanitizers
 # on its attention kernels, and `volt bench vision` at 1 and 37 crops per attention backend beside torch's SDPA at the
-# attention's shape; "moe" the quantised decode experts' A/B of the register path and the cp.async ring (ops bench,
-# bench e2e, ncu with the profile stage) and the MoE's sanitizer runs, e.g. DEVICE_TEST_PARTS=moe DEVICE_TEST_UNIT=0
+# attention's shape; "moe" the quantised decode experts (ops bench, bench e2e with FP8 experts, ncu with the profile
+# stage) and the MoE's sanitizer runs, e.g. DEVICE_TEST_PARTS=moe DEVICE_TEST_UNIT=0
 # DEVICE_TEST_GPU_FILTER='Moe*'. The main GPU test run runs every kernel test unless DEVICE_TEST_GPU_FILTER says.
 # cuDNN SDPA: cudnn-frontend's headers under .devdeps/cudnn_frontend (how to fetch them: kernels/cuda/ops.cmake);
 # libcudnn comes from the machine's Python (nvidia-cudnn) and is put on LD_LIBRARY_PATH here. When the tracked tree
@@ -150,17 +150,15 @@ if has_stage profile && has_part lightning; then
   grep -E "dram__|Duration|Throughput|Stall|stall|Warp Cycles|==PROF==|Error" "$OUT/ncu.log" | head -30
 fi
 if has_stage profile && has_part moe; then
-  # The FP8 weight-only decode GEMVs at T = 1 (the gated and the down product, after the warm-up runs), register path
-  # and ring: the mangled names' template arguments pick them (MoeWeightType 1 = FP8, kAct false).
-  for ring in 0 1; do
-    note "ncu: FP8 decode experts at T = 1, VOLT_MOE_RING=$ring"
-    VOLT_MOE_RING=$ring ncu --clock-control none --kernel-name-base mangled \
-      --kernel-name 'regex:MoeWeightTypeE1ELi[0-9]+ELb0E' --launch-skip 10 --launch-count 2 \
-      --section SpeedOfLight --section Occupancy --section WarpStateStats --metrics dram__bytes_read.sum \
-      "$BIN/volt_ops_bench" --only moe --moe-tokens 1 >"$OUT/ncu_moe_ring$ring.log" 2>&1
-    grep -E "gemv_mma|Duration|DRAM Throughput|Achieved Occupancy|Warp Cycles Per Issued|dram__bytes|==PROF==|Error" \
-      "$OUT/ncu_moe_ring$ring.log" | head -24
-  done
+  # The FP8 weight-only decode GEMVs at T = 1 (the gated and the down product, after the warm-up runs): the mangled
+  # names' template arguments pick them (MoeWeightType 1 = FP8, kAct false).
+  note "ncu: FP8 decode experts at T = 1"
+  ncu --clock-control none --kernel-name-base mangled \
+    --kernel-name 'regex:MoeWeightTypeE1ELi[0-9]+ELb0E' --launch-skip 10 --launch-count 2 \
+    --section SpeedOfLight --section Occupancy --section WarpStateStats --metrics dram__bytes_read.sum \
+    "$BIN/volt_ops_bench" --only moe --moe-tokens 1 >"$OUT/ncu_moe.log" 2>&1
+  grep -E "gemv_mma|Duration|DRAM Throughput|Achieved Occupancy|Warp Cycles Per Issued|dram__bytes|==PROF==|Error" \
+    "$OUT/ncu_moe.log" | head -24
 fi
 
 QARG=""
@@ -201,10 +199,6 @@ if has_stage bench && has_part ops; then
     >>"$OUT/ops_bench.log" 2>&1 ||
     { tail -5 "$OUT/ops_bench.log"; note "ops experiments FAILED"; status=1; }
   cat "$OUT/ops_experiments.jsonl" >>"$OUT/ops_volt.jsonl" 2>/dev/null
-  # The cp.async ring for quantised decode weights (MoeExpertsParams::decode_ring, opt-in until it is timed): the
-  # MoE's decode batches again with it on, for an A/B against the rows above (kept apart: same row names).
-  VOLT_MOE_RING=1 "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 --json "$OUT/ops_moe_ring.jsonl" \
-    >>"$OUT/ops_bench.log" 2>&1 || note "MoE ring A/B FAILED"
   PYTHONUNBUFFERED=1 python3 tools/ops_torch_anchor.py --json "$OUT/ops_anchor.jsonl" $QARG \
     >"$OUT/ops_anchor.log" 2>&1 || { tail -5 "$OUT/ops_anchor.log"; note "ops anchors FAILED"; }
   # torch's SDPA at the ViT's attention shape, against the cudnn_plans rows above.
@@ -214,24 +208,19 @@ if has_stage bench && has_part ops; then
 fi
 
 if has_stage bench && has_part moe; then
-  # The MoE's decode batches with quantised experts, the register path against the cp.async ring
-  # (MoeExpertsParams::decode_ring, opt-in until timed), alternating twice, then the same A/B end to end (4 layers of
-  # the real geometry, FP8 experts, batch 1 and 64 at 4K context).
+  # The MoE's decode batches with quantised experts (ops bench, twice), then end to end: 4 layers of the real
+  # geometry with FP8 experts, batch 1 and 64 at 4K context.
   for i in 1 2; do
-    for ring in 0 1; do
-      note "volt_ops_bench --only moe, VOLT_MOE_RING=$ring (round $i)"
-      VOLT_MOE_RING=$ring "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 \
-        --json "$OUT/ops_moe_ring${ring}_$i.jsonl" >"$OUT/ops_moe_ring${ring}_$i.log" 2>&1 ||
-        { tail -5 "$OUT/ops_moe_ring${ring}_$i.log"; note "MoE bench FAILED"; status=1; }
-      grep -iE "moe" "$OUT/ops_moe_ring${ring}_$i.log" | head -12
-    done
+    note "volt_ops_bench --only moe (round $i)"
+    "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 --json "$OUT/ops_moe_$i.jsonl" >"$OUT/ops_moe_$i.log" 2>&1 ||
+      { tail -5 "$OUT/ops_moe_$i.log"; note "MoE bench FAILED"; status=1; }
+    grep -E '"moe_(fp8|int8)"' "$OUT/ops_moe_$i.log" |
+      sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*/T=\1 \2 \3 ms \4 TB\/s/'
   done
-  for ring in 0 1; do
-    note "volt bench e2e, FP8 experts, VOLT_MOE_RING=$ring"
-    VOLT_MOE_RING=$ring "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 2048 \
-      --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 --decode-batch 64 \
-      --expert-weights fp8 --json "$OUT/e2e_fp8_ring$ring.json" 2>&1 | tee "$OUT/e2e_fp8_ring$ring.log" | grep -E "decode"
-  done
+  note "volt bench e2e, FP8 experts"
+  "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 2048 \
+    --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 --decode-batch 64 \
+    --expert-weights fp8 --json "$OUT/e2e_fp8.json" 2>&1 | tee "$OUT/e2e_fp8.log" | grep -E "decode"
 fi
 
 if has_stage bench && has_part vision; then

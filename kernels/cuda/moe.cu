@@ -595,28 +595,16 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // half of the grid's warps): a slot is 2 warps, each taking a contiguous half of K, and the first adds the second's
 // partial sums (through shared memory) before the epilogue: at T = 1 the down projection's 768 items left half of the
 // 1584 warps idle (Nsight Compute, H100: FP8 at 32% of DRAM bandwidth, bf16 57%).
-//
-// kRing (quantised weights, K a multiple of 16): a lane's batches go through shared memory, copied by cp.async into
-// two stages per warp, so the next batch's bytes are in flight while this one is widened and multiplied, and no
-// registers hold them; each lane copies and reads only its own 16-byte slots (no synchronisation but the copy
-// groups'). Without it a warp's loads and its multiplies alternate: Nsight Compute at T = 1 (H100, FP8) showed each
-// warp's chain of load batches and widening at 8.3 cycles per instruction and DRAM at 51%. 90-137 registers and
-// 33-38 KB of shared memory per CTA (4-5 CTAs per SM, against 3 for the register path). Launched only when asked
-// (MoeExpertsParams::decode_ring, VOLT_MOE_RING=1) until it is timed on a GPU: it was written in a session without
-// one; the GPU tests check it against the register path and the CPU reference.
-template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1, bool kRing = false>
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1>
 __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(const GemvArgs a) {
     static_assert(!kAct || kW == MoeWeightType::kFp8E4M3, "FP8 activations go with FP8 weights");
     constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static_assert(!kRing || (kQuant && !kAct), "the ring stages quantised weights for the widening path");
     using W = std::conditional_t<kQuant, uint8_t, __nv_bfloat16>;
     using Cols = std::conditional_t<kQuant, uint4, uint4[2]>;  // a lane's 16 columns of a row
     constexpr int kMats = kGated ? 2 : 1;
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
     __shared__ float partials[kParts > 1 ? kMmaThreads / 32 : 1][kMats * 8][32];  // kParts > 1: warps' sums, by lane
-    constexpr int kSlots = kSteps * kMats * 2;  // kRing: a lane's 16-byte pieces of one batch
-    __shared__ uint4 ring[kRing ? kMmaThreads / 32 : 1][kRing ? 2 : 1][kRing ? kSlots : 1][32];
     const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     if (threadIdx.x < 32) {
         int n = 0;
@@ -685,15 +673,6 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // Quantised: the steps' weight block scales, loaded with the batch's weights (read in the multiply, each was
             // a dependent L2 round trip per step: an item's scales are its own).
             using Scales = float[kSteps][kMats];
-            auto load_scales = [&](Scales& sc, int64_t k0) {
-                if constexpr (kQuant) {
-#pragma unroll
-                    for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-                        for (int m = 0; m < kMats; ++m)
-                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
-                }
-            };
             auto load_batch = [&](Batch& w, Scales& sc, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s)
@@ -702,10 +681,15 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
 #pragma unroll
                         for (int h = 0; h < 2; ++h)
                             load_cols<true>(wr[m][h], k0 + s * kMmaStep + 16 * q, a.K, split, w[s][m][h]);
-                load_scales(sc, k0);
+                if constexpr (kQuant) {
+#pragma unroll
+                    for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+                        for (int m = 0; m < kMats; ++m)
+                            sc[s][m] = k0 + s * kMmaStep < a.K ? __ldg(sr[m] + (k0 + s * kMmaStep) / kBlk) : 0.0f;
+                }
             };
-            // w(s, m, h): the lane's columns of step s, matrix m, row g + 8 h (from registers, or the ring's stage).
-            auto multiply_batch = [&](auto&& w, const Scales& sc, int64_t k0) {
+            auto multiply_batch = [&](const Batch& w, const Scales& sc, int64_t k0) {
 #pragma unroll
                 for (int s = 0; s < kSteps; ++s) {
                     const int64_t step0 = k0 + s * kMmaStep;
@@ -726,8 +710,8 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                         for (int m = 0; m < kMats; ++m) {
                             const float ws = sc[s][m];
                             float part[2][4] = {};
-                            mma_step_e4m3(part[0], w(s, m, 0), w(s, m, 1), xv[0]);
-                            if (two) mma_step_e4m3(part[1], w(s, m, 0), w(s, m, 1), xv[1]);
+                            mma_step_e4m3(part[0], w[s][m][0], w[s][m][1], xv[0]);
+                            if (two) mma_step_e4m3(part[1], w[s][m][0], w[s][m][1], xv[1]);
 #pragma unroll
                             for (int n = 0; n < 2; ++n)
 #pragma unroll
@@ -744,13 +728,13 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
 #pragma unroll
                             for (int p = 0; p < 2; ++p) {
                                 if constexpr (kQuant) {
-                                    const uint4 l = w(s, m, 0);
-                                    const uint4 u = w(s, m, 1);
+                                    const uint4& l = w[s][m][0];
+                                    const uint4& u = w[s][m][1];
                                     lo[p] = widen8<kW>(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
                                     hi[p] = widen8<kW>(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
                                 } else {
-                                    lo[p] = w(s, m, 0)[p];
-                                    hi[p] = w(s, m, 1)[p];
+                                    lo[p] = w[s][m][0][p];
+                                    hi[p] = w[s][m][1][p];
                                 }
                             }
                             if constexpr (kQuant) {
@@ -771,58 +755,17 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                     }
                 }
             };
-            if constexpr (kRing) {
-                // This part's batches, each issued into the free stage before the one before it is multiplied.
-                constexpr int64_t kBatch = kMmaStep * kSteps;
-                const int64_t k_lo = kParts > 1 ? k_begin : 0, k_hi = kParts > 1 ? min(k_end, a.K) : a.K;
-                uint4 (*const stages)[kSlots][32] = ring[warp];
-                auto issue = [&](int stage, Scales& sc, int64_t k0) {
-#pragma unroll
-                    for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-                        for (int m = 0; m < kMats; ++m)
-#pragma unroll
-                            for (int h = 0; h < 2; ++h) {
-                                const int64_t col = k0 + s * kMmaStep + 16 * q;
-                                const bool in = col < a.K;  // K is a multiple of 16: a piece is all in or all out
-                                cp_async16(smem_u32(&stages[stage][(s * kMats + m) * 2 + h][lane]),
-                                           wr[m][h] + (in ? col : 0), in ? 16 : 0);
-                            }
-                    load_scales(sc, k0);
-                    cp_async_commit();
-                };
-                Scales sc, sc_next;
-                int stage = 0;
-                if (k_lo < k_hi) issue(0, sc, k_lo);
-                for (int64_t k0 = k_lo; k0 < k_hi; k0 += kBatch) {
-                    const bool more = k0 + kBatch < k_hi;
-                    if (more) {
-                        issue(stage ^ 1, sc_next, k0 + kBatch);
-                        cp_async_wait<1>();
-                    } else {
-                        cp_async_wait<0>();
-                    }
-                    asm volatile("" ::: "memory");  // the stage's reads stay after the wait (no barrier follows it)
-                    const uint4 (*const here)[32] = stages[stage];
-                    multiply_batch([&](int s, int m, int h) { return here[(s * kMats + m) * 2 + h][lane]; }, sc, k0);
-                    if (more)
-#pragma unroll
-                        for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-                            for (int m = 0; m < kMats; ++m) sc[s][m] = sc_next[s][m];
-                    stage ^= 1;
-                }
-            } else {
-                // All of a batch's weight loads are issued before its multiplies (loading the next batch during them
-                // instead measured 5-30% slower: the registers it holds cost occupancy; kRing holds them in shared
-                // memory).
-                for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
-                    if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
-                    Batch wv;
-                    Scales sc;
-                    load_batch(wv, sc, k0);
-                    multiply_batch([&](int s, int m, int h) -> const Cols& { return wv[s][m][h]; }, sc, k0);
-                }
+            // All of a batch's weight loads are issued before its multiplies (loading the next batch during them
+            // instead measured 5-30% slower: the registers it holds cost occupancy). Streaming the quantised weights
+            // through a per-warp cp.async ring in shared memory instead (2, 3 or 4 stages, the next batches in flight
+            // during the widening) measured slower too, H100: 2-8% for the MoE at T = 1-64 with two stages, a decode
+            // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md).
+            for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
+                if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
+                Batch wv;
+                Scales sc;
+                load_batch(wv, sc, k0);
+                multiply_batch(wv, sc, k0);
             }
             if constexpr (kParts > 1) {  // the slot's partial sums into its first warp, in part order
                 if (part != 0)
@@ -886,20 +829,14 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
     return Status::ok();
 }
 
-// MoeExpertsParams::decode_ring, or VOLT_MOE_RING=1 for every run (A/B timing without rebuilding).
-bool ring_enabled(const MoeExpertsParams& p) {
-    static const bool env = env_choice("VOLT_MOE_RING", {{"0", false}, {"1", true}}, false);
-    return p.decode_ring || env;
-}
-
-// gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kRing> over the batch or, with kHalves (the down product) when `few`
-// and the grid holds every item twice, its two-warps-an-item variant (touched_max: an upper bound on the experts with
-// tokens, min(E, T k)).
-template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, bool kRing, bool kHalves>
-Status launch_gemv_kernel(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
-    if constexpr (kHalves) {
-        static_assert(!kGated, "the two-warp variant is the down product's");
-        constexpr auto halves = gemv_mma_kernel<kGated, kW, kSteps, kAct, 2, kRing>;
+// One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
+// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many
+// (touched_max: an upper bound on the experts with tokens, min(E, T k)).
+template <bool kGated, MoeWeightType kW, bool kAct = false>
+Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
+    constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
+    if constexpr (!kGated) {
+        constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2>;
         if (few) {
             VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
             const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
@@ -910,23 +847,12 @@ Status launch_gemv_kernel(const GemvArgs& g, bool few, int64_t touched_max, int 
             }
         }
     }
-    VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kRing>>(g, sms, stream)));
+    if (few)
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct>>(g, sms, stream)));
+    else
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct>>(g, sms, stream)));
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
-}
-
-// One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
-// The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many.
-// `ring`: quantised weights through the cp.async ring (gemv_mma_kernel's kRing) where K is a multiple of 16; its two
-// stages keep a batch in flight, so `few` needs no deeper batches there.
-template <bool kGated, MoeWeightType kW, bool kAct = false>
-Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, bool ring, int sms, cudaStream_t stream) {
-    constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
-    if constexpr (kW != MoeWeightType::kBF16 && !kAct)
-        if (ring && g.K % 16 == 0)
-            return launch_gemv_kernel<kGated, kW, kSteps, kAct, true, !kGated>(g, few, touched_max, sms, stream);
-    if (few) return launch_gemv_kernel<kGated, kW, 2 * kSteps, kAct, false, !kGated>(g, true, touched_max, sms, stream);
-    return launch_gemv_kernel<kGated, kW, kSteps, kAct, false, false>(g, false, touched_max, sms, stream);
 }
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
@@ -1289,7 +1215,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
         const bool quant = p.weight_type != MoeWeightType::kBF16;
         const bool fp8_act = uses_fp8_activations(p);
-        const bool ring = ring_enabled(p);
         // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
@@ -1298,14 +1223,13 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
-            if (fp8_act)
-                return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, ring, sms, stream);
+            if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
             switch (p.weight_type) {
                 case MoeWeightType::kFp8E4M3:
-                    return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, ring, sms, stream);
+                    return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, sms, stream);
                 case MoeWeightType::kInt8:
-                    return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, touched_max, ring, sms, stream);
-                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, touched_max, ring, sms, stream);
+                    return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, touched_max, sms, stream);
+                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, touched_max, sms, stream);
             }
         };
         for (int e = 0; e < E; ++e) {
