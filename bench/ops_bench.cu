@@ -323,8 +323,9 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
         // p with qd's experts, FP8 run as fp8_mode says (either path), with a workspace of its own in *ws_out (freed by
         // the caller).
-        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out) {
+        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out, bool f16 = false) {
             vc::MoeExpertsParams pq = p;
+            pq.decode_f16_products = f16;
             pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
             pq.weight_type = qd.type;
             pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
@@ -339,16 +340,19 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         struct Variant {
             const Quantised* qd;
             vc::MoeFp8Mode fp8_mode;
+            bool f16 = false;  // the grouped path's f16 products (MoeExpertsParams::decode_f16_products)
         };
         std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {
             variants.push_back({&qd, vc::MoeFp8Mode::kDequantize});
+            // Right after the bf16 widening, in the same process: "grouped_f16" rows.
+            if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true});
             if (qd.type == vc::MoeWeightType::kFp8E4M3) variants.push_back({&qd, vc::MoeFp8Mode::kFp8Activations});
         }
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
             void* wsq = nullptr;
-            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq);
+            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq, v.f16);
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
             CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
             double num = 0, den = 0;
@@ -366,6 +370,7 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
                   v.fp8_mode == vc::MoeFp8Mode::kFp8Activations ? (gemm_path ? "gemm_fp8_activations"
                                                                               : "grouped_fp8_activations")
                   : gemm_path ? "gemm_dequant"
+                  : v.f16     ? "grouped_f16"
                               : "grouped",
                   msq, ms, ms / msq, flops / msq / 1e9,
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);

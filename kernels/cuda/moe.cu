@@ -320,6 +320,35 @@ __device__ __forceinline__ uint4 widen8(const uint2& u) {
     else return s8x8_to_bf16(u);
 }
 
+// 8 bytes of a quantised weight type -> 8 f16, exactly, in fewer instructions than to bf16 (the f16 products of
+// gemv_mma_kernel's kHalf): e4m3 pairs by one cvt each (f16 holds every e4m3 value); int8 as 1024 + (b + 128) (one
+// byte permute into the f16 0x64xx, exact up to 2048) minus 1152 in one f16x2 subtraction.
+template <MoeWeightType kW>
+__device__ __forceinline__ uint4 widen8_f16(const uint2& u) {
+    static_assert(kW == MoeWeightType::kFp8E4M3 || kW == MoeWeightType::kInt8);
+    uint4 out;
+    if constexpr (kW == MoeWeightType::kFp8E4M3) {
+        asm("{\n .reg .b16 a, b, c, d;\n mov.b32 {a, b}, %4;\n mov.b32 {c, d}, %5;\n"
+            " cvt.rn.f16x2.e4m3x2 %0, a;\n cvt.rn.f16x2.e4m3x2 %1, b;\n"
+            " cvt.rn.f16x2.e4m3x2 %2, c;\n cvt.rn.f16x2.e4m3x2 %3, d;\n}\n"
+            : "=r"(out.x), "=r"(out.y), "=r"(out.z), "=r"(out.w)
+            : "r"(u.x), "r"(u.y));
+    } else {
+        const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
+        const __half2 bias = __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480));  // 1152
+        uint32_t* o = reinterpret_cast<uint32_t*>(&out);
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                uint32_t bits = __byte_perm(w[i], 0x64646464u, j == 0 ? 0x4140u : 0x4342u);
+                const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+                o[2 * i + j] = *reinterpret_cast<const uint32_t*>(&v);
+            }
+    }
+    return out;
+}
+
 // One weight (fp32, already divided by its block scale) as the quantised byte: RNE, saturating (see BlockQuantizeParams).
 template <MoeWeightType kW>
 __device__ __forceinline__ uint32_t encode_byte(float v) {
@@ -482,6 +511,49 @@ __global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, 
     }
 }
 
+// Row r of src (bf16, [rows, width], width a multiple of 8) as f16 times a power of two, 2^(14 - floor(log2 amax)),
+// so that the row's largest magnitude lands in [2^14, 2^15) (f16 holds every bf16 value of the row there down to
+// 2^-28 of it: the copy is exact but for smaller ones); inv[r] = the power's inverse (1 for a row of zeros, or with a
+// non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf.
+__global__ void __launch_bounds__(256) rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride,
+                                                          int64_t width, __half* __restrict__ out,
+                                                          float* __restrict__ inv) {
+    const int64_t r = blockIdx.x;
+    const uint4* row = reinterpret_cast<const uint4*>(src + r * stride);
+    const int64_t vecs = width / 8;
+    float amax = 0.0f;
+    for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
+        float f[8];
+        unpack8(__ldg(row + i), f);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));
+    }
+    __shared__ float warp_max[8];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
+    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = amax;
+    __syncthreads();
+    amax = 0.0f;
+#pragma unroll
+    for (int w = 0; w < 8; ++w) amax = fmaxf(amax, warp_max[w]);
+    // (fmaxf skips NaNs, which then propagate through the products.) A row below 2^-111 gets 2^125, not more.
+    const float s = amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
+    if (threadIdx.x == 0) inv[r] = 1.0f / s;
+    uint4* dst = reinterpret_cast<uint4*>(out + r * width);
+    for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
+        float f[8];
+        unpack8(__ldg(row + i), f);
+        uint4 o;
+        uint32_t* ow = reinterpret_cast<uint32_t*>(&o);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const __half2 h = __floats2half2_rn(f[2 * j] * s, f[2 * j + 1] * s);
+            ow[j] = *reinterpret_cast<const uint32_t*>(&h);
+        }
+        dst[i] = o;
+    }
+}
+
 // ---- grouped GEMV (decode path) ------------------------------------------------------------------------------------
 struct GemvArgs {
     const void* w_a[kMaxExperts];  // gated: w1; down: w2
@@ -495,6 +567,10 @@ struct GemvArgs {
     // (quantize_activations_kernel); in and perm are then not read.
     const uint8_t* in_q;
     const float* in_scales;
+    // f16 products (kHalf): the input as scaled f16 rows [rows of in, K] (rows_to_f16_kernel) and each row's inverse
+    // scale; in is then not read (its rows are found the same way).
+    const __half* in_h;
+    const float* in_inv;
     const int32_t* perm;
     const int32_t* offsets;
     int k;
@@ -538,8 +614,9 @@ template <bool kStream>
 __device__ __forceinline__ uint4 load_vec(const void* p) {
     return kStream ? __ldcs(static_cast<const uint4*>(p)) : __ldg(static_cast<const uint4*>(p));
 }
-template <bool kStream>
-__device__ __forceinline__ void load_cols(const __nv_bfloat16* p, int64_t col, int64_t K, bool, uint4 (&v)[2]) {
+template <bool kStream, typename T>
+    requires(sizeof(T) == 2)  // bf16, or f16 (kHalf's input)
+__device__ __forceinline__ void load_cols(const T* p, int64_t col, int64_t K, bool, uint4 (&v)[2]) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) v[h] = p != nullptr && col + 8 * h < K ? load_vec<kStream>(p + col + 8 * h) : uint4{};
 }
@@ -569,6 +646,8 @@ __device__ __forceinline__ void mma_step_e4m3(float (&acc)[4], const uint4& lo, 
 }
 
 // acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
+// kHalf: f16 operands (mma_f16) instead of bf16.
+template <bool kHalf = false>
 __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], const uint4 (&hi)[2],
                                          const uint4 (&x)[2]) {
     const uint32_t* l = reinterpret_cast<const uint32_t*>(lo);
@@ -577,7 +656,8 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
         const uint32_t a[4] = {l[2 * j], h[2 * j], l[2 * j + 1], h[2 * j + 1]};
-        mma_bf16(acc, a, b[2 * j], b[2 * j + 1]);
+        if constexpr (kHalf) mma_f16(acc, a, b[2 * j], b[2 * j + 1]);
+        else mma_bf16(acc, a, b[2 * j], b[2 * j + 1]);
     }
 }
 
@@ -589,16 +669,21 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // so the bytes go to mma m16n8k32 e4m3 as they are (no widening: 30-40% fewer instructions) and each step's products
 // are scaled by the weight block's scale times the token's.
 //
+// kHalf (quantised weights, weight-only; MoeExpertsParams::decode_f16_products): the weights widen to f16
+// (widen8_f16: an e4m3 pair in one cvt) and the input is f16 rows scaled by a power of two each (GemvArgs::in_h,
+// in_inv; rows_to_f16_kernel), undone in the epilogue: the same exact products in fewer instructions than bf16's.
+//
 // Work items are numbered over the touched experts only (listed per CTA from the offsets), and item i goes to warp
 // slot i / gridDim.x of CTA i % gridDim.x, so that however few experts the batch touches (2 for one token) the items
 // spread evenly over every SM rather than crowding the first CTAs. kParts = 2 (launched when the items fill at most
 // half of the grid's warps): a slot is 2 warps, each taking a contiguous half of K, and the first adds the second's
 // partial sums (through shared memory) before the epilogue: at T = 1 the down projection's 768 items left half of the
 // 1584 warps idle (Nsight Compute, H100: FP8 at 32% of DRAM bandwidth, bf16 57%).
-template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1>
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1, bool kHalf = false>
 __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(const GemvArgs a) {
     static_assert(!kAct || kW == MoeWeightType::kFp8E4M3, "FP8 activations go with FP8 weights");
     constexpr bool kQuant = kW != MoeWeightType::kBF16;
+    static_assert(!kHalf || (kQuant && !kAct), "f16 products are for widened quantised weights");
     using W = std::conditional_t<kQuant, uint8_t, __nv_bfloat16>;
     using Cols = std::conditional_t<kQuant, uint4, uint4[2]>;  // a lane's 16 columns of a row
     constexpr int kMats = kGated ? 2 : 1;
@@ -651,7 +736,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             const int nt = min(kMmaTokens, count - tile);
             const bool two = nt > 8;  // uniform: the second n-tile only when there are tokens for it
             // This lane's B rows: token g of each n-tile (null past the expert's tokens: zeros).
-            using In = std::conditional_t<kAct, uint8_t, __nv_bfloat16>;
+            using In = std::conditional_t<kAct, uint8_t, std::conditional_t<kHalf, __half, __nv_bfloat16>>;
             const In* xr[2];
             // kAct: the scales of this lane's output tokens 8n + 2q + i of the pass at xs_lane[8n + i], block b at
             // [b * padded count] (tokens past the expert's: not read, scale 0).
@@ -665,7 +750,8 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                     xr[n] = t < nt ? a.in_q + (slot + tile + t) * a.K : nullptr;
                 } else {
                     const int64_t src = kGated ? a.perm[t < nt ? pos : off] / a.k : pos;
-                    xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
+                    if constexpr (kHalf) xr[n] = t < nt ? a.in_h + src * a.K : nullptr;
+                    else xr[n] = t < nt ? a.in + src * a.in_stride : nullptr;
                 }
             }
             float acc[kMats][2][4] = {};
@@ -730,8 +816,10 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                                 if constexpr (kQuant) {
                                     const uint4& l = w[s][m][0];
                                     const uint4& u = w[s][m][1];
-                                    lo[p] = widen8<kW>(p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w));
-                                    hi[p] = widen8<kW>(p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w));
+                                    const uint2 lp = p == 0 ? make_uint2(l.x, l.y) : make_uint2(l.z, l.w);
+                                    const uint2 hp = p == 0 ? make_uint2(u.x, u.y) : make_uint2(u.z, u.w);
+                                    lo[p] = kHalf ? widen8_f16<kW>(lp) : widen8<kW>(lp);
+                                    hi[p] = kHalf ? widen8_f16<kW>(hp) : widen8<kW>(hp);
                                 } else {
                                     lo[p] = w[s][m][0][p];
                                     hi[p] = w[s][m][1][p];
@@ -741,8 +829,8 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                                 // This step's products in a fresh accumulator, then scaled into the total.
                                 const float scale = sc[s][m];
                                 float part[2][4] = {};
-                                mma_step(part[0], lo, hi, xv[0]);
-                                if (two) mma_step(part[1], lo, hi, xv[1]);
+                                mma_step<kHalf>(part[0], lo, hi, xv[0]);
+                                if (two) mma_step<kHalf>(part[1], lo, hi, xv[1]);
 #pragma unroll
                                 for (int n = 0; n < 2; ++n)
 #pragma unroll
@@ -796,7 +884,13 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                     const int64_t row = row0 + g + 8 * (i >> 1);
                     if (t >= nt || row >= a.rows_out) continue;
                     float y = acc[0][n][i];
-                    if constexpr (kGated) y = swiglu_f(y, acc[kMats - 1][n][i]);
+                    float y3 = acc[kMats - 1][n][i];
+                    if constexpr (kHalf) {  // undo the input row's power of two
+                        const int64_t src = kGated ? a.perm[off + tile + t] / a.k : off + tile + t;
+                        const float inv = __ldg(a.in_inv + src);
+                        y *= inv, y3 *= inv;
+                    }
+                    if constexpr (kGated) y = swiglu_f(y, y3);
                     a.out[int64_t{off + tile + t} * a.out_stride + row] = __float2bfloat16_rn(y);
                 }
             }
@@ -832,11 +926,11 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
 // The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many
 // (touched_max: an upper bound on the experts with tokens, min(E, T k)).
-template <bool kGated, MoeWeightType kW, bool kAct = false>
+template <bool kGated, MoeWeightType kW, bool kAct = false, bool kHalf = false>
 Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
     if constexpr (!kGated) {
-        constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2>;
+        constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2, kHalf>;
         if (few) {
             VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
             const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
@@ -848,9 +942,9 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
         }
     }
     if (few)
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 1, kHalf>>(g, sms, stream)));
     else
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct>>(g, sms, stream)));
+        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kHalf>>(g, sms, stream)));
     VOLT_CUDA_CHECK_LAUNCH();
     return Status::ok();
 }
@@ -859,6 +953,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
 struct Layout {
     size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, wdq = 0, total = 0;
     size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
+    size_t xh = 0, xinv = 0, hh = 0, hinv = 0;  // f16 products: x and h as scaled f16 rows, their inverse scales
     size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
 };
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
@@ -959,6 +1054,15 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
     return (gemm ? prefill : decode) == 1 && fp8_activations_fit(p);
 }
 
+// Quantised weights on the grouped path, weight-only: widened to f16 and multiplied with the input as scaled f16 rows
+// (rows_to_f16_kernel; gemv_mma_kernel's kHalf) instead of widened to bf16, when MoeExpertsParams::decode_f16_products
+// or VOLT_MOE_DECODE_F16=1 says.
+bool uses_f16_products(const MoeExpertsParams& p) {
+    static const bool env = env_choice("VOLT_MOE_DECODE_F16", {{"0", false}, {"1", true}}, false);
+    return (p.decode_f16_products || env) && p.weight_type != MoeWeightType::kBF16 && !use_gemm(p) &&
+           !uses_fp8_activations(p);
+}
+
 Layout layout(const MoeExpertsParams& p) {
     Layout L;
     const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
@@ -976,6 +1080,12 @@ Layout layout(const MoeExpertsParams& p) {
         L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
         L.hq = at, at += align_up(padded * I);
         L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
+    }
+    if (uses_f16_products(p)) {
+        L.xh = at, at += align_up(static_cast<size_t>(p.num_tokens) * H * 2);
+        L.xinv = at, at += align_up(static_cast<size_t>(p.num_tokens) * sizeof(float));
+        L.hh = at, at += align_up(n * I * 2);
+        L.hinv = at, at += align_up(n * sizeof(float));
     }
     if (fp8_act && gemm) {
         L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
@@ -1214,7 +1324,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
         const bool quant = p.weight_type != MoeWeightType::kBF16;
-        const bool fp8_act = uses_fp8_activations(p);
+        const bool fp8_act = uses_fp8_activations(p), half = uses_f16_products(p);
         // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
@@ -1224,6 +1334,11 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
             if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
+            if (half) {
+                if (p.weight_type == MoeWeightType::kInt8)
+                    return launch_gemv<kGated, MoeWeightType::kInt8, false, true>(g, few, touched_max, sms, stream);
+                return launch_gemv<kGated, MoeWeightType::kFp8E4M3, false, true>(g, few, touched_max, sms, stream);
+            }
             switch (p.weight_type) {
                 case MoeWeightType::kFp8E4M3:
                     return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, sms, stream);
@@ -1258,9 +1373,20 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             g.in_scales = reinterpret_cast<const float*>(ws + s_at);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
+        // f16 products: x's T rows and then h's as scaled f16 rows.
+        auto to_f16 = [&](const __nv_bfloat16* src, int64_t rows, int64_t stride, int64_t width, size_t h_at,
+                          size_t inv_at) -> Status {
+            rows_to_f16_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(
+                src, stride, width, reinterpret_cast<__half*>(ws + h_at), reinterpret_cast<float*>(ws + inv_at));
+            g.in_h = reinterpret_cast<const __half*>(ws + h_at);
+            g.in_inv = reinterpret_cast<const float*>(ws + inv_at);
+            return VOLT_CUDA_STATUS(cudaGetLastError());
+        };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
+        if (half) VOLT_RETURN_IF_ERROR(to_f16(x, p.num_tokens, p.x_stride, H, L.xh, L.xinv));
         VOLT_RETURN_IF_ERROR(gemv(std::true_type{}, few));
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(h, I, I, nullptr, L.hq, L.hs));
+        if (half) VOLT_RETURN_IF_ERROR(to_f16(h, n, I, I, L.hh, L.hinv));
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;

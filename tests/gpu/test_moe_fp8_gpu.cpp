@@ -331,8 +331,9 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
                              cuda::MoePath path, uint64_t seed,
                              cuda::MoeFp8Mode fp8_mode = cuda::MoeFp8Mode::kDequantize,
-                             bool fuse_w13 = false, int gemm_streams = 0) {
+                             bool fuse_w13 = false, int gemm_streams = 0, float x_scale = 1.0f) {
     SCOPED_TRACE(testing::Message() << cuda::moe_weight_type_name(type) << " T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
+                                    << " x_scale=" << x_scale
                                     << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
                                     << " fp8_mode=" << cuda::moe_fp8_mode_name(fp8_mode)
                                     << " fuse_w13=" << fuse_w13 << " gemm_streams=" << gemm_streams);
@@ -344,7 +345,9 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
                          (fp8_mode == cuda::MoeFp8Mode::kAuto && type == cuda::MoeWeightType::kFp8E4M3 &&
                           gemm_path && H % 128 == 0 && I % 128 == 0 && on_hopper());
     std::mt19937_64 rng(seed);
-    const std::vector<float> x = bf16_round(random_normal(T * H, rng));
+    std::vector<float> x = random_normal(T * H, rng);
+    for (float& v : x) v *= x_scale;  // a power of two: inputs far outside f16's range keep bf16's precision
+    x = bf16_round(x);
     std::vector<std::vector<float>> w1(E), w3(E), w2(E), d1(E), d3(E), d2(E);
     std::vector<QuantExpert> f1(E), f3(E), f2(E);
     for (int e = 0; e < E; ++e) {
@@ -438,6 +441,40 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     // (measured 1.5-2.2%).
     EXPECT_LE(err_bf16, type == cuda::MoeWeightType::kInt8 ? 0.03 : fp8_act ? 0.15 : 0.1);
     expect_rows_close(got, ref, T, H, 2 * tol);
+    if (!gemm_path && !fp8_act) {
+        // f16 products (MoeExpertsParams::decode_f16_products): the same products of the same exact weights, x and h
+        // as f16 rows times a power of two each, so the result must be the bf16-widening one up to fp32 rounding and
+        // h's bf16 rounding (also for inputs far outside f16's range, x_scale), and as near the reference.
+        cuda::MoeExpertsParams ph = p;
+        ph.decode_f16_products = true;
+        // Its workspace holds the f16 rows too: the bf16 path's is refused with the size it needs.
+        const Status small = cuda::run(ph, nullptr);
+        EXPECT_EQ(small.code(), StatusCode::kInvalidArgument) << small.to_string();
+        DevBuf<char> wsh(cuda::moe_workspace_bytes(ph));
+        ASSERT_GT(wsh.n, ws.n);
+        ph.workspace = wsh.ptr, ph.workspace_bytes = wsh.n;
+        ASSERT_TRUE(dout.fill_bytes(0xff));
+        const Status sh = cuda::run(ph, nullptr);
+        ASSERT_TRUE(sh.is_ok()) << sh.to_string();
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> halves = from_bf16(dout.download());
+        ASSERT_EQ(count_nan(halves), 0u) << "f16 products: unwritten outputs";
+        EXPECT_LE(rel_error(halves, got), 2e-3) << "f16 products vs bf16 widening";
+        EXPECT_LE(rel_error(halves, ref), tol) << "f16 products vs the dequantised reference";
+        expect_rows_close(halves, ref, T, H, 2 * tol);
+    }
+}
+
+// Inputs whose magnitudes f16 cannot hold (2^40) or holds only as zeros (2^-40): the f16 products scale each row of x
+// and h by a power of two first (every grouped case above compares them with the bf16 widening too).
+TEST_F(MoeFp8Gpu, F16ProductsKeepTheRangeOfBf16Inputs) {
+    using cuda::MoePath;
+    for (const float scale : {0x1p40f, 0x1p-40f}) {
+        check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 8, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kGrouped,
+                                51, cuda::MoeFp8Mode::kDequantize, false, 0, scale);
+        check_quantized_experts(cuda::MoeWeightType::kInt8, 1, 1040, 1552, 8, 2, Routing::kRandom, MoePath::kGrouped,
+                                52, cuda::MoeFp8Mode::kDequantize, false, 0, scale);
+    }
 }
 
 TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {
