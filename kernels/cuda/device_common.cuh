@@ -45,33 +45,28 @@ __device__ __forceinline__ void named_sync(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+// One mma.sync with fp32 accumulators d (updated in place), A fragment a[4] and B fragment b0, b1; KIND: the PTX's
+// shape, layouts and input types (one statement for every kind: the operands are the same).
+#define VOLT_MMA_F32_ACC(KIND, d, a, b0, b1)                                                                    \
+    asm volatile("mma.sync.aligned." KIND ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"  \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                           \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
+
 // D += A(16x16, row) * B(16x8, col), bf16 inputs, fp32 accumulators.
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    VOLT_MMA_F32_ACC("m16n8k16.row.col.f32.bf16.bf16", d, a, b0, b1);
 }
 
 // D += A(16x16, row) * B(16x8, col), f16 inputs, fp32 accumulators; fragments as mma_bf16's.
 __device__ __forceinline__ void mma_f16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    VOLT_MMA_F32_ACC("m16n8k16.row.col.f32.f16.f16", d, a, b0, b1);
 }
 
 // D += A(16x32, row) * B(32x8, col), e4m3 inputs (4 per register), fp32 accumulators (sm_89+). Fragments: a0 / a2 row
 // g, a1 / a3 row g + 8, k = 4 t4 + {0..3} (a0, a1) and 16 + 4 t4 + {0..3} (a2, a3); b0 / b1 the same k of column g;
 // d as mma_bf16's.
 __device__ __forceinline__ void mma_e4m3(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    VOLT_MMA_F32_ACC("m16n8k32.row.col.f32.e4m3.e4m3", d, a, b0, b1);
 }
 
 // Byte offset of bf16 element (row, col) in a tile of rows of `kRowChunks` 16-byte chunks, XOR-swizzled so that the
