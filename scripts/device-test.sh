@@ -208,8 +208,9 @@ if has_stage bench && has_part ops; then
 fi
 
 if has_stage bench && has_part moe; then
-  # The MoE's decode batches with quantised experts (ops bench, twice), then end to end: 4 layers of the real
-  # geometry with FP8 experts, batch 1 and 64 at 4K context.
+  # The MoE's decode batches with quantised experts (ops bench, twice; "grouped" and "grouped_f16" rows: bf16
+  # widening and f16 products), then end to end: 4 layers of the real geometry with FP8 experts, batch 1 and 64 at 4K
+  # context, both ways (VOLT_MOE_DECODE_F16).
   for i in 1 2; do
     note "volt_ops_bench --only moe (round $i)"
     "$BIN/volt_ops_bench" --only moe --moe-tokens 1,8,64 --json "$OUT/ops_moe_$i.jsonl" >"$OUT/ops_moe_$i.log" 2>&1 ||
@@ -217,10 +218,13 @@ if has_stage bench && has_part moe; then
     grep -E '"moe_(fp8|int8)"' "$OUT/ops_moe_$i.log" |
       sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*/T=\1 \2 \3 ms \4 TB\/s/'
   done
-  note "volt bench e2e, FP8 experts"
-  "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 2048 \
-    --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 --decode-batch 64 \
-    --expert-weights fp8 --json "$OUT/e2e_fp8.json" 2>&1 | tee "$OUT/e2e_fp8.log" | grep -E "decode"
+  for f16 in 0 1; do
+    note "volt bench e2e, FP8 experts, VOLT_MOE_DECODE_F16=$f16"
+    VOLT_MOE_DECODE_F16=$f16 "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 \
+      --prompt-tokens 2048 --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 \
+      --decode-batch 64 --expert-weights fp8 --json "$OUT/e2e_fp8_f16$f16.json" 2>&1 |
+      tee "$OUT/e2e_fp8_f16$f16.log" | grep -E "decode"
+  done
 fi
 
 if has_stage bench && has_part vision; then
