@@ -1334,16 +1334,14 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
             if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
-            if (half) {
-                if (p.weight_type == MoeWeightType::kInt8)
-                    return launch_gemv<kGated, MoeWeightType::kInt8, false, true>(g, few, touched_max, sms, stream);
-                return launch_gemv<kGated, MoeWeightType::kFp8E4M3, false, true>(g, few, touched_max, sms, stream);
-            }
+            constexpr auto kFp8 = MoeWeightType::kFp8E4M3, kInt8 = MoeWeightType::kInt8;
             switch (p.weight_type) {
-                case MoeWeightType::kFp8E4M3:
-                    return launch_gemv<kGated, MoeWeightType::kFp8E4M3>(g, few, touched_max, sms, stream);
-                case MoeWeightType::kInt8:
-                    return launch_gemv<kGated, MoeWeightType::kInt8>(g, few, touched_max, sms, stream);
+                case kFp8:
+                    return half ? launch_gemv<kGated, kFp8, false, true>(g, few, touched_max, sms, stream)
+                                : launch_gemv<kGated, kFp8>(g, few, touched_max, sms, stream);
+                case kInt8:
+                    return half ? launch_gemv<kGated, kInt8, false, true>(g, few, touched_max, sms, stream)
+                                : launch_gemv<kGated, kInt8>(g, few, touched_max, sms, stream);
                 default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, touched_max, sms, stream);
             }
         };
