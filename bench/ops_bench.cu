@@ -325,7 +325,7 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         // the caller).
         auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out, bool f16 = false) {
             vc::MoeExpertsParams pq = p;
-            pq.decode_f16_products = f16;
+            pq.decode_products = f16 ? vc::MoeDecodeProducts::kF16 : vc::MoeDecodeProducts::kBf16;
             pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
             pq.weight_type = qd.type;
             pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
@@ -340,7 +340,7 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         struct Variant {
             const Quantised* qd;
             vc::MoeFp8Mode fp8_mode;
-            bool f16 = false;  // the grouped path's f16 products (MoeExpertsParams::decode_f16_products)
+            bool f16 = false;  // the grouped path's f16 products (MoeExpertsParams::decode_products), else bf16
         };
         std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {

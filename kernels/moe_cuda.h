@@ -102,6 +102,19 @@ enum class MoeFp8Mode : uint8_t {
 };
 const char* moe_fp8_mode_name(MoeFp8Mode m);  // "auto", "dequantize", "fp8_activations"
 
+// How the grouped (decode) path multiplies quantised weights, weight-only (kBF16 experts and FP8 activations ignore
+// it). kF16 widens the weights to f16 (one cvt per e4m3 pair; int8 a byte permute and one f16x2 subtraction, against
+// ~5 instructions per pair to bf16) and multiplies them with x and h as f16 rows scaled by a power of two each (two
+// small conversion launches; the scale is undone per token in the epilogue, so bf16's range is kept). H100, FP8:
+// 4-6.5% faster at 64 tokens, 2% at 8, 2-3% slower at 1 (the launches); the output equals the bf16 widening's to
+// ~1e-3 (bench/RESULTS.md "f16 products").
+enum class MoeDecodeProducts : uint8_t {
+    kAuto,  // kF16 from kMoeDecodeF16MinTokens tokens, else kBf16; VOLT_MOE_DECODE_F16 = auto | 0 | 1 overrides kAuto
+    kBf16,  // the weights widened to bf16, bf16 inputs
+    kF16,   // the weights widened to f16, inputs as scaled f16 rows
+};
+inline constexpr int64_t kMoeDecodeF16MinTokens = 8;
+
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T
     int64_t hidden = 0;                   // H: a multiple of 8
@@ -131,11 +144,8 @@ struct MoeExpertsParams {
     const float* const* s2 = nullptr;
     MoeFp8Mode fp8_prefill = MoeFp8Mode::kAuto;  // FP8 weights on the GEMM path (int8: kAuto / kDequantize)
     MoeFp8Mode fp8_decode = MoeFp8Mode::kAuto;   // FP8 weights on the grouped path (int8: kAuto / kDequantize)
-    // Grouped path, quantised weights, weight-only: widen them to f16 (one cvt per e4m3 pair) and multiply them with
-    // the input as f16 rows scaled by a power of two each (two small conversion launches) instead of widening to
-    // bf16. H100: 6.5% faster at 64 tokens (FP8), 2% at 8, 3% slower at 1 (the launches), same output to 4 digits
-    // (bench/RESULTS.md). Off by default until its GPU tests have run; VOLT_MOE_DECODE_F16=1 turns it on everywhere.
-    bool decode_f16_products = false;
+    // Grouped path, quantised weights, weight-only: the products in bf16 or f16 (MoeDecodeProducts).
+    MoeDecodeProducts decode_products = MoeDecodeProducts::kAuto;
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
     // 4 for FP8 GEMMs and 1 for bf16 ones (measured, kernels/cuda/moe.cu). The dequantising path runs on one (its

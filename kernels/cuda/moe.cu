@@ -669,7 +669,7 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // so the bytes go to mma m16n8k32 e4m3 as they are (no widening: 30-40% fewer instructions) and each step's products
 // are scaled by the weight block's scale times the token's.
 //
-// kHalf (quantised weights, weight-only; MoeExpertsParams::decode_f16_products): the weights widen to f16
+// kHalf (quantised weights, weight-only; MoeExpertsParams::decode_products): the weights widen to f16
 // (widen8_f16: an e4m3 pair in one cvt) and the input is f16 rows scaled by a power of two each (GemvArgs::in_h,
 // in_inv; rows_to_f16_kernel), undone in the epilogue: the same exact products in fewer instructions than bf16's.
 //
@@ -1055,12 +1055,14 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
 }
 
 // Quantised weights on the grouped path, weight-only: widened to f16 and multiplied with the input as scaled f16 rows
-// (rows_to_f16_kernel; gemv_mma_kernel's kHalf) instead of widened to bf16, when MoeExpertsParams::decode_f16_products
-// or VOLT_MOE_DECODE_F16=1 says.
+// (rows_to_f16_kernel; gemv_mma_kernel's kHalf) instead of widened to bf16, as MoeExpertsParams::decode_products says.
 bool uses_f16_products(const MoeExpertsParams& p) {
-    static const bool env = env_choice("VOLT_MOE_DECODE_F16", {{"0", false}, {"1", true}}, false);
-    return (p.decode_f16_products || env) && p.weight_type != MoeWeightType::kBF16 && !use_gemm(p) &&
-           !uses_fp8_activations(p);
+    if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
+    if (p.decode_products != MoeDecodeProducts::kAuto) return p.decode_products == MoeDecodeProducts::kF16;
+    // kAuto: from 8 tokens, where the cheaper widening outweighs the two conversion launches (H100, FP8: -4 to -6.5%
+    // at 64 tokens, -2% at 8, +2 to +3% at 1); the environment overrides it, e.g. for A/B timing.
+    static const int env = env_choice("VOLT_MOE_DECODE_F16", {{"auto", -1}, {"0", 0}, {"1", 1}}, -1);
+    return env < 0 ? p.num_tokens >= kMoeDecodeF16MinTokens : env == 1;
 }
 
 Layout layout(const MoeExpertsParams& p) {
@@ -1288,6 +1290,8 @@ Status validate(const MoeExpertsParams& p) {
             return invalid_argument("moe_experts (CUDA): ", field, " = fp8_activations needs a Hopper GPU (sm_90) and "
                                     "H and I multiples of 128 (H=", p.hidden, " I=", p.intermediate, ")");
     }
+    if (p.decode_products > MoeDecodeProducts::kF16)
+        return invalid_argument("moe_experts (CUDA): unknown decode_products ", static_cast<int>(p.decode_products));
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
     return Status::ok();

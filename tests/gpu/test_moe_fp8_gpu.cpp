@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/moe.h"
@@ -407,6 +409,9 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
     (gemm_path ? p.fp8_prefill : p.fp8_decode) = fp8_mode;
     p.gemm_streams = gemm_streams;
+    // The grouped path's bf16 widening explicitly (kAuto takes the f16 products from 8 tokens); the f16 products are
+    // compared with it below.
+    p.decode_products = cuda::MoeDecodeProducts::kBf16;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -442,11 +447,11 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     EXPECT_LE(err_bf16, type == cuda::MoeWeightType::kInt8 ? 0.03 : fp8_act ? 0.15 : 0.1);
     expect_rows_close(got, ref, T, H, 2 * tol);
     if (!gemm_path && !fp8_act) {
-        // f16 products (MoeExpertsParams::decode_f16_products): the same products of the same exact weights, x and h
+        // f16 products (MoeExpertsParams::decode_products): the same products of the same exact weights, x and h
         // as f16 rows times a power of two each, so the result must be the bf16-widening one up to fp32 rounding and
         // h's bf16 rounding (also for inputs far outside f16's range, x_scale), and as near the reference.
         cuda::MoeExpertsParams ph = p;
-        ph.decode_f16_products = true;
+        ph.decode_products = cuda::MoeDecodeProducts::kF16;
         // Its workspace holds the f16 rows too: the bf16 path's is refused with the size it needs.
         const Status small = cuda::run(ph, nullptr);
         EXPECT_EQ(small.code(), StatusCode::kInvalidArgument) << small.to_string();
@@ -571,6 +576,48 @@ TEST_F(MoeFp8Gpu, Fp8PrefillModeResolution) {
     p.hidden = p.x_stride = p.out_stride = 256, p.weight_type = cuda::MoeWeightType::kInt8;
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
     p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.fp8_decode = static_cast<cuda::MoeFp8Mode>(7);
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+}
+
+// MoeDecodeProducts::kAuto takes the f16 products on the grouped path from kMoeDecodeF16MinTokens tokens (seen in the
+// workspace, which holds the f16 rows only for them), never for bf16 experts, FP8 activations or the GEMM path; an
+// unknown value is refused.
+TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
+    const char* env = std::getenv("VOLT_MOE_DECODE_F16");
+    if (env && std::string(env) != "auto") GTEST_SKIP() << "VOLT_MOE_DECODE_F16=" << env << " overrides kAuto";
+    alignas(16) uint8_t dummy[16];
+    const void* w[1] = {dummy};
+    const float* s[1] = {reinterpret_cast<const float*>(dummy)};
+    cuda::MoeExpertsParams p;
+    p.hidden = 256, p.intermediate = 384, p.num_experts = 1, p.top_k = 1, p.path = cuda::MoePath::kGrouped;
+    p.x = dummy, p.x_stride = 256, p.expert_ids = reinterpret_cast<const int32_t*>(dummy), p.weights = s[0];
+    p.w1 = p.w3 = p.w2 = w, p.out = dummy, p.out_stride = 256, p.s1 = p.s3 = p.s2 = s;
+    auto bytes = [&](cuda::MoeWeightType type, int64_t T, cuda::MoeDecodeProducts products,
+                     cuda::MoeFp8Mode mode = cuda::MoeFp8Mode::kAuto) {
+        cuda::MoeExpertsParams q = p;
+        q.weight_type = type, q.num_tokens = T, q.decode_products = products, q.fp8_decode = mode;
+        return cuda::moe_workspace_bytes(q);
+    };
+    using cuda::MoeDecodeProducts;
+    for (const auto type : {cuda::MoeWeightType::kFp8E4M3, cuda::MoeWeightType::kInt8}) {
+        for (const int64_t T : {int64_t{1}, cuda::kMoeDecodeF16MinTokens - 1, cuda::kMoeDecodeF16MinTokens,
+                                cuda::kMoeDecodeMaxTokens}) {
+            const size_t bf16 = bytes(type, T, MoeDecodeProducts::kBf16), f16 = bytes(type, T, MoeDecodeProducts::kF16);
+            ASSERT_GT(f16, bf16) << "T=" << T;
+            EXPECT_EQ(bytes(type, T, MoeDecodeProducts::kAuto), T >= cuda::kMoeDecodeF16MinTokens ? f16 : bf16)
+                << cuda::moe_weight_type_name(type) << " T=" << T;
+        }
+    }
+    EXPECT_EQ(bytes(cuda::MoeWeightType::kBF16, 64, MoeDecodeProducts::kF16),
+              bytes(cuda::MoeWeightType::kBF16, 64, MoeDecodeProducts::kBf16));
+    if (on_hopper())
+        EXPECT_EQ(bytes(cuda::MoeWeightType::kFp8E4M3, 64, MoeDecodeProducts::kF16,
+                        cuda::MoeFp8Mode::kFp8Activations),
+                  bytes(cuda::MoeWeightType::kFp8E4M3, 64, MoeDecodeProducts::kBf16,
+                        cuda::MoeFp8Mode::kFp8Activations));
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.num_tokens = 8;
+    EXPECT_TRUE(cuda::validate(p).is_ok());
+    p.decode_products = static_cast<MoeDecodeProducts>(7);
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
 }
 
