@@ -106,14 +106,14 @@ const char* moe_fp8_mode_name(MoeFp8Mode m);  // "auto", "dequantize", "fp8_acti
 // it). kF16 widens the weights to f16 (one cvt per e4m3 pair; int8 a byte permute and one f16x2 subtraction, against
 // ~5 instructions per pair to bf16) and multiplies them with x and h as f16 rows scaled by a power of two each (two
 // small conversion launches; the scale is undone per token in the epilogue, so bf16's range is kept). H100, FP8:
-// 4-6.5% faster at 64 tokens, 2% at 8, 2-3% slower at 1 (the launches); the output equals the bf16 widening's to
-// ~1e-3 (bench/RESULTS.md "f16 products").
+// 4-5% faster at 64 tokens, 2-3% at 4 to 16, 1.6% at 2, 2-3% slower at 1 (the launches; int8: -3% at 64, even at 2);
+// the output equals the bf16 widening's to ~1e-3 (bench/RESULTS.md "f16 products").
 enum class MoeDecodeProducts : uint8_t {
     kAuto,  // kF16 from kMoeDecodeF16MinTokens tokens, else kBf16; VOLT_MOE_DECODE_F16 = auto | 0 | 1 overrides kAuto
     kBf16,  // the weights widened to bf16, bf16 inputs
     kF16,   // the weights widened to f16, inputs as scaled f16 rows
 };
-inline constexpr int64_t kMoeDecodeF16MinTokens = 8;
+inline constexpr int64_t kMoeDecodeF16MinTokens = 2;
 
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T

@@ -159,21 +159,6 @@ if has_stage profile && has_part moe; then
     "$BIN/volt_ops_bench" --only moe --moe-tokens 1 >"$OUT/ncu_moe.log" 2>&1
   grep -E "gemv_mma|Duration|DRAM Throughput|Achieved Occupancy|Warp Cycles Per Issued|dram__bytes|==PROF==|Error" \
     "$OUT/ncu_moe.log" | head -24
-  # Where a batch-1 FP8 decode step's time goes, kernel by kernel (Nsight Systems, the graph's nodes traced; 4 layers,
-  # 4K context): the kernels' sum against the step's wall time shows the gaps.
-  if command -v nsys >/dev/null; then
-    note "nsys: batch-1 FP8 decode steps, 4 layers"
-    nsys profile --cuda-graph-trace=node --trace=cuda -o "$OUT/decode_b1" --force-overwrite true \
-      "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 512 --reps 1 \
-      --warmup 0 --decode-context 4096 --decode-steps 64 --decode-batch 1 --expert-weights fp8 \
-      >"$OUT/nsys_decode_b1.log" 2>&1
-    nsys stats --report cuda_gpu_kern_sum --format csv -o "$OUT/decode_b1" "$OUT/decode_b1.nsys-rep" \
-      >>"$OUT/nsys_decode_b1.log" 2>&1
-    head -30 "$OUT"/decode_b1_cuda_gpu_kern_sum.csv 2>/dev/null | cut -c1-200
-    rm -f "$OUT/decode_b1.nsys-rep" "$OUT/decode_b1.sqlite"
-  else
-    note "nsys: not on this machine"
-  fi
 fi
 
 QARG=""
@@ -225,7 +210,7 @@ fi
 if has_stage bench && has_part moe; then
   # The MoE's decode batches with quantised experts (ops bench, twice; "grouped" and "grouped_f16" rows: bf16
   # widening and f16 products), then end to end: 4 layers of the real geometry with FP8 experts, batch 1 and 64 at 4K
-  # context, the default (f16 products from 8 tokens) and bf16 widening alternating (VOLT_MOE_DECODE_F16).
+  # context, the default (f16 products from 2 tokens) and bf16 widening alternating (VOLT_MOE_DECODE_F16).
   for i in 1 2; do
     note "volt_ops_bench --only moe (round $i)"
     "$BIN/volt_ops_bench" --only moe --moe-tokens 1,2,4,8,16,64 --json "$OUT/ops_moe_$i.jsonl" >"$OUT/ops_moe_$i.log" 2>&1 ||

@@ -1059,8 +1059,8 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
 bool uses_f16_products(const MoeExpertsParams& p) {
     if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
     if (p.decode_products != MoeDecodeProducts::kAuto) return p.decode_products == MoeDecodeProducts::kF16;
-    // kAuto: from 8 tokens, where the cheaper widening outweighs the two conversion launches (H100, FP8: -4 to -6.5%
-    // at 64 tokens, -2% at 8, +2 to +3% at 1); the environment overrides it, e.g. for A/B timing.
+    // kAuto: from 2 tokens, where the cheaper widening outweighs the two conversion launches (H100, FP8: -4 to -5% at
+    // 64 tokens, -2 to -3% at 4 to 16, -1.6% at 2, +2 to +3% at 1); the environment overrides it, e.g. for A/B timing.
     static const int env = env_choice("VOLT_MOE_DECODE_F16", {{"auto", -1}, {"0", 0}, {"1", 1}}, -1);
     return env < 0 ? p.num_tokens >= kMoeDecodeF16MinTokens : env == 1;
 }

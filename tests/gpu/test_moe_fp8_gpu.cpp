@@ -409,7 +409,7 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
     (gemm_path ? p.fp8_prefill : p.fp8_decode) = fp8_mode;
     p.gemm_streams = gemm_streams;
-    // The grouped path's bf16 widening explicitly (kAuto takes the f16 products from 8 tokens); the f16 products are
+    // The grouped path's bf16 widening explicitly (kAuto takes the f16 products from 2 tokens); the f16 products are
     // compared with it below.
     p.decode_products = cuda::MoeDecodeProducts::kBf16;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
