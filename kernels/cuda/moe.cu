@@ -844,7 +844,9 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                 }
             };
             // All of a batch's weight loads are issued before its multiplies (loading the next batch during them
-            // instead measured 5-30% slower: the registers it holds cost occupancy). Streaming the quantised weights
+            // instead measured 5-30% slower: the registers it holds cost occupancy; with the registers of one batch,
+            // two half batches alternating, the gated product at T = 1 measured +8% with the bf16 widening (spills)
+            // and even with f16 products, H100, session 28). Streaming the quantised weights
             // through a per-warp cp.async ring in shared memory instead (2, 3 or 4 stages, the next batches in flight
             // during the widening) measured slower too, H100: 2-8% for the MoE at T = 1-64 with two stages, a decode
             // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md).
