@@ -159,6 +159,19 @@ if has_stage profile && has_part moe; then
     "$BIN/volt_ops_bench" --only moe --moe-tokens 1 >"$OUT/ncu_moe.log" 2>&1
   grep -E "gemv_mma|Duration|DRAM Throughput|Achieved Occupancy|Warp Cycles Per Issued|dram__bytes|==PROF==|Error" \
     "$OUT/ncu_moe.log" | head -24
+  # Where an FP8 decode step's time goes, kernel by kernel: 4 layers at 4K context, batch 1 and 64, the timed
+  # decode_sample steps only (VOLT_BENCH_PROFILE opens the profiler's window around them; the graphs' kernels are
+  # profiled one by one, so a kernel's time here is its time alone), summed per kernel by tools/kernel_breakdown.py
+  # against the step's wall time (the gaps) and the bytes the kernels move.
+  for B in 1 64; do
+    note "ncu: the kernels of an FP8 decode step, batch $B"
+    VOLT_BENCH_PROFILE=decode_sample ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --page raw \
+      "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 512 --reps 1 \
+      --warmup 0 --decode-context 4096 --decode-steps 2 --decode-batch $B --expert-weights fp8 \
+      >"$OUT/ncu_decode_b$B.csv" 2>"$OUT/ncu_decode_b$B.err"
+    python3 tools/kernel_breakdown.py "$OUT/ncu_decode_b$B.csv" --steps 2 | tee "$OUT/decode_b${B}_kernels.txt" | head -30
+  done
 fi
 
 QARG=""

@@ -25,9 +25,11 @@
 
 #include "samples/volt/cli.h"
 #include "sdk/config.h"
+#include "sdk/env.h"
 #include "sdk/engine/session.h"
 #include "text/backbone.h"
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include "kernels/gemm_cuda.h"
@@ -325,9 +327,14 @@ Status bench_e2e(const E2eOptions& o) {
         for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(host_pick_step());
         const double host_pick_s = seconds_since(th) / double(o.decode_steps);
         VOLT_RETURN_IF_ERROR(model->decode_sample(ids, ptrs, picks).status());
+        // VOLT_BENCH_PROFILE=decode_sample: these timed steps (of the first batch size) are the profiler's window
+        // (e.g. `ncu --profile-from-start off`), so a step's kernels can be listed without the prefill's.
+        const bool profiled = env_choice_index("VOLT_BENCH_PROFILE", {"decode_sample"}) == 0 && B == o.decode_batch[0];
+        if (profiled) VOLT_CUDA_RETURN_IF_ERROR(cudaProfilerStart());
         const auto tg = clock_type::now();
         for (int64_t i = 0; i < o.decode_steps; ++i) VOLT_RETURN_IF_ERROR(model->decode_sample(ids, ptrs, picks).status());
         const double gpu_pick_s = seconds_since(tg) / double(o.decode_steps);
+        if (profiled) VOLT_CUDA_RETURN_IF_ERROR(cudaProfilerStop());
         // The same picks with a repetition penalty (1.1): each row's history is its sequence's tokens (the session's,
         // then the id every step so far ran), which the GPU reads from the caches' token records: only the ids cross
         // PCIe. With VOLT_TOKEN_RECORDS=0 every history is sent each step.
