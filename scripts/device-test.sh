@@ -170,7 +170,8 @@ if has_stage profile && has_part moe; then
       "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 --prompt-tokens 512 --reps 1 \
       --warmup 0 --decode-context 4096 --decode-steps 2 --decode-batch $B --expert-weights fp8 \
       >"$OUT/ncu_decode_b$B.csv" 2>"$OUT/ncu_decode_b$B.err"
-    python3 tools/kernel_breakdown.py "$OUT/ncu_decode_b$B.csv" --steps 2 | tee "$OUT/decode_b${B}_kernels.txt" | head -30
+    python3 tools/kernel_breakdown.py "$OUT/ncu_decode_b$B.csv" --steps 2 | tee "$OUT/decode_b${B}_kernels.txt" |
+      head -30
   done
 fi
 
@@ -226,7 +227,8 @@ if has_stage bench && has_part moe; then
   # context, the default (f16 products from 2 tokens) and bf16 widening alternating (VOLT_MOE_DECODE_F16).
   for i in 1 2; do
     note "volt_ops_bench --only moe (round $i)"
-    "$BIN/volt_ops_bench" --only moe --moe-tokens 1,2,4,8,16,64 --json "$OUT/ops_moe_$i.jsonl" >"$OUT/ops_moe_$i.log" 2>&1 ||
+    "$BIN/volt_ops_bench" --only moe --moe-tokens 1,2,4,8,16,64 --json "$OUT/ops_moe_$i.jsonl" \
+      >"$OUT/ops_moe_$i.log" 2>&1 ||
       { tail -5 "$OUT/ops_moe_$i.log"; note "MoE bench FAILED"; status=1; }
     grep -E '"moe_(fp8|int8)"' "$OUT/ops_moe_$i.log" |
       sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*/T=\1 \2 \3 ms \4 TB\/s/'

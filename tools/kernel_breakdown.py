@@ -75,7 +75,8 @@ def main():
     for name, (calls, ms, nbytes) in sorted(per.items(), key=lambda kv: -kv[1][1]):
         ms_step, mb_step = ms / args.steps, nbytes / args.steps / 1e6
         rate = nbytes / (ms * 1e-3) / 1e12 if ms > 0 else 0.0
-        print(f"{ms_step:8.4f} {100 * ms_step / total_ms:5.1f}% {calls / args.steps:6.1f} {mb_step:9.1f} {rate:6.2f}  {name}")
+        share = 100 * ms_step / total_ms
+        print(f"{ms_step:8.4f} {share:5.1f}% {calls / args.steps:6.1f} {mb_step:9.1f} {rate:6.2f}  {name}")
 
 
 if __name__ == "__main__":
