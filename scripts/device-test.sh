@@ -162,7 +162,7 @@ if has_stage profile && has_part moe; then
   # Where an FP8 decode step's time goes, kernel by kernel: 4 layers at 4K context, batch 1 and 64, the timed
   # decode_sample steps only (VOLT_BENCH_PROFILE opens the profiler's window around them; the graphs' kernels are
   # profiled one by one, so a kernel's time here is its time alone), summed per kernel by tools/kernel_breakdown.py
-  # against the step's wall time (the gaps) and the bytes the kernels move.
+  # with the DRAM bytes each moves (the step's wall time is in volt bench e2e's own rows).
   for B in 1 64; do
     note "ncu: the kernels of an FP8 decode step, batch $B"
     VOLT_BENCH_PROFILE=decode_sample ncu --profile-from-start off --clock-control none --cache-control none \

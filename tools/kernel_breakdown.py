@@ -14,7 +14,7 @@ import sys
 
 
 def short_name(name):
-    """A kernel's name without its argument list and namespaces, with its template arguments kept short."""
+    """A kernel's name without its argument list and namespaces (at most 110 characters)."""
     name = re.sub(r"\(anonymous namespace\)::|volt::cuda::|volt::|cutlass::|cute::", "", name.strip())
     name = re.sub(r"^void ", "", name)
     if name.endswith(")"):  # the demangled argument list: from its matching "("
@@ -51,12 +51,20 @@ def main():
         i_rd, i_wr = header.index("dram__bytes_read.sum"), header.index("dram__bytes_write.sum")
     except ValueError as e:
         sys.exit(f"{args.csv}: missing column ({e})")
-    # Row 1 holds the units (ns / us / ms, byte / Kbyte / Mbyte / Gbyte).
+    # Row 1 holds the units (ns / us / ms, byte / Kbyte / Mbyte / Gbyte); one this tool does not know is an error, not
+    # a guess.
     units = rows[1]
-    time_scale = {"ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0, "nsecond": 1e-6}.get(
-        units[i_time], 1e-6)
+    time_ms = {"nsecond": 1e-6, "ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0}
     byte_scale = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}
-    rd_scale, wr_scale = byte_scale.get(units[i_rd], 1), byte_scale.get(units[i_wr], 1)
+
+    def scale_of(table, column):
+        unit = units[column]
+        if unit not in table:
+            sys.exit(f"{args.csv}: column {header[column]!r} in unknown unit {unit!r} (known: {', '.join(table)})")
+        return table[unit]
+
+    time_scale = scale_of(time_ms, i_time)
+    rd_scale, wr_scale = scale_of(byte_scale, i_rd), scale_of(byte_scale, i_wr)
     per = collections.defaultdict(lambda: [0, 0.0, 0.0])  # calls, ms, bytes
     for r in rows[2:]:
         if len(r) <= max(i_name, i_time, i_rd, i_wr):

@@ -124,6 +124,21 @@ __device__ __forceinline__ float block_sum_once(float v) {
     return tot;
 }
 
+// Largest v over a CTA of kThreads threads (a multiple of 32), returned to every thread (fmaxf: NaNs are skipped).
+// Uses one static shared array and one barrier: call it at most once per kernel.
+template <int kThreads>
+__device__ __forceinline__ float block_max_once(float v) {
+    __shared__ float part[kThreads / 32];
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, d));
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float m = part[0];
+#pragma unroll
+    for (int i = 1; i < kThreads / 32; ++i) m = fmaxf(m, part[i]);
+    return m;
+}
+
 // Warp-wide argmax: the largest value, ties to the lower index; every lane ends with the winner.
 template <typename Index>
 __device__ __forceinline__ void warp_argmax(float& v, Index& i) {

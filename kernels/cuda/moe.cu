@@ -385,7 +385,6 @@ template <MoeWeightType kW>
 __global__ void __launch_bounds__(kQuantThreads) quantize_kernel(const __nv_bfloat16* __restrict__ in, int64_t rows,
                                                                  int64_t cols, uint8_t* out, float* scales,
                                                                  bool given) {
-    __shared__ float warp_max[kQuantThreads / 32];
     const int64_t cb = (cols + kBlk - 1) / kBlk;
     const int64_t br = blockIdx.x / cb, bc = blockIdx.x - br * cb;
     const int64_t r0 = br * kBlk, c0 = bc * kBlk;
@@ -404,14 +403,7 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_kernel(const __nv_bflo
 #pragma unroll
             for (int q = 0; q < 8; ++q) amax = fmaxf(amax, fabsf(f[q]));
         }
-#pragma unroll
-        for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
-        if ((tid & 31) == 0) warp_max[tid >> 5] = amax;
-        __syncthreads();
-        amax = warp_max[0];
-#pragma unroll
-        for (int w = 1; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
-        scale = block_scale<kW>(amax);
+        scale = block_scale<kW>(block_max_once<kQuantThreads>(amax));
         if (tid == 0) scales[blockIdx.x] = scale;
     }
     for (int i = tid; i < nr * nv; i += kQuantThreads) {
@@ -531,9 +523,10 @@ __global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, 
 // so that the row's largest magnitude lands in [2^14, 2^15) (f16 holds every bf16 value of the row there down to
 // 2^-28 of it: the copy is exact but for smaller ones); inv[r] = the power's inverse (1 for a row of zeros, or with a
 // non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf.
-__global__ void __launch_bounds__(256) rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride,
-                                                          int64_t width, __half* __restrict__ out,
-                                                          float* __restrict__ inv) {
+constexpr int kRowsToF16Threads = 256;
+__global__ void __launch_bounds__(kRowsToF16Threads)
+    rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
+                       float* __restrict__ inv) {
     const int64_t r = blockIdx.x;
     const uint4* row = reinterpret_cast<const uint4*>(src + r * stride);
     const int64_t vecs = width / 8;
@@ -544,14 +537,7 @@ __global__ void __launch_bounds__(256) rows_to_f16_kernel(const __nv_bfloat16* _
 #pragma unroll
         for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));
     }
-    __shared__ float warp_max[8];
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, d));
-    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = amax;
-    __syncthreads();
-    amax = 0.0f;
-#pragma unroll
-    for (int w = 0; w < 8; ++w) amax = fmaxf(amax, warp_max[w]);
+    amax = block_max_once<kRowsToF16Threads>(amax);
     // (fmaxf skips NaNs, which then propagate through the products.) A row below 2^-111 gets 2^125, not more.
     const float s = amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
     if (threadIdx.x == 0) inv[r] = 1.0f / s;
@@ -1397,7 +1383,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // f16 products: x's T rows and then h's as scaled f16 rows.
         auto to_f16 = [&](const __nv_bfloat16* src, int64_t rows, int64_t stride, int64_t width, size_t h_at,
                           size_t inv_at) -> Status {
-            rows_to_f16_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(
+            rows_to_f16_kernel<<<static_cast<unsigned>(rows), kRowsToF16Threads, 0, stream>>>(
                 src, stride, width, reinterpret_cast<__half*>(ws + h_at), reinterpret_cast<float*>(ws + inv_at));
             g.in_h = reinterpret_cast<const __half*>(ws + h_at);
             g.in_inv = reinterpret_cast<const float*>(ws + inv_at);

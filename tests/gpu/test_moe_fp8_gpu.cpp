@@ -11,15 +11,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <random>
-#include <string>
 #include <vector>
 
 #include "kernels/moe.h"
 #include "kernels/moe_cuda.h"
+#include "sdk/env.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/gpu/moe_test_util.h"
 #include "tests/unit/kernels/lightning_reference.h"
@@ -583,8 +582,9 @@ TEST_F(MoeFp8Gpu, Fp8PrefillModeResolution) {
 // workspace, which holds the f16 rows only for them), never for bf16 experts, FP8 activations or the GEMM path; an
 // unknown value is refused.
 TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
-    const char* env = std::getenv("VOLT_MOE_DECODE_F16");
-    if (env && std::string(env) != "auto") GTEST_SKIP() << "VOLT_MOE_DECODE_F16=" << env << " overrides kAuto";
+    // Read as the kernels read it (unset, empty or unknown: kAuto's own rule).
+    if (env_choice_index("VOLT_MOE_DECODE_F16", {"auto", "0", "1"}) > 0)
+        GTEST_SKIP() << "VOLT_MOE_DECODE_F16 overrides kAuto";
     alignas(16) uint8_t dummy[16];
     const void* w[1] = {dummy};
     const float* s[1] = {reinterpret_cast<const float*>(dummy)};
