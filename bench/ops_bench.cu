@@ -305,6 +305,8 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         void* ws = dalloc<char>(ws_bytes);
         p.workspace = ws, p.workspace_bytes = ws_bytes;
         const double ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 3, T >= 1024 ? 10 : 50);
+        const volt::Expected<int> split_parts = vc::moe_decode_split_parts(p);
+        CHECK_STATUS(split_parts.status());
         const double total_ms = median_ms(
             [&](int) {
                 CHECK_STATUS(vc::run(r, nullptr));
@@ -314,9 +316,10 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         const double flops = 2.0 * 3 * T * k * H * I;
         const double bytes = 3.0 * touched.size() * per * 2 + 4.0 * T * H;
         emitf("{\"op\": \"moe\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
-              "\"router_ms\": %.4f, \"total_ms\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f, \"w13_fused\": true}",
+              "\"router_ms\": %.4f, \"total_ms\": %.4f, \"tflops\": %.1f, \"tbps\": %.3f, \"w13_fused\": true, "
+              "\"gated_parts\": %d}",
               (long long)T, touched.size(), T <= vc::kMoeDecodeMaxTokens ? "grouped" : "gemm", ms, router_ms,
-              total_ms, flops / ms / 1e9, bytes / ms / 1e9);
+              total_ms, flops / ms / 1e9, bytes / ms / 1e9, *split_parts);
         // Quantised experts (FP8, int8), same routing and inputs (same process, right after the bf16 row): time, bytes
         // moved, and how far the output moves from the bf16 one.
         std::vector<uint16_t> out_bf16(T * H), out_q(T * H);
@@ -341,18 +344,35 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
             const Quantised* qd;
             vc::MoeFp8Mode fp8_mode;
             bool f16 = false;  // the grouped path's f16 products (MoeExpertsParams::decode_products), else bf16
+            bool one_warp = false;  // the gated product one warp per item (MoeExpertsParams::decode_split off)
         };
+        // At most 8 token slots: each grouped row also with the gated product one warp per item (not cut in parts),
+        // right after it in the same process: "..._one_warp" rows.
+        const bool split_ab = !gemm_path && T * k <= 8;
         std::vector<Variant> variants;
         for (const Quantised& qd : quantised) {
-            variants.push_back({&qd, vc::MoeFp8Mode::kDequantize});
-            // Right after the bf16 widening, in the same process: "grouped_f16" rows.
-            if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true});
+            for (const bool one_warp : {false, true}) {
+                if (one_warp && !split_ab) continue;
+                variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, false, one_warp});
+                // Right after the bf16 widening, in the same process: "grouped_f16" rows.
+                if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true, one_warp});
+            }
             if (qd.type == vc::MoeWeightType::kFp8E4M3) variants.push_back({&qd, vc::MoeFp8Mode::kFp8Activations});
+        }
+        if (split_ab) {
+            vc::MoeExpertsParams one = p;
+            one.decode_split = false;
+            const double one_ms = median_ms([&](int) { CHECK_STATUS(vc::run(one, nullptr)); }, 3, 50);
+            emitf("{\"op\": \"moe_one_warp\", \"T\": %lld, \"ms\": %.4f, \"split_ms\": %.4f}", (long long)T, one_ms,
+                  ms);
         }
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
             void* wsq = nullptr;
-            const vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq, v.f16);
+            vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq, v.f16);
+            pq.decode_split = !v.one_warp;
+            const volt::Expected<int> parts = vc::moe_decode_split_parts(pq);
+            CHECK_STATUS(parts.status());
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
             CHECK(cudaMemcpy(out_q.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
             double num = 0, den = 0;
@@ -365,15 +385,17 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
             const double bytesq = 3.0 * touched.size() * (per + sc * 4.0) + 4.0 * T * H;
             emitf("{\"op\": \"moe_%s\", \"T\": %lld, \"experts_touched\": %zu, \"path\": \"%s\", \"ms\": %.4f, "
                   "\"bf16_ms\": %.4f, \"speedup\": %.2f, \"tflops\": %.1f, \"tbps\": %.3f, \"rel_diff_vs_bf16\": %.3e, "
-                  "\"out_hash\": \"%016llx\"}",
+                  "\"out_hash\": \"%016llx\", \"gated_parts\": %d}",
                   qd.type == vc::MoeWeightType::kInt8 ? "int8" : "fp8", (long long)T, touched.size(),
                   v.fp8_mode == vc::MoeFp8Mode::kFp8Activations ? (gemm_path ? "gemm_fp8_activations"
                                                                               : "grouped_fp8_activations")
-                  : gemm_path ? "gemm_dequant"
-                  : v.f16     ? "grouped_f16"
-                              : "grouped",
+                  : gemm_path                ? "gemm_dequant"
+                  : v.f16 && v.one_warp      ? "grouped_f16_one_warp"
+                  : v.f16                    ? "grouped_f16"
+                  : v.one_warp               ? "grouped_one_warp"
+                                             : "grouped",
                   msq, ms, ms / msq, flops / msq / 1e9,
-                  bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash);
+                  bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash, *parts);
             dfree(wsq);
         }
         // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams), bf16 and FP8 GEMMs.

@@ -146,6 +146,12 @@ struct MoeExpertsParams {
     MoeFp8Mode fp8_decode = MoeFp8Mode::kAuto;   // FP8 weights on the grouped path (int8: kAuto / kDequantize)
     // Grouped path, quantised weights, weight-only: the products in bf16 or f16 (MoeDecodeProducts).
     MoeDecodeProducts decode_products = MoeDecodeProducts::kAuto;
+    // Grouped path, at most 8 token slots (T k <= 8: a batch of one to four tokens), bf16 or widened weights: the gated
+    // product's work items (expert, 16 rows) cut along K into parts on several warps where its last round of items
+    // would leave many warps idle (T = 2 at MiniMax sizes: 2 parts, 7% faster for FP8 experts, 12% for bf16 on an
+    // H100; not at T = 1, where it measured no faster), the parts' sums added in a fixed order (a workspace up to
+    // ~4 MB larger). false, or VOLT_MOE_DECODE_SPLIT=0: one warp per item.
+    bool decode_split = true;
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
     // 4 for FP8 GEMMs and 1 for bf16 ones (measured, kernels/cuda/moe.cu). The dequantising path runs on one (its
@@ -155,6 +161,9 @@ struct MoeExpertsParams {
 
 Status validate(const MoeExpertsParams& p);
 size_t moe_workspace_bytes(const MoeExpertsParams& p);
+// The parts the grouped path cuts each item of the gated product into for this call on the current device
+// (MoeExpertsParams::decode_split; 1: one warp per item), e.g. for benchmarks and tests to report.
+Expected<int> moe_decode_split_parts(const MoeExpertsParams& p);
 // Device memory the GEMM path keeps beyond its workspace with experts of `type` at the default stream count: the
 // cuBLASLt workspaces of the side streams its experts spread over (created at the first call on a device and kept,
 // as the streams are), for load-time fit checks.

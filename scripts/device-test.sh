@@ -138,7 +138,9 @@ if has_stage sanitize; then
   has_part ops && sanitize_run "short runs of the issue-7 ops" volt_gpu_tests '*ShortSanitizerRun*:-LightningGpu.*'
   has_part vision && sanitize_run "the ViT's own attention kernels, short runs" volt_gpu_vision_tests \
     'VisionGpu.AttentionShortSanitizerRun'
-  has_part moe && sanitize_run "the MoE's short runs" volt_gpu_tests 'Moe*ShortSanitizerRun'
+  # (with the token pick's: both are decode-step kernels)
+  has_part moe && sanitize_run "the MoE's and the pick's short runs" volt_gpu_tests \
+    'Moe*ShortSanitizerRun:SmallOpsGpu.ShortSanitizerRun'
 fi
 
 if has_stage profile && has_part lightning; then
@@ -223,24 +225,26 @@ fi
 
 if has_stage bench && has_part moe; then
   # The MoE's decode batches with quantised experts (ops bench, twice; "grouped" and "grouped_f16" rows: bf16
-  # widening and f16 products), then end to end: 4 layers of the real geometry with FP8 experts, batch 1 and 64 at 4K
-  # context, the default (f16 products from 2 tokens) and bf16 widening alternating (VOLT_MOE_DECODE_F16).
+  # widening and f16 products; "..._one_warp": the gated product not cut in parts), then end to end: 4 layers of the
+  # real geometry with FP8 experts, batch 1 and 64 at 4K context, under each of DEVICE_TEST_MOE_AB's environment
+  # settings in turn, twice (default: the gated product cut in parts or not, VOLT_MOE_DECODE_SPLIT).
   for i in 1 2; do
     note "volt_ops_bench --only moe (round $i)"
     "$BIN/volt_ops_bench" --only moe --moe-tokens 1,2,4,8,16,64 --json "$OUT/ops_moe_$i.jsonl" \
       >"$OUT/ops_moe_$i.log" 2>&1 ||
       { tail -5 "$OUT/ops_moe_$i.log"; note "MoE bench FAILED"; status=1; }
     grep -E '"moe_(fp8|int8)"' "$OUT/ops_moe_$i.log" |
-      sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*/T=\1 \2 \3 ms \4 TB\/s/'
+      sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*"gated_parts": ([0-9]+).*/T=\1 \2 \3 ms \4 TB\/s parts \5/'
+    grep -E '"moe_one_warp"' "$OUT/ops_moe_$i.log"
   done
-  r=0
-  for f16 in auto 0 auto 0; do
-    r=$((r + 1))
-    note "volt bench e2e, FP8 experts, VOLT_MOE_DECODE_F16=$f16"
-    VOLT_MOE_DECODE_F16=$f16 "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 \
-      --prompt-tokens 2048 --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 \
-      --decode-batch 64 --expert-weights fp8 --json "$OUT/e2e_fp8_f16${f16}_$r.json" 2>&1 |
-      tee "$OUT/e2e_fp8_f16${f16}_$r.log" | grep -E "decode"
+  for r in 1 2; do
+    for setting in ${DEVICE_TEST_MOE_AB:-VOLT_MOE_DECODE_SPLIT=1 VOLT_MOE_DECODE_SPLIT=0}; do
+      note "volt bench e2e, FP8 experts, $setting (round $r)"
+      env "$setting" "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 \
+        --prompt-tokens 2048 --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 \
+        --decode-batch 64 --expert-weights fp8 --json "$OUT/e2e_fp8_${setting//[^A-Za-z0-9]/_}_$r.json" 2>&1 |
+        tee "$OUT/e2e_fp8_${setting//[^A-Za-z0-9]/_}_$r.log" | grep -E "decode"
+    done
   done
 fi
 

@@ -195,13 +195,16 @@ constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1;
 
 // Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
 // inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
-// per-warp expert counts in shared memory, running per-expert bases across chunks.
+// per-warp expert counts in shared memory, running per-expert bases across chunks. Also zeroes `zero` [n_zero] (the
+// split gated product's per-item counters, GemvArgs::split_count), so that no launch of its own is needed.
 __global__ void __launch_bounds__(kPermThreads) permute_kernel(const int32_t* __restrict__ ids, int64_t n, int E,
-                                                               int32_t* offsets, int32_t* perm, int32_t* inv) {
+                                                               int32_t* offsets, int32_t* perm, int32_t* inv,
+                                                               int32_t* zero, int64_t n_zero) {
     __shared__ int32_t count[kMaxExperts];
     __shared__ int32_t base[kMaxExperts];
     __shared__ int32_t warp_count[kPermThreads / 32][kMaxExperts];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    for (int64_t i = tid; i < n_zero; i += kPermThreads) zero[i] = 0;
     for (int e = tid; e < E; e += kPermThreads) count[e] = 0;
     __syncthreads();
     for (int64_t i = tid; i < n; i += kPermThreads) {
@@ -581,6 +584,12 @@ struct GemvArgs {
     int64_t K;         // H (gated) or I (down)
     __nv_bfloat16* out;  // gated: h [rows, I]; down: y [rows, H] (permuted order)
     int64_t out_stride;
+    // kSplit (gated, at most 8 token slots): the pieces' sums, [items * parts][kMats][16 rows][split_tokens] floats
+    // (split_tokens: min(T k, 8), at least the tokens of any expert), and per item the count of its pieces done
+    // (zeroed by permute_kernel).
+    float* split_partials;
+    int32_t* split_count;
+    int64_t split_tokens;
 };
 
 // ---- tensor-core grouped GEMV (decode path) -------------------------------------------------------------------------
@@ -608,6 +617,32 @@ constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 16;     // output rows per warp item
 constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
 constexpr int kMmaStep = 64;     // K columns per step
+// The split gated product (gemv_mma_kernel's kSplit): for at most this many token slots (one pass of 8 tokens), in at
+// most this many parts per item and pieces in all.
+constexpr int64_t kSplitMaxSlots = 8;
+constexpr int kSplitMaxParts = 8;
+constexpr int64_t kSplitMaxPieces = 6144;  // items x parts (the partial sums' workspace: ~1.5 MB at T = 1, 6 at 4)
+
+// kSplit's parts per item for `items` items of `batches` batches over `slots` warps (1: no split). The cost model: a
+// round of pieces (one per warp) takes as long as its batches while at most 2/3 of the grid's warps stream (8 of 12
+// per SM: each waits on its loads), and proportionally longer with more (they share the SM's bandwidth), so a round
+// of n pieces costs max(n, 2/3 slots) x its batches. H100, FP8, MiniMax sizes: T = 1 (1152 items, one round at 73%)
+// gains nothing from 4 parts (measured 3% slower) and the model says even; T = 2 (2304 items: a second round at 45%)
+// gains 7% from 2 parts (bf16 12%), as the model says. The fewest parts among the cheapest.
+__host__ __device__ inline int split_parts(int64_t items, int64_t slots, int64_t batches) {
+    const int64_t busy = (2 * slots + 2) / 3;
+    auto cost = [&](int64_t parts) {
+        const int64_t pieces = items * parts, full = pieces / slots, last = pieces - full * slots;
+        return (batches + parts - 1) / parts * (full * slots + (last > 0 ? (last > busy ? last : busy) : 0));
+    };
+    int parts = 1;
+    int64_t best = cost(1);
+    for (int pp = 2; pp <= kSplitMaxParts && pp <= batches && items * pp <= kSplitMaxPieces; ++pp) {
+        const int64_t c = cost(pp);
+        if (c < best) best = c, parts = pp;
+    }
+    return parts;
+}
 
 // A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; bytes as one 16-byte vector (its two
 // 8-byte halves loaded apart when `split`: K not a multiple of 16). Pieces of 8 columns past K read zeros (K is a
@@ -681,8 +716,16 @@ __device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], 
 // half of the grid's warps): a slot is 2 warps, each taking a contiguous half of K, and the first adds the second's
 // partial sums (through shared memory) before the epilogue: at T = 1 the down projection's 768 items left half of the
 // 1584 warps idle (Nsight Compute, H100: FP8 at 32% of DRAM bandwidth, bf16 57%).
-template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1, bool kHalf = false>
+//
+// kSplit (the gated product of at most kSplitMaxSlots = 8 token slots): each item's K cut into `parts` pieces of
+// whole batches (kSteps steps), chosen here from the items and the grid (split_parts: e.g. T = 2 at MiniMax sizes,
+// 2304 items for 1584 warps, leaves a second round at 45% of the warps; in 2 parts, three rounds of half the work, 7%
+// faster for FP8), the pieces going to warps as items otherwise do. Each piece leaves its sums in
+// GemvArgs::split_partials; the warp that finishes an item's last piece (a counter per item) adds the pieces in part
+// order (deterministic) and runs the epilogue.
+template <bool kGated, MoeWeightType kW, int kSteps, bool kAct, int kParts = 1, bool kHalf = false, bool kSplit = false>
 __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(const GemvArgs a) {
+    static_assert(!kSplit || (kGated && kParts == 1 && !kAct), "the split is for the gated product");
     static_assert(!kAct || kW == MoeWeightType::kFp8E4M3, "FP8 activations go with FP8 weights");
     constexpr bool kQuant = kW != MoeWeightType::kBF16;
     static_assert(!kHalf || (kQuant && !kAct), "f16 products are for widened quantised weights");
@@ -716,8 +759,20 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
     // quantised kernels ~50 registers.)
     const int64_t steps = (a.K + kMmaStep - 1) / kMmaStep;
     const int64_t part_span = ((steps + kParts - 1) / kParts + kSteps - 1) / kSteps * kSteps * kMmaStep;
-    const int64_t k_begin = part * part_span, k_end = k_begin + part_span;
-    for (int64_t item = wslot * int64_t{gridDim.x} + blockIdx.x; item < items; item += slots) {
+    // kSplit: the parts per item (at most kSplitMaxParts) with the fewest batches on the busiest warp, fewer on ties;
+    // span: columns per part.
+    int parts = 1;
+    int64_t span = 0;
+    if constexpr (kSplit) {
+        const int64_t batches = (steps + kSteps - 1) / kSteps;
+        parts = split_parts(items, slots, batches);
+        span = (batches + parts - 1) / parts * kSteps * kMmaStep;
+    }
+    for (int64_t unit = wslot * int64_t{gridDim.x} + blockIdx.x; unit < items * parts; unit += slots) {
+        // kSplit: item `item`, its part unit - item * parts.
+        const int64_t item = kSplit ? unit / parts : unit;
+        const int64_t k_begin = kSplit ? (unit - item * parts) * span : part * part_span;
+        const int64_t k_end = k_begin + (kSplit ? span : part_span);
         const int j = static_cast<int>(item / blocks_per_expert);
         const int e = touched[j];
         const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
@@ -854,6 +909,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md).
             for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
                 if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
+                if (kSplit && static_cast<uint32_t>(k0 - k_begin) >= static_cast<uint32_t>(span)) continue;
                 Batch wv;
                 Scales sc;
                 load_batch(wv, sc, k0);
@@ -878,6 +934,37 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
                                 for (int i = 0; i < 4; ++i) acc[m][n][i] += partials[warp + p][(m * 2 + n) * 4 + i][lane];
                 named_sync(1 + wslot, 32 * kParts);  // read before the next pass writes them
                 if (part != 0) continue;
+            }
+            if constexpr (kSplit) {
+                if (parts > 1) {  // the piece's sums out; the warp that finishes the item's last adds them up in order
+                    // A piece: [kMats][16 rows][split_tokens] floats, the tokens of the expert's one pass (nt <= 8).
+                    const int64_t piece = kMats * kMmaRows * a.split_tokens;
+                    auto at = [&](int m, int i) {
+                        return (m * kMmaRows + g + 8 * (i >> 1)) * a.split_tokens + 2 * q + (i & 1);
+                    };
+                    float* mine = a.split_partials + unit * piece;
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m)
+#pragma unroll
+                        for (int i = 0; i < 4; ++i)
+                            if (2 * q + (i & 1) < nt) __stcg(mine + at(m, i), acc[m][0][i]);
+                    __threadfence();
+                    __syncwarp();
+                    int last = 0;
+                    if (lane == 0) last = atomicAdd(a.split_count + item, 1) == parts - 1;
+                    if (!__shfl_sync(0xffffffffu, last, 0)) continue;  // (one pass of tokens: ends the piece)
+                    __threadfence();
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m)
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) {
+                            float sum = 0.0f;
+                            if (2 * q + (i & 1) < nt)
+                                for (int pp = 0; pp < parts; ++pp)
+                                    sum += __ldcg(a.split_partials + (item * parts + pp) * piece + at(m, i));
+                            acc[m][0][i] = sum;
+                        }
+                }
             }
             // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
 #pragma unroll
@@ -927,12 +1014,39 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
     return Status::ok();
 }
 
+// The gated product cut in parts (kSplit): batches of twice the steps of the deeper variant's.
+template <MoeWeightType kW>
+constexpr int kSplitSteps = 2 * (kW != MoeWeightType::kBF16 ? 2 : 1);
+template <MoeWeightType kW, bool kHalf>
+constexpr auto split_gemv_kernel = gemv_mma_kernel<true, kW, kSplitSteps<kW>, false, 1, kHalf, true>;
+
+// The parts split_gemv_kernel cuts each of `items` gated items of K columns into on this device (1: not worth it).
+template <MoeWeightType kW, bool kHalf>
+Expected<int> gated_split_parts(int64_t items, int64_t K, int sms) {
+    VOLT_ASSIGN_OR_RETURN(const int per_sm, (ctas_per_sm<split_gemv_kernel<kW, kHalf>>()));
+    constexpr int steps = kSplitSteps<kW>;
+    const int64_t batches = ((K + kMmaStep - 1) / kMmaStep + steps - 1) / steps;
+    return split_parts(items, int64_t{per_sm} * sms * (kMmaThreads / 32), batches);
+}
+
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.
 // The down product's few items (T = 1: 768 for 1584 warps) take two warps each where the grid holds twice as many
-// (touched_max: an upper bound on the experts with tokens, min(E, T k)).
+// (touched_max: an upper bound on the experts with tokens, min(E, T k)); the gated product's items (1152 at T = 1) are
+// cut in parts (kSplit) where the workspace has room for it (g.split_count) and that shortens the busiest warp's work.
 template <bool kGated, MoeWeightType kW, bool kAct = false, bool kHalf = false>
 Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cudaStream_t stream) {
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
+    if constexpr (kGated && !kAct) {
+        if (g.split_count) {
+            const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
+            VOLT_ASSIGN_OR_RETURN(const int parts, (gated_split_parts<kW, kHalf>(items, g.K, sms)));
+            if (parts > 1) {
+                VOLT_RETURN_IF_ERROR((launch_mma<split_gemv_kernel<kW, kHalf>>(g, sms, stream)));
+                VOLT_CUDA_CHECK_LAUNCH();
+                return Status::ok();
+            }
+        }
+    }
     if constexpr (!kGated) {
         constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2, kHalf>;
         if (few) {
@@ -956,6 +1070,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
 // ---- workspace ------------------------------------------------------------------------------------------------------
 struct Layout {
     size_t offsets = 0, perm = 0, inv = 0, a = 0, b = 0, y = 0, wdq = 0, total = 0;
+    size_t split_count = 0, split_partials = 0, split_items = 0, split_tokens = 0;  // kSplit (split_items 0: none)
     size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
     size_t xh = 0, xinv = 0, hh = 0, hinv = 0;  // f16 products: x and h as scaled f16 rows, their inverse scales
     size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
@@ -1069,6 +1184,14 @@ bool uses_f16_products(const MoeExpertsParams& p) {
     return env < 0 ? p.num_tokens >= kMoeDecodeF16MinTokens : env == 1;
 }
 
+// Whether the grouped path's gated product may be cut in parts (gemv_mma_kernel's kSplit: at most kSplitMaxSlots token
+// slots, bf16 or widened weights; whether it is, launch_gemv decides from the grid).
+bool may_split(const MoeExpertsParams& p) {
+    static const bool env = env_choice("VOLT_MOE_DECODE_SPLIT", {{"1", 1}, {"0", 0}}, 1) == 1;
+    return p.decode_split && env && !use_gemm(p) && p.num_tokens * p.top_k <= kSplitMaxSlots &&
+           !uses_fp8_activations(p);
+}
+
 Layout layout(const MoeExpertsParams& p) {
     Layout L;
     const size_t n = static_cast<size_t>(p.num_tokens * p.top_k);
@@ -1109,6 +1232,15 @@ Layout layout(const MoeExpertsParams& p) {
         L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
     }
     L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
+    if (may_split(p)) {
+        L.split_items = static_cast<size_t>(std::min<int64_t>(p.num_experts, static_cast<int64_t>(n)) *
+                                            ((p.intermediate + kMmaRows - 1) / kMmaRows));
+        L.split_tokens = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), kSplitMaxSlots));
+        L.split_count = at, at += align_up(L.split_items * sizeof(int32_t));
+        L.split_partials = at,
+        at += align_up(std::min<size_t>(L.split_items * kSplitMaxParts, kSplitMaxPieces) * 2 * kMmaRows *
+                       L.split_tokens * sizeof(float));
+    }
     L.total = at;
     return L;
 }
@@ -1304,6 +1436,24 @@ Status validate(const MoeExpertsParams& p) {
 
 size_t moe_workspace_bytes(const MoeExpertsParams& p) { return p.num_tokens > 0 ? layout(p).total : 0; }
 
+Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
+    VOLT_RETURN_IF_ERROR(validate(p));
+    if (p.num_tokens == 0 || !may_split(p)) return 1;
+    VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
+    const int64_t items = std::min<int64_t>(p.num_experts, p.num_tokens * p.top_k) *
+                          ((p.intermediate + kMmaRows - 1) / kMmaRows);
+    const bool half = uses_f16_products(p);
+    switch (p.weight_type) {
+        case MoeWeightType::kFp8E4M3:
+            return half ? gated_split_parts<MoeWeightType::kFp8E4M3, true>(items, p.hidden, sms)
+                        : gated_split_parts<MoeWeightType::kFp8E4M3, false>(items, p.hidden, sms);
+        case MoeWeightType::kInt8:
+            return half ? gated_split_parts<MoeWeightType::kInt8, true>(items, p.hidden, sms)
+                        : gated_split_parts<MoeWeightType::kInt8, false>(items, p.hidden, sms);
+        default: return gated_split_parts<MoeWeightType::kBF16, false>(items, p.hidden, sms);
+    }
+}
+
 size_t moe_side_stream_bytes(MoeWeightType type) {
     const int streams = type == MoeWeightType::kFp8E4M3 ? kDefaultFp8GemmStreams : kDefaultBf16GemmStreams;
     return streams > 1 ? streams * kGemmPlanWorkspaceBytes : 0;  // one stream: the caller's own, no side stream
@@ -1326,7 +1476,9 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     const int64_t H = p.hidden, I = p.intermediate;
     const auto* x = static_cast<const __nv_bfloat16*>(p.x);
 
-    permute_kernel<<<1, kPermThreads, 0, stream>>>(p.expert_ids, n, E, offsets, perm, inv);
+    auto* split_count = L.split_items ? reinterpret_cast<int32_t*>(ws + L.split_count) : nullptr;
+    permute_kernel<<<1, kPermThreads, 0, stream>>>(p.expert_ids, n, E, offsets, perm, inv, split_count,
+                                                   static_cast<int64_t>(L.split_items));
     VOLT_CUDA_CHECK_LAUNCH();
 
     if (!use_gemm(p)) {
@@ -1370,6 +1522,9 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.K = H;
         g.out = h;
         g.out_stride = I;
+        g.split_count = split_count;
+        g.split_partials = L.split_items ? reinterpret_cast<float*>(ws + L.split_partials) : nullptr;
+        g.split_tokens = static_cast<int64_t>(L.split_tokens);
         // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
                                  size_t q_at, size_t s_at) -> Status {

@@ -466,6 +466,17 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         EXPECT_LE(rel_error(halves, got), 2e-3) << "f16 products vs bf16 widening";
         EXPECT_LE(rel_error(halves, ref), tol) << "f16 products vs the dequantised reference";
         expect_rows_close(halves, ref, T, H, 2 * tol);
+        // At most 8 token slots: the gated product cut in parts where its items leave warps idle (certainly with a
+        // few hundred items at most and K of 2 batches or more), both ways of multiplying, against one warp per item.
+        if (T * k <= 8) {
+            const bool must_split = H >= 512 && I < 4096;
+            ASSERT_NO_FATAL_FAILURE(expect_split_matches_one_warp_per_item(ph, halves, dout, must_split));
+            ASSERT_TRUE(dout.fill_bytes(0xff));
+            ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+            CUDA_OK(cudaDeviceSynchronize());
+            ASSERT_EQ(from_bf16(dout.download()), got) << "a second run differs (the split's counters)";
+            expect_split_matches_one_warp_per_item(p, got, dout, must_split);
+        }
     }
 }
 
@@ -488,6 +499,7 @@ TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 512, 776, 8, 2, Routing::kSkewed, MoePath::kGrouped, 43);     // I = 776: partial blocks
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 264, 2056, 8, 2, Routing::kAllOnOne, MoePath::kGrouped, 44);  // H = 264: partial blocks
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 2, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 45);    // MiniMax sizes
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 1, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 40);    // one token
     // Enough work items for the tensor-core kernel's shallower variant; I = 2056: partial row and column blocks.
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 1024, 2056, 32, 2, Routing::kRandom, MoePath::kGrouped, 46);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 17, 1024, 2056, 32, 2, Routing::kAllOnOne, MoePath::kGrouped, 47);  // a second 16-token pass
@@ -621,8 +633,44 @@ TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
 }
 
+// Where the gated product is cut in parts at MiniMax sizes (32 experts, top 2) on a 132-SM H100 / H200, as measured
+// (MoeExpertsParams::decode_split, bench/RESULTS.md): not at T = 1 (one round of items at 73% of the warps: no
+// faster), in 2 at T = 2 (a second round at 45%) for FP8, int8 and bf16 experts, never past 8 token slots or with
+// the flag off.
+TEST_F(MoeFp8Gpu, DecodeSplitPolicy) {
+    if (env_choice_index("VOLT_MOE_DECODE_SPLIT", {"1", "0"}) > 0) GTEST_SKIP() << "VOLT_MOE_DECODE_SPLIT=0";
+    int device = 0, sms = 0;
+    CUDA_OK(cudaGetDevice(&device));
+    CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    if (sms != 132) GTEST_SKIP() << "measured on 132-SM GPUs, this one has " << sms;
+    alignas(16) uint8_t dummy[16];
+    std::vector<const void*> w(32, dummy);
+    std::vector<const float*> s(32, reinterpret_cast<const float*>(dummy));
+    cuda::MoeExpertsParams p;
+    p.hidden = 6144, p.intermediate = 9216, p.num_experts = 32, p.top_k = 2, p.path = cuda::MoePath::kAuto;
+    p.x = dummy, p.x_stride = 6144, p.expert_ids = reinterpret_cast<const int32_t*>(dummy), p.weights = s[0];
+    p.w1 = p.w3 = p.w2 = w.data(), p.out = dummy, p.out_stride = 6144, p.s1 = p.s3 = p.s2 = s.data();
+    auto parts = [&](cuda::MoeWeightType type, int64_t T, bool split = true) {
+        cuda::MoeExpertsParams q = p;
+        q.weight_type = type, q.num_tokens = T, q.decode_split = split;
+        auto n = cuda::moe_decode_split_parts(q);
+        EXPECT_TRUE(n) << n.status().to_string();
+        return n ? *n : -1;
+    };
+    for (const auto type : {cuda::MoeWeightType::kFp8E4M3, cuda::MoeWeightType::kInt8, cuda::MoeWeightType::kBF16}) {
+        SCOPED_TRACE(cuda::moe_weight_type_name(type));
+        EXPECT_EQ(parts(type, 1), 1);
+        EXPECT_EQ(parts(type, 2), 2);
+        EXPECT_EQ(parts(type, 2, false), 1);
+        EXPECT_EQ(parts(type, 5), 1);   // 10 slots
+        EXPECT_EQ(parts(type, 64), 1);
+    }
+}
+
 TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 61);
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 1, 520, 136, 4, 2, Routing::kRandom,
+                            cuda::MoePath::kGrouped, 64);  // the gated product split
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 63);  // the shallower variant
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
     if (on_hopper()) {
@@ -656,6 +704,7 @@ TEST_F(MoeInt8Gpu, GemmPrefillPathAgainstCpu) {
 TEST_F(MoeInt8Gpu, ShortSanitizerRun) {
     const auto kI8 = cuda::MoeWeightType::kInt8;
     check_quantized_experts(kI8, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 91);
+    check_quantized_experts(kI8, 2, 520, 136, 4, 2, Routing::kRandom, cuda::MoePath::kGrouped, 93);  // split
     check_quantized_experts(kI8, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 92);
 }
 

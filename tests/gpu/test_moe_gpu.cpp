@@ -157,6 +157,10 @@ void check_experts(int64_t T, int64_t H, int64_t I, int E, int k, Routing routin
     ASSERT_EQ(count_nan(got), 0u) << "unwritten outputs";
     EXPECT_LE(rel_error(got, ref), kTol);
     expect_rows_close(got, ref, T, H, 2 * kTol);
+    // At most 8 token slots on the grouped path: the gated product cut in parts where its items leave warps idle
+    // (certainly with a few hundred items at most and K of 8 batches or more), compared with one warp per item.
+    if (path != cuda::MoePath::kGemm && T * k <= 8)
+        expect_split_matches_one_warp_per_item(p, got, dout, H >= 512 && I < 4096);
 }
 
 TEST_F(MoeGpu, GroupedDecodePathAgainstCpu) {
@@ -167,6 +171,7 @@ TEST_F(MoeGpu, GroupedDecodePathAgainstCpu) {
     check_experts(64, 512, 776, 8, 2, Routing::kSkewed, MoePath::kGrouped, 14);     // odd I (not a multiple of 16)
     check_experts(64, 264, 2056, 8, 2, Routing::kAllOnOne, MoePath::kGrouped, 15);  // 64 tokens on one expert
     check_experts(3, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 16);    // MiniMax sizes, 2 experts
+    check_experts(1, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 19);    // one token (its items split)
     // Enough work items (32 experts x 129 row blocks) for the tensor-core kernel's variant with fewer loads in flight
     // per lane (the cases above take the deeper one); I = 2056: a partial row block and a K tail of 8 columns.
     check_experts(64, 1024, 2056, 32, 2, Routing::kRandom, MoePath::kGrouped, 17);
@@ -190,6 +195,7 @@ TEST_F(MoeGpu, GemmPrefillPathAgainstCpu) {
 TEST_F(MoeGpu, ShortSanitizerRun) {
     check_router(5, 64, 8, 2, false, 31);
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 32);
+    check_experts(2, 520, 136, 4, 2, Routing::kRandom, cuda::MoePath::kGrouped, 36);  // the gated product split
     check_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 34);  // the shallower variant
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 33);
     check_experts(9, 64, 96, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 35, false, /*gemm_streams=*/4);
