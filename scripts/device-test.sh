@@ -224,28 +224,12 @@ if has_stage bench && has_part ops; then
 fi
 
 if has_stage bench && has_part moe; then
-  # The MoE's decode batches with quantised experts (ops bench, twice; "grouped" and "grouped_f16" rows: bf16
-  # widening and f16 products; "..._one_warp": the gated product not cut in parts), then end to end: 4 layers of the
-  # real geometry with FP8 experts, batch 1 and 64 at 4K context, under each of DEVICE_TEST_MOE_AB's environment
-  # settings in turn, twice (default: the gated product cut in parts or not, VOLT_MOE_DECODE_SPLIT).
-  for i in 1 2; do
-    note "volt_ops_bench --only moe (round $i)"
-    "$BIN/volt_ops_bench" --only moe --moe-tokens 1,2,4,8,16,64 --json "$OUT/ops_moe_$i.jsonl" \
-      >"$OUT/ops_moe_$i.log" 2>&1 ||
-      { tail -5 "$OUT/ops_moe_$i.log"; note "MoE bench FAILED"; status=1; }
-    grep -E '"moe_(fp8|int8)"' "$OUT/ops_moe_$i.log" |
-      sed -E 's/.*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*"gated_parts": ([0-9]+).*/T=\1 \2 \3 ms \4 TB\/s parts \5/'
-    grep -E '"moe_one_warp"' "$OUT/ops_moe_$i.log"
-  done
-  for r in 1 2; do
-    for setting in ${DEVICE_TEST_MOE_AB:-VOLT_MOE_DECODE_SPLIT=1 VOLT_MOE_DECODE_SPLIT=0}; do
-      note "volt bench e2e, FP8 experts, $setting (round $r)"
-      env "$setting" "$BIN/volt" bench e2e --synthetic minimax-text-01 --device cuda --layers 4 \
-        --prompt-tokens 2048 --reps 1 --warmup 0 --decode-context 4096 --decode-steps 16 --decode-batch 1 \
-        --decode-batch 64 --expert-weights fp8 --json "$OUT/e2e_fp8_${setting//[^A-Za-z0-9]/_}_$r.json" 2>&1 |
-        tee "$OUT/e2e_fp8_${setting//[^A-Za-z0-9]/_}_$r.log" | grep -E "decode"
-    done
-  done
+  # The MoE's decode batches with quantised experts, scripts/moe-ab.sh: the ops bench's token sweep ("grouped" and
+  # "grouped_f16" rows: bf16 widening and f16 products; "..._one_warp": the gated product not cut in parts), then end
+  # to end (4 layers of the real geometry, FP8 experts, batch 1 and 64 at 4K context), under each of
+  # DEVICE_TEST_MOE_AB's environment settings in turn, twice (default: the gated product cut in parts or not).
+  OUT=$OUT MOE_AB=${DEVICE_TEST_MOE_AB:-VOLT_MOE_DECODE_SPLIT=1 VOLT_MOE_DECODE_SPLIT=0} MOE_AB_TOKENS=1,2,4,8,16,64 \
+    "$ROOT/scripts/moe-ab.sh" || { note "MoE A/B FAILED"; status=1; }
 fi
 
 if has_stage bench && has_part vision; then

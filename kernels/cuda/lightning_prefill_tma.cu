@@ -29,6 +29,7 @@
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/lightning_prefill.cuh"
+#include "kernels/cuda/mbarrier.cuh"
 #include "sdk/cuda_check.h"
 #include "sdk/env.h"
 
@@ -55,27 +56,7 @@ struct TmaMaps {
     CUtensorMap q, k, v;  // [T, H, 128] bf16, box {64 columns, 1 head, 64 tokens}, 128-byte swizzle
 };
 
-// ---- mbarrier / TMA / register-count PTX ----------------------------------------------------------------------------
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.shared::cta.b64 st, [%0], %1;\n}\n" ::"r"(bar),
-                 "r"(bytes)
-                 : "memory");
-}
-// Blocks until the phase with the given parity has completed.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile(
-        "{\n.reg .pred P1;\nLAB_WAIT:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
-        "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(bar),
-        "r"(parity)
-        : "memory");
-}
+// ---- TMA / register-count PTX (mbarriers: kernels/cuda/mbarrier.cuh) ------------------------------------------------
 // One 3-D tile (columns c0.., head h, tokens t..) into shared memory, completion counted in bytes on `bar`.
 __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int h, int t) {
     asm volatile(

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/mbarrier.cuh"
 
 namespace volt::cuda {
 
@@ -33,7 +34,6 @@ __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_grou
 __device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 // Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // D[64 x 64] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows) * B[16 x 64] (shared memory,
 // descriptor). kTransB = 0: B is K-major (each of its 64 columns contiguous along k); 1: MN-major (rows along k).
