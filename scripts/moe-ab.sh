@@ -16,8 +16,10 @@ for r in 1 2; do
     echo "== ops bench, $setting (round $r)"
     env "$setting" "$BIN/volt_ops_bench" --only moe --moe-tokens "$TOKENS" --json "$OUT/ops_$tag.jsonl" \
       >"$OUT/ops_$tag.log" 2>&1 || { tail -3 "$OUT/ops_$tag.log"; continue; }
+    row='.*"op": "([a-z0-9_]+)".*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+)'
+    row+='.*"out_hash": "([0-9a-f]+)", "gated_parts": ([0-9]+).*'
     grep -E '"moe_(fp8|int8)"' "$OUT/ops_$tag.log" | grep -v fp8_activations |
-      sed -E 's/.*"op": "([a-z0-9_]+)".*"T": ([0-9]+).*"path": "([a-z_0-9]+)", "ms": ([0-9.]+).*"tbps": ([0-9.]+).*"out_hash": "([0-9a-f]+)", "gated_parts": ([0-9]+).*/\1 T=\2 \3 \4 ms \5 TB\/s \6 parts \7/'
+      sed -E "s/$row/\1 T=\2 \3 \4 ms \5 TB\/s, hash \6, parts \7/"
     grep -E '"moe_one_warp"' "$OUT/ops_$tag.log"
   done
 done
