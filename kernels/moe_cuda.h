@@ -150,7 +150,7 @@ struct MoeExpertsParams {
     // product's work items (expert, 16 rows) cut along K into parts on several warps where its last round of items
     // would leave many warps idle (T = 2 at MiniMax sizes: 2 parts, 7% faster for FP8 experts, 12% for bf16 on an
     // H100; not at T = 1, where it measured no faster), the parts' sums added in a fixed order (a workspace up to
-    // ~4 MB larger). false, or VOLT_MOE_DECODE_SPLIT=0: one warp per item.
+    // ~6 MB larger). false, or VOLT_MOE_DECODE_SPLIT=0: one warp per item.
     bool decode_split = true;
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else

@@ -759,8 +759,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
     // quantised kernels ~50 registers.)
     const int64_t steps = (a.K + kMmaStep - 1) / kMmaStep;
     const int64_t part_span = ((steps + kParts - 1) / kParts + kSteps - 1) / kSteps * kSteps * kMmaStep;
-    // kSplit: the parts per item (at most kSplitMaxParts) with the fewest batches on the busiest warp, fewer on ties;
-    // span: columns per part.
+    // kSplit: the parts per item (split_parts' cost model over the items actually touched); span: columns per part.
     int parts = 1;
     int64_t span = 0;
     if constexpr (kSplit) {
@@ -771,8 +770,9 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
     for (int64_t unit = wslot * int64_t{gridDim.x} + blockIdx.x; unit < items * parts; unit += slots) {
         // kSplit: item `item`, its part unit - item * parts.
         const int64_t item = kSplit ? unit / parts : unit;
+        // This warp's K from k_begin: [k_begin, k_end) for kParts; kSplit's span is tested apart (below).
         const int64_t k_begin = kSplit ? (unit - item * parts) * span : part * part_span;
-        const int64_t k_end = k_begin + (kSplit ? span : part_span);
+        const int64_t k_end = k_begin + part_span;
         const int j = static_cast<int>(item / blocks_per_expert);
         const int e = touched[j];
         const int64_t row0 = (item - j * blocks_per_expert) * kMmaRows;
@@ -909,6 +909,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 0) gemv_mma_kernel(con
             // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md).
             for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
                 if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
+                // (one 32-bit compare: the kParts form here cost the kSplit kernels ~18 registers and 3 CTAs per SM)
                 if (kSplit && static_cast<uint32_t>(k0 - k_begin) >= static_cast<uint32_t>(span)) continue;
                 Batch wv;
                 Scales sc;
@@ -1012,6 +1013,24 @@ Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
     VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<kernel>());
     kernel<<<static_cast<unsigned>(per_sm * sms), kMmaThreads, 0, stream>>>(g);
     return Status::ok();
+}
+
+// fn(w, h) with w an integral_constant of the run's weight type and h a bool_constant for f16 products (quantised
+// weights only): the kernels' template arguments from a run's parameters.
+template <typename Fn>
+auto with_weight_kind(MoeWeightType type, bool half, Fn&& fn) {
+    using T = MoeWeightType;
+    constexpr std::true_type f16;
+    constexpr std::false_type bf16;
+    switch (type) {
+        case T::kFp8E4M3:
+            return half ? fn(std::integral_constant<T, T::kFp8E4M3>{}, f16)
+                        : fn(std::integral_constant<T, T::kFp8E4M3>{}, bf16);
+        case T::kInt8:
+            return half ? fn(std::integral_constant<T, T::kInt8>{}, f16)
+                        : fn(std::integral_constant<T, T::kInt8>{}, bf16);
+        default: return fn(std::integral_constant<T, T::kBF16>{}, bf16);
+    }
 }
 
 // The gated product cut in parts (kSplit): batches of twice the steps of the deeper variant's.
@@ -1438,20 +1457,12 @@ size_t moe_workspace_bytes(const MoeExpertsParams& p) { return p.num_tokens > 0 
 
 Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
     VOLT_RETURN_IF_ERROR(validate(p));
-    if (p.num_tokens == 0 || !may_split(p)) return 1;
+    const size_t items = p.num_tokens > 0 ? layout(p).split_items : 0;  // 0: the split does not apply
+    if (items == 0) return 1;
     VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
-    const int64_t items = std::min<int64_t>(p.num_experts, p.num_tokens * p.top_k) *
-                          ((p.intermediate + kMmaRows - 1) / kMmaRows);
-    const bool half = uses_f16_products(p);
-    switch (p.weight_type) {
-        case MoeWeightType::kFp8E4M3:
-            return half ? gated_split_parts<MoeWeightType::kFp8E4M3, true>(items, p.hidden, sms)
-                        : gated_split_parts<MoeWeightType::kFp8E4M3, false>(items, p.hidden, sms);
-        case MoeWeightType::kInt8:
-            return half ? gated_split_parts<MoeWeightType::kInt8, true>(items, p.hidden, sms)
-                        : gated_split_parts<MoeWeightType::kInt8, false>(items, p.hidden, sms);
-        default: return gated_split_parts<MoeWeightType::kBF16, false>(items, p.hidden, sms);
-    }
+    return with_weight_kind(p.weight_type, uses_f16_products(p), [&](auto w, auto h) {
+        return gated_split_parts<decltype(w)::value, decltype(h)::value>(static_cast<int64_t>(items), p.hidden, sms);
+    });
 }
 
 size_t moe_side_stream_bytes(MoeWeightType type) {
@@ -1495,16 +1506,10 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
             if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
-            constexpr auto kFp8 = MoeWeightType::kFp8E4M3, kInt8 = MoeWeightType::kInt8;
-            switch (p.weight_type) {
-                case kFp8:
-                    return half ? launch_gemv<kGated, kFp8, false, true>(g, few, touched_max, sms, stream)
-                                : launch_gemv<kGated, kFp8>(g, few, touched_max, sms, stream);
-                case kInt8:
-                    return half ? launch_gemv<kGated, kInt8, false, true>(g, few, touched_max, sms, stream)
-                                : launch_gemv<kGated, kInt8>(g, few, touched_max, sms, stream);
-                default: return launch_gemv<kGated, MoeWeightType::kBF16>(g, few, touched_max, sms, stream);
-            }
+            return with_weight_kind(p.weight_type, half, [&](auto w, auto h) {
+                return launch_gemv<kGated, decltype(w)::value, false, decltype(h)::value>(g, few, touched_max, sms,
+                                                                                          stream);
+            });
         };
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w1[e];
