@@ -461,21 +461,23 @@ __device__ inline int expert_of_row(const int32_t* __restrict__ offsets, int E, 
     return lo;
 }
 
-// One warp per (row, 128-column block), four elements per lane. kSwiglu: the row is SwiGLU(gate, up) of the first GEMM's
-// output [padded rows, 2 width] (gate | up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x
-// gathered through perm. Scale = amax / 448 (1 for an all-zero block), byte = e4m3(v / scale): the weights' rule
-// (quantize_kernel) on a 1 x 128 block. Bytes to padded rows. perm null: row r of src itself (h of the grouped path).
+// One warp per (row, 128-column block), four elements per lane, over the sorted rows [row_begin, row_end) (row_end < 0:
+// all, offsets[E]). kSwiglu: the row is SwiGLU(gate, up) of the first GEMM's output [padded rows, 2 width] (gate |
+// up), rounded to bf16 as the bf16 path's SwiGLU pass writes it; else row r of x gathered through perm. Scale = amax /
+// 448 (1 for an all-zero block), byte = e4m3(v / scale): the weights' rule (quantize_kernel) on a 1 x 128 block.
+// Bytes to padded rows. perm null: row r of src itself (h of the grouped path).
 template <bool kSwiglu>
 __global__ void __launch_bounds__(256) quantize_activations_kernel(const __nv_bfloat16* __restrict__ src,
                                                                    int64_t src_stride, int64_t width,
                                                                    const int32_t* __restrict__ perm, int k,
                                                                    const int32_t* __restrict__ offsets, int E,
+                                                                   int64_t row_begin, int64_t row_end,
                                                                    uint8_t* __restrict__ q, float* __restrict__ scales) {
-    const int64_t rows = offsets[E], blocks = width / kBlk;
+    const int64_t rows = (row_end < 0 ? offsets[E] : row_end) - row_begin, blocks = width / kBlk;
     const int lane = threadIdx.x & 31;
     const int64_t nwarps = (int64_t{gridDim.x} * blockDim.x) >> 5;
     for (int64_t w = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 5; w < rows * blocks; w += nwarps) {
-        const int64_t r = w / blocks, b = w - r * blocks, c = b * kBlk + lane * 4;
+        const int64_t r = row_begin + w / blocks, b = w % blocks, c = b * kBlk + lane * 4;
         const int e = __shfl_sync(0xffffffffu, lane == 0 ? expert_of_row(offsets, E, r) : 0, 0);
         const int64_t within = r - offsets[e], slot = expert_slot(offsets[e], e), pr = slot + within;
         float v[4];
@@ -1312,22 +1314,23 @@ Status run_fp8_activations(const MoeExpertsParams& p, const Layout& L, char* ws,
         gp.inputs = GemmInputs::kFp8E4M3BlockScaled, gp.a_scales = a_scales, gp.b_scales = bs;
         return run(gp, st);
     };
-    VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
+    // Each expert's chain on its stream (no join between the products: an expert's down product starts when its own
+    // SwiGLU is done, while the other streams' GEMMs keep the GPU busy).
+    const auto* offsets = reinterpret_cast<const int32_t*>(ws + L.offsets);
+    return for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
         const int64_t m = padded_rows(off[e + 1] - off[e]), row = expert_slot(off[e], e);
         __nv_bfloat16* ge = gu + row * 2 * I;
         const uint8_t* xe = xq + row * H;
         if (p.w3[e] == static_cast<const uint8_t*>(p.w1[e]) + I * H && p.s3[e] == p.s1[e] + bi * bh) {
             // w3 and its scales stored right after w1's (one [2I, H] block): one GEMM of N = 2I writes both halves.
-            return gemm(m, 2 * I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot);
+            VOLT_RETURN_IF_ERROR(gemm(m, 2 * I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot));
+        } else {
+            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot));
+            VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + row * bh, p.w3[e], p.s3[e], ge + I, 2 * I, st, slot));
         }
-        VOLT_RETURN_IF_ERROR(gemm(m, I, H, xe, xs + row * bh, p.w1[e], p.s1[e], ge, 2 * I, st, slot));
-        return gemm(m, I, H, xe, xs + row * bh, p.w3[e], p.s3[e], ge + I, 2 * I, st, slot);
-    }));
-    quantize_activations_kernel<true><<<ew_grid(off[E] * bi * 32), 256, 0, stream>>>(
-        gu, 2 * I, I, nullptr, 1, reinterpret_cast<const int32_t*>(ws + L.offsets), E, hq, hs);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
-        const int64_t m = padded_rows(off[e + 1] - off[e]), row = expert_slot(off[e], e);
+        quantize_activations_kernel<true><<<ew_grid((off[e + 1] - off[e]) * bi * 32), 256, 0, st>>>(
+            gu, 2 * I, I, nullptr, 1, offsets, E, off[e], off[e + 1], hq, hs);
+        VOLT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
         return gemm(m, H, I, hq + row * I, hs + row * bi, p.w2[e], p.s2[e], y + row * H, H, st, slot);
     });
 }
@@ -1534,7 +1537,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
                                  size_t q_at, size_t s_at) -> Status {
             quantize_activations_kernel<false><<<ew_grid(n * (width / kBlk) * 32), 256, 0, stream>>>(
-                src, stride, width, rows_perm, p.top_k, offsets, E, reinterpret_cast<uint8_t*>(ws + q_at),
+                src, stride, width, rows_perm, p.top_k, offsets, E, 0, -1, reinterpret_cast<uint8_t*>(ws + q_at),
                 reinterpret_cast<float*>(ws + s_at));
             g.in_q = reinterpret_cast<const uint8_t*>(ws + q_at);
             g.in_scales = reinterpret_cast<const float*>(ws + s_at);
@@ -1573,7 +1576,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         const bool fp8_act = uses_fp8_activations(p);
         if (fp8_act) {
             quantize_activations_kernel<false><<<ew_grid(n * (H / kBlk) * 32), 256, 0, stream>>>(
-                x, p.x_stride, H, perm, p.top_k, offsets, E, reinterpret_cast<uint8_t*>(ws + L.a),
+                x, p.x_stride, H, perm, p.top_k, offsets, E, 0, -1, reinterpret_cast<uint8_t*>(ws + L.a),
                 reinterpret_cast<float*>(ws + L.xs));
             VOLT_CUDA_CHECK_LAUNCH();
             pad_positions_kernel<<<ew_grid(n), 256, 0, stream>>>(inv, n, offsets, E);  // the combine reads padded rows
