@@ -15,12 +15,17 @@
 //               bytes of two rows (16 lanes a row), so each instruction asks for whole 128-byte lines
 //   cs_8steps   cs with 8 steps per batch in flight (twice the bytes per lane)
 //   contiguous  the same bytes, each warp's item read row after row in 512-byte runs (the ideal pattern)
+//   cs_compute  cs plus a stand-in multiply phase after each batch (a dependent FMA chain; compute_only: that alone)
+//   compute_stagger4 / 8: cs_compute with the warps' starts staggered over 4 / 8 phases of a batch's time
 // Weights rotate over 32 experts (3.6 GB), random bytes. Output: one JSON line per variant (median of 20 calls), after
 // the copy ceiling of the same run.
 //
 // H100, session 30 (second pass, clocks up): cs 2.54 TB/s, the L2 hints 2.68-2.72, l1_lines 2.71, line_runs 2.74,
 // cs_8steps 2.50, contiguous 2.67, copy ceiling 2.98. So the kernel's pattern itself streams at 85% of the ceiling;
-// what the kernel loses below it (2.0 TB/s) is the time its warps spend multiplying with no load in flight.
+// what the kernel loses below it (2.0 TB/s) is the time its warps spend multiplying with no load in flight. With a
+// stand-in multiply phase as long as the loads (compute_only 0.095 ms) the loads' time grows by half (cs_compute
+// 0.138 ms), and staggering the warps' starts does not help (0.137 ms): the warps are not in lockstep; what counts
+// is the bytes in flight on average.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -33,10 +38,16 @@
 namespace {
 
 constexpr int kRows = 9216, kK = 6144, kExperts = 32, kThreads = 128, kRowsPerItem = 16, kStep = 64;
+constexpr int kComputeFmas = 256;
 
-enum Mode { kCs, kCsL2_128, kCsL2_256, kNcL2_256, kL1Lines, kLineRuns, kCs8Steps, kContiguous, kModes };
-const char* const kNames[kModes] = {"cs",       "cs_l2_128", "cs_l2_256", "nc_l2_256",
-                                    "l1_lines", "line_runs", "cs_8steps", "contiguous"};
+enum Mode {
+    kCs, kCsL2_128, kCsL2_256, kNcL2_256, kL1Lines, kLineRuns, kCs8Steps, kContiguous,
+    kCompute, kComputeOnly, kComputeStagger4, kComputeStagger8, kModes
+};
+const char* const kNames[kModes] = {"cs",         "cs_l2_128",    "cs_l2_256",        "nc_l2_256",
+                                    "l1_lines",   "line_runs",    "cs_8steps",        "contiguous",
+                                    "cs_compute", "compute_only", "compute_stagger4", "compute_stagger8"};
+constexpr bool kHasCompute[kModes] = {false, false, false, false, false, false, false, false, true, true, true, true};
 
 // Volatile, so that the compiler issues a batch's loads before the first use (as the kernel's 167 registers do)
 // rather than interleaving each with its use.
@@ -58,6 +69,7 @@ __device__ __forceinline__ uint4 load16(const uint8_t* p) {
 // kernel, where they make a batch's 16 loads go out before the first product).
 template <int kMode>
 __device__ __forceinline__ uint4 load_cols(const uint8_t* p, int col, int K, bool split) {
+    if constexpr (kMode == kComputeOnly) return make_uint4(col, K, 0, 0);
     if (!split && col + 16 <= K) return load16<kMode>(p + col);
     const uint2 lo = col < K ? __ldcs(reinterpret_cast<const uint2*>(p + col)) : uint2{};
     const uint2 hi = col + 8 < K ? __ldcs(reinterpret_cast<const uint2*>(p + col + 8)) : uint2{};
@@ -92,6 +104,13 @@ __device__ __forceinline__ void run_batches(const uint8_t* const (&mat)[2], int6
             for (int m = 0; m < 2; ++m)
 #pragma unroll
                 for (int h = 0; h < 2; ++h) acc += v[s][m][h].x ^ v[s][m][h].y ^ v[s][m][h].z ^ v[s][m][h].w;
+        if constexpr (kHasCompute[kMode]) {
+            // A stand-in for the kernel's multiplies (~1 us a batch on an H100): a dependent FMA chain on the data.
+            float f = __uint_as_float((acc & 0x007fffffu) | 0x3f800000u);
+#pragma unroll 1
+            for (int i = 0; i < kComputeFmas; ++i) f = fmaf(f, 0.999f, 0.001f);
+            acc += __float_as_uint(f);
+        }
     }
 }
 
@@ -102,6 +121,12 @@ __global__ void __launch_bounds__(kThreads) probe_kernel(const uint8_t* w, int e
     const int64_t slots = int64_t{gridDim.x} * (kThreads / 32);
     constexpr int64_t kBlocks = kRows / kRowsPerItem, kItems = 2 * kBlocks;
     uint32_t acc = 0;
+    // Staggered starts: warp w sleeps (w mod n) / n of a batch's time first, so that the warps' load and multiply
+    // phases interleave instead of meeting.
+    if constexpr (kMode == kComputeStagger4 || kMode == kComputeStagger8) {
+        constexpr int n = kMode == kComputeStagger4 ? 4 : 8;
+        __nanosleep(static_cast<unsigned>((wslot * gridDim.x + blockIdx.x) % n * 4600 / n));
+    }
     for (int64_t item = wslot * int64_t{gridDim.x} + blockIdx.x; item < kItems; item += slots) {
         const int e = e0 + static_cast<int>(item / kBlocks);
         const int64_t row0 = (item % kBlocks) * kRowsPerItem;
