@@ -916,7 +916,9 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 3) gemv_mma_kernel(con
             // and even with f16 products, H100, session 28). Streaming the quantised weights
             // through a per-warp cp.async ring in shared memory instead (2, 3 or 4 stages, the next batches in flight
             // during the widening) measured slower too, H100: 2-8% for the MoE at T = 1-64 with two stages, a decode
-            // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md).
+            // step of 4 layers at batch 64 13.94 -> 14.20 ms (two stages), 15.90 ms (four; bench/RESULTS.md). Asking L2
+            // for the next one or two batches' row pieces (prefetch.global.L2, no registers) measured 15% slower at
+            // T = 1 and 10% at T = 64 (session 30).
             for (int64_t k0 = 0; k0 < a.K; k0 += kMmaStep * kSteps) {
                 if (kParts > 1 && (k0 < k_begin || k0 >= k_end)) continue;
                 // (one 32-bit compare: the kParts form here cost the kSplit kernels ~18 registers and 3 CTAs per SM)
