@@ -54,7 +54,8 @@ constexpr bool kHasCompute[kModes] = {false, false, false, false, false, false, 
 template <int kMode>
 __device__ __forceinline__ uint4 load16(const uint8_t* p) {
     uint4 v;
-#define VOLT_PROBE_LD(op) asm volatile(op " {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p))
+#define VOLT_PROBE_LD(op) \
+    asm volatile(op " {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p))
     if constexpr (kMode == kCsL2_128) VOLT_PROBE_LD("ld.global.cs.L2::128B.v4.u32");
     else if constexpr (kMode == kCsL2_256) VOLT_PROBE_LD("ld.global.cs.L2::256B.v4.u32");
     else if constexpr (kMode == kNcL2_256) VOLT_PROBE_LD("ld.global.nc.L1::no_allocate.L2::256B.v4.u32");
