@@ -28,10 +28,10 @@
 // is the bytes in flight on average.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <vector>
+#include <string>
+#include <utility>
 
 #include "bench/bench_common.cuh"
 
@@ -168,33 +168,25 @@ __global__ void fill_bytes(uint8_t* p, size_t n, uint64_t seed) {
         reinterpret_cast<uint32_t*>(p)[i] = volt::bench::hash32(seed * 0x9e3779b97f4a7c15ULL + i);
 }
 
-template <int kMode>
-float time_mode(const uint8_t* w, uint32_t* out, int grid, cudaEvent_t a, cudaEvent_t b) {
-    std::vector<float> ms;
-    for (int it = 0; it < 24; ++it) {
-        const int e0 = (2 * it) % kExperts;
-        CHECK(cudaEventRecord(a));
-        probe_kernel<kMode><<<grid, kThreads>>>(w, e0, kK, false, out);
-        CHECK(cudaGetLastError());
-        CHECK(cudaEventRecord(b));
-        CHECK(cudaEventSynchronize(b));
-        float t = 0;
-        CHECK(cudaEventElapsedTime(&t, a, b));
-        if (it >= 4) ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-}
+constexpr int kCtasPerSm = 3;  // as the kernel's grid at 168 registers
 
 template <int... kM>
-void run_all(const uint8_t* w, uint32_t* out, int grid, cudaEvent_t a, cudaEvent_t b,
-             std::integer_sequence<int, kM...>) {
+void run_all(const uint8_t* w, uint32_t* out, int grid, std::integer_sequence<int, kM...>) {
     const double bytes = 2.0 * 2 * kRows * kK;
     (
         [&] {
-            const float ms = time_mode<kM>(w, out, grid, a, b);
-            std::printf("{\"probe\": \"gemv_loads\", \"mode\": \"%s\", \"ms\": %.4f, \"tb_s\": %.3f, \"ctas\": %d}\n",
-                        kNames[kM], ms, bytes / (ms * 1e-3) / 1e12, grid);
+            // Call i reads experts 2i and 2i + 1 (mod 32): the weights of the call before are not in L2.
+            const double ms = volt::bench::median_ms(
+                [&](int i) {
+                    probe_kernel<kM><<<grid, kThreads>>>(w, (2 * i) % kExperts, kK, false, out);
+                    CHECK(cudaGetLastError());
+                },
+                4, 20);
+            char line[160];
+            std::snprintf(line, sizeof line,
+                          "{\"probe\": \"gemv_loads\", \"mode\": \"%s\", \"ms\": %.4f, \"tb_s\": %.3f, \"ctas\": %d}",
+                          kNames[kM], ms, bytes / (ms * 1e-3) / 1e12, grid);
+            volt::bench::emit(line);
         }(),
         ...);
 }
@@ -208,31 +200,18 @@ int main() {
     uint8_t* w = nullptr;
     uint32_t* out = nullptr;
     CHECK(cudaMalloc(&w, n));
-    CHECK(cudaMalloc(&out, size_t{8} * sms * kThreads * sizeof(uint32_t)));
+    CHECK(cudaMalloc(&out, size_t{kCtasPerSm} * sms * kThreads * sizeof(uint32_t)));
     fill_bytes<<<4 * sms, 256>>>(w, n, 7);
     CHECK(cudaGetLastError());
-    cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
     // Copy ceiling of the same run: device-to-device copy of 1 GiB (read + write bytes).
-    {
-        const size_t cb = size_t{1} << 30;
-        std::vector<float> ms;
-        for (int it = 0; it < 12; ++it) {
-            CHECK(cudaEventRecord(a));
-            CHECK(cudaMemcpyAsync(w + cb, w + 2 * cb, cb, cudaMemcpyDeviceToDevice));
-            CHECK(cudaEventRecord(b));
-            CHECK(cudaEventSynchronize(b));
-            float t = 0;
-            CHECK(cudaEventElapsedTime(&t, a, b));
-            ms.push_back(t);
-        }
-        std::sort(ms.begin(), ms.end());
-        std::printf("{\"probe\": \"copy_ceiling\", \"tb_s\": %.3f}\n", 2.0 * cb / (ms[6] * 1e-3) / 1e12);
-        fill_bytes<<<4 * sms, 256>>>(w, n, 7);
-        CHECK(cudaGetLastError());
-    }
-    for (int per_sm : {3}) run_all(w, out, per_sm * sms, a, b, std::make_integer_sequence<int, kModes>{});
+    const size_t cb = size_t{1} << 30;
+    const double copy_ms = volt::bench::median_ms(
+        [&](int) { CHECK(cudaMemcpyAsync(w + cb, w + 2 * cb, cb, cudaMemcpyDeviceToDevice)); }, 2, 10);
+    volt::bench::emit("{\"probe\": \"copy_ceiling\", \"tb_s\": " + std::to_string(2.0 * cb / (copy_ms * 1e-3) / 1e12) +
+                      "}");
+    fill_bytes<<<4 * sms, 256>>>(w, n, 7);  // the copied GiB back to random bytes
+    CHECK(cudaGetLastError());
+    run_all(w, out, kCtasPerSm * sms, std::make_integer_sequence<int, kModes>{});
     CHECK(cudaFree(w));
     CHECK(cudaFree(out));
     return 0;
