@@ -172,9 +172,10 @@ constexpr int kDecMinSplitKeys = kDecWarps * kDecTile * 4;          // 512: each
 
 __global__ void __launch_bounds__(kDecThreads, 1) decode_kernel(const AttnArgs a) {
     extern __shared__ __align__(128) char smem[];
-    // The combine (a programmatic dependent launch when splits > 1) may be scheduled from now on; it waits for this
-    // grid's completion itself (griddepcontrol.wait).
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+    // Started by launch_dependent (device_common.cuh): q, the cache and the lengths are earlier kernels' output. The
+    // combine (or the next kernel) may be scheduled from then on; it waits for this grid's completion itself.
+    wait_for_prior_grids();
+    allow_dependent_launch();
     // kv heads vary fastest in the grid: the CTAs resident together read all heads of neighbouring key ranges, i.e.
     // whole [Hkv, D] cache rows (with splits fastest, B = 1 at 256K keys ran at 78-82% of the copy ceiling).
     const int g = blockIdx.x, split = blockIdx.y, n = blockIdx.z;
@@ -331,7 +332,8 @@ __global__ void __launch_bounds__(kCmbThreads) decode_combine_kernel(const AttnA
     __shared__ float4 part[kCmbGroups][kD / 4];
     // Launched as a programmatic dependent of decode_kernel (run()): its CTAs are resident before the splits finish;
     // this waits until they have, their partials visible.
-    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    wait_for_prior_grids();
+    allow_dependent_launch();
     const int h = blockIdx.x, n = blockIdx.y, tid = threadIdx.x;
     const size_t base = (static_cast<size_t>(n) * a.num_heads + h) * a.splits;
     const float lse = tid < a.splits ? a.part_lse[base + tid] : -INFINITY;
@@ -474,12 +476,6 @@ __global__ void __launch_bounds__(kPreThreads, 2) prefill_kernel(const AttnArgs 
             *reinterpret_cast<uint4*>(a.o + (qb + i0 + row) * a.o_st + int64_t{h} * a.o_sh + ch * 8) =
                 *reinterpret_cast<const uint4*>(sq + swz<16>(row, ch * 8));
     }
-}
-
-// VOLT_ATTENTION_PDL=0 launches the decode combine without the programmatic dependency (A/B timing); read once.
-bool pdl_enabled() {
-    static const bool on = env_choice("VOLT_ATTENTION_PDL", {{"0", false}, {"1", true}}, true);
-    return on;
 }
 
 // Splits per sequence for decode. The CTAs (N * Hkv * splits, one per SM at a time) should make at least 2 waves and
@@ -627,22 +623,13 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
             a.part_lse = a.part_o + static_cast<size_t>(p.num_seqs) * p.num_heads * splits * kD;
         }
         VOLT_RETURN_IF_ERROR(allow_smem<decode_kernel>(kDecSmem));
-        decode_kernel<<<dim3(p.num_kv_heads, splits, p.num_seqs), kDecThreads, kDecSmem, stream>>>(a);
-        VOLT_CUDA_CHECK_LAUNCH();
-        if (splits > 1) {
-            // Programmatic dependent launch: the combine's CTAs launch while the last splits still run and wait in
-            // griddepcontrol.wait, so the merge starts as the splits end instead of after a kernel launch.
-            cudaLaunchConfig_t cfg{};
-            cfg.gridDim = dim3(p.num_heads, p.num_seqs);
-            cfg.blockDim = dim3(kCmbThreads);
-            cfg.stream = stream;
-            cudaLaunchAttribute attr{};
-            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attr.val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-            cfg.attrs = &attr;
-            cfg.numAttrs = 1;
-            VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, decode_combine_kernel, a));
-        }
+        VOLT_RETURN_IF_ERROR(launch_dependent(decode_kernel, dim3(p.num_kv_heads, splits, p.num_seqs),
+                                              dim3(kDecThreads), kDecSmem, stream, a));
+        // The combine's CTAs launch while the last splits still run and wait in wait_for_prior_grids, so the merge
+        // starts as the splits end instead of after a kernel launch.
+        if (splits > 1)
+            VOLT_RETURN_IF_ERROR(
+                launch_dependent(decode_combine_kernel, dim3(p.num_heads, p.num_seqs), dim3(kCmbThreads), 0, stream, a));
         return Status::ok();
     }
 

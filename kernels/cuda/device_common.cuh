@@ -1,6 +1,6 @@
 // Device helpers shared by the CUDA kernels (kernels/cuda/*.cu): PTX wrappers for cp.async, ldmatrix and the
-// mma.sync bf16 tensor-core product, bf16 pair packing, SiLU, 16-byte alignment, and the per-(kernel, device)
-// dynamic shared-memory opt-in. Include only from .cu files.
+// mma.sync bf16 tensor-core product, bf16 pair packing, SiLU, 16-byte alignment, the per-(kernel, device) dynamic
+// shared-memory opt-in, and programmatic dependent launches. Include only from .cu files.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 #include "sdk/status.h"
 
 namespace volt::cuda {
@@ -188,5 +190,55 @@ Expected<int> device_attribute() {
 
 // Multiprocessor count of the current device.
 inline Expected<int> sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
+
+// ---- programmatic dependent launch (sm_90) --------------------------------------------------------------------------
+// A decode step is ~60 kernels of a few microseconds each; between two of them the GPU drains the first and only then
+// launches the second. A kernel started by launch_dependent() instead becomes resident once every CTA of the kernel
+// before it in the stream has called allow_dependent_launch() (or exited), and waits in wait_for_prior_grids() until
+// that kernel has completed and its writes are visible: the launch overlaps the previous kernel's last CTAs.
+//
+// The contract, for every kernel that launch_dependent() may start:
+// - it calls wait_for_prior_grids() before it reads anything an earlier kernel wrote and before it writes anything
+//   (an earlier kernel may still be reading it); before that only its parameters and constant weights are read;
+// - it calls allow_dependent_launch() after wait_for_prior_grids(), so that a kernel two places later never starts
+//   before this one's predecessor has finished.
+// Both are no-ops for a kernel launched the ordinary way, and on a GPU before sm_90.
+__device__ __forceinline__ void wait_for_prior_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Whether launch_dependent() asks for the overlap: VOLT_PDL=0 launches every kernel the ordinary way (A/B timing, and
+// a way out should a driver mishandle it); read once.
+inline bool pdl_enabled() {
+    static const bool on = env_choice("VOLT_PDL", {{"0", false}, {"1", true}}, true);
+    return on;
+}
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the previous kernel in
+// `stream` (see above: the kernel must follow the contract). In stream capture the dependency becomes a programmatic
+// edge of the graph; after anything but a kernel it is an ordinary dependency.
+template <typename... Params, typename... Args>
+Status launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                        Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    VOLT_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+    return Status::ok();
+}
 
 }  // namespace volt::cuda

@@ -14,6 +14,8 @@ namespace {
 __global__ void embedding_kernel(const int32_t* __restrict__ ids, int64_t vocab, const uint4* __restrict__ table,
                                  int64_t vec_per_row, uint4* out, int64_t out_stride_vec, int64_t total,
                                  int32_t* invalid_count) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t t = i / vec_per_row, c = i - t * vec_per_row;
         const int64_t id = ids[t];
@@ -36,11 +38,9 @@ Status run(const EmbeddingParams& p, cudaStream_t stream) {
     const int64_t vpr = p.hidden / 8, total = p.num_tokens * vpr;
     const int threads = 256;
     const int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, 65535 * 16);
-    embedding_kernel<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
-        p.ids, p.vocab_size, static_cast<const uint4*>(p.table), vpr, static_cast<uint4*>(p.out), p.out_stride / 8,
-        total, p.invalid_count);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(embedding_kernel, dim3(static_cast<unsigned>(blocks)), dim3(threads), 0, stream, p.ids,
+                            p.vocab_size, static_cast<const uint4*>(p.table), vpr, static_cast<uint4*>(p.out),
+                            p.out_stride / 8, total, p.invalid_count);
 }
 
 }  // namespace volt::cuda

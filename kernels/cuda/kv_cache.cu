@@ -12,6 +12,8 @@ constexpr int kThreads = 128;
 
 // Grid (row chunks, B, 2: keys then values); 16-byte copies.
 __global__ void __launch_bounds__(kThreads) kv_append_kernel(const KvAppendParams p) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int b = blockIdx.y;
     const bool values = blockIdx.z == 1;
     const auto* src = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(values ? p.v_new : p.k_new) +
@@ -37,9 +39,8 @@ Status run(const KvAppendParams& p, cudaStream_t stream) {
         return invalid_argument("kv_append (CUDA): k_new and v_new must be 16-byte aligned");
     const int64_t vecs = p.width / 8;
     const unsigned chunks = static_cast<unsigned>(std::min<int64_t>((vecs + kThreads - 1) / kThreads, 64));
-    kv_append_kernel<<<dim3(chunks, static_cast<unsigned>(p.num_seqs), 2), kThreads, 0, stream>>>(p);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(kv_append_kernel, dim3(chunks, static_cast<unsigned>(p.num_seqs), 2), dim3(kThreads), 0,
+                            stream, p);
 }
 
 }  // namespace volt::cuda

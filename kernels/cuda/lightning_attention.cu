@@ -536,6 +536,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_kernel(const DecodeArgs
     constexpr int kPasses = kD / kRowsPerPass;
     __shared__ float sq[kD], sk[kD], sv[kCols];
     __shared__ float4 red[kRowsPerPass][kTpr];
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
 
     const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
     const int tid = threadIdx.x;
@@ -616,6 +618,8 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
                                                                  const __nv_bfloat16* __restrict__ weight,
                                                                  __nv_bfloat16* __restrict__ out, int64_t out_st,
                                                                  int width, float eps) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int64_t t = blockIdx.x;
     const int tid = threadIdx.x;
     const int nvec = width / 8;
@@ -749,13 +753,11 @@ Status run(const LightningAttentionParams& p, cudaStream_t stream) {
                      p.v_stride_token, p.v_stride_head, p.o_stride_token, p.o_stride_head, p.slope, p.state_slots,
                      p.state_in, p.state_out, p.num_heads, p.silu_inputs, p.state_ptrs};
         // Few (sequence, head) pairs: narrower slices so that every SM gets work (B=1 x 64 heads -> 256 CTAs).
-        if (static_cast<int64_t>(p.num_seqs) * p.num_heads < 512) {
-            decode_kernel<32><<<dim3(kD / 32, p.num_heads, p.num_seqs), kDecodeThreads, 0, stream>>>(a);
-        } else {
-            decode_kernel<64><<<dim3(kD / 64, p.num_heads, p.num_seqs), kDecodeThreads, 0, stream>>>(a);
-        }
-        VOLT_CUDA_CHECK_LAUNCH();
-        return Status::ok();
+        if (static_cast<int64_t>(p.num_seqs) * p.num_heads < 512)
+            return launch_dependent(decode_kernel<32>, dim3(kD / 32, p.num_heads, p.num_seqs), dim3(kDecodeThreads), 0,
+                                    stream, a);
+        return launch_dependent(decode_kernel<64>, dim3(kD / 64, p.num_heads, p.num_seqs), dim3(kDecodeThreads), 0,
+                                stream, a);
     }
     PrefillArgs a{q, k, v, o, p.q_stride_token, p.q_stride_head, p.k_stride_token, p.k_stride_head, p.v_stride_token,
                   p.v_stride_head, p.o_stride_token, p.o_stride_head, p.cu_seqlens, p.num_tokens, p.slope,
@@ -809,12 +811,11 @@ Status run(const LightningNormGateParams& p, cudaStream_t stream) {
         return invalid_argument("lightning_norm_gate (CUDA): pointers 16-byte aligned, strides multiples of 8");
     if (p.num_tokens > 0x7fffffff) return invalid_argument("lightning_norm_gate (CUDA): too many tokens");
     auto* kernel = p.width <= kNormThreads * 4 * 8 ? norm_gate_kernel<4> : norm_gate_kernel<kNormMaxVec>;
-    kernel<<<static_cast<unsigned>(p.num_tokens), kNormThreads, 0, stream>>>(
-        static_cast<const __nv_bfloat16*>(p.o), p.o_stride_token, static_cast<const __nv_bfloat16*>(p.gate),
-        p.gate_stride_token, static_cast<const __nv_bfloat16*>(p.weight), static_cast<__nv_bfloat16*>(p.out),
-        p.out_stride_token, p.width, p.eps);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(kernel, dim3(static_cast<unsigned>(p.num_tokens)), dim3(kNormThreads), 0, stream,
+                            static_cast<const __nv_bfloat16*>(p.o), p.o_stride_token,
+                            static_cast<const __nv_bfloat16*>(p.gate), p.gate_stride_token,
+                            static_cast<const __nv_bfloat16*>(p.weight), static_cast<__nv_bfloat16*>(p.out),
+                            p.out_stride_token, p.width, p.eps);
 }
 
 }  // namespace volt::cuda

@@ -147,12 +147,23 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
     // This CTA's vectors of 8 columns: [v_begin, v_end).
     const int64_t vecs = H / 8, per = (vecs + kRouterSplit - 1) / kRouterSplit;
     const int64_t v_begin = part * per, v_end = std::min(vecs, v_begin + per);
-    float acc[kRouterSmallTokens] = {};
     const float* w = wg + e * H;
-#pragma unroll 4
-    for (int64_t v = v_begin + lane; e < E && v < v_end; v += 32) {  // warps past E (E < 8) only route
-        const float4 w0 = *reinterpret_cast<const float4*>(w + v * 8);
-        const float4 w1 = *reinterpret_cast<const float4*>(w + v * 8 + 4);
+    // The lane's first kPreloaded vectors of weights (all of them at H = 6144) are loaded before waiting for x: the
+    // weights are constant (launch_dependent's contract), so they stream while the norm before the router finishes.
+    constexpr int kPreloaded = 4;
+    float4 pre[kPreloaded][2] = {};
+#pragma unroll
+    for (int i = 0; i < kPreloaded; ++i) {
+        const int64_t v = v_begin + lane + 32 * i;
+        if (e < E && v < v_end) {
+            pre[i][0] = *reinterpret_cast<const float4*>(w + v * 8);
+            pre[i][1] = *reinterpret_cast<const float4*>(w + v * 8 + 4);
+        }
+    }
+    wait_for_prior_grids();  // x is the previous kernel's output (started by launch_dependent)
+    allow_dependent_launch();
+    float acc[kRouterSmallTokens] = {};
+    auto accumulate = [&](int64_t v, const float4& w0, const float4& w1) {
 #pragma unroll
         for (int j = 0; j < kRouterSmallTokens; ++j) {
             if (j >= nt) break;
@@ -161,7 +172,16 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
             acc[j] = fmaf(w0.x, f[0], fmaf(w0.y, f[1], fmaf(w0.z, f[2], fmaf(w0.w, f[3], acc[j]))));
             acc[j] = fmaf(w1.x, f[4], fmaf(w1.y, f[5], fmaf(w1.z, f[6], fmaf(w1.w, f[7], acc[j]))));
         }
+    };
+    // (warps past E, when E < 8, only route)
+#pragma unroll
+    for (int i = 0; i < kPreloaded; ++i) {
+        const int64_t v = v_begin + lane + 32 * i;
+        if (e < E && v < v_end) accumulate(v, pre[i][0], pre[i][1]);
     }
+#pragma unroll 4
+    for (int64_t v = v_begin + lane + 32 * kPreloaded; e < E && v < v_end; v += 32)
+        accumulate(v, *reinterpret_cast<const float4*>(w + v * 8), *reinterpret_cast<const float4*>(w + v * 8 + 4));
 #pragma unroll
     for (int j = 0; j < kRouterSmallTokens; ++j) {
 #pragma unroll
@@ -203,6 +223,8 @@ __global__ void __launch_bounds__(kPermThreads) permute_kernel(const int32_t* __
     __shared__ int32_t count[kMaxExperts];
     __shared__ int32_t base[kMaxExperts];
     __shared__ int32_t warp_count[kPermThreads / 32][kMaxExperts];
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     for (int64_t i = tid; i < n_zero; i += kPermThreads) zero[i] = 0;
     for (int e = tid; e < E; e += kPermThreads) count[e] = 0;
@@ -268,6 +290,8 @@ __global__ void gather_kernel(const __nv_bfloat16* __restrict__ x, int64_t xs, c
 __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, const int32_t* __restrict__ inv,
                                const float* __restrict__ w, int64_t T, int k, int64_t vec_per_row, __nv_bfloat16* out,
                                int64_t os) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < T * vec_per_row;
          i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t t = i / vec_per_row, c = (i - t * vec_per_row) * 8;
@@ -532,6 +556,8 @@ constexpr int kRowsToF16Threads = 256;
 __global__ void __launch_bounds__(kRowsToF16Threads)
     rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
                        float* __restrict__ inv) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int64_t r = blockIdx.x;
     const uint4* row = reinterpret_cast<const uint4*>(src + r * stride);
     const int64_t vecs = width / 8;
@@ -741,6 +767,8 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 3) gemv_mma_kernel(con
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
     __shared__ float partials[kParts > 1 ? kMmaThreads / 32 : 1][kMats * 8][32];  // kParts > 1: warps' sums, by lane
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     if (threadIdx.x < 32) {
         int n = 0;
@@ -1023,8 +1051,7 @@ Expected<int> ctas_per_sm() {
 template <auto kernel>
 Status launch_mma(const GemvArgs& g, int sms, cudaStream_t stream) {
     VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<kernel>());
-    kernel<<<static_cast<unsigned>(per_sm * sms), kMmaThreads, 0, stream>>>(g);
-    return Status::ok();
+    return launch_dependent(kernel, dim3(static_cast<unsigned>(per_sm * sms)), dim3(kMmaThreads), 0, stream, g);
 }
 
 // fn(w, h) with w an integral_constant of the run's weight type and h a bool_constant for f16 products (quantised
@@ -1072,9 +1099,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
             const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
             VOLT_ASSIGN_OR_RETURN(const int parts, (gated_split_parts<kW, kHalf>(items, g.K, sms)));
             if (parts > 1) {
-                VOLT_RETURN_IF_ERROR((launch_mma<split_gemv_kernel<kW, kHalf>>(g, sms, stream)));
-                VOLT_CUDA_CHECK_LAUNCH();
-                return Status::ok();
+                return launch_mma<split_gemv_kernel<kW, kHalf>>(g, sms, stream);
             }
         }
     }
@@ -1084,18 +1109,12 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
             VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
             const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
             if (items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
-                VOLT_RETURN_IF_ERROR(launch_mma<halves>(g, sms, stream));
-                VOLT_CUDA_CHECK_LAUNCH();
-                return Status::ok();
+                return launch_mma<halves>(g, sms, stream);
             }
         }
     }
-    if (few)
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 1, kHalf>>(g, sms, stream)));
-    else
-        VOLT_RETURN_IF_ERROR((launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kHalf>>(g, sms, stream)));
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    if (few) return launch_mma<gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 1, kHalf>>(g, sms, stream);
+    return launch_mma<gemv_mma_kernel<kGated, kW, kSteps, kAct, 1, kHalf>>(g, sms, stream);
 }
 
 // ---- workspace ------------------------------------------------------------------------------------------------------
@@ -1283,11 +1302,10 @@ unsigned ew_grid(int64_t work) {
 // out[t] = the sum of token t's slot outputs (y, permuted order) weighted in top-k order.
 Status combine(const MoeExpertsParams& p, const Layout& L, char* ws, cudaStream_t stream) {
     const int64_t H = p.hidden;
-    combine_kernel<<<ew_grid(p.num_tokens * (H / 8)), 256, 0, stream>>>(
-        reinterpret_cast<const __nv_bfloat16*>(ws + L.y), H, reinterpret_cast<const int32_t*>(ws + L.inv), p.weights,
-        p.num_tokens, p.top_k, H / 8, static_cast<__nv_bfloat16*>(p.out), p.out_stride);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(combine_kernel, dim3(ew_grid(p.num_tokens * (H / 8))), dim3(256), 0, stream,
+                            reinterpret_cast<const __nv_bfloat16*>(ws + L.y), H,
+                            reinterpret_cast<const int32_t*>(ws + L.inv), p.weights, p.num_tokens, p.top_k, H / 8,
+                            static_cast<__nv_bfloat16*>(p.out), p.out_stride);
 }
 
 // The GEMM path with FP8 activations, after x was quantised in expert order (ws + L.a, L.xs, padded rows) and the
@@ -1364,11 +1382,9 @@ Status run(const MoeRouterParams& p, cudaStream_t stream) {
         const int threads = 32 * std::max(p.num_experts, kRouterSmallTokens);
         const unsigned blocks =
             static_cast<unsigned>((p.num_tokens + kRouterSmallTokens - 1) / kRouterSmallTokens * kRouterSplit);
-        router_small_kernel<<<blocks, threads, 0, stream>>>(x, p.x_stride, p.gate_weight, p.num_tokens, p.hidden,
-                                                            p.num_experts, p.top_k, p.renormalize, p.logits,
-                                                            p.expert_ids, p.weights);
-        VOLT_CUDA_CHECK_LAUNCH();
-        return Status::ok();
+        return launch_dependent(router_small_kernel, dim3(blocks), dim3(threads), 0, stream, x, p.x_stride,
+                                p.gate_weight, p.num_tokens, p.hidden, p.num_experts, p.top_k, p.renormalize, p.logits,
+                                p.expert_ids, p.weights);
     }
     const int64_t blocks = (p.num_tokens + kRouterTokens - 1) / kRouterTokens;
     if (blocks > 0x7fffffff) return invalid_argument("moe_router (CUDA): too many tokens");
@@ -1501,9 +1517,8 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     const auto* x = static_cast<const __nv_bfloat16*>(p.x);
 
     auto* split_count = L.split_items ? reinterpret_cast<int32_t*>(ws + L.split_count) : nullptr;
-    permute_kernel<<<1, kPermThreads, 0, stream>>>(p.expert_ids, n, E, offsets, perm, inv, split_count,
-                                                   static_cast<int64_t>(L.split_items));
-    VOLT_CUDA_CHECK_LAUNCH();
+    VOLT_RETURN_IF_ERROR(launch_dependent(permute_kernel, dim3(1), dim3(kPermThreads), 0, stream, p.expert_ids, n, E,
+                                          offsets, perm, inv, split_count, static_cast<int64_t>(L.split_items)));
 
     if (!use_gemm(p)) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
@@ -1556,11 +1571,11 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // f16 products: x's T rows and then h's as scaled f16 rows.
         auto to_f16 = [&](const __nv_bfloat16* src, int64_t rows, int64_t stride, int64_t width, size_t h_at,
                           size_t inv_at) -> Status {
-            rows_to_f16_kernel<<<static_cast<unsigned>(rows), kRowsToF16Threads, 0, stream>>>(
-                src, stride, width, reinterpret_cast<__half*>(ws + h_at), reinterpret_cast<float*>(ws + inv_at));
             g.in_h = reinterpret_cast<const __half*>(ws + h_at);
             g.in_inv = reinterpret_cast<const float*>(ws + inv_at);
-            return VOLT_CUDA_STATUS(cudaGetLastError());
+            return launch_dependent(rows_to_f16_kernel, dim3(static_cast<unsigned>(rows)), dim3(kRowsToF16Threads), 0,
+                                    stream, src, stride, width, reinterpret_cast<__half*>(ws + h_at),
+                                    reinterpret_cast<float*>(ws + inv_at));
         };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
         if (half) VOLT_RETURN_IF_ERROR(to_f16(x, p.num_tokens, p.x_stride, H, L.xh, L.xinv));

@@ -32,6 +32,8 @@ struct NormArgs {
 
 template <int kVec>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const NormArgs a) {
+    wait_for_prior_grids();  // started by launch_dependent: x and the residual are the previous kernels' output
+    allow_dependent_launch();
     const int64_t t = blockIdx.x;
     const int tid = threadIdx.x;
     const int nvec = a.width / 8;
@@ -108,15 +110,10 @@ Status run(const RmsNormParams& p, cudaStream_t stream) {
                      static_cast<const __nv_bfloat16*>(p.weight), p.eps, static_cast<__nv_bfloat16*>(p.out),
                      p.out_stride, static_cast<__nv_bfloat16*>(p.sum_out), p.sum_stride, static_cast<int>(p.width)};
     const unsigned grid = static_cast<unsigned>(p.num_tokens);
-    if (p.width <= kThreads * 2 * 8) {
-        rms_norm_kernel<2><<<grid, kThreads, 0, stream>>>(a);
-    } else if (p.width <= kThreads * 4 * 8) {
-        rms_norm_kernel<4><<<grid, kThreads, 0, stream>>>(a);
-    } else {
-        rms_norm_kernel<kMaxVec><<<grid, kThreads, 0, stream>>>(a);
-    }
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    const auto kernel = p.width <= kThreads * 2 * 8   ? rms_norm_kernel<2>
+                        : p.width <= kThreads * 4 * 8 ? rms_norm_kernel<4>
+                                                      : rms_norm_kernel<kMaxVec>;
+    return launch_dependent(kernel, dim3(grid), dim3(kThreads), 0, stream, a);
 }
 
 }  // namespace volt::cuda

@@ -34,6 +34,8 @@ struct RopeArgs {
 // thread per (token, head, pair) with 2-byte accesses (any layout).
 template <bool kVec>
 __global__ void rope_kernel(const RopeArgs a, int64_t total) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     constexpr int kPairs = kVec ? 8 : 1;
     const int groups = a.half / kPairs;
     const int64_t per_token = int64_t{a.heads + a.heads2} * groups;
@@ -108,13 +110,8 @@ Status run(const RopeParams& p, cudaStream_t stream) {
     const int64_t total = p.num_tokens * (a.heads + a.heads2) * (vec ? half / 8 : half);
     const int threads = 256;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + threads - 1) / threads, 65535 * 16));
-    if (vec) {
-        rope_kernel<true><<<blocks, threads, 0, stream>>>(a, total);
-    } else {
-        rope_kernel<false><<<blocks, threads, 0, stream>>>(a, total);
-    }
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(vec ? rope_kernel<true> : rope_kernel<false>, dim3(blocks), dim3(threads), 0, stream, a,
+                            total);
 }
 
 }  // namespace volt::cuda

@@ -80,6 +80,8 @@ __device__ bool build_bitmap(uint32_t* bits, int64_t vocab, const Penalty& pen, 
 }
 
 __global__ void record_ids_kernel(RecordIdsParams p) {
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * blockDim.x) {
         const int32_t id = p.ids[i];
         uint32_t* record = p.record ? p.record : p.records[i];
@@ -96,6 +98,8 @@ __device__ __forceinline__ float penalised(float l, int64_t i, const uint32_t* b
 __global__ void __launch_bounds__(kThreads) greedy_kernel(const float* __restrict__ logits, int64_t stride,
                                                           int64_t vocab, Penalty pen, int32_t* out) {
     extern __shared__ uint32_t bits[];
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int64_t row = blockIdx.x;
     const bool active = build_bitmap(bits, vocab, pen, row);
     const float* l = logits + row * stride;
@@ -241,6 +245,8 @@ __global__ void __launch_bounds__(kSelThreads) select_kernel(const float* __rest
                                                           volt::SamplingParams s, const double* __restrict__ uniform,
                                                           int32_t* out, PrefixOut prefix) {
     __shared__ SelectShared sh;
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int64_t row = blockIdx.x;
     if (nan_flag[row]) {
         if (threadIdx.x == 0) out[row] = -1;
@@ -401,6 +407,8 @@ __global__ void __cluster_dims__(kPickCluster, 1, 1) __launch_bounds__(kPreThrea
                   int32_t* nan_flag) {
     extern __shared__ uint32_t bits[];
     __shared__ PrefixShared sh;
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const cg::cluster_group cluster = cg::this_cluster();
     const int rank = static_cast<int>(cluster.block_rank());
     const int64_t row = blockIdx.x / kPickCluster;
@@ -719,9 +727,8 @@ Status run(const SampleParams& p, cudaStream_t stream) {
     const unsigned rows = static_cast<unsigned>(p.num_rows);
     if (greedy(p)) {
         if (smem > 48 * 1024) VOLT_RETURN_IF_ERROR(allow_smem<greedy_kernel>(static_cast<int>(smem)));
-        greedy_kernel<<<rows, kThreads, smem, stream>>>(p.logits, p.logits_stride, p.vocab_size, pen, p.out_ids);
-        VOLT_CUDA_CHECK_LAUNCH();
-        return Status::ok();
+        return launch_dependent(greedy_kernel, dim3(rows), dim3(kThreads), smem, stream, p.logits, p.logits_stride,
+                                p.vocab_size, pen, p.out_ids);
     }
     const Path path = choose_path(p);
     const SortLayout L = sort_layout(p.num_rows, p.vocab_size, path != Path::kPrefixTopK);
@@ -741,10 +748,9 @@ Status run(const SampleParams& p, cudaStream_t stream) {
                        reinterpret_cast<int32_t*>(ws + L.cand_len), reinterpret_cast<double*>(ws + L.cand_z)};
         if (p.num_rows > 0x7fffffff / kPickCluster) return invalid_argument("sample (CUDA): too many rows");
         VOLT_RETURN_IF_ERROR(allow_smem<prefix_kernel>(static_cast<int>(227 * 1024 - sizeof(PrefixShared))));
-        prefix_kernel<<<rows * kPickCluster, kPreThreads, smem, stream>>>(p.logits, p.logits_stride, p.vocab_size,
-                                                                          pen, p.sampling, po, keys_in, ids_in,
-                                                                          offsets, seg_end, nan);
-        VOLT_CUDA_CHECK_LAUNCH();
+        VOLT_RETURN_IF_ERROR(launch_dependent(prefix_kernel, dim3(rows * kPickCluster), dim3(kPreThreads), smem,
+                                              stream, p.logits, p.logits_stride, p.vocab_size, pen, p.sampling, po,
+                                              keys_in, ids_in, offsets, seg_end, nan));
         if (path == Path::kPrefixTopP) {
             // Rows whose prefix did not fit have a non-empty segment; the others' segments are empty.
             size_t temp = L.temp_bytes;
@@ -762,10 +768,8 @@ Status run(const SampleParams& p, cudaStream_t stream) {
             ws + L.temp, temp, keys_in, keys_out, ids_in, ids_out, p.num_rows * p.vocab_size, p.num_rows, offsets,
             offsets + 1, 0, static_cast<int>(sizeof(float) * 8), stream));
     }
-    select_kernel<<<rows, kSelThreads, 0, stream>>>(keys_out, ids_out, nan, p.vocab_size, p.sampling, p.uniform,
-                                                    p.out_ids, po);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(select_kernel, dim3(rows), dim3(kSelThreads), 0, stream, keys_out, ids_out, nan,
+                            p.vocab_size, p.sampling, p.uniform, p.out_ids, po);
 }
 
 Status run(const RecordIdsParams& p, cudaStream_t stream) {
@@ -776,9 +780,7 @@ Status run(const RecordIdsParams& p, cudaStream_t stream) {
         return invalid_argument("record ids (CUDA): ids and records (or one record) must be set");
     const int threads = 256;
     const int blocks = static_cast<int>(std::min<int64_t>((p.n + threads - 1) / threads, 1024));
-    record_ids_kernel<<<blocks, threads, 0, stream>>>(p);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch_dependent(record_ids_kernel, dim3(blocks), dim3(threads), 0, stream, p);
 }
 
 }  // namespace volt::cuda
