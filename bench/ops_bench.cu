@@ -98,42 +98,59 @@ void bench_gelu_parts() {
     dfree(a, b, bias, c);
 }
 
-// The ViT's four GEMMs at 37 crops (21,349 rows; vision/cuda: qkv + bias, out + bias into the residual, fc1 + bias +
-// tanh-GELU epilogue, fc2 + bias into the residual): every algorithm among cuBLASLt's first 24 for each, timed
-// (GemmPlan::time_algorithms), against rank 0, the one run() launches.
-void bench_gemm_algos() {
-    struct Shape {
-        const char* name;
-        int64_t n, k;
-        vc::GemmEpilogue epi;
-        float beta;
-    };
-    const int64_t m = 37 * 577;
-    const Shape shapes[] = {{"vit_qkv", 3072, 1024, vc::GemmEpilogue::kBias, 0.0f},
-                            {"vit_out_residual", 1024, 1024, vc::GemmEpilogue::kBias, 1.0f},
-                            {"vit_fc1_gelu_tanh", 4096, 1024, vc::GemmEpilogue::kBiasGeluTanh, 0.0f},
-                            {"vit_fc2_residual", 1024, 4096, vc::GemmEpilogue::kBias, 1.0f}};
+// Every algorithm among cuBLASLt's first 24 for each of `shapes` (GemmPlan::time_algorithms), against rank 0, the one
+// run() launches: the ViT's four GEMMs at 37 crops (21,349 rows; vision/cuda: qkv + bias, out + bias into the residual,
+// fc1 + bias + tanh-GELU epilogue, fc2 + bias into the residual), or the backbone's decode products at batch 1 and 64
+// (text/cuda: the lightning layers' fused qkv, output gate and out projection, the softmax layer's k / v, the
+// lm_head), which stream their weights once.
+struct AlgoShape {
+    const char* name;
+    int64_t m, n, k;
+    vc::GemmEpilogue epi;
+    float beta;
+};
+void bench_gemm_algos(const char* op, std::initializer_list<AlgoShape> shapes) {
     auto plan = vc::GemmPlan::create();
     CHECK_STATUS(plan.status());
-    for (const Shape& s : shapes) {
-        __nv_bfloat16* a = rand_bf16(m * s.k, 1);
+    for (const AlgoShape& s : shapes) {
+        __nv_bfloat16* a = rand_bf16(s.m * s.k, 1);
         __nv_bfloat16* b = rand_bf16(s.n * s.k, 2, 1.0f / std::sqrt(float(s.k)));
         __nv_bfloat16* bias = rand_bf16(s.n, 3);
-        __nv_bfloat16* c = rand_bf16(m * s.n, 4);
+        __nv_bfloat16* c = rand_bf16(s.m * s.n, 4);
         vc::GemmParams p;
-        p.m = m, p.n = s.n, p.k = s.k, p.a = a, p.lda = s.k, p.b = b, p.ldb = s.k, p.c = c, p.ldc = s.n;
-        p.epilogue = s.epi, p.bias = bias, p.beta = s.beta;
+        p.m = s.m, p.n = s.n, p.k = s.k, p.a = a, p.lda = s.k, p.b = b, p.ldb = s.k, p.c = c, p.ldc = s.n;
+        p.epilogue = s.epi, p.bias = s.epi == vc::GemmEpilogue::kNone ? nullptr : bias, p.beta = s.beta;
         auto timings = (*plan)->time_algorithms(p, 24, 10, nullptr);
         CHECK_STATUS(timings.status());
-        const double flops = 2.0 * m * s.n * s.k;
+        const double flops = 2.0 * s.m * s.n * s.k, bytes = 2.0 * (s.m * s.k + s.n * s.k + s.m * s.n);
         for (const vc::GemmAlgoTiming& t : *timings)
-            emitf("{\"op\": \"gemm_algos\", \"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
+            emitf("{\"op\": \"%s\", \"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, "
                   "\"rank\": %d, \"config\": \"%s\", \"workspace\": %zu, \"ms\": %.4f, \"tflops\": %.1f, "
-                  "\"error\": %s}",
-                  s.name, (long long)m, (long long)s.n, (long long)s.k, t.rank, t.config.c_str(), t.workspace_bytes,
-                  t.ms, t.ms > 0 ? flops / t.ms / 1e9 : 0.0, t.error.empty() ? "null" : "\"failed\"");
+                  "\"tbps\": %.3f, \"error\": %s}",
+                  op, s.name, (long long)s.m, (long long)s.n, (long long)s.k, t.rank, t.config.c_str(),
+                  t.workspace_bytes, t.ms, t.ms > 0 ? flops / t.ms / 1e9 : 0.0, t.ms > 0 ? bytes / t.ms / 1e9 : 0.0,
+                  t.error.empty() ? "null" : "\"failed\"");
         dfree(a, b, bias, c);
     }
+}
+
+void bench_vit_gemm_algos() {
+    const int64_t m = 37 * 577;
+    using E = vc::GemmEpilogue;
+    bench_gemm_algos("gemm_algos", {{"vit_qkv", m, 3072, 1024, E::kBias, 0.0f},
+                                    {"vit_out_residual", m, 1024, 1024, E::kBias, 1.0f},
+                                    {"vit_fc1_gelu_tanh", m, 4096, 1024, E::kBiasGeluTanh, 0.0f},
+                                    {"vit_fc2_residual", m, 1024, 4096, E::kBias, 1.0f}});
+}
+
+void bench_decode_gemm_algos() {
+    using E = vc::GemmEpilogue;
+    for (const int64_t m : {int64_t{1}, int64_t{64}})
+        bench_gemm_algos("decode_gemm_algos", {{"qkv", m, 24576, 6144, E::kNone, 0.0f},
+                                               {"gate", m, 8192, 6144, E::kNone, 0.0f},
+                                               {"out", m, 6144, 8192, E::kNone, 0.0f},
+                                               {"kv", m, 1024, 6144, E::kNone, 0.0f},
+                                               {"lm_head", m, 200064, 6144, E::kNone, 0.0f}});
 }
 
 void bench_gemm(bool quick) {
@@ -912,7 +929,8 @@ int main(int argc, char** argv) {
     if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (!only.empty() && want("overlap")) bench_overlap();
     if (!only.empty() && want("cudnn_plans")) bench_cudnn_plans();
-    if (!only.empty() && want("gemm_algos")) bench_gemm_algos();
+    if (!only.empty() && want("gemm_algos")) bench_vit_gemm_algos();
+    if (!only.empty() && want("decode_gemm_algos")) bench_decode_gemm_algos();
     if (json_file()) std::fclose(json_file());
     return 0;
 }

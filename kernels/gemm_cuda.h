@@ -16,6 +16,13 @@
 // algorithm per shape (M, N, K, strides, op, epilogue, beta != 0); the first run of a shape queries the heuristic,
 // later runs only launch. A plan serves one stream at a time (its workspace is shared by the launches it enqueues);
 // the free run() keeps one plan per (device, stream).
+//
+// Decode products (M <= kGemmTuneMaxRows, B a weight of >= kGemmTuneMinWeightBytes, beta 0) stream their weight once
+// and cuBLASLt's first-ranked algorithm is not always the fastest at it (H100, M = 1: the lm_head 0.873 ms at rank 0,
+// 0.826 at rank 5; M = 64: the lightning qkv 0.135 vs 0.113 ms): the first run of such a shape times the heuristic's
+// first kGemmTuneCandidates algorithms on the caller's buffers (C is overwritten, A and B only read) and keeps the
+// fastest; it waits for the stream once. Not while the stream is being captured (the first-ranked one is kept
+// then), and not with VOLT_GEMM_TUNE=0 (A/B timing; read once).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -58,6 +65,7 @@ struct GemmParams {
     GemmEpilogue epilogue = GemmEpilogue::kNone;
     float alpha = 1.0f;
     float beta = 0.0f;            // 0: C is overwritten (its previous contents may be garbage)
+    bool c_fp32 = false;          // C fp32 instead of bf16 (bf16 inputs and kNone only: the lm_head's logits)
     GemmInputs inputs = GemmInputs::kBF16;  // kFp8E4M3BlockScaled: A and B hold e4m3 bytes, scaled by:
     const float* a_scales = nullptr;  // [K / 128, M] fp32, M contiguous (cuBLASLt's VEC128 layout), 16-byte aligned
     const float* b_scales = nullptr;  // [ceil(N / 128), round_up(K / 128, 4)] fp32 row-major (BLK128x128): the
@@ -70,7 +78,7 @@ Status validate(const GemmParams& p);
 
 // One cuBLASLt algorithm for a shape, timed (GemmPlan::time_algorithms).
 struct GemmAlgoTiming {
-    int rank = 0;                // the heuristic's order; 0 is what run() launches
+    int rank = 0;                // the heuristic's order; 0 is what run() launches unless it tunes the shape
     std::string config;          // cuBLASLt's algorithm id, tile, stages, split-K, swizzle and cluster ids
     size_t workspace_bytes = 0;
     double ms = 0;               // median; 0 when it did not run (error says why)
@@ -78,6 +86,12 @@ struct GemmAlgoTiming {
 };
 
 inline constexpr size_t kGemmPlanWorkspaceBytes = size_t{32} << 20;  // a plan's default cuBLASLt workspace
+// The decode products whose algorithm the first run times (see the top of this file): at most this many rows,
+inline constexpr int64_t kGemmTuneMaxRows = 64;
+// a weight larger than Hopper's 50 MB L2 (so that the timings stream it as the model does),
+inline constexpr int64_t kGemmTuneMinWeightBytes = int64_t{64} << 20;
+// among this many of cuBLASLt's ranked algorithms.
+inline constexpr int kGemmTuneCandidates = 8;
 
 class GemmPlan {
 public:
@@ -91,6 +105,7 @@ public:
     // several threads on different streams share the workspace: give each stream its own plan.
     Status run(const GemmParams& p, cudaStream_t stream);
     size_t cached_shapes() const;  // distinct shapes planned so far
+    size_t tuned_shapes() const;   // of which the algorithm was picked by timing (decode products)
     // The first `count` algorithms cuBLASLt's heuristic ranks for p's shape, each launched on p's buffers (C is
     // overwritten, or accumulated into when beta != 0) two times untimed, then `reps` times timed (median of CUDA
     // events; the cuBLASLt call only, without kGelu / kBiasGelu's erf pass): what the heuristic's first choice leaves

@@ -24,6 +24,7 @@
 #include "kernels/gemm_cuda.h"
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_timing.h"
+#include "sdk/env.h"
 
 namespace volt::cuda {
 namespace {
@@ -140,6 +141,8 @@ Status validate(const GemmParams& p) {
     } else if (p.inputs != GemmInputs::kBF16) {
         return invalid_argument("gemm (CUDA): unknown input type ", static_cast<int>(p.inputs));
     }
+    if (p.c_fp32 && (p.inputs != GemmInputs::kBF16 || p.epilogue != GemmEpilogue::kNone))
+        return invalid_argument("gemm (CUDA): an fp32 C takes bf16 inputs and no epilogue");
     const int64_t limit = 0x7fffffff;
     if (p.m > limit || p.n > limit || p.k > limit)
         return invalid_argument("gemm (CUDA): a size exceeds 2^31-1 (M=", p.m, " N=", p.n, " K=", p.k, ")");
@@ -169,11 +172,12 @@ Status set_pointers(const GemmParams& p, cublasLtMatmulDesc_t desc) {
 // ---- the plan -------------------------------------------------------------------------------------------------------
 struct GemmPlan::Impl {
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool, uint32_t, uint32_t,
-                           uint32_t, uint32_t, GemmInputs>;
+                           uint32_t, uint32_t, GemmInputs, bool>;
     struct Entry {
         cublasLtMatmulDesc_t desc = nullptr;
         cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
         cublasLtMatmulAlgo_t algo{};
+        bool tuned = false;  // algo picked by timing (a decode product), not the heuristic's first
         ~Entry() {
             if (la) cublasLtMatrixLayoutDestroy(la);
             if (lb) cublasLtMatrixLayoutDestroy(lb);
@@ -224,7 +228,43 @@ struct GemmPlan::Impl {
         const uint64_t a_rows = p.b_transposed ? p.k : p.n, a_cols = p.b_transposed ? p.n : p.k;
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.la, in_type, a_rows, a_cols, p.ldb));
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lb, in_type, p.k, p.m, p.lda));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_16BF, p.n, p.m, p.ldc));
+        VOLT_CUBLAS_RETURN_IF_ERROR(
+            cublasLtMatrixLayoutCreate(&e.lc, p.c_fp32 ? CUDA_R_32F : CUDA_R_16BF, p.n, p.m, p.ldc));
+        return Status::ok();
+    }
+
+    // One product with `algo` on `stream` (no GELU pass).
+    Status launch(const GemmParams& p, const Entry& e, const cublasLtMatmulAlgo_t& algo, cudaStream_t stream) {
+        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle, e.desc, &p.alpha, p.b, e.la, p.a, e.lb, &p.beta, p.c, e.lc,
+                                                   p.c, e.lc, &algo, workspace.get(), workspace_bytes, stream));
+        return Status::ok();
+    }
+
+    // Whether the first run of p's shape times its algorithms (gemm_cuda.h: decode products, not under capture).
+    static Expected<bool> should_tune(const GemmParams& p, cudaStream_t stream) {
+        static const bool enabled = env_choice("VOLT_GEMM_TUNE", {{"0", false}, {"1", true}}, true);
+        const int64_t weight_bytes = p.n * p.k * (p.inputs == GemmInputs::kBF16 ? 2 : 1);
+        if (!enabled || p.m > kGemmTuneMaxRows || weight_bytes < kGemmTuneMinWeightBytes || p.beta != 0.0f)
+            return false;
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capture));
+        return capture == cudaStreamCaptureStatusNone;
+    }
+
+    // e.algo = the fastest of the heuristic's first kGemmTuneCandidates algorithms, each launched once untimed and
+    // three times timed on p's buffers (median); an algorithm that fails to launch is passed over. Waits for stream.
+    Status tune(const GemmParams& p, Entry& e, cudaStream_t stream) {
+        std::unique_ptr<cublasLtMatmulHeuristicResult_t[]> results(
+            new cublasLtMatmulHeuristicResult_t[kGemmTuneCandidates]());
+        VOLT_ASSIGN_OR_RETURN(const int found, heuristics(p, e, kGemmTuneCandidates, results.get()));
+        double best = 0;
+        for (int i = 0; i < found; ++i) {
+            const cublasLtMatmulAlgo_t& algo = results[size_t(i)].algo;
+            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algo, stream); }, stream);
+            if (!ms.has_value()) continue;
+            const double t = median_of(*ms);
+            if (best == 0 || t < best) best = t, e.algo = algo, e.tuned = true;
+        }
         return Status::ok();
     }
 
@@ -253,10 +293,10 @@ struct GemmPlan::Impl {
         return found;
     }
 
-    Expected<Entry*> plan(const GemmParams& p) {
+    Expected<Entry*> plan(const GemmParams& p, cudaStream_t stream) {
         const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
                       p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
-                      p.bias ? alignment_of(p.bias) : 256u, p.inputs};
+                      p.bias ? alignment_of(p.bias) : 256u, p.inputs, p.c_fp32};
         auto it = cache.find(key);
         if (it != cache.end()) return it->second.get();
         auto e = std::make_unique<Entry>();
@@ -271,6 +311,8 @@ struct GemmPlan::Impl {
                                      ? " with FP8 block-scaled inputs (Hopper, sm_90, only)"
                                      : "");
         e->algo = result.algo;
+        VOLT_ASSIGN_OR_RETURN(const bool tune_it, should_tune(p, stream));
+        if (tune_it) VOLT_RETURN_IF_ERROR(tune(p, *e, stream));
         Entry* raw = e.get();
         cache.emplace(key, std::move(e));
         return raw;
@@ -297,6 +339,12 @@ Expected<std::unique_ptr<GemmPlan>> GemmPlan::create(size_t workspace_bytes) {
 size_t GemmPlan::cached_shapes() const {
     std::lock_guard<std::mutex> lock(impl_->mu);
     return impl_->cache.size();
+}
+
+size_t GemmPlan::tuned_shapes() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return static_cast<size_t>(
+        std::count_if(impl_->cache.begin(), impl_->cache.end(), [](const auto& kv) { return kv.second->tuned; }));
 }
 
 namespace {
@@ -337,15 +385,7 @@ Expected<std::vector<GemmAlgoTiming>> GemmPlan::time_algorithms(const GemmParams
         t.rank = i;
         t.config = algo_config(results[size_t(i)].algo);
         t.workspace_bytes = results[size_t(i)].workspaceSize;
-        auto ms = cuda_event_ms(
-            2, reps,
-            [&] {
-                return cublas_status(cublasLtMatmul(impl_->handle, e.desc, &p.alpha, p.b, e.la, p.a, e.lb, &p.beta,
-                                                    p.c, e.lc, p.c, e.lc, &results[size_t(i)].algo,
-                                                    impl_->workspace.get(), impl_->workspace_bytes, stream),
-                                     "cublasLtMatmul", __LINE__);
-            },
-            stream);
+        auto ms = cuda_event_ms(2, reps, [&] { return impl_->launch(p, e, results[size_t(i)].algo, stream); }, stream);
         if (ms.has_value()) t.ms = median_of(*ms);
         else t.error = ms.status().to_string();
         out.push_back(std::move(t));
@@ -358,11 +398,9 @@ Status GemmPlan::run(const GemmParams& p, cudaStream_t stream) {
     if (p.m == 0 || p.n == 0) return Status::ok();
     {
         std::lock_guard<std::mutex> lock(impl_->mu);
-        VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p));
+        VOLT_ASSIGN_OR_RETURN(Impl::Entry * e, impl_->plan(p, stream));
         VOLT_RETURN_IF_ERROR(set_pointers(p, e->desc));
-        VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(impl_->handle, e->desc, &p.alpha, p.b, e->la, p.a, e->lb, &p.beta,
-                                                   p.c, e->lc, p.c, e->lc, &e->algo, impl_->workspace.get(),
-                                                   impl_->workspace_bytes, stream));
+        VOLT_RETURN_IF_ERROR(impl_->launch(p, *e, e->algo, stream));
     }
     if (has_gelu(p.epilogue)) {
         // The bias is already in C (cuBLASLt epilogue); GELU in place.

@@ -131,6 +131,72 @@ TEST_F(GemmGpu, PlanCachesShapes) {
     EXPECT_EQ((*plan)->cached_shapes(), 2u);
 }
 
+// Decode products (M <= 64, a weight past L2's size, beta 0) get their algorithm by timing on the first run
+// (kernels/gemm_cuda.h) and still match the CPU twin; smaller weights, beta != 0 and a first run under stream capture
+// keep the heuristic's first. An fp32 C (the lm_head's logits) likewise.
+TEST_F(GemmGpu, DecodeProductsPickTheirAlgorithmByTiming) {
+    auto plan = cuda::GemmPlan::create(size_t{8} << 20);
+    ASSERT_TRUE(plan.has_value()) << plan.status().to_string();
+    const int64_t n = 8192, k = cuda::kGemmTuneMinWeightBytes / 2 / n;  // a weight of exactly the threshold
+    check_gemm({.m = 1, .n = n, .k = k}, 61, plan->get());
+    check_gemm({.m = 64, .n = n, .k = k}, 62, plan->get());
+    EXPECT_EQ((*plan)->tuned_shapes(), 2u);
+    check_gemm({.m = 65, .n = n, .k = k}, 63, plan->get());                // prefill rows
+    check_gemm({.m = 1, .n = n, .k = k, .beta = 1.0f}, 64, plan->get());   // accumulates into C
+    check_gemm({.m = 1, .n = 1024, .k = 1024}, 65, plan->get());           // a small weight
+    EXPECT_EQ((*plan)->tuned_shapes(), 2u);
+    EXPECT_EQ((*plan)->cached_shapes(), 5u);
+
+    // fp32 C, tuned, against the fp32 CPU twin.
+    std::mt19937_64 rng(66);
+    const int64_t m = 3;
+    const std::vector<float> a = bf16_round(random_normal(m * k, rng));
+    const std::vector<float> b = bf16_round(random_normal(n * k, rng, 1.0f / std::sqrt(float(k))));
+    std::vector<float> ref(m * n);
+    ASSERT_TRUE(cpu::gemm({.m = m, .n = n, .k = k, .a = a.data(), .lda = k, .b = b.data(), .ldb = k,
+                           .b_transposed = true, .c = ref.data(), .ldc = n})
+                    .is_ok());
+    DevBuf<uint16_t> da(a.size()), db(b.size());
+    DevBuf<float> dc(ref.size());
+    ASSERT_TRUE(da.upload(to_bf16(a)) && db.upload(to_bf16(b)) && dc.fill_bytes(0xff));
+    cuda::GemmParams p;
+    p.m = m, p.n = n, p.k = k, p.a = da.ptr, p.lda = k, p.b = db.ptr, p.ldb = k, p.c = dc.ptr, p.ldc = n;
+    p.c_fp32 = true;
+    ASSERT_TRUE((*plan)->run(p, nullptr).is_ok());
+    EXPECT_EQ((*plan)->tuned_shapes(), 3u);
+    std::vector<float> got = dc.download();
+    ASSERT_EQ(count_nan(got), 0u);
+    EXPECT_LE(rel_error(got, ref), 1e-5);
+    p.epilogue = cuda::GemmEpilogue::kGelu;
+    EXPECT_EQ((*plan)->run(p, nullptr).code(), StatusCode::kInvalidArgument);  // fp32 C takes no epilogue
+    p.epilogue = cuda::GemmEpilogue::kNone;
+
+    // A first run while the stream is captured (rows 0 and 1 only: a new shape): planned with the first-ranked
+    // algorithm, and the graph computes it.
+    p.m = 2;
+    ASSERT_TRUE(dc.fill_bytes(0xff));
+    cudaStream_t stream = nullptr;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    const Status captured = (*plan)->run(p, stream);
+    CUDA_OK(cudaStreamEndCapture(stream, &graph));
+    ASSERT_TRUE(captured.is_ok()) << captured.to_string();
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    EXPECT_EQ((*plan)->tuned_shapes(), 3u);
+    EXPECT_EQ((*plan)->cached_shapes(), 7u);
+    got = dc.download();
+    got.resize(2 * n), ref.resize(2 * n);
+    EXPECT_EQ(count_nan(got), 0u);
+    EXPECT_LE(rel_error(got, ref), 1e-5);
+    CUDA_OK(cudaGraphExecDestroy(exec));
+    CUDA_OK(cudaGraphDestroy(graph));
+    CUDA_OK(cudaStreamDestroy(stream));
+}
+
 // The algorithm timings the benchmark reads: the heuristic's ranks in order, each run and timed, C left finite; bad
 // counts refused.
 TEST_F(GemmGpu, TimeAlgorithmsTimesTheHeuristicsRanks) {

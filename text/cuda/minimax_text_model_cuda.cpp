@@ -1,6 +1,5 @@
 #include "text/cuda/minimax_text_model_cuda.h"
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -167,8 +166,6 @@ struct MiniMaxTextModelCuda::Rank {
     // Every forward and decode step of this GPU runs on `stream` (a blocking stream: ordered with the legacy stream,
     // on which tensors are allocated, freed and copied; unlike it, capturable into CUDA graphs).
     cudaStream_t stream = nullptr;
-    void* blas = nullptr;             // cublasHandle_t for the fp32-output lm_head GEMM, bound to `stream`
-    Tensor blas_workspace;            // cuBLAS's workspace, set by us so that a captured lm_head allocates nothing
     // Kept across forwards (calls are serialised and only this GPU's thread touches them), so a decode step
     // allocates nothing and copies to the device without waiting: the activations of short pieces
     // (<= kSmallPieceTokens tokens), one fp32 logits row [V_r], and the ids plus each piece's KV length staged in
@@ -185,7 +182,6 @@ struct MiniMaxTextModelCuda::Rank {
         (void)cudaSetDevice(device);
         decode_graphs.clear();
         if (inputs_sent) cudaEventDestroy(inputs_sent);
-        if (blas) cublasDestroy(static_cast<cublasHandle_t>(blas));
         if (stream) {
             (void)cudaStreamSynchronize(stream);
             cuda::release_stream_plans(stream);
@@ -329,11 +325,6 @@ Status quantize_experts(std::initializer_list<const Tensor*> ws, int device, cud
         out += R * C, sc += (R + B - 1) / B * cb;
     }
     return Status::ok();
-}
-
-Status blas_status(cublasStatus_t s, const char* what) {
-    if (s == CUBLAS_STATUS_SUCCESS) return Status::ok();
-    return internal_error(what, ": cuBLAS status ", static_cast<int>(s));
 }
 
 // y[T, out] = x[T, in] W^T through cuBLASLt (bf16 in and out, fp32 accumulation).
@@ -623,14 +614,6 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
             VOLT_ASSIGN_OR_RETURN(rk->lm_head, bf("lm_head.weight"));
         }
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamCreateWithFlags(&rk->stream, cudaStreamDefault)));
-        cublasHandle_t h = nullptr;
-        VOLT_RETURN_IF_ERROR(blas_status(cublasCreate(&h), "cublasCreate"));
-        rk->blas = h;
-        // cublasSetStream resets a user workspace, so the stream first (32 MiB: cuBLAS's advice for Hopper).
-        VOLT_RETURN_IF_ERROR(blas_status(cublasSetStream(h, rk->stream), "cublasSetStream"));
-        VOLT_ASSIGN_OR_RETURN(rk->blas_workspace, Tensor::empty({int64_t{32} << 20}, DType::kU8, Device::cuda(dev)));
-        VOLT_RETURN_IF_ERROR(blas_status(cublasSetWorkspace(h, rk->blas_workspace.data(), rk->blas_workspace.nbytes()),
-                                         "cublasSetWorkspace"));
         m->ranks_.push_back(std::move(rk));
     }
     // VOLT_CUDA_GRAPHS=0: off, for A/B timing.
@@ -1644,16 +1627,14 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                             .residual_alpha = static_cast<float>(c.mlp_alpha), .weight = rk.final_norm.data(),
                             .eps = eps, .out = xn.data(), .out_stride = H};
     VOLT_RETURN_IF_ERROR(cuda::run(fin, stream));
-    // Row-major logits[rows, V] = xn[rows, H] lm_head[V, H]^T is column-major logits^T[V, rows] = lm_head^T' x xn'.
-    const float alpha = 1.0f, beta = 0.0f;
-    auto* blas = static_cast<cublasHandle_t>(rk.blas);  // bound to rk.stream
-    VOLT_RETURN_IF_ERROR(blas_status(
-        cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(V), static_cast<int>(rows), static_cast<int>(H),
-                     &alpha, rk.lm_head.data(), CUDA_R_16BF, static_cast<int>(H), xn.data(), CUDA_R_16BF,
-                     static_cast<int>(H), &beta, logits, CUDA_R_32F, static_cast<int>(V), CUBLAS_COMPUTE_32F,
-                     CUBLAS_GEMM_DEFAULT),
-        "lm_head cublasGemmEx"));
-    return VOLT_CUDA_STATUS(cudaGetLastError());
+    // logits[rows, V] (fp32) = xn[rows, H] lm_head[V, H]^T through the stream's GEMM plan, which times the decode
+    // rows' algorithms once (kernels/gemm_cuda.h: rank 0 streamed the 2.5 GB at 2.82 TB/s on an H100, rank 5 at 2.98).
+    cuda::GemmParams g;
+    g.m = rows, g.n = V, g.k = H;
+    g.a = xn.data(), g.lda = H;
+    g.b = rk.lm_head.data(), g.ldb = H, g.b_transposed = true;
+    g.c = logits, g.ldc = V, g.c_fp32 = true;
+    return cuda::run(g, stream);
 }
 
 }  // namespace volt
