@@ -21,8 +21,10 @@
 // and cuBLASLt's first-ranked algorithm is not always the fastest at it (H100, M = 1: the lm_head 0.873 ms at rank 0,
 // 0.826 at rank 5; M = 64: the lightning qkv 0.135 vs 0.113 ms): the first run of such a shape times the heuristic's
 // first kGemmTuneCandidates algorithms on the caller's buffers (C is overwritten, A and B only read) and keeps the
-// fastest; it waits for the stream once. Not while the stream is being captured (the first-ranked one is kept
-// then), and not with VOLT_GEMM_TUNE=0 (A/B timing; read once).
+// fastest. That waits for the stream and costs ~30 ms for the lm_head, a few ms for a 100 MB projection, once per
+// shape: the first step of each batch size pays it (and the MoE GEMM path's bf16 experts once per row count up to
+// 64). Not while the stream is being captured (the first-ranked one is kept then), not when the heuristic offers one
+// algorithm, and not with VOLT_GEMM_TUNE=0 (A/B timing; read once).
 #pragma once
 
 #include <cuda_runtime.h>

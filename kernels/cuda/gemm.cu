@@ -25,6 +25,7 @@
 #include "sdk/cuda_check.h"
 #include "sdk/cuda_timing.h"
 #include "sdk/env.h"
+#include "sdk/log.h"
 
 namespace volt::cuda {
 namespace {
@@ -167,6 +168,22 @@ Status set_pointers(const GemmParams& p, cublasLtMatmulDesc_t desc) {
 }
 
 
+// cuBLASLt's configuration of an algorithm, for people: "algo 66 tile 18 stages 20 splitk 1 swizzle 0 cluster 2".
+std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
+    int32_t id = 0, splitk = 0;
+    uint32_t tile = 0, stages = 0, swizzle = 0;
+    uint16_t cluster = 0;
+    size_t got = 0;
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &got);
+    return str_cat("algo ", id, " tile ", tile, " stages ", stages, " splitk ", splitk, " swizzle ", swizzle,
+                   " cluster ", cluster);
+}
+
 }  // namespace
 
 // ---- the plan -------------------------------------------------------------------------------------------------------
@@ -252,19 +269,25 @@ struct GemmPlan::Impl {
     }
 
     // e.algo = the fastest of the heuristic's first kGemmTuneCandidates algorithms, each launched once untimed and
-    // three times timed on p's buffers (median); an algorithm that fails to launch is passed over. Waits for stream.
+    // three times timed on p's buffers (median; ~30 ms for the lm_head, ~3 ms for a 100 MB projection); an algorithm
+    // that fails to launch is passed over. Waits for stream.
     Status tune(const GemmParams& p, Entry& e, cudaStream_t stream) {
         std::unique_ptr<cublasLtMatmulHeuristicResult_t[]> results(
             new cublasLtMatmulHeuristicResult_t[kGemmTuneCandidates]());
         VOLT_ASSIGN_OR_RETURN(const int found, heuristics(p, e, kGemmTuneCandidates, results.get()));
-        double best = 0;
+        if (found < 2) return Status::ok();  // nothing to choose (FP8 block-scaled products have one algorithm)
+        double best = 0, first = 0;
+        int best_rank = 0;
         for (int i = 0; i < found; ++i) {
             const cublasLtMatmulAlgo_t& algo = results[size_t(i)].algo;
             auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algo, stream); }, stream);
             if (!ms.has_value()) continue;
             const double t = median_of(*ms);
-            if (best == 0 || t < best) best = t, e.algo = algo, e.tuned = true;
+            if (i == 0) first = t;
+            if (best == 0 || t < best) best = t, best_rank = i, e.algo = algo, e.tuned = true;
         }
+        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": rank ", best_rank, " of ", found,
+                 " (", best, " ms; rank 0 ", first, " ms), ", algo_config(e.algo));
         return Status::ok();
     }
 
@@ -347,25 +370,6 @@ size_t GemmPlan::tuned_shapes() const {
         std::count_if(impl_->cache.begin(), impl_->cache.end(), [](const auto& kv) { return kv.second->tuned; }));
 }
 
-namespace {
-
-// cuBLASLt's configuration of an algorithm, for people: "algo 66 tile 18 stages 20 splitk 1 swizzle 0 cluster 2".
-std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
-    int32_t id = 0, splitk = 0;
-    uint32_t tile = 0, stages = 0, swizzle = 0;
-    uint16_t cluster = 0;
-    size_t got = 0;
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle, &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &got);
-    return str_cat("algo ", id, " tile ", tile, " stages ", stages, " splitk ", splitk, " swizzle ", swizzle,
-                   " cluster ", cluster);
-}
-
-}  // namespace
 
 Expected<std::vector<GemmAlgoTiming>> GemmPlan::time_algorithms(const GemmParams& p, int count, int reps,
                                                                 cudaStream_t stream) {

@@ -140,6 +140,8 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
     namespace cg = cooperative_groups;
     const cg::cluster_group cluster = cg::this_cluster();
     __shared__ float sl[kRouterSmallTokens][kMoeMaxExperts];
+    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
+    allow_dependent_launch();
     const int e = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int part = static_cast<int>(cluster.block_rank());
     const int64_t t0 = int64_t{blockIdx.x / kRouterSplit} * kRouterSmallTokens;
@@ -147,23 +149,12 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
     // This CTA's vectors of 8 columns: [v_begin, v_end).
     const int64_t vecs = H / 8, per = (vecs + kRouterSplit - 1) / kRouterSplit;
     const int64_t v_begin = part * per, v_end = std::min(vecs, v_begin + per);
-    const float* w = wg + e * H;
-    // The lane's first kPreloaded vectors of weights (all of them at H = 6144) are loaded before waiting for x: the
-    // weights are constant (launch_dependent's contract), so they stream while the norm before the router finishes.
-    constexpr int kPreloaded = 4;
-    float4 pre[kPreloaded][2] = {};
-#pragma unroll
-    for (int i = 0; i < kPreloaded; ++i) {
-        const int64_t v = v_begin + lane + 32 * i;
-        if (e < E && v < v_end) {
-            pre[i][0] = *reinterpret_cast<const float4*>(w + v * 8);
-            pre[i][1] = *reinterpret_cast<const float4*>(w + v * 8 + 4);
-        }
-    }
-    wait_for_prior_grids();  // x is the previous kernel's output (started by launch_dependent)
-    allow_dependent_launch();
     float acc[kRouterSmallTokens] = {};
-    auto accumulate = [&](int64_t v, const float4& w0, const float4& w1) {
+    const float* w = wg + e * H;
+#pragma unroll 4
+    for (int64_t v = v_begin + lane; e < E && v < v_end; v += 32) {  // warps past E (E < 8) only route
+        const float4 w0 = *reinterpret_cast<const float4*>(w + v * 8);
+        const float4 w1 = *reinterpret_cast<const float4*>(w + v * 8 + 4);
 #pragma unroll
         for (int j = 0; j < kRouterSmallTokens; ++j) {
             if (j >= nt) break;
@@ -172,16 +163,7 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
             acc[j] = fmaf(w0.x, f[0], fmaf(w0.y, f[1], fmaf(w0.z, f[2], fmaf(w0.w, f[3], acc[j]))));
             acc[j] = fmaf(w1.x, f[4], fmaf(w1.y, f[5], fmaf(w1.z, f[6], fmaf(w1.w, f[7], acc[j]))));
         }
-    };
-    // (warps past E, when E < 8, only route)
-#pragma unroll
-    for (int i = 0; i < kPreloaded; ++i) {
-        const int64_t v = v_begin + lane + 32 * i;
-        if (e < E && v < v_end) accumulate(v, pre[i][0], pre[i][1]);
     }
-#pragma unroll 4
-    for (int64_t v = v_begin + lane + 32 * kPreloaded; e < E && v < v_end; v += 32)
-        accumulate(v, *reinterpret_cast<const float4*>(w + v * 8), *reinterpret_cast<const float4*>(w + v * 8 + 4));
 #pragma unroll
     for (int j = 0; j < kRouterSmallTokens; ++j) {
 #pragma unroll
