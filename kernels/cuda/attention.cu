@@ -627,10 +627,8 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
                                               dim3(kDecThreads), kDecSmem, stream, a));
         // The combine's CTAs launch while the last splits still run and wait in wait_for_prior_grids, so the merge
         // starts as the splits end instead of after a kernel launch.
-        if (splits > 1)
-            VOLT_RETURN_IF_ERROR(
-                launch_dependent(decode_combine_kernel, dim3(p.num_heads, p.num_seqs), dim3(kCmbThreads), 0, stream, a));
-        return Status::ok();
+        if (splits == 1) return Status::ok();
+        return launch_dependent(decode_combine_kernel, dim3(p.num_heads, p.num_seqs), dim3(kCmbThreads), 0, stream, a);
     }
 
     const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
