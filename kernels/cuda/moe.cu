@@ -627,6 +627,11 @@ constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 16;     // output rows per warp item
 constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
 constexpr int kMmaStep = 64;     // K columns per step
+// Work items of a grouped GEMV: blocks of kMmaRows of each touched expert's rows_out output rows (the kernel counts
+// them alike from the experts it finds touched).
+__host__ __device__ constexpr int64_t gemv_items(int64_t touched, int64_t rows_out) {
+    return touched * ((rows_out + kMmaRows - 1) / kMmaRows);
+}
 // The split gated product (gemv_mma_kernel's kSplit): for at most this many token slots (one pass of 8 tokens), in at
 // most this many parts per item and pieces in all.
 constexpr int64_t kSplitMaxSlots = 8;
@@ -1078,7 +1083,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
     constexpr int kSteps = (kGated ? 1 : 2) * (kW != MoeWeightType::kBF16 ? 2 : 1);
     if constexpr (kGated && !kAct) {
         if (g.split_count) {
-            const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
+            const int64_t items = gemv_items(touched_max, g.rows_out);
             VOLT_ASSIGN_OR_RETURN(const int parts, (gated_split_parts<kW, kHalf>(items, g.K, sms)));
             if (parts > 1) {
                 return launch_mma<split_gemv_kernel<kW, kHalf>>(g, sms, stream);
@@ -1089,7 +1094,7 @@ Status launch_gemv(const GemvArgs& g, bool few, int64_t touched_max, int sms, cu
         constexpr auto halves = gemv_mma_kernel<kGated, kW, 2 * kSteps, kAct, 2, kHalf>;
         if (few) {
             VOLT_ASSIGN_OR_RETURN(const int per_sm, ctas_per_sm<halves>());
-            const int64_t items = touched_max * ((g.rows_out + kMmaRows - 1) / kMmaRows);
+            const int64_t items = gemv_items(touched_max, g.rows_out);
             if (items * 2 <= int64_t{per_sm} * sms * (kMmaThreads / 32)) {
                 return launch_mma<halves>(g, sms, stream);
             }
@@ -1265,8 +1270,8 @@ Layout layout(const MoeExpertsParams& p) {
     }
     L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
     if (may_split(p)) {
-        L.split_items = static_cast<size_t>(std::min<int64_t>(p.num_experts, static_cast<int64_t>(n)) *
-                                            ((p.intermediate + kMmaRows - 1) / kMmaRows));
+        L.split_items =
+            static_cast<size_t>(gemv_items(std::min<int64_t>(p.num_experts, static_cast<int64_t>(n)), p.intermediate));
         L.split_tokens = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), kSplitMaxSlots));
         L.split_count = at, at += align_up(L.split_items * sizeof(int32_t));
         L.split_partials = at,
@@ -1510,7 +1515,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
-        const bool few = touched_max * ((std::max(H, I) + kMmaRows - 1) / kMmaRows) < int64_t{sms} * 16;
+        const bool few = gemv_items(touched_max, std::max(H, I)) < int64_t{sms} * 16;
         GemvArgs g{};
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
