@@ -3,8 +3,9 @@
 // and kernels/activation.h.
 //
 //     C = alpha * A * op(B) + beta * C   [+ bias]   [GELU]
-// bf16 A, B, C (and bias), fp32 accumulation and epilogue arithmetic, row-major like the CPU twin: A [M, K],
-// B a Linear weight [N, K] (op = transpose, the default) or [K, N], C [M, N]. The bias is per output column (N).
+// bf16 A, B, C (and bias; C may be fp32 instead), fp32 accumulation and epilogue arithmetic, row-major like the CPU
+// twin: A [M, K], B a Linear weight [N, K] (op = transpose, the default) or [K, N], C [M, N]. The bias is per output
+// column (N).
 // GELU is the exact erf form (config "gelu": the CLIP tower and the VL projector). cuBLASLt's own GELU epilogue is
 // the tanh approximation, so GELU runs as one vectorised pass over C after the (bias) epilogue. kBiasGeluTanh asks
 // for cuBLASLt's fused GELU_BIAS epilogue instead (no extra pass over C; the tanh form
