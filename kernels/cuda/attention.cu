@@ -174,8 +174,7 @@ __global__ void __launch_bounds__(kDecThreads, 1) decode_kernel(const AttnArgs a
     extern __shared__ __align__(128) char smem[];
     // Started by launch_dependent (device_common.cuh): q, the cache and the lengths are earlier kernels' output. The
     // combine (or the next kernel) may be scheduled from then on; it waits for this grid's completion itself.
-    wait_for_prior_grids();
-    allow_dependent_launch();
+    start_dependent_kernel();
     // kv heads vary fastest in the grid: the CTAs resident together read all heads of neighbouring key ranges, i.e.
     // whole [Hkv, D] cache rows (with splits fastest, B = 1 at 256K keys ran at 78-82% of the copy ceiling).
     const int g = blockIdx.x, split = blockIdx.y, n = blockIdx.z;
@@ -332,8 +331,7 @@ __global__ void __launch_bounds__(kCmbThreads) decode_combine_kernel(const AttnA
     __shared__ float4 part[kCmbGroups][kD / 4];
     // Launched as a programmatic dependent of decode_kernel (run()): its CTAs are resident before the splits finish;
     // this waits until they have, their partials visible.
-    wait_for_prior_grids();
-    allow_dependent_launch();
+    start_dependent_kernel();
     const int h = blockIdx.x, n = blockIdx.y, tid = threadIdx.x;
     const size_t base = (static_cast<size_t>(n) * a.num_heads + h) * a.splits;
     const float lse = tid < a.splits ? a.part_lse[base + tid] : -INFINITY;
@@ -625,7 +623,7 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
         VOLT_RETURN_IF_ERROR(allow_smem<decode_kernel>(kDecSmem));
         VOLT_RETURN_IF_ERROR(launch_dependent(decode_kernel, dim3(p.num_kv_heads, splits, p.num_seqs),
                                               dim3(kDecThreads), kDecSmem, stream, a));
-        // The combine's CTAs launch while the last splits still run and wait in wait_for_prior_grids, so the merge
+        // The combine's CTAs launch while the last splits still run and wait in start_dependent_kernel, so the merge
         // starts as the splits end instead of after a kernel launch.
         if (splits == 1) return Status::ok();
         return launch_dependent(decode_combine_kernel, dim3(p.num_heads, p.num_seqs), dim3(kCmbThreads), 0, stream, a);

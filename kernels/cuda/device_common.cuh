@@ -194,22 +194,17 @@ inline Expected<int> sm_count() { return device_attribute<cudaDevAttrMultiProces
 // ---- programmatic dependent launch (sm_90) --------------------------------------------------------------------------
 // A decode step is ~60 kernels of a few microseconds each; between two of them the GPU drains the first and only then
 // launches the second. A kernel started by launch_dependent() instead becomes resident once every CTA of the kernel
-// before it in the stream has called allow_dependent_launch() (or exited), and waits in wait_for_prior_grids() until
-// that kernel has completed and its writes are visible: the launch overlaps the previous kernel's last CTAs.
+// before it in the stream has passed start_dependent_kernel() (or exited), and waits there until that kernel has
+// completed and its writes are visible: the launch overlaps the previous kernel's last CTAs.
 //
-// The contract, for every kernel that launch_dependent() may start:
-// - it calls wait_for_prior_grids() before it reads anything an earlier kernel wrote and before it writes anything
-//   (an earlier kernel may still be reading it); before that only its parameters and constant weights are read;
-// - it calls allow_dependent_launch() after wait_for_prior_grids(), so that a kernel two places later never starts
-//   before this one's predecessor has finished.
-// Both are no-ops for a kernel launched the ordinary way, and on a GPU before sm_90.
-__device__ __forceinline__ void wait_for_prior_grids() {
+// The contract, for every kernel that launch_dependent() may start: start_dependent_kernel() comes before it reads
+// anything an earlier kernel wrote and before it writes anything (an earlier kernel may still be reading it); before
+// that only its parameters and constant weights may be read. It waits first and only then lets the next kernel
+// launch, so that a kernel two places later never starts before this one's predecessor has finished. A no-op for a
+// kernel launched the ordinary way, and on a GPU before sm_90.
+__device__ __forceinline__ void start_dependent_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void allow_dependent_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }

@@ -14,8 +14,7 @@ namespace {
 __global__ void embedding_kernel(const int32_t* __restrict__ ids, int64_t vocab, const uint4* __restrict__ table,
                                  int64_t vec_per_row, uint4* out, int64_t out_stride_vec, int64_t total,
                                  int32_t* invalid_count) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t t = i / vec_per_row, c = i - t * vec_per_row;
         const int64_t id = ids[t];

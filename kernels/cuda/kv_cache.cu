@@ -12,8 +12,7 @@ constexpr int kThreads = 128;
 
 // Grid (row chunks, B, 2: keys then values); 16-byte copies.
 __global__ void __launch_bounds__(kThreads) kv_append_kernel(const KvAppendParams p) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int b = blockIdx.y;
     const bool values = blockIdx.z == 1;
     const auto* src = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(values ? p.v_new : p.k_new) +

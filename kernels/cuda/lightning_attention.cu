@@ -536,8 +536,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_kernel(const DecodeArgs
     constexpr int kPasses = kD / kRowsPerPass;
     __shared__ float sq[kD], sk[kD], sv[kCols];
     __shared__ float4 red[kRowsPerPass][kTpr];
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
 
     const int slice = blockIdx.x, h = blockIdx.y, n = blockIdx.z;
     const int tid = threadIdx.x;
@@ -618,8 +617,7 @@ __global__ void __launch_bounds__(kNormThreads, 8 / kVec) norm_gate_kernel(const
                                                                  const __nv_bfloat16* __restrict__ weight,
                                                                  __nv_bfloat16* __restrict__ out, int64_t out_st,
                                                                  int width, float eps) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t t = blockIdx.x;
     const int tid = threadIdx.x;
     const int nvec = width / 8;

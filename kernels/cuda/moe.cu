@@ -140,8 +140,7 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
     namespace cg = cooperative_groups;
     const cg::cluster_group cluster = cg::this_cluster();
     __shared__ float sl[kRouterSmallTokens][kMoeMaxExperts];
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int e = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int part = static_cast<int>(cluster.block_rank());
     const int64_t t0 = int64_t{blockIdx.x / kRouterSplit} * kRouterSmallTokens;
@@ -205,8 +204,7 @@ __global__ void __launch_bounds__(kPermThreads) permute_kernel(const int32_t* __
     __shared__ int32_t count[kMaxExperts];
     __shared__ int32_t base[kMaxExperts];
     __shared__ int32_t warp_count[kPermThreads / 32][kMaxExperts];
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     for (int64_t i = tid; i < n_zero; i += kPermThreads) zero[i] = 0;
     for (int e = tid; e < E; e += kPermThreads) count[e] = 0;
@@ -272,8 +270,7 @@ __global__ void gather_kernel(const __nv_bfloat16* __restrict__ x, int64_t xs, c
 __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, const int32_t* __restrict__ inv,
                                const float* __restrict__ w, int64_t T, int k, int64_t vec_per_row, __nv_bfloat16* out,
                                int64_t os) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < T * vec_per_row;
          i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t t = i / vec_per_row, c = (i - t * vec_per_row) * 8;
@@ -538,8 +535,7 @@ constexpr int kRowsToF16Threads = 256;
 __global__ void __launch_bounds__(kRowsToF16Threads)
     rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
                        float* __restrict__ inv) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t r = blockIdx.x;
     const uint4* row = reinterpret_cast<const uint4*>(src + r * stride);
     const int64_t vecs = width / 8;
@@ -631,6 +627,10 @@ constexpr int kMmaStep = 64;     // K columns per step
 // them alike from the experts it finds touched).
 __host__ __device__ constexpr int64_t gemv_items(int64_t touched, int64_t rows_out) {
     return touched * ((rows_out + kMmaRows - 1) / kMmaRows);
+}
+// Batches of a grouped GEMV over K columns: kMmaStep-column steps, `steps` of them a batch (the last may be short).
+__host__ __device__ constexpr int64_t gemv_batches(int64_t K, int steps) {
+    return ((K + kMmaStep - 1) / kMmaStep + steps - 1) / steps;
 }
 // The split gated product (gemv_mma_kernel's kSplit): for at most this many token slots (one pass of 8 tokens), in at
 // most this many parts per item and pieces in all.
@@ -754,8 +754,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 3) gemv_mma_kernel(con
     __shared__ int touched[kMaxExperts];
     __shared__ int num_touched;
     __shared__ float partials[kParts > 1 ? kMmaThreads / 32 : 1][kMats * 8][32];  // kParts > 1: warps' sums, by lane
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     if (threadIdx.x < 32) {
         int n = 0;
@@ -784,7 +783,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 3) gemv_mma_kernel(con
     int parts = 1;
     int64_t span = 0;
     if constexpr (kSplit) {
-        const int64_t batches = (steps + kSteps - 1) / kSteps;
+        const int64_t batches = gemv_batches(a.K, kSteps);
         parts = split_parts(items, slots, batches);
         span = (batches + parts - 1) / parts * kSteps * kMmaStep;
     }
@@ -1069,9 +1068,7 @@ constexpr auto split_gemv_kernel = gemv_mma_kernel<true, kW, kSplitSteps<kW>, fa
 template <MoeWeightType kW, bool kHalf>
 Expected<int> gated_split_parts(int64_t items, int64_t K, int sms) {
     VOLT_ASSIGN_OR_RETURN(const int per_sm, (ctas_per_sm<split_gemv_kernel<kW, kHalf>>()));
-    constexpr int steps = kSplitSteps<kW>;
-    const int64_t batches = ((K + kMmaStep - 1) / kMmaStep + steps - 1) / steps;
-    return split_parts(items, int64_t{per_sm} * sms * (kMmaThreads / 32), batches);
+    return split_parts(items, int64_t{per_sm} * sms * (kMmaThreads / 32), gemv_batches(K, kSplitSteps<kW>));
 }
 
 // One grouped GEMV (gated or down) of a decode batch: 128 bytes of weights in flight per lane, twice that when `few`.

@@ -32,8 +32,7 @@ struct NormArgs {
 
 template <int kVec>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const NormArgs a) {
-    wait_for_prior_grids();  // started by launch_dependent: x and the residual are the previous kernels' output
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent: x and the residual are the previous kernels' output
     const int64_t t = blockIdx.x;
     const int tid = threadIdx.x;
     const int nvec = a.width / 8;

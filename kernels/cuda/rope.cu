@@ -34,8 +34,7 @@ struct RopeArgs {
 // thread per (token, head, pair) with 2-byte accesses (any layout).
 template <bool kVec>
 __global__ void rope_kernel(const RopeArgs a, int64_t total) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     constexpr int kPairs = kVec ? 8 : 1;
     const int groups = a.half / kPairs;
     const int64_t per_token = int64_t{a.heads + a.heads2} * groups;

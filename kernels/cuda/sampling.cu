@@ -80,8 +80,7 @@ __device__ bool build_bitmap(uint32_t* bits, int64_t vocab, const Penalty& pen, 
 }
 
 __global__ void record_ids_kernel(RecordIdsParams p) {
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * blockDim.x) {
         const int32_t id = p.ids[i];
         uint32_t* record = p.record ? p.record : p.records[i];
@@ -98,8 +97,7 @@ __device__ __forceinline__ float penalised(float l, int64_t i, const uint32_t* b
 __global__ void __launch_bounds__(kThreads) greedy_kernel(const float* __restrict__ logits, int64_t stride,
                                                           int64_t vocab, Penalty pen, int32_t* out) {
     extern __shared__ uint32_t bits[];
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t row = blockIdx.x;
     const bool active = build_bitmap(bits, vocab, pen, row);
     const float* l = logits + row * stride;
@@ -245,8 +243,7 @@ __global__ void __launch_bounds__(kSelThreads) select_kernel(const float* __rest
                                                           volt::SamplingParams s, const double* __restrict__ uniform,
                                                           int32_t* out, PrefixOut prefix) {
     __shared__ SelectShared sh;
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t row = blockIdx.x;
     if (nan_flag[row]) {
         if (threadIdx.x == 0) out[row] = -1;
@@ -407,8 +404,7 @@ __global__ void __cluster_dims__(kPickCluster, 1, 1) __launch_bounds__(kPreThrea
                   int32_t* nan_flag) {
     extern __shared__ uint32_t bits[];
     __shared__ PrefixShared sh;
-    wait_for_prior_grids();  // started by launch_dependent (device_common.cuh)
-    allow_dependent_launch();
+    start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const cg::cluster_group cluster = cg::this_cluster();
     const int rank = static_cast<int>(cluster.block_rank());
     const int64_t row = blockIdx.x / kPickCluster;
