@@ -29,6 +29,7 @@
 #include "sdk/nccl_group.h"
 #include "sdk/rank_threads.h"
 #include "sdk/weight_spec.h"
+#include "text/cuda/comm_overlap.h"
 #include "text/minimax_text_weights.h"
 
 namespace volt {
@@ -178,6 +179,8 @@ struct MiniMaxTextModelCuda::Rank {
     mutable Tensor sample_workspace;  // the GPU sampler's scratch (decode_sample), grown as needed
     mutable Tensor decode_logits;     // a batched decode step's fp32 logits [B, V_r], grown to the largest B
     mutable CudaGraphCache decode_graphs;  // decode steps captured per (B, attention splits)
+    // Several GPUs: the stream on which long prefill pieces sum their partial rows (text/cuda/comm_overlap.h).
+    std::unique_ptr<CommOverlap> overlap;
     ~Rank() {
         (void)cudaSetDevice(device);
         decode_graphs.clear();
@@ -614,11 +617,16 @@ Expected<std::unique_ptr<MiniMaxTextModelCuda>> MiniMaxTextModelCuda::build(cons
             VOLT_ASSIGN_OR_RETURN(rk->lm_head, bf("lm_head.weight"));
         }
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamCreateWithFlags(&rk->stream, cudaStreamDefault)));
+        if (rk->map.tp_size > 1) {
+            VOLT_ASSIGN_OR_RETURN(rk->overlap, CommOverlap::create());
+        }
         m->ranks_.push_back(std::move(rk));
     }
     // VOLT_CUDA_GRAPHS=0: off, for A/B timing.
     m->graphs_ = options.cuda_graphs && env_choice("VOLT_CUDA_GRAPHS", {{"0", false}, {"1", true}}, true);
     m->token_records_ = env_choice("VOLT_TOKEN_RECORDS", {{"0", false}, {"1", true}}, true);
+    // VOLT_TP_OVERLAP=0: a split model's sums in one collective each on the compute stream, for A/B timing.
+    m->overlap_comm_ = options.comm_overlap && env_choice("VOLT_TP_OVERLAP", {{"0", false}, {"1", true}}, true);
     m->processes_ = options.processes.size;
     m->unit_flops_ = options.max_unit_flops;
     if (maps.front().tp_size > 1) {  // the ranks' GPUs, in rank order
@@ -1218,11 +1226,13 @@ Status MiniMaxTextModelCuda::decode_rank(int r, std::span<const int32_t> ids, st
     return VOLT_CUDA_STATUS(cudaStreamSynchronize(rk.stream));
 }
 
-Expected<int32_t> MiniMaxTextModelCuda::agree(const Rank& rank, int32_t value, ReduceOp op) const {
+Expected<int32_t> MiniMaxTextModelCuda::agree(const Rank& rank, int32_t value, ReduceOp op,
+                                              cudaStream_t stream) const {
     VOLT_ASSIGN_OR_RETURN(Tensor dev, device_buffer(1, DType::kI32, rank.device));
     Tensor host = Tensor::borrow(&value, {1}, DType::kI32);
     VOLT_RETURN_IF_ERROR(dev.copy_from(host));
-    VOLT_RETURN_IF_ERROR(comm_->all_reduce(rank.map.rank, dev.data(), 1, DType::kI32, rank.stream, op));
+    VOLT_RETURN_IF_ERROR(
+        comm_->all_reduce(rank.map.rank, dev.data(), 1, DType::kI32, stream ? stream : rank.stream, op));
     VOLT_RETURN_IF_ERROR(host.copy_from(dev));  // synchronous: the value every rank agreed on
     return value;
 }
@@ -1351,6 +1361,19 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
     Tensor &h = buf.h, &xn = buf.xn, &a = buf.a, &yn = buf.yn, &mo = buf.mo, &wide = buf.wide, &att = buf.att;
     Tensor &gate = buf.gate, &gated = buf.gated, &expert_ids = buf.expert_ids, &expert_w = buf.expert_w;
     Tensor &local_experts = buf.local_experts, &square_sums = buf.square_sums;
+    // A long piece split over GPUs sums its partial rows in chunks on the rank's comm stream while this stream works
+    // on other rows (text/cuda/comm_overlap.h); every later collective of the piece then goes there too.
+    const RowChunks chunks = rk.overlap && overlap_comm_ && !batch ? CommOverlap::chunks(T) : RowChunks{1, T, T};
+    CommOverlap* const overlap = chunks.count > 1 ? rk.overlap.get() : nullptr;
+    const CommOverlap::Reduce nccl_sum = [&](void* d, int64_t n, DType t, cudaStream_t s) {
+        return comm_->all_reduce(rk.map.rank, d, n, t, s);
+    };
+    // An in-place sum over the GPUs that this stream needs at once.
+    auto sum_now = [&](void* d, int64_t n, DType t) -> Status {
+        return overlap ? overlap->reduce(stream, d, n, t, nccl_sum) : all_reduce(rk, d, n, t);
+    };
+    bool mo_in_flight = false;  // the last MoE's output is being summed in row chunks (CommOverlap::start_rows)
+    if (overlap) ++overlapped_pieces_;
 
     if (ids_dev) {
         VOLT_RETURN_IF_ERROR(gather_embeddings(rk, static_cast<const int32_t*>(ids_dev), T, h.data(),
@@ -1389,13 +1412,15 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         if (processes_ > 1) {
             if (!bounded) return Status::ok();
             // Each unit's stop flag, maxed over every rank (this waits for every rank to reach the unit).
-            VOLT_ASSIGN_OR_RETURN(const int32_t any, agree(rk, stop->requested() ? 1 : 0, ReduceOp::kMax));
+            VOLT_ASSIGN_OR_RETURN(const int32_t any, agree(rk, stop->requested() ? 1 : 0, ReduceOp::kMax,
+                                                           overlap ? overlap->stream() : stream));
             stop_here = any != 0;
         } else {
             stop_here = stop->stop_before(rk.map.rank % gpus(), (piece << 32) + u);
         }
         if (!stop_here) return Status::ok();
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamSynchronize(stream)));  // nothing of ours left running
+        if (overlap) VOLT_RETURN_IF_ERROR(overlap->synchronize());
         return cancelled("stopped before ", before, l, " of a ", T, "-token piece");
     };
     struct EventsGuard {
@@ -1411,21 +1436,42 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         VOLT_RETURN_IF_ERROR(stop_point("layer ", l));
         const Layer& L = *rk.layers[l];
         LayerCache* lc = batch ? nullptr : &caches[l];  // a batch's caches are reached through its tables
-        cuda::RmsNormParams in{.num_tokens = T, .width = H, .x = h.data(), .x_stride = H,
-                               .weight = L.input_norm.data(), .eps = eps, .out = xn.data(), .out_stride = H};
-        if (pending) {
-            in.x = mo.data();
-            in.x_beta = static_cast<float>(c.mlp_beta);
-            in.residual = pending;
-            in.residual_stride = H;
-            in.residual_alpha = static_cast<float>(c.mlp_alpha);
-            if (!c.postnorm) in.sum_out = h.data(), in.sum_stride = H;
-        }
-        VOLT_RETURN_IF_ERROR(cuda::run(in, stream));
-
         const bool lightning = L.kind == LayerKind::kLightning;
+        // A softmax layer's new keys/values [T, Hkv, D]: straight into the cache rows, or (a batch: one row per
+        // sequence's cache) into the lightning gate buffers, unused here, and then appended to each cache.
+        uint16_t* k_rows = lightning ? nullptr : batch ? bf16(gate) : bf16(lc->k) + past * Hkv * D;
+        uint16_t* v_rows = lightning ? nullptr : batch ? bf16(gated) : bf16(lc->v) + past * Hkv * D;
+        // Rows [r0, r0 + n) of the input norm and the projections that read it first (qkv; q, k and v).
+        auto layer_input = [&](int64_t r0, int64_t n) -> Status {
+            cuda::RmsNormParams in{.num_tokens = n, .width = H, .x = bf16(h) + r0 * H, .x_stride = H,
+                                   .weight = L.input_norm.data(), .eps = eps, .out = bf16(xn) + r0 * H,
+                                   .out_stride = H};
+            if (pending) {
+                in.x = bf16(mo) + r0 * H;
+                in.x_beta = static_cast<float>(c.mlp_beta);
+                in.residual = static_cast<const uint16_t*>(pending) + r0 * H;
+                in.residual_stride = H;
+                in.residual_alpha = static_cast<float>(c.mlp_alpha);
+                if (!c.postnorm) in.sum_out = bf16(h) + r0 * H, in.sum_stride = H;
+            }
+            VOLT_RETURN_IF_ERROR(cuda::run(in, stream));
+            const uint16_t* x = bf16(xn) + r0 * H;
+            if (lightning) return linear(x, n, L.qkv, bf16(wide) + r0 * 3 * W, stream);
+            VOLT_RETURN_IF_ERROR(linear(x, n, L.q_proj, bf16(wide) + r0 * W, stream));
+            VOLT_RETURN_IF_ERROR(linear(x, n, L.k_proj, k_rows + r0 * Hkv * D, stream));
+            return linear(x, n, L.v_proj, v_rows + r0 * Hkv * D, stream);
+        };
+        if (mo_in_flight) {  // each chunk as soon as its sum is done
+            for (int ch = 0; ch < chunks.count; ++ch) {
+                VOLT_RETURN_IF_ERROR(overlap->wait_rows(stream, ch));
+                VOLT_RETURN_IF_ERROR(layer_input(chunks.begin(ch), chunks.length(ch)));
+            }
+            mo_in_flight = false;
+        } else {
+            VOLT_RETURN_IF_ERROR(layer_input(0, T));
+        }
+
         if (lightning) {
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.qkv, wide.data(), stream));
             LightningAttentionParams p;
             p.phase = T == 1 || batch ? LightningPhase::kDecode : LightningPhase::kPrefill;
             p.dtype = DType::kBF16;
@@ -1463,7 +1509,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                                                                      .x = att.data(), .x_stride = W,
                                                                      .out = square_sums.data_as<float>()},
                                                stream));
-                VOLT_RETURN_IF_ERROR(all_reduce(rk, square_sums.data(), T, DType::kF32));
+                VOLT_RETURN_IF_ERROR(sum_now(square_sums.data(), T, DType::kF32));
                 VOLT_RETURN_IF_ERROR(cuda::run(
                     cuda::SplitNormGateParams{.num_tokens = T, .width = static_cast<int>(W),
                                               .total_width = c.num_heads * D,
@@ -1487,15 +1533,7 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                 n.out_stride_token = W;
                 VOLT_RETURN_IF_ERROR(cuda::run(n, stream));
             }
-            VOLT_RETURN_IF_ERROR(linear(gated.data(), T, L.out_proj, a.data(), stream));
         } else {
-            // The new keys/values [T, Hkv, D]: straight into the cache rows, or (a batch: one row per sequence's
-            // cache) into the lightning gate buffers, unused here, and then appended to each cache.
-            uint16_t* k_rows = batch ? bf16(gate) : bf16(lc->k) + past * Hkv * D;
-            uint16_t* v_rows = batch ? bf16(gated) : bf16(lc->v) + past * Hkv * D;
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.q_proj, wide.data(), stream));
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.k_proj, k_rows, stream));
-            VOLT_RETURN_IF_ERROR(linear(xn.data(), T, L.v_proj, v_rows, stream));
             cuda::RopeParams r;
             r.num_tokens = T;
             r.head_dim = static_cast<int>(D);
@@ -1560,10 +1598,21 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
                                                                    " of the attention of layer ").c_str(), l));
                 VOLT_RETURN_IF_ERROR(cuda::run_prefill_block(ap, blocks, b, stream));
             }
-            VOLT_RETURN_IF_ERROR(linear(att.data(), T, L.o_proj, a.data(), stream));
         }
-        // Row-parallel output projections: each GPU holds its heads' share of the sum.
-        if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
+        // The output projection. Row-parallel with the heads split: each GPU holds its heads' share of the sum, which
+        // a long piece sums chunk by chunk as the rows are made.
+        const uint16_t* o_in = bf16(lightning ? gated : att);
+        const Tensor& o_weight = lightning ? L.out_proj : L.o_proj;
+        auto output_rows = [&](int64_t r0, int64_t n) {
+            return linear(o_in + r0 * W, n, o_weight, bf16(a) + r0 * H, stream);
+        };
+        if (split_heads && overlap) {
+            VOLT_RETURN_IF_ERROR(
+                overlap->reduce_as_made(stream, chunks, a.data(), H, DType::kBF16, output_rows, nccl_sum));
+        } else {
+            VOLT_RETURN_IF_ERROR(output_rows(0, T));
+            if (split_heads) VOLT_RETURN_IF_ERROR(all_reduce(rk, a.data(), T * H, DType::kBF16));
+        }
         VOLT_RETURN_IF_ERROR(stop_point("the MoE of layer ", l));
         cuda::RmsNormParams post{.num_tokens = T, .width = H, .x = a.data(), .x_stride = H,
                                  .x_beta = static_cast<float>(lightning ? c.lightning_beta : c.softmax_beta),
@@ -1615,7 +1664,15 @@ Status MiniMaxTextModelCuda::run_chunk(const Rank& rk, const void* ids_dev, cons
         ep.workspace = workspace.data();
         ep.workspace_bytes = workspace_bytes;
         VOLT_RETURN_IF_ERROR(cuda::run(ep, stream));
-        if (rk.map.moe_output_is_partial()) VOLT_RETURN_IF_ERROR(all_reduce(rk, mo.data(), T * H, DType::kBF16));
+        if (rk.map.moe_output_is_partial()) {
+            // A long piece's next layer starts on the chunks already summed (its input norm and first projections).
+            if (overlap && l + 1 < rk.layers.size()) {
+                VOLT_RETURN_IF_ERROR(overlap->start_rows(stream, chunks, mo.data(), H, DType::kBF16, nccl_sum));
+                mo_in_flight = true;
+            } else {
+                VOLT_RETURN_IF_ERROR(sum_now(mo.data(), T * H, DType::kBF16));
+            }
+        }
         pending = c.postnorm ? yn.data() : h.data();
     }
     if (!logits) return VOLT_CUDA_STATUS(cudaGetLastError());

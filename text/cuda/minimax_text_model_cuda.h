@@ -66,6 +66,11 @@ struct CudaTextModelOptions {
     // theirs with the NCCL collectives inside and launch only when all of them are ready (a model split over several
     // processes runs eagerly). VOLT_CUDA_GRAPHS=0 turns them off too.
     bool cuda_graphs = true;
+    // A split model's prompt pieces of >= CommOverlap::kMinRows tokens sum their partial rows in chunks on a second
+    // stream per GPU while the first computes (the output projection's rows as they are made; the MoE's while the
+    // next layer's input norm and first projections consume the chunks already summed). VOLT_TP_OVERLAP=0 turns it
+    // off too.
+    bool comm_overlap = true;
     // Work of the longest unit a prompt's forward queues between two stop points, in flops per GPU: a half-layer
     // (attention, MoE) of one piece, or one block of keys of a softmax layer's attention over a long context. A stop
     // waits for at most two units (~70 ms on an H100 at the default); larger units cost fewer pieces and launches.
@@ -160,6 +165,8 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return graph_replays_;
     }
+    // Pieces (per GPU) whose partial sums overlapped with compute so far (options.comm_overlap; diagnostics, tests).
+    size_t overlapped_pieces() const { return overlapped_pieces_.load(); }
     // History ids sent to the GPU for penalised rows so far (diagnostics and benchmarks): a row whose cache holds a
     // valid TokenRecord sends none (VOLT_TOKEN_RECORDS=0 turns the records off: every penalised row sends its history).
     size_t history_ids_staged() const {
@@ -242,8 +249,9 @@ private:
     // (host memory with to_host, else this GPU's; null: not copied here). Several processes use it so that each gets
     // every column; decode_sample so that the first GPU picks from whole rows.
     Status gather_logits(const Rank& rank, const float* logits_dev, int64_t rows, float* out, bool to_host) const;
-    // Several processes: `value` reduced over every rank (a collective: every rank calls it at the same point).
-    Expected<int32_t> agree(const Rank& rank, int32_t value, ReduceOp op) const;
+    // Several processes: `value` reduced over every rank (a collective: every rank calls it at the same point), on
+    // `stream` (null: the rank's; a piece that overlaps its sums passes the comm stream, where its collectives go).
+    Expected<int32_t> agree(const Rank& rank, int32_t value, ReduceOp op, cudaStream_t stream = nullptr) const;
     // In-place sum over the GPUs (nothing with one GPU).
     Status all_reduce(const Rank& rank, void* data, int64_t count, DType dtype) const;
     // fn(r) for every GPU: inline with one, else on the rank threads, aborting the NCCL group when one fails.
@@ -265,6 +273,8 @@ private:
     mutable std::atomic<bool> graphs_failed_{false};  // a capture failed: eager from then on
     mutable size_t graph_replays_ = 0;      // under mu_
     bool token_records_ = true;             // TokenRecord kept per cache (VOLT_TOKEN_RECORDS)
+    bool overlap_comm_ = true;              // options.comm_overlap and VOLT_TP_OVERLAP
+    mutable std::atomic<size_t> overlapped_pieces_{0};
     mutable size_t history_ids_staged_ = 0; // under mu_
     mutable std::mutex mu_;
     mutable std::shared_ptr<PinnedRowPool> logits_rows_;  // made at the first decode step (under mu_)
