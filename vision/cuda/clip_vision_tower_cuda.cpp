@@ -85,6 +85,12 @@ struct ClipVisionTowerCuda::Impl {
         Tensor ln1_w, ln1_b, ln2_w, ln2_b, qkv_w, qkv_b, out_w, out_b, fc1_w, fc1_b, fc2_w, fc2_b;
     };
     cudaStream_t stream = nullptr;
+    // A batch of >= kSplitCrops crops runs as two parts, the second on stream2, so that one part's memory-bound
+    // kernels (LayerNorms) and GEMM tails run beside the other's GEMMs (VOLT_VIT_STREAMS=1: one stream).
+    static constexpr int64_t kSplitCrops = 8;
+    cudaStream_t stream2 = nullptr;
+    cudaEvent_t fork = nullptr, join = nullptr;
+    bool split = true;
     int64_t cols_width = 0;  // 3*P*P rounded up to 8
     Tensor patch_w, class_emb, pos_emb, pre_ln_w, pre_ln_b;  // bf16 device; patch_w [D, cols_width]
     std::vector<Layer> layers;
@@ -96,7 +102,7 @@ struct ClipVisionTowerCuda::Impl {
         std::vector<cudaGraphExec_t> layers;  // embeddings, then one per layer
         cudaGraphExec_t whole = nullptr;      // the whole forward (no `cancelled`)
     };
-    std::map<int64_t, Graphs> graphs;  // per crop count
+    std::map<std::pair<int64_t, int>, Graphs> graphs;  // per (crop count, part): each part's on its own stream
     std::set<int64_t> warmed;          // crop counts that ran eagerly once
     bool use_graphs = true;
     bool graphs_off = false;    // VOLT_VIT_GRAPHS=0
@@ -104,7 +110,7 @@ struct ClipVisionTowerCuda::Impl {
     VitGelu gelu = VitGelu::kTanhEpilogue;
 
     void drop_graphs() {
-        for (auto& [b, g] : graphs) {
+        for (auto& [key, g] : graphs) {
             for (cudaGraphExec_t e : g.layers) cudaGraphExecDestroy(e);
             if (g.whole) cudaGraphExecDestroy(g.whole);
         }
@@ -112,11 +118,16 @@ struct ClipVisionTowerCuda::Impl {
     }
     ~Impl() {
         if (stream) cudaStreamSynchronize(stream);
+        if (stream2) cudaStreamSynchronize(stream2);
         drop_graphs();
         px.reset(), cols.reset(), x.reset(), h.reset(), qkv.reset(), mlp.reset(), feats.reset();
-        if (stream) {
-            cudaStreamSynchronize(stream);
-            cudaStreamDestroy(stream);
+        for (cudaEvent_t e : {fork, join})
+            if (e) cudaEventDestroy(e);
+        for (cudaStream_t st : {stream, stream2}) {
+            if (!st) continue;
+            cudaStreamSynchronize(st);
+            volt::cuda::release_stream_plans(st);  // the GEMM plans' workspaces
+            cudaStreamDestroy(st);
         }
     }
 };
@@ -201,6 +212,13 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
     t->impl_ = std::make_unique<Impl>();
     Impl& m = *t->impl_;
     VOLT_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&m.stream2, cudaStreamNonBlocking));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&m.fork, cudaEventDisableTiming));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&m.join, cudaEventDisableTiming));
+    if (const char* e = std::getenv("VOLT_VIT_STREAMS"); e && *e) {
+        if (std::strcmp(e, "1") == 0) m.split = false;
+        else if (std::strcmp(e, "2") != 0) return invalid_argument("VOLT_VIT_STREAMS='", e, "': expected 1 or 2");
+    }
     if (const char* e = std::getenv("VOLT_VIT_GRAPHS"); e && *e) {
         if (std::strcmp(e, "0") == 0) m.graphs_off = true, m.use_graphs = false;
         else if (std::strcmp(e, "layers") == 0) m.layer_graphs = true;
@@ -257,14 +275,31 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
 
 namespace {
 
-// The forward's launches for one crop count, in segments: 0 = embeddings (+ gather when no layer runs), 1 + l =
-// encoder layer l (the last one + gather). Every pointer is the tower's: replaying a captured segment is exact.
+// The forward's launches for crops [c0, c0 + B) of the batch on `stream`, in segments: 0 = embeddings (+ gather when
+// no layer runs), 1 + l = encoder layer l (the last one + gather). Every pointer is the tower's (its rows of the
+// crops): replaying a captured segment is exact.
 struct Enqueuer {
     const VisionConfig& v;
     const ClipVisionTowerCuda::Impl& m;
     int layers_run;
     bool keep_cls;
     int64_t B;
+    int64_t c0 = 0;
+    cudaStream_t stream = nullptr;
+
+    // The part's first row of a buffer of `per_crop` elements of `bytes` each per crop.
+    template <typename Ptr>
+    char* rows_of(const Ptr& buf, int64_t per_crop, int64_t bytes) const {
+        return static_cast<char*>(buf.get()) + c0 * per_crop * bytes;
+    }
+    int64_t tokens() const { return v.num_patches() + 1; }
+    void* px() const { return rows_of(m.px, 3 * v.image_size * v.image_size, 4); }
+    void* cols() const { return rows_of(m.cols, v.num_patches() * m.cols_width, 2); }
+    void* x() const { return rows_of(m.x, tokens() * v.hidden_size, 2); }
+    void* h() const { return rows_of(m.h, tokens() * v.hidden_size, 2); }
+    void* qkv() const { return rows_of(m.qkv, tokens() * 3 * v.hidden_size, 2); }
+    void* mlp() const { return rows_of(m.mlp, tokens() * v.intermediate_size, 2); }
+    void* feats() const { return rows_of(m.feats, (v.num_patches() + (keep_cls ? 1 : 0)) * v.hidden_size, 2); }
 
     Status gemm(const void* a, int64_t rows, int64_t k, const Tensor& w, const Tensor& bias, void* c, int64_t n,
                 float beta, volt::cuda::GemmEpilogue epilogue = volt::cuda::GemmEpilogue::kBias) const {
@@ -274,13 +309,13 @@ struct Enqueuer {
         g.bias = bias.data();
         g.epilogue = epilogue;
         g.beta = beta;
-        return volt::cuda::run(g, m.stream);
+        return volt::cuda::run(g, stream);
     }
     // mlp = GELU(h fc1^T + b) as m.gelu says.
     Status fc1(const ClipVisionTowerCuda::Impl::Layer& ly, int64_t rows) const {
         const int64_t D = v.hidden_size, F = v.intermediate_size;
-        const void* h = m.h.get();
-        void* mlp = m.mlp.get();
+        const void* h = this->h();
+        void* mlp = this->mlp();
         using E = volt::cuda::GemmEpilogue;
         return gemm(h, rows, D, ly.fc1_w, ly.fc1_b, mlp, F, 0.0f,
                     m.gelu == VitGelu::kTanhEpilogue ? E::kBiasGeluTanh : E::kBiasGelu);
@@ -289,13 +324,13 @@ struct Enqueuer {
         cuda::VitLayerNormParams ln;
         ln.rows = rows, ln.width = v.hidden_size, ln.x = in, ln.weight = w.data(), ln.bias = b.data();
         ln.eps = float(v.layer_norm_eps), ln.out = out;
-        return cuda::run(ln, m.stream);
+        return cuda::run(ln, stream);
     }
     Status gather() const {
         const int64_t N = v.num_patches() + (keep_cls ? 1 : 0), T = v.num_patches() + 1, D = v.hidden_size;
-        const auto* src = static_cast<const uint16_t*>(m.x.get()) + (keep_cls ? 0 : D);
-        VOLT_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(m.feats.get(), size_t(N * D) * 2, src, size_t(T * D) * 2,
-                                                    size_t(N * D) * 2, size_t(B), cudaMemcpyDeviceToDevice, m.stream));
+        const auto* src = static_cast<const uint16_t*>(x()) + (keep_cls ? 0 : D);
+        VOLT_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(feats(), size_t(N * D) * 2, src, size_t(T * D) * 2,
+                                                    size_t(N * D) * 2, size_t(B), cudaMemcpyDeviceToDevice, stream));
         return Status::ok();
     }
     Status segment(int s) const {
@@ -303,35 +338,35 @@ struct Enqueuer {
         if (s == 0) {
             cuda::PatchIm2colParams ic;
             ic.batch = B, ic.channels = 3, ic.image_size = v.image_size, ic.patch = v.patch_size;
-            ic.pixels = static_cast<const float*>(m.px.get()), ic.cols = m.cols.get(), ic.cols_width = m.cols_width;
-            VOLT_RETURN_IF_ERROR(cuda::run(ic, m.stream));
+            ic.pixels = static_cast<const float*>(px()), ic.cols = cols(), ic.cols_width = m.cols_width;
+            VOLT_RETURN_IF_ERROR(cuda::run(ic, stream));
             volt::cuda::GemmParams g;  // patches -> h rows [B * Np, D]
             g.m = B * Np, g.n = D, g.k = m.cols_width;
-            g.a = m.cols.get(), g.lda = m.cols_width, g.b = m.patch_w.data(), g.ldb = m.cols_width;
-            g.c = m.h.get(), g.ldc = D;
-            VOLT_RETURN_IF_ERROR(volt::cuda::run(g, m.stream));
+            g.a = cols(), g.lda = m.cols_width, g.b = m.patch_w.data(), g.ldb = m.cols_width;
+            g.c = h(), g.ldc = D;
+            VOLT_RETURN_IF_ERROR(volt::cuda::run(g, stream));
             cuda::VitLayerNormParams ln;  // [CLS | patches] + positions, pre_layrnorm -> x
             ln.rows = rows, ln.width = D, ln.weight = m.pre_ln_w.data(), ln.bias = m.pre_ln_b.data();
-            ln.eps = float(v.layer_norm_eps), ln.out = m.x.get();
-            ln.patches = m.h.get(), ln.class_emb = m.class_emb.data(), ln.pos_emb = m.pos_emb.data(), ln.tokens = T;
-            VOLT_RETURN_IF_ERROR(cuda::run(ln, m.stream));
+            ln.eps = float(v.layer_norm_eps), ln.out = x();
+            ln.patches = h(), ln.class_emb = m.class_emb.data(), ln.pos_emb = m.pos_emb.data(), ln.tokens = T;
+            VOLT_RETURN_IF_ERROR(cuda::run(ln, stream));
             return layers_run == 0 ? gather() : Status::ok();
         }
         const auto& ly = m.layers[size_t(s - 1)];
-        void* x = m.x.get();
-        void* h = m.h.get();
+        void* x = this->x();
+        void* h = this->h();
         VOLT_RETURN_IF_ERROR(layer_norm(x, ly.ln1_w, ly.ln1_b, h, rows));
-        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.qkv_w, ly.qkv_b, m.qkv.get(), 3 * D, 0.0f));
+        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.qkv_w, ly.qkv_b, qkv(), 3 * D, 0.0f));
         cuda::VitAttentionParams at;
         at.batch = B, at.tokens = T, at.heads = int(v.num_heads), at.head_dim = int(v.head_dim());
         at.scale = 1.0f / std::sqrt(float(v.head_dim()));
-        at.qkv = m.qkv.get(), at.token_stride = 3 * D, at.batch_stride = T * 3 * D, at.k_offset = D, at.v_offset = 2 * D;
+        at.qkv = qkv(), at.token_stride = 3 * D, at.batch_stride = T * 3 * D, at.k_offset = D, at.v_offset = 2 * D;
         at.o = h, at.o_token_stride = D, at.o_batch_stride = T * D;
-        VOLT_RETURN_IF_ERROR(cuda::run(at, m.stream));
+        VOLT_RETURN_IF_ERROR(cuda::run(at, stream));
         VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.out_w, ly.out_b, x, D, 1.0f));  // x += out_proj(attn)
         VOLT_RETURN_IF_ERROR(layer_norm(x, ly.ln2_w, ly.ln2_b, h, rows));
         VOLT_RETURN_IF_ERROR(fc1(ly, rows));
-        VOLT_RETURN_IF_ERROR(gemm(m.mlp.get(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f));  // x += fc2(...)
+        VOLT_RETURN_IF_ERROR(gemm(mlp(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f));  // x += fc2(...)
         return s == layers_run ? gather() : Status::ok();
     }
 };
@@ -371,54 +406,81 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
     if (host_px)
         VOLT_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(m.px.get(), host_px->data(), host_px->nbytes(),
                                                   cudaMemcpyHostToDevice, m.stream));
-    const Enqueuer enq{v, m, layers_run_, keep_cls_, B};
+    // Parts: all crops on the tower's stream, or (a large batch) the first half there and the rest on stream2; not
+    // with cuDNN's attention, whose graphs of one shape share a workspace (two equal halves would run it at once).
+    const int parts = m.split && B >= Impl::kSplitCrops && std::strcmp(attention_backend(), "cudnn") != 0 ? 2 : 1;
+    const int64_t half = (B + 1) / 2;
+    std::vector<Enqueuer> enq;
+    for (int p = 0; p < parts; ++p)
+        enq.push_back(Enqueuer{v, m, layers_run_, keep_cls_, parts == 1 ? B : (p == 0 ? half : B - half),
+                               p == 0 ? 0 : half, p == 0 ? m.stream : m.stream2});
     const int segments = 1 + layers_run_;
     const bool whole = !m.layer_graphs && !cancelled;
-    // Segments [begin, end) captured as one executable graph.
-    auto capture = [&](int begin, int end, cudaGraphExec_t* exec) -> Status {
-        VOLT_ASSIGN_OR_RETURN(*exec, capture_graph(m.stream, [&] {
-            for (int s = begin; s < end; ++s) VOLT_RETURN_IF_ERROR(enq.segment(s));
+    // Segments [begin, end) of part p captured as one executable graph (on the part's stream).
+    auto capture = [&](int p, int begin, int end, cudaGraphExec_t* exec) -> Status {
+        VOLT_ASSIGN_OR_RETURN(*exec, capture_graph(enq[size_t(p)].stream, [&] {
+            for (int s = begin; s < end; ++s) VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
             return Status::ok();
         }));
         return Status::ok();
     };
-    Impl::Graphs* graphs = nullptr;
+    std::vector<Impl::Graphs*> graphs;  // per part, when replaying
     if (m.use_graphs && m.warmed.count(B)) {
-        Impl::Graphs& gs = m.graphs[B];
         Status st = Status::ok();
-        if (whole && !gs.whole) {
-            st = capture(0, segments, &gs.whole);
-        } else if (!whole && gs.layers.empty()) {
-            for (int s = 0; s < segments && st.is_ok(); ++s) {
-                cudaGraphExec_t e = nullptr;
-                st = capture(s, s + 1, &e);
-                if (st.is_ok()) gs.layers.push_back(e);
+        for (int p = 0; p < parts && st.is_ok(); ++p) {
+            Impl::Graphs& gs = m.graphs[{B, p}];
+            if (whole && !gs.whole) {
+                st = capture(p, 0, segments, &gs.whole);
+            } else if (!whole && gs.layers.empty()) {
+                for (int s = 0; s < segments && st.is_ok(); ++s) {
+                    cudaGraphExec_t e = nullptr;
+                    st = capture(p, s, s + 1, &e);
+                    if (st.is_ok()) gs.layers.push_back(e);
+                }
+                if (!st.is_ok()) {
+                    for (cudaGraphExec_t e : gs.layers) cudaGraphExecDestroy(e);
+                    gs.layers.clear();
+                }
             }
-            if (!st.is_ok()) {
-                for (cudaGraphExec_t e : gs.layers) cudaGraphExecDestroy(e);
-                gs.layers.clear();
-            }
+            graphs.push_back(&gs);
         }
         if (!st.is_ok()) {  // run eagerly from now on; the forward below still runs
             cudaGetLastError();
             m.use_graphs = false;
+            graphs.clear();
             VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
-        } else {
-            graphs = &gs;
         }
     }
-    if (graphs && whole) {
-        VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs->whole, m.stream));
-    } else {
-        for (int s = 0; s < segments; ++s) {
-            if (s > 0 && cancelled && cancelled()) {
-                VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
-                return volt::cancelled("image encoding cancelled");
+    // The second part starts after the pixels are in; the tower's stream waits for it at the end (also on a stop).
+    if (parts == 2) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.fork, m.stream));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.stream2, m.fork, 0));
+    }
+    auto join = [&]() -> Status {
+        if (parts == 2) {
+            VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.join, m.stream2));
+            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.stream, m.join, 0));
+        }
+        return Status::ok();
+    };
+    for (int s = 0; s < segments; ++s) {
+        if (!graphs.empty() && whole && s > 0) break;
+        if (s > 0 && cancelled && cancelled()) {
+            VOLT_RETURN_IF_ERROR(join());
+            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
+            return volt::cancelled("image encoding cancelled");
+        }
+        for (int p = 0; p < parts; ++p) {
+            const cudaStream_t st = enq[size_t(p)].stream;
+            if (graphs.empty()) {
+                VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
+            } else {
+                const Impl::Graphs& gs = *graphs[size_t(p)];
+                VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(whole ? gs.whole : gs.layers[size_t(s)], st));
             }
-            if (graphs) VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs->layers[size_t(s)], m.stream));
-            else VOLT_RETURN_IF_ERROR(enq.segment(s));
         }
     }
+    VOLT_RETURN_IF_ERROR(join());
     m.warmed.insert(B);
     return Status::ok();
 }

@@ -344,6 +344,49 @@ TEST_F(VisionGpu, VitL336RandomWeightsOneCropMatchesTheCpuTower) {
     EXPECT_EQ((*gpu)->set_gelu(VitGelu(7)).code(), StatusCode::kInvalidArgument);
 }
 
+// A batch of >= 8 crops runs as two parts on two streams (ClipVisionTowerCuda; unless the attention is cuDNN's): each
+// crop's features as when it runs alone (one stream), eager, from the whole-forward graph and from per-layer graphs
+// (those bitwise equal to the eager batch), and a stop between layers leaves the tower giving the same bytes.
+TEST_F(VisionGpu, LargeBatchesRunAsTwoPartsLikeOneCropAtATime) {
+    const VLConfig vl = vit_l_14_336_config();
+    auto gpu = ClipVisionTowerCuda::synthetic(vl, 0, 3);
+    ASSERT_TRUE(gpu) << gpu.status().to_string();
+    const int64_t B = 9, N = (*gpu)->tokens_per_crop(), D = (*gpu)->hidden_size();
+    auto px = Tensor::empty({B, 3, 336, 336}, DType::kF32);
+    ASSERT_TRUE(px);
+    std::mt19937_64 rng(12);
+    const auto v = test::random_normal(size_t(px->numel()), rng, 0.9f);
+    std::memcpy(px->data(), v.data(), px->nbytes());
+    std::printf("[ViT-L/14-336, %lld crops] attention %s\n", (long long)B, (*gpu)->attention_backend());
+    std::vector<Tensor> runs;
+    const auto never = [] { return false; };
+    for (int i = 0; i < 5; ++i) {  // eager, whole graph captured, replayed; per-layer graphs captured, replayed
+        auto got = i < 3 ? (*gpu)->encode(*px) : (*gpu)->encode(*px, never);
+        ASSERT_TRUE(got) << got.status().to_string();
+        EXPECT_EQ(nans(*got), 0u);
+        runs.push_back(std::move(got).value());
+    }
+    for (int i = 1; i < 5; ++i)
+        EXPECT_EQ(std::memcmp(runs[0].data(), runs[size_t(i)].data(), runs[0].nbytes()), 0) << "run " << i;
+    for (int64_t c = 0; c < B; ++c) {
+        auto one = px->slice(0, c, c + 1);
+        ASSERT_TRUE(one);
+        auto alone = (*gpu)->encode(*one->contiguous());
+        ASSERT_TRUE(alone) << alone.status().to_string();
+        const double rel = rel_fro(alone->data_as<float>(), runs[0].data_as<float>() + c * N * D, N * D);
+        std::printf("[ViT-L/14-336] crop %lld of the %lld-crop batch vs alone: rel %.3e\n", (long long)c,
+                    (long long)B, rel);
+        EXPECT_LE(rel, 2e-2) << "crop " << c;
+    }
+    std::atomic<int> asked{0};
+    auto stopped = (*gpu)->encode(*px, [&] { return ++asked > 3; });
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled) << stopped.status().to_string();
+    auto after = (*gpu)->encode(*px);
+    ASSERT_TRUE(after) << after.status().to_string();
+    EXPECT_EQ(std::memcmp(runs[0].data(), after->data(), runs[0].nbytes()), 0) << "after a stop";
+}
+
 // fc1 of ViT-L (577 rows x 4096 x 1024, +bias) through cuBLASLt's fused tanh-GELU epilogue against the GEMM + exact
 // erf pass: elementwise within 1.5e-3 (|GELU_tanh - GELU_erf| <= 4.7e-4, plus room for the epilogue's own tanh
 // approximation) plus one bf16 step of the output; a lost bias (N(0, 0.5)) or activation would be far outside.
