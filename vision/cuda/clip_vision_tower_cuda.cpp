@@ -91,9 +91,6 @@ struct ClipVisionTowerCuda::Impl {
     cudaStream_t stream2 = nullptr;
     cudaEvent_t fork = nullptr, join = nullptr;
     bool split = true;
-    // The second part starts once the first has run its embeddings, so that the parts' kernels do not run in step
-    // (two LayerNorms or two GEMMs at once gain nothing; VOLT_VIT_STAGGER=0: both start together).
-    bool stagger = true;
     int64_t cols_width = 0;  // 3*P*P rounded up to 8
     Tensor patch_w, class_emb, pos_emb, pre_ln_w, pre_ln_b;  // bf16 device; patch_w [D, cols_width]
     std::vector<Layer> layers;
@@ -103,8 +100,7 @@ struct ClipVisionTowerCuda::Impl {
     std::shared_ptr<void> px, cols, x, h, qkv, mlp, feats;
     struct Graphs {
         std::vector<cudaGraphExec_t> layers;  // embeddings, then one per layer
-        cudaGraphExec_t head = nullptr;       // the whole forward (no `cancelled`): the embeddings ...
-        cudaGraphExec_t whole = nullptr;      // ... and every layer (null when none runs)
+        cudaGraphExec_t whole = nullptr;      // the whole forward (no `cancelled`)
     };
     std::map<std::pair<int64_t, int>, Graphs> graphs;  // per (crop count, part): each part's on its own stream
     std::set<int64_t> warmed;          // crop counts that ran eagerly once
@@ -116,7 +112,6 @@ struct ClipVisionTowerCuda::Impl {
     void drop_graphs() {
         for (auto& [key, g] : graphs) {
             for (cudaGraphExec_t e : g.layers) cudaGraphExecDestroy(e);
-            if (g.head) cudaGraphExecDestroy(g.head);
             if (g.whole) cudaGraphExecDestroy(g.whole);
         }
         graphs.clear();
@@ -223,10 +218,6 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
     if (const char* e = std::getenv("VOLT_VIT_STREAMS"); e && *e) {
         if (std::strcmp(e, "1") == 0) m.split = false;
         else if (std::strcmp(e, "2") != 0) return invalid_argument("VOLT_VIT_STREAMS='", e, "': expected 1 or 2");
-    }
-    if (const char* e = std::getenv("VOLT_VIT_STAGGER"); e && *e) {
-        if (std::strcmp(e, "0") == 0) m.stagger = false;
-        else if (std::strcmp(e, "1") != 0) return invalid_argument("VOLT_VIT_STAGGER='", e, "': expected 0 or 1");
     }
     if (const char* e = std::getenv("VOLT_VIT_GRAPHS"); e && *e) {
         if (std::strcmp(e, "0") == 0) m.graphs_off = true, m.use_graphs = false;
@@ -438,10 +429,8 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         Status st = Status::ok();
         for (int p = 0; p < parts && st.is_ok(); ++p) {
             Impl::Graphs& gs = m.graphs[{B, p}];
-            if (whole && !gs.head) {
-                st = capture(p, 0, 1, &gs.head);
-                if (st.is_ok() && segments > 1) st = capture(p, 1, segments, &gs.whole);
-                if (!st.is_ok() && gs.head) cudaGraphExecDestroy(gs.head), gs.head = nullptr;
+            if (whole && !gs.whole) {
+                st = capture(p, 0, segments, &gs.whole);
             } else if (!whole && gs.layers.empty()) {
                 for (int s = 0; s < segments && st.is_ok(); ++s) {
                     cudaGraphExec_t e = nullptr;
@@ -462,13 +451,11 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
             VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
         }
     }
-    // The second part starts after the pixels are in (staggered: after the first part's embeddings); the tower's
-    // stream waits for it at the end (also on a stop).
-    auto fork = [&]() -> Status {
+    // The second part starts after the pixels are in; the tower's stream waits for it at the end (also on a stop).
+    if (parts == 2) {
         VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.fork, m.stream));
-        return VOLT_CUDA_STATUS(cudaStreamWaitEvent(m.stream2, m.fork, 0));
-    };
-    if (parts == 2 && !m.stagger) VOLT_RETURN_IF_ERROR(fork());
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.stream2, m.fork, 0));
+    }
     auto join = [&]() -> Status {
         if (parts == 2) {
             VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.join, m.stream2));
@@ -476,23 +463,20 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         }
         return Status::ok();
     };
-    // Steps: the segments (eager, per-layer graphs), or the whole-forward graphs' two (embeddings, layers).
-    const int steps = !graphs.empty() && whole ? std::min(segments, 2) : segments;
-    for (int s = 0; s < steps; ++s) {
+    for (int s = 0; s < segments; ++s) {
+        if (!graphs.empty() && whole && s > 0) break;
         if (s > 0 && cancelled && cancelled()) {
             VOLT_RETURN_IF_ERROR(join());
             VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
             return volt::cancelled("image encoding cancelled");
         }
         for (int p = 0; p < parts; ++p) {
-            if (s == 0 && p == 1 && m.stagger) VOLT_RETURN_IF_ERROR(fork());
             const cudaStream_t st = enq[size_t(p)].stream;
             if (graphs.empty()) {
                 VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
             } else {
                 const Impl::Graphs& gs = *graphs[size_t(p)];
-                const cudaGraphExec_t g = !whole ? gs.layers[size_t(s)] : s == 0 ? gs.head : gs.whole;
-                VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g, st));
+                VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(whole ? gs.whole : gs.layers[size_t(s)], st));
             }
         }
     }
