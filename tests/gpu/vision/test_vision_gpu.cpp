@@ -344,14 +344,14 @@ TEST_F(VisionGpu, VitL336RandomWeightsOneCropMatchesTheCpuTower) {
     EXPECT_EQ((*gpu)->set_gelu(VitGelu(7)).code(), StatusCode::kInvalidArgument);
 }
 
-// A batch of >= 8 crops runs as two parts on two streams (ClipVisionTowerCuda; unless the attention is cuDNN's): each
+// A batch of >= 8 crops runs as two halves on two streams (ClipVisionTowerCuda; not with cuDNN's attention): each
 // crop's features as when it runs alone (one stream), eager, from the whole-forward graph and from per-layer graphs
 // (those bitwise equal to the eager batch), and a stop between layers leaves the tower giving the same bytes.
-TEST_F(VisionGpu, LargeBatchesRunAsTwoPartsLikeOneCropAtATime) {
+TEST_F(VisionGpu, LargeBatchesRunAsTwoHalvesLikeOneCropAtATime) {
     const VLConfig vl = vit_l_14_336_config();
     auto gpu = ClipVisionTowerCuda::synthetic(vl, 0, 3);
     ASSERT_TRUE(gpu) << gpu.status().to_string();
-    const int64_t B = 9, N = (*gpu)->tokens_per_crop(), D = (*gpu)->hidden_size();
+    const int64_t B = 17, N = (*gpu)->tokens_per_crop(), D = (*gpu)->hidden_size();
     auto px = Tensor::empty({B, 3, 336, 336}, DType::kF32);
     ASSERT_TRUE(px);
     std::mt19937_64 rng(12);
