@@ -59,13 +59,15 @@ Expected<Tensor> prefill(const CausalLM& m, std::span<const int32_t> ids, Logits
     return m.forward(ids, cache, mode);
 }
 
+// A split model's variant: post- or pre-norm, experts per token, where the experts live.
+struct Variant {
+    bool postnorm;
+    int k;
+    ExpertPlacement experts;
+    const char* name;
+};
+
 TEST_F(TextModelMultiGpu, SplitPrefillMatchesOneGpuAndTheCpu) {
-    struct Variant {
-        bool postnorm;
-        int k;
-        ExpertPlacement experts;
-        const char* name;
-    };
     for (const Variant v : {Variant{true, 4, ExpertPlacement::kSpread, "post-norm, all experts, experts spread"},
                             Variant{false, 4, ExpertPlacement::kReplicated, "pre-norm, all experts, experts replicated"},
                             Variant{true, 2, ExpertPlacement::kSpread, "post-norm, top-2, experts spread"},
@@ -112,12 +114,6 @@ TEST_F(TextModelMultiGpu, DecodePrefixReuseForkAndLongPrefill) {
 // or without the overlap (the two were bitwise equal there): its bf16 residual stream carries the rounding.
 TEST_F(TextModelMultiGpu, LongPiecesSumTheirRowsWhileComputing) {
     constexpr double kLongWorstRow = 0.1;
-    struct Variant {
-        bool postnorm;
-        int k;
-        ExpertPlacement experts;
-        const char* name;
-    };
     for (const Variant v : {Variant{true, 4, ExpertPlacement::kSpread, "post-norm, all experts, experts spread"},
                             Variant{false, 2, ExpertPlacement::kSliced, "pre-norm, top-2, experts sliced"},
                             Variant{true, 4, ExpertPlacement::kReplicated, "post-norm, experts replicated"}}) {
