@@ -126,11 +126,10 @@ __device__ __forceinline__ float block_sum_once(float v) {
     return tot;
 }
 
-// Largest v over a CTA of kThreads threads (a multiple of 32), returned to every thread (fmaxf: NaNs are skipped).
-// Uses one static shared array and one barrier: call it at most once per kernel.
+// Largest v over a CTA of kThreads threads (a multiple of 32), returned to every thread (fmaxf: NaNs are skipped),
+// through `part` [kThreads / 32] floats of shared memory and one barrier: writing `part` again needs a barrier first.
 template <int kThreads>
-__device__ __forceinline__ float block_max_once(float v) {
-    __shared__ float part[kThreads / 32];
+__device__ __forceinline__ float block_max(float v, float* part) {
 #pragma unroll
     for (int d = 16; d > 0; d >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, d));
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
@@ -139,6 +138,12 @@ __device__ __forceinline__ float block_max_once(float v) {
 #pragma unroll
     for (int i = 1; i < kThreads / 32; ++i) m = fmaxf(m, part[i]);
     return m;
+}
+// block_max through a static shared array of its own: call it at most once per kernel.
+template <int kThreads>
+__device__ __forceinline__ float block_max_once(float v) {
+    __shared__ float part[kThreads / 32];
+    return block_max<kThreads>(v, part);
 }
 
 // Warp-wide argmax: the largest value, ties to the lower index; every lane ends with the winner.

@@ -362,17 +362,6 @@ __device__ void find_crossing(PrefixShared& sh, int nb, bool count_mode, int rem
     __syncthreads();
 }
 
-__device__ __forceinline__ float block_max(PrefixShared& sh, float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    if ((threadIdx.x & 31) == 0) sh.red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    float r = sh.red[0];
-    for (int w = 1; w < kPreThreads / 32; ++w) r = fmaxf(r, sh.red[w]);
-    __syncthreads();
-    return r;
-}
-
 // The row's histograms of the digit's nb bins: the cluster's CTAs' own, summed in CTA order (deterministic) into
 // tot_hist / tot_mass. Every CTA's own must be complete (a cluster sync before) and stay until all have read them (a
 // cluster sync after, before any rewrites its own).
@@ -431,7 +420,8 @@ __global__ void __cluster_dims__(kPickCluster, 1, 1) __launch_bounds__(kPreThrea
         if (count_mode) atomicAdd(&sh.hist[order_key(x) >> 21], 1);
     }
     nan = __syncthreads_or(nan);
-    mx = block_max(sh, mx);
+    mx = block_max<kPreThreads>(mx, sh.red);
+    __syncthreads();  // sh.red is read by every thread above; the writes below may share its bytes
     if (tid == 0) sh.nan = nan, sh.mx = mx;
     cluster.sync();
     nan = false;

@@ -16,23 +16,6 @@ __global__ void local_ids_kernel(const int32_t* __restrict__ ids, int32_t* out, 
     out[i] = (id >= lo && id < hi) ? static_cast<int32_t>(id - lo) : -1;
 }
 
-__device__ __forceinline__ float block_sum(float v) {
-    __shared__ float warp_sums[kThreads / 32];
-    __shared__ float total;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float w = threadIdx.x < kThreads / 32 ? warp_sums[threadIdx.x] : 0.0f;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) w += __shfl_xor_sync(0xffffffffu, w, o);
-        if (threadIdx.x == 0) total = w;
-    }
-    __syncthreads();
-    return total;
-}
-
 // One block per token.
 __global__ void __launch_bounds__(kThreads) square_sum_kernel(const __nv_bfloat16* __restrict__ x, int64_t stride,
                                                               int width, float* __restrict__ out) {
@@ -44,7 +27,7 @@ __global__ void __launch_bounds__(kThreads) square_sum_kernel(const __nv_bfloat1
 #pragma unroll
         for (int e = 0; e < 8; ++e) ss = fmaf(f[e], f[e], ss);
     }
-    ss = block_sum(ss);
+    ss = block_sum_once<kThreads>(ss);
     if (threadIdx.x == 0) out[blockIdx.x] = ss;
 }
 
