@@ -415,20 +415,29 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
                   bytesq / msq / 1e9, std::sqrt(num / std::max(den, 1e-30)), (unsigned long long)hash, *parts);
             dfree(wsq);
         }
-        // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams), bf16 and FP8 GEMMs.
+        // The GEMM path's experts on 1, 2 and 4 streams (MoeExpertsParams::gemm_streams): bf16 GEMMs, FP8 GEMMs, and
+        // int8 weights dequantised per stream (its workspace sized for 4 streams' copies).
         if (gemm_path) {
-            void* wsq = nullptr;
+            void *wsq = nullptr, *wsi = nullptr;
             vc::MoeExpertsParams pq = quantised_params(quantised[0], vc::MoeFp8Mode::kFp8Activations, &wsq);
+            vc::MoeExpertsParams pi = quantised_params(quantised[1], vc::MoeFp8Mode::kAuto, &wsi);
+            dfree(wsi);
+            pi.gemm_streams = 4;
+            pi.workspace_bytes = vc::moe_workspace_bytes(pi);
+            pi.workspace = wsi = dalloc<char>(pi.workspace_bytes);
             for (int streams : {1, 2, 4, 1, 2, 4}) {
                 vc::MoeExpertsParams pb = p;
-                pb.gemm_streams = pq.gemm_streams = streams;
+                pb.gemm_streams = pq.gemm_streams = pi.gemm_streams = streams;
                 const double bms = median_ms([&](int) { CHECK_STATUS(vc::run(pb, nullptr)); }, 3, 10);
                 const double fms = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, 10);
+                const double ims = median_ms([&](int) { CHECK_STATUS(vc::run(pi, nullptr)); }, 3, 10);
                 emitf("{\"op\": \"moe_gemm_streams\", \"T\": %lld, \"streams\": %d, \"bf16_ms\": %.4f, "
-                      "\"bf16_tflops\": %.1f, \"fp8_activations_ms\": %.4f, \"fp8_tflops\": %.1f}",
-                      (long long)T, streams, bms, flops / bms / 1e9, fms, flops / fms / 1e9);
+                      "\"bf16_tflops\": %.1f, \"fp8_activations_ms\": %.4f, \"fp8_tflops\": %.1f, "
+                      "\"int8_dequant_ms\": %.4f, \"int8_tflops\": %.1f}",
+                      (long long)T, streams, bms, flops / bms / 1e9, fms, flops / fms / 1e9, ims, flops / ims / 1e9);
             }
             dfree(wsq);
+            dfree(wsi);
             // bf16 w3 in its own allocations (not right after w1: two GEMMs of N = I per expert instead of one of 2I).
             auto* w3_apart = dalloc<__nv_bfloat16>(E * per);
             std::vector<const void*> w3s(E);

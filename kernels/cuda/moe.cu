@@ -191,8 +191,11 @@ constexpr int kMaxExperts = 256;
 // streams 1 / 2 / 4 alternated twice in one process): FP8 GEMMs 7.36-7.56 / 6.72-7.47 / 6.74-6.82 ms: 4; bf16 GEMMs
 // 9.73-9.79 / 10.08-10.91 / 10.24-10.32 ms (its kernels for ~512-row products leave less idle, and concurrent ones
 // contend): 1.
+// Quantised experts without FP8 activations (int8; FP8 in the dequantize mode) dequantise each touched expert to bf16
+// before its GEMMs, each stream into its own copy: on two streams one expert's dequantisation (memory-bound) runs
+// beside the other stream's GEMMs (compute-bound) instead of between them.
 constexpr int kMaxGemmStreams = 4;
-constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1;
+constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1, kDefaultDequantGemmStreams = 2;
 
 // Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
 // inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
@@ -1108,6 +1111,7 @@ struct Layout {
     size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
     size_t xh = 0, xinv = 0, hh = 0, hinv = 0;  // f16 products: x and h as scaled f16 rows, their inverse scales
     size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
+    size_t wdq_stride = 0;          // dequantising: bytes of each GEMM stream's bf16 expert copy (at wdq)
 };
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
@@ -1146,10 +1150,16 @@ Expected<GemmStreams*> gemm_streams() {
     return per_device[device];
 }
 
-int gemm_stream_count(const MoeExpertsParams& p, bool fp8_gemms) {
+// The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
+// copies of quantised weights.
+enum class GemmKind { kFp8, kBf16, kDequantized };
+int gemm_stream_count(const MoeExpertsParams& p, GemmKind kind) {
     if (p.gemm_streams > 0) return std::min(p.gemm_streams, kMaxGemmStreams);
     static const int env = env_choice("VOLT_MOE_GEMM_STREAMS", {{"1", 1}, {"2", 2}, {"3", 3}, {"4", 4}}, 0);
-    return env > 0 ? env : fp8_gemms ? kDefaultFp8GemmStreams : kDefaultBf16GemmStreams;
+    if (env > 0) return env;
+    return kind == GemmKind::kFp8 ? kDefaultFp8GemmStreams
+           : kind == GemmKind::kBf16 ? kDefaultBf16GemmStreams
+                                     : kDefaultDequantGemmStreams;
 }
 
 // fn(e, stream, slot) for every expert e with rows (off [E + 1], host), on `count` streams forked from `stream` and
@@ -1260,8 +1270,10 @@ Layout layout(const MoeExpertsParams& p) {
     } else if (gemm) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
-        if (p.weight_type != MoeWeightType::kBF16)      // one expert's [w1; w3] (then w2) as bf16
-            L.wdq = at, at += align_up(2 * I * H * 2);
+        if (p.weight_type != MoeWeightType::kBF16) {    // per stream, one expert's [w1; w3] (then w2) as bf16
+            L.wdq_stride = align_up(2 * I * H * 2);
+            L.wdq = at, at += gemm_stream_count(p, GemmKind::kDequantized) * L.wdq_stride;
+        }
     } else {
         L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
     }
@@ -1479,7 +1491,9 @@ Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
 }
 
 size_t moe_side_stream_bytes(MoeWeightType type) {
-    const int streams = type == MoeWeightType::kFp8E4M3 ? kDefaultFp8GemmStreams : kDefaultBf16GemmStreams;
+    const int streams = type == MoeWeightType::kFp8E4M3 ? kDefaultFp8GemmStreams
+                        : type == MoeWeightType::kInt8  ? kDefaultDequantGemmStreams
+                                                        : kDefaultBf16GemmStreams;
     return streams > 1 ? streams * kGemmPlanWorkspaceBytes : 0;  // one stream: the caller's own, no side stream
 }
 
@@ -1616,28 +1630,29 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             return run(gp, st);
         };
         if (fp8_act) {
-            VOLT_RETURN_IF_ERROR(run_fp8_activations(p, L, ws, off, gemm_stream_count(p, true), stream));
+            VOLT_RETURN_IF_ERROR(run_fp8_activations(p, L, ws, off, gemm_stream_count(p, GemmKind::kFp8), stream));
             return combine(p, L, ws, stream);
         }
         // Quantised: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block,
-        // then w2), in one workspace copy: one stream.
+        // then w2), into its stream's own workspace copy (stream order keeps it until that stream's GEMM has run).
         const bool quant = p.weight_type != MoeWeightType::kBF16;
-        const int streams = quant ? 1 : gemm_stream_count(p, false);
-        auto* wdq = reinterpret_cast<__nv_bfloat16*>(ws + L.wdq);
-        auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out) {
+        const int streams = gemm_stream_count(p, quant ? GemmKind::kDequantized : GemmKind::kBf16);
+        auto wdq = [&](int slot) { return reinterpret_cast<__nv_bfloat16*>(ws + L.wdq + slot * L.wdq_stride); };
+        auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out,
+                              cudaStream_t st) {
             auto kernel = p.weight_type == MoeWeightType::kInt8 ? dequantize_kernel<MoeWeightType::kInt8>
                                                                 : dequantize_kernel<MoeWeightType::kFp8E4M3>;
-            kernel<<<ew_grid(r * cols / 8), 256, 0, stream>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
+            kernel<<<ew_grid(r * cols / 8), 256, 0, st>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) -> Status {
+        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
             const int64_t c = off[e + 1] - off[e];
             const __nv_bfloat16* xe = xp + off[e] * H;
             __nv_bfloat16* ge = gu + off[e] * 2 * I;
             if (quant) {
-                VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq));
-                VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq + I * H));
-                return expert_gemm(c, 2 * I, H, xe, H, wdq, ge, 2 * I, st);
+                VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq(slot), st));
+                VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq(slot) + I * H, st));
+                return expert_gemm(c, 2 * I, H, xe, H, wdq(slot), ge, 2 * I, st);
             }
             if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
                 // w3 stored right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
@@ -1649,11 +1664,11 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         VOLT_RETURN_IF_ERROR(run(SwigluParams{.rows = rows, .width = I, .gate = gu, .gate_stride = 2 * I,
                                               .up = gu + I, .up_stride = 2 * I, .out = gu, .out_stride = 2 * I},
                                  stream));
-        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) -> Status {
+        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
             const void* w2 = p.w2[e];
             if (quant) {
-                VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq));
-                w2 = wdq;
+                VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq(slot), st));
+                w2 = wdq(slot);
             }
             return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H, st);
         }));
