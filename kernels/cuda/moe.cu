@@ -192,8 +192,8 @@ constexpr int kMaxExperts = 256;
 // 9.73-9.79 / 10.08-10.91 / 10.24-10.32 ms (its kernels for ~512-row products leave less idle, and concurrent ones
 // contend): 1.
 // Quantised experts without FP8 activations (int8; FP8 in the dequantize mode) dequantise each touched expert to bf16
-// before its GEMMs, each stream into its own copy: on two streams one expert's dequantisation (memory-bound) runs
-// beside the other stream's GEMMs (compute-bound) instead of between them.
+// before its GEMMs, each stream into its own copy: on two streams one expert's dequantisation (memory-bound) can run
+// beside the other stream's GEMMs (H100, int8, 4 layers, 8K prefill: 81.8-82.5 ms vs 84.3-84.6 on one stream).
 constexpr int kMaxGemmStreams = 4;
 constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1, kDefaultDequantGemmStreams = 2;
 
