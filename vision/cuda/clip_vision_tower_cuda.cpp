@@ -463,24 +463,27 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         }
         return Status::ok();
     };
-    for (int s = 0; s < segments; ++s) {
-        if (!graphs.empty() && whole && s > 0) break;
-        if (s > 0 && cancelled && cancelled()) {
-            VOLT_RETURN_IF_ERROR(join());
-            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
-            return volt::cancelled("image encoding cancelled");
-        }
-        for (int p = 0; p < parts; ++p) {
-            const cudaStream_t st = enq[size_t(p)].stream;
-            if (graphs.empty()) {
-                VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
-            } else {
-                const Impl::Graphs& gs = *graphs[size_t(p)];
-                VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(whole ? gs.whole : gs.layers[size_t(s)], st));
+    auto run = [&]() -> Status {
+        for (int s = 0; s < segments; ++s) {
+            if (!graphs.empty() && whole && s > 0) break;
+            if (s > 0 && cancelled && cancelled()) return volt::cancelled("image encoding cancelled");
+            for (int p = 0; p < parts; ++p) {
+                const cudaStream_t st = enq[size_t(p)].stream;
+                if (graphs.empty()) {
+                    VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
+                } else {
+                    const Impl::Graphs& gs = *graphs[size_t(p)];
+                    VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(whole ? gs.whole : gs.layers[size_t(s)], st));
+                }
             }
         }
-    }
+        return Status::ok();
+    };
+    // Joined on every way out, so that waiting for the tower's stream (reserve, the next call) covers both parts.
+    const Status ran = run();
     VOLT_RETURN_IF_ERROR(join());
+    if (ran.code() == StatusCode::kCancelled) VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.stream));
+    VOLT_RETURN_IF_ERROR(ran);
     m.warmed.insert(B);
     return Status::ok();
 }
