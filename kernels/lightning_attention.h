@@ -128,7 +128,7 @@ namespace cuda {
 // aligned, strides multiples of 8 elements; at most 65535 heads and sequences per call. Asynchronous on `stream`;
 // returns the launch status only. Prefill runs one CTA per (64-column value slice, head, sequence), so a single
 // sequence fills the GPU only with >= ~64 heads (2 CTAs per head); the kernel variant can be forced with
-// VOLT_LIGHTNING_PREFILL=wgmma_cluster (default) | wgmma | mma_sync (for A/B timing).
+// VOLT_LIGHTNING_PREFILL=tma (default) | tma_cluster | wgmma_cluster | wgmma | mma_sync (for A/B timing).
 Status run(const LightningAttentionParams& p, cudaStream_t stream);
 // Scratch bytes `run` wants in p.workspace for this prefill on the current device (0: none). Depends on the shapes,
 // max_seqlen and the device's SM count, not on pointers.
