@@ -16,6 +16,7 @@
 #include "sdk/npy.h"
 #include "tests/gpu/model/model_test_util.h"
 #include "tests/integration/cli_runner.h"
+#include "text/cuda/comm_overlap.h"
 #include "text/cuda/minimax_text_model_cuda.h"
 #include "text/minimax_text_model.h"
 
@@ -23,6 +24,34 @@ namespace volt {
 namespace {
 
 using namespace gpu_model_test;
+
+// How a split model's prompt piece is cut for the overlapped sums (no GPU needed): one chunk below kMinRows, else 2-4
+// chunks of >= kMinChunkRows rows that tile the piece, every chunk but the last a multiple of 64 rows.
+TEST(CommOverlapChunks, TileThePieceInAlignedChunks) {
+    for (int64_t rows : {1, 64, 2047, 2048, 2049, 3001, 4096, 4097, 4500, 8191, 8192, 65536, 65537, 1000003}) {
+        SCOPED_TRACE(rows);
+        const RowChunks ch = CommOverlap::chunks(rows);
+        EXPECT_EQ(ch.rows, rows);
+        if (rows < CommOverlap::kMinRows) {
+            EXPECT_EQ(ch.count, 1);
+            EXPECT_EQ(ch.length(0), rows);
+            continue;
+        }
+        EXPECT_GE(ch.count, 2);
+        EXPECT_LE(ch.count, CommOverlap::kMaxChunks);
+        int64_t next = 0;
+        for (int c = 0; c < ch.count; ++c) {
+            EXPECT_EQ(ch.begin(c), next);
+            EXPECT_GE(ch.length(c), 1);
+            if (c + 1 < ch.count) {
+                EXPECT_EQ(ch.length(c) % 64, 0);
+                EXPECT_GE(ch.length(c), CommOverlap::kMinChunkRows);
+            }
+            next += ch.length(c);
+        }
+        EXPECT_EQ(next, rows);
+    }
+}
 
 class TextModelMultiGpu : public ::testing::Test {
 protected:
