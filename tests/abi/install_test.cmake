@@ -29,8 +29,10 @@ file(READ ${SRC}/tests/data/tiny-text/reference/greedy_1.json greedy)
 string(REGEX MATCHALL "[0-9]+" greedy_ids "${greedy}")
 list(LENGTH greedy_ids n_expected)  # the reference chain may be shorter than the sample's 16 tokens
 string(REPLACE ";" " " expected "${greedy_ids}")
+# RUN_ENV (VAR=value;... or empty): the environment the samples run in (the sanitizer runtimes under the asan preset).
 foreach(exe generate_cmake generate_pkgconfig)
-  execute_process(COMMAND ${WORK}/consumer/${exe} ${SRC}/tests/data/tiny-text --ids ${prompt_ids}
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env ${RUN_ENV} ${WORK}/consumer/${exe} ${SRC}/tests/data/tiny-text
+                          --ids ${prompt_ids}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   string(REGEX MATCHALL "[0-9]+" got_ids "${out}")
   list(SUBLIST got_ids 0 ${n_expected} got_prefix)

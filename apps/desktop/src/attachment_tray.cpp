@@ -11,6 +11,7 @@
 #include <QToolButton>
 
 #include "chat_controller.h"
+#include "layout_items.h"
 #include "thumbnails.h"
 
 namespace volt::desktop {
@@ -176,7 +177,7 @@ void AttachmentTray::onImageMeasured(const QString& key, qint64 tokens, int widt
 }
 
 void AttachmentTray::rebuildChips() {
-    while (layout_->count() > 1) delete layout_->takeAt(0)->widget();
+    delete_leading_items(layout_, 1);  // the trailing stretch stays
     for (const Item& i : items_) {
         const Attachment& a = i.attachment;
         auto* chip = new QFrame(this);

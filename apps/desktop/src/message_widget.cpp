@@ -7,6 +7,7 @@
 #include <QVBoxLayout>
 
 #include "conversation_model.h"
+#include "layout_items.h"
 #include "markdown_view.h"
 #include "thumbnails.h"
 
@@ -94,7 +95,7 @@ void MessageWidget::setMessage(const Message& m, bool last, bool busy) {
     if (m.attachments.size() != shown_.size() ||
         !std::equal(m.attachments.begin(), m.attachments.end(), shown_.begin(),
                     [](const Attachment& a, const Attachment& b) { return a.key() == b.key() && a.tokens == b.tokens; })) {
-        while (attachmentsLayout_->count() > 1) delete attachmentsLayout_->takeAt(0)->widget();
+        delete_leading_items(attachmentsLayout_, 1);  // the trailing stretch stays
         thumbnails_.clear();
         shown_ = m.attachments;
         for (qsizetype i = 0; i < shown_.size(); ++i) {
