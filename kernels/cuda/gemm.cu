@@ -370,7 +370,6 @@ size_t GemmPlan::tuned_shapes() const {
         std::count_if(impl_->cache.begin(), impl_->cache.end(), [](const auto& kv) { return kv.second->tuned; }));
 }
 
-
 Expected<std::vector<GemmAlgoTiming>> GemmPlan::time_algorithms(const GemmParams& p, int count, int reps,
                                                                 cudaStream_t stream) {
     VOLT_RETURN_IF_ERROR(validate(p));

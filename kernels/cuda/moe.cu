@@ -1153,13 +1153,15 @@ Expected<GemmStreams*> gemm_streams() {
 // The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
 // copies of quantised weights.
 enum class GemmKind { kFp8, kBf16, kDequantized };
+constexpr int default_gemm_streams(GemmKind kind) {
+    return kind == GemmKind::kFp8    ? kDefaultFp8GemmStreams
+           : kind == GemmKind::kBf16 ? kDefaultBf16GemmStreams
+                                     : kDefaultDequantGemmStreams;
+}
 int gemm_stream_count(const MoeExpertsParams& p, GemmKind kind) {
     if (p.gemm_streams > 0) return std::min(p.gemm_streams, kMaxGemmStreams);
     static const int env = env_choice("VOLT_MOE_GEMM_STREAMS", {{"1", 1}, {"2", 2}, {"3", 3}, {"4", 4}}, 0);
-    if (env > 0) return env;
-    return kind == GemmKind::kFp8 ? kDefaultFp8GemmStreams
-           : kind == GemmKind::kBf16 ? kDefaultBf16GemmStreams
-                                     : kDefaultDequantGemmStreams;
+    return env > 0 ? env : default_gemm_streams(kind);
 }
 
 // fn(e, stream, slot) for every expert e with rows (off [E + 1], host), on `count` streams forked from `stream` and
@@ -1491,9 +1493,10 @@ Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
 }
 
 size_t moe_side_stream_bytes(MoeWeightType type) {
-    const int streams = type == MoeWeightType::kFp8E4M3 ? kDefaultFp8GemmStreams
-                        : type == MoeWeightType::kInt8  ? kDefaultDequantGemmStreams
-                                                        : kDefaultBf16GemmStreams;
+    // FP8 experts' GEMM path takes FP8 activations by default; int8 dequantises.
+    const int streams = default_gemm_streams(type == MoeWeightType::kFp8E4M3 ? GemmKind::kFp8
+                                             : type == MoeWeightType::kInt8  ? GemmKind::kDequantized
+                                                                             : GemmKind::kBf16);
     return streams > 1 ? streams * kGemmPlanWorkspaceBytes : 0;  // one stream: the caller's own, no side stream
 }
 

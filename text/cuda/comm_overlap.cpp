@@ -44,34 +44,37 @@ RowChunks CommOverlap::chunks(int64_t rows) {
     return ch;
 }
 
+Status CommOverlap::follow(cudaStream_t main, int c) {
+    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(made_[c], main)));
+    return VOLT_CUDA_STATUS(cudaStreamWaitEvent(stream_, made_[c], 0));
+}
+
+Status CommOverlap::sum_chunk(const RowChunks& ch, int c, void* data, int64_t width, DType dtype, const Reduce& r) {
+    const int64_t row_bytes = width * static_cast<int64_t>(dtype_size(dtype));
+    return r(static_cast<char*>(data) + ch.begin(c) * row_bytes, ch.length(c) * width, dtype, stream_);
+}
+
 Status CommOverlap::reduce(cudaStream_t main, void* data, int64_t count, DType dtype, const Reduce& r) {
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(made_[0], main)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamWaitEvent(stream_, made_[0], 0)));
+    VOLT_RETURN_IF_ERROR(follow(main, 0));
     VOLT_RETURN_IF_ERROR(r(data, count, dtype, stream_));
     return join(main);
 }
 
 Status CommOverlap::reduce_as_made(cudaStream_t main, const RowChunks& ch, void* data, int64_t width, DType dtype,
                                    const Rows& produce, const Reduce& r) {
-    const int64_t row_bytes = width * static_cast<int64_t>(dtype_size(dtype));
     for (int c = 0; c < ch.count; ++c) {
         VOLT_RETURN_IF_ERROR(produce(ch.begin(c), ch.length(c)));
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(made_[c], main)));
-        VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamWaitEvent(stream_, made_[c], 0)));
-        VOLT_RETURN_IF_ERROR(
-            r(static_cast<char*>(data) + ch.begin(c) * row_bytes, ch.length(c) * width, dtype, stream_));
+        VOLT_RETURN_IF_ERROR(follow(main, c));
+        VOLT_RETURN_IF_ERROR(sum_chunk(ch, c, data, width, dtype, r));
     }
     return join(main);
 }
 
 Status CommOverlap::start_rows(cudaStream_t main, const RowChunks& ch, void* data, int64_t width, DType dtype,
                                const Reduce& r) {
-    const int64_t row_bytes = width * static_cast<int64_t>(dtype_size(dtype));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(made_[0], main)));
-    VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaStreamWaitEvent(stream_, made_[0], 0)));
+    VOLT_RETURN_IF_ERROR(follow(main, 0));
     for (int c = 0; c < ch.count; ++c) {
-        VOLT_RETURN_IF_ERROR(
-            r(static_cast<char*>(data) + ch.begin(c) * row_bytes, ch.length(c) * width, dtype, stream_));
+        VOLT_RETURN_IF_ERROR(sum_chunk(ch, c, data, width, dtype, r));
         VOLT_RETURN_IF_ERROR(VOLT_CUDA_STATUS(cudaEventRecord(summed_[c], stream_)));
     }
     return Status::ok();

@@ -67,6 +67,10 @@ public:
 
 private:
     CommOverlap() = default;
+    // This stream waits for everything queued on `main` so far (through made_[c]).
+    Status follow(cudaStream_t main, int c);
+    // The sum of chunk c's rows of data [rows, width], enqueued here.
+    Status sum_chunk(const RowChunks& ch, int c, void* data, int64_t width, DType dtype, const Reduce& r);
     cudaStream_t stream_ = nullptr;
     cudaEvent_t made_[kMaxChunks] = {};  // recorded on main: a chunk (or all of main's work) is ready to be summed
     cudaEvent_t summed_[kMaxChunks] = {};  // recorded here: a chunk's sum is done
