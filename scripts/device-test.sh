@@ -100,6 +100,9 @@ if has_stage test; then
     gpu_multi_tests 'TextModelMultiGpu.*'
   # The ViT, projector and VL end to end against the CPU (vision/cuda, issue 12).
   has_part vision && run_gpu_tests "GPU vision tests" volt_gpu_vision_tests gpu_vision_tests '*'
+  # The MoE GEMM path on the own grouped GEMM (kernels/cuda/moe_gemm_sm90.cu) for both products, beside the default.
+  has_part ops && VOLT_MOE_OWN_GEMM=both run_gpu_tests "GPU MoE tests, VOLT_MOE_OWN_GEMM=both" volt_gpu_tests \
+    gpu_tests_moe_own 'MoeGpu.*'
   has_part lightning && for variant in tma_cluster wgmma_cluster mma_sync; do
     note "GPU prefill tests, VOLT_LIGHTNING_PREFILL=$variant"
     VOLT_LIGHTNING_PREFILL=$variant "$BIN/volt_gpu_tests" --gtest_color=no \
@@ -136,6 +139,8 @@ if has_stage sanitize; then
     done
   }
   has_part ops && sanitize_run "short runs of the issue-7 ops" volt_gpu_tests '*ShortSanitizerRun*:-LightningGpu.*'
+  has_part ops && VOLT_MOE_OWN_GEMM=both sanitize_run "the MoE's short run on the own grouped GEMM" volt_gpu_tests \
+    'MoeGpu.ShortSanitizerRun'
   has_part vision && sanitize_run "the ViT's own attention kernels, short runs" volt_gpu_vision_tests \
     'VisionGpu.AttentionShortSanitizerRun'
   # (with the token pick's: both are decode-step kernels)

@@ -30,6 +30,7 @@
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/lightning_prefill.cuh"
 #include "kernels/cuda/mbarrier.cuh"
+#include "kernels/cuda/tensor_map.h"
 #include "sdk/cuda_check.h"
 #include "sdk/env.h"
 
@@ -249,21 +250,6 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
 }
 
 // ---- host side ------------------------------------------------------------------------------------------------------
-PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
-    static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-        void* p = nullptr;
-        cudaDriverEntryPointQueryResult q{};
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) !=
-                cudaSuccess ||
-            q != cudaDriverEntryPointSuccess) {
-            cudaGetLastError();
-            return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-        }
-        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-    }();
-    return fn;
-}
-
 // [T, H, 128] bf16 with element (t, h, d) at base[t * st_tok + h * st_head + d]; boxes of 64 columns x 1 head x 64
 // tokens, swizzled like swz128 so the tiles land in the wgmma operand layout. Rows past T read as zeros.
 Expected<CUtensorMap> tensor_map(const void* base, int64_t tokens, int heads, int64_t st_tok, int64_t st_head) {
@@ -273,9 +259,10 @@ Expected<CUtensorMap> tensor_map(const void* base, int64_t tokens, int heads, in
     const cuuint64_t strides[2] = {static_cast<cuuint64_t>(st_head) * 2, static_cast<cuuint64_t>(st_tok) * 2};
     const cuuint32_t box[3] = {64, 1, kC};
     const cuuint32_t elem_strides[3] = {1, 1, 1};
-    const CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides,
-                                      box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims,
+                                            strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return internal_error("lightning_attention (CUDA): cuTensorMapEncodeTiled failed (CUresult ", int(r),
                               ") for tokens ", tokens, ", heads ", heads, ", strides ", st_tok, "/", st_head);
@@ -284,7 +271,7 @@ Expected<CUtensorMap> tensor_map(const void* base, int64_t tokens, int heads, in
 
 }  // namespace
 
-bool tma_prefill_available() { return encode_tiled() != nullptr; }
+bool tma_prefill_available() { return tensor_map_encoder() != nullptr; }
 
 Status launch_tma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
     if (a.num_tokens == 0) return Status::ok();

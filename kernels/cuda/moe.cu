@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/moe_gemm_sm90.h"
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
 #include "sdk/cuda_check.h"
@@ -1152,6 +1153,17 @@ Expected<GemmStreams*> gemm_streams() {
 
 // The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
 // copies of quantised weights.
+// bf16 experts on the GEMM path, for A/B timing (VOLT_MOE_OWN_GEMM): 0 = cuBLASLt per expert + the SwiGLU pass;
+// up = the own grouped GEMM with the SwiGLU in its epilogue for [w1; w3] (kernels/cuda/moe_gemm_sm90.cu), cuBLASLt for
+// w2; both = the own GEMM for w2 too.
+enum class OwnGemm { kOff, kUp, kBoth };
+OwnGemm own_gemm_choice() {
+    static const OwnGemm v =
+        env_choice("VOLT_MOE_OWN_GEMM", {{"0", OwnGemm::kOff}, {"up", OwnGemm::kUp}, {"both", OwnGemm::kBoth}},
+                   OwnGemm::kOff);
+    return v;
+}
+
 enum class GemmKind { kFp8, kBf16, kDequantized };
 constexpr int default_gemm_streams(GemmKind kind) {
     return kind == GemmKind::kFp8    ? kDefaultFp8GemmStreams
@@ -1648,6 +1660,26 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             kernel<<<ew_grid(r * cols / 8), 256, 0, st>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
+        // The own grouped GEMM (bf16 experts, Hopper): [w1; w3] with the SwiGLU in its epilogue, h written where the
+        // SwiGLU pass writes it (the first I columns of gu's rows); then w2 by it or by cuBLASLt.
+        const OwnGemm own = quant ? OwnGemm::kOff : own_gemm_choice();
+        moe_gemm::GroupedGemmArgs up{.x = xp, .x_stride = H, .rows = rows, .offsets = offsets, .num_experts = E,
+                                     .gated = true, .w_a = p.w1, .w_b = p.w3, .n = I, .k = H, .out = gu,
+                                     .out_stride = 2 * I};
+        if (own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr) {
+            VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(up, off, stream));
+            moe_gemm::GroupedGemmArgs down{.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets,
+                                           .num_experts = E, .gated = false, .w_a = p.w2, .n = H, .k = I, .out = y,
+                                           .out_stride = H};
+            if (own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr)
+                VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(down, off, stream));
+            else
+                VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) {
+                    return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, p.w2[e], y + off[e] * H,
+                                       H, st);
+                }));
+            return combine(p, L, ws, stream);
+        }
         VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
             const int64_t c = off[e + 1] - off[e];
             const __nv_bfloat16* xe = xp + off[e] * H;

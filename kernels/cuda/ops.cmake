@@ -11,6 +11,7 @@
 add_library(volt_ops_cuda OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/gemm.cu ${CMAKE_CURRENT_LIST_DIR}/norm.cu ${CMAKE_CURRENT_LIST_DIR}/rope.cu
   ${CMAKE_CURRENT_LIST_DIR}/embedding.cu ${CMAKE_CURRENT_LIST_DIR}/sampling.cu ${CMAKE_CURRENT_LIST_DIR}/moe.cu
+  ${CMAKE_CURRENT_LIST_DIR}/moe_gemm_sm90.cu ${CMAKE_CURRENT_LIST_DIR}/tensor_map.cu
   ${CMAKE_CURRENT_LIST_DIR}/attention.cu ${CMAKE_CURRENT_LIST_DIR}/attention_blocks.cu
   ${CMAKE_CURRENT_LIST_DIR}/random_fill.cu)
 set_target_properties(volt_ops_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD_REQUIRED OFF)

@@ -190,6 +190,10 @@ TEST_F(MoeGpu, GemmPrefillPathAgainstCpu) {
     check_experts(300, 512, 768, 32, 2, Routing::kSkewed, MoePath::kGemm, 27, false, /*gemm_streams=*/1);
     check_experts(300, 512, 768, 32, 2, Routing::kRandom, MoePath::kGemm, 28, true, /*gemm_streams=*/4);
     check_experts(200, 264, 520, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 29, false, /*gemm_streams=*/3);
+    // Shapes the own grouped GEMM takes (VOLT_MOE_OWN_GEMM=up|both; H, I multiples of 256 / 128): every row on one
+    // expert (row tiles past the expert's end run into zeros), and experts of 1..3 rows beside empty ones.
+    check_experts(200, 512, 768, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 30);
+    check_experts(9, 256, 384, 16, 2, Routing::kSkewed, MoePath::kGemm, 37);
 }
 
 TEST_F(MoeGpu, ShortSanitizerRun) {
@@ -198,6 +202,7 @@ TEST_F(MoeGpu, ShortSanitizerRun) {
     check_experts(2, 520, 136, 4, 2, Routing::kRandom, cuda::MoePath::kGrouped, 36);  // the gated product split
     check_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 34);  // the shallower variant
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 33);
+    check_experts(5, 256, 128, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 38);  // the own grouped GEMM's shapes
     check_experts(9, 64, 96, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 35, false, /*gemm_streams=*/4);
 }
 

@@ -1,0 +1,46 @@
+// The MoE GEMM path's own grouped GEMM on Hopper tensor cores (kernels/cuda/moe_gemm_sm90.cu), used by
+// kernels/cuda/moe.cu in place of one cuBLASLt GEMM per expert plus a SwiGLU pass when the shapes fit it.
+//
+// One launch covers every expert: out rows [off[e], off[e + 1]) = x rows [off[e], off[e + 1]) times expert e's
+// weight. Gated (the up projection): out[:, 0 .. I) = SiLU(x w1^T) * (x w3^T), the SiLU * mul in the epilogue, so
+// the [rows, 2I] gate|up intermediate and its SwiGLU pass are never made. Plain (the down projection):
+// out[:, 0 .. N) = x w2^T.
+#pragma once
+
+#if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "sdk/status.h"
+
+namespace volt::cuda::moe_gemm {
+
+constexpr int kMaxTmaExperts = 64;  // the weights' tensor maps travel in the launch's parameters (<= 32 KiB)
+
+struct GroupedGemmArgs {
+    const void* x = nullptr;  // [rows, K] bf16 in expert order (the gathered tokens), row stride x_stride
+    int64_t x_stride = 0;
+    int64_t rows = 0;                  // offsets[E] (the host's copy), for the grid and the zero fill past the end
+    const int32_t* offsets = nullptr;  // [E + 1] device: expert e's rows are [offsets[e], offsets[e + 1])
+    int num_experts = 0;
+    bool gated = false;
+    // Per expert (host arrays of E device pointers, copied into the launch): gated: a = w1, b = w3, each [N, K];
+    // plain: a = w2 [N, K], b unused. bf16, rows contiguous (row stride K).
+    const void* const* w_a = nullptr;
+    const void* const* w_b = nullptr;
+    int64_t n = 0;  // output columns: I (gated) or H (plain)
+    int64_t k = 0;  // H (gated) or I (plain)
+    void* out = nullptr;  // [rows, n] bf16, row stride out_stride
+    int64_t out_stride = 0;
+};
+
+// Why the kernel cannot run these arguments on the current device (nullptr: it can): an sm_90 GPU, K a multiple
+// of 64, N a multiple of 128 (gated) or 256 (plain), 16-byte aligned pointers and strides, at most kMaxTmaExperts
+// experts, a driver with TMA tensor maps.
+const char* grouped_gemm_unfit(const GroupedGemmArgs& a);
+// `host_offsets`: the host's copy of a.offsets ([E + 1]), which sizes the grid. Asynchronous on `stream`.
+Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream);
+
+}  // namespace volt::cuda::moe_gemm
+#endif
