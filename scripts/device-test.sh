@@ -127,14 +127,16 @@ if has_stage sanitize; then
       [[ $rc -ne 0 ]] && { note "$tool ($variant) FAILED (rc $rc)"; status=1; }
     done
   done
-  # sanitize_run LABEL BINARY FILTER: memcheck and racecheck on one test binary's short runs.
+  # sanitize_run LABEL BINARY FILTER: memcheck and racecheck on one test binary's short runs; logs named after the
+  # label (several runs share a binary).
   sanitize_run() {
+    local tag=${1//[^A-Za-z0-9]/_}
     for tool in memcheck racecheck; do
       note "compute-sanitizer $tool ($1)"
       compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/$2" --gtest_filter="$3" \
-        >"$OUT/sanitize_${tool}_${2}.log" 2>&1
+        >"$OUT/sanitize_${tool}_${tag}.log" 2>&1
       rc=$?
-      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_${2}.log" | tail -3
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|PASSED" "$OUT/sanitize_${tool}_${tag}.log" | tail -3
       [[ $rc -ne 0 ]] && { note "$tool ($1) FAILED (rc $rc)"; status=1; }
     done
   }

@@ -195,6 +195,11 @@ Expected<int> device_attribute() {
 
 // Multiprocessor count of the current device.
 inline Expected<int> sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
+// Whether the current device is a Hopper GPU (sm_90: wgmma, TMA, FP8 block-scaled GEMMs).
+inline bool on_hopper() {
+    const Expected<int> major = device_attribute<cudaDevAttrComputeCapabilityMajor>();
+    return major.has_value() && *major == 9;
+}
 
 // ---- programmatic dependent launch (sm_90) --------------------------------------------------------------------------
 // A decode step is ~60 kernels of a few microseconds each; between two of them the GPU drains the first and only then

@@ -1151,8 +1151,6 @@ Expected<GemmStreams*> gemm_streams() {
     return per_device[device];
 }
 
-// The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
-// copies of quantised weights.
 // bf16 experts on the GEMM path, for A/B timing (VOLT_MOE_OWN_GEMM): 0 = cuBLASLt per expert + the SwiGLU pass;
 // up = the own grouped GEMM with the SwiGLU in its epilogue for [w1; w3] (kernels/cuda/moe_gemm_sm90.cu), cuBLASLt for
 // w2; both = the own GEMM for w2 too.
@@ -1164,6 +1162,8 @@ OwnGemm own_gemm_choice() {
     return v;
 }
 
+// The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
+// copies of quantised weights.
 enum class GemmKind { kFp8, kBf16, kDequantized };
 constexpr int default_gemm_streams(GemmKind kind) {
     return kind == GemmKind::kFp8    ? kDefaultFp8GemmStreams
@@ -1205,10 +1205,6 @@ Status for_each_expert(const int32_t* off, int E, int count, cudaStream_t stream
     return st;
 }
 
-bool on_hopper() {
-    const Expected<int> major = device_attribute<cudaDevAttrComputeCapabilityMajor>();
-    return major.has_value() && *major == 9;
-}
 bool fp8_activations_fit(const MoeExpertsParams& p) {
     return p.hidden % kQuantBlockSize == 0 && p.intermediate % kQuantBlockSize == 0 && on_hopper();
 }
@@ -1660,53 +1656,54 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             kernel<<<ew_grid(r * cols / 8), 256, 0, st>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        // The own grouped GEMM (bf16 experts, Hopper): [w1; w3] with the SwiGLU in its epilogue, h written where the
-        // SwiGLU pass writes it (the first I columns of gu's rows); then w2 by it or by cuBLASLt.
+        // The own grouped GEMM (bf16 experts, Hopper) in place of the products it takes: [w1; w3] with the SwiGLU in
+        // its epilogue, h written where the SwiGLU pass writes it (the first I columns of gu's rows), and w2.
         const OwnGemm own = quant ? OwnGemm::kOff : own_gemm_choice();
-        moe_gemm::GroupedGemmArgs up{.x = xp, .x_stride = H, .rows = rows, .offsets = offsets, .num_experts = E,
-                                     .gated = true, .w_a = p.w1, .w_b = p.w3, .n = I, .k = H, .out = gu,
-                                     .out_stride = 2 * I};
-        if (own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr) {
+        const moe_gemm::GroupedGemmArgs up{.x = xp, .x_stride = H, .rows = rows, .offsets = offsets,
+                                           .num_experts = E, .gated = true, .w_a = p.w1, .w_b = p.w3, .n = I,
+                                           .k = H, .out = gu, .out_stride = 2 * I};
+        const moe_gemm::GroupedGemmArgs down{.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets,
+                                             .num_experts = E, .gated = false, .w_a = p.w2, .n = H, .k = I, .out = y,
+                                             .out_stride = H};
+        const bool own_up = own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr;
+        const bool own_down = own_up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;
+        if (own_up) {
             VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(up, off, stream));
-            moe_gemm::GroupedGemmArgs down{.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets,
-                                           .num_experts = E, .gated = false, .w_a = p.w2, .n = H, .k = I, .out = y,
-                                           .out_stride = H};
-            if (own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr)
-                VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(down, off, stream));
-            else
-                VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int) {
-                    return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, p.w2[e], y + off[e] * H,
-                                       H, st);
-                }));
-            return combine(p, L, ws, stream);
+        } else {
+            auto w13 = [&](int e, cudaStream_t st, int slot) -> Status {
+                const int64_t c = off[e + 1] - off[e];
+                const __nv_bfloat16* xe = xp + off[e] * H;
+                __nv_bfloat16* ge = gu + off[e] * 2 * I;
+                if (quant) {
+                    VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq(slot), st));
+                    VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq(slot) + I * H, st));
+                    return expert_gemm(c, 2 * I, H, xe, H, wdq(slot), ge, 2 * I, st);
+                }
+                if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
+                    // w3 right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
+                    return expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I, st);
+                }
+                VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I, st));
+                return expert_gemm(c, I, H, xe, H, p.w3[e], ge + I, 2 * I, st);
+            };
+            VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, w13));
+            VOLT_RETURN_IF_ERROR(run(SwigluParams{.rows = rows, .width = I, .gate = gu, .gate_stride = 2 * I,
+                                                  .up = gu + I, .up_stride = 2 * I, .out = gu, .out_stride = 2 * I},
+                                     stream));
         }
-        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
-            const int64_t c = off[e + 1] - off[e];
-            const __nv_bfloat16* xe = xp + off[e] * H;
-            __nv_bfloat16* ge = gu + off[e] * 2 * I;
-            if (quant) {
-                VOLT_RETURN_IF_ERROR(dequantize(p.w1[e], p.s1[e], I, H, wdq(slot), st));
-                VOLT_RETURN_IF_ERROR(dequantize(p.w3[e], p.s3[e], I, H, wdq(slot) + I * H, st));
-                return expert_gemm(c, 2 * I, H, xe, H, wdq(slot), ge, 2 * I, st);
-            }
-            if (p.w3[e] == static_cast<const __nv_bfloat16*>(p.w1[e]) + I * H) {
-                // w3 stored right after w1 (one [2I, H] allocation per expert): one GEMM of N = 2I writes both halves.
-                return expert_gemm(c, 2 * I, H, xe, H, p.w1[e], ge, 2 * I, st);
-            }
-            VOLT_RETURN_IF_ERROR(expert_gemm(c, I, H, xe, H, p.w1[e], ge, 2 * I, st));
-            return expert_gemm(c, I, H, xe, H, p.w3[e], ge + I, 2 * I, st);
-        }));
-        VOLT_RETURN_IF_ERROR(run(SwigluParams{.rows = rows, .width = I, .gate = gu, .gate_stride = 2 * I,
-                                              .up = gu + I, .up_stride = 2 * I, .out = gu, .out_stride = 2 * I},
-                                 stream));
-        VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, [&](int e, cudaStream_t st, int slot) -> Status {
-            const void* w2 = p.w2[e];
-            if (quant) {
-                VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq(slot), st));
-                w2 = wdq(slot);
-            }
-            return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, w2, y + off[e] * H, H, st);
-        }));
+        if (own_down) {
+            VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(down, off, stream));
+        } else {
+            auto w2 = [&](int e, cudaStream_t st, int slot) -> Status {
+                const void* w = p.w2[e];
+                if (quant) {
+                    VOLT_RETURN_IF_ERROR(dequantize(p.w2[e], p.s2[e], H, I, wdq(slot), st));
+                    w = wdq(slot);
+                }
+                return expert_gemm(off[e + 1] - off[e], H, I, gu + off[e] * 2 * I, 2 * I, w, y + off[e] * H, H, st);
+            };
+            VOLT_RETURN_IF_ERROR(for_each_expert(off, E, streams, stream, w2));
+        }
     }
     return combine(p, L, ws, stream);
 }

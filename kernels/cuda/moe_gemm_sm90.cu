@@ -91,8 +91,8 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
     if (tid == 0) {
         for (int s = 0; s < kStages; ++s) {
-            mbar_init(full(s), 1);  // the issuing thread's arrival + the TMA bytes
-            mbar_init(empty(s), 8);   // one arrival per consumer warp
+            mbar_init(full(s), 1);   // the issuing thread's arrival + the TMA bytes
+            mbar_init(empty(s), 8);  // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -209,23 +209,20 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
     for (int e = 0; e < a.num_experts; ++e)
         if (!aligned16(a.w_a[e]) || (a.gated && !aligned16(a.w_b[e]))) return "weights must be 16-byte aligned";
     if (tensor_map_encoder() == nullptr) return "the driver has no TMA tensor-map encoder";
-    const Expected<int> major = device_attribute<cudaDevAttrComputeCapabilityMajor>();
-    if (!major || *major != 9) return "needs an sm_90 GPU (Hopper)";
+    if (!on_hopper()) return "needs an sm_90 GPU (Hopper)";
     return nullptr;
 }
 
 Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream) {
     if (const char* why = grouped_gemm_unfit(a)) return unimplemented("MoE grouped GEMM (sm_90): ", why);
-    const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBN));
-    int64_t blocks = 0;
-    for (int e = 0; e < a.num_experts; ++e)
-        blocks += (int64_t{host_offsets[e + 1]} - host_offsets[e] + kBM - 1) / kBM * n_tiles;
-    if (blocks == 0 || a.rows == 0) return Status::ok();
     static_assert(sizeof(Params) < 32000, "kernel parameters are limited to 32 KiB");
     auto p = std::make_unique<Params>();
-    VOLT_ASSIGN_OR_RETURN(p->a, bf16_tile_map(a.x, a.rows, a.k, a.x_stride, kBM));
+    const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBN));
+    int64_t blocks = 0;
     for (int e = 0; e < a.num_experts; ++e) {
-        if (host_offsets[e + 1] == host_offsets[e]) continue;  // no tile reads an empty expert's map
+        const int64_t count = int64_t{host_offsets[e + 1]} - host_offsets[e];
+        if (count == 0) continue;  // no tile reads an empty expert's map
+        blocks += (count + kBM - 1) / kBM * n_tiles;
         if (a.gated) {
             VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128));
             VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128));
@@ -233,6 +230,8 @@ Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, c
             VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBN));
         }
     }
+    if (blocks == 0) return Status::ok();
+    VOLT_ASSIGN_OR_RETURN(p->a, bf16_tile_map(a.x, a.rows, a.k, a.x_stride, kBM));
     p->off = a.offsets;
     p->E = a.num_experts;
     p->k = a.k;
@@ -245,7 +244,7 @@ Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, c
     if (a.gated) VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<true>>(kSmemBytes));
     else VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<false>>(kSmemBytes));
     // Persistent: one CTA per SM walking the tiles.
-    VOLT_ASSIGN_OR_RETURN(const int sms, device_attribute<cudaDevAttrMultiProcessorCount>());
+    VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
     const int64_t grid = std::min<int64_t>(blocks, sms);
     kernel<<<static_cast<unsigned>(grid), kThreads, kSmemBytes, stream>>>(*p);
     VOLT_CUDA_CHECK_LAUNCH();

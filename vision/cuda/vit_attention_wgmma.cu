@@ -279,8 +279,7 @@ const char* wgmma_attention_unfit(const VitAttentionParams& p) {
                             p.o_batch_stride})
         if (s % 8 != 0) return "strides and offsets must be multiples of 8 elements";
     if (p.tokens > (int64_t{1} << 30)) return "at most 2^30 tokens per sequence";
-    const Expected<int> major = vc::device_attribute<cudaDevAttrComputeCapabilityMajor>();
-    if (!major || *major != 9) return "needs an sm_90 GPU (Hopper)";
+    if (!vc::on_hopper()) return "needs an sm_90 GPU (Hopper)";
     return nullptr;
 }
 
