@@ -42,6 +42,14 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t&
                  : "r"(addr));
 }
 
+// Four 8 x 8 b16 matrices from mma fragments (thread l holds row l / 4, columns 2 (l % 4) + {0, 1} of each, in r_i)
+// stored transposed: lane 8 i + k gives the address of stored row k of matrix i, which holds the fragment's column k.
+__device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(addr), "r"(r0),
+                 "r"(r1), "r"(r2), "r"(r3)
+                 : "memory");
+}
+
 // Barrier `id` (1..15; 0 is __syncthreads') over `threads` threads (whole warps) of the CTA.
 __device__ __forceinline__ void named_sync(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");

@@ -1,20 +1,26 @@
-// The MoE GEMM path's grouped GEMM on sm_90a (moe_gemm_sm90.h): wgmma m64n256k16, a 4-stage shared-memory ring
-// filled by TMA, the SwiGLU of the up projection in the epilogue.
+// The MoE GEMM path's grouped GEMM on sm_90a (moe_gemm_sm90.h): wgmma with the weights as A and the tokens as B, a
+// 3-stage shared-memory ring filled by TMA, the SwiGLU of the up projection in the epilogue.
 //
-// CTA tile 128 rows x 256 columns x 64 k, three warpgroups: one thread of warpgroup 0 issues each k step's tile loads
-// (A: 128 rows of x, 16 KiB; B: 256 weight rows, 32 KiB; 128-byte swizzle) into a stage whose "full" mbarrier counts
-// the bytes in; the two consumer warpgroups each multiply 64 of the rows by all 256 columns (4 wgmma per k step, one
-// k step in flight while the next is issued) and release the stage on "empty". Gated: B's rows 0..127 are w1's rows
-// 128 j.., rows 128..255 w3's same rows, so the thread that holds gate column c holds up column c in the same
-// register position 64 further: SiLU(gate) * up is formed from the fp32 sums and stored as bf16. Each expert's
-// weights are their own allocation, so each has a tensor map (cached on the host by pointer and shape), passed with
-// the launch.
+// The products are computed transposed (out^T = W x^T): a tile is 256 weight rows by 192 tokens by 64 k, and the
+// tokens sit on wgmma's N side, which may be any multiple of 8. So an expert's last token tile runs only as wide as
+// its tokens need (rounded up to 32) instead of a whole M tile: with ~512 tokens per expert, 128-row M tiles
+// computed 11-12% of rows that were never stored. 192 tokens (not 128) cut the L2 reads per product by ~17%: the
+// kernel is bound by L2 throughput (~87% of peak), not by the tensor cores.
 //
-// Persistent: one CTA per SM walks the tiles with a stride of the grid, the ring running on into its next tile while
-// the consumers store. Tiles are numbered expert by expert, and within an expert column tile by column tile with its
-// row tiles next to each other, so the CTAs running together share one B column tile (read once from HBM, then from
-// L2) and the expert's rows stay in L2. A row tile may run past its expert's last row into the next expert's rows (or
-// zeros past the end): those rows are computed and not stored.
+// Three warpgroups: one thread of warpgroup 0 issues each k step's loads (192 tokens of x, 24 KiB; 256 weight rows,
+// 32 KiB; 128-byte swizzle) into a stage whose "full" mbarrier counts the bytes in; each consumer warpgroup
+// multiplies two 64-row slices of the weight rows by the tile's tokens (two wgmma per k16, one k step in flight
+// while the next is issued) and releases the stage on "empty". Gated: the weight rows are w1's rows 128 j.. and
+// w3's same rows, and consumer c takes w1's 64 c.. and w3's 64 c.., so the thread that holds gate(column, token)
+// holds up(column, token) in the same register position: SiLU(gate) * up is formed from the fp32 sums. The
+// epilogue writes a warpgroup's 64 columns x tokens transposed into shared memory (stmatrix .trans) and copies each
+// token's 128 bytes out with 16-byte stores. Each expert's weights are their own allocation, so each has a tensor
+// map (cached on the host by pointer and shape), passed with the launch.
+//
+// One CTA per tile. Tiles are numbered expert by expert, and within an expert weight tile by weight tile with its
+// token tiles next to each other; the hardware dispatches CTAs in order, so the CTAs running together share their
+// weight tiles (read once from HBM, then from L2). x rows of a tile past its expert's last token (the next
+// expert's, or zeros past the end) are loaded and, within the rounded width, computed, never stored.
 #include "kernels/cuda/moe_gemm_sm90.h"
 
 #include <cuda_bf16.h>
@@ -34,17 +40,23 @@
 namespace volt::cuda::moe_gemm {
 namespace {
 
-constexpr int kBM = 128, kBN = 256, kBK = 64;
-constexpr int kStages = 4;
-constexpr int kABytes = kBM * kBK * 2;  // 16 KiB
-constexpr int kBBytes = kBN * kBK * 2;  // 32 KiB
-constexpr int kStageBytes = kABytes + kBBytes;
-constexpr int kThreads = 384;  // producer warpgroup + two consumer warpgroups
-constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;  // + barriers + alignment slack
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
+constexpr int kBW = 256, kBK = 64;  // weight rows and k per tile
+constexpr int kWBytes = kBW * kBK * 2;  // 32 KiB
+constexpr int kThreads = 384;           // producer warpgroup + two consumer warpgroups
+
+constexpr int kBT = 192;  // tokens per tile
+constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
+constexpr int kStageBytes = kXBytes + kWBytes;
+constexpr int kStages = 3;
+constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
+// ring + two output stagings + barriers + alignment slack: 218 KiB of the 227 KiB an sm_90 block may have.
+constexpr int kSmemBytes = kStages * kStageBytes + 2 * kOutBytes + 2 * kStages * 8 + 1024;
+// Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers (128 x 24 + 256 x 240 <= 65536).
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
 
 struct Params {
-    CUtensorMap a;                         // x [rows, K], boxes of 64 k x 128 rows
+    CUtensorMap a;                         // x [rows, K], boxes of 64 k x kBT rows
     CUtensorMap b[2 * kMaxTmaExperts];     // gated: w1 of expert e at 2 e, w3 at 2 e + 1 (64 x 128); plain: w2 at 2 e
                                            // (64 x 256)
     const int32_t* off;
@@ -52,8 +64,8 @@ struct Params {
     int64_t k, rows;
     __nv_bfloat16* out;
     int64_t os;
-    int n_tiles;    // column tiles per expert: n / 128 (gated) or n / 256 (plain)
-    int64_t tiles;  // over all experts (the CTAs walk them with a stride of the grid)
+    int n_tiles;    // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
+    int64_t tiles;  // over all experts: the grid
 };
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
@@ -63,12 +75,11 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
         ::"r"(dst), "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(r0)
         : "memory");
 }
-
-// Block b's expert e, row tile i (rows off[e] + 128 i ..) and column tile j.
+// Block b's expert e, token tile i (tokens off[e] + kBT i ..) and weight tile j.
 __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int64_t& i, int64_t& j) {
     int64_t base = 0;
     for (e = 0; e < p.E; ++e) {
-        const int64_t mt = (p.off[e + 1] - p.off[e] + kBM - 1) / kBM;
+        const int64_t mt = (p.off[e + 1] - p.off[e] + kBT - 1) / kBT;
         const int64_t tiles = mt * p.n_tiles;
         if (b < base + tiles) {
             j = (b - base) / mt;
@@ -80,107 +91,159 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
+// What a consumer warpgroup needs to walk the ring.
+struct Ring {
+    uint32_t base, bars;
+    int ksteps;
+    __device__ uint32_t full(int s) const { return bars + 8 * s; }
+    __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
+};
+
+// The tile's k loop for a consumer warpgroup: issue(x, w, kk) issues the products of k16 slice kk with x and w
+// the stage's token and weight tiles; fence() pins the accumulators. `it` counts the k steps.
+template <typename Issue, typename Fence>
+__device__ __forceinline__ void mainloop(const Ring& r, int& it, int lane, Issue&& issue, Fence&& fence) {
+    auto release = [&](int step) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(r.empty(step % kStages));
+    };
+    for (int ks = 0; ks < r.ksteps; ++ks, ++it) {
+        const int s = it % kStages;
+        mbar_wait(r.full(s), (it / kStages) & 1);
+        const uint32_t x = r.base + s * kStageBytes, w = x + kXBytes;
+        fence();
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) issue(x, w, kk);
+        wgmma_commit();
+        wgmma_wait1();  // the previous k step's products are done: its stage can be refilled
+        fence();
+        if (ks > 0) release(it - 1);
+    }
+    wgmma_wait0();
+    fence();
+    release(it - 1);
+}
+
+__device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
+
+// A consumer warpgroup's 64 output columns x kN tokens (v: the fragment of out^T, v[4 q + e] = column 16 w + g +
+// 8 (e >> 1), token 8 q + 2 t4 + (e & 1)) as bf16 to out[tok0 + n, col0 ..], tokens n < ntok, through the
+// warpgroup's staging tile `stage` ([kBT tokens][64 columns], 16-byte chunks XOR-swizzled by token). bar: the
+// warpgroup's named barrier.
+template <int kN>
+__device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t stage, int bar, int ntok, int wtid,
+                                           __nv_bfloat16* out, int64_t os, int64_t tok0, int64_t col0) {
+    const int w = wtid >> 5, lane = wtid & 31;
+    named_sync(bar, 128);  // the previous tile's copy-out has read the staging tile
+#pragma unroll
+    for (int q = 0; q < kN / 8; q += 2) {
+        const int i = lane >> 3, n = 8 * (q + (i >> 1)) + (lane & 7), chunk = 2 * w + (i & 1);
+        stsm_x4_t(stage + n * 128 + ((chunk ^ (n & 7)) << 4), pack_bf16(v[4 * q], v[4 * q + 1]),
+                  pack_bf16(v[4 * q + 2], v[4 * q + 3]), pack_bf16(v[4 * q + 4], v[4 * q + 5]),
+                  pack_bf16(v[4 * q + 6], v[4 * q + 7]));
+    }
+    named_sync(bar, 128);
+    for (int idx = wtid; idx < ntok * 8; idx += 128) {
+        const int n = idx >> 3, ch = idx & 7;
+        uint4 val;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(val.x), "=r"(val.y), "=r"(val.z), "=r"(val.w)
+                     : "r"(stage + n * 128 + ((ch ^ (n & 7)) << 4)));
+        *reinterpret_cast<uint4*>(out + (tok0 + n) * os + col0 + ch * 8) = val;
+    }
+}
+
+template <int kN, bool kGated>
+__device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, int& it, uint32_t stage, int ntok,
+                                     int64_t tok0, int64_t j) {
+    const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
+    // Byte offsets of the warpgroup's two 64-row weight slices in a stage's weight tile (rows of 128 bytes).
+    const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
+    // Each width its own accumulators: one set shared by the widths left ptxas short of registers for the wgmma
+    // pipeline (it serialised the products).
+    float acc0[kN / 2], acc1[kN / 2];
+#pragma unroll
+    for (int q = 0; q < kN / 2; ++q) acc0[q] = acc1[q] = 0.0f;
+    mainloop(
+        r, it, lane,
+        [&](uint32_t x, uint32_t w, int kk) {
+            const uint64_t bx = desc(x + kk * 32);
+            wgmma_m64nk16_ss<kN>(acc0, desc(w + a0 + kk * 32), bx);
+            wgmma_m64nk16_ss<kN>(acc1, desc(w + a1 + kk * 32), bx);
+        },
+        [&] {
+            fence_regs(acc0);
+            fence_regs(acc1);
+        });
+    if constexpr (kGated) {
+#pragma unroll
+        for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
+        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
+    } else {
+        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
+        store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
+    }
+}
+
 template <bool kGated>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-    const uint32_t ring = smem_u32(tiles), bars = ring + kStages * kStageBytes;
-    auto full = [&](int s) { return bars + 8 * s; };
-    auto empty = [&](int s) { return bars + 8 * (kStages + s); };
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const uint32_t ring = smem_u32(tiles), staging = ring + kStages * kStageBytes;
+    const Ring r{ring, staging + 2 * kOutBytes, static_cast<int>(p.k / kBK)};
+    const int tid = threadIdx.x;
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
     if (tid == 0) {
         for (int s = 0; s < kStages; ++s) {
-            mbar_init(full(s), 1);   // the issuing thread's arrival + the TMA bytes
-            mbar_init(empty(s), 8);  // one arrival per consumer warp
+            mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
+            mbar_init(r.empty(s), 8);  // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-    const int ksteps = static_cast<int>(p.k / kBK);
 
     if (wg == 0) {  // ---- producer ---------------------------------------------------------------------------------
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
-        // `it` counts k steps over all of this CTA's tiles: the ring runs on into the next tile while the consumers
-        // store.
         if (tid != 0) return;
-        int it = 0;
-        for (int64_t b = blockIdx.x; b < p.tiles; b += gridDim.x) {
-            int e;
-            int64_t i, j;
-            tile_of(p, b, e, i, j);
-            const int row0 = static_cast<int>(p.off[e] + i * kBM);
-            for (int ks = 0; ks < ksteps; ++ks, ++it) {
-                const int s = it % kStages;
-                if (it >= kStages) mbar_wait(empty(s), (it / kStages - 1) & 1);
-                const uint32_t sa = ring + s * kStageBytes, sb = sa + kABytes;
-                mbar_arrive_expect_tx(full(s), kStageBytes);
-                tma_load_2d(sa, &p.a, full(s), ks * kBK, row0);
-                if constexpr (kGated) {
-                    tma_load_2d(sb, &p.b[2 * e], full(s), ks * kBK, static_cast<int>(j * 128));
-                    tma_load_2d(sb + kBBytes / 2, &p.b[2 * e + 1], full(s), ks * kBK, static_cast<int>(j * 128));
-                } else {
-                    tma_load_2d(sb, &p.b[2 * e], full(s), ks * kBK, static_cast<int>(j * kBN));
-                }
+        int e;
+        int64_t i, j;
+        tile_of(p, blockIdx.x, e, i, j);
+        const int tok0 = static_cast<int>(p.off[e] + i * kBT);
+        for (int ks = 0; ks < r.ksteps; ++ks) {
+            const int s = ks % kStages;
+            if (ks >= kStages) mbar_wait(r.empty(s), (ks / kStages - 1) & 1);
+            const uint32_t sx = ring + s * kStageBytes, sw = sx + kXBytes;
+            mbar_arrive_expect_tx(r.full(s), kStageBytes);
+            tma_load_2d(sx, &p.a, r.full(s), ks * kBK, tok0);
+            if constexpr (kGated) {
+                tma_load_2d(sw, &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
+                tma_load_2d(sw + kWBytes / 2, &p.b[2 * e + 1], r.full(s), ks * kBK, static_cast<int>(j * 128));
+            } else {
+                tma_load_2d(sw, &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
             }
         }
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
 
-    // ---- consumers: rows 64 c .. of each tile -----------------------------------------------------------------------
-    const int c = wg - 1, w = warp & 3, g = lane >> 2, t4 = lane & 3;
-    float acc[128];
+    // ---- consumers ----------------------------------------------------------------------------------------------
+    const int c = wg - 1;
+    const uint32_t stage = staging + c * kOutBytes;
     int it = 0;
-    auto release = [&](int step) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(empty(step % kStages));
-    };
-    for (int64_t b = blockIdx.x; b < p.tiles; b += gridDim.x) {
-        int e;
-        int64_t i, j;
-        tile_of(p, b, e, i, j);
-        const int64_t row0 = p.off[e] + i * kBM, row_end = p.off[e + 1];
-#pragma unroll
-        for (int q = 0; q < 128; ++q) acc[q] = 0.0f;
-        for (int ks = 0; ks < ksteps; ++ks, ++it) {
-            const int s = it % kStages;
-            mbar_wait(full(s), (it / kStages) & 1);
-            const uint32_t sa = ring + s * kStageBytes + c * (kABytes / 2), sb = ring + s * kStageBytes + kABytes;
-            fence_regs(acc);
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk)
-                wgmma_m64n256k16_ss(acc, sw128_desc(sa + kk * 32, 16, 1024), sw128_desc(sb + kk * 32, 16, 1024));
-            wgmma_commit();
-            wgmma_wait1();  // the previous k step's products are done: its stage can be refilled
-            fence_regs(acc);
-            if (ks > 0) release(it - 1);
-        }
-        wgmma_wait0();
-        fence_regs(acc);
-        release(it - 1);
-
-        // ---- epilogue: rows 64 c + 16 w + g (+ 8) -------------------------------------------------------------------
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int64_t row = row0 + 64 * c + 16 * w + g + 8 * h;
-            if (row >= row_end) continue;
-            if constexpr (kGated) {
-                __nv_bfloat16* o = p.out + row * p.os + j * 128 + 2 * t4;
-#pragma unroll
-                for (int q = 0; q < 16; ++q) {
-                    const float g0 = acc[4 * q + 2 * h], g1 = acc[4 * q + 2 * h + 1];
-                    const float u0 = acc[4 * (q + 16) + 2 * h], u1 = acc[4 * (q + 16) + 2 * h + 1];
-                    *reinterpret_cast<uint32_t*>(o + 8 * q) = pack_bf16(swiglu_f(g0, u0), swiglu_f(g1, u1));
-                }
-            } else {
-                __nv_bfloat16* o = p.out + row * p.os + j * kBN + 2 * t4;
-#pragma unroll
-                for (int q = 0; q < 32; ++q)
-                    *reinterpret_cast<uint32_t*>(o + 8 * q) = pack_bf16(acc[4 * q + 2 * h], acc[4 * q + 2 * h + 1]);
-            }
-        }
+    int e;
+    int64_t i, j;
+    tile_of(p, blockIdx.x, e, i, j);
+    const int64_t tok0 = p.off[e] + i * kBT;
+    const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
+    // The tile's width: its tokens rounded up to 32.
+    switch ((ntok + 31) / 32) {
+        case 1: tile<32, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        case 2: tile<64, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        case 3: tile<96, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        case 4: tile<128, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        case 5: tile<160, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        default: tile<192, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
     }
 }
 
@@ -197,12 +260,50 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
     return map;
 }
 
+Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream) {
+    static_assert(sizeof(Params) < 32000, "kernel parameters are limited to 32 KiB");
+    auto p = std::make_unique<Params>();
+    const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBW));
+    int64_t blocks = 0;
+    for (int e = 0; e < a.num_experts; ++e) {
+        const int64_t count = int64_t{host_offsets[e + 1]} - host_offsets[e];
+        if (count == 0) continue;  // no tile reads an empty expert's map
+        blocks += (count + kBT - 1) / kBT * n_tiles;
+        if (a.gated) {
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128));
+        } else {
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW));
+        }
+    }
+    if (blocks == 0) return Status::ok();
+    VOLT_ASSIGN_OR_RETURN(p->a, bf16_tile_map(a.x, a.rows, a.k, a.x_stride, kBT));
+    p->off = a.offsets;
+    p->E = a.num_experts;
+    p->k = a.k;
+    p->rows = a.rows;
+    p->out = static_cast<__nv_bfloat16*>(a.out);
+    p->os = a.out_stride;
+    p->n_tiles = n_tiles;
+    p->tiles = blocks;
+    auto kernel = a.gated ? grouped_gemm_kernel<true> : grouped_gemm_kernel<false>;
+    if (a.gated) VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<true>>(kSmemBytes));
+    else VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<false>>(kSmemBytes));
+    // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
+    // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
+    // from DRAM: 30 GB for the up projection's 7.3 GB.)
+    if (blocks > INT32_MAX) return invalid_argument("MoE grouped GEMM: ", blocks, " tiles exceed one launch's grid");
+    kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(*p);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
 }  // namespace
 
 const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
     if (a.num_experts < 1 || a.num_experts > kMaxTmaExperts) return "1 to 64 experts";
     if (a.k <= 0 || a.k % kBK != 0) return "K must be a positive multiple of 64";
-    if (a.n <= 0 || a.n % (a.gated ? 128 : kBN) != 0) return "N must be a multiple of 128 (gated) or 256 (plain)";
+    if (a.n <= 0 || a.n % (a.gated ? 128 : kBW) != 0) return "N must be a multiple of 128 (gated) or 256 (plain)";
     if (a.rows > INT32_MAX || a.n > INT32_MAX || a.k > INT32_MAX) return "rows, N and K must fit 32 bits";
     if (!aligned16(a.x) || !aligned16(a.out) || a.x_stride % 8 != 0 || a.out_stride % 8 != 0)
         return "x and out must be 16-byte aligned with strides of multiples of 8";
@@ -215,40 +316,7 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
 
 Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream) {
     if (const char* why = grouped_gemm_unfit(a)) return unimplemented("MoE grouped GEMM (sm_90): ", why);
-    static_assert(sizeof(Params) < 32000, "kernel parameters are limited to 32 KiB");
-    auto p = std::make_unique<Params>();
-    const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBN));
-    int64_t blocks = 0;
-    for (int e = 0; e < a.num_experts; ++e) {
-        const int64_t count = int64_t{host_offsets[e + 1]} - host_offsets[e];
-        if (count == 0) continue;  // no tile reads an empty expert's map
-        blocks += (count + kBM - 1) / kBM * n_tiles;
-        if (a.gated) {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128));
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128));
-        } else {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBN));
-        }
-    }
-    if (blocks == 0) return Status::ok();
-    VOLT_ASSIGN_OR_RETURN(p->a, bf16_tile_map(a.x, a.rows, a.k, a.x_stride, kBM));
-    p->off = a.offsets;
-    p->E = a.num_experts;
-    p->k = a.k;
-    p->rows = a.rows;
-    p->out = static_cast<__nv_bfloat16*>(a.out);
-    p->os = a.out_stride;
-    p->n_tiles = n_tiles;
-    p->tiles = blocks;
-    auto kernel = a.gated ? grouped_gemm_kernel<true> : grouped_gemm_kernel<false>;
-    if (a.gated) VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<true>>(kSmemBytes));
-    else VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<false>>(kSmemBytes));
-    // Persistent: one CTA per SM walking the tiles.
-    VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
-    const int64_t grid = std::min<int64_t>(blocks, sms);
-    kernel<<<static_cast<unsigned>(grid), kThreads, kSmemBytes, stream>>>(*p);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return launch(a, host_offsets, stream);
 }
 
 }  // namespace volt::cuda::moe_gemm

@@ -203,6 +203,7 @@ TEST_F(MoeGpu, ShortSanitizerRun) {
     check_experts(64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 34);  // the shallower variant
     check_experts(3, 64, 96, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 33);
     check_experts(5, 256, 128, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 38);  // the own grouped GEMM's shapes
+    check_experts(5, 512, 256, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 39);  // every tile width (1-5 rows)
     check_experts(9, 64, 96, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 35, false, /*gemm_streams=*/4);
 }
 
