@@ -17,7 +17,8 @@
 //     memory (and, quantised, its scales after w1's), so allocate them as one [2I, H] block — the SwiGLU pass, w2),
 //     the combine. Reads the per-expert counts back to the host (one stream synchronisation), so it is not CUDA-graph
 //     capturable. VOLT_MOE_OWN_GEMM=up|both (bf16 experts, sm_90): one grouped GEMM launch for w1/w3 with the SwiGLU
-//     in its epilogue (and for w2) instead (kernels/cuda/moe_gemm_sm90.h; 3-8% slower than cuBLASLt so far, off).
+//     in its epilogue (and for w2) instead (kernels/cuda/moe_gemm_sm90.h; `up` at parity with cuBLASLt within the
+//     run-to-run spread, `both` ~8% slower: off by default).
 //
 // Quantised expert weights (MoeExpertsParams::weight_type, issue 8): each expert matrix is stored as one byte per
 // element (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block
