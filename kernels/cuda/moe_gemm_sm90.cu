@@ -61,11 +61,10 @@ struct Params {
                                            // (64 x 256)
     const int32_t* off;
     int E;
-    int64_t k, rows;
+    int64_t k;
     __nv_bfloat16* out;
     int64_t os;
-    int n_tiles;    // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
-    int64_t tiles;  // over all experts: the grid
+    int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
 };
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
@@ -91,39 +90,13 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
-// What a consumer warpgroup needs to walk the ring.
+// The stage ring and its mbarriers.
 struct Ring {
     uint32_t base, bars;
     int ksteps;
     __device__ uint32_t full(int s) const { return bars + 8 * s; }
     __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
 };
-
-// The tile's k loop for a consumer warpgroup: issue(x, w, kk) issues the products of k16 slice kk with x and w
-// the stage's token and weight tiles; fence() pins the accumulators. `it` counts the k steps.
-template <typename Issue, typename Fence>
-__device__ __forceinline__ void mainloop(const Ring& r, int& it, int lane, Issue&& issue, Fence&& fence) {
-    auto release = [&](int step) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(r.empty(step % kStages));
-    };
-    for (int ks = 0; ks < r.ksteps; ++ks, ++it) {
-        const int s = it % kStages;
-        mbar_wait(r.full(s), (it / kStages) & 1);
-        const uint32_t x = r.base + s * kStageBytes, w = x + kXBytes;
-        fence();
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk) issue(x, w, kk);
-        wgmma_commit();
-        wgmma_wait1();  // the previous k step's products are done: its stage can be refilled
-        fence();
-        if (ks > 0) release(it - 1);
-    }
-    wgmma_wait0();
-    fence();
-    release(it - 1);
-}
 
 __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
 
@@ -154,9 +127,11 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
     }
 }
 
+// Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
+// next is issued; a stage is released once its products are done), then the epilogue.
 template <int kN, bool kGated>
-__device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, int& it, uint32_t stage, int ntok,
-                                     int64_t tok0, int64_t j) {
+__device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, uint32_t stage, int ntok, int64_t tok0,
+                                     int64_t j) {
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a stage's weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
@@ -165,17 +140,33 @@ __device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, int&
     float acc0[kN / 2], acc1[kN / 2];
 #pragma unroll
     for (int q = 0; q < kN / 2; ++q) acc0[q] = acc1[q] = 0.0f;
-    mainloop(
-        r, it, lane,
-        [&](uint32_t x, uint32_t w, int kk) {
+    auto release = [&](int ks) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(r.empty(ks % kStages));
+    };
+    for (int ks = 0; ks < r.ksteps; ++ks) {
+        const int s = ks % kStages;
+        mbar_wait(r.full(s), (ks / kStages) & 1);
+        const uint32_t x = r.base + s * kStageBytes, w = x + kXBytes;
+        fence_regs(acc0);
+        fence_regs(acc1);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
             const uint64_t bx = desc(x + kk * 32);
             wgmma_m64nk16_ss<kN>(acc0, desc(w + a0 + kk * 32), bx);
             wgmma_m64nk16_ss<kN>(acc1, desc(w + a1 + kk * 32), bx);
-        },
-        [&] {
-            fence_regs(acc0);
-            fence_regs(acc1);
-        });
+        }
+        wgmma_commit();
+        wgmma_wait1();  // the previous k step's products are done: its stage can be refilled
+        fence_regs(acc0);
+        fence_regs(acc1);
+        if (ks > 0) release(ks - 1);
+    }
+    wgmma_wait0();
+    fence_regs(acc0);
+    fence_regs(acc1);
+    release(r.ksteps - 1);
     if constexpr (kGated) {
 #pragma unroll
         for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
@@ -230,7 +221,6 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     // ---- consumers ----------------------------------------------------------------------------------------------
     const int c = wg - 1;
     const uint32_t stage = staging + c * kOutBytes;
-    int it = 0;
     int e;
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
@@ -238,12 +228,12 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
-        case 2: tile<64, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
-        case 3: tile<96, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
-        case 4: tile<128, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
-        case 5: tile<160, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
-        default: tile<192, kGated>(r, p, c, it, stage, ntok, tok0, j); break;
+        case 1: tile<32, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        case 2: tile<64, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        case 3: tile<96, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        case 4: tile<128, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        case 5: tile<160, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        default: tile<192, kGated>(r, p, c, stage, ntok, tok0, j); break;
     }
 }
 
@@ -281,11 +271,9 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->off = a.offsets;
     p->E = a.num_experts;
     p->k = a.k;
-    p->rows = a.rows;
     p->out = static_cast<__nv_bfloat16*>(a.out);
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
-    p->tiles = blocks;
     auto kernel = a.gated ? grouped_gemm_kernel<true> : grouped_gemm_kernel<false>;
     if (a.gated) VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<true>>(kSmemBytes));
     else VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<false>>(kSmemBytes));
