@@ -30,6 +30,7 @@
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/moe_gemm_sm90.h"
+#include "kernels/cuda/quant_widen.cuh"
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
 #include "sdk/cuda_check.h"
@@ -295,85 +296,6 @@ __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, 
 // ---- block-scaled weights: FP8 (e4m3) and int8 ---------------------------------------------------------------------
 constexpr int kQuantThreads = 256;
 constexpr int kBlk = static_cast<int>(kQuantBlockSize);
-
-// 8 e4m3 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: e4m3x2 -> f16x2 in one cvt, the f16 bits moved
-// into bf16 position (which is the value times 2^-112), then times 2^112 in one bf16x2 multiply. A NaN byte, which the
-// quantiser makes only from a NaN weight, comes out as a finite ~2^16.
-__device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
-    const uint32_t w[2] = {u.x, u.y};
-    uint4 out;
-    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
-    const __nv_bfloat162 two_112 = __floats2bfloat162_rn(0x1p112f, 0x1p112f);
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
-                static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xffffu), __NV_E4M3);
-            const uint32_t bits = uint32_t{h.x} | (uint32_t{h.y} << 16);
-            uint32_t b = ((bits >> 3) & 0x0fff0fffu) | (bits & 0x80008000u);
-            __nv_bfloat162 v = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&b), two_112);
-            o[2 * i + j] = *reinterpret_cast<uint32_t*>(&v);
-        }
-    }
-    return out;
-}
-
-// 8 int8 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: each byte + 128 placed in the mantissa of 2^23
-// (one byte permute: the float 2^23 + b + 128), minus 2^23 + 128 in fp32, two floats packed per bf16x2.
-__device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) {
-    const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
-    uint4 out;
-    uint32_t* o = reinterpret_cast<uint32_t*>(&out);
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            // result bytes, low to high: byte 2j (then 2j + 1) of w[i], 0, 0, 0x4b (from 0x4b000000)
-            const float lo = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7540u + 2 * j)) - 8388736.0f;
-            const float hi = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7541u + 2 * j)) - 8388736.0f;
-            o[2 * i + j] = pack_bf16(lo, hi);
-        }
-    }
-    return out;
-}
-
-// 8 bytes of a quantised weight type -> 8 bf16, exactly.
-template <MoeWeightType kW>
-__device__ __forceinline__ uint4 widen8(const uint2& u) {
-    static_assert(kW == MoeWeightType::kFp8E4M3 || kW == MoeWeightType::kInt8);
-    if constexpr (kW == MoeWeightType::kFp8E4M3) return e4m3x8_to_bf16(u);
-    else return s8x8_to_bf16(u);
-}
-
-// 8 bytes of a quantised weight type -> 8 f16, exactly, in fewer instructions than to bf16 (the f16 products of
-// gemv_mma_kernel's kHalf): e4m3 pairs by one cvt each (f16 holds every e4m3 value); int8 as 1024 + (b + 128) (one
-// byte permute into the f16 0x64xx, exact up to 2048) minus 1152 in one f16x2 subtraction.
-template <MoeWeightType kW>
-__device__ __forceinline__ uint4 widen8_f16(const uint2& u) {
-    static_assert(kW == MoeWeightType::kFp8E4M3 || kW == MoeWeightType::kInt8);
-    uint4 out;
-    if constexpr (kW == MoeWeightType::kFp8E4M3) {
-        asm("{\n .reg .b16 a, b, c, d;\n mov.b32 {a, b}, %4;\n mov.b32 {c, d}, %5;\n"
-            " cvt.rn.f16x2.e4m3x2 %0, a;\n cvt.rn.f16x2.e4m3x2 %1, b;\n"
-            " cvt.rn.f16x2.e4m3x2 %2, c;\n cvt.rn.f16x2.e4m3x2 %3, d;\n}\n"
-            : "=r"(out.x), "=r"(out.y), "=r"(out.z), "=r"(out.w)
-            : "r"(u.x), "r"(u.y));
-    } else {
-        const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
-        const __half2 bias = __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480));  // 1152
-        uint32_t* o = reinterpret_cast<uint32_t*>(&out);
-#pragma unroll
-        for (int i = 0; i < 2; ++i)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) {
-                uint32_t bits = __byte_perm(w[i], 0x64646464u, j == 0 ? 0x4140u : 0x4342u);
-                const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
-                o[2 * i + j] = *reinterpret_cast<const uint32_t*>(&v);
-            }
-    }
-    return out;
-}
 
 // One weight (fp32, already divided by its block scale) as the quantised byte: RNE, saturating (see BlockQuantizeParams).
 template <MoeWeightType kW>
@@ -1155,11 +1077,14 @@ Expected<GemmStreams*> gemm_streams() {
 // up = the own grouped GEMM with the SwiGLU in its epilogue for [w1; w3] (kernels/cuda/moe_gemm_sm90.cu), cuBLASLt for
 // w2; both = the own GEMM for w2 too.
 enum class OwnGemm { kOff, kUp, kBoth };
-OwnGemm own_gemm_choice() {
-    static const OwnGemm v =
-        env_choice("VOLT_MOE_OWN_GEMM", {{"0", OwnGemm::kOff}, {"up", OwnGemm::kUp}, {"both", OwnGemm::kBoth}},
-                   OwnGemm::kOff);
-    return v;
+// Which products the own grouped GEMM takes (moe_gemm_sm90.h) where it fits. bf16 weights: none by default (at
+// parity with cuBLASLt's per-expert GEMMs plus the SwiGLU pass, bench/RESULTS.md); quantised weights: both (its
+// mixed-input form reads each weight byte once, where the dequantising pass wrote and re-read a bf16 copy).
+// VOLT_MOE_OWN_GEMM = 0 | up | both overrides either, e.g. for A/B timing.
+OwnGemm own_gemm_choice(bool quant) {
+    static const int env = env_choice("VOLT_MOE_OWN_GEMM", {{"auto", -1}, {"0", 0}, {"up", 1}, {"both", 2}}, -1);
+    if (env < 0) return quant ? OwnGemm::kBoth : OwnGemm::kOff;
+    return env == 0 ? OwnGemm::kOff : env == 1 ? OwnGemm::kUp : OwnGemm::kBoth;
 }
 
 // The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
@@ -1656,14 +1581,17 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             kernel<<<ew_grid(r * cols / 8), 256, 0, st>>>(static_cast<const uint8_t*>(q), scales, r, cols, out);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        // The own grouped GEMM (bf16 experts, Hopper) in place of the products it takes: [w1; w3] with the SwiGLU in
-        // its epilogue, h written where the SwiGLU pass writes it (the first I columns of gu's rows), and w2.
-        const OwnGemm own = quant ? OwnGemm::kOff : own_gemm_choice();
+        // The own grouped GEMM (Hopper; bf16 experts, or quantised ones widened inside it) in place of the products it
+        // takes: [w1; w3] with the SwiGLU in its epilogue, h written where the SwiGLU pass writes it (the first I
+        // columns of gu's rows), and w2.
+        const OwnGemm own = own_gemm_choice(quant);
         const moe_gemm::GroupedGemmArgs up{.x = xp, .x_stride = H, .rows = rows, .offsets = offsets,
-                                           .num_experts = E, .gated = true, .w_a = p.w1, .w_b = p.w3, .n = I,
-                                           .k = H, .out = gu, .out_stride = 2 * I};
+                                           .num_experts = E, .gated = true, .w_a = p.w1, .w_b = p.w3,
+                                           .weights = p.weight_type, .s_a = p.s1, .s_b = p.s3, .n = I, .k = H,
+                                           .out = gu, .out_stride = 2 * I};
         const moe_gemm::GroupedGemmArgs down{.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets,
-                                             .num_experts = E, .gated = false, .w_a = p.w2, .n = H, .k = I, .out = y,
+                                             .num_experts = E, .gated = false, .w_a = p.w2,
+                                             .weights = p.weight_type, .s_a = p.s2, .n = H, .k = I, .out = y,
                                              .out_stride = H};
         const bool own_up = own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr;
         const bool own_down = own_up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;

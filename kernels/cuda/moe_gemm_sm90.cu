@@ -17,6 +17,13 @@
 // token's 128 bytes out with 16-byte stores. Each expert's weights are their own allocation, so each has a tensor
 // map (cached on the host by pointer and shape), passed with the launch.
 //
+// Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): the TMA brings the weight tile as bytes (16
+// KiB a k step instead of 32) and warps 1-3 of warpgroup 0 widen it, times its block scales, into one of the bf16
+// tiles the consumers multiply (the same 128-byte-swizzled layout TMA writes for bf16 weights), each value rounded
+// once as the dequantising pass rounds it. The kernel then reads each weight byte once from HBM, where dequantising
+// first wrote and re-read a bf16 copy of every touched expert (27 GB of traffic for a MiniMax layer at 8192 tokens
+// instead of ~5.4). The epilogue's staging lies over the widened tiles, which are free once the products are done.
+//
 // One CTA per tile. Tiles are numbered expert by expert, and within an expert weight tile by weight tile with its
 // token tiles next to each other; the hardware dispatches CTAs in order, so the CTAs running together share their
 // weight tiles (read once from HBM, then from L2). x rows of a tile past its expert's last token (the next
@@ -33,32 +40,50 @@
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/mbarrier.cuh"
+#include "kernels/cuda/quant_widen.cuh"
 #include "kernels/cuda/tensor_map.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
+#include "sdk/env.h"
 
 namespace volt::cuda::moe_gemm {
 namespace {
 
 constexpr int kBW = 256, kBK = 64;  // weight rows and k per tile
-constexpr int kWBytes = kBW * kBK * 2;  // 32 KiB
+constexpr int kWBytes = kBW * kBK * 2;  // a bf16 weight tile: 32 KiB
+constexpr int kW8Bytes = kBW * kBK;     // a quantised one: 16 KiB
 constexpr int kThreads = 384;           // producer warpgroup + two consumer warpgroups
 
 constexpr int kBT = 192;  // tokens per tile
 constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
-constexpr int kStageBytes = kXBytes + kWBytes;
-constexpr int kStages = 3;
 constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
-// ring + two output stagings + barriers + alignment slack: 218 KiB of the 227 KiB an sm_90 block may have.
-constexpr int kSmemBytes = kStages * kStageBytes + 2 * kOutBytes + 2 * kStages * 8 + 1024;
-// Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers (128 x 24 + 256 x 240 <= 65536).
-constexpr int kProducerRegs = 24, kConsumerRegs = 240;
-static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
+constexpr int kWideningThreads = 96;     // warps 1-3 of warpgroup 0 (quantised weights)
+
+// Shared memory and registers of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output
+// stagings (218 KiB of the 227 KiB an sm_90 block may have). Quantised: a ring of x and byte tiles (kStages deep),
+// then kWide bf16 tiles the bytes are widened into, the stagings lying over them.
+template <MoeWeightType kW, int kQStages>
+struct Plan {
+    static constexpr bool kQuant = kW != MoeWeightType::kBF16;
+    static constexpr int kStages = kQuant ? kQStages : 3;
+    static constexpr int kWide = kQuant ? 6 - kQStages : 0;  // 4 stages + 2 widened tiles, or 3 + 3
+    static constexpr int kStageBytes = kXBytes + (kQuant ? kW8Bytes : kWBytes);
+    static constexpr int kWideAt = kStages * kStageBytes;  // also the stagings' offset
+    static constexpr int kBarsAt = kWideAt + (kWide * kWBytes > 2 * kOutBytes ? kWide * kWBytes : 2 * kOutBytes);
+    static constexpr int kSmemBytes = kBarsAt + (2 * kStages + 2 * kWide) * 8 + 1024;  // + alignment slack
+    // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers (128 x 24 + 256 x 240 <= 65536); with the
+    // widening warps in warpgroup 0, 48 there and 232 (no spills, the same wgmma pipelining).
+    static constexpr int kProducerRegs = kQuant ? 48 : 24, kConsumerRegs = kQuant ? 232 : 240;
+    static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
+    static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 65536, "registers of one SM");
+};
 
 struct Params {
     CUtensorMap a;                         // x [rows, K], boxes of 64 k x kBT rows
     CUtensorMap b[2 * kMaxTmaExperts];     // gated: w1 of expert e at 2 e, w3 at 2 e + 1 (64 x 128); plain: w2 at 2 e
-                                           // (64 x 256)
+                                           // (64 x 256); bf16 or bytes
+    const float* sa[kMaxTmaExperts];       // quantised: block scales of w1 (gated) or w2, per expert
+    const float* sb[kMaxTmaExperts];       // quantised, gated: of w3
     const int32_t* off;
     int E;
     int64_t k;
@@ -90,12 +115,20 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
-// The stage ring and its mbarriers.
+// The stage ring, the widened weight tiles and their mbarriers: "full" (TMA bytes landed) and "empty" (consumers'
+// and widening warps' arrivals) per stage; "wfull" (widening warps) and "wempty" (consumers) per widened tile.
+template <class P>
 struct Ring {
-    uint32_t base, bars;
+    uint32_t base;
     int ksteps;
-    __device__ uint32_t full(int s) const { return bars + 8 * s; }
-    __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
+    __device__ uint32_t x(int s) const { return base + s * P::kStageBytes; }
+    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16 or bytes
+    __device__ uint32_t wide(int b) const { return base + P::kWideAt + b * kWBytes; }
+    __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
+    __device__ uint32_t full(int s) const { return base + P::kBarsAt + 8 * s; }
+    __device__ uint32_t empty(int s) const { return full(P::kStages + s); }
+    __device__ uint32_t wfull(int b) const { return full(2 * P::kStages + b); }
+    __device__ uint32_t wempty(int b) const { return full(2 * P::kStages + P::kWide + b); }
 };
 
 __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
@@ -128,12 +161,11 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 }
 
 // Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
-// next is issued; a stage is released once its products are done), then the epilogue.
-template <int kN, bool kGated>
-__device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, uint32_t stage, int ntok, int64_t tok0,
-                                     int64_t j) {
+// next is issued; a stage, and a widened tile, is released once its products are done), then the epilogue.
+template <int kN, bool kGated, class P>
+__device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int64_t tok0, int64_t j) {
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
-    // Byte offsets of the warpgroup's two 64-row weight slices in a stage's weight tile (rows of 128 bytes).
+    // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
     // Each width its own accumulators: one set shared by the widths left ptxas short of registers for the wgmma
     // pipeline (it serialised the products).
@@ -142,12 +174,20 @@ __device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, uint
     for (int q = 0; q < kN / 2; ++q) acc0[q] = acc1[q] = 0.0f;
     auto release = [&](int ks) {
         __syncwarp();
-        if (lane == 0) mbar_arrive(r.empty(ks % kStages));
+        if (lane == 0) {
+            mbar_arrive(r.empty(ks % P::kStages));
+            if constexpr (P::kQuant) mbar_arrive(r.wempty(ks % P::kWide));
+        }
     };
     for (int ks = 0; ks < r.ksteps; ++ks) {
-        const int s = ks % kStages;
-        mbar_wait(r.full(s), (ks / kStages) & 1);
-        const uint32_t x = r.base + s * kStageBytes, w = x + kXBytes;
+        const int s = ks % P::kStages;
+        mbar_wait(r.full(s), (ks / P::kStages) & 1);
+        uint32_t w = r.w(s);
+        if constexpr (P::kQuant) {
+            mbar_wait(r.wfull(ks % P::kWide), (ks / P::kWide) & 1);
+            w = r.wide(ks % P::kWide);
+        }
+        const uint32_t x = r.x(s);
         fence_regs(acc0);
         fence_regs(acc1);
         wgmma_fence();
@@ -167,6 +207,9 @@ __device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, uint
     fence_regs(acc0);
     fence_regs(acc1);
     release(r.ksteps - 1);
+    // Quantised: the stagings lie over the widened tiles, which the other warpgroup may still be multiplying.
+    if constexpr (P::kQuant) named_sync(3, 256);
+    const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
 #pragma unroll
         for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
@@ -177,82 +220,158 @@ __device__ __forceinline__ void tile(const Ring& r, const Params& p, int c, uint
     }
 }
 
-template <bool kGated>
+// Quantised weights: warps 1-3 of warpgroup 0 (ti 0..95) widen each k step's byte tile (256 rows x 64 bytes, rows
+// unswizzled) into widened tile ks % kWide, bf16 rows of 128 bytes with their 16-byte chunks XOR-swizzled by row,
+// as TMA's 128-byte swizzle lays out bf16 weights. Rows 0-127 take scale block lo, rows 128-255 block hi (gated: w1
+// then w3 of the same rows; plain: two row blocks of w2); a block holds two k steps.
+template <bool kGated, MoeWeightType kW, class P>
+__device__ __forceinline__ void widen_weights(const Ring<P>& r, const Params& p, int e, int64_t j, int ti) {
+    const int64_t kb = (p.k + 127) / 128;  // scale blocks per row block
+    const float* s_lo = p.sa[e] + (kGated ? j : 2 * j) * kb;
+    const float* s_hi = kGated ? p.sb[e] + j * kb : s_lo + kb;
+    for (int ks = 0; ks < r.ksteps; ++ks) {
+        const int s = ks % P::kStages, b = ks % P::kWide;
+        const float sc_lo = __ldg(s_lo + ks / 2), sc_hi = __ldg(s_hi + ks / 2);
+        mbar_wait(r.full(s), (ks / P::kStages) & 1);
+        if (ks >= P::kWide) mbar_wait(r.wempty(b), (ks / P::kWide - 1) & 1);
+        const uint32_t src = r.w(s), dst = r.wide(b);
+#pragma unroll 2
+        for (int idx = ti; idx < kW8Bytes / 16; idx += kWideningThreads) {
+            const int row = idx >> 2, c = idx & 3;
+            uint4 q, lo, hi;
+            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                         : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
+                         : "r"(src + row * 64 + c * 16));
+            widen16_scaled<kW>(q, row < 128 ? sc_lo : sc_hi, lo, hi);
+            const uint32_t d = dst + row * 128;
+            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * c) ^ (row & 7)) << 4)),
+                         "r"(lo.x), "r"(lo.y), "r"(lo.z), "r"(lo.w)
+                         : "memory");
+            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * c + 1) ^ (row & 7)) << 4)),
+                         "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
+                         : "memory");
+        }
+        fence_proxy_async();  // generic-proxy writes -> the consumers' wgmma reads
+        __syncwarp();
+        if ((ti & 31) == 0) {
+            mbar_arrive(r.wfull(b));
+            mbar_arrive(r.empty(s));  // the byte tile is read
+        }
+    }
+}
+
+template <bool kGated, MoeWeightType kW, int kQStages>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
+    using P = Plan<kW, kQStages>;
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-    const uint32_t ring = smem_u32(tiles), staging = ring + kStages * kStageBytes;
-    const Ring r{ring, staging + 2 * kOutBytes, static_cast<int>(p.k / kBK)};
+    const Ring<P> r{smem_u32(tiles), static_cast<int>(p.k / kBK)};
     const int tid = threadIdx.x;
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
     if (tid == 0) {
-        for (int s = 0; s < kStages; ++s) {
-            mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
-            mbar_init(r.empty(s), 8);  // one arrival per consumer warp
+        for (int s = 0; s < P::kStages; ++s) {
+            mbar_init(r.full(s), 1);  // the issuing thread's arrival + the TMA bytes
+            // one arrival per consumer warp (+ per widening warp: the byte tile)
+            mbar_init(r.empty(s), P::kQuant ? 8 + kWideningThreads / 32 : 8);
+        }
+        for (int b = 0; b < P::kWide; ++b) {
+            mbar_init(r.wfull(b), kWideningThreads / 32);
+            mbar_init(r.wempty(b), 8);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-
-    if (wg == 0) {  // ---- producer ---------------------------------------------------------------------------------
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
-        if (tid != 0) return;
-        int e;
-        int64_t i, j;
-        tile_of(p, blockIdx.x, e, i, j);
-        const int tok0 = static_cast<int>(p.off[e] + i * kBT);
-        for (int ks = 0; ks < r.ksteps; ++ks) {
-            const int s = ks % kStages;
-            if (ks >= kStages) mbar_wait(r.empty(s), (ks / kStages - 1) & 1);
-            const uint32_t sx = ring + s * kStageBytes, sw = sx + kXBytes;
-            mbar_arrive_expect_tx(r.full(s), kStageBytes);
-            tma_load_2d(sx, &p.a, r.full(s), ks * kBK, tok0);
-            if constexpr (kGated) {
-                tma_load_2d(sw, &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
-                tma_load_2d(sw + kWBytes / 2, &p.b[2 * e + 1], r.full(s), ks * kBK, static_cast<int>(j * 128));
-            } else {
-                tma_load_2d(sw, &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
-            }
-        }
-        return;
-    }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
-
-    // ---- consumers ----------------------------------------------------------------------------------------------
-    const int c = wg - 1;
-    const uint32_t stage = staging + c * kOutBytes;
     int e;
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
+
+    if (wg == 0) {  // ---- producer (thread 0) and, quantised, the widening warps 1-3 -------------------------------
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(P::kProducerRegs));
+        if (tid == 0) {
+            const int tok0 = static_cast<int>(p.off[e] + i * kBT);
+            for (int ks = 0; ks < r.ksteps; ++ks) {
+                const int s = ks % P::kStages;
+                if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
+                mbar_arrive_expect_tx(r.full(s), P::kStageBytes);
+                tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
+                // w1's 128 rows then w3's (bf16 at 16 KiB, bytes at 8 KiB), or w2's 256 rows
+                if constexpr (kGated) {
+                    tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
+                    tma_load_2d(r.w(s) + (P::kQuant ? kW8Bytes : kWBytes) / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
+                                static_cast<int>(j * 128));
+                } else {
+                    tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
+                }
+            }
+        } else if constexpr (P::kQuant) {
+            if (tid >= 32) widen_weights<kGated, kW>(r, p, e, j, tid - 32);
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(P::kConsumerRegs));
+
+    // ---- consumers ----------------------------------------------------------------------------------------------
+    const int c = wg - 1;
     const int64_t tok0 = p.off[e] + i * kBT;
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated>(r, p, c, stage, ntok, tok0, j); break;
-        case 2: tile<64, kGated>(r, p, c, stage, ntok, tok0, j); break;
-        case 3: tile<96, kGated>(r, p, c, stage, ntok, tok0, j); break;
-        case 4: tile<128, kGated>(r, p, c, stage, ntok, tok0, j); break;
-        case 5: tile<160, kGated>(r, p, c, stage, ntok, tok0, j); break;
-        default: tile<192, kGated>(r, p, c, stage, ntok, tok0, j); break;
+        case 1: tile<32, kGated>(r, p, c, ntok, tok0, j); break;
+        case 2: tile<64, kGated>(r, p, c, ntok, tok0, j); break;
+        case 3: tile<96, kGated>(r, p, c, ntok, tok0, j); break;
+        case 4: tile<128, kGated>(r, p, c, ntok, tok0, j); break;
+        case 5: tile<160, kGated>(r, p, c, ntok, tok0, j); break;
+        default: tile<192, kGated>(r, p, c, ntok, tok0, j); break;
     }
 }
 
-// A weight's tensor map, encoded once per (pointer, shape, box): the weights live as long as the model, and a map
-// holds only the address, shape and layout, so a later allocation at the same address and shape reuses it rightly.
-Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows) {
+// A weight's tensor map, encoded once per (pointer, shape, box, element): the weights live as long as the model, and
+// a map holds only the address, shape and layout, so a later allocation at the same address and shape reuses it
+// rightly.
+Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes) {
     static std::mutex mu;
-    static std::map<std::tuple<const void*, int64_t, int64_t, int>, CUtensorMap> cache;
-    const auto key = std::make_tuple(w, rows, cols, box_rows);
+    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool>, CUtensorMap> cache;
+    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes);
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
-    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bf16_tile_map(w, rows, cols, cols, box_rows));
+    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows)
+                                                       : bf16_tile_map(w, rows, cols, cols, box_rows));
     cache.emplace(key, map);
     return map;
+}
+
+// Quantised weights: 4 stages and 2 widened tiles (default), or 3 and 3 (VOLT_MOE_GEMM_QSTAGES=3).
+int quant_stages() {
+    static const int v = env_choice("VOLT_MOE_GEMM_QSTAGES", {{"4", 4}, {"3", 3}}, 4);
+    return v;
+}
+
+template <bool kGated, MoeWeightType kW, int kQStages>
+Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
+    constexpr auto kernel = grouped_gemm_kernel<kGated, kW, kQStages>;
+    constexpr int smem = Plan<kW, kQStages>::kSmemBytes;
+    VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
+    kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
+template <bool kGated>
+Status launch_typed(const GroupedGemmArgs& a, const Params& p, int64_t blocks, cudaStream_t stream) {
+    switch (a.weights) {
+        case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16, 0>(p, blocks, stream);
+        case MoeWeightType::kInt8:
+            return quant_stages() == 3 ? launch_kernel<kGated, MoeWeightType::kInt8, 3>(p, blocks, stream)
+                                       : launch_kernel<kGated, MoeWeightType::kInt8, 4>(p, blocks, stream);
+        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3, 4>(p, blocks, stream);
+    }
+    return invalid_argument("MoE grouped GEMM: unknown weight type");
 }
 
 Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream) {
     static_assert(sizeof(Params) < 32000, "kernel parameters are limited to 32 KiB");
     auto p = std::make_unique<Params>();
+    const bool bytes = a.weights != MoeWeightType::kBF16;
     const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBW));
     int64_t blocks = 0;
     for (int e = 0; e < a.num_experts; ++e) {
@@ -260,10 +379,14 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
         if (count == 0) continue;  // no tile reads an empty expert's map
         blocks += (count + kBT - 1) / kBT * n_tiles;
         if (a.gated) {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128));
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128, bytes));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128, bytes));
         } else {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW, bytes));
+        }
+        if (bytes) {
+            p->sa[e] = a.s_a[e];
+            p->sb[e] = a.gated ? a.s_b[e] : nullptr;
         }
     }
     if (blocks == 0) return Status::ok();
@@ -274,16 +397,11 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->out = static_cast<__nv_bfloat16*>(a.out);
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
-    auto kernel = a.gated ? grouped_gemm_kernel<true> : grouped_gemm_kernel<false>;
-    if (a.gated) VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<true>>(kSmemBytes));
-    else VOLT_RETURN_IF_ERROR(allow_smem<grouped_gemm_kernel<false>>(kSmemBytes));
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
     if (blocks > INT32_MAX) return invalid_argument("MoE grouped GEMM: ", blocks, " tiles exceed one launch's grid");
-    kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(*p);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    return a.gated ? launch_typed<true>(a, *p, blocks, stream) : launch_typed<false>(a, *p, blocks, stream);
 }
 
 }  // namespace
@@ -295,8 +413,13 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
     if (a.rows > INT32_MAX || a.n > INT32_MAX || a.k > INT32_MAX) return "rows, N and K must fit 32 bits";
     if (!aligned16(a.x) || !aligned16(a.out) || a.x_stride % 8 != 0 || a.out_stride % 8 != 0)
         return "x and out must be 16-byte aligned with strides of multiples of 8";
-    for (int e = 0; e < a.num_experts; ++e)
+    const bool bytes = a.weights != MoeWeightType::kBF16;
+    if (bytes && (a.s_a == nullptr || (a.gated && a.s_b == nullptr))) return "quantised weights need their scales";
+    for (int e = 0; e < a.num_experts; ++e) {
         if (!aligned16(a.w_a[e]) || (a.gated && !aligned16(a.w_b[e]))) return "weights must be 16-byte aligned";
+        if (bytes && (a.s_a[e] == nullptr || (a.gated && a.s_b[e] == nullptr)))
+            return "quantised weights need their scales";
+    }
     if (tensor_map_encoder() == nullptr) return "the driver has no TMA tensor-map encoder";
     if (!on_hopper()) return "needs an sm_90 GPU (Hopper)";
     return nullptr;

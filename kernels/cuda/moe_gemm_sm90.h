@@ -4,7 +4,9 @@
 // One launch covers every expert: out rows [off[e], off[e + 1]) = x rows [off[e], off[e + 1]) times expert e's
 // weight. Gated (the up projection): out[:, 0 .. I) = SiLU(x w1^T) * (x w3^T), the SiLU * mul in the epilogue, so
 // the [rows, 2I] gate|up intermediate and its SwiGLU pass are never made. Plain (the down projection):
-// out[:, 0 .. N) = x w2^T.
+// out[:, 0 .. N) = x w2^T. Quantised weights (int8, FP8 e4m3 with 128 x 128 block scales) are read as bytes and widened
+// to bf16 (times their scales) in shared memory inside the kernel: the mixed-input form, in place of a dequantising
+// pass that writes a bf16 copy of each expert and a GEMM that reads it again.
 #pragma once
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 
+#include "kernels/moe_cuda.h"
 #include "sdk/status.h"
 
 namespace volt::cuda::moe_gemm {
@@ -26,9 +29,13 @@ struct GroupedGemmArgs {
     int num_experts = 0;
     bool gated = false;
     // Per expert (host arrays of E device pointers, copied into the launch): gated: a = w1, b = w3, each [N, K];
-    // plain: a = w2 [N, K], b unused. bf16, rows contiguous (row stride K).
+    // plain: a = w2 [N, K], b unused. Elements of `weights`, rows contiguous (row stride K).
     const void* const* w_a = nullptr;
     const void* const* w_b = nullptr;
+    MoeWeightType weights = MoeWeightType::kBF16;
+    // Quantised weights: per expert their fp32 block scales, [ceil(N / 128), ceil(K / 128)] (s_b with w_b).
+    const float* const* s_a = nullptr;
+    const float* const* s_b = nullptr;
     int64_t n = 0;  // output columns: I (gated) or H (plain)
     int64_t k = 0;  // H (gated) or I (plain)
     void* out = nullptr;  // [rows, n] bf16, row stride out_stride
@@ -37,7 +44,7 @@ struct GroupedGemmArgs {
 
 // Why the kernel cannot run these arguments on the current device (nullptr: it can): an sm_90 GPU, K a multiple
 // of 64, N a multiple of 128 (gated) or 256 (plain), 16-byte aligned pointers and strides, at most kMaxTmaExperts
-// experts, a driver with TMA tensor maps.
+// experts, a driver with TMA tensor maps, scales with quantised weights.
 const char* grouped_gemm_unfit(const GroupedGemmArgs& a);
 // `host_offsets`: the host's copy of a.offsets ([E + 1]), which sizes the grid. Asynchronous on `stream`.
 Status run_grouped_gemm(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream);

@@ -20,21 +20,37 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
     return fn;
 }
 
-Expected<CUtensorMap> bf16_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows) {
+namespace {
+
+// A 2-D tiled map: dims {cols, rows}, rows `stride_bytes` apart, boxes of 64 columns x box_rows rows.
+Expected<CUtensorMap> tile_map(CUtensorMapDataType type, const char* type_name, const void* base, int64_t rows,
+                               int64_t cols, int64_t stride_bytes, int box_rows, CUtensorMapSwizzle swizzle) {
     const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
     if (encode == nullptr) return unimplemented("TMA: the driver has no cuTensorMapEncodeTiled");
     CUtensorMap map;
     const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-    const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * 2};
+    const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride_bytes)};
     const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(box_rows)};
     const cuuint32_t elem_strides[2] = {1, 1};
-    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides, box,
-                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    const CUresult r = encode(&map, type, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
+                              CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return internal_error("TMA: cuTensorMapEncodeTiled failed (CUresult ", int(r), ") for a [", rows, ", ", cols,
-                              "] bf16 matrix, row stride ", stride, ", box 64 x ", box_rows);
+                              "] ", type_name, " matrix, row stride ", stride_bytes, " bytes, box 64 x ", box_rows);
     return map;
+}
+
+}  // namespace
+
+Expected<CUtensorMap> bf16_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows) {
+    return tile_map(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, "bf16", base, rows, cols, stride * 2, box_rows,
+                    CU_TENSOR_MAP_SWIZZLE_128B);
+}
+
+Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows) {
+    return tile_map(CU_TENSOR_MAP_DATA_TYPE_UINT8, "byte", base, rows, cols, stride, box_rows,
+                    CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
 }  // namespace volt::cuda

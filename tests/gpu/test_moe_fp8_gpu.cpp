@@ -516,6 +516,12 @@ TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 300, 512, 776, 32, 2, Routing::kSkewed, MoePath::kGemm, 52);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 200, 264, 520, 8, 2, Routing::kAllOnOne, MoePath::kGemm, 53);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 54);
+    // Weight-only (kDequantize) where the own grouped GEMM's mixed-input form takes the shapes: e4m3 bytes widened
+    // inside it, also with w1 | w3 as one block.
+    const auto kDq = cuda::MoeFp8Mode::kDequantize;
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kGemm, 57, kDq);
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 200, 512, 768, 8, 2, Routing::kSkewed, MoePath::kGemm, 58, kDq,
+                            /*fuse_w13=*/true);
 }
 
 // The prefill path's FP8 tensor-core GEMMs (activations in e4m3 too) against the CPU twin that quantises them alike:
@@ -699,6 +705,16 @@ TEST_F(MoeInt8Gpu, GemmPrefillPathAgainstCpu) {
     check_quantized_experts(kI8, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kAuto, 81);
     check_quantized_experts(kI8, 300, 512, 776, 32, 2, Routing::kSkewed, MoePath::kGemm, 82);
     check_quantized_experts(kI8, 7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 83);
+    // The own grouped GEMM's mixed-input form (the default for quantised experts on sm_90; the shapes above with H, I
+    // multiples of 256 / 128 take it too): K = H = 320 (an odd count of 64-deep steps, the last scale block half
+    // used) in the up product while the down product (N = 320) falls back to dequantising; w1 | w3 stored and
+    // quantised as one block (w3's scales offset into w1's); experts of 1..3 rows beside empty ones; every row on one
+    // expert (eight token tiles, the last 64 wide).
+    const auto kDq = cuda::MoeFp8Mode::kDequantize;
+    check_quantized_experts(kI8, 200, 320, 384, 4, 2, Routing::kSkewed, MoePath::kGemm, 84);
+    check_quantized_experts(kI8, 300, 512, 768, 8, 2, Routing::kRandom, MoePath::kGemm, 85, kDq, /*fuse_w13=*/true);
+    check_quantized_experts(kI8, 9, 256, 384, 16, 2, Routing::kSkewed, MoePath::kGemm, 86);
+    check_quantized_experts(kI8, 700, 512, 1024, 4, 2, Routing::kAllOnOne, MoePath::kGemm, 87);
 }
 
 TEST_F(MoeInt8Gpu, ShortSanitizerRun) {
@@ -706,6 +722,7 @@ TEST_F(MoeInt8Gpu, ShortSanitizerRun) {
     check_quantized_experts(kI8, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGrouped, 91);
     check_quantized_experts(kI8, 2, 520, 136, 4, 2, Routing::kRandom, cuda::MoePath::kGrouped, 93);  // split
     check_quantized_experts(kI8, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 92);
+    check_quantized_experts(kI8, 5, 256, 128, 4, 2, Routing::kRandom, cuda::MoePath::kGemm, 94);  // mixed-input GEMM
 }
 
 }  // namespace
