@@ -67,18 +67,20 @@ __device__ __forceinline__ int chunk_rows(int64_t len, int c) {
     return rest < kC ? static_cast<int>(rest) : kC;
 }
 
-// SiLU of two packed bf16, as h + h tanh(h) with h = x / 2 (= x sigmoid(x)): on sm_90 three packed bf16
-// instructions per pair (the halving is exact, tanh.approx.bf16x2 is one MUFU op for both, one rounding in the fma)
-// instead of ~12 through fp32 with an exponential and a reciprocal each. The prefill's SiLU on load (20480 elements
-// per chunk and CTA) is issue-bound, so the instruction count is its time. The result differs from SiLU in fp32
-// rounded to bf16 by about one bf16 step (norm-wise 1.9e-3 vs 1.75e-3 of rounding alone on N(0, 1) inputs).
+// SiLU of two packed bf16 as h + h tanh(h) with h = x / 2 (= x sigmoid(x)): the halving in one packed bf16 multiply
+// (exact), then per value one MUFU tanh (fp32, relative error ~2^-11) and one fma, rounded once to bf16: 8
+// instructions a pair instead of 13 through exp and reciprocal (two MUFU ops a value); the prefill's SiLU on load
+// (20480 values per chunk and CTA) is issue-bound. The tanh in packed bf16 (tanh.approx.bf16x2, ~2^-8) was cheaper
+// still but moved the model's logits past their tolerance (worst row 5.5e-2 vs 4.9e-2 against the CPU).
 __device__ __forceinline__ uint32_t silu_bf16x2(uint32_t x) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t h, t, s;
+    uint32_t h;
     asm("mul.rn.bf16x2 %0, %1, %2;\n" : "=r"(h) : "r"(x), "r"(0x3f003f00u));  // 0.5 in both halves
-    asm("tanh.approx.bf16x2 %0, %1;\n" : "=r"(t) : "r"(h));
-    asm("fma.rn.bf16x2 %0, %1, %2, %1;\n" : "=r"(s) : "r"(h), "r"(t));
-    return s;
+    const float2 f = unpack_bf16(h);
+    float t0, t1;
+    asm("tanh.approx.f32 %0, %1;\n" : "=f"(t0) : "f"(f.x));
+    asm("tanh.approx.f32 %0, %1;\n" : "=f"(t1) : "f"(f.y));
+    return pack_bf16(fmaf(f.x, t0, f.x), fmaf(f.y, t1, f.y));
 #else  // fp32 with the approximate divide (MUFU reciprocal + multiply)
     const float2 f = unpack_bf16(x);
     return pack_bf16(__fdividef(f.x, 1.0f + __expf(-f.x)), __fdividef(f.y, 1.0f + __expf(-f.y)));

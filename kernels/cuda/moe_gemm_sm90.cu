@@ -71,11 +71,13 @@ struct Plan {
     static constexpr int kWideAt = kStages * kStageBytes;  // also the stagings' offset
     static constexpr int kBarsAt = kWideAt + (kWide * kWBytes > 2 * kOutBytes ? kWide * kWBytes : 2 * kOutBytes);
     static constexpr int kSmemBytes = kBarsAt + (2 * kStages + 2 * kWide) * 8 + 1024;  // + alignment slack
-    // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers (128 x 24 + 256 x 240 <= 65536); with the
-    // widening warps in warpgroup 0, 48 there and 232 (no spills, the same wgmma pipelining).
-    static constexpr int kProducerRegs = kQuant ? 48 : 24, kConsumerRegs = kQuant ? 232 : 240;
+    // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, warpgroup 0 24; with the widening warps in
+    // warpgroup 0, 40 there and 232 (no spills, the same wgmma pipelining). setmaxnreg moves registers only within
+    // what the block was launched with: 168 a thread (384 threads on one SM), so a split that sums to more waits in
+    // setmaxnreg.inc forever.
+    static constexpr int kProducerRegs = kQuant ? 40 : 24, kConsumerRegs = kQuant ? 232 : 240;
     static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
-    static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 65536, "registers of one SM");
+    static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * kThreads, "registers the block launches with");
 };
 
 struct Params {
@@ -235,7 +237,7 @@ __device__ __forceinline__ void widen_weights(const Ring<P>& r, const Params& p,
         mbar_wait(r.full(s), (ks / P::kStages) & 1);
         if (ks >= P::kWide) mbar_wait(r.wempty(b), (ks / P::kWide - 1) & 1);
         const uint32_t src = r.w(s), dst = r.wide(b);
-#pragma unroll 2
+#pragma unroll 1
         for (int idx = ti; idx < kW8Bytes / 16; idx += kWideningThreads) {
             const int row = idx >> 2, c = idx & 3;
             uint4 q, lo, hi;
