@@ -18,16 +18,14 @@
 // map (cached on the host by pointer and shape), passed with the launch.
 //
 // Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): the TMA brings the weight tile as bytes (16
-// KiB a k step instead of 32) and warps 1-3 of warpgroup 0 widen it, times its block scales, into one of the bf16
-// tiles the consumers multiply (the same 128-byte-swizzled layout TMA writes for bf16 weights), each value rounded
-// once as the dequantising pass rounds it. The kernel then reads each weight byte once from HBM, where dequantising
-// first wrote and re-read a bf16 copy of every touched expert (27 GB of traffic for a MiniMax layer at 8192 tokens
-// instead of ~5.4). The epilogue's staging lies over the widened tiles, which are free once the products are done.
-//
-// One CTA per tile. Tiles are numbered expert by expert, and within an expert weight tile by weight tile with its
-// token tiles next to each other; the hardware dispatches CTAs in order, so the CTAs running together share their
-// weight tiles (read once from HBM, then from L2). x rows of a tile past its expert's last token (the next
-// expert's, or zeros past the end) are loaded and, within the rounded width, computed, never stored.
+// KiB a k step instead of 32), and each consumer warpgroup widens its own 128 rows of the next k step, times their
+// block scales, into a bf16 tile (the 128-byte-swizzled layout TMA writes for bf16 weights; two such tiles in turn)
+// while the tensor cores run this step's products. Each value is rounded once, as the dequantising pass rounds it.
+// The kernel reads each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every
+// touched expert (~27 GB of traffic for a MiniMax layer at 8192 tokens instead of ~5.4). (Three warps of warpgroup 0
+// widening for both consumers measured 1.6x the bf16 kernel's time: their ~75 instructions per 16 bytes, one warp
+// per scheduler, were the critical path.) The epilogue's staging lies over the widened tiles, free once the products
+// are done.
 #include "kernels/cuda/moe_gemm_sm90.h"
 
 #include <cuda_bf16.h>
@@ -44,7 +42,6 @@
 #include "kernels/cuda/tensor_map.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
-#include "sdk/env.h"
 
 namespace volt::cuda::moe_gemm {
 namespace {
@@ -57,28 +54,26 @@ constexpr int kThreads = 384;           // producer warpgroup + two consumer war
 constexpr int kBT = 192;  // tokens per tile
 constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
 constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
-constexpr int kWideningThreads = 96;     // warps 1-3 of warpgroup 0 (quantised weights)
 
-// Shared memory and registers of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output
-// stagings (218 KiB of the 227 KiB an sm_90 block may have). Quantised: a ring of x and byte tiles (kStages deep),
-// then kWide bf16 tiles the bytes are widened into, the stagings lying over them.
-template <MoeWeightType kW, int kQStages>
+// Shared memory of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB
+// of the 227 KiB an sm_90 block may have). Quantised: a 4-stage ring of x and byte tiles, then the two bf16 tiles the
+// bytes are widened into (224 KiB), the stagings lying over them.
+template <MoeWeightType kW>
 struct Plan {
     static constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static constexpr int kStages = kQuant ? kQStages : 3;
-    static constexpr int kWide = kQuant ? 6 - kQStages : 0;  // 4 stages + 2 widened tiles, or 3 + 3
+    static constexpr int kStages = kQuant ? 4 : 3;
     static constexpr int kStageBytes = kXBytes + (kQuant ? kW8Bytes : kWBytes);
     static constexpr int kWideAt = kStages * kStageBytes;  // also the stagings' offset
-    static constexpr int kBarsAt = kWideAt + (kWide * kWBytes > 2 * kOutBytes ? kWide * kWBytes : 2 * kOutBytes);
-    static constexpr int kSmemBytes = kBarsAt + (2 * kStages + 2 * kWide) * 8 + 1024;  // + alignment slack
-    // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, warpgroup 0 24; with the widening warps in
-    // warpgroup 0, 40 there and 232 (no spills, the same wgmma pipelining). setmaxnreg moves registers only within
-    // what the block was launched with: 168 a thread (384 threads on one SM), so a split that sums to more waits in
-    // setmaxnreg.inc forever.
-    static constexpr int kProducerRegs = kQuant ? 40 : 24, kConsumerRegs = kQuant ? 232 : 240;
+    static constexpr int kBarsAt = kWideAt + (kQuant ? 2 * kWBytes : 2 * kOutBytes);
+    static constexpr int kSmemBytes = kBarsAt + 2 * kStages * 8 + 1024;  // + alignment slack
     static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
-    static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * kThreads, "registers the block launches with");
+    static_assert(!kQuant || 2 * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
 };
+// Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, the producer warpgroup 24. setmaxnreg moves
+// registers only within what the block was launched with (168 a thread for 384 threads on one SM): a split summing to
+// more waits in setmaxnreg.inc forever.
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * kThreads, "registers the block launches with");
 
 struct Params {
     CUtensorMap a;                         // x [rows, K], boxes of 64 k x kBT rows
@@ -117,8 +112,8 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
-// The stage ring, the widened weight tiles and their mbarriers: "full" (TMA bytes landed) and "empty" (consumers'
-// and widening warps' arrivals) per stage; "wfull" (widening warps) and "wempty" (consumers) per widened tile.
+// The stage ring, the widened weight tiles and the stages' mbarriers: "full" (TMA bytes landed) and "empty" (one
+// arrival per consumer warp once a stage's products are done).
 template <class P>
 struct Ring {
     uint32_t base;
@@ -129,8 +124,6 @@ struct Ring {
     __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
     __device__ uint32_t full(int s) const { return base + P::kBarsAt + 8 * s; }
     __device__ uint32_t empty(int s) const { return full(P::kStages + s); }
-    __device__ uint32_t wfull(int b) const { return full(2 * P::kStages + b); }
-    __device__ uint32_t wempty(int b) const { return full(2 * P::kStages + P::kWide + b); }
 };
 
 __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
@@ -162,10 +155,45 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
     }
 }
 
+// Quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte tile (256 rows x 64
+// bytes, unswizzled) into widened tile ks % 2: bf16 rows of 128 bytes, 16-byte chunks XOR-swizzled by row as TMA's
+// 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..),
+// scale blocks (j, ks / 2) of s1 and s3; plain, w2's 128 c.. with block (2 j + c, ks / 2). Each thread 4 chunks of 16
+// bytes; then the generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
+template <bool kGated, MoeWeightType kW, class P>
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, const Params& p, int c, int wtid, int e, int64_t j,
+                                           int ks) {
+    const int64_t kb = (p.k + 127) / 128;  // scale blocks per row block; a block holds two k steps
+    const float sc0 = __ldg(p.sa[e] + (kGated ? j : 2 * j + c) * kb + ks / 2);
+    const float sc1 = kGated ? __ldg(p.sb[e] + j * kb + ks / 2) : sc0;
+    const uint32_t src = r.w(ks % P::kStages), dst = r.wide(ks & 1);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
+        const int row = kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
+        uint4 q, lo, hi;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
+                     : "r"(src + row * 64 + ch * 16));
+        widen16_scaled<kW>(q, lr < 64 ? sc0 : sc1, lo, hi);
+        const uint32_t d = dst + row * 128;
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
+                     "r"(lo.y), "r"(lo.z), "r"(lo.w)
+                     : "memory");
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch + 1) ^ (row & 7)) << 4)),
+                     "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
+                     : "memory");
+    }
+    fence_proxy_async();  // generic-proxy writes -> this warpgroup's wgmma reads
+    named_sync(1 + c, 128);
+}
+
 // Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
-// next is issued; a stage, and a widened tile, is released once its products are done), then the epilogue.
-template <int kN, bool kGated, class P>
-__device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int64_t tok0, int64_t j) {
+// next is issued; a stage is released once its products are done), then the epilogue. Quantised: step ks + 1's rows
+// are widened while step ks's products run (its widened tile was step ks - 1's, whose products are then done).
+template <int kN, bool kGated, MoeWeightType kW, class P>
+__device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
+                                     int64_t j) {
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
@@ -176,20 +204,16 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     for (int q = 0; q < kN / 2; ++q) acc0[q] = acc1[q] = 0.0f;
     auto release = [&](int ks) {
         __syncwarp();
-        if (lane == 0) {
-            mbar_arrive(r.empty(ks % P::kStages));
-            if constexpr (P::kQuant) mbar_arrive(r.wempty(ks % P::kWide));
-        }
+        if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
+    if constexpr (P::kQuant) {
+        mbar_wait(r.full(0), 0);
+        widen_rows<kGated, kW>(r, p, c, wtid, e, j, 0);
+    }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
-        mbar_wait(r.full(s), (ks / P::kStages) & 1);
-        uint32_t w = r.w(s);
-        if constexpr (P::kQuant) {
-            mbar_wait(r.wfull(ks % P::kWide), (ks / P::kWide) & 1);
-            w = r.wide(ks % P::kWide);
-        }
-        const uint32_t x = r.x(s);
+        if constexpr (!P::kQuant) mbar_wait(r.full(s), (ks / P::kStages) & 1);  // quantised: waited before widening
+        const uint32_t x = r.x(s), w = P::kQuant ? r.wide(ks & 1) : r.w(s);
         fence_regs(acc0);
         fence_regs(acc1);
         wgmma_fence();
@@ -200,10 +224,14 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
             wgmma_m64nk16_ss<kN>(acc1, desc(w + a1 + kk * 32), bx);
         }
         wgmma_commit();
-        wgmma_wait1();  // the previous k step's products are done: its stage can be refilled
+        const bool widen_next = P::kQuant && ks + 1 < r.ksteps;
+        if (widen_next) mbar_wait(r.full((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
+        wgmma_wait1();  // the previous k step's products are done: its stage and widened tile can be reused
         fence_regs(acc0);
         fence_regs(acc1);
         if (ks > 0) release(ks - 1);
+        if constexpr (P::kQuant)
+            if (widen_next) widen_rows<kGated, kW>(r, p, c, wtid, e, j, ks + 1);
     }
     wgmma_wait0();
     fence_regs(acc0);
@@ -222,49 +250,9 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     }
 }
 
-// Quantised weights: warps 1-3 of warpgroup 0 (ti 0..95) widen each k step's byte tile (256 rows x 64 bytes, rows
-// unswizzled) into widened tile ks % kWide, bf16 rows of 128 bytes with their 16-byte chunks XOR-swizzled by row,
-// as TMA's 128-byte swizzle lays out bf16 weights. Rows 0-127 take scale block lo, rows 128-255 block hi (gated: w1
-// then w3 of the same rows; plain: two row blocks of w2); a block holds two k steps.
-template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_weights(const Ring<P>& r, const Params& p, int e, int64_t j, int ti) {
-    const int64_t kb = (p.k + 127) / 128;  // scale blocks per row block
-    const float* s_lo = p.sa[e] + (kGated ? j : 2 * j) * kb;
-    const float* s_hi = kGated ? p.sb[e] + j * kb : s_lo + kb;
-    for (int ks = 0; ks < r.ksteps; ++ks) {
-        const int s = ks % P::kStages, b = ks % P::kWide;
-        const float sc_lo = __ldg(s_lo + ks / 2), sc_hi = __ldg(s_hi + ks / 2);
-        mbar_wait(r.full(s), (ks / P::kStages) & 1);
-        if (ks >= P::kWide) mbar_wait(r.wempty(b), (ks / P::kWide - 1) & 1);
-        const uint32_t src = r.w(s), dst = r.wide(b);
-#pragma unroll 1
-        for (int idx = ti; idx < kW8Bytes / 16; idx += kWideningThreads) {
-            const int row = idx >> 2, c = idx & 3;
-            uint4 q, lo, hi;
-            asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                         : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
-                         : "r"(src + row * 64 + c * 16));
-            widen16_scaled<kW>(q, row < 128 ? sc_lo : sc_hi, lo, hi);
-            const uint32_t d = dst + row * 128;
-            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * c) ^ (row & 7)) << 4)),
-                         "r"(lo.x), "r"(lo.y), "r"(lo.z), "r"(lo.w)
-                         : "memory");
-            asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * c + 1) ^ (row & 7)) << 4)),
-                         "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
-                         : "memory");
-        }
-        fence_proxy_async();  // generic-proxy writes -> the consumers' wgmma reads
-        __syncwarp();
-        if ((ti & 31) == 0) {
-            mbar_arrive(r.wfull(b));
-            mbar_arrive(r.empty(s));  // the byte tile is read
-        }
-    }
-}
-
-template <bool kGated, MoeWeightType kW, int kQStages>
+template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
-    using P = Plan<kW, kQStages>;
+    using P = Plan<kW>;
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     const Ring<P> r{smem_u32(tiles), static_cast<int>(p.k / kBK)};
@@ -272,13 +260,8 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
     if (tid == 0) {
         for (int s = 0; s < P::kStages; ++s) {
-            mbar_init(r.full(s), 1);  // the issuing thread's arrival + the TMA bytes
-            // one arrival per consumer warp (+ per widening warp: the byte tile)
-            mbar_init(r.empty(s), P::kQuant ? 8 + kWideningThreads / 32 : 8);
-        }
-        for (int b = 0; b < P::kWide; ++b) {
-            mbar_init(r.wfull(b), kWideningThreads / 32);
-            mbar_init(r.wempty(b), 8);
+            mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
+            mbar_init(r.empty(s), 8);  // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -287,30 +270,27 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
 
-    if (wg == 0) {  // ---- producer (thread 0) and, quantised, the widening warps 1-3 -------------------------------
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(P::kProducerRegs));
-        if (tid == 0) {
-            const int tok0 = static_cast<int>(p.off[e] + i * kBT);
-            for (int ks = 0; ks < r.ksteps; ++ks) {
-                const int s = ks % P::kStages;
-                if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
-                mbar_arrive_expect_tx(r.full(s), P::kStageBytes);
-                tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
-                // w1's 128 rows then w3's (bf16 at 16 KiB, bytes at 8 KiB), or w2's 256 rows
-                if constexpr (kGated) {
-                    tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
-                    tma_load_2d(r.w(s) + (P::kQuant ? kW8Bytes : kWBytes) / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
-                                static_cast<int>(j * 128));
-                } else {
-                    tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
-                }
+    if (wg == 0) {  // ---- producer ---------------------------------------------------------------------------------
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+        if (tid != 0) return;
+        const int tok0 = static_cast<int>(p.off[e] + i * kBT);
+        for (int ks = 0; ks < r.ksteps; ++ks) {
+            const int s = ks % P::kStages;
+            if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
+            mbar_arrive_expect_tx(r.full(s), P::kStageBytes);
+            tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
+            // w1's 128 rows then w3's (bf16 at 16 KiB, bytes at 8 KiB), or w2's 256 rows
+            if constexpr (kGated) {
+                tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
+                tma_load_2d(r.w(s) + (P::kQuant ? kW8Bytes : kWBytes) / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
+                            static_cast<int>(j * 128));
+            } else {
+                tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
             }
-        } else if constexpr (P::kQuant) {
-            if (tid >= 32) widen_weights<kGated, kW>(r, p, e, j, tid - 32);
         }
         return;
     }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(P::kConsumerRegs));
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
 
     // ---- consumers ----------------------------------------------------------------------------------------------
     const int c = wg - 1;
@@ -318,12 +298,12 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated>(r, p, c, ntok, tok0, j); break;
-        case 2: tile<64, kGated>(r, p, c, ntok, tok0, j); break;
-        case 3: tile<96, kGated>(r, p, c, ntok, tok0, j); break;
-        case 4: tile<128, kGated>(r, p, c, ntok, tok0, j); break;
-        case 5: tile<160, kGated>(r, p, c, ntok, tok0, j); break;
-        default: tile<192, kGated>(r, p, c, ntok, tok0, j); break;
+        case 1: tile<32, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 2: tile<64, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 3: tile<96, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 4: tile<128, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 5: tile<160, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        default: tile<192, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
     }
 }
 
@@ -342,16 +322,10 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
     return map;
 }
 
-// Quantised weights: 4 stages and 2 widened tiles (default), or 3 and 3 (VOLT_MOE_GEMM_QSTAGES=3).
-int quant_stages() {
-    static const int v = env_choice("VOLT_MOE_GEMM_QSTAGES", {{"4", 4}, {"3", 3}}, 4);
-    return v;
-}
-
-template <bool kGated, MoeWeightType kW, int kQStages>
+template <bool kGated, MoeWeightType kW>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
-    constexpr auto kernel = grouped_gemm_kernel<kGated, kW, kQStages>;
-    constexpr int smem = Plan<kW, kQStages>::kSmemBytes;
+    constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
+    constexpr int smem = Plan<kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
     VOLT_CUDA_CHECK_LAUNCH();
@@ -361,11 +335,9 @@ Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
 template <bool kGated>
 Status launch_typed(const GroupedGemmArgs& a, const Params& p, int64_t blocks, cudaStream_t stream) {
     switch (a.weights) {
-        case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16, 0>(p, blocks, stream);
-        case MoeWeightType::kInt8:
-            return quant_stages() == 3 ? launch_kernel<kGated, MoeWeightType::kInt8, 3>(p, blocks, stream)
-                                       : launch_kernel<kGated, MoeWeightType::kInt8, 4>(p, blocks, stream);
-        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3, 4>(p, blocks, stream);
+        case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16>(p, blocks, stream);
+        case MoeWeightType::kInt8: return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
+        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
     }
     return invalid_argument("MoE grouped GEMM: unknown weight type");
 }
