@@ -157,15 +157,11 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 
 // Quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte tile (256 rows x 64
 // bytes, unswizzled) into widened tile ks % 2: bf16 rows of 128 bytes, 16-byte chunks XOR-swizzled by row as TMA's
-// 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..),
-// scale blocks (j, ks / 2) of s1 and s3; plain, w2's 128 c.. with block (2 j + c, ks / 2). Each thread 4 chunks of 16
-// bytes; then the generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
+// 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
+// with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
+// generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, const Params& p, int c, int wtid, int e, int64_t j,
-                                           int ks) {
-    const int64_t kb = (p.k + 127) / 128;  // scale blocks per row block; a block holds two k steps
-    const float sc0 = __ldg(p.sa[e] + (kGated ? j : 2 * j + c) * kb + ks / 2);
-    const float sc1 = kGated ? __ldg(p.sb[e] + j * kb + ks / 2) : sc0;
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
     const uint32_t src = r.w(ks % P::kStages), dst = r.wide(ks & 1);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -206,9 +202,16 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         __syncwarp();
         if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
+    // Quantised: the block scales of the warpgroup's rows (gated: s1's and s3's block (j, .); plain: s2's (2 j + c, .)),
+    // a block per two k steps, each step's loaded a step ahead of its widening (an L2 round trip otherwise stalls it).
+    const int64_t kb = (p.k + 127) / 128;
+    const float* s0 = P::kQuant ? p.sa[e] + (kGated ? j : 2 * j + c) * kb : nullptr;
+    const float* s1 = P::kQuant ? (kGated ? p.sb[e] + j * kb : s0) : nullptr;
+    float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.full(0), 0);
-        widen_rows<kGated, kW>(r, p, c, wtid, e, j, 0);
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
+        if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
@@ -231,7 +234,10 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         fence_regs(acc1);
         if (ks > 0) release(ks - 1);
         if constexpr (P::kQuant)
-            if (widen_next) widen_rows<kGated, kW>(r, p, c, wtid, e, j, ks + 1);
+            if (widen_next) {
+                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
+                if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
+            }
     }
     wgmma_wait0();
     fence_regs(acc0);
