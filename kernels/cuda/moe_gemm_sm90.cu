@@ -56,18 +56,21 @@ constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
 constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
 
 // Shared memory of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB
-// of the 227 KiB an sm_90 block may have). Quantised: a 4-stage ring of x and byte tiles, then the two bf16 tiles the
-// bytes are widened into (224 KiB), the stagings lying over them.
+// of the 227 KiB an sm_90 block may have). Quantised: a 3-stage ring of x tiles, a 3-stage ring of byte tiles (their
+// own barriers: a byte tile is done with once widened, well before its step's products), then the three bf16 tiles
+// the bytes are widened into (216 KiB), the stagings lying over them.
 template <MoeWeightType kW>
 struct Plan {
     static constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static constexpr int kStages = kQuant ? 4 : 3;
-    static constexpr int kStageBytes = kXBytes + (kQuant ? kW8Bytes : kWBytes);
-    static constexpr int kWideAt = kStages * kStageBytes;  // also the stagings' offset
-    static constexpr int kBarsAt = kWideAt + (kQuant ? 2 * kWBytes : 2 * kOutBytes);
-    static constexpr int kSmemBytes = kBarsAt + 2 * kStages * 8 + 1024;  // + alignment slack
+    static constexpr int kStages = 3;
+    static constexpr int kXStageBytes = kXBytes + (kQuant ? 0 : kWBytes);
+    static constexpr int kBytesAt = kStages * kXStageBytes;
+    static constexpr int kWide = kQuant ? 3 : 0;
+    static constexpr int kWideAt = kBytesAt + (kQuant ? kStages * kW8Bytes : 0);  // also the stagings' offset
+    static constexpr int kBarsAt = kWideAt + (kQuant ? kWide * kWBytes : 2 * kOutBytes);
+    static constexpr int kSmemBytes = kBarsAt + (kQuant ? 4 : 2) * kStages * 8 + 1024;  // + alignment slack
     static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
-    static_assert(!kQuant || 2 * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
+    static_assert(!kQuant || kWide * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
 };
 // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, the producer warpgroup 24. setmaxnreg moves
 // registers only within what the block was launched with (168 a thread for 384 threads on one SM): a split summing to
@@ -112,18 +115,21 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
-// The stage ring, the widened weight tiles and the stages' mbarriers: "full" (TMA bytes landed) and "empty" (one
-// arrival per consumer warp once a stage's products are done).
+// The rings, the widened weight tiles and the rings' mbarriers: "full" (TMA bytes landed) and "empty" (one arrival
+// per consumer warp once done with the stage) for the x ring, "bfull" and "bempty" for the byte ring.
 template <class P>
 struct Ring {
     uint32_t base;
     int ksteps;
-    __device__ uint32_t x(int s) const { return base + s * P::kStageBytes; }
-    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16 or bytes
+    __device__ uint32_t x(int s) const { return base + s * P::kXStageBytes; }
+    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16
+    __device__ uint32_t bytes(int s) const { return base + P::kBytesAt + s * kW8Bytes; }
     __device__ uint32_t wide(int b) const { return base + P::kWideAt + b * kWBytes; }
     __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
     __device__ uint32_t full(int s) const { return base + P::kBarsAt + 8 * s; }
     __device__ uint32_t empty(int s) const { return full(P::kStages + s); }
+    __device__ uint32_t bfull(int s) const { return full(2 * P::kStages + s); }
+    __device__ uint32_t bempty(int s) const { return full(3 * P::kStages + s); }
 };
 
 __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
@@ -156,13 +162,13 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 }
 
 // Quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte tile (256 rows x 64
-// bytes, unswizzled) into widened tile ks % 2: bf16 rows of 128 bytes, 16-byte chunks XOR-swizzled by row as TMA's
+// bytes, unswizzled) into widened tile ks % 3: bf16 rows of 128 bytes, 16-byte chunks XOR-swizzled by row as TMA's
 // 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
-    const uint32_t src = r.w(ks % P::kStages), dst = r.wide(ks & 1);
+    const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
@@ -181,12 +187,15 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
                      : "memory");
     }
     fence_proxy_async();  // generic-proxy writes -> this warpgroup's wgmma reads
+    __syncwarp();
+    if ((wtid & 31) == 0) mbar_arrive(r.bempty(ks % P::kStages));  // this warp's reads of the byte tile are done
     named_sync(1 + c, 128);
 }
 
 // Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
-// next is issued; a stage is released once its products are done), then the epilogue. Quantised: step ks + 1's rows
-// are widened while step ks's products run (its widened tile was step ks - 1's, whose products are then done).
+// next is issued; a stage is released once its products are done), then the epilogue. Quantised: once step ks's
+// products are issued, step ks + 1's rows are widened into the tile step ks - 2 used (its products are done), so the
+// widening runs while the tensor cores work through steps ks - 1 and ks.
 template <int kN, bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                      int64_t j) {
@@ -209,14 +218,14 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     const float* s1 = P::kQuant ? (kGated ? p.sb[e] + j * kb : s0) : nullptr;
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
-        mbar_wait(r.full(0), 0);
+        mbar_wait(r.bfull(0), 0);
         widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
-        if constexpr (!P::kQuant) mbar_wait(r.full(s), (ks / P::kStages) & 1);  // quantised: waited before widening
-        const uint32_t x = r.x(s), w = P::kQuant ? r.wide(ks & 1) : r.w(s);
+        mbar_wait(r.full(s), (ks / P::kStages) & 1);
+        const uint32_t x = r.x(s), w = P::kQuant ? r.wide(ks % P::kWide) : r.w(s);
         fence_regs(acc0);
         fence_regs(acc1);
         wgmma_fence();
@@ -227,17 +236,16 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
             wgmma_m64nk16_ss<kN>(acc1, desc(w + a1 + kk * 32), bx);
         }
         wgmma_commit();
-        const bool widen_next = P::kQuant && ks + 1 < r.ksteps;
-        if (widen_next) mbar_wait(r.full((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-        wgmma_wait1();  // the previous k step's products are done: its stage and widened tile can be reused
-        fence_regs(acc0);
-        fence_regs(acc1);
-        if (ks > 0) release(ks - 1);
         if constexpr (P::kQuant)
-            if (widen_next) {
+            if (ks + 1 < r.ksteps) {
+                mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
                 widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
+        wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
+        fence_regs(acc0);
+        fence_regs(acc1);
+        if (ks > 0) release(ks - 1);
     }
     wgmma_wait0();
     fence_regs(acc0);
@@ -268,6 +276,10 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
         for (int s = 0; s < P::kStages; ++s) {
             mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
             mbar_init(r.empty(s), 8);  // one arrival per consumer warp
+            if constexpr (P::kQuant) {
+                mbar_init(r.bfull(s), 1);
+                mbar_init(r.bempty(s), 8);
+            }
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -276,22 +288,37 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
 
-    if (wg == 0) {  // ---- producer ---------------------------------------------------------------------------------
+    if (wg == 0) {  // ---- producers: thread 0 the x ring (bf16: with the weights), thread 32 the byte ring ------------
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
-        if (tid != 0) return;
-        const int tok0 = static_cast<int>(p.off[e] + i * kBT);
-        for (int ks = 0; ks < r.ksteps; ++ks) {
-            const int s = ks % P::kStages;
-            if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
-            mbar_arrive_expect_tx(r.full(s), P::kStageBytes);
-            tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
-            // w1's 128 rows then w3's (bf16 at 16 KiB, bytes at 8 KiB), or w2's 256 rows
-            if constexpr (kGated) {
-                tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
-                tma_load_2d(r.w(s) + (P::kQuant ? kW8Bytes : kWBytes) / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
-                            static_cast<int>(j * 128));
-            } else {
-                tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
+        if (tid == 0) {
+            const int tok0 = static_cast<int>(p.off[e] + i * kBT);
+            for (int ks = 0; ks < r.ksteps; ++ks) {
+                const int s = ks % P::kStages;
+                if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
+                mbar_arrive_expect_tx(r.full(s), P::kXStageBytes);
+                tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
+                if constexpr (!P::kQuant) {  // w1's 128 rows then w3's, or w2's 256 rows
+                    if constexpr (kGated) {
+                        tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
+                        tma_load_2d(r.w(s) + kWBytes / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
+                                    static_cast<int>(j * 128));
+                    } else {
+                        tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
+                    }
+                }
+            }
+        } else if (P::kQuant && tid == 32) {
+            for (int ks = 0; ks < r.ksteps; ++ks) {
+                const int s = ks % P::kStages;
+                if (ks >= P::kStages) mbar_wait(r.bempty(s), (ks / P::kStages - 1) & 1);
+                mbar_arrive_expect_tx(r.bfull(s), kW8Bytes);
+                if constexpr (kGated) {
+                    tma_load_2d(r.bytes(s), &p.b[2 * e], r.bfull(s), ks * kBK, static_cast<int>(j * 128));
+                    tma_load_2d(r.bytes(s) + kW8Bytes / 2, &p.b[2 * e + 1], r.bfull(s), ks * kBK,
+                                static_cast<int>(j * 128));
+                } else {
+                    tma_load_2d(r.bytes(s), &p.b[2 * e], r.bfull(s), ks * kBK, static_cast<int>(j * kBW));
+                }
             }
         }
         return;
