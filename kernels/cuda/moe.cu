@@ -1073,9 +1073,9 @@ Expected<GemmStreams*> gemm_streams() {
     return per_device[device];
 }
 
-// bf16 experts on the GEMM path, for A/B timing (VOLT_MOE_OWN_GEMM): 0 = cuBLASLt per expert + the SwiGLU pass;
-// up = the own grouped GEMM with the SwiGLU in its epilogue for [w1; w3] (kernels/cuda/moe_gemm_sm90.cu), cuBLASLt for
-// w2; both = the own GEMM for w2 too.
+// The GEMM path's products (VOLT_MOE_OWN_GEMM): off = cuBLASLt per expert + the SwiGLU pass (quantised weights:
+// each expert dequantised first); up = the own grouped GEMM with the SwiGLU in its epilogue for [w1; w3]
+// (kernels/cuda/moe_gemm_sm90.cu), cuBLASLt for w2; both = the own GEMM for w2 too.
 enum class OwnGemm { kOff, kUp, kBoth };
 // Which products the own grouped GEMM takes (moe_gemm_sm90.h) where it fits. bf16 weights: none by default (at
 // parity with cuBLASLt's per-expert GEMMs plus the SwiGLU pass, bench/RESULTS.md); quantised weights: both (its

@@ -17,15 +17,17 @@
 // token's 128 bytes out with 16-byte stores. Each expert's weights are their own allocation, so each has a tensor
 // map (cached on the host by pointer and shape), passed with the launch.
 //
-// Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): the TMA brings the weight tile as bytes (16
-// KiB a k step instead of 32), and each consumer warpgroup widens its own 128 rows of the next k step, times their
-// block scales, into a bf16 tile (the 128-byte-swizzled layout TMA writes for bf16 weights; two such tiles in turn)
-// while the tensor cores run this step's products. Each value is rounded once, as the dequantising pass rounds it.
-// The kernel reads each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every
-// touched expert (~27 GB of traffic for a MiniMax layer at 8192 tokens instead of ~5.4). (Three warps of warpgroup 0
-// widening for both consumers measured 1.6x the bf16 kernel's time: their ~75 instructions per 16 bytes, one warp
-// per scheduler, were the critical path.) The epilogue's staging lies over the widened tiles, free once the products
-// are done.
+// Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): a second thread of warpgroup 0 brings the
+// weight tiles as bytes (16 KiB a k step instead of 32) into a ring of their own, and each consumer warpgroup widens
+// its own 128 rows of step ks + 1, times their block scales, into one of three bf16 tiles (the 128-byte-swizzled
+// layout TMA writes for bf16 weights) right after issuing step ks's products, so the widening runs beside the tensor
+// work of steps ks - 1 and ks. Each value is rounded once, as the dequantising pass rounds it. The kernel reads each
+// weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert (~27 GB of
+// traffic for a MiniMax layer at 8192 tokens instead of ~5.4): 1.2x faster, but ~1.4x the bf16 kernel's time, bound
+// by the widening inside the consumers (~3.75 instructions a value with 30-odd registers beside 192 accumulators:
+// ncu's top stalls long and short scoreboard and fixed-latency waits, issue 38% active, L2 45%). Three warps of
+// warpgroup 0 widening for both consumers measured slower still (one warp per scheduler was the critical path).
+// The epilogue's staging lies over the widened tiles, free once the products are done.
 #include "kernels/cuda/moe_gemm_sm90.h"
 
 #include <cuda_bf16.h>
@@ -211,8 +213,9 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         __syncwarp();
         if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
-    // Quantised: the block scales of the warpgroup's rows (gated: s1's and s3's block (j, .); plain: s2's (2 j + c, .)),
-    // a block per two k steps, each step's loaded a step ahead of its widening (an L2 round trip otherwise stalls it).
+    // Quantised: the block scales of the warpgroup's rows (gated: s1's and s3's block (j, .); plain: s2's
+    // (2 j + c, .)), a block per two k steps, each step's loaded a step ahead of its widening (an L2 round trip
+    // otherwise stalls it).
     const int64_t kb = (p.k + 127) / 128;
     const float* s0 = P::kQuant ? p.sa[e] + (kGated ? j : 2 * j + c) * kb : nullptr;
     const float* s1 = P::kQuant ? (kGated ? p.sb[e] + j * kb : s0) : nullptr;
@@ -288,7 +291,7 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
 
-    if (wg == 0) {  // ---- producers: thread 0 the x ring (bf16: with the weights), thread 32 the byte ring ------------
+    if (wg == 0) {  // ---- producers: thread 0 the x ring (bf16: with the weights), thread 32 the byte ring -----------
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
         if (tid == 0) {
             const int tok0 = static_cast<int>(p.off[e] + i * kBT);

@@ -518,10 +518,10 @@ TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 7, 256, 384, 4, 3, Routing::kRandom, MoePath::kGemm, 54);
     // Weight-only (kDequantize) where the own grouped GEMM's mixed-input form takes the shapes: e4m3 bytes widened
     // inside it, also with w1 | w3 as one block.
+    const auto kFp8 = cuda::MoeWeightType::kFp8E4M3;
     const auto kDq = cuda::MoeFp8Mode::kDequantize;
-    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kGemm, 57, kDq);
-    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 200, 512, 768, 8, 2, Routing::kSkewed, MoePath::kGemm, 58, kDq,
-                            /*fuse_w13=*/true);
+    check_quantized_experts(kFp8, 65, 1024, 1536, 8, 2, Routing::kRandom, MoePath::kGemm, 57, kDq);
+    check_quantized_experts(kFp8, 200, 512, 768, 8, 2, Routing::kSkewed, MoePath::kGemm, 58, kDq, /*fuse_w13=*/true);
 }
 
 // The prefill path's FP8 tensor-core GEMMs (activations in e4m3 too) against the CPU twin that quantises them alike:
