@@ -267,6 +267,19 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     }
 }
 
+// Step ks's weight tile (tile_bytes: bf16 or bytes) into dst, counted on bar: w1's 128 rows 128 j.. then w3's same
+// rows (gated), or w2's 256 rows 256 j.. (plain).
+template <bool kGated>
+__device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, int ks, uint32_t dst, int tile_bytes,
+                                             uint32_t bar) {
+    if constexpr (kGated) {
+        tma_load_2d(dst, &p.b[2 * e], bar, ks * kBK, static_cast<int>(j * 128));
+        tma_load_2d(dst + tile_bytes / 2, &p.b[2 * e + 1], bar, ks * kBK, static_cast<int>(j * 128));
+    } else {
+        tma_load_2d(dst, &p.b[2 * e], bar, ks * kBK, static_cast<int>(j * kBW));
+    }
+}
+
 template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
     using P = Plan<kW>;
@@ -300,28 +313,14 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
                 if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
                 mbar_arrive_expect_tx(r.full(s), P::kXStageBytes);
                 tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
-                if constexpr (!P::kQuant) {  // w1's 128 rows then w3's, or w2's 256 rows
-                    if constexpr (kGated) {
-                        tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * 128));
-                        tma_load_2d(r.w(s) + kWBytes / 2, &p.b[2 * e + 1], r.full(s), ks * kBK,
-                                    static_cast<int>(j * 128));
-                    } else {
-                        tma_load_2d(r.w(s), &p.b[2 * e], r.full(s), ks * kBK, static_cast<int>(j * kBW));
-                    }
-                }
+                if constexpr (!P::kQuant) load_weights<kGated>(p, e, j, ks, r.w(s), kWBytes, r.full(s));
             }
         } else if (P::kQuant && tid == 32) {
             for (int ks = 0; ks < r.ksteps; ++ks) {
                 const int s = ks % P::kStages;
                 if (ks >= P::kStages) mbar_wait(r.bempty(s), (ks / P::kStages - 1) & 1);
                 mbar_arrive_expect_tx(r.bfull(s), kW8Bytes);
-                if constexpr (kGated) {
-                    tma_load_2d(r.bytes(s), &p.b[2 * e], r.bfull(s), ks * kBK, static_cast<int>(j * 128));
-                    tma_load_2d(r.bytes(s) + kW8Bytes / 2, &p.b[2 * e + 1], r.bfull(s), ks * kBK,
-                                static_cast<int>(j * 128));
-                } else {
-                    tma_load_2d(r.bytes(s), &p.b[2 * e], r.bfull(s), ks * kBK, static_cast<int>(j * kBW));
-                }
+                load_weights<kGated>(p, e, j, ks, r.bytes(s), kW8Bytes, r.bfull(s));
             }
         }
         return;
