@@ -1087,6 +1087,45 @@ OwnGemm own_gemm_choice(bool quant) {
     return env == 0 ? OwnGemm::kOff : env == 1 ? OwnGemm::kUp : OwnGemm::kBoth;
 }
 
+// The own grouped GEMM's arguments for the up product ([w1; w3] with the SwiGLU, from the gathered rows xp into the
+// first I columns of gu's [rows, 2I]) and the down product (w2, from gu into y).
+moe_gemm::GroupedGemmArgs own_up_args(const MoeExpertsParams& p, const void* xp, int64_t rows,
+                                      const int32_t* offsets, void* gu) {
+    const int64_t H = p.hidden, I = p.intermediate;
+    return {.x = xp, .x_stride = H, .rows = rows, .offsets = offsets, .num_experts = p.num_experts, .gated = true,
+            .w_a = p.w1, .w_b = p.w3, .weights = p.weight_type, .s_a = p.s1, .s_b = p.s3, .n = I, .k = H, .out = gu,
+            .out_stride = 2 * I};
+}
+moe_gemm::GroupedGemmArgs own_down_args(const MoeExpertsParams& p, const void* gu, int64_t rows,
+                                        const int32_t* offsets, void* y) {
+    const int64_t H = p.hidden, I = p.intermediate;
+    return {.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets, .num_experts = p.num_experts,
+            .gated = false, .w_a = p.w2, .weights = p.weight_type, .s_a = p.s2, .n = H, .k = I, .out = y,
+            .out_stride = H};
+}
+// Which products the GEMM path gives the own grouped GEMM: the choice, where the kernel can run them. Quantised
+// experts with both products there need no dequantised copies in the workspace.
+struct OwnProducts {
+    bool up = false, down = false;
+};
+OwnProducts own_products(const MoeExpertsParams& p, const moe_gemm::GroupedGemmArgs& up,
+                         const moe_gemm::GroupedGemmArgs& down) {
+    const OwnGemm own = own_gemm_choice(p.weight_type != MoeWeightType::kBF16);
+    OwnProducts o;
+    o.up = own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr;
+    o.down = o.up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;
+    return o;
+}
+// own_products before the workspace exists: the gathered rows, the intermediate and the outputs live in the 16-byte
+// aligned workspace, all the kernel asks of their addresses, so any such address stands in for them; T k rows at most.
+bool own_takes_both(const MoeExpertsParams& p) {
+    alignas(16) static char stand_in[16];
+    const int64_t rows = p.num_tokens * p.top_k;
+    return own_products(p, own_up_args(p, stand_in, rows, nullptr, stand_in),
+                        own_down_args(p, stand_in, rows, nullptr, stand_in))
+        .down;
+}
+
 // The GEMM path's stream count for this call: FP8 GEMMs, bf16 GEMMs on bf16 weights, or bf16 GEMMs on dequantised
 // copies of quantised weights.
 enum class GemmKind { kFp8, kBf16, kDequantized };
@@ -1205,7 +1244,8 @@ Layout layout(const MoeExpertsParams& p) {
     } else if (gemm) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
-        if (p.weight_type != MoeWeightType::kBF16) {    // per stream, one expert's [w1; w3] (then w2) as bf16
+        // Quantised, unless the own grouped GEMM widens them itself: per stream, one expert's [w1; w3] (then w2) as bf16.
+        if (p.weight_type != MoeWeightType::kBF16 && !own_takes_both(p)) {
             L.wdq_stride = align_up(2 * I * H * 2);
             L.wdq = at, at += gemm_stream_count(p, GemmKind::kDequantized) * L.wdq_stride;
         }
@@ -1584,17 +1624,12 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // The own grouped GEMM (Hopper; bf16 experts, or quantised ones widened inside it) in place of the products it
         // takes: [w1; w3] with the SwiGLU in its epilogue, h written where the SwiGLU pass writes it (the first I
         // columns of gu's rows), and w2.
-        const OwnGemm own = own_gemm_choice(quant);
-        const moe_gemm::GroupedGemmArgs up{.x = xp, .x_stride = H, .rows = rows, .offsets = offsets,
-                                           .num_experts = E, .gated = true, .w_a = p.w1, .w_b = p.w3,
-                                           .weights = p.weight_type, .s_a = p.s1, .s_b = p.s3, .n = I, .k = H,
-                                           .out = gu, .out_stride = 2 * I};
-        const moe_gemm::GroupedGemmArgs down{.x = gu, .x_stride = 2 * I, .rows = rows, .offsets = offsets,
-                                             .num_experts = E, .gated = false, .w_a = p.w2,
-                                             .weights = p.weight_type, .s_a = p.s2, .n = H, .k = I, .out = y,
-                                             .out_stride = H};
-        const bool own_up = own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr;
-        const bool own_down = own_up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;
+        const moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, rows, offsets, gu);
+        const moe_gemm::GroupedGemmArgs down = own_down_args(p, gu, rows, offsets, y);
+        const OwnProducts own = own_products(p, up, down);
+        const bool own_up = own.up, own_down = own.down;
+        if (quant && !own_down && L.wdq_stride == 0)  // layout() asked own_products the same question
+            return internal_error("moe_experts (CUDA): the workspace has no room to dequantise experts");
         if (own_up) {
             VOLT_RETURN_IF_ERROR(moe_gemm::run_grouped_gemm(up, off, stream));
         } else {

@@ -417,6 +417,7 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
 
 const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
     if (a.num_experts < 1 || a.num_experts > kMaxTmaExperts) return "1 to 64 experts";
+    if (a.w_a == nullptr || (a.gated && a.w_b == nullptr)) return "the weights' pointer lists are missing";
     if (a.k <= 0 || a.k % kBK != 0) return "K must be a positive multiple of 64";
     if (a.n <= 0 || a.n % (a.gated ? 128 : kBW) != 0) return "N must be a multiple of 128 (gated) or 256 (plain)";
     if (a.rows > INT32_MAX || a.n > INT32_MAX || a.k > INT32_MAX) return "rows, N and K must fit 32 bits";

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -715,6 +716,29 @@ TEST_F(MoeInt8Gpu, GemmPrefillPathAgainstCpu) {
     check_quantized_experts(kI8, 300, 512, 768, 8, 2, Routing::kRandom, MoePath::kGemm, 85, kDq, /*fuse_w13=*/true);
     check_quantized_experts(kI8, 9, 256, 384, 16, 2, Routing::kSkewed, MoePath::kGemm, 86);
     check_quantized_experts(kI8, 700, 512, 1024, 4, 2, Routing::kAllOnOne, MoePath::kGemm, 87);
+}
+
+// Where the own grouped GEMM widens quantised experts itself (sm_90, both products, VOLT_MOE_OWN_GEMM unset or
+// both), the GEMM path's workspace holds no dequantised expert copies: as many bytes as bf16 experts need. Where it
+// does not take the shapes (I = 776), the copies are there. Sizes only: the weight addresses are never read.
+TEST_F(MoeInt8Gpu, WorkspaceHoldsDequantisedCopiesOnlyWhereNeeded) {
+    if (!on_hopper()) GTEST_SKIP() << "the own grouped GEMM runs on sm_90 only";
+    if (env_choice_index("VOLT_MOE_OWN_GEMM", {"0", "up"}) >= 0) GTEST_SKIP() << "VOLT_MOE_OWN_GEMM=0|up";
+    const int E = 8;
+    const std::vector<const void*> w(E, reinterpret_cast<const void*>(uintptr_t{1} << 20));
+    const std::vector<const float*> sc(E, reinterpret_cast<const float*>(uintptr_t{1} << 20));
+    for (const int64_t I : {1536, 776}) {
+        cuda::MoeExpertsParams p;
+        p.num_tokens = 4096, p.hidden = 1024, p.intermediate = I, p.num_experts = E, p.top_k = 2;
+        p.path = cuda::MoePath::kGemm;
+        p.w1 = w.data(), p.w3 = w.data(), p.w2 = w.data();
+        const size_t bf16 = cuda::moe_workspace_bytes(p);
+        p.weight_type = cuda::MoeWeightType::kInt8;
+        p.s1 = sc.data(), p.s3 = sc.data(), p.s2 = sc.data();
+        const size_t int8 = cuda::moe_workspace_bytes(p);
+        if (I % 128 == 0) EXPECT_EQ(int8, bf16) << "I = " << I << ": dequantised copies reserved for nothing";
+        else EXPECT_GE(int8, bf16 + size_t(2 * I * 1024 * 2)) << "I = " << I << ": no room to dequantise an expert";
+    }
 }
 
 TEST_F(MoeInt8Gpu, ShortSanitizerRun) {
