@@ -1244,7 +1244,8 @@ Layout layout(const MoeExpertsParams& p) {
     } else if (gemm) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
-        // Quantised, unless the own grouped GEMM widens them itself: per stream, one expert's [w1; w3] (then w2) as bf16.
+        // Quantised, unless the own grouped GEMM widens them itself: per stream, one expert's [w1; w3] (then w2) as
+        // bf16.
         if (p.weight_type != MoeWeightType::kBF16 && !own_takes_both(p)) {
             L.wdq_stride = align_up(2 * I * H * 2);
             L.wdq = at, at += gemm_stream_count(p, GemmKind::kDequantized) * L.wdq_stride;
