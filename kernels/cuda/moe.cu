@@ -360,12 +360,9 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ in, const float* _
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * vpr;
          i += int64_t{gridDim.x} * blockDim.x) {
         const int64_t r = i / vpr, c = (i - r * vpr) * 8;
-        float f[8];
-        unpack8(widen8<kW>(*reinterpret_cast<const uint2*>(in + r * cols + c)), f);
         const float scale = __ldg(scales + (r / kBlk) * cb + c / kBlk);
-#pragma unroll
-        for (int q = 0; q < 8; ++q) f[q] *= scale;
-        *reinterpret_cast<uint4*>(out + r * cols + c) = pack8(f);
+        *reinterpret_cast<uint4*>(out + r * cols + c) =
+            widen8_scaled<kW>(*reinterpret_cast<const uint2*>(in + r * cols + c), scale);
     }
 }
 

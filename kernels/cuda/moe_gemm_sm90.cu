@@ -175,11 +175,12 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
     for (int i = 0; i < 4; ++i) {
         const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
         const int row = kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
-        uint4 q, lo, hi;
+        uint4 q;
         asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
                      : "r"(src + row * 64 + ch * 16));
-        widen16_scaled<kW>(q, lr < 64 ? sc0 : sc1, lo, hi);
+        const float sc = lr < 64 ? sc0 : sc1;
+        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
         const uint32_t d = dst + row * 128;
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
                      "r"(lo.y), "r"(lo.z), "r"(lo.w)

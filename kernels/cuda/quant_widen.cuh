@@ -37,22 +37,23 @@ __device__ __forceinline__ uint4 e4m3x8_to_bf16(const uint2& u) {
     return out;
 }
 
-// 8 int8 bytes (element 0 in the lowest byte) -> 8 bf16, exactly: each byte + 128 placed in the mantissa of 2^23
-// (one byte permute: the float 2^23 + b + 128), minus 2^23 + 128 in fp32, two floats packed per bf16x2.
+// Byte k (0-3) of w, a word of int8 bytes each XORed with 0x80 (b + 128 as unsigned), as b in fp32, exactly: the
+// byte placed in the mantissa of 2^23 by one byte permute (the float 2^23 + b + 128), minus 2^23 + 128.
+__device__ __forceinline__ float s8_biased_to_f32(uint32_t w, int k) {
+    // result bytes, low to high: byte k of w, 0, 0, 0x4b (from 0x4b000000)
+    return __uint_as_float(__byte_perm(w, 0x4b000000u, 0x7540u + k)) - 8388736.0f;
+}
+
+// 8 int8 bytes (element 0 in the lowest byte) -> 8 bf16, exactly, two floats packed per bf16x2.
 __device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) {
     const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
     uint4 out;
     uint32_t* o = reinterpret_cast<uint32_t*>(&out);
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < 2; ++i)
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            // result bytes, low to high: byte 2j (then 2j + 1) of w[i], 0, 0, 0x4b (from 0x4b000000)
-            const float lo = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7540u + 2 * j)) - 8388736.0f;
-            const float hi = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7541u + 2 * j)) - 8388736.0f;
-            o[2 * i + j] = pack_bf16(lo, hi);
-        }
-    }
+        for (int j = 0; j < 2; ++j)
+            o[2 * i + j] = pack_bf16(s8_biased_to_f32(w[i], 2 * j), s8_biased_to_f32(w[i], 2 * j + 1));
     return out;
 }
 
@@ -93,35 +94,29 @@ __device__ __forceinline__ uint4 widen8_f16(const uint2& u) {
     return out;
 }
 
-// 16 quantised bytes (16 consecutive weights of a row) times their block's scale as 16 bf16, lo holding weights 0-7
-// and hi 8-15: each value float(byte) * scale rounded once to bf16, as the dequantising pass (widen8, then times the
-// scale in fp32) makes it. int8 without the bf16 step between (exact either way): a byte permute and a subtraction
-// to the float, one multiply, one pack per two.
+// 8 quantised bytes (consecutive weights of a row, element 0 in the lowest byte) times their block's scale as 8
+// bf16: each value float(byte) * scale rounded once to bf16 (the dequantising pass, and the own grouped GEMM's
+// widening). int8 without the exact bf16 step between: a byte permute and a subtraction to the float, one multiply,
+// one pack per two.
 template <MoeWeightType kW>
-__device__ __forceinline__ void widen16_scaled(const uint4& q, float scale, uint4& lo, uint4& hi) {
+__device__ __forceinline__ uint4 widen8_scaled(const uint2& u, float scale) {
     if constexpr (kW == MoeWeightType::kInt8) {
-        const uint32_t w[4] = {q.x ^ 0x80808080u, q.y ^ 0x80808080u, q.z ^ 0x80808080u, q.w ^ 0x80808080u};
-        uint32_t o[8];
+        const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
+        uint4 out;
+        uint32_t* o = reinterpret_cast<uint32_t*>(&out);
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
+        for (int i = 0; i < 2; ++i)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) {
-                const float a = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7540u + 2 * j)) - 8388736.0f;
-                const float b = __uint_as_float(__byte_perm(w[i], 0x4b000000u, 0x7541u + 2 * j)) - 8388736.0f;
-                o[2 * i + j] = pack_bf16(a * scale, b * scale);
-            }
-        lo = make_uint4(o[0], o[1], o[2], o[3]);
-        hi = make_uint4(o[4], o[5], o[6], o[7]);
+            for (int j = 0; j < 2; ++j)
+                o[2 * i + j] = pack_bf16(s8_biased_to_f32(w[i], 2 * j) * scale,
+                                         s8_biased_to_f32(w[i], 2 * j + 1) * scale);
+        return out;
     } else {
         float f[8];
-        unpack8(widen8<kW>(make_uint2(q.x, q.y)), f);
+        unpack8(widen8<kW>(u), f);
 #pragma unroll
         for (int i = 0; i < 8; ++i) f[i] *= scale;
-        lo = pack8(f);
-        unpack8(widen8<kW>(make_uint2(q.z, q.w)), f);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) f[i] *= scale;
-        hi = pack8(f);
+        return pack8(f);
     }
 }
 
