@@ -44,8 +44,9 @@ __device__ __forceinline__ float s8_biased_to_f32(uint32_t w, int k) {
     return __uint_as_float(__byte_perm(w, 0x4b000000u, 0x7540u + k)) - 8388736.0f;
 }
 
-// 8 int8 bytes (element 0 in the lowest byte) -> 8 bf16, exactly, two floats packed per bf16x2.
-__device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) {
+// 8 int8 bytes (element 0 in the lowest byte) times `scale` -> 8 bf16, two floats packed per bf16x2: each byte's
+// float is exact, so a value is rounded once (exactly none with scale 1).
+__device__ __forceinline__ uint4 s8x8_scaled_to_bf16(const uint2& u, float scale) {
     const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
     uint4 out;
     uint32_t* o = reinterpret_cast<uint32_t*>(&out);
@@ -53,9 +54,12 @@ __device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) {
     for (int i = 0; i < 2; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j)
-            o[2 * i + j] = pack_bf16(s8_biased_to_f32(w[i], 2 * j), s8_biased_to_f32(w[i], 2 * j + 1));
+            o[2 * i + j] = pack_bf16(s8_biased_to_f32(w[i], 2 * j) * scale, s8_biased_to_f32(w[i], 2 * j + 1) * scale);
     return out;
 }
+
+// 8 int8 bytes -> 8 bf16, exactly.
+__device__ __forceinline__ uint4 s8x8_to_bf16(const uint2& u) { return s8x8_scaled_to_bf16(u, 1.0f); }
 
 // 8 bytes of a quantised weight type -> 8 bf16, exactly.
 template <MoeWeightType kW>
@@ -101,16 +105,7 @@ __device__ __forceinline__ uint4 widen8_f16(const uint2& u) {
 template <MoeWeightType kW>
 __device__ __forceinline__ uint4 widen8_scaled(const uint2& u, float scale) {
     if constexpr (kW == MoeWeightType::kInt8) {
-        const uint32_t w[2] = {u.x ^ 0x80808080u, u.y ^ 0x80808080u};  // b + 128 as unsigned bytes
-        uint4 out;
-        uint32_t* o = reinterpret_cast<uint32_t*>(&out);
-#pragma unroll
-        for (int i = 0; i < 2; ++i)
-#pragma unroll
-            for (int j = 0; j < 2; ++j)
-                o[2 * i + j] = pack_bf16(s8_biased_to_f32(w[i], 2 * j) * scale,
-                                         s8_biased_to_f32(w[i], 2 * j + 1) * scale);
-        return out;
+        return s8x8_scaled_to_bf16(u, scale);
     } else {
         float f[8];
         unpack8(widen8<kW>(u), f);
