@@ -44,7 +44,6 @@
 #include "kernels/cuda/tensor_map.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
-#include "sdk/env.h"
 
 namespace volt::cuda::moe_gemm {
 namespace {
@@ -54,19 +53,17 @@ constexpr int kWBytes = kBW * kBK * 2;  // a bf16 weight tile: 32 KiB
 constexpr int kW8Bytes = kBW * kBK;     // a quantised one: 16 KiB
 constexpr int kThreads = 384;           // producer warpgroup + two consumer warpgroups
 
-constexpr int kMaxBT = 192;  // tokens per tile: 192 (bf16 weights), or 128 (quantised: see Plan)
+constexpr int kBT = 192;  // tokens per tile
+constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
+constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
 
 // Shared memory of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB
 // of the 227 KiB an sm_90 block may have). Quantised: a 3-stage ring of x tiles, a 3-stage ring of byte tiles (their
 // own barriers: a byte tile is done with once widened, well before its step's products), then the three bf16 tiles
 // the bytes are widened into (216 KiB), the stagings lying over them.
-template <MoeWeightType kW, int kTok>
+template <MoeWeightType kW>
 struct Plan {
     static constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static constexpr int kBT = kTok;                  // tokens per tile
-    static constexpr int kXBytes = kBT * kBK * 2;     // 24 KiB at 192 tokens
-    static constexpr int kOutBytes = kBT * 64 * 2;    // a consumer's 64 output columns x kBT tokens, bf16
-    static_assert(kBT % 32 == 0 && kBT <= kMaxBT, "tile widths are multiples of 32 up to 192");
     static constexpr int kStages = 3;
     static constexpr int kXStageBytes = kXBytes + (kQuant ? 0 : kWBytes);
     static constexpr int kBytesAt = kStages * kXStageBytes;
@@ -84,7 +81,7 @@ constexpr int kProducerRegs = 24, kConsumerRegs = 240;
 static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= 168 * kThreads, "registers the block launches with");
 
 struct Params {
-    CUtensorMap a;                         // x [rows, K], boxes of 64 k x the plan's kBT rows
+    CUtensorMap a;                         // x [rows, K], boxes of 64 k x kBT rows
     CUtensorMap b[2 * kMaxTmaExperts];     // gated: w1 of expert e at 2 e, w3 at 2 e + 1 (64 x 128); plain: w2 at 2 e
                                            // (64 x 256); bf16 or bytes
     const float* sa[kMaxTmaExperts];       // quantised: block scales of w1 (gated) or w2, per expert
@@ -95,7 +92,6 @@ struct Params {
     __nv_bfloat16* out;
     int64_t os;
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
-    int ab_interleaved;  // TEMP A/B
 };
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
@@ -106,7 +102,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
         : "memory");
 }
 // Block b's expert e, token tile i (tokens off[e] + kBT i ..) and weight tile j.
-template <int kBT>
 __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int64_t& i, int64_t& j) {
     int64_t base = 0;
     for (e = 0; e < p.E; ++e) {
@@ -129,10 +124,10 @@ struct Ring {
     uint32_t base;
     int ksteps;
     __device__ uint32_t x(int s) const { return base + s * P::kXStageBytes; }
-    __device__ uint32_t w(int s) const { return x(s) + P::kXBytes; }  // bf16
+    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16
     __device__ uint32_t bytes(int s) const { return base + P::kBytesAt + s * kW8Bytes; }
     __device__ uint32_t wide(int b) const { return base + P::kWideAt + b * kWBytes; }
-    __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * P::kOutBytes; }
+    __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
     __device__ uint32_t full(int s) const { return base + P::kBarsAt + 8 * s; }
     __device__ uint32_t empty(int s) const { return full(P::kStages + s); }
     __device__ uint32_t bfull(int s) const { return full(2 * P::kStages + s); }
@@ -174,20 +169,12 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1, int ab_il) {
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
-    // Tile row of this thread's chunk i (local row lr = idx >> 2, chunk idx & 3, idx = wtid + 128 i).
-    auto row_of = [&](int i) {
-        const int lr = (wtid + 128 * i) >> 2;
-        return kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
-    };
-    // All four loads first, so that their latencies overlap: volatile asm keeps its order, so a load placed after
-    // the previous chunk's stores waited for them.
-    uint4 qs[4];
-    if (ab_il) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3, row = row_of(i);
+        const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
+        const int row = kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
         uint4 q;
         asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
@@ -201,27 +188,6 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch + 1) ^ (row & 7)) << 4)),
                      "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
                      : "memory");
-    }
-    } else {
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(qs[i].x), "=r"(qs[i].y), "=r"(qs[i].z), "=r"(qs[i].w)
-                     : "r"(src + row_of(i) * 64 + (wtid & 3) * 16));
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3, row = row_of(i);
-        const uint4 q = qs[i];
-        const float sc = lr < 64 ? sc0 : sc1;
-        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
-        const uint32_t d = dst + row * 128;
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
-                     "r"(lo.y), "r"(lo.z), "r"(lo.w)
-                     : "memory");
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch + 1) ^ (row & 7)) << 4)),
-                     "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
-                     : "memory");
-    }
     }
     fence_proxy_async();  // generic-proxy writes -> this warpgroup's wgmma reads
     __syncwarp();
@@ -257,7 +223,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1), p.ab_interleaved);
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
@@ -277,7 +243,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1, p.ab_interleaved);
+                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
@@ -315,20 +281,9 @@ __device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, 
     }
 }
 
-// The tile at its width: its tokens rounded up to 32 (kN, kN + 32, ... up to the plan's kBT).
-template <int kN, bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void tile_of_width(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
-                                              int64_t j) {
-    if constexpr (kN < P::kBT) {
-        if (ntok > kN) return tile_of_width<kN + 32, kGated, kW>(r, p, c, ntok, e, tok0, j);
-    }
-    tile<kN, kGated, kW>(r, p, c, ntok, e, tok0, j);
-}
-
-template <bool kGated, MoeWeightType kW, int kTok>
+template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
-    using P = Plan<kW, kTok>;
-    constexpr int kBT = P::kBT;
+    using P = Plan<kW>;
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     const Ring<P> r{smem_u32(tiles), static_cast<int>(p.k / kBK)};
@@ -348,7 +303,7 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     __syncthreads();
     int e;
     int64_t i, j;
-    tile_of<kBT>(p, blockIdx.x, e, i, j);
+    tile_of(p, blockIdx.x, e, i, j);
 
     if (wg == 0) {  // ---- producers: thread 0 the x ring (bf16: with the weights), thread 32 the byte ring -----------
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
@@ -377,7 +332,15 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int c = wg - 1;
     const int64_t tok0 = p.off[e] + i * kBT;
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
-    tile_of_width<32, kGated, kW>(r, p, c, ntok, e, tok0, j);
+    // The tile's width: its tokens rounded up to 32.
+    switch ((ntok + 31) / 32) {
+        case 1: tile<32, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 2: tile<64, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 3: tile<96, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 4: tile<128, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 5: tile<160, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        default: tile<192, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+    }
 }
 
 // A weight's tensor map, encoded once per (pointer, shape, box, element): the weights live as long as the model, and
@@ -395,10 +358,10 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
     return map;
 }
 
-template <bool kGated, MoeWeightType kW, int kTok>
+template <bool kGated, MoeWeightType kW>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
-    constexpr auto kernel = grouped_gemm_kernel<kGated, kW, kTok>;
-    constexpr int smem = Plan<kW, kTok>::kSmemBytes;
+    constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
+    constexpr int smem = Plan<kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
     VOLT_CUDA_CHECK_LAUNCH();
@@ -406,23 +369,13 @@ Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
 }
 
 template <bool kGated>
-Status launch_typed(const GroupedGemmArgs& a, const Params& p, int bt, int64_t blocks, cudaStream_t stream) {
+Status launch_typed(const GroupedGemmArgs& a, const Params& p, int64_t blocks, cudaStream_t stream) {
     switch (a.weights) {
-        case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16, 192>(p, blocks, stream);
-        case MoeWeightType::kInt8:
-            return bt == 128 ? launch_kernel<kGated, MoeWeightType::kInt8, 128>(p, blocks, stream)
-                             : launch_kernel<kGated, MoeWeightType::kInt8, 192>(p, blocks, stream);
-        case MoeWeightType::kFp8E4M3:
-            return bt == 128 ? launch_kernel<kGated, MoeWeightType::kFp8E4M3, 128>(p, blocks, stream)
-                             : launch_kernel<kGated, MoeWeightType::kFp8E4M3, 192>(p, blocks, stream);
+        case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16>(p, blocks, stream);
+        case MoeWeightType::kInt8: return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
+        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
     }
     return invalid_argument("MoE grouped GEMM: unknown weight type");
-}
-
-// Tokens per tile: 192 for bf16 weights; quantised ones VOLT_MOE_OWN_TOKENS (128 | 192, A/B).
-int tokens_per_tile(MoeWeightType w) {
-    static const int quant = env_choice("VOLT_MOE_OWN_TOKENS", {{"128", 128}, {"192", 192}}, 192);
-    return w == MoeWeightType::kBF16 ? 192 : quant;
 }
 
 Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_t stream) {
@@ -430,7 +383,6 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     auto p = std::make_unique<Params>();
     const bool bytes = a.weights != MoeWeightType::kBF16;
     const int n_tiles = static_cast<int>(a.n / (a.gated ? 128 : kBW));
-    const int kBT = tokens_per_tile(a.weights);
     int64_t blocks = 0;
     for (int e = 0; e < a.num_experts; ++e) {
         const int64_t count = int64_t{host_offsets[e + 1]} - host_offsets[e];
@@ -455,13 +407,11 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->out = static_cast<__nv_bfloat16*>(a.out);
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
-    static const int ab = env_choice("VOLT_MOE_AB_INTERLEAVED", {{"0", 0}, {"1", 1}}, 0);
-    p->ab_interleaved = ab;
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
     if (blocks > INT32_MAX) return invalid_argument("MoE grouped GEMM: ", blocks, " tiles exceed one launch's grid");
-    return a.gated ? launch_typed<true>(a, *p, kBT, blocks, stream) : launch_typed<false>(a, *p, kBT, blocks, stream);
+    return a.gated ? launch_typed<true>(a, *p, blocks, stream) : launch_typed<false>(a, *p, blocks, stream);
 }
 
 }  // namespace
