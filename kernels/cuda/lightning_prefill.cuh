@@ -48,10 +48,6 @@ struct PrefillArgs {
     int segs;
     float* seg_start;        // [N * segs, H, D, D] state entering each segment (written by the combine kernel)
     float* seg_local;        // [N * segs, H, D, D] each segment's end state from a zero start (state-only pass)
-    // TMA kernel, one sequence, every CTA resident at once (EXPERIMENT, VOLT_LIGHTNING_PACE): chunks issued by all
-    // CTAs together; a CTA more than pace_window chunks ahead of the mean waits (bounded) before its next loads.
-    unsigned long long* pace;
-    int pace_window;
 };
 
 // Tokens [begin, begin + len) of segment p of sequence n: ceil(L / segs) rounded up to whole chunks, so every segment

@@ -67,20 +67,6 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, u
         : "memory");
 }
 
-// EXPERIMENT: this CTA has issued c chunks (8 more since the last call); it waits while it is more than
-// a.pace_window chunks ahead of the mean of all CTAs, at most ~0.5 ms.
-__device__ __noinline__ void pace_chunks(const PrefillArgs& a, int c) {
-    const auto ctas = static_cast<unsigned long long>(gridDim.x) * gridDim.y * gridDim.z;
-    atomicAdd(a.pace, 8ull);
-    for (int spin = 0; spin < 4096; ++spin) {
-        unsigned long long sum;
-        asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];\n" : "=l"(sum) : "l"(a.pace) : "memory");
-        if (static_cast<unsigned long long>(c) * ctas <= sum + static_cast<unsigned long long>(a.pace_window) * ctas)
-            return;
-        __nanosleep(100);
-    }
-}
-
 // ---- the kernel -----------------------------------------------------------------------------------------------------
 template <int kPWgs>
 __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
@@ -139,7 +125,6 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
         auto issue_upto = [&](int upto) {
             for (; issued <= upto && issued < nchunks; ++issued) {
                 const int c = issued, st = c % kStages;
-                if (a.pace != nullptr && c > 0 && c % 8 == 0) pace_chunks(a, c);
                 if (c >= kStages) mbar_wait(empty(st), (c / kStages - 1) & 1);
                 const uint32_t sq = smem_u32(tiles + st * kWgStageBytes), sk = sq + kQBytes, sv = sk + kKBytes;
                 const int t = static_cast<int>(tok_begin + int64_t{c} * kC);
@@ -288,25 +273,8 @@ Expected<CUtensorMap> tensor_map(const void* base, int64_t tokens, int heads, in
 
 bool tma_prefill_available() { return tensor_map_encoder() != nullptr; }
 
-__device__ unsigned long long g_pace_counter;  // EXPERIMENT
-
-Status launch_tma_prefill(const PrefillArgs& args, dim3 grid, bool cluster, cudaStream_t stream) {
-    if (args.num_tokens == 0) return Status::ok();
-    PrefillArgs a = args;
-    static const int pace = [] {
-        const char* e = std::getenv("VOLT_LIGHTNING_PACE");
-        return e ? std::atoi(e) : 0;
-    }();
-    int sms = 0, dev = 0;
-    VOLT_CUDA_RETURN_IF_ERROR(cudaGetDevice(&dev));
-    VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    if (pace > 0 && grid.z == 1 && a.segs == 1 && int64_t{grid.x} * grid.y <= sms) {
-        void* counter = nullptr;
-        VOLT_CUDA_RETURN_IF_ERROR(cudaGetSymbolAddress(&counter, g_pace_counter));
-        VOLT_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counter, 0, sizeof(unsigned long long), stream));
-        a.pace = static_cast<unsigned long long*>(counter);
-        a.pace_window = pace;
-    }
+Status launch_tma_prefill(const PrefillArgs& a, dim3 grid, bool cluster, cudaStream_t stream) {
+    if (a.num_tokens == 0) return Status::ok();
     if (a.num_tokens > INT32_MAX)
         return invalid_argument("lightning_attention (CUDA): the TMA prefill takes at most 2^31-1 tokens per call");
     TmaMaps maps;
