@@ -44,7 +44,6 @@
 #include "kernels/cuda/tensor_map.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
-#include "sdk/env.h"
 
 namespace volt::cuda::moe_gemm {
 namespace {
@@ -93,7 +92,6 @@ struct Params {
     __nv_bfloat16* out;
     int64_t os;
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
-    int ab_widen;  // TEMP A/B: 0 full, 1 no scale multiply (wrong values), 2 no widening (wrong values)
 };
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
@@ -171,10 +169,10 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1, int ab) {
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
-    for (int i = 0; i < 4 && ab != 2; ++i) {
+    for (int i = 0; i < 4; ++i) {
         const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
         const int row = kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
         uint4 q;
@@ -182,9 +180,7 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
                      : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
                      : "r"(src + row * 64 + ch * 16));
         const float sc = lr < 64 ? sc0 : sc1;
-        uint4 lo, hi;
-        if (ab == 1) lo = widen8<kW>(make_uint2(q.x, q.y)), hi = widen8<kW>(make_uint2(q.z, q.w));
-        else lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
+        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
         const uint32_t d = dst + row * 128;
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
                      "r"(lo.y), "r"(lo.z), "r"(lo.w)
@@ -227,7 +223,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1), p.ab_widen);
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
@@ -247,7 +243,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1, p.ab_widen);
+                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
@@ -411,8 +407,6 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->out = static_cast<__nv_bfloat16*>(a.out);
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
-    static const int ab = env_choice("VOLT_MOE_AB_WIDEN", {{"0", 0}, {"1", 1}, {"2", 2}}, 0);
-    p->ab_widen = ab;
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
