@@ -453,14 +453,18 @@ __global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, 
 // Row r of src (bf16, [rows, width], width a multiple of 8) as f16 times a power of two, 2^(14 - floor(log2 amax)),
 // so that the row's largest magnitude lands in [2^14, 2^15) (f16 holds every bf16 value of the row there down to
 // 2^-28 of it: the copy is exact but for smaller ones); inv[r] = the power's inverse (1 for a row of zeros, or with a
-// non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf.
+// non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf. With `perm`, out
+// row r is src row perm[r] / k (the GEMM path's gather in expert order, for the own grouped GEMM's f16 products), and
+// CTAs past *rows_end have no row.
 constexpr int kRowsToF16Threads = 256;
 __global__ void __launch_bounds__(kRowsToF16Threads)
     rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
-                       float* __restrict__ inv) {
+                       float* __restrict__ inv, const int32_t* __restrict__ perm = nullptr, int k = 1,
+                       const int32_t* __restrict__ rows_end = nullptr) {
     start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t r = blockIdx.x;
-    const uint4* row = reinterpret_cast<const uint4*>(src + r * stride);
+    if (rows_end != nullptr && r >= *rows_end) return;
+    const uint4* row = reinterpret_cast<const uint4*>(src + (perm ? perm[r] / k : r) * stride);
     const int64_t vecs = width / 8;
     float amax = 0.0f;
     for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
@@ -1030,6 +1034,7 @@ struct Layout {
     size_t split_count = 0, split_partials = 0, split_items = 0, split_tokens = 0;  // kSplit (split_items 0: none)
     size_t xs = 0, hq = 0, hs = 0;  // FP8 activations: x's scales, the SwiGLU intermediate's bytes and scales
     size_t xh = 0, xinv = 0, hh = 0, hinv = 0;  // f16 products: x and h as scaled f16 rows, their inverse scales
+    size_t ginv = 0;  // the own grouped GEMM's f16 products: the inverse scales of the gathered rows (a: f16 then)
     size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
     size_t wdq_stride = 0;          // dequantising: bytes of each GEMM stream's bf16 expert copy (at wdq)
 };
@@ -1112,6 +1117,12 @@ OwnProducts own_products(const MoeExpertsParams& p, const moe_gemm::GroupedGemmA
     o.up = own != OwnGemm::kOff && moe_gemm::grouped_gemm_unfit(up) == nullptr;
     o.down = o.up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;
     return o;
+}
+// The own grouped GEMM's up product with quantised weights as f16 products (x gathered as scaled f16 rows, weights
+// widened to f16 inside the kernel; GroupedGemmArgs::x_inv) rather than bf16: VOLT_MOE_OWN_F16=0 for the bf16 form.
+bool own_f16_products() {
+    static const bool on = env_choice("VOLT_MOE_OWN_F16", {{"0", false}, {"1", true}}, true);
+    return on;
 }
 // own_products before the workspace exists: the gathered rows, the intermediate and the outputs live in the 16-byte
 // aligned workspace, all the kernel asks of their addresses, so any such address stands in for them; T k rows at most.
@@ -1241,6 +1252,7 @@ Layout layout(const MoeExpertsParams& p) {
     } else if (gemm) {
         L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
         L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
+        if (p.weight_type != MoeWeightType::kBF16) L.ginv = at, at += align_up(n * sizeof(float));
         // Quantised, unless the own grouped GEMM widens them itself: per stream, one expert's [w1; w3] (then w2) as
         // bf16.
         if (p.weight_type != MoeWeightType::kBF16 && !own_takes_both(p)) {
@@ -1547,7 +1559,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             g.in_inv = reinterpret_cast<const float*>(ws + inv_at);
             return launch_dependent(rows_to_f16_kernel, dim3(static_cast<unsigned>(rows)), dim3(kRowsToF16Threads), 0,
                                     stream, src, stride, width, reinterpret_cast<__half*>(ws + h_at),
-                                    reinterpret_cast<float*>(ws + inv_at));
+                                    reinterpret_cast<float*>(ws + inv_at), nullptr, 1, nullptr);
         };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
         if (half) VOLT_RETURN_IF_ERROR(to_f16(x, p.num_tokens, p.x_stride, H, L.xh, L.xinv));
@@ -1571,12 +1583,22 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto* xp = reinterpret_cast<__nv_bfloat16*>(ws + L.a);
         auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         const bool fp8_act = uses_fp8_activations(p);
+        // The products the own grouped GEMM takes (asked with T k rows, the most the offsets can give) decide the
+        // gather's form: scaled f16 rows for its f16 products.
+        const bool quant = p.weight_type != MoeWeightType::kBF16;
+        const OwnProducts own = fp8_act ? OwnProducts{} : own_products(p, own_up_args(p, xp, n, offsets, gu),
+                                                                         own_down_args(p, gu, n, offsets, y));
+        const bool f16_up = own.up && quant && own_f16_products();
         if (fp8_act) {
             quantize_activations_kernel<false><<<ew_grid(n * (H / kBlk) * 32), 256, 0, stream>>>(
                 x, p.x_stride, H, perm, p.top_k, offsets, E, 0, -1, reinterpret_cast<uint8_t*>(ws + L.a),
                 reinterpret_cast<float*>(ws + L.xs));
             VOLT_CUDA_CHECK_LAUNCH();
             pad_positions_kernel<<<ew_grid(n), 256, 0, stream>>>(inv, n, offsets, E);  // the combine reads padded rows
+        } else if (f16_up) {
+            rows_to_f16_kernel<<<static_cast<unsigned>(std::max<int64_t>(n, 1)), kRowsToF16Threads, 0, stream>>>(
+                x, p.x_stride, H, reinterpret_cast<__half*>(xp), reinterpret_cast<float*>(ws + L.ginv), perm,
+                p.top_k, offsets + E);
         } else {
             gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8,
                                                                    xp);
@@ -1609,7 +1631,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         }
         // Quantised: each touched expert's weights dequantised to bf16 here first ([w1; w3] as one [2I, H] block,
         // then w2), into its stream's own workspace copy (stream order keeps it until that stream's GEMM has run).
-        const bool quant = p.weight_type != MoeWeightType::kBF16;
         const int streams = gemm_stream_count(p, quant ? GemmKind::kDequantized : GemmKind::kBf16);
         auto wdq = [&](int slot) { return reinterpret_cast<__nv_bfloat16*>(ws + L.wdq + slot * L.wdq_stride); };
         auto dequantize = [&](const void* q, const float* scales, int64_t r, int64_t cols, __nv_bfloat16* out,
@@ -1622,9 +1643,9 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // The own grouped GEMM (Hopper; bf16 experts, or quantised ones widened inside it) in place of the products it
         // takes: [w1; w3] with the SwiGLU in its epilogue, h written where the SwiGLU pass writes it (the first I
         // columns of gu's rows), and w2.
-        const moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, rows, offsets, gu);
+        moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, rows, offsets, gu);
+        if (f16_up) up.x_inv = reinterpret_cast<const float*>(ws + L.ginv);
         const moe_gemm::GroupedGemmArgs down = own_down_args(p, gu, rows, offsets, y);
-        const OwnProducts own = own_products(p, up, down);
         const bool own_up = own.up, own_down = own.down;
         if (quant && !own_down && L.wdq_stride == 0)  // layout() asked own_products the same question
             return internal_error("moe_experts (CUDA): the workspace has no room to dequantise experts");

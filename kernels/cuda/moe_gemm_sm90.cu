@@ -92,7 +92,11 @@ struct Params {
     __nv_bfloat16* out;
     int64_t os;
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
+    const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
 };
+// f16 products: the weights widen to f16 times their block scale times 2^8 (scales down to ~2^-32 stay normal f16;
+// weights up to 2^7 stay finite), undone with x's row scale in the epilogue.
+constexpr float kF16WeightScale = 256.0f;
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int r0) {
@@ -168,7 +172,7 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 // 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
-template <bool kGated, MoeWeightType kW, class P>
+template <bool kGated, MoeWeightType kW, bool kF16, class P>
 __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
@@ -180,7 +184,13 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
                      : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
                      : "r"(src + row * 64 + ch * 16));
         const float sc = lr < 64 ? sc0 : sc1;
-        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
+        uint4 lo, hi;
+        if constexpr (kF16) {
+            const __half2 h = __float2half2_rn(sc * kF16WeightScale);
+            lo = widen8_f16_scaled<kW>(make_uint2(q.x, q.y), h), hi = widen8_f16_scaled<kW>(make_uint2(q.z, q.w), h);
+        } else {
+            lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
+        }
         const uint32_t d = dst + row * 128;
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
                      "r"(lo.y), "r"(lo.z), "r"(lo.w)
@@ -199,7 +209,7 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
 // next is issued; a stage is released once its products are done), then the epilogue. Quantised: once step ks's
 // products are issued, step ks + 1's rows are widened into the tile step ks - 2 used (its products are done), so the
 // widening runs while the tensor cores work through steps ks - 1 and ks.
-template <int kN, bool kGated, MoeWeightType kW, class P>
+template <int kN, bool kGated, MoeWeightType kW, bool kF16, class P>
 __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                      int64_t j) {
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
@@ -223,7 +233,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
+        widen_rows<kGated, kW, kF16>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
@@ -236,14 +246,14 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) {
             const uint64_t bx = desc(x + kk * 32);
-            wgmma_m64nk16_ss<kN>(acc0, desc(w + a0 + kk * 32), bx);
-            wgmma_m64nk16_ss<kN>(acc1, desc(w + a1 + kk * 32), bx);
+            wgmma_m64nk16_ss<kN, 1, kF16>(acc0, desc(w + a0 + kk * 32), bx);
+            wgmma_m64nk16_ss<kN, 1, kF16>(acc1, desc(w + a1 + kk * 32), bx);
         }
         wgmma_commit();
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
+                widen_rows<kGated, kW, kF16>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
@@ -257,12 +267,36 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     release(r.ksteps - 1);
     // Quantised: the stagings lie over the widened tiles, which the other warpgroup may still be multiplying.
     if constexpr (P::kQuant) named_sync(3, 256);
+    // f16 products: x's row scale and the weights' 2^8 undone, token 8 q + 2 t4 + (e & 1) of v[4 q + e].
+    auto unscale = [&](int q, int e) {
+        const int n = 8 * q + 2 * (lane & 3) + e;
+        return n < ntok ? __ldg(p.x_inv + tok0 + n) * (1.0f / kF16WeightScale) : 0.0f;
+    };
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
+        if constexpr (kF16) {
 #pragma unroll
-        for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
+            for (int q = 0; q < kN / 8; ++q)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const float f = unscale(q, e);
+                    const int i0 = 4 * q + e, i1 = i0 + 2;
+                    acc0[i0] = swiglu_f(acc0[i0] * f, acc1[i0] * f), acc0[i1] = swiglu_f(acc0[i1] * f, acc1[i1] * f);
+                }
+        } else {
+#pragma unroll
+            for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
+        }
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
     } else {
+        if constexpr (kF16)
+#pragma unroll
+            for (int q = 0; q < kN / 8; ++q)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const float f = unscale(q, e);
+                    acc0[4 * q + e] *= f, acc0[4 * q + 2 + e] *= f, acc1[4 * q + e] *= f, acc1[4 * q + 2 + e] *= f;
+                }
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
         store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
     }
@@ -281,7 +315,7 @@ __device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, 
     }
 }
 
-template <bool kGated, MoeWeightType kW>
+template <bool kGated, MoeWeightType kW, bool kF16>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
     using P = Plan<kW>;
     extern __shared__ __align__(1024) char smem_raw[];
@@ -334,12 +368,12 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 2: tile<64, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 3: tile<96, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 4: tile<128, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 5: tile<160, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        default: tile<192, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 1: tile<32, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        case 2: tile<64, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        case 3: tile<96, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        case 4: tile<128, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        case 5: tile<160, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        default: tile<192, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
     }
 }
 
@@ -358,9 +392,9 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
     return map;
 }
 
-template <bool kGated, MoeWeightType kW>
+template <bool kGated, MoeWeightType kW, bool kF16 = false>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
-    constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
+    constexpr auto kernel = grouped_gemm_kernel<kGated, kW, kF16>;
     constexpr int smem = Plan<kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
@@ -372,8 +406,14 @@ template <bool kGated>
 Status launch_typed(const GroupedGemmArgs& a, const Params& p, int64_t blocks, cudaStream_t stream) {
     switch (a.weights) {
         case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16>(p, blocks, stream);
-        case MoeWeightType::kInt8: return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
-        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
+        case MoeWeightType::kInt8:
+            if constexpr (kGated)
+                if (a.x_inv) return launch_kernel<kGated, MoeWeightType::kInt8, true>(p, blocks, stream);
+            return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
+        case MoeWeightType::kFp8E4M3:
+            if constexpr (kGated)
+                if (a.x_inv) return launch_kernel<kGated, MoeWeightType::kFp8E4M3, true>(p, blocks, stream);
+            return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
     }
     return invalid_argument("MoE grouped GEMM: unknown weight type");
 }
@@ -407,6 +447,7 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->out = static_cast<__nv_bfloat16*>(a.out);
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
+    p->x_inv = a.x_inv;
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
@@ -426,6 +467,7 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
         return "x and out must be 16-byte aligned with strides of multiples of 8";
     const bool bytes = a.weights != MoeWeightType::kBF16;
     if (bytes && (a.s_a == nullptr || (a.gated && a.s_b == nullptr))) return "quantised weights need their scales";
+    if (a.x_inv != nullptr && (!bytes || !a.gated)) return "f16 rows of x (x_inv) go with quantised gated weights";
     for (int e = 0; e < a.num_experts; ++e) {
         if (!aligned16(a.w_a[e]) || (a.gated && !aligned16(a.w_b[e]))) return "weights must be 16-byte aligned";
         if (bytes && (a.s_a[e] == nullptr || (a.gated && a.s_b[e] == nullptr)))

@@ -24,6 +24,9 @@ constexpr int kMaxTmaExperts = 64;  // the weights' tensor maps travel in the la
 struct GroupedGemmArgs {
     const void* x = nullptr;  // [rows, K] bf16 in expert order (the gathered tokens), row stride x_stride
     int64_t x_stride = 0;
+    // Quantised gated weights only: x is f16 instead, row r times a power of two whose inverse is x_inv[r] (device,
+    // [rows]; rows_to_f16_kernel's form), and the weights widen to f16: a cheaper widening inside the kernel.
+    const float* x_inv = nullptr;
     int64_t rows = 0;                  // offsets[E] (the host's copy), for the grid and the zero fill past the end
     const int32_t* offsets = nullptr;  // [E + 1] device: expert e's rows are [offsets[e], offsets[e + 1])
     int num_experts = 0;
