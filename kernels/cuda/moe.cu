@@ -1091,12 +1091,13 @@ OwnGemm own_gemm_choice(bool quant) {
 
 // The own grouped GEMM's arguments for the up product ([w1; w3] with the SwiGLU, from the gathered rows xp into the
 // first I columns of gu's [rows, 2I]) and the down product (w2, from gu into y).
-moe_gemm::GroupedGemmArgs own_up_args(const MoeExpertsParams& p, const void* xp, int64_t rows,
+// Quantised weights: xp holds the rows as scaled f16 and x_inv their inverse scales (the kernel's f16 products).
+moe_gemm::GroupedGemmArgs own_up_args(const MoeExpertsParams& p, const void* xp, const float* x_inv, int64_t rows,
                                       const int32_t* offsets, void* gu) {
     const int64_t H = p.hidden, I = p.intermediate;
-    return {.x = xp, .x_stride = H, .rows = rows, .offsets = offsets, .num_experts = p.num_experts, .gated = true,
-            .w_a = p.w1, .w_b = p.w3, .weights = p.weight_type, .s_a = p.s1, .s_b = p.s3, .n = I, .k = H, .out = gu,
-            .out_stride = 2 * I};
+    return {.x = xp, .x_stride = H, .x_inv = p.weight_type != MoeWeightType::kBF16 ? x_inv : nullptr, .rows = rows,
+            .offsets = offsets, .num_experts = p.num_experts, .gated = true, .w_a = p.w1, .w_b = p.w3,
+            .weights = p.weight_type, .s_a = p.s1, .s_b = p.s3, .n = I, .k = H, .out = gu, .out_stride = 2 * I};
 }
 moe_gemm::GroupedGemmArgs own_down_args(const MoeExpertsParams& p, const void* gu, int64_t rows,
                                         const int32_t* offsets, void* y) {
@@ -1118,18 +1119,12 @@ OwnProducts own_products(const MoeExpertsParams& p, const moe_gemm::GroupedGemmA
     o.down = o.up && own == OwnGemm::kBoth && moe_gemm::grouped_gemm_unfit(down) == nullptr;
     return o;
 }
-// The own grouped GEMM's up product with quantised weights as f16 products (x gathered as scaled f16 rows, weights
-// widened to f16 inside the kernel; GroupedGemmArgs::x_inv) rather than bf16: VOLT_MOE_OWN_F16=0 for the bf16 form.
-bool own_f16_products() {
-    static const bool on = env_choice("VOLT_MOE_OWN_F16", {{"0", false}, {"1", true}}, true);
-    return on;
-}
 // own_products before the workspace exists: the gathered rows, the intermediate and the outputs live in the 16-byte
 // aligned workspace, all the kernel asks of their addresses, so any such address stands in for them; T k rows at most.
 bool own_takes_both(const MoeExpertsParams& p) {
     alignas(16) static char stand_in[16];
     const int64_t rows = p.num_tokens * p.top_k;
-    return own_products(p, own_up_args(p, stand_in, rows, nullptr, stand_in),
+    return own_products(p, own_up_args(p, stand_in, reinterpret_cast<const float*>(stand_in), rows, nullptr, stand_in),
                         own_down_args(p, stand_in, rows, nullptr, stand_in))
         .down;
 }
@@ -1584,11 +1579,13 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto* gu = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         const bool fp8_act = uses_fp8_activations(p);
         // The products the own grouped GEMM takes (asked with T k rows, the most the offsets can give) decide the
-        // gather's form: scaled f16 rows for its f16 products.
+        // gather's form: with quantised weights its up product takes the rows as scaled f16 (GroupedGemmArgs::x_inv).
         const bool quant = p.weight_type != MoeWeightType::kBF16;
-        const OwnProducts own = fp8_act ? OwnProducts{} : own_products(p, own_up_args(p, xp, n, offsets, gu),
-                                                                         own_down_args(p, gu, n, offsets, y));
-        const bool f16_up = own.up && quant && own_f16_products();
+        const auto* x_inv = reinterpret_cast<const float*>(ws + L.ginv);
+        const OwnProducts own = fp8_act ? OwnProducts{}
+                                        : own_products(p, own_up_args(p, xp, x_inv, n, offsets, gu),
+                                                       own_down_args(p, gu, n, offsets, y));
+        const bool f16_up = own.up && quant;
         if (fp8_act) {
             quantize_activations_kernel<false><<<ew_grid(n * (H / kBlk) * 32), 256, 0, stream>>>(
                 x, p.x_stride, H, perm, p.top_k, offsets, E, 0, -1, reinterpret_cast<uint8_t*>(ws + L.a),
@@ -1643,8 +1640,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // The own grouped GEMM (Hopper; bf16 experts, or quantised ones widened inside it) in place of the products it
         // takes: [w1; w3] with the SwiGLU in its epilogue, h written where the SwiGLU pass writes it (the first I
         // columns of gu's rows), and w2.
-        moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, rows, offsets, gu);
-        if (f16_up) up.x_inv = reinterpret_cast<const float*>(ws + L.ginv);
+        const moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, x_inv, rows, offsets, gu);
         const moe_gemm::GroupedGemmArgs down = own_down_args(p, gu, rows, offsets, y);
         const bool own_up = own.up, own_down = own.down;
         if (quant && !own_down && L.wdq_stride == 0)  // layout() asked own_products the same question

@@ -19,9 +19,13 @@
 //
 // Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): a second thread of warpgroup 0 brings the
 // weight tiles as bytes (16 KiB a k step instead of 32) into a ring of their own, and each consumer warpgroup widens
-// its own 128 rows of step ks + 1, times their block scales, into one of three bf16 tiles (the 128-byte-swizzled
+// its own 128 rows of step ks + 1, times their block scales, into one of three 16-bit tiles (the 128-byte-swizzled
 // layout TMA writes for bf16 weights) right after issuing step ks's products, so the widening runs beside the tensor
-// work of steps ks - 1 and ks. Each value is rounded once, as the dequantising pass rounds it. The kernel reads each
+// work of steps ks - 1 and ks. Each value is rounded once. The up product widens to f16 (an int8 pair in three
+// instructions, an e4m3 pair in two; through fp32 to bf16 it took ~7) and multiplies f16 tokens: the gathered rows
+// come as f16 times a power of two each (GroupedGemmArgs::x_inv), undone with the weights' 2^8 before the SwiGLU
+// (session 36, H100, MiniMax sizes at 8192 tokens: FP8 weight-only 11.41 vs 12.80-13.16 ms, int8 11.17-11.23 vs
+// 11.45-11.60). The down product keeps bf16 (its input, the SwiGLU output, would need its own scaling pass). The kernel reads each
 // weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert (~27 GB of
 // traffic for a MiniMax layer at 8192 tokens instead of ~5.4): 1.2x faster, but ~1.4x the bf16 kernel's time, bound
 // by the widening inside the consumers (~3.75 instructions a value with 30-odd registers beside 192 accumulators:
@@ -172,8 +176,9 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 // 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
-template <bool kGated, MoeWeightType kW, bool kF16, class P>
+template <bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
+    constexpr bool kF16 = kGated;  // f16 products (GroupedGemmArgs::x_inv)
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -209,9 +214,10 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
 // next is issued; a stage is released once its products are done), then the epilogue. Quantised: once step ks's
 // products are issued, step ks + 1's rows are widened into the tile step ks - 2 used (its products are done), so the
 // widening runs while the tensor cores work through steps ks - 1 and ks.
-template <int kN, bool kGated, MoeWeightType kW, bool kF16, class P>
+template <int kN, bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                      int64_t j) {
+    constexpr bool kF16 = P::kQuant && kGated;  // f16 products (GroupedGemmArgs::x_inv)
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
@@ -233,7 +239,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW, kF16>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
@@ -253,7 +259,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW, kF16>(r, c, wtid, ks + 1, sc0, sc1);
+                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
@@ -289,14 +295,6 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         }
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
     } else {
-        if constexpr (kF16)
-#pragma unroll
-            for (int q = 0; q < kN / 8; ++q)
-#pragma unroll
-                for (int e = 0; e < 2; ++e) {
-                    const float f = unscale(q, e);
-                    acc0[4 * q + e] *= f, acc0[4 * q + 2 + e] *= f, acc1[4 * q + e] *= f, acc1[4 * q + 2 + e] *= f;
-                }
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
         store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
     }
@@ -315,7 +313,7 @@ __device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, 
     }
 }
 
-template <bool kGated, MoeWeightType kW, bool kF16>
+template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
     using P = Plan<kW>;
     extern __shared__ __align__(1024) char smem_raw[];
@@ -368,12 +366,12 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
-        case 2: tile<64, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
-        case 3: tile<96, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
-        case 4: tile<128, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
-        case 5: tile<160, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
-        default: tile<192, kGated, kW, kF16>(r, p, c, ntok, e, tok0, j); break;
+        case 1: tile<32, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 2: tile<64, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 3: tile<96, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 4: tile<128, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 5: tile<160, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        default: tile<192, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
     }
 }
 
@@ -392,9 +390,9 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
     return map;
 }
 
-template <bool kGated, MoeWeightType kW, bool kF16 = false>
+template <bool kGated, MoeWeightType kW>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
-    constexpr auto kernel = grouped_gemm_kernel<kGated, kW, kF16>;
+    constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
     constexpr int smem = Plan<kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
@@ -406,14 +404,8 @@ template <bool kGated>
 Status launch_typed(const GroupedGemmArgs& a, const Params& p, int64_t blocks, cudaStream_t stream) {
     switch (a.weights) {
         case MoeWeightType::kBF16: return launch_kernel<kGated, MoeWeightType::kBF16>(p, blocks, stream);
-        case MoeWeightType::kInt8:
-            if constexpr (kGated)
-                if (a.x_inv) return launch_kernel<kGated, MoeWeightType::kInt8, true>(p, blocks, stream);
-            return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
-        case MoeWeightType::kFp8E4M3:
-            if constexpr (kGated)
-                if (a.x_inv) return launch_kernel<kGated, MoeWeightType::kFp8E4M3, true>(p, blocks, stream);
-            return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
+        case MoeWeightType::kInt8: return launch_kernel<kGated, MoeWeightType::kInt8>(p, blocks, stream);
+        case MoeWeightType::kFp8E4M3: return launch_kernel<kGated, MoeWeightType::kFp8E4M3>(p, blocks, stream);
     }
     return invalid_argument("MoE grouped GEMM: unknown weight type");
 }
@@ -467,7 +459,8 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
         return "x and out must be 16-byte aligned with strides of multiples of 8";
     const bool bytes = a.weights != MoeWeightType::kBF16;
     if (bytes && (a.s_a == nullptr || (a.gated && a.s_b == nullptr))) return "quantised weights need their scales";
-    if (a.x_inv != nullptr && (!bytes || !a.gated)) return "f16 rows of x (x_inv) go with quantised gated weights";
+    if ((a.x_inv != nullptr) != (bytes && a.gated))
+        return "x as scaled f16 rows (x_inv) with quantised gated weights, as bf16 rows otherwise";
     for (int e = 0; e < a.num_experts; ++e) {
         if (!aligned16(a.w_a[e]) || (a.gated && !aligned16(a.w_b[e]))) return "weights must be 16-byte aligned";
         if (bytes && (a.s_a[e] == nullptr || (a.gated && a.s_b[e] == nullptr)))
