@@ -19,7 +19,7 @@
 //     capturable. VOLT_MOE_OWN_GEMM=up|both (sm_90): one grouped GEMM launch for w1/w3 with the SwiGLU in its
 //     epilogue (and for w2) instead (kernels/cuda/moe_gemm_sm90.h). bf16 experts: off by default (`up` at parity
 //     with cuBLASLt within the run-to-run spread, `both` ~8% slower); quantised experts weight-only: `both` by default
-//     (the bytes widened inside the kernel: 1.2x faster than dequantising first at 8192 tokens, H100).
+//     (the bytes widened inside the kernel: 1.2-1.3x faster than dequantising first at 8192 tokens, H100).
 //
 // Quantised expert weights (MoeExpertsParams::weight_type, issue 8): each expert matrix is stored as one byte per
 // element (same shape and layout as the bf16 one) plus one fp32 scale per 128 x 128 block (DeepSeek-V3 style block
@@ -29,8 +29,9 @@
 // mantissa at the same size. weight = byte's value * its block's scale. kGrouped reads the bytes and widens them to
 // bf16 in registers (exactly), the block scale applied to each 64-column step's fp32 products (or, for FP8 weights with
 // FP8 activations, multiplies the bytes as they are, MoeFp8Mode); kGemm (MoeFp8Mode::kDequantize: activations,
-// accumulation and outputs as with bf16 weights) widens the bytes times their scales to bf16 inside the own grouped
-// GEMM on Hopper where the shapes fit it (each value rounded once, as dequantising rounds it), else dequantises each
+// accumulation and outputs as with bf16 weights) widens the bytes times their scales inside the own grouped GEMM on
+// Hopper where the shapes fit it (each value rounded once: to f16 for w1/w3, whose products run in f16 on the tokens
+// as scaled f16 rows, exactly; to bf16 for w2, as dequantising rounds it), else dequantises each
 // touched expert to bf16 into the workspace (w1 and w3 as one [2I, H] block) and runs the same cuBLASLt GEMMs; or, for
 // FP8 weights on Hopper, runs FP8 tensor-core GEMMs on activations quantised too (kFp8Activations, see there).
 #pragma once
@@ -97,7 +98,8 @@ enum class MoeFp8Mode : uint8_t {
                       // a third more error). VOLT_MOE_FP8_PREFILL / VOLT_MOE_FP8_DECODE = dequantize | fp8_activations
                       // override kAuto (fp8_activations still only where it applies).
     kDequantize,      // weight-only: the weights widened to bf16 (GEMM path: inside the own grouped GEMM on sm_90,
-                      // else each touched expert in the workspace; grouped path: in registers), bf16 activations
+                      // w1/w3 to f16 there; else each touched expert in the workspace; grouped path: in registers),
+                      // bf16 activations
     kFp8Activations,  // the activations quantised too, e4m3 with one fp32 scale per (row, 128 columns) block (scale =
                       // block amax / 448, as the weights'): x, and the SwiGLU intermediate after its bf16 rounding.
                       // GEMM path: cuBLASLt's block-scaled FP8 GEMMs (~2x the bf16 rate); grouped path: mma.sync e4m3
