@@ -48,7 +48,6 @@
 #include "kernels/cuda/tensor_map.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "sdk/cuda_check.h"
-#include "sdk/env.h"
 
 namespace volt::cuda::moe_gemm {
 namespace {
@@ -98,7 +97,6 @@ struct Params {
     int64_t os;
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
     const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
-    bool ab_late_sync;   // TEMP A/B (VOLT_MOE_AB_LATE_SYNC)
 };
 // f16 products: the weights widen to f16 times their block scale times 2^8 (scales down to ~2^-32 stay normal f16;
 // weights up to 2^7 stay finite), undone with x's row scale in the epilogue.
@@ -179,8 +177,7 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1,
-                                           bool late_sync) {
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
     constexpr bool kF16 = kGated;  // f16 products (GroupedGemmArgs::x_inv)
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
@@ -210,7 +207,7 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
     fence_proxy_async();  // generic-proxy writes -> this warpgroup's wgmma reads
     __syncwarp();
     if ((wtid & 31) == 0) mbar_arrive(r.bempty(ks % P::kStages));  // this warp's reads of the byte tile are done
-    if (!late_sync) named_sync(1 + c, 128);
+    named_sync(1 + c, 128);
 }
 
 // Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
@@ -242,13 +239,12 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     float sc0 = 0.0f, sc1 = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1), p.ab_late_sync);
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
         if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
         mbar_wait(r.full(s), (ks / P::kStages) & 1);
-        if (P::kQuant && p.ab_late_sync) named_sync(1 + c, 128);  // every warp's rows of the widened tile written
         const uint32_t x = r.x(s), w = P::kQuant ? r.wide(ks % P::kWide) : r.w(s);
         fence_regs(acc0);
         fence_regs(acc1);
@@ -263,7 +259,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1, p.ab_late_sync);
+                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
@@ -444,8 +440,6 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
     p->x_inv = a.x_inv;
-    static const bool late = env_choice("VOLT_MOE_AB_LATE_SYNC", {{"0", false}, {"1", true}}, false);
-    p->ab_late_sync = late;
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
