@@ -432,6 +432,7 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
         }
     }
     if (blocks == 0) return Status::ok();
+    // (f16 rows of x too: the map moves 2-byte elements, and both types fill out-of-bounds rows with zeros.)
     VOLT_ASSIGN_OR_RETURN(p->a, bf16_tile_map(a.x, a.rows, a.k, a.x_stride, kBT));
     p->off = a.offsets;
     p->E = a.num_experts;
