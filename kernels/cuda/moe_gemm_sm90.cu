@@ -98,9 +98,17 @@ struct Params {
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
     const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
 };
-// f16 products: the weights widen to f16 times their block scale times 2^8 (scales down to ~2^-32 stay normal f16;
-// weights up to 2^7 stay finite), undone with x's row scale in the epilogue.
-constexpr float kF16WeightScale = 256.0f;
+// f16 products: a weight row block's scales times the power of two that puts their largest in [1, 2)
+// (row_block_power), so that its widened f16 weights are at most 448 * 2 and, in blocks with scales down to 2^-14 of
+// the largest, normal f16 whatever the weights' magnitude; undone with x's row scale in the epilogue.
+__device__ __forceinline__ float row_block_power(const float* scales, int64_t kb, int lane) {
+    float m = 0.0f;
+    for (int64_t b = lane; b < kb; b += 32) m = fmaxf(m, __ldg(scales + b));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    // (fmaxf skips NaNs, which then propagate through the widened weights; zero or infinite scales leave it at 1.)
+    return m > 0.0f && isfinite(m) ? ldexpf(1.0f, max(-ilogbf(m), -120)) : 1.0f;
+}
 
 // One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int r0) {
@@ -191,7 +199,7 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
         const float sc = lr < 64 ? sc0 : sc1;
         uint4 lo, hi;
         if constexpr (kF16) {
-            const __half2 h = __float2half2_rn(sc * kF16WeightScale);
+            const __half2 h = __float2half2_rn(sc);  // the block scale times its row block's power
             lo = widen8_f16_scaled<kW>(make_uint2(q.x, q.y), h), hi = widen8_f16_scaled<kW>(make_uint2(q.z, q.w), h);
         } else {
             lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
@@ -237,10 +245,12 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     const float* s0 = P::kQuant ? p.sa[e] + (kGated ? j : 2 * j + c) * kb : nullptr;
     const float* s1 = P::kQuant ? (kGated ? p.sb[e] + j * kb : s0) : nullptr;
     float sc0 = 0.0f, sc1 = 0.0f;
+    // f16 products: the powers of two of the warpgroup's two row blocks (w1's and w3's), applied to every scale.
+    const float pw0 = kF16 ? row_block_power(s0, kb, lane) : 1.0f, pw1 = kF16 ? row_block_power(s1, kb, lane) : 1.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0), __ldg(s1));
-        if (r.ksteps > 1) sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
+        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0) * pw0, __ldg(s1) * pw1);
+        if (r.ksteps > 1) sc0 = __ldg(s0) * pw0, sc1 = __ldg(s1) * pw1;  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
@@ -260,7 +270,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
                 widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
-                if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
+                if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2) * pw0, sc1 = __ldg(s1 + (ks + 2) / 2) * pw1;
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
         fence_regs(acc0);
@@ -273,10 +283,10 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     release(r.ksteps - 1);
     // Quantised: the stagings lie over the widened tiles, which the other warpgroup may still be multiplying.
     if constexpr (P::kQuant) named_sync(3, 256);
-    // f16 products: x's row scale and the weights' 2^8 undone, token 8 q + 2 t4 + (e & 1) of v[4 q + e].
+    // f16 products: x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]); the row blocks' powers apart.
     auto unscale = [&](int q, int e) {
         const int n = 8 * q + 2 * (lane & 3) + e;
-        return n < ntok ? __ldg(p.x_inv + tok0 + n) * (1.0f / kF16WeightScale) : 0.0f;
+        return n < ntok ? __ldg(p.x_inv + tok0 + n) : 0.0f;
     };
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
@@ -285,9 +295,9 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
             for (int q = 0; q < kN / 8; ++q)
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const float f = unscale(q, e);
+                    const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
                     const int i0 = 4 * q + e, i1 = i0 + 2;
-                    acc0[i0] = swiglu_f(acc0[i0] * f, acc1[i0] * f), acc0[i1] = swiglu_f(acc0[i1] * f, acc1[i1] * f);
+                    acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1), acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
                 }
         } else {
 #pragma unroll

@@ -333,9 +333,10 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
 void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int64_t I, int E, int k, Routing routing,
                              cuda::MoePath path, uint64_t seed,
                              cuda::MoeFp8Mode fp8_mode = cuda::MoeFp8Mode::kDequantize,
-                             bool fuse_w13 = false, int gemm_streams = 0, float x_scale = 1.0f) {
+                             bool fuse_w13 = false, int gemm_streams = 0, float x_scale = 1.0f,
+                             float w_scale = 1.0f) {
     SCOPED_TRACE(testing::Message() << cuda::moe_weight_type_name(type) << " T=" << T << " H=" << H << " I=" << I << " E=" << E << " k=" << k
-                                    << " x_scale=" << x_scale
+                                    << " x_scale=" << x_scale << " w_scale=" << w_scale
                                     << " routing=" << static_cast<int>(routing) << " path=" << static_cast<int>(path)
                                     << " fp8_mode=" << cuda::moe_fp8_mode_name(fp8_mode)
                                     << " fuse_w13=" << fuse_w13 << " gemm_streams=" << gemm_streams);
@@ -353,9 +354,10 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     std::vector<std::vector<float>> w1(E), w3(E), w2(E), d1(E), d3(E), d2(E);
     std::vector<QuantExpert> f1(E), f3(E), f2(E);
     for (int e = 0; e < E; ++e) {
-        w1[e] = bf16_round(random_normal(I * H, rng, 1.0f / std::sqrt(float(H))));
-        w3[e] = bf16_round(random_normal(I * H, rng, 1.0f / std::sqrt(float(H))));
-        w2[e] = bf16_round(random_normal(H * I, rng, 1.0f / std::sqrt(float(I))));
+        // (w_scale a power of two: weights far from the usual magnitudes, as exact in bf16 as the usual ones.)
+        w1[e] = bf16_round(random_normal(I * H, rng, w_scale / std::sqrt(float(H))));
+        w3[e] = bf16_round(random_normal(I * H, rng, w_scale / std::sqrt(float(H))));
+        w2[e] = bf16_round(random_normal(H * I, rng, w_scale / std::sqrt(float(I))));
         if (e % 3 == 1)  // some experts with one hot block: its scale differs from its neighbours'
             for (int64_t i = 0; i < std::min<int64_t>(I * H, 4 * H); ++i) w1[e][i] *= 8.0f;
         if (fuse_w13) {  // w1 and w3 quantised as one [2I, H] matrix, as the model may store them (one GEMM of 2I)
@@ -490,6 +492,23 @@ TEST_F(MoeFp8Gpu, F16ProductsKeepTheRangeOfBf16Inputs) {
                                 51, cuda::MoeFp8Mode::kDequantize, false, 0, scale);
         check_quantized_experts(cuda::MoeWeightType::kInt8, 1, 1040, 1552, 8, 2, Routing::kRandom, MoePath::kGrouped,
                                 52, cuda::MoeFp8Mode::kDequantize, false, 0, scale);
+    }
+}
+
+// The GEMM path's own grouped GEMM multiplies the quantised w1 / w3 in f16 (GroupedGemmArgs::x_inv): x as f16 rows
+// times a power of two each, each weight row block's scales times a power of two. Inputs and weights far outside f16's
+// range (x 2^40, 2^-40; weights 2^20, 2^-24 times the usual) must come out as near the reference as usual ones.
+TEST_F(MoeInt8Gpu, GemmPrefillF16ProductsKeepTheRangeOfBf16Inputs) {
+    using cuda::MoePath;
+    const auto kDeq = cuda::MoeFp8Mode::kDequantize;
+    uint64_t seed = 95;
+    for (const auto type : {cuda::MoeWeightType::kInt8, cuda::MoeWeightType::kFp8E4M3}) {
+        for (const float xs : {0x1p40f, 0x1p-40f})
+            check_quantized_experts(type, 200, 512, 768, 8, 2, Routing::kRandom, MoePath::kGemm, seed++, kDeq, false,
+                                    0, xs);
+        for (const float ws : {0x1p20f, 0x1p-24f})
+            check_quantized_experts(type, 200, 512, 768, 8, 2, Routing::kRandom, MoePath::kGemm, seed++, kDeq, false,
+                                    0, 1.0f, ws);
     }
 }
 
