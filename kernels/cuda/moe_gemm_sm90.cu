@@ -23,10 +23,10 @@
 // layout TMA writes for bf16 weights) right after issuing step ks's products, so the widening runs beside the tensor
 // work of steps ks - 1 and ks. Each value is rounded once. The up product widens to f16 (an int8 pair in three
 // instructions, an e4m3 pair in two; through fp32 to bf16 it took ~7) and multiplies f16 tokens: the gathered rows
-// come as f16 times a power of two each (GroupedGemmArgs::x_inv), undone with the weights' 2^8 before the SwiGLU
-// (session 36, H100, MiniMax sizes at 8192 tokens: FP8 weight-only 11.41 vs 12.80-13.16 ms, int8 11.17-11.23 vs
-// 11.45-11.60). The down product keeps bf16 (its input, the SwiGLU output, would need its own scaling pass). The kernel reads each
-// weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert (~27 GB of
+// come as f16 times a power of two each (GroupedGemmArgs::x_inv), each weight row block's scales times another
+// (row_block_power), both undone before the SwiGLU (session 36, H100, MiniMax sizes at 8192 tokens: FP8 weight-only
+// 11.41 vs 12.80-13.16 ms, int8 11.17-11.23 vs 11.45-11.60). The down product keeps bf16 (its input, the SwiGLU
+// output, would need its own scaling pass). The kernel reads each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert (~27 GB of
 // traffic for a MiniMax layer at 8192 tokens instead of ~5.4): 1.2x faster, but ~1.4x the bf16 kernel's time, bound
 // by the widening inside the consumers (~3.75 instructions a value with 30-odd registers beside 192 accumulators:
 // ncu's top stalls long and short scoreboard and fixed-latency waits, issue 38% active, L2 45%). Three warps of
@@ -297,7 +297,8 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
                 for (int e = 0; e < 2; ++e) {
                     const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
                     const int i0 = 4 * q + e, i1 = i0 + 2;
-                    acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1), acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
+                    acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1);
+                    acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
                 }
         } else {
 #pragma unroll
