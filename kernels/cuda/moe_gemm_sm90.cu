@@ -26,11 +26,14 @@
 // come as f16 times a power of two each (GroupedGemmArgs::x_inv), each weight row block's scales times another
 // (row_block_power), both undone before the SwiGLU (session 36, H100, MiniMax sizes at 8192 tokens: FP8 weight-only
 // 11.41 vs 12.80-13.16 ms, int8 11.17-11.23 vs 11.45-11.60). The down product keeps bf16 (its input, the SwiGLU
-// output, would need its own scaling pass). The kernel reads each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert (~27 GB of
-// traffic for a MiniMax layer at 8192 tokens instead of ~5.4): 1.2x faster, but ~1.4x the bf16 kernel's time, bound
-// by the widening inside the consumers (~3.75 instructions a value with 30-odd registers beside 192 accumulators:
-// ncu's top stalls long and short scoreboard and fixed-latency waits, issue 38% active, L2 45%). Three warps of
-// warpgroup 0 widening for both consumers measured slower still (one warp per scheduler was the critical path).
+// output, would need its own scaling pass). The kernel reads each weight byte once from HBM, where dequantising
+// first wrote and re-read a bf16 copy of every touched expert (~27 GB of traffic for a MiniMax layer at 8192 tokens
+// instead of ~5.4): 1.2-1.3x faster, but ~1.3x the bf16 kernel's time, bound by the widening inside the consumers
+// (session 35, bf16 widening: ~3.75 instructions a value with 30-odd registers beside 192 accumulators:
+// ncu's top stalls long and short scoreboard and fixed-latency waits, issue 38% active, L2 45%; session 36: without
+// any widening the int8 MoE would take 8.0-8.3 ms, and the f16 widening's fewer instructions took off only ~0.3 of
+// the ~4 ms: the shared-memory round trip and the barriers are what is left). Three warps of warpgroup 0 widening
+// for both consumers measured slower still (one warp per scheduler was the critical path).
 // The epilogue's staging lies over the widened tiles, free once the products are done.
 #include "kernels/cuda/moe_gemm_sm90.h"
 
