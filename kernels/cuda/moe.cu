@@ -1581,7 +1581,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // The products the own grouped GEMM takes (asked with T k rows, the most the offsets can give) decide the
         // gather's form: with quantised weights its up product takes the rows as scaled f16 (GroupedGemmArgs::x_inv).
         const bool quant = p.weight_type != MoeWeightType::kBF16;
-        const auto* x_inv = reinterpret_cast<const float*>(ws + L.ginv);
+        auto* x_inv = reinterpret_cast<float*>(ws + L.ginv);
         const OwnProducts own = fp8_act ? OwnProducts{}
                                         : own_products(p, own_up_args(p, xp, x_inv, n, offsets, gu),
                                                        own_down_args(p, gu, n, offsets, y));
@@ -1594,8 +1594,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             pad_positions_kernel<<<ew_grid(n), 256, 0, stream>>>(inv, n, offsets, E);  // the combine reads padded rows
         } else if (f16_up) {
             rows_to_f16_kernel<<<static_cast<unsigned>(std::max<int64_t>(n, 1)), kRowsToF16Threads, 0, stream>>>(
-                x, p.x_stride, H, reinterpret_cast<__half*>(xp), reinterpret_cast<float*>(ws + L.ginv), perm,
-                p.top_k, offsets + E);
+                x, p.x_stride, H, reinterpret_cast<__half*>(xp), x_inv, perm, p.top_k, offsets + E);
         } else {
             gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8,
                                                                    xp);

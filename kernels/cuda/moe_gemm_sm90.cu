@@ -101,6 +101,10 @@ struct Params {
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
     const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
 };
+// The gated product of quantised weights runs as f16 products (GroupedGemmArgs::x_inv): weights widened to f16, x as
+// scaled f16 rows; everything else widens (or loads) bf16.
+template <bool kGated, MoeWeightType kW>
+constexpr bool kF16Products = kGated && kW != MoeWeightType::kBF16;
 // f16 products: a weight row block's scales times the power of two that puts their largest in [1, 2)
 // (row_block_power), so that its widened f16 weights are at most 448 * 2 and, in blocks with scales down to 2^-14 of
 // the largest, normal f16 whatever the weights' magnitude; undone with x's row scale in the epilogue.
@@ -183,13 +187,13 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
 }
 
 // Quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte tile (256 rows x 64
-// bytes, unswizzled) into widened tile ks % 3: bf16 rows of 128 bytes, 16-byte chunks XOR-swizzled by row as TMA's
-// 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
+// bytes, unswizzled) into widened tile ks % 3: rows of 128 bytes of f16 (f16 products) or bf16, 16-byte chunks
+// XOR-swizzled by row as TMA's 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
 // with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
 // generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
 template <bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
-    constexpr bool kF16 = kGated;  // f16 products (GroupedGemmArgs::x_inv)
+    constexpr bool kF16 = kF16Products<kGated, kW>;
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -228,7 +232,7 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
 template <int kN, bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                      int64_t j) {
-    constexpr bool kF16 = P::kQuant && kGated;  // f16 products (GroupedGemmArgs::x_inv)
+    constexpr bool kF16 = kF16Products<kGated, kW>;
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
