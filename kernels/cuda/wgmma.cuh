@@ -35,53 +35,103 @@ __device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.s
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 // Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
 
-// D[64 x 64] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows) * B[16 x 64] (shared memory,
-// descriptor). kTransB = 0: B is K-major (each of its 64 columns contiguous along k); 1: MN-major (rows along k).
-// Asynchronous: wgmma_commit + wgmma_wait before the accumulators or A registers are touched again. kScaleD = 0:
-// D = A * B (D's previous values are not read: the first k step of a product needs no zeroed accumulators).
-template <int kTransB, int kScaleD = 1>
-__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+// The wgmma forms below, one asm template per operand source: TY the operand type ("bf16" or "f16"), N the width,
+// REGS the accumulators' operand list (%0 ...), then the operand numbers of A (registers: four, "%a, %b, %c, %d"; or
+// a descriptor), B's descriptor, B's transpose (registers only) and the scale-d predicate, then the accumulators'
+// constraints.
+#define VOLT_WGMMA_F4(i) "+f"(d[i]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3])
+#define VOLT_WGMMA_F8(i) VOLT_WGMMA_F4(i), VOLT_WGMMA_F4((i) + 4)
+#define VOLT_WGMMA_F16(i) VOLT_WGMMA_F8(i), VOLT_WGMMA_F8((i) + 8)
+#define VOLT_WGMMA_RS_T(TY, N, REGS, A, DB, TB, P, ...)                                                        \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY \
+                 "." TY " {" REGS "}, {" A "}, %" #DB ", p, 1, 1, %" #TB ";\n}\n"                                   \
+                 : __VA_ARGS__                                                                                 \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD))
+#define VOLT_WGMMA_SS_T(TY, N, REGS, DA, DB, P, ...)                                                            \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY \
+                 "." TY " {" REGS "}, %" #DA ", %" #DB ", p, 1, 1, 0, 0;\n}\n"                                      \
+                 : __VA_ARGS__                                                                                  \
+                 : "l"(desc_a), "l"(desc_b), "n"(kScaleD))
+#define VOLT_WGMMA_TYPED(FORM, ...)              \
+    do {                                         \
+        if constexpr (kF16)                      \
+            FORM("f16", __VA_ARGS__);            \
+        else                                     \
+            FORM("bf16", __VA_ARGS__);           \
+    } while (0)
+
+// D[64 x kN] (+)= A[64 x 16] (registers, the m16k16 fragment of each warp's 16 rows: a[0] row g, k 2 t4 and
+// 2 t4 + 1; a[1] row g + 8, same k; a[2], a[3] the same rows at k + 8) * B[16 x kN] (shared memory, descriptor),
+// kN = 16, 32, 48, 64, 96, 128, 160 or 192; operands bf16, or f16 with kF16. kTransB = 0: B is K-major (each of its
+// columns contiguous along k); 1: MN-major (rows along k). Asynchronous: wgmma_commit + wgmma_wait before the
+// accumulators or A registers are touched again. kScaleD = 0: D = A * B (D's previous values are not read: the first
+// k step of a product needs no zeroed accumulators). d[0 .. kN/2) as in the n64 fragment: d[4 j + e] is row
+// 16 w + g + 8 (e >> 1), column 8 j + 2 t4 + (e & 1). One instruction per k step however narrow (several n16
+// products in flight at once leave ptxas short of registers for the wgmma pipeline: it serialises them all).
+template <int kN, int kTransB, int kScaleD = 1, bool kF16 = false, int kLen>
+__device__ __forceinline__ void wgmma_m64nk16_rs(float (&d)[kLen], const uint32_t (&a)[4], uint64_t desc_b) {
+    static_assert(kN == 16 || kN == 32 || kN == 48 || (kN % 32 == 0 && kN >= 64 && kN <= 192),
+                  "n16, n32, n48, n64, n96, n128, n160 or n192");
+    static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
+    if constexpr (kN == 16)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 16,
+                      "%0, %1, %2, %3, %4, %5, %6, %7",
+                      "%8, %9, %10, %11", 12, 13, 14, VOLT_WGMMA_F8(0));
+    if constexpr (kN == 32)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 32,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15",
+                      "%16, %17, %18, %19", 20, 21, 22, VOLT_WGMMA_F16(0));
+    if constexpr (kN == 48)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 48,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23",
+                      "%24, %25, %26, %27", 28, 29, 30, VOLT_WGMMA_F16(0), VOLT_WGMMA_F8(16));
+    if constexpr (kN == 64)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 64,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
+                      "%32, %33, %34, %35", 36, 37, 38, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16));
+    if constexpr (kN == 96)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 96,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47",
+                      "%48, %49, %50, %51", 52, 53, 54, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32));
+    if constexpr (kN == 128)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 128,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
+                      "%64, %65, %66, %67", 68, 69, 70,
+                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48));
+    if constexpr (kN == 160)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 160,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79",
+                      "%80, %81, %82, %83", 84, 85, 86,
+                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
+                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64));
+    if constexpr (kN == 192)
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 192,
+                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+                      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95",
+                      "%96, %97, %98, %99", 100, 101, 102,
+                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
+                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64), VOLT_WGMMA_F16(80));
 }
 
-// D[64 x kN] (+)= A[64 x 16] (registers, as above) * B[16 x kN] (shared memory, descriptor), kN = 16, 32, 48 or 64:
-// narrow tiles (a sequence's last keys) without the work of a 64-wide one, in one instruction per k step (several
-// n16 products in flight at once leave ptxas short of registers for the wgmma pipeline: it serialises them all).
-// d[0 .. kN/2) as in the n64 fragment: columns 8 nt + 2 t4 + (e & 1), nt < kN / 8. kN = 64 is wgmma_m64n64k16_rs.
-template <int kN, int kTransB, int kScaleD = 1, int kLen>
-__device__ __forceinline__ void wgmma_m64nk16_rs(float (&d)[kLen], const uint32_t (&a)[4], uint64_t desc_b) {
-    static_assert(kN == 16 || kN == 32 || kN == 48 || kN == 64, "n16, n32, n48 or n64");
-    static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
-    if constexpr (kN == 64) {
-        static_assert(kLen == 32, "the n64 fragment is 32 accumulators");
-        wgmma_m64n64k16_rs<kTransB, kScaleD>(d, a, desc_b);
-    }
-    if constexpr (kN == 16)
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %14, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
-            "{%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, p, 1, 1, %13;\n}\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
-    if constexpr (kN == 32)
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %22, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
-            "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, {%16, %17, %18, %19}, %20, p, 1, 1, %21;\n}\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
-    if constexpr (kN == 48)
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %30, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n48k16.f32.bf16.bf16 "
-            "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23}, {%24, %25, %26, %27}, %28, p, 1, 1, %29;\n}\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(kTransB), "n"(kScaleD));
+// D[64 x 64] (+)= A[64 x 16] (registers) * B[16 x 64] (shared memory): wgmma_m64nk16_rs's n64 bf16 form.
+template <int kTransB, int kScaleD = 1>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+    wgmma_m64nk16_rs<64, kTransB, kScaleD>(d, a, desc_b);
 }
 
 // D[64 x 64] (+)= A[64 x 16] * B[16 x 64], both from shared memory (descriptors); A K-major.
@@ -96,74 +146,61 @@ __device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc
 }
 
 // D[64 x kN] (+)= A[64 x 16] (shared memory) * B[16 x kN] (shared memory), both K-major, kN = 32, 64, ..., 192:
-// a GEMM tile whose N side is cut to what is left (the MoE grouped GEMM's last tokens of an expert). d[0 .. kN/2) as
-// in the n64 fragment: d[4 j + e] is row 16 w + g + 8 (e >> 1), column 8 j + 2 t4 + (e & 1). Operands bf16, or f16
-// with kF16.
-#define VOLT_WGMMA_F4(i) "+f"(d[i]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3])
-#define VOLT_WGMMA_F16(i) VOLT_WGMMA_F4(i), VOLT_WGMMA_F4((i) + 4), VOLT_WGMMA_F4((i) + 8), VOLT_WGMMA_F4((i) + 12)
-// One m64nNk16 wgmma of operand type TY ("bf16" or "f16"): REGS the accumulators' operand list (%0 ...), DA / DB / P
-// the operand numbers of the two descriptors and the scale-d predicate, then the accumulators' constraints.
-#define VOLT_WGMMA_SS_T(TY, N, REGS, DA, DB, P, ...)                                                            \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY \
-                 "." TY " {" REGS "}, %" #DA ", %" #DB ", p, 1, 1, 0, 0;\n}\n"                                      \
-                 : __VA_ARGS__                                                                                  \
-                 : "l"(desc_a), "l"(desc_b), "n"(kScaleD))
-#define VOLT_WGMMA_SS(...)                                \
-    do {                                                  \
-        if constexpr (kF16)                               \
-            VOLT_WGMMA_SS_T("f16", __VA_ARGS__);          \
-        else                                              \
-            VOLT_WGMMA_SS_T("bf16", __VA_ARGS__);         \
-    } while (0)
+// a GEMM tile whose N side is cut to what is left (the MoE grouped GEMM's last tokens of an expert). d as in
+// wgmma_m64nk16_rs. Operands bf16, or f16 with kF16.
 template <int kN, int kScaleD = 1, bool kF16 = false, int kLen>
 __device__ __forceinline__ void wgmma_m64nk16_ss(float (&d)[kLen], uint64_t desc_a, uint64_t desc_b) {
     static_assert(kN % 32 == 0 && kN >= 32 && kN <= 192, "n32, n64, n96, n128, n160 or n192");
     static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
     if constexpr (kN == 32)
-        VOLT_WGMMA_SS(32,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 32,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15",
                       16, 17, 18, VOLT_WGMMA_F16(0));
     if constexpr (kN == 64)
-        VOLT_WGMMA_SS(64,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 64,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
                       32, 33, 34, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16));
     if constexpr (kN == 96)
-        VOLT_WGMMA_SS(96,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 96,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
                       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47",
                       48, 49, 50, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32));
     if constexpr (kN == 128)
-        VOLT_WGMMA_SS(128,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 128,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
                       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
                       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
                       64, 65, 66, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48));
     if constexpr (kN == 160)
-        VOLT_WGMMA_SS(160,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 160,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
                       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
                       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
                       "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79",
-                      80, 81, 82, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48),
-                      VOLT_WGMMA_F16(64));
+                      80, 81, 82,
+                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
+                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64));
     if constexpr (kN == 192)
-        VOLT_WGMMA_SS(192,
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 192,
                       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
                       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
                       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
                       "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
                       "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95",
-                      96, 97, 98, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48),
-                      VOLT_WGMMA_F16(64), VOLT_WGMMA_F16(80));
+                      96, 97, 98,
+                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
+                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64), VOLT_WGMMA_F16(80));
 }
-#undef VOLT_WGMMA_SS
+#undef VOLT_WGMMA_TYPED
 #undef VOLT_WGMMA_SS_T
+#undef VOLT_WGMMA_RS_T
 #undef VOLT_WGMMA_F16
+#undef VOLT_WGMMA_F8
 #undef VOLT_WGMMA_F4
 
 // Warp rw's 16 rows of a 64 x 64 fp32 accumulator (the m64n64 fragment: acc[4 nt + e] = row 16 rw + g + 8 (e >> 1),
