@@ -455,12 +455,14 @@ __global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, 
 // 2^-28 of it: the copy is exact but for smaller ones); inv[r] = the power's inverse (1 for a row of zeros, or with a
 // non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf. With `perm`, out
 // row r is src row perm[r] / k (the GEMM path's gather in expert order, for the own grouped GEMM's f16 products), and
-// CTAs past *rows_end have no row.
+// CTAs past *rows_end have no row. fragment_order (width a multiple of 16): each 16 columns' f16 pairs stored in the
+// order 0, 2, 4, 6, 1, 3, 5, 7, the k order of the own grouped GEMM's weights as they sit in wgmma's A fragments
+// (GroupedGemmArgs::x_inv).
 constexpr int kRowsToF16Threads = 256;
 __global__ void __launch_bounds__(kRowsToF16Threads)
     rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
                        float* __restrict__ inv, const int32_t* __restrict__ perm = nullptr, int k = 1,
-                       const int32_t* __restrict__ rows_end = nullptr) {
+                       const int32_t* __restrict__ rows_end = nullptr, bool fragment_order = false) {
     start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t r = blockIdx.x;
     if (rows_end != nullptr && r >= *rows_end) return;
@@ -478,17 +480,29 @@ __global__ void __launch_bounds__(kRowsToF16Threads)
     const float s = amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
     if (threadIdx.x == 0) inv[r] = 1.0f / s;
     uint4* dst = reinterpret_cast<uint4*>(out + r * width);
-    for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
+    auto to_f16 = [&](const uint4& v, uint32_t (&w)[4]) {
         float f[8];
-        unpack8(__ldg(row + i), f);
-        uint4 o;
-        uint32_t* ow = reinterpret_cast<uint32_t*>(&o);
+        unpack8(v, f);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const __half2 h = __floats2half2_rn(f[2 * j] * s, f[2 * j + 1] * s);
-            ow[j] = *reinterpret_cast<const uint32_t*>(&h);
+            w[j] = *reinterpret_cast<const uint32_t*>(&h);
         }
-        dst[i] = o;
+    };
+    if (fragment_order) {
+        for (int64_t i = threadIdx.x; i < vecs / 2; i += blockDim.x) {
+            uint32_t a[4], b[4];  // pairs 0-3 and 4-7 of 16 columns
+            to_f16(__ldg(row + 2 * i), a);
+            to_f16(__ldg(row + 2 * i + 1), b);
+            dst[2 * i] = make_uint4(a[0], a[2], b[0], b[2]);
+            dst[2 * i + 1] = make_uint4(a[1], a[3], b[1], b[3]);
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
+            uint4 o;
+            to_f16(__ldg(row + i), reinterpret_cast<uint32_t(&)[4]>(o));
+            dst[i] = o;
+        }
     }
 }
 
@@ -1554,7 +1568,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             g.in_inv = reinterpret_cast<const float*>(ws + inv_at);
             return launch_dependent(rows_to_f16_kernel, dim3(static_cast<unsigned>(rows)), dim3(kRowsToF16Threads), 0,
                                     stream, src, stride, width, reinterpret_cast<__half*>(ws + h_at),
-                                    reinterpret_cast<float*>(ws + inv_at), nullptr, 1, nullptr);
+                                    reinterpret_cast<float*>(ws + inv_at), nullptr, 1, nullptr, false);
         };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
         if (half) VOLT_RETURN_IF_ERROR(to_f16(x, p.num_tokens, p.x_stride, H, L.xh, L.xinv));
@@ -1594,7 +1608,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             pad_positions_kernel<<<ew_grid(n), 256, 0, stream>>>(inv, n, offsets, E);  // the combine reads padded rows
         } else if (f16_up) {
             rows_to_f16_kernel<<<static_cast<unsigned>(std::max<int64_t>(n, 1)), kRowsToF16Threads, 0, stream>>>(
-                x, p.x_stride, H, reinterpret_cast<__half*>(xp), x_inv, perm, p.top_k, offsets + E);
+                x, p.x_stride, H, reinterpret_cast<__half*>(xp), x_inv, perm, p.top_k, offsets + E, true);
         } else {
             gather_kernel<<<ew_grid(n * (H / 8)), 256, 0, stream>>>(x, p.x_stride, perm, offsets, E, p.top_k, H / 8,
                                                                    xp);

@@ -17,24 +17,28 @@
 // token's 128 bytes out with 16-byte stores. Each expert's weights are their own allocation, so each has a tensor
 // map (cached on the host by pointer and shape), passed with the launch.
 //
-// Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block): a second thread of warpgroup 0 brings the
-// weight tiles as bytes (16 KiB a k step instead of 32) into a ring of their own, and each consumer warpgroup widens
-// its own 128 rows of step ks + 1, times their block scales, into one of three 16-bit tiles (the 128-byte-swizzled
-// layout TMA writes for bf16 weights) right after issuing step ks's products, so the widening runs beside the tensor
-// work of steps ks - 1 and ks. Each value is rounded once. The up product widens to f16 (an int8 pair in three
-// instructions, an e4m3 pair in two; through fp32 to bf16 it took ~7) and multiplies f16 tokens: the gathered rows
-// come as f16 times a power of two each (GroupedGemmArgs::x_inv), each weight row block's scales times another
-// (row_block_power), both undone before the SwiGLU (session 36, H100, MiniMax sizes at 8192 tokens: FP8 weight-only
-// 11.41 vs 12.80-13.16 ms, int8 11.17-11.23 vs 11.45-11.60). The down product keeps bf16 (its input, the SwiGLU
-// output, would need its own scaling pass). The kernel reads each weight byte once from HBM, where dequantising
-// first wrote and re-read a bf16 copy of every touched expert (~27 GB of traffic for a MiniMax layer at 8192 tokens
-// instead of ~5.4): 1.2-1.3x faster, but ~1.3x the bf16 kernel's time, bound by the widening inside the consumers
-// (session 35, bf16 widening: ~3.75 instructions a value with 30-odd registers beside 192 accumulators:
-// ncu's top stalls long and short scoreboard and fixed-latency waits, issue 38% active, L2 45%; session 36: without
-// any widening the int8 MoE would take 8.0-8.3 ms, and the f16 widening's fewer instructions took off only ~0.3 of
-// the ~4 ms: the shared-memory round trip and the barriers are what is left). Three warps of warpgroup 0 widening
-// for both consumers measured slower still (one warp per scheduler was the critical path).
-// The epilogue's staging lies over the widened tiles, free once the products are done.
+// Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block) come as bytes (16 KiB a k step instead of
+// 32) and are widened, times their block scales, inside the kernel; each value is rounded once. The kernel reads
+// each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert
+// (~27 GB of traffic for a MiniMax layer at 8192 tokens instead of ~5.4).
+// - The up (gated) product widens in registers, straight into wgmma's A fragments (A from registers): the byte tile
+//   sits in the x ring's stage (64-byte swizzle), each thread reads the 4 bytes of each of its 4 rows a k16 step
+//   needs, widens them to f16 (an int8 pair in three instructions, an e4m3 pair in two) and issues that step's two
+//   products; one k16 step's products stay in flight while the next is widened. Reading 4 consecutive bytes puts
+//   weight columns 4 t4 .. 4 t4 + 3 where the fragment wants k 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9: the tokens come
+//   in that k order (GroupedGemmArgs::x_inv, rows_to_f16_kernel's fragment_order), as f16 times a power of two
+//   each, and each weight row block's scales times another (row_block_power), both undone before the SwiGLU.
+// - The down (plain) product widens to bf16 in shared memory: a second thread of warpgroup 0 brings the byte tiles
+//   into a ring of their own, and each consumer warpgroup widens its own 128 rows of step ks + 1 into one of three
+//   bf16 tiles (the 128-byte-swizzled layout TMA writes for bf16 weights) right after issuing step ks's products.
+//   (Its input, the SwiGLU output, would need a scaling pass to go to f16.) The epilogue's staging lies over the
+//   widened tiles, free once the products are done.
+// History (H100, MiniMax sizes, 8192 tokens): widening both products to bf16 in shared memory made the MoE ~1.3x
+// the bf16 kernel's time (session 35: ~3.75 instructions a value beside 192 accumulators, issue 38% active); the up
+// product in f16, still through shared memory, 11.2-11.4 ms against bf16's 9.1-9.3 (session 36: without any
+// widening it would take 8.0-8.3; the shared-memory round trip and the per-step barriers were what was left).
+// Three warps of warpgroup 0 widening for both consumers measured slower still (one warp per scheduler was the
+// critical path).
 #include "kernels/cuda/moe_gemm_sm90.h"
 
 #include <cuda_bf16.h>
@@ -44,6 +48,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/mbarrier.cuh"
@@ -64,22 +69,31 @@ constexpr int kBT = 192;  // tokens per tile
 constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
 constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
 
-// Shared memory of a weight type. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB
-// of the 227 KiB an sm_90 block may have). Quantised: a 3-stage ring of x tiles, a 3-stage ring of byte tiles (their
-// own barriers: a byte tile is done with once widened, well before its step's products), then the three bf16 tiles
-// the bytes are widened into (216 KiB), the stagings lying over them.
-template <MoeWeightType kW>
+// The gated product of quantised weights runs as f16 products widened in registers (GroupedGemmArgs::x_inv); the
+// plain one widens to bf16 in shared memory; bf16 weights load as they are.
+template <bool kGated, MoeWeightType kW>
+constexpr bool kF16Products = kGated && kW != MoeWeightType::kBF16;
+
+// Shared memory of a product. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB of
+// the 227 KiB an sm_90 block may have). Widened in registers: a 4-stage ring of x and byte tiles, then the stagings
+// (208 KiB). Widened in shared memory: a 3-stage ring of x tiles, a 3-stage ring of byte tiles (their own barriers: a
+// byte tile is done with once widened, well before its step's products), then the three bf16 tiles the bytes are
+// widened into (216 KiB), the stagings lying over them.
+template <bool kGated, MoeWeightType kW>
 struct Plan {
     static constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static constexpr int kStages = 3;
-    static constexpr int kXStageBytes = kXBytes + (kQuant ? 0 : kWBytes);
+    static constexpr bool kInRegs = kF16Products<kGated, kW>;
+    static constexpr bool kInSmem = kQuant && !kInRegs;
+    static constexpr int kStages = kInRegs ? 4 : 3;
+    static constexpr int kXStageBytes = kXBytes + (kInSmem ? 0 : kInRegs ? kW8Bytes : kWBytes);
     static constexpr int kBytesAt = kStages * kXStageBytes;
-    static constexpr int kWide = kQuant ? 3 : 0;
-    static constexpr int kWideAt = kBytesAt + (kQuant ? kStages * kW8Bytes : 0);  // also the stagings' offset
-    static constexpr int kBarsAt = kWideAt + (kQuant ? kWide * kWBytes : 2 * kOutBytes);
-    static constexpr int kSmemBytes = kBarsAt + (kQuant ? 4 : 2) * kStages * 8 + 1024;  // + alignment slack
+    static constexpr int kWide = kInSmem ? 3 : 0;
+    static constexpr int kWideAt = kBytesAt + (kInSmem ? kStages * kW8Bytes : 0);  // also the stagings' offset
+    static constexpr int kBarsAt = kWideAt + (kInSmem ? kWide * kWBytes : 2 * kOutBytes);
+    static constexpr int kSmemBytes = kBarsAt + (kInSmem ? 4 : 2) * kStages * 8 + 1024;  // + alignment slack
     static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
-    static_assert(!kQuant || kWide * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
+    static_assert(!kInSmem || kWide * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
+    static_assert(kXStageBytes % 1024 == 0, "stages keep the tiles' swizzle atoms aligned");
 };
 // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, the producer warpgroup 24. setmaxnreg moves
 // registers only within what the block was launched with (168 a thread for 384 threads on one SM): a split summing to
@@ -101,10 +115,6 @@ struct Params {
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
     const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
 };
-// The gated product of quantised weights runs as f16 products (GroupedGemmArgs::x_inv): weights widened to f16, x as
-// scaled f16 rows; everything else widens (or loads) bf16.
-template <bool kGated, MoeWeightType kW>
-constexpr bool kF16Products = kGated && kW != MoeWeightType::kBF16;
 // f16 products: a weight row block's scales times the power of two that puts their largest in [1, 2)
 // (row_block_power), so that its widened f16 weights are at most 448 * 2 and, in blocks with scales down to 2^-14 of
 // the largest, normal f16 whatever the weights' magnitude; undone with x's row scale in the epilogue.
@@ -141,13 +151,14 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
 }
 
 // The rings, the widened weight tiles and the rings' mbarriers: "full" (TMA bytes landed) and "empty" (one arrival
-// per consumer warp once done with the stage) for the x ring, "bfull" and "bempty" for the byte ring.
+// per consumer warp once done with the stage) for the x ring, "bfull" and "bempty" for the byte ring (the products
+// widened in shared memory).
 template <class P>
 struct Ring {
     uint32_t base;
     int ksteps;
     __device__ uint32_t x(int s) const { return base + s * P::kXStageBytes; }
-    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16
+    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16, or bytes widened in registers
     __device__ uint32_t bytes(int s) const { return base + P::kBytesAt + s * kW8Bytes; }
     __device__ uint32_t wide(int b) const { return base + P::kWideAt + b * kWBytes; }
     __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
@@ -186,31 +197,22 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
     }
 }
 
-// Quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte tile (256 rows x 64
-// bytes, unswizzled) into widened tile ks % 3: rows of 128 bytes of f16 (f16 products) or bf16, 16-byte chunks
-// XOR-swizzled by row as TMA's 128-byte swizzle lays out bf16 weights. Its rows: gated, w1's 64 c.. (tile rows 64 c..) and w3's (128 + 64 c..)
-// with scales sc0 and sc1; plain, w2's 128 c.. with sc0 (= sc1). Each thread 4 chunks of 16 bytes; then the
-// generic-proxy writes are fenced for wgmma and the warpgroup meets at its named barrier.
-template <bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc0, float sc1) {
-    constexpr bool kF16 = kF16Products<kGated, kW>;
+// The plain product's quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte
+// tile (256 rows x 64 bytes, unswizzled), w2's 128 c.., times their block scale sc, into widened tile ks % 3: rows of
+// 128 bytes of bf16, 16-byte chunks XOR-swizzled by row as TMA's 128-byte swizzle lays out bf16 weights. Each thread
+// 4 chunks of 16 bytes; then the generic-proxy writes are fenced for wgmma and the warpgroup meets at its named
+// barrier.
+template <MoeWeightType kW, class P>
+__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc) {
     const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        const int idx = wtid + 128 * i, lr = idx >> 2, ch = idx & 3;
-        const int row = kGated ? (lr < 64 ? 64 * c + lr : 64 + 64 * c + lr) : 128 * c + lr;
+        const int idx = wtid + 128 * i, row = 128 * c + (idx >> 2), ch = idx & 3;
         uint4 q;
         asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
                      : "r"(src + row * 64 + ch * 16));
-        const float sc = lr < 64 ? sc0 : sc1;
-        uint4 lo, hi;
-        if constexpr (kF16) {
-            const __half2 h = __float2half2_rn(sc);  // the block scale times its row block's power
-            lo = widen8_f16_scaled<kW>(make_uint2(q.x, q.y), h), hi = widen8_f16_scaled<kW>(make_uint2(q.z, q.w), h);
-        } else {
-            lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
-        }
+        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
         const uint32_t d = dst + row * 128;
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
                      "r"(lo.y), "r"(lo.z), "r"(lo.w)
@@ -225,14 +227,15 @@ __device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, in
     named_sync(1 + c, 128);
 }
 
-// Consumer warpgroup c's part of the tile, kN tokens wide: the k loop over the ring (one k step in flight while the
-// next is issued; a stage is released once its products are done), then the epilogue. Quantised: once step ks's
-// products are issued, step ks + 1's rows are widened into the tile step ks - 2 used (its products are done), so the
-// widening runs while the tensor cores work through steps ks - 1 and ks.
+// Consumer warpgroup c's part of the tile, kN tokens wide, for bf16 weights and the plain product's quantised ones:
+// the k loop over the ring (one k step in flight while the next is issued; a stage is released once its products are
+// done), then the epilogue. Quantised: once step ks's products are issued, step ks + 1's rows are widened into the
+// tile step ks - 2 used (its products are done), so the widening runs while the tensor cores work through steps
+// ks - 1 and ks.
 template <int kN, bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                      int64_t j) {
-    constexpr bool kF16 = kF16Products<kGated, kW>;
+    static_assert(!P::kInRegs, "tile_regs takes the products widened in registers");
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
@@ -245,19 +248,15 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         __syncwarp();
         if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
-    // Quantised: the block scales of the warpgroup's rows (gated: s1's and s3's block (j, .); plain: s2's
-    // (2 j + c, .)), a block per two k steps, each step's loaded a step ahead of its widening (an L2 round trip
-    // otherwise stalls it).
+    // Quantised: the block scales of the warpgroup's rows (s2's (2 j + c, .)), a block per two k steps, each step's
+    // loaded a step ahead of its widening (an L2 round trip otherwise stalls it).
     const int64_t kb = (p.k + 127) / 128;
-    const float* s0 = P::kQuant ? p.sa[e] + (kGated ? j : 2 * j + c) * kb : nullptr;
-    const float* s1 = P::kQuant ? (kGated ? p.sb[e] + j * kb : s0) : nullptr;
-    float sc0 = 0.0f, sc1 = 0.0f;
-    // f16 products: the powers of two of the warpgroup's two row blocks (w1's and w3's), applied to every scale.
-    const float pw0 = kF16 ? row_block_power(s0, kb, lane) : 1.0f, pw1 = kF16 ? row_block_power(s1, kb, lane) : 1.0f;
+    const float* s0 = P::kQuant ? p.sa[e] + (2 * j + c) * kb : nullptr;
+    float sc = 0.0f;
     if constexpr (P::kQuant) {
         mbar_wait(r.bfull(0), 0);
-        widen_rows<kGated, kW>(r, c, wtid, 0, __ldg(s0) * pw0, __ldg(s1) * pw1);
-        if (r.ksteps > 1) sc0 = __ldg(s0) * pw0, sc1 = __ldg(s1) * pw1;  // step 1: block 0
+        widen_rows<kW>(r, c, wtid, 0, __ldg(s0));
+        if (r.ksteps > 1) sc = __ldg(s0);  // step 1: block 0
     }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
@@ -269,15 +268,15 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) {
             const uint64_t bx = desc(x + kk * 32);
-            wgmma_m64nk16_ss<kN, 1, kF16>(acc0, desc(w + a0 + kk * 32), bx);
-            wgmma_m64nk16_ss<kN, 1, kF16>(acc1, desc(w + a1 + kk * 32), bx);
+            wgmma_m64nk16_ss<kN, 1>(acc0, desc(w + a0 + kk * 32), bx);
+            wgmma_m64nk16_ss<kN, 1>(acc1, desc(w + a1 + kk * 32), bx);
         }
         wgmma_commit();
         if constexpr (P::kQuant)
             if (ks + 1 < r.ksteps) {
                 mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kGated, kW>(r, c, wtid, ks + 1, sc0, sc1);
-                if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2) * pw0, sc1 = __ldg(s1 + (ks + 2) / 2) * pw1;
+                widen_rows<kW>(r, c, wtid, ks + 1, sc);
+                if (ks + 2 < r.ksteps) sc = __ldg(s0 + (ks + 2) / 2);
             }
         wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
         fence_regs(acc0);
@@ -290,32 +289,118 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     release(r.ksteps - 1);
     // Quantised: the stagings lie over the widened tiles, which the other warpgroup may still be multiplying.
     if constexpr (P::kQuant) named_sync(3, 256);
-    // f16 products: x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]); the row blocks' powers apart.
-    auto unscale = [&](int q, int e) {
-        const int n = 8 * q + 2 * (lane & 3) + e;
-        return n < ntok ? __ldg(p.x_inv + tok0 + n) : 0.0f;
-    };
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
-        if constexpr (kF16) {
 #pragma unroll
-            for (int q = 0; q < kN / 8; ++q)
-#pragma unroll
-                for (int e = 0; e < 2; ++e) {
-                    const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
-                    const int i0 = 4 * q + e, i1 = i0 + 2;
-                    acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1);
-                    acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
-                }
-        } else {
-#pragma unroll
-            for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
-        }
+        for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
     } else {
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
         store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
     }
+}
+
+// The A fragments of one k16 step of the gated product's quantised weights: the thread's 4 bytes of k16 step q
+// (bytes 16 q + 4 t4 ..) of its rows g, g + 8 of w1's slice (u0) and w3's (u1) widened to f16 times their scales.
+// wgmma wants k 2 t4, 2 t4 + 1 in a[0] (row g) and a[1] (row g + 8), k 2 t4 + 8, + 9 in a[2], a[3]: bytes 0, 1 go
+// there, bytes 2, 3 to the k + 8 pair, which is the k order x comes in.
+template <MoeWeightType kW>
+__device__ __forceinline__ void widen_fragment(const uint2& u, __half2 scale, uint32_t (&a)[4]) {
+    const uint4 v = widen8_f16_scaled<kW>(u, scale);  // rows g: pairs (0, 1), (2, 3); g + 8: the same
+    a[0] = v.x, a[1] = v.z, a[2] = v.y, a[3] = v.w;
+}
+
+// Consumer warpgroup c's part of a gated tile of quantised weights, kN tokens wide, widened in registers: per k16
+// step each thread reads 4 bytes of each of its 4 rows (w1's and w3's 64 c + 16 w + g and + 8; the 64-byte swizzle
+// puts a warp's 32 reads in 32 banks), widens them into the A fragments of one buffer and issues the step's two
+// products; the step before stays in flight, and its buffer is written again only once wgmma_wait1 has seen it done.
+// A stage is released once step ks + 1's first products are issued and ks's are done.
+template <int kN, MoeWeightType kW, class P>
+__device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
+                                          int64_t j) {
+    static_assert(P::kInRegs);
+    const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31, g = lane >> 2;
+    // The thread's rows' bytes in a stage's weight tile (w1's 128 rows then w3's, 64 bytes each): rows 64 c + 16 w + g,
+    // + 8, + 128, + 136 share (row >> 1) & 3 = (g >> 1) & 3, the swizzle's XOR of the 16-byte chunk.
+    const uint32_t row_at = (64 * c + 16 * (wtid >> 5) + g) * 64 + 4 * (lane & 3);
+    const int chunk_xor = (g >> 1) & 3;
+    auto load_bytes = [&](int s, int q, uint32_t (&u)[4]) {
+        const uint32_t at = r.w(s) + row_at + ((q ^ chunk_xor) << 4);
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[0]) : "r"(at));
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[1]) : "r"(at + 8 * 64));
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[2]) : "r"(at + 128 * 64));
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[3]) : "r"(at + 136 * 64));
+    };
+    float acc0[kN / 2], acc1[kN / 2];
+#pragma unroll
+    for (int q = 0; q < kN / 2; ++q) acc0[q] = acc1[q] = 0.0f;
+    auto release = [&](int ks) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
+    };
+    // The block scales of w1's and w3's block (j, .), a block per two k steps, times their row blocks' powers of two
+    // (the f16 products); each step's loaded a step ahead.
+    const int64_t kb = (p.k + 127) / 128;
+    const float* s0 = p.sa[e] + j * kb;
+    const float* s1 = p.sb[e] + j * kb;
+    const float pw0 = row_block_power(s0, kb, lane), pw1 = row_block_power(s1, kb, lane);
+    __half2 h0 = __float2half2_rn(__ldg(s0) * pw0), h1 = __float2half2_rn(__ldg(s1) * pw1);
+    float sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
+    uint32_t u[4];              // the next k16 step's bytes
+    uint32_t a[2][2][4] = {};   // two buffers of w1's and w3's fragments, for alternate k16 steps
+    mbar_wait(r.full(0), 0);
+    load_bytes(0, 0, u);
+    for (int ks = 0; ks < r.ksteps; ++ks) {
+        const int s = ks % P::kStages;
+        const uint32_t x = r.x(s);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            uint32_t(&f)[2][4] = a[q & 1];
+            wgmma_wait1();  // the k16 step before the last is done: its buffer may be written again
+            fence_regs(f[0]);
+            fence_regs(f[1]);
+            widen_fragment<kW>(make_uint2(u[0], u[1]), h0, f[0]);
+            widen_fragment<kW>(make_uint2(u[2], u[3]), h1, f[1]);
+            fence_regs(f[0]);  // widened before the fence: ptxas serialises products whose A is written after it
+            fence_regs(f[1]);
+            fence_regs(acc0);
+            fence_regs(acc1);
+            wgmma_fence();
+            const uint64_t bx = desc(x + q * 32);
+            wgmma_m64nk16_rs<kN, 0, 1, true>(acc0, f[0], bx);
+            wgmma_m64nk16_rs<kN, 0, 1, true>(acc1, f[1], bx);
+            wgmma_commit();
+            if (q == 1 && ks > 0) release(ks - 1);  // its last k16 step was done at this step's wait
+            if (q < 3) {
+                load_bytes(s, q + 1, u);
+            } else if (ks + 1 < r.ksteps) {
+                const int sn = (ks + 1) % P::kStages;
+                mbar_wait(r.full(sn), ((ks + 1) / P::kStages) & 1);
+                load_bytes(sn, 0, u);
+                h0 = __float2half2_rn(sc0 * pw0), h1 = __float2half2_rn(sc1 * pw1);
+                if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
+            }
+        }
+    }
+    wgmma_wait0();
+    fence_regs(acc0);
+    fence_regs(acc1);
+    release(r.ksteps - 1);
+    // x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]), with the row blocks' powers, then the SwiGLU.
+    auto unscale = [&](int q, int e) {
+        const int n = 8 * q + 2 * (lane & 3) + e;
+        return n < ntok ? __ldg(p.x_inv + tok0 + n) : 0.0f;
+    };
+#pragma unroll
+    for (int q = 0; q < kN / 8; ++q)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
+            const int i0 = 4 * q + e, i1 = i0 + 2;
+            acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1);
+            acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
+        }
+    store_cols<kN>(acc0, r.staging(c), 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
 }
 
 // Step ks's weight tile (tile_bytes: bf16 or bytes) into dst, counted on bar: w1's 128 rows 128 j.. then w3's same
@@ -333,7 +418,7 @@ __device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, 
 
 template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
-    using P = Plan<kW>;
+    using P = Plan<kGated, kW>;
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     const Ring<P> r{smem_u32(tiles), static_cast<int>(p.k / kBK)};
@@ -343,7 +428,7 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
         for (int s = 0; s < P::kStages; ++s) {
             mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
             mbar_init(r.empty(s), 8);  // one arrival per consumer warp
-            if constexpr (P::kQuant) {
+            if constexpr (P::kInSmem) {
                 mbar_init(r.bfull(s), 1);
                 mbar_init(r.bempty(s), 8);
             }
@@ -364,9 +449,10 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
                 if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
                 mbar_arrive_expect_tx(r.full(s), P::kXStageBytes);
                 tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
-                if constexpr (!P::kQuant) load_weights<kGated>(p, e, j, ks, r.w(s), kWBytes, r.full(s));
+                if constexpr (!P::kInSmem)
+                    load_weights<kGated>(p, e, j, ks, r.w(s), P::kQuant ? kW8Bytes : kWBytes, r.full(s));
             }
-        } else if (P::kQuant && tid == 32) {
+        } else if (P::kInSmem && tid == 32) {
             for (int ks = 0; ks < r.ksteps; ++ks) {
                 const int s = ks % P::kStages;
                 if (ks >= P::kStages) mbar_wait(r.bempty(s), (ks / P::kStages - 1) & 1);
@@ -383,26 +469,33 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     const int64_t tok0 = p.off[e] + i * kBT;
     const int ntok = static_cast<int>(std::min<int64_t>(kBT, p.off[e + 1] - tok0));
     // The tile's width: its tokens rounded up to 32.
+    auto run = [&](auto width) {
+        constexpr int kN = decltype(width)::value;
+        if constexpr (P::kInRegs) tile_regs<kN, kW>(r, p, c, ntok, e, tok0, j);
+        else tile<kN, kGated, kW>(r, p, c, ntok, e, tok0, j);
+    };
     switch ((ntok + 31) / 32) {
-        case 1: tile<32, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 2: tile<64, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 3: tile<96, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 4: tile<128, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        case 5: tile<160, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
-        default: tile<192, kGated, kW>(r, p, c, ntok, e, tok0, j); break;
+        case 1: run(std::integral_constant<int, 32>{}); break;
+        case 2: run(std::integral_constant<int, 64>{}); break;
+        case 3: run(std::integral_constant<int, 96>{}); break;
+        case 4: run(std::integral_constant<int, 128>{}); break;
+        case 5: run(std::integral_constant<int, 160>{}); break;
+        default: run(std::integral_constant<int, 192>{}); break;
     }
 }
 
-// A weight's tensor map, encoded once per (pointer, shape, box, element): the weights live as long as the model, and
-// a map holds only the address, shape and layout, so a later allocation at the same address and shape reuses it
-// rightly.
-Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes) {
+// A weight's tensor map, encoded once per (pointer, shape, box, element, swizzle): the weights live as long as the
+// model, and a map holds only the address, shape and layout, so a later allocation at the same address and shape
+// reuses it rightly. Bytes widened in registers (the gated product) come 64-byte swizzled, bytes widened in shared
+// memory unswizzled.
+Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes, bool gated) {
     static std::mutex mu;
-    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool>, CUtensorMap> cache;
-    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes);
+    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool, bool>, CUtensorMap> cache;
+    const bool swizzle64 = bytes && gated;
+    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes, swizzle64);
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
-    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows)
+    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows, swizzle64)
                                                        : bf16_tile_map(w, rows, cols, cols, box_rows));
     cache.emplace(key, map);
     return map;
@@ -411,7 +504,7 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
 template <bool kGated, MoeWeightType kW>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
     constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
-    constexpr int smem = Plan<kW>::kSmemBytes;
+    constexpr int smem = Plan<kGated, kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
     VOLT_CUDA_CHECK_LAUNCH();
@@ -439,10 +532,10 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
         if (count == 0) continue;  // no tile reads an empty expert's map
         blocks += (count + kBT - 1) / kBT * n_tiles;
         if (a.gated) {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128, bytes));
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128, bytes));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128, bytes, true));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128, bytes, true));
         } else {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW, bytes));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW, bytes, false));
         }
         if (bytes) {
             p->sa[e] = a.s_a[e];

@@ -48,9 +48,10 @@ Expected<CUtensorMap> bf16_tile_map(const void* base, int64_t rows, int64_t cols
                     CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
-Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows) {
+Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows,
+                                    bool swizzle64) {
     return tile_map(CU_TENSOR_MAP_DATA_TYPE_UINT8, "byte", base, rows, cols, stride, box_rows,
-                    CU_TENSOR_MAP_SWIZZLE_NONE);
+                    swizzle64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_NONE);
 }
 
 }  // namespace volt::cuda

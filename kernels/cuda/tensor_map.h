@@ -1,7 +1,7 @@
 // Tensor maps for the Tensor Memory Accelerator (Hopper bulk tensor copies): the driver's cuTensorMapEncodeTiled,
 // found once through the runtime (no libcuda link), a 2-D bf16 tile map with 128-byte swizzle, the layout wgmma's
-// swizzled shared-memory operands read, and a 2-D byte tile map (quantised weights, widened in shared memory before
-// wgmma reads them). Used by the lightning prefill and the MoE grouped GEMM.
+// swizzled shared-memory operands read, and a 2-D byte tile map (quantised weights, widened in shared memory or
+// registers before wgmma reads them). Used by the lightning prefill and the MoE grouped GEMM.
 #pragma once
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -22,8 +22,11 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder();
 Expected<CUtensorMap> bf16_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows);
 
 // A row-major byte matrix [rows, cols] with rows `stride` bytes apart (a multiple of 16), read in boxes of 64 columns
-// x box_rows rows (<= 256) laid out unswizzled (64-byte rows); rows past `rows` read as zeros.
-Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows);
+// x box_rows rows (<= 256) as 64-byte rows, unswizzled or (swizzle64) with TMA's 64-byte swizzle: row r's 16-byte
+// chunk c at chunk c ^ ((r >> 1) & 3) (tiles 512-byte aligned), so that 8 rows' same 4 bytes are read without bank
+// conflicts; rows past `rows` read as zeros.
+Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows,
+                                    bool swizzle64 = false);
 
 }  // namespace volt::cuda
 #endif

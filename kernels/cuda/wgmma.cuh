@@ -23,16 +23,27 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t saddr, uint32_t lbo, uin
 }
 
 // Pins accumulator registers at this point of the program (CUTLASS's warpgroup_fence_operand): keeps the compiler
-// from moving their ordinary uses across the wgmma fence/wait, which would make it inject serialising waits.
+// from moving their ordinary uses across the wgmma fence/wait, which would make it inject serialising waits. On A
+// fragments, after the wait that saw their products done: keeps their registers from being reused before.
 template <int N>
 __device__ __forceinline__ void fence_regs(float (&d)[N]) {
 #pragma unroll
     for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+template <int N>
+__device__ __forceinline__ void fence_regs(uint32_t (&a)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(a[i])::"memory");
+}
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// At most kN committed groups still in flight.
+template <int kN>
+__device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kN) : "memory");
+}
 // Generic-proxy shared-memory writes (cp.async, st.shared) made visible to the async proxy (wgmma operand reads).
 
 // The wgmma forms below, one asm template per operand source: TY the operand type ("bf16" or "f16"), N the width,
