@@ -1653,9 +1653,10 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // The own grouped GEMM (Hopper; bf16 experts, or quantised ones widened inside it) in place of the products it
         // takes: [w1; w3] with the SwiGLU in its epilogue, h written where the SwiGLU pass writes it (the first I
         // columns of gu's rows), and w2.
-        const moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, x_inv, rows, offsets, gu);
+        moe_gemm::GroupedGemmArgs up = own_up_args(p, xp, x_inv, rows, offsets, gu);
         const moe_gemm::GroupedGemmArgs down = own_down_args(p, gu, rows, offsets, y);
         const bool own_up = own.up, own_down = own.down;
+        up.out_fragment_order = quant && own_down;  // h in the k order the quantised down product takes it
         if (quant && !own_down && L.wdq_stride == 0)  // layout() asked own_products the same question
             return internal_error("moe_experts (CUDA): the workspace has no room to dequantise experts");
         if (own_up) {

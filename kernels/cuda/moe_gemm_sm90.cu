@@ -18,25 +18,22 @@
 // map (cached on the host by pointer and shape), passed with the launch.
 //
 // Quantised weights (int8, FP8 e4m3; one fp32 scale per 128 x 128 block) come as bytes (16 KiB a k step instead of
-// 32) and are widened, times their block scales, inside the kernel; each value is rounded once. The kernel reads
-// each weight byte once from HBM, where dequantising first wrote and re-read a bf16 copy of every touched expert
-// (~27 GB of traffic for a MiniMax layer at 8192 tokens instead of ~5.4).
-// - The up (gated) product widens in registers, straight into wgmma's A fragments (A from registers): the byte tile
-//   sits in the x ring's stage (64-byte swizzle), each thread reads the 4 bytes of each of its 4 rows a k16 step
-//   needs, widens them to f16 (an int8 pair in three instructions, an e4m3 pair in two) and issues that step's two
-//   products; one k16 step's products stay in flight while the next is widened. Reading 4 consecutive bytes puts
-//   weight columns 4 t4 .. 4 t4 + 3 where the fragment wants k 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9: the tokens come
-//   in that k order (GroupedGemmArgs::x_inv, rows_to_f16_kernel's fragment_order), as f16 times a power of two
-//   each, and each weight row block's scales times another (row_block_power), both undone before the SwiGLU.
-// - The down (plain) product widens to bf16 in shared memory: a second thread of warpgroup 0 brings the byte tiles
-//   into a ring of their own, and each consumer warpgroup widens its own 128 rows of step ks + 1 into one of three
-//   bf16 tiles (the 128-byte-swizzled layout TMA writes for bf16 weights) right after issuing step ks's products.
-//   (Its input, the SwiGLU output, would need a scaling pass to go to f16.) The epilogue's staging lies over the
-//   widened tiles, free once the products are done.
-// History (H100, MiniMax sizes, 8192 tokens): widening both products to bf16 in shared memory made the MoE ~1.3x
-// the bf16 kernel's time (session 35: ~3.75 instructions a value beside 192 accumulators, issue 38% active); the up
-// product in f16, still through shared memory, 11.2-11.4 ms against bf16's 9.1-9.3 (session 36: without any
-// widening it would take 8.0-8.3; the shared-memory round trip and the per-step barriers were what was left).
+// 32, in the x ring's stage, 64-byte swizzled) and are widened, times their block scales, in registers straight into
+// wgmma's A fragments (A from registers): each thread reads the 4 bytes of each of its 4 rows a k16 step needs,
+// widens them and issues that step's two products; one k16 step's products stay in flight while the next is widened.
+// Each value is rounded once. The kernel reads each weight byte once from HBM, where dequantising first wrote and
+// re-read a bf16 copy of every touched expert (~27 GB of traffic for a MiniMax layer at 8192 tokens instead of ~5.4).
+// Reading 4 consecutive bytes puts weight columns 4 t4 .. 4 t4 + 3 where the fragment wants k 2 t4, 2 t4 + 1,
+// 2 t4 + 8, 2 t4 + 9, so x comes in that k order (GroupedGemmArgs). The up (gated) product widens to f16 (an int8
+// pair in three instructions, an e4m3 pair in two) and takes x as f16 times a power of two per row
+// (GroupedGemmArgs::x_inv), each weight row block's scales times another (row_block_power), both undone before the
+// SwiGLU; it writes h in the down product's k order. The down (plain) product widens to bf16 (its input, the SwiGLU
+// output, would need a scaling pass to go to f16).
+// History (H100, MiniMax sizes, 8192 tokens): widening both products to bf16 tiles in shared memory made the MoE
+// ~1.3x the bf16 kernel's time (session 35: ~3.75 instructions a value beside 192 accumulators, issue 38% active);
+// the up product in f16, still through shared memory, 11.2-11.4 ms against bf16's 9.1-9.3 (session 36: without any
+// widening it would take 8.0-8.3; the shared-memory round trip and the per-step barriers were what was left); the up
+// product in registers 10.6-10.7 ms, the up kernel at 5.73 ms with the tensor pipe 75% active (session 37).
 // Three warps of warpgroup 0 widening for both consumers measured slower still (one warp per scheduler was the
 // critical path).
 #include "kernels/cuda/moe_gemm_sm90.h"
@@ -69,31 +66,24 @@ constexpr int kBT = 192;  // tokens per tile
 constexpr int kXBytes = kBT * kBK * 2;  // 24 KiB
 constexpr int kOutBytes = kBT * 64 * 2;  // a consumer's 64 output columns x kBT tokens, bf16: 24 KiB
 
-// The gated product of quantised weights runs as f16 products widened in registers (GroupedGemmArgs::x_inv); the
-// plain one widens to bf16 in shared memory; bf16 weights load as they are.
+// The gated product of quantised weights runs as f16 products (GroupedGemmArgs::x_inv); the plain one widens to
+// bf16; bf16 weights load as they are.
 template <bool kGated, MoeWeightType kW>
 constexpr bool kF16Products = kGated && kW != MoeWeightType::kBF16;
 
-// Shared memory of a product. bf16: a 3-stage ring of x and weight tiles, then the two output stagings (218 KiB of
-// the 227 KiB an sm_90 block may have). Widened in registers: a 4-stage ring of x and byte tiles, then the stagings
-// (208 KiB). Widened in shared memory: a 3-stage ring of x tiles, a 3-stage ring of byte tiles (their own barriers: a
-// byte tile is done with once widened, well before its step's products), then the three bf16 tiles the bytes are
-// widened into (216 KiB), the stagings lying over them.
-template <bool kGated, MoeWeightType kW>
+// Shared memory of a weight type: a ring of stages of x and weight tiles, then the two output stagings. bf16: 3
+// stages (218 KiB of the 227 KiB an sm_90 block may have); quantised (16 KiB of bytes a stage): 4 (209 KiB).
+template <MoeWeightType kW>
 struct Plan {
     static constexpr bool kQuant = kW != MoeWeightType::kBF16;
-    static constexpr bool kInRegs = kF16Products<kGated, kW>;
-    static constexpr bool kInSmem = kQuant && !kInRegs;
-    static constexpr int kStages = kInRegs ? 4 : 3;
-    static constexpr int kXStageBytes = kXBytes + (kInSmem ? 0 : kInRegs ? kW8Bytes : kWBytes);
-    static constexpr int kBytesAt = kStages * kXStageBytes;
-    static constexpr int kWide = kInSmem ? 3 : 0;
-    static constexpr int kWideAt = kBytesAt + (kInSmem ? kStages * kW8Bytes : 0);  // also the stagings' offset
-    static constexpr int kBarsAt = kWideAt + (kInSmem ? kWide * kWBytes : 2 * kOutBytes);
-    static constexpr int kSmemBytes = kBarsAt + (kInSmem ? 4 : 2) * kStages * 8 + 1024;  // + alignment slack
+    static constexpr int kStages = kQuant ? 4 : 3;
+    static constexpr int kWTileBytes = kQuant ? kW8Bytes : kWBytes;
+    static constexpr int kStageBytes = kXBytes + kWTileBytes;
+    static constexpr int kStagingAt = kStages * kStageBytes;
+    static constexpr int kBarsAt = kStagingAt + 2 * kOutBytes;
+    static constexpr int kSmemBytes = kBarsAt + 2 * kStages * 8 + 1024;  // + alignment slack
     static_assert(kSmemBytes <= 227 * 1024, "shared memory of one sm_90 block");
-    static_assert(!kInSmem || kWide * kWBytes >= 2 * kOutBytes, "the stagings fit over the widened tiles");
-    static_assert(kXStageBytes % 1024 == 0, "stages keep the tiles' swizzle atoms aligned");
+    static_assert(kStageBytes % 1024 == 0, "stages keep the tiles' swizzle atoms aligned");
 };
 // Consumers hold 2 x 96 fp32 accumulators a thread: 240 registers, the producer warpgroup 24. setmaxnreg moves
 // registers only within what the block was launched with (168 a thread for 384 threads on one SM): a split summing to
@@ -114,6 +104,7 @@ struct Params {
     int64_t os;
     int n_tiles;  // weight tiles per expert: n / 128 (gated) or n / 256 (plain)
     const float* x_inv;  // f16 products: x row r is f16 times a power of two whose inverse is x_inv[r]
+    bool out_frag;       // gated: out's 16-column groups in the k order of the fragments (GroupedGemmArgs)
 };
 // f16 products: a weight row block's scales times the power of two that puts their largest in [1, 2)
 // (row_block_power), so that its widened f16 weights are at most 448 * 2 and, in blocks with scales down to 2^-14 of
@@ -150,22 +141,17 @@ __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int6
     e = -1;  // the grid is sized from the same offsets, so no block gets here
 }
 
-// The rings, the widened weight tiles and the rings' mbarriers: "full" (TMA bytes landed) and "empty" (one arrival
-// per consumer warp once done with the stage) for the x ring, "bfull" and "bempty" for the byte ring (the products
-// widened in shared memory).
+// The ring, the stagings and the ring's mbarriers: "full" (TMA bytes landed) and "empty" (one arrival per consumer
+// warp once done with the stage).
 template <class P>
 struct Ring {
     uint32_t base;
     int ksteps;
-    __device__ uint32_t x(int s) const { return base + s * P::kXStageBytes; }
-    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16, or bytes widened in registers
-    __device__ uint32_t bytes(int s) const { return base + P::kBytesAt + s * kW8Bytes; }
-    __device__ uint32_t wide(int b) const { return base + P::kWideAt + b * kWBytes; }
-    __device__ uint32_t staging(int c) const { return base + P::kWideAt + c * kOutBytes; }
+    __device__ uint32_t x(int s) const { return base + s * P::kStageBytes; }
+    __device__ uint32_t w(int s) const { return x(s) + kXBytes; }  // bf16, or bytes
+    __device__ uint32_t staging(int c) const { return base + P::kStagingAt + c * kOutBytes; }
     __device__ uint32_t full(int s) const { return base + P::kBarsAt + 8 * s; }
     __device__ uint32_t empty(int s) const { return full(P::kStages + s); }
-    __device__ uint32_t bfull(int s) const { return full(2 * P::kStages + s); }
-    __device__ uint32_t bempty(int s) const { return full(3 * P::kStages + s); }
 };
 
 __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr, 16, 1024); }
@@ -173,10 +159,12 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr) { return sw128_desc(addr
 // A consumer warpgroup's 64 output columns x kN tokens (v: the fragment of out^T, v[4 q + e] = column 16 w + g +
 // 8 (e >> 1), token 8 q + 2 t4 + (e & 1)) as bf16 to out[tok0 + n, col0 ..], tokens n < ntok, through the
 // warpgroup's staging tile `stage` ([kBT tokens][64 columns], 16-byte chunks XOR-swizzled by token). bar: the
-// warpgroup's named barrier.
+// warpgroup's named barrier. frag: each 16 columns' bf16 pairs in the order 0, 2, 4, 6, 1, 3, 5, 7 (the k order in
+// which the plain product of quantised weights takes its x).
 template <int kN>
 __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t stage, int bar, int ntok, int wtid,
-                                           __nv_bfloat16* out, int64_t os, int64_t tok0, int64_t col0) {
+                                           __nv_bfloat16* out, int64_t os, int64_t tok0, int64_t col0,
+                                           bool frag = false) {
     const int w = wtid >> 5, lane = wtid & 31;
     named_sync(bar, 128);  // the previous tile's copy-out has read the staging tile
 #pragma unroll
@@ -187,55 +175,34 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
                   pack_bf16(v[4 * q + 6], v[4 * q + 7]));
     }
     named_sync(bar, 128);
-    for (int idx = wtid; idx < ntok * 8; idx += 128) {
-        const int n = idx >> 3, ch = idx & 7;
+    auto chunk = [&](int n, int ch) {
         uint4 val;
         asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(val.x), "=r"(val.y), "=r"(val.z), "=r"(val.w)
                      : "r"(stage + n * 128 + ((ch ^ (n & 7)) << 4)));
-        *reinterpret_cast<uint4*>(out + (tok0 + n) * os + col0 + ch * 8) = val;
+        return val;
+    };
+    if (frag) {
+        for (int idx = wtid; idx < ntok * 4; idx += 128) {
+            const int n = idx >> 2, gr = idx & 3;
+            const uint4 a = chunk(n, 2 * gr), b = chunk(n, 2 * gr + 1);  // pairs 0-3 and 4-7 of 16 columns
+            uint4* o = reinterpret_cast<uint4*>(out + (tok0 + n) * os + col0 + gr * 16);
+            o[0] = make_uint4(a.x, a.z, b.x, b.z);
+            o[1] = make_uint4(a.y, a.w, b.y, b.w);
+        }
+    } else {
+        for (int idx = wtid; idx < ntok * 8; idx += 128) {
+            const int n = idx >> 3, ch = idx & 7;
+            *reinterpret_cast<uint4*>(out + (tok0 + n) * os + col0 + ch * 8) = chunk(n, ch);
+        }
     }
 }
 
-// The plain product's quantised weights: consumer warpgroup c (wtid 0..127) widens its own rows of k step ks's byte
-// tile (256 rows x 64 bytes, unswizzled), w2's 128 c.., times their block scale sc, into widened tile ks % 3: rows of
-// 128 bytes of bf16, 16-byte chunks XOR-swizzled by row as TMA's 128-byte swizzle lays out bf16 weights. Each thread
-// 4 chunks of 16 bytes; then the generic-proxy writes are fenced for wgmma and the warpgroup meets at its named
-// barrier.
-template <MoeWeightType kW, class P>
-__device__ __forceinline__ void widen_rows(const Ring<P>& r, int c, int wtid, int ks, float sc) {
-    const uint32_t src = r.bytes(ks % P::kStages), dst = r.wide(ks % P::kWide);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int idx = wtid + 128 * i, row = 128 * c + (idx >> 2), ch = idx & 3;
-        uint4 q;
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(q.x), "=r"(q.y), "=r"(q.z), "=r"(q.w)
-                     : "r"(src + row * 64 + ch * 16));
-        const uint4 lo = widen8_scaled<kW>(make_uint2(q.x, q.y), sc), hi = widen8_scaled<kW>(make_uint2(q.z, q.w), sc);
-        const uint32_t d = dst + row * 128;
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch) ^ (row & 7)) << 4)), "r"(lo.x),
-                     "r"(lo.y), "r"(lo.z), "r"(lo.w)
-                     : "memory");
-        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(d + (((2 * ch + 1) ^ (row & 7)) << 4)),
-                     "r"(hi.x), "r"(hi.y), "r"(hi.z), "r"(hi.w)
-                     : "memory");
-    }
-    fence_proxy_async();  // generic-proxy writes -> this warpgroup's wgmma reads
-    __syncwarp();
-    if ((wtid & 31) == 0) mbar_arrive(r.bempty(ks % P::kStages));  // this warp's reads of the byte tile are done
-    named_sync(1 + c, 128);
-}
-
-// Consumer warpgroup c's part of the tile, kN tokens wide, for bf16 weights and the plain product's quantised ones:
-// the k loop over the ring (one k step in flight while the next is issued; a stage is released once its products are
-// done), then the epilogue. Quantised: once step ks's products are issued, step ks + 1's rows are widened into the
-// tile step ks - 2 used (its products are done), so the widening runs while the tensor cores work through steps
-// ks - 1 and ks.
-template <int kN, bool kGated, MoeWeightType kW, class P>
-__device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
-                                     int64_t j) {
-    static_assert(!P::kInRegs, "tile_regs takes the products widened in registers");
+// Consumer warpgroup c's part of a tile of bf16 weights, kN tokens wide: the k loop over the ring (one k step in
+// flight while the next is issued; a stage is released once its products are done), then the epilogue.
+template <int kN, bool kGated, class P>
+__device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, int ntok, int64_t tok0, int64_t j) {
+    static_assert(!P::kQuant, "tile_regs takes quantised weights");
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31;
     // Byte offsets of the warpgroup's two 64-row weight slices in a weight tile (rows of 128 bytes).
     const uint32_t a0 = kGated ? c * 8192 : c * 16384, a1 = kGated ? 16384 + c * 8192 : c * 16384 + 8192;
@@ -248,20 +215,10 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         __syncwarp();
         if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
-    // Quantised: the block scales of the warpgroup's rows (s2's (2 j + c, .)), a block per two k steps, each step's
-    // loaded a step ahead of its widening (an L2 round trip otherwise stalls it).
-    const int64_t kb = (p.k + 127) / 128;
-    const float* s0 = P::kQuant ? p.sa[e] + (2 * j + c) * kb : nullptr;
-    float sc = 0.0f;
-    if constexpr (P::kQuant) {
-        mbar_wait(r.bfull(0), 0);
-        widen_rows<kW>(r, c, wtid, 0, __ldg(s0));
-        if (r.ksteps > 1) sc = __ldg(s0);  // step 1: block 0
-    }
     for (int ks = 0; ks < r.ksteps; ++ks) {
         const int s = ks % P::kStages;
         mbar_wait(r.full(s), (ks / P::kStages) & 1);
-        const uint32_t x = r.x(s), w = P::kQuant ? r.wide(ks % P::kWide) : r.w(s);
+        const uint32_t x = r.x(s), w = r.w(s);
         fence_regs(acc0);
         fence_regs(acc1);
         wgmma_fence();
@@ -272,13 +229,7 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
             wgmma_m64nk16_ss<kN, 1>(acc1, desc(w + a1 + kk * 32), bx);
         }
         wgmma_commit();
-        if constexpr (P::kQuant)
-            if (ks + 1 < r.ksteps) {
-                mbar_wait(r.bfull((ks + 1) % P::kStages), ((ks + 1) / P::kStages) & 1);
-                widen_rows<kW>(r, c, wtid, ks + 1, sc);
-                if (ks + 2 < r.ksteps) sc = __ldg(s0 + (ks + 2) / 2);
-            }
-        wgmma_wait1();  // the previous k step's products are done: its stage (and widened tile) can be reused
+        wgmma_wait1();  // the previous k step's products are done: its stage can be reused
         fence_regs(acc0);
         fence_regs(acc1);
         if (ks > 0) release(ks - 1);
@@ -287,49 +238,53 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
     fence_regs(acc0);
     fence_regs(acc1);
     release(r.ksteps - 1);
-    // Quantised: the stagings lie over the widened tiles, which the other warpgroup may still be multiplying.
-    if constexpr (P::kQuant) named_sync(3, 256);
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
 #pragma unroll
         for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
-        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
+        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c, p.out_frag);
     } else {
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
         store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
     }
 }
 
-// The A fragments of one k16 step of the gated product's quantised weights: the thread's 4 bytes of k16 step q
-// (bytes 16 q + 4 t4 ..) of its rows g, g + 8 of w1's slice (u0) and w3's (u1) widened to f16 times their scales.
+// The A fragments of one k16 step of quantised weights: the thread's 4 bytes of k16 step q (bytes 16 q + 4 t4 ..)
+// of its rows g and g + 8 (u) widened times their scale, to f16 (kF16; an f16 pair) or bf16 (an fp32 scale).
 // wgmma wants k 2 t4, 2 t4 + 1 in a[0] (row g) and a[1] (row g + 8), k 2 t4 + 8, + 9 in a[2], a[3]: bytes 0, 1 go
 // there, bytes 2, 3 to the k + 8 pair, which is the k order x comes in.
-template <MoeWeightType kW>
-__device__ __forceinline__ void widen_fragment(const uint2& u, __half2 scale, uint32_t (&a)[4]) {
-    const uint4 v = widen8_f16_scaled<kW>(u, scale);  // rows g: pairs (0, 1), (2, 3); g + 8: the same
+template <MoeWeightType kW, bool kF16, class Scale>
+__device__ __forceinline__ void widen_fragment(const uint2& u, Scale scale, uint32_t (&a)[4]) {
+    uint4 v;  // rows g: pairs (0, 1), (2, 3); g + 8: the same
+    if constexpr (kF16) v = widen8_f16_scaled<kW>(u, scale);
+    else v = widen8_scaled<kW>(u, scale);
     a[0] = v.x, a[1] = v.z, a[2] = v.y, a[3] = v.w;
 }
 
-// Consumer warpgroup c's part of a gated tile of quantised weights, kN tokens wide, widened in registers: per k16
-// step each thread reads 4 bytes of each of its 4 rows (w1's and w3's 64 c + 16 w + g and + 8; the 64-byte swizzle
-// puts a warp's 32 reads in 32 banks), widens them into the A fragments of one buffer and issues the step's two
-// products; the step before stays in flight, and its buffer is written again only once wgmma_wait1 has seen it done.
-// A stage is released once step ks + 1's first products are issued and ks's are done.
-template <int kN, MoeWeightType kW, class P>
+// Consumer warpgroup c's part of a tile of quantised weights, kN tokens wide, widened in registers. Its two 64-row
+// slices: gated, w1's and w3's rows 64 c.. (tile rows 64 c.. and 128 + 64 c..); plain, w2's 128 c.. and 128 c + 64..
+// Per k16 step each thread reads 4 bytes of each of its 4 rows (16 w + g and + 8 of both slices; the 64-byte swizzle
+// puts a warp's 32 reads in 32 banks), widens them into the A fragments of one of two buffers and issues the step's
+// two products; the step before stays in flight, and a buffer is written again only once wgmma_wait1 has seen its
+// products done. A stage is released once the next k step's second products are issued (its last were then done).
+template <int kN, bool kGated, MoeWeightType kW, class P>
 __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int c, int ntok, int e, int64_t tok0,
                                           int64_t j) {
-    static_assert(P::kInRegs);
+    static_assert(P::kQuant);
+    constexpr bool kF16 = kF16Products<kGated, kW>;
+    using Scale = std::conditional_t<kF16, __half2, float>;
     const int wtid = threadIdx.x - 128 * (c + 1), lane = wtid & 31, g = lane >> 2;
-    // The thread's rows' bytes in a stage's weight tile (w1's 128 rows then w3's, 64 bytes each): rows 64 c + 16 w + g,
-    // + 8, + 128, + 136 share (row >> 1) & 3 = (g >> 1) & 3, the swizzle's XOR of the 16-byte chunk.
-    const uint32_t row_at = (64 * c + 16 * (wtid >> 5) + g) * 64 + 4 * (lane & 3);
+    // The thread's rows' bytes in a stage's weight tile (rows of 64 bytes): slice 0's row, + 8, and slice 1's (kSlice
+    // bytes on). All four share (row >> 1) & 3 = (g >> 1) & 3, the swizzle's XOR of the 16-byte chunk.
+    const uint32_t row_at = ((kGated ? 64 : 128) * c + 16 * (wtid >> 5) + g) * 64 + 4 * (lane & 3);
+    constexpr uint32_t kSlice = (kGated ? 128 : 64) * 64;
     const int chunk_xor = (g >> 1) & 3;
     auto load_bytes = [&](int s, int q, uint32_t (&u)[4]) {
         const uint32_t at = r.w(s) + row_at + ((q ^ chunk_xor) << 4);
         asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[0]) : "r"(at));
         asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[1]) : "r"(at + 8 * 64));
-        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[2]) : "r"(at + 128 * 64));
-        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[3]) : "r"(at + 136 * 64));
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[2]) : "r"(at + kSlice));
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(u[3]) : "r"(at + kSlice + 8 * 64));
     };
     float acc0[kN / 2], acc1[kN / 2];
 #pragma unroll
@@ -338,16 +293,20 @@ __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int
         __syncwarp();
         if (lane == 0) mbar_arrive(r.empty(ks % P::kStages));
     };
-    // The block scales of w1's and w3's block (j, .), a block per two k steps, times their row blocks' powers of two
-    // (the f16 products); each step's loaded a step ahead.
+    // The block scales of the slices' row blocks (gated: w1's and w3's block row j; plain: w2's 2 j + c for both), a
+    // block per two k steps, each step's loaded a step ahead; f16 products: times their row blocks' powers of two.
     const int64_t kb = (p.k + 127) / 128;
-    const float* s0 = p.sa[e] + j * kb;
-    const float* s1 = p.sb[e] + j * kb;
-    const float pw0 = row_block_power(s0, kb, lane), pw1 = row_block_power(s1, kb, lane);
-    __half2 h0 = __float2half2_rn(__ldg(s0) * pw0), h1 = __float2half2_rn(__ldg(s1) * pw1);
+    const float* s0 = p.sa[e] + (kGated ? j : 2 * j + c) * kb;
+    const float* s1 = kGated ? p.sb[e] + j * kb : s0;
+    const float pw0 = kF16 ? row_block_power(s0, kb, lane) : 1.0f, pw1 = kF16 ? row_block_power(s1, kb, lane) : 1.0f;
+    auto scale = [](float sc, float pw) -> Scale {
+        if constexpr (kF16) return __float2half2_rn(sc * pw);
+        else return sc;
+    };
+    Scale h0 = scale(__ldg(s0), pw0), h1 = scale(__ldg(s1), pw1);
     float sc0 = __ldg(s0), sc1 = __ldg(s1);  // step 1: block 0
-    uint32_t u[4];              // the next k16 step's bytes
-    uint32_t a[2][2][4] = {};   // two buffers of w1's and w3's fragments, for alternate k16 steps
+    uint32_t u[4];             // the next k16 step's bytes
+    uint32_t a[2][2][4] = {};  // two buffers of the slices' fragments, for alternate k16 steps
     mbar_wait(r.full(0), 0);
     load_bytes(0, 0, u);
     for (int ks = 0; ks < r.ksteps; ++ks) {
@@ -359,25 +318,27 @@ __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int
             wgmma_wait1();  // the k16 step before the last is done: its buffer may be written again
             fence_regs(f[0]);
             fence_regs(f[1]);
-            widen_fragment<kW>(make_uint2(u[0], u[1]), h0, f[0]);
-            widen_fragment<kW>(make_uint2(u[2], u[3]), h1, f[1]);
+            widen_fragment<kW, kF16>(make_uint2(u[0], u[1]), h0, f[0]);
+            widen_fragment<kW, kF16>(make_uint2(u[2], u[3]), h1, f[1]);
             fence_regs(f[0]);  // widened before the fence: ptxas serialises products whose A is written after it
             fence_regs(f[1]);
             fence_regs(acc0);
             fence_regs(acc1);
             wgmma_fence();
             const uint64_t bx = desc(x + q * 32);
-            wgmma_m64nk16_rs<kN, 0, 1, true>(acc0, f[0], bx);
-            wgmma_m64nk16_rs<kN, 0, 1, true>(acc1, f[1], bx);
+            wgmma_m64nk16_rs<kN, 0, 1, kF16>(acc0, f[0], bx);
+            wgmma_m64nk16_rs<kN, 0, 1, kF16>(acc1, f[1], bx);
             wgmma_commit();
-            if (q == 1 && ks > 0) release(ks - 1);  // its last k16 step was done at this step's wait
+            // (Released here, after the products are issued: released between the wait and the widening, ptxas
+            // serialised every product.)
+            if (q == 1 && ks > 0) release(ks - 1);
             if (q < 3) {
                 load_bytes(s, q + 1, u);
             } else if (ks + 1 < r.ksteps) {
                 const int sn = (ks + 1) % P::kStages;
                 mbar_wait(r.full(sn), ((ks + 1) / P::kStages) & 1);
                 load_bytes(sn, 0, u);
-                h0 = __float2half2_rn(sc0 * pw0), h1 = __float2half2_rn(sc1 * pw1);
+                h0 = scale(sc0, pw0), h1 = scale(sc1, pw1);
                 if (ks + 2 < r.ksteps) sc0 = __ldg(s0 + (ks + 2) / 2), sc1 = __ldg(s1 + (ks + 2) / 2);
             }
         }
@@ -386,21 +347,28 @@ __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int
     fence_regs(acc0);
     fence_regs(acc1);
     release(r.ksteps - 1);
-    // x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]), with the row blocks' powers, then the SwiGLU.
-    auto unscale = [&](int q, int e) {
-        const int n = 8 * q + 2 * (lane & 3) + e;
-        return n < ntok ? __ldg(p.x_inv + tok0 + n) : 0.0f;
-    };
+    const uint32_t stage = r.staging(c);
+    if constexpr (kGated) {
+        // x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]), with the row blocks' powers, then the
+        // SwiGLU.
+        auto unscale = [&](int q, int e) {
+            const int n = 8 * q + 2 * (lane & 3) + e;
+            return n < ntok ? __ldg(p.x_inv + tok0 + n) : 0.0f;
+        };
 #pragma unroll
-    for (int q = 0; q < kN / 8; ++q)
+        for (int q = 0; q < kN / 8; ++q)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-            const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
-            const int i0 = 4 * q + e, i1 = i0 + 2;
-            acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1);
-            acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
-        }
-    store_cols<kN>(acc0, r.staging(c), 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c);
+            for (int e = 0; e < 2; ++e) {
+                const float f = unscale(q, e), f0 = f / pw0, f1 = f / pw1;
+                const int i0 = 4 * q + e, i1 = i0 + 2;
+                acc0[i0] = swiglu_f(acc0[i0] * f0, acc1[i0] * f1);
+                acc0[i1] = swiglu_f(acc0[i1] * f0, acc1[i1] * f1);
+            }
+        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c, p.out_frag);
+    } else {
+        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
+        store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
+    }
 }
 
 // Step ks's weight tile (tile_bytes: bf16 or bytes) into dst, counted on bar: w1's 128 rows 128 j.. then w3's same
@@ -418,7 +386,7 @@ __device__ __forceinline__ void load_weights(const Params& p, int e, int64_t j, 
 
 template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_constant__ Params p) {
-    using P = Plan<kGated, kW>;
+    using P = Plan<kW>;
     extern __shared__ __align__(1024) char smem_raw[];
     char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     const Ring<P> r{smem_u32(tiles), static_cast<int>(p.k / kBK)};
@@ -428,10 +396,6 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
         for (int s = 0; s < P::kStages; ++s) {
             mbar_init(r.full(s), 1);   // the issuing thread's arrival + the TMA bytes
             mbar_init(r.empty(s), 8);  // one arrival per consumer warp
-            if constexpr (P::kInSmem) {
-                mbar_init(r.bfull(s), 1);
-                mbar_init(r.bempty(s), 8);
-            }
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -440,24 +404,16 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     int64_t i, j;
     tile_of(p, blockIdx.x, e, i, j);
 
-    if (wg == 0) {  // ---- producers: thread 0 the x ring (bf16: with the weights), thread 32 the byte ring -----------
+    if (wg == 0) {  // ---- producer: thread 0 fills the ring ---------------------------------------------------------
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
         if (tid == 0) {
             const int tok0 = static_cast<int>(p.off[e] + i * kBT);
             for (int ks = 0; ks < r.ksteps; ++ks) {
                 const int s = ks % P::kStages;
                 if (ks >= P::kStages) mbar_wait(r.empty(s), (ks / P::kStages - 1) & 1);
-                mbar_arrive_expect_tx(r.full(s), P::kXStageBytes);
+                mbar_arrive_expect_tx(r.full(s), P::kStageBytes);
                 tma_load_2d(r.x(s), &p.a, r.full(s), ks * kBK, tok0);
-                if constexpr (!P::kInSmem)
-                    load_weights<kGated>(p, e, j, ks, r.w(s), P::kQuant ? kW8Bytes : kWBytes, r.full(s));
-            }
-        } else if (P::kInSmem && tid == 32) {
-            for (int ks = 0; ks < r.ksteps; ++ks) {
-                const int s = ks % P::kStages;
-                if (ks >= P::kStages) mbar_wait(r.bempty(s), (ks / P::kStages - 1) & 1);
-                mbar_arrive_expect_tx(r.bfull(s), kW8Bytes);
-                load_weights<kGated>(p, e, j, ks, r.bytes(s), kW8Bytes, r.bfull(s));
+                load_weights<kGated>(p, e, j, ks, r.w(s), P::kWTileBytes, r.full(s));
             }
         }
         return;
@@ -471,8 +427,8 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     // The tile's width: its tokens rounded up to 32.
     auto run = [&](auto width) {
         constexpr int kN = decltype(width)::value;
-        if constexpr (P::kInRegs) tile_regs<kN, kW>(r, p, c, ntok, e, tok0, j);
-        else tile<kN, kGated, kW>(r, p, c, ntok, e, tok0, j);
+        if constexpr (P::kQuant) tile_regs<kN, kGated, kW>(r, p, c, ntok, e, tok0, j);
+        else tile<kN, kGated>(r, p, c, ntok, tok0, j);
     };
     switch ((ntok + 31) / 32) {
         case 1: run(std::integral_constant<int, 32>{}); break;
@@ -484,18 +440,16 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     }
 }
 
-// A weight's tensor map, encoded once per (pointer, shape, box, element, swizzle): the weights live as long as the
-// model, and a map holds only the address, shape and layout, so a later allocation at the same address and shape
-// reuses it rightly. Bytes widened in registers (the gated product) come 64-byte swizzled, bytes widened in shared
-// memory unswizzled.
-Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes, bool gated) {
+// A weight's tensor map, encoded once per (pointer, shape, box, element): the weights live as long as the model, and
+// a map holds only the address, shape and layout, so a later allocation at the same address and shape reuses it
+// rightly. Bytes come 64-byte swizzled (tile_regs' 4-byte reads).
+Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes) {
     static std::mutex mu;
-    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool, bool>, CUtensorMap> cache;
-    const bool swizzle64 = bytes && gated;
-    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes, swizzle64);
+    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool>, CUtensorMap> cache;
+    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes);
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
-    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows, swizzle64)
+    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows, true)
                                                        : bf16_tile_map(w, rows, cols, cols, box_rows));
     cache.emplace(key, map);
     return map;
@@ -504,7 +458,7 @@ Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int 
 template <bool kGated, MoeWeightType kW>
 Status launch_kernel(const Params& p, int64_t blocks, cudaStream_t stream) {
     constexpr auto kernel = grouped_gemm_kernel<kGated, kW>;
-    constexpr int smem = Plan<kGated, kW>::kSmemBytes;
+    constexpr int smem = Plan<kW>::kSmemBytes;
     VOLT_RETURN_IF_ERROR(allow_smem<kernel>(smem));
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(p);
     VOLT_CUDA_CHECK_LAUNCH();
@@ -532,10 +486,10 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
         if (count == 0) continue;  // no tile reads an empty expert's map
         blocks += (count + kBT - 1) / kBT * n_tiles;
         if (a.gated) {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128, bytes, true));
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128, bytes, true));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, 128, bytes));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e + 1], weight_map(a.w_b[e], a.n, a.k, 128, bytes));
         } else {
-            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW, bytes, false));
+            VOLT_ASSIGN_OR_RETURN(p->b[2 * e], weight_map(a.w_a[e], a.n, a.k, kBW, bytes));
         }
         if (bytes) {
             p->sa[e] = a.s_a[e];
@@ -552,6 +506,7 @@ Status launch(const GroupedGemmArgs& a, const int32_t* host_offsets, cudaStream_
     p->os = a.out_stride;
     p->n_tiles = n_tiles;
     p->x_inv = a.x_inv;
+    p->out_frag = a.out_fragment_order;
     // One CTA per tile, dispatched in order: the CTAs running at once hold consecutive tiles, which share their
     // weight tiles through L2. (A persistent grid striding over the tiles drifted apart and read the weights ~4x
     // from DRAM: 30 GB for the up projection's 7.3 GB.)
@@ -573,6 +528,7 @@ const char* grouped_gemm_unfit(const GroupedGemmArgs& a) {
     if (bytes && (a.s_a == nullptr || (a.gated && a.s_b == nullptr))) return "quantised weights need their scales";
     if ((a.x_inv != nullptr) != (bytes && a.gated))
         return "x as scaled f16 rows (x_inv) with quantised gated weights, as bf16 rows otherwise";
+    if (a.out_fragment_order && !a.gated) return "only the gated product writes its output in fragment order";
     for (int e = 0; e < a.num_experts; ++e) {
         if (!aligned16(a.w_a[e]) || (a.gated && !aligned16(a.w_b[e]))) return "weights must be 16-byte aligned";
         if (bytes && (a.s_a[e] == nullptr || (a.gated && a.s_b[e] == nullptr)))

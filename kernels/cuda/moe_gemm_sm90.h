@@ -5,9 +5,9 @@
 // weight. Gated (the up projection): out[:, 0 .. I) = SiLU(x w1^T) * (x w3^T), the SiLU * mul in the epilogue, so
 // the [rows, 2I] gate|up intermediate and its SwiGLU pass are never made. Plain (the down projection):
 // out[:, 0 .. N) = x w2^T. Quantised weights (int8, FP8 e4m3 with 128 x 128 block scales) are read as bytes and widened
-// (times their scales) inside the kernel: the mixed-input form, in place of a dequantising pass that writes a bf16
-// copy of each expert and a GEMM that reads it again; the gated product widens to f16 in registers and takes x as
-// scaled f16 rows (x_inv), the plain one widens to bf16 in shared memory.
+// (times their scales) in registers inside the kernel: the mixed-input form, in place of a dequantising pass that
+// writes a bf16 copy of each expert and a GEMM that reads it again; the gated product widens to f16 and takes x as
+// scaled f16 rows (x_inv), the plain one widens to bf16.
 #pragma once
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
@@ -23,12 +23,14 @@ namespace volt::cuda::moe_gemm {
 constexpr int kMaxTmaExperts = 64;  // the weights' tensor maps travel in the launch's parameters (<= 32 KiB)
 
 struct GroupedGemmArgs {
-    const void* x = nullptr;  // [rows, K] bf16 in expert order (the gathered tokens), row stride x_stride
+    // [rows, K] bf16 in expert order (the gathered tokens), row stride x_stride. Quantised weights: each 16 columns'
+    // pairs in the order 0, 2, 4, 6, 1, 3, 5, 7 (fragment order: the k order in which the weights' bytes, read 4 at a
+    // time, land in wgmma's A fragments; rows_to_f16_kernel's fragment_order, or the gated product's output with
+    // out_fragment_order).
+    const void* x = nullptr;
     int64_t x_stride = 0;
     // Quantised weights, gated: x is f16 instead, row r times a power of two whose inverse is x_inv[r] (device,
-    // [rows]), each 16 columns' f16 pairs in the order 0, 2, 4, 6, 1, 3, 5, 7 (rows_to_f16_kernel's fragment_order:
-    // the k order in which the weights' bytes, read 4 at a time, land in wgmma's A fragments), and the weights widen
-    // to f16 in registers (cheaper inside the kernel than to bf16).
+    // [rows]), and the weights widen to f16 (cheaper inside the kernel than to bf16; the plain product widens to bf16).
     const float* x_inv = nullptr;
     int64_t rows = 0;                  // offsets[E] (the host's copy), for the grid and the zero fill past the end
     const int32_t* offsets = nullptr;  // [E + 1] device: expert e's rows are [offsets[e], offsets[e + 1])
@@ -46,6 +48,8 @@ struct GroupedGemmArgs {
     int64_t k = 0;  // H (gated) or I (plain)
     void* out = nullptr;  // [rows, n] bf16, row stride out_stride
     int64_t out_stride = 0;
+    // Gated: out's 16-column groups in fragment order, the x of a plain product of quantised weights.
+    bool out_fragment_order = false;
 };
 
 // Why the kernel cannot run these arguments on the current device (nullptr: it can): an sm_90 GPU, K a multiple
