@@ -32,8 +32,9 @@
 // History (H100, MiniMax sizes, 8192 tokens): widening both products to bf16 tiles in shared memory made the MoE
 // ~1.3x the bf16 kernel's time (session 35: ~3.75 instructions a value beside 192 accumulators, issue 38% active);
 // the up product in f16, still through shared memory, 11.2-11.4 ms against bf16's 9.1-9.3 (session 36: without any
-// widening it would take 8.0-8.3; the shared-memory round trip and the per-step barriers were what was left); the up
-// product in registers 10.6-10.7 ms, the up kernel at 5.73 ms with the tensor pipe 75% active (session 37).
+// widening it would take 8.0-8.3; the shared-memory round trip and the per-step barriers were what was left); both
+// products in registers (session 37): int8 10.1-10.3 ms, FP8 9.5-9.8 against bf16's 9.3-9.7 (cuBLAS) in the same
+// runs; the up kernel's tensor pipe 75% active, its warps waiting mostly on their wgmma groups.
 // Three warps of warpgroup 0 widening for both consumers measured slower still (one warp per scheduler was the
 // critical path).
 #include "kernels/cuda/moe_gemm_sm90.h"
