@@ -199,6 +199,25 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
     }
 }
 
+// The plain product's epilogue: consumer c's two 64-row slices (w2's rows 256 j + 128 c.. and + 64..) as out's
+// columns.
+template <int kN>
+__device__ __forceinline__ void store_plain(const float (&acc0)[kN / 2], const float (&acc1)[kN / 2], uint32_t stage,
+                                            int c, int ntok, int wtid, const Params& p, int64_t tok0, int64_t j) {
+    store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
+    store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
+}
+
+// The end of a tile's k loop: its last products done (the accumulators readable), its last stage released.
+template <int N, class Release>
+__device__ __forceinline__ void finish_products(float (&acc0)[N], float (&acc1)[N], const Release& release,
+                                                int last) {
+    wgmma_wait0();
+    fence_regs(acc0);
+    fence_regs(acc1);
+    release(last);
+}
+
 // Consumer warpgroup c's part of a tile of bf16 weights, kN tokens wide: the k loop over the ring (one k step in
 // flight while the next is issued; a stage is released once its products are done), then the epilogue.
 template <int kN, bool kGated, class P>
@@ -235,18 +254,14 @@ __device__ __forceinline__ void tile(const Ring<P>& r, const Params& p, int c, i
         fence_regs(acc1);
         if (ks > 0) release(ks - 1);
     }
-    wgmma_wait0();
-    fence_regs(acc0);
-    fence_regs(acc1);
-    release(r.ksteps - 1);
+    finish_products(acc0, acc1, release, r.ksteps - 1);
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
 #pragma unroll
         for (int q = 0; q < kN / 2; ++q) acc0[q] = swiglu_f(acc0[q], acc1[q]);
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c, p.out_frag);
     } else {
-        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
-        store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
+        store_plain<kN>(acc0, acc1, stage, c, ntok, wtid, p, tok0, j);
     }
 }
 
@@ -344,10 +359,7 @@ __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int
             }
         }
     }
-    wgmma_wait0();
-    fence_regs(acc0);
-    fence_regs(acc1);
-    release(r.ksteps - 1);
+    finish_products(acc0, acc1, release, r.ksteps - 1);
     const uint32_t stage = r.staging(c);
     if constexpr (kGated) {
         // x's row scale undone (token 8 q + 2 t4 + (e & 1) of v[4 q + e]), with the row blocks' powers, then the
@@ -367,8 +379,7 @@ __device__ __forceinline__ void tile_regs(const Ring<P>& r, const Params& p, int
             }
         store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * 128 + 64 * c, p.out_frag);
     } else {
-        store_cols<kN>(acc0, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c);
-        store_cols<kN>(acc1, stage, 1 + c, ntok, wtid, p.out, p.os, tok0, j * kBW + 128 * c + 64);
+        store_plain<kN>(acc0, acc1, stage, c, ntok, wtid, p, tok0, j);
     }
 }
 

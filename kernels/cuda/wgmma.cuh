@@ -53,6 +53,23 @@ __device__ __forceinline__ void wgmma_wait() {
 #define VOLT_WGMMA_F4(i) "+f"(d[i]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3])
 #define VOLT_WGMMA_F8(i) VOLT_WGMMA_F4(i), VOLT_WGMMA_F4((i) + 4)
 #define VOLT_WGMMA_F16(i) VOLT_WGMMA_F8(i), VOLT_WGMMA_F8((i) + 8)
+// The accumulators' operand lists ("%0, %1, ...") and constraints, by count.
+#define VOLT_WGMMA_R8 "%0, %1, %2, %3, %4, %5, %6, %7"
+#define VOLT_WGMMA_R16 VOLT_WGMMA_R8 ", %8, %9, %10, %11, %12, %13, %14, %15"
+#define VOLT_WGMMA_R24 VOLT_WGMMA_R16 ", %16, %17, %18, %19, %20, %21, %22, %23"
+#define VOLT_WGMMA_R32 VOLT_WGMMA_R24 ", %24, %25, %26, %27, %28, %29, %30, %31"
+#define VOLT_WGMMA_R48 VOLT_WGMMA_R32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
+#define VOLT_WGMMA_R64 VOLT_WGMMA_R48 ", %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define VOLT_WGMMA_R80 VOLT_WGMMA_R64 ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79"
+#define VOLT_WGMMA_R96 VOLT_WGMMA_R80 ", %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define VOLT_WGMMA_C8 VOLT_WGMMA_F8(0)
+#define VOLT_WGMMA_C16 VOLT_WGMMA_F16(0)
+#define VOLT_WGMMA_C24 VOLT_WGMMA_C16, VOLT_WGMMA_F8(16)
+#define VOLT_WGMMA_C32 VOLT_WGMMA_C16, VOLT_WGMMA_F16(16)
+#define VOLT_WGMMA_C48 VOLT_WGMMA_C32, VOLT_WGMMA_F16(32)
+#define VOLT_WGMMA_C64 VOLT_WGMMA_C48, VOLT_WGMMA_F16(48)
+#define VOLT_WGMMA_C80 VOLT_WGMMA_C64, VOLT_WGMMA_F16(64)
+#define VOLT_WGMMA_C96 VOLT_WGMMA_C80, VOLT_WGMMA_F16(80)
 #define VOLT_WGMMA_RS_T(TY, N, REGS, A, DB, TB, P, ...)                                                        \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #P ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY \
                  "." TY " {" REGS "}, {" A "}, %" #DB ", p, 1, 1, %" #TB ";\n}\n"                                   \
@@ -85,58 +102,29 @@ __device__ __forceinline__ void wgmma_m64nk16_rs(float (&d)[kLen], const uint32_
                   "n16, n32, n48, n64, n96, n128, n160 or n192");
     static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
     if constexpr (kN == 16)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 16,
-                      "%0, %1, %2, %3, %4, %5, %6, %7",
-                      "%8, %9, %10, %11", 12, 13, 14, VOLT_WGMMA_F8(0));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 16, VOLT_WGMMA_R8, "%8, %9, %10, %11", 12, 13, 14,
+                         VOLT_WGMMA_C8);
     if constexpr (kN == 32)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 32,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15",
-                      "%16, %17, %18, %19", 20, 21, 22, VOLT_WGMMA_F16(0));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 32, VOLT_WGMMA_R16, "%16, %17, %18, %19", 20, 21, 22,
+                         VOLT_WGMMA_C16);
     if constexpr (kN == 48)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 48,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23",
-                      "%24, %25, %26, %27", 28, 29, 30, VOLT_WGMMA_F16(0), VOLT_WGMMA_F8(16));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 48, VOLT_WGMMA_R24, "%24, %25, %26, %27", 28, 29, 30,
+                         VOLT_WGMMA_C24);
     if constexpr (kN == 64)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 64,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
-                      "%32, %33, %34, %35", 36, 37, 38, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 64, VOLT_WGMMA_R32, "%32, %33, %34, %35", 36, 37, 38,
+                         VOLT_WGMMA_C32);
     if constexpr (kN == 96)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 96,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47",
-                      "%48, %49, %50, %51", 52, 53, 54, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 96, VOLT_WGMMA_R48, "%48, %49, %50, %51", 52, 53, 54,
+                         VOLT_WGMMA_C48);
     if constexpr (kN == 128)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 128,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
-                      "%64, %65, %66, %67", 68, 69, 70,
-                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 128, VOLT_WGMMA_R64, "%64, %65, %66, %67", 68, 69, 70,
+                         VOLT_WGMMA_C64);
     if constexpr (kN == 160)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 160,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79",
-                      "%80, %81, %82, %83", 84, 85, 86,
-                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
-                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 160, VOLT_WGMMA_R80, "%80, %81, %82, %83", 84, 85, 86,
+                         VOLT_WGMMA_C80);
     if constexpr (kN == 192)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 192,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-                      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95",
-                      "%96, %97, %98, %99", 100, 101, 102,
-                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
-                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64), VOLT_WGMMA_F16(80));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_RS_T, 192, VOLT_WGMMA_R96, "%96, %97, %98, %99", 100, 101, 102,
+                         VOLT_WGMMA_C96);
 }
 
 // D[64 x 64] (+)= A[64 x 16] (registers) * B[16 x 64] (shared memory): wgmma_m64nk16_rs's n64 bf16 form.
@@ -164,50 +152,35 @@ __device__ __forceinline__ void wgmma_m64nk16_ss(float (&d)[kLen], uint64_t desc
     static_assert(kN % 32 == 0 && kN >= 32 && kN <= 192, "n32, n64, n96, n128, n160 or n192");
     static_assert(kLen >= kN / 2, "kN / 2 accumulators per thread");
     if constexpr (kN == 32)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 32,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15",
-                      16, 17, 18, VOLT_WGMMA_F16(0));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 32, VOLT_WGMMA_R16, 16, 17, 18, VOLT_WGMMA_C16);
     if constexpr (kN == 64)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 64,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
-                      32, 33, 34, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 64, VOLT_WGMMA_R32, 32, 33, 34, VOLT_WGMMA_C32);
     if constexpr (kN == 96)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 96,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47",
-                      48, 49, 50, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 96, VOLT_WGMMA_R48, 48, 49, 50, VOLT_WGMMA_C48);
     if constexpr (kN == 128)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 128,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
-                      64, 65, 66, VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32), VOLT_WGMMA_F16(48));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 128, VOLT_WGMMA_R64, 64, 65, 66, VOLT_WGMMA_C64);
     if constexpr (kN == 160)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 160,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79",
-                      80, 81, 82,
-                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
-                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 160, VOLT_WGMMA_R80, 80, 81, 82, VOLT_WGMMA_C80);
     if constexpr (kN == 192)
-        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 192,
-                      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-                      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-                      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95",
-                      96, 97, 98,
-                      VOLT_WGMMA_F16(0), VOLT_WGMMA_F16(16), VOLT_WGMMA_F16(32),
-                      VOLT_WGMMA_F16(48), VOLT_WGMMA_F16(64), VOLT_WGMMA_F16(80));
+        VOLT_WGMMA_TYPED(VOLT_WGMMA_SS_T, 192, VOLT_WGMMA_R96, 96, 97, 98, VOLT_WGMMA_C96);
 }
 #undef VOLT_WGMMA_TYPED
+#undef VOLT_WGMMA_R8
+#undef VOLT_WGMMA_C8
+#undef VOLT_WGMMA_R16
+#undef VOLT_WGMMA_C16
+#undef VOLT_WGMMA_R24
+#undef VOLT_WGMMA_C24
+#undef VOLT_WGMMA_R32
+#undef VOLT_WGMMA_C32
+#undef VOLT_WGMMA_R48
+#undef VOLT_WGMMA_C48
+#undef VOLT_WGMMA_R64
+#undef VOLT_WGMMA_C64
+#undef VOLT_WGMMA_R80
+#undef VOLT_WGMMA_C80
+#undef VOLT_WGMMA_R96
+#undef VOLT_WGMMA_C96
 #undef VOLT_WGMMA_SS_T
 #undef VOLT_WGMMA_RS_T
 #undef VOLT_WGMMA_F16
