@@ -1,5 +1,6 @@
 // The MoE GEMM path's grouped GEMM on sm_90a (moe_gemm_sm90.h): wgmma with the weights as A and the tokens as B, a
-// 3-stage shared-memory ring filled by TMA, the SwiGLU of the up projection in the epilogue.
+// shared-memory ring filled by TMA (3 stages, 4 with quantised weights), the SwiGLU of the up projection in the
+// epilogue.
 //
 // The products are computed transposed (out^T = W x^T): a tile is 256 weight rows by 192 tokens by 64 k, and the
 // tokens sit on wgmma's N side, which may be any multiple of 8. So an expert's last token tile runs only as wide as
