@@ -32,12 +32,16 @@ def main():
     for r in ours:
         if r["op"] != "gemm":
             continue
+        if "error" in r:  # e.g. the FP8 ceiling off Hopper: say why the row is missing
+            out.append(f"| {r['name']} | | {r['error']} | | | | | | | |")
+            continue
         a = tg.get(r["name"])
         fl = r.get("ms_flush")
         out.append(f"| {r['name']} | {r['m']} x {r['n']} x {r['k']} | {r['ms']:.4f} | {fmt(fl, '.4f')} | "
                    f"{r['tflops']:.0f} | {fmt(a and a['ms'], '.4f')} | {fmt(a and a['ms'] / r['ms'], '.2f')}x | "
                    f"{fmt(a and fl and a['ms'] / fl, '.2f')}x | "
-                   f"{fmt(gemm_ceiling and 100 * r['tflops'] / gemm_ceiling, '.0f')}% | {100 * r['tbps'] / ceil_bw:.0f}% |")
+                   f"{fmt(gemm_ceiling and 100 * r['tflops'] / gemm_ceiling, '.0f')}% | "
+                   f"{fmt(r.get('tbps') and 100 * r['tbps'] / ceil_bw, '.0f')}% |")
     parts = [r for r in ours if r["op"] == "gemm_part"]
     tparts = {r["variant"]: r for r in anchor if r["op"] == "torch_gemm_part"}
     if parts:
