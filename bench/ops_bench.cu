@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -736,6 +737,51 @@ void bench_attention_blocks() {
     }
 }
 
+// A chat turn: a short piece (T queries) after a long cached prefix (S keys in all), the shape kAuto keeps on the own
+// kernel (kCudnnMinFlops: each new length pair would cost cuDNN a graph build). Own kernel against cuDNN forced, and
+// cuDNN's first call for the pair (the graph build) timed apart: what routing such turns to cuDNN would gain or cost.
+void bench_attention_turn() {
+    const int Hq = 64, Hkv = 8;
+    if (!vc::cudnn_attention_available()) {
+        emit("{\"op\": \"attn_turn\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
+        return;
+    }
+    for (auto [T, S] : {std::pair<int64_t, int64_t>{512, 32768}, {512, 131072}, {2048, 131072}}) {
+        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 41);
+        __nv_bfloat16* kk = rand_bf16(S * Hkv * kD, 42);
+        __nv_bfloat16* v = rand_bf16(S * Hkv * kD, 43);
+        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
+        int32_t* len = dalloc<int32_t>(1);
+        const int32_t s32 = static_cast<int32_t>(S);
+        CHECK(cudaMemcpy(len, &s32, 4, cudaMemcpyHostToDevice));
+        vc::AttentionParams p;
+        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        p.kv_lens = len, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
+        const bool auto_cudnn = vc::cudnn_prefill_shape(p, vc::AttentionBackend::kAuto);
+        p.prefill_backend = vc::AttentionBackend::kOwn;
+        const double own_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 2, 10);
+        p.prefill_backend = vc::AttentionBackend::kCudnn;
+        CHECK(cudaDeviceSynchronize());
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK_STATUS(vc::run(p, nullptr));  // builds this length pair's graph
+        CHECK(cudaDeviceSynchronize());
+        const double first_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double cudnn_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, 10);
+        const double flops = 4.0 * T * (double(S) - T / 2.0) * Hq * kD;
+        emitf("{\"op\": \"attn_turn\", \"T\": %lld, \"S\": %lld, \"auto_takes_cudnn\": %s, \"own_ms\": %.3f, "
+              "\"cudnn_ms\": %.3f, \"cudnn_first_call_ms\": %.1f, \"own_tflops\": %.1f, \"cudnn_tflops\": %.1f}",
+              (long long)T, (long long)S, auto_cudnn ? "true" : "false", own_ms, cudnn_ms, first_ms,
+              flops / own_ms / 1e9, flops / cudnn_ms / 1e9);
+        dfree(q, kk, v, o, len);
+    }
+}
+
 void bench_attention_decode(bool quick) {
     const int Hq = 64, Hkv = 8;
     struct Case {
@@ -892,9 +938,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,vit_attn,blocks,overlap (default:
-        // all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small, and the
-        // experiments blocks (1M keys) and overlap (a prefill piece and decode steps on two streams)).
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,vit_attn,blocks,turn,
+        // overlap (default: all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small,
+        // and the experiments blocks (1M keys), turn (a chat turn after a long prefix: own kernel vs cuDNN) and
+        // overlap (a prefill piece and decode steps on two streams)).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         // Comma-separated MoE batch sizes (e.g. 1,64), for a profiler run of one shape.
         if (!std::strcmp(argv[i], "--moe-tokens") && i + 1 < argc)
@@ -936,6 +983,7 @@ int main(int argc, char** argv) {
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
     if (want("vit_attn")) bench_vit_attention();
     if (!only.empty() && want("blocks")) bench_attention_blocks();
+    if (!only.empty() && want("turn")) bench_attention_turn();
     if (!only.empty() && want("overlap")) bench_overlap();
     if (!only.empty() && want("cudnn_plans")) bench_cudnn_plans();
     if (!only.empty() && want("gemm_algos")) bench_vit_gemm_algos();
