@@ -688,30 +688,46 @@ void bench_vit_attention() {
     }
 }
 
+// A prefill piece of T queries after a cached prefix, S keys in all, at the backbone's shape (64 / 8 heads of 128,
+// token-major, one sequence, its key count known on the host): random q, k, v (seeds seed, seed + 1, seed + 2).
+struct PrefixedPiece {
+    static constexpr int Hq = 64, Hkv = 8;
+    int64_t T, S;
+    __nv_bfloat16 *q, *k, *v, *o;
+    int32_t* len;
+    vc::AttentionParams p;
+    PrefixedPiece(int64_t T_, int64_t S_, uint64_t seed) : T(T_), S(S_) {
+        q = rand_bf16(T * Hq * kD, seed);
+        k = rand_bf16(S * Hkv * kD, seed + 1);
+        v = rand_bf16(S * Hkv * kD, seed + 2);
+        o = dalloc<__nv_bfloat16>(T * Hq * kD);
+        len = dalloc<int32_t>(1);
+        const int32_t s32 = static_cast<int32_t>(S);
+        CHECK(cudaMemcpy(len, &s32, 4, cudaMemcpyHostToDevice));
+        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = k, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        p.kv_lens = len, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
+    }
+    ~PrefixedPiece() { dfree(q, k, v, o, len); }
+    PrefixedPiece(const PrefixedPiece&) = delete;
+    PrefixedPiece& operator=(const PrefixedPiece&) = delete;
+    double flops() const { return 4.0 * T * (double(S) - T / 2.0) * Hq * kD; }  // causal over the piece's own keys
+};
+
 void bench_attention_blocks() {
-    const int Hq = 64, Hkv = 8;
     const int64_t T = 8192;
     if (!vc::cudnn_attention_available()) {
         emit("{\"op\": \"attn_blocks\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
         return;
     }
     for (int64_t S : {int64_t{131072}, int64_t{1} << 20}) {
-        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 31);
-        __nv_bfloat16* kk = rand_bf16(S * Hkv * kD, 32);
-        __nv_bfloat16* v = rand_bf16(S * Hkv * kD, 33);
-        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
-        int32_t* len = dalloc<int32_t>(1);
-        const int32_t s32 = static_cast<int32_t>(S);
-        CHECK(cudaMemcpy(len, &s32, 4, cudaMemcpyHostToDevice));
-        vc::AttentionParams p;
+        PrefixedPiece piece(T, S, 31);
+        vc::AttentionParams& p = piece.p;
         p.prefill_backend = vc::AttentionBackend::kCudnn;
-        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
-        p.scale = 1.0f / std::sqrt(float(kD));
-        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
-        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
-        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
-        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
-        p.kv_lens = len, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
         const int reps = S > 131072 ? 3 : 10;
         const double whole_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, reps);
         auto plan = vc::plan_prefill_blocks(p, 2e13);
@@ -727,13 +743,13 @@ void bench_attention_blocks() {
         double longest_ms = 0.0;
         for (int b : {0, plan->count - 1})
             longest_ms = std::max(longest_ms, median_ms([&](int) { CHECK_STATUS(vc::run_prefill_block(p, *plan, b, nullptr)); }, 1, reps));
-        const double flops = 4.0 * T * (double(S) - T / 2.0) * Hq * kD;  // causal over the piece's own keys
+        const double flops = piece.flops();
         emitf("{\"op\": \"attn_blocks\", \"T\": %lld, \"S\": %lld, \"blocks\": %d, \"block_keys\": %lld, "
               "\"whole_ms\": %.3f, \"blocks_ms\": %.3f, \"ratio\": %.4f, \"longest_block_ms\": %.3f, "
               "\"whole_tflops\": %.1f, \"blocks_tflops\": %.1f}",
               (long long)T, (long long)S, plan->count, (long long)plan->block_keys, whole_ms, blocks_ms,
               blocks_ms / whole_ms, longest_ms, flops / whole_ms / 1e9, flops / blocks_ms / 1e9);
-        dfree(q, kk, v, o, len, ws);
+        dfree(ws);
     }
 }
 
@@ -741,27 +757,13 @@ void bench_attention_blocks() {
 // kernel (kCudnnMinFlops: each new length pair would cost cuDNN a graph build). Own kernel against cuDNN forced, and
 // cuDNN's first call for the pair (the graph build) timed apart: what routing such turns to cuDNN would gain or cost.
 void bench_attention_turn() {
-    const int Hq = 64, Hkv = 8;
     if (!vc::cudnn_attention_available()) {
         emit("{\"op\": \"attn_turn\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
         return;
     }
     for (auto [T, S] : {std::pair<int64_t, int64_t>{512, 32768}, {512, 131072}, {2048, 131072}}) {
-        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 41);
-        __nv_bfloat16* kk = rand_bf16(S * Hkv * kD, 42);
-        __nv_bfloat16* v = rand_bf16(S * Hkv * kD, 43);
-        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
-        int32_t* len = dalloc<int32_t>(1);
-        const int32_t s32 = static_cast<int32_t>(S);
-        CHECK(cudaMemcpy(len, &s32, 4, cudaMemcpyHostToDevice));
-        vc::AttentionParams p;
-        p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv;
-        p.scale = 1.0f / std::sqrt(float(kD));
-        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
-        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
-        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
-        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
-        p.kv_lens = len, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
+        PrefixedPiece piece(T, S, 41);
+        vc::AttentionParams& p = piece.p;
         const bool auto_cudnn = vc::cudnn_prefill_shape(p, vc::AttentionBackend::kAuto);
         p.prefill_backend = vc::AttentionBackend::kOwn;
         const double own_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 2, 10);
@@ -773,12 +775,11 @@ void bench_attention_turn() {
         const double first_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         const double cudnn_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, 10);
-        const double flops = 4.0 * T * (double(S) - T / 2.0) * Hq * kD;
+        const double flops = piece.flops();
         emitf("{\"op\": \"attn_turn\", \"T\": %lld, \"S\": %lld, \"auto_takes_cudnn\": %s, \"own_ms\": %.3f, "
               "\"cudnn_ms\": %.3f, \"cudnn_first_call_ms\": %.1f, \"own_tflops\": %.1f, \"cudnn_tflops\": %.1f}",
               (long long)T, (long long)S, auto_cudnn ? "true" : "false", own_ms, cudnn_ms, first_ms,
               flops / own_ms / 1e9, flops / cudnn_ms / 1e9);
-        dfree(q, kk, v, o, len);
     }
 }
 
