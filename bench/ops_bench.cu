@@ -753,34 +753,107 @@ void bench_attention_blocks() {
     }
 }
 
-// A chat turn: a short piece (T queries) after a long cached prefix (S keys in all), the shape kAuto keeps on the own
-// kernel (kCudnnMinFlops: each new length pair would cost cuDNN a graph build). Own kernel against cuDNN forced, and
-// cuDNN's first call for the pair (the graph build) timed apart: what routing such turns to cuDNN would gain or cost.
+// A chat turn: a short piece (T queries) after a long cached prefix (S keys in all). Own kernel, cuDNN with the exact
+// lengths' graph (its first call, the graph build, timed apart) and cuDNN in bucketed shapes (kCudnnBuckets, what
+// kAuto now picks: its first call builds the bucket's graphs, and a second turn of other lengths in the same bucket
+// is timed on its first call: no build).
 void bench_attention_turn() {
     if (!vc::cudnn_attention_available()) {
         emit("{\"op\": \"attn_turn\", \"ms\": null, \"note\": \"cuDNN SDPA unavailable\"}");
         return;
     }
-    for (auto [T, S] : {std::pair<int64_t, int64_t>{512, 32768}, {512, 131072}, {2048, 131072}}) {
+    auto first_call_ms = [](const vc::AttentionParams& p) {
+        CHECK(cudaDeviceSynchronize());
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK_STATUS(vc::run(p, nullptr));
+        CHECK(cudaDeviceSynchronize());
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    // 40000: a context between powers of two, whose next turn (1000 keys fewer) keeps its block size.
+    for (auto [T, S] : {std::pair<int64_t, int64_t>{512, 32768}, {512, 40000}, {512, 131072}, {2048, 131072},
+                        {100, 131072}}) {
         PrefixedPiece piece(T, S, 41);
         vc::AttentionParams& p = piece.p;
         const bool auto_cudnn = vc::cudnn_prefill_shape(p, vc::AttentionBackend::kAuto);
+        const bool auto_buckets = vc::bucketed_prefill_shape(p, vc::AttentionBackend::kAuto);
         p.prefill_backend = vc::AttentionBackend::kOwn;
         const double own_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 2, 10);
         p.prefill_backend = vc::AttentionBackend::kCudnn;
-        CHECK(cudaDeviceSynchronize());
-        const auto t0 = std::chrono::steady_clock::now();
-        CHECK_STATUS(vc::run(p, nullptr));  // builds this length pair's graph
-        CHECK(cudaDeviceSynchronize());
-        const double first_ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double first_ms = first_call_ms(p);  // builds this length pair's graph
         const double cudnn_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, 10);
+
+        p.prefill_backend = vc::AttentionBackend::kCudnnBuckets;
+        const size_t ws_bytes = vc::attention_workspace_bytes(p);
+        auto* ws = dalloc<unsigned char>(ws_bytes);
+        p.workspace = ws, p.workspace_bytes = ws_bytes;
+        const double bucket_first_ms = first_call_ms(p);  // the bucket's graphs, unless an earlier case built them
+        const double bucket_ms = median_ms([&](int) { CHECK_STATUS(vc::run(p, nullptr)); }, 1, 10);
+        // The next turn: other lengths in the same bucket (fewer queries, fewer keys), timed on its first call.
+        vc::AttentionParams next = p;
+        next.num_tokens = T - 13, next.max_seqlen_q = T - 13;
+        next.kv_len_host = S - 1000, next.max_seqlen_kv = S - 1000;
+        const double next_first_ms = first_call_ms(next);
+        dfree(ws);
         const double flops = piece.flops();
-        emitf("{\"op\": \"attn_turn\", \"T\": %lld, \"S\": %lld, \"auto_takes_cudnn\": %s, \"own_ms\": %.3f, "
-              "\"cudnn_ms\": %.3f, \"cudnn_first_call_ms\": %.1f, \"own_tflops\": %.1f, \"cudnn_tflops\": %.1f}",
-              (long long)T, (long long)S, auto_cudnn ? "true" : "false", own_ms, cudnn_ms, first_ms,
-              flops / own_ms / 1e9, flops / cudnn_ms / 1e9);
+        emitf("{\"op\": \"attn_turn\", \"T\": %lld, \"S\": %lld, \"auto_takes_cudnn\": %s, \"auto_takes_buckets\": %s, "
+              "\"own_ms\": %.3f, \"cudnn_ms\": %.3f, \"cudnn_first_call_ms\": %.1f, \"buckets_ms\": %.3f, "
+              "\"buckets_first_call_ms\": %.1f, \"buckets_next_turn_first_call_ms\": %.2f, \"own_tflops\": %.1f, "
+              "\"cudnn_tflops\": %.1f, \"buckets_tflops\": %.1f, \"buckets_vs_own\": %.2f}",
+              (long long)T, (long long)S, auto_cudnn ? "true" : "false", auto_buckets ? "true" : "false", own_ms,
+              cudnn_ms, first_ms, bucket_ms, bucket_first_ms, next_first_ms, flops / own_ms / 1e9,
+              flops / cudnn_ms / 1e9, flops / bucket_ms / 1e9, own_ms / bucket_ms);
     }
+}
+
+// Where a bucketed chat turn's time goes (512 queries after 128K keys): the whole run at block sizes of 16K, 32K and
+// 64K keys, each block of the 64K plan alone, and one 64K-key block's cuDNN call with and without the padding mask
+// (the same keys, all valid): what the mask and the block count cost beside the exact-lengths graph.
+void bench_attention_turn_parts() {
+    if (!vc::cudnn_attention_available()) return;
+    PrefixedPiece piece(512, 131072, 43);
+    vc::AttentionParams& p = piece.p;
+    p.prefill_backend = vc::AttentionBackend::kCudnnBuckets;
+    const double per_key = 4.0 * 512 * PrefixedPiece::Hq * kD;
+    for (int64_t bk : {int64_t{16384}, int64_t{32768}, int64_t{65536}}) {
+        auto plan = vc::plan_prefill_blocks(p, double(bk) * per_key);
+        CHECK_STATUS(plan.status());
+        auto* ws = dalloc<unsigned char>(plan->workspace_bytes);
+        p.workspace = ws, p.workspace_bytes = plan->workspace_bytes;
+        const double ms = median_ms([&](int) {
+            for (int b = 0; b < plan->count; ++b) CHECK_STATUS(vc::run_prefill_block(p, *plan, b, nullptr));
+        }, 2, 10);
+        std::string blocks;
+        if (bk == 65536)
+            for (int b = 0; b < plan->count; ++b)
+                blocks += (b ? ", " : "") + std::to_string(median_ms([&](int) {
+                    CHECK_STATUS(vc::run_prefill_block(p, *plan, b, nullptr));
+                }, 2, 10));
+        emitf("{\"op\": \"attn_turn_parts\", \"T\": 512, \"S\": 131072, \"block_keys\": %lld, \"blocks\": %d, "
+              "\"ms\": %.3f, \"block_ms\": [%s]}",
+              (long long)plan->block_keys, plan->count, ms, blocks.c_str());
+        dfree(ws);
+    }
+    // One block of 65536 keys, 512 staged queries, with statistics: padding mask (all keys valid) or none.
+    const int64_t Tb = 512, Bk = 65536, row = int64_t(PrefixedPiece::Hq) * kD;
+    vc::CudnnSdpaSpec s = vc::prefill_sdpa_spec(p, Bk, false, true, false);
+    s.tokens = Tb;
+    s.q_stride_b = s.o_stride_b = Tb * row;
+    float* stats = dalloc<float>(Tb * PrefixedPiece::Hq);
+    int32_t* lens = dalloc<int32_t>(2);
+    const int32_t h_lens[2] = {int32_t(Tb), int32_t(Bk)};
+    CHECK(cudaMemcpy(lens, h_lens, sizeof h_lens, cudaMemcpyHostToDevice));
+    for (int mask = 0; mask < 2; ++mask)
+        for (int with_stats = 0; with_stats < 2; ++with_stats) {
+            s.seq_lens = mask, s.stats = with_stats;
+            const double ms = median_ms([&](int) {
+                CHECK_STATUS(vc::cudnn_sdpa(s, piece.q, piece.k, piece.v, piece.o, nullptr, "bench", stats, lens,
+                                            lens + 1));
+            }, 2, 10);
+            emitf("{\"op\": \"attn_turn_block\", \"Tb\": 512, \"keys\": 65536, \"padding_mask\": %s, "
+                  "\"stats\": %s, \"ms\": %.3f, \"tflops\": %.1f}",
+                  mask ? "true" : "false", with_stats ? "true" : "false", ms, 4.0 * Tb * Bk * row / ms / 1e9);
+        }
+    dfree(stats, lens);
 }
 
 void bench_attention_decode(bool quick) {
@@ -985,6 +1058,7 @@ int main(int argc, char** argv) {
     if (want("vit_attn")) bench_vit_attention();
     if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (!only.empty() && want("turn")) bench_attention_turn();
+    if (!only.empty() && want("turn_parts")) bench_attention_turn_parts();
     if (!only.empty() && want("overlap")) bench_overlap();
     if (!only.empty() && want("cudnn_plans")) bench_cudnn_plans();
     if (!only.empty() && want("gemm_algos")) bench_vit_gemm_algos();

@@ -17,7 +17,12 @@
 //     the host knows (kv_len_host; after a cached prefix the causal diagonal is bottom-right aligned) when the piece
 //     is long enough to pay for a graph build (kCudnnMinTokens, kCudnnMinFlops: cuDNN builds one graph per
 //     query/key length pair).
-//     AttentionParams::prefill_backend; kAuto reads VOLT_ATTENTION_PREFILL=own|cudnn once per process (A/B timing).
+//     A shorter piece after a long cached prefix (a chat turn) goes to cuDNN in bucketed shapes instead
+//     (kCudnnBuckets, needs the workspace): its queries copied into a buffer of a power-of-two number of rows (the
+//     piece in the last ones), its keys in blocks aligned to the piece's end, so that one process builds a couple of
+//     graphs per query bucket, not one per turn (see PrefillBlocks).
+//     AttentionParams::prefill_backend; kAuto reads VOLT_ATTENTION_PREFILL=own|cudnn|cudnn_buckets once per process
+//     (A/B timing).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -30,9 +35,10 @@
 namespace volt::cuda {
 
 enum class AttentionPhase : uint8_t { kPrefill, kDecode };
-// Prefill kernel: kAuto = cuDNN when the batch qualifies and cuDNN is available, else the own kernel; kCudnn fails
-// with UNIMPLEMENTED when it cannot be used.
-enum class AttentionBackend : uint8_t { kAuto, kOwn, kCudnn };
+// Prefill kernel: kAuto = cuDNN when the batch qualifies and cuDNN is available, else the own kernel; kCudnn (one
+// graph of the exact lengths) and kCudnnBuckets (bucketed graphs; one sequence after a cached prefix of known length,
+// at least as many keys as the query bucket) fail with UNIMPLEMENTED / INVALID_ARGUMENT when they cannot be used.
+enum class AttentionBackend : uint8_t { kAuto, kOwn, kCudnn, kCudnnBuckets };
 // Shortest kv_lens piece (the backbone's prefill pieces) that kAuto sends to cuDNN: each new (queries, keys) pair
 // builds a cuDNN graph (tens of ms), which a chat turn of a few hundred tokens would not earn back; long pieces run
 // ~3x faster there than in the own kernel (64 / 8 heads: 645 vs 212 TFLOP/s at 8K).
@@ -40,6 +46,14 @@ constexpr int64_t kCudnnMinTokens = 8192;
 // ... or a shorter piece whose attention is at least this much work (4 * T * keys * Hq * D flops: a few thousand
 // tokens after a cached prefix of hundreds of thousands; ~50 ms in the own kernel, ~17 ms in cuDNN).
 constexpr double kCudnnMinFlops = 1e13;
+// Shorter pieces after a cached prefix that kAuto sends to cuDNN in bucketed shapes (kCudnnBuckets): at least this
+// much attention work (~1 ms per layer in the own kernel, ~0.3 ms in cuDNN). Below it a chat over a small context
+// would pay cuDNN's one-time start (~1.5 s) and its bucket graphs (~0.1 s each) to save little per turn.
+constexpr double kCudnnBucketMinFlops = 2e11;
+// Query buckets: the piece's T queries sit in the last T of max(kCudnnBucketMinRows, next power of two >= T) rows.
+constexpr int64_t kCudnnBucketMinRows = 128;
+// Keys of each bucketed block but the last (a power of two, at most this; fewer when the flop bound asks).
+constexpr int64_t kCudnnBucketMaxBlockKeys = 65536;
 
 struct AttentionParams {
     AttentionPhase phase = AttentionPhase::kPrefill;
@@ -83,8 +97,9 @@ struct AttentionParams {
 
     // Device scratch of attention_workspace_bytes(p) bytes, 256-byte aligned: decode's split-KV partials; a fresh
     // cuDNN prefill of more than 32K queries, which then runs in pieces of 8192 queries and blocks of keys merged by
-    // their softmax statistics (~1.1x one call at 128K). Null or too small: decode runs one split per sequence and
-    // such a prefill one cuDNN call (both correct, slower).
+    // their softmax statistics (~1.1x one call at 128K); a piece in bucketed cuDNN shapes (kCudnnBuckets). Null or
+    // too small: decode runs one split per sequence, such a long prefill one cuDNN call and such a piece the own
+    // kernel under kAuto (all correct, slower); kCudnnBuckets reports it.
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
 };
@@ -118,6 +133,15 @@ struct PrefillBlocks {
     // cuDNN could not build a block's graph (kAuto): block 0 runs the whole piece on the own kernel, the others
     // nothing (the count stays what the shapes give, so several GPUs of one split model agree on it).
     bool whole_in_first = false;
+    // Bucketed shapes (kCudnnBuckets): Tb > 0 query rows in the workspace, the piece's T queries in the last T of
+    // them (the first Tb - T zero: their outputs are dropped). The last block is keys [S - Tb, S), causal (a square
+    // whose last T rows are the piece's); the P = S - Tb keys before it are blocks of block_keys (a power of two)
+    // aligned to it, so block 0 holds the remainder first_keys (1 .. block_keys) and, when that is less, cuDNN's
+    // padding mask drops the rest of its block_keys, which are real keys of block 1 (nothing past the piece's keys
+    // is read). Three graphs per (Tb, block_keys) serve every turn. Workspace: also the staged queries, their block
+    // output and block 0's lengths.
+    int64_t staged_queries = 0;
+    int64_t first_keys = 0;
 };
 // Plans p's blocks so that each one's work (4 * T * keys * Hq * D flops) stays within max_block_flops (at least one
 // piece-length of keys per block), and builds their cuDNN graphs. p as for run(); its workspace is not looked at.

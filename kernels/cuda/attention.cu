@@ -515,7 +515,10 @@ size_t split_bytes(const AttentionParams& p, int splits) {
 AttentionBackend resolve_prefill_backend(AttentionBackend b) {
     if (b != AttentionBackend::kAuto) return b;
     static const AttentionBackend env = env_choice(
-        "VOLT_ATTENTION_PREFILL", {{"own", AttentionBackend::kOwn}, {"cudnn", AttentionBackend::kCudnn}},
+        "VOLT_ATTENTION_PREFILL",
+        {{"own", AttentionBackend::kOwn},
+         {"cudnn", AttentionBackend::kCudnn},
+         {"cudnn_buckets", AttentionBackend::kCudnnBuckets}},
         AttentionBackend::kAuto);
     return env;
 }
@@ -526,10 +529,22 @@ bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
     // cached prefix).
     const bool known_keys = !p.kv_lens || p.kv_len_host > 0;
     const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
-    return backend != AttentionBackend::kOwn && p.phase == AttentionPhase::kPrefill && p.num_seqs == 1 &&
-           known_keys && !p.kv_start && !p.cu_seqlens &&
+    return (backend == AttentionBackend::kAuto || backend == AttentionBackend::kCudnn) &&
+           p.phase == AttentionPhase::kPrefill && p.num_seqs == 1 && known_keys && !p.kv_start && !p.cu_seqlens &&
            (!p.kv_lens || backend == AttentionBackend::kCudnn || p.num_tokens >= kCudnnMinTokens ||
             flops >= kCudnnMinFlops);
+}
+
+bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
+    // One sequence after a cached prefix, its key count known on the host, at least a query bucket of keys (the
+    // last block is a square of the bucket's rows ending at the piece's last key).
+    if (p.phase != AttentionPhase::kPrefill || p.num_seqs != 1 || !p.kv_lens || p.kv_len_host <= 0 || p.kv_start ||
+        p.cu_seqlens || p.num_tokens <= 0 || p.num_tokens > kCudnnMinTokens)
+        return false;
+    if (p.kv_len_host < bucket_query_rows(p.num_tokens)) return false;
+    if (backend == AttentionBackend::kCudnnBuckets) return true;
+    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+    return backend == AttentionBackend::kAuto && !cudnn_prefill_shape(p, backend) && flops >= kCudnnBucketMinFlops;
 }
 
 Status validate(const AttentionParams& p) {
@@ -571,8 +586,10 @@ Status validate(const AttentionParams& p) {
 
 size_t attention_workspace_bytes(const AttentionParams& p) {
     if (p.phase == AttentionPhase::kPrefill) {
-        const bool cudnn = cudnn_prefill_shape(p, resolve_prefill_backend(p.prefill_backend)) && cudnn_sdpa_available();
-        return cudnn ? tiled_prefill_workspace_bytes(p) : 0;
+        const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
+        if (!cudnn_sdpa_available()) return 0;
+        if (bucketed_prefill_shape(p, backend)) return bucketed_prefill_workspace_bytes(p);
+        return cudnn_prefill_shape(p, backend) ? tiled_prefill_workspace_bytes(p) : 0;
     }
     if (p.num_seqs == 0) return 0;
     auto sms = sm_count();
@@ -630,6 +647,29 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     }
 
     const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
+    if (bucketed_prefill_shape(p, backend) && cudnn_sdpa_available()) {
+        // A short piece after a long cached prefix: bucketed cuDNN shapes when the workspace is given.
+        const size_t need = bucketed_prefill_workspace_bytes(p);
+        const bool fits =
+            p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
+        if (!fits && backend == AttentionBackend::kCudnnBuckets)
+            return invalid_argument("attention (CUDA): bucketed cuDNN shapes need a 256-byte aligned workspace of ",
+                                    need, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
+        if (fits) {
+            const Status st = run_bucketed_prefill(p, stream);
+            if (st.is_ok() || backend == AttentionBackend::kCudnnBuckets) return st;
+            static std::atomic<bool> warned{false};
+            if (!warned.exchange(true))
+                VOLT_LOG(kWarn, kKernel, "attention: bucketed cuDNN SDPA failed, using the own prefill kernel: ",
+                         st.to_string());
+        }
+    } else if (backend == AttentionBackend::kCudnnBuckets) {
+        return unimplemented("attention (CUDA): VOLT_ATTENTION_PREFILL=cudnn_buckets but ",
+                             cudnn_sdpa_available()
+                                 ? "this batch is not one sequence after a cached prefix of known length with at "
+                                   "least its query bucket of keys"
+                                 : "cuDNN SDPA is not available in this build or machine");
+    }
     const bool cudnn_shape = cudnn_prefill_shape(p, backend);
     if (cudnn_shape && cudnn_sdpa_available()) {
         // A long fresh sequence in query pieces when the workspace for their merges is given, else one call.

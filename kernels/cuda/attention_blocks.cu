@@ -6,12 +6,18 @@
 //     lse = log(exp(lse_acc) + exp(lse_i)),  acc = acc * exp(lse_acc - lse) + o_i * exp(lse_i - lse)
 // Block 0 only copies; the last block writes bf16 o. The accumulated statistics alternate between two buffers (16
 // threads read a row's value while one of them writes the new one).
+//
+// Bucketed shapes (PrefillBlocks::staged_queries, a chat turn after a long prefix): the piece's queries are copied
+// into the last T of Tb staged rows (block 0 does it), every block runs on the staged rows into a staged output, and
+// the merges read the piece's rows of it; the last merge writes o. The blocks are aligned to the piece's end, so
+// their shapes are (Tb, block_keys) with a padding mask and (Tb, Tb) causal whatever the prefix length.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "kernels/attention_cuda.h"
 #include "kernels/cuda/attention_cudnn.h"
@@ -28,12 +34,15 @@ constexpr int kChunksPerRow = kD / kChunk;
 constexpr int kMergeThreads = 256;
 
 struct MergeArgs {
-    __nv_bfloat16* o;       // [T, Hq, D] at o[t * o_st + h * o_sh + d]: this block's output; the last merge's result
+    const __nv_bfloat16* blk;  // this block's output: query t, head h at blk[t * blk_st + h * blk_sh]
+    int64_t blk_st, blk_sh;
+    __nv_bfloat16* o;          // the piece's output [T, Hq, D] at o[t * o_st + h * o_sh + d]: the last merge's result
     int64_t o_st, o_sh;
-    float* acc;             // [T, Hq, D] contiguous
-    const float* lse_blk;   // [Hq, T] this block's statistics
-    const float* lse_in;    // [Hq, T] the accumulated statistics so far (unused by the first block)
-    float* lse_out;         // [Hq, T] after this block (unused by the last)
+    float* acc;                // [T, Hq, D] contiguous
+    const float* lse_blk;      // this block's statistics: query t, head h at lse_blk[h * lse_blk_sh + t]
+    int64_t lse_blk_sh;
+    const float* lse_in;       // [Hq, T] the accumulated statistics so far (unused by the first block)
+    float* lse_out;            // [Hq, T] after this block (unused by the last)
     int64_t T;
     int Hq;
     bool first, last;
@@ -50,9 +59,13 @@ __global__ void __launch_bounds__(kMergeThreads) merge_block_kernel(MergeArgs a)
     __nv_bfloat16* o = a.o + t * a.o_st + h * a.o_sh + c * kChunk;
     float* acc = a.acc + row * kD + c * kChunk;
     float x[kChunk];
-    unpack8(*reinterpret_cast<const uint4*>(o), x);
-    const float lb = a.lse_blk[stat];
+    unpack8(*reinterpret_cast<const uint4*>(a.blk + t * a.blk_st + h * a.blk_sh + c * kChunk), x);
+    const float lb = a.lse_blk[h * a.lse_blk_sh + t];
     if (a.first) {
+        if (a.last) {  // one block: its output is the attention
+            *reinterpret_cast<uint4*>(o) = pack8(x);
+            return;
+        }
         reinterpret_cast<float4*>(acc)[0] = make_float4(x[0], x[1], x[2], x[3]);
         reinterpret_cast<float4*>(acc)[1] = make_float4(x[4], x[5], x[6], x[7]);
         if (c == 0) a.lse_out[stat] = lb;
@@ -74,29 +87,116 @@ __global__ void __launch_bounds__(kMergeThreads) merge_block_kernel(MergeArgs a)
     if (c == 0) a.lse_out[stat] = m + __logf(wa + wb);
 }
 
+struct StageArgs {
+    const __nv_bfloat16* q;  // [T, Hq, D] at q[t * q_st + h * q_sh + d]
+    int64_t q_st, q_sh;
+    __nv_bfloat16* staged;   // [Tb, Hq, D] contiguous: rows [0, Tb - T) zero, then the piece's T queries
+    int32_t* lens;           // [2]: Tb (block 0's valid queries), block 0's valid keys (its padding mask)
+    int64_t T, Tb;
+    int Hq;
+    int32_t first_keys;
+};
+
+__global__ void __launch_bounds__(kMergeThreads) stage_queries_kernel(StageArgs a) {
+    const int64_t i = int64_t(blockIdx.x) * kMergeThreads + threadIdx.x;
+    if (i == 0) {
+        a.lens[0] = static_cast<int32_t>(a.Tb);
+        a.lens[1] = a.first_keys;
+    }
+    if (i >= a.Tb * a.Hq * kChunksPerRow) return;
+    const int c = static_cast<int>(i % kChunksPerRow);
+    const int64_t row = i / kChunksPerRow;  // r * Hq + h
+    const int h = static_cast<int>(row % a.Hq);
+    const int64_t t = row / a.Hq - (a.Tb - a.T);  // the piece's query, < 0 in the padding rows
+    uint4 x = make_uint4(0, 0, 0, 0);
+    if (t >= 0) x = *reinterpret_cast<const uint4*>(a.q + t * a.q_st + h * a.q_sh + c * kChunk);
+    *reinterpret_cast<uint4*>(a.staged + row * kD + c * kChunk) = x;
+}
+
 constexpr size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 int64_t keys_of(const AttentionParams& p) { return p.kv_len_host > 0 ? p.kv_len_host : p.num_tokens; }
 
-size_t stats_bytes(int64_t T, int heads) { return align256(size_t(T) * heads * sizeof(float)); }
-size_t blocks_workspace_bytes(int64_t T, int heads, int count) {
-    return count == 1 ? stats_bytes(T, heads) : 3 * stats_bytes(T, heads) + align256(size_t(T) * heads * kD * 4);
+// Byte offsets of a plan's workspace parts (each 256-byte aligned): the block's statistics ([Hq, Tb or T]); with
+// more than one block the two accumulated statistics ([Hq, T]) and the fp32 accumulator; bucketed, the staged
+// queries, the staged block output and block 0's two lengths.
+struct WorkspaceLayout {
+    size_t lse_blk = 0, lse_even = 0, lse_odd = 0, acc = 0, q_staged = 0, o_staged = 0, lens = 0, total = 0;
+};
+
+WorkspaceLayout workspace_layout(int64_t T, int64_t Tb, int heads, int count) {
+    WorkspaceLayout l;
+    auto take = [&](size_t bytes) {
+        const size_t at = l.total;
+        l.total += align256(bytes);
+        return at;
+    };
+    l.lse_blk = take(size_t(Tb > 0 ? Tb : T) * heads * sizeof(float));
+    if (count > 1) {
+        l.lse_even = take(size_t(T) * heads * sizeof(float));
+        l.lse_odd = take(size_t(T) * heads * sizeof(float));
+        l.acc = take(size_t(T) * heads * kD * sizeof(float));
+    }
+    if (Tb > 0) {
+        l.q_staged = take(size_t(Tb) * heads * kD * sizeof(__nv_bfloat16));
+        l.o_staged = take(size_t(Tb) * heads * kD * sizeof(__nv_bfloat16));
+        l.lens = take(2 * sizeof(int32_t));
+    }
+    return l;
 }
 
 // Block `block`'s first key and key count.
 std::pair<int64_t, int64_t> block_range(const AttentionParams& p, const PrefillBlocks& plan, int block) {
+    if (plan.staged_queries > 0) {
+        if (block + 1 == plan.count) return {keys_of(p) - plan.staged_queries, plan.staged_queries};
+        if (block == 0) return {0, plan.first_keys};
+        return {plan.first_keys + int64_t(block - 1) * plan.block_keys, plan.block_keys};
+    }
     const int64_t begin = int64_t(block) * plan.block_keys;
     const int64_t end = block + 1 < plan.count ? begin + plan.block_keys : keys_of(p);
     return {begin, end - begin};
 }
 
 CudnnSdpaSpec block_spec(const AttentionParams& p, const PrefillBlocks& plan, int block) {
-    return prefill_sdpa_spec(p, block_range(p, plan, block).second, /*causal=*/block + 1 == plan.count,
-                             /*stats=*/true, /*transient=*/true);
+    const bool last = block + 1 == plan.count;
+    if (plan.staged_queries == 0)
+        return prefill_sdpa_spec(p, block_range(p, plan, block).second, /*causal=*/last, /*stats=*/true,
+                                 /*transient=*/true);
+    // Staged rows [Tb, Hq, D] in and out; every block but the last sees block_keys keys, block 0 through the padding
+    // mask when it holds fewer (the mask costs ~20% on every key, so whole blocks go without it). Three shapes per
+    // (Tb, block_keys), so the graphs stay for the process.
+    const int64_t Tb = plan.staged_queries, row = int64_t(p.num_heads) * kD;
+    CudnnSdpaSpec s = prefill_sdpa_spec(p, last ? Tb : plan.block_keys, /*causal=*/last, /*stats=*/true,
+                                        /*transient=*/false);
+    s.tokens = Tb;
+    s.q_stride_b = s.o_stride_b = Tb * row;
+    s.q_stride_h = s.o_stride_h = kD;
+    s.q_stride_t = s.o_stride_t = row;
+    s.seq_lens = block == 0 && !last && plan.first_keys < plan.block_keys;
+    return s;
 }
 
-// p's blocks of block_keys keys (a multiple of p.num_tokens) with their graphs built; a graph cuDNN rejects is an
-// error under kCudnn, else the plan runs the piece whole on the own kernel.
+// The plan's graphs built (the first, a middle and the last block's shapes): a graph cuDNN rejects is an error
+// under the cuDNN backends, else the plan runs the piece whole on the own kernel.
+Status prepare_blocks(const AttentionParams& p, PrefillBlocks& plan, AttentionBackend backend) {
+    for (int block : {0, std::min(1, plan.count - 1), plan.count - 1}) {
+        const Status st = cudnn_sdpa_prepare(block_spec(p, plan, block), "attention");
+        if (st.is_ok()) continue;
+        if (backend != AttentionBackend::kAuto) return st;
+        static std::atomic<bool> warned{false};
+        if (!warned.exchange(true))
+            VOLT_LOG(kWarn, kKernel, "attention: cuDNN SDPA rejected a key block, using the own prefill kernel: ",
+                     st.to_string());
+        plan.cudnn = false;
+        plan.whole_in_first = true;
+        plan.workspace_bytes = 0;
+        plan.staged_queries = plan.first_keys = 0;
+        break;
+    }
+    return Status::ok();
+}
+
+// p's blocks of block_keys keys (a multiple of p.num_tokens) with their graphs built.
 Expected<PrefillBlocks> plan_blocks(const AttentionParams& p, int64_t block_keys, AttentionBackend backend) {
     PrefillBlocks plan;
     const int64_t T = p.num_tokens, S = keys_of(p);
@@ -108,21 +208,33 @@ Expected<PrefillBlocks> plan_blocks(const AttentionParams& p, int64_t block_keys
         plan.block_keys = block_keys;
         plan.count = static_cast<int>(full + 1);
     }
-    plan.workspace_bytes = blocks_workspace_bytes(T, p.num_heads, plan.count);
-    // Build the graphs (a full block, the last one) now: a shape cuDNN rejects is known before any launch.
-    for (int block : {0, plan.count - 1}) {
-        const Status st = cudnn_sdpa_prepare(block_spec(p, plan, block), "attention");
-        if (st.is_ok()) continue;
-        if (backend == AttentionBackend::kCudnn) return st;
-        static std::atomic<bool> warned{false};
-        if (!warned.exchange(true))
-            VOLT_LOG(kWarn, kKernel, "attention: cuDNN SDPA rejected a key block, using the own prefill kernel: ",
-                     st.to_string());
-        plan.cudnn = false;
-        plan.whole_in_first = true;
-        plan.workspace_bytes = 0;
-        break;
-    }
+    plan.workspace_bytes = workspace_layout(T, 0, p.num_heads, plan.count).total;
+    VOLT_RETURN_IF_ERROR(prepare_blocks(p, plan, backend));
+    return plan;
+}
+
+// Bucketed shapes for a piece after a cached prefix (bucketed_prefill_shape): Tb staged rows, a causal last block of
+// Tb keys, and before it blocks of block_keys aligned to it. block_keys: the power of two at most
+// kCudnnBucketMaxBlockKeys, the keys within max_block_flops and the P keys before the last block (so at least one
+// block is whole and block 0's padded extent holds real keys), but at least kCudnnBucketMinRows (<= Tb <= S).
+Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block_flops, AttentionBackend backend) {
+    const int64_t T = p.num_tokens, S = keys_of(p), Tb = bucket_query_rows(T);
+    const int64_t prefix = S - Tb;  // keys before the last block
+    const double per_key = 4.0 * double(Tb) * double(p.num_heads) * double(p.head_dim);
+    const int64_t fit = static_cast<int64_t>(std::min(max_block_flops / per_key, 9.0e15));
+    const int64_t cap = std::min({kCudnnBucketMaxBlockKeys, fit, prefix});
+    int64_t block_keys = kCudnnBucketMinRows;
+    while (block_keys * 2 <= cap) block_keys *= 2;
+    const int64_t before = (prefix + block_keys - 1) / block_keys;
+    if (before + 1 > (int64_t{1} << 30)) return invalid_argument("attention (CUDA): too many key blocks");
+    PrefillBlocks plan;
+    plan.cudnn = true;
+    plan.count = static_cast<int>(before + 1);
+    plan.block_keys = block_keys;
+    plan.staged_queries = Tb;
+    plan.first_keys = before > 0 ? prefix - (before - 1) * block_keys : 0;
+    plan.workspace_bytes = workspace_layout(T, Tb, p.num_heads, plan.count).total;
+    VOLT_RETURN_IF_ERROR(prepare_blocks(p, plan, backend));
     return plan;
 }
 
@@ -139,7 +251,20 @@ bool tiles_queries(const AttentionParams& p) {
 }  // namespace
 
 size_t tiled_prefill_workspace_bytes(const AttentionParams& p) {
-    return tiles_queries(p) ? blocks_workspace_bytes(kQueryTile, p.num_heads, 2) : 0;
+    return tiles_queries(p) ? workspace_layout(kQueryTile, 0, p.num_heads, 2).total : 0;
+}
+
+size_t bucketed_prefill_workspace_bytes(const AttentionParams& p) {
+    const int64_t T = p.num_tokens, Tb = bucket_query_rows(T);
+    return workspace_layout(T, Tb, p.num_heads, keys_of(p) > Tb ? 2 : 1).total;  // merges unless one block
+}
+
+Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream) {
+    VOLT_ASSIGN_OR_RETURN(const PrefillBlocks plan,
+                          plan_bucketed(p, std::numeric_limits<double>::infinity(),
+                                        resolve_prefill_backend(p.prefill_backend)));
+    for (int b = 0; b < plan.count; ++b) VOLT_RETURN_IF_ERROR(run_prefill_block(p, plan, b, stream));
+    return Status::ok();
 }
 
 Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream) {
@@ -161,9 +286,11 @@ Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream) {
 Expected<PrefillBlocks> plan_prefill_blocks(const AttentionParams& p, double max_block_flops) {
     VOLT_RETURN_IF_ERROR(validate(p));
     const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
-    if (p.num_tokens == 0 || !p.kv_lens || !cudnn_prefill_shape(p, backend) || !cudnn_sdpa_available())
+    const bool bucketed = bucketed_prefill_shape(p, backend);
+    if (p.num_tokens == 0 || !p.kv_lens || !(bucketed || cudnn_prefill_shape(p, backend)) || !cudnn_sdpa_available())
         return PrefillBlocks{};
     if (!(max_block_flops > 0.0)) return invalid_argument("attention (CUDA): max_block_flops must be positive");
+    if (bucketed) return plan_bucketed(p, max_block_flops, backend);
     const int64_t T = p.num_tokens;
     // Keys per block: the work bound, at least T and a multiple of T (a prompt's pieces then share graph shapes).
     const double per_key = 4.0 * double(T) * double(p.num_heads) * double(p.head_dim);
@@ -184,27 +311,57 @@ Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, in
     if (!p.workspace || p.workspace_bytes < plan.workspace_bytes || reinterpret_cast<uintptr_t>(p.workspace) % 256)
         return invalid_argument("attention (CUDA): key blocks need a 256-byte aligned workspace of ",
                                 plan.workspace_bytes, " bytes, got ", p.workspace_bytes);
-    const int64_t T = p.num_tokens;
-    const size_t stat_bytes = stats_bytes(T, p.num_heads);
+    const int64_t T = p.num_tokens, Tb = plan.staged_queries;
+    if (Tb > 0 && (Tb < T || keys_of(p) < Tb))
+        return invalid_argument("attention (CUDA): a plan of ", Tb, " staged queries does not fit a piece of ", T,
+                                " queries over ", keys_of(p), " keys");
+    const WorkspaceLayout l = workspace_layout(T, Tb, p.num_heads, plan.count);
     auto* base = static_cast<unsigned char*>(p.workspace);
-    float* lse_blk = reinterpret_cast<float*>(base);
-    float* lse_even = reinterpret_cast<float*>(base + stat_bytes);
-    float* lse_odd = reinterpret_cast<float*>(base + 2 * stat_bytes);
-    float* acc = reinterpret_cast<float*>(base + 3 * stat_bytes);
+    auto* lse_blk = reinterpret_cast<float*>(base + l.lse_blk);
+    auto* q_staged = reinterpret_cast<__nv_bfloat16*>(base + l.q_staged);
+    auto* o_staged = reinterpret_cast<__nv_bfloat16*>(base + l.o_staged);
+    auto* lens = reinterpret_cast<int32_t*>(base + l.lens);
+    if (Tb > 0 && block == 0) {
+        StageArgs sa{};
+        sa.q = static_cast<const __nv_bfloat16*>(p.q);
+        sa.q_st = p.q_stride_token, sa.q_sh = p.q_stride_head;
+        sa.staged = q_staged;
+        sa.lens = lens;
+        sa.T = T, sa.Tb = Tb, sa.Hq = p.num_heads;
+        sa.first_keys = static_cast<int32_t>(plan.first_keys);
+        const int64_t threads = Tb * p.num_heads * kChunksPerRow;
+        stage_queries_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads,
+                               0, stream>>>(sa);
+        VOLT_CUDA_CHECK_LAUNCH();
+    }
 
     const int64_t begin = block_range(p, plan, block).first;
     const auto* k = static_cast<const __nv_bfloat16*>(p.k) + begin * p.k_stride_token;
     const auto* v = static_cast<const __nv_bfloat16*>(p.v) + begin * p.v_stride_token;
-    VOLT_RETURN_IF_ERROR(cudnn_sdpa(block_spec(p, plan, block), p.q, k, v, p.o, stream, "attention", lse_blk));
-    if (plan.count == 1) return Status::ok();  // o is the attention
+    const void* q = Tb > 0 ? static_cast<const void*>(q_staged) : p.q;
+    void* o = Tb > 0 ? static_cast<void*>(o_staged) : p.o;
+    VOLT_RETURN_IF_ERROR(cudnn_sdpa(block_spec(p, plan, block), q, k, v, o, stream, "attention", lse_blk, lens,
+                                    lens + 1));
+    if (plan.count == 1 && Tb == 0) return Status::ok();  // o is the attention
 
     MergeArgs a{};
+    const int64_t row = int64_t(p.num_heads) * kD;
+    if (Tb > 0) {  // the piece's rows of the staged output and statistics: the last T of Tb
+        a.blk = o_staged + (Tb - T) * row;
+        a.blk_st = row, a.blk_sh = kD;
+        a.lse_blk = lse_blk + (Tb - T);
+        a.lse_blk_sh = Tb;
+    } else {  // in place in o
+        a.blk = static_cast<const __nv_bfloat16*>(p.o);
+        a.blk_st = p.o_stride_token, a.blk_sh = p.o_stride_head;
+        a.lse_blk = lse_blk;
+        a.lse_blk_sh = T;
+    }
     a.o = static_cast<__nv_bfloat16*>(p.o);
     a.o_st = p.o_stride_token, a.o_sh = p.o_stride_head;
-    a.acc = acc;
-    a.lse_blk = lse_blk;
-    a.lse_in = block % 2 ? lse_even : lse_odd;  // written by the block before
-    a.lse_out = block % 2 ? lse_odd : lse_even;
+    a.acc = reinterpret_cast<float*>(base + l.acc);
+    a.lse_in = reinterpret_cast<float*>(base + (block % 2 ? l.lse_even : l.lse_odd));  // written by the block before
+    a.lse_out = reinterpret_cast<float*>(base + (block % 2 ? l.lse_odd : l.lse_even));
     a.T = T;
     a.Hq = p.num_heads;
     a.first = block == 0;

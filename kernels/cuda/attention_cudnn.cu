@@ -32,7 +32,7 @@ namespace {
 
 namespace fe = cudnn_frontend;
 
-constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4, kStats = 5;
+constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4, kStats = 5, kSeqLenQ = 6, kSeqLenKv = 7;
 
 struct Entry {
     std::shared_ptr<fe::graph::Graph> graph;
@@ -40,7 +40,8 @@ struct Entry {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool>;
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
+                       bool>;
 
 // A prompt's pieces use up to block_keys / T + 1 shapes (kernels/attention_cuda.h, PrefillBlocks: 10 at the
 // backbone's defaults); twice that leaves room for a second prompt's offset without rebuilding every piece's graph.
@@ -80,7 +81,8 @@ int64_t kv_tokens(const CudnnSdpaSpec& s) { return s.kv_tokens > 0 ? s.kv_tokens
 Key key_of(const CudnnSdpaSpec& s) {
     return {s.batch,      s.tokens,     kv_tokens(s), s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b,
             s.q_stride_h, s.q_stride_t, s.k_stride_b,   s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h,
-            s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale,      s.stats};
+            s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale,      s.stats,
+            s.seq_lens};
 }
 
 // A transient spec's graph was used: first in the LRU list; beyond kMaxTransientGraphs the least recent one goes.
@@ -120,8 +122,23 @@ Expected<std::shared_ptr<fe::graph::Graph>> build_graph(cudnnHandle_t handle, co
     auto V = tensor("V", kV, s.kv_heads, S, s.v_stride_b, s.v_stride_h, s.v_stride_t);
     auto opts = fe::graph::SDPA_attributes().set_name("volt_sdpa").set_generate_stats(s.stats).set_attn_scale(s.scale);
     // Equal lengths: both alignments are the same diagonal (kept top-left, the form the ViT's graphs were built with).
-    if (s.causal && S == s.tokens) opts.set_causal_mask(true);
+    // With seq_lens the bottom-right diagonal would sit at the valid lengths' corner; volt's padded blocks are not
+    // causal.
+    if (s.causal && S == s.tokens && !s.seq_lens) opts.set_causal_mask(true);
     else if (s.causal) opts.set_causal_mask_bottom_right(true);
+    if (s.seq_lens) {
+        auto len = [&](const char* name, int64_t uid) {
+            return g->tensor(fe::graph::Tensor_attributes()
+                                 .set_name(name)
+                                 .set_uid(uid)
+                                 .set_dim({s.batch, 1, 1, 1})
+                                 .set_stride({1, 1, 1, 1})
+                                 .set_data_type(fe::DataType_t::INT32));
+        };
+        opts.set_padding_mask(true)
+            .set_seq_len_q(len("seq_len_q", kSeqLenQ))
+            .set_seq_len_kv(len("seq_len_kv", kSeqLenKv));
+    }
     auto [O, stats] = g->sdpa(Q, K, V, opts);
     O->set_output(true)
         .set_uid(kO)
@@ -185,10 +202,15 @@ Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handl
 
 // The tensors of one execution by their uids (the statistics only when the spec writes them).
 std::unordered_map<int64_t, void*> variant_pack(const CudnnSdpaSpec& spec, const void* q, const void* k,
-                                                const void* v, void* o, float* stats) {
+                                                const void* v, void* o, float* stats, const int32_t* seq_len_q,
+                                                const int32_t* seq_len_kv) {
     std::unordered_map<int64_t, void*> pack = {
         {kQ, const_cast<void*>(q)}, {kK, const_cast<void*>(k)}, {kV, const_cast<void*>(v)}, {kO, o}};
     if (spec.stats) pack.emplace(kStats, stats);
+    if (spec.seq_lens) {
+        pack.emplace(kSeqLenQ, const_cast<int32_t*>(seq_len_q));
+        pack.emplace(kSeqLenKv, const_cast<int32_t*>(seq_len_kv));
+    }
     return pack;
 }
 
@@ -207,15 +229,18 @@ Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who) {
 }
 
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
-                  cudaStream_t stream, const char* who, float* stats) {
+                  cudaStream_t stream, const char* who, float* stats, const int32_t* seq_len_q,
+                  const int32_t* seq_len_kv) {
     if (spec.stats && !stats) return invalid_argument(who, " (cuDNN): the softmax statistics need a buffer");
+    if (spec.seq_lens && (!seq_len_q || !seq_len_kv))
+        return invalid_argument(who, " (cuDNN): the padding mask needs seq_len_q and seq_len_kv");
     std::lock_guard<std::mutex> lock(g_mu);
     try {
         cudnnHandle_t handle = nullptr;
         VOLT_ASSIGN_OR_RETURN(Entry * e, graph_on_device(spec, &handle, who));
         if (fe::detail::set_stream(handle, stream) != CUDNN_STATUS_SUCCESS)
             return internal_error(who, " (cuDNN): cudnnSetStream failed");
-        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats);
+        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats, seq_len_q, seq_len_kv);
         return fe_status(e->graph->execute(handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
         return internal_error(who, " (cuDNN): ", ex.what());
@@ -227,6 +252,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
                                                               const std::string& modes, int reps, float* stats) {
     const char* who = "cuDNN SDPA plans";
     if (spec.stats && !stats) return invalid_argument(who, ": the softmax statistics need a buffer");
+    if (spec.seq_lens) return invalid_argument(who, ": padding-mask specs are not timed here");
     if (reps < 1) return invalid_argument(who, ": reps ", reps, ", expected >= 1");
     std::vector<fe::HeurMode_t> heur;
     size_t at = 0;
@@ -253,7 +279,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
         std::shared_ptr<void> ws_guard(ws, [](void* p) {
             if (p) cudaFree(p);
         });
-        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats);
+        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats, nullptr, nullptr);
         std::vector<CudnnPlanTiming> out;
         for (int64_t i = 0; i < g->get_execution_plan_count(); ++i) {
             CudnnPlanTiming t;

@@ -30,6 +30,9 @@ struct CudnnSdpaSpec {
     // Also write each row's softmax statistic: the natural-log sum of exp(scale * q.k) over its keys, fp32 at
     // stats[(b * heads + h) * tokens + t] (what merges attention over separate blocks of keys).
     bool stats = false;
+    // cuDNN's padding mask: batch entry b's valid queries and keys counted by device int32 seq_len_q[b] <= tokens and
+    // seq_len_kv[b] <= kv_tokens (cudnn_sdpa's arguments); the rest of its rows are neither attended nor counted.
+    bool seq_lens = false;
     // A shape that comes and goes (the backbone's prefill pieces: a graph per length pair): its graph is kept only
     // among the 32 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
     // whose workspace must outlive the capture) stay for the process.
@@ -59,6 +62,13 @@ inline CudnnSdpaSpec prefill_sdpa_spec(const AttentionParams& p, int64_t keys, b
                          .causal = causal, .scale = p.scale, .stats = stats, .transient = transient};
 }
 
+// The rows a piece of T queries is staged in for bucketed cuDNN shapes (PrefillBlocks::staged_queries).
+inline int64_t bucket_query_rows(int64_t T) {
+    int64_t rows = kCudnnBucketMinRows;
+    while (rows < T) rows *= 2;
+    return rows;
+}
+
 // The prefill routing that run() and the key blocks share (kernels/cuda/attention.cu): kAuto resolved through
 // VOLT_ATTENTION_PREFILL (read once per process), and whether a prefill of that backend has a shape cuDNN takes.
 AttentionBackend resolve_prefill_backend(AttentionBackend b);
@@ -67,6 +77,12 @@ bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 // (kernels/cuda/attention_blocks.cu): the workspace it needs (0: not tiled), and the run itself.
 size_t tiled_prefill_workspace_bytes(const AttentionParams& p);
 Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream);
+// A short piece after a cached prefix in bucketed cuDNN shapes (PrefillBlocks::staged_queries): whether `backend`
+// sends p there (kAuto: work of at least kCudnnBucketMinFlops on a piece kCudnnMinTokens / kCudnnMinFlops leave to the
+// own kernel), the workspace its blocks need (one block per kCudnnBucketMaxBlockKeys), and all of them in one run.
+bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend);
+size_t bucketed_prefill_workspace_bytes(const AttentionParams& p);
+Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream);
 
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
 // libcudnn.so.9 loaded (dlopen, once per process; VOLT_CUDNN_LIBRARY overrides the name) and new enough for SDPA.
@@ -74,9 +90,11 @@ bool cudnn_sdpa_available();
 // Runs the graph of `spec` on the current device's cuDNN handle, building it (heuristics A) and its workspace the
 // first time that spec is seen on that device; later calls (CUDA graph capture included) only execute. Serialised.
 // `who` names the caller in errors. Transient specs' graphs are kept up to 32 per device, least recently used dropped.
-// `stats` is written when spec.stats (else unused, may be null).
+// `stats` is written when spec.stats (else unused, may be null); seq_len_q / seq_len_kv ([batch] device int32) are
+// read when spec.seq_lens.
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
-                  cudaStream_t stream, const char* who, float* stats = nullptr);
+                  cudaStream_t stream, const char* who, float* stats = nullptr, const int32_t* seq_len_q = nullptr,
+                  const int32_t* seq_len_kv = nullptr);
 // Builds (or finds) the graph of `spec` on the current device without running it: a shape cuDNN rejects is known
 // before any work is queued.
 Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who);
@@ -93,7 +111,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
 #else
 inline bool cudnn_sdpa_available() { return false; }
 inline Status cudnn_sdpa(const CudnnSdpaSpec&, const void*, const void*, const void*, void*, cudaStream_t,
-                         const char* who, float* = nullptr) {
+                         const char* who, float* = nullptr, const int32_t* = nullptr, const int32_t* = nullptr) {
     return unimplemented(who, ": built without cudnn-frontend");
 }
 inline Status cudnn_sdpa_prepare(const CudnnSdpaSpec&, const char* who) {

@@ -127,6 +127,7 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
         ASSERT_EQ(plan->count, blocks);
         ASSERT_FALSE(plan->whole_in_first);
         EXPECT_EQ(plan->cudnn, backend != cuda::AttentionBackend::kOwn);  // a prefixed piece on cuDNN: even one block
+        EXPECT_EQ(plan->staged_queries > 0, backend == cuda::AttentionBackend::kCudnnBuckets);
         DevBuf<uint8_t> ws(std::max<size_t>(plan->workspace_bytes, 1));
         ASSERT_TRUE(ws.fill_bytes(0xff));  // NaN accumulators: the first block must not read them
         p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;
@@ -141,6 +142,12 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
             ASSERT_TRUE(st.is_ok()) << "block " << i << ": " << st.to_string();
         }
     } else {
+        // Bucketed shapes need their workspace (the other paths here run without one).
+        const size_t ws_bytes =
+            backend == cuda::AttentionBackend::kCudnnBuckets ? cuda::attention_workspace_bytes(p) : 0;
+        DevBuf<uint8_t> ws(std::max<size_t>(ws_bytes, 1));
+        ASSERT_TRUE(ws.fill_bytes(0xff));
+        if (ws_bytes > 0) p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
         const Status st = cuda::run(p, nullptr);
         ASSERT_TRUE(st.is_ok()) << st.to_string();
     }
@@ -317,6 +324,127 @@ TEST_F(AttentionGpu, PrefillAfterCachedPrefixCudnnAgainstCpu) {
     EXPECT_NE(fewer.message().find("kv_len_host"), std::string::npos) << fewer.to_string();
     p.kv_len_host = 0;
     EXPECT_TRUE(cuda::validate(p).is_ok());
+}
+
+// A short piece after a cached prefix in bucketed cuDNN shapes (kCudnnBuckets): the queries staged in the last rows
+// of a power-of-two bucket, the keys in blocks aligned to the piece's end with a padded first block. Against the CPU
+// twin for pieces below, at and across a bucket's size, one query, a piece whose keys are exactly its bucket (one
+// causal block), remainders of one key and of a whole block, MiniMax's 64 / 8 heads; through run() with the
+// workspace too. Refused: too few keys for the bucket, no workspace.
+TEST_F(AttentionGpu, PrefillInBucketedShapesAgainstCpu) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    using cuda::AttentionBackend;
+    struct Case {
+        int T, P, Hq, Hkv;
+        int64_t target_keys;  // the bound in keys of the bucket's rows (flops = 4 Tb keys Hq D)
+        int blocks;           // ceil(P / block_keys) + 1: P = S - Tb, block_keys the power of two <= min(target, P)
+                              // (at least 128)
+    };
+    const std::vector<Case> cases = {
+        {37, 1000, 16, 2, 256, 5},     // Tb 128, 909 keys before the square: 141 + 3 x 256
+        {100, 28, 16, 2, 1 << 20, 1},  // S = Tb = 128: the causal square alone, 28 padding rows
+        {128, 0, 16, 2, 1 << 20, 1},   // a full bucket, no prefix
+        {1, 5000, 16, 2, 1000, 11},    // one query; blocks of 512, the first 265 keys
+        {300, 4000, 64, 8, 1 << 20, 3},// Tb 512, P = 3788: blocks of 2048, the first 1740 keys
+        {513, 600, 16, 2, 1 << 20, 2}, // Tb 1024 over 1113 keys: a first block of 89 keys in 128
+        {60, 453, 16, 2, 128, 5},      // 453 + 60 - 128 = 385 = 1 + 3 x 128: a first block of one key
+        {64, 576, 16, 2, 128, 5},      // 640 - 128 = 512 = 4 x 128: a first block that is whole
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(testing::Message() << "T=" << c.T << " P=" << c.P << " blocks=" << c.blocks);
+        int64_t Tb = 128;
+        while (Tb < c.T) Tb *= 2;
+        const double flops = 4.0 * double(Tb) * double(c.target_keys) * c.Hq * kD;
+        check_prefill(make_batch({c.T}, {c.P}, c.Hq, c.Hkv, 1700 + c.T + c.P), Layout::kPrefixed,
+                      AttentionBackend::kCudnnBuckets, flops, c.blocks);
+    }
+    // run() plans the blocks itself (the largest block_keys) given attention_workspace_bytes.
+    check_prefill(make_batch({37}, {3000}, 16, 2, 1801), Layout::kPrefixed, AttentionBackend::kCudnnBuckets);
+    check_prefill(make_batch({200}, {900}, 64, 8, 1802), Layout::kPrefixed, AttentionBackend::kCudnnBuckets);
+
+    // Fewer keys than the bucket's rows; no workspace.
+    const Batch b = make_batch({100}, {10}, 16, 2, 1803);
+    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
+    DevBuf<int32_t> dlen(1);
+    ASSERT_TRUE(dlen.upload(b.kv_lens));
+    cuda::AttentionParams p;
+    p.prefill_backend = AttentionBackend::kCudnnBuckets;
+    p.num_tokens = b.T(), p.num_seqs = 1, p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = 0.1f;
+    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
+    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
+    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
+    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
+    p.kv_lens = dlen.ptr, p.kv_len_host = b.kv_lens[0];
+    EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kUnimplemented);
+    p.num_tokens = 1;  // 1 query over 110 keys: still under the 128-row bucket
+    p.kv_len_host = 110;
+    EXPECT_EQ(cuda::run(p, nullptr).code(), StatusCode::kUnimplemented);
+    p.kv_len_host = 128;
+    const Status none = cuda::run(p, nullptr);
+    EXPECT_EQ(none.code(), StatusCode::kInvalidArgument) << none.to_string();
+    EXPECT_NE(none.message().find("workspace"), std::string::npos) << none.to_string();
+}
+
+// kAuto sends a short piece after a long prefix (work >= kCudnnBucketMinFlops) to the bucketed shapes, through the
+// model's entry (plan_prefill_blocks, a stop bound of 2e13 flops) and run(); both equal the own kernel's output.
+// A piece below the bound stays on the own kernel.
+TEST_F(AttentionGpu, AutoRoutesChatTurnsToBucketedShapes) {
+    if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
+    using cuda::AttentionBackend;
+    const int T = 200, P = 70000, Hq = 64, Hkv = 8;  // 4 T S Hq D = 4.6e11 flops
+    std::mt19937_64 rng(2024);
+    const int64_t S = P + T;
+    const std::vector<float> q = random_normal(int64_t(T) * Hq * kD, rng);
+    const std::vector<float> k = random_normal(S * Hkv * kD, rng, 2.0f);
+    const std::vector<float> v = random_normal(S * Hkv * kD, rng);
+    DevBuf<uint16_t> dq(q.size()), dk(k.size()), dv(v.size()), own(q.size()), via_blocks(q.size()), via_run(q.size());
+    DevBuf<int32_t> dlen(1);
+    ASSERT_TRUE(dq.upload(to_bf16(q)) && dk.upload(to_bf16(k)) && dv.upload(to_bf16(v)) &&
+                dlen.upload(std::vector<int32_t>{int32_t(S)}) && own.fill_bytes(0xff) && via_blocks.fill_bytes(0xff) &&
+                via_run.fill_bytes(0xff));
+    cuda::AttentionParams p;
+    p.num_tokens = T, p.num_seqs = 1, p.num_heads = Hq, p.num_kv_heads = Hkv, p.scale = 1.0f / std::sqrt(float(kD));
+    p.q = dq.ptr, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+    p.k = dk.ptr, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+    p.v = dv.ptr, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+    p.kv_lens = dlen.ptr, p.kv_len_host = S, p.max_seqlen_q = T, p.max_seqlen_kv = S;
+    ASSERT_GE(4.0 * T * double(S) * Hq * kD, cuda::kCudnnBucketMinFlops);
+
+    p.prefill_backend = AttentionBackend::kOwn;
+    p.o = own.ptr, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+    ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+
+    p.prefill_backend = AttentionBackend::kAuto;
+    p.o = via_blocks.ptr;
+    auto plan = cuda::plan_prefill_blocks(p, 2e13);
+    ASSERT_TRUE(plan) << plan.status().to_string();
+    EXPECT_TRUE(plan->cudnn);
+    EXPECT_EQ(plan->staged_queries, 256);
+    EXPECT_EQ(plan->block_keys, 65536);
+    EXPECT_EQ(plan->count, 3);  // 69944 keys before the square: 4408 + 65536
+    EXPECT_EQ(plan->first_keys, S - 256 - 65536);
+    DevBuf<uint8_t> ws(std::max(plan->workspace_bytes, cuda::attention_workspace_bytes(p)));
+    ASSERT_TRUE(ws.fill_bytes(0xff));
+    p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;
+    for (int i = 0; i < plan->count; ++i) ASSERT_TRUE(cuda::run_prefill_block(p, *plan, i, nullptr).is_ok());
+    p.o = via_run.ptr, p.workspace_bytes = ws.n;
+    ASSERT_TRUE(cuda::run(p, nullptr).is_ok());
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> ref = from_bf16(own.download());
+    for (const DevBuf<uint16_t>* got : {&via_blocks, &via_run}) {
+        const std::vector<float> x = from_bf16(got->download());
+        ASSERT_EQ(count_nan(x), 0u);
+        EXPECT_LE(rel_error(x, ref), kTol);
+    }
+
+    // A short prefix: below the bound, one block on the own kernel.
+    p.kv_len_host = 2000, p.max_seqlen_kv = 2000;
+    ASSERT_TRUE(dlen.upload(std::vector<int32_t>{2000}));
+    auto small = cuda::plan_prefill_blocks(p, 2e13);
+    ASSERT_TRUE(small) << small.status().to_string();
+    EXPECT_FALSE(small->cudnn);
+    EXPECT_EQ(small->count, 1);
+    EXPECT_EQ(cuda::attention_workspace_bytes(p), 0u);
 }
 
 TEST_F(AttentionGpu, PrefillRaggedBatchWithCachedPrefix) {
