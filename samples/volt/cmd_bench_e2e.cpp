@@ -1,13 +1,15 @@
 // volt bench e2e --synthetic CONFIG [--layers N] --device cuda [--gpus G [--experts auto|sliced|spread|replicated]]
 //                [--expert-weights bf16|fp8|int8 | --fp8-experts]
 //                [--prompt-tokens T]...
-//                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--reps R] [--warmup W] [--json F]
+//                [--decode-context C] [--decode-steps S] [--decode-batch B]... [--turn-tokens N]...
+//                [--reps R] [--warmup W] [--json F]
 // The text backbone end to end on one GPU, or split over G (text/parallel_mapping.h), with random bf16 weights
 // generated on the GPUs (no files), at any geometry:
 // CONFIG is "minimax-text-01" (the real geometry) or a config.json (file or model directory); --layers N keeps the
 // first N layers of the period (N < 8: the last one is the softmax layer, so 2 = one lightning + one softmax, as the
 // transformers anchor in issue 12; 8 = one 7 + 1 period). Reports prefill time and rate per prompt length and the
-// decode step at a context, against the GPU's GEMM and copy ceilings measured in the same run.
+// decode step at a context, against the GPU's GEMM and copy ceilings measured in the same run; --turn-tokens: chat
+// turns of N tokens after that context (each turn extends the conversation, as a chat does).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -48,6 +50,7 @@ struct E2eOptions {
     int64_t layers = 0, decode_context = 4096, decode_steps = 32;
     std::vector<int64_t> prompt_tokens{8192, 32768};
     std::vector<int64_t> decode_batch;  // batched decode steps (continuous batching) of this many sequences
+    std::vector<int64_t> turn_tokens;   // chat turns of this many tokens after the decode context
     int reps = 3, gpus = 1;
     std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
     int warmup = 1;  // untimed runs of each prefill before the timed ones
@@ -130,6 +133,8 @@ Status bench_e2e(const E2eOptions& o) {
         if (!(f > 0.0 && f < 1.0)) return invalid_argument("--cancel-at ", f, " must be a fraction in (0, 1)");
     for (int64_t B : o.decode_batch)
         if (B < 1 || B > 4096) return invalid_argument("--decode-batch ", B, " must be in [1, 4096]");
+    for (int64_t N : o.turn_tokens)
+        if (N < 1 || N > 1048576) return invalid_argument("--turn-tokens ", N, " must be in [1, 1048576]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
     VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
     VOLT_ASSIGN_OR_RETURN(const ExpertWeights weights, expert_weights(o.experts_flags));
@@ -249,7 +254,10 @@ Status bench_e2e(const E2eOptions& o) {
     }
 
     // Decode at a context: one session, prefill, then timed single-token steps (each returns its logits to the host).
-    VOLT_ASSIGN_OR_RETURN(Session s, Session::create(*model, {.max_context = o.decode_context + o.decode_steps + 1}));
+    int64_t turn_room = 0;  // each turn length runs once untimed-first, then reps times, all extending the session
+    for (int64_t N : o.turn_tokens) turn_room += (1 + o.reps) * N;
+    VOLT_ASSIGN_OR_RETURN(Session s, Session::create(*model, {.max_context = o.decode_context + o.decode_steps + 1 +
+                                                                             turn_room}));
     std::vector<int32_t> ctx(static_cast<size_t>(o.decode_context));
     for (auto& x : ctx) x = int32_t(g() % uint32_t(c.vocab_size));
     VOLT_ASSIGN_OR_RETURN(Tensor first, s.append(ctx));
@@ -373,6 +381,36 @@ Status bench_e2e(const E2eOptions& o) {
         std::fflush(stdout);
     }
     if (!batched.empty()) j["decode_batched"] = batched;
+
+    // Chat turns after the context: N new tokens appended (prefill after the cached prefix, the last token's logits
+    // to the host). The first turn of a length is timed apart (it may build kernels' plans, e.g. cuDNN graphs for the
+    // softmax attention's query bucket); then reps turns, each after the one before.
+    nlohmann::ordered_json turns = nlohmann::ordered_json::array();
+    for (int64_t N : o.turn_tokens) {
+        std::vector<int32_t> ids(static_cast<size_t>(N));
+        auto turn = [&]() -> Expected<double> {
+            for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
+            const auto t = clock_type::now();
+            VOLT_ASSIGN_OR_RETURN(Tensor logits, s.append(ids));
+            return seconds_since(t) * 1e3;
+        };
+        const int64_t before = static_cast<int64_t>(s.tokens().size());
+        VOLT_ASSIGN_OR_RETURN(const double first_ms, turn());
+        std::vector<double> ms;
+        for (int r = 0; r < o.reps; ++r) {
+            VOLT_ASSIGN_OR_RETURN(const double t, turn());
+            ms.push_back(t);
+        }
+        std::sort(ms.begin(), ms.end());
+        const double median = ms[ms.size() / 2];
+        turns.push_back({{"tokens", N}, {"context_before", before}, {"first_ms", first_ms}, {"best_ms", ms.front()},
+                         {"median_ms", median}, {"tokens_per_s", double(N) / (median * 1e-3)}});
+        std::printf("| chat turn of %lld tokens after %lld (then %d more turns) | first %.1f ms; best %.2f ms, median "
+                    "%.2f ms (%.0f tok/s) |\n",
+                    (long long)N, (long long)before, o.reps, first_ms, ms.front(), median, double(N) / (median * 1e-3));
+        std::fflush(stdout);
+    }
+    if (!turns.empty()) j["turns"] = turns;
     // Batched steps of up to 64 sequences replay CUDA graphs unless VOLT_CUDA_GRAPHS=0 (A/B in one script).
     j["decode_graph_replays"] = model->decode_graph_replays();
     std::printf("| decode steps replayed from CUDA graphs | %zu |\n", model->decode_graph_replays());
@@ -404,6 +442,8 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--prompt-tokens", o->prompt_tokens, "Prefill lengths to time (repeatable)");
     cmd->add_option("--decode-context", o->decode_context, "Context of the timed decode steps");
     cmd->add_option("--decode-steps", o->decode_steps, "Decode steps to time");
+    cmd->add_option("--turn-tokens", o->turn_tokens,
+                    "Chat turns of this many tokens to time after the decode context (repeatable)");
     cmd->add_option("--decode-batch", o->decode_batch,
                     "Also time batched decode steps of this many sequences at the same context (repeatable)");
     cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
