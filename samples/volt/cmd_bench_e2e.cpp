@@ -9,7 +9,7 @@
 // first N layers of the period (N < 8: the last one is the softmax layer, so 2 = one lightning + one softmax, as the
 // transformers anchor in issue 12; 8 = one 7 + 1 period). Reports prefill time and rate per prompt length and the
 // decode step at a context, against the GPU's GEMM and copy ceilings measured in the same run; --turn-tokens: chat
-// turns of N tokens after that context (each turn extends the conversation, as a chat does).
+// turns of about N tokens after that context (each a different length, each extending the conversation, as in a chat).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -110,6 +110,7 @@ Expected<TextConfig> synthetic_config(const E2eOptions& o) {
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
 
 using clock_type = std::chrono::steady_clock;
+constexpr int64_t kTurnLengthStep = 7;  // --turn-tokens N: turn r of the series has N + 7 r tokens
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
 // Weights the linear layers of one token touch (batch 1: top-k experts per layer), in parameters.
@@ -254,8 +255,8 @@ Status bench_e2e(const E2eOptions& o) {
     }
 
     // Decode at a context: one session, prefill, then timed single-token steps (each returns its logits to the host).
-    int64_t turn_room = 0;  // each turn length runs once untimed-first, then reps times, all extending the session
-    for (int64_t N : o.turn_tokens) turn_room += (1 + o.reps) * N;
+    int64_t turn_room = 0;  // each turn series runs 1 + reps turns, all extending the session
+    for (int64_t N : o.turn_tokens) turn_room += (1 + o.reps) * (N + kTurnLengthStep * o.reps);
     VOLT_ASSIGN_OR_RETURN(Session s, Session::create(*model, {.max_context = o.decode_context + o.decode_steps + 1 +
                                                                              turn_room}));
     std::vector<int32_t> ctx(static_cast<size_t>(o.decode_context));
@@ -382,32 +383,36 @@ Status bench_e2e(const E2eOptions& o) {
     }
     if (!batched.empty()) j["decode_batched"] = batched;
 
-    // Chat turns after the context: N new tokens appended (prefill after the cached prefix, the last token's logits
-    // to the host). The first turn of a length is timed apart (it may build kernels' plans, e.g. cuDNN graphs for the
-    // softmax attention's query bucket); then reps turns, each after the one before.
+    // Chat turns after the context: new tokens appended (prefill after the cached prefix, the last token's logits to
+    // the host). As in a chat, no two turns have the same length: turn r of the N series has N + 7 r tokens, so a
+    // cost paid per new shape shows in every turn. The first turn of a series is timed apart (it may build kernels'
+    // plans, e.g. cuDNN graphs for the softmax attention's query bucket); then reps turns, each after the one before.
     nlohmann::ordered_json turns = nlohmann::ordered_json::array();
     for (int64_t N : o.turn_tokens) {
-        std::vector<int32_t> ids(static_cast<size_t>(N));
-        auto turn = [&]() -> Expected<double> {
+        auto turn = [&](int r) -> Expected<double> {
+            std::vector<int32_t> ids(static_cast<size_t>(N + kTurnLengthStep * r));
             for (auto& x : ids) x = int32_t(g() % uint32_t(c.vocab_size));
             const auto t = clock_type::now();
             VOLT_ASSIGN_OR_RETURN(Tensor logits, s.append(ids));
             return seconds_since(t) * 1e3;
         };
         const int64_t before = static_cast<int64_t>(s.tokens().size());
-        VOLT_ASSIGN_OR_RETURN(const double first_ms, turn());
+        VOLT_ASSIGN_OR_RETURN(const double first_ms, turn(0));
         std::vector<double> ms;
-        for (int r = 0; r < o.reps; ++r) {
-            VOLT_ASSIGN_OR_RETURN(const double t, turn());
+        for (int r = 1; r <= o.reps; ++r) {
+            VOLT_ASSIGN_OR_RETURN(const double t, turn(r));
             ms.push_back(t);
         }
+        const std::vector<double> in_order = ms;
         std::sort(ms.begin(), ms.end());
         const double median = ms[ms.size() / 2];
-        turns.push_back({{"tokens", N}, {"context_before", before}, {"first_ms", first_ms}, {"best_ms", ms.front()},
-                         {"median_ms", median}, {"tokens_per_s", double(N) / (median * 1e-3)}});
-        std::printf("| chat turn of %lld tokens after %lld (then %d more turns) | first %.1f ms; best %.2f ms, median "
-                    "%.2f ms (%.0f tok/s) |\n",
-                    (long long)N, (long long)before, o.reps, first_ms, ms.front(), median, double(N) / (median * 1e-3));
+        turns.push_back({{"tokens", N}, {"length_step", kTurnLengthStep}, {"context_before", before},
+                         {"first_ms", first_ms}, {"turn_ms", in_order}, {"best_ms", ms.front()}, {"median_ms", median},
+                         {"tokens_per_s", double(N) / (median * 1e-3)}});
+        std::printf("| chat turns of %lld, %lld, ... tokens after %lld (%d after the first) | first %.1f ms; best %.2f "
+                    "ms, median %.2f ms (%.0f tok/s) |\n",
+                    (long long)N, (long long)(N + kTurnLengthStep), (long long)before, o.reps, first_ms, ms.front(),
+                    median, double(N) / (median * 1e-3));
         std::fflush(stdout);
     }
     if (!turns.empty()) j["turns"] = turns;
@@ -443,7 +448,7 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
     cmd->add_option("--decode-context", o->decode_context, "Context of the timed decode steps");
     cmd->add_option("--decode-steps", o->decode_steps, "Decode steps to time");
     cmd->add_option("--turn-tokens", o->turn_tokens,
-                    "Chat turns of this many tokens to time after the decode context (repeatable)");
+                    "Chat turns of N, N + 7, ... tokens to time after the decode context (repeatable)");
     cmd->add_option("--decode-batch", o->decode_batch,
                     "Also time batched decode steps of this many sequences at the same context (repeatable)");
     cmd->add_option("--reps", o->reps, "Repetitions of each prefill (the best is reported)");
