@@ -770,8 +770,9 @@ void bench_attention_turn() {
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     };
     // 40000: a context between powers of two, whose next turn (1000 keys fewer) keeps its block size.
+    // 600 and 2062: just past a power of two, two query pieces (512 + 88, 2048 + 14).
     for (auto [T, S] : {std::pair<int64_t, int64_t>{512, 32768}, {512, 40000}, {512, 131072}, {2048, 131072},
-                        {100, 131072}}) {
+                        {100, 131072}, {600, 131072}, {2062, 131072}}) {
         PrefixedPiece piece(T, S, 41);
         vc::AttentionParams& p = piece.p;
         const bool auto_cudnn = vc::cudnn_prefill_shape(p, vc::AttentionBackend::kAuto);
@@ -830,7 +831,7 @@ void bench_attention_turn_parts() {
                 }, 2, 10));
         emitf("{\"op\": \"attn_turn_parts\", \"T\": 512, \"S\": 131072, \"block_keys\": %lld, \"blocks\": %d, "
               "\"ms\": %.3f, \"block_ms\": [%s]}",
-              (long long)plan->block_keys, plan->count, ms, blocks.c_str());
+              (long long)plan->piece[0].block_keys, plan->count, ms, blocks.c_str());
         dfree(ws);
     }
     // One block of 65536 keys, 512 staged queries, with statistics: padding mask (all keys valid) or none.

@@ -129,19 +129,29 @@ struct PrefillBlocks {
     int64_t block_keys = 0;      // keys of each block but the last (0: one block)
     bool cudnn = false;          // the blocks run through cuDNN with statistics (else block 0 is run(p))
     size_t workspace_bytes = 0;  // p.workspace the blocks need: 3 x [Hq, T] fp32 statistics + [T, Hq, D] fp32
-                                 // accumulator (only the block's statistics when count == 1)
+                                 // accumulator (only the block's statistics when count == 1); bucketed, also
+                                 // the staged queries and their block output, for the largest query piece
     // cuDNN could not build a block's graph (kAuto): block 0 runs the whole piece on the own kernel, the others
     // nothing (the count stays what the shapes give, so several GPUs of one split model agree on it).
     bool whole_in_first = false;
-    // Bucketed shapes (kCudnnBuckets): Tb > 0 query rows in the workspace, the piece's T queries in the last T of
-    // them (the first Tb - T zero: their outputs are dropped). The last block is keys [S - Tb, S), causal (a square
-    // whose last T rows are the piece's); the P = S - Tb keys before it are blocks of block_keys (a power of two)
-    // aligned to it, so block 0 holds the remainder first_keys (1 .. block_keys) and, when that is less, cuDNN's
-    // padding mask drops the rest of its block_keys, which are real keys of block 1 (nothing past the piece's keys
-    // is read). Three graphs per (Tb, block_keys) serve every turn. Workspace: also the staged queries, their block
-    // output and block 0's lengths.
-    int64_t staged_queries = 0;
-    int64_t first_keys = 0;
+    // Bucketed shapes (kCudnnBuckets): the piece's queries in up to kMaxQueryPieces consecutive query pieces, each
+    // staged in a power-of-two bucket (a piece just past a power of two, e.g. 2062 = 2048 + 14, runs as two instead
+    // of in a bucket twice its size), the pieces' blocks one after the other; 0: not bucketed.
+    int query_pieces = 0;
+    struct QueryPiece {
+        int64_t first_query = 0, tokens = 0;  // the piece's queries [first_query, first_query + tokens) of p's
+        // Tb >= tokens rows in the workspace, the piece's queries in the last ones (the first Tb - tokens zero: their
+        // outputs are dropped). Its last block is the Tb keys ending at its last query's key, causal (a square whose
+        // last rows are the piece's); the P keys before them are blocks of block_keys (a power of two) aligned to
+        // it, so its block 0 holds the remainder first_keys (1 .. block_keys) and, when that is less, cuDNN's
+        // padding mask drops the rest of its block_keys, which are real keys of its block 1 (nothing past the
+        // piece's keys is read). Three graphs per (Tb, block_keys) serve every turn.
+        int64_t staged_queries = 0;
+        int64_t block_keys = 0, first_keys = 0;
+        int first_block = 0, count = 0;  // its blocks: the plan's [first_block, first_block + count)
+    };
+    static constexpr int kMaxQueryPieces = 8;
+    QueryPiece piece[kMaxQueryPieces];
 };
 // Plans p's blocks so that each one's work (4 * T * keys * Hq * D flops) stays within max_block_flops (at least one
 // piece-length of keys per block), and builds their cuDNN graphs. p as for run(); its workspace is not looked at.

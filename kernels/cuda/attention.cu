@@ -535,18 +535,6 @@ bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
             flops >= kCudnnMinFlops);
 }
 
-bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
-    // One sequence after a cached prefix, its key count known on the host, at least a query bucket of keys (the
-    // last block is a square of the bucket's rows ending at the piece's last key).
-    if (p.phase != AttentionPhase::kPrefill || p.num_seqs != 1 || !p.kv_lens || p.kv_len_host <= 0 || p.kv_start ||
-        p.cu_seqlens || p.num_tokens <= 0 || p.num_tokens > kCudnnMinTokens)
-        return false;
-    if (p.kv_len_host < bucket_query_rows(p.num_tokens)) return false;
-    if (backend == AttentionBackend::kCudnnBuckets) return true;
-    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
-    return backend == AttentionBackend::kAuto && !cudnn_prefill_shape(p, backend) && flops >= kCudnnBucketMinFlops;
-}
-
 Status validate(const AttentionParams& p) {
     if (p.num_tokens < 0 || p.num_seqs < 0)
         return invalid_argument("attention (CUDA): negative num_tokens (", p.num_tokens, ") or num_seqs");

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_cuda.h"
 #include "kernels/cuda/attention_cudnn.h"
@@ -145,52 +146,76 @@ WorkspaceLayout workspace_layout(int64_t T, int64_t Tb, int heads, int count) {
     return l;
 }
 
+// One run of key blocks for one query piece: the plan's blocks (not bucketed: staged_queries 0) or one bucketed
+// query piece's (PrefillBlocks::QueryPiece, with p narrowed to its queries by piece_params).
+struct BlockShape {
+    int count = 1;
+    int64_t block_keys = 0, staged_queries = 0, first_keys = 0;
+};
+
+BlockShape shape_of(const PrefillBlocks& plan) { return {plan.count, plan.block_keys, 0, 0}; }
+BlockShape shape_of(const PrefillBlocks::QueryPiece& q) {
+    return {q.count, q.block_keys, q.staged_queries, q.first_keys};
+}
+
+// p narrowed to queries [q0, q0 + n) of its T: the keys its last query sees end T - q0 - n before p's.
+AttentionParams piece_params(const AttentionParams& p, int64_t q0, int64_t n) {
+    AttentionParams pp = p;
+    pp.num_tokens = n;
+    pp.q = static_cast<const __nv_bfloat16*>(p.q) + q0 * p.q_stride_token;
+    pp.o = static_cast<__nv_bfloat16*>(p.o) + q0 * p.o_stride_token;
+    pp.kv_len_host = keys_of(p) - (p.num_tokens - q0 - n);
+    pp.max_seqlen_q = n;
+    pp.max_seqlen_kv = pp.kv_len_host;
+    return pp;
+}
+
 // Block `block`'s first key and key count.
-std::pair<int64_t, int64_t> block_range(const AttentionParams& p, const PrefillBlocks& plan, int block) {
-    if (plan.staged_queries > 0) {
-        if (block + 1 == plan.count) return {keys_of(p) - plan.staged_queries, plan.staged_queries};
-        if (block == 0) return {0, plan.first_keys};
-        return {plan.first_keys + int64_t(block - 1) * plan.block_keys, plan.block_keys};
+std::pair<int64_t, int64_t> block_range(const AttentionParams& p, const BlockShape& sh, int block) {
+    if (sh.staged_queries > 0) {
+        if (block + 1 == sh.count) return {keys_of(p) - sh.staged_queries, sh.staged_queries};
+        if (block == 0) return {0, sh.first_keys};
+        return {sh.first_keys + int64_t(block - 1) * sh.block_keys, sh.block_keys};
     }
-    const int64_t begin = int64_t(block) * plan.block_keys;
-    const int64_t end = block + 1 < plan.count ? begin + plan.block_keys : keys_of(p);
+    const int64_t begin = int64_t(block) * sh.block_keys;
+    const int64_t end = block + 1 < sh.count ? begin + sh.block_keys : keys_of(p);
     return {begin, end - begin};
 }
 
-CudnnSdpaSpec block_spec(const AttentionParams& p, const PrefillBlocks& plan, int block) {
-    const bool last = block + 1 == plan.count;
-    if (plan.staged_queries == 0)
-        return prefill_sdpa_spec(p, block_range(p, plan, block).second, /*causal=*/last, /*stats=*/true,
+CudnnSdpaSpec block_spec(const AttentionParams& p, const BlockShape& sh, int block) {
+    const bool last = block + 1 == sh.count;
+    if (sh.staged_queries == 0)
+        return prefill_sdpa_spec(p, block_range(p, sh, block).second, /*causal=*/last, /*stats=*/true,
                                  /*transient=*/true);
     // Staged rows [Tb, Hq, D] in and out; every block but the last sees block_keys keys, block 0 through the padding
     // mask when it holds fewer (the mask costs ~20% on every key, so whole blocks go without it). Three shapes per
     // (Tb, block_keys), so the graphs stay for the process.
-    const int64_t Tb = plan.staged_queries, row = int64_t(p.num_heads) * kD;
-    CudnnSdpaSpec s = prefill_sdpa_spec(p, last ? Tb : plan.block_keys, /*causal=*/last, /*stats=*/true,
+    const int64_t Tb = sh.staged_queries, row = int64_t(p.num_heads) * kD;
+    CudnnSdpaSpec s = prefill_sdpa_spec(p, last ? Tb : sh.block_keys, /*causal=*/last, /*stats=*/true,
                                         /*transient=*/false);
     s.tokens = Tb;
     s.q_stride_b = s.o_stride_b = Tb * row;
     s.q_stride_h = s.o_stride_h = kD;
     s.q_stride_t = s.o_stride_t = row;
-    s.seq_lens = block == 0 && !last && plan.first_keys < plan.block_keys;
+    s.seq_lens = block == 0 && !last && sh.first_keys < sh.block_keys;
     return s;
 }
 
-// The plan's graphs built (the first, a middle and the last block's shapes): a graph cuDNN rejects is an error
-// under the cuDNN backends, else the plan runs the piece whole on the own kernel.
-Status prepare_blocks(const AttentionParams& p, PrefillBlocks& plan, AttentionBackend backend) {
-    for (int block : {0, std::min(1, plan.count - 1), plan.count - 1}) {
-        const Status st = cudnn_sdpa_prepare(block_spec(p, plan, block), "attention");
+// The graphs of a shape's blocks built (its first, a middle and its last block's): a shape cuDNN rejects is an error
+// under the cuDNN backends; under kAuto the plan becomes "the piece whole on the own kernel".
+Status prepare_blocks(const AttentionParams& p, const BlockShape& sh, AttentionBackend backend, PrefillBlocks& plan) {
+    for (int block : {0, std::min(1, sh.count - 1), sh.count - 1}) {
+        const Status st = cudnn_sdpa_prepare(block_spec(p, sh, block), "attention");
         if (st.is_ok()) continue;
         if (backend != AttentionBackend::kAuto) return st;
         static std::atomic<bool> warned{false};
         if (!warned.exchange(true))
             VOLT_LOG(kWarn, kKernel, "attention: cuDNN SDPA rejected a key block, using the own prefill kernel: ",
                      st.to_string());
-        plan.cudnn = false;
+        const int count = plan.count;
+        plan = PrefillBlocks{};
+        plan.count = count;
         plan.whole_in_first = true;
-        plan.workspace_bytes = 0;
-        plan.staged_queries = plan.first_keys = 0;
         break;
     }
     return Status::ok();
@@ -209,15 +234,34 @@ Expected<PrefillBlocks> plan_blocks(const AttentionParams& p, int64_t block_keys
         plan.count = static_cast<int>(full + 1);
     }
     plan.workspace_bytes = workspace_layout(T, 0, p.num_heads, plan.count).total;
-    VOLT_RETURN_IF_ERROR(prepare_blocks(p, plan, backend));
+    VOLT_RETURN_IF_ERROR(prepare_blocks(p, shape_of(plan), backend, plan));
     return plan;
 }
 
-// Bucketed shapes for a piece after a cached prefix (bucketed_prefill_shape): Tb staged rows, a causal last block of
-// Tb keys, and before it blocks of block_keys aligned to it. block_keys: the power of two at most
+// The query pieces of a bucketed piece of T queries: a power of two's worth first whenever that and a bucket for the
+// rest stage fewer rows than one bucket for all (2062 = 2048 + 14 stages 2048 + 128 rows instead of 4096; 1000 stays
+// whole in 1024); at most 7 pieces (8192 / 128 + the rest).
+std::vector<int64_t> split_query_pieces(int64_t T) {
+    std::vector<int64_t> pieces;
+    while (T > 0) {
+        int64_t whole = 1;
+        while (whole * 2 <= T) whole *= 2;
+        if (whole < kCudnnBucketMinRows || whole == T ||
+            whole + bucket_query_rows(T - whole) >= bucket_query_rows(T)) {
+            pieces.push_back(T);
+            break;
+        }
+        pieces.push_back(whole);
+        T -= whole;
+    }
+    return pieces;
+}
+
+// One query piece's bucketed blocks (bucketed_prefill_shape; p narrowed to the piece): Tb staged rows, a causal
+// last block of Tb keys, and before it blocks of block_keys aligned to it. block_keys: the power of two at most
 // kCudnnBucketMaxBlockKeys, the keys within max_block_flops and the P keys before the last block (so at least one
 // block is whole and block 0's padded extent holds real keys), but at least kCudnnBucketMinRows (<= Tb <= S).
-Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block_flops, AttentionBackend backend) {
+Expected<PrefillBlocks::QueryPiece> plan_query_piece(const AttentionParams& p, double max_block_flops) {
     const int64_t T = p.num_tokens, S = keys_of(p), Tb = bucket_query_rows(T);
     const int64_t prefix = S - Tb;  // keys before the last block
     const double per_key = 4.0 * double(Tb) * double(p.num_heads) * double(p.head_dim);
@@ -226,15 +270,39 @@ Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block
     int64_t block_keys = kCudnnBucketMinRows;
     while (block_keys * 2 <= cap) block_keys *= 2;
     const int64_t before = (prefix + block_keys - 1) / block_keys;
-    if (before + 1 > (int64_t{1} << 30)) return invalid_argument("attention (CUDA): too many key blocks");
+    if (before + 1 > (int64_t{1} << 28)) return invalid_argument("attention (CUDA): too many key blocks");
+    PrefillBlocks::QueryPiece q;
+    q.tokens = T;
+    q.staged_queries = Tb;
+    q.block_keys = block_keys;
+    q.first_keys = before > 0 ? prefix - (before - 1) * block_keys : 0;
+    q.count = static_cast<int>(before + 1);
+    return q;
+}
+
+// A bucketed piece's plan: its query pieces (split_query_pieces) one after another, each with its blocks' graphs.
+Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block_flops, AttentionBackend backend) {
     PrefillBlocks plan;
     plan.cudnn = true;
-    plan.count = static_cast<int>(before + 1);
-    plan.block_keys = block_keys;
-    plan.staged_queries = Tb;
-    plan.first_keys = before > 0 ? prefix - (before - 1) * block_keys : 0;
-    plan.workspace_bytes = workspace_layout(T, Tb, p.num_heads, plan.count).total;
-    VOLT_RETURN_IF_ERROR(prepare_blocks(p, plan, backend));
+    plan.count = 0;
+    int64_t q0 = 0;
+    for (int64_t n : split_query_pieces(p.num_tokens)) {
+        if (plan.query_pieces == PrefillBlocks::kMaxQueryPieces)
+            return internal_error("attention (CUDA): more query pieces than ", PrefillBlocks::kMaxQueryPieces);
+        const AttentionParams pp = piece_params(p, q0, n);
+        VOLT_ASSIGN_OR_RETURN(PrefillBlocks::QueryPiece q, plan_query_piece(pp, max_block_flops));
+        q.first_query = q0;
+        q.first_block = plan.count;
+        plan.count += q.count;
+        plan.workspace_bytes = std::max(
+            plan.workspace_bytes, workspace_layout(n, q.staged_queries, p.num_heads, q.count).total);
+        plan.piece[plan.query_pieces++] = q;
+        q0 += n;
+    }
+    for (int i = 0; i < plan.query_pieces && plan.cudnn; ++i) {
+        const PrefillBlocks::QueryPiece& q = plan.piece[i];
+        VOLT_RETURN_IF_ERROR(prepare_blocks(piece_params(p, q.first_query, q.tokens), shape_of(q), backend, plan));
+    }
     return plan;
 }
 
@@ -248,15 +316,95 @@ bool tiles_queries(const AttentionParams& p) {
            p.kv_len_host == 0 && p.num_tokens > kTileAboveTokens;
 }
 
+// Block `block` of one shape's blocks on p (narrowed to its query piece), the workspace checked by the caller.
+Status run_block(const AttentionParams& p, const BlockShape& sh, int block, cudaStream_t stream) {
+    const int64_t T = p.num_tokens, Tb = sh.staged_queries;
+    const WorkspaceLayout l = workspace_layout(T, Tb, p.num_heads, sh.count);
+    auto* base = static_cast<unsigned char*>(p.workspace);
+    auto* lse_blk = reinterpret_cast<float*>(base + l.lse_blk);
+    auto* q_staged = reinterpret_cast<__nv_bfloat16*>(base + l.q_staged);
+    auto* o_staged = reinterpret_cast<__nv_bfloat16*>(base + l.o_staged);
+    auto* lens = reinterpret_cast<int32_t*>(base + l.lens);
+    if (Tb > 0 && block == 0) {
+        StageArgs sa{};
+        sa.q = static_cast<const __nv_bfloat16*>(p.q);
+        sa.q_st = p.q_stride_token, sa.q_sh = p.q_stride_head;
+        sa.staged = q_staged;
+        sa.lens = lens;
+        sa.T = T, sa.Tb = Tb, sa.Hq = p.num_heads;
+        sa.first_keys = static_cast<int32_t>(sh.first_keys);
+        const int64_t threads = Tb * p.num_heads * kChunksPerRow;
+        stage_queries_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads,
+                               0, stream>>>(sa);
+        VOLT_CUDA_CHECK_LAUNCH();
+    }
+
+    const int64_t begin = block_range(p, sh, block).first;
+    const auto* k = static_cast<const __nv_bfloat16*>(p.k) + begin * p.k_stride_token;
+    const auto* v = static_cast<const __nv_bfloat16*>(p.v) + begin * p.v_stride_token;
+    const void* q = Tb > 0 ? static_cast<const void*>(q_staged) : p.q;
+    void* o = Tb > 0 ? static_cast<void*>(o_staged) : p.o;
+    VOLT_RETURN_IF_ERROR(cudnn_sdpa(block_spec(p, sh, block), q, k, v, o, stream, "attention", lse_blk, lens,
+                                    lens + 1));
+    if (sh.count == 1 && Tb == 0) return Status::ok();  // o is the attention
+
+    MergeArgs a{};
+    const int64_t row = int64_t(p.num_heads) * kD;
+    if (Tb > 0) {  // the piece's rows of the staged output and statistics: the last T of Tb
+        a.blk = o_staged + (Tb - T) * row;
+        a.blk_st = row, a.blk_sh = kD;
+        a.lse_blk = lse_blk + (Tb - T);
+        a.lse_blk_sh = Tb;
+    } else {  // in place in o
+        a.blk = static_cast<const __nv_bfloat16*>(p.o);
+        a.blk_st = p.o_stride_token, a.blk_sh = p.o_stride_head;
+        a.lse_blk = lse_blk;
+        a.lse_blk_sh = T;
+    }
+    a.o = static_cast<__nv_bfloat16*>(p.o);
+    a.o_st = p.o_stride_token, a.o_sh = p.o_stride_head;
+    a.acc = reinterpret_cast<float*>(base + l.acc);
+    a.lse_in = reinterpret_cast<float*>(base + (block % 2 ? l.lse_even : l.lse_odd));  // written by the block before
+    a.lse_out = reinterpret_cast<float*>(base + (block % 2 ? l.lse_odd : l.lse_even));
+    a.T = T;
+    a.Hq = p.num_heads;
+    a.first = block == 0;
+    a.last = block + 1 == sh.count;
+    const int64_t threads = T * p.num_heads * kChunksPerRow;
+    merge_block_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0,
+                         stream>>>(a);
+    VOLT_CUDA_CHECK_LAUNCH();
+    return Status::ok();
+}
+
 }  // namespace
+
+bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
+    // One sequence after a cached prefix, its key count known on the host, at least the last query piece's bucket of
+    // keys (its last block is a square of the bucket's rows ending at the piece's last key; the other pieces' keys
+    // always hold theirs).
+    if (p.phase != AttentionPhase::kPrefill || p.num_seqs != 1 || !p.kv_lens || p.kv_len_host <= 0 || p.kv_start ||
+        p.cu_seqlens || p.num_tokens <= 0 || p.num_tokens > kCudnnMinTokens)
+        return false;
+    if (p.kv_len_host < bucket_query_rows(split_query_pieces(p.num_tokens).back())) return false;
+    if (backend == AttentionBackend::kCudnnBuckets) return true;
+    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+    return backend == AttentionBackend::kAuto && !cudnn_prefill_shape(p, backend) && flops >= kCudnnBucketMinFlops;
+}
 
 size_t tiled_prefill_workspace_bytes(const AttentionParams& p) {
     return tiles_queries(p) ? workspace_layout(kQueryTile, 0, p.num_heads, 2).total : 0;
 }
 
 size_t bucketed_prefill_workspace_bytes(const AttentionParams& p) {
-    const int64_t T = p.num_tokens, Tb = bucket_query_rows(T);
-    return workspace_layout(T, Tb, p.num_heads, keys_of(p) > Tb ? 2 : 1).total;  // merges unless one block
+    size_t most = 0;
+    int64_t q0 = 0;
+    for (int64_t n : split_query_pieces(p.num_tokens)) {
+        const int64_t Tb = bucket_query_rows(n), S = keys_of(piece_params(p, q0, n));
+        most = std::max(most, workspace_layout(n, Tb, p.num_heads, S > Tb ? 2 : 1).total);  // merges unless one block
+        q0 += n;
+    }
+    return most;
 }
 
 Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream) {
@@ -270,13 +418,8 @@ Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream) {
 Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream) {
     const int64_t T = p.num_tokens;
     for (int64_t q0 = 0; q0 < T; q0 += kQueryTile) {
-        AttentionParams piece = p;
-        piece.num_tokens = std::min(kQueryTile, T - q0);
-        piece.q = static_cast<const __nv_bfloat16*>(p.q) + q0 * p.q_stride_token;
-        piece.o = static_cast<__nv_bfloat16*>(p.o) + q0 * p.o_stride_token;
-        piece.kv_len_host = q0 + piece.num_tokens;  // keys [0, q0 + Q) from row 0 (none counted on the device)
-        piece.max_seqlen_q = piece.num_tokens;
-        piece.max_seqlen_kv = piece.kv_len_host;
+        // Keys [0, q0 + Q) from row 0 (none counted on the device).
+        const AttentionParams piece = piece_params(p, q0, std::min(kQueryTile, T - q0));
         VOLT_ASSIGN_OR_RETURN(const PrefillBlocks plan, plan_blocks(piece, kTileBlockKeys, AttentionBackend::kCudnn));
         for (int b = 0; b < plan.count; ++b) VOLT_RETURN_IF_ERROR(run_prefill_block(piece, plan, b, stream));
     }
@@ -311,66 +454,18 @@ Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, in
     if (!p.workspace || p.workspace_bytes < plan.workspace_bytes || reinterpret_cast<uintptr_t>(p.workspace) % 256)
         return invalid_argument("attention (CUDA): key blocks need a 256-byte aligned workspace of ",
                                 plan.workspace_bytes, " bytes, got ", p.workspace_bytes);
-    const int64_t T = p.num_tokens, Tb = plan.staged_queries;
-    if (Tb > 0 && (Tb < T || keys_of(p) < Tb))
-        return invalid_argument("attention (CUDA): a plan of ", Tb, " staged queries does not fit a piece of ", T,
-                                " queries over ", keys_of(p), " keys");
-    const WorkspaceLayout l = workspace_layout(T, Tb, p.num_heads, plan.count);
-    auto* base = static_cast<unsigned char*>(p.workspace);
-    auto* lse_blk = reinterpret_cast<float*>(base + l.lse_blk);
-    auto* q_staged = reinterpret_cast<__nv_bfloat16*>(base + l.q_staged);
-    auto* o_staged = reinterpret_cast<__nv_bfloat16*>(base + l.o_staged);
-    auto* lens = reinterpret_cast<int32_t*>(base + l.lens);
-    if (Tb > 0 && block == 0) {
-        StageArgs sa{};
-        sa.q = static_cast<const __nv_bfloat16*>(p.q);
-        sa.q_st = p.q_stride_token, sa.q_sh = p.q_stride_head;
-        sa.staged = q_staged;
-        sa.lens = lens;
-        sa.T = T, sa.Tb = Tb, sa.Hq = p.num_heads;
-        sa.first_keys = static_cast<int32_t>(plan.first_keys);
-        const int64_t threads = Tb * p.num_heads * kChunksPerRow;
-        stage_queries_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads,
-                               0, stream>>>(sa);
-        VOLT_CUDA_CHECK_LAUNCH();
-    }
-
-    const int64_t begin = block_range(p, plan, block).first;
-    const auto* k = static_cast<const __nv_bfloat16*>(p.k) + begin * p.k_stride_token;
-    const auto* v = static_cast<const __nv_bfloat16*>(p.v) + begin * p.v_stride_token;
-    const void* q = Tb > 0 ? static_cast<const void*>(q_staged) : p.q;
-    void* o = Tb > 0 ? static_cast<void*>(o_staged) : p.o;
-    VOLT_RETURN_IF_ERROR(cudnn_sdpa(block_spec(p, plan, block), q, k, v, o, stream, "attention", lse_blk, lens,
-                                    lens + 1));
-    if (plan.count == 1 && Tb == 0) return Status::ok();  // o is the attention
-
-    MergeArgs a{};
-    const int64_t row = int64_t(p.num_heads) * kD;
-    if (Tb > 0) {  // the piece's rows of the staged output and statistics: the last T of Tb
-        a.blk = o_staged + (Tb - T) * row;
-        a.blk_st = row, a.blk_sh = kD;
-        a.lse_blk = lse_blk + (Tb - T);
-        a.lse_blk_sh = Tb;
-    } else {  // in place in o
-        a.blk = static_cast<const __nv_bfloat16*>(p.o);
-        a.blk_st = p.o_stride_token, a.blk_sh = p.o_stride_head;
-        a.lse_blk = lse_blk;
-        a.lse_blk_sh = T;
-    }
-    a.o = static_cast<__nv_bfloat16*>(p.o);
-    a.o_st = p.o_stride_token, a.o_sh = p.o_stride_head;
-    a.acc = reinterpret_cast<float*>(base + l.acc);
-    a.lse_in = reinterpret_cast<float*>(base + (block % 2 ? l.lse_even : l.lse_odd));  // written by the block before
-    a.lse_out = reinterpret_cast<float*>(base + (block % 2 ? l.lse_odd : l.lse_even));
-    a.T = T;
-    a.Hq = p.num_heads;
-    a.first = block == 0;
-    a.last = block + 1 == plan.count;
-    const int64_t threads = T * p.num_heads * kChunksPerRow;
-    merge_block_kernel<<<static_cast<unsigned>((threads + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0,
-                         stream>>>(a);
-    VOLT_CUDA_CHECK_LAUNCH();
-    return Status::ok();
+    if (plan.query_pieces == 0) return run_block(p, shape_of(plan), block, stream);
+    int i = 0;
+    while (i + 1 < plan.query_pieces && block >= plan.piece[i + 1].first_block) ++i;
+    const PrefillBlocks::QueryPiece& q = plan.piece[i];
+    if (q.first_query + q.tokens > p.num_tokens || q.staged_queries < q.tokens)
+        return invalid_argument("attention (CUDA): a plan's query piece [", q.first_query, ", ",
+                                q.first_query + q.tokens, ") does not fit a piece of ", p.num_tokens, " queries");
+    const AttentionParams pp = piece_params(p, q.first_query, q.tokens);
+    if (keys_of(pp) < q.staged_queries)
+        return invalid_argument("attention (CUDA): a plan of ", q.staged_queries, " staged queries does not fit ",
+                                keys_of(pp), " keys");
+    return run_block(pp, shape_of(q), block - q.first_block, stream);
 }
 
 }  // namespace volt::cuda

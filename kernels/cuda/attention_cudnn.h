@@ -62,7 +62,7 @@ inline CudnnSdpaSpec prefill_sdpa_spec(const AttentionParams& p, int64_t keys, b
                          .causal = causal, .scale = p.scale, .stats = stats, .transient = transient};
 }
 
-// The rows a piece of T queries is staged in for bucketed cuDNN shapes (PrefillBlocks::staged_queries).
+// The rows a query piece of T queries is staged in for bucketed cuDNN shapes (PrefillBlocks::QueryPiece).
 inline int64_t bucket_query_rows(int64_t T) {
     int64_t rows = kCudnnBucketMinRows;
     while (rows < T) rows *= 2;
@@ -77,7 +77,7 @@ bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 // (kernels/cuda/attention_blocks.cu): the workspace it needs (0: not tiled), and the run itself.
 size_t tiled_prefill_workspace_bytes(const AttentionParams& p);
 Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream);
-// A short piece after a cached prefix in bucketed cuDNN shapes (PrefillBlocks::staged_queries): whether `backend`
+// A short piece after a cached prefix in bucketed cuDNN shapes (PrefillBlocks::query_pieces): whether `backend`
 // sends p there (kAuto: work of at least kCudnnBucketMinFlops on a piece kCudnnMinTokens / kCudnnMinFlops leave to the
 // own kernel), the workspace its blocks need (one block per kCudnnBucketMaxBlockKeys), and all of them in one run.
 bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend);

@@ -95,7 +95,7 @@ enum class Layout { kPacked, kPrefixed, kCache };
 // With block_flops > 0: through plan_prefill_blocks(p, block_flops) and every run_prefill_block in order, expecting
 // `blocks` blocks.
 void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend, double block_flops = 0,
-                   int blocks = 1) {
+                   int blocks = 1, int query_pieces = 0) {
     SCOPED_TRACE(testing::Message() << "N=" << b.N() << " T=" << b.T() << " layout=" << static_cast<int>(layout)
                                     << " backend=" << static_cast<int>(backend));
     const float scale = 1.0f / std::sqrt(float(kD));
@@ -127,7 +127,8 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
         ASSERT_EQ(plan->count, blocks);
         ASSERT_FALSE(plan->whole_in_first);
         EXPECT_EQ(plan->cudnn, backend != cuda::AttentionBackend::kOwn);  // a prefixed piece on cuDNN: even one block
-        EXPECT_EQ(plan->staged_queries > 0, backend == cuda::AttentionBackend::kCudnnBuckets);
+        EXPECT_EQ(plan->query_pieces > 0, backend == cuda::AttentionBackend::kCudnnBuckets);
+        if (query_pieces > 0) EXPECT_EQ(plan->query_pieces, query_pieces);
         DevBuf<uint8_t> ws(std::max<size_t>(plan->workspace_bytes, 1));
         ASSERT_TRUE(ws.fill_bytes(0xff));  // NaN accumulators: the first block must not read them
         p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;
@@ -327,28 +328,32 @@ TEST_F(AttentionGpu, PrefillAfterCachedPrefixCudnnAgainstCpu) {
 }
 
 // A short piece after a cached prefix in bucketed cuDNN shapes (kCudnnBuckets): the queries staged in the last rows
-// of a power-of-two bucket, the keys in blocks aligned to the piece's end with a padded first block. Against the CPU
-// twin for pieces below, at and across a bucket's size, one query, a piece whose keys are exactly its bucket (one
-// causal block), remainders of one key and of a whole block, MiniMax's 64 / 8 heads; through run() with the
-// workspace too. Refused: too few keys for the bucket, no workspace.
+// of a power-of-two bucket (a piece just past a power of two split in query pieces), the keys in blocks aligned to
+// each piece's end with a padded first block. Against the CPU twin for pieces below, at and across a bucket's size,
+// one query, a piece whose keys are exactly its bucket (one causal block), remainders of one key and of a whole
+// block, two and three query pieces, MiniMax's 64 / 8 heads; through run() with the workspace too. Refused: too few
+// keys for the bucket, no workspace.
 TEST_F(AttentionGpu, PrefillInBucketedShapesAgainstCpu) {
     if (!cuda::cudnn_attention_available()) GTEST_SKIP() << "cuDNN SDPA not available in this build/machine";
     using cuda::AttentionBackend;
     struct Case {
         int T, P, Hq, Hkv;
         int64_t target_keys;  // the bound in keys of the bucket's rows (flops = 4 Tb keys Hq D)
-        int blocks;           // ceil(P / block_keys) + 1: P = S - Tb, block_keys the power of two <= min(target, P)
-                              // (at least 128)
+        int blocks;           // per query piece ceil(P' / block_keys) + 1: P' = its keys - its Tb, block_keys the power
+                              // of two <= min(target, P') (at least 128)
+        int pieces;           // query pieces: 2^k queries first while that and the rest's bucket stage fewer rows
     };
     const std::vector<Case> cases = {
-        {37, 1000, 16, 2, 256, 5},     // Tb 128, 909 keys before the square: 141 + 3 x 256
-        {100, 28, 16, 2, 1 << 20, 1},  // S = Tb = 128: the causal square alone, 28 padding rows
-        {128, 0, 16, 2, 1 << 20, 1},   // a full bucket, no prefix
-        {1, 5000, 16, 2, 1000, 11},    // one query; blocks of 512, the first 265 keys
-        {300, 4000, 64, 8, 1 << 20, 3},// Tb 512, P = 3788: blocks of 2048, the first 1740 keys
-        {513, 600, 16, 2, 1 << 20, 2}, // Tb 1024 over 1113 keys: a first block of 89 keys in 128
-        {60, 453, 16, 2, 128, 5},      // 453 + 60 - 128 = 385 = 1 + 3 x 128: a first block of one key
-        {64, 576, 16, 2, 128, 5},      // 640 - 128 = 512 = 4 x 128: a first block that is whole
+        {37, 1000, 16, 2, 256, 5, 1},      // Tb 128, 909 keys before the square: 141 + 3 x 256
+        {100, 28, 16, 2, 1 << 20, 1, 1},   // S = Tb = 128: the causal square alone, 28 padding rows
+        {128, 0, 16, 2, 1 << 20, 1, 1},    // a full bucket, no prefix
+        {1, 5000, 16, 2, 1000, 11, 1},     // one query; blocks of 512, the first 265 keys
+        {60, 453, 16, 2, 128, 5, 1},       // 453 + 60 - 128 = 385 = 1 + 3 x 128: a first block of one key
+        {64, 576, 16, 2, 128, 5, 1},       // 640 - 128 = 512 = 4 x 128: a first block that is whole
+        {300, 4000, 64, 8, 1 << 20, 6, 2}, // 256 (blocks of 2048 over 4000) + 44 (Tb 128, blocks of 4096)
+        {513, 600, 16, 2, 1 << 20, 6, 2},  // 512 (a first block of 88 keys in 512) + 1 (Tb 128 over 1113 keys)
+        {2062, 3000, 16, 2, 1 << 20, 6, 2},// 2048 + 14, not one bucket of 4096
+        {2318, 3000, 16, 2, 1 << 20, 9, 3},// 2048 + 256 + 14
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(testing::Message() << "T=" << c.T << " P=" << c.P << " blocks=" << c.blocks);
@@ -356,11 +361,12 @@ TEST_F(AttentionGpu, PrefillInBucketedShapesAgainstCpu) {
         while (Tb < c.T) Tb *= 2;
         const double flops = 4.0 * double(Tb) * double(c.target_keys) * c.Hq * kD;
         check_prefill(make_batch({c.T}, {c.P}, c.Hq, c.Hkv, 1700 + c.T + c.P), Layout::kPrefixed,
-                      AttentionBackend::kCudnnBuckets, flops, c.blocks);
+                      AttentionBackend::kCudnnBuckets, flops, c.blocks, c.pieces);
     }
     // run() plans the blocks itself (the largest block_keys) given attention_workspace_bytes.
     check_prefill(make_batch({37}, {3000}, 16, 2, 1801), Layout::kPrefixed, AttentionBackend::kCudnnBuckets);
     check_prefill(make_batch({200}, {900}, 64, 8, 1802), Layout::kPrefixed, AttentionBackend::kCudnnBuckets);
+    check_prefill(make_batch({300}, {700}, 16, 2, 1804), Layout::kPrefixed, AttentionBackend::kCudnnBuckets);
 
     // Fewer keys than the bucket's rows; no workspace.
     const Batch b = make_batch({100}, {10}, 16, 2, 1803);
@@ -419,10 +425,11 @@ TEST_F(AttentionGpu, AutoRoutesChatTurnsToBucketedShapes) {
     auto plan = cuda::plan_prefill_blocks(p, 2e13);
     ASSERT_TRUE(plan) << plan.status().to_string();
     EXPECT_TRUE(plan->cudnn);
-    EXPECT_EQ(plan->staged_queries, 256);
-    EXPECT_EQ(plan->block_keys, 65536);
+    ASSERT_EQ(plan->query_pieces, 1);  // 128 + a bucket of 128 for the other 72 is no less than one of 256
+    EXPECT_EQ(plan->piece[0].staged_queries, 256);
+    EXPECT_EQ(plan->piece[0].block_keys, 65536);
     EXPECT_EQ(plan->count, 3);  // 69944 keys before the square: 4408 + 65536
-    EXPECT_EQ(plan->first_keys, S - 256 - 65536);
+    EXPECT_EQ(plan->piece[0].first_keys, S - 256 - 65536);
     DevBuf<uint8_t> ws(std::max(plan->workspace_bytes, cuda::attention_workspace_bytes(p)));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;
