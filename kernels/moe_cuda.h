@@ -160,9 +160,8 @@ struct MoeExpertsParams {
     bool decode_split = true;
     // GEMM path: the per-expert GEMMs spread round-robin over this many streams (forked from and joined back into the
     // run's stream; the tail of one expert's last wave of tiles runs the next's), 1-4; 0: VOLT_MOE_GEMM_STREAMS, else
-    // 4 for FP8 GEMMs, 1 for bf16 ones (4 while T k <= 128 E: short pieces and chat turns) and 2 for the dequantising
-    // path (int8; FP8 without FP8 activations), whose streams each dequantise into a bf16 expert copy of their own in
-    // the workspace (measured, kernels/cuda/moe.cu).
+    // 4 for FP8 GEMMs, 1 for bf16 ones and 2 for the dequantising path (int8; FP8 without FP8 activations), whose
+    // streams each dequantise into a bf16 expert copy of their own in the workspace (measured, kernels/cuda/moe.cu).
     int gemm_streams = 0;
 };
 

@@ -196,14 +196,8 @@ constexpr int kMaxExperts = 256;
 // Quantised experts without FP8 activations (int8; FP8 in the dequantize mode) dequantise each touched expert to bf16
 // before its GEMMs, each stream into its own copy: on two streams one expert's dequantisation (memory-bound) can run
 // beside the other stream's GEMMs (H100, int8, 4 layers, 8K prefill: 81.8-82.5 ms vs 84.3-84.6 on one stream).
-// bf16 GEMMs of few rows per expert (a chat turn, a short piece: T k <= kFewRowsPerExpert E, i.e. <= 2048 tokens at
-// MiniMax sizes) read their weights with the GPU half idle between one expert's GEMMs and the next's; on 4 streams
-// (H100, 1 / 2 / 4 streams twice in one process): 128 tokens 4.21 / 3.86 / 3.85 ms, 512 4.28 / 4.02 / 3.97, 1024
-// 4.51 / 4.11 / 4.09, 2048 4.61 / 4.35 / 4.35 (session 39): 4.
 constexpr int kMaxGemmStreams = 4;
 constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1, kDefaultDequantGemmStreams = 2;
-constexpr int kFewRowsBf16GemmStreams = 4;
-constexpr int64_t kFewRowsPerExpert = 128;
 
 // Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
 // inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
@@ -1160,10 +1154,7 @@ constexpr int default_gemm_streams(GemmKind kind) {
 int gemm_stream_count(const MoeExpertsParams& p, GemmKind kind) {
     if (p.gemm_streams > 0) return std::min(p.gemm_streams, kMaxGemmStreams);
     static const int env = env_choice("VOLT_MOE_GEMM_STREAMS", {{"1", 1}, {"2", 2}, {"3", 3}, {"4", 4}}, 0);
-    if (env > 0) return env;
-    if (kind == GemmKind::kBf16 && p.num_tokens * p.top_k <= kFewRowsPerExpert * p.num_experts)
-        return kFewRowsBf16GemmStreams;
-    return default_gemm_streams(kind);
+    return env > 0 ? env : default_gemm_streams(kind);
 }
 
 // fn(e, stream, slot) for every expert e with rows (off [E + 1], host), on `count` streams forked from `stream` and
@@ -1495,10 +1486,9 @@ Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
 
 size_t moe_side_stream_bytes(MoeWeightType type) {
     // FP8 experts' GEMM path takes FP8 activations by default; int8 dequantises.
-    // The most any call takes (bf16: the few-rows count of short pieces).
-    const int streams = type == MoeWeightType::kFp8E4M3 ? default_gemm_streams(GemmKind::kFp8)
-                        : type == MoeWeightType::kInt8  ? default_gemm_streams(GemmKind::kDequantized)
-                                                        : std::max(kDefaultBf16GemmStreams, kFewRowsBf16GemmStreams);
+    const int streams = default_gemm_streams(type == MoeWeightType::kFp8E4M3 ? GemmKind::kFp8
+                                             : type == MoeWeightType::kInt8  ? GemmKind::kDequantized
+                                                                             : GemmKind::kBf16);
     return streams > 1 ? streams * kGemmPlanWorkspaceBytes : 0;  // one stream: the caller's own, no side stream
 }
 
