@@ -528,7 +528,7 @@ bool cudnn_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
     // under kAuto only pieces whose work pays for a graph per length pair: long ones, or short ones after a long
     // cached prefix).
     const bool known_keys = !p.kv_lens || p.kv_len_host > 0;
-    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+    const double flops = prefill_attention_flops(p);
     return (backend == AttentionBackend::kAuto || backend == AttentionBackend::kCudnn) &&
            p.phase == AttentionPhase::kPrefill && p.num_seqs == 1 && known_keys && !p.kv_start && !p.cu_seqlens &&
            (!p.kv_lens || backend == AttentionBackend::kCudnn || p.num_tokens >= kCudnnMinTokens ||

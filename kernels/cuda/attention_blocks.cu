@@ -7,9 +7,9 @@
 // Block 0 only copies; the last block writes bf16 o. The accumulated statistics alternate between two buffers (16
 // threads read a row's value while one of them writes the new one).
 //
-// Bucketed shapes (PrefillBlocks::staged_queries, a chat turn after a long prefix): the piece's queries are copied
-// into the last T of Tb staged rows (block 0 does it), every block runs on the staged rows into a staged output, and
-// the merges read the piece's rows of it; the last merge writes o. The blocks are aligned to the piece's end, so
+// Bucketed shapes (PrefillBlocks::query_pieces, a chat turn after a long prefix): each query piece's queries are
+// copied into the last T of Tb staged rows (its block 0 does it), every block runs on the staged rows into a staged
+// output, and the merges read the piece's rows of it; the piece's last merge writes its rows of o. The blocks are aligned to the piece's end, so
 // their shapes are (Tb, block_keys) with a padding mask and (Tb, Tb) causal whatever the prefix length.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -146,6 +146,12 @@ WorkspaceLayout workspace_layout(int64_t T, int64_t Tb, int heads, int count) {
     return l;
 }
 
+// Keys a block of `rows` query rows may hold within max_block_flops (4 rows keys Hq D flops), clamped to int64.
+int64_t keys_within(const AttentionParams& p, int64_t rows, double max_block_flops) {
+    const double per_key = 4.0 * double(rows) * double(p.num_heads) * double(p.head_dim);
+    return static_cast<int64_t>(std::min(max_block_flops / per_key, 9.0e15));
+}
+
 // One run of key blocks for one query piece: the plan's blocks (not bucketed: staged_queries 0) or one bucketed
 // query piece's (PrefillBlocks::QueryPiece, with p narrowed to its queries by piece_params).
 struct BlockShape {
@@ -264,9 +270,7 @@ std::vector<int64_t> split_query_pieces(int64_t T) {
 Expected<PrefillBlocks::QueryPiece> plan_query_piece(const AttentionParams& p, double max_block_flops) {
     const int64_t T = p.num_tokens, S = keys_of(p), Tb = bucket_query_rows(T);
     const int64_t prefix = S - Tb;  // keys before the last block
-    const double per_key = 4.0 * double(Tb) * double(p.num_heads) * double(p.head_dim);
-    const int64_t fit = static_cast<int64_t>(std::min(max_block_flops / per_key, 9.0e15));
-    const int64_t cap = std::min({kCudnnBucketMaxBlockKeys, fit, prefix});
+    const int64_t cap = std::min({kCudnnBucketMaxBlockKeys, keys_within(p, Tb, max_block_flops), prefix});
     int64_t block_keys = kCudnnBucketMinRows;
     while (block_keys * 2 <= cap) block_keys *= 2;
     const int64_t before = (prefix + block_keys - 1) / block_keys;
@@ -280,8 +284,9 @@ Expected<PrefillBlocks::QueryPiece> plan_query_piece(const AttentionParams& p, d
     return q;
 }
 
-// A bucketed piece's plan: its query pieces (split_query_pieces) one after another, each with its blocks' graphs.
-Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block_flops, AttentionBackend backend) {
+// A bucketed piece's query pieces (split_query_pieces) one after another with their blocks, and the workspace the
+// largest needs; no graph built yet.
+Expected<PrefillBlocks> lay_out_bucketed(const AttentionParams& p, double max_block_flops) {
     PrefillBlocks plan;
     plan.cudnn = true;
     plan.count = 0;
@@ -299,6 +304,12 @@ Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block
         plan.piece[plan.query_pieces++] = q;
         q0 += n;
     }
+    return plan;
+}
+
+// lay_out_bucketed with each query piece's graphs built.
+Expected<PrefillBlocks> plan_bucketed(const AttentionParams& p, double max_block_flops, AttentionBackend backend) {
+    VOLT_ASSIGN_OR_RETURN(PrefillBlocks plan, lay_out_bucketed(p, max_block_flops));
     for (int i = 0; i < plan.query_pieces && plan.cudnn; ++i) {
         const PrefillBlocks::QueryPiece& q = plan.piece[i];
         VOLT_RETURN_IF_ERROR(prepare_blocks(piece_params(p, q.first_query, q.tokens), shape_of(q), backend, plan));
@@ -388,8 +399,8 @@ bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend) 
         return false;
     if (p.kv_len_host < bucket_query_rows(split_query_pieces(p.num_tokens).back())) return false;
     if (backend == AttentionBackend::kCudnnBuckets) return true;
-    const double flops = 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
-    return backend == AttentionBackend::kAuto && !cudnn_prefill_shape(p, backend) && flops >= kCudnnBucketMinFlops;
+    return backend == AttentionBackend::kAuto && !cudnn_prefill_shape(p, backend) &&
+           prefill_attention_flops(p) >= kCudnnBucketMinFlops;
 }
 
 size_t tiled_prefill_workspace_bytes(const AttentionParams& p) {
@@ -397,14 +408,10 @@ size_t tiled_prefill_workspace_bytes(const AttentionParams& p) {
 }
 
 size_t bucketed_prefill_workspace_bytes(const AttentionParams& p) {
-    size_t most = 0;
-    int64_t q0 = 0;
-    for (int64_t n : split_query_pieces(p.num_tokens)) {
-        const int64_t Tb = bucket_query_rows(n), S = keys_of(piece_params(p, q0, n));
-        most = std::max(most, workspace_layout(n, Tb, p.num_heads, S > Tb ? 2 : 1).total);  // merges unless one block
-        q0 += n;
-    }
-    return most;
+    // Any bound lays out the same buffers: a piece merges (needs accumulators) exactly when it has keys before its
+    // causal square, whatever its block size.
+    const Expected<PrefillBlocks> plan = lay_out_bucketed(p, std::numeric_limits<double>::infinity());
+    return plan.has_value() ? plan->workspace_bytes : 0;
 }
 
 Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream) {
@@ -436,9 +443,7 @@ Expected<PrefillBlocks> plan_prefill_blocks(const AttentionParams& p, double max
     if (bucketed) return plan_bucketed(p, max_block_flops, backend);
     const int64_t T = p.num_tokens;
     // Keys per block: the work bound, at least T and a multiple of T (a prompt's pieces then share graph shapes).
-    const double per_key = 4.0 * double(T) * double(p.num_heads) * double(p.head_dim);
-    const int64_t fit = static_cast<int64_t>(std::min(max_block_flops / per_key, 9.0e15));
-    return plan_blocks(p, std::max<int64_t>(1, fit / T) * T, backend);
+    return plan_blocks(p, std::max<int64_t>(1, keys_within(p, T, max_block_flops) / T) * T, backend);
 }
 
 Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, int block, cudaStream_t stream) {

@@ -62,6 +62,11 @@ inline CudnnSdpaSpec prefill_sdpa_spec(const AttentionParams& p, int64_t keys, b
                          .causal = causal, .scale = p.scale, .stats = stats, .transient = transient};
 }
 
+// A prefill's attention work: 4 T S Hq D flops over its p.kv_len_host keys (its causal half not taken off).
+inline double prefill_attention_flops(const AttentionParams& p) {
+    return 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+}
+
 // The rows a query piece of T queries is staged in for bucketed cuDNN shapes (PrefillBlocks::QueryPiece).
 inline int64_t bucket_query_rows(int64_t T) {
     int64_t rows = kCudnnBucketMinRows;
@@ -79,7 +84,7 @@ size_t tiled_prefill_workspace_bytes(const AttentionParams& p);
 Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream);
 // A short piece after a cached prefix in bucketed cuDNN shapes (PrefillBlocks::query_pieces): whether `backend`
 // sends p there (kAuto: work of at least kCudnnBucketMinFlops on a piece kCudnnMinTokens / kCudnnMinFlops leave to the
-// own kernel), the workspace its blocks need (one block per kCudnnBucketMaxBlockKeys), and all of them in one run.
+// own kernel), the workspace its blocks need (the largest query piece's), and all of them in one run.
 bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 size_t bucketed_prefill_workspace_bytes(const AttentionParams& p);
 Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream);
