@@ -422,9 +422,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
 
     // Chunk-invariant decay factors (output_decay_table, state_decay_table).
     const int row0 = 16 * rw + g;  // output warps: chunk-local rows row0 and row0 + 8 of this thread
-    float dec[32], kd_full[4][4], f0, f1;
+    float dec[32], f0, f1;
+    StateDecay kd_table;
     output_decay_table(nl2, row0, t4, dec, f0, f1);
-    state_decay_table(nl2, t4, kd_full);
+    state_decay_table(nl2, t4, kd_table);
 
     const int nchunks = static_cast<int>((len + kC - 1) / kC);
     WgLoadPlan lp;
@@ -471,7 +472,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_kernel(const Prefil
             store_rows_bf16(s_out, oacc, rw, g, t4, lane, m, a.o + tok0 * a.o_st + h * a.o_sh + slice * kDVS,
                               a.o_st);
         } else {
-            state_chunk<false>(sacc, sk, sv_u32, m, slope, nl2, kd_full, rw, lane, t4, [&] { issue_next_loads(c); });
+            state_chunk<false>(sacc, sk, sv_u32, m, slope, nl2, kd_table, rw, lane, t4, [&] { issue_next_loads(c); });
             write_state_bf16(s_state + ((c + 1) & 1) * kSBytes, sacc, rw, g, t4);
             fence_proxy_async();  // S_c (st.shared) -> next chunk's wgmma reads
         }

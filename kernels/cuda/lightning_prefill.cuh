@@ -125,10 +125,16 @@ __device__ __forceinline__ void state_slice_ptrs(const PrefillArgs& a, int n, in
 // Fragment coordinates of a thread in its warpgroup: rw = warp (0..3), g = lane / 4, t4 = lane % 4.
 // State slice in registers: sacc[mt][4 nt + e] = S[64 mt + 16 rw + g + 8 (e >> 1)][8 nt + 2 t4 + (e & 1)].
 
+// The state warps' chunk-invariant decays lambda^{C-1-j} of the decayed-K fragments' key pairs j, j + 1 (j = 16 kk +
+// 2 t4 + 8 p) as packed bf16 hi + lo (hi + lo = the fp32 value to ~2^-17).
+struct StateDecay {
+    uint32_t hi[4][2], lo[4][2];
+};
+
 // Chunk-invariant decay factors (MUFU ex2 would otherwise sit on each chunk's critical path). Output warps:
 // dec[4 nt + e] = lambda^{i-j} (0 above the diagonal) for the score elements of rows row0, row0 + 8, and the
-// inter-term row factors f0 = lambda^{row0+1}, f1 = lambda^{row0+9}; state warps: kd_full[kk][e] = lambda^{C-1-j}
-// for the key indices of the decayed-K fragments (a shorter last chunk recomputes them).
+// inter-term row factors f0 = lambda^{row0+1}, f1 = lambda^{row0+9}; state warps: StateDecay (a shorter last chunk
+// recomputes its factors).
 __device__ __forceinline__ void output_decay_table(float nl2, int row0, int t4, float (&dec)[32], float& f0,
                                                    float& f1) {
     f0 = exp2f(nl2 * static_cast<float>(row0 + 1));
@@ -141,12 +147,26 @@ __device__ __forceinline__ void output_decay_table(float nl2, int row0, int t4, 
             dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
         }
 }
-__device__ __forceinline__ void state_decay_table(float nl2, int t4, float (&kd_full)[4][4]) {
+__device__ __forceinline__ void state_decay_table(float nl2, int t4, StateDecay& sd) {
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-            kd_full[kk][e] = exp2f(nl2 * static_cast<float>(kC - 1 - (16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1))));
+        for (int p = 0; p < 2; ++p) {
+            const int j = 16 * kk + 2 * t4 + 8 * p;
+            const float a = exp2f(nl2 * static_cast<float>(kC - 1 - j));
+            const float b = exp2f(nl2 * static_cast<float>(kC - 2 - j));
+            const __nv_bfloat162 hi = __floats2bfloat162_rn(a, b);
+            const float2 hf = __bfloat1622float2(hi);
+            sd.hi[kk][p] = *reinterpret_cast<const uint32_t*>(&hi);
+            sd.lo[kk][p] = pack_bf16(a - hf.x, b - hf.y);
+        }
+}
+
+// d = a * b + c on packed bf16 pairs, one rounding.
+__device__ __forceinline__ uint32_t fma_bf16x2(uint32_t a, uint32_t b, uint32_t c) {
+    uint32_t d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
 }
 
 // bf16 copy of the state for the output warps' next chunk.
@@ -258,11 +278,17 @@ __device__ __forceinline__ void output_chunk(uint32_t sq_u32, uint32_t sk_u32, u
 }
 
 // The state update of one chunk (state warpgroup): S = lambda^m S + (diag(lambda^{m-1-j}) K)^T V with the decayed K
-// as bf16 hi + lo (exact to ~2^-17, so the fp32 state keeps ~1e-5 accuracy). after_issue(): once the products are in
-// flight (the cp.async kernel issues its next loads). kMaskTail: keys at or past m are zeroed (see output_chunk).
+// as bf16 hi + lo (exact to ~2^-16, so the fp32 state keeps ~1e-5 accuracy). A whole chunk forms them with three
+// packed bf16 FMAs a key pair against the StateDecay table: hi = k d_hi, r = k d_hi - hi (exact: the product has 16
+// significant bits, hi holds the top 8), lo = k d_lo + r. That is 4 instructions a pair where the fp32 form (widen,
+// multiply, round, widen, subtract, round) took 10. The state chain was the TMA kernel's long pole (H100, T = 128K,
+// the loads switched off: state warpgroup alone 3.22 ms, output warpgroup alone 2.12; the loads alone ~2.9): now
+// 2.15 ms alone, and the kernel 3.17 ms instead of 3.62 (bench/lightning_notes.md, v11).
+// after_issue(): once the products are in flight (the cp.async kernel issues its next loads). kMaskTail: keys at or
+// past m are zeroed (see output_chunk).
 template <bool kMaskTail, class AfterIssue>
 __device__ __forceinline__ void state_chunk(float (&sacc)[2][32], const char* sk, uint32_t sv_u32, int m, float slope,
-                                            float nl2, const float (&kd_full)[4][4], int rw, int lane, int t4,
+                                            float nl2, const StateDecay& sd, int rw, int lane, int t4,
                                             AfterIssue&& after_issue) {
     // lambda^m S as S - mu S, mu = -expm1(-slope m): no bias from rounding lambda^m near 1 (see the decode kernel).
     const float mu = -expm1f(-slope * static_cast<float>(m));
@@ -270,35 +296,59 @@ __device__ __forceinline__ void state_chunk(float (&sacc)[2][32], const char* sk
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
         for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
-    // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index.
+    // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index; register e of a
+    // fragment holds keys 16 kk + 2 t4 + 8 (e >> 1) + {0, 1}. Whole chunks and the last partial one in separate
+    // straight-line loops (a branch per register kept the compiler from interleaving the registers' chains: +0.5 us
+    // a chunk).
     uint32_t ahi[4][2][4], alo[4][2][4];
+    auto load_kt = [&](int kk, int mt, uint32_t (&r)[4]) {
+        const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+        const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
+        ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
+    };
+    if (m == kC) {
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-        float kd[4];
+        for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
-            kd[e] = m == kC ? kd_full[kk][e] : j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
-        }
+            for (int mt = 0; mt < 2; ++mt) {
+                uint32_t r[4];
+                load_kt(kk, mt, r);
 #pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-            const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
-            const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
-            uint32_t r[4];
-            ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
+                for (int e = 0; e < 4; ++e) {
+                    const uint32_t dh = sd.hi[kk][e >> 1];
+                    const uint32_t hi = fma_bf16x2(r[e], dh, 0x80008000u);  // + (-0): keeps k d_hi's sign
+                    const uint32_t rest = fma_bf16x2(r[e], dh, hi ^ 0x80008000u);
+                    ahi[kk][mt][e] = hi;
+                    alo[kk][mt][e] = fma_bf16x2(r[e], sd.lo[kk][e >> 1], rest);
+                }
+            }
+    } else {
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+            float kd[4];
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-                const float2 f = unpack_bf16(r[e]);
-                float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
-                if (kMaskTail && m < kC) {  // keys past the sequence's end
-                    const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
-                    x0 = j < m ? x0 : 0.0f;
-                    x1 = j + 1 < m ? x1 : 0.0f;
+                const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
+                kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+            }
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt) {
+                uint32_t r[4];
+                load_kt(kk, mt, r);
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const float2 f = unpack_bf16(r[e]);
+                    float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
+                    if (kMaskTail) {  // keys past the sequence's end
+                        const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
+                        x0 = j < m ? x0 : 0.0f;
+                        x1 = j + 1 < m ? x1 : 0.0f;
+                    }
+                    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                    const float2 hf = __bfloat1622float2(hi);
+                    ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                    alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
                 }
-                const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                const float2 hf = __bfloat1622float2(hi);
-                ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
             }
         }
     }

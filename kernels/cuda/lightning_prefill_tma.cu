@@ -228,13 +228,13 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
     fence_proxy_async();
     __syncwarp();
     if (lane == 0) mbar_arrive(sfull(0));
-    float kd_full[4][4];
-    state_decay_table(nl2, t4, kd_full);
+    StateDecay kd_table;
+    state_decay_table(nl2, t4, kd_table);
     for (int c = 0; c < nchunks; ++c) {
         const int st = c % kStages, m = chunk_rows(len, c);
         wait_stage(c);
         const char* sk = tiles + st * kWgStageBytes + kQBytes;
-        state_chunk<true>(sacc, sk, smem_u32(sk) + kKBytes, m, slope, nl2, kd_full, rw, lane, t4, [] {});
+        state_chunk<true>(sacc, sk, smem_u32(sk) + kKBytes, m, slope, nl2, kd_table, rw, lane, t4, [] {});
         __syncwarp();
         if (lane == 0) mbar_arrive(empty(st));
         if (c + 1 < nchunks) {  // S_{c+1} in bf16 for the output warpgroup's chunk c + 1
