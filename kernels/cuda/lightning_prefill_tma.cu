@@ -39,6 +39,11 @@ namespace {
 
 constexpr int kStages = 4;
 constexpr int kSBufs = 3;
+// Chunks the producer loads ahead of the consumers' last release (plain inputs). Fewer loads in flight keep the 128
+// CTAs' reads closer together in DRAM: H100, T = 8K / 128K, three interleaved rounds: 4 ahead (the whole ring) 0.251
+// / 2.90-2.92 ms, 3 ahead 0.234 / 2.88-2.89, 2 ahead 0.230 / 3.22-3.24 (bench/lightning_notes.md, v11). The loads
+// probe agrees: 5 stages in flight stream 25% slower than 4.
+constexpr int kLoadLead = 3;
 // Producer warpgroups (1 or 2): the SiLU on load is issue-bound, so pre-activation inputs get more producer warps.
 // Registers: 128 * kPWgs * producer + 256 * 224 <= 65536.
 template <int kPWgs>
@@ -121,11 +126,18 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
         // stage before. A partial last chunk is loaded whole too: rows past the sequence are the next sequence's
         // (or zeros past the tensor); make_ready zeroes their V rows and the consumers mask their K columns, so
         // nothing of another sequence (not even an Inf) reaches this one.
+        // Plain inputs: at most kLoadLead chunks in flight past the consumers' last release (each wait is on the next
+        // chunk's phase, so the one-phase rule holds). With the SiLU the issue runs kStages - 2 ahead of it instead.
+        const int lead = a.silu ? kStages : kLoadLead;
         int issued = 0;
         auto issue_upto = [&](int upto) {
             for (; issued <= upto && issued < nchunks; ++issued) {
                 const int c = issued, st = c % kStages;
-                if (c >= kStages) mbar_wait(empty(st), (c / kStages - 1) & 1);
+                if (lead < kStages) {  // chunk c - lead released (so the stage of chunk c - kStages too)
+                    if (c >= lead) mbar_wait(empty((c - lead) % kStages), ((c - lead) / kStages) & 1);
+                } else if (c >= kStages) {
+                    mbar_wait(empty(st), (c / kStages - 1) & 1);
+                }
                 const uint32_t sq = smem_u32(tiles + st * kWgStageBytes), sk = sq + kQBytes, sv = sk + kKBytes;
                 const int t = static_cast<int>(tok_begin + int64_t{c} * kC);
                 mbar_arrive_expect_tx(full(st), kWgStageBytes);
