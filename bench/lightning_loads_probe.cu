@@ -13,6 +13,10 @@
 //   head_major   the same boxes from [H, T, 128] tensors (each box one contiguous 16 KiB run): the layout's cost
 // Inputs random (SiLU of normals), 64 heads, d = 128, T = 128K unless --tokens. Output: one JSON line per variant
 // (median of 10 calls), after the copy ceiling of the same run; bytes counted = q, k, v read + o written once.
+//
+// H100, session 40 (two calls, copy ceiling 3.01): kernel pattern 2.89-2.94 ms (2.93-2.97 TB/s, 98%), loads only
+// 2.08, 5 stages 3.68-3.85, 256-byte boxes 2.89-2.91, one CTA per head 3.07-3.44, head-major 3.34-3.45. The kernel
+// then took 3.40 ms: its arithmetic, not this pattern, held it (bench/lightning_notes.md, v11).
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
