@@ -29,6 +29,7 @@
 #include <string>
 
 #include "bench/bench_common.cuh"
+#include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/mbarrier.cuh"
 #include "kernels/cuda/tensor_map.h"
 
@@ -38,6 +39,8 @@ using volt::cuda::mbar_arrive;
 using volt::cuda::mbar_arrive_expect_tx;
 using volt::cuda::mbar_init;
 using volt::cuda::mbar_wait;
+using volt::cuda::smem_u32;
+using volt::cuda::tma_load_3d;
 
 constexpr int kD = 128, kC = 64, kHeads = 64, kConsumerThreads = 128, kThreads = 32 + kConsumerThreads;
 
@@ -54,18 +57,6 @@ struct Variant {
     bool head_major;  // tensors [H, T, 128]
 };
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
-    asm volatile(
-        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
-        "[%2];\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
-        : "memory");
-}
-
 struct Args {
     int64_t tokens;
     int stages;
@@ -76,10 +67,10 @@ struct Args {
 
 __global__ void __launch_bounds__(kThreads, 1) probe_kernel(const __grid_constant__ Maps maps, const Args a) {
     extern __shared__ __align__(1024) char smem_raw[];
-    char* tiles = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
+    char* tiles = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
     const int vcols = kD / a.slices;
     const int stage_bytes = 2 * kC * kD * 2 + kC * vcols * 2;
-    const uint32_t bars = smem_addr(tiles + a.stages * stage_bytes);
+    const uint32_t bars = smem_u32(tiles + a.stages * stage_bytes);
     auto full = [&](int st) { return bars + 8 * st; };
     auto empty = [&](int st) { return bars + 8 * (a.stages + st); };
     const int slice = blockIdx.x, h = blockIdx.y, tid = threadIdx.x;
@@ -97,22 +88,22 @@ __global__ void __launch_bounds__(kThreads, 1) probe_kernel(const __grid_constan
         for (int c = 0; c < nchunks; ++c) {
             const int st = c % a.stages;
             if (c >= a.stages) mbar_wait(empty(st), (c / a.stages - 1) & 1);
-            const uint32_t sq = smem_addr(tiles + st * stage_bytes), sk = sq + kC * kD * 2, sv = sk + kC * kD * 2;
+            const uint32_t sq = smem_u32(tiles + st * stage_bytes), sk = sq + kC * kD * 2, sv = sk + kC * kD * 2;
             const int t = c * kC;
             // TMA coordinates: token-major maps are {col, head, token}, head-major ones {col, token, head}.
             const int c1 = a.head_major ? t : h, c2 = a.head_major ? h : t;
             mbar_arrive_expect_tx(full(st), stage_bytes);
             if (a.box256) {
-                tma_load(sq, &maps.q, full(st), 0, c1, c2);
-                tma_load(sk, &maps.k, full(st), 0, c1, c2);
+                tma_load_3d(sq, &maps.q, full(st), 0, c1, c2);
+                tma_load_3d(sk, &maps.k, full(st), 0, c1, c2);
             } else {
-                tma_load(sq, &maps.q, full(st), 0, c1, c2);
-                tma_load(sq + kC * 128, &maps.q, full(st), 64, c1, c2);
-                tma_load(sk, &maps.k, full(st), 0, c1, c2);
-                tma_load(sk + kC * 128, &maps.k, full(st), 64, c1, c2);
+                tma_load_3d(sq, &maps.q, full(st), 0, c1, c2);
+                tma_load_3d(sq + kC * 128, &maps.q, full(st), 64, c1, c2);
+                tma_load_3d(sk, &maps.k, full(st), 0, c1, c2);
+                tma_load_3d(sk + kC * 128, &maps.k, full(st), 64, c1, c2);
             }
             for (int vc = 0; vc < vcols; vc += 64)
-                tma_load(sv + vc * kC * 2, &maps.v, full(st), slice * vcols + vc, c1, c2);
+                tma_load_3d(sv + vc * kC * 2, &maps.v, full(st), slice * vcols + vc, c1, c2);
         }
         return;
     }

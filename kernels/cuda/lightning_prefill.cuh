@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -297,61 +298,55 @@ __device__ __forceinline__ void state_chunk(float (&sacc)[2][32], const char* sk
 #pragma unroll
         for (int i = 0; i < 32; ++i) sacc[mt][i] = fmaf(-mu, sacc[mt][i], sacc[mt][i]);
     // A = (decayed K)^T as bf16 hi + lo fragments: rows d_k (64 mt + 16 rw ..), k = key index; register e of a
-    // fragment holds keys 16 kk + 2 t4 + 8 (e >> 1) + {0, 1}. Whole chunks and the last partial one in separate
-    // straight-line loops (a branch per register kept the compiler from interleaving the registers' chains: +0.5 us
-    // a chunk).
+    // fragment holds keys 16 kk + 2 t4 + 8 (e >> 1) + {0, 1}. Whole chunks and the last partial one as separate
+    // straight-line instantiations (a branch per register kept the compiler from interleaving the registers'
+    // chains: +0.5 us a chunk).
     uint32_t ahi[4][2][4], alo[4][2][4];
-    auto load_kt = [&](int kk, int mt, uint32_t (&r)[4]) {
-        const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
-        const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
-        ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
-    };
-    if (m == kC) {
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk)
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt) {
-                uint32_t r[4];
-                load_kt(kk, mt, r);
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const uint32_t dh = sd.hi[kk][e >> 1];
-                    const uint32_t hi = fma_bf16x2(r[e], dh, 0x80008000u);  // + (-0): keeps k d_hi's sign
-                    const uint32_t rest = fma_bf16x2(r[e], dh, hi ^ 0x80008000u);
-                    ahi[kk][mt][e] = hi;
-                    alo[kk][mt][e] = fma_bf16x2(r[e], sd.lo[kk][e >> 1], rest);
-                }
-            }
-    } else {
+    auto decayed_k = [&](auto whole) {
+        constexpr bool kWhole = decltype(whole)::value;
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) {
-            float kd[4];
+            [[maybe_unused]] float kd[4];
+            if constexpr (!kWhole) {
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
-                kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+                for (int e = 0; e < 4; ++e) {
+                    const int j = 16 * kk + 2 * t4 + (e & 1) + 8 * (e >> 1);
+                    kd[e] = j < m ? exp2f(nl2 * static_cast<float>(m - 1 - j)) : 0.0f;
+                }
             }
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt) {
+                const int krow = 16 * kk + (lane & 7) + 8 * (lane >> 4);
+                const int mcol = 64 * mt + 16 * rw + 8 * ((lane >> 3) & 1);
                 uint32_t r[4];
-                load_kt(kk, mt, r);
+                ldsm_x4_t(smem_u32(sk + swz128<kC>(krow, mcol)), r[0], r[1], r[2], r[3]);
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
-                    const float2 f = unpack_bf16(r[e]);
-                    float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
-                    if (kMaskTail) {  // keys past the sequence's end
-                        const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
-                        x0 = j < m ? x0 : 0.0f;
-                        x1 = j + 1 < m ? x1 : 0.0f;
+                    if constexpr (kWhole) {
+                        const uint32_t dh = sd.hi[kk][e >> 1];
+                        const uint32_t hi = fma_bf16x2(r[e], dh, 0x80008000u);  // + (-0): keeps k d_hi's sign
+                        const uint32_t rest = fma_bf16x2(r[e], dh, hi ^ 0x80008000u);
+                        ahi[kk][mt][e] = hi;
+                        alo[kk][mt][e] = fma_bf16x2(r[e], sd.lo[kk][e >> 1], rest);
+                    } else {
+                        const float2 f = unpack_bf16(r[e]);
+                        float x0 = f.x * kd[(e >> 1) * 2], x1 = f.y * kd[(e >> 1) * 2 + 1];
+                        if (kMaskTail) {  // keys past the sequence's end
+                            const int j = 16 * kk + 2 * t4 + 8 * (e >> 1);
+                            x0 = j < m ? x0 : 0.0f;
+                            x1 = j + 1 < m ? x1 : 0.0f;
+                        }
+                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
+                        const float2 hf = __bfloat1622float2(hi);
+                        ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
+                        alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
                     }
-                    const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                    const float2 hf = __bfloat1622float2(hi);
-                    ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                    alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
                 }
             }
         }
-    }
+    };
+    if (m == kC) decayed_k(std::true_type{});
+    else decayed_k(std::false_type{});
     fence_regs(sacc[0]);
     fence_regs(sacc[1]);
     wgmma_fence();

@@ -62,16 +62,6 @@ struct TmaMaps {
     CUtensorMap q, k, v;  // [T, H, 128] bf16, box {64 columns, 1 head, 64 tokens}, 128-byte swizzle
 };
 
-// ---- TMA / register-count PTX (mbarriers: kernels/cuda/mbarrier.cuh) ------------------------------------------------
-// One 3-D tile (columns c0.., head h, tokens t..) into shared memory, completion counted in bytes on `bar`.
-__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int h, int t) {
-    asm volatile(
-        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
-        "[%2];\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(h), "r"(t)
-        : "memory");
-}
-
 // ---- the kernel -----------------------------------------------------------------------------------------------------
 template <int kPWgs>
 __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
@@ -141,11 +131,11 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
                 const uint32_t sq = smem_u32(tiles + st * kWgStageBytes), sk = sq + kQBytes, sv = sk + kKBytes;
                 const int t = static_cast<int>(tok_begin + int64_t{c} * kC);
                 mbar_arrive_expect_tx(full(st), kWgStageBytes);
-                tma_load(sq, &maps.q, full(st), 0, h, t);
-                tma_load(sq + kC * 128, &maps.q, full(st), 64, h, t);
-                tma_load(sk, &maps.k, full(st), 0, h, t);
-                tma_load(sk + kC * 128, &maps.k, full(st), 64, h, t);
-                tma_load(sv, &maps.v, full(st), slice * kDVS, h, t);
+                tma_load_3d(sq, &maps.q, full(st), 0, h, t);
+                tma_load_3d(sq + kC * 128, &maps.q, full(st), 64, h, t);
+                tma_load_3d(sk, &maps.k, full(st), 0, h, t);
+                tma_load_3d(sk + kC * 128, &maps.k, full(st), 64, h, t);
+                tma_load_3d(sv, &maps.v, full(st), slice * kDVS, h, t);
             }
         };
         // Stage of chunk c made ready by `nt` threads (index i) once its bytes landed: the SiLU in place when asked,

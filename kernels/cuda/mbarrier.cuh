@@ -1,5 +1,5 @@
-// Shared-memory mbarriers and the async-proxy fence (Hopper PTX), for the kernels that fill shared memory with TMA or
-// read it with wgmma (the lightning prefill). `bar` is a shared-memory address (smem_u32).
+// Shared-memory mbarriers, the async-proxy fence and TMA tile loads (Hopper PTX), for the kernels that fill shared
+// memory with TMA or read it with wgmma (the lightning prefill). `bar` is a shared-memory address (smem_u32).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -32,4 +32,14 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
         "r"(parity)
         : "memory");
 }
+// One 3-D tile of a tensor map (coordinates c0 innermost) into shared memory at `dst`, its completion counted in bytes
+// on the mbarrier `bar` (TMA: cp.async.bulk.tensor). The lightning prefill's Q / K / V chunk loads.
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* map, uint32_t bar, int c0, int c1, int c2) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
+        "[%2];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
+        : "memory");
+}
+
 }  // namespace volt::cuda
