@@ -65,7 +65,9 @@ inline void expect_split_matches_one_warp_per_item(const cuda::MoeExpertsParams&
     auto one_parts = cuda::moe_decode_split_parts(one);
     ASSERT_TRUE(one_parts) << one_parts.status().to_string();
     EXPECT_EQ(*one_parts, 1);
-    if (must_split) EXPECT_GT(*parts, 1) << "the gated product was not split";
+    if (must_split) {
+        EXPECT_GT(*parts, 1) << "the gated product was not split";
+    }
     if (*parts == 1) return;
     std::printf("  gated product in %d parts; against one warp per item: ", *parts);
     DevBuf<char> ws(cuda::moe_workspace_bytes(one));

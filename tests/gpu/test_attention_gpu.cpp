@@ -128,7 +128,9 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
         ASSERT_FALSE(plan->whole_in_first);
         EXPECT_EQ(plan->cudnn, backend != cuda::AttentionBackend::kOwn);  // a prefixed piece on cuDNN: even one block
         EXPECT_EQ(plan->query_pieces > 0, backend == cuda::AttentionBackend::kCudnnBuckets);
-        if (query_pieces > 0) EXPECT_EQ(plan->query_pieces, query_pieces);
+        if (query_pieces > 0) {
+            EXPECT_EQ(plan->query_pieces, query_pieces);
+        }
         DevBuf<uint8_t> ws(std::max<size_t>(plan->workspace_bytes, 1));
         ASSERT_TRUE(ws.fill_bytes(0xff));  // NaN accumulators: the first block must not read them
         p.workspace = ws.ptr, p.workspace_bytes = plan->workspace_bytes;

@@ -648,11 +648,12 @@ TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
     }
     EXPECT_EQ(bytes(cuda::MoeWeightType::kBF16, 64, MoeDecodeProducts::kF16),
               bytes(cuda::MoeWeightType::kBF16, 64, MoeDecodeProducts::kBf16));
-    if (on_hopper())
+    if (on_hopper()) {
         EXPECT_EQ(bytes(cuda::MoeWeightType::kFp8E4M3, 64, MoeDecodeProducts::kF16,
                         cuda::MoeFp8Mode::kFp8Activations),
                   bytes(cuda::MoeWeightType::kFp8E4M3, 64, MoeDecodeProducts::kBf16,
                         cuda::MoeFp8Mode::kFp8Activations));
+    }
     p.weight_type = cuda::MoeWeightType::kFp8E4M3, p.num_tokens = 8;
     EXPECT_TRUE(cuda::validate(p).is_ok());
     p.decode_products = static_cast<MoeDecodeProducts>(7);
