@@ -49,7 +49,7 @@ if has_stage build; then
     tail -30 "$OUT/configure.log"; note "configure FAILED"; exit 1
   fi
   TARGETS="volt_gpu_tests"
-  has_part lightning && TARGETS+=" volt_lightning_bench"
+  has_part lightning && TARGETS+=" volt_lightning_bench volt_lightning_loads_probe"
   has_part ops && TARGETS+=" volt_ops_bench"
   has_part model && TARGETS+=" volt_gpu_model_tests volt"
   has_part multigpu && TARGETS+=" volt_gpu_model_tests volt"
@@ -263,6 +263,9 @@ if has_stage bench && has_part lightning; then
       --json "$OUT/bench_$variant.jsonl" 2>&1 | grep prefill
     grep prefill "$OUT/bench_$variant.jsonl" >>"$OUT/bench_volt.jsonl"
   done
+  # The prefill's memory traffic alone (no arithmetic): how close the kernel is to its own load pattern.
+  "$BIN/volt_lightning_loads_probe" >"$OUT/bench_loads_probe.jsonl" 2>&1
+  grep -oE '"(variant|ms)": [^,}]+' "$OUT/bench_loads_probe.jsonl" | paste -sd' ' 
   note "anchors (torch copy/GEMM ceilings, flash-linear-attention)"
   PYTHONUNBUFFERED=1 python3 tools/lightning_fla_anchor.py --json "$OUT/bench_anchor.jsonl" $QARG \
     >"$OUT/bench_anchor.log" 2>&1
