@@ -123,11 +123,8 @@ __global__ void __launch_bounds__(TmaShape<kPWgs>::kThreads, 1)
         auto issue_upto = [&](int upto) {
             for (; issued <= upto && issued < nchunks; ++issued) {
                 const int c = issued, st = c % kStages;
-                if (lead < kStages) {  // chunk c - lead released (so the stage of chunk c - kStages too)
-                    if (c >= lead) mbar_wait(empty((c - lead) % kStages), ((c - lead) / kStages) & 1);
-                } else if (c >= kStages) {
-                    mbar_wait(empty(st), (c / kStages - 1) & 1);
-                }
+                // Chunk c - lead released, and with it (lead <= kStages) the stage chunk c reuses.
+                if (c >= lead) mbar_wait(empty((c - lead) % kStages), ((c - lead) / kStages) & 1);
                 const uint32_t sq = smem_u32(tiles + st * kWgStageBytes), sk = sq + kQBytes, sv = sk + kKBytes;
                 const int t = static_cast<int>(tok_begin + int64_t{c} * kC);
                 mbar_arrive_expect_tx(full(st), kWgStageBytes);
