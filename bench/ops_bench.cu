@@ -533,13 +533,15 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
         __nv_bfloat16* v = rand_bf16(T * Hkv * kD, 23);
         auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
         // own and cudnn on the model's token-major layout [T, H, D]; cudnn_bhsd on head-major [H, T, D] buffers
-        // (the layout torch's SDPA anchor uses), to separate layout effects from kernel speed.
+        // (the layout torch's SDPA anchor uses), to separate layout effects from kernel speed; cudnn_bhsd_in: q, k, v
+        // head-major, o token-major (what a RoPE pass writing head-major would give the out projection).
         // cudnn: one call (no workspace); cudnn_tiled: with attention_workspace_bytes, so that a sequence of more
         // than 32K queries runs in pieces of 8192 queries and blocks of keys (kernels/cuda/attention_blocks.cu).
-        for (const char* variant : {"own", "cudnn", "cudnn_bhsd", "cudnn_tiled"}) {
+        for (const char* variant : {"own", "cudnn", "cudnn_bhsd", "cudnn_bhsd_in", "cudnn_tiled"}) {
             const std::string_view name = variant;
-            const bool own = variant[0] == 'o', bhsd = name == "cudnn_bhsd", tiled = name == "cudnn_tiled";
-            if (cudnn_only && (own || bhsd)) continue;
+            const bool own = variant[0] == 'o', tiled = name == "cudnn_tiled";
+            const bool bhsd = name.starts_with("cudnn_bhsd"), o_bhsd = name == "cudnn_bhsd";
+            if (cudnn_only && own) continue;
             if (tiled && T <= 32768) continue;
             if (!own && !vc::cudnn_attention_available()) {
                 emitf("{\"op\": \"attn_prefill\", \"backend\": \"%s\", \"T\": %lld, \"ms\": null, "
@@ -556,7 +558,7 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
             p.q = q, p.q_stride_token = tq, p.q_stride_head = hq;
             p.k = kk, p.k_stride_token = tk, p.k_stride_head = hk;
             p.v = v, p.v_stride_token = tk, p.v_stride_head = hk;
-            p.o = o, p.o_stride_token = tq, p.o_stride_head = hq;
+            p.o = o, p.o_stride_token = o_bhsd ? kD : Hq * kD, p.o_stride_head = o_bhsd ? T * kD : kD;
             const int reps = T >= 131072 ? 3 : T >= 32768 ? 5 : 20;
             void* ws = nullptr;
             if (tiled) {
@@ -572,6 +574,72 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
                   flops / ms / 1e9);
         }
         dfree(q, kk, v, o);
+    }
+}
+
+// Several sequences in one prefill call (an API user's ragged batch; the backbone makes none): the own kernel against
+// cuDNN's ragged layout (kernels/cuda/attention_ragged.cu). "fresh": 8 sequences of 1K-8K tokens (32K in all), keys
+// packed like the queries; "prefixed": 4 chunks of 2048 new tokens after cached prefixes of 0-60K keys, each
+// sequence's keys in its own cache region (kv_start). Flops: the causal work, 2 q (2 P + q) Hq D per sequence.
+// tools/ops_torch_anchor.py --only sdpa_ragged runs the same batches through torch.
+void bench_attention_ragged() {
+    const int Hq = 64, Hkv = 8;
+    struct Case {
+        const char* name;
+        std::vector<int> q, past;
+    };
+    const Case cases[] = {{"fresh", {8192, 4096, 4096, 2048, 2048, 1024, 6144, 5120}, std::vector<int>(8, 0)},
+                          {"prefixed", {2048, 2048, 2048, 2048}, {30000, 10000, 60000, 0}}};
+    for (const Case& c : cases) {
+        const int N = static_cast<int>(c.q.size());
+        std::vector<int32_t> cu{0}, lens, start;
+        int64_t rows = 0, max_q = 0, max_kv = 0;
+        double flops = 0;
+        for (int n = 0; n < N; ++n) {
+            cu.push_back(cu.back() + c.q[n]);
+            lens.push_back(c.past[n] + c.q[n]);
+            start.push_back(static_cast<int32_t>(rows));
+            rows += lens.back();
+            max_q = std::max<int64_t>(max_q, c.q[n]), max_kv = std::max<int64_t>(max_kv, lens.back());
+            flops += 2.0 * c.q[n] * (2.0 * c.past[n] + c.q[n]) * Hq * kD;
+        }
+        const int64_t T = cu.back();
+        const bool fresh = rows == T;
+        __nv_bfloat16* q = rand_bf16(T * Hq * kD, 51);
+        __nv_bfloat16* kk = rand_bf16(rows * Hkv * kD, 52);
+        __nv_bfloat16* v = rand_bf16(rows * Hkv * kD, 53);
+        auto* o = dalloc<__nv_bfloat16>(T * Hq * kD);
+        auto* dcu = dalloc<int32_t>(N + 1);
+        auto* dlens = dalloc<int32_t>(N);
+        auto* dstart = dalloc<int32_t>(N);
+        CHECK(cudaMemcpy(dcu, cu.data(), (N + 1) * 4, cudaMemcpyHostToDevice));
+        CHECK(cudaMemcpy(dlens, lens.data(), N * 4, cudaMemcpyHostToDevice));
+        CHECK(cudaMemcpy(dstart, start.data(), N * 4, cudaMemcpyHostToDevice));
+        vc::AttentionParams p;
+        p.num_tokens = T, p.num_seqs = N, p.num_heads = Hq, p.num_kv_heads = Hkv;
+        p.scale = 1.0f / std::sqrt(float(kD));
+        p.q = q, p.q_stride_token = Hq * kD, p.q_stride_head = kD;
+        p.k = kk, p.k_stride_token = Hkv * kD, p.k_stride_head = kD;
+        p.v = v, p.v_stride_token = Hkv * kD, p.v_stride_head = kD;
+        p.o = o, p.o_stride_token = Hq * kD, p.o_stride_head = kD;
+        p.cu_seqlens = dcu, p.max_seqlen_q = max_q, p.max_seqlen_kv = max_kv;
+        if (!fresh) p.kv_lens = dlens, p.kv_start = dstart;
+        for (const char* backend : {"own", "cudnn"}) {
+            const bool own = backend[0] == 'o';
+            if (!own && !vc::cudnn_attention_available()) continue;
+            p.prefill_backend = own ? vc::AttentionBackend::kOwn : vc::AttentionBackend::kCudnn;
+            const size_t ws_bytes = vc::attention_workspace_bytes(p);
+            void* ws = ws_bytes ? dalloc<uint8_t>(ws_bytes) : nullptr;
+            p.workspace = ws, p.workspace_bytes = ws_bytes;
+            auto fn = [&](int) { CHECK_STATUS(vc::run(p, nullptr)); };
+            const double ms = median_ms(fn, 2, 10), fms = flush_ms(fn, 2, 10);
+            emitf("{\"op\": \"attn_prefill_ragged\", \"batch\": \"%s\", \"backend\": \"%s\", \"N\": %d, "
+                  "\"T\": %lld, \"keys\": %lld, \"ms\": %.3f, \"flush_ms\": %.3f, \"tflops\": %.1f}",
+                  c.name, backend, N, (long long)T, (long long)rows, ms, fms, flops / fms / 1e9);
+            if (ws) dfree(ws);
+            p.workspace = nullptr, p.workspace_bytes = 0;
+        }
+        dfree(q, kk, v, o, dcu, dlens, dstart);
     }
 }
 
@@ -1013,10 +1081,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
         if (!std::strcmp(argv[i], "--quick")) quick = true;
-        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,decode,small,sample,vit_attn,blocks,turn,
-        // overlap (default: all but the subsets gelu, prefill_cudnn, sample, which run inside gemm, prefill, small,
-        // and the experiments blocks (1M keys), turn (a chat turn after a long prefix: own kernel vs cuDNN) and
-        // overlap (a prefill piece and decode steps on two streams)).
+        // Comma-separated parts: gemm,gelu,moe,prefill,prefill_cudnn,prefill_ragged,decode,small,sample,vit_attn,
+        // blocks,turn,overlap (default: all but the subsets gelu, prefill_cudnn, sample, which run inside gemm,
+        // prefill, small, and the experiments blocks (1M keys), turn (a chat turn after a long prefix: own kernel vs
+        // cuDNN) and overlap (a prefill piece and decode steps on two streams)).
         if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         // Comma-separated MoE batch sizes (e.g. 1,64), for a profiler run of one shape.
         if (!std::strcmp(argv[i], "--moe-tokens") && i + 1 < argc)
@@ -1056,6 +1124,7 @@ int main(int argc, char** argv) {
     if (!want("small") && want("sample")) bench_sampling();
     if (want("prefill")) bench_attention_prefill(quick);
     if (!want("prefill") && want("prefill_cudnn")) bench_attention_prefill(quick, true);
+    if (want("prefill_ragged")) bench_attention_ragged();
     if (want("vit_attn")) bench_vit_attention();
     if (!only.empty() && want("blocks")) bench_attention_blocks();
     if (!only.empty() && want("turn")) bench_attention_turn();

@@ -21,6 +21,11 @@
 //     (kCudnnBuckets, needs the workspace): its queries copied into a buffer of a power-of-two number of rows (the
 //     piece in the last ones), its keys in blocks aligned to the piece's end, so that one process builds a couple of
 //     graphs per query bucket, not one per turn (see PrefillBlocks).
+//     Any other batch (several sequences through cu_seqlens, keys at kv_start rows of a cache) goes to cuDNN's ragged
+//     layout (cuDNN 9.6 or newer, needs the workspace and a host bound on every sequence's keys: max_seqlen_kv, or
+//     kv_len_host for one sequence): per-sequence offsets and lengths, the causal diagonal bottom-right aligned per
+//     sequence; kAuto sends it there when 4 T max_seqlen_kv Hq D >= kCudnnBucketMinFlops (its graphs are keyed by
+//     power-of-two bounds, a few per process).
 //     AttentionParams::prefill_backend; kAuto reads VOLT_ATTENTION_PREFILL=own|cudnn|cudnn_buckets once per process
 //     (A/B timing).
 #pragma once
@@ -46,8 +51,8 @@ constexpr int64_t kCudnnMinTokens = 8192;
 // ... or a shorter piece whose attention is at least this much work (4 * T * keys * Hq * D flops: a few thousand
 // tokens after a cached prefix of hundreds of thousands; ~50 ms in the own kernel, ~17 ms in cuDNN).
 constexpr double kCudnnMinFlops = 1e13;
-// Shorter pieces after a cached prefix that kAuto sends to cuDNN in bucketed shapes (kCudnnBuckets): at least this
-// much attention work (~1 ms per layer in the own kernel, ~0.3 ms in cuDNN). Below it a chat over a small context
+// Shorter pieces after a cached prefix that kAuto sends to cuDNN in bucketed shapes (kCudnnBuckets), and batches it
+// sends to cuDNN's ragged layout (a bound: 4 T max_seqlen_kv Hq D): at least this much attention work (~1 ms per layer in the own kernel, ~0.3 ms in cuDNN). Below it a chat over a small context
 // would pay cuDNN's one-time start (~1.5 s) and its bucket graphs (~0.1 s each) to save little per turn.
 constexpr double kCudnnBucketMinFlops = 2e11;
 // Query buckets: the piece's T queries sit in the last T of max(kCudnnBucketMinRows, next power of two >= T) rows.
@@ -88,7 +93,8 @@ struct AttentionParams {
     // sequences whose caches live apart (continuous batching). Set both or neither.
     const void* const* k_seqs = nullptr;
     const void* const* v_seqs = nullptr;
-    // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence.
+    // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence. cuDNN's
+    // ragged layout sizes its graph by them (rounded up to powers of two) and clamps longer sequences to them.
     int64_t max_seqlen_q = 0;
     int64_t max_seqlen_kv = 0;
     // Prefill of one sequence (no cu_seqlens / kv_start): its exact key count (cached prefix + T, equal to kv_lens[0])
@@ -99,7 +105,9 @@ struct AttentionParams {
     // cuDNN prefill of more than 32K queries, which then runs in pieces of 8192 queries and blocks of keys merged by
     // their softmax statistics (~1.1x one call at 128K); a piece in bucketed cuDNN shapes (kCudnnBuckets). Null or
     // too small: decode runs one split per sequence, such a long prefill one cuDNN call and such a piece the own
-    // kernel under kAuto (all correct, slower); kCudnnBuckets reports it.
+    // kernel under kAuto (all correct, slower); kCudnnBuckets reports it. cuDNN's ragged layout keeps each
+    // sequence's lengths and offsets here (a few bytes per sequence); without it such a batch runs on the own kernel
+    // under kAuto, and kCudnn reports it.
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
 };

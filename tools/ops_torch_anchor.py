@@ -6,6 +6,7 @@ ceilings (device-to-device copy, 8192^3 bf16 GEMM). Random inputs, never zeros; 
 Prints one JSON object per line, like the C++ benchmark.
 """
 import argparse
+import itertools
 import math
 import sys
 
@@ -145,13 +146,79 @@ def vit_attn_anchor(fh, quick):
         torch.cuda.empty_cache()
 
 
+# The batches of bench/ops_bench.cu --only prefill_ragged: (name, new tokens, cached prefix) per sequence.
+RAGGED_BATCHES = (("fresh", [8192, 4096, 4096, 2048, 2048, 1024, 6144, 5120], [0] * 8),
+                  ("prefixed", [2048] * 4, [30000, 10000, 60000, 0]))
+
+
+def sdpa_ragged_anchor(fh, quick):
+    """Several sequences of a prefill batch through torch: one SDPA call per sequence (the causal diagonal
+    bottom-right aligned after a cached prefix: causal_lower_right), and torch's varlen attention over the packed batch
+    where this torch has it (torch.nn.attention.varlen)."""
+    from torch.nn.attention.bias import causal_lower_right
+    Hq, Hkv = 64, 8
+    for name, qlens, past in RAGGED_BATCHES:
+        flops = sum(2 * q * (2 * p + q) * Hq * D for q, p in zip(qlens, past))
+        seqs = []
+        for q, p in zip(qlens, past):
+            seqs.append((torch.randn(1, Hq, q, D, device="cuda", dtype=torch.bfloat16),
+                         torch.randn(1, Hkv, p + q, D, device="cuda", dtype=torch.bfloat16),
+                         torch.randn(1, Hkv, p + q, D, device="cuda", dtype=torch.bfloat16), q, p))
+
+        def one(qq, kk, vv, q, p, gqa):
+            if p == 0:
+                return F.scaled_dot_product_attention(qq, kk, vv, is_causal=True, enable_gqa=gqa)
+            return F.scaled_dot_product_attention(qq, kk, vv, attn_mask=causal_lower_right(q, p + q), enable_gqa=gqa)
+
+        note = "enable_gqa"
+        try:
+            for s in seqs:
+                one(*s, True)
+            fn = lambda: [one(*s, True) for s in seqs]  # noqa: E731
+        except Exception:  # noqa: BLE001 - a backend without GQA for this mask: expanded K/V (MHA)
+            note = "expanded kv"
+            seqs = [(qq, kk.repeat_interleave(Hq // Hkv, 1), vv.repeat_interleave(Hq // Hkv, 1), q, p)
+                    for qq, kk, vv, q, p in seqs]
+            fn = lambda: [one(*s, False) for s in seqs]  # noqa: E731
+        ms = bench(fn, rep=300)
+        emit({"op": "torch_sdpa_ragged", "batch": name, "impl": "sdpa_per_sequence", "ms": ms,
+              "tflops": flops / ms / 1e9, "note": note}, fh)
+        try:
+            from torch.nn.attention.varlen import varlen_attn
+            qp = torch.cat([qq[0].transpose(0, 1) for qq, _, _, _, _ in seqs]).contiguous()
+            kp = torch.cat([kk[0].transpose(0, 1) for _, kk, _, _, _ in seqs]).contiguous()
+            vp = torch.cat([vv[0].transpose(0, 1) for _, _, vv, _, _ in seqs]).contiguous()
+            cu_q = torch.tensor([0] + list(itertools.accumulate(qlens)), dtype=torch.int32,
+                                device="cuda")
+            kvl = [q + p for q, p in zip(qlens, past)]
+            cu_k = torch.tensor([0] + list(itertools.accumulate(kvl)), dtype=torch.int32,
+                                device="cuda")
+            try:  # torch 2.11: causal as the window (-1, 0), bottom-right aligned like FlashAttention's varlen
+                fn = lambda: varlen_attn(qp, kp, vp, cu_q, cu_k, max(qlens), max(kvl),  # noqa: E731
+                                         window_size=(-1, 0), enable_gqa=True)
+                fn()
+            except TypeError:  # the first form (torch 2.9-2.10): is_causal, heads equal
+                kp, vp = kp.repeat_interleave(Hq // Hkv, 1), vp.repeat_interleave(Hq // Hkv, 1)
+                fn = lambda: varlen_attn(qp, kp, vp, cu_q, cu_k, max(qlens), max(kvl), is_causal=True)  # noqa: E731
+                fn()
+            ms = bench(fn, rep=300)
+            emit({"op": "torch_sdpa_ragged", "batch": name, "impl": "varlen_attn", "ms": ms,
+                  "tflops": flops / ms / 1e9, "heads": f"{Hq}/{kp.shape[1]}"}, fh)
+        except Exception as e:  # noqa: BLE001 - not in this torch, or not for this batch
+            emit({"op": "torch_sdpa_ragged", "batch": name, "impl": "varlen_attn", "ms": None,
+                  "error": repr(e)[:300]}, fh)
+        del seqs
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     # Comma-separated subset of gemm, moe, sdpa, sdpa_decode, sdpa_prefill_long (32K and 128K only; for runs
     # interleaved with bench/ops_bench.cu --only prefill_cudnn), vit_attn (the ViT's attention, against --only
-    # cudnn_plans); default all but sdpa_prefill_long and vit_attn. The ceilings
+    # cudnn_plans), sdpa_ragged (against --only prefill_ragged); default all but sdpa_prefill_long, vit_attn and
+    # sdpa_ragged. The ceilings
     # always run.
     ap.add_argument("--only", default="")
     args = ap.parse_args()
@@ -179,6 +246,8 @@ def main():
         parts.append(lambda fh, quick: sdpa_anchors(fh, quick, prefill=False))
     if only and "vit_attn" in only:
         parts.append(vit_attn_anchor)
+    if only and "sdpa_ragged" in only:
+        parts.append(sdpa_ragged_anchor)
     if only and "sdpa_prefill_long" in only:
         parts.append(lambda fh, quick: sdpa_anchors(fh, quick, decode=False, lengths=[32768, 131072]))
     for part in parts:

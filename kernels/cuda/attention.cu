@@ -577,7 +577,9 @@ size_t attention_workspace_bytes(const AttentionParams& p) {
         const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
         if (!cudnn_sdpa_available()) return 0;
         if (bucketed_prefill_shape(p, backend)) return bucketed_prefill_workspace_bytes(p);
-        return cudnn_prefill_shape(p, backend) ? tiled_prefill_workspace_bytes(p) : 0;
+        if (cudnn_prefill_shape(p, backend)) return tiled_prefill_workspace_bytes(p);
+        return ragged_prefill_shape(p, backend) && cudnn_sdpa_ragged_available() ? ragged_prefill_workspace_bytes(p)
+                                                                                 : 0;
     }
     if (p.num_seqs == 0) return 0;
     auto sms = sm_count();
@@ -671,11 +673,30 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
         if (!warned.exchange(true))
             VOLT_LOG(kWarn, kKernel, "attention: cuDNN SDPA failed, using the own prefill kernel: ", st.to_string());
     }
+    const bool ragged_shape = ragged_prefill_shape(p, backend);
+    if (ragged_shape && cudnn_sdpa_ragged_available()) {
+        // Several sequences, or keys in a cache: cuDNN's ragged layout when the workspace for its index is given.
+        const size_t need = ragged_prefill_workspace_bytes(p);
+        const bool fits =
+            p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
+        if (!fits && backend == AttentionBackend::kCudnn)
+            return invalid_argument("attention (CUDA): a ragged cuDNN prefill needs a 256-byte aligned workspace of ",
+                                    need, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
+        if (fits) {
+            const Status st = run_ragged_prefill(p, stream);
+            if (st.is_ok() || backend == AttentionBackend::kCudnn) return st;
+            static std::atomic<bool> warned{false};
+            if (!warned.exchange(true))
+                VOLT_LOG(kWarn, kKernel, "attention: ragged cuDNN SDPA failed, using the own prefill kernel: ",
+                         st.to_string());
+        }
+    }
     if (backend == AttentionBackend::kCudnn)
         return unimplemented("attention (CUDA): VOLT_ATTENTION_PREFILL=cudnn but ",
-                             cudnn_shape ? "cuDNN SDPA is not available in this build or machine"
-                                         : "this batch (several sequences, or a cached prefix of unknown length) is "
-                                           "not routed to cuDNN");
+                             !cudnn_sdpa_available() ? "cuDNN SDPA is not available in this build or machine"
+                             : ragged_shape          ? "this batch needs cuDNN's ragged layout (cuDNN 9.6 or newer)"
+                                                     : "this batch's key count is unknown on the host (set "
+                                                       "max_seqlen_kv to bound every sequence's keys)");
     const int64_t max_q = p.max_seqlen_q > 0 ? p.max_seqlen_q : p.num_tokens;
     const int64_t q_tiles = (max_q + kBq - 1) / kBq;
     if (q_tiles > 65535) return invalid_argument("attention (CUDA): at most ", 65535 * kBq, " queries per sequence");

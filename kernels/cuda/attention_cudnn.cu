@@ -32,7 +32,8 @@ namespace {
 
 namespace fe = cudnn_frontend;
 
-constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4, kStats = 5, kSeqLenQ = 6, kSeqLenKv = 7;
+constexpr int64_t kQ = 1, kK = 2, kV = 3, kO = 4, kStats = 5, kSeqLenQ = 6, kSeqLenKv = 7, kQOffset = 8,
+                  kKOffset = 9, kVOffset = 10, kOOffset = 11;
 
 struct Entry {
     std::shared_ptr<fe::graph::Graph> graph;
@@ -41,7 +42,7 @@ struct Entry {
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, float, bool,
-                       bool>;
+                       bool, bool>;
 
 // A prompt's pieces use up to block_keys / T + 1 shapes (kernels/attention_cuda.h, PrefillBlocks: 10 at the
 // backbone's defaults); twice that leaves room for a second prompt's offset without rebuilding every piece's graph.
@@ -82,7 +83,7 @@ Key key_of(const CudnnSdpaSpec& s) {
     return {s.batch,      s.tokens,     kv_tokens(s), s.heads,      s.kv_heads,   s.head_dim,   s.q_stride_b,
             s.q_stride_h, s.q_stride_t, s.k_stride_b,   s.k_stride_h, s.k_stride_t, s.v_stride_b, s.v_stride_h,
             s.v_stride_t, s.o_stride_b, s.o_stride_h,   s.o_stride_t, s.causal,     s.scale,      s.stats,
-            s.seq_lens};
+            s.seq_lens,   s.ragged};
 }
 
 // A transient spec's graph was used: first in the LRU list; beyond kMaxTransientGraphs the least recent one goes.
@@ -139,11 +140,26 @@ Expected<std::shared_ptr<fe::graph::Graph>> build_graph(cudnnHandle_t handle, co
             .set_seq_len_q(len("seq_len_q", kSeqLenQ))
             .set_seq_len_kv(len("seq_len_kv", kSeqLenKv));
     }
+    // Ragged: each tensor's batch entries at device offsets ([batch + 1] int64 elements), not stride_b apart.
+    auto offsets = [&](const char* name, int64_t uid) {
+        return g->tensor(fe::graph::Tensor_attributes()
+                             .set_name(name)
+                             .set_uid(uid)
+                             .set_dim({s.batch + 1, 1, 1, 1})
+                             .set_stride({1, 1, 1, 1})
+                             .set_data_type(fe::DataType_t::INT64));
+    };
+    if (s.ragged) {
+        Q->set_ragged_offset(offsets("q_offsets", kQOffset));
+        K->set_ragged_offset(offsets("k_offsets", kKOffset));
+        V->set_ragged_offset(offsets("v_offsets", kVOffset));
+    }
     auto [O, stats] = g->sdpa(Q, K, V, opts);
     O->set_output(true)
         .set_uid(kO)
         .set_dim({s.batch, s.heads, s.tokens, s.head_dim})
         .set_stride({s.o_stride_b, s.o_stride_h, s.o_stride_t, 1});
+    if (s.ragged) O->set_ragged_offset(offsets("o_offsets", kOOffset));
     if (s.stats)
         stats->set_output(true)
             .set_uid(kStats)
@@ -203,7 +219,7 @@ Expected<Entry*> graph_on_device(const CudnnSdpaSpec& spec, cudnnHandle_t* handl
 // The tensors of one execution by their uids (the statistics only when the spec writes them).
 std::unordered_map<int64_t, void*> variant_pack(const CudnnSdpaSpec& spec, const void* q, const void* k,
                                                 const void* v, void* o, float* stats, const int32_t* seq_len_q,
-                                                const int32_t* seq_len_kv) {
+                                                const int32_t* seq_len_kv, const CudnnRaggedOffsets* ragged) {
     std::unordered_map<int64_t, void*> pack = {
         {kQ, const_cast<void*>(q)}, {kK, const_cast<void*>(k)}, {kV, const_cast<void*>(v)}, {kO, o}};
     if (spec.stats) pack.emplace(kStats, stats);
@@ -211,12 +227,30 @@ std::unordered_map<int64_t, void*> variant_pack(const CudnnSdpaSpec& spec, const
         pack.emplace(kSeqLenQ, const_cast<int32_t*>(seq_len_q));
         pack.emplace(kSeqLenKv, const_cast<int32_t*>(seq_len_kv));
     }
+    if (spec.ragged) {
+        pack.emplace(kQOffset, const_cast<int64_t*>(ragged->q));
+        pack.emplace(kKOffset, const_cast<int64_t*>(ragged->k));
+        pack.emplace(kVOffset, const_cast<int64_t*>(ragged->v));
+        pack.emplace(kOOffset, const_cast<int64_t*>(ragged->o));
+    }
     return pack;
 }
 
 }  // namespace
 
 bool cudnn_sdpa_available() { return load_library(); }
+
+bool cudnn_sdpa_ragged_available() {
+    static const bool ok = [] {
+        if (!load_library()) return false;
+        try {
+            return fe::detail::get_backend_version() >= 90600;  // ragged with fewer KV heads than query heads
+        } catch (const std::exception&) {
+            return false;
+        }
+    }();
+    return ok;
+}
 
 Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who) {
     std::lock_guard<std::mutex> lock(g_mu);
@@ -230,17 +264,20 @@ Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who) {
 
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
                   cudaStream_t stream, const char* who, float* stats, const int32_t* seq_len_q,
-                  const int32_t* seq_len_kv) {
+                  const int32_t* seq_len_kv, const CudnnRaggedOffsets* ragged) {
     if (spec.stats && !stats) return invalid_argument(who, " (cuDNN): the softmax statistics need a buffer");
     if (spec.seq_lens && (!seq_len_q || !seq_len_kv))
         return invalid_argument(who, " (cuDNN): the padding mask needs seq_len_q and seq_len_kv");
+    if (spec.ragged && (!spec.seq_lens || !ragged || !ragged->q || !ragged->k || !ragged->v || !ragged->o))
+        return invalid_argument(who, " (cuDNN): the ragged layout needs seq_lens and the q, k, v and o offsets");
     std::lock_guard<std::mutex> lock(g_mu);
     try {
         cudnnHandle_t handle = nullptr;
         VOLT_ASSIGN_OR_RETURN(Entry * e, graph_on_device(spec, &handle, who));
         if (fe::detail::set_stream(handle, stream) != CUDNN_STATUS_SUCCESS)
             return internal_error(who, " (cuDNN): cudnnSetStream failed");
-        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats, seq_len_q, seq_len_kv);
+        std::unordered_map<int64_t, void*> pack =
+            variant_pack(spec, q, k, v, o, stats, seq_len_q, seq_len_kv, ragged);
         return fe_status(e->graph->execute(handle, pack, e->workspace), who, "execute");
     } catch (const std::exception& ex) {
         return internal_error(who, " (cuDNN): ", ex.what());
@@ -252,7 +289,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
                                                               const std::string& modes, int reps, float* stats) {
     const char* who = "cuDNN SDPA plans";
     if (spec.stats && !stats) return invalid_argument(who, ": the softmax statistics need a buffer");
-    if (spec.seq_lens) return invalid_argument(who, ": padding-mask specs are not timed here");
+    if (spec.seq_lens || spec.ragged) return invalid_argument(who, ": padding-mask specs are not timed here");
     if (reps < 1) return invalid_argument(who, ": reps ", reps, ", expected >= 1");
     std::vector<fe::HeurMode_t> heur;
     size_t at = 0;
@@ -279,7 +316,7 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
         std::shared_ptr<void> ws_guard(ws, [](void* p) {
             if (p) cudaFree(p);
         });
-        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats, nullptr, nullptr);
+        std::unordered_map<int64_t, void*> pack = variant_pack(spec, q, k, v, o, stats, nullptr, nullptr, nullptr);
         std::vector<CudnnPlanTiming> out;
         for (int64_t i = 0; i < g->get_execution_plan_count(); ++i) {
             CudnnPlanTiming t;

@@ -33,10 +33,23 @@ struct CudnnSdpaSpec {
     // cuDNN's padding mask: batch entry b's valid queries and keys counted by device int32 seq_len_q[b] <= tokens and
     // seq_len_kv[b] <= kv_tokens (cudnn_sdpa's arguments); the rest of its rows are neither attended nor counted.
     bool seq_lens = false;
+    // cuDNN's ragged layout (needs seq_lens): batch entry b of q / k / v / o starts at element offset
+    // CudnnRaggedOffsets::q[b] / k[b] / v[b] / o[b] of its pointer (device int64 [batch + 1]), its tokens and heads
+    // strided as above (the stride_b fields unused): several sequences packed in one buffer, or each at its own row of a
+    // cache.
+    bool ragged = false;
     // A shape that comes and goes (the backbone's prefill pieces: a graph per length pair): its graph is kept only
     // among the 32 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,
     // whose workspace must outlive the capture) stay for the process.
     bool transient = false;
+};
+
+// The device offset arrays of a ragged spec (CudnnSdpaSpec::ragged), in elements.
+struct CudnnRaggedOffsets {
+    const int64_t* q = nullptr;
+    const int64_t* k = nullptr;
+    const int64_t* v = nullptr;
+    const int64_t* o = nullptr;
 };
 
 // One plan of a spec, timed (cudnn_sdpa_time_plans): cuDNN's name for it (engine and knobs), its workspace, the
@@ -88,6 +101,13 @@ Status run_tiled_prefill(const AttentionParams& p, cudaStream_t stream);
 bool bucketed_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 size_t bucketed_prefill_workspace_bytes(const AttentionParams& p);
 Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream);
+// Any other prefill (several sequences through cu_seqlens, keys at kv_start rows of a cache, a cached prefix of
+// unknown length) on cuDNN's ragged layout (kernels/cuda/attention_ragged.cu): whether `backend` sends p there (kAuto:
+// when its work bound, 4 T max_seqlen_kv Hq D, is at least kCudnnBucketMinFlops), the workspace for its per-sequence
+// lengths and offsets, and the run.
+bool ragged_prefill_shape(const AttentionParams& p, AttentionBackend backend);
+size_t ragged_prefill_workspace_bytes(const AttentionParams& p);
+Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream);
 
 #if defined(VOLT_HAVE_CUDNN_FRONTEND) && VOLT_HAVE_CUDNN_FRONTEND
 // libcudnn.so.9 loaded (dlopen, once per process; VOLT_CUDNN_LIBRARY overrides the name) and new enough for SDPA.
@@ -96,10 +116,12 @@ bool cudnn_sdpa_available();
 // first time that spec is seen on that device; later calls (CUDA graph capture included) only execute. Serialised.
 // `who` names the caller in errors. Transient specs' graphs are kept up to 32 per device, least recently used dropped.
 // `stats` is written when spec.stats (else unused, may be null); seq_len_q / seq_len_kv ([batch] device int32) are
-// read when spec.seq_lens.
+// read when spec.seq_lens, `ragged`'s offsets when spec.ragged.
 Status cudnn_sdpa(const CudnnSdpaSpec& spec, const void* q, const void* k, const void* v, void* o,
                   cudaStream_t stream, const char* who, float* stats = nullptr, const int32_t* seq_len_q = nullptr,
-                  const int32_t* seq_len_kv = nullptr);
+                  const int32_t* seq_len_kv = nullptr, const CudnnRaggedOffsets* ragged = nullptr);
+// Whether the loaded cuDNN takes ragged specs with grouped KV heads (9.6 or newer).
+bool cudnn_sdpa_ragged_available();
 // Builds (or finds) the graph of `spec` on the current device without running it: a shape cuDNN rejects is known
 // before any work is queued.
 Status cudnn_sdpa_prepare(const CudnnSdpaSpec& spec, const char* who);
@@ -116,9 +138,11 @@ Expected<std::vector<CudnnPlanTiming>> cudnn_sdpa_time_plans(const CudnnSdpaSpec
 #else
 inline bool cudnn_sdpa_available() { return false; }
 inline Status cudnn_sdpa(const CudnnSdpaSpec&, const void*, const void*, const void*, void*, cudaStream_t,
-                         const char* who, float* = nullptr, const int32_t* = nullptr, const int32_t* = nullptr) {
+                         const char* who, float* = nullptr, const int32_t* = nullptr, const int32_t* = nullptr,
+                         const CudnnRaggedOffsets* = nullptr) {
     return unimplemented(who, ": built without cudnn-frontend");
 }
+inline bool cudnn_sdpa_ragged_available() { return false; }
 inline Status cudnn_sdpa_prepare(const CudnnSdpaSpec&, const char* who) {
     return unimplemented(who, ": built without cudnn-frontend");
 }

@@ -1,6 +1,7 @@
 // GPU softmax attention against the CPU twin (cpu::attention, fp32 on the widened bf16 inputs): causal GQA prefill
 // at 1, 127, 128 and 4097 tokens (own kernel, and cuDNN's SDPA where available), 40000 and 131072 (cuDNN in query
-// pieces and key blocks, sampled rows), pieces in blocks of keys, ragged batches with cached prefixes, and split-KV
+// pieces and key blocks, sampled rows), pieces in blocks of keys, ragged batches with cached prefixes (own kernel, and
+// cuDNN's ragged layout), and split-KV
 // decode over a batch of sequences of different lengths (with and without the split workspace).
 // Fresh random inputs, poisoned outputs; bf16 outputs <= 1e-2 relative per (sequence, head).
 #include <cuda_runtime.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -145,9 +147,9 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
             ASSERT_TRUE(st.is_ok()) << "block " << i << ": " << st.to_string();
         }
     } else {
-        // Bucketed shapes need their workspace (the other paths here run without one).
-        const size_t ws_bytes =
-            backend == cuda::AttentionBackend::kCudnnBuckets ? cuda::attention_workspace_bytes(p) : 0;
+        // Bucketed shapes and cuDNN's ragged layout need their workspace (the other paths here run without one).
+        const bool wants_ws = backend == cuda::AttentionBackend::kCudnnBuckets || layout == Layout::kCache;
+        const size_t ws_bytes = wants_ws ? cuda::attention_workspace_bytes(p) : 0;
         DevBuf<uint8_t> ws(std::max<size_t>(ws_bytes, 1));
         ASSERT_TRUE(ws.fill_bytes(0xff));
         if (ws_bytes > 0) p.workspace = ws.ptr, p.workspace_bytes = ws_bytes;
@@ -461,6 +463,57 @@ TEST_F(AttentionGpu, PrefillRaggedBatchWithCachedPrefix) {
     check_prefill(make_batch({1, 127, 128, 300, 65}, {0, 5, 128, 1000, 0}, 16, 2, 9), Layout::kCache,
                   cuda::AttentionBackend::kAuto);
     check_prefill(make_batch({64, 3}, {4097, 0}, 64, 8, 10), Layout::kCache, cuda::AttentionBackend::kAuto);
+}
+
+// Several sequences in one call on cuDNN's ragged layout (kCudnn, with its workspace): with and without cached
+// prefixes, keys in cache regions (kv_start, gaps between them), sequence counts that are not a power of two (the
+// graph's extra batch entries are empty), one query after a long prefix, one sequence through cu_seqlens, MiniMax heads.
+TEST_F(AttentionGpu, PrefillRaggedBatchCudnnAgainstCpu) {
+    if (!cuda::cudnn_sdpa_ragged_available()) GTEST_SKIP() << "cuDNN's ragged SDPA not available in this build/machine";
+    using cuda::AttentionBackend;
+    check_prefill(make_batch({1, 127, 128, 300, 65}, {0, 5, 128, 1000, 0}, 16, 2, 11), Layout::kCache,
+                  AttentionBackend::kCudnn);
+    check_prefill(make_batch({64, 3}, {4097, 0}, 64, 8, 12), Layout::kCache, AttentionBackend::kCudnn);
+    check_prefill(make_batch({4097}, {0}, 16, 2, 13), Layout::kCache, AttentionBackend::kCudnn);
+    check_prefill(make_batch({1, 1, 1}, {3000, 17, 0}, 64, 8, 14), Layout::kCache, AttentionBackend::kCudnn);
+    check_prefill(make_batch({513, 1000, 2, 700, 129, 64, 1}, {0, 0, 40, 0, 2000, 0, 127}, 64, 8, 15), Layout::kCache,
+                  AttentionBackend::kCudnn);
+}
+
+// What routes to the ragged layout, and how a batch it cannot take is refused.
+TEST_F(AttentionGpu, RaggedRoutingAndRefusals) {
+    if (!cuda::cudnn_sdpa_ragged_available()) GTEST_SKIP() << "cuDNN's ragged SDPA not available in this build/machine";
+    using cuda::AttentionBackend;
+    const Batch b = make_batch({300, 200}, {100, 0}, 16, 2, 16);
+    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
+    DevBuf<int32_t> dcu(b.cu.size()), dlen(b.N()), dstart(b.N());
+    ASSERT_TRUE(dcu.upload(b.cu) && dlen.upload(b.kv_lens) && dstart.upload(b.kv_start));
+    cuda::AttentionParams p;
+    p.prefill_backend = AttentionBackend::kCudnn;
+    p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = 0.088f;
+    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
+    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
+    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
+    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
+    p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr, p.max_seqlen_q = 300;
+    // Keys counted on the device with no host bound: cuDNN's key dimension would be unknown.
+    EXPECT_FALSE(cuda::ragged_prefill_shape(p, AttentionBackend::kCudnn));
+    Status st = cuda::run(p, nullptr);
+    EXPECT_EQ(st.code(), StatusCode::kUnimplemented) << st.to_string();
+    EXPECT_NE(st.to_string().find("max_seqlen_kv"), std::string::npos) << st.to_string();
+    p.max_seqlen_kv = 400;
+    EXPECT_TRUE(cuda::ragged_prefill_shape(p, AttentionBackend::kCudnn));
+    const size_t need = cuda::attention_workspace_bytes(p);
+    EXPECT_GT(need, 0u);
+    st = cuda::run(p, nullptr);  // no workspace: refused with the bytes it needs
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    EXPECT_NE(st.to_string().find(std::to_string(need)), std::string::npos) << st.to_string();
+    // kAuto: this small batch stays on the own kernel; one whose work bound reaches kCudnnBucketMinFlops goes to cuDNN.
+    EXPECT_FALSE(cuda::ragged_prefill_shape(p, AttentionBackend::kAuto));
+    p.num_heads = 64, p.num_kv_heads = 8, p.max_seqlen_kv = 16384;
+    ASSERT_GE(4.0 * double(p.num_tokens) * 16384 * 64 * kD, cuda::kCudnnBucketMinFlops);
+    EXPECT_TRUE(cuda::ragged_prefill_shape(p, AttentionBackend::kAuto));
+    EXPECT_FALSE(cuda::ragged_prefill_shape(p, AttentionBackend::kOwn));
 }
 
 // own_rows: each sequence's rows reached through k_seqs / v_seqs (caches that live apart) instead of kv_start.

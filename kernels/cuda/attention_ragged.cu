@@ -1,0 +1,161 @@
+// Prefill batches that are not one packed sequence (several sequences through cu_seqlens, keys at kv_start rows of a
+// cache, a cached prefix whose length the host does not know) on cuDNN's ragged layout: each sequence's queries,
+// keys, values and outputs start at a device offset, its lengths come from cuDNN's padding mask, and the causal
+// diagonal is bottom-right aligned per sequence (query i of a sequence with q_len queries over kv_len keys sees keys
+// [0, kv_len - q_len + i]), which is exactly AttentionParams' cached prefix. One small kernel turns cu_seqlens /
+// kv_lens / kv_start into cuDNN's lengths and offsets in the workspace; the graph is keyed by bucketed bounds (the
+// sequence count and both length bounds rounded up to powers of two, the extra batch entries empty), so that a serving
+// process builds a few graphs, not one per batch.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/attention_cuda.h"
+#include "kernels/cuda/attention_cudnn.h"
+#include "sdk/cuda_check.h"
+
+namespace volt::cuda {
+namespace {
+
+int64_t pow2_at_least(int64_t x, int64_t floor) {
+    int64_t r = floor;
+    while (r < x) r *= 2;
+    return r;
+}
+
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+// The graph's bounds for p: batch entries, queries and keys per entry (powers of two; see the file comment).
+struct RaggedBounds {
+    int64_t batch = 0, queries = 0, keys = 0;
+};
+
+// The host's bound on any sequence's keys: max_seqlen_kv, or kv_len_host for one sequence, or (keys = queries) the
+// query bound; 0 when kv_lens is set and none of these is known (the graph's key dimension must bound every
+// sequence's keys).
+int64_t key_bound(const AttentionParams& p, int64_t query_bound) {
+    if (!p.kv_lens) return query_bound;
+    if (p.max_seqlen_kv > 0) return p.max_seqlen_kv;
+    return p.kv_len_host;
+}
+
+int64_t query_bound(const AttentionParams& p) {
+    return p.max_seqlen_q > 0 ? std::min(p.max_seqlen_q, p.num_tokens) : p.num_tokens;
+}
+
+RaggedBounds bounds_of(const AttentionParams& p) {
+    const int64_t q = query_bound(p);
+    return RaggedBounds{.batch = pow2_at_least(p.num_seqs, 1),
+                        .queries = pow2_at_least(q, kCudnnBucketMinRows),
+                        .keys = pow2_at_least(key_bound(p, q), kCudnnBucketMinRows)};
+}
+
+// Workspace: seq_len_q, seq_len_kv ([batch] int32), then the q, k, v, o offsets ([batch + 1] int64 each).
+struct RaggedLayout {
+    size_t seq_len_q = 0, seq_len_kv = 0, offsets[4] = {}, total = 0;
+};
+
+RaggedLayout layout_of(int64_t batch) {
+    RaggedLayout l;
+    const size_t lens = align256(size_t(batch) * sizeof(int32_t)), offs = align256(size_t(batch + 1) * 8);
+    l.seq_len_kv = lens;
+    for (int i = 0; i < 4; ++i) l.offsets[i] = 2 * lens + i * offs;
+    l.total = 2 * lens + 4 * offs;
+    return l;
+}
+
+struct IndexArgs {
+    const int32_t* cu_seqlens;  // [N + 1] or null (one sequence of T queries)
+    const int32_t* kv_lens;     // [N] or null (keys = queries)
+    const int32_t* kv_start;    // [N] or null (keys packed like the queries)
+    int64_t T;
+    int N;
+    int64_t batch, max_q, max_kv;  // the graph's bounds
+    int64_t q_st, k_st, v_st, o_st;
+    int32_t* seq_len_q;
+    int32_t* seq_len_kv;
+    int64_t *q_off, *k_off, *v_off, *o_off;
+};
+
+// Entry n < N: sequence n (its lengths clamped to the graph's bounds, which the caller's max_seqlen_* promise, so that
+// a broken promise cannot read or write past the graph's extent); entries N .. batch - 1 are empty, and every offset
+// past the last sequence points at its end (cuDNN reads offset[b + 1] as the end of entry b).
+__global__ void ragged_index_kernel(IndexArgs a) {
+    const int last = a.N - 1;
+    const int64_t last_q0 = a.cu_seqlens ? a.cu_seqlens[last] : 0;
+    const int64_t last_q1 = a.cu_seqlens ? a.cu_seqlens[a.N] : a.T;
+    const int64_t last_k0 = a.kv_start ? a.kv_start[last] : last_q0;
+    const int64_t last_kl = a.kv_lens ? a.kv_lens[last] : last_q1 - last_q0;
+    for (int64_t n = threadIdx.x; n <= a.batch; n += blockDim.x) {
+        int64_t q0 = last_q1, k0 = last_k0 + last_kl, ql = 0, kl = 0;
+        if (n < a.N) {
+            q0 = a.cu_seqlens ? a.cu_seqlens[n] : 0;
+            ql = (a.cu_seqlens ? a.cu_seqlens[n + 1] : a.T) - q0;
+            kl = a.kv_lens ? a.kv_lens[n] : ql;
+            k0 = a.kv_start ? a.kv_start[n] : q0;
+            ql = min(max(ql, int64_t{0}), a.max_q);
+            kl = min(max(kl, int64_t{0}), a.max_kv);
+        }
+        if (n < a.batch) {
+            a.seq_len_q[n] = static_cast<int32_t>(ql);
+            a.seq_len_kv[n] = static_cast<int32_t>(kl);
+        }
+        a.q_off[n] = q0 * a.q_st, a.o_off[n] = q0 * a.o_st;
+        a.k_off[n] = k0 * a.k_st, a.v_off[n] = k0 * a.v_st;
+    }
+}
+
+}  // namespace
+
+bool ragged_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
+    if (p.phase != AttentionPhase::kPrefill || p.num_tokens <= 0 || p.num_seqs <= 0) return false;
+    if (backend != AttentionBackend::kAuto && backend != AttentionBackend::kCudnn) return false;
+    // The other cuDNN routes take theirs first.
+    if (cudnn_prefill_shape(p, backend) || bucketed_prefill_shape(p, backend)) return false;
+    if (!p.cu_seqlens && !p.kv_start && !p.kv_lens) return false;  // one packed sequence below kAuto's bounds
+    const int64_t q = query_bound(p), kv = key_bound(p, q);
+    if (kv <= 0 || kv > INT32_MAX || q > INT32_MAX) return false;
+    if (backend == AttentionBackend::kCudnn) return true;
+    const double flops = 4.0 * double(p.num_tokens) * double(kv) * double(p.num_heads) * double(p.head_dim);
+    return flops >= kCudnnBucketMinFlops;
+}
+
+size_t ragged_prefill_workspace_bytes(const AttentionParams& p) { return layout_of(bounds_of(p).batch).total; }
+
+Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream) {
+    const RaggedBounds b = bounds_of(p);
+    const RaggedLayout l = layout_of(b.batch);
+    if (!p.workspace || p.workspace_bytes < l.total || reinterpret_cast<uintptr_t>(p.workspace) % 256)
+        return invalid_argument("attention (CUDA): a ragged cuDNN prefill needs a 256-byte aligned workspace of ",
+                                l.total, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
+    auto* base = static_cast<unsigned char*>(p.workspace);
+    IndexArgs a{};
+    a.cu_seqlens = p.cu_seqlens, a.kv_lens = p.kv_lens, a.kv_start = p.kv_start;
+    a.T = p.num_tokens, a.N = p.num_seqs;
+    a.batch = b.batch, a.max_q = b.queries, a.max_kv = b.keys;
+    a.q_st = p.q_stride_token, a.k_st = p.k_stride_token, a.v_st = p.v_stride_token, a.o_st = p.o_stride_token;
+    a.seq_len_q = reinterpret_cast<int32_t*>(base + l.seq_len_q);
+    a.seq_len_kv = reinterpret_cast<int32_t*>(base + l.seq_len_kv);
+    int64_t* off[4];
+    for (int i = 0; i < 4; ++i) off[i] = reinterpret_cast<int64_t*>(base + l.offsets[i]);
+    a.q_off = off[0], a.k_off = off[1], a.v_off = off[2], a.o_off = off[3];
+    ragged_index_kernel<<<1, 256, 0, stream>>>(a);
+    VOLT_CUDA_CHECK_LAUNCH();
+
+    const CudnnSdpaSpec spec{.batch = b.batch, .tokens = b.queries, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
+                             .head_dim = p.head_dim, .kv_tokens = b.keys,
+                             .q_stride_b = b.queries * p.q_stride_token, .q_stride_h = p.q_stride_head,
+                             .q_stride_t = p.q_stride_token,
+                             .k_stride_b = b.keys * p.k_stride_token, .k_stride_h = p.k_stride_head,
+                             .k_stride_t = p.k_stride_token,
+                             .v_stride_b = b.keys * p.v_stride_token, .v_stride_h = p.v_stride_head,
+                             .v_stride_t = p.v_stride_token,
+                             .o_stride_b = b.queries * p.o_stride_token, .o_stride_h = p.o_stride_head,
+                             .o_stride_t = p.o_stride_token,
+                             .causal = true, .scale = p.scale, .seq_lens = true, .ragged = true, .transient = true};
+    const CudnnRaggedOffsets offsets{.q = off[0], .k = off[1], .v = off[2], .o = off[3]};
+    return cudnn_sdpa(spec, p.q, p.k, p.v, p.o, stream, "attention", nullptr, a.seq_len_q, a.seq_len_kv, &offsets);
+}
+
+}  // namespace volt::cuda
