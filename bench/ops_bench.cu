@@ -904,9 +904,7 @@ void bench_attention_turn_parts() {
     }
     // One block of 65536 keys, 512 staged queries, with statistics: padding mask (all keys valid) or none.
     const int64_t Tb = 512, Bk = 65536, row = int64_t(PrefixedPiece::Hq) * kD;
-    vc::CudnnSdpaSpec s = vc::prefill_sdpa_spec(p, Bk, false, true, false);
-    s.tokens = Tb;
-    s.q_stride_b = s.o_stride_b = Tb * row;
+    vc::CudnnSdpaSpec s = vc::staged_block_spec(p, Tb, Bk, /*causal=*/false);
     float* stats = dalloc<float>(Tb * PrefixedPiece::Hq);
     int32_t* lens = dalloc<int32_t>(2);
     const int32_t h_lens[2] = {int32_t(Tb), int32_t(Bk)};

@@ -196,13 +196,8 @@ CudnnSdpaSpec block_spec(const AttentionParams& p, const BlockShape& sh, int blo
     // Staged rows [Tb, Hq, D] in and out; every block but the last sees block_keys keys, block 0 through the padding
     // mask when it holds fewer (the mask costs ~20% on every key, so whole blocks go without it). Three shapes per
     // (Tb, block_keys), so the graphs stay for the process.
-    const int64_t Tb = sh.staged_queries, row = int64_t(p.num_heads) * kD;
-    CudnnSdpaSpec s = prefill_sdpa_spec(p, last ? Tb : sh.block_keys, /*causal=*/last, /*stats=*/true,
-                                        /*transient=*/false);
-    s.tokens = Tb;
-    s.q_stride_b = s.o_stride_b = Tb * row;
-    s.q_stride_h = s.o_stride_h = kD;
-    s.q_stride_t = s.o_stride_t = row;
+    const int64_t Tb = sh.staged_queries;
+    CudnnSdpaSpec s = staged_block_spec(p, Tb, last ? Tb : sh.block_keys, /*causal=*/last);
     s.seq_lens = block == 0 && !last && sh.first_keys < sh.block_keys;
     return s;
 }

@@ -75,6 +75,19 @@ inline CudnnSdpaSpec prefill_sdpa_spec(const AttentionParams& p, int64_t keys, b
                          .causal = causal, .scale = p.scale, .stats = stats, .transient = transient};
 }
 
+// The spec of one block of `keys` keys from p.k / p.v on for queries staged in the rows of their own [Tb, Hq, D] buffer
+// (bucketed shapes, kernels/cuda/attention_blocks.cu: Tb = staged_queries), its output in the same layout, with the
+// softmax statistics; kept for the process (a few shapes per query bucket).
+inline CudnnSdpaSpec staged_block_spec(const AttentionParams& p, int64_t staged_queries, int64_t keys, bool causal) {
+    const int64_t row = int64_t(p.num_heads) * p.head_dim;
+    CudnnSdpaSpec s = prefill_sdpa_spec(p, keys, causal, /*stats=*/true, /*transient=*/false);
+    s.tokens = staged_queries;
+    s.q_stride_b = s.o_stride_b = staged_queries * row;
+    s.q_stride_h = s.o_stride_h = p.head_dim;
+    s.q_stride_t = s.o_stride_t = row;
+    return s;
+}
+
 // A prefill's attention work: 4 T S Hq D flops over its p.kv_len_host keys (its causal half not taken off).
 inline double prefill_attention_flops(const AttentionParams& p) {
     return 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);

@@ -1,8 +1,8 @@
 // GPU softmax attention against the CPU twin (cpu::attention, fp32 on the widened bf16 inputs): causal GQA prefill
 // at 1, 127, 128 and 4097 tokens (own kernel, and cuDNN's SDPA where available), 40000 and 131072 (cuDNN in query
 // pieces and key blocks, sampled rows), pieces in blocks of keys, ragged batches with cached prefixes (own kernel, and
-// cuDNN's ragged layout), and split-KV
-// decode over a batch of sequences of different lengths (with and without the split workspace).
+// cuDNN's ragged layout), and split-KV decode over a batch of sequences of different lengths (with and without the
+// split workspace).
 // Fresh random inputs, poisoned outputs; bf16 outputs <= 1e-2 relative per (sequence, head).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
