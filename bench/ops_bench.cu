@@ -579,9 +579,10 @@ void bench_attention_prefill(bool quick, bool cudnn_only = false) {
 
 // Several sequences in one prefill call (an API user's ragged batch; the backbone makes none): the own kernel against
 // cuDNN's ragged layout (kernels/cuda/attention_ragged.cu). "fresh": 8 sequences of 1K-8K tokens (32K in all), keys
-// packed like the queries; "prefixed": 4 chunks of 2048 new tokens after cached prefixes of 0-60K keys, each
-// sequence's keys in its own cache region (kv_start). Flops: the causal work, 2 q (2 P + q) Hq D per sequence.
-// tools/ops_torch_anchor.py --only sdpa_ragged runs the same batches through torch.
+// packed like the queries, the longest first ("fresh_reversed": the same in the opposite order); "prefixed": 4 chunks
+// of 2048 new tokens after cached prefixes of 0-60K keys, each sequence's keys in its own cache region (kv_start).
+// Flops: the causal work, 2 q (2 P + q) Hq D per sequence. tools/ops_torch_anchor.py --only sdpa_ragged runs the same
+// batches through torch.
 void bench_attention_ragged() {
     const int Hq = 64, Hkv = 8;
     struct Case {
@@ -589,6 +590,7 @@ void bench_attention_ragged() {
         std::vector<int> q, past;
     };
     const Case cases[] = {{"fresh", {8192, 4096, 4096, 2048, 2048, 1024, 6144, 5120}, std::vector<int>(8, 0)},
+                          {"fresh_reversed", {5120, 6144, 1024, 2048, 2048, 4096, 4096, 8192}, std::vector<int>(8, 0)},
                           {"prefixed", {2048, 2048, 2048, 2048}, {30000, 10000, 60000, 0}}};
     for (const Case& c : cases) {
         const int N = static_cast<int>(c.q.size());

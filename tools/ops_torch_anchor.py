@@ -6,6 +6,7 @@ ceilings (device-to-device copy, 8192^3 bf16 GEMM). Random inputs, never zeros; 
 Prints one JSON object per line, like the C++ benchmark.
 """
 import argparse
+import inspect
 import itertools
 import math
 import sys
@@ -148,6 +149,7 @@ def vit_attn_anchor(fh, quick):
 
 # The batches of bench/ops_bench.cu --only prefill_ragged: (name, new tokens, cached prefix) per sequence.
 RAGGED_BATCHES = (("fresh", [8192, 4096, 4096, 2048, 2048, 1024, 6144, 5120], [0] * 8),
+                  ("fresh_reversed", [5120, 6144, 1024, 2048, 2048, 4096, 4096, 8192], [0] * 8),
                   ("prefixed", [2048] * 4, [30000, 10000, 60000, 0]))
 
 
@@ -193,20 +195,25 @@ def sdpa_ragged_anchor(fh, quick):
             kvl = [q + p for q, p in zip(qlens, past)]
             cu_k = torch.tensor([0] + list(itertools.accumulate(kvl)), dtype=torch.int32,
                                 device="cuda")
-            try:  # torch 2.11: causal as the window (-1, 0), bottom-right aligned like FlashAttention's varlen
-                fn = lambda: varlen_attn(qp, kp, vp, cu_q, cu_k, max(qlens), max(kvl),  # noqa: E731
-                                         window_size=(-1, 0), enable_gqa=True)
-                fn()
-            except TypeError:  # the first form (torch 2.9-2.10): is_causal, heads equal
+            # Its signature moved between torch releases: causal as is_causal or as the window (-1, 0) (bottom-right
+            # aligned, like FlashAttention's varlen), grouped KV heads through enable_gqa or not at all.
+            params = inspect.signature(varlen_attn).parameters
+            kw = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+            if "enable_gqa" in params:
+                kw["enable_gqa"] = True
+            else:
                 kp, vp = kp.repeat_interleave(Hq // Hkv, 1), vp.repeat_interleave(Hq // Hkv, 1)
-                fn = lambda: varlen_attn(qp, kp, vp, cu_q, cu_k, max(qlens), max(kvl), is_causal=True)  # noqa: E731
+            fn = lambda: varlen_attn(qp, kp, vp, cu_q, cu_k, max(qlens), max(kvl), **kw)  # noqa: E731
+            try:
                 fn()
+            except Exception as e:  # noqa: BLE001 - report the signature it has
+                raise RuntimeError(f"{e!r}; varlen_attn{inspect.signature(varlen_attn)}") from e
             ms = bench(fn, rep=300)
             emit({"op": "torch_sdpa_ragged", "batch": name, "impl": "varlen_attn", "ms": ms,
                   "tflops": flops / ms / 1e9, "heads": f"{Hq}/{kp.shape[1]}"}, fh)
         except Exception as e:  # noqa: BLE001 - not in this torch, or not for this batch
             emit({"op": "torch_sdpa_ragged", "batch": name, "impl": "varlen_attn", "ms": None,
-                  "error": repr(e)[:300]}, fh)
+                  "error": repr(e)[:600]}, fh)
         del seqs
         torch.cuda.empty_cache()
 

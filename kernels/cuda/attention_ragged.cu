@@ -78,31 +78,41 @@ struct IndexArgs {
     int64_t *q_off, *k_off, *v_off, *o_off;
 };
 
-// Entry n < N: sequence n (its lengths clamped to the graph's bounds, which the caller's max_seqlen_* promise, so that
-// a broken promise cannot read or write past the graph's extent); entries N .. batch - 1 are empty, and every offset
-// past the last sequence points at its end (cuDNN reads offset[b + 1] as the end of entry b).
+// Sequence n's first query row, query count, first key row and key count (the counts clamped to the graph's bounds,
+// which the caller's max_seqlen_* promise, so that a broken promise cannot read or write past the graph's extent).
+struct SeqRows {
+    int64_t q0, ql, k0, kl;
+};
+
+__device__ SeqRows seq_rows(const IndexArgs& a, int n) {
+    SeqRows r;
+    r.q0 = a.cu_seqlens ? a.cu_seqlens[n] : 0;
+    r.ql = (a.cu_seqlens ? a.cu_seqlens[n + 1] : a.T) - r.q0;
+    r.kl = a.kv_lens ? a.kv_lens[n] : r.ql;
+    r.k0 = a.kv_start ? a.kv_start[n] : r.q0;
+    r.ql = min(max(r.ql, int64_t{0}), a.max_q);
+    r.kl = min(max(r.kl, int64_t{0}), a.max_kv);
+    return r;
+}
+
+// Entry n < N holds sequence n (in sequence order: putting the most work first measured the same, cuDNN schedules its
+// own tiles); entries N .. batch - 1 are empty, and their offsets and the closing one (entry `batch`) point past the
+// last sequence's rows.
 __global__ void ragged_index_kernel(IndexArgs a) {
-    const int last = a.N - 1;
-    const int64_t last_q0 = a.cu_seqlens ? a.cu_seqlens[last] : 0;
-    const int64_t last_q1 = a.cu_seqlens ? a.cu_seqlens[a.N] : a.T;
-    const int64_t last_k0 = a.kv_start ? a.kv_start[last] : last_q0;
-    const int64_t last_kl = a.kv_lens ? a.kv_lens[last] : last_q1 - last_q0;
-    for (int64_t n = threadIdx.x; n <= a.batch; n += blockDim.x) {
-        int64_t q0 = last_q1, k0 = last_k0 + last_kl, ql = 0, kl = 0;
-        if (n < a.N) {
-            q0 = a.cu_seqlens ? a.cu_seqlens[n] : 0;
-            ql = (a.cu_seqlens ? a.cu_seqlens[n + 1] : a.T) - q0;
-            kl = a.kv_lens ? a.kv_lens[n] : ql;
-            k0 = a.kv_start ? a.kv_start[n] : q0;
-            ql = min(max(ql, int64_t{0}), a.max_q);
-            kl = min(max(kl, int64_t{0}), a.max_kv);
+    const SeqRows last = seq_rows(a, a.N - 1);
+    const int64_t end_q = last.q0 + last.ql, end_k = last.k0 + last.kl;
+    for (int64_t e = threadIdx.x; e <= a.batch; e += blockDim.x) {
+        if (e >= a.N) {
+            if (e < a.batch) a.seq_len_q[e] = 0, a.seq_len_kv[e] = 0;
+            a.q_off[e] = end_q * a.q_st, a.o_off[e] = end_q * a.o_st;
+            a.k_off[e] = end_k * a.k_st, a.v_off[e] = end_k * a.v_st;
+            continue;
         }
-        if (n < a.batch) {
-            a.seq_len_q[n] = static_cast<int32_t>(ql);
-            a.seq_len_kv[n] = static_cast<int32_t>(kl);
-        }
-        a.q_off[n] = q0 * a.q_st, a.o_off[n] = q0 * a.o_st;
-        a.k_off[n] = k0 * a.k_st, a.v_off[n] = k0 * a.v_st;
+        const SeqRows r = seq_rows(a, static_cast<int>(e));
+        a.seq_len_q[e] = static_cast<int32_t>(r.ql);
+        a.seq_len_kv[e] = static_cast<int32_t>(r.kl);
+        a.q_off[e] = r.q0 * a.q_st, a.o_off[e] = r.q0 * a.o_st;
+        a.k_off[e] = r.k0 * a.k_st, a.v_off[e] = r.k0 * a.v_st;
     }
 }
 
