@@ -478,6 +478,10 @@ TEST_F(AttentionGpu, PrefillRaggedBatchCudnnAgainstCpu) {
     check_prefill(make_batch({1, 1, 1}, {3000, 17, 0}, 64, 8, 14), Layout::kCache, AttentionBackend::kCudnn);
     check_prefill(make_batch({513, 1000, 2, 700, 129, 64, 1}, {0, 0, 40, 0, 2000, 0, 127}, 64, 8, 15), Layout::kCache,
                   AttentionBackend::kCudnn);
+    // Cache regions out of sequence order, and two sequences reading the same region (a shared prefix).
+    Batch shared = make_batch({100, 300, 50}, {700, 200, 0}, 64, 8, 17);
+    shared.kv_start = {static_cast<int32_t>(2 * shared.capacity), 0, static_cast<int32_t>(2 * shared.capacity)};
+    check_prefill(shared, Layout::kCache, AttentionBackend::kCudnn);
 }
 
 // What routes to the ragged layout, and how a batch it cannot take is refused.
