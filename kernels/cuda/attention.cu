@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 #include "kernels/attention_cuda.h"
@@ -594,6 +595,29 @@ int decode_splits(const AttentionParams& p) {
 
 bool cudnn_attention_available() { return cudnn_sdpa_available(); }
 
+namespace {
+
+// A cuDNN prefill route that keeps its staging, merges or index in p.workspace (`need` bytes, 256-byte aligned). The
+// backend that names the route (`forced`) is refused without the workspace and reports the route's failure; kAuto
+// goes on to the own kernel in both cases (a failure warned once through `warned`). Empty: go on to the own kernel.
+std::optional<Status> run_workspace_route(const AttentionParams& p, size_t need, bool forced, const char* route,
+                                          Status (*run_route)(const AttentionParams&, cudaStream_t),
+                                          std::atomic<bool>& warned, cudaStream_t stream) {
+    const bool fits = p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
+    if (!fits) {
+        if (!forced) return std::nullopt;
+        return invalid_argument("attention (CUDA): ", route, " needs a 256-byte aligned workspace of ", need,
+                                " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
+    }
+    const Status st = run_route(p, stream);
+    if (st.is_ok() || forced) return st;
+    if (!warned.exchange(true))
+        VOLT_LOG(kWarn, kKernel, "attention: ", route, " failed, using the own prefill kernel: ", st.to_string());
+    return std::nullopt;
+}
+
+}  // namespace
+
 Status run(const AttentionParams& p, cudaStream_t stream) {
     VOLT_RETURN_IF_ERROR(validate(p));
     if (p.num_tokens == 0 || p.num_seqs == 0) return Status::ok();
@@ -639,20 +663,11 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     const AttentionBackend backend = resolve_prefill_backend(p.prefill_backend);
     if (bucketed_prefill_shape(p, backend) && cudnn_sdpa_available()) {
         // A short piece after a long cached prefix: bucketed cuDNN shapes when the workspace is given.
-        const size_t need = bucketed_prefill_workspace_bytes(p);
-        const bool fits =
-            p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
-        if (!fits && backend == AttentionBackend::kCudnnBuckets)
-            return invalid_argument("attention (CUDA): bucketed cuDNN shapes need a 256-byte aligned workspace of ",
-                                    need, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
-        if (fits) {
-            const Status st = run_bucketed_prefill(p, stream);
-            if (st.is_ok() || backend == AttentionBackend::kCudnnBuckets) return st;
-            static std::atomic<bool> warned{false};
-            if (!warned.exchange(true))
-                VOLT_LOG(kWarn, kKernel, "attention: bucketed cuDNN SDPA failed, using the own prefill kernel: ",
-                         st.to_string());
-        }
+        static std::atomic<bool> warned{false};
+        const std::optional<Status> st =
+            run_workspace_route(p, bucketed_prefill_workspace_bytes(p), backend == AttentionBackend::kCudnnBuckets,
+                                "bucketed cuDNN SDPA", run_bucketed_prefill, warned, stream);
+        if (st) return *st;
     } else if (backend == AttentionBackend::kCudnnBuckets) {
         return unimplemented("attention (CUDA): VOLT_ATTENTION_PREFILL=cudnn_buckets but ",
                              cudnn_sdpa_available()
@@ -676,20 +691,11 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     const bool ragged_shape = ragged_prefill_shape(p, backend);
     if (ragged_shape && cudnn_sdpa_ragged_available()) {
         // Several sequences, or keys in a cache: cuDNN's ragged layout when the workspace for its index is given.
-        const size_t need = ragged_prefill_workspace_bytes(p);
-        const bool fits =
-            p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
-        if (!fits && backend == AttentionBackend::kCudnn)
-            return invalid_argument("attention (CUDA): a ragged cuDNN prefill needs a 256-byte aligned workspace of ",
-                                    need, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
-        if (fits) {
-            const Status st = run_ragged_prefill(p, stream);
-            if (st.is_ok() || backend == AttentionBackend::kCudnn) return st;
-            static std::atomic<bool> warned{false};
-            if (!warned.exchange(true))
-                VOLT_LOG(kWarn, kKernel, "attention: ragged cuDNN SDPA failed, using the own prefill kernel: ",
-                         st.to_string());
-        }
+        static std::atomic<bool> warned{false};
+        const std::optional<Status> st =
+            run_workspace_route(p, ragged_prefill_workspace_bytes(p), backend == AttentionBackend::kCudnn,
+                                "ragged cuDNN SDPA", run_ragged_prefill, warned, stream);
+        if (st) return *st;
     }
     if (backend == AttentionBackend::kCudnn)
         return unimplemented("attention (CUDA): VOLT_ATTENTION_PREFILL=cudnn but ",
