@@ -94,7 +94,8 @@ struct AttentionParams {
     const void* const* k_seqs = nullptr;
     const void* const* v_seqs = nullptr;
     // Host-side upper bounds used to size the grid (0: T): queries per sequence and keys per sequence. cuDNN's
-    // ragged layout sizes its graph by them (rounded up to powers of two) and clamps longer sequences to them.
+    // ragged layout sizes its graph by them (rounded up to powers of two); a sequence longer than that gets NaN
+    // outputs there (never an attention over cut-off keys).
     int64_t max_seqlen_q = 0;
     int64_t max_seqlen_kv = 0;
     // Prefill of one sequence (no cu_seqlens / kv_start): its exact key count (cached prefix + T, equal to kv_lens[0])

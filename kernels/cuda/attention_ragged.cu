@@ -76,12 +76,17 @@ struct IndexArgs {
     int32_t* seq_len_q;
     int32_t* seq_len_kv;
     int64_t *q_off, *k_off, *v_off, *o_off;
+    uint16_t* o;  // outputs of a sequence past the bounds are set to NaN: [T, Hq, D] bf16 at o_st / o_sh
+    int64_t o_sh;
+    int Hq, D;
 };
 
-// Sequence n's first query row, query count, first key row and key count (the counts clamped to the graph's bounds,
-// which the caller's max_seqlen_* promise, so that a broken promise cannot read or write past the graph's extent).
+// Sequence n's first query row, query count, first key row and key count. One that the graph's bounds do not hold
+// (the caller's max_seqlen_* promised they would) gets an empty entry (`fits` false), so that nothing is read or
+// written past the graph's extent, and its outputs are set to NaN instead of a wrong attention.
 struct SeqRows {
     int64_t q0, ql, k0, kl;
+    bool fits;
 };
 
 __device__ SeqRows seq_rows(const IndexArgs& a, int n) {
@@ -90,8 +95,7 @@ __device__ SeqRows seq_rows(const IndexArgs& a, int n) {
     r.ql = (a.cu_seqlens ? a.cu_seqlens[n + 1] : a.T) - r.q0;
     r.kl = a.kv_lens ? a.kv_lens[n] : r.ql;
     r.k0 = a.kv_start ? a.kv_start[n] : r.q0;
-    r.ql = min(max(r.ql, int64_t{0}), a.max_q);
-    r.kl = min(max(r.kl, int64_t{0}), a.max_kv);
+    r.fits = r.ql >= 0 && r.ql <= a.max_q && r.kl >= 0 && r.kl <= a.max_kv;
     return r;
 }
 
@@ -99,6 +103,9 @@ __device__ SeqRows seq_rows(const IndexArgs& a, int n) {
 // own tiles); entries N .. batch - 1 are empty, and their offsets and the closing one (entry `batch`) point past the
 // last sequence's rows.
 __global__ void ragged_index_kernel(IndexArgs a) {
+    __shared__ int out_of_bounds;
+    if (threadIdx.x == 0) out_of_bounds = 0;
+    __syncthreads();
     const SeqRows last = seq_rows(a, a.N - 1);
     const int64_t end_q = last.q0 + last.ql, end_k = last.k0 + last.kl;
     for (int64_t e = threadIdx.x; e <= a.batch; e += blockDim.x) {
@@ -109,10 +116,24 @@ __global__ void ragged_index_kernel(IndexArgs a) {
             continue;
         }
         const SeqRows r = seq_rows(a, static_cast<int>(e));
-        a.seq_len_q[e] = static_cast<int32_t>(r.ql);
-        a.seq_len_kv[e] = static_cast<int32_t>(r.kl);
+        if (!r.fits) out_of_bounds = 1;
+        a.seq_len_q[e] = r.fits ? static_cast<int32_t>(r.ql) : 0;
+        a.seq_len_kv[e] = r.fits ? static_cast<int32_t>(r.kl) : 0;
         a.q_off[e] = r.q0 * a.q_st, a.o_off[e] = r.q0 * a.o_st;
         a.k_off[e] = r.k0 * a.k_st, a.v_off[e] = r.k0 * a.v_st;
+    }
+    __syncthreads();
+    if (!out_of_bounds) return;
+    // The rare broken promise: every such sequence's output rows (within [0, T)) become NaN, the block together.
+    for (int n = 0; n < a.N; ++n) {
+        const SeqRows r = seq_rows(a, n);
+        if (r.fits) continue;
+        const int64_t t0 = min(max(r.q0, int64_t{0}), a.T), t1 = min(max(r.q0 + r.ql, t0), a.T);
+        const int64_t per_row = int64_t(a.Hq) * a.D;
+        for (int64_t i = threadIdx.x; i < (t1 - t0) * per_row; i += blockDim.x) {
+            const int64_t t = t0 + i / per_row, h = i % per_row / a.D, d = i % a.D;
+            a.o[t * a.o_st + h * a.o_sh + d] = 0x7fc0;  // bf16 NaN
+        }
     }
 }
 
@@ -145,6 +166,7 @@ Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream) {
     a.T = p.num_tokens, a.N = p.num_seqs;
     a.batch = b.batch, a.max_q = b.queries, a.max_kv = b.keys;
     a.q_st = p.q_stride_token, a.k_st = p.k_stride_token, a.v_st = p.v_stride_token, a.o_st = p.o_stride_token;
+    a.o = static_cast<uint16_t*>(p.o), a.o_sh = p.o_stride_head, a.Hq = p.num_heads, a.D = p.head_dim;
     a.seq_len_q = reinterpret_cast<int32_t*>(base + l.seq_len_q);
     a.seq_len_kv = reinterpret_cast<int32_t*>(base + l.seq_len_kv);
     int64_t* off[4];

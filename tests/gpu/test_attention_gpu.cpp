@@ -520,6 +520,38 @@ TEST_F(AttentionGpu, RaggedRoutingAndRefusals) {
     EXPECT_FALSE(cuda::ragged_prefill_shape(p, AttentionBackend::kOwn));
 }
 
+// A sequence with more keys than the host's bound promised (max_seqlen_kv too small) on cuDNN's ragged layout: its
+// outputs are NaN, never an attention over a cut-off prefix; the other sequences are right.
+TEST_F(AttentionGpu, RaggedSequencePastItsBoundGivesNaN) {
+    if (!cuda::cudnn_sdpa_ragged_available()) GTEST_SKIP() << "cuDNN's ragged SDPA not available in this build/machine";
+    const Batch b = make_batch({300, 200}, {100, 0}, 16, 2, 18);  // 400 and 200 keys
+    const float scale = 1.0f / std::sqrt(float(kD));
+    const std::vector<float> ref = cpu_reference(b, scale);
+    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
+    DevBuf<int32_t> dcu(b.cu.size()), dlen(b.N()), dstart(b.N());
+    ASSERT_TRUE(dq.upload(to_bf16(b.q)) && dk.upload(to_bf16(b.k)) && dv.upload(to_bf16(b.v)) &&
+                dcu.upload(b.cu) && dlen.upload(b.kv_lens) && dstart.upload(b.kv_start) && dout.fill_bytes(0));
+    cuda::AttentionParams p;
+    p.prefill_backend = cuda::AttentionBackend::kCudnn;
+    p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = scale;
+    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
+    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
+    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
+    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
+    p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr;
+    p.max_seqlen_q = 300, p.max_seqlen_kv = 200;  // the graph's key bound: 256 < 400
+    DevBuf<uint8_t> ws(cuda::attention_workspace_bytes(p));
+    p.workspace = ws.ptr, p.workspace_bytes = ws.n;
+    const Status st = cuda::run(p, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> got = from_bf16(dout.download());
+    const size_t first = size_t(b.cu[1]) * b.Hq * kD;
+    for (size_t i = 0; i < first; ++i) ASSERT_TRUE(std::isnan(got[i])) << "sequence 0, element " << i;
+    const std::vector<float> x(got.begin() + first, got.end()), y(ref.begin() + first, ref.end());
+    EXPECT_LE(rel_error(x, y), kTol) << "sequence 1";
+}
+
 // own_rows: each sequence's rows reached through k_seqs / v_seqs (caches that live apart) instead of kv_start.
 void check_decode(const std::vector<int>& lens, int Hq, int Hkv, bool with_workspace, uint64_t seed,
                   bool own_rows = false) {
