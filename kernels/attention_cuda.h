@@ -52,8 +52,9 @@ constexpr int64_t kCudnnMinTokens = 8192;
 // tokens after a cached prefix of hundreds of thousands; ~50 ms in the own kernel, ~17 ms in cuDNN).
 constexpr double kCudnnMinFlops = 1e13;
 // Shorter pieces after a cached prefix that kAuto sends to cuDNN in bucketed shapes (kCudnnBuckets), and batches it
-// sends to cuDNN's ragged layout (a bound: 4 T max_seqlen_kv Hq D): at least this much attention work (~1 ms per layer in the own kernel, ~0.3 ms in cuDNN). Below it a chat over a small context
-// would pay cuDNN's one-time start (~1.5 s) and its bucket graphs (~0.1 s each) to save little per turn.
+// sends to cuDNN's ragged layout (a bound: 4 T max_seqlen_kv Hq D): at least this much attention work (~1 ms per
+// layer in the own kernel, ~0.3 ms in cuDNN). Below it a chat over a small context would pay cuDNN's one-time start
+// (~1.5 s) and its bucket graphs (~0.1 s each) to save little per turn.
 constexpr double kCudnnBucketMinFlops = 2e11;
 // Query buckets: the piece's T queries sit in the last T of max(kCudnnBucketMinRows, next power of two >= T) rows.
 constexpr int64_t kCudnnBucketMinRows = 128;

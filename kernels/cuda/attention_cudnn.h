@@ -35,8 +35,8 @@ struct CudnnSdpaSpec {
     bool seq_lens = false;
     // cuDNN's ragged layout (needs seq_lens): batch entry b of q / k / v / o starts at element offset
     // CudnnRaggedOffsets::q[b] / k[b] / v[b] / o[b] of its pointer (device int64 [batch + 1]), its tokens and heads
-    // strided as above (the stride_b fields unused): several sequences packed in one buffer, or each at its own row of a
-    // cache.
+    // strided as above (the stride_b fields unused): several sequences packed in one buffer, or each at its own row
+    // of a cache.
     bool ragged = false;
     // A shape that comes and goes (the backbone's prefill pieces: a graph per length pair): its graph is kept only
     // among the 32 most recently used. Others (the ViT's few fixed shapes, captured in CUDA graphs,

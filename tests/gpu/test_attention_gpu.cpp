@@ -467,7 +467,8 @@ TEST_F(AttentionGpu, PrefillRaggedBatchWithCachedPrefix) {
 
 // Several sequences in one call on cuDNN's ragged layout (kCudnn, with its workspace): with and without cached
 // prefixes, keys in cache regions (kv_start, gaps between them), sequence counts that are not a power of two (the
-// graph's extra batch entries are empty), one query after a long prefix, one sequence through cu_seqlens, MiniMax heads.
+// graph's extra batch entries are empty), one query after a long prefix, one sequence through cu_seqlens, MiniMax
+// heads.
 TEST_F(AttentionGpu, PrefillRaggedBatchCudnnAgainstCpu) {
     if (!cuda::cudnn_sdpa_ragged_available()) GTEST_SKIP() << "cuDNN's ragged SDPA not available in this build/machine";
     using cuda::AttentionBackend;
