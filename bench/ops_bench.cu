@@ -730,8 +730,14 @@ void bench_cudnn_plans() {
 // SDPA on the same shapes. "flush": L2 flushed before each call (the anchors' timing); "warm": back to back.
 void bench_vit_attention() {
     namespace vv = volt::vision::cuda;
-    const int64_t T = 577, H = 16, Dh = 64, D = H * Dh;
-    for (int64_t crops : {int64_t{37}, int64_t{1}}) {
+    const int64_t H = 16, Dh = 64, D = H * Dh;
+    // The ViT's 577 tokens at 37 crops and 1 crop; 576 and 640 tokens at 37 crops show what the 577th token costs (its
+    // query row a 64-row tile of its own, its key a narrow 64-key block).
+    struct Shape {
+        int64_t crops, T;
+    };
+    for (const Shape sh : {Shape{37, 577}, Shape{1, 577}, Shape{37, 576}, Shape{37, 640}}) {
+        const int64_t crops = sh.crops, T = sh.T;
         __nv_bfloat16* qkv = rand_bf16(size_t(crops * T * 3 * D), 51);
         auto* o = dalloc<__nv_bfloat16>(size_t(crops * T * D));
         const double flops = 4.0 * double(crops * H) * double(T * T * Dh);
@@ -744,15 +750,16 @@ void bench_vit_attention() {
             p.o = o, p.o_token_stride = D, p.o_batch_stride = T * D;
             const volt::Status first = vv::run(p, nullptr);
             if (!first.is_ok()) {
-                emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"backend\": \"%s\", \"ms\": null, \"error\": \"%s\"}",
-                      (long long)crops, name, first.to_string().c_str());
+                emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"T\": %lld, \"backend\": \"%s\", \"ms\": null, "
+                      "\"error\": \"%s\"}",
+                      (long long)crops, (long long)T, name, first.to_string().c_str());
                 continue;
             }
             auto call = [&](int) { CHECK_STATUS(vv::run(p, nullptr)); };
             const double flush = flush_ms(call, 3, 50), warm = median_ms(call, 3, 50);
-            emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"backend\": \"%s\", \"ms\": %.4f, \"warm_ms\": %.4f, "
-                  "\"tflops\": %.1f}",
-                  (long long)crops, name, flush, warm, flops / flush / 1e9);
+            emitf("{\"op\": \"vit_attn\", \"crops\": %lld, \"T\": %lld, \"backend\": \"%s\", \"ms\": %.4f, "
+                  "\"warm_ms\": %.4f, \"tflops\": %.1f}",
+                  (long long)crops, (long long)T, name, flush, warm, flops / flush / 1e9);
         }
         dfree(qkv, o);
     }
