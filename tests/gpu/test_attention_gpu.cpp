@@ -92,9 +92,40 @@ void compare(const Batch& b, const std::vector<float>& got, const std::vector<fl
 
 enum class Layout { kPacked, kPrefixed, kCache };
 
-// Prefill through cuda::run. kPacked: one sequence, k/v packed like q; kPrefixed: one sequence after a cached prefix
-// with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens / kv_lens / kv_start.
-// With block_flops > 0: through plan_prefill_blocks(p, block_flops) and every run_prefill_block in order, expecting
+// A batch on the device: bf16 q, k, v, the output filled with `poison` bytes, cu_seqlens / kv_lens / kv_start, and
+// token-major AttentionParams over them. kPacked: one sequence, k/v packed like q; kPrefixed: one sequence after a
+// cached prefix with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens / kv_lens /
+// kv_start, the bounds max_seqlen_q / max_seqlen_kv exact.
+struct DeviceBatch {
+    DevBuf<uint16_t> q, k, v, out;
+    DevBuf<int32_t> cu, len, start;
+    cuda::AttentionParams p;
+    bool uploaded = false;
+    DeviceBatch(const Batch& b, Layout layout, cuda::AttentionBackend backend, float scale, int poison = 0xff)
+        : q(b.q.size()), k(b.k.size()), v(b.v.size()), out(b.q.size()), cu(b.cu.size()), len(b.N()), start(b.N()) {
+        uploaded = q.upload(to_bf16(b.q)) && k.upload(to_bf16(b.k)) && v.upload(to_bf16(b.v)) && cu.upload(b.cu) &&
+                   len.upload(b.kv_lens) && start.upload(b.kv_start) && out.fill_bytes(poison);
+        p.prefill_backend = backend;
+        p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = scale;
+        p.q = q.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
+        p.k = k.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
+        p.v = v.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
+        p.o = out.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
+        if (layout == Layout::kPrefixed) {
+            // One sequence after its cached prefix, keys from row 0, the key count known on the host.
+            p.kv_lens = len.ptr, p.kv_len_host = b.kv_lens[0], p.max_seqlen_kv = b.kv_lens[0];
+        }
+        if (layout == Layout::kCache) {
+            p.cu_seqlens = cu.ptr, p.kv_lens = len.ptr, p.kv_start = start.ptr;
+            for (int n = 0; n < b.N(); ++n) {
+                p.max_seqlen_q = std::max<int64_t>(p.max_seqlen_q, b.q_lens[n]);
+                p.max_seqlen_kv = std::max<int64_t>(p.max_seqlen_kv, b.kv_lens[n]);
+            }
+        }
+    }
+};
+
+// Prefill through cuda::run on a DeviceBatch of `layout`. With block_flops > 0: through plan_prefill_blocks(p, block_flops) and every run_prefill_block in order, expecting
 // `blocks` blocks.
 void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend, double block_flops = 0,
                    int blocks = 1, int query_pieces = 0) {
@@ -102,27 +133,10 @@ void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend
                                     << " backend=" << static_cast<int>(backend));
     const float scale = 1.0f / std::sqrt(float(kD));
     const std::vector<float> ref = cpu_reference(b, scale);
-    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
-    DevBuf<int32_t> dcu(b.cu.size()), dlen(b.N()), dstart(b.N());
-    ASSERT_TRUE(dq.upload(to_bf16(b.q)) && dk.upload(to_bf16(b.k)) && dv.upload(to_bf16(b.v)) &&
-                dcu.upload(b.cu) && dlen.upload(b.kv_lens) && dstart.upload(b.kv_start) && dout.fill_bytes(0xff));
-    cuda::AttentionParams p;
-    p.prefill_backend = backend;
-    p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = scale;
-    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
-    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
-    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
-    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
-    if (layout == Layout::kPrefixed) {
-        // One sequence after its cached prefix, keys from row 0, the key count known on the host (cuDNN-eligible).
-        p.kv_lens = dlen.ptr, p.kv_len_host = b.kv_lens[0], p.max_seqlen_kv = b.kv_lens[0];
-    }
-    if (layout == Layout::kCache) {
-        p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr;
-        int64_t mq = 0, mk = 0;
-        for (int n = 0; n < b.N(); ++n) mq = std::max<int64_t>(mq, b.q_lens[n]), mk = std::max<int64_t>(mk, b.kv_lens[n]);
-        p.max_seqlen_q = mq, p.max_seqlen_kv = mk;
-    }
+    DeviceBatch db(b, layout, backend, scale);
+    ASSERT_TRUE(db.uploaded);
+    cuda::AttentionParams& p = db.p;
+    DevBuf<uint16_t>& dout = db.out;
     if (block_flops > 0) {
         auto plan = cuda::plan_prefill_blocks(p, block_flops);
         ASSERT_TRUE(plan) << plan.status().to_string();
@@ -490,18 +504,11 @@ TEST_F(AttentionGpu, RaggedRoutingAndRefusals) {
     if (!cuda::cudnn_sdpa_ragged_available()) GTEST_SKIP() << "cuDNN's ragged SDPA not available in this build/machine";
     using cuda::AttentionBackend;
     const Batch b = make_batch({300, 200}, {100, 0}, 16, 2, 16);
-    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
-    DevBuf<int32_t> dcu(b.cu.size()), dlen(b.N()), dstart(b.N());
-    ASSERT_TRUE(dcu.upload(b.cu) && dlen.upload(b.kv_lens) && dstart.upload(b.kv_start));
-    cuda::AttentionParams p;
-    p.prefill_backend = AttentionBackend::kCudnn;
-    p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = 0.088f;
-    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
-    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
-    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
-    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
-    p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr, p.max_seqlen_q = 300;
+    DeviceBatch db(b, Layout::kCache, AttentionBackend::kCudnn, 0.088f);
+    ASSERT_TRUE(db.uploaded);
+    cuda::AttentionParams& p = db.p;
     // Keys counted on the device with no host bound: cuDNN's key dimension would be unknown.
+    p.max_seqlen_kv = 0;
     EXPECT_FALSE(cuda::ragged_prefill_shape(p, AttentionBackend::kCudnn));
     Status st = cuda::run(p, nullptr);
     EXPECT_EQ(st.code(), StatusCode::kUnimplemented) << st.to_string();
@@ -528,25 +535,16 @@ TEST_F(AttentionGpu, RaggedSequencePastItsBoundGivesNaN) {
     const Batch b = make_batch({300, 200}, {100, 0}, 16, 2, 18);  // 400 and 200 keys
     const float scale = 1.0f / std::sqrt(float(kD));
     const std::vector<float> ref = cpu_reference(b, scale);
-    DevBuf<uint16_t> dq(b.q.size()), dk(b.k.size()), dv(b.v.size()), dout(b.q.size());
-    DevBuf<int32_t> dcu(b.cu.size()), dlen(b.N()), dstart(b.N());
-    ASSERT_TRUE(dq.upload(to_bf16(b.q)) && dk.upload(to_bf16(b.k)) && dv.upload(to_bf16(b.v)) &&
-                dcu.upload(b.cu) && dlen.upload(b.kv_lens) && dstart.upload(b.kv_start) && dout.fill_bytes(0));
-    cuda::AttentionParams p;
-    p.prefill_backend = cuda::AttentionBackend::kCudnn;
-    p.num_tokens = b.T(), p.num_seqs = b.N(), p.num_heads = b.Hq, p.num_kv_heads = b.Hkv, p.scale = scale;
-    p.q = dq.ptr, p.q_stride_token = b.Hq * kD, p.q_stride_head = kD;
-    p.k = dk.ptr, p.k_stride_token = b.Hkv * kD, p.k_stride_head = kD;
-    p.v = dv.ptr, p.v_stride_token = b.Hkv * kD, p.v_stride_head = kD;
-    p.o = dout.ptr, p.o_stride_token = b.Hq * kD, p.o_stride_head = kD;
-    p.cu_seqlens = dcu.ptr, p.kv_lens = dlen.ptr, p.kv_start = dstart.ptr;
-    p.max_seqlen_q = 300, p.max_seqlen_kv = 200;  // the graph's key bound: 256 < 400
+    DeviceBatch db(b, Layout::kCache, cuda::AttentionBackend::kCudnn, scale, /*poison=*/0);
+    ASSERT_TRUE(db.uploaded);
+    cuda::AttentionParams& p = db.p;
+    p.max_seqlen_kv = 200;  // the graph's key bound: 256 < 400
     DevBuf<uint8_t> ws(cuda::attention_workspace_bytes(p));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
     const Status st = cuda::run(p, nullptr);
     ASSERT_TRUE(st.is_ok()) << st.to_string();
     CUDA_OK(cudaDeviceSynchronize());
-    const std::vector<float> got = from_bf16(dout.download());
+    const std::vector<float> got = from_bf16(db.out.download());
     const size_t first = size_t(b.cu[1]) * b.Hq * kD;
     for (size_t i = 0; i < first; ++i) ASSERT_TRUE(std::isnan(got[i])) << "sequence 0, element " << i;
     const std::vector<float> x(got.begin() + first, got.end()), y(ref.begin() + first, ref.end());
