@@ -94,8 +94,8 @@ enum class Layout { kPacked, kPrefixed, kCache };
 
 // A batch on the device: bf16 q, k, v, the output filled with `poison` bytes, cu_seqlens / kv_lens / kv_start, and
 // token-major AttentionParams over them. kPacked: one sequence, k/v packed like q; kPrefixed: one sequence after a
-// cached prefix with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens / kv_lens /
-// kv_start, the bounds max_seqlen_q / max_seqlen_kv exact.
+// cached prefix with kv_len_host (both cuDNN-eligible); kCache: the batch's cache regions through cu_seqlens /
+// kv_lens / kv_start, the bounds max_seqlen_q / max_seqlen_kv exact.
 struct DeviceBatch {
     DevBuf<uint16_t> q, k, v, out;
     DevBuf<int32_t> cu, len, start;
@@ -125,8 +125,8 @@ struct DeviceBatch {
     }
 };
 
-// Prefill through cuda::run on a DeviceBatch of `layout`. With block_flops > 0: through plan_prefill_blocks(p, block_flops) and every run_prefill_block in order, expecting
-// `blocks` blocks.
+// Prefill through cuda::run on a DeviceBatch of `layout`. With block_flops > 0: through plan_prefill_blocks(p,
+// block_flops) and every run_prefill_block in order, expecting `blocks` blocks.
 void check_prefill(const Batch& b, Layout layout, cuda::AttentionBackend backend, double block_flops = 0,
                    int blocks = 1, int query_pieces = 0) {
     SCOPED_TRACE(testing::Message() << "N=" << b.N() << " T=" << b.T() << " layout=" << static_cast<int>(layout)
