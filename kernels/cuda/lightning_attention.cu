@@ -274,11 +274,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_kernel(const PrefillArgs 
                     for (int e = 0; e < 4; ++e) {
                         const float2 f = unpack_bf16(r[e]);
                         const float d0 = kd[(e >> 1) * 2], d1 = kd[(e >> 1) * 2 + 1];
-                        const float x0 = f.x * d0, x1 = f.y * d1;
-                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                        const float2 hf = __bfloat1622float2(hi);
-                        ahi[mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                        alo[mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                        split_bf16_hi_lo(f.x * d0, f.y * d1, ahi[mt][e], alo[mt][e]);
                     }
                 }
 #pragma unroll

@@ -148,18 +148,22 @@ __device__ __forceinline__ void output_decay_table(float nl2, int row0, int t4, 
             dec[4 * nt + e] = j <= i ? exp2f(nl2 * static_cast<float>(i - j)) : 0.0f;
         }
 }
+// The pair (x0, x1) as packed bf16 hi (rounded) + lo (the rest, rounded): hi + lo = x to ~2^-17.
+__device__ __forceinline__ void split_bf16_hi_lo(float x0, float x1, uint32_t& hi, uint32_t& lo) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(x0, x1);
+    const float2 hf = __bfloat1622float2(h);
+    hi = *reinterpret_cast<const uint32_t*>(&h);
+    lo = pack_bf16(x0 - hf.x, x1 - hf.y);
+}
+
 __device__ __forceinline__ void state_decay_table(float nl2, int t4, StateDecay& sd) {
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
         for (int p = 0; p < 2; ++p) {
             const int j = 16 * kk + 2 * t4 + 8 * p;
-            const float a = exp2f(nl2 * static_cast<float>(kC - 1 - j));
-            const float b = exp2f(nl2 * static_cast<float>(kC - 2 - j));
-            const __nv_bfloat162 hi = __floats2bfloat162_rn(a, b);
-            const float2 hf = __bfloat1622float2(hi);
-            sd.hi[kk][p] = *reinterpret_cast<const uint32_t*>(&hi);
-            sd.lo[kk][p] = pack_bf16(a - hf.x, b - hf.y);
+            split_bf16_hi_lo(exp2f(nl2 * static_cast<float>(kC - 1 - j)), exp2f(nl2 * static_cast<float>(kC - 2 - j)),
+                             sd.hi[kk][p], sd.lo[kk][p]);
         }
 }
 
@@ -336,10 +340,7 @@ __device__ __forceinline__ void state_chunk(float (&sacc)[2][32], const char* sk
                             x0 = j < m ? x0 : 0.0f;
                             x1 = j + 1 < m ? x1 : 0.0f;
                         }
-                        const __nv_bfloat162 hi = __floats2bfloat162_rn(x0, x1);
-                        const float2 hf = __bfloat1622float2(hi);
-                        ahi[kk][mt][e] = *reinterpret_cast<const uint32_t*>(&hi);
-                        alo[kk][mt][e] = pack_bf16(x0 - hf.x, x1 - hf.y);
+                        split_bf16_hi_lo(x0, x1, ahi[kk][mt][e], alo[kk][mt][e]);
                     }
                 }
             }
