@@ -507,7 +507,7 @@ int plan_splits(const AttentionParams& p, int sms) {
 size_t split_bytes(const AttentionParams& p, int splits) {
     if (splits <= 1) return 0;
     const size_t rows = static_cast<size_t>(p.num_seqs) * p.num_heads * splits;
-    return rows * kD * sizeof(float) + ((rows * sizeof(float) + 255) / 256 * 256);
+    return rows * kD * sizeof(float) + align256(rows * sizeof(float));
 }
 
 }  // namespace
@@ -603,8 +603,7 @@ namespace {
 std::optional<Status> run_workspace_route(const AttentionParams& p, size_t need, bool forced, const char* route,
                                           Status (*run_route)(const AttentionParams&, cudaStream_t),
                                           std::atomic<bool>& warned, cudaStream_t stream) {
-    const bool fits = p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
-    if (!fits) {
+    if (!workspace_fits(p, need)) {
         if (!forced) return std::nullopt;
         return invalid_argument("attention (CUDA): ", route, " needs a 256-byte aligned workspace of ", need,
                                 " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
@@ -679,8 +678,7 @@ Status run(const AttentionParams& p, cudaStream_t stream) {
     if (cudnn_shape && cudnn_sdpa_available()) {
         // A long fresh sequence in query pieces when the workspace for their merges is given, else one call.
         const size_t tiled = tiled_prefill_workspace_bytes(p);
-        const bool tile = tiled > 0 && p.workspace && p.workspace_bytes >= tiled &&
-                          reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
+        const bool tile = tiled > 0 && workspace_fits(p, tiled);
         const Status st = tile ? run_tiled_prefill(p, stream) : cudnn_sdpa_prefill(p, stream);
         // kAuto falls back to the own kernel when cuDNN rejects this shape (reported once); kCudnn reports it.
         if (st.is_ok() || backend == AttentionBackend::kCudnn) return st;

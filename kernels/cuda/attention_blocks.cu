@@ -9,8 +9,9 @@
 //
 // Bucketed shapes (PrefillBlocks::query_pieces, a chat turn after a long prefix): each query piece's queries are
 // copied into the last T of Tb staged rows (its block 0 does it), every block runs on the staged rows into a staged
-// output, and the merges read the piece's rows of it; the piece's last merge writes its rows of o. The blocks are aligned to the piece's end, so
-// their shapes are (Tb, block_keys) with a padding mask and (Tb, Tb) causal whatever the prefix length.
+// output, and the merges read the piece's rows of it; the piece's last merge writes its rows of o. The blocks are
+// aligned to the piece's end, so their shapes are (Tb, block_keys) with a padding mask and (Tb, Tb) causal whatever
+// the prefix length.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -113,8 +114,6 @@ __global__ void __launch_bounds__(kMergeThreads) stage_queries_kernel(StageArgs 
     if (t >= 0) x = *reinterpret_cast<const uint4*>(a.q + t * a.q_st + h * a.q_sh + c * kChunk);
     *reinterpret_cast<uint4*>(a.staged + row * kD + c * kChunk) = x;
 }
-
-constexpr size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 int64_t keys_of(const AttentionParams& p) { return p.kv_len_host > 0 ? p.kv_len_host : p.num_tokens; }
 
@@ -451,7 +450,7 @@ Status run_prefill_block(const AttentionParams& p, const PrefillBlocks& plan, in
         return run(whole, stream);
     }
     VOLT_RETURN_IF_ERROR(validate(p));
-    if (!p.workspace || p.workspace_bytes < plan.workspace_bytes || reinterpret_cast<uintptr_t>(p.workspace) % 256)
+    if (!workspace_fits(p, plan.workspace_bytes))
         return invalid_argument("attention (CUDA): key blocks need a 256-byte aligned workspace of ",
                                 plan.workspace_bytes, " bytes, got ", p.workspace_bytes);
     if (plan.query_pieces == 0) return run_block(p, shape_of(plan), block, stream);

@@ -88,16 +88,26 @@ inline CudnnSdpaSpec staged_block_spec(const AttentionParams& p, int64_t staged_
     return s;
 }
 
-// A prefill's attention work: 4 T S Hq D flops over its p.kv_len_host keys (its causal half not taken off).
-inline double prefill_attention_flops(const AttentionParams& p) {
-    return 4.0 * double(p.num_tokens) * double(p.kv_len_host) * double(p.num_heads) * double(p.head_dim);
+// Attention work of p's queries over `keys` keys each: 4 T keys Hq D flops (the causal half not taken off).
+inline double attention_flops(const AttentionParams& p, int64_t keys) {
+    return 4.0 * double(p.num_tokens) * double(keys) * double(p.num_heads) * double(p.head_dim);
+}
+// A prefill's attention work over its p.kv_len_host keys.
+inline double prefill_attention_flops(const AttentionParams& p) { return attention_flops(p, p.kv_len_host); }
+
+// The smallest power-of-two multiple of `floor` (a power of two) that is >= x: the bucketed and ragged cuDNN shapes.
+inline int64_t pow2_at_least(int64_t x, int64_t floor) {
+    int64_t r = floor;
+    while (r < x) r *= 2;
+    return r;
 }
 
 // The rows a query piece of T queries is staged in for bucketed cuDNN shapes (PrefillBlocks::QueryPiece).
-inline int64_t bucket_query_rows(int64_t T) {
-    int64_t rows = kCudnnBucketMinRows;
-    while (rows < T) rows *= 2;
-    return rows;
+inline int64_t bucket_query_rows(int64_t T) { return pow2_at_least(T, kCudnnBucketMinRows); }
+
+// Whether p.workspace holds `need` bytes on a 256-byte boundary (the cuDNN routes carve it in 256-byte buffers).
+inline bool workspace_fits(const AttentionParams& p, size_t need) {
+    return p.workspace && p.workspace_bytes >= need && reinterpret_cast<uintptr_t>(p.workspace) % 256 == 0;
 }
 
 // The prefill routing that run() and the key blocks share (kernels/cuda/attention.cu): kAuto resolved through
@@ -117,7 +127,7 @@ Status run_bucketed_prefill(const AttentionParams& p, cudaStream_t stream);
 // Any other prefill (several sequences through cu_seqlens, keys at kv_start rows of a cache, a cached prefix of
 // unknown length) on cuDNN's ragged layout (kernels/cuda/attention_ragged.cu): whether `backend` sends p there (kAuto:
 // when its work bound, 4 T max_seqlen_kv Hq D, is at least kCudnnBucketMinFlops), the workspace for its per-sequence
-// lengths and offsets, and the run.
+// lengths and offsets, and the run (on a workspace its caller checked: workspace_fits).
 bool ragged_prefill_shape(const AttentionParams& p, AttentionBackend backend);
 size_t ragged_prefill_workspace_bytes(const AttentionParams& p);
 Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream);

@@ -13,18 +13,11 @@
 
 #include "kernels/attention_cuda.h"
 #include "kernels/cuda/attention_cudnn.h"
+#include "kernels/cuda/device_common.cuh"
 #include "sdk/cuda_check.h"
 
 namespace volt::cuda {
 namespace {
-
-int64_t pow2_at_least(int64_t x, int64_t floor) {
-    int64_t r = floor;
-    while (r < x) r *= 2;
-    return r;
-}
-
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 // The graph's bounds for p: batch entries, queries and keys per entry (powers of two; see the file comment).
 struct RaggedBounds {
@@ -148,18 +141,14 @@ bool ragged_prefill_shape(const AttentionParams& p, AttentionBackend backend) {
     const int64_t q = query_bound(p), kv = key_bound(p, q);
     if (kv <= 0 || kv > INT32_MAX || q > INT32_MAX) return false;
     if (backend == AttentionBackend::kCudnn) return true;
-    const double flops = 4.0 * double(p.num_tokens) * double(kv) * double(p.num_heads) * double(p.head_dim);
-    return flops >= kCudnnBucketMinFlops;
+    return attention_flops(p, kv) >= kCudnnBucketMinFlops;
 }
 
 size_t ragged_prefill_workspace_bytes(const AttentionParams& p) { return layout_of(bounds_of(p).batch).total; }
 
 Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream) {
     const RaggedBounds b = bounds_of(p);
-    const RaggedLayout l = layout_of(b.batch);
-    if (!p.workspace || p.workspace_bytes < l.total || reinterpret_cast<uintptr_t>(p.workspace) % 256)
-        return invalid_argument("attention (CUDA): a ragged cuDNN prefill needs a 256-byte aligned workspace of ",
-                                l.total, " bytes (attention_workspace_bytes), got ", p.workspace_bytes);
+    const RaggedLayout l = layout_of(b.batch);  // run() checked that p.workspace holds it (run_workspace_route)
     auto* base = static_cast<unsigned char*>(p.workspace);
     IndexArgs a{};
     a.cu_seqlens = p.cu_seqlens, a.kv_lens = p.kv_lens, a.kv_start = p.kv_start;
@@ -175,17 +164,11 @@ Status run_ragged_prefill(const AttentionParams& p, cudaStream_t stream) {
     ragged_index_kernel<<<1, 256, 0, stream>>>(a);
     VOLT_CUDA_CHECK_LAUNCH();
 
-    const CudnnSdpaSpec spec{.batch = b.batch, .tokens = b.queries, .heads = p.num_heads, .kv_heads = p.num_kv_heads,
-                             .head_dim = p.head_dim, .kv_tokens = b.keys,
-                             .q_stride_b = b.queries * p.q_stride_token, .q_stride_h = p.q_stride_head,
-                             .q_stride_t = p.q_stride_token,
-                             .k_stride_b = b.keys * p.k_stride_token, .k_stride_h = p.k_stride_head,
-                             .k_stride_t = p.k_stride_token,
-                             .v_stride_b = b.keys * p.v_stride_token, .v_stride_h = p.v_stride_head,
-                             .v_stride_t = p.v_stride_token,
-                             .o_stride_b = b.queries * p.o_stride_token, .o_stride_h = p.o_stride_head,
-                             .o_stride_t = p.o_stride_token,
-                             .causal = true, .scale = p.scale, .seq_lens = true, .ragged = true, .transient = true};
+    // One sequence's spec over the bounds, then B entries of them at the offsets (stride_b unused by cuDNN there).
+    CudnnSdpaSpec spec = prefill_sdpa_spec(p, b.keys, /*causal=*/true, /*stats=*/false, /*transient=*/true);
+    spec.batch = b.batch, spec.tokens = b.queries;
+    spec.q_stride_b = b.queries * p.q_stride_token, spec.o_stride_b = b.queries * p.o_stride_token;
+    spec.seq_lens = spec.ragged = true;
     const CudnnRaggedOffsets offsets{.q = off[0], .k = off[1], .v = off[2], .o = off[3]};
     return cudnn_sdpa(spec, p.q, p.k, p.v, p.o, stream, "attention", nullptr, a.seq_len_q, a.seq_len_kv, &offsets);
 }

@@ -169,6 +169,8 @@ __device__ __forceinline__ void warp_argmax(float& v, Index& i) {
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+// Workspace carving: each buffer starts on a 256-byte boundary.
+constexpr size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 // Raises `kernel`'s dynamic shared-memory limit on the current device, once per (kernel, device): the attribute is
 // per device, so a process driving several GPUs (tensor parallel) must set it on each.

@@ -1052,7 +1052,6 @@ struct Layout {
     size_t wsc_stride = 0;          // FP8 activations: bytes of each GEMM stream's padded weight scales (at wdq)
     size_t wdq_stride = 0;          // dequantising: bytes of each GEMM stream's bf16 expert copy (at wdq)
 };
-size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
 bool use_gemm(const MoeExpertsParams& p) {
     return p.path == MoePath::kGemm || (p.path == MoePath::kAuto && p.num_tokens > kMoeDecodeMaxTokens);
@@ -1236,49 +1235,49 @@ Layout layout(const MoeExpertsParams& p) {
     const size_t padded = static_cast<size_t>(expert_slot(static_cast<int64_t>(n), p.num_experts));
     const size_t rows = fp8_act && gemm ? padded : n;  // of b and y (the grouped path writes them unpadded)
     size_t at = 0;
-    L.offsets = at, at += align_up((p.num_experts + 1) * sizeof(int32_t));
-    L.perm = at, at += align_up(n * sizeof(int32_t));
-    L.inv = at, at += align_up(n * sizeof(int32_t));
+    L.offsets = at, at += align256((p.num_experts + 1) * sizeof(int32_t));
+    L.perm = at, at += align256(n * sizeof(int32_t));
+    L.inv = at, at += align256(n * sizeof(int32_t));
     if (fp8_act) {  // x gathered in expert order and the SwiGLU intermediate, e4m3 with their scales, padded slots
-        L.a = at, at += align_up(padded * H);
-        L.xs = at, at += align_up(padded * (H / kQuantBlockSize) * sizeof(float));
-        L.hq = at, at += align_up(padded * I);
-        L.hs = at, at += align_up(padded * (I / kQuantBlockSize) * sizeof(float));
+        L.a = at, at += align256(padded * H);
+        L.xs = at, at += align256(padded * (H / kQuantBlockSize) * sizeof(float));
+        L.hq = at, at += align256(padded * I);
+        L.hs = at, at += align256(padded * (I / kQuantBlockSize) * sizeof(float));
     }
     if (uses_f16_products(p)) {
-        L.xh = at, at += align_up(static_cast<size_t>(p.num_tokens) * H * 2);
-        L.xinv = at, at += align_up(static_cast<size_t>(p.num_tokens) * sizeof(float));
-        L.hh = at, at += align_up(n * I * 2);
-        L.hinv = at, at += align_up(n * sizeof(float));
+        L.xh = at, at += align256(static_cast<size_t>(p.num_tokens) * H * 2);
+        L.xinv = at, at += align256(static_cast<size_t>(p.num_tokens) * sizeof(float));
+        L.hh = at, at += align256(n * I * 2);
+        L.hinv = at, at += align256(n * sizeof(float));
     }
     if (fp8_act && gemm) {
-        L.b = at, at += align_up(rows * 2 * I * 2);                       // [w1 x | w3 x]
+        L.b = at, at += align256(rows * 2 * I * 2);                       // [w1 x | w3 x]
         // A weight's block scales with their rows padded to a multiple of 4, when they are not already: one copy per
         // GEMM stream.
         const size_t bi = I / kQuantBlockSize, bh = H / kQuantBlockSize;
-        L.wsc_stride = align_up(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
+        L.wsc_stride = align256(std::max(2 * bi * ((bh + 3) / 4 * 4), bh * ((bi + 3) / 4 * 4)) * sizeof(float));
         L.wdq = at, at += kMaxGemmStreams * L.wsc_stride;
     } else if (gemm) {
-        L.a = at, at += align_up(n * H * 2);            // x gathered in expert order
-        L.b = at, at += align_up(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
-        if (p.weight_type != MoeWeightType::kBF16) L.ginv = at, at += align_up(n * sizeof(float));
+        L.a = at, at += align256(n * H * 2);            // x gathered in expert order
+        L.b = at, at += align256(n * 2 * I * 2);        // [w1 x | w3 x], then the SwiGLU in the first half
+        if (p.weight_type != MoeWeightType::kBF16) L.ginv = at, at += align256(n * sizeof(float));
         // Quantised, unless the own grouped GEMM widens them itself: per stream, one expert's [w1; w3] (then w2) as
         // bf16.
         if (p.weight_type != MoeWeightType::kBF16 && !own_takes_both(p)) {
-            L.wdq_stride = align_up(2 * I * H * 2);
+            L.wdq_stride = align256(2 * I * H * 2);
             L.wdq = at, at += gemm_stream_count(p, GemmKind::kDequantized) * L.wdq_stride;
         }
     } else {
-        L.b = at, at += align_up(n * I * 2);            // SwiGLU intermediate
+        L.b = at, at += align256(n * I * 2);            // SwiGLU intermediate
     }
-    L.y = at, at += align_up(rows * H * 2);             // expert outputs, permuted order
+    L.y = at, at += align256(rows * H * 2);             // expert outputs, permuted order
     if (may_split(p)) {
         L.split_items =
             static_cast<size_t>(gemv_items(std::min<int64_t>(p.num_experts, static_cast<int64_t>(n)), p.intermediate));
         L.split_tokens = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), kSplitMaxSlots));
-        L.split_count = at, at += align_up(L.split_items * sizeof(int32_t));
+        L.split_count = at, at += align256(L.split_items * sizeof(int32_t));
         L.split_partials = at,
-        at += align_up(std::min<size_t>(L.split_items * kSplitMaxParts, kSplitMaxPieces) * 2 * kMmaRows *
+        at += align256(std::min<size_t>(L.split_items * kSplitMaxParts, kSplitMaxPieces) * 2 * kMmaRows *
                        L.split_tokens * sizeof(float));
     }
     L.total = at;

@@ -622,8 +622,6 @@ struct SortLayout {
            cand_ids = 0, cand_len = 0, cand_z = 0, temp = 0, temp_bytes = 0, total = 0;
 };
 
-size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
-
 // full: the per-row sort arrays (the sort path, and the top-p prefix path's fallback); the top-k prefix path needs
 // only the candidate arrays.
 SortLayout sort_layout(int64_t rows, int64_t vocab, bool full) {
@@ -631,24 +629,24 @@ SortLayout sort_layout(int64_t rows, int64_t vocab, bool full) {
     const size_t n = full ? static_cast<size_t>(rows * vocab) : 0;
     const size_t r = static_cast<size_t>(rows);
     size_t at = 0;
-    L.keys_in = at, at += align_up(n * sizeof(float));
-    L.ids_in = at, at += align_up(n * sizeof(int32_t));
-    L.keys_out = at, at += align_up(n * sizeof(float));
-    L.ids_out = at, at += align_up(n * sizeof(int32_t));
-    L.offsets = at, at += align_up((r + 1) * sizeof(int32_t));
-    L.seg_end = at, at += align_up(r * sizeof(int32_t));
-    L.nan = at, at += align_up(r * sizeof(int32_t));
-    L.cand_keys = at, at += align_up(r * kCap * sizeof(float));
-    L.cand_ids = at, at += align_up(r * kCap * sizeof(int32_t));
-    L.cand_len = at, at += align_up(r * sizeof(int32_t));
-    L.cand_z = at, at += align_up(r * sizeof(double));
+    L.keys_in = at, at += align256(n * sizeof(float));
+    L.ids_in = at, at += align256(n * sizeof(int32_t));
+    L.keys_out = at, at += align256(n * sizeof(float));
+    L.ids_out = at, at += align256(n * sizeof(int32_t));
+    L.offsets = at, at += align256((r + 1) * sizeof(int32_t));
+    L.seg_end = at, at += align256(r * sizeof(int32_t));
+    L.nan = at, at += align256(r * sizeof(int32_t));
+    L.cand_keys = at, at += align256(r * kCap * sizeof(float));
+    L.cand_ids = at, at += align256(r * kCap * sizeof(int32_t));
+    L.cand_len = at, at += align256(r * sizeof(int32_t));
+    L.cand_z = at, at += align256(r * sizeof(double));
     size_t temp = 0;
     if (full)
         cub::DeviceSegmentedRadixSort::SortPairsDescending(
             nullptr, temp, static_cast<const float*>(nullptr), static_cast<float*>(nullptr),
             static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), static_cast<int64_t>(n),
             static_cast<int64_t>(rows), static_cast<const int32_t*>(nullptr), static_cast<const int32_t*>(nullptr));
-    L.temp = at, at += align_up(temp);
+    L.temp = at, at += align256(temp);
     L.temp_bytes = temp;
     L.total = at;
     return L;
