@@ -258,13 +258,15 @@ void check_attention(const AttentionCase c, std::initializer_list<cuda::VitAtten
 
 // The attention kernels alone against the CPU op: every backend at ViT-L's head size and the tiny one's; for the
 // wgmma kernel (head_dim 64) every shape of the last key block (1, 16, 17, 48, 63, 64 keys: its narrow products and
-// the mask) and of the last query rows (whole warps and a whole warpgroup past the sequence).
+// the mask, also right after the prologue's blocks at 65, 80 and 200 tokens) and of the last query rows (whole warps
+// and a whole warpgroup past the sequence).
 TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
     for (const AttentionCase c :
          {AttentionCase{2, 577, 16, 64}, AttentionCase{3, 577, 4, 8}, AttentionCase{1, 50, 2, 32},
           AttentionCase{1, 1, 2, 64}, AttentionCase{2, 16, 3, 64}, AttentionCase{1, 64, 2, 64},
           AttentionCase{2, 81, 2, 64}, AttentionCase{1, 112, 2, 64}, AttentionCase{1, 127, 1, 64},
-          AttentionCase{3, 128, 2, 64}, AttentionCase{1, 257, 2, 64}, AttentionCase{1, 1000, 2, 64}})
+          AttentionCase{3, 128, 2, 64}, AttentionCase{1, 257, 2, 64}, AttentionCase{1, 1000, 2, 64},
+          AttentionCase{1, 65, 2, 64}, AttentionCase{2, 80, 2, 64}, AttentionCase{1, 200, 3, 64}})
         check_attention(c, {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kCudnn,
                             cuda::VitAttentionBackend::kWgmma});
 }
@@ -272,7 +274,9 @@ TEST_F(VisionGpu, AttentionBackendsMatchTheCpuOp) {
 // What compute-sanitizer runs (scripts/device-test.sh): Volt's own attention kernels only (racecheck reports cuDNN's
 // mbarrier-ordered shared-memory reuse as races), a crop and short sequences with narrow last blocks.
 TEST_F(VisionGpu, AttentionShortSanitizerRun) {
-    for (const AttentionCase c : {AttentionCase{1, 577, 2, 64}, AttentionCase{2, 81, 2, 64}, AttentionCase{1, 16, 1, 64}})
+    for (const AttentionCase c :
+         {AttentionCase{1, 577, 2, 64}, AttentionCase{2, 81, 2, 64}, AttentionCase{1, 16, 1, 64},
+          AttentionCase{1, 80, 1, 64}})
         check_attention(c, {cuda::VitAttentionBackend::kOwn, cuda::VitAttentionBackend::kWgmma});
 }
 
