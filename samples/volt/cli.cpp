@@ -23,6 +23,27 @@ int report_error(const Status& status) {
     return exit_code_for(status);
 }
 
+void add_device_options(CLI::App* cmd, DeviceFlags* flags, const char* device_help) {
+    cmd->add_option("--device", flags->device, device_help ? device_help : "cpu or cuda (builds with CUDA)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->add_option("--gpus", flags->gpus,
+                    "GPUs for --device cuda (more than one: the model split over them, tensor + expert parallel, "
+                    "NCCL)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--gpu-ids", flags->gpu_ids,
+                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
+}
+
+Expected<DeviceChoice> device_choice(const DeviceFlags& flags, const char* one_gpu) {
+    VOLT_ASSIGN_OR_RETURN(DeviceChoice dc, parse_device_choice(flags.device, flags.gpus, flags.gpu_ids));
+    if (one_gpu && dc.gpus > 1)
+        return invalid_argument(one_gpu, " runs on one GPU, but ",
+                                flags.gpu_ids.empty() ? "--gpus " + std::to_string(flags.gpus)
+                                                      : "--gpu-ids " + flags.gpu_ids,
+                                " asks for ", dc.gpus, ": give one (--gpu-ids N picks which)");
+    return dc;
+}
+
 void add_expert_weights_options(CLI::App* cmd, ExpertWeightsFlags* flags) {
     cmd->add_option("--expert-weights", flags->name,
                     "With --device cuda: expert weights as loaded (bf16), or quantised at load with 128 x 128 block "

@@ -47,12 +47,12 @@ using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
 struct BenchOptions {
-    std::string model, json, device = "cpu", image_size = "1008x672", prompt, synthetic;
+    std::string model, json, image_size = "1008x672", prompt, synthetic;
     std::vector<std::string> images, docs;
     std::vector<int64_t> crops{1, 37};
     int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
-    int reps = 3, gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
+    int reps = 3;
+    DeviceFlags where;  // --device, --gpus, --gpu-ids
 };
 
 struct Report {
@@ -70,14 +70,14 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0) {
 
 Status check_options(const BenchOptions& o) {
     if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
-    return parse_device_choice(o.device, o.gpus, o.gpu_ids).status();
+    return device_choice(o.where).status();
 }
 
 Report start_report(const char* what, const BenchOptions& o) {
     Report r;
     r.json["bench"] = what;
     r.json["model"] = o.model;
-    r.json["device"] = o.device;
+    r.json["device"] = o.where.device;
     r.json["threads"] = ThreadPool::global().num_threads();
     const double sgemm = cpu::measure_sgemm_gflops();
     const double read = cpu::measure_read_gbs();
@@ -109,7 +109,7 @@ Status bench_text(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt_tokens < 1 || o.decode_tokens < 0)
         return invalid_argument("--prompt-tokens must be >= 1 and --decode-tokens >= 0");
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, device, dc.gpus, ExpertWeights::kBf16, dc.gpu_ids));
     const CausalLM& lm = *model->lm;
@@ -181,8 +181,8 @@ Status bench_vision_cuda(const BenchOptions& o) {
         return invalid_argument("--synthetic ", o.synthetic, ": the one synthetic tower is vit-l-336");
     for (int64_t c : o.crops)
         if (c < 1 || c > 1024) return invalid_argument("--crops ", c, ": expected 1..1024");
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
-    const int gpu = dc.device.index;  // the tower runs on one GPU: the first listed (GPU 0 by default)
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where, "volt bench vision"));
+    const int gpu = dc.device.index;  // the tower runs on one GPU: the one listed (GPU 0 by default)
     if (gpu >= cuda_device_count())
         return invalid_argument("--gpu-ids: GPU ", gpu, " does not exist (this machine has ", cuda_device_count(),
                                 " GPUs)");
@@ -263,7 +263,7 @@ Status bench_vision_cuda(const BenchOptions& o) {
 
 Status bench_vision(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
-    if (o.device == "cuda") {
+    if (o.where.device == "cuda") {
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
         return bench_vision_cuda(o);
 #else
@@ -318,7 +318,7 @@ Status bench_vision(const BenchOptions& o) {
 Status bench_run(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.prompt.empty()) return invalid_argument("volt bench run needs --prompt");
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     const auto load0 = clock_type::now();
     VOLT_ASSIGN_OR_RETURN(auto model, ChatModel::load(o.model, {}, dc.device, dc.gpus, ExpertWeights::kBf16, dc.gpu_ids));
     const double load_s = seconds_since(load0);
@@ -358,10 +358,7 @@ CLI::App* add_common(CLI::App* cmd, BenchOptions& o, bool model_required = true)
     auto* model = cmd->add_option("--model", o.model, "Model directory");
     if (model_required) model->required();
     cmd->add_option("--json", o.json, "Also write the numbers as JSON to this file");
-    cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--gpus", o.gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o.gpu_ids,
-                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
+    add_device_options(cmd, &o.where);
     return cmd;
 }
 

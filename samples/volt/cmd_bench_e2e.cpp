@@ -46,13 +46,13 @@ namespace volt::cli {
 namespace {
 
 struct E2eOptions {
-    std::string synthetic, json, device = "cuda";
+    std::string synthetic, json;
     int64_t layers = 0, decode_context = 4096, decode_steps = 32;
     std::vector<int64_t> prompt_tokens{8192, 32768};
     std::vector<int64_t> decode_batch;  // batched decode steps (continuous batching) of this many sequences
     std::vector<int64_t> turn_tokens;   // chat turns of this many tokens after the decode context
-    int reps = 3, gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: the GPUs in rank order instead of 0 .. gpus - 1
+    int reps = 3;
+    DeviceFlags where{.device = "cuda"};  // --device (cuda only), --gpus, --gpu-ids
     int warmup = 1;  // untimed runs of each prefill before the timed ones
     std::string experts = "auto";  // where a split model keeps its experts
     ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
@@ -126,7 +126,7 @@ double linear_params_per_token(const TextConfig& c) {
 
 Status bench_e2e(const E2eOptions& o) {
     VOLT_ASSIGN_OR_RETURN(TextConfig c, synthetic_config(o));
-    if (o.device != "cuda") return unimplemented("volt bench e2e runs on the GPU (--device cuda)");
+    if (o.where.device != "cuda") return unimplemented("volt bench e2e runs on the GPU (--device cuda)");
     if (o.reps < 1 || o.decode_context < 1 || o.decode_steps < 1)
         return invalid_argument("--reps, --decode-context and --decode-steps must be >= 1");
     if (o.warmup < 0) return invalid_argument("--warmup ", o.warmup, " must be >= 0");
@@ -137,7 +137,7 @@ Status bench_e2e(const E2eOptions& o) {
     for (int64_t N : o.turn_tokens)
         if (N < 1 || N > 1048576) return invalid_argument("--turn-tokens ", N, " must be in [1, 1048576]");
     if (cuda_device_count() == 0) return invalid_argument("volt bench e2e: this machine has no CUDA GPU");
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     VOLT_ASSIGN_OR_RETURN(const ExpertWeights weights, expert_weights(o.experts_flags));
     ExpertPlacement experts = ExpertPlacement::kAuto;  // --experts, by expert_placement_name (checked by CLI11)
     for (ExpertPlacement e : kExpertPlacements)
@@ -460,17 +460,13 @@ CommandRunner add_bench_e2e_command(CLI::App* bench) {
                     "Longest unit of work between two stop points, flops per GPU (default 2e13)");
     cmd->add_option("--cancel-at", o->cancel_at,
                     "Stop the longest prefill at these fractions of its time (repeatable; default 0.5)");
-    cmd->add_option("--gpus", o->gpus, "Split the model over this many GPUs (tensor + expert parallel, NCCL)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o->gpu_ids, "The GPUs in rank order (e.g. 1,0 or 2,5) instead of GPU 0 on");
+    add_device_options(cmd, &o->where, "cuda (the only device this command runs on)");
     cmd->add_option("--experts", o->experts,
                     "With --gpus: sliced (every GPU a slice of each expert's intermediate dimension), spread (whole "
                     "experts over the GPUs), replicated (every expert on every GPU) or auto (default: sliced where "
                     "the intermediate size splits into multiples of 8, else spread)")
         ->check(CLI::IsMember({"auto", "sliced", "spread", "replicated"}));
     add_expert_weights_options(cmd, &o->experts_flags);
-    cmd->add_option("--device", o->device, "cuda (the only device this command runs on)")
-        ->check(CLI::IsMember({"cpu", "cuda"}));
     return [o, cmd]() -> int {
         if (!cmd->parsed()) return -1;
         Status s = bench_e2e(*o);

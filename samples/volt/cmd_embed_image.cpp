@@ -15,14 +15,13 @@ namespace volt::cli {
 namespace {
 
 struct EmbedImageOptions {
-    std::string model, image, out, pixels_out, device = "cpu";
+    std::string model, image, out, pixels_out;
     int64_t max_image_tokens = 0;
-    int gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
+    DeviceFlags where;  // --device, --gpus, --gpu-ids: one GPU
 };
 
 Status run_embed_image(const EmbedImageOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where, "volt embed-image"));
     const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(auto encoder, vision::VLImageEncoder::load(o.model, device));
     vision::ImageEncodeOptions opt;
@@ -50,9 +49,7 @@ CommandRunner add_embed_image_command(CLI::App& app) {
     cmd->add_option("--max-image-tokens", o->max_image_tokens,
                     "Refuse (exit 4) an image needing more tokens than this (0: no limit); never downscales")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o->gpu_ids, "The CUDA GPU to run on (e.g. 1)");
+    add_device_options(cmd, &o->where);
     return [o]() -> int {
         Status st = run_embed_image(*o);
         return st.is_ok() ? kExitOk : report_error(st);

@@ -22,15 +22,14 @@ namespace volt::cli {
 namespace {
 
 struct GenerateOptions {
-    std::string model, ids_file, out, device = "cpu";
+    std::string model, ids_file, out;
     int64_t max_new_tokens = 0;
     bool greedy = false, stats = false;
     float temperature = 1.0f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
     int64_t top_k = 0, max_context = 0;
     uint64_t seed = 0;
     std::vector<int32_t> stop_ids;
-    int gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
+    DeviceFlags where;  // --device, --gpus, --gpu-ids
     ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
     int max_batch = 64;
 };
@@ -63,7 +62,7 @@ Status run_batch(const CausalLM& model, const std::vector<std::vector<int32_t>>&
 }
 
 Status run_generate(const GenerateOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(IdsBatch batch, read_ids_batch_file(o.ids_file));
     GenerationOptions g;
@@ -120,10 +119,7 @@ CommandRunner add_generate_command(CLI::App& app) {
     cmd->add_option("--max-context", o->max_context, "Context limit in tokens (default: max_position_embeddings)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--stats", o->stats, "Print prefill/decode timing to stderr");
-    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o->gpu_ids,
-                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
+    add_device_options(cmd, &o->where);
     add_expert_weights_options(cmd, &o->experts_flags);
     return [o]() -> int {
         Status st = run_generate(*o);

@@ -25,17 +25,16 @@ namespace volt::cli {
 namespace {
 
 struct LogitsOptions {
-    std::string model, ids_file, out, device = "cpu";
+    std::string model, ids_file, out;
     std::vector<std::string> images;
     int64_t incremental = -1;
-    int gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
+    DeviceFlags where;  // --device, --gpus, --gpu-ids
     ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
 };
 
 
 Status run_logits(const LogitsOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, read_ids_file(o.ids_file));
     int64_t n = static_cast<int64_t>(ids.size());
@@ -114,10 +113,7 @@ CommandRunner add_logits_command(CLI::App& app) {
                     "Prefill the first N ids, then run one decode step per remaining id")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--image", o->images, "Image for each image-token id, in order (MiniMax-VL-01 only)");
-    cmd->add_option("--device", o->device, "cpu or cuda (one GPU; builds with CUDA)")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o->gpu_ids,
-                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
+    add_device_options(cmd, &o->where);
     add_expert_weights_options(cmd, &o->experts_flags);
     return [o]() -> int {
         Status st = run_logits(*o);

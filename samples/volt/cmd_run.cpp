@@ -18,13 +18,12 @@ namespace volt::cli {
 namespace {
 
 struct RunOptions {
-    std::string model, prompt, prompt_file, system, device = "cpu";
+    std::string model, prompt, prompt_file, system;
     std::vector<std::string> images, docs;
     int64_t max_new_tokens = 512, top_k = 0, max_context = 0, max_image_tokens = 0;
     float temperature = 0.7f, top_p = 1.0f, min_p = 0.0f, repetition_penalty = 1.0f;
     uint64_t seed = 0;
-    int gpus = 1;
-    std::string gpu_ids;  // --gpu-ids: "1", "2,5"
+    DeviceFlags where;  // --device, --gpus, --gpu-ids
     ExpertWeightsFlags experts_flags;  // --expert-weights, --fp8-experts
     bool verbose = false;
 };
@@ -44,7 +43,7 @@ Expected<std::string> read_prompt(const RunOptions& o) {
 }
 
 Status run(const RunOptions& o) {
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, parse_device_choice(o.device, o.gpus, o.gpu_ids));
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
     const Device device = dc.device;
     VOLT_ASSIGN_OR_RETURN(std::string prompt, read_prompt(o));
     if (prompt.empty()) return invalid_argument("the prompt is empty (--prompt or --prompt-file)");
@@ -122,10 +121,7 @@ CommandRunner add_run_command(CLI::App& app) {
     cmd->add_option("--repetition-penalty", o->repetition_penalty, "Penalty for tokens already in the context");
     cmd->add_option("--seed", o->seed, "Random seed (same seed, same answer)");
     cmd->add_option("--max-context", o->max_context, "Tokens the conversation may hold (0: the model's maximum)");
-    cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-    cmd->add_option("--gpus", o->gpus, "GPUs for --device cuda")->check(CLI::PositiveNumber);
-    cmd->add_option("--gpu-ids", o->gpu_ids,
-                    "CUDA GPUs in rank order (e.g. 1, or 2,5 to split over two); instead of --gpus N from GPU 0");
+    add_device_options(cmd, &o->where);
     add_expert_weights_options(cmd, &o->experts_flags);
     cmd->add_flag("-v,--verbose", o->verbose, "Print token counts and speed to stderr");
     return [o, p, pf]() -> int {

@@ -77,6 +77,16 @@ TEST(CliEmbedImage, ExitCodes) {
                  shell_quote(test::image_path("tiny_5x7.png").string()) + " --max-image-tokens 1000" + out);
     EXPECT_EQ(r.exit_code, 4);
     EXPECT_NE(r.err.find("1032"), std::string::npos) << r.err;
+
+    // The encoder runs on one GPU: more is refused before anything loads (also on machines without a GPU), not
+    // silently reduced to the first.
+    const std::string image = " --image " + shell_quote(test::image_path("tiny_5x7.png").string());
+    for (const std::string gpus : {" --gpus 2", " --gpu-ids 0,1"}) {
+        r = run_volt("embed-image --model " + model() + image + " --device cuda" + gpus + out);
+        EXPECT_EQ(r.exit_code, 3) << gpus << "\n" << r.err;
+        EXPECT_NE(r.err.find("volt embed-image runs on one GPU, but" + gpus + " asks for 2"), std::string::npos)
+            << r.err;
+    }
 }
 
 }  // namespace
