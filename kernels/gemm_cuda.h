@@ -26,6 +26,11 @@
 // shape: the first step of each batch size pays it (and the MoE GEMM path's bf16 experts once per row count up to
 // 64). Not while the stream is being captured (the first-ranked one is kept then), not when the heuristic offers one
 // algorithm, and not with VOLT_GEMM_TUNE=0 (A/B timing; read once).
+//
+// Large products whose caller asks (GemmParams::tune_configs: beta 0, bf16, at least kGemmConfigTuneMinMacs
+// multiply-adds) time a few configurations of the heuristic's first algorithm beside it at their first run (kernels/
+// cuda/gemm.cu: kConfigCandidates; ~3 ms a shape, same conditions as above): on the ViT's qkv and fc1 products the
+// heuristic's wide tiles were 7-13% slower than narrower ones, whose outputs are bitwise the same.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -73,6 +78,7 @@ struct GemmParams {
     const float* a_scales = nullptr;  // [K / 128, M] fp32, M contiguous (cuBLASLt's VEC128 layout), 16-byte aligned
     const float* b_scales = nullptr;  // [ceil(N / 128), round_up(K / 128, 4)] fp32 row-major (BLK128x128): the
                                       // block_quantize layout when K / 128 is a multiple of 4 (else pad each row)
+    bool tune_configs = false;    // a large product: its first run times the candidate configurations (see above)
 };
 
 // Shape, pointer and stride checks (device contents are not read). 16-byte alignment of A, B, C and strides that
@@ -95,6 +101,8 @@ inline constexpr int64_t kGemmTuneMaxRows = 64;
 inline constexpr int64_t kGemmTuneMinWeightBytes = int64_t{64} << 20;
 // among this many of cuBLASLt's ranked algorithms.
 inline constexpr int kGemmTuneCandidates = 8;
+// GemmParams::tune_configs applies from this many multiply-adds (M N K) on: the ViT's qkv product from 3 crops on.
+inline constexpr int64_t kGemmConfigTuneMinMacs = int64_t{1} << 32;
 
 class GemmPlan {
 public:
@@ -108,7 +116,7 @@ public:
     // several threads on different streams share the workspace: give each stream its own plan.
     Status run(const GemmParams& p, cudaStream_t stream);
     size_t cached_shapes() const;  // distinct shapes planned so far
-    size_t tuned_shapes() const;   // of which the algorithm was picked by timing (decode products)
+    size_t tuned_shapes() const;   // of which the algorithm was picked by timing (decode products, tune_configs)
     // The first `count` algorithms cuBLASLt's heuristic ranks for p's shape, each launched on p's buffers (C is
     // overwritten, or accumulated into when beta != 0) two times untimed, then `reps` times timed (median of CUDA
     // events; the cuBLASLt call only, without kGelu / kBiasGelu's erf pass): what the heuristic's first choice leaves

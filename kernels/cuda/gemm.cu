@@ -168,10 +168,29 @@ Status set_pointers(const GemmParams& p, cublasLtMatmulDesc_t desc) {
 }
 
 
-// cuBLASLt's configuration of an algorithm, for people: "algo 66 tile 18 stages 20 splitk 1 swizzle 0 cluster 2".
+// Configurations of the heuristic's first algorithm that GemmParams::tune_configs times beside it: its sm_90 kernel
+// (algo 66 in cuBLAS 13.0) with N tiles of 144-168 (its N is our M) and custom option 1 or 3. Found by timing every
+// configuration cuBLASLt accepts for the ViT's four products (H100, session 42; bench/runs/s42_vit/algo_search):
+// at 10,963 rows (a 37-crop forward's half) qkv 0.0895-0.0908 ms vs the heuristic's 0.0963, fc1 + GELU 0.1213-0.1228
+// vs 0.1391, outputs bitwise the heuristic's (split-K 1: each output summed over K in the same order). An entry the
+// algorithm does not take (another cuBLAS, another GPU) fails cublasLtMatmulAlgoCheck and is passed over.
+struct ConfigCandidate {
+    uint32_t tile, custom;
+    uint16_t cluster;
+};
+constexpr ConfigCandidate kConfigCandidates[] = {
+    {CUBLASLT_MATMUL_TILE_128x160, 1, CUBLASLT_CLUSTER_SHAPE_2x1x1},
+    {CUBLASLT_MATMUL_TILE_128x152, 1, CUBLASLT_CLUSTER_SHAPE_2x1x1},
+    {CUBLASLT_MATMUL_TILE_128x168, 1, CUBLASLT_CLUSTER_SHAPE_2x1x1},
+    {CUBLASLT_MATMUL_TILE_128x168, 3, CUBLASLT_CLUSTER_SHAPE_2x1x1},
+    {CUBLASLT_MATMUL_TILE_128x144, 1, CUBLASLT_CLUSTER_SHAPE_2x1x1},
+};
+
+// cuBLASLt's configuration of an algorithm, for people: "algo 66 tile 18 stages 20 splitk 1 swizzle 0 cluster 2
+// custom 0".
 std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
     int32_t id = 0, splitk = 0;
-    uint32_t tile = 0, stages = 0, swizzle = 0;
+    uint32_t tile = 0, stages = 0, swizzle = 0, custom = 0;
     uint16_t cluster = 0;
     size_t got = 0;
     cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got);
@@ -180,8 +199,9 @@ std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
     cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &got);
     cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle, &got);
     cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom, sizeof custom, &got);
     return str_cat("algo ", id, " tile ", tile, " stages ", stages, " splitk ", splitk, " swizzle ", swizzle,
-                   " cluster ", cluster);
+                   " cluster ", cluster, " custom ", custom);
 }
 
 }  // namespace
@@ -189,12 +209,12 @@ std::string algo_config(const cublasLtMatmulAlgo_t& algo) {
 // ---- the plan -------------------------------------------------------------------------------------------------------
 struct GemmPlan::Impl {
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, bool, uint32_t, uint32_t,
-                           uint32_t, uint32_t, GemmInputs, bool>;
+                           uint32_t, uint32_t, GemmInputs, bool, bool>;
     struct Entry {
         cublasLtMatmulDesc_t desc = nullptr;
         cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
         cublasLtMatmulAlgo_t algo{};
-        bool tuned = false;  // algo picked by timing (a decode product), not the heuristic's first
+        bool tuned = false;  // algo picked by timing (a decode product, tune_configs), not the heuristic's first
         ~Entry() {
             if (la) cublasLtMatrixLayoutDestroy(la);
             if (lb) cublasLtMatrixLayoutDestroy(lb);
@@ -257,15 +277,60 @@ struct GemmPlan::Impl {
         return Status::ok();
     }
 
-    // Whether the first run of p's shape times its algorithms (gemm_cuda.h: decode products, not under capture).
-    static Expected<bool> should_tune(const GemmParams& p, cudaStream_t stream) {
+    // How the first run of p's shape picks its algorithm (gemm_cuda.h): the heuristic's first, the fastest of its
+    // ranked algorithms (decode products), or the fastest of kConfigCandidates and it (tune_configs); never under
+    // capture or with beta != 0 (the timing runs overwrite C).
+    enum class Tuning { kNone, kRanked, kConfigs };
+    static Expected<Tuning> tuning(const GemmParams& p, cudaStream_t stream) {
         static const bool enabled = env_choice("VOLT_GEMM_TUNE", {{"0", false}, {"1", true}}, true);
+        if (!enabled || p.beta != 0.0f) return Tuning::kNone;
         const int64_t weight_bytes = p.n * p.k * (p.inputs == GemmInputs::kBF16 ? 2 : 1);
-        if (!enabled || p.m > kGemmTuneMaxRows || weight_bytes < kGemmTuneMinWeightBytes || p.beta != 0.0f)
-            return false;
+        Tuning t = Tuning::kNone;
+        if (p.m <= kGemmTuneMaxRows && weight_bytes >= kGemmTuneMinWeightBytes) t = Tuning::kRanked;
+        else if (p.tune_configs && p.inputs == GemmInputs::kBF16 && p.m * p.n * p.k >= kGemmConfigTuneMinMacs)
+            t = Tuning::kConfigs;
+        if (t == Tuning::kNone) return t;
         cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
         VOLT_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capture));
-        return capture == cudaStreamCaptureStatusNone;
+        return capture == cudaStreamCaptureStatusNone ? t : Tuning::kNone;
+    }
+
+    // e.algo = the fastest of the heuristic's first choice (e.algo on entry) and kConfigCandidates applied to it, each
+    // launched once untimed and three times timed on p's buffers (median); a candidate the algorithm does not take is
+    // passed over. Waits for stream.
+    Status tune_configs(const GemmParams& p, Entry& e, cudaStream_t stream) {
+        const cublasLtMatmulAlgo_t first = e.algo;
+        VOLT_ASSIGN_OR_RETURN(const std::vector<double> ms0,
+                              cuda_event_ms(1, 3, [&] { return launch(p, e, first, stream); }, stream));
+        const double t0 = median_of(ms0);
+        double best = t0;
+        for (const ConfigCandidate& c : kConfigCandidates) {
+            cublasLtMatmulAlgo_t algo = first;
+            const int32_t splitk = 1;
+            cublasLtMatmulHeuristicResult_t check{};
+            if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &c.tile, sizeof c.tile) !=
+                    CUBLAS_STATUS_SUCCESS ||
+                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &c.custom,
+                                                     sizeof c.custom) != CUBLAS_STATUS_SUCCESS ||
+                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &c.cluster,
+                                                     sizeof c.cluster) != CUBLAS_STATUS_SUCCESS ||
+                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
+                                                     sizeof splitk) != CUBLAS_STATUS_SUCCESS ||
+                cublasLtMatmulAlgoCheck(handle, e.desc, e.la, e.lb, e.lc, e.lc, &algo, &check) !=
+                    CUBLAS_STATUS_SUCCESS ||
+                check.workspaceSize > workspace_bytes)
+                continue;
+            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algo, stream); }, stream);
+            if (!ms.has_value()) {
+                cudaGetLastError();  // a launch error of this candidate only
+                continue;
+            }
+            const double t = median_of(*ms);
+            if (t < best) best = t, e.algo = algo, e.tuned = true;
+        }
+        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": ", best, " ms (heuristic ", t0,
+                 " ms), ", algo_config(e.algo));
+        return Status::ok();
     }
 
     // e.algo = the fastest of the heuristic's first kGemmTuneCandidates algorithms, each launched once untimed and
@@ -319,7 +384,7 @@ struct GemmPlan::Impl {
     Expected<Entry*> plan(const GemmParams& p, cudaStream_t stream) {
         const Key key{p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.b_transposed, static_cast<int>(lt_epilogue(p.epilogue)),
                       p.beta != 0.0f, alignment_of(p.a), alignment_of(p.b), alignment_of(p.c),
-                      p.bias ? alignment_of(p.bias) : 256u, p.inputs, p.c_fp32};
+                      p.bias ? alignment_of(p.bias) : 256u, p.inputs, p.c_fp32, p.tune_configs};
         auto it = cache.find(key);
         if (it != cache.end()) return it->second.get();
         auto e = std::make_unique<Entry>();
@@ -334,8 +399,9 @@ struct GemmPlan::Impl {
                                      ? " with FP8 block-scaled inputs (Hopper, sm_90, only)"
                                      : "");
         e->algo = result.algo;
-        VOLT_ASSIGN_OR_RETURN(const bool tune_it, should_tune(p, stream));
-        if (tune_it) VOLT_RETURN_IF_ERROR(tune(p, *e, stream));
+        VOLT_ASSIGN_OR_RETURN(const Tuning t, tuning(p, stream));
+        if (t == Tuning::kRanked) VOLT_RETURN_IF_ERROR(tune(p, *e, stream));
+        if (t == Tuning::kConfigs) VOLT_RETURN_IF_ERROR(tune_configs(p, *e, stream));
         Entry* raw = e.get();
         cache.emplace(key, std::move(e));
         return raw;

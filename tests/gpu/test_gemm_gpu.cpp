@@ -31,6 +31,7 @@ struct Case {
     bool b_transposed = true;
     cuda::GemmEpilogue epilogue = cuda::GemmEpilogue::kNone;
     float alpha = 1.0f, beta = 0.0f;
+    bool tune_configs = false;
 };
 
 void check_gemm(const Case& c, uint64_t seed, cuda::GemmPlan* plan = nullptr) {
@@ -76,6 +77,7 @@ void check_gemm(const Case& c, uint64_t seed, cuda::GemmPlan* plan = nullptr) {
     p.bias = with_bias ? dbias.ptr : nullptr;
     p.epilogue = c.epilogue;
     p.alpha = c.alpha, p.beta = c.beta;
+    p.tune_configs = c.tune_configs;
     const Status st = plan ? plan->run(p, nullptr) : cuda::run(p, nullptr);
     ASSERT_TRUE(st.is_ok()) << st.to_string();
     CUDA_OK(cudaDeviceSynchronize());
@@ -195,6 +197,51 @@ TEST_F(GemmGpu, DecodeProductsPickTheirAlgorithmByTiming) {
     CUDA_OK(cudaGraphExecDestroy(exec));
     CUDA_OK(cudaGraphDestroy(graph));
     CUDA_OK(cudaStreamDestroy(stream));
+}
+
+// Large products that ask for tune_configs (the ViT's qkv and fc1) time a few configurations beside the heuristic's
+// first choice (kernels/gemm_cuda.h): whichever wins, the outputs are bitwise those of a plan that did not tune, for
+// the bias and the tanh-GELU epilogues; beta != 0 and a product under the size threshold are planned untimed.
+TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
+    auto plain = cuda::GemmPlan::create(), tuned = cuda::GemmPlan::create();
+    ASSERT_TRUE(plain.has_value() && tuned.has_value());
+    std::mt19937_64 rng(71);
+    const int64_t m = 4616, k = 1024;  // 8 crops' rows, ViT-L's width
+    const std::vector<float> a = bf16_round(random_normal(m * k, rng));
+    const std::vector<float> w = bf16_round(random_normal(4096 * k, rng, 1.0f / 32.0f));
+    const std::vector<float> bias = bf16_round(random_normal(4096, rng, 0.5f));
+    DevBuf<uint16_t> da(a.size()), dw(w.size()), dbias(bias.size()), c1(m * 4096), c2(m * 4096);
+    ASSERT_TRUE(da.upload(to_bf16(a)) && dw.upload(to_bf16(w)) && dbias.upload(to_bf16(bias)));
+    for (const auto& [n, epilogue] : {std::pair{int64_t{3072}, cuda::GemmEpilogue::kBias},
+                                      std::pair{int64_t{4096}, cuda::GemmEpilogue::kBiasGeluTanh}}) {
+        cuda::GemmParams p;
+        p.m = m, p.n = n, p.k = k, p.a = da.ptr, p.lda = k, p.b = dw.ptr, p.ldb = k, p.ldc = n;
+        p.bias = dbias.ptr, p.epilogue = epilogue;
+        ASSERT_TRUE(c1.fill_bytes(0xff) && c2.fill_bytes(0xff));
+        p.c = c1.ptr;
+        ASSERT_TRUE((*plain)->run(p, nullptr).is_ok());
+        p.c = c2.ptr, p.tune_configs = true;
+        for (int i = 0; i < 2; ++i) ASSERT_TRUE((*tuned)->run(p, nullptr).is_ok());  // planned (and timed), then again
+        CUDA_OK(cudaDeviceSynchronize());
+        std::vector<uint16_t> want = c1.download(), got = c2.download();
+        want.resize(size_t(m * n)), got.resize(size_t(m * n));  // the buffers hold the widest product's rows
+        EXPECT_EQ(count_nan(from_bf16(got)), 0u);
+        EXPECT_TRUE(want == got) << "N=" << n << ": the tuned plan's outputs differ from the heuristic's";
+    }
+    EXPECT_EQ((*plain)->tuned_shapes(), 0u);
+    const size_t tuned_before = (*tuned)->tuned_shapes();
+    // Accumulating into C: timing runs would add the product to C again each time, so it is planned untimed and C
+    // holds C + A W^T + bias once (the CPU twin).
+    check_gemm({.m = 4616, .n = 1024, .k = 1024, .epilogue = cuda::GemmEpilogue::kBias, .beta = 1.0f,
+                .tune_configs = true},
+               72, tuned->get());
+    cuda::GemmParams small;  // under kGemmConfigTuneMinMacs: planned untimed
+    DevBuf<uint16_t> sc(64 * 3072);
+    small.m = 64, small.n = 3072, small.k = 1024, small.a = da.ptr, small.lda = k, small.b = dw.ptr, small.ldb = k;
+    small.c = sc.ptr, small.ldc = 3072, small.tune_configs = true;
+    ASSERT_TRUE((*tuned)->run(small, nullptr).is_ok());
+    EXPECT_EQ((*tuned)->tuned_shapes(), tuned_before);
+    EXPECT_EQ((*tuned)->cached_shapes(), 4u);
 }
 
 // The algorithm timings the benchmark reads: the heuristic's ranks in order, each run and timed, C left finite; bad

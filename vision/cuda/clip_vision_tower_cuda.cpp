@@ -309,6 +309,7 @@ struct Enqueuer {
         g.bias = bias.data();
         g.epilogue = epilogue;
         g.beta = beta;
+        g.tune_configs = true;  // qkv and fc1 (beta 0) of a batch of crops: 7-13% faster configurations (gemm_cuda.h)
         return volt::cuda::run(g, stream);
     }
     // mlp = GELU(h fc1^T + b) as m.gelu says.
