@@ -417,6 +417,23 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
                                p == 0 ? 0 : half, p == 0 ? m.stream : m.stream2});
     const int segments = 1 + layers_run_;
     const bool whole = !m.layer_graphs && !cancelled;
+    // A whole-forward graph of two parts is one graph: both streams captured together, each segment of part 0 then
+    // of part 1 as eager enqueues them. Two graphs, one a stream, each launched whole, let the first part's kernels run
+    // ahead of the second's, so that fewer of one's memory-bound kernels run beside the other's GEMMs: 37 crops ran
+    // 0.3-1 ms slower with graphs than eagerly, over many processes and sessions (bench/vision_notes.md).
+    const bool joint = whole && parts == 2;
+    auto capture_joint = [&](cudaGraphExec_t* exec) -> Status {
+        VOLT_ASSIGN_OR_RETURN(*exec, capture_graph(m.stream, [&]() -> Status {
+            VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.fork, m.stream));  // stream2 joins the capture
+            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.stream2, m.fork, 0));
+            for (int s = 0; s < segments; ++s)
+                for (int p = 0; p < parts; ++p) VOLT_RETURN_IF_ERROR(enq[size_t(p)].segment(s));
+            VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.join, m.stream2));  // and is joined back before the end
+            VOLT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.stream, m.join, 0));
+            return Status::ok();
+        }));
+        return Status::ok();
+    };
     // Segments [begin, end) of part p captured as one executable graph (on the part's stream).
     auto capture = [&](int p, int begin, int end, cudaGraphExec_t* exec) -> Status {
         VOLT_ASSIGN_OR_RETURN(*exec, capture_graph(enq[size_t(p)].stream, [&] {
@@ -426,7 +443,17 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         return Status::ok();
     };
     std::vector<Impl::Graphs*> graphs;  // per part, when replaying
-    if (m.use_graphs && m.warmed.count(B)) {
+    if (m.use_graphs && m.warmed.count(B) && joint) {  // kept as part 0's whole graph
+        Impl::Graphs& gs = m.graphs[{B, 0}];
+        const Status st = gs.whole ? Status::ok() : capture_joint(&gs.whole);
+        if (st.is_ok()) {
+            graphs.push_back(&gs);
+        } else {  // run eagerly from now on; the forward below still runs
+            cudaGetLastError();
+            m.use_graphs = false;
+            VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
+        }
+    } else if (m.use_graphs && m.warmed.count(B)) {
         Status st = Status::ok();
         for (int p = 0; p < parts && st.is_ok(); ++p) {
             Impl::Graphs& gs = m.graphs[{B, p}];
@@ -465,6 +492,10 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         return Status::ok();
     };
     auto run = [&]() -> Status {
+        if (!graphs.empty() && joint) {  // both parts in one graph, on the tower's stream
+            VOLT_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs.front()->whole, m.stream));
+            return Status::ok();
+        }
         for (int s = 0; s < segments; ++s) {
             if (!graphs.empty() && whole && s > 0) break;
             if (s > 0 && cancelled && cancelled()) return volt::cancelled("image encoding cancelled");
