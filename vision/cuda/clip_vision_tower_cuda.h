@@ -13,8 +13,10 @@
 // (set_use_graphs cannot turn it back on), VOLT_VIT_GRAPHS=layers always captures per layer (A/B timing).
 // Calls are serialised (one set of activation buffers sized for the largest batch seen). A batch of >= 8 crops runs as
 // two halves, the second on a second stream, so that one half's memory-bound kernels and GEMM tails overlap the
-// other's GEMMs (37 crops on an H100, graphs: 25.9 vs 26.7 ms; VOLT_VIT_STREAMS=1 keeps one stream); each half's
-// graphs are its own, and the tower's stream() waits for both halves at the end of every call.
+// other's GEMMs (37 crops on an H100, graphs: 25.9 vs 26.7 ms; VOLT_VIT_STREAMS=1 keeps one stream); the whole-forward
+// graph of such a batch holds both halves (captured across both streams, their kernels interleaved as eager enqueues
+// them), the per-layer graphs are each half's own, and the tower's stream() waits for both halves at the end of every
+// call. The qkv and fc1 GEMMs of a batch ask for tuned cuBLASLt configurations (GemmParams::tune_configs).
 // Built only with CUDA (VOLT_HAVE_CUDA).
 #pragma once
 
