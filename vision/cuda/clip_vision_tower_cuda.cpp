@@ -107,6 +107,8 @@ struct ClipVisionTowerCuda::Impl {
     bool use_graphs = true;
     bool graphs_off = false;    // VOLT_VIT_GRAPHS=0
     bool layer_graphs = false;  // VOLT_VIT_GRAPHS=layers
+    bool graphs_any_size = false;  // VOLT_VIT_GRAPHS=all: also above kGraphMaxCrops
+    bool replays(int64_t crops) const { return use_graphs && (crops <= kGraphMaxCrops || graphs_any_size); }
     VitGelu gelu = VitGelu::kTanhEpilogue;
 
     void drop_graphs() {
@@ -162,6 +164,11 @@ const char* ClipVisionTowerCuda::attention_backend() const {
 void ClipVisionTowerCuda::set_use_graphs(bool on) const {
     std::lock_guard<std::mutex> lock(mu_);
     impl_->use_graphs = on && !impl_->graphs_off;
+}
+
+bool ClipVisionTowerCuda::replays_graphs(int64_t crops) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return impl_->replays(crops);
 }
 
 Status ClipVisionTowerCuda::set_gelu(VitGelu mode) const {
@@ -222,7 +229,9 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
     if (const char* e = std::getenv("VOLT_VIT_GRAPHS"); e && *e) {
         if (std::strcmp(e, "0") == 0) m.graphs_off = true, m.use_graphs = false;
         else if (std::strcmp(e, "layers") == 0) m.layer_graphs = true;
-        else if (std::strcmp(e, "1") != 0) return invalid_argument("VOLT_VIT_GRAPHS='", e, "': expected 0, 1 or layers");
+        else if (std::strcmp(e, "all") == 0) m.graphs_any_size = true;
+        else if (std::strcmp(e, "1") != 0)
+            return invalid_argument("VOLT_VIT_GRAPHS='", e, "': expected 0, 1, layers or all");
     }
     if (const char* e = std::getenv("VOLT_VIT_GELU"); e && *e) {
         if (std::strcmp(e, "tanh") == 0) m.gelu = VitGelu::kTanhEpilogue;
@@ -443,7 +452,8 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         return Status::ok();
     };
     std::vector<Impl::Graphs*> graphs;  // per part, when replaying
-    if (m.use_graphs && m.warmed.count(B) && joint) {  // kept as part 0's whole graph
+    const bool replay = m.replays(B) && m.warmed.count(B);
+    if (replay && joint) {  // kept as part 0's whole graph
         Impl::Graphs& gs = m.graphs[{B, 0}];
         const Status st = gs.whole ? Status::ok() : capture_joint(&gs.whole);
         if (st.is_ok()) {
@@ -453,7 +463,7 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
             m.use_graphs = false;
             VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
         }
-    } else if (m.use_graphs && m.warmed.count(B)) {
+    } else if (replay) {
         Status st = Status::ok();
         for (int p = 0; p < parts && st.is_ok(); ++p) {
             Impl::Graphs& gs = m.graphs[{B, p}];

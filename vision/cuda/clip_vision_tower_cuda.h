@@ -9,8 +9,12 @@
 // CUDA graphs: the first forward of a crop count runs eagerly (GEMM heuristics, cuDNN graph build), then the forward
 // is captured for that count and later calls replay it: as one graph for the whole forward when no `cancelled` is
 // given (one launch: 1 crop 1.46 vs 1.55 ms on an H200), else as one graph per layer (plus one for the embeddings),
-// which lets `cancelled` be asked between layers, as on the CPU. VOLT_VIT_GRAPHS=0 disables capture for the process
-// (set_use_graphs cannot turn it back on), VOLT_VIT_GRAPHS=layers always captures per layer (A/B timing).
+// which lets `cancelled` be asked between layers, as on the CPU. Only batches of up to kGraphMaxCrops crops replay
+// graphs: above that the launches hide behind the GPU's work and the replays measured slower than the eager forward
+// (37 crops: ~1 ms with the whole-forward graph, ~2 ms with per-layer ones; bench/vision_notes.md), so larger batches
+// run eagerly (still asking `cancelled` between layers). VOLT_VIT_GRAPHS=0 disables capture for the process
+// (set_use_graphs cannot turn it back on), VOLT_VIT_GRAPHS=layers always captures per layer and VOLT_VIT_GRAPHS=all
+// captures at any crop count (A/B timing).
 // Calls are serialised (one set of activation buffers sized for the largest batch seen). A batch of >= 8 crops runs as
 // two halves, the second on a second stream, so that one half's memory-bound kernels and GEMM tails overlap the
 // other's GEMMs (37 crops on an H100, graphs: 25.9 vs 26.7 ms; VOLT_VIT_STREAMS=1 keeps one stream); the whole-forward
@@ -73,6 +77,9 @@ public:
     Status fill_random_pixels(int64_t crops, uint64_t seed) const;
     Status run_resident(int64_t crops) const;
     void set_use_graphs(bool on) const;
+    static constexpr int64_t kGraphMaxCrops = 15;
+    // Whether a forward of `crops` crops replays CUDA graphs (from its second call on) as configured now.
+    bool replays_graphs(int64_t crops) const;
     // Drops the captured graphs.
     Status set_gelu(VitGelu mode) const;
     VitGelu gelu() const;
