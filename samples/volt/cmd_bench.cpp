@@ -269,6 +269,7 @@ Status bench_vision_cuda(const BenchOptions& o) {
 Status bench_vision(const BenchOptions& o) {
     VOLT_RETURN_IF_ERROR(check_options(o));
     if (o.where.device == "cuda") {
+        VOLT_RETURN_IF_ERROR(device_choice(o.where, "volt bench vision").status());  // the tower runs on one GPU
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
         return bench_vision_cuda(o);
 #else

@@ -72,6 +72,11 @@ TEST(CliBench, BadUse) {
     auto size = run_volt("bench vision --model " + shell_quote((kData / "tiny-vl-chat").string()) + " --size 12by7");
     EXPECT_EQ(size.exit_code, 3);
     EXPECT_NE(size.err.find("--size 12by7"), std::string::npos) << size.err;
+    // The vision tower runs on one GPU: more is refused before anything loads (also in builds without CUDA).
+    auto gpus = run_volt("bench vision --device cuda --synthetic vit-l-336 --gpus 2");
+    EXPECT_EQ(gpus.exit_code, 3) << gpus.err;
+    EXPECT_NE(gpus.err.find("volt bench vision runs on one GPU, but --gpus 2 asks for 2"), std::string::npos)
+        << gpus.err;
     auto context = run_volt("bench text --model " + shell_quote((kData / "tiny-chat").string()) +
                             " --prompt-tokens 5000 --reps 1");
     EXPECT_EQ(context.exit_code, 4) << context.err;
