@@ -170,7 +170,7 @@ Status set_pointers(const GemmParams& p, cublasLtMatmulDesc_t desc) {
 
 // Configurations of the heuristic's first algorithm that GemmParams::tune_configs times beside it: its sm_90 kernel
 // (algo 66 in cuBLAS 13.0) with N tiles of 144-168 (its N is our M) and custom option 1 or 3. Found by timing every
-// configuration cuBLASLt accepts for the ViT's four products (H100, session 42; bench/runs/s42_vit/algo_search):
+// configuration cuBLASLt accepts for the ViT's four products (H100, session 42; bench/runs/s42_vit/call9_algo_search):
 // at 10,963 rows (a 37-crop forward's half) qkv 0.0895-0.0908 ms vs the heuristic's 0.0963, fc1 + GELU 0.1213-0.1228
 // vs 0.1391, outputs bitwise the heuristic's (split-K 1: each output summed over K in the same order). An entry the
 // algorithm does not take (another cuBLAS, another GPU) fails cublasLtMatmulAlgoCheck and is passed over.
