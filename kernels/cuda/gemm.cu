@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -295,64 +296,76 @@ struct GemmPlan::Impl {
         return capture == cudaStreamCaptureStatusNone ? t : Tuning::kNone;
     }
 
-    // e.algo = the fastest of the heuristic's first choice (e.algo on entry) and kConfigCandidates applied to it, each
-    // launched once untimed and three times timed on p's buffers (median); a candidate the algorithm does not take is
-    // passed over. Waits for stream.
-    Status tune_configs(const GemmParams& p, Entry& e, cudaStream_t stream) {
-        const cublasLtMatmulAlgo_t first = e.algo;
-        VOLT_ASSIGN_OR_RETURN(const std::vector<double> ms0,
-                              cuda_event_ms(1, 3, [&] { return launch(p, e, first, stream); }, stream));
-        const double t0 = median_of(ms0);
-        double best = t0;
-        for (const ConfigCandidate& c : kConfigCandidates) {
-            cublasLtMatmulAlgo_t algo = first;
-            const int32_t splitk = 1;
-            cublasLtMatmulHeuristicResult_t check{};
-            if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &c.tile, sizeof c.tile) !=
-                    CUBLAS_STATUS_SUCCESS ||
-                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &c.custom,
-                                                     sizeof c.custom) != CUBLAS_STATUS_SUCCESS ||
-                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &c.cluster,
-                                                     sizeof c.cluster) != CUBLAS_STATUS_SUCCESS ||
-                cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
-                                                     sizeof splitk) != CUBLAS_STATUS_SUCCESS ||
-                cublasLtMatmulAlgoCheck(handle, e.desc, e.la, e.lb, e.lc, e.lc, &algo, &check) !=
-                    CUBLAS_STATUS_SUCCESS ||
-                check.workspaceSize > workspace_bytes)
-                continue;
-            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algo, stream); }, stream);
+    // The fastest of `algos` on p's buffers, each launched once untimed and three times timed (median); one that fails
+    // to launch is passed over. index -1: none ran; first: algos[0]'s time (0 when it did not run). Waits for stream.
+    struct Fastest {
+        int index = -1;
+        double ms = 0, first = 0;
+    };
+    // (A pointer and a count: nvcc 13.0's front end fails an assertion on a std::vector of this C struct.)
+    Fastest fastest(const GemmParams& p, const Entry& e, const cublasLtMatmulAlgo_t* algos, int count,
+                    cudaStream_t stream) {
+        Fastest f;
+        for (int i = 0; i < count; ++i) {
+            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algos[i], stream); }, stream);
             if (!ms.has_value()) {
-                cudaGetLastError();  // a launch error of this candidate only
+                cudaGetLastError();  // a launch error of this algorithm only
                 continue;
             }
             const double t = median_of(*ms);
-            if (t < best) best = t, e.algo = algo, e.tuned = true;
+            if (i == 0) f.first = t;
+            if (f.index < 0 || t < f.ms) f.index = i, f.ms = t;
         }
-        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": ", best, " ms (heuristic ", t0,
+        return f;
+    }
+
+    // algo = `first` in candidate configuration c; false when the algorithm does not take it within the workspace.
+    bool configured(const Entry& e, const cublasLtMatmulAlgo_t& first, const ConfigCandidate& c,
+                    cublasLtMatmulAlgo_t& algo) const {
+        algo = first;
+        const int32_t splitk = 1;
+        const auto set = [&algo](cublasLtMatmulAlgoConfigAttributes_t attr, const void* v, size_t n) {
+            return cublasLtMatmulAlgoConfigSetAttribute(&algo, attr, v, n) == CUBLAS_STATUS_SUCCESS;
+        };
+        cublasLtMatmulHeuristicResult_t check{};
+        if (!set(CUBLASLT_ALGO_CONFIG_TILE_ID, &c.tile, sizeof c.tile) ||
+            !set(CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &c.custom, sizeof c.custom) ||
+            !set(CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &c.cluster, sizeof c.cluster) ||
+            !set(CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk) ||
+            cublasLtMatmulAlgoCheck(handle, e.desc, e.la, e.lb, e.lc, e.lc, &algo, &check) != CUBLAS_STATUS_SUCCESS ||
+            check.workspaceSize > workspace_bytes)
+            return false;
+        return true;
+    }
+
+    // e.algo = the fastest of the heuristic's first choice (e.algo on entry) and kConfigCandidates applied to it (those
+    // the algorithm takes). Waits for stream.
+    Status tune_configs(const GemmParams& p, Entry& e, cudaStream_t stream) {
+        cublasLtMatmulAlgo_t algos[1 + std::size(kConfigCandidates)];
+        int n = 0;
+        algos[n++] = e.algo;
+        for (const ConfigCandidate& c : kConfigCandidates)
+            if (configured(e, e.algo, c, algos[n])) ++n;
+        const Fastest f = fastest(p, e, algos, n, stream);
+        if (f.index > 0) e.algo = algos[f.index], e.tuned = true;
+        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": ", f.ms, " ms (heuristic ", f.first,
                  " ms), ", algo_config(e.algo));
         return Status::ok();
     }
 
-    // e.algo = the fastest of the heuristic's first kGemmTuneCandidates algorithms, each launched once untimed and
-    // three times timed on p's buffers (median; ~30 ms for the lm_head, ~3 ms for a 100 MB projection); an algorithm
-    // that fails to launch is passed over. Waits for stream.
+    // e.algo = the fastest of the heuristic's first kGemmTuneCandidates algorithms (~30 ms for the lm_head, ~3 ms for
+    // a 100 MB projection). Waits for stream.
     Status tune(const GemmParams& p, Entry& e, cudaStream_t stream) {
         std::unique_ptr<cublasLtMatmulHeuristicResult_t[]> results(
             new cublasLtMatmulHeuristicResult_t[kGemmTuneCandidates]());
         VOLT_ASSIGN_OR_RETURN(const int found, heuristics(p, e, kGemmTuneCandidates, results.get()));
         if (found < 2) return Status::ok();  // nothing to choose (FP8 block-scaled products have one algorithm)
-        double best = 0, first = 0;
-        int best_rank = 0;
-        for (int i = 0; i < found; ++i) {
-            const cublasLtMatmulAlgo_t& algo = results[size_t(i)].algo;
-            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algo, stream); }, stream);
-            if (!ms.has_value()) continue;
-            const double t = median_of(*ms);
-            if (i == 0) first = t;
-            if (best == 0 || t < best) best = t, best_rank = i, e.algo = algo, e.tuned = true;
-        }
-        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": rank ", best_rank, " of ", found,
-                 " (", best, " ms; rank 0 ", first, " ms), ", algo_config(e.algo));
+        cublasLtMatmulAlgo_t algos[kGemmTuneCandidates];
+        for (int i = 0; i < found; ++i) algos[i] = results[size_t(i)].algo;
+        const Fastest f = fastest(p, e, algos, found, stream);
+        if (f.index >= 0) e.algo = algos[f.index], e.tuned = true;
+        VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": rank ", std::max(f.index, 0), " of ",
+                 found, " (", f.ms, " ms; rank 0 ", f.first, " ms), ", algo_config(e.algo));
         return Status::ok();
     }
 
