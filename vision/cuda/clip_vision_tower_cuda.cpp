@@ -452,42 +452,32 @@ Status ClipVisionTowerCuda::forward(const Tensor* host_px, int64_t B, const std:
         return Status::ok();
     };
     std::vector<Impl::Graphs*> graphs;  // per part, when replaying
-    const bool replay = m.replays(B) && m.warmed.count(B);
-    if (replay && joint) {  // kept as part 0's whole graph
-        Impl::Graphs& gs = m.graphs[{B, 0}];
-        const Status st = gs.whole ? Status::ok() : capture_joint(&gs.whole);
-        if (st.is_ok()) {
-            graphs.push_back(&gs);
-        } else {  // run eagerly from now on; the forward below still runs
-            cudaGetLastError();
-            m.use_graphs = false;
-            VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
-        }
-    } else if (replay) {
-        Status st = Status::ok();
-        for (int p = 0; p < parts && st.is_ok(); ++p) {
+    Status captured = Status::ok();
+    if (m.replays(B) && m.warmed.count(B)) {
+        // joint: both parts in part 0's whole graph
+        for (int p = 0; p < (joint ? 1 : parts) && captured.is_ok(); ++p) {
             Impl::Graphs& gs = m.graphs[{B, p}];
             if (whole && !gs.whole) {
-                st = capture(p, 0, segments, &gs.whole);
+                captured = joint ? capture_joint(&gs.whole) : capture(p, 0, segments, &gs.whole);
             } else if (!whole && gs.layers.empty()) {
-                for (int s = 0; s < segments && st.is_ok(); ++s) {
+                for (int s = 0; s < segments && captured.is_ok(); ++s) {
                     cudaGraphExec_t e = nullptr;
-                    st = capture(p, s, s + 1, &e);
-                    if (st.is_ok()) gs.layers.push_back(e);
+                    captured = capture(p, s, s + 1, &e);
+                    if (captured.is_ok()) gs.layers.push_back(e);
                 }
-                if (!st.is_ok()) {
+                if (!captured.is_ok()) {
                     for (cudaGraphExec_t e : gs.layers) cudaGraphExecDestroy(e);
                     gs.layers.clear();
                 }
             }
             graphs.push_back(&gs);
         }
-        if (!st.is_ok()) {  // run eagerly from now on; the forward below still runs
-            cudaGetLastError();
-            m.use_graphs = false;
-            graphs.clear();
-            VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", st.to_string());
-        }
+    }
+    if (!captured.is_ok()) {  // run eagerly from now on; the forward below still runs
+        cudaGetLastError();
+        m.use_graphs = false;
+        graphs.clear();
+        VOLT_LOG(kWarn, kVision, "vision tower (CUDA): graph capture failed, running eagerly: ", captured.to_string());
     }
     // The second part starts after the pixels are in; the tower's stream waits for it at the end (also on a stop).
     if (parts == 2) {
