@@ -181,8 +181,8 @@ Status bench_vision_cuda(const BenchOptions& o) {
         return invalid_argument("--synthetic ", o.synthetic, ": the one synthetic tower is vit-l-336");
     for (int64_t c : o.crops)
         if (c < 1 || c > 1024) return invalid_argument("--crops ", c, ": expected 1..1024");
-    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where, "volt bench vision"));
-    const int gpu = dc.device.index;  // the tower runs on one GPU: the one listed (GPU 0 by default)
+    VOLT_ASSIGN_OR_RETURN(const DeviceChoice dc, device_choice(o.where));
+    const int gpu = dc.device.index;  // the tower runs on one GPU (bench_vision refused more): GPU 0 or the one listed
     if (gpu >= cuda_device_count())
         return invalid_argument("--gpu-ids: GPU ", gpu, " does not exist (this machine has ", cuda_device_count(),
                                 " GPUs)");
