@@ -27,10 +27,11 @@
 // 64). Not while the stream is being captured (the first-ranked one is kept then), not when the heuristic offers one
 // algorithm, and not with VOLT_GEMM_TUNE=0 (A/B timing; read once).
 //
-// Large products whose caller asks (GemmParams::tune_configs: beta 0, bf16, at least kGemmConfigTuneMinMacs
-// multiply-adds) time a few configurations of the heuristic's first algorithm beside it at their first run (kernels/
-// cuda/gemm.cu: kConfigCandidates; ~3 ms a shape, same conditions as above): on the ViT's qkv and fc1 products the
-// heuristic's wide tiles were 7-13% slower than narrower ones, whose outputs are bitwise the same.
+// Large products whose caller asks (GemmParams::tune_configs: bf16, at least kGemmConfigTuneMinMacs multiply-adds;
+// beta 0, or beta != 0 with a tune_scratch for the timing runs to write) time a few configurations of the heuristic's
+// first algorithm beside it at their first run (kernels/cuda/gemm.cu: kConfigCandidates; ~3 ms a shape, same
+// conditions as above): on the ViT's qkv and fc1 products the heuristic's wide tiles were 7-13% slower than narrower
+// ones, on its out projection into the residual stream 15-25%, with bitwise the same outputs.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -79,6 +80,8 @@ struct GemmParams {
     const float* b_scales = nullptr;  // [ceil(N / 128), round_up(K / 128, 4)] fp32 row-major (BLK128x128): the
                                       // block_quantize layout when K / 128 is a multiple of 4 (else pad each row)
     bool tune_configs = false;    // a large product: its first run times the candidate configurations (see above)
+    void* tune_scratch = nullptr;  // tune_configs with beta != 0: [M, ldc] of C's type, aligned at least as C, that
+                                   // the timing runs write (reading C, leaving it as it was); unused otherwise
 };
 
 // Shape, pointer and stride checks (device contents are not read). 16-byte alignment of A, B, C and strides that

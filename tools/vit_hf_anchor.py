@@ -3,12 +3,17 @@
 at ViT-L/14-336 geometry (MiniMax-VL-01's tower: hidden 1024, 24 layers, 16 heads, MLP 4096, exact GELU), random
 weights, bf16, torch SDPA attention, hidden_states of the last layer (what VL-01 feeds the projector), run on the
 same GPU in the same script as Volt. Event-timed best of --reps after warm-ups, for each crop count; also a 8192^3
-bf16 torch.matmul as the GEMM ceiling of this run. Prints one JSON object per line.
+bf16 torch.matmul as the GEMM ceiling of this run. With --sustain S, S seconds of back-to-back forwards after that,
+as `volt bench vision --sustain` runs them: median of the second half and, through the driver's energy counter
+(NVML), joules per forward. Prints one JSON object per line.
 
-    python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--json F]
+    python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--sustain 0] [--json F]
 """
 import argparse
+import ctypes
+import statistics
 import sys
+import time
 
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -31,10 +36,55 @@ def best_ms(fn, reps, warmup=3):
     return best
 
 
+class EnergyMeter:
+    """Joules used by CUDA device `index` since the driver loaded (NVML's counter, as sdk/gpu_energy.cpp reads it)."""
+
+    def __init__(self, index):
+        self.nvml = ctypes.CDLL("libnvidia-ml.so.1")
+        if self.nvml.nvmlInit_v2() != 0:
+            raise RuntimeError("nvmlInit_v2 failed")
+        self.dev = ctypes.c_void_p()
+        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+        if uuid is not None:  # NVML names GPUs "GPU-<uuid>"; CUDA's index may differ from NVML's
+            rc = self.nvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}".encode(), ctypes.byref(self.dev))
+        else:
+            rc = self.nvml.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(self.dev))
+        if rc != 0:
+            raise RuntimeError(f"NVML device handle: error {rc}")
+
+    def joules(self):
+        mj = ctypes.c_ulonglong()
+        if self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.dev, ctypes.byref(mj)) != 0:
+            raise RuntimeError("nvmlDeviceGetTotalEnergyConsumption failed")
+        return mj.value * 1e-3
+
+
+def sustained(fn, seconds, run_ms, min_runs, meter):
+    runs = max(min_runs, int(seconds * 1e3 / max(run_ms, 1e-3) + 0.999))
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(runs + 1)]
+    torch.cuda.synchronize()
+    j0 = meter.joules() if meter else None
+    t0 = time.perf_counter()
+    ev[0].record()
+    for i in range(runs):
+        fn()
+        ev[i + 1].record()
+    ev[-1].synchronize()
+    wall = time.perf_counter() - t0
+    ms = [ev[i].elapsed_time(ev[i + 1]) for i in range(runs)]
+    out = {"runs": runs, "seconds": wall, "ms_median_second_half": statistics.median(ms[runs // 2:]),
+           "ms_mean": sum(ms) / runs}
+    if meter:
+        dj = meter.joules() - j0
+        out.update({"joules_per_run": dj / runs, "watts": dj / wall})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crops", type=int, nargs="+", default=[1, 37])
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--sustain", type=float, default=0.0, help="seconds of back-to-back forwards (0: none)")
     ap.add_argument("--json")
     args = ap.parse_args()
     fh = open(args.json, "w") if args.json else None
@@ -59,9 +109,16 @@ def main():
         with torch.inference_mode():
             fn = lambda: model(pixel_values=px, output_hidden_states=True).hidden_states[-1]  # noqa: E731
             ms = best_ms(fn, args.reps)
-        emit({"op": "hf_clip_vit", "crops": crops, "ms": ms, "tflops": crops * flops_per_crop / ms / 1e9,
-              "attn_implementation": impl, "transformers": __import__("transformers").__version__,
-              "torch": torch.__version__}, fh)
+            row = {"op": "hf_clip_vit", "crops": crops, "ms": ms, "tflops": crops * flops_per_crop / ms / 1e9,
+                   "attn_implementation": impl, "transformers": __import__("transformers").__version__,
+                   "torch": torch.__version__}
+            if args.sustain > 0:
+                try:
+                    meter = EnergyMeter(torch.cuda.current_device())
+                except (OSError, RuntimeError) as e:
+                    meter, row["energy"] = None, f"not measured: {e}"
+                row["sustained"] = sustained(fn, args.sustain, ms, args.reps, meter)
+        emit(row, fh)
         del px
         torch.cuda.empty_cache()
     return 0

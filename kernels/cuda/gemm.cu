@@ -145,6 +145,9 @@ Status validate(const GemmParams& p) {
     }
     if (p.c_fp32 && (p.inputs != GemmInputs::kBF16 || p.epilogue != GemmEpilogue::kNone))
         return invalid_argument("gemm (CUDA): an fp32 C takes bf16 inputs and no epilogue");
+    if (p.tune_scratch && (p.tune_scratch == p.c || alignment_of(p.tune_scratch) < alignment_of(p.c)))
+        return invalid_argument("gemm (CUDA): tune_scratch must be another buffer than C, aligned at least as C (",
+                                alignment_of(p.c), " bytes)");
     const int64_t limit = 0x7fffffff;
     if (p.m > limit || p.n > limit || p.k > limit)
         return invalid_argument("gemm (CUDA): a size exceeds 2^31-1 (M=", p.m, " N=", p.n, " K=", p.k, ")");
@@ -271,23 +274,26 @@ struct GemmPlan::Impl {
         return Status::ok();
     }
 
-    // One product with `algo` on `stream` (no GELU pass).
-    Status launch(const GemmParams& p, const Entry& e, const cublasLtMatmulAlgo_t& algo, cudaStream_t stream) {
+    // One product with `algo` on `stream` (no GELU pass), into p.c or, for a timing run, into `d` (C still read from
+    // p.c when beta != 0).
+    Status launch(const GemmParams& p, const Entry& e, const cublasLtMatmulAlgo_t& algo, cudaStream_t stream,
+                  void* d = nullptr) {
         VOLT_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle, e.desc, &p.alpha, p.b, e.la, p.a, e.lb, &p.beta, p.c, e.lc,
-                                                   p.c, e.lc, &algo, workspace.get(), workspace_bytes, stream));
+                                                   d ? d : p.c, e.lc, &algo, workspace.get(), workspace_bytes,
+                                                   stream));
         return Status::ok();
     }
 
     // How the first run of p's shape picks its algorithm (gemm_cuda.h): the heuristic's first, the fastest of its
     // ranked algorithms (decode products), or the fastest of kConfigCandidates and it (tune_configs); never under
-    // capture or with beta != 0 (the timing runs overwrite C).
+    // capture, and with beta != 0 only where the timing runs have a scratch output (they would add to C again).
     enum class Tuning { kNone, kRanked, kConfigs };
     static Expected<Tuning> tuning(const GemmParams& p, cudaStream_t stream) {
         static const bool enabled = env_choice("VOLT_GEMM_TUNE", {{"0", false}, {"1", true}}, true);
-        if (!enabled || p.beta != 0.0f) return Tuning::kNone;
+        if (!enabled || (p.beta != 0.0f && !p.tune_scratch)) return Tuning::kNone;
         const int64_t weight_bytes = p.n * p.k * (p.inputs == GemmInputs::kBF16 ? 2 : 1);
         Tuning t = Tuning::kNone;
-        if (p.m <= kGemmTuneMaxRows && weight_bytes >= kGemmTuneMinWeightBytes) t = Tuning::kRanked;
+        if (p.beta == 0.0f && p.m <= kGemmTuneMaxRows && weight_bytes >= kGemmTuneMinWeightBytes) t = Tuning::kRanked;
         else if (p.tune_configs && p.inputs == GemmInputs::kBF16 && p.m * p.n * p.k >= kGemmConfigTuneMinMacs)
             t = Tuning::kConfigs;
         if (t == Tuning::kNone) return t;
@@ -303,11 +309,12 @@ struct GemmPlan::Impl {
         double ms = 0, first = 0;
     };
     // (A pointer and a count: nvcc 13.0's front end fails an assertion on a std::vector of this C struct.)
+    // The runs write `d` instead of C when given.
     Fastest fastest(const GemmParams& p, const Entry& e, const cublasLtMatmulAlgo_t* algos, int count,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, void* d = nullptr) {
         Fastest f;
         for (int i = 0; i < count; ++i) {
-            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algos[i], stream); }, stream);
+            auto ms = cuda_event_ms(1, 3, [&] { return launch(p, e, algos[i], stream, d); }, stream);
             if (!ms.has_value()) {
                 cudaGetLastError();  // a launch error of this algorithm only
                 continue;
@@ -339,14 +346,14 @@ struct GemmPlan::Impl {
     }
 
     // e.algo = the fastest of the heuristic's first choice (e.algo on entry) and kConfigCandidates applied to it (those
-    // the algorithm takes). Waits for stream.
+    // the algorithm takes); with beta != 0 the timing runs write p.tune_scratch. Waits for stream.
     Status tune_configs(const GemmParams& p, Entry& e, cudaStream_t stream) {
         cublasLtMatmulAlgo_t algos[1 + std::size(kConfigCandidates)];
         int n = 0;
         algos[n++] = e.algo;
         for (const ConfigCandidate& c : kConfigCandidates)
             if (configured(e, e.algo, c, algos[n])) ++n;
-        const Fastest f = fastest(p, e, algos, n, stream);
+        const Fastest f = fastest(p, e, algos, n, stream, p.beta != 0.0f ? p.tune_scratch : nullptr);
         if (f.index > 0) e.algo = algos[f.index], e.tuned = true;
         VOLT_LOG(kDebug, kKernel, "gemm plan M=", p.m, " N=", p.n, " K=", p.k, ": ", f.ms, " ms (heuristic ", f.first,
                  " ms), ", algo_config(e.algo));

@@ -5,8 +5,10 @@
 //       backbone prefill of N random token ids (best of R) and greedy decode steps after it
 //   volt bench vision --model DIR [--image FILE | --size WxH] [--reps R] [--json F]        (MiniMax-VL-01)
 //       one 336x336 crop through the ViT, and a whole image through preprocessing, ViT, projector and packing
-//   volt bench vision --device cuda (--model DIR | --synthetic vit-l-336) [--crops N]... [--reps R] [--json F]
-//       the ViT on the GPU for each crop count (CUDA graphs and eager), against the GPU's GEMM ceiling measured in
+//   volt bench vision --device cuda (--model DIR | --synthetic vit-l-336) [--crops N]... [--reps R] [--sustain S]
+//       [--json F]
+//       the ViT on the GPU for each crop count (CUDA graphs and eager, best and median of R), then S seconds of
+//       back-to-back forwards (settled time, joules per forward), against the GPU's GEMM ceiling measured in
 //       the same run; with --model also a whole image through the encoder on the GPU. --synthetic: ViT-L/14-336 with
 //       random bf16 weights generated on the GPU (no files). Anchor: tools/vit_hf_anchor.py (same shapes).
 //   volt bench run    --model DIR [--image FILE]... [--doc FILE]... --prompt TEXT [--max-new-tokens N] [--json F]
@@ -16,9 +18,11 @@
 // backend runs whole models.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,6 +41,7 @@
 #include "samples/volt/gpu_ceilings.h"
 #include "sdk/cuda_memory.h"
 #include "sdk/cuda_timing.h"
+#include "sdk/gpu_energy.h"
 #include "vision/cuda/clip_vision_tower_cuda.h"
 #endif
 
@@ -52,6 +57,7 @@ struct BenchOptions {
     std::vector<int64_t> crops{1, 37};
     int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
     int reps = 3;
+    double sustain_seconds = 2.0;  // bench vision --device cuda: the back-to-back series after the best-of runs
     DeviceFlags where;  // --device, --gpus, --gpu-ids
 };
 
@@ -62,14 +68,16 @@ struct Report {
     void add(const std::string& measure, const std::string& value) { rows.emplace_back(measure, value); }
 };
 
-std::string fmt(const char* format, double a, double b = 0, double c = 0) {
+std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, format, a, b, c);
+    std::snprintf(buf, sizeof buf, format, a, b, c, d);
     return buf;
 }
 
 Status check_options(const BenchOptions& o) {
     if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
+    if (!(o.sustain_seconds >= 0 && o.sustain_seconds <= 600))
+        return invalid_argument("--sustain ", o.sustain_seconds, ": expected 0..600 seconds (0: no sustained series)");
     return device_choice(o.where).status();
 }
 
@@ -173,6 +181,60 @@ Expected<vision::Image> bench_image(const BenchOptions& o, int* w, int* h) {
 }
 
 #if defined(VOLT_HAVE_CUDA) && VOLT_HAVE_CUDA
+// The default forward back to back for about `seconds` (at least `min_runs` runs), one event between each two, so the
+// GPU never idles: at its power cap it settles at the clock the work's power allows, which the best-of runs (each
+// after an idle moment, the first ones on a cool GPU) do not show. Median of the second half (the settled part), the
+// mean of all, and where the driver's energy counter is readable (`meter`), joules per run, mean power and the SM
+// clock mid-series.
+Expected<nlohmann::ordered_json> sustained_series(const vision::ClipVisionTowerCuda& tower, int64_t crops,
+                                                  double seconds, double run_s, int min_runs,
+                                                  const GpuEnergyMeter* meter) {
+    const auto stream = static_cast<cudaStream_t>(tower.stream());
+    const int runs = int(std::clamp(std::ceil(seconds / std::max(run_s, 1e-6)), double(min_runs), 100000.0));
+    std::vector<cudaEvent_t> ev(size_t(runs) + 1, nullptr);
+    std::shared_ptr<void> guard(nullptr, [&](void*) {
+        for (cudaEvent_t e : ev)
+            if (e) cudaEventDestroy(e);
+    });
+    for (cudaEvent_t& e : ev) VOLT_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
+    VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+    double j0 = 0;
+    if (meter) {
+        VOLT_ASSIGN_OR_RETURN(j0, meter->joules());
+    }
+    const auto t0 = clock_type::now();
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev[0], stream));
+    for (int i = 0; i < runs; ++i) {
+        VOLT_RETURN_IF_ERROR(tower.run_resident(crops));
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev[size_t(i) + 1], stream));
+    }
+    int clock_mid = 0;
+    if (meter) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev[size_t(runs) / 2]));
+        VOLT_ASSIGN_OR_RETURN(clock_mid, meter->sm_clock_mhz());
+    }
+    VOLT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev.back()));
+    const double wall_s = seconds_since(t0);
+    std::vector<double> ms(static_cast<size_t>(runs)), settled;
+    for (int i = 0; i < runs; ++i) {
+        float m = 0;
+        VOLT_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&m, ev[size_t(i)], ev[size_t(i) + 1]));
+        ms[size_t(i)] = m;
+        if (i >= runs / 2) settled.push_back(m);
+    }
+    double sum = 0;
+    for (double m : ms) sum += m;
+    nlohmann::ordered_json j = {{"runs", runs}, {"seconds", wall_s}, {"ms_median_second_half", median_of(settled)},
+                                {"ms_mean", sum / runs}};
+    if (meter) {
+        VOLT_ASSIGN_OR_RETURN(const double j1, meter->joules());
+        j["joules_per_run"] = (j1 - j0) / runs;
+        j["watts"] = (j1 - j0) / wall_s;
+        j["sm_clock_mhz_mid"] = clock_mid;
+    }
+    return j;
+}
+
 Status bench_vision_cuda(const BenchOptions& o) {
     if (cuda_device_count() == 0) return invalid_argument("volt bench vision --device cuda: this machine has no CUDA GPU");
     if (o.model.empty() == o.synthetic.empty())
@@ -210,6 +272,14 @@ Status bench_vision_cuda(const BenchOptions& o) {
     r.add(std::string("device: ") + prop.name + ", attention: " + tower.attention_backend(),
           fmt("weights ready in %.2f s", load_s));
     r.add("ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5)", fmt("%.0f TFLOP/s", ceil.gemm_tflops));
+    std::optional<GpuEnergyMeter> meter;
+    if (o.sustain_seconds > 0) {
+        char bus[32] = {};
+        VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetPCIBusId(bus, sizeof bus, gpu));
+        Expected<GpuEnergyMeter> m = GpuEnergyMeter::open(bus);
+        if (m) meter = *m;
+        else r.add("energy", "not measured: " + m.status().message());
+    }
     const auto stream = static_cast<cudaStream_t>(tower.stream());
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (int64_t crops : o.crops) {
@@ -219,28 +289,49 @@ Status bench_vision_cuda(const BenchOptions& o) {
         // Eager and default runs (graphs where the tower replays them) alternate (best of each): a GPU at its power
         // cap slows down over a long series, so whichever mode ran second used to look ~2 ms slower at 37 crops
         // (bench/vision_notes.md, "Measuring").
-        double eager_s = 1e30, default_s = 1e30;
+        // Every run's time is kept (JSON ms_*_runs, in run order) beside the best and the median: a GPU at its power
+        // cap can hold a process at one clock level for a whole series, which only the whole series shows.
+        std::vector<double> eager_ms, default_ms;
         for (int rep = 0; rep < o.reps; ++rep)
             for (bool as_default : {false, true}) {
                 tower.set_use_graphs(as_default);
                 // Both modes ran above (eager, then the capture): no warm-up call before each timed one.
                 VOLT_ASSIGN_OR_RETURN(const std::vector<double> ms,
                                       cuda_event_ms(0, 1, [&] { return tower.run_resident(crops); }, stream));
-                double& best = as_default ? default_s : eager_s;
-                best = std::min(best, ms.front() * 1e-3);
+                (as_default ? default_ms : eager_ms).push_back(ms.front());
             }
+        const double eager_s = *std::min_element(eager_ms.begin(), eager_ms.end()) * 1e-3;
+        const double default_s = *std::min_element(default_ms.begin(), default_ms.end()) * 1e-3;
         tower.set_use_graphs(true);
         // The default forward: graphs up to kGraphMaxCrops crops, eager above (VOLT_VIT_GRAPHS=all: graphs always).
         const bool replays = tower.replays_graphs(crops);
         const double tflops = double(crops) * tower.flops_per_crop() / default_s / 1e12;
         rows.push_back({{"crops", crops}, {"ms_default", default_s * 1e3}, {"default_replays_graphs", replays},
-                        {"ms_eager", eager_s * 1e3}, {"tflops", tflops},
+                        {"ms_eager", eager_s * 1e3}, {"ms_default_median", median_of(default_ms)},
+                        {"ms_eager_median", median_of(eager_ms)}, {"ms_default_runs", default_ms},
+                        {"ms_eager_runs", eager_ms}, {"tflops", tflops},
                         {"fraction_of_gemm_ceiling", tflops / ceil.gemm_tflops}});
         r.add(str_cat("ViT, ", crops, " crop(s), default: ", replays ? "CUDA graphs" : "eager", " (best of ", o.reps,
                       ")"),
-              fmt("%.3f ms, %.0f TFLOP/s = %.0f%% of the GEMM ceiling", default_s * 1e3, tflops,
-                  100 * tflops / ceil.gemm_tflops));
-        r.add(fmt("ViT, %.0f crop(s), eager", double(crops)), fmt("%.3f ms", eager_s * 1e3));
+              fmt("%.3f ms (median %.3f), %.0f TFLOP/s = %.0f%% of the GEMM ceiling", default_s * 1e3,
+                  median_of(default_ms), tflops, 100 * tflops / ceil.gemm_tflops));
+        r.add(fmt("ViT, %.0f crop(s), eager", double(crops)),
+              fmt("%.3f ms (median %.3f)", eager_s * 1e3, median_of(eager_ms)));
+        if (o.sustain_seconds > 0) {
+            VOLT_ASSIGN_OR_RETURN(const nlohmann::ordered_json sus,
+                                  sustained_series(tower, crops, o.sustain_seconds, default_s, o.reps,
+                                                   meter ? &*meter : nullptr));
+            rows.back()["sustained"] = sus;
+            std::string value = fmt("median %.3f ms (second half), mean %.3f ms over %.0f runs",
+                                    sus["ms_median_second_half"].get<double>(), sus["ms_mean"].get<double>(),
+                                    sus["runs"].get<double>());
+            if (meter)
+                value += fmt("; %.3f J per forward at %.0f W, SM clock %.0f MHz mid-series",
+                             sus["joules_per_run"].get<double>(), sus["watts"].get<double>(),
+                             sus["sm_clock_mhz_mid"].get<double>());
+            r.add(fmt("ViT, %.0f crop(s), default, sustained %.1f s", double(crops), sus["seconds"].get<double>()),
+                  value);
+        }
     }
     r.json["vit"] = rows;
     if (encoder) {  // a whole image through the encoder on the GPU (decode and preprocessing on the host)
@@ -384,6 +475,9 @@ CommandRunner add_bench_command(CLI::App& app) {
     vis->add_option("--image", o->images, "An image file (default: random pixels of --size)");
     vis->add_option("--size", o->image_size, "Random image size WIDTHxHEIGHT");
     vis->add_option("--reps", o->reps, "Repetitions (the best is reported)");
+    vis->add_option("--sustain", o->sustain_seconds,
+                    "--device cuda: seconds of back-to-back forwards after the best-of runs, with joules per forward "
+                    "where the driver's energy counter is readable (default 2; 0: none)");
     CLI::App* run = add_common(bench->add_subcommand("run", "End to end through a chat session"), *o);
     run->add_option("--image", o->images, "An image to ask about (repeatable)");
     run->add_option("--doc", o->docs, "A document (repeatable)");

@@ -201,7 +201,8 @@ TEST_F(GemmGpu, DecodeProductsPickTheirAlgorithmByTiming) {
 
 // Large products that ask for tune_configs (the ViT's qkv and fc1) time a few configurations beside the heuristic's
 // first choice (kernels/gemm_cuda.h): whichever wins, the outputs are bitwise those of a plan that did not tune, for
-// the bias and the tanh-GELU epilogues; beta != 0 and a product under the size threshold are planned untimed.
+// the bias and the tanh-GELU epilogues, and beta 1 with a scratch for the timing runs; beta != 0 without one and a
+// product under the size threshold are planned untimed.
 TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
     auto plain = cuda::GemmPlan::create(), tuned = cuda::GemmPlan::create();
     ASSERT_TRUE(plain.has_value() && tuned.has_value());
@@ -228,11 +229,34 @@ TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
         EXPECT_EQ(count_nan(from_bf16(got)), 0u);
         EXPECT_TRUE(want == got) << "N=" << n << ": the tuned plan's outputs differ from the heuristic's";
     }
+    // Accumulating into C (the ViT's residual stream) with a scratch output: the timing runs write the scratch and
+    // read C, so C holds C + A W^T + bias once, bitwise what the untuned plan leaves.
+    {
+        const int64_t n = 1024;
+        const std::vector<uint16_t> c0 = to_bf16(bf16_round(random_normal(m * n, rng)));
+        DevBuf<uint16_t> scratch(m * n);
+        ASSERT_TRUE(c1.upload(c0) && c2.upload(c0) && scratch.fill_bytes(0xff));
+        cuda::GemmParams p;
+        p.m = m, p.n = n, p.k = k, p.a = da.ptr, p.lda = k, p.b = dw.ptr, p.ldb = k, p.ldc = n;
+        p.bias = dbias.ptr, p.epilogue = cuda::GemmEpilogue::kBias, p.beta = 1.0f;
+        p.c = c1.ptr;
+        ASSERT_TRUE((*plain)->run(p, nullptr).is_ok());
+        p.c = c2.ptr, p.tune_configs = true, p.tune_scratch = scratch.ptr;
+        ASSERT_TRUE((*tuned)->run(p, nullptr).is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        std::vector<uint16_t> want = c1.download(), got = c2.download();
+        want.resize(size_t(m * n)), got.resize(size_t(m * n));
+        EXPECT_EQ(count_nan(from_bf16(got)), 0u);
+        EXPECT_TRUE(want == got) << "beta 1: the tuned plan's outputs differ from the heuristic's";
+        EXPECT_EQ(count_nan(from_bf16(scratch.download())), 0u) << "the timing runs did not write the scratch";
+        p.tune_scratch = p.c;  // the scratch must be another buffer
+        EXPECT_EQ((*tuned)->run(p, nullptr).code(), StatusCode::kInvalidArgument);
+    }
     EXPECT_EQ((*plain)->tuned_shapes(), 0u);
     const size_t tuned_before = (*tuned)->tuned_shapes();
-    // Accumulating into C: timing runs would add the product to C again each time, so it is planned untimed and C
-    // holds C + A W^T + bias once (the CPU twin).
-    check_gemm({.m = 4616, .n = 1024, .k = 1024, .epilogue = cuda::GemmEpilogue::kBias, .beta = 1.0f,
+    // Accumulating into C without a scratch (another row count: the plan caches by shape): timing runs would add the
+    // product to C again each time, so it is planned untimed and C holds C + A W^T + bias once (the CPU twin).
+    check_gemm({.m = 4608, .n = 1024, .k = 1024, .epilogue = cuda::GemmEpilogue::kBias, .beta = 1.0f,
                 .tune_configs = true},
                72, tuned->get());
     cuda::GemmParams small;  // under kGemmConfigTuneMinMacs: planned untimed
@@ -241,7 +265,7 @@ TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
     small.c = sc.ptr, small.ldc = 3072, small.tune_configs = true;
     ASSERT_TRUE((*tuned)->run(small, nullptr).is_ok());
     EXPECT_EQ((*tuned)->tuned_shapes(), tuned_before);
-    EXPECT_EQ((*tuned)->cached_shapes(), 4u);
+    EXPECT_EQ((*tuned)->cached_shapes(), 5u);  // qkv, fc1, beta 1 with and without a scratch, the small one
 }
 
 // The algorithm timings the benchmark reads: the heuristic's ranks in order, each run and timed, C left finite; bad

@@ -77,6 +77,9 @@ TEST(CliBench, BadUse) {
     EXPECT_EQ(gpus.exit_code, 3) << gpus.err;
     EXPECT_NE(gpus.err.find("volt bench vision runs on one GPU, but --gpus 2 asks for 2"), std::string::npos)
         << gpus.err;
+    auto sustain = run_volt("bench vision --device cuda --synthetic vit-l-336 --sustain -1");
+    EXPECT_EQ(sustain.exit_code, 3) << sustain.err;
+    EXPECT_NE(sustain.err.find("--sustain -1: expected 0..600 seconds"), std::string::npos) << sustain.err;
     auto context = run_volt("bench text --model " + shell_quote((kData / "tiny-chat").string()) +
                             " --prompt-tokens 5000 --reps 1");
     EXPECT_EQ(context.exit_code, 4) << context.err;

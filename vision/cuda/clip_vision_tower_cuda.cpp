@@ -110,6 +110,7 @@ struct ClipVisionTowerCuda::Impl {
     bool graphs_any_size = false;  // VOLT_VIT_GRAPHS=all: also above kGraphMaxCrops
     bool replays(int64_t crops) const { return use_graphs && (crops <= kGraphMaxCrops || graphs_any_size); }
     VitGelu gelu = VitGelu::kTanhEpilogue;
+    bool tune_residual = true;  // VOLT_VIT_TUNE_RESIDUAL=0: out and fc2 keep the heuristic's configuration (A/B)
 
     void drop_graphs() {
         for (auto& [key, g] : graphs) {
@@ -233,6 +234,10 @@ Expected<std::unique_ptr<ClipVisionTowerCuda>> ClipVisionTowerCuda::build(const 
         else if (std::strcmp(e, "1") != 0)
             return invalid_argument("VOLT_VIT_GRAPHS='", e, "': expected 0, 1, layers or all");
     }
+    if (const char* e = std::getenv("VOLT_VIT_TUNE_RESIDUAL"); e && *e) {
+        if (std::strcmp(e, "0") == 0) m.tune_residual = false;
+        else if (std::strcmp(e, "1") != 0) return invalid_argument("VOLT_VIT_TUNE_RESIDUAL='", e, "': expected 0 or 1");
+    }
     if (const char* e = std::getenv("VOLT_VIT_GELU"); e && *e) {
         if (std::strcmp(e, "tanh") == 0) m.gelu = VitGelu::kTanhEpilogue;
         else if (std::strcmp(e, "erf") == 0) m.gelu = VitGelu::kErf;
@@ -310,15 +315,20 @@ struct Enqueuer {
     void* mlp() const { return rows_of(m.mlp, tokens() * v.intermediate_size, 2); }
     void* feats() const { return rows_of(m.feats, (v.num_patches() + (keep_cls ? 1 : 0)) * v.hidden_size, 2); }
 
+    // c = a w^T + bias (+ beta c). A large product's first run times faster cuBLASLt configurations (gemm_cuda.h):
+    // qkv and fc1 7-13%, the out projection 15-25% (bench/vision_notes.md); products into the residual stream
+    // (beta 1) need `scratch`, a free buffer of [rows, n] for the timing runs.
     Status gemm(const void* a, int64_t rows, int64_t k, const Tensor& w, const Tensor& bias, void* c, int64_t n,
-                float beta, volt::cuda::GemmEpilogue epilogue = volt::cuda::GemmEpilogue::kBias) const {
+                float beta, volt::cuda::GemmEpilogue epilogue = volt::cuda::GemmEpilogue::kBias,
+                void* scratch = nullptr) const {
         volt::cuda::GemmParams g;
         g.m = rows, g.n = n, g.k = k;
         g.a = a, g.lda = k, g.b = w.data(), g.ldb = k, g.c = c, g.ldc = n;
         g.bias = bias.data();
         g.epilogue = epilogue;
         g.beta = beta;
-        g.tune_configs = true;  // qkv and fc1 (beta 0) of a batch of crops: 7-13% faster configurations (gemm_cuda.h)
+        g.tune_configs = true;
+        g.tune_scratch = m.tune_residual ? scratch : nullptr;
         return volt::cuda::run(g, stream);
     }
     // mlp = GELU(h fc1^T + b) as m.gelu says.
@@ -373,10 +383,13 @@ struct Enqueuer {
         at.qkv = qkv(), at.token_stride = 3 * D, at.batch_stride = T * 3 * D, at.k_offset = D, at.v_offset = 2 * D;
         at.o = h, at.o_token_stride = D, at.o_batch_stride = T * D;
         VOLT_RETURN_IF_ERROR(cuda::run(at, stream));
-        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.out_w, ly.out_b, x, D, 1.0f));  // x += out_proj(attn)
+        using E = volt::cuda::GemmEpilogue;
+        // x += out_proj(attn); the MLP buffer is free until fc1 (the timing runs' scratch)
+        VOLT_RETURN_IF_ERROR(gemm(h, rows, D, ly.out_w, ly.out_b, x, D, 1.0f, E::kBias, mlp()));
         VOLT_RETURN_IF_ERROR(layer_norm(x, ly.ln2_w, ly.ln2_b, h, rows));
         VOLT_RETURN_IF_ERROR(fc1(ly, rows));
-        VOLT_RETURN_IF_ERROR(gemm(mlp(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f));  // x += fc2(...)
+        // x += fc2(...); h is free once fc1 read it
+        VOLT_RETURN_IF_ERROR(gemm(mlp(), rows, F, ly.fc2_w, ly.fc2_b, x, D, 1.0f, E::kBias, h));
         return s == layers_run ? gather() : Status::ok();
     }
 };

@@ -20,7 +20,9 @@
 // other's GEMMs (37 crops on an H100, graphs: 25.9 vs 26.7 ms; VOLT_VIT_STREAMS=1 keeps one stream); the whole-forward
 // graph of such a batch holds both halves (captured across both streams, their kernels interleaved as eager enqueues
 // them), the per-layer graphs are each half's own, and the tower's stream() waits for both halves at the end of every
-// call. The qkv and fc1 GEMMs of a batch ask for tuned cuBLASLt configurations (GemmParams::tune_configs).
+// call. A batch's GEMMs ask for tuned cuBLASLt configurations (GemmParams::tune_configs), the out projection and fc2
+// into the residual stream with a free activation buffer as the timing runs' scratch (VOLT_VIT_TUNE_RESIDUAL=0: not
+// those two, A/B timing).
 // Built only with CUDA (VOLT_HAVE_CUDA).
 #pragma once
 
