@@ -56,10 +56,10 @@ if [[ ${VIT_AB:-0} == 1 ]]; then  # VIT_AB=1: the A/B variants of bench/vision_n
 fi
 echo "== bench: Volt (cuDNN attention), Volt (own attention), transformers anchor"
 "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 20 \
-  --json "$OUT/vit_volt.json" 2>&1 | tee "$OUT/vit_volt.md" || status=1
+  --sustain 4 --json "$OUT/vit_volt.json" 2>&1 | tee "$OUT/vit_volt.md" || status=1
 [[ ${VIT_QUICK:-0} != 1 ]] && { VOLT_VIT_ATTENTION=own "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 5 \
   --json "$OUT/vit_volt_own.json" 2>&1 | grep -E "ViT|attention" || status=1; }
-PYTHONUNBUFFERED=1 python3 tools/vit_hf_anchor.py --crops 1 37 --reps 20 --json "$OUT/vit_anchor.jsonl" \
+PYTHONUNBUFFERED=1 python3 tools/vit_hf_anchor.py --crops 1 37 --reps 20 --sustain 4 --json "$OUT/vit_anchor.jsonl" \
   >"$OUT/vit_anchor.log" 2>&1 || { tail -5 "$OUT/vit_anchor.log"; status=1; }
 cat "$OUT/vit_anchor.jsonl"
 (cd "$OUT" && tar czf vision_logs.tgz --remove-files *.log logs.tgz 2>/dev/null)
