@@ -80,8 +80,9 @@ struct GemmParams {
     const float* b_scales = nullptr;  // [ceil(N / 128), round_up(K / 128, 4)] fp32 row-major (BLK128x128): the
                                       // block_quantize layout when K / 128 is a multiple of 4 (else pad each row)
     bool tune_configs = false;    // a large product: its first run times the candidate configurations (see above)
-    void* tune_scratch = nullptr;  // tune_configs with beta != 0: [M, ldc] of C's type, aligned at least as C, that
-                                   // the timing runs write (reading C, leaving it as it was); unused otherwise
+    void* tune_scratch = nullptr;  // tune_configs with beta != 0: [M, ldc] of C's type, not C, that the timing runs
+                                   // write (reading C, leaving it as it was); less aligned than C: the product is
+                                   // not timed; unused otherwise
 };
 
 // Shape, pointer and stride checks (device contents are not read). 16-byte alignment of A, B, C and strides that

@@ -201,8 +201,8 @@ TEST_F(GemmGpu, DecodeProductsPickTheirAlgorithmByTiming) {
 
 // Large products that ask for tune_configs (the ViT's qkv and fc1) time a few configurations beside the heuristic's
 // first choice (kernels/gemm_cuda.h): whichever wins, the outputs are bitwise those of a plan that did not tune, for
-// the bias and the tanh-GELU epilogues, and beta 1 with a scratch for the timing runs; beta != 0 without one and a
-// product under the size threshold are planned untimed.
+// the bias and the tanh-GELU epilogues, and beta 1 with a scratch for the timing runs; beta != 0 without one (or with
+// one less aligned than C) and a product under the size threshold are planned untimed.
 TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
     auto plain = cuda::GemmPlan::create(), tuned = cuda::GemmPlan::create();
     ASSERT_TRUE(plain.has_value() && tuned.has_value());
@@ -251,6 +251,14 @@ TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
         EXPECT_EQ(count_nan(from_bf16(scratch.download())), 0u) << "the timing runs did not write the scratch";
         p.tune_scratch = p.c;  // the scratch must be another buffer
         EXPECT_EQ((*tuned)->run(p, nullptr).code(), StatusCode::kInvalidArgument);
+        // A scratch less aligned than C (16 vs 256 bytes): the product (another row count, a new shape) is planned
+        // untimed and the scratch left as it was.
+        ASSERT_TRUE(scratch.fill_bytes(0xff));
+        p.m = m - 16, p.tune_scratch = scratch.ptr + 8;
+        ASSERT_TRUE((*tuned)->run(p, nullptr).is_ok());
+        CUDA_OK(cudaDeviceSynchronize());
+        const std::vector<float> untouched = from_bf16(scratch.download());
+        EXPECT_EQ(count_nan(untouched), untouched.size()) << "a less aligned scratch was written";
     }
     EXPECT_EQ((*plain)->tuned_shapes(), 0u);
     const size_t tuned_before = (*tuned)->tuned_shapes();
@@ -265,7 +273,8 @@ TEST_F(GemmGpu, TunedConfigurationsGiveTheHeuristicsOutputsBitwise) {
     small.c = sc.ptr, small.ldc = 3072, small.tune_configs = true;
     ASSERT_TRUE((*tuned)->run(small, nullptr).is_ok());
     EXPECT_EQ((*tuned)->tuned_shapes(), tuned_before);
-    EXPECT_EQ((*tuned)->cached_shapes(), 5u);  // qkv, fc1, beta 1 with and without a scratch, the small one
+    // qkv, fc1, beta 1 with a scratch, with a less aligned one and without one, the small one
+    EXPECT_EQ((*tuned)->cached_shapes(), 6u);
 }
 
 // The algorithm timings the benchmark reads: the heuristic's ranks in order, each run and timed, C left finite; bad
