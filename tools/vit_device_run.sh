@@ -2,7 +2,8 @@
 # One GPU-machine call for the CUDA vision tower (issue 12, vision/cuda): build only its targets through
 # scripts/device-test.sh, run tests/gpu/vision (cuDNN attention, then the own attention kernel), compute-sanitizer
 # memcheck on the tiny-fixture tests, then `volt bench vision --device cuda --synthetic vit-l-336` (1 and 37 crops)
-# and its transformers anchor (tools/vit_hf_anchor.py) in the same run. Logs and JSON under $OUT.
+# and its transformers anchor (tools/vit_hf_anchor.py) in the same run (best of 20, 10 single forwards each after 2 s
+# idle, 4 s back to back with joules per forward). Logs and JSON under $OUT.
 #   run(command="tools/vit_device_run.sh", carry=["build-opsdeps"], kind="nvidia-h200")
 # VIT_QUICK=1 skips the own-attention variants and memcheck; VIT_AB=1 adds the A/B variants (GELU form, LayerNorm,
 # eager/graph order, graph granularity) with an nvidia-smi clock/power log ($OUT/smi.csv).
@@ -56,10 +57,11 @@ if [[ ${VIT_AB:-0} == 1 ]]; then  # VIT_AB=1: the A/B variants of bench/vision_n
 fi
 echo "== bench: Volt (cuDNN attention), Volt (own attention), transformers anchor"
 "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 20 \
-  --sustain 4 --json "$OUT/vit_volt.json" 2>&1 | tee "$OUT/vit_volt.md" || status=1
+  --from-idle 10 --sustain 4 --json "$OUT/vit_volt.json" 2>&1 | tee "$OUT/vit_volt.md" || status=1
 [[ ${VIT_QUICK:-0} != 1 ]] && { VOLT_VIT_ATTENTION=own "$BIN/volt" bench vision --device cuda --synthetic vit-l-336 --crops 1 --crops 37 --reps 5 \
   --json "$OUT/vit_volt_own.json" 2>&1 | grep -E "ViT|attention" || status=1; }
-PYTHONUNBUFFERED=1 python3 tools/vit_hf_anchor.py --crops 1 37 --reps 20 --sustain 4 --json "$OUT/vit_anchor.jsonl" \
+PYTHONUNBUFFERED=1 python3 tools/vit_hf_anchor.py --crops 1 37 --reps 20 --from-idle 10 --sustain 4 \
+  --json "$OUT/vit_anchor.jsonl" \
   >"$OUT/vit_anchor.log" 2>&1 || { tail -5 "$OUT/vit_anchor.log"; status=1; }
 cat "$OUT/vit_anchor.jsonl"
 (cd "$OUT" && tar czf vision_logs.tgz --remove-files *.log logs.tgz 2>/dev/null)

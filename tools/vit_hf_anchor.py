@@ -5,9 +5,10 @@ weights, bf16, torch SDPA attention, hidden_states of the last layer (what VL-01
 same GPU in the same script as Volt. Event-timed best of --reps after warm-ups, for each crop count; also a 8192^3
 bf16 torch.matmul as the GEMM ceiling of this run. With --sustain S, S seconds of back-to-back forwards after that,
 as `volt bench vision --sustain` runs them: median of the second half and, through the driver's energy counter
-(NVML), joules per forward. Prints one JSON object per line.
+(NVML), joules per forward. With --from-idle N, N single forwards, each after 2 s with the GPU idle, as
+`volt bench vision --from-idle` runs them (one image's latency for a user). Prints one JSON object per line.
 
-    python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--sustain 0] [--json F]
+    python3 tools/vit_hf_anchor.py [--crops 1 37] [--reps 20] [--sustain 0] [--from-idle 0] [--json F]
 """
 import argparse
 import ctypes
@@ -80,11 +81,27 @@ def sustained(fn, seconds, run_ms, min_runs, meter):
     return out
 
 
+def from_idle(fn, count, gap_s=2.0):
+    ms = []
+    for _ in range(count):
+        torch.cuda.synchronize()
+        time.sleep(gap_s)
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        ms.append(a.elapsed_time(b))
+    return {"runs": count, "idle_seconds_before_each": gap_s, "ms_median": statistics.median(ms), "ms_min": min(ms),
+            "ms_max": max(ms), "ms_runs": ms}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crops", type=int, nargs="+", default=[1, 37])
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--sustain", type=float, default=0.0, help="seconds of back-to-back forwards (0: none)")
+    ap.add_argument("--from-idle", type=int, default=0, help="single forwards, each after 2 s idle (0: none)")
     ap.add_argument("--json")
     args = ap.parse_args()
     fh = open(args.json, "w") if args.json else None
@@ -112,6 +129,8 @@ def main():
             row = {"op": "hf_clip_vit", "crops": crops, "ms": ms, "tflops": crops * flops_per_crop / ms / 1e9,
                    "attn_implementation": impl, "transformers": __import__("transformers").__version__,
                    "torch": torch.__version__}
+            if args.from_idle > 0:
+                row["from_idle"] = from_idle(fn, args.from_idle)
             if args.sustain > 0:
                 try:
                     meter = EnergyMeter(torch.cuda.current_device())

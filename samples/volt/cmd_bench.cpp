@@ -6,8 +6,9 @@
 //   volt bench vision --model DIR [--image FILE | --size WxH] [--reps R] [--json F]        (MiniMax-VL-01)
 //       one 336x336 crop through the ViT, and a whole image through preprocessing, ViT, projector and packing
 //   volt bench vision --device cuda (--model DIR | --synthetic vit-l-336) [--crops N]... [--reps R] [--sustain S]
-//       [--json F]
-//       the ViT on the GPU for each crop count (CUDA graphs and eager, best and median of R), then S seconds of
+//       [--from-idle N] [--json F]
+//       the ViT on the GPU for each crop count (CUDA graphs and eager, best and median of R), N single forwards each
+//       after 2 s idle (one image's latency), then S seconds of
 //       back-to-back forwards (settled time, joules per forward), against the GPU's GEMM ceiling measured in
 //       the same run; with --model also a whole image through the encoder on the GPU. --synthetic: ViT-L/14-336 with
 //       random bf16 weights generated on the GPU (no files). Anchor: tools/vit_hf_anchor.py (same shapes).
@@ -25,6 +26,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +60,7 @@ struct BenchOptions {
     int64_t prompt_tokens = 512, decode_tokens = 32, max_new_tokens = 32;
     int reps = 3;
     double sustain_seconds = 2.0;  // bench vision --device cuda: the back-to-back series after the best-of runs
+    int from_idle = 0;             // bench vision --device cuda: single forwards, each after the GPU idled
     DeviceFlags where;  // --device, --gpus, --gpu-ids
 };
 
@@ -78,6 +81,8 @@ Status check_options(const BenchOptions& o) {
     if (o.reps < 1) return invalid_argument("--reps ", o.reps, " must be >= 1");
     if (!(o.sustain_seconds >= 0 && o.sustain_seconds <= 600))
         return invalid_argument("--sustain ", o.sustain_seconds, ": expected 0..600 seconds (0: no sustained series)");
+    if (o.from_idle < 0 || o.from_idle > 100)
+        return invalid_argument("--from-idle ", o.from_idle, ": expected 0..100 forwards (0: none)");
     return device_choice(o.where).status();
 }
 
@@ -235,6 +240,33 @@ Expected<nlohmann::ordered_json> sustained_series(const vision::ClipVisionTowerC
     return j;
 }
 
+// `count` single forwards, each after kIdleGapSeconds with nothing on the GPU: what one image costs a user whose GPU
+// was idle (the desktop app's question about one picture), where the power controller has let the clock back up.
+// Per run: ms and, where NVML reads, the SM clock just before it.
+constexpr double kIdleGapSeconds = 2.0;
+Expected<nlohmann::ordered_json> from_idle_runs(const vision::ClipVisionTowerCuda& tower, int64_t crops, int count,
+                                                const GpuEnergyMeter* meter) {
+    const auto stream = static_cast<cudaStream_t>(tower.stream());
+    std::vector<double> ms;
+    std::vector<int> clocks;
+    for (int i = 0; i < count; ++i) {
+        VOLT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+        std::this_thread::sleep_for(std::chrono::duration<double>(kIdleGapSeconds));
+        if (meter) {
+            VOLT_ASSIGN_OR_RETURN(const int mhz, meter->sm_clock_mhz());
+            clocks.push_back(mhz);
+        }
+        VOLT_ASSIGN_OR_RETURN(const std::vector<double> t,
+                              cuda_event_ms(0, 1, [&] { return tower.run_resident(crops); }, stream));
+        ms.push_back(t.front());
+    }
+    nlohmann::ordered_json j = {{"runs", count}, {"idle_seconds_before_each", kIdleGapSeconds},
+                                {"ms_median", median_of(ms)}, {"ms_min", *std::min_element(ms.begin(), ms.end())},
+                                {"ms_max", *std::max_element(ms.begin(), ms.end())}, {"ms_runs", ms}};
+    if (meter) j["sm_clock_mhz_before"] = clocks;
+    return j;
+}
+
 Status bench_vision_cuda(const BenchOptions& o) {
     if (cuda_device_count() == 0) return invalid_argument("volt bench vision --device cuda: this machine has no CUDA GPU");
     if (o.model.empty() == o.synthetic.empty())
@@ -273,7 +305,7 @@ Status bench_vision_cuda(const BenchOptions& o) {
           fmt("weights ready in %.2f s", load_s));
     r.add("ceiling: bf16 GEMM 8192^3 (cuBLASLt, best of 5)", fmt("%.0f TFLOP/s", ceil.gemm_tflops));
     std::optional<GpuEnergyMeter> meter;
-    if (o.sustain_seconds > 0) {
+    if (o.sustain_seconds > 0 || o.from_idle > 0) {
         char bus[32] = {};
         VOLT_CUDA_RETURN_IF_ERROR(cudaDeviceGetPCIBusId(bus, sizeof bus, gpu));
         Expected<GpuEnergyMeter> m = GpuEnergyMeter::open(bus);
@@ -317,6 +349,15 @@ Status bench_vision_cuda(const BenchOptions& o) {
                   median_of(default_ms), tflops, 100 * tflops / ceil.gemm_tflops));
         r.add(fmt("ViT, %.0f crop(s), eager", double(crops)),
               fmt("%.3f ms (median %.3f)", eager_s * 1e3, median_of(eager_ms)));
+        if (o.from_idle > 0) {
+            VOLT_ASSIGN_OR_RETURN(const nlohmann::ordered_json idle,
+                                  from_idle_runs(tower, crops, o.from_idle, meter ? &*meter : nullptr));
+            rows.back()["from_idle"] = idle;
+            r.add(fmt("ViT, %.0f crop(s), default, each of %.0f runs after %.0f s idle", double(crops),
+                      double(o.from_idle), kIdleGapSeconds),
+                  fmt("median %.3f ms (%.3f .. %.3f)", idle["ms_median"].get<double>(), idle["ms_min"].get<double>(),
+                      idle["ms_max"].get<double>()));
+        }
         if (o.sustain_seconds > 0) {
             VOLT_ASSIGN_OR_RETURN(const nlohmann::ordered_json sus,
                                   sustained_series(tower, crops, o.sustain_seconds, default_s, o.reps,
@@ -478,6 +519,9 @@ CommandRunner add_bench_command(CLI::App& app) {
     vis->add_option("--sustain", o->sustain_seconds,
                     "--device cuda: seconds of back-to-back forwards after the best-of runs, with joules per forward "
                     "where the driver's energy counter is readable (default 2; 0: none)");
+    vis->add_option("--from-idle", o->from_idle,
+                    "--device cuda: single forwards, each after 2 s with the GPU idle (one image's latency for a "
+                    "user; default 0: none)");
     CLI::App* run = add_common(bench->add_subcommand("run", "End to end through a chat session"), *o);
     run->add_option("--image", o->images, "An image to ask about (repeatable)");
     run->add_option("--doc", o->docs, "A document (repeatable)");

@@ -80,6 +80,9 @@ TEST(CliBench, BadUse) {
     auto sustain = run_volt("bench vision --device cuda --synthetic vit-l-336 --sustain -1");
     EXPECT_EQ(sustain.exit_code, 3) << sustain.err;
     EXPECT_NE(sustain.err.find("--sustain -1: expected 0..600 seconds"), std::string::npos) << sustain.err;
+    auto idle = run_volt("bench vision --device cuda --synthetic vit-l-336 --from-idle 101");
+    EXPECT_EQ(idle.exit_code, 3) << idle.err;
+    EXPECT_NE(idle.err.find("--from-idle 101: expected 0..100 forwards"), std::string::npos) << idle.err;
     auto context = run_volt("bench text --model " + shell_quote((kData / "tiny-chat").string()) +
                             " --prompt-tokens 5000 --reps 1");
     EXPECT_EQ(context.exit_code, 4) << context.err;
