@@ -8,10 +8,10 @@
 //   volt bench vision --device cuda (--model DIR | --synthetic vit-l-336) [--crops N]... [--reps R] [--sustain S]
 //       [--from-idle N] [--json F]
 //       the ViT on the GPU for each crop count (CUDA graphs and eager, best and median of R), N single forwards each
-//       after 2 s idle (one image's latency), then S seconds of
-//       back-to-back forwards (settled time, joules per forward), against the GPU's GEMM ceiling measured in
-//       the same run; with --model also a whole image through the encoder on the GPU. --synthetic: ViT-L/14-336 with
-//       random bf16 weights generated on the GPU (no files). Anchor: tools/vit_hf_anchor.py (same shapes).
+//       after 2 s idle (one image's latency), then S seconds of back-to-back forwards (settled time, joules per
+//       forward), against the GPU's GEMM ceiling measured in the same run; with --model also a whole image through
+//       the encoder on the GPU. --synthetic: ViT-L/14-336 with random bf16 weights generated on the GPU (no files).
+//       Anchor: tools/vit_hf_anchor.py (same shapes).
 //   volt bench run    --model DIR [--image FILE]... [--doc FILE]... --prompt TEXT [--max-new-tokens N] [--json F]
 //       end to end through a chat session: time to first token, prefill and decode rates
 //   volt bench e2e    --synthetic CONFIG [--layers N] --device cuda ...   (cmd_bench_e2e.cpp: GPU, no files)
