@@ -22,19 +22,21 @@ from transformers import CLIPVisionConfig, CLIPVisionModel
 from lightning_fla_anchor import emit  # same JSON-lines writer (tools/ is the script's directory)
 
 
+def event_ms(fn):
+    """One call of fn between two CUDA events, in ms (waits for it)."""
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    fn()
+    b.record()
+    b.synchronize()
+    return a.elapsed_time(b)
+
+
 def best_ms(fn, reps, warmup=3):
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        best = min(best, a.elapsed_time(b))
-    return best
+    return min((event_ms(fn) for _ in range(reps)), default=float("inf"))
 
 
 class EnergyMeter:
@@ -86,12 +88,7 @@ def from_idle(fn, count, gap_s=2.0):
     for _ in range(count):
         torch.cuda.synchronize()
         time.sleep(gap_s)
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ms.append(a.elapsed_time(b))
+        ms.append(event_ms(fn))
     return {"runs": count, "idle_seconds_before_each": gap_s, "ms_median": statistics.median(ms), "ms_min": min(ms),
             "ms_max": max(ms), "ms_runs": ms}
 
