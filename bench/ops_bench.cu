@@ -344,9 +344,12 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         CHECK(cudaMemcpy(out_bf16.data(), out, T * H * 2, cudaMemcpyDeviceToHost));
         // p with qd's experts, FP8 run as fp8_mode says (either path), with a workspace of its own in *ws_out (freed by
         // the caller).
-        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out, bool f16 = false) {
+        // tma: the grouped path's TMA kernel, else its register kernel (MoeExpertsParams::decode_kernel).
+        auto quantised_params = [&](const Quantised& qd, vc::MoeFp8Mode fp8_mode, void** ws_out, bool f16 = false,
+                                    bool tma = false) {
             vc::MoeExpertsParams pq = p;
             pq.decode_products = f16 ? vc::MoeDecodeProducts::kF16 : vc::MoeDecodeProducts::kBf16;
+            pq.decode_kernel = tma ? vc::MoeDecodeKernel::kTma : vc::MoeDecodeKernel::kRegisters;
             pq.w1 = qd.q1.data(), pq.w3 = qd.q3.data(), pq.w2 = qd.q2.data();
             pq.weight_type = qd.type;
             pq.s1 = qd.s1.data(), pq.s3 = qd.s3.data(), pq.s2 = qd.s2.data();
@@ -363,6 +366,7 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
             vc::MoeFp8Mode fp8_mode;
             bool f16 = false;  // the grouped path's f16 products (MoeExpertsParams::decode_products), else bf16
             bool one_warp = false;  // the gated product one warp per item (MoeExpertsParams::decode_split off)
+            bool tma = false;       // the TMA kernel (MoeExpertsParams::decode_kernel), else the register one
         };
         // At most 8 token slots: each grouped row also with the gated product one warp per item (not cut in parts),
         // right after it in the same process: "..._one_warp" rows.
@@ -375,6 +379,8 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
                 // Right after the bf16 widening, in the same process: "grouped_f16" rows.
                 if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true, one_warp});
             }
+            // The TMA kernel right after the register kernel's rows: "grouped_tma" rows.
+            if (!gemm_path) variants.push_back({&qd, vc::MoeFp8Mode::kDequantize, true, false, true});
             if (qd.type == vc::MoeWeightType::kFp8E4M3) variants.push_back({&qd, vc::MoeFp8Mode::kFp8Activations});
         }
         if (split_ab) {
@@ -387,8 +393,12 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
         for (const Variant& v : variants) {
             const Quantised& qd = *v.qd;
             void* wsq = nullptr;
-            vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq, v.f16);
+            vc::MoeExpertsParams pq = quantised_params(qd, v.fp8_mode, &wsq, v.f16, v.tma);
             pq.decode_split = !v.one_warp;
+            if (v.tma && !vc::moe_decode_uses_tma(pq)) {  // (not an sm_90 GPU, or no tensor maps)
+                dfree(wsq);
+                continue;
+            }
             const volt::Expected<int> parts = vc::moe_decode_split_parts(pq);
             CHECK_STATUS(parts.status());
             const double msq = median_ms([&](int) { CHECK_STATUS(vc::run(pq, nullptr)); }, 3, T >= 1024 ? 10 : 50);
@@ -408,6 +418,7 @@ void bench_moe(bool quick, const std::vector<int64_t>& moe_tokens) {
                   v.fp8_mode == vc::MoeFp8Mode::kFp8Activations ? (gemm_path ? "gemm_fp8_activations"
                                                                               : "grouped_fp8_activations")
                   : gemm_path                ? "gemm_dequant"
+                  : v.tma                    ? "grouped_tma"
                   : v.f16 && v.one_warp      ? "grouped_f16_one_warp"
                   : v.f16                    ? "grouped_f16"
                   : v.one_warp               ? "grouped_one_warp"

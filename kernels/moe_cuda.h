@@ -121,6 +121,19 @@ enum class MoeDecodeProducts : uint8_t {
 };
 inline constexpr int64_t kMoeDecodeF16MinTokens = 2;
 
+// Which kernel the grouped (decode) path multiplies quantised weights with, weight-only (kBF16 experts and FP8
+// activations always take kRegisters). kTma: TMA streams the weights through shared-memory rings that one thread per
+// CTA keeps full, as f16 products (kernels/cuda/moe_gemv_tma.cu): H200, FP8, MiniMax sizes, the experts 11% faster at
+// 1 token and 10% at 64 than kRegisters' fastest form, an FP8 decode step of 4 layers 7-8% faster (H100: 5-9% / 2%;
+// bench/RESULTS.md, session 45).
+enum class MoeDecodeKernel : uint8_t {
+    kAuto,       // kTma where it fits (moe_decode_uses_tma), else kRegisters; VOLT_MOE_DECODE_TMA = 0 turns it off
+    kRegisters,  // each warp loads its weight rows into its registers, a batch at a time (gemv_mma_kernel)
+    kTma,        // where it fits: an sm_90 GPU with TMA tensor maps, at most kMoeDecodeTmaMaxExperts experts, H and I
+                 // multiples of 64 (else kRegisters). The products are f16 whatever decode_products says.
+};
+inline constexpr int kMoeDecodeTmaMaxExperts = 64;  // kTma: every expert's weights get a tensor map in the launch
+
 struct MoeExpertsParams {
     int64_t num_tokens = 0;               // T
     int64_t hidden = 0;                   // H: a multiple of 8
@@ -152,6 +165,8 @@ struct MoeExpertsParams {
     MoeFp8Mode fp8_decode = MoeFp8Mode::kAuto;   // FP8 weights on the grouped path (int8: kAuto / kDequantize)
     // Grouped path, quantised weights, weight-only: the products in bf16 or f16 (MoeDecodeProducts).
     MoeDecodeProducts decode_products = MoeDecodeProducts::kAuto;
+    // Grouped path, quantised weights, weight-only: the kernel (MoeDecodeKernel; kTma implies f16 products).
+    MoeDecodeKernel decode_kernel = MoeDecodeKernel::kAuto;
     // Grouped path, at most 8 token slots (T k <= 8: a batch of one to four tokens), bf16 or widened weights: the gated
     // product's work items (expert, 16 rows) cut along K into parts on several warps where its last round of items
     // would leave many warps idle (T = 2 at MiniMax sizes: 2 parts, 7% faster for FP8 experts, 12% for bf16 on an
@@ -170,6 +185,8 @@ size_t moe_workspace_bytes(const MoeExpertsParams& p);
 // The parts the grouped path cuts each item of the gated product into for this call on the current device
 // (MoeExpertsParams::decode_split; 1: one warp per item), e.g. for benchmarks and tests to report.
 Expected<int> moe_decode_split_parts(const MoeExpertsParams& p);
+// Whether this call's grouped GEMVs run the TMA kernel (MoeExpertsParams::decode_kernel) on the current device.
+bool moe_decode_uses_tma(const MoeExpertsParams& p);
 // Device memory the GEMM path keeps beyond its workspace with experts of `type` at the default stream count: the
 // cuBLASLt workspaces of the side streams its experts spread over (created at the first call on a device and kept,
 // as the streams are), for load-time fit checks.

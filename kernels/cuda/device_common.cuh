@@ -54,6 +54,10 @@ __device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r
 __device__ __forceinline__ void named_sync(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
+// Arrives at barrier `id` without waiting (threads waiting there in named_sync see this thread's earlier writes).
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
 
 // One mma.sync with fp32 accumulators d (updated in place), A fragment a[4] and B fragment b0, b1; KIND: the PTX's
 // shape, layouts and input types (one statement for every kind: the operands are the same).

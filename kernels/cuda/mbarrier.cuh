@@ -32,6 +32,13 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
         "r"(parity)
         : "memory");
 }
+// One 2-D tile (columns c0.., rows r0..) into shared memory at `dst`, its completion counted in bytes on `bar`.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, uint32_t bar, int c0, int r0) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n"
+        ::"r"(dst), "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(r0)
+        : "memory");
+}
 // One 3-D tile of a tensor map (coordinates c0 innermost) into shared memory at `dst`, its completion counted in bytes
 // on the mbarrier `bar` (TMA: cp.async.bulk.tensor). The lightning prefill's Q / K / V chunk loads.
 __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* map, uint32_t bar, int c0, int c1, int c2) {

@@ -11,6 +11,8 @@
 // Experts (see the header for the two paths). Decode batches: a tensor-core grouped GEMV (gemv_mma_kernel: warp work
 // item = (expert, 16 output rows), the weights as the mma A operand straight from global memory, up to 16 tokens as
 // B; FP8 weights widened to bf16 in registers, or with FP8 activations multiplied as bytes on e4m3 mma; see there).
+// Quantised weights on Hopper, weight-only, take its TMA form by default instead (kernels/cuda/moe_gemv_tma.cu: the
+// weights streamed through shared-memory rings, MoeExpertsParams::decode_kernel).
 // The GEMM path dequantises each touched quantised expert to bf16 in the workspace ([w1; w3] as one [2I, H] block,
 // then w2) before its cuBLASLt GEMM, or, for FP8 weights on Hopper (MoeFp8Mode::kFp8Activations), quantises the
 // activations to e4m3 per (row, 128 columns) and runs cuBLASLt's block-scaled FP8 GEMMs (run_fp8_activations).
@@ -30,7 +32,9 @@
 
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/moe_gemm_sm90.h"
+#include "kernels/cuda/moe_gemv.cuh"
 #include "kernels/cuda/quant_widen.cuh"
+#include "kernels/cuda/tensor_map.h"
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
 #include "sdk/cuda_check.h"
@@ -188,7 +192,6 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
 
 // ---- permutation ----------------------------------------------------------------------------------------------------
 constexpr int kPermThreads = 1024;
-constexpr int kMaxExperts = 256;
 // The GEMM path's per-expert GEMMs spread over up to this many streams. Defaults (H100, MiniMax MoE at 8192 tokens,
 // streams 1 / 2 / 4 alternated twice in one process): FP8 GEMMs 7.36-7.56 / 6.72-7.47 / 6.74-6.82 ms: 4; bf16 GEMMs
 // 9.73-9.79 / 10.08-10.91 / 10.24-10.32 ms (its kernels for ~512-row products leave less idle, and concurrent ones
@@ -295,7 +298,6 @@ __global__ void combine_kernel(const __nv_bfloat16* __restrict__ y, int64_t ys, 
 
 // ---- block-scaled weights: FP8 (e4m3) and int8 ---------------------------------------------------------------------
 constexpr int kQuantThreads = 256;
-constexpr int kBlk = static_cast<int>(kQuantBlockSize);
 
 // One weight (fp32, already divided by its block scale) as the quantised byte: RNE, saturating (see BlockQuantizeParams).
 template <MoeWeightType kW>
@@ -506,39 +508,6 @@ __global__ void __launch_bounds__(kRowsToF16Threads)
     }
 }
 
-// ---- grouped GEMV (decode path) ------------------------------------------------------------------------------------
-struct GemvArgs {
-    const void* w_a[kMaxExperts];  // gated: w1; down: w2
-    const void* w_b[kMaxExperts];  // gated: w3
-    const float* s_a[kMaxExperts];  // FP8: the block scales of w_a, w_b
-    const float* s_b[kMaxExperts];
-    const __nv_bfloat16* in;       // gated: x [T, H] (rows gathered through perm / k); down: h [rows, I] (permuted)
-    int64_t in_stride;
-    // FP8 activations (kAct): the input as e4m3 rows [padded rows, K] in expert order, each expert's from its padded
-    // slot (x gathered, or h), and their per-(row, 128 columns) scales in the same layout as the GEMM path's
-    // (quantize_activations_kernel); in and perm are then not read.
-    const uint8_t* in_q;
-    const float* in_scales;
-    // f16 products (kHalf): the input as scaled f16 rows [rows of in, K] (rows_to_f16_kernel) and each row's inverse
-    // scale; in is then not read (its rows are found the same way).
-    const __half* in_h;
-    const float* in_inv;
-    const int32_t* perm;
-    const int32_t* offsets;
-    int k;
-    int E;
-    int64_t rows_out;  // I (gated) or H (down)
-    int64_t K;         // H (gated) or I (down)
-    __nv_bfloat16* out;  // gated: h [rows, I]; down: y [rows, H] (permuted order)
-    int64_t out_stride;
-    // kSplit (gated, at most 8 token slots): the pieces' sums, [items * parts][kMats][16 rows][split_tokens] floats
-    // (split_tokens: min(T k, 8), at least the tokens of any expert), and per item the count of its pieces done
-    // (zeroed by permute_kernel).
-    float* split_partials;
-    int32_t* split_count;
-    int64_t split_tokens;
-};
-
 // ---- tensor-core grouped GEMV (decode path) -------------------------------------------------------------------------
 // At ~4 tokens per expert (T = 64, top 2 of 32) a CUDA-core GEMV (the earlier kernel: tokens staged in shared memory,
 // each weight vector widened to fp32 and FMA'd against every token) was instruction-bound (Nsight Compute: 0.57
@@ -561,9 +530,6 @@ struct GemvArgs {
 // 8-byte ones), widened exactly to bf16 in registers (widen8), and a step's products are scaled by its 128 x 128
 // block's scale in fp32 (a step's 16 x 64 tile never straddles a block).
 constexpr int kMmaThreads = 128;
-constexpr int kMmaRows = 16;     // output rows per warp item
-constexpr int kMmaTokens = 16;   // tokens per pass over an item's weights (two n-tiles)
-constexpr int kMmaStep = 64;     // K columns per step
 // Work items of a grouped GEMV: blocks of kMmaRows of each touched expert's rows_out output rows (the kernel counts
 // them alike from the experts it finds touched).
 __host__ __device__ constexpr int64_t gemv_items(int64_t touched, int64_t rows_out) {
@@ -600,30 +566,6 @@ __host__ __device__ inline int split_parts(int64_t items, int64_t slots, int64_t
     return parts;
 }
 
-// A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; bytes as one 16-byte vector (its two
-// 8-byte halves loaded apart when `split`: K not a multiple of 16). Pieces of 8 columns past K read zeros (K is a
-// multiple of 8, so a piece is wholly inside or outside).
-template <bool kStream>
-__device__ __forceinline__ uint4 load_vec(const void* p) {
-    return kStream ? __ldcs(static_cast<const uint4*>(p)) : __ldg(static_cast<const uint4*>(p));
-}
-template <bool kStream, typename T>
-    requires(sizeof(T) == 2)  // bf16, or f16 (kHalf's input)
-__device__ __forceinline__ void load_cols(const T* p, int64_t col, int64_t K, bool, uint4 (&v)[2]) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) v[h] = p != nullptr && col + 8 * h < K ? load_vec<kStream>(p + col + 8 * h) : uint4{};
-}
-template <bool kStream>
-__device__ __forceinline__ void load_cols(const uint8_t* p, int64_t col, int64_t K, bool split, uint4& v) {
-    if (!split && col + 16 <= K) {
-        v = load_vec<kStream>(p + col);
-        return;
-    }
-    const uint2 lo = col < K ? __ldcs(reinterpret_cast<const uint2*>(p + col)) : uint2{};
-    const uint2 hi = col + 8 < K ? __ldcs(reinterpret_cast<const uint2*>(p + col + 8)) : uint2{};
-    v = make_uint4(lo.x, lo.y, hi.x, hi.y);
-}
-
 // acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step of e4m3 bytes (2 mma
 // of k = 32): mma j takes the lane's bytes [8j, 8j + 4) as the logical k 4q..4q+3 and [8j + 4, 8j + 8) as 16 + 4q..,
 // in A and in B alike.
@@ -635,22 +577,6 @@ __device__ __forceinline__ void mma_step_e4m3(float (&acc)[4], const uint4& lo, 
     for (int j = 0; j < 2; ++j) {
         const uint32_t a[4] = {l[2 * j], h[2 * j], l[2 * j + 1], h[2 * j + 1]};
         mma_e4m3(acc, a, b[2 * j], b[2 * j + 1]);
-    }
-}
-
-// acc (16 rows x 8 tokens) += A rows (lo: row g, hi: row g + 8) x B (token g), one 64-column step (4 mma).
-// kHalf: f16 operands (mma_f16) instead of bf16.
-template <bool kHalf = false>
-__device__ __forceinline__ void mma_step(float (&acc)[4], const uint4 (&lo)[2], const uint4 (&hi)[2],
-                                         const uint4 (&x)[2]) {
-    const uint32_t* l = reinterpret_cast<const uint32_t*>(lo);
-    const uint32_t* h = reinterpret_cast<const uint32_t*>(hi);
-    const uint32_t* b = reinterpret_cast<const uint32_t*>(x);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        const uint32_t a[4] = {l[2 * j], h[2 * j], l[2 * j + 1], h[2 * j + 1]};
-        if constexpr (kHalf) mma_f16(acc, a, b[2 * j], b[2 * j + 1]);
-        else mma_bf16(acc, a, b[2 * j], b[2 * j + 1]);
     }
 }
 
@@ -934,25 +860,7 @@ __global__ void __launch_bounds__(kMmaThreads, kAct ? 2 : 3) gemv_mma_kernel(con
                         }
                 }
             }
-            // acc[m][n][i]: row g + 8 * (i / 2), token 8n + 2q + (i % 2) of the pass.
-#pragma unroll
-            for (int n = 0; n < 2; ++n) {
-#pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const int t = 8 * n + 2 * q + (i & 1);
-                    const int64_t row = row0 + g + 8 * (i >> 1);
-                    if (t >= nt || row >= a.rows_out) continue;
-                    float y = acc[0][n][i];
-                    float y3 = acc[kMats - 1][n][i];
-                    if constexpr (kHalf) {  // undo the input row's power of two
-                        const int64_t src = kGated ? a.perm[off + tile + t] / a.k : off + tile + t;
-                        const float inv = __ldg(a.in_inv + src);
-                        y *= inv, y3 *= inv;
-                    }
-                    if constexpr (kGated) y = swiglu_f(y, y3);
-                    a.out[int64_t{off + tile + t} * a.out_stride + row] = __float2bfloat16_rn(y);
-                }
-            }
+            store_gemv_outputs<kGated, kHalf>(a, acc, row0, off, tile, nt, lane);
         }
     }
 }
@@ -1207,10 +1115,21 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
     return (gemm ? prefill : decode) == 1 && fp8_activations_fit(p);
 }
 
+// Quantised weights on the grouped path, weight-only, through the TMA kernel (MoeExpertsParams::decode_kernel) where
+// it fits.
+bool uses_decode_tma(const MoeExpertsParams& p) {
+    if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
+    static const bool env = env_choice("VOLT_MOE_DECODE_TMA", {{"auto", 1}, {"1", 1}, {"0", 0}}, 1) == 1;
+    const bool want = p.decode_kernel == MoeDecodeKernel::kAuto ? env : p.decode_kernel == MoeDecodeKernel::kTma;
+    return want && p.num_experts <= kMoeDecodeTmaMaxExperts && p.hidden % 64 == 0 && p.intermediate % 64 == 0 &&
+           on_hopper() && tensor_map_encoder() != nullptr;
+}
+
 // Quantised weights on the grouped path, weight-only: widened to f16 and multiplied with the input as scaled f16 rows
 // (rows_to_f16_kernel; gemv_mma_kernel's kHalf) instead of widened to bf16, as MoeExpertsParams::decode_products says.
 bool uses_f16_products(const MoeExpertsParams& p) {
     if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
+    if (uses_decode_tma(p)) return true;  // the TMA kernel's products are f16
     if (p.decode_products != MoeDecodeProducts::kAuto) return p.decode_products == MoeDecodeProducts::kF16;
     // kAuto: from 2 tokens, where the cheaper widening outweighs the two conversion launches (H100, FP8: -4 to -5% at
     // 64 tokens, -2 to -3% at 4 to 16, -1.6% at 2, +2 to +3% at 1); the environment overrides it, e.g. for A/B timing.
@@ -1223,7 +1142,7 @@ bool uses_f16_products(const MoeExpertsParams& p) {
 bool may_split(const MoeExpertsParams& p) {
     static const bool env = env_choice("VOLT_MOE_DECODE_SPLIT", {{"1", 1}, {"0", 0}}, 1) == 1;
     return p.decode_split && env && !use_gemm(p) && p.num_tokens * p.top_k <= kSplitMaxSlots &&
-           !uses_fp8_activations(p);
+           !uses_fp8_activations(p) && !uses_decode_tma(p);
 }
 
 Layout layout(const MoeExpertsParams& p) {
@@ -1466,6 +1385,8 @@ Status validate(const MoeExpertsParams& p) {
     }
     if (p.decode_products > MoeDecodeProducts::kF16)
         return invalid_argument("moe_experts (CUDA): unknown decode_products ", static_cast<int>(p.decode_products));
+    if (p.decode_kernel > MoeDecodeKernel::kTma)
+        return invalid_argument("moe_experts (CUDA): unknown decode_kernel ", static_cast<int>(p.decode_kernel));
     if (p.path == MoePath::kGrouped && p.num_tokens > kMoeDecodeMaxTokens * 64)
         return invalid_argument("moe_experts (CUDA): the grouped path is meant for decode batches");
     return Status::ok();
@@ -1482,6 +1403,8 @@ Expected<int> moe_decode_split_parts(const MoeExpertsParams& p) {
         return gated_split_parts<decltype(w)::value, decltype(h)::value>(static_cast<int64_t>(items), p.hidden, sms);
     });
 }
+
+bool moe_decode_uses_tma(const MoeExpertsParams& p) { return uses_decode_tma(p); }
 
 size_t moe_side_stream_bytes(MoeWeightType type) {
     // FP8 experts' GEMM path takes FP8 activations by default; int8 dequantises.
@@ -1516,7 +1439,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
         VOLT_ASSIGN_OR_RETURN(const int sms, sm_count());
         const bool quant = p.weight_type != MoeWeightType::kBF16;
-        const bool fp8_act = uses_fp8_activations(p), half = uses_f16_products(p);
+        const bool fp8_act = uses_fp8_activations(p), half = uses_f16_products(p), tma = uses_decode_tma(p);
         // With few work items (few touched experts) the variant with twice the loads in flight per lane, since
         // fewer warps then carry the copy.
         const int64_t touched_max = std::min<int64_t>(E, n);
@@ -1525,6 +1448,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         // One grouped GEMV (gated: w1/w3; else w2) for the run's weight type.
         auto gemv = [&](auto gated, bool few) -> Status {
             constexpr bool kGated = decltype(gated)::value;
+            if (tma) return launch_gemv_tma(g, kGated, p.weight_type, stream);
             if (fp8_act) return launch_gemv<kGated, MoeWeightType::kFp8E4M3, true>(g, few, touched_max, sms, stream);
             return with_weight_kind(p.weight_type, half, [&](auto w, auto h) {
                 return launch_gemv<kGated, decltype(w)::value, false, decltype(h)::value>(g, few, touched_max, sms,

@@ -43,10 +43,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <tuple>
 #include <type_traits>
 
 #include "kernels/cuda/device_common.cuh"
@@ -120,13 +117,6 @@ __device__ __forceinline__ float row_block_power(const float* scales, int64_t kb
     return m > 0.0f && isfinite(m) ? ldexpf(1.0f, max(-ilogbf(m), -120)) : 1.0f;
 }
 
-// One 2-D tile (columns c0.., rows r0..) into shared memory, completion counted in bytes on `bar`.
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int r0) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n"
-        ::"r"(dst), "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(r0)
-        : "memory");
-}
 // Block b's expert e, token tile i (tokens off[e] + kBT i ..) and weight tile j.
 __device__ __forceinline__ void tile_of(const Params& p, int64_t b, int& e, int64_t& i, int64_t& j) {
     int64_t base = 0;
@@ -453,19 +443,9 @@ __global__ void __launch_bounds__(kThreads, 1) grouped_gemm_kernel(const __grid_
     }
 }
 
-// A weight's tensor map, encoded once per (pointer, shape, box, element): the weights live as long as the model, and
-// a map holds only the address, shape and layout, so a later allocation at the same address and shape reuses it
-// rightly. Bytes come 64-byte swizzled (tile_regs' 4-byte reads).
+// A weight's tensor map (weight_tile_map): bytes come 64-byte swizzled (tile_regs' 4-byte reads).
 Expected<CUtensorMap> weight_map(const void* w, int64_t rows, int64_t cols, int box_rows, bool bytes) {
-    static std::mutex mu;
-    static std::map<std::tuple<const void*, int64_t, int64_t, int, bool>, CUtensorMap> cache;
-    const auto key = std::make_tuple(w, rows, cols, box_rows, bytes);
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-    VOLT_ASSIGN_OR_RETURN(const CUtensorMap map, bytes ? byte_tile_map(w, rows, cols, cols, box_rows, true)
-                                                       : bf16_tile_map(w, rows, cols, cols, box_rows));
-    cache.emplace(key, map);
-    return map;
+    return weight_tile_map(w, rows, cols, box_rows, bytes ? WeightTile::kBytesSwizzle64 : WeightTile::kBf16);
 }
 
 template <bool kGated, MoeWeightType kW>

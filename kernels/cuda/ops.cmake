@@ -11,9 +11,9 @@
 add_library(volt_ops_cuda OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/gemm.cu ${CMAKE_CURRENT_LIST_DIR}/norm.cu ${CMAKE_CURRENT_LIST_DIR}/rope.cu
   ${CMAKE_CURRENT_LIST_DIR}/embedding.cu ${CMAKE_CURRENT_LIST_DIR}/sampling.cu ${CMAKE_CURRENT_LIST_DIR}/moe.cu
-  ${CMAKE_CURRENT_LIST_DIR}/moe_gemm_sm90.cu ${CMAKE_CURRENT_LIST_DIR}/tensor_map.cu
-  ${CMAKE_CURRENT_LIST_DIR}/attention.cu ${CMAKE_CURRENT_LIST_DIR}/attention_blocks.cu
-  ${CMAKE_CURRENT_LIST_DIR}/attention_ragged.cu ${CMAKE_CURRENT_LIST_DIR}/random_fill.cu)
+  ${CMAKE_CURRENT_LIST_DIR}/moe_gemm_sm90.cu ${CMAKE_CURRENT_LIST_DIR}/moe_gemv_tma.cu
+  ${CMAKE_CURRENT_LIST_DIR}/tensor_map.cu ${CMAKE_CURRENT_LIST_DIR}/attention.cu
+  ${CMAKE_CURRENT_LIST_DIR}/attention_blocks.cu ${CMAKE_CURRENT_LIST_DIR}/attention_ragged.cu ${CMAKE_CURRENT_LIST_DIR}/random_fill.cu)
 set_target_properties(volt_ops_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD_REQUIRED OFF)
 target_include_directories(volt_ops_cuda PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(volt_ops_cuda PRIVATE VOLT_HAVE_CUDA=1)
@@ -21,9 +21,9 @@ target_compile_options(volt_ops_cuda PRIVATE -lineinfo)
 # -warn-spills on our kernels; not on sampling.cu, whose CUB radix-sort instantiations spill a few bytes by design.
 set_source_files_properties(
   ${CMAKE_CURRENT_LIST_DIR}/gemm.cu ${CMAKE_CURRENT_LIST_DIR}/norm.cu ${CMAKE_CURRENT_LIST_DIR}/rope.cu
-  ${CMAKE_CURRENT_LIST_DIR}/embedding.cu ${CMAKE_CURRENT_LIST_DIR}/moe.cu ${CMAKE_CURRENT_LIST_DIR}/attention.cu
-  ${CMAKE_CURRENT_LIST_DIR}/attention_blocks.cu ${CMAKE_CURRENT_LIST_DIR}/attention_ragged.cu
-  PROPERTIES COMPILE_OPTIONS -Xptxas=-warn-spills)
+  ${CMAKE_CURRENT_LIST_DIR}/embedding.cu ${CMAKE_CURRENT_LIST_DIR}/moe.cu ${CMAKE_CURRENT_LIST_DIR}/moe_gemv_tma.cu
+  ${CMAKE_CURRENT_LIST_DIR}/attention.cu ${CMAKE_CURRENT_LIST_DIR}/attention_blocks.cu
+  ${CMAKE_CURRENT_LIST_DIR}/attention_ragged.cu PROPERTIES COMPILE_OPTIONS -Xptxas=-warn-spills)
 
 set(VOLT_CUDNN_FRONTEND_DIR "${PROJECT_SOURCE_DIR}/.devdeps/cudnn_frontend/include" CACHE PATH
     "cudnn-frontend include directory (header-only, PyPI nvidia-cudnn-frontend)")

@@ -28,5 +28,15 @@ Expected<CUtensorMap> bf16_tile_map(const void* base, int64_t rows, int64_t cols
 Expected<CUtensorMap> byte_tile_map(const void* base, int64_t rows, int64_t cols, int64_t stride, int box_rows,
                                     bool swizzle64 = false);
 
+// A weight matrix's map as the MoE kernels read it, encoded once per (pointer, shape, box, kind) and then taken from a
+// cache: the weights live as long as the model, and a map holds only the address, shape and layout, so a later
+// allocation at the same address and shape reuses it rightly. Rows contiguous (stride = cols).
+enum class WeightTile : uint8_t {
+    kBf16,            // bf16_tile_map (128-byte swizzle)
+    kBytesSwizzle64,  // byte_tile_map with the 64-byte swizzle
+    kBytes128,        // bytes in boxes of 128 columns x box_rows rows (128-byte rows), unswizzled
+};
+Expected<CUtensorMap> weight_tile_map(const void* w, int64_t rows, int64_t cols, int box_rows, WeightTile kind);
+
 }  // namespace volt::cuda
 #endif

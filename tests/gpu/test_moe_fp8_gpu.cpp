@@ -411,9 +411,10 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
     p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
     (gemm_path ? p.fp8_prefill : p.fp8_decode) = fp8_mode;
     p.gemm_streams = gemm_streams;
-    // The grouped path's bf16 widening explicitly (kAuto takes the f16 products from 2 tokens); the f16 products are
-    // compared with it below.
+    // The grouped path's register kernel and bf16 widening explicitly (kAuto takes the TMA kernel on Hopper and the
+    // f16 products from 2 tokens); the f16 products and the TMA kernel are compared with it below.
     p.decode_products = cuda::MoeDecodeProducts::kBf16;
+    p.decode_kernel = cuda::MoeDecodeKernel::kRegisters;
     DevBuf<char> ws(cuda::moe_workspace_bytes(p));
     ASSERT_TRUE(ws.fill_bytes(0xff));
     p.workspace = ws.ptr, p.workspace_bytes = ws.n;
@@ -469,6 +470,28 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         EXPECT_LE(rel_error(halves, got), 2e-3) << "f16 products vs bf16 widening";
         EXPECT_LE(rel_error(halves, ref), tol) << "f16 products vs the dequantised reference";
         expect_rows_close(halves, ref, T, H, 2 * tol);
+        // The TMA kernel (MoeExpertsParams::decode_kernel): the same f16 products, scaled per 128 columns instead of
+        // 64, so equal to the register kernel's up to fp32 rounding; it must run wherever it fits, and twice the same.
+        cuda::MoeExpertsParams pt = ph;
+        pt.decode_kernel = cuda::MoeDecodeKernel::kTma;
+        const bool fits = on_hopper() && H % 64 == 0 && I % 64 == 0 && E <= cuda::kMoeDecodeTmaMaxExperts;
+        EXPECT_EQ(cuda::moe_decode_uses_tma(pt), fits);
+        if (fits) {
+            ASSERT_LE(cuda::moe_workspace_bytes(pt), wsh.n);
+            ASSERT_TRUE(dout.fill_bytes(0xff));
+            const Status st_tma = cuda::run(pt, nullptr);
+            ASSERT_TRUE(st_tma.is_ok()) << st_tma.to_string();
+            CUDA_OK(cudaDeviceSynchronize());
+            const std::vector<float> tma = from_bf16(dout.download());
+            ASSERT_EQ(count_nan(tma), 0u) << "TMA kernel: unwritten outputs";
+            EXPECT_LE(rel_error(tma, halves), 2e-3) << "TMA kernel vs the register kernel's f16 products";
+            EXPECT_LE(rel_error(tma, ref), tol) << "TMA kernel vs the dequantised reference";
+            expect_rows_close(tma, ref, T, H, 2 * tol);
+            ASSERT_TRUE(dout.fill_bytes(0xff));
+            ASSERT_TRUE(cuda::run(pt, nullptr).is_ok());
+            CUDA_OK(cudaDeviceSynchronize());
+            EXPECT_EQ(from_bf16(dout.download()), tma) << "TMA kernel: a second run differs";
+        }
         // At most 8 token slots: the gated product cut in parts where its items leave warps idle (certainly with a
         // few hundred items at most and K of 2 batches or more), both ways of multiplying, against one warp per item.
         if (T * k <= 8) {
@@ -528,6 +551,18 @@ TEST_F(MoeFp8Gpu, GroupedDecodePathAgainstCpu) {
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 1, 1040, 1552, 8, 2, Routing::kRandom, MoePath::kGrouped, 48);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 1040, 1552, 32, 2, Routing::kSkewed, MoePath::kGrouped, 49);
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 33, 1024, 1536, 8, 2, Routing::kAllOnOne, MoePath::kGrouped, 50);
+}
+
+// The TMA kernel's own edges (every grouped case above with H and I multiples of 64 and at most 64 experts runs it
+// too): K = 576 and 320, multiples of 64 but not of 128 (a stage's second box past K), 64 experts, a 64-token pass
+// count of 4 on one expert, int8 at MiniMax sizes.
+TEST_F(MoeFp8Gpu, TmaDecodeKernelAgainstCpu) {
+    using cuda::MoePath;
+    const auto kF8 = cuda::MoeWeightType::kFp8E4M3, kI8 = cuda::MoeWeightType::kInt8;
+    check_quantized_experts(kF8, 1, 576, 320, 64, 2, Routing::kRandom, MoePath::kGrouped, 81);
+    check_quantized_experts(kF8, 64, 576, 1344, 32, 2, Routing::kAllOnOne, MoePath::kGrouped, 82);
+    check_quantized_experts(kI8, 5, 1088, 704, 8, 2, Routing::kSkewed, MoePath::kGrouped, 83);
+    check_quantized_experts(kI8, 1, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 84);
 }
 
 TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
@@ -634,6 +669,7 @@ TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
                      cuda::MoeFp8Mode mode = cuda::MoeFp8Mode::kAuto) {
         cuda::MoeExpertsParams q = p;
         q.weight_type = type, q.num_tokens = T, q.decode_products = products, q.fp8_decode = mode;
+        q.decode_kernel = cuda::MoeDecodeKernel::kRegisters;  // (the TMA kernel's products are f16 whatever they say)
         return cuda::moe_workspace_bytes(q);
     };
     using cuda::MoeDecodeProducts;
@@ -660,6 +696,62 @@ TEST_F(MoeFp8Gpu, DecodeProductsModeResolution) {
     EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
 }
 
+// Where the grouped path takes the TMA kernel (MoeExpertsParams::decode_kernel): kAuto and kTma on an sm_90 GPU with
+// quantised weights, weight-only, at most 64 experts and H, I multiples of 64 (then with the f16 products' workspace
+// and no split); never for bf16 experts, FP8 activations, the GEMM path or kRegisters; an unknown value is refused.
+TEST_F(MoeFp8Gpu, DecodeKernelResolution) {
+    if (env_choice_index("VOLT_MOE_DECODE_TMA", {"auto", "1", "0"}) == 2) GTEST_SKIP() << "VOLT_MOE_DECODE_TMA=0";
+    alignas(16) uint8_t dummy[16];
+    std::vector<const void*> w(65, dummy);
+    std::vector<const float*> s(65, reinterpret_cast<const float*>(dummy));
+    cuda::MoeExpertsParams p;
+    p.num_tokens = 1, p.hidden = 6144, p.intermediate = 9216, p.num_experts = 32, p.top_k = 2;
+    p.x = dummy, p.x_stride = 6144, p.expert_ids = reinterpret_cast<const int32_t*>(dummy), p.weights = s[0];
+    p.w1 = p.w3 = p.w2 = w.data(), p.out = dummy, p.out_stride = 6144, p.s1 = p.s3 = p.s2 = s.data();
+    p.weight_type = cuda::MoeWeightType::kFp8E4M3;
+    using K = cuda::MoeDecodeKernel;
+    auto uses = [&](auto&& change) {
+        cuda::MoeExpertsParams q = p;
+        change(q);
+        EXPECT_TRUE(cuda::validate(q).is_ok());
+        return cuda::moe_decode_uses_tma(q);
+    };
+    const bool hopper = on_hopper();
+    for (const auto type : {cuda::MoeWeightType::kFp8E4M3, cuda::MoeWeightType::kInt8}) {
+        SCOPED_TRACE(cuda::moe_weight_type_name(type));
+        for (const int64_t T : {int64_t{1}, int64_t{2}, cuda::kMoeDecodeMaxTokens}) {
+            EXPECT_EQ(uses([&](auto& q) { q.weight_type = type, q.num_tokens = T; }), hopper) << "T=" << T;
+            EXPECT_EQ(uses([&](auto& q) { q.weight_type = type, q.num_tokens = T, q.decode_kernel = K::kTma; }),
+                      hopper);
+            EXPECT_FALSE(uses([&](auto& q) {
+                q.weight_type = type, q.num_tokens = T, q.decode_kernel = K::kRegisters;
+            }));
+        }
+        EXPECT_FALSE(uses([&](auto& q) { q.weight_type = type, q.num_tokens = cuda::kMoeDecodeMaxTokens + 1; }));
+        EXPECT_EQ(uses([&](auto& q) { q.weight_type = type, q.num_experts = cuda::kMoeDecodeTmaMaxExperts; }), hopper);
+        EXPECT_FALSE(uses([&](auto& q) { q.weight_type = type, q.num_experts = cuda::kMoeDecodeTmaMaxExperts + 1; }));
+        EXPECT_FALSE(uses([&](auto& q) {
+            q.weight_type = type, q.hidden = 6144 + 32, q.x_stride = q.out_stride = 6176;
+        }));
+        EXPECT_FALSE(uses([&](auto& q) { q.weight_type = type, q.intermediate = 9216 - 16; }));
+    }
+    EXPECT_FALSE(uses([&](auto& q) { q.weight_type = cuda::MoeWeightType::kBF16; }));
+    if (hopper) {
+        EXPECT_FALSE(uses([&](auto& q) { q.fp8_decode = cuda::MoeFp8Mode::kFp8Activations; }));
+        // The f16 rows' workspace, without the split's partial sums.
+        cuda::MoeExpertsParams f16 = p, tma = p;
+        f16.decode_kernel = K::kRegisters, f16.decode_products = cuda::MoeDecodeProducts::kF16;
+        f16.decode_split = false;
+        EXPECT_EQ(cuda::moe_workspace_bytes(tma), cuda::moe_workspace_bytes(f16));
+        tma.num_tokens = 2;
+        auto parts = cuda::moe_decode_split_parts(tma);
+        ASSERT_TRUE(parts);
+        EXPECT_EQ(*parts, 1);
+    }
+    p.decode_kernel = static_cast<K>(7);
+    EXPECT_EQ(cuda::validate(p).code(), StatusCode::kInvalidArgument);
+}
+
 // Where the gated product is cut in parts at MiniMax sizes (32 experts, top 2) on a 132-SM H100 / H200, as measured
 // (MoeExpertsParams::decode_split, bench/RESULTS.md): not at T = 1 (one round of items at 73% of the warps: no
 // faster), in 2 at T = 2 (a second round at 45%) for FP8, int8 and bf16 experts, never past 8 token slots or with
@@ -680,6 +772,7 @@ TEST_F(MoeFp8Gpu, DecodeSplitPolicy) {
     auto parts = [&](cuda::MoeWeightType type, int64_t T, bool split = true) {
         cuda::MoeExpertsParams q = p;
         q.weight_type = type, q.num_tokens = T, q.decode_split = split;
+        q.decode_kernel = cuda::MoeDecodeKernel::kRegisters;  // (the TMA kernel does not split)
         auto n = cuda::moe_decode_split_parts(q);
         EXPECT_TRUE(n) << n.status().to_string();
         return n ? *n : -1;
@@ -700,6 +793,8 @@ TEST_F(MoeFp8Gpu, ShortSanitizerRun) {
                             cuda::MoePath::kGrouped, 64);  // the gated product split
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 64, 64, 1064, 32, 2, Routing::kRandom, cuda::MoePath::kGrouped, 63);  // the shallower variant
     check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 64, 136, 4, 2, Routing::kSkewed, cuda::MoePath::kGemm, 62);
+    check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 3, 128, 192, 4, 2, Routing::kSkewed,
+                            cuda::MoePath::kGrouped, 66);  // the TMA kernel
     if (on_hopper()) {
         check_quantized_experts(cuda::MoeWeightType::kFp8E4M3, 5, 128, 384, 4, 2, Routing::kSkewed,
                                 cuda::MoePath::kGemm, 65, cuda::MoeFp8Mode::kFp8Activations, false, 4);
