@@ -20,7 +20,7 @@
 // stores the outputs (store_gemv_outputs) while the consumers go on with the next unit's stages.
 //
 // The shape, measured (bench/RESULTS.md, session 45; MoE at MiniMax sizes, FP8, T = 1 and 64, H100 and H200): boxes
-// of 64 bytes x 16 rows streamed ~25% slower than 128-byte ones even with the multiplies left out; a second producer
+// of 64 bytes x 16 rows streamed 20-30% slower than 128-byte ones even with the multiplies left out; a second producer
 // thread per warp (4 lanes issuing in turn) was slower still; two CTAs per SM of one producer, 4 consumers and a 48 KiB
 // ring each beat one CTA of 8 or 12 consumers and a 96 KiB ring (H200: T = 1 0.132 vs 0.166-0.172 ms, T = 64 1.58-1.59
 // vs 2.26 ms; the register kernel 0.145-0.149 / 1.755-1.763 ms). Without the epilogue warp (the consumers meeting at
