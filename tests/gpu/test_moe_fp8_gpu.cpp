@@ -461,15 +461,20 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         DevBuf<char> wsh(cuda::moe_workspace_bytes(ph));
         ASSERT_GT(wsh.n, ws.n);
         ph.workspace = wsh.ptr, ph.workspace_bytes = wsh.n;
-        ASSERT_TRUE(dout.fill_bytes(0xff));
-        const Status sh = cuda::run(ph, nullptr);
-        ASSERT_TRUE(sh.is_ok()) << sh.to_string();
-        CUDA_OK(cudaDeviceSynchronize());
-        const std::vector<float> halves = from_bf16(dout.download());
-        ASSERT_EQ(count_nan(halves), 0u) << "f16 products: unwritten outputs";
+        // q's outputs, run into an output poisoned with NaNs, each one checked written and as near the reference.
+        auto outputs_near_ref = [&](const cuda::MoeExpertsParams& q, const char* what, std::vector<float>& out) {
+            ASSERT_TRUE(dout.fill_bytes(0xff));
+            const Status sq = cuda::run(q, nullptr);
+            ASSERT_TRUE(sq.is_ok()) << what << ": " << sq.to_string();
+            CUDA_OK(cudaDeviceSynchronize());
+            out = from_bf16(dout.download());
+            ASSERT_EQ(count_nan(out), 0u) << what << ": unwritten outputs";
+            EXPECT_LE(rel_error(out, ref), tol) << what << " vs the dequantised reference";
+            expect_rows_close(out, ref, T, H, 2 * tol);
+        };
+        std::vector<float> halves;
+        ASSERT_NO_FATAL_FAILURE(outputs_near_ref(ph, "f16 products", halves));
         EXPECT_LE(rel_error(halves, got), 2e-3) << "f16 products vs bf16 widening";
-        EXPECT_LE(rel_error(halves, ref), tol) << "f16 products vs the dequantised reference";
-        expect_rows_close(halves, ref, T, H, 2 * tol);
         // The TMA kernel (MoeExpertsParams::decode_kernel): the same f16 products, scaled per 128 columns instead of
         // 64, so equal to the register kernel's up to fp32 rounding; it must run wherever it fits, and twice the same.
         cuda::MoeExpertsParams pt = ph;
@@ -478,19 +483,11 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         EXPECT_EQ(cuda::moe_decode_uses_tma(pt), fits);
         if (fits) {
             ASSERT_LE(cuda::moe_workspace_bytes(pt), wsh.n);
-            ASSERT_TRUE(dout.fill_bytes(0xff));
-            const Status st_tma = cuda::run(pt, nullptr);
-            ASSERT_TRUE(st_tma.is_ok()) << st_tma.to_string();
-            CUDA_OK(cudaDeviceSynchronize());
-            const std::vector<float> tma = from_bf16(dout.download());
-            ASSERT_EQ(count_nan(tma), 0u) << "TMA kernel: unwritten outputs";
+            std::vector<float> tma, again;
+            ASSERT_NO_FATAL_FAILURE(outputs_near_ref(pt, "TMA kernel", tma));
             EXPECT_LE(rel_error(tma, halves), 2e-3) << "TMA kernel vs the register kernel's f16 products";
-            EXPECT_LE(rel_error(tma, ref), tol) << "TMA kernel vs the dequantised reference";
-            expect_rows_close(tma, ref, T, H, 2 * tol);
-            ASSERT_TRUE(dout.fill_bytes(0xff));
-            ASSERT_TRUE(cuda::run(pt, nullptr).is_ok());
-            CUDA_OK(cudaDeviceSynchronize());
-            EXPECT_EQ(from_bf16(dout.download()), tma) << "TMA kernel: a second run differs";
+            ASSERT_NO_FATAL_FAILURE(outputs_near_ref(pt, "TMA kernel, second run", again));
+            EXPECT_EQ(again, tma) << "TMA kernel: a second run differs";
         }
         // At most 8 token slots: the gated product cut in parts where its items leave warps idle (certainly with a
         // few hundred items at most and K of 2 batches or more), both ways of multiplying, against one warp per item.
