@@ -124,7 +124,7 @@ inline constexpr int64_t kMoeDecodeF16MinTokens = 2;
 // Which kernel the grouped (decode) path multiplies quantised weights with, weight-only (kBF16 experts and FP8
 // activations always take kRegisters). kTma: TMA streams the weights through shared-memory rings that one thread per
 // CTA keeps full, as f16 products (kernels/cuda/moe_gemv_tma.cu): H200, FP8, MiniMax sizes, the experts 11% faster at
-// 1 token and 10% at 64 than kRegisters' fastest form (H100: 9% / 4%), an 8-layer FP8 decode step 10% faster
+// 1 token and 8-10% at 64 than kRegisters' fastest form (H100: 9% / 4%), an 8-layer FP8 decode step 10% faster
 // (bench/RESULTS.md, session 45).
 enum class MoeDecodeKernel : uint8_t {
     kAuto,       // kTma where it fits (moe_decode_uses_tma), else kRegisters; VOLT_MOE_DECODE_TMA = 0 turns it off

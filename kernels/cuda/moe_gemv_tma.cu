@@ -9,15 +9,16 @@
 // whatever the consumers do.
 //
 // Work: a unit is (touched expert, 16 output rows, pass of up to 16 of its tokens), units dealt to the CTAs (two per
-// SM) round-robin. A stage is the unit's 128 columns of K (one block-scale column): one TMA box of 16 rows x 128
-// bytes per matrix (gated: w1 and w3; rows past the end and columns past K read as zeros). Consumer warp w takes the
-// stages s = w, w + 4, ... of each unit: it reads its rows from shared memory in gemv_mma_kernel's register layout
-// (lane (g, q): bytes [64b + 16q, +16) of rows g and g + 8, for the stage's two 64-column steps b; the 8 lanes of a
-// load phase read two rows' 64 bytes in the same banks, a 2-way conflict on an 8-instruction read per stage),
-// releases the stage, widens the bytes to f16 and multiplies them with the tokens' f16 columns (mma_step), scaling
-// the stage's products by its block scale into fp32 sums. At the unit's end the 4 consumers' sums go through shared
-// memory (double-buffered, named barriers) to the epilogue warp, which adds them in warp order (deterministic) and
-// stores the outputs (store_gemv_outputs) while the consumers go on with the next unit's stages.
+// SM) round-robin. A stage is the unit's 128 columns of K (one block-scale column): one TMA box of 16 rows x 128 bytes
+// per matrix (gated: w1 and w3; rows past the end and columns past K read as zeros). Consumer warp w takes the stages s
+// = w, w + 4, ... of each unit, through a ring of its own (3 stages gated, 6 down): it reads its rows from shared
+// memory in gemv_mma_kernel's register layout (lane (g, q): bytes [64b + 16q, +16) of rows g and g + 8, for the stage's
+// two 64-column steps b; the 8 lanes of a load phase read two rows' 64 bytes in the same banks, a 2-way conflict on an
+// 8-instruction read per stage), releases the stage, widens the bytes to f16 and multiplies them with the tokens' f16
+// columns (mma_step), scaling the stage's products by its block scale into fp32 sums. At the unit's end the 4
+// consumers' sums go through shared memory (double-buffered, named barriers) to the epilogue warp, which adds them in
+// warp order (deterministic) and stores the outputs (store_gemv_outputs) while the consumers go on with the next unit's
+// stages.
 //
 // The shape, measured (bench/RESULTS.md, session 45; MoE at MiniMax sizes, FP8, T = 1 and 64, H100 and H200): boxes
 // of 64 bytes x 16 rows streamed 20-30% slower than 128-byte ones even with the multiplies left out; a second producer
@@ -123,13 +124,23 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
     __syncthreads();
     const int64_t units = num_touched > 0 ? unit_end[num_touched - 1] : 0;
     const uint32_t stages = static_cast<uint32_t>((a.K + kStageCols - 1) / kStageCols);
-    // Unit u: touched expert j, its rows from row0, its tokens from tile.
-    auto unit_of = [&](int64_t u, int& j, int64_t& row0, int& tile) {
-        j = 0;
+    // Unit u: expert e, its output rows from row0, its tokens tile .. tile + nt (slots from off).
+    struct Unit {
+        int e, tile, nt;
+        int32_t off;
+        int64_t row0;
+    };
+    auto unit_at = [&](int64_t u) {
+        int j = 0;
         while (unit_end[j] <= u) ++j;
         const int64_t r = u - (j > 0 ? unit_end[j - 1] : 0);
-        row0 = r / passes[j] * kMmaRows;
-        tile = static_cast<int>(r % passes[j]) * kMmaTokens;
+        Unit t;
+        t.e = touched[j];
+        t.row0 = r / passes[j] * kMmaRows;
+        t.tile = static_cast<int>(r % passes[j]) * kMmaTokens;
+        t.off = a.offsets[t.e];
+        t.nt = min(kMmaTokens, a.offsets[t.e + 1] - t.off - t.tile);
+        return t;
     };
 
     // Named barriers between the consumers and the epilogue warp, per half of the double-buffered sums: 1 + b "sums in
@@ -139,12 +150,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
         int i = 0;
         const int64_t my_units = units > blockIdx.x ? (units - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
         for (int64_t u = blockIdx.x; u < units; u += gridDim.x, ++i) {
-            int j, tile;
-            int64_t row0;
-            unit_of(u, j, row0, tile);
-            const int e = touched[j];
-            const int32_t off = a.offsets[e];
-            const int nt = min(kMmaTokens, a.offsets[e + 1] - off - tile);
+            const Unit t = unit_at(u);
             const int buf = i & 1;
             named_sync(1 + buf, kSumsBarThreads);
             const float* sums = partials + buf * kConsumers * P::kSums * 32;
@@ -161,26 +167,37 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
                         acc[m][n][r] = total;
                     }
             if (i + 2 < my_units) named_arrive(3 + buf, kSumsBarThreads);  // the consumers' unit i + 2 may write
-            store_gemv_outputs<kGated, true>(a, acc, row0, off, tile, nt, lane);
+            store_gemv_outputs<kGated, true>(a, acc, t.row0, t.off, t.tile, t.nt, lane);
         }
         return;
     }
+    // Each consumer warp has a ring of its own (kStages / kConsumers slots): stage s of the CTA's unit i is warp
+    // w = s % kConsumers's (c = i * its stages per unit + s / kConsumers)-th, in slot c % kSlots of its ring, use
+    // c / kSlots. (One ring shared in turn let a warp wait for a slot's next use while its previous fill, another
+    // warp's, was still in flight, and the mbarrier's parity cannot tell those two phases apart: with 3 CTAs of 3
+    // consumers and a 32 KiB ring per SM the MoE at T = 64 faulted, H200, session 45.)
+    constexpr uint32_t kSlots = P::kStages / kConsumers;
+    static_assert(P::kStages % kConsumers == 0 && kSlots >= 2, "whole rings of at least two stages per consumer");
+    auto ring_pos = [&](int i, uint32_t s, uint32_t& slot, uint32_t& use) {
+        const uint32_t w = s % kConsumers, per_unit = (stages - w + kConsumers - 1) / kConsumers;
+        const uint32_t c = static_cast<uint32_t>(i) * per_unit + s / kConsumers;
+        slot = w * kSlots + c % kSlots;
+        use = c / kSlots;
+    };
     if (warp == kConsumers) {  // the producer: one thread issues every stage's boxes
         if (lane != 0) return;
-        uint32_t G = 0;  // stages issued by this CTA so far: ring slot G % kStages, its use G / kStages
-        for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
-            int j, tile;
-            int64_t row0;
-            unit_of(u, j, row0, tile);
-            const int e = touched[j];
-            for (uint32_t s = 0; s < stages; ++s, ++G) {
-                const uint32_t slot = G % P::kStages;
-                if (G >= P::kStages) mbar_wait(empty(slot), (G / P::kStages - 1) & 1u);
+        int i = 0;  // the CTA's units before this one
+        for (int64_t u = blockIdx.x; u < units; u += gridDim.x, ++i) {
+            const Unit t = unit_at(u);
+            for (uint32_t s = 0; s < stages; ++s) {
+                uint32_t slot, use;
+                ring_pos(i, s, slot, use);
+                if (use > 0) mbar_wait(empty(slot), (use - 1) & 1u);
                 // (A box reaching past K counts its zero fill: all of its bytes arrive.)
                 mbar_arrive_expect_tx(full(slot), P::kStageBytes);
                 for (int m = 0; m < kMats; ++m)
-                    tma_load_2d(base + slot * P::kStageBytes + m * kBoxBytes, &p.maps[2 * e + m], full(slot),
-                                static_cast<int>(s * kStageCols), static_cast<int>(row0));
+                    tma_load_2d(base + slot * P::kStageBytes + m * kBoxBytes, &p.maps[2 * t.e + m], full(slot),
+                                static_cast<int>(s * kStageCols), static_cast<int>(t.row0));
             }
         }
         return;
@@ -188,15 +205,12 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
 
     const int g = lane >> 2, q = lane & 3;
     const int64_t scale_cols = (a.K + kBlk - 1) / kBlk;
-    uint32_t G = 0;  // the CTA's stages before this unit's
-    int i = 0;       // the CTA's units before this one
-    for (int64_t u = blockIdx.x; u < units; u += gridDim.x, G += stages, ++i) {
-        int j, tile;
-        int64_t row0;
-        unit_of(u, j, row0, tile);
-        const int e = touched[j];
-        const int32_t off = a.offsets[e];
-        const int nt = min(kMmaTokens, a.offsets[e + 1] - off - tile);
+    int i = 0;  // the CTA's units before this one
+    for (int64_t u = blockIdx.x; u < units; u += gridDim.x, ++i) {
+        const Unit un = unit_at(u);
+        const int e = un.e, nt = un.nt, tile = un.tile;
+        const int32_t off = un.off;
+        const int64_t row0 = un.row0;
         const bool two = nt > 8;  // uniform: the second n-tile only when there are tokens for it
         // This lane's B rows: token g of each n-tile (null past the pass's tokens: zeros).
         const __half* xr[2];
@@ -211,7 +225,8 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
         for (int m = 0; m < kMats; ++m) sr[m] = (m == 0 ? a.s_a[e] : a.s_b[e]) + (row0 / kBlk) * scale_cols;
         float acc[kMats][2][4] = {};
         for (uint32_t s = warp; s < stages; s += kConsumers) {
-            const uint32_t slot = (G + s) % P::kStages;
+            uint32_t slot, use;
+            ring_pos(i, s, slot, use);
             const int64_t k0 = int64_t{s} * kStageCols;
             const bool second = k0 + kMmaStep < a.K;  // the stage's second step (uniform; K: a multiple of 64)
             // The scales and the tokens' columns first: they do not wait on the stage.
@@ -223,7 +238,7 @@ __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __
             for (int b = 0; b < 2; ++b)
 #pragma unroll
                 for (int n = 0; n < 2; ++n) load_cols<false>(xr[n], k0 + b * kMmaStep + 16 * q, a.K, false, xv[b][n]);
-            mbar_wait(full(slot), ((G + s) / P::kStages) & 1u);
+            mbar_wait(full(slot), use & 1u);
             uint4 w[2][kMats][2];  // [step][matrix][row g, row g + 8]: 16 bytes each
 #pragma unroll
             for (int b = 0; b < 2; ++b)
