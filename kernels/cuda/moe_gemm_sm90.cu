@@ -167,13 +167,7 @@ __device__ __forceinline__ void store_cols(const float (&v)[kN / 2], uint32_t st
                   pack_bf16(v[4 * q + 6], v[4 * q + 7]));
     }
     named_sync(bar, 128);
-    auto chunk = [&](int n, int ch) {
-        uint4 val;
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(val.x), "=r"(val.y), "=r"(val.z), "=r"(val.w)
-                     : "r"(stage + n * 128 + ((ch ^ (n & 7)) << 4)));
-        return val;
-    };
+    auto chunk = [&](int n, int ch) { return lds128(stage + n * 128 + ((ch ^ (n & 7)) << 4)); };
     if (frag) {
         for (int idx = wtid; idx < ntok * 4; idx += 128) {
             const int n = idx >> 2, gr = idx & 3;

@@ -68,15 +68,6 @@ struct TmaParams {
     GemvArgs a;
 };
 
-__device__ __forceinline__ uint4 lds128(uint32_t addr) {
-    uint4 v;
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "r"(addr)
-                 : "memory");
-    return v;
-}
-
 template <bool kGated, MoeWeightType kW>
 __global__ void __launch_bounds__(kThreads, kCtasPerSm) gemv_tma_kernel(const __grid_constant__ TmaParams p) {
     using P = Plan<kGated>;
