@@ -34,7 +34,6 @@
 #include "kernels/cuda/moe_gemm_sm90.h"
 #include "kernels/cuda/moe_gemv.cuh"
 #include "kernels/cuda/quant_widen.cuh"
-#include "kernels/cuda/tensor_map.h"
 #include "kernels/gemm_cuda.h"
 #include "kernels/moe_cuda.h"
 #include "sdk/cuda_check.h"
@@ -1116,13 +1115,13 @@ bool uses_fp8_activations(const MoeExpertsParams& p) {
 }
 
 // Quantised weights on the grouped path, weight-only, through the TMA kernel (MoeExpertsParams::decode_kernel) where
-// it fits.
+// it fits both products (gated: K = H, I output rows; down: the reverse).
 bool uses_decode_tma(const MoeExpertsParams& p) {
-    if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
+    if (use_gemm(p) || uses_fp8_activations(p)) return false;
     static const bool env = env_choice("VOLT_MOE_DECODE_TMA", {{"auto", 1}, {"1", 1}, {"0", 0}}, 1) == 1;
     const bool want = p.decode_kernel == MoeDecodeKernel::kAuto ? env : p.decode_kernel == MoeDecodeKernel::kTma;
-    return want && p.num_experts <= kMoeDecodeTmaMaxExperts && p.hidden % 64 == 0 && p.intermediate % 64 == 0 &&
-           on_hopper() && tensor_map_encoder() != nullptr;
+    return want && !gemv_tma_unfit(p.weight_type, p.num_experts, p.hidden, p.intermediate) &&
+           !gemv_tma_unfit(p.weight_type, p.num_experts, p.intermediate, p.hidden);
 }
 
 // Quantised weights on the grouped path, weight-only: widened to f16 and multiplied with the input as scaled f16 rows

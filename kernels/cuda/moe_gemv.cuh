@@ -123,9 +123,10 @@ __device__ __forceinline__ void store_gemv_outputs(const GemvArgs& a, const floa
 // ---- the TMA form (kernels/cuda/moe_gemv_tma.cu) --------------------------------------------------------------------
 // Quantised weights only, as f16 products (a.in_h, a.in_inv); every expert's weights get a tensor map in the launch
 // (at most kMoeDecodeTmaMaxExperts).
-// Why the TMA form cannot run these arguments on the current device (nullptr: it can): quantised weights, 1 to 64
-// experts, K a multiple of 64, f16 inputs, an sm_90 GPU and a driver with tensor maps.
-const char* gemv_tma_unfit(const GemvArgs& a, MoeWeightType w);
+// Why the TMA form cannot run a product of these weights and shape on the current device (nullptr: it can):
+// quantised weights, 1 to 64 experts, K a multiple of 64, K and the output rows within 32 bits, an sm_90 GPU and a
+// driver with tensor maps. (Its inputs must also come as f16 rows: GemvArgs::in_h, in_inv.)
+const char* gemv_tma_unfit(MoeWeightType w, int experts, int64_t K, int64_t rows_out);
 // One grouped GEMV (gated: SiLU(w1 x) * (w3 x) into a.out; else w2 x), asynchronous on `stream` as a programmatic
 // dependent launch; the arguments as gemv_mma_kernel's with kHalf (the split fields unused).
 Status launch_gemv_tma(const GemvArgs& a, bool gated, MoeWeightType w, cudaStream_t stream);

@@ -288,12 +288,12 @@ Status launch_typed(const TmaParams& p, int sms, cudaStream_t stream) {
 
 }  // namespace
 
-const char* gemv_tma_unfit(const GemvArgs& a, MoeWeightType w) {
+const char* gemv_tma_unfit(MoeWeightType w, int experts, int64_t K, int64_t rows_out) {
     if (w == MoeWeightType::kBF16) return "the weights must be quantised (FP8 or int8)";
-    if (a.E < 1 || a.E > kMoeDecodeTmaMaxExperts) return "1 to 64 experts (their tensor maps travel in the launch)";
-    if (a.K <= 0 || a.K % kMmaStep != 0 || a.K > INT32_MAX || a.rows_out > INT32_MAX)
+    if (experts < 1 || experts > kMoeDecodeTmaMaxExperts)
+        return "1 to 64 experts (their tensor maps travel in the launch)";
+    if (K <= 0 || K % kMmaStep != 0 || K > INT32_MAX || rows_out > INT32_MAX)
         return "K must be a positive multiple of 64, K and the output rows must fit 32 bits";
-    if (a.in_h == nullptr || a.in_inv == nullptr) return "the input must come as scaled f16 rows";
     if (tensor_map_encoder() == nullptr) return "the driver has no TMA tensor-map encoder";
     if (!on_hopper()) return "needs an sm_90 GPU (Hopper)";
     return nullptr;
@@ -301,7 +301,10 @@ const char* gemv_tma_unfit(const GemvArgs& a, MoeWeightType w) {
 
 Status launch_gemv_tma(const GemvArgs& a, bool gated, MoeWeightType w, cudaStream_t stream) {
     static_assert(sizeof(TmaParams) < 32000, "kernel parameters are limited to 32 KiB");
-    if (const char* why = gemv_tma_unfit(a, w)) return unimplemented("MoE decode GEMV through TMA: ", why);
+    if (const char* why = gemv_tma_unfit(w, a.E, a.K, a.rows_out))
+        return unimplemented("MoE decode GEMV through TMA: ", why);
+    if (a.in_h == nullptr || a.in_inv == nullptr)
+        return invalid_argument("MoE decode GEMV through TMA: the input must come as scaled f16 rows");
     auto p = std::make_unique<TmaParams>();
     p->a = a;
     for (int e = 0; e < a.E; ++e) {
