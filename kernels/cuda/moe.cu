@@ -204,14 +204,24 @@ constexpr int kDefaultFp8GemmStreams = 4, kDefaultBf16GemmStreams = 1, kDefaultD
 // Stable counting sort of the n = T*k assignments by expert (one CTA): offsets[E+1], perm[pos] = assignment index,
 // inv[assignment] = pos (-1 for ids outside [0, E)). Chunks of 1024 assignments: rank within a warp by match_any,
 // per-warp expert counts in shared memory, running per-expert bases across chunks. Also zeroes `zero` [n_zero] (the
-// split gated product's per-item counters, GemvArgs::split_count), so that no launch of its own is needed.
+// split gated product's per-item counters, GemvArgs::split_count), so that no launch of its own is needed. CTAs 1 .. T
+// (the grouped path's f16 products; else there is one CTA): x's rows [T, H] (row stride xs) as scaled f16 rows into
+// x_h [T, H] and their inverse scales into x_inv [T] (rows_to_f16_kernel's form, GemvArgs::in_h / in_inv), so that no
+// conversion launch of their own precedes the gated product.
 __global__ void __launch_bounds__(kPermThreads) permute_kernel(const int32_t* __restrict__ ids, int64_t n, int E,
                                                                int32_t* offsets, int32_t* perm, int32_t* inv,
-                                                               int32_t* zero, int64_t n_zero) {
+                                                               int32_t* zero, int64_t n_zero,
+                                                               const __nv_bfloat16* __restrict__ x, int64_t xs,
+                                                               int64_t H, __half* x_h, float* x_inv) {
     __shared__ int32_t count[kMaxExperts];
     __shared__ int32_t base[kMaxExperts];
     __shared__ int32_t warp_count[kPermThreads / 32][kMaxExperts];
     start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
+    if (blockIdx.x > 0) {
+        const int64_t t = blockIdx.x - 1;
+        row_to_scaled_f16<kPermThreads>(x + t * xs, H, x_h + t * H, x_inv + t);
+        return;
+    }
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     for (int64_t i = tid; i < n_zero; i += kPermThreads) zero[i] = 0;
     for (int e = tid; e < E; e += kPermThreads) count[e] = 0;
@@ -451,14 +461,10 @@ __global__ void pad_scale_rows_kernel(const float* __restrict__ in, int64_t nb, 
     }
 }
 
-// Row r of src (bf16, [rows, width], width a multiple of 8) as f16 times a power of two, 2^(14 - floor(log2 amax)),
-// so that the row's largest magnitude lands in [2^14, 2^15) (f16 holds every bf16 value of the row there down to
-// 2^-28 of it: the copy is exact but for smaller ones); inv[r] = the power's inverse (1 for a row of zeros, or with a
-// non-finite amax, which then propagates). One CTA per row. The input of gemv_mma_kernel's kHalf. With `perm`, out
-// row r is src row perm[r] / k (the GEMM path's gather in expert order, for the own grouped GEMM's f16 products), and
-// CTAs past *rows_end have no row. fragment_order (width a multiple of 16): each 16 columns' f16 pairs stored in the
-// order 0, 2, 4, 6, 1, 3, 5, 7, the k order of the own grouped GEMM's weights as they sit in wgmma's A fragments
-// (GroupedGemmArgs::x_inv).
+// Row r of src (bf16, [rows, width], width a multiple of 8) as f16 times its power of two, inv[r] = the power's
+// inverse (row_to_scaled_f16, one CTA per row): the input of gemv_mma_kernel's kHalf (h; x's rows come from
+// permute_kernel) and of the own grouped GEMM's f16 products, where out row r is src row perm[r] / k (the GEMM path's
+// gather in expert order) and CTAs past *rows_end have no row.
 constexpr int kRowsToF16Threads = 256;
 __global__ void __launch_bounds__(kRowsToF16Threads)
     rows_to_f16_kernel(const __nv_bfloat16* __restrict__ src, int64_t stride, int64_t width, __half* __restrict__ out,
@@ -467,44 +473,8 @@ __global__ void __launch_bounds__(kRowsToF16Threads)
     start_dependent_kernel();  // started by launch_dependent (device_common.cuh)
     const int64_t r = blockIdx.x;
     if (rows_end != nullptr && r >= *rows_end) return;
-    const uint4* row = reinterpret_cast<const uint4*>(src + (perm ? perm[r] / k : r) * stride);
-    const int64_t vecs = width / 8;
-    float amax = 0.0f;
-    for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
-        float f[8];
-        unpack8(__ldg(row + i), f);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));
-    }
-    amax = block_max_once<kRowsToF16Threads>(amax);
-    // (fmaxf skips NaNs, which then propagate through the products.) A row below 2^-111 gets 2^125, not more.
-    const float s = amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
-    if (threadIdx.x == 0) inv[r] = 1.0f / s;
-    uint4* dst = reinterpret_cast<uint4*>(out + r * width);
-    auto to_f16 = [&](const uint4& v, uint32_t (&w)[4]) {
-        float f[8];
-        unpack8(v, f);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const __half2 h = __floats2half2_rn(f[2 * j] * s, f[2 * j + 1] * s);
-            w[j] = *reinterpret_cast<const uint32_t*>(&h);
-        }
-    };
-    if (fragment_order) {
-        for (int64_t i = threadIdx.x; i < vecs / 2; i += blockDim.x) {
-            uint32_t a[4], b[4];  // pairs 0-3 and 4-7 of 16 columns
-            to_f16(__ldg(row + 2 * i), a);
-            to_f16(__ldg(row + 2 * i + 1), b);
-            dst[2 * i] = make_uint4(a[0], a[2], b[0], b[2]);
-            dst[2 * i + 1] = make_uint4(a[1], a[3], b[1], b[3]);
-        }
-    } else {
-        for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
-            uint4 o;
-            to_f16(__ldg(row + i), reinterpret_cast<uint32_t(&)[4]>(o));
-            dst[i] = o;
-        }
-    }
+    row_to_scaled_f16<kRowsToF16Threads>(src + (perm ? perm[r] / k : r) * stride, width, out + r * width, inv + r,
+                                         fragment_order);
 }
 
 // ---- tensor-core grouped GEMV (decode path) -------------------------------------------------------------------------
@@ -1130,8 +1100,9 @@ bool uses_f16_products(const MoeExpertsParams& p) {
     if (p.weight_type == MoeWeightType::kBF16 || use_gemm(p) || uses_fp8_activations(p)) return false;
     if (uses_decode_tma(p)) return true;  // the TMA kernel's products are f16
     if (p.decode_products != MoeDecodeProducts::kAuto) return p.decode_products == MoeDecodeProducts::kF16;
-    // kAuto: from 2 tokens, where the cheaper widening outweighs the two conversion launches (H100, FP8: -4 to -5% at
-    // 64 tokens, -2 to -3% at 4 to 16, -1.6% at 2, +2 to +3% at 1); the environment overrides it, e.g. for A/B timing.
+    // kAuto: from 2 tokens, where the cheaper widening outweighed the two conversion launches (H100, FP8: -4 to -5% at
+    // 64 tokens, -2 to -3% at 4 to 16, -1.6% at 2, +2 to +3% at 1; x's has since moved into permute_kernel); the
+    // environment overrides it, e.g. for A/B timing.
     static const int env = env_choice("VOLT_MOE_DECODE_F16", {{"auto", -1}, {"0", 0}, {"1", 1}}, -1);
     return env < 0 ? p.num_tokens >= kMoeDecodeF16MinTokens : env == 1;
 }
@@ -1430,9 +1401,15 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
     const int64_t H = p.hidden, I = p.intermediate;
     const auto* x = static_cast<const __nv_bfloat16*>(p.x);
 
+    // The grouped path's f16 products: permute_kernel's CTAs 1 .. T also make x's rows f16 (GemvArgs::in_h).
+    const bool x_f16 = !use_gemm(p) && uses_f16_products(p);
     auto* split_count = L.split_items ? reinterpret_cast<int32_t*>(ws + L.split_count) : nullptr;
-    VOLT_RETURN_IF_ERROR(launch_dependent(permute_kernel, dim3(1), dim3(kPermThreads), 0, stream, p.expert_ids, n, E,
-                                          offsets, perm, inv, split_count, static_cast<int64_t>(L.split_items)));
+    auto* x_h = x_f16 ? reinterpret_cast<__half*>(ws + L.xh) : nullptr;
+    auto* x_inv = x_f16 ? reinterpret_cast<float*>(ws + L.xinv) : nullptr;
+    VOLT_RETURN_IF_ERROR(launch_dependent(permute_kernel, dim3(static_cast<unsigned>(x_f16 ? 1 + p.num_tokens : 1)),
+                                          dim3(kPermThreads), 0, stream, p.expert_ids, n, E, offsets, perm, inv,
+                                          split_count, static_cast<int64_t>(L.split_items), x, p.x_stride, H, x_h,
+                                          x_inv));
 
     if (!use_gemm(p)) {
         auto* h = reinterpret_cast<__nv_bfloat16*>(ws + L.b);
@@ -1473,6 +1450,8 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.split_count = split_count;
         g.split_partials = L.split_items ? reinterpret_cast<float*>(ws + L.split_partials) : nullptr;
         g.split_tokens = static_cast<int64_t>(L.split_tokens);
+        g.in_h = x_h;  // f16 products: x's rows from permute_kernel, then h's (to_f16 below)
+        g.in_inv = x_inv;
         // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
                                  size_t q_at, size_t s_at) -> Status {
@@ -1483,7 +1462,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             g.in_scales = reinterpret_cast<const float*>(ws + s_at);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        // f16 products: x's T rows and then h's as scaled f16 rows.
+        // f16 products: h's rows as scaled f16 rows.
         auto to_f16 = [&](const __nv_bfloat16* src, int64_t rows, int64_t stride, int64_t width, size_t h_at,
                           size_t inv_at) -> Status {
             g.in_h = reinterpret_cast<const __half*>(ws + h_at);
@@ -1493,7 +1472,6 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
                                     reinterpret_cast<float*>(ws + inv_at), nullptr, 1, nullptr, false);
         };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
-        if (half) VOLT_RETURN_IF_ERROR(to_f16(x, p.num_tokens, p.x_stride, H, L.xh, L.xinv));
         VOLT_RETURN_IF_ERROR(gemv(std::true_type{}, few));
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(h, I, I, nullptr, L.hq, L.hs));
         if (half) VOLT_RETURN_IF_ERROR(to_f16(h, n, I, I, L.hh, L.hinv));

@@ -460,6 +460,7 @@ void check_quantized_experts(cuda::MoeWeightType type, int64_t T, int64_t H, int
         EXPECT_EQ(small.code(), StatusCode::kInvalidArgument) << small.to_string();
         DevBuf<char> wsh(cuda::moe_workspace_bytes(ph));
         ASSERT_GT(wsh.n, ws.n);
+        ASSERT_TRUE(wsh.fill_bytes(0xff));  // (NaN bits: what a run reads before it writes shows up as wrong outputs)
         ph.workspace = wsh.ptr, ph.workspace_bytes = wsh.n;
         // q's outputs, run into an output poisoned with NaNs, each one checked written and as near the reference.
         auto outputs_near_ref = [&](const cuda::MoeExpertsParams& q, const char* what, std::vector<float>& out) {
@@ -560,6 +561,74 @@ TEST_F(MoeFp8Gpu, TmaDecodeKernelAgainstCpu) {
     check_quantized_experts(kF8, 64, 576, 1344, 32, 2, Routing::kAllOnOne, MoePath::kGrouped, 82);
     check_quantized_experts(kI8, 5, 1088, 704, 8, 2, Routing::kSkewed, MoePath::kGrouped, 83);
     check_quantized_experts(kI8, 1, 6144, 9216, 2, 2, Routing::kRandom, MoePath::kGrouped, 84);
+}
+
+// The TMA kernel's rings, double-buffered sums and programmatic launches under repetition: many runs of one input
+// (FP8 and int8, 1 to 64 tokens, enough work for several units per CTA) must give the first run's output bit for bit.
+// A slot read before its bytes land, or refilled before it is read, shows up as a run that differs.
+TEST_F(MoeFp8Gpu, TmaDecodeKernelRunsAreBitwiseEqual) {
+    if (!on_hopper()) GTEST_SKIP() << "the TMA kernel needs an sm_90 GPU";
+    constexpr int64_t H = 2048, I = 3072, Tmax = 64;
+    constexpr int E = 8, k = 2, kRuns = 60;
+    std::mt19937_64 rng(91);
+    DevBuf<uint16_t> dx(Tmax * H), dout(Tmax * H);
+    ASSERT_TRUE(dx.upload(to_bf16(random_normal(Tmax * H, rng))));
+    for (const auto type : {cuda::MoeWeightType::kFp8E4M3, cuda::MoeWeightType::kInt8}) {
+        SCOPED_TRACE(cuda::moe_weight_type_name(type));
+        // Weights quantised on the GPU (the quantiser has tests of its own): w1, w3 [I, H], w2 [H, I] per expert.
+        std::vector<QuantExpert> q(3 * E);
+        std::vector<const void*> w1(E), w3(E), w2(E);
+        std::vector<const float*> s1(E), s3(E), s2(E);
+        for (int m = 0; m < 3 * E; ++m) {
+            const int64_t R = m < 2 * E ? I : H, C = m < 2 * E ? H : I;
+            DevBuf<uint16_t> dw(R * C);
+            ASSERT_TRUE(dw.upload(to_bf16(random_normal(R * C, rng, 1.0f / std::sqrt(float(C))))));
+            q[m].q = std::make_unique<DevBuf<uint8_t>>(R * C);
+            q[m].s = std::make_unique<DevBuf<float>>(cuda::block_scale_count(R, C));
+            ASSERT_TRUE(cuda::run(cuda::BlockQuantizeParams{.type = type, .rows = R, .cols = C, .in = dw.ptr,
+                                                            .out = q[m].q->ptr, .scales = q[m].s->ptr},
+                                  nullptr)
+                            .is_ok());
+            CUDA_OK(cudaDeviceSynchronize());
+        }
+        for (int e = 0; e < E; ++e) {
+            w1[e] = q[e].q->ptr, w3[e] = q[E + e].q->ptr, w2[e] = q[2 * E + e].q->ptr;
+            s1[e] = q[e].s->ptr, s3[e] = q[E + e].s->ptr, s2[e] = q[2 * E + e].s->ptr;
+        }
+        for (const int64_t T : {int64_t{1}, int64_t{2}, int64_t{8}, int64_t{33}, Tmax}) {
+            SCOPED_TRACE(testing::Message() << "T=" << T);
+            const RoutingTable route = make_routing(T, E, k, T == 33 ? Routing::kAllOnOne : Routing::kRandom, rng);
+            DevBuf<int32_t> dids(T * k);
+            DevBuf<float> dw(T * k);
+            ASSERT_TRUE(dids.upload(route.ids) && dw.upload(route.weights));
+            cuda::MoeExpertsParams p;
+            p.num_tokens = T, p.hidden = H, p.intermediate = I, p.num_experts = E, p.top_k = k;
+            p.x = dx.ptr, p.x_stride = H, p.expert_ids = dids.ptr, p.weights = dw.ptr;
+            p.w1 = w1.data(), p.w3 = w3.data(), p.w2 = w2.data(), p.out = dout.ptr, p.out_stride = H;
+            p.weight_type = type, p.s1 = s1.data(), p.s3 = s3.data(), p.s2 = s2.data();
+            p.path = cuda::MoePath::kGrouped, p.decode_kernel = cuda::MoeDecodeKernel::kTma;
+            ASSERT_TRUE(cuda::moe_decode_uses_tma(p));
+            DevBuf<char> ws(cuda::moe_workspace_bytes(p));
+            ASSERT_TRUE(ws.fill_bytes(0xff));
+            p.workspace = ws.ptr, p.workspace_bytes = ws.n;
+            std::vector<uint16_t> first;
+            int differing = 0;
+            for (int r = 0; r < kRuns; ++r) {
+                if (r % 10 == 0) {
+                    ASSERT_TRUE(dout.fill_bytes(0xff));  // (some runs into a poisoned output)
+                }
+                const Status st = cuda::run(p, nullptr);
+                ASSERT_TRUE(st.is_ok()) << st.to_string();
+                CUDA_OK(cudaDeviceSynchronize());
+                std::vector<uint16_t> got = dout.download();
+                got.resize(T * H);
+                if (r == 0) first = std::move(got);
+                else differing += got != first;
+            }
+            EXPECT_EQ(count_nan(from_bf16(first)), 0u);
+            EXPECT_EQ(differing, 0) << "of " << kRuns - 1 << " runs differ from the first";
+        }
+    }
 }
 
 TEST_F(MoeFp8Gpu, GemmPrefillPathAgainstCpu) {
