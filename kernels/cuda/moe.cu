@@ -189,6 +189,54 @@ __global__ void __cluster_dims__(kRouterSplit, 1, 1) __launch_bounds__(32 * kMoe
     cluster.sync();  // the other CTAs' shared memory stays until the first has read it
 }
 
+// ---- the f16 products' inputs -------------------------------------------------------------------------------------
+// Quantised weights widen to f16 more cheaply than to bf16, and f16 products need f16 inputs: one bf16 row `src` of
+// `width` columns (a multiple of 8) into `dst` as f16 times a power of two, 2^(14 - floor(log2 amax)) for its largest
+// magnitude amax, so that amax lands in [2^14, 2^15), where f16 holds every bf16 value of the row down to 2^-28 of it
+// (the copy is exact but for smaller ones); the power's inverse into *inv, for the epilogue to undo it (1 for a row of
+// zeros or a non-finite amax, which then propagates; a row below 2^-111 gets 2^125, not more). By a CTA of kThreads
+// threads (block_max_once: at most once per kernel): rows_to_f16_kernel's and permute_kernel's. fragment_order (width
+// a multiple of 16): each 16 columns' f16 pairs stored in the order 0, 2, 4, 6, 1, 3, 5, 7, the k order of the own
+// grouped GEMM's weights as they sit in wgmma's A fragments (GroupedGemmArgs::x_inv).
+template <int kThreads>
+__device__ __forceinline__ void row_to_scaled_f16(const __nv_bfloat16* src, int64_t width, __half* dst, float* inv,
+                                                  bool fragment_order = false) {
+    const uint4* row = reinterpret_cast<const uint4*>(src);
+    const int64_t vecs = width / 8;
+    float amax = 0.0f;
+    for (int64_t i = threadIdx.x; i < vecs; i += kThreads) {
+        float f[8];
+        unpack8(__ldg(row + i), f);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));  // (fmaxf skips NaNs, which then propagate)
+    }
+    amax = block_max_once<kThreads>(amax);
+    const float s = amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
+    if (threadIdx.x == 0) *inv = 1.0f / s;
+    auto to_f16 = [s](const uint4& v) {  // 8 bf16 times s as 8 f16
+        float f[8];
+        unpack8(v, f);
+        uint4 o;
+        uint32_t* w = reinterpret_cast<uint32_t*>(&o);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const __half2 h = __floats2half2_rn(f[2 * j] * s, f[2 * j + 1] * s);
+            w[j] = *reinterpret_cast<const uint32_t*>(&h);
+        }
+        return o;
+    };
+    uint4* out = reinterpret_cast<uint4*>(dst);
+    if (fragment_order) {
+        for (int64_t i = threadIdx.x; i < vecs / 2; i += kThreads) {
+            const uint4 a = to_f16(__ldg(row + 2 * i)), b = to_f16(__ldg(row + 2 * i + 1));  // pairs 0-3, 4-7
+            out[2 * i] = make_uint4(a.x, a.z, b.x, b.z);
+            out[2 * i + 1] = make_uint4(a.y, a.w, b.y, b.w);
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < vecs; i += kThreads) out[i] = to_f16(__ldg(row + i));
+    }
+}
+
 // ---- permutation ----------------------------------------------------------------------------------------------------
 constexpr int kPermThreads = 1024;
 // The GEMM path's per-expert GEMMs spread over up to this many streams. Defaults (H100, MiniMax MoE at 8192 tokens,
@@ -1450,7 +1498,7 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
         g.split_count = split_count;
         g.split_partials = L.split_items ? reinterpret_cast<float*>(ws + L.split_partials) : nullptr;
         g.split_tokens = static_cast<int64_t>(L.split_tokens);
-        g.in_h = x_h;  // f16 products: x's rows from permute_kernel, then h's (to_f16 below)
+        g.in_h = x_h;  // f16 products: x's rows from permute_kernel, then h's (below)
         g.in_inv = x_inv;
         // FP8 activations: x (gathered) and then h as e4m3 rows from the experts' padded slots, with their scales.
         auto quantize_rows = [&](const __nv_bfloat16* src, int64_t stride, int64_t width, const int32_t* rows_perm,
@@ -1462,19 +1510,18 @@ Status run(const MoeExpertsParams& p, cudaStream_t stream) {
             g.in_scales = reinterpret_cast<const float*>(ws + s_at);
             return VOLT_CUDA_STATUS(cudaGetLastError());
         };
-        // f16 products: h's rows as scaled f16 rows.
-        auto to_f16 = [&](const __nv_bfloat16* src, int64_t rows, int64_t stride, int64_t width, size_t h_at,
-                          size_t inv_at) -> Status {
-            g.in_h = reinterpret_cast<const __half*>(ws + h_at);
-            g.in_inv = reinterpret_cast<const float*>(ws + inv_at);
-            return launch_dependent(rows_to_f16_kernel, dim3(static_cast<unsigned>(rows)), dim3(kRowsToF16Threads), 0,
-                                    stream, src, stride, width, reinterpret_cast<__half*>(ws + h_at),
-                                    reinterpret_cast<float*>(ws + inv_at), nullptr, 1, nullptr, false);
-        };
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(x, p.x_stride, H, perm, L.a, L.xs));
         VOLT_RETURN_IF_ERROR(gemv(std::true_type{}, few));
         if (fp8_act) VOLT_RETURN_IF_ERROR(quantize_rows(h, I, I, nullptr, L.hq, L.hs));
-        if (half) VOLT_RETURN_IF_ERROR(to_f16(h, n, I, I, L.hh, L.hinv));
+        if (half) {  // f16 products: h's rows as scaled f16 rows
+            auto* hh = reinterpret_cast<__half*>(ws + L.hh);
+            auto* hinv = reinterpret_cast<float*>(ws + L.hinv);
+            VOLT_RETURN_IF_ERROR(launch_dependent(rows_to_f16_kernel, dim3(static_cast<unsigned>(n)),
+                                                  dim3(kRowsToF16Threads), 0, stream, h, I, I, hh, hinv, nullptr, 1,
+                                                  nullptr, false));
+            g.in_h = hh;
+            g.in_inv = hinv;
+        }
         for (int e = 0; e < E; ++e) {
             g.w_a[e] = p.w2[e];
             g.w_b[e] = nullptr;

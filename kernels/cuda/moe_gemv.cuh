@@ -53,59 +53,6 @@ struct GemvArgs {
     int64_t split_tokens;
 };
 
-// ---- the f16 products' inputs -------------------------------------------------------------------------------------
-// Quantised weights widen to f16 more cheaply than to bf16, and f16 products need f16 inputs: each bf16 input row is
-// multiplied by a power of two, 2^(14 - floor(log2 amax)) for its largest magnitude amax, so that amax lands in
-// [2^14, 2^15), where f16 holds every bf16 value of the row down to 2^-28 of it (the copy is exact but for smaller
-// ones); the products are divided by it again in the epilogue. 1 for a row of zeros or a non-finite amax (which then
-// propagates); a row below 2^-111 gets 2^125, not more.
-__device__ __forceinline__ float f16_row_scale(float amax) {
-    return amax > 0.0f && isfinite(amax) ? ldexpf(1.0f, min(14 - ilogbf(amax), 125)) : 1.0f;
-}
-// 8 bf16 (a 16-byte vector) times s, as 8 f16 (round to nearest).
-__device__ __forceinline__ uint4 bf16x8_to_scaled_f16(const uint4& v, float s) {
-    float f[8];
-    unpack8(v, f);
-    uint4 o;
-    uint32_t* w = reinterpret_cast<uint32_t*>(&o);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        const __half2 h = __floats2half2_rn(f[2 * j] * s, f[2 * j + 1] * s);
-        w[j] = *reinterpret_cast<const uint32_t*>(&h);
-    }
-    return o;
-}
-// One bf16 row `src` of `width` columns (a multiple of 8) as f16 times its power of two into `dst`, the power's
-// inverse into *inv, by a CTA of kThreads threads (block_max_once: at most once per kernel). fragment_order (width a
-// multiple of 16): each 16 columns' f16 pairs stored in the order 0, 2, 4, 6, 1, 3, 5, 7, the k order of the own
-// grouped GEMM's weights as they sit in wgmma's A fragments (GroupedGemmArgs::x_inv).
-template <int kThreads>
-__device__ __forceinline__ void row_to_scaled_f16(const __nv_bfloat16* src, int64_t width, __half* dst, float* inv,
-                                                  bool fragment_order = false) {
-    const uint4* row = reinterpret_cast<const uint4*>(src);
-    const int64_t vecs = width / 8;
-    float amax = 0.0f;
-    for (int64_t i = threadIdx.x; i < vecs; i += kThreads) {
-        float f[8];
-        unpack8(__ldg(row + i), f);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(f[j]));  // (fmaxf skips NaNs, which then propagate)
-    }
-    const float s = f16_row_scale(block_max_once<kThreads>(amax));
-    if (threadIdx.x == 0) *inv = 1.0f / s;
-    uint4* out = reinterpret_cast<uint4*>(dst);
-    if (fragment_order) {
-        for (int64_t i = threadIdx.x; i < vecs / 2; i += kThreads) {
-            const uint4 a = bf16x8_to_scaled_f16(__ldg(row + 2 * i), s);  // pairs 0-3 and 4-7 of 16 columns
-            const uint4 b = bf16x8_to_scaled_f16(__ldg(row + 2 * i + 1), s);
-            out[2 * i] = make_uint4(a.x, a.z, b.x, b.z);
-            out[2 * i + 1] = make_uint4(a.y, a.w, b.y, b.w);
-        }
-    } else {
-        for (int64_t i = threadIdx.x; i < vecs; i += kThreads) out[i] = bf16x8_to_scaled_f16(__ldg(row + i), s);
-    }
-}
-
 // A lane's 16 columns of one row from `col` on: bf16 as two 16-byte vectors; bytes as one 16-byte vector (its two
 // 8-byte halves loaded apart when `split`: K not a multiple of 16). Pieces of 8 columns past K read zeros (K is a
 // multiple of 8, so a piece is wholly inside or outside).

@@ -306,9 +306,8 @@ struct QuantExpert {
     std::unique_ptr<DevBuf<float>> s;
 };
 
-// Quantises w on the GPU (and checks the bytes against the twin); `deq` gets the twin's dequantised weights.
-void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::vector<float>& w, QuantExpert& out,
-                    std::vector<float>& deq) {
+// Quantises w [R, C] on the GPU into out (synchronised).
+void quantize_on_gpu(cuda::MoeWeightType type, int64_t R, int64_t C, const std::vector<float>& w, QuantExpert& out) {
     DevBuf<uint16_t> dw(R * C);
     ASSERT_TRUE(dw.upload(to_bf16(w)));
     out.q = std::make_unique<DevBuf<uint8_t>>(R * C);
@@ -317,10 +316,16 @@ void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::v
                                                     .out = out.q->ptr, .scales = out.s->ptr},
                           nullptr)
                     .is_ok());
+    CUDA_OK(cudaDeviceSynchronize());
+}
+
+// Quantises w on the GPU (and checks the bytes against the twin); `deq` gets the twin's dequantised weights.
+void make_quantized(cuda::MoeWeightType type, int64_t R, int64_t C, const std::vector<float>& w, QuantExpert& out,
+                    std::vector<float>& deq) {
+    ASSERT_NO_FATAL_FAILURE(quantize_on_gpu(type, R, C, w, out));
     std::vector<uint8_t> cq(R * C);
     std::vector<float> cs(cuda::block_scale_count(R, C));
     ASSERT_TRUE(cpu_quantize(type, R, C, w.data(), cq.data(), cs.data()).is_ok());
-    CUDA_OK(cudaDeviceSynchronize());
     ASSERT_EQ(out.q->download(), cq);
     ASSERT_EQ(out.s->download(), cs);
     deq.resize(R * C);
@@ -581,15 +586,8 @@ TEST_F(MoeFp8Gpu, TmaDecodeKernelRunsAreBitwiseEqual) {
         std::vector<const float*> s1(E), s3(E), s2(E);
         for (int m = 0; m < 3 * E; ++m) {
             const int64_t R = m < 2 * E ? I : H, C = m < 2 * E ? H : I;
-            DevBuf<uint16_t> dw(R * C);
-            ASSERT_TRUE(dw.upload(to_bf16(random_normal(R * C, rng, 1.0f / std::sqrt(float(C))))));
-            q[m].q = std::make_unique<DevBuf<uint8_t>>(R * C);
-            q[m].s = std::make_unique<DevBuf<float>>(cuda::block_scale_count(R, C));
-            ASSERT_TRUE(cuda::run(cuda::BlockQuantizeParams{.type = type, .rows = R, .cols = C, .in = dw.ptr,
-                                                            .out = q[m].q->ptr, .scales = q[m].s->ptr},
-                                  nullptr)
-                            .is_ok());
-            CUDA_OK(cudaDeviceSynchronize());
+            ASSERT_NO_FATAL_FAILURE(
+                quantize_on_gpu(type, R, C, random_normal(R * C, rng, 1.0f / std::sqrt(float(C))), q[m]));
         }
         for (int e = 0; e < E; ++e) {
             w1[e] = q[e].q->ptr, w3[e] = q[E + e].q->ptr, w2[e] = q[2 * E + e].q->ptr;
